@@ -1,0 +1,283 @@
+// The configuration, as TypeScript types. This file is the single definition: the JSON Schema in
+// configs/config.schema.json is generated from it at build time (doc comments become
+// descriptions; @default, @minimum, @maximum, @exclusiveMinimum become schema keywords), and
+// the loader validates against that schema before the code sees a Config.
+
+/** A training run. */
+export interface Config {
+  /** JSON Schema reference, for editors. */
+  $schema?: string;
+  /** Name of the run; its files go to `<out>/<name>/`. */
+  name: string;
+  /**
+   * Directory that holds run directories, relative to the config file.
+   * @default "../runs"
+   */
+  out?: string;
+  /**
+   * Seed of every random choice (initialization, data order, sampling).
+   * @default 1
+   * @minimum 0
+   */
+  seed?: number;
+  data: DataConfig;
+  model: ModelConfig;
+  train: TrainConfig;
+  checkpoint?: CheckpointConfig;
+}
+
+/** Where examples come from and how text becomes token ids. */
+export interface DataConfig {
+  /**
+   * `names`: first names -> gender (built in); `spam-assassin`: email body -> spam/ham (built in);
+   * `moby-dick`: language modelling on the novel (built in); `files`: your own files.
+   */
+  source: 'names' | 'spam-assassin' | 'moby-dick' | 'files';
+  /** Format of your files (source `files`): JSON Lines, CSV or TSV with a header, or plain text (language modelling). */
+  format?: 'jsonl' | 'csv' | 'tsv' | 'text';
+  /** Training file (source `files`), relative to the config file. Give `train` (+ `val`, `test`) or `file`. */
+  train?: string;
+  /** Validation file (source `files`). */
+  val?: string;
+  /** Test file (source `files`). */
+  test?: string;
+  /** One file that is split deterministically into train/val/test by a hash of each example (source `files`). */
+  file?: string;
+  /** Fractions held out for validation and test when splitting by hash. */
+  split?: SplitConfig;
+  /**
+   * Field (JSON Lines) or column (CSV/TSV) holding the text.
+   * @default "text"
+   */
+  textField?: string;
+  /**
+   * Field or column holding the label (many-to-one).
+   * @default "label"
+   */
+  labelField?: string;
+  /** The allowed labels, in class-id order. Default: the sorted set of labels seen in training data. */
+  labels?: string[];
+  /**
+   * `char`: one token per character; `word`: words with punctuation split off.
+   * @default "char"
+   */
+  tokenizer?: 'char' | 'word';
+  /**
+   * Lowercase text before tokenizing.
+   * @default false
+   */
+  lowercase?: boolean;
+  vocab?: VocabConfig;
+  /**
+   * Add `<s>` before each sequence.
+   * @default false
+   */
+  bos?: boolean;
+  /**
+   * Add `</s>` after each sequence.
+   * @default false
+   */
+  eos?: boolean;
+  /**
+   * Longest sequence in tokens (many-to-one); longer ones are truncated.
+   * @default 256
+   * @minimum 1
+   */
+  maxLength?: number;
+  /**
+   * Which part of a long sequence to keep.
+   * @default "start"
+   */
+  truncate?: 'start' | 'end';
+  /**
+   * Length T of each training chunk for many-to-many (language modelling).
+   * @default 64
+   * @minimum 2
+   */
+  seqLength?: number;
+  /**
+   * Skip invalid rows (and report how many, and where) instead of stopping at the first.
+   * @default false
+   */
+  skipInvalid?: boolean;
+  /**
+   * Use only this fraction of the examples, chosen by hash (quick runs, tests). 1 uses everything.
+   * @default 1
+   * @exclusiveMinimum 0
+   * @maximum 1
+   */
+  sample?: number;
+}
+
+export interface SplitConfig {
+  /**
+   * Fraction for validation.
+   * @default 0.1
+   * @minimum 0
+   * @maximum 0.5
+   */
+  val?: number;
+  /**
+   * Fraction for test.
+   * @default 0.1
+   * @minimum 0
+   * @maximum 0.5
+   */
+  test?: number;
+}
+
+/** The vocabulary, built from the training split only. */
+export interface VocabConfig {
+  /**
+   * Most tokens kept, special tokens included.
+   * @default 20000
+   * @minimum 5
+   */
+  maxSize?: number;
+  /**
+   * Tokens seen fewer times than this in training become `<unk>`.
+   * @default 1
+   * @minimum 1
+   */
+  minFreq?: number;
+}
+
+/** The network. */
+export interface ModelConfig {
+  /**
+   * Recurrent cell.
+   * @default "rnn"
+   */
+  cell?: 'rnn';
+  /** `many-to-one`: a label per sequence; `many-to-many`: a target per step (next-token language modelling). */
+  task: 'many-to-one' | 'many-to-many';
+  /**
+   * Hidden size H.
+   * @minimum 1
+   */
+  hidden: number;
+  /**
+   * Input layer: `"onehot"` (Wax·x_t as a gather) or `{ "embedding": E }`.
+   * @default "onehot"
+   */
+  input?: 'onehot' | EmbeddingInput;
+  /**
+   * Initialization of the recurrent matrix Waa: `orthogonal` (gain `recurrentScale`) or `normal`
+   * (N(0, recurrentScale²/H)).
+   * @default "orthogonal"
+   */
+  recurrentInit?: 'orthogonal' | 'normal';
+  /**
+   * Gain of the recurrent initialization.
+   * @default 1
+   * @exclusiveMinimum 0
+   */
+  recurrentScale?: number;
+}
+
+export interface EmbeddingInput {
+  /**
+   * Embedding width E.
+   * @minimum 1
+   */
+  embedding: number;
+}
+
+/** Optimization. */
+export interface TrainConfig {
+  /**
+   * Passes over the training split.
+   * @default 10
+   * @minimum 1
+   */
+  epochs?: number;
+  /**
+   * Sequences per batch.
+   * @default 32
+   * @minimum 1
+   */
+  batchSize?: number;
+  /**
+   * `adam` or `sgd` (with momentum).
+   * @default "adam"
+   */
+  optimizer?: 'adam' | 'sgd';
+  /**
+   * Learning rate.
+   * @default 0.001
+   * @exclusiveMinimum 0
+   */
+  lr?: number;
+  /**
+   * SGD momentum.
+   * @default 0.9
+   * @minimum 0
+   * @maximum 1
+   */
+  momentum?: number;
+  /**
+   * Adam beta1.
+   * @default 0.9
+   * @minimum 0
+   * @exclusiveMaximum 1
+   */
+  beta1?: number;
+  /**
+   * Adam beta2.
+   * @default 0.999
+   * @minimum 0
+   * @exclusiveMaximum 1
+   */
+  beta2?: number;
+  /**
+   * Adam epsilon.
+   * @default 1e-8
+   * @exclusiveMinimum 0
+   */
+  eps?: number;
+  /**
+   * Clip gradients by global norm to this value; 0 turns clipping off.
+   * @default 5
+   * @minimum 0
+   */
+  clipNorm?: number;
+  /**
+   * Truncated BPTT window in steps for many-to-many; 0 backpropagates through the whole chunk.
+   * @default 0
+   * @minimum 0
+   */
+  bpttWindow?: number;
+  /**
+   * Worker threads. Default: os.availableParallelism().
+   * @minimum 1
+   */
+  workers?: number;
+  /**
+   * Log a metrics line every this many steps.
+   * @default 10
+   * @minimum 1
+   */
+  logEvery?: number;
+  /**
+   * Stop after this many global steps (0: run all epochs).
+   * @default 0
+   * @minimum 0
+   */
+  maxSteps?: number;
+}
+
+/** Checkpoints. */
+export interface CheckpointConfig {
+  /**
+   * Write a checkpoint every this many steps (also at each epoch's end and at the end of the run); 0: only those.
+   * @default 200
+   * @minimum 0
+   */
+  every?: number;
+  /**
+   * How many of the most recent checkpoints to keep (the best by validation is kept as well).
+   * @default 3
+   * @minimum 1
+   */
+  keepLast?: number;
+}

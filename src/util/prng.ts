@@ -1,0 +1,108 @@
+// The one seeded PRNG of the project: xoshiro128** (Blackman & Vigna), seeded through splitmix32.
+// Its whole state is four uint32 words, so a checkpoint can store it and a resumed run continue
+// the exact same stream. Training code never calls Math.random.
+
+export type RngState = [number, number, number, number];
+
+function splitmix32(x: number): [number, number] {
+  x = (x + 0x9e3779b9) >>> 0;
+  let z = x;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+  return [x, (z ^ (z >>> 16)) >>> 0];
+}
+
+export class Rng {
+  private s0: number;
+  private s1: number;
+  private s2: number;
+  private s3: number;
+
+  /** A generator from a seed and an optional stream number (e.g. the epoch): same inputs, same numbers. */
+  constructor(seed: number, stream = 0) {
+    if (!Number.isInteger(seed) || !Number.isInteger(stream)) {
+      throw new Error(`Rng: seed and stream must be integers, got seed=${seed} stream=${stream}`);
+    }
+    // Mix the seed's high bits as well, so seeds above 2^32 differ.
+    let x = (seed >>> 0) ^ Math.imul(Math.floor(seed / 4294967296) >>> 0, 0x27d4eb2d) ^ Math.imul(stream >>> 0, 0x165667b1);
+    const w: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const [nx, z] = splitmix32(x);
+      x = nx;
+      w.push(z);
+    }
+    if ((w[0] | w[1] | w[2] | w[3]) === 0) w[0] = 1; // the all-zero state is a fixed point
+    [this.s0, this.s1, this.s2, this.s3] = w as RngState;
+  }
+
+  static fromState(state: RngState): Rng {
+    const r = new Rng(0);
+    r.setState(state);
+    return r;
+  }
+
+  getState(): RngState {
+    return [this.s0, this.s1, this.s2, this.s3];
+  }
+
+  setState(state: RngState): void {
+    if (state.length !== 4 || state.some((v) => !Number.isInteger(v) || v < 0 || v > 0xffffffff)) {
+      throw new Error(`Rng: a state is four uint32 words, got ${JSON.stringify(state)}`);
+    }
+    if ((state[0] | state[1] | state[2] | state[3]) === 0) throw new Error('Rng: the all-zero state is invalid');
+    [this.s0, this.s1, this.s2, this.s3] = state;
+  }
+
+  /** Next uint32. */
+  nextU32(): number {
+    const result = Math.imul(rotl(Math.imul(this.s1, 5) >>> 0, 7), 9) >>> 0;
+    const t = (this.s1 << 9) >>> 0;
+    this.s2 = (this.s2 ^ this.s0) >>> 0;
+    this.s3 = (this.s3 ^ this.s1) >>> 0;
+    this.s1 = (this.s1 ^ this.s2) >>> 0;
+    this.s0 = (this.s0 ^ this.s3) >>> 0;
+    this.s2 = (this.s2 ^ t) >>> 0;
+    this.s3 = rotl(this.s3, 11);
+    return result;
+  }
+
+  /** Uniform in [0, 1) with 53 random bits. */
+  uniform(): number {
+    const hi = this.nextU32() >>> 5; // 27 bits
+    const lo = this.nextU32() >>> 6; // 26 bits
+    return (hi * 67108864 + lo) / 9007199254740992;
+  }
+
+  /** Uniform integer in [0, n), without modulo bias. */
+  int(n: number): number {
+    if (!(n >= 1 && n <= 0x100000000 && Number.isInteger(n))) throw new Error(`Rng.int: n must be an integer in [1, 2^32], got ${n}`);
+    const limit = 0x100000000 - (0x100000000 % n);
+    for (;;) {
+      const x = this.nextU32();
+      if (x < limit) return x % n;
+    }
+  }
+
+  /** Standard normal by Box-Muller; no cached spare, so the state stays four words. */
+  normal(): number {
+    let u = 0;
+    while (u === 0) u = this.uniform();
+    const v = this.uniform();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  }
+
+  /** Fisher-Yates shuffle in place. */
+  shuffle<T extends { length: number; [i: number]: any }>(a: T): T {
+    for (let i = a.length - 1; i > 0; i--) {
+      const j = this.int(i + 1);
+      const t = a[i];
+      a[i] = a[j];
+      a[j] = t;
+    }
+    return a;
+  }
+}
+
+function rotl(x: number, k: number): number {
+  return ((x << k) | (x >>> (32 - k))) >>> 0;
+}
