@@ -18,6 +18,7 @@ export interface Config {
    * Seed of every random choice (initialization, data order, sampling).
    * @default 1
    * @minimum 0
+   * @integer
    */
   seed?: number;
   data: DataConfig;
@@ -82,6 +83,7 @@ export interface DataConfig {
    * Longest sequence in tokens (many-to-one); longer ones are truncated.
    * @default 256
    * @minimum 1
+   * @integer
    */
   maxLength?: number;
   /**
@@ -93,6 +95,7 @@ export interface DataConfig {
    * Length T of each training chunk for many-to-many (language modelling).
    * @default 64
    * @minimum 2
+   * @integer
    */
   seqLength?: number;
   /**
@@ -132,12 +135,14 @@ export interface VocabConfig {
    * Most tokens kept, special tokens included.
    * @default 20000
    * @minimum 5
+   * @integer
    */
   maxSize?: number;
   /**
    * Tokens seen fewer times than this in training become `<unk>`.
    * @default 1
    * @minimum 1
+   * @integer
    */
   minFreq?: number;
 }
@@ -154,6 +159,7 @@ export interface ModelConfig {
   /**
    * Hidden size H.
    * @minimum 1
+   * @integer
    */
   hidden: number;
   /**
@@ -179,6 +185,7 @@ export interface EmbeddingInput {
   /**
    * Embedding width E.
    * @minimum 1
+   * @integer
    */
   embedding: number;
 }
@@ -189,12 +196,14 @@ export interface TrainConfig {
    * Passes over the training split.
    * @default 10
    * @minimum 1
+   * @integer
    */
   epochs?: number;
   /**
    * Sequences per batch.
    * @default 32
    * @minimum 1
+   * @integer
    */
   batchSize?: number;
   /**
@@ -245,23 +254,27 @@ export interface TrainConfig {
    * Truncated BPTT window in steps for many-to-many; 0 backpropagates through the whole chunk.
    * @default 0
    * @minimum 0
+   * @integer
    */
   bpttWindow?: number;
   /**
    * Worker threads. Default: os.availableParallelism().
    * @minimum 1
+   * @integer
    */
   workers?: number;
   /**
    * Log a metrics line every this many steps.
    * @default 10
    * @minimum 1
+   * @integer
    */
   logEvery?: number;
   /**
    * Stop after this many global steps (0: run all epochs).
    * @default 0
    * @minimum 0
+   * @integer
    */
   maxSteps?: number;
 }
@@ -272,12 +285,14 @@ export interface CheckpointConfig {
    * Write a checkpoint every this many steps (also at each epoch's end and at the end of the run); 0: only those.
    * @default 200
    * @minimum 0
+   * @integer
    */
   every?: number;
   /**
    * How many of the most recent checkpoints to keep (the best by validation is kept as well).
    * @default 3
    * @minimum 1
+   * @integer
    */
   keepLast?: number;
 }
