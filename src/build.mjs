@@ -23,6 +23,7 @@ if (protos.length > 0) {
   }
 }
 
+run(process.execPath, [join(root, 'src', 'build-schema.mjs')]); // configs/config.schema.json from src/config/types.ts
 // 2. TypeScript
 run(bin('tsc'), ['-p', join(root, 'tsconfig.json')]);
 
