@@ -1,0 +1,84 @@
+// All parameters in one flat array with named views (as llm.c does). Gradients, optimizer moments
+// and per-worker gradient slots use the same layout, so "zero", "reduce", "clip" and "update"
+// are loops over one flat array, and a tensor is found by name through the layout.
+
+import { paramTable, type ModelSpec, type ParamTable } from './spec.js';
+import { sharedWasmBuffer } from '../util/shared.js';
+import type { Float } from './kernels.js';
+
+export interface TensorView {
+  name: string;
+  shape: number[];
+  offset: number; // in elements
+  size: number;
+}
+
+export interface Layout {
+  table: ParamTable;
+  tensors: TensorView[];
+  byName: Map<string, TensorView>;
+  size: number; // total elements
+}
+
+export function makeLayout(spec: ModelSpec): Layout {
+  const table = paramTable(spec);
+  const tensors: TensorView[] = [];
+  let offset = 0;
+  for (const [name, shape] of table) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    tensors.push({ name, shape, offset, size });
+    // Keep every tensor 16-byte aligned, for SIMD kernels later.
+    offset += Math.ceil(size / 4) * 4;
+  }
+  return { table, tensors, byName: new Map(tensors.map((t) => [t.name, t])), size: offset };
+}
+
+/** Named views into one flat array. `data` is the whole arena. */
+export interface Params {
+  data: Float;
+  layout: Layout;
+  Wemb: Float | null; // (V, E) embedding input only
+  Wax: Float; //         (V, H) one-hot (stored transposed) or (H, E) embedding
+  Waa: Float; //         (H, H)
+  ba: Float; //          (H)
+  Wya: Float; //         (C, H)
+  by: Float; //          (C)
+}
+
+export function viewsOf(layout: Layout, data: Float): Params {
+  if (data.length < layout.size) throw new Error(`viewsOf: arena has ${data.length} elements, layout needs ${layout.size}`);
+  const v = (name: string): Float => {
+    const t = layout.byName.get(name)!;
+    return data.subarray(t.offset, t.offset + t.size);
+  };
+  return {
+    data,
+    layout,
+    Wemb: layout.byName.has('Wemb') ? v('Wemb') : null,
+    Wax: v('Wax'),
+    Waa: v('Waa'),
+    ba: v('ba'),
+    Wya: v('Wya'),
+    by: v('by'),
+  };
+}
+
+export type Dtype = 'float32' | 'float64';
+
+/**
+ * A zeroed arena for `layout`. float32 arenas live in shared memory (a shared WebAssembly.Memory),
+ * so worker threads read them in place; float64 is for gradient checks only.
+ */
+export function allocParams(layout: Layout, dtype: Dtype = 'float32', buffer?: SharedArrayBuffer): Params {
+  let data: Float;
+  if (dtype === 'float64') data = new Float64Array(layout.size);
+  else data = new Float32Array(buffer ?? sharedWasmBuffer(layout.size * 4), 0, layout.size);
+  return viewsOf(layout, data);
+}
+
+/** The tensor `name` of a flat array laid out by `layout`. */
+export function tensor(layout: Layout, data: Float, name: string): Float {
+  const t = layout.byName.get(name);
+  if (!t) throw new Error(`no parameter named ${name}; have ${[...layout.byName.keys()].join(', ')}`);
+  return data.subarray(t.offset, t.offset + t.size);
+}

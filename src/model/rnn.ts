@@ -1,0 +1,290 @@
+// The vanilla (Elman) RNN of the classic derivation, forward and backpropagation through time.
+//
+//   a_0 = 0
+//   z_t = Waa·a_{t-1} + Wax·x_t + ba          x_t one-hot (a gather) or Wemb[token]
+//   a_t = tanh(z_t)
+//   many-to-one:  ŷ = softmax(Wya·a_{len} + by), one loss per sequence at its last real token
+//   many-to-many: ŷ_t = softmax(Wya·a_t + by), one loss per real step
+//
+// The whole batch advances one timestep at a time as matrix products. Caches are time-major:
+// A[t] is the (B, H) block at offset t*B*H. Padding: at step t only the first R[t] rows are
+// computed (R[t] = 1 + the last row still real at t; with rows sorted by length, exactly the
+// real ones); rows inside R[t] that are already past their end get dz = 0 in the backward pass,
+// so nothing computed from padding reaches a loss, a gradient, or a state that is read.
+//
+// forward/backward compute SUMS over the batch (loss sum, gradient of the loss sum); dividing by
+// the number of sequences or real tokens happens once, where shards are combined.
+
+import type { ModelSpec } from './spec.js';
+import type { Params } from './params.js';
+import type { Batch } from './batch.js';
+import {
+  type Float, matmulABt, matmulAB, matmulAtBAcc, addBiasRows, colSumAcc, gatherRows, scatterAddRows,
+  tanhInPlace, tanhBackward, softmaxRow, argmaxRow, sumSquares, fill,
+} from './kernels.js';
+
+/** Everything forward caches for backward, allocated once for the largest batch (maxB × maxT). */
+export interface Workspace {
+  spec: ModelSpec;
+  maxB: number;
+  maxT: number;
+  R: Int32Array; //         (maxT+1) rows computed at step t
+  A: Float; //              (maxT+1, maxB, H) states; A[0] = 0
+  X: Float | null; //       (maxT, maxB, E) embedded inputs (embedding input only)
+  Hlast: Float; //          (maxB, H) many-to-one: state at each sequence's last real token
+  P: Float; //              many-to-one (maxB, C) / many-to-many (maxT, maxB, C): probabilities, then dlogits
+  dOut: Float; //           same rows as P, width H: gradient reaching the states from the outputs
+  dA: Float; //             (maxB, H) dL/da_t, running backwards through time
+  dZ: Float; //             (maxT, maxB, H) dL/dz_t for every step (weight gradients are one product after the loop)
+  dX: Float | null; //      (maxB, E) embedding input only
+  /** Σ over real rows of ‖dL/da_t‖ and the number of those rows, per step t = 1..T (index t-1). */
+  stepNormSum: Float64Array;
+  stepNormCount: Float64Array;
+  /** Token rows of the token table (Wax one-hot / Wemb) touched by this batch, deduplicated. */
+  touched: Int32Array;
+  touchedCount: number;
+  touchedMark: Uint8Array;
+}
+
+export interface ForwardResult {
+  lossSum: number; // Σ of −log p(target) over sequences (many-to-one) or real tokens (many-to-many)
+  count: number; //   sequences or real tokens
+  correct: number; // argmax = target
+}
+
+export function allocWorkspace(spec: ModelSpec, maxB: number, maxT: number, dtype: 'float32' | 'float64' = 'float32'): Workspace {
+  const F = dtype === 'float64' ? Float64Array : Float32Array;
+  const { H, C, E, V } = spec;
+  const outRows = spec.task === 'many-to-one' ? maxB : maxT * maxB;
+  return {
+    spec, maxB, maxT,
+    R: new Int32Array(maxT + 1),
+    A: new F((maxT + 1) * maxB * H),
+    X: E > 0 ? new F(maxT * maxB * E) : null,
+    Hlast: new F(maxB * H),
+    P: new F(outRows * C),
+    dOut: new F(outRows * H),
+    dA: new F(maxB * H),
+    dZ: new F(maxT * maxB * H),
+    dX: E > 0 ? new F(maxB * E) : null,
+    stepNormSum: new Float64Array(maxT),
+    stepNormCount: new Float64Array(maxT),
+    touched: new Int32Array(Math.min(V, maxB * maxT)),
+    touchedCount: 0,
+    touchedMark: new Uint8Array(V),
+  };
+}
+
+/** Throws an error naming the argument and the value when a batch does not fit the model or workspace. */
+export function checkBatch(spec: ModelSpec, ws: Workspace, batch: Batch): void {
+  const { B, T } = batch;
+  if (!Number.isInteger(B) || B < 1 || B > ws.maxB) throw new RangeError(`batch.B = ${B} must be an integer in [1, ${ws.maxB}] (the workspace's maxB)`);
+  if (!Number.isInteger(T) || T < 1 || T > ws.maxT) throw new RangeError(`batch.T = ${T} must be an integer in [1, ${ws.maxT}] (the workspace's maxT)`);
+  if (batch.tokens.length < B * T) throw new RangeError(`batch.tokens has ${batch.tokens.length} elements, B*T = ${B * T} needed`);
+  if (batch.lengths.length < B) throw new RangeError(`batch.lengths has ${batch.lengths.length} elements, B = ${B} needed`);
+  const m2o = spec.task === 'many-to-one';
+  if (m2o && batch.labels.length < B) throw new RangeError(`batch.labels has ${batch.labels.length} elements, B = ${B} needed`);
+  if (!m2o && batch.targets.length < B * T) throw new RangeError(`batch.targets has ${batch.targets.length} elements, B*T = ${B * T} needed`);
+  for (let b = 0; b < B; b++) {
+    const len = batch.lengths[b];
+    if (!(len >= 1 && len <= T)) throw new RangeError(`batch.lengths[${b}] = ${len} must be in [1, T=${T}]`);
+    for (let t = 0; t < len; t++) {
+      const x = batch.tokens[b * T + t];
+      if (!(x >= 0 && x < spec.V)) throw new RangeError(`batch.tokens[${b}*T+${t}] = ${x} is not a token id in [0, V=${spec.V})`);
+      if (!m2o) {
+        const y = batch.targets[b * T + t];
+        if (!(y >= 0 && y < spec.C)) throw new RangeError(`batch.targets[${b}*T+${t}] = ${y} is not a class in [0, C=${spec.C})`);
+      }
+    }
+    if (m2o) {
+      const y = batch.labels[b];
+      if (!(y >= 0 && y < spec.C)) throw new RangeError(`batch.labels[${b}] = ${y} is not a class in [0, C=${spec.C})`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recurrence
+
+/** a_t for t = 1..T into ws.A; also the rows-per-step table R and the touched token rows. */
+export function rnnForward(p: Params, ws: Workspace, batch: Batch): void {
+  const { H, E } = ws.spec;
+  const { B, T, tokens, lengths } = batch;
+  const A = ws.A, R = ws.R;
+
+  // R[t] = 1 + the last row whose length is ≥ t
+  for (let t = 1; t <= T; t++) {
+    let r = 0;
+    for (let b = 0; b < B; b++) if (lengths[b] >= t) r = b + 1;
+    R[t] = r;
+  }
+  fill(A, 0, B * H, 0); // a_0 = 0
+
+  for (let t = 1; t <= T; t++) {
+    const r = R[t];
+    const at = t * B * H, aprev = (t - 1) * B * H;
+    matmulABt(A, at, A, aprev, p.Waa, 0, r, H, H, false); //            Waa·a_{t-1}
+    if (E > 0) {
+      const xt = (t - 1) * B * E;
+      gatherRows(ws.X!, xt, p.Wemb!, tokens, t - 1, T, r, E, false); //   x_t = Wemb[token]
+      matmulABt(A, at, ws.X!, xt, p.Wax, 0, r, H, E, true); //             + Wax·x_t
+    } else {
+      gatherRows(A, at, p.Wax, tokens, t - 1, T, r, H, true); //           + Wax·x_t, the token's column
+    }
+    addBiasRows(A, at, p.ba, r, H); //                                      + ba
+    tanhInPlace(A, at, r * H);
+  }
+
+  // Token rows this batch touches: their gradient rows are the only ones that can be nonzero.
+  const mark = ws.touchedMark;
+  let n = 0;
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < lengths[b]; t++) {
+      const x = tokens[b * T + t];
+      if (mark[x] === 0) { mark[x] = 1; ws.touched[n++] = x; }
+    }
+  }
+  for (let i = 0; i < n; i++) mark[ws.touched[i]] = 0;
+  ws.touchedCount = n;
+}
+
+/**
+ * BPTT. Expects ws.dOut to hold the gradient reaching each state from the outputs (outputForward/
+ * outputBackward fill it). Accumulates (+=) into g; records ‖dL/da_t‖ per step.
+ * bpttWindow > 0 truncates: no gradient flows from a_t into a_{t-1} across window boundaries.
+ */
+export function rnnBackward(p: Params, g: Params, ws: Workspace, batch: Batch, bpttWindow = 0): void {
+  const { H, E, task } = ws.spec;
+  const { B, T, tokens, lengths } = batch;
+  const { A, R, dA, dZ, dOut } = ws;
+  const m2o = task === 'many-to-one';
+
+  fill(dA, 0, B * H, 0);
+  ws.stepNormSum.fill(0, 0, T);
+  ws.stepNormCount.fill(0, 0, T);
+
+  for (let t = T; t >= 1; t--) {
+    const r = R[t];
+    const at = t * B * H, zt = (t - 1) * B * H;
+
+    // dL/da_t = (from a_{t+1}, already in dA) + (from this step's output)
+    for (let b = 0; b < r; b++) {
+      const len = lengths[b];
+      if (len < t) continue;
+      const o = m2o ? (len === t ? b * H : -1) : zt + b * H;
+      if (o >= 0) for (let h = 0; h < H; h++) dA[b * H + h] += dOut[o + h];
+      ws.stepNormSum[t - 1] += Math.sqrt(sumSquares(dA, b * H, H));
+      ws.stepNormCount[t - 1] += 1;
+    }
+
+    tanhBackward(dZ, zt, dA, 0, A, at, r * H); //                   dz_t = dL/da_t · (1 − a_t²)
+    for (let b = 0; b < r; b++) if (lengths[b] < t) fill(dZ, zt + b * H, H, 0); // past its end: no gradient
+    fill(dZ, zt + r * H, (B - r) * H, 0);
+
+    if (t > 1 && !(bpttWindow > 0 && (t - 1) % bpttWindow === 0)) {
+      matmulAB(dA, 0, dZ, zt, p.Waa, 0, r, H, H, false); //            dL/da_{t-1} = Waaᵀ·dz_t
+      fill(dA, r * H, (B - r) * H, 0);
+    } else {
+      fill(dA, 0, B * H, 0);
+    }
+
+    if (E > 0) {
+      matmulAB(ws.dX!, 0, dZ, zt, p.Wax, 0, r, E, H, false); //         dL/dx_t = Waxᵀ·dz_t
+      scatterAddRows(g.Wemb!, ws.dX!, 0, tokens, t - 1, T, r, E);
+    } else {
+      scatterAddRows(g.Wax, dZ, zt, tokens, t - 1, T, r, H); //        dWax[:, x_t] += dz_t
+    }
+  }
+
+  // Weight gradients over all steps at once: one product each instead of T small ones.
+  const rows = T * B;
+  matmulAtBAcc(g.Waa, 0, dZ, 0, A, 0, H, H, rows); //                  dWaa += Σ_t dz_t a_{t-1}ᵀ
+  colSumAcc(g.ba, dZ, 0, rows, H); //                                   dba  += Σ_t dz_t
+  if (E > 0) matmulAtBAcc(g.Wax, 0, dZ, 0, ws.X!, 0, H, E, rows); //    dWax += Σ_t dz_t x_tᵀ
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output layer and loss
+
+/** Logits, softmax, cross-entropy; leaves probabilities in ws.P. */
+export function outputForward(p: Params, ws: Workspace, batch: Batch): ForwardResult {
+  const { H, C, task } = ws.spec;
+  const { B, T, lengths } = batch;
+  const P = ws.P;
+  let lossSum = 0, correct = 0, count = 0;
+  if (task === 'many-to-one') {
+    for (let b = 0; b < B; b++) {
+      const src = lengths[b] * B * H + b * H; // a_{len} of row b
+      for (let h = 0; h < H; h++) ws.Hlast[b * H + h] = ws.A[src + h];
+    }
+    matmulABt(P, 0, ws.Hlast, 0, p.Wya, 0, B, C, H, false);
+    addBiasRows(P, 0, p.by, B, C);
+    for (let b = 0; b < B; b++) {
+      softmaxRow(P, b * C, C);
+      const y = batch.labels[b];
+      lossSum -= Math.log(Math.max(P[b * C + y], 1e-30));
+      if (argmaxRow(P, b * C, C) === y) correct++;
+    }
+    count = B;
+  } else {
+    // Outputs for every state a_1..a_T at once; rows past a sequence's end are skipped below.
+    matmulABt(P, 0, ws.A, B * H, p.Wya, 0, T * B, C, H, false);
+    addBiasRows(P, 0, p.by, T * B, C);
+    for (let t = 0; t < T; t++) {
+      for (let b = 0; b < B; b++) {
+        if (t >= lengths[b]) continue;
+        const o = (t * B + b) * C;
+        softmaxRow(P, o, C);
+        const y = batch.targets[b * T + t];
+        lossSum -= Math.log(Math.max(P[o + y], 1e-30));
+        if (argmaxRow(P, o, C) === y) correct++;
+        count++;
+      }
+    }
+  }
+  return { lossSum, count, correct };
+}
+
+/** dlogits = p − onehot(y) (in place in ws.P), output-layer gradients into g, and ws.dOut for BPTT. */
+export function outputBackward(p: Params, g: Params, ws: Workspace, batch: Batch): void {
+  const { H, C, task } = ws.spec;
+  const { B, T, lengths } = batch;
+  const P = ws.P;
+  if (task === 'many-to-one') {
+    for (let b = 0; b < B; b++) P[b * C + batch.labels[b]] -= 1;
+    matmulAtBAcc(g.Wya, 0, P, 0, ws.Hlast, 0, C, H, B); //       dWya += dlogitsᵀ·a_len
+    colSumAcc(g.by, P, 0, B, C);
+    matmulAB(ws.dOut, 0, P, 0, p.Wya, 0, B, H, C, false); //    dL/da_len = Wyaᵀ·dlogits
+  } else {
+    for (let t = 0; t < T; t++) {
+      for (let b = 0; b < B; b++) {
+        const o = (t * B + b) * C;
+        if (t >= lengths[b]) fill(P, o, C, 0); // padded step: no loss, no gradient
+        else P[o + batch.targets[b * T + t]] -= 1;
+      }
+    }
+    matmulAtBAcc(g.Wya, 0, P, 0, ws.A, B * H, C, H, T * B);
+    colSumAcc(g.by, P, 0, T * B, C);
+    matmulAB(ws.dOut, 0, P, 0, p.Wya, 0, T * B, H, C, false);
+  }
+}
+
+/**
+ * One shard's forward and backward: returns the loss sum and counts, accumulates the gradient of
+ * the loss SUM into g. The single-process loop and the worker threads both call this.
+ */
+export function forwardBackward(p: Params, g: Params, ws: Workspace, batch: Batch, bpttWindow = 0): ForwardResult {
+  checkBatch(ws.spec, ws, batch);
+  rnnForward(p, ws, batch);
+  const res = outputForward(p, ws, batch);
+  outputBackward(p, g, ws, batch);
+  rnnBackward(p, g, ws, batch, bpttWindow);
+  return res;
+}
+
+/** Forward only (evaluation, prediction): loss sum and counts; probabilities stay in ws.P. */
+export function forward(p: Params, ws: Workspace, batch: Batch): ForwardResult {
+  checkBatch(ws.spec, ws, batch);
+  rnnForward(p, ws, batch);
+  return outputForward(p, ws, batch);
+}

@@ -1,0 +1,58 @@
+// The single-process training step: forward + BPTT over a whole batch in this thread, then the
+// shared update. Tests of the model use it directly; the parallel coordinator runs the same
+// forwardBackward in workers and the same applyUpdate here.
+
+import type { ModelSpec } from '../model/spec.js';
+import { makeLayout, allocParams, type Params, type Dtype } from '../model/params.js';
+import { allocWorkspace, forwardBackward, forward, type Workspace } from '../model/rnn.js';
+import type { Batch } from '../model/batch.js';
+import { Optimizer, type OptimizerOptions } from './optim.js';
+import { applyUpdate, zeroGrad } from './step.js';
+
+export interface StepResult {
+  loss: number; //     mean loss over `count`
+  accuracy: number;
+  count: number;
+  gradNorm: number; // before clipping
+  clipped: boolean;
+  finite: boolean;
+}
+
+export class LocalTrainer {
+  readonly p: Params;
+  readonly g: Params;
+  readonly ws: Workspace;
+  readonly opt: Optimizer;
+
+  constructor(
+    readonly spec: ModelSpec,
+    maxB: number,
+    maxT: number,
+    opts: { optimizer: OptimizerOptions; clipNorm: number; bpttWindow?: number; dtype?: Dtype; params?: Params },
+    private readonly clipNorm = opts.clipNorm,
+    private readonly bpttWindow = opts.bpttWindow ?? 0,
+  ) {
+    const layout = makeLayout(spec);
+    this.p = opts.params ?? allocParams(layout, opts.dtype ?? 'float32');
+    this.g = allocParams(layout, opts.dtype ?? 'float32');
+    this.ws = allocWorkspace(spec, maxB, maxT, opts.dtype ?? 'float32');
+    this.opt = new Optimizer(layout.size, opts.optimizer);
+  }
+
+  /** Gradient sums of one batch into g (zeroed first); returns forward's sums. */
+  gradients(batch: Batch) {
+    zeroGrad(this.p.layout, this.g.data, this.ws.touched, this.ws.touchedCount);
+    return forwardBackward(this.p, this.g, this.ws, batch, this.bpttWindow);
+  }
+
+  step(batch: Batch): StepResult {
+    const r = this.gradients(batch);
+    const u = applyUpdate(this.p, this.g, this.ws.touched, this.ws.touchedCount, r.count, this.opt, this.clipNorm);
+    return { loss: r.lossSum / r.count, accuracy: r.correct / r.count, count: r.count, ...u };
+  }
+
+  evaluate(batch: Batch) {
+    const r = forward(this.p, this.ws, batch);
+    return { loss: r.lossSum / r.count, accuracy: r.correct / r.count, ...r };
+  }
+}
