@@ -1,0 +1,283 @@
+// Loading a config: read the JSON, apply `--set path=value` overrides, validate against the
+// generated schema plus the rules a schema cannot say (which fields go together, which data
+// files must exist), and fill in every default. All problems are reported at once, in one
+// ConfigError (exit code 2); the code after this trusts the ResolvedConfig it gets.
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { ConfigError } from '../util/errors.js';
+import type { CheckpointConfig, Config, DataConfig, ModelConfig, SplitConfig, TrainConfig, VocabConfig } from './types.js';
+import { configSchema } from './schema.js';
+import { applyDefaults, describeFound, formatPath, type PathSeg, type Problem, validate } from './validate.js';
+
+// ---------------------------------------------------------------- the resolved config
+
+/** Data fields that stay optional after defaults: they have no default. */
+type DataOptional = 'format' | 'train' | 'val' | 'test' | 'file' | 'labels';
+export type ResolvedDataConfig = Required<Omit<DataConfig, DataOptional | 'split' | 'vocab'>> &
+  Pick<DataConfig, DataOptional> & { split: Required<SplitConfig>; vocab: Required<VocabConfig> };
+export type ResolvedModelConfig = Required<ModelConfig>;
+/** `workers` stays optional: its default, os.availableParallelism(), is decided at run time. */
+export type ResolvedTrainConfig = Required<Omit<TrainConfig, 'workers'>> & Pick<TrainConfig, 'workers'>;
+
+/** A Config with every default filled in (see configs/config.schema.json for the defaults). */
+export interface ResolvedConfig {
+  $schema?: string;
+  name: string;
+  out: string;
+  seed: number;
+  data: ResolvedDataConfig;
+  model: ResolvedModelConfig;
+  train: ResolvedTrainConfig;
+  checkpoint: Required<CheckpointConfig>;
+}
+
+export interface LoadedConfig {
+  config: ResolvedConfig;
+  /** Absolute directory of the config file: relative paths in the config (data files, `out`) are relative to it. */
+  configDir: string;
+  /** Absolute path of the config file. */
+  file: string;
+}
+
+export interface CheckOptions {
+  /** How problems name the config, e.g. `configs/small.json` or `checkpoint step-400`. */
+  label: string;
+  /** Directory that relative data paths are resolved against. */
+  configDir: string;
+  /** `path=value` strings from `--set`, applied before validation. */
+  overrides?: readonly string[];
+  /** Check that data files exist (default true). */
+  checkFiles?: boolean;
+}
+
+// ---------------------------------------------------------------- entry points
+
+/**
+ * Reads, overrides, validates and resolves the config in `file`. Throws ConfigError listing every
+ * problem, one a line: `configs/x.json: train.lr: expected a number > 0, found -1`.
+ */
+export function loadConfig(file: string, overrides: readonly string[] = []): LoadedConfig {
+  const abs = resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(abs, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (e as Error).message;
+    throw new ConfigError(`cannot read config file ${file}: ${why}`);
+  }
+  const raw = parseJson(text, file);
+  const configDir = dirname(abs);
+  const config = checkConfig(raw, { label: file, configDir, overrides });
+  return { config, configDir, file: abs };
+}
+
+/**
+ * Validates an already parsed config (e.g. the one stored in a checkpoint, for --resume) with
+ * optional overrides, and fills in its defaults. Does not modify `raw`.
+ */
+export function checkConfig(raw: unknown, opts: CheckOptions): ResolvedConfig {
+  const value = structuredClone(raw);
+  const lines: string[] = [];
+  const overridden: Array<{ path: PathSeg[]; text: string }> = [];
+  for (const text of opts.overrides ?? []) {
+    const r = applyOverride(value, text);
+    if (typeof r === 'string') lines.push(`--set ${text}: ${r}`);
+    else overridden.push({ path: r, text });
+  }
+  // Problems in overridden values are reported against the --set that made them.
+  const where = (p: PathSeg[]) => {
+    const o = [...overridden].reverse().find((o) => o.path.every((seg, i) => p[i] === seg));
+    return o ? `--set ${o.text}` : opts.label;
+  };
+  const schema = configSchema();
+  const problems = validate(value, schema);
+  // Cross-field rules and files are checked with defaults filled in, on fields that passed the
+  // schema (a problem already reported for a field is not reported again in other words).
+  if (kindOf(value) === 'object') {
+    const filled = structuredClone(value) as ResolvedConfig;
+    applyDefaults(filled, schema);
+    const more: Problem[] = [];
+    try { more.push(...crossFieldProblems(filled)); } catch { /* a field it reads is malformed: reported already */ }
+    if (opts.checkFiles !== false) more.push(...fileProblems(filled, opts.configDir));
+    const seen = problems.map((p) => formatPath(p.path));
+    const related = (a: string, b: string) => a === b || a.startsWith(b + '.') || b.startsWith(a + '.') || a.startsWith(b + '[') || b.startsWith(a + '[');
+    problems.push(...more.filter((p) => !seen.some((s) => related(s, formatPath(p.path)))));
+    if (problems.length === 0 && lines.length === 0) {
+      applyDefaults(value, schema);
+      return value as ResolvedConfig;
+    }
+  }
+  for (const p of problems) lines.push(`${where(p.path)}: ${formatPath(p.path)}: ${p.message}`);
+  if (lines.length === 1) throw new ConfigError(lines[0]);
+  if (lines.length > 1) throw new ConfigError(`${lines.length} problems in ${opts.label}:\n  ${lines.join('\n  ')}`);
+  throw new ConfigError(`${opts.label}: ${formatPath([])}: expected an object, found ${describeFound(value)}`);
+}
+
+// ---------------------------------------------------------------- JSON with positions
+
+/** JSON.parse, with errors that name the file, line and column. */
+export function parseJson(text: string, label: string): unknown {
+  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  try {
+    return JSON.parse(body);
+  } catch (e) {
+    const msg = (e as Error).message;
+    let line: number, col: number;
+    const lc = /line (\d+) column (\d+)/.exec(msg);
+    const pos = /at position (\d+)/.exec(msg);
+    if (lc) { line = Number(lc[1]); col = Number(lc[2]); } else {
+      const offset = pos ? Number(pos[1]) : body.length;
+      const before = body.slice(0, offset).split('\n');
+      line = before.length;
+      col = before[before.length - 1].length + 1;
+    }
+    const detail = msg.replace(/\s*in JSON at position \d+.*$/s, '').replace(/\s*\(line \d+ column \d+\)/, '').replace(/, ".*" is not valid JSON$/s, '');
+    throw new ConfigError(`${label}:${line}:${col}: invalid JSON: ${detail}`);
+  }
+}
+
+// ---------------------------------------------------------------- --set
+
+/**
+ * Applies one `path=value` to `obj` in place. The value is JSON if it parses as JSON, else a
+ * string (`--set name=run2`, `--set train.lr=0.01`, `--set 'model.input={"embedding":32}'`).
+ * Returns the path set, or a message saying why it could not be applied.
+ */
+export function applyOverride(obj: unknown, text: string): PathSeg[] | string {
+  const eq = text.indexOf('=');
+  if (eq < 0) return 'expected path=value, e.g. --set train.lr=0.01';
+  const pathText = text.slice(0, eq).trim();
+  const valueText = text.slice(eq + 1);
+  const path = pathText.split('.');
+  if (pathText === '' || path.some((s) => s === '')) return `\`${pathText}\` is not a field path; write it like train.lr`;
+  if (kindOf(obj) !== 'object') return 'the config is not a JSON object';
+  let value: unknown;
+  try { value = JSON.parse(valueText); } catch { value = valueText; }
+  let cur = obj as Record<string, unknown>;
+  for (const seg of path.slice(0, -1)) {
+    // A missing section, or a non-object one being given a field (`model.input` "onehot" ->
+    // {"embedding": 32}), becomes an object; validation then says if that is wrong.
+    if (kindOf(cur[seg]) !== 'object') cur[seg] = {};
+    cur = cur[seg] as Record<string, unknown>;
+  }
+  cur[path[path.length - 1]] = value;
+  return path;
+}
+
+// ---------------------------------------------------------------- rules across fields
+
+const FILE_FIELDS = ['train', 'val', 'test', 'file'] as const;
+
+function crossFieldProblems(c: ResolvedConfig): Problem[] {
+  const out: Problem[] = [];
+  const d = c.data;
+  const at = (path: PathSeg[], message: string) => out.push({ path, message });
+  if (d.source === 'files') {
+    if (d.format === undefined) at(['data', 'format'], 'expected one of `jsonl`, `csv`, `tsv`, `text` (required when data.source is `files`), found nothing');
+    if (d.file === undefined && d.train === undefined) at(['data'], 'expected `train` (with `val`, `test` if you have them) or `file` (split by hash) when data.source is `files`, found neither');
+    if (d.file !== undefined && d.train !== undefined) at(['data', 'file'], 'give either data.file (split by hash) or data.train (with val, test), not both');
+    for (const k of ['val', 'test'] as const) {
+      if (d[k] !== undefined && d.train === undefined) at(['data', k], 'only used together with data.train');
+    }
+  } else {
+    for (const k of [...FILE_FIELDS, 'format'] as const) {
+      if (d[k] !== undefined) at(['data', k], `only used when data.source is \`files\` (it is \`${d.source}\`, which is built in)`);
+    }
+  }
+  const needs: Record<string, ResolvedModelConfig['task']> = { names: 'many-to-one', 'spam-assassin': 'many-to-one', 'moby-dick': 'many-to-many' };
+  const want = d.source === 'files' && d.format !== undefined ? (d.format === 'text' ? 'many-to-many' : 'many-to-one') : needs[d.source];
+  if (want && c.model.task !== want) {
+    const why = d.source === 'files' ? `data.format \`${d.format}\`` : `data.source \`${d.source}\``;
+    const reason = want === 'many-to-many' ? 'plain text has no labels: it is language modelling' : 'it has a label per example';
+    at(['model', 'task'], `expected \`${want}\` for ${why} (${reason}), found \`${c.model.task}\``);
+  }
+  if (d.labels !== undefined) {
+    if (c.model.task === 'many-to-many') at(['data', 'labels'], 'only used with model.task `many-to-one` (labels are classes)');
+    const seen = new Set<string>();
+    d.labels.forEach((l, i) => {
+      if (seen.has(l)) at(['data', 'labels', i], `duplicate label ${JSON.stringify(l)}`);
+      seen.add(l);
+    });
+    if (d.labels.length === 1) at(['data', 'labels'], 'expected at least 2 labels, found 1');
+  }
+  if (d.split.val + d.split.test >= 1) at(['data', 'split'], `expected val + test < 1 (something must be left to train on), found ${d.split.val} + ${d.split.test}`);
+  return out;
+}
+
+/** Data files (source `files`) that are missing, relative to the config's directory. */
+function fileProblems(c: Partial<ResolvedConfig>, configDir: string): Problem[] {
+  const out: Problem[] = [];
+  const d = c.data as Partial<DataConfig> | undefined;
+  if (kindOf(d) !== 'object' || d!.source !== 'files') return out;
+  for (const k of FILE_FIELDS) {
+    const p = d![k];
+    if (typeof p !== 'string') continue;
+    const abs = resolve(configDir, p);
+    let st;
+    try { st = statSync(abs); } catch { /* missing */ }
+    if (!st) out.push({ path: ['data', k], message: `expected an existing file, found ${describeFound(p)} (no such file: ${abs})` });
+    else if (!st.isFile()) out.push({ path: ['data', k], message: `expected a file, found ${describeFound(p)} (${abs} is a directory)` });
+  }
+  return out;
+}
+
+function kindOf(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
+}
+
+// ---------------------------------------------------------------- differences, for --resume
+
+/**
+ * - `shape`: changes the parameters, the vocabulary, the classes or the optimizer state; a
+ *   checkpoint cannot be resumed with it (refuse).
+ * - `behaviour`: the run goes on but not as it would have (data pipeline, batches, clipping);
+ *   allowed, worth a warning.
+ * - `safe`: how long, how fast, how often to log or save, where to write.
+ */
+export type ChangeKind = 'shape' | 'behaviour' | 'safe';
+
+export interface ConfigChange {
+  /** e.g. `train.lr`, `model.input` */
+  path: string;
+  from: unknown;
+  to: unknown;
+  kind: ChangeKind;
+}
+
+const SAFE = ['out', 'name', 'train.epochs', 'train.lr', 'train.workers', 'train.maxSteps', 'train.logEvery', 'checkpoint'];
+const SHAPE = ['model', 'train.optimizer', 'data.source', 'data.format', 'data.file', 'data.train', 'data.tokenizer',
+  'data.lowercase', 'data.vocab', 'data.labels', 'data.bos', 'data.eos', 'data.textField', 'data.labelField', 'data.split', 'data.sample'];
+const IGNORED = ['$schema'];
+
+const under = (path: string, prefixes: string[]) => prefixes.some((p) => path === p || path.startsWith(p + '.'));
+
+/** Classification of a changed field (see ChangeKind). */
+export function changeKind(path: string): ChangeKind {
+  if (under(path, SHAPE)) return 'shape';
+  if (under(path, SAFE)) return 'safe';
+  return 'behaviour';
+}
+
+/**
+ * The fields that differ between two configs (compare resolved configs, so that a default
+ * written out and a default left out are the same), leaf by leaf, classified.
+ */
+export function diffConfigs(a: unknown, b: unknown): ConfigChange[] {
+  const out: ConfigChange[] = [];
+  const walk = (x: unknown, y: unknown, path: string[]) => {
+    const p = path.join('.');
+    if (path.length && under(p, IGNORED)) return;
+    if (kindOf(x) === 'object' && kindOf(y) === 'object') {
+      const xo = x as Record<string, unknown>, yo = y as Record<string, unknown>;
+      const keys = [...new Set([...Object.keys(xo), ...Object.keys(yo)])];
+      for (const k of keys) walk(xo[k], yo[k], [...path, k]);
+      return;
+    }
+    if (JSON.stringify(x) !== JSON.stringify(y)) out.push({ path: p, from: x, to: y, kind: changeKind(p) });
+  };
+  walk(a, b, []);
+  return out;
+}
+
+export type { Config };

@@ -1,0 +1,196 @@
+import t from 'tap';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError } from '../src/util/errors.js';
+import { checkConfig, diffConfigs, loadConfig, type ResolvedConfig } from '../src/config/load.js';
+import { configSchema } from '../src/config/schema.js';
+import { allKeyPaths, resolveRef, type Schema } from '../src/config/validate.js';
+import { didYouMean, editDistance } from '../src/config/suggest.js';
+// @ts-expect-error: plain JavaScript build script, no declarations
+import { schemaText, schemaFile } from '../src/build-schema.mjs';
+
+const FIX = 'test/fixtures/config';
+
+function configError(t: Tap.Test, fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    t.type(e, ConfigError);
+    t.equal((e as ConfigError).exitCode, 2, 'exit code 2');
+    return (e as Error).message;
+  }
+  t.fail('expected a ConfigError');
+  return '';
+}
+declare namespace Tap { type Test = typeof t; }
+
+t.test('the committed schema is what build-schema generates from src/config/types.ts', async (t) => {
+  t.equal(readFileSync(schemaFile, 'utf8'), schemaText(), 'configs/config.schema.json is up to date (run `npm run build`)');
+});
+
+t.test('every field of the schema is documented; every default is in its description', async (t) => {
+  const root = configSchema();
+  for (const path of allKeyPaths(root)) {
+    let s: Schema = root;
+    for (const k of path) {
+      const r = resolveRef(s, root);
+      const holder = r.properties ? r : r.anyOf!.map((b) => resolveRef(b, root)).find((b) => b.properties)!;
+      s = holder.properties![k];
+    }
+    const p = resolveRef(s, root);
+    t.ok(p.description, `${path.join('.')} has a description`);
+    if ('default' in p) t.match(p.description!, `Default: ${JSON.stringify(p.default)}.`, `${path.join('.')} says its default`);
+  }
+  const hidden = root.$defs!.ModelConfig.properties!.hidden;
+  t.equal(hidden.type, 'integer');
+  t.equal(hidden.minimum, 1);
+  t.same(root.$defs!.TrainConfig.properties!.lr, { type: 'number', default: 0.001, exclusiveMinimum: 0, description: 'Learning rate. Default: 0.001.' });
+  t.equal(root.additionalProperties, false);
+});
+
+t.test('every config in configs/ and every good fixture validates', async (t) => {
+  const files = [
+    ...readdirSync('configs').filter((f) => f.endsWith('.json') && f !== 'config.schema.json').map((f) => join('configs', f)),
+    ...readdirSync(FIX).filter((f) => /^good-.*\.json$/.test(f)).map((f) => join(FIX, f)),
+  ];
+  t.ok(files.length >= 3);
+  for (const f of files) {
+    const { config, configDir } = loadConfig(f);
+    t.ok(config.name, `${f} loads`);
+    t.ok(existsSync(join(configDir, JSON.parse(readFileSync(f, 'utf8')).$schema ?? 'x')), `${f} has a $schema that exists`);
+  }
+});
+
+t.test('defaults are filled in; what has no default stays optional', async (t) => {
+  const { config } = loadConfig(join(FIX, 'good-names.json'));
+  t.equal(config.train.epochs, 1, 'given value kept');
+  t.equal(config.train.clipNorm, 5);
+  t.equal(config.train.optimizer, 'adam');
+  t.equal(config.model.input, 'onehot');
+  t.equal(config.seed, 1);
+  t.equal(config.out, '../runs');
+  t.same(config.checkpoint, { every: 200, keepLast: 3 });
+  t.same(config.data.vocab, { maxSize: 20000, minFreq: 1 });
+  t.same(config.data.split, { val: 0.1, test: 0.1 });
+  t.equal(config.train.workers, undefined);
+  t.equal(config.data.labels, undefined);
+  // Every field the schema knows is present after defaults, except those without a default.
+  const optional = new Set(['$schema', 'train.workers', 'data.format', 'data.train', 'data.val', 'data.test', 'data.file', 'data.labels', 'model.input.embedding']);
+  for (const path of allKeyPaths(configSchema())) {
+    const p = path.join('.');
+    if (optional.has(p)) continue;
+    const v = path.reduce<any>((o, k) => o?.[k], config);
+    t.not(v, undefined, `${p} has a value`);
+  }
+});
+
+t.test('bad configs: each its own message, exit code 2', async (t) => {
+  const cases: Array<[string, RegExp]> = [
+    ['bad-unknown-key.json', /bad-unknown-key\.json: trian: unknown key; did you mean `train`\?$/],
+    ['bad-wrong-type.json', /model\.hidden: expected an integer >= 1, found "8" \(a string: write the number without quotes\)$/],
+    ['bad-missing-data-file.json', /data\.train: expected an existing file, found "does-not-exist\.jsonl" \(no such file: .*does-not-exist\.jsonl\)$/],
+    ['bad-negative-lr.json', /bad-negative-lr\.json: train\.lr: expected a number > 0, found -0\.1$/],
+    ['bad-hidden-zero.json', /bad-hidden-zero\.json: model\.hidden: expected an integer >= 1, found 0$/],
+    ['bad-syntax.json', /bad-syntax\.json:4:3: invalid JSON: /],
+  ];
+  const seen = new Set<string>();
+  for (const [f, re] of cases) {
+    const msg = configError(t, () => loadConfig(join(FIX, f)));
+    t.match(msg, re, f);
+    t.equal(msg.split('\n').length, 1, `${f}: exactly one problem`);
+    t.notOk(/\n\s+at /.test(msg), 'no stack trace in the message');
+    seen.add(msg.replace(/^.*?\.json:/, ''));
+  }
+  t.equal(seen.size, cases.length, 'all messages differ');
+  t.match(configError(t, () => loadConfig(join(FIX, 'nope.json'))), /cannot read config file .*nope\.json: no such file/);
+});
+
+t.test('all problems are listed at once', async (t) => {
+  const msg = configError(t, () => loadConfig(join(FIX, 'bad-many.json')));
+  const lines = msg.split('\n');
+  t.match(lines[0], /^8 problems in .*bad-many\.json:$/);
+  for (const re of [
+    /data\.tokenizer: expected one of `char`, `word`, found "chars"; did you mean `char`\?/,
+    /model\.hidden: expected an integer >= 1, found 8\.5/,
+    /model\.hiden: unknown key; did you mean `hidden`\?/,
+    /train\.lr: expected a number > 0, found 0$/,
+    /train\.batchsize: unknown key; did you mean `batchSize`\?/,
+    /train\.epochs: expected an integer >= 1, found -1/,
+    /: lr: unknown key here; did you mean `train\.lr`\?/,
+    /model\.task: expected `many-to-many` for data\.source `moby-dick`/,
+  ]) t.ok(lines.some((l) => re.test(l)), `lists ${re}`);
+});
+
+t.test('rules across fields', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+  const base = { name: 'x', model: { task: 'many-to-one', hidden: 4 }, train: {} };
+  const check = (data: object, model: object = base.model) =>
+    configError(t, () => checkConfig({ ...base, data, model }, { label: 'c.json', configDir: dir }));
+  t.match(check({ source: 'files', train: 'a.jsonl' }), /data\.format: expected one of .*required when data\.source is `files`/);
+  t.match(check({ source: 'files', format: 'csv' }), /data: expected `train` .* or `file`/);
+  writeFileSync(join(dir, 'a.txt'), 'hello');
+  t.match(check({ source: 'files', format: 'text', file: 'a.txt' }), /model\.task: expected `many-to-many` for data\.format `text`/);
+  t.match(check({ source: 'files', format: 'jsonl', file: 'a.txt' }, { task: 'many-to-many', hidden: 4 }), /model\.task: expected `many-to-one`/);
+  t.match(check({ source: 'names', train: 'a.txt' }), /data\.train: only used when data\.source is `files`/);
+  t.match(check({ source: 'spam-assassin' }, { task: 'many-to-many', hidden: 4 }), /model\.task: expected `many-to-one` for data\.source `spam-assassin`/);
+  t.match(check({ source: 'names', labels: ['a', 'b', 'a'] }), /data\.labels\[2\]: duplicate label "a"/);
+  t.match(check({ source: 'names', split: { val: 0.5, test: 0.5 } }), /data\.split: expected val \+ test < 1/);
+  t.match(check({ source: 'names' }, { task: 'many-to-one', hidden: 4, input: { embedding: 0 } }), /model\.input\.embedding: expected an integer >= 1, found 0/);
+  t.match(check({ source: 'names' }, { task: 'many-to-one', hidden: 4, input: 'one-hot' }), /model\.input: expected `onehot` or an object with `embedding`, found "one-hot"; did you mean `onehot`\?/);
+  t.match(check({ source: 'names' }, { task: 'many-to-one', hidden: 4, input: { embeding: 3 } }), /model\.input\.embeding: unknown key; did you mean `embedding`\?/);
+});
+
+t.test('--set overrides any field, validated the same way', async (t) => {
+  const f = join(FIX, 'good-names.json');
+  const { config } = loadConfig(f, ['train.lr=0.05', 'train.epochs=3', 'name=other', 'checkpoint.every=5', 'model.input={"embedding":16}', 'data.labels=["F","M"]']);
+  t.equal(config.train.lr, 0.05);
+  t.equal(config.train.epochs, 3);
+  t.equal(config.name, 'other', 'a value that is not JSON is a string');
+  t.equal(config.checkpoint.every, 5, 'creates a missing section');
+  t.same(config.model.input, { embedding: 16 });
+  t.same(config.data.labels, ['F', 'M']);
+  t.same(loadConfig(f, ['model.input.embedding=8']).config.model.input, { embedding: 8 });
+  t.same(loadConfig(f, ['model.input=onehot', 'model.input.embedding=8']).config.model.input, { embedding: 8 }, 'later --set wins');
+
+  const msg = configError(t, () => loadConfig(f, ['train.lr=abc', 'train.epoch=2', 'model.hidden=0', 'nonsense', 'train..lr=1']));
+  const lines = msg.split('\n');
+  t.match(lines[0], /^5 problems in /);
+  t.ok(lines.some((l) => l.includes('--set train.lr=abc: train.lr: expected a number > 0, found "abc"')), 'type-checked');
+  t.ok(lines.some((l) => l.includes('--set train.epoch=2: train.epoch: unknown key; did you mean `epochs`?')));
+  t.ok(lines.some((l) => l.includes('--set model.hidden=0: model.hidden: expected an integer >= 1, found 0')));
+  t.ok(lines.some((l) => l.includes('--set nonsense: expected path=value')));
+  t.ok(lines.some((l) => l.includes('--set train..lr=1: `train..lr` is not a field path')));
+  t.match(configError(t, () => loadConfig(f, ['train.clipNorm="5"'])), /train\.clipNorm: expected a number >= 0, found "5"/);
+});
+
+t.test('diffConfigs classifies changes for --resume', async (t) => {
+  const a = loadConfig(join(FIX, 'good-names.json')).config;
+  const b = structuredClone(a) as ResolvedConfig;
+  b.train.lr = 0.5;
+  b.train.epochs = 20;
+  b.checkpoint.every = 10;
+  b.model.hidden = 64;
+  b.data.tokenizer = 'word';
+  b.train.batchSize = 8;
+  b.train.optimizer = 'sgd';
+  b.$schema = 'elsewhere.json';
+  const kinds = Object.fromEntries(diffConfigs(a, b).map((c) => [c.path, c.kind]));
+  t.same(kinds, {
+    'train.lr': 'safe', 'train.epochs': 'safe', 'checkpoint.every': 'safe',
+    'model.hidden': 'shape', 'data.tokenizer': 'shape', 'train.optimizer': 'shape',
+    'train.batchSize': 'behaviour',
+  });
+  const c = structuredClone(a) as ResolvedConfig;
+  c.model.input = { embedding: 8 };
+  t.same(diffConfigs(a, c), [{ path: 'model.input', from: 'onehot', to: { embedding: 8 }, kind: 'shape' }]);
+  t.same(diffConfigs(a, structuredClone(a)), []);
+});
+
+t.test('did you mean', async (t) => {
+  t.equal(editDistance('batchsize', 'batchSize'), 1);
+  t.equal(editDistance('hiden', 'hidden'), 1);
+  t.equal(editDistance('ab', 'ba'), 1, 'a swap is one edit');
+  t.equal(didYouMean('batch_size', ['batchSize', 'epochs']), 'batchSize');
+  t.equal(didYouMean('lerning', ['lr', 'epochs']), undefined, 'nothing close');
+});
