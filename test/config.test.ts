@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,12 +7,11 @@ import { checkConfig, diffConfigs, loadConfig, type ResolvedConfig } from '../sr
 import { configSchema } from '../src/config/schema.js';
 import { allKeyPaths, resolveRef, type Schema } from '../src/config/validate.js';
 import { didYouMean, editDistance } from '../src/config/suggest.js';
-// @ts-expect-error: plain JavaScript build script, no declarations
 import { schemaText, schemaFile } from '../src/build-schema.mjs';
 
 const FIX = 'test/fixtures/config';
 
-function configError(t: Tap.Test, fn: () => unknown): string {
+function configError(t: Test, fn: () => unknown): string {
   try {
     fn();
   } catch (e) {
@@ -23,7 +22,6 @@ function configError(t: Tap.Test, fn: () => unknown): string {
   t.fail('expected a ConfigError');
   return '';
 }
-declare namespace Tap { type Test = typeof t; }
 
 t.test('the committed schema is what build-schema generates from src/config/types.ts', async (t) => {
   t.equal(readFileSync(schemaFile, 'utf8'), schemaText(), 'configs/config.schema.json is up to date (run `npm run build`)');
