@@ -1,0 +1,95 @@
+// The data config with its documented @default values applied (src/config/types.ts), and the
+// checks that the schema cannot express (which fields go together).
+
+import type { DataConfig } from '../config/types.js';
+import { ConfigError } from '../util/errors.js';
+import type { Task } from './types.js';
+
+export interface ResolvedDataConfig {
+  source: DataConfig['source'];
+  format?: 'jsonl' | 'csv' | 'tsv' | 'text';
+  train?: string;
+  val?: string;
+  test?: string;
+  file?: string;
+  split: { val: number; test: number };
+  textField: string;
+  labelField: string;
+  labels?: string[];
+  tokenizer: 'char' | 'word';
+  lowercase: boolean;
+  vocab: { maxSize: number; minFreq: number };
+  bos: boolean;
+  eos: boolean;
+  maxLength: number;
+  truncate: 'start' | 'end';
+  seqLength: number;
+  skipInvalid: boolean;
+  sample: number;
+}
+
+export function withDataDefaults(cfg: DataConfig): ResolvedDataConfig {
+  return {
+    source: cfg.source,
+    format: cfg.format,
+    train: cfg.train,
+    val: cfg.val,
+    test: cfg.test,
+    file: cfg.file,
+    split: { val: cfg.split?.val ?? 0.1, test: cfg.split?.test ?? 0.1 },
+    textField: cfg.textField ?? 'text',
+    labelField: cfg.labelField ?? 'label',
+    labels: cfg.labels,
+    tokenizer: cfg.tokenizer ?? 'char',
+    lowercase: cfg.lowercase ?? false,
+    vocab: { maxSize: cfg.vocab?.maxSize ?? 20000, minFreq: cfg.vocab?.minFreq ?? 1 },
+    bos: cfg.bos ?? false,
+    eos: cfg.eos ?? false,
+    maxLength: cfg.maxLength ?? 256,
+    truncate: cfg.truncate ?? 'start',
+    seqLength: cfg.seqLength ?? 64,
+    skipInvalid: cfg.skipInvalid ?? false,
+    sample: cfg.sample ?? 1,
+  };
+}
+
+/** Combinations the schema cannot reject. Throws ConfigError naming the field and the fix. */
+export function checkDataConfig(c: ResolvedDataConfig, task: Task): void {
+  const bad = (msg: string) => {
+    throw new ConfigError(`data: ${msg}`);
+  };
+  if (c.source === 'files') {
+    if (!c.format) bad('source "files" needs data.format: "jsonl", "csv", "tsv" or "text".');
+    if (!c.file && !c.train) bad('source "files" needs data.train (with optional data.val, data.test) or data.file (split by hash).');
+    if (c.file && (c.train || c.val || c.test)) bad('give either data.file (one file, split by hash) or data.train/val/test, not both.');
+    if (!c.train && (c.val || c.test)) bad('data.val and data.test need data.train as well.');
+    if (c.format === 'text' && task === 'many-to-one') {
+      bad('format "text" has no labels, so it can only train model.task "many-to-many"; use format "jsonl", "csv" or "tsv" for labelled rows.');
+    }
+  } else if (c.format || c.file || c.train || c.val || c.test) {
+    bad(`data.format/file/train/val/test only apply to source "files"; source "${c.source}" is built in.`);
+  }
+  if (c.source === 'moby-dick' && task === 'many-to-one') {
+    bad('source "moby-dick" is a language-modelling corpus without labels: set model.task to "many-to-many".');
+  }
+  if (c.split.val < 0 || c.split.test < 0 || c.split.val + c.split.test >= 1) {
+    bad(`data.split.val + data.split.test must be in [0, 1), got ${c.split.val} + ${c.split.test}.`);
+  }
+  if (!(c.sample > 0 && c.sample <= 1)) bad(`data.sample must be in (0, 1], got ${c.sample}.`);
+  const markers = (c.bos ? 1 : 0) + (c.eos ? 1 : 0);
+  if (!Number.isInteger(c.maxLength) || c.maxLength < 1 + markers) {
+    bad(`data.maxLength must be an integer of at least ${1 + markers} (one token plus <s>/</s>), got ${c.maxLength}.`);
+  }
+  if (!Number.isInteger(c.seqLength) || c.seqLength < 2) bad(`data.seqLength must be an integer >= 2, got ${c.seqLength}.`);
+  if (!Number.isInteger(c.vocab.maxSize) || c.vocab.maxSize < 5) bad(`data.vocab.maxSize must be an integer >= 5, got ${c.vocab.maxSize}.`);
+  if (!Number.isInteger(c.vocab.minFreq) || c.vocab.minFreq < 1) bad(`data.vocab.minFreq must be an integer >= 1, got ${c.vocab.minFreq}.`);
+  if (c.labels) {
+    if (task === 'many-to-many') bad('data.labels only applies to model.task "many-to-one".');
+    const seen = new Set<string>();
+    for (const l of c.labels) {
+      if (seen.has(l)) bad(`data.labels lists "${l}" twice; each label once, in class-id order.`);
+      seen.add(l);
+    }
+    if (c.labels.length < 2) bad('data.labels needs at least two labels.');
+  }
+}

@@ -1,0 +1,313 @@
+// loadDataset: rows from files or a built-in corpus -> splits by key hash -> label ids ->
+// vocabulary from the training split -> flat token arrays on SharedArrayBuffers, plus a report.
+
+import { isAbsolute, relative, resolve } from 'node:path';
+import type { DataConfig } from '../config/types.js';
+import { DataError } from '../util/errors.js';
+import { sharedInt32, toShared } from '../util/shared.js';
+import { builtinCorpus } from './corpora.js';
+import { checkDataConfig, withDataDefaults, type ResolvedDataConfig } from './defaults.js';
+import { inSample, splitOf } from './hash.js';
+import { Issues, readRows, type Row } from './readers.js';
+import { IntBuf, SLICE_SPARE, buildVocab, encodeInto, forEachToken, normalizeText, sliceToKeep, vocabLookup } from './tokenize.js';
+import {
+  SPLIT_NAMES,
+  type DataReport, type Dataset, type EncodedSplit, type SplitName, type SplitReport, type Task, type TokenizerSpec, type Vocab,
+} from './types.js';
+
+type BySplit<T> = Record<SplitName, T>;
+
+export function loadDataset(cfg: DataConfig, opts: { configDir: string; task: Task }): Dataset {
+  const c = withDataDefaults(cfg);
+  checkDataConfig(c, opts.task);
+  const task = opts.task;
+  const issues = new Issues(c.skipInvalid);
+
+  // ---- rows of each split
+  const t0 = performance.now();
+  const src = readSource(c, opts.configDir, task, issues);
+  const tRead = performance.now();
+
+  // ---- labels (many-to-one)
+  let labelNames: string[] = [];
+  if (task === 'many-to-one') {
+    labelNames = c.labels ?? (src.labels.length > 0 ? src.labels : [...new Set(src.rows.train.map((r) => r.label!))].sort());
+    const ids = new Set(labelNames);
+    const allowed = labelNames.map((l) => `"${l}"`).join(', ');
+    const fix = c.labels
+      ? 'Fix the label, or add it to data.labels.'
+      : 'Without data.labels, the labels are those of the training split, and this one never occurs there. Fix the label, or list every label in data.labels.';
+    for (const s of SPLIT_NAMES) {
+      src.rows[s] = src.rows[s].filter((r) => {
+        if (ids.has(r.label!)) return true;
+        issues.bad(r.file, r.line, `label "${r.label}" is not one of the labels (${allowed})`, fix);
+        return false;
+      });
+    }
+    const seen = new Set(src.rows.train.map((r) => r.label!));
+    if (seen.size < 2) {
+      throw new DataError(`data: the training split has ${seen.size === 0 ? 'no labels' : `one label only ("${[...seen][0]}")`}; a classifier needs at least two. Check data.labelField and the training file.`);
+    }
+  }
+
+  // ---- vocabulary from the training split, then encoding
+  const tokenizer: TokenizerSpec = {
+    kind: c.tokenizer,
+    lowercase: c.lowercase,
+    bos: c.bos,
+    eos: c.eos,
+    maxLength: task === 'many-to-one' ? c.maxLength : 0,
+    truncate: c.truncate,
+  };
+  const vocab = buildVocab(countTokens(src.rows.train, tokenizer), c.vocab.maxSize, c.vocab.minFreq);
+  const labelId = new Map(labelNames.map((l, i) => [l, i]));
+  const splits = {} as BySplit<EncodedSplit>;
+  const reports = {} as BySplit<SplitReport>;
+  let tooShort = 0;
+  for (const s of SPLIT_NAMES) {
+    const r = task === 'many-to-one' ? encodeSequences(s, src.rows[s], tokenizer, vocab, labelId, labelNames) : encodeStreams(s, src.rows[s], tokenizer, vocab, c.seqLength);
+    splits[s] = r.split;
+    reports[s] = r.report;
+    tooShort += r.tooShort;
+  }
+  const tEnc = performance.now();
+
+  // ---- every split that should have examples has some
+  for (const s of SPLIT_NAMES) {
+    if (splits[s].count > 0 || !src.expected[s]) continue;
+    const fix = src.hashSplit
+      ? s === 'train'
+        ? 'Use more data, or lower data.split.val and data.split.test.'
+        : `Use more data, raise data.split.${s}, or set data.split.${s} to 0 to run without a ${s} split.`
+      : `Check ${src.inputs.find((f) => f.startsWith(`${s}:`)) ?? `data.${s}`}: it has no usable rows.`;
+    throw new DataError(`data: the ${s} split is empty (${src.rows[s].length} rows, ${reports[s].examples} examples; ${src.totalRows} rows in all${c.sample < 1 ? `, data.sample ${c.sample}` : ''}). ${fix}`);
+  }
+
+  const dropped = [...src.dropped];
+  if (tooShort > 0) dropped.push({ reason: 'document shorter than 2 tokens (nothing to predict)', count: tooShort, examples: [] });
+  let bytes = 0;
+  for (const s of SPLIT_NAMES) {
+    const sp = splits[s];
+    bytes += sp.tokens.byteLength + sp.starts.byteLength + sp.lengths.byteLength + sp.labels.byteLength;
+  }
+  const report: DataReport = {
+    source: c.source,
+    task,
+    inputs: src.inputs,
+    sample: c.sample,
+    splitBy: src.splitBy,
+    splits: reports,
+    vocabSize: vocab.tokens.length,
+    labelNames,
+    skipped: { count: issues.skipped.length, first: issues.skipped.slice(0, 5) },
+    dropped,
+    duplicates: src.duplicates,
+    bytes,
+    ms: { read: Math.round(tRead - t0), encode: Math.round(tEnc - tRead) },
+  };
+  return { task, vocab, labelNames, tokenizer, splits, report };
+}
+
+// ---------------------------------------------------------------- sources
+
+interface Source {
+  rows: BySplit<Row[]>;
+  /** Whether an empty split is an error. */
+  expected: BySplit<boolean>;
+  hashSplit: boolean;
+  splitBy: string;
+  labels: string[];
+  inputs: string[];
+  totalRows: number;
+  dropped: DataReport['dropped'];
+  duplicates: DataReport['duplicates'];
+}
+
+function readSource(c: ResolvedDataConfig, configDir: string, task: Task, issues: Issues): Source {
+  const needLabel = task === 'many-to-one';
+  const readOpts = { format: c.format!, textField: c.textField, labelField: c.labelField, needLabel };
+  const rows: BySplit<Row[]> = { train: [], val: [], test: [] };
+  const sample = (list: Row[]) => (c.sample < 1 ? list.filter((r) => inSample(r.key, c.sample)) : list);
+  const byHash = (list: Row[]) => {
+    for (const r of list) rows[splitOf(r.key, c.split)].push(r);
+  };
+  const hashNote = `hash of each example's key (FNV-1a 32 + fmix32): test if < ${c.split.test}, val if < ${c.split.test + c.split.val}, else train`;
+
+  if (c.source !== 'files') {
+    const corpus = builtinCorpus(c.source);
+    const all = sample(corpus.rows);
+    byHash(all);
+    const key = c.source === 'names' ? 'lowercase name' : c.source === 'spam-assassin' ? 'normalized body' : 'chapter name';
+    return {
+      rows,
+      expected: { train: true, val: c.split.val > 0, test: c.split.test > 0 },
+      hashSplit: true,
+      splitBy: `${hashNote}; key: ${key}`,
+      labels: corpus.labels,
+      inputs: corpus.inputs,
+      totalRows: all.length,
+      dropped: corpus.dropped,
+      duplicates: corpus.duplicates,
+    };
+  }
+
+  const open = (p: string) => {
+    const abs = isAbsolute(p) ? p : resolve(configDir, p);
+    const rel = relative(process.cwd(), abs);
+    return { abs, shown: rel && !rel.startsWith('..') ? rel : abs };
+  };
+  if (c.file) {
+    const f = open(c.file);
+    const all = sample(readRows(f.abs, f.shown, readOpts, issues));
+    byHash(all);
+    return {
+      rows,
+      expected: { train: true, val: c.split.val > 0, test: c.split.test > 0 },
+      hashSplit: true,
+      splitBy: `${hashNote}; key: the "id" field/column when present, else the text`,
+      labels: [],
+      inputs: [f.shown],
+      totalRows: all.length,
+      dropped: [],
+      duplicates: countDuplicates(all, 'kept; equal keys always land in the same split'),
+    };
+  }
+
+  const inputs: string[] = [];
+  for (const s of SPLIT_NAMES) {
+    const p = c[s];
+    if (!p) continue;
+    const f = open(p);
+    rows[s] = sample(readRows(f.abs, f.shown, readOpts, issues));
+    inputs.push(`${s}: ${f.shown}`);
+  }
+  // Separate files cannot keep copies together, so say how many held-out rows also occur in training.
+  const trainKeys = new Set(rows.train.map((r) => r.key));
+  const leaked = rows.val.filter((r) => trainKeys.has(r.key)).length + rows.test.filter((r) => trainKeys.has(r.key)).length;
+  const all = [...rows.train, ...rows.val, ...rows.test];
+  const dups = countDuplicates(all, `kept; ${leaked} val/test rows have the same key (text or id) as a training row`);
+  return {
+    rows,
+    expected: { train: true, val: !!c.val, test: !!c.test },
+    hashSplit: false,
+    splitBy: 'separate files',
+    labels: [],
+    inputs,
+    totalRows: all.length,
+    dropped: [],
+    duplicates: dups,
+  };
+}
+
+function countDuplicates(rows: Row[], note: string): DataReport['duplicates'] {
+  const keys = new Set<string>();
+  let count = 0;
+  for (const r of rows) {
+    if (keys.has(r.key)) count++;
+    else keys.add(r.key);
+  }
+  return { count, note };
+}
+
+// ---------------------------------------------------------------- encoding
+
+/** Token counts of the training rows, over the part of each sequence that encoding keeps. */
+function countTokens(rows: Row[], tok: TokenizerSpec): Map<string, number> {
+  const counts = new Map<string, number>();
+  const keep = tok.maxLength > 0 ? tok.maxLength - (tok.bos ? 1 : 0) - (tok.eos ? 1 : 0) : Infinity;
+  const seq: string[] = [];
+  const push = (t: string) => seq.push(t);
+  for (const r of rows) {
+    // Same slicing as encodeInto, so the vocabulary holds exactly the tokens training sees.
+    seq.length = 0;
+    const cut = sliceToKeep(r.text, tok, keep);
+    if (cut !== undefined) {
+      forEachToken(normalizeText(cut, tok.lowercase), tok.kind, push);
+      if (seq.length < keep + SLICE_SPARE) seq.length = 0;
+    }
+    if (seq.length === 0) forEachToken(normalizeText(r.text, tok.lowercase), tok.kind, push);
+    const from = seq.length > keep && tok.truncate === 'end' ? seq.length - keep : 0;
+    const to = Math.min(seq.length, from + keep);
+    for (let i = from; i < to; i++) counts.set(seq[i], (counts.get(seq[i]) ?? 0) + 1);
+  }
+  return counts;
+}
+
+interface Encoded {
+  split: EncodedSplit;
+  report: SplitReport;
+  tooShort: number;
+}
+
+/** Many-to-one: one example per row. */
+function encodeSequences(name: SplitName, rows: Row[], tok: TokenizerSpec, vocab: Vocab, labelId: Map<string, number>, labelNames: string[]): Encoded {
+  const lookup = vocabLookup(vocab);
+  const buf = new IntBuf(1 << 16);
+  const n = rows.length;
+  const starts = sharedInt32(n);
+  const lengths = sharedInt32(n);
+  const labels = sharedInt32(n);
+  const dist: Record<string, number> = Object.fromEntries(labelNames.map((l) => [l, 0]));
+  let unk = 0, text = 0, truncated = 0;
+  for (let i = 0; i < n; i++) {
+    const r = rows[i];
+    starts[i] = buf.length;
+    const st = encodeInto(r.text, tok, lookup, buf);
+    lengths[i] = st.length;
+    labels[i] = labelId.get(r.label!)!;
+    dist[r.label!]++;
+    unk += st.unk;
+    text += st.textTokens;
+    if (st.truncated) truncated++;
+  }
+  const split: EncodedSplit = { name, count: n, tokens: toShared(buf.data.subarray(0, buf.length)), starts, lengths, labels };
+  return { split, report: { ...lengthStats(split), oovRate: text > 0 ? unk / text : 0, labels: dist, truncated }, tooShort: 0 };
+}
+
+/**
+ * Many-to-many: each row is a document whose token stream is cut into chunks of seqLength inputs,
+ * each with its next token as target; the last chunk of a document may be shorter.
+ */
+function encodeStreams(name: SplitName, rows: Row[], tok: TokenizerSpec, vocab: Vocab, T: number): Encoded {
+  const lookup = vocabLookup(vocab);
+  const buf = new IntBuf(1 << 16);
+  const starts = new IntBuf(1024);
+  const lengths = new IntBuf(1024);
+  let unk = 0, text = 0, docs = 0, tooShort = 0;
+  for (const r of rows) {
+    const s0 = buf.length;
+    const st = encodeInto(r.text, tok, lookup, buf);
+    if (st.length < 2) {
+      buf.length = s0;
+      tooShort++;
+      continue;
+    }
+    docs++;
+    unk += st.unk;
+    text += st.textTokens;
+    for (let p = 0; p < st.length - 1; p += T) {
+      starts.push(s0 + p);
+      lengths.push(Math.min(T, st.length - 1 - p));
+    }
+  }
+  const split: EncodedSplit = {
+    name,
+    count: starts.length,
+    tokens: toShared(buf.data.subarray(0, buf.length)),
+    starts: toShared(starts.data.subarray(0, starts.length)),
+    lengths: toShared(lengths.data.subarray(0, lengths.length)),
+    labels: sharedInt32(0),
+  };
+  return { split, report: { ...lengthStats(split), documents: docs, oovRate: text > 0 ? unk / text : 0 }, tooShort };
+}
+
+function lengthStats(s: EncodedSplit): Pick<SplitReport, 'examples' | 'tokens' | 'minLength' | 'maxLength' | 'meanLength'> {
+  let sum = 0, min = s.count > 0 ? Infinity : 0, max = 0;
+  for (let i = 0; i < s.count; i++) {
+    const l = s.lengths[i];
+    sum += l;
+    if (l < min) min = l;
+    if (l > max) max = l;
+  }
+  return { examples: s.count, tokens: sum, minLength: min, maxLength: max, meanLength: s.count > 0 ? sum / s.count : 0 };
+}

@@ -1,0 +1,166 @@
+// Tokenizers, vocabulary, and the one encoding path used for training data and for new text
+// (prediction), so both get identical ids.
+//
+// Text is first normalized: Unicode NFC, line endings to '\n', then lowercased if asked.
+//   char: one token per Unicode code point (whitespace included; a surrogate pair is one token).
+//   word: runs of letters/marks/digits, with inner apostrophes kept (don't, O'Brien); every other
+//         non-space character is a token of its own, so punctuation is split off; whitespace is dropped.
+
+import { BOS, EOS, PAD, SPECIALS, UNK, type TokenizerSpec, type Vocab } from './types.js';
+
+export function normalizeText(s: string, lowercase: boolean): string {
+  s = s.normalize('NFC').replace(/\r\n?/g, '\n');
+  return lowercase ? s.toLowerCase() : s;
+}
+
+const WORD_RE = /[\p{L}\p{M}\p{N}]+(?:['\u2019][\p{L}\p{M}\p{N}]+)*|[^\s\p{L}\p{M}\p{N}]/gu;
+
+/** Calls fn for each token of already-normalized text. */
+export function forEachToken(text: string, kind: 'char' | 'word', fn: (token: string) => void): void {
+  if (kind === 'char') {
+    for (const ch of text) fn(ch);
+    return;
+  }
+  WORD_RE.lastIndex = 0;
+  for (let m = WORD_RE.exec(text); m !== null; m = WORD_RE.exec(text)) fn(m[0]);
+}
+
+/** Tokens of a text as strings (tests, inspection; the training path does not build these arrays). */
+export function tokenize(text: string, tok: Pick<TokenizerSpec, 'kind' | 'lowercase'>): string[] {
+  const out: string[] = [];
+  forEachToken(normalizeText(text, tok.lowercase), tok.kind, (t) => out.push(t));
+  return out;
+}
+
+// ---------------------------------------------------------------- vocabulary
+
+/**
+ * Specials first (ids 0..3), then the training tokens seen at least minFreq times, most frequent
+ * first, ties broken by the token's code units, so the same training data always gives the same ids.
+ */
+export function buildVocab(counts: Map<string, number>, maxSize: number, minFreq: number): Vocab {
+  const kept = [...counts].filter(([, n]) => n >= minFreq);
+  kept.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const tokens = [...SPECIALS, ...kept.slice(0, Math.max(0, maxSize - SPECIALS.length)).map(([t]) => t)];
+  return { tokens };
+}
+
+// token -> id, built once per vocabulary object.
+const lookups = new WeakMap<Vocab, Map<string, number>>();
+
+export function vocabLookup(vocab: Vocab): Map<string, number> {
+  let m = lookups.get(vocab);
+  if (!m) {
+    m = new Map();
+    // Specials are not looked up from text: '<s>' in a text is characters, not a marker.
+    for (let i = SPECIALS.length; i < vocab.tokens.length; i++) m.set(vocab.tokens[i], i);
+    lookups.set(vocab, m);
+  }
+  return m;
+}
+
+// ---------------------------------------------------------------- encoding
+
+/** A growable Int32Array: one buffer reused across all examples of a split. */
+export class IntBuf {
+  data: Int32Array;
+  length = 0;
+  constructor(capacity = 1024) {
+    this.data = new Int32Array(capacity);
+  }
+  push(v: number): void {
+    if (this.length === this.data.length) {
+      const d = new Int32Array(this.data.length * 2);
+      d.set(this.data);
+      this.data = d;
+    }
+    this.data[this.length++] = v;
+  }
+}
+
+export interface EncodeStats {
+  /** Tokens in the kept sequence, markers included. */
+  length: number;
+  /** `<unk>` among the kept text tokens. */
+  unk: number;
+  /** Text tokens kept (markers excluded). */
+  textTokens: number;
+  truncated: boolean;
+}
+
+/**
+ * Appends the encoding of `text` to `out`: [<s>] tokens [</s>], cut to tok.maxLength (when > 0)
+ * by dropping text tokens at the end (truncate "start": keep the start) or at the beginning
+ * (truncate "end"); the markers are always kept.
+ */
+export function encodeInto(text: string, tok: TokenizerSpec, lookup: Map<string, number>, out: IntBuf): EncodeStats {
+  const start = out.length;
+  if (tok.bos) out.push(BOS);
+  const cs = start + (tok.bos ? 1 : 0); // text tokens are out.data[cs .. ce)
+  const keep = tok.maxLength > 0 ? tok.maxLength - (tok.bos ? 1 : 0) - (tok.eos ? 1 : 0) : Infinity;
+  const push = (t: string) => out.push(lookup.get(t) ?? UNK);
+  // A long text is first tokenized from a generous slice of the kept end; if that yields enough
+  // tokens, the kept ones are the same as from the whole text, else the whole text is used.
+  const cut = sliceToKeep(text, tok, keep);
+  if (cut !== undefined) {
+    forEachToken(normalizeText(cut, tok.lowercase), tok.kind, push);
+    if (out.length - cs < keep + SLICE_SPARE) out.length = cs;
+  }
+  if (out.length === cs) forEachToken(normalizeText(text, tok.lowercase), tok.kind, push);
+  let ce = out.length;
+  let truncated = false;
+  if (ce - cs > keep) {
+    if (tok.truncate === 'end') out.data.copyWithin(cs, ce - keep, ce);
+    ce = cs + keep;
+    out.length = ce;
+    truncated = true;
+  }
+  if (tok.eos) out.push(EOS);
+  let unk = 0;
+  for (let i = cs; i < ce; i++) if (out.data[i] === UNK) unk++;
+  return { length: out.length - start, unk, textTokens: ce - cs, truncated };
+}
+
+/** Tokens beyond `keep` that a slice must yield, so a token split by the slice edge is never kept. */
+export const SLICE_SPARE = 8;
+
+/**
+ * The part of a long text that likely holds the kept tokens (2 code units per char token, 8 per
+ * word token), or undefined.
+ */
+export function sliceToKeep(text: string, tok: TokenizerSpec, keep: number): string | undefined {
+  if (!Number.isFinite(keep)) return undefined;
+  const span = (tok.kind === 'char' ? 2 : 8) * (keep + SLICE_SPARE) + 64;
+  if (text.length <= span) return undefined;
+  return tok.truncate === 'end' ? text.slice(text.length - span) : text.slice(0, span);
+}
+
+/** Token ids of a new text, encoded exactly as training examples were (prediction). */
+export function encodeText(text: string, tok: TokenizerSpec, vocab: Vocab): Int32Array {
+  const buf = new IntBuf(Math.max(16, text.length + 2));
+  encodeInto(text, tok, vocabLookup(vocab), buf);
+  return buf.data.slice(0, buf.length);
+}
+
+// No space before closing punctuation, none after opening brackets.
+const NO_SPACE_BEFORE = new Set(['.', ',', ';', ':', '!', '?', '%', ')', ']', '}', "'", '\u2019', '\u201d']);
+const NO_SPACE_AFTER = new Set(['(', '[', '{', '$', '\u201c', '\u2018']);
+
+/**
+ * Text from token ids (language-model generation). `<pad>`, `<s>`, `</s>` are left out; `<unk>`
+ * shows as U+FFFD (char) or `<unk>` (word). Word tokens are joined with spaces, except around
+ * punctuation; the original spacing is not recoverable.
+ */
+export function decodeTokens(ids: ArrayLike<number>, vocab: Vocab, tok: TokenizerSpec): string {
+  let s = '';
+  let prev = '';
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i];
+    if (id === PAD || id === BOS || id === EOS) continue;
+    const t = id === UNK || id < 0 || id >= vocab.tokens.length ? (tok.kind === 'char' ? '\uFFFD' : '<unk>') : vocab.tokens[id];
+    if (tok.kind === 'word' && s.length > 0 && !NO_SPACE_BEFORE.has(t) && !NO_SPACE_AFTER.has(prev)) s += ' ';
+    s += t;
+    prev = t;
+  }
+  return s;
+}
