@@ -1,0 +1,22 @@
+// Differences between a checkpoint's model spec and the one a config asks for: a resume that
+// changes the model's shape is refused with this list.
+
+import type { ModelSpec } from '../model/spec.js';
+
+const LABELS: Record<keyof ModelSpec, string> = {
+  cell: 'cell',
+  task: 'task',
+  V: 'vocabulary size V',
+  H: 'hidden size H',
+  C: 'classes C',
+  E: 'embedding width E (0 = one-hot)',
+};
+
+/** One line per field that differs, e.g. `hidden size H: checkpoint 128, config 256`; [] if none. */
+export function specDifferences(saved: ModelSpec, wanted: ModelSpec): string[] {
+  const out: string[] = [];
+  for (const k of Object.keys(LABELS) as (keyof ModelSpec)[]) {
+    if (saved[k] !== wanted[k]) out.push(`${LABELS[k]}: checkpoint ${JSON.stringify(saved[k])}, config ${JSON.stringify(wanted[k])}`);
+  }
+  return out;
+}

@@ -1,0 +1,85 @@
+// rnn-inspect: print what a checkpoint holds, as JSON, after validating all of it.
+// Tensors are listed with the SHA-256 of their bytes, so two runs can be compared by diffing
+// the output of this command.
+
+import { createHash } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { readCheckpoint, type TensorData } from '../checkpoint/index.js';
+import { UserError } from '../util/errors.js';
+
+const USAGE = `Usage: rnn-inspect CHECKPOINT [--vocab]
+
+Validates a checkpoint (format, CRCs, shapes) and prints it as JSON: format version, step, epoch,
+training state, model spec, resolved config, and for every tensor (parameters and optimizer
+moments) its name, shape, dtype and the SHA-256 of its bytes. Exits 1 if the file is invalid.
+
+Options:
+  --vocab   print the whole vocabulary (default: its size and SHA-256)
+  --debug   show stack traces
+  --help    show this help
+
+Example:
+  node dist/inspect.js runs/names/checkpoints/step-000001200.ckpt
+  diff <(node dist/inspect.js a.ckpt) <(node dist/inspect.js b.ckpt)
+`;
+
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+function tensorInfo(t: TensorData) {
+  return { name: t.name, shape: t.shape, dtype: 'float32', sha256: sha256(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)) };
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function main(argv: string[]): number {
+  let args;
+  try {
+    args = parseArgs({ args: argv, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' }, vocab: { type: 'boolean' }, debug: { type: 'boolean' } } });
+  } catch (e) {
+    process.stderr.write(`rnn-inspect: ${(e as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (args.values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (args.positionals.length !== 1) {
+    process.stderr.write(`rnn-inspect: expected one checkpoint file, got ${args.positionals.length}\n\n${USAGE}`);
+    return 2;
+  }
+  const file = args.positionals[0];
+  const c = readCheckpoint(file);
+  const t = c.training;
+  const out = {
+    file,
+    formatVersion: c.formatVersion,
+    step: t.globalStep,
+    epoch: t.epoch,
+    training: { ...t, bestMetric: Number.isNaN(t.bestMetric) ? null : t.bestMetric },
+    spec: c.spec,
+    config: parseJson(c.config),
+    tokenizer: parseJson(c.tokenizer),
+    vocab: args.values.vocab ? c.vocab : { size: c.vocab.length, sha256: sha256(Buffer.from(JSON.stringify(c.vocab))) },
+    labelNames: c.labelNames,
+    dataFingerprint: c.dataFingerprint ?? null,
+    tensors: c.params.map(tensorInfo),
+    optimizer: { kind: c.optimizer.kind, step: c.optimizer.step, moments: c.optimizer.moments.map((m) => ({ name: m.name, tensors: m.tensors.map(tensorInfo) })) },
+  };
+  process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+  return 0;
+}
+
+try {
+  process.exitCode = main(process.argv.slice(2));
+} catch (e) {
+  if (e instanceof UserError && !process.argv.includes('--debug')) {
+    process.stderr.write(`rnn-inspect: ${e.message}\n`);
+    process.exitCode = e.exitCode;
+  } else throw e;
+}
