@@ -1,0 +1,201 @@
+// Training progress on the console. On a terminal: one line redrawn in place (bar, epoch,
+// step/total, loss, tokens/s, ETA). Anywhere else (CI, a file, a pipe): a plain log line every
+// `logEverySteps` steps or `logEverySeconds` seconds, with no control characters at all.
+
+export interface OutStream {
+  write(s: string): unknown;
+  /** True on a terminal (process.stdout.isTTY). */
+  isTTY?: boolean;
+  /** Terminal width. */
+  columns?: number;
+}
+
+export interface ProgressOptions {
+  /** Default process.stdout. */
+  stream?: OutStream;
+  /** Steps of the whole run (for the bar and the ETA); 0 or undefined if unknown. */
+  totalSteps?: number;
+  /** Epochs of the whole run. */
+  epochs?: number;
+  /** Non-terminal: a line at least every this many steps (default 10)... */
+  logEverySteps?: number;
+  /** ...or when this many seconds have passed since the last line (default 30). */
+  logEverySeconds?: number;
+  /** Terminal: redraw at most this often (default 100 ms). */
+  redrawMs?: number;
+  /** No step output at all (log() and summaries still print). */
+  quiet?: boolean;
+  /** Clock in milliseconds (tests). */
+  now?: () => number;
+}
+
+export interface StepInfo {
+  step: number;
+  epoch: number;
+  loss: number;
+  accuracy?: number;
+  tokensPerSec?: number;
+  lr?: number;
+}
+
+/** Removes everything a terminal would interpret (ESC sequences, \r, other C0/C1 controls), keeping \n and \t. */
+export function stripControl(s: string): string {
+  return s.replace(/\x1b\[[0-?]*[ -/]*[@-~]/g, '').replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, '');
+}
+
+export class Progress {
+  private readonly stream: OutStream;
+  private readonly tty: boolean;
+  private readonly now: () => number;
+  private readonly o: Required<Pick<ProgressOptions, 'logEverySteps' | 'logEverySeconds' | 'redrawMs' | 'quiet'>> & ProgressOptions;
+  private startTime: number;
+  private startStep: number | undefined;
+  private lastLineTime: number;
+  private lastLineStep = -Infinity;
+  private lastDraw = -Infinity;
+  private barShown = false;
+  private last: StepInfo | undefined;
+
+  constructor(opts: ProgressOptions = {}) {
+    this.stream = opts.stream ?? process.stdout;
+    this.tty = this.stream.isTTY === true;
+    this.now = opts.now ?? Date.now;
+    this.o = { logEverySteps: 10, logEverySeconds: 30, redrawMs: 100, quiet: false, ...opts };
+    this.startTime = this.now();
+    this.lastLineTime = this.startTime;
+  }
+
+  /** Call after every step (cheap: it prints only when a line or redraw is due). */
+  update(s: StepInfo): void {
+    if (this.startStep === undefined) { this.startStep = s.step - 1; this.startTime = this.now(); }
+    this.last = s;
+    if (this.o.quiet) return;
+    const t = this.now();
+    const final = this.o.totalSteps !== undefined && s.step >= this.o.totalSteps;
+    if (this.tty) {
+      if (!final && t - this.lastDraw < this.o.redrawMs) return;
+      this.lastDraw = t;
+      this.draw(this.line(s, true));
+    } else {
+      const due = s.step - this.lastLineStep >= this.o.logEverySteps || (t - this.lastLineTime) / 1000 >= this.o.logEverySeconds || final;
+      if (!due || s.step === this.lastLineStep) return;
+      this.lastLineStep = s.step;
+      this.lastLineTime = t;
+      this.stream.write(this.line(s, false) + '\n');
+    }
+  }
+
+  /** A line of its own (validation results, checkpoint saved, warnings), above the bar on a terminal. */
+  log(text: string): void {
+    if (this.tty) {
+      this.clear();
+      this.stream.write(text + '\n');
+      if (this.last && !this.o.quiet) this.draw(this.line(this.last, true));
+    } else {
+      this.stream.write(stripControl(text) + '\n');
+    }
+  }
+
+  /** Ends the bar's line (call before printing a summary). */
+  done(): void {
+    if (this.tty && this.barShown) {
+      if (this.last) this.draw(this.line(this.last, true));
+      this.stream.write('\n');
+      this.barShown = false;
+    }
+  }
+
+  /** Seconds left at the pace since the first update, or undefined if not known yet. */
+  eta(step: number): number | undefined {
+    const total = this.o.totalSteps;
+    if (!total || this.startStep === undefined) return undefined;
+    const done = step - this.startStep;
+    const elapsed = (this.now() - this.startTime) / 1000;
+    if (done <= 0 || elapsed <= 0) return undefined;
+    return Math.max(0, ((total - step) * elapsed) / done);
+  }
+
+  private line(s: StepInfo, tty: boolean): string {
+    const total = this.o.totalSteps;
+    const parts: string[] = [];
+    parts.push(this.o.epochs ? `epoch ${s.epoch}/${this.o.epochs}` : `epoch ${s.epoch}`);
+    parts.push(total ? `step ${s.step}/${total}` : `step ${s.step}`);
+    parts.push(`loss ${formatNumber(s.loss)}`);
+    if (s.accuracy !== undefined) parts.push(`acc ${formatPercent(s.accuracy)}`);
+    if (s.tokensPerSec !== undefined) parts.push(`${formatRate(s.tokensPerSec)} tok/s`);
+    const eta = this.eta(s.step);
+    if (eta !== undefined) parts.push(`eta ${formatDuration(eta)}`);
+    let text = parts.join('  ');
+    if (tty && total) {
+      const width = 20;
+      const frac = Math.min(1, Math.max(0, s.step / total));
+      const full = Math.floor(frac * width);
+      const bar = '█'.repeat(full) + (full < width ? '▏▎▍▌▋▊▉'[Math.floor((frac * width - full) * 7)] ?? '' : '');
+      text = `${bar.padEnd(width, ' ')}│ ${String(Math.floor(frac * 100)).padStart(3)}%  ${text}`;
+    }
+    return tty ? text : stripControl(text);
+  }
+
+  private draw(text: string): void {
+    const cols = this.stream.columns ?? 100;
+    this.stream.write('\r\x1b[2K' + (text.length > cols - 1 ? text.slice(0, cols - 1) : text));
+    this.barShown = true;
+  }
+
+  private clear(): void {
+    if (this.barShown) this.stream.write('\r\x1b[2K');
+    this.barShown = false;
+  }
+}
+
+// ---------------------------------------------------------------- formatting
+
+/** 1.2345, 0.001234, 12345 -> 4-5 significant digits; NaN -> nan */
+export function formatNumber(x: number | null | undefined): string {
+  if (x === null || x === undefined || Number.isNaN(x)) return 'nan';
+  if (!Number.isFinite(x)) return x > 0 ? 'inf' : '-inf';
+  const a = Math.abs(x);
+  if (a !== 0 && (a < 1e-3 || a >= 1e6)) return x.toExponential(2);
+  return a >= 100 ? x.toFixed(1) : x.toFixed(4);
+}
+
+/** 0.8123 -> 81.2% */
+export function formatPercent(x: number | null | undefined): string {
+  return x === null || x === undefined || !Number.isFinite(x) ? 'n/a' : `${(100 * x).toFixed(1)}%`;
+}
+
+/** 950 -> 950, 12345 -> 12.3k, 2.5e6 -> 2.50M */
+export function formatRate(x: number): string {
+  if (!Number.isFinite(x)) return 'n/a';
+  if (x >= 1e6) return `${(x / 1e6).toFixed(2)}M`;
+  if (x >= 1e4) return `${(x / 1e3).toFixed(1)}k`;
+  if (x >= 1e3) return `${(x / 1e3).toFixed(2)}k`;
+  return x.toFixed(0);
+}
+
+/** 7 -> 7s, 185 -> 3m05s, 7384 -> 2h03m */
+export function formatDuration(sec: number): string {
+  if (!Number.isFinite(sec) || sec < 0) return '?';
+  const s = Math.round(sec);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/**
+ * A titled block of aligned `key  value` rows, e.g. the end-of-run summary:
+ *   test
+ *     loss       0.4123
+ *     accuracy   83.1%
+ */
+export function formatSummary(title: string, rows: Array<[string, string | number]>): string {
+  const w = Math.max(0, ...rows.map(([k]) => k.length));
+  const fmt = (v: string | number) => (typeof v === 'number' ? formatNumber(v) : v);
+  return [title, ...rows.map(([k, v]) => `  ${k.padEnd(w)}  ${fmt(v)}`)].join('\n') + '\n';
+}
+
+/** Prints formatSummary(...) to `stream` (no control characters off a terminal). */
+export function printSummary(title: string, rows: Array<[string, string | number]>, stream: OutStream = process.stdout): void {
+  const text = formatSummary(title, rows);
+  stream.write(stream.isTTY ? text : stripControl(text));
+}
