@@ -82,3 +82,28 @@ export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>, floor = 1
   }
   return { rel, at };
 }
+
+import type { EncodedSplit } from '../../src/data/index.js';
+import { toShared } from '../../src/util/shared.js';
+
+/**
+ * A synthetic split on shared memory, for parallel tests: random sequences of lengths in
+ * [minLen, maxLen]; many-to-one labels = (first token) mod C; many-to-many streams carry one
+ * extra token for the shifted targets.
+ */
+export function syntheticSplit(spec: ModelSpec, count: number, minLen: number, maxLen: number, seed: number): EncodedSplit {
+  const r = new Rng(seed);
+  const toks: number[] = [], starts: number[] = [], lengths: number[] = [], labels: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const L = minLen + r.int(maxLen - minLen + 1);
+    starts.push(toks.length);
+    lengths.push(L);
+    for (let t = 0; t < L + (spec.task === 'many-to-many' ? 1 : 0); t++) toks.push(1 + r.int(spec.V - 1));
+    if (spec.task === 'many-to-one') labels.push(toks[starts[i]] % spec.C);
+  }
+  return {
+    name: 'train', count,
+    tokens: toShared(Int32Array.from(toks)), starts: toShared(Int32Array.from(starts)),
+    lengths: toShared(Int32Array.from(lengths)), labels: toShared(Int32Array.from(labels)),
+  };
+}

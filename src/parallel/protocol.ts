@@ -1,0 +1,60 @@
+// What the coordinator and the worker threads share. Everything big lives in SharedArrayBuffers
+// handed over once, at pool creation, through piscina's workerData; a task is a small descriptor.
+
+import type { ModelSpec } from '../model/spec.js';
+import type { EncodedSplit, SplitName } from '../data/index.js';
+
+/** A gradient slot: where one shard's gradient sums go. Shard k of every step writes slot k. */
+export interface SlotBuffers {
+  /** Gradient sums, laid out like the parameters (Float32). */
+  grad: SharedArrayBuffer;
+  /** [0] = number of touched token rows, then the row ids (they are the only nonzero rows of the token table). */
+  touched: Int32Array;
+  /** Σ over rows of ‖dL/da_t‖ and the row count, per step t (the vanishing-gradient profile). */
+  normSum: Float64Array;
+  normCount: Float64Array;
+}
+
+export interface WorkerInit {
+  spec: ModelSpec;
+  /** The parameter arena (Float32), read in place by every worker. */
+  params: SharedArrayBuffer;
+  slots: SlotBuffers[];
+  splits: Partial<Record<SplitName, EncodedSplit>>;
+  /** Example-id lists that tasks index into: the epoch's order for train, a fixed order for eval. */
+  orders: Partial<Record<SplitName, Int32Array>>;
+  maxB: number;
+  maxT: number;
+  bpttWindow: number;
+  /** Step counter: the coordinator bumps it (Atomics) after each update, workers read it on each task. */
+  fence: Int32Array;
+  /** Tests only: make the worker fail at this step, by throwing or by killing its thread. */
+  inject?: { failAtStep: number; mode: 'throw' | 'exit' };
+}
+
+export interface GradTask {
+  kind: 'grad';
+  step: number;
+  split: SplitName;
+  off: number; // into orders[split]
+  n: number;
+  slot: number;
+}
+
+export interface EvalTask {
+  kind: 'eval';
+  split: SplitName;
+  off: number;
+  n: number;
+  /** Also count (label, prediction) pairs: a C×C confusion matrix, row = true label. */
+  confusion: boolean;
+}
+
+export interface ShardResult {
+  lossSum: number;
+  count: number;
+  correct: number;
+  /** Forward + backward time in this worker, ms. */
+  ms: number;
+  confusion?: number[];
+}

@@ -1,0 +1,114 @@
+// The coordinator and its worker threads: same results as one thread, reproducible, and a
+// failing worker stops training without touching the parameters.
+
+import t from 'tap';
+import { createHash } from 'node:crypto';
+import type { ModelSpec } from '../src/model/spec.js';
+import { makeLayout, allocParams } from '../src/model/params.js';
+import { initParams } from '../src/model/init.js';
+import { Coordinator, WorkerFailure } from '../src/parallel/coordinator.js';
+import { Optimizer, defaultOptimizer } from '../src/train/optim.js';
+import { LocalTrainer } from '../src/train/local.js';
+import { allocBatch } from '../src/model/batch.js';
+import { epochPlan, fillBatch } from '../src/data/index.js';
+import { Rng } from '../src/util/prng.js';
+import { syntheticSplit, maxRelDiff } from './helpers/model.js';
+
+const BATCH = 16;
+
+async function trainParallel(spec: ModelSpec, workers: number, steps: number, inject?: { failAtStep: number; mode: 'throw' | 'exit' }) {
+  const split = syntheticSplit(spec, 200, 3, 20, 7);
+  const p = allocParams(makeLayout(spec), 'float32');
+  initParams(p, spec, new Rng(1));
+  const co = new Coordinator({ spec, workers, maxB: BATCH, maxT: 20, bpttWindow: 0, splits: { train: split }, params: p, inject });
+  const opt = new Optimizer(p.layout.size, defaultOptimizer);
+  const hashes: string[] = [];
+  const losses: number[] = [];
+  try {
+    let step = 0;
+    for (let epoch = 0; step < steps; epoch++) {
+      const plan = epochPlan(split, { batchSize: BATCH, seed: 3, epoch });
+      co.setOrder('train', plan.order);
+      for (let k = 0; k + 1 < plan.batchStarts.length && step < steps; k++) {
+        step++;
+        const r = await co.gradients(step, 'train', plan.batchStarts[k], plan.batchStarts[k + 1] - plan.batchStarts[k]);
+        co.update(r.count, opt, 1);
+        losses.push(r.lossSum / r.count);
+        hashes.push(createHash('sha256').update(new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength)).digest('hex'));
+      }
+    }
+  } finally {
+    await co.close();
+  }
+  return { p: Float32Array.from(p.data), hashes, losses, split };
+}
+
+function localTrain(spec: ModelSpec, steps: number) {
+  const split = syntheticSplit(spec, 200, 3, 20, 7);
+  const tr = new LocalTrainer(spec, BATCH, 20, { optimizer: defaultOptimizer, clipNorm: 1 });
+  initParams(tr.p, spec, new Rng(1));
+  const batch = allocBatch(BATCH, 20);
+  let step = 0;
+  for (let epoch = 0; step < steps; epoch++) {
+    const plan = epochPlan(split, { batchSize: BATCH, seed: 3, epoch });
+    for (let k = 0; k + 1 < plan.batchStarts.length && step < steps; k++, step++) {
+      fillBatch(split, spec.task, plan.order, plan.batchStarts[k], plan.batchStarts[k + 1] - plan.batchStarts[k], batch);
+      tr.step(batch);
+    }
+  }
+  return Float32Array.from(tr.p.data);
+}
+
+for (const spec of [
+  { cell: 'rnn', task: 'many-to-one', V: 50, H: 24, C: 3, E: 0 },
+  { cell: 'rnn', task: 'many-to-many', V: 30, H: 16, C: 30, E: 8 },
+] as ModelSpec[]) {
+  const what = `${spec.task}, ${spec.E ? 'embedding' : 'one-hot'}`;
+  t.test(`50 steps: 2 workers = 1 worker = single thread (${what})`, async (t) => {
+    const one = await trainParallel(spec, 1, 50);
+    const two = await trainParallel(spec, 2, 50);
+    const local = localTrain(spec, 50);
+    // One worker sums one slot: the same arithmetic as the single-thread loop, bit for bit.
+    t.ok(Buffer.from(one.p.buffer).equals(Buffer.from(local.buffer)), '1 worker is bit-identical to the single-thread loop');
+    // Two workers sum two partial sums: equal up to float32 rounding of the order of summation.
+    let num = 0, den = 0;
+    for (let i = 0; i < one.p.length; i++) { num = Math.max(num, Math.abs(one.p[i] - two.p[i])); den = Math.max(den, Math.abs(one.p[i])); }
+    t.comment(`max |w1 - w2| / max |w1| = ${(num / den).toExponential(2)}; last loss ${one.losses[49].toFixed(4)} vs ${two.losses[49].toFixed(4)}`);
+    t.ok(num / den < 1e-5, `2 workers within 1e-5 of 1 worker (${(num / den).toExponential(2)})`);
+    t.ok(one.losses[49] < one.losses[0], 'the loss went down');
+    const again = await trainParallel(spec, 2, 50);
+    t.same(again.hashes, two.hashes, 'same seed and worker count: bit-identical weights at every step');
+  });
+}
+
+for (const mode of ['throw', 'exit'] as const) {
+  t.test(`a failing worker (${mode}) stops the step with a clear error and leaves the parameters unchanged`, async (t) => {
+    const spec: ModelSpec = { cell: 'rnn', task: 'many-to-one', V: 50, H: 24, C: 3, E: 0 };
+    const clean = await trainParallel(spec, 2, 4);
+    let err: unknown;
+    const split = syntheticSplit(spec, 200, 3, 20, 7);
+    const p = allocParams(makeLayout(spec), 'float32');
+    initParams(p, spec, new Rng(1));
+    const co = new Coordinator({ spec, workers: 2, maxB: BATCH, maxT: 20, bpttWindow: 0, splits: { train: split }, params: p, inject: { failAtStep: 5, mode } });
+    const opt = new Optimizer(p.layout.size, defaultOptimizer);
+    const plan = epochPlan(split, { batchSize: BATCH, seed: 3, epoch: 0 });
+    co.setOrder('train', plan.order);
+    let hashBefore = '';
+    try {
+      for (let step = 1; step <= 6; step++) {
+        hashBefore = createHash('sha256').update(new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength)).digest('hex');
+        const r = await co.gradients(step, 'train', plan.batchStarts[step - 1], plan.batchStarts[step] - plan.batchStarts[step - 1]);
+        co.update(r.count, opt, 1);
+      }
+    } catch (e) {
+      err = e;
+    }
+    t.ok(err instanceof WorkerFailure, 'a WorkerFailure');
+    t.match((err as Error).message, /training stopped at step 5: a worker thread failed/);
+    if (mode === 'throw') t.match((err as Error).message, /injected failure at step 5/);
+    t.equal(hashBefore, clean.hashes[3], 'parameters are exactly those after step 4');
+    const now = createHash('sha256').update(new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength)).digest('hex');
+    t.equal(now, clean.hashes[3], 'and stay so after the failure');
+    await t.rejects(co.gradients(6, 'train', 0, 4), /pool is closed/, 'the pool was destroyed');
+  });
+}
