@@ -12,7 +12,7 @@ import { Issues, readRows, type Row } from './readers.js';
 import { IntBuf, SLICE_SPARE, buildVocab, encodeInto, forEachToken, normalizeText, sliceToKeep, vocabLookup } from './tokenize.js';
 import {
   SPLIT_NAMES,
-  type DataReport, type Dataset, type EncodedSplit, type SplitName, type SplitReport, type Task, type TokenizerSpec, type Vocab,
+  type DataReport, type Dataset, type EncodedSplit, type RowIssue, type SplitName, type SplitReport, type Task, type TokenizerSpec, type Vocab,
 } from './types.js';
 
 type BySplit<T> = Record<SplitName, T>;
@@ -27,6 +27,9 @@ export function loadDataset(cfg: DataConfig, opts: { configDir: string; task: Ta
   const t0 = performance.now();
   const src = readSource(c, opts.configDir, task, issues);
   const tRead = performance.now();
+
+  // Rows first, so that too little data is not reported as some later symptom.
+  for (const s of SPLIT_NAMES) checkNotEmpty(s, src.rows[s].length, src, c, 0);
 
   // ---- labels (many-to-one)
   let labelNames: string[] = [];
@@ -72,16 +75,7 @@ export function loadDataset(cfg: DataConfig, opts: { configDir: string; task: Ta
   }
   const tEnc = performance.now();
 
-  // ---- every split that should have examples has some
-  for (const s of SPLIT_NAMES) {
-    if (splits[s].count > 0 || !src.expected[s]) continue;
-    const fix = src.hashSplit
-      ? s === 'train'
-        ? 'Use more data, or lower data.split.val and data.split.test.'
-        : `Use more data, raise data.split.${s}, or set data.split.${s} to 0 to run without a ${s} split.`
-      : `Check ${src.inputs.find((f) => f.startsWith(`${s}:`)) ?? `data.${s}`}: it has no usable rows.`;
-    throw new DataError(`data: the ${s} split is empty (${src.rows[s].length} rows, ${reports[s].examples} examples; ${src.totalRows} rows in all${c.sample < 1 ? `, data.sample ${c.sample}` : ''}). ${fix}`);
-  }
+  for (const s of SPLIT_NAMES) checkNotEmpty(s, splits[s].count, src, c, reports[s].examples);
 
   const dropped = [...src.dropped];
   if (tooShort > 0) dropped.push({ reason: 'document shorter than 2 tokens (nothing to predict)', count: tooShort, examples: [] });
@@ -99,13 +93,24 @@ export function loadDataset(cfg: DataConfig, opts: { configDir: string; task: Ta
     splits: reports,
     vocabSize: vocab.tokens.length,
     labelNames,
-    skipped: { count: issues.skipped.length, first: issues.skipped.slice(0, 5) },
+    skipped: { count: issues.skipped.length, first: firstIssues(issues.skipped, 5) },
     dropped,
     duplicates: src.duplicates,
     bytes,
     ms: { read: Math.round(tRead - t0), encode: Math.round(tEnc - tRead) },
   };
   return { task, vocab, labelNames, tokenizer, splits, report };
+}
+
+/** Every split that should have examples has some. */
+function checkNotEmpty(s: SplitName, count: number, src: Source, c: ResolvedDataConfig, examples: number): void {
+  if (count > 0 || !src.expected[s]) return;
+  const fix = src.hashSplit
+    ? s === 'train'
+      ? 'Use more data, or lower data.split.val and data.split.test.'
+      : `Use more data, raise data.split.${s}, or set data.split.${s} to 0 to run without a ${s} split.`
+    : `Check ${src.inputs.find((f) => f.startsWith(`${s}:`)) ?? `data.${s}`}: it has no usable rows.`;
+  throw new DataError(`data: the ${s} split is empty (${src.rows[s].length} rows, ${examples} examples; ${src.totalRows} rows in all${c.sample < 1 ? `, data.sample ${c.sample}` : ''}). ${fix}`);
 }
 
 // ---------------------------------------------------------------- sources
@@ -197,6 +202,12 @@ function readSource(c: ResolvedDataConfig, configDir: string, task: Task, issues
     dropped: [],
     duplicates: dups,
   };
+}
+
+/** The first n issues in file order (reading and label checks find them in different passes). */
+function firstIssues(list: RowIssue[], n: number): RowIssue[] {
+  const files = [...new Set(list.map((i) => i.file))];
+  return [...list].sort((a, b) => files.indexOf(a.file) - files.indexOf(b.file) || a.line - b.line).slice(0, n);
 }
 
 function countDuplicates(rows: Row[], note: string): DataReport['duplicates'] {

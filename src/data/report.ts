@@ -10,6 +10,10 @@ export function formatReport(r: DataReport): string {
   lines.push(`  split by ${r.splitBy}`);
   for (const s of SPLIT_NAMES) {
     const x = r.splits[s];
+    if (x.examples === 0) {
+      lines.push(`  ${s.padEnd(5)} none`);
+      continue;
+    }
     const parts = [`${x.examples} examples`];
     if (x.documents !== undefined) parts.push(`${x.documents} documents`);
     parts.push(`${x.tokens} tokens`, `length ${x.minLength}..${x.maxLength} (mean ${x.meanLength.toFixed(1)})`, `OOV ${pct(x.oovRate)}`);
