@@ -1,0 +1,319 @@
+// <run dir>/report.html: one self-contained page (inline CSS, inline SVG, a few lines of inline
+// script; nothing loaded from anywhere) with the curves of a run: loss and accuracy, gradient norm
+// with clipping, the per-timestep gradient profile (the vanishing gradient), and the confusion
+// matrix.
+import { renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ResolvedConfig } from '../config/load.js';
+import { dedupeResumed, type MetricsRow } from './metrics.js';
+import { esc, lineChart, shortNumber, type Series } from './svg.js';
+
+export type { MetricsRow } from './metrics.js';
+export { MetricsLog, readMetrics, dedupeResumed, METRICS_FILE } from './metrics.js';
+
+/** ‖dL/da_t‖ for t = 1..T at one training step (averaged over the batch's sequences). */
+export interface GradProfile {
+  step: number;
+  norms: number[];
+}
+
+export interface ReportData {
+  runName: string;
+  /** The resolved config of the run (shown in a summary and in full). */
+  config?: ResolvedConfig;
+  /** The rows of metrics.jsonl (resumed runs are fine: repeated steps are deduplicated). */
+  metrics: MetricsRow[];
+  /** Per-timestep gradient norm profiles, in step order; a few are drawn (first, last, some between). */
+  stepGradNorms?: GradProfile[];
+  /** Confusion matrix of the test split (many-to-one): matrix[true][predicted] counts. */
+  confusion?: { labels: string[]; matrix: number[][] };
+  /** Final test metrics, e.g. { loss, accuracy }; perplexity is added for language models. */
+  test?: Record<string, number>;
+  /** A language model (many-to-many): shows perplexity, no confusion matrix. Default: from config.model.task. */
+  lm?: boolean;
+  /** Extra facts for the header, e.g. ['parameters', 12345], ['vocabulary', 58], ['wall time', '3m05s']. */
+  facts?: Array<[string, string | number]>;
+  /** Text sampled from a language model, shown as is. */
+  sample?: string;
+  /** Default: now. */
+  generatedAt?: Date;
+}
+
+const C = {
+  train: '#2563eb', trainLight: '#93b4f5', val: '#ea580c', clip: '#dc2626', threshold: '#6b7280',
+  fwd: '#2563eb', reduce: '#16a34a', update: '#9333ea',
+};
+/** Early -> late steps: light teal to dark blue (readable on white). */
+const PROFILE_COLORS = ['#7dd3c0', '#38b2ac', '#1f9bb5', '#2575b7', '#2f4fa0', '#312e81'];
+
+const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+/** Exponential moving average that skips missing values. */
+function smooth(points: Array<[number, number | null | undefined]>, alpha: number): Array<[number, number | null]> {
+  let s: number | undefined;
+  return points.map(([x, y]) => {
+    if (!finite(y)) return [x, null];
+    s = s === undefined ? y : alpha * y + (1 - alpha) * s;
+    return [x, s];
+  });
+}
+
+/** Up to n items: the first, the last and evenly spaced ones between. */
+function pickSpread<T>(xs: T[], n: number): T[] {
+  if (xs.length <= n) return xs;
+  const idx = new Set(Array.from({ length: n }, (_, i) => Math.round((i * (xs.length - 1)) / (n - 1))));
+  return [...idx].sort((a, b) => a - b).map((i) => xs[i]);
+}
+
+/** The whole page. */
+export function renderReport(data: ReportData): string {
+  const rows = dedupeResumed(data.metrics ?? []).slice().sort((a, b) => a.step - b.step);
+  const train = rows.filter((r) => r.kind === 'train');
+  const val = rows.filter((r) => r.kind === 'val');
+  const testRow = rows.filter((r) => r.kind === 'test').at(-1);
+  const cfg = data.config;
+  const lm = data.lm ?? cfg?.model?.task === 'many-to-many';
+  const test: Record<string, number> = { ...(testRow ? { loss: testRow.loss ?? NaN, accuracy: testRow.accuracy ?? NaN } : {}), ...(data.test ?? {}) };
+  if (lm && finite(test.loss) && test.perplexity === undefined) test.perplexity = Math.exp(test.loss);
+  const clipNorm = cfg?.train?.clipNorm;
+
+  const sections: string[] = [];
+
+  // ---- loss
+  const lossPts = train.map((r): [number, number | null] => [r.step, r.loss]);
+  const lossSeries: Series[] = [];
+  if (train.length > 40) {
+    lossSeries.push({ name: 'train (per logged step)', color: C.trainLight, points: lossPts, width: 1, hideInLegend: true });
+    lossSeries.push({ name: 'train (smoothed)', color: C.train, points: smooth(lossPts, Math.min(1, 20 / train.length + 0.05)) });
+  } else lossSeries.push({ name: 'train', color: C.train, points: lossPts });
+  lossSeries.push({ name: 'validation', color: C.val, points: val.map((r) => [r.step, r.loss]), style: 'both' });
+  sections.push(chartCard('Loss', lm ? 'Cross-entropy per predicted token (nats). Perplexity = e^loss.' : 'Cross-entropy per sequence label (nats).',
+    lineChart({ title: 'loss vs step', xLabel: 'step', yLabel: 'loss', series: lossSeries, yMin: 0 })));
+
+  // ---- accuracy
+  if ([...train, ...val].some((r) => finite(r.accuracy))) {
+    const accSeries: Series[] = [];
+    const accPts = train.map((r): [number, number | null | undefined] => [r.step, r.accuracy]);
+    if (train.length > 40) {
+      accSeries.push({ name: 'train (per logged step)', color: C.trainLight, points: accPts, width: 1, hideInLegend: true });
+      accSeries.push({ name: 'train (smoothed)', color: C.train, points: smooth(accPts, Math.min(1, 20 / train.length + 0.05)) });
+    } else accSeries.push({ name: 'train', color: C.train, points: accPts });
+    accSeries.push({ name: 'validation', color: C.val, points: val.map((r) => [r.step, r.accuracy]), style: 'both' });
+    sections.push(chartCard('Accuracy', lm ? 'Fraction of next tokens predicted right (argmax).' : 'Fraction of sequences classified right.',
+      lineChart({ title: 'accuracy vs step', xLabel: 'step', yLabel: 'accuracy', series: accSeries, yMin: 0, yMax: 1, yFormat: (v) => `${Math.round(v * 100)}%` })));
+  }
+
+  // ---- gradient norm and clipping
+  const gn = train.filter((r) => finite(r.gradNorm));
+  if (gn.length > 0) {
+    const vals = gn.map((r) => r.gradNorm as number).filter((v) => v > 0);
+    const spread = vals.length ? Math.max(...vals) / Math.min(...vals) : 1;
+    const clipped = gn.filter((r) => r.clipped);
+    const series: Series[] = [
+      { name: 'gradient norm (before clipping)', color: C.train, points: gn.map((r) => [r.step, r.gradNorm]), width: 1.4 },
+      { name: `clipped (${clipped.length})`, color: C.clip, points: clipped.map((r) => [r.step, r.gradNorm]), style: 'dots' },
+    ];
+    const note = finite(clipNorm) && clipNorm > 0
+      ? `Global L2 norm of the gradient before clipping. Clipped to ${clipNorm} at ${clipped.length} of ${gn.length} logged steps (${(100 * clipped.length / gn.length).toFixed(1)}%).`
+      : 'Global L2 norm of the gradient. Clipping is off.';
+    sections.push(chartCard('Gradient norm', note, lineChart({
+      title: 'gradient norm vs step', xLabel: 'step', yLabel: '‖g‖', series, yLog: spread > 30,
+      hlines: finite(clipNorm) && clipNorm > 0 ? [{ y: clipNorm, label: `clip threshold ${clipNorm}`, color: C.threshold }] : [],
+    })));
+  }
+
+  // ---- throughput and timings
+  if (train.some((r) => finite(r.tokensPerSec))) {
+    sections.push(chartCard('Throughput', 'Target tokens per second of wall time.', lineChart({
+      title: 'tokens per second', xLabel: 'step', yLabel: 'tokens / s', yMin: 0,
+      series: [{ name: 'tokens/s', color: C.train, points: train.map((r) => [r.step, r.tokensPerSec]) }],
+    })));
+  }
+  // ---- per-timestep gradient profile
+  const profiles = (data.stepGradNorms ?? []).filter((p) => p.norms?.some((v) => finite(v) && v > 0));
+  if (profiles.length > 0) {
+    const shown = pickSpread(profiles, PROFILE_COLORS.length);
+    const colors = pickSpread(PROFILE_COLORS, shown.length);
+    const series: Series[] = shown.map((p, i) => ({ name: `step ${p.step}`, color: colors[i], points: p.norms.map((v, t): [number, number] => [t + 1, v]) }));
+    const last = shown[shown.length - 1].norms;
+    const lo = last.find((v) => finite(v) && v > 0), hi = [...last].reverse().find((v) => finite(v) && v > 0);
+    const ratio = lo !== undefined && hi !== undefined ? hi / lo : NaN;
+    const note = `‖∂L/∂a<sub>t</sub>‖, the norm of the loss gradient with respect to the hidden state at time t, averaged over a batch. ` +
+      (lm ? 'Every step has a loss, so each a_t also receives gradient from its own output. '
+        : 'The loss is at the last step; the gradient flows back to earlier steps through W<sub>aa</sub> and tanh′. ') +
+      `A curve falling towards t = 1 is the vanishing gradient` +
+      (finite(ratio) && ratio > 1 ? `: at step ${shown[shown.length - 1].step}, ‖∂L/∂a<sub>1</sub>‖ is ${shortNumber(+ratio.toPrecision(3))}× smaller than ‖∂L/∂a<sub>${last.length}</sub>‖.` : '.');
+    sections.push(chartCard('Gradient through time', note, lineChart({
+      title: 'gradient norm per timestep', xLabel: 'timestep t', yLabel: '‖∂L/∂aₜ‖', series, yLog: true, width: 1100, height: 340,
+    }), true));
+  }
+
+  if (train.some((r) => finite(r.fwdBwdMs) || finite(r.updateMs))) {
+    sections.push(chartCard('Time per step', 'Milliseconds per step in each phase.', lineChart({
+      title: 'milliseconds per step', xLabel: 'step', yLabel: 'ms', yMin: 0,
+      series: [
+        { name: 'forward + backward', color: C.fwd, points: train.map((r) => [r.step, r.fwdBwdMs]) },
+        { name: 'reduce', color: C.reduce, points: train.map((r) => [r.step, r.reduceMs]) },
+        { name: 'update', color: C.update, points: train.map((r) => [r.step, r.updateMs]) },
+      ],
+    })));
+  }
+
+  // ---- confusion matrix
+  if (!lm && data.confusion && data.confusion.labels.length > 0) sections.push(confusionCard(data.confusion));
+
+  if (data.sample) sections.push(`<section class="card wide"><h2>Sample</h2><p class="note">Text generated by the model.</p><pre class="sample">${esc(data.sample)}</pre></section>`);
+
+  const generated = (data.generatedAt ?? new Date()).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${esc(data.runName)} · training report</title>
+<style>${CSS}</style>
+</head>
+<body>
+<header>
+<h1>${esc(data.runName)}</h1>
+<p class="sub">Training report · generated ${esc(generated)}</p>
+${factsHtml(data, train, val, test, lm)}
+</header>
+<main>
+${sections.join('\n')}
+${cfg ? `<section class="card wide"><details><summary>Configuration</summary><pre>${esc(JSON.stringify(cfg, null, 2))}</pre></details></section>` : ''}
+</main>
+<script>${SCRIPT}</script>
+</body>
+</html>
+`;
+}
+
+function chartCard(title: string, noteHtml: string, svg: string, wide = false): string {
+  return `<section class="card${wide ? ' wide' : ''}"><h2>${esc(title)}</h2><p class="note">${noteHtml}</p>${svg}</section>`;
+}
+
+function factsHtml(data: ReportData, train: MetricsRow[], val: MetricsRow[], test: Record<string, number>, lm: boolean): string {
+  const cfg = data.config;
+  const facts: Array<[string, string]> = [];
+  if (cfg) {
+    const input = typeof cfg.model.input === 'object' ? `embedding ${cfg.model.input.embedding}` : 'one-hot';
+    facts.push(['data', `${cfg.data.source}${cfg.data.format ? ` (${cfg.data.format})` : ''}, ${cfg.data.tokenizer} tokens`]);
+    facts.push(['model', `${cfg.model.cell} ${cfg.model.task}, H = ${cfg.model.hidden}, ${input}`]);
+    facts.push(['optimizer', `${cfg.train.optimizer}, lr ${cfg.train.lr}, batch ${cfg.train.batchSize}, clip ${cfg.train.clipNorm || 'off'}`]);
+  }
+  for (const [k, v] of data.facts ?? []) facts.push([k, typeof v === 'number' ? v.toLocaleString('en-US') : v]);
+  const lastTrain = train.at(-1);
+  if (lastTrain) facts.push(['steps', `${lastTrain.step.toLocaleString('en-US')} (epoch ${lastTrain.epoch})`]);
+  const metric = (k: string, v: number) => (k === 'accuracy' ? `${(100 * v).toFixed(2)}%` : shortNumber(+v.toPrecision(4)));
+  const bestVal = val.filter((r) => finite(r.loss)).sort((a, b) => (a.loss as number) - (b.loss as number))[0];
+  const cards: string[] = [];
+  for (const [k, v] of Object.entries(test)) {
+    if (finite(v)) cards.push(`<div class="metric"><div class="k">test ${esc(k)}</div><div class="v">${esc(metric(k, v))}</div></div>`);
+  }
+  if (bestVal) {
+    cards.push(`<div class="metric"><div class="k">best val loss</div><div class="v">${esc(metric('loss', bestVal.loss as number))}</div><div class="s">step ${bestVal.step}</div></div>`);
+    if (finite(bestVal.accuracy)) cards.push(`<div class="metric"><div class="k">val accuracy there</div><div class="v">${esc(metric('accuracy', bestVal.accuracy))}</div></div>`);
+  }
+  if (lastTrain && finite(lastTrain.loss)) cards.push(`<div class="metric"><div class="k">last train loss</div><div class="v">${esc(metric('loss', lastTrain.loss))}</div></div>`);
+  void lm;
+  return `<dl class="facts">${facts.map(([k, v]) => `<div><dt>${esc(k)}</dt><dd>${esc(v)}</dd></div>`).join('')}</dl>` +
+    (cards.length ? `<div class="metrics">${cards.join('')}</div>` : '');
+}
+
+function confusionCard(conf: { labels: string[]; matrix: number[][] }): string {
+  const { labels, matrix } = conf;
+  const n = labels.length;
+  const rowSum = matrix.map((r) => r.reduce((a, b) => a + (b || 0), 0));
+  const colSum = labels.map((_, j) => matrix.reduce((a, r) => a + (r[j] || 0), 0));
+  const total = rowSum.reduce((a, b) => a + b, 0);
+  const correct = labels.reduce((a, _, i) => a + (matrix[i]?.[i] || 0), 0);
+  const cell = (i: number, j: number) => {
+    const v = matrix[i]?.[j] || 0;
+    const f = rowSum[i] > 0 ? v / rowSum[i] : 0;
+    // diagonal: blue, off-diagonal: red; strength = fraction of the row
+    const hue = i === j ? '217 91% ' : '0 84% ';
+    const light = 97 - 52 * f;
+    const fg = light < 62 ? '#fff' : '#111827';
+    return `<td style="background:hsl(${hue}${light.toFixed(0)}%);color:${fg}" title="true ${esc(labels[i])}, predicted ${esc(labels[j])}: ${v} (${(100 * f).toFixed(1)}% of the row)">${v}<span>${(100 * f).toFixed(0)}%</span></td>`;
+  };
+  const head = `<tr><th class="corner">true \\ predicted</th>${labels.map((l) => `<th>${esc(l)}</th>`).join('')}<th class="tot">total</th><th class="tot">recall</th></tr>`;
+  const body = labels.map((l, i) =>
+    `<tr><th>${esc(l)}</th>${labels.map((_, j) => cell(i, j)).join('')}<td class="tot">${rowSum[i]}</td><td class="tot">${rowSum[i] ? (100 * (matrix[i]?.[i] || 0) / rowSum[i]).toFixed(1) + '%' : '–'}</td></tr>`).join('');
+  const foot = `<tr><th>precision</th>${labels.map((_, j) => `<td class="tot">${colSum[j] ? (100 * (matrix[j]?.[j] || 0) / colSum[j]).toFixed(1) + '%' : '–'}</td>`).join('')}<td class="tot">${total}</td><td class="tot">${total ? (100 * correct / total).toFixed(1) + '%' : '–'}</td></tr>`;
+  return `<section class="card${n > 6 ? ' wide' : ''}"><h2>Confusion matrix</h2><p class="note">Test split: rows are the true class, columns the predicted one; colour is the fraction of the row.</p>` +
+    `<div class="cm-wrap"><table class="cm">${head}${body}${foot}</table></div></section>`;
+}
+
+const CSS = `
+:root { color-scheme: light; }
+* { box-sizing: border-box; }
+body { margin: 0; background: #f3f4f6; color: #111827; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+header { background: #fff; border-bottom: 1px solid #e5e7eb; padding: 20px 28px 16px; }
+h1 { margin: 0; font-size: 22px; font-weight: 650; }
+.sub { margin: 2px 0 12px; color: #6b7280; font-size: 13px; }
+.facts { display: flex; flex-wrap: wrap; gap: 6px 28px; margin: 0 0 14px; }
+.facts div { display: flex; gap: 8px; }
+.facts dt { color: #6b7280; }
+.facts dd { margin: 0; font-weight: 500; }
+.metrics { display: flex; flex-wrap: wrap; gap: 10px; }
+.metric { border: 1px solid #e5e7eb; border-radius: 8px; padding: 8px 14px; min-width: 130px; background: #f9fafb; }
+.metric .k { color: #6b7280; font-size: 12px; }
+.metric .v { font-size: 20px; font-weight: 650; font-variant-numeric: tabular-nums; }
+.metric .s { color: #9ca3af; font-size: 11px; }
+main { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap: 18px; padding: 18px 28px 28px; }
+.card { background: #fff; border: 1px solid #e5e7eb; border-radius: 10px; padding: 14px 16px 10px; min-width: 0; }
+.card.wide { grid-column: 1 / -1; }
+h2 { margin: 0 0 2px; font-size: 15px; font-weight: 650; }
+.note { margin: 0 0 6px; color: #4b5563; font-size: 12.5px; }
+.empty { color: #9ca3af; font-style: italic; }
+svg.chart { display: block; width: 100%; height: auto; max-height: 420px; font-size: 11px; }
+.card.wide svg.chart { max-height: 360px; }
+svg.chart .grid line { stroke: #eef0f3; stroke-width: 1; }
+svg.chart .frame { fill: none; stroke: #d1d5db; }
+svg.chart .ticks text { fill: #6b7280; font-variant-numeric: tabular-nums; }
+svg.chart .axis-title { fill: #374151; font-size: 12px; }
+svg.chart .series { fill: none; stroke-linejoin: round; stroke-linecap: round; }
+svg.chart .hline { stroke-width: 1.5; stroke-dasharray: 5 4; }
+svg.chart .hline-label { font-size: 11px; }
+svg.chart .legend text { fill: #374151; font-size: 12px; }
+.cm-wrap { overflow-x: auto; }
+table.cm { border-collapse: separate; border-spacing: 2px; margin: 6px 0; font-variant-numeric: tabular-nums; }
+.cm th { font-weight: 600; padding: 4px 8px; text-align: right; color: #374151; white-space: nowrap; }
+.cm tr:first-child th { text-align: center; }
+.cm th.corner { color: #9ca3af; font-weight: 400; font-size: 12px; }
+.cm td { min-width: 64px; padding: 6px 8px; text-align: center; border-radius: 4px; font-weight: 600; }
+.cm td span { display: block; font-size: 10.5px; font-weight: 400; opacity: .8; }
+.cm td.tot { background: #f9fafb; color: #374151; font-weight: 500; }
+details summary { cursor: pointer; font-weight: 600; }
+pre { background: #f9fafb; border: 1px solid #e5e7eb; border-radius: 6px; padding: 10px 12px; overflow: auto; font-size: 12px; }
+pre.sample { white-space: pre-wrap; font-size: 13px; }
+`;
+
+// Runs at load: marks each chart that laid out with a visible plot (data-rendered="1") and
+// counts them on <body data-charts-rendered="N">, so a headless browser test can check it.
+const SCRIPT = `
+(function () {
+  var n = 0;
+  document.querySelectorAll('svg.chart').forEach(function (svg) {
+    var ok = false;
+    svg.querySelectorAll('.plot path, .plot circle').forEach(function (el) {
+      var b = el.getBBox();
+      if (b.width > 0 || b.height > 0) ok = true;
+    });
+    var r = svg.getBoundingClientRect();
+    if (ok && r.width > 0 && r.height > 0) { svg.setAttribute('data-rendered', '1'); n++; }
+  });
+  document.body.setAttribute('data-charts', String(document.querySelectorAll('svg.chart').length));
+  document.body.setAttribute('data-charts-rendered', String(n));
+})();
+`;
+
+/** Writes `<runDir>/report.html` (atomically) and returns its path. */
+export function writeReport(runDir: string, data: ReportData): string {
+  const file = join(runDir, 'report.html');
+  const tmp = file + '.tmp';
+  writeFileSync(tmp, renderReport(data));
+  renameSync(tmp, file);
+  return file;
+}

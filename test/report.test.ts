@@ -1,0 +1,115 @@
+import t from 'tap';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../src/config/load.js';
+import { renderReport, writeReport, type ReportData } from '../src/report/html.js';
+import { MetricsLog, readMetrics, dedupeResumed, type MetricsRow } from '../src/report/metrics.js';
+import { logTicks, niceTicks } from '../src/report/svg.js';
+
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+
+/** A plausible run: loss falling, some early clipping, vanishing gradient profiles, a 3-class confusion matrix. */
+function syntheticRun(): ReportData {
+  const { config } = loadConfig('test/fixtures/config/good-names.json', ['train.clipNorm=1']);
+  const metrics: MetricsRow[] = [];
+  for (let step = 10; step <= 600; step += 10) {
+    const epoch = 1 + Math.floor(step / 200);
+    const loss = 0.35 + 0.75 * Math.exp(-step / 150) + 0.04 * Math.sin(step);
+    const gradNorm = 0.3 + 4 * Math.exp(-step / 80) + 0.3 * Math.abs(Math.sin(step * 0.7));
+    metrics.push({ step, epoch, kind: 'train', loss, accuracy: 1 - loss / 1.6, gradNorm, clipped: gradNorm > 1, lr: 0.01,
+      tokensPerSec: 90000 + 5000 * Math.sin(step / 50), fwdBwdMs: 12, reduceMs: 1.5, updateMs: 0.8 });
+    if (step % 100 === 0) metrics.push({ step, epoch, kind: 'val', loss: loss + 0.05, accuracy: 1 - (loss + 0.05) / 1.6 });
+  }
+  metrics[7].loss = NaN; // a NaN loss leaves a gap
+  return {
+    runName: 'names <tiny> & co',
+    config,
+    metrics,
+    stepGradNorms: [10, 200, 400, 600].map((step) => ({ step, norms: Array.from({ length: 20 }, (_, i) => 0.5 * Math.pow(0.55 + step / 2000, 19 - i)) })),
+    confusion: { labels: ['female', 'male', '<weird>'], matrix: [[410, 90, 3], [70, 380, 2], [1, 2, 9]] },
+    test: { loss: 0.4123, accuracy: 0.8312 },
+    facts: [['parameters', 5762], ['vocabulary', 29]],
+    generatedAt: new Date('2025-01-02T03:04:05Z'),
+  };
+}
+
+t.test('the page is self-contained and has every section', async (t) => {
+  const html = renderReport(syntheticRun());
+  t.notMatch(html, /https?:|\bsrc=|<link\b|@import|url\(/, 'nothing loaded from elsewhere');
+  for (const h of ['Loss', 'Accuracy', 'Gradient norm', 'Gradient through time', 'Throughput', 'Time per step', 'Confusion matrix']) t.match(html, `<h2>${h}</h2>`);
+  t.match(html, /<h1>names &lt;tiny&gt; &amp; co<\/h1>/, 'run name escaped');
+  t.match(html, /<th>&lt;weird&gt;<\/th>/, 'class names escaped');
+  t.match(html, /clip threshold 1/);
+  t.match(html, /Clipped to 1 at \d+ of 60 logged steps/);
+  t.match(html, /test accuracy<\/div><div class="v">83\.12%/);
+  t.match(html, /step 600/);
+  t.match(html, /\(log scale\)/);
+});
+
+t.test('empty and partial data render without throwing (a language model, NaN, nothing logged)', async (t) => {
+  const lmRun = renderReport({
+    runName: 'lm', lm: true, metrics: [{ step: 1, epoch: 1, kind: 'train', loss: NaN }, { step: 2, epoch: 1, kind: 'test', loss: 1.5 }],
+    confusion: { labels: ['a'], matrix: [[1]] }, stepGradNorms: [{ step: 1, norms: [NaN, 0, 0] }], sample: 'Call me <Ishmael>.',
+  });
+  t.notMatch(lmRun, /Confusion matrix/, 'no confusion matrix for a language model');
+  t.match(lmRun, /test perplexity<\/div><div class="v">4\.482/);
+  t.match(lmRun, /No data for this chart/);
+  t.match(lmRun, /Call me &lt;Ishmael&gt;\./);
+  const empty = renderReport({ runName: 'empty', metrics: [] });
+  t.match(empty, /No data for this chart/);
+  t.notMatch(empty, /NaN|undefined/);
+});
+
+t.test('metrics.jsonl: append, NaN as null, torn line cut, resume drops later rows', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'metrics-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  let log = new MetricsLog(dir);
+  for (let step = 1; step <= 5; step++) log.append({ step, epoch: 1, kind: 'train', loss: step === 3 ? NaN : 1 / step });
+  log.close();
+  const file = join(dir, 'metrics.jsonl');
+  t.equal(readFileSync(file, 'utf8').split('\n')[2], '{"step":3,"epoch":1,"kind":"train","loss":null}');
+  appendFileSync(file, '{"step":6,"epo'); // crash mid-line
+  log = new MetricsLog(dir);
+  log.append({ step: 6, epoch: 1, kind: 'train', loss: 0.1 });
+  log.close();
+  t.same(readMetrics(file).map((r) => r.step), [1, 2, 3, 4, 5, 6], 'torn line cut, appended after');
+  log = new MetricsLog(dir, { resumeStep: 4 });
+  log.append({ step: 5, epoch: 1, kind: 'train', loss: 0.2 });
+  log.close();
+  t.same(readMetrics(file).map((r) => [r.step, r.loss]), [[1, 1], [2, 0.5], [3, null], [4, 0.25], [5, 0.2]]);
+  const rows = (steps: number[]) => steps.map((step): MetricsRow => ({ step, epoch: 1, kind: 'train', loss: step }));
+  t.same(dedupeResumed(rows([1, 2, 3, 4, 2, 3])).map((r) => r.step), [1, 2, 3]);
+  t.same(readMetrics(join(dir, 'none.jsonl')), []);
+});
+
+t.test('ticks', async (t) => {
+  t.same(niceTicks(0, 1), [0, 0.2, 0.4, 0.6, 0.8, 1]);
+  t.same(niceTicks(3, 97), [0, 20, 40, 60, 80, 100]);
+  t.same(logTicks(0.003, 40), [0.001, 0.01, 0.1, 1, 10, 100]);
+});
+
+t.test('the report renders in headless Chromium', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} not found (apt-get install chromium)` }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'report-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = writeReport(dir, syntheticRun());
+  const flags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--disable-extensions', '--disable-dev-shm-usage', '--hide-scrollbars', '--mute-audio',
+    `--user-data-dir=${join(dir, 'profile')}`, '--window-size=1280,2400', '--virtual-time-budget=2000'];
+  const dom = execFileSync(CHROMIUM, [...flags, '--dump-dom', `file://${file}`], { encoding: 'utf8', timeout: 120_000, stdio: ['ignore', 'pipe', 'ignore'] });
+  const charts = Number(/data-charts="(\d+)"/.exec(dom)?.[1]);
+  const rendered = Number(/data-charts-rendered="(\d+)"/.exec(dom)?.[1]);
+  t.equal(charts, 6, 'six charts on the page');
+  t.equal(rendered, charts, 'every chart laid out with visible data (the inline script ran in Chromium)');
+  t.ok((dom.match(/<path class="series"/g) ?? []).length >= 10, 'data lines');
+  t.ok((dom.match(/<circle class="point"/g) ?? []).length >= 6, 'validation points and clip events');
+  t.match(dom, /<table class="cm">/);
+
+  const png = join(dir, 'report.png');
+  execFileSync(CHROMIUM, [...flags, `--screenshot=${png}`, `file://${file}`], { timeout: 120_000, stdio: 'ignore' });
+  if (process.env.REPORT_SCREENSHOT) writeFileSync(process.env.REPORT_SCREENSHOT, readFileSync(png));
+  const bytes = readFileSync(png);
+  t.equal(bytes.subarray(1, 4).toString(), 'PNG');
+  t.ok(statSync(png).size > 60_000, `screenshot has content (${statSync(png).size} bytes; a blank page is a few kB)`);
+});
