@@ -9,49 +9,76 @@
 
 export type Float = Float32Array | Float64Array;
 
-/** out[M,N] (+)= a[M,K] · w[N,K]^T   (rows of w are the output units, as in a Linear layer) */
+/**
+ * out[M,N] (+)= a[M,K] · w[N,K]ᵀ — every product in the model is written in this form (rows of w
+ * are output units, as in a Linear layer), with transposes where needed, because dot products of
+ * contiguous rows keep sums in registers. lda/ldw: row strides of a and w (default K).
+ */
 export function matmulABt(
   out: Float, oo: number, a: Float, ao: number, w: Float, wo: number,
-  M: number, N: number, K: number, acc: boolean,
+  M: number, N: number, K: number, acc: boolean, lda = K, ldw = K,
 ): void {
-  // 2 rows of a × 4 rows of w per block: 8 accumulators, 6 loads per 8 multiply-adds.
+  // 4 rows of a × 4 rows of w per block: 16 sums, 8 loads per 16 multiply-adds. Each sum runs
+  // over k in order, so a row's result does not depend on the rows around it (padding invariance).
   let m = 0;
-  for (; m + 1 < M; m += 2) {
-    const a0 = ao + m * K, a1 = a0 + K;
-    const o0 = oo + m * N, o1 = o0 + N;
+  for (; m + 3 < M; m += 4) {
+    const a0 = ao + m * lda, a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda;
     let n = 0;
     for (; n + 3 < N; n += 4) {
-      const w0 = wo + n * K, w1 = w0 + K, w2 = w1 + K, w3 = w2 + K;
+      const w0 = wo + n * ldw, w1 = w0 + ldw, w2 = w1 + ldw, w3 = w2 + ldw;
       let s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0;
+      let s20 = 0, s21 = 0, s22 = 0, s23 = 0, s30 = 0, s31 = 0, s32 = 0, s33 = 0;
       for (let k = 0; k < K; k++) {
-        const x0 = a[a0 + k], x1 = a[a1 + k];
         const y0 = w[w0 + k], y1 = w[w1 + k], y2 = w[w2 + k], y3 = w[w3 + k];
-        s00 += x0 * y0; s01 += x0 * y1; s02 += x0 * y2; s03 += x0 * y3;
-        s10 += x1 * y0; s11 += x1 * y1; s12 += x1 * y2; s13 += x1 * y3;
+        let x = a[a0 + k];
+        s00 += x * y0; s01 += x * y1; s02 += x * y2; s03 += x * y3;
+        x = a[a1 + k];
+        s10 += x * y0; s11 += x * y1; s12 += x * y2; s13 += x * y3;
+        x = a[a2 + k];
+        s20 += x * y0; s21 += x * y1; s22 += x * y2; s23 += x * y3;
+        x = a[a3 + k];
+        s30 += x * y0; s31 += x * y1; s32 += x * y2; s33 += x * y3;
       }
+      let o = oo + m * N + n;
       if (acc) {
-        out[o0 + n] += s00; out[o0 + n + 1] += s01; out[o0 + n + 2] += s02; out[o0 + n + 3] += s03;
-        out[o1 + n] += s10; out[o1 + n + 1] += s11; out[o1 + n + 2] += s12; out[o1 + n + 3] += s13;
+        out[o] += s00; out[o + 1] += s01; out[o + 2] += s02; out[o + 3] += s03; o += N;
+        out[o] += s10; out[o + 1] += s11; out[o + 2] += s12; out[o + 3] += s13; o += N;
+        out[o] += s20; out[o + 1] += s21; out[o + 2] += s22; out[o + 3] += s23; o += N;
+        out[o] += s30; out[o + 1] += s31; out[o + 2] += s32; out[o + 3] += s33;
       } else {
-        out[o0 + n] = s00; out[o0 + n + 1] = s01; out[o0 + n + 2] = s02; out[o0 + n + 3] = s03;
-        out[o1 + n] = s10; out[o1 + n + 1] = s11; out[o1 + n + 2] = s12; out[o1 + n + 3] = s13;
+        out[o] = s00; out[o + 1] = s01; out[o + 2] = s02; out[o + 3] = s03; o += N;
+        out[o] = s10; out[o + 1] = s11; out[o + 2] = s12; out[o + 3] = s13; o += N;
+        out[o] = s20; out[o + 1] = s21; out[o + 2] = s22; out[o + 3] = s23; o += N;
+        out[o] = s30; out[o + 1] = s31; out[o + 2] = s32; out[o + 3] = s33;
       }
     }
     for (; n < N; n++) {
-      const w0 = wo + n * K;
-      let s0 = 0, s1 = 0;
+      const w0 = wo + n * ldw;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
       for (let k = 0; k < K; k++) {
         const y = w[w0 + k];
-        s0 += a[a0 + k] * y;
-        s1 += a[a1 + k] * y;
+        s0 += a[a0 + k] * y; s1 += a[a1 + k] * y; s2 += a[a2 + k] * y; s3 += a[a3 + k] * y;
       }
-      if (acc) { out[o0 + n] += s0; out[o1 + n] += s1; } else { out[o0 + n] = s0; out[o1 + n] = s1; }
+      const o = oo + m * N + n;
+      if (acc) { out[o] += s0; out[o + N] += s1; out[o + 2 * N] += s2; out[o + 3 * N] += s3; }
+      else { out[o] = s0; out[o + N] = s1; out[o + 2 * N] = s2; out[o + 3 * N] = s3; }
     }
   }
   for (; m < M; m++) {
-    const a0 = ao + m * K, o0 = oo + m * N;
-    for (let n = 0; n < N; n++) {
-      const w0 = wo + n * K;
+    const a0 = ao + m * lda, o0 = oo + m * N;
+    let n = 0;
+    for (; n + 3 < N; n += 4) {
+      const w0 = wo + n * ldw, w1 = w0 + ldw, w2 = w1 + ldw, w3 = w2 + ldw;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let k = 0; k < K; k++) {
+        const x = a[a0 + k];
+        s0 += x * w[w0 + k]; s1 += x * w[w1 + k]; s2 += x * w[w2 + k]; s3 += x * w[w3 + k];
+      }
+      if (acc) { out[o0 + n] += s0; out[o0 + n + 1] += s1; out[o0 + n + 2] += s2; out[o0 + n + 3] += s3; }
+      else { out[o0 + n] = s0; out[o0 + n + 1] = s1; out[o0 + n + 2] = s2; out[o0 + n + 3] = s3; }
+    }
+    for (; n < N; n++) {
+      const w0 = wo + n * ldw;
       let s = 0;
       for (let k = 0; k < K; k++) s += a[a0 + k] * w[w0 + k];
       if (acc) out[o0 + n] += s; else out[o0 + n] = s;
@@ -59,56 +86,17 @@ export function matmulABt(
   }
 }
 
-/** out[M,N] (+)= a[M,K] · b[K,N] */
-export function matmulAB(
-  out: Float, oo: number, a: Float, ao: number, b: Float, bo: number,
-  M: number, N: number, K: number, acc: boolean,
-): void {
-  for (let m = 0; m < M; m++) {
-    const o0 = oo + m * N, a0 = ao + m * K;
-    if (!acc) for (let n = 0; n < N; n++) out[o0 + n] = 0;
-    let k = 0;
-    // Four rows of b per pass: one read-modify-write of out per 4 multiply-adds.
-    for (; k + 3 < K; k += 4) {
-      const x0 = a[a0 + k], x1 = a[a0 + k + 1], x2 = a[a0 + k + 2], x3 = a[a0 + k + 3];
-      if (x0 === 0 && x1 === 0 && x2 === 0 && x3 === 0) continue; // masked (padded) rows are all zero
-      const b0 = bo + k * N, b1 = b0 + N, b2 = b1 + N, b3 = b2 + N;
-      for (let n = 0; n < N; n++) {
-        out[o0 + n] += x0 * b[b0 + n] + x1 * b[b1 + n] + x2 * b[b2 + n] + x3 * b[b3 + n];
+/** out[C,R] = a[R,C]ᵀ, in cache-sized tiles. */
+export function transpose(out: Float, oo: number, a: Float, ao: number, R: number, C: number): void {
+  const TILE = 32;
+  for (let r0 = 0; r0 < R; r0 += TILE) {
+    const r1 = Math.min(R, r0 + TILE);
+    for (let c0 = 0; c0 < C; c0 += TILE) {
+      const c1 = Math.min(C, c0 + TILE);
+      for (let r = r0; r < r1; r++) {
+        const src = ao + r * C;
+        for (let c = c0; c < c1; c++) out[oo + c * R + r] = a[src + c];
       }
-    }
-    for (; k < K; k++) {
-      const x = a[a0 + k];
-      if (x === 0) continue;
-      const b0 = bo + k * N;
-      for (let n = 0; n < N; n++) out[o0 + n] += x * b[b0 + n];
-    }
-  }
-}
-
-/** out[M,N] += a[K,M]^T · b[K,N]   (weight gradients: sum over the K rows of a batch) */
-export function matmulAtBAcc(
-  out: Float, oo: number, a: Float, ao: number, b: Float, bo: number,
-  M: number, N: number, K: number,
-): void {
-  // Two rows of a/b per pass over out (out stays in cache; halves its read-modify-writes).
-  let k = 0;
-  for (; k + 1 < K; k += 2) {
-    const a0 = ao + k * M, a1 = a0 + M, b0 = bo + k * N, b1 = b0 + N;
-    for (let m = 0; m < M; m++) {
-      const x0 = a[a0 + m], x1 = a[a1 + m];
-      if (x0 === 0 && x1 === 0) continue;
-      const o = oo + m * N;
-      for (let n = 0; n < N; n++) out[o + n] += x0 * b[b0 + n] + x1 * b[b1 + n];
-    }
-  }
-  for (; k < K; k++) {
-    const a0 = ao + k * M, b0 = bo + k * N;
-    for (let m = 0; m < M; m++) {
-      const x = a[a0 + m];
-      if (x === 0) continue;
-      const o = oo + m * N;
-      for (let n = 0; n < N; n++) out[o + n] += x * b[b0 + n];
     }
   }
 }

@@ -19,7 +19,7 @@ import type { ModelSpec } from './spec.js';
 import type { Params } from './params.js';
 import type { Batch } from './batch.js';
 import {
-  type Float, matmulABt, matmulAB, matmulAtBAcc, addBiasRows, colSumAcc, gatherRows, scatterAddRows,
+  type Float, matmulABt, transpose, addBiasRows, colSumAcc, gatherRows, scatterAddRows,
   tanhInPlace, tanhBackward, softmaxRow, argmaxRow, sumSquares, fill,
 } from './kernels.js';
 
@@ -37,6 +37,15 @@ export interface Workspace {
   dA: Float; //             (maxB, H) dL/da_t, running backwards through time
   dZ: Float; //             (maxT, maxB, H) dL/dz_t for every step (weight gradients are one product after the loop)
   dX: Float | null; //      (maxB, E) embedding input only
+  // Transposed copies, so that every product is a row-by-row dot product (matmulABt):
+  WaaT: Float; //           (H, H)
+  WaxT: Float | null; //    (E, H) embedding input only
+  WyaT: Float; //           (H, C)
+  AT: Float; //             (H, (maxT+1)·maxB) states, column = (t, b)
+  dZT: Float; //            (H, maxT·maxB)
+  XT: Float | null; //      (E, maxT·maxB)
+  PT: Float; //             (C, rows of P)
+  HlastT: Float; //         (H, maxB)
   /** Σ over real rows of ‖dL/da_t‖ and the number of those rows, per step t = 1..T (index t-1). */
   stepNormSum: Float64Array;
   stepNormCount: Float64Array;
@@ -67,6 +76,14 @@ export function allocWorkspace(spec: ModelSpec, maxB: number, maxT: number, dtyp
     dA: new F(maxB * H),
     dZ: new F(maxT * maxB * H),
     dX: E > 0 ? new F(maxB * E) : null,
+    WaaT: new F(H * H),
+    WaxT: E > 0 ? new F(E * H) : null,
+    WyaT: new F(H * C),
+    AT: new F(H * (maxT + 1) * maxB),
+    dZT: new F(H * maxT * maxB),
+    XT: E > 0 ? new F(E * maxT * maxB) : null,
+    PT: new F(C * outRows),
+    HlastT: new F(H * maxB),
     stepNormSum: new Float64Array(maxT),
     stepNormCount: new Float64Array(maxT),
     touched: new Int32Array(Math.min(V, maxB * maxT)),
@@ -159,6 +176,8 @@ export function rnnBackward(p: Params, g: Params, ws: Workspace, batch: Batch, b
   const { A, R, dA, dZ, dOut } = ws;
   const m2o = task === 'many-to-one';
 
+  transpose(ws.WaaT, 0, p.Waa, 0, H, H);
+  if (E > 0) transpose(ws.WaxT!, 0, p.Wax, 0, H, E);
   fill(dA, 0, B * H, 0);
   ws.stepNormSum.fill(0, 0, T);
   ws.stepNormCount.fill(0, 0, T);
@@ -182,14 +201,14 @@ export function rnnBackward(p: Params, g: Params, ws: Workspace, batch: Batch, b
     fill(dZ, zt + r * H, (B - r) * H, 0);
 
     if (t > 1 && !(bpttWindow > 0 && (t - 1) % bpttWindow === 0)) {
-      matmulAB(dA, 0, dZ, zt, p.Waa, 0, r, H, H, false); //            dL/da_{t-1} = Waaᵀ·dz_t
+      matmulABt(dA, 0, dZ, zt, ws.WaaT, 0, r, H, H, false); //         dL/da_{t-1} = Waaᵀ·dz_t
       fill(dA, r * H, (B - r) * H, 0);
     } else {
       fill(dA, 0, B * H, 0);
     }
 
     if (E > 0) {
-      matmulAB(ws.dX!, 0, dZ, zt, p.Wax, 0, r, E, H, false); //         dL/dx_t = Waxᵀ·dz_t
+      matmulABt(ws.dX!, 0, dZ, zt, ws.WaxT!, 0, r, E, H, false); //    dL/dx_t = Waxᵀ·dz_t
       scatterAddRows(g.Wemb!, ws.dX!, 0, tokens, t - 1, T, r, E);
     } else {
       scatterAddRows(g.Wax, dZ, zt, tokens, t - 1, T, r, H); //        dWax[:, x_t] += dz_t
@@ -197,10 +216,15 @@ export function rnnBackward(p: Params, g: Params, ws: Workspace, batch: Batch, b
   }
 
   // Weight gradients over all steps at once: one product each instead of T small ones.
+  // (ws.AT, the states transposed, was made by outputBackward.)
   const rows = T * B;
-  matmulAtBAcc(g.Waa, 0, dZ, 0, A, 0, H, H, rows); //                  dWaa += Σ_t dz_t a_{t-1}ᵀ
-  colSumAcc(g.ba, dZ, 0, rows, H); //                                   dba  += Σ_t dz_t
-  if (E > 0) matmulAtBAcc(g.Wax, 0, dZ, 0, ws.X!, 0, H, E, rows); //    dWax += Σ_t dz_t x_tᵀ
+  transpose(ws.dZT, 0, dZ, 0, rows, H);
+  matmulABt(g.Waa, 0, ws.dZT, 0, ws.AT, 0, H, H, rows, true, rows, rows + B); // dWaa += Σ_t dz_t a_{t-1}ᵀ
+  colSumAcc(g.ba, dZ, 0, rows, H); //                                            dba  += Σ_t dz_t
+  if (E > 0) {
+    transpose(ws.XT!, 0, ws.X!, 0, rows, E);
+    matmulABt(g.Wax, 0, ws.dZT, 0, ws.XT!, 0, H, E, rows, true); //             dWax += Σ_t dz_t x_tᵀ
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -250,11 +274,10 @@ export function outputBackward(p: Params, g: Params, ws: Workspace, batch: Batch
   const { H, C, task } = ws.spec;
   const { B, T, lengths } = batch;
   const P = ws.P;
+  const rows = task === 'many-to-one' ? B : T * B;
   if (task === 'many-to-one') {
     for (let b = 0; b < B; b++) P[b * C + batch.labels[b]] -= 1;
-    matmulAtBAcc(g.Wya, 0, P, 0, ws.Hlast, 0, C, H, B); //       dWya += dlogitsᵀ·a_len
-    colSumAcc(g.by, P, 0, B, C);
-    matmulAB(ws.dOut, 0, P, 0, p.Wya, 0, B, H, C, false); //    dL/da_len = Wyaᵀ·dlogits
+    transpose(ws.HlastT, 0, ws.Hlast, 0, B, H);
   } else {
     for (let t = 0; t < T; t++) {
       for (let b = 0; b < B; b++) {
@@ -263,10 +286,15 @@ export function outputBackward(p: Params, g: Params, ws: Workspace, batch: Batch
         else P[o + batch.targets[b * T + t]] -= 1;
       }
     }
-    matmulAtBAcc(g.Wya, 0, P, 0, ws.A, B * H, C, H, T * B);
-    colSumAcc(g.by, P, 0, T * B, C);
-    matmulAB(ws.dOut, 0, P, 0, p.Wya, 0, T * B, H, C, false);
   }
+  // All states, transposed: used here (many-to-many) and by rnnBackward for dWaa.
+  transpose(ws.AT, 0, ws.A, 0, (T + 1) * B, H);
+  transpose(ws.PT, 0, P, 0, rows, C);
+  if (task === 'many-to-one') matmulABt(g.Wya, 0, ws.PT, 0, ws.HlastT, 0, C, H, B, true); //  dWya += dlogitsᵀ·a_len
+  else matmulABt(g.Wya, 0, ws.PT, 0, ws.AT, B, C, H, rows, true, rows, rows + B); //        dWya += Σ_t dlogits_tᵀ·a_t
+  colSumAcc(g.by, P, 0, rows, C);
+  transpose(ws.WyaT, 0, p.Wya, 0, C, H);
+  matmulABt(ws.dOut, 0, P, 0, ws.WyaT, 0, rows, H, C, false); //                            dL/da = Wyaᵀ·dlogits
 }
 
 /**
