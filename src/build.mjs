@@ -18,7 +18,9 @@ if (protos.length > 0) {
   for (const p of protos) {
     const base = p.replace(/\.proto$/, '');
     const js = join(pbDir, `${base}.js`);
-    run(bin('pbjs'), ['-t', 'static-module', '-w', 'es6', '--no-beautify', '--force-number', '-o', js, join(protoDir, p)]);
+    // No --force-number: with protobufjs 8 it only changes the declared types, while the generated
+    // decoders still return Long objects for 64-bit fields; `number | Long` is the honest type.
+    run(bin('pbjs'), ['-t', 'static-module', '-w', 'es6', '--no-beautify', '-o', js, join(protoDir, p)]);
     run(bin('pbts'), ['--no-comments', '-o', join(pbDir, `${base}.d.ts`), js]);
   }
 }

@@ -374,6 +374,7 @@ function metaCrc(bytes: Uint8Array, end: number, tensors: PbTensor[]): number | 
 
 /** The format version, read from its fixed place right after the signature. 0 if absent. */
 function readVersion(bytes: Uint8Array): number {
+  if (bytes.length <= 6) return -1;
   if (bytes[5] !== VERSION_TAG) return 0;
   let v = 0;
   for (let i = 0; i < 5; i++) {
@@ -383,6 +384,15 @@ function readVersion(bytes: Uint8Array): number {
     if (b < 0x80) return v;
   }
   return -1;
+}
+
+/**
+ * A protobuf 64-bit integer as a number. The generated decoder returns Long objects for uint64
+ * fields; above 2^53 the result is inexact, which the checks catch (Number.isSafeInteger).
+ */
+function num(v: number | { toNumber(): number } | null | undefined): number {
+  if (v == null) return 0;
+  return typeof v === 'number' ? v : v.toNumber();
 }
 
 const hex = (x: number) => '0x' + (x >>> 0).toString(16).padStart(8, '0');
@@ -429,7 +439,7 @@ export function decodeCheckpoint(bytes: Uint8Array, file: string): CheckpointDat
   if (ps.cell !== pb.Cell.CELL_RNN) fail(`unknown cell ${ps.cell} in the model spec`);
   const task = TASKS[ps.task ?? 0];
   if (!task) fail(`unknown task ${ps.task} in the model spec`);
-  const spec: ModelSpec = { cell: 'rnn', task, V: Number(ps.vocabSize), H: Number(ps.hiddenSize), C: Number(ps.numClasses), E: Number(ps.embeddingDim) };
+  const spec: ModelSpec = { cell: 'rnn', task, V: num(ps.vocabSize), H: num(ps.hiddenSize), C: num(ps.numClasses), E: num(ps.embeddingDim) };
   const wantInput = spec.E > 0 ? pb.InputKind.INPUT_EMBEDDING : pb.InputKind.INPUT_ONEHOT;
   if (ps.input !== wantInput) fail(`model spec: input kind ${ps.input} contradicts embedding_dim ${spec.E}`);
   const po = m.optimizer;
@@ -441,17 +451,17 @@ export function decodeCheckpoint(bytes: Uint8Array, file: string): CheckpointDat
 
   const head = (t: PbTensor, what: string): TensorHead => {
     if (t.dtype !== pb.DType.DTYPE_FLOAT32) fail(`${what} tensor ${JSON.stringify(t.name ?? '')} has dtype ${t.dtype}, expected ${pb.DType.DTYPE_FLOAT32} (float32)`);
-    return { name: t.name ?? '', shape: (t.shape ?? []).map(Number), byteLength: t.data?.length ?? 0 };
+    return { name: t.name ?? '', shape: (t.shape ?? []).map(num), byteLength: t.data?.length ?? 0 };
   };
   const moments = (po.moments ?? []).map((s) => ({ name: s.name ?? '', tensors: s.tensors ?? [] }));
   const training = {
-    globalStep: Number(pt.globalStep),
-    epoch: Number(pt.epoch),
-    batchInEpoch: Number(pt.batchInEpoch),
-    rngState: (pt.rngState ?? []).map(Number) as [number, number, number, number],
+    globalStep: num(pt.globalStep),
+    epoch: num(pt.epoch),
+    batchInEpoch: num(pt.batchInEpoch),
+    rngState: (pt.rngState ?? []).map(num) as [number, number, number, number],
     bestMetric: typeof pt.bestMetric === 'number' ? pt.bestMetric : NaN,
-    bestStep: Number(pt.bestStep),
-    seed: Number(pt.seed),
+    bestStep: num(pt.bestStep),
+    seed: num(pt.seed),
   };
   const rest = {
     vocab: m.vocab ?? [],
@@ -463,7 +473,7 @@ export function decodeCheckpoint(bytes: Uint8Array, file: string): CheckpointDat
     {
       spec,
       params: (m.params ?? []).map((t) => head(t, 'params')),
-      optimizer: { kind, step: Number(po.step), moments: moments.map((s) => ({ name: s.name, tensors: s.tensors.map((t) => head(t, `optimizer moment ${JSON.stringify(s.name)}`)) })) },
+      optimizer: { kind, step: num(po.step), moments: moments.map((s) => ({ name: s.name, tensors: s.tensors.map((t) => head(t, `optimizer moment ${JSON.stringify(s.name)}`)) })) },
       training,
       ...rest,
     },
@@ -472,7 +482,7 @@ export function decodeCheckpoint(bytes: Uint8Array, file: string): CheckpointDat
 
   // Sizes are now known to be sane and backed by bytes in the file: copy out, check CRCs.
   const load = (t: PbTensor, what: string): TensorData => {
-    const shape = (t.shape ?? []).map(Number);
+    const shape = (t.shape ?? []).map(num);
     const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
     const dst = new Uint8Array(data.buffer);
     dst.set(t.data!);
@@ -485,7 +495,7 @@ export function decodeCheckpoint(bytes: Uint8Array, file: string): CheckpointDat
     formatVersion: version,
     spec,
     params: (m.params ?? []).map((t) => load(t, 'params')),
-    optimizer: { kind, step: Number(po.step), moments: moments.map((s) => ({ name: s.name, tensors: s.tensors.map((t) => load(t, `optimizer moment ${JSON.stringify(s.name)}`)) })) },
+    optimizer: { kind, step: num(po.step), moments: moments.map((s) => ({ name: s.name, tensors: s.tensors.map((t) => load(t, `optimizer moment ${JSON.stringify(s.name)}`)) })) },
     training,
     ...rest,
     ...(m.dataFingerprint ? { dataFingerprint: m.dataFingerprint } : {}),
