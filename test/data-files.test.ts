@@ -1,5 +1,5 @@
 // User files: JSON Lines, CSV/TSV, plain text; hash splits; every bad-input case and its message.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { DataError, UserError } from '../src/util/errors.js';
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'data');
 
 /** A fresh folder holding `files`; removed when the test ends. */
-function folder(t: Tap.Test, files: Record<string, string | Buffer>): string {
+function folder(t: Test, files: Record<string, string | Buffer>): string {
   const d = mkdtempSync(join(tmpdir(), 'rnn-data-'));
   for (const [name, body] of Object.entries(files)) writeFileSync(join(d, name), body);
   t.teardown(() => rmSync(d, { recursive: true, force: true }));
@@ -22,7 +22,7 @@ function load(dir: string, data: Partial<DataConfig>, task: 'many-to-one' | 'man
 }
 
 /** The DataError thrown by fn; its message is printed so the test log shows what users see. */
-function dataError(t: Tap.Test, fn: () => unknown): DataError {
+function dataError(t: Test, fn: () => unknown): DataError {
   try {
     fn();
   } catch (e) {

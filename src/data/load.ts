@@ -9,7 +9,7 @@ import { builtinCorpus } from './corpora.js';
 import { checkDataConfig, withDataDefaults, type ResolvedDataConfig } from './defaults.js';
 import { inSample, splitOf } from './hash.js';
 import { Issues, readRows, type Row } from './readers.js';
-import { IntBuf, SLICE_SPARE, buildVocab, encodeInto, forEachToken, normalizeText, sliceToKeep, vocabLookup } from './tokenize.js';
+import { IntBuf, buildVocab, encodeInto, forEachKeptToken, vocabLookup } from './tokenize.js';
 import {
   SPLIT_NAMES,
   type DataReport, type Dataset, type EncodedSplit, type RowIssue, type SplitName, type SplitReport, type Task, type TokenizerSpec, type Vocab,
@@ -231,12 +231,7 @@ function countTokens(rows: Row[], tok: TokenizerSpec): Map<string, number> {
   for (const r of rows) {
     // Same slicing as encodeInto, so the vocabulary holds exactly the tokens training sees.
     seq.length = 0;
-    const cut = sliceToKeep(r.text, tok, keep);
-    if (cut !== undefined) {
-      forEachToken(normalizeText(cut, tok.lowercase), tok.kind, push);
-      if (seq.length < keep + SLICE_SPARE) seq.length = 0;
-    }
-    if (seq.length === 0) forEachToken(normalizeText(r.text, tok.lowercase), tok.kind, push);
+    forEachKeptToken(r.text, tok, keep, push, () => seq.length, () => (seq.length = 0));
     const from = seq.length > keep && tok.truncate === 'end' ? seq.length - keep : 0;
     const to = Math.min(seq.length, from + keep);
     for (let i = from; i < to; i++) counts.set(seq[i], (counts.get(seq[i]) ?? 0) + 1);

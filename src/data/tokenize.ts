@@ -99,14 +99,7 @@ export function encodeInto(text: string, tok: TokenizerSpec, lookup: Map<string,
   const cs = start + (tok.bos ? 1 : 0); // text tokens are out.data[cs .. ce)
   const keep = tok.maxLength > 0 ? tok.maxLength - (tok.bos ? 1 : 0) - (tok.eos ? 1 : 0) : Infinity;
   const push = (t: string) => out.push(lookup.get(t) ?? UNK);
-  // A long text is first tokenized from a generous slice of the kept end; if that yields enough
-  // tokens, the kept ones are the same as from the whole text, else the whole text is used.
-  const cut = sliceToKeep(text, tok, keep);
-  if (cut !== undefined) {
-    forEachToken(normalizeText(cut, tok.lowercase), tok.kind, push);
-    if (out.length - cs < keep + SLICE_SPARE) out.length = cs;
-  }
-  if (out.length === cs) forEachToken(normalizeText(text, tok.lowercase), tok.kind, push);
+  forEachKeptToken(text, tok, keep, push, () => out.length - cs, () => (out.length = cs));
   let ce = out.length;
   let truncated = false;
   if (ce - cs > keep) {
@@ -121,18 +114,24 @@ export function encodeInto(text: string, tok: TokenizerSpec, lookup: Map<string,
   return { length: out.length - start, unk, textTokens: ce - cs, truncated };
 }
 
-/** Tokens beyond `keep` that a slice must yield, so a token split by the slice edge is never kept. */
-export const SLICE_SPARE = 8;
+/** Tokens beyond `keep` that a slice must yield, so a token cut by the slice edge is never kept. */
+const SLICE_SPARE = 8;
 
 /**
- * The part of a long text that likely holds the kept tokens (2 code units per char token, 8 per
- * word token), or undefined.
+ * Calls fn for the tokens of `text`, or of a slice of it that holds the `keep` tokens truncation
+ * keeps (its start or its end): long texts (e-mails with attachments) need not be tokenized whole.
+ * A slice starts at 2 code units per char token or 8 per word token; when it yields fewer than
+ * keep + SLICE_SPARE tokens, the tokens so far are undone (`undo`) and a 4x larger slice is tried.
  */
-export function sliceToKeep(text: string, tok: TokenizerSpec, keep: number): string | undefined {
-  if (!Number.isFinite(keep)) return undefined;
-  const span = (tok.kind === 'char' ? 2 : 8) * (keep + SLICE_SPARE) + 64;
-  if (text.length <= span) return undefined;
-  return tok.truncate === 'end' ? text.slice(text.length - span) : text.slice(0, span);
+export function forEachKeptToken(text: string, tok: TokenizerSpec, keep: number, fn: (t: string) => void, count: () => number, undo: () => void): void {
+  let span = Number.isFinite(keep) ? (tok.kind === 'char' ? 2 : 8) * (keep + SLICE_SPARE) + 64 : Infinity;
+  for (; span < text.length; span *= 4) {
+    const part = tok.truncate === 'end' ? text.slice(text.length - span) : text.slice(0, span);
+    forEachToken(normalizeText(part, tok.lowercase), tok.kind, fn);
+    if (count() >= keep + SLICE_SPARE) return;
+    undo();
+  }
+  forEachToken(normalizeText(text, tok.lowercase), tok.kind, fn);
 }
 
 /** Token ids of a new text, encoded exactly as training examples were (prediction). */
