@@ -137,7 +137,7 @@ t.test('the file is plain protobuf: the generated code decodes it and re-encodes
   t.equal(m.formatVersion, 1);
   t.equal(m.trailer?.magic, 0x454e4e52);
   t.equal(m.params[0].name, 'Wax');
-  t.same(m.params[0].shape.map(Number), [7, 3], 'uint64 shape (Long objects from the generated decoder)');
+  t.same((m.params[0].shape ?? []).map(Number), [7, 3], 'uint64 shape (Long objects from the generated decoder)');
   delete m.trailer;
   const again = pb.Checkpoint.encode(m).finish();
   t.ok(Buffer.from(again).equals(Buffer.from(bytes.subarray(0, bytes.length - 12))), 'generated encoder == spliced encoder');
