@@ -1,4 +1,12 @@
 // The data layer's public API.
+//
+// loadDataset(cfg) reads user files (JSON Lines, CSV/TSV, plain text) or a built-in corpus
+// (names, spam-assassin, moby-dick), assigns each example to train/val/test by a hash of its key,
+// builds the vocabulary from the training split, and encodes every split into flat Int32Arrays on
+// SharedArrayBuffers (tokens + starts + lengths + labels). Workers receive those arrays once; a
+// batch is then just indices: epochPlan(split, seed, epoch) gives the order, fillBatch copies
+// examples into a preallocated Batch. Vocab, labelNames and TokenizerSpec are plain JSON, saved
+// with the model so that encodeText (prediction) and decodeTokens (generation) use the same ids.
 
 export type { EncodedSplit, Vocab, TokenizerSpec, Dataset, DataReport, SplitReport, EpochPlan, RowIssue, SplitName, Task } from './types.js';
 export { PAD, UNK, BOS, EOS, SPECIALS, SPLIT_NAMES } from './types.js';

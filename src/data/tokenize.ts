@@ -134,7 +134,10 @@ export function forEachKeptToken(text: string, tok: TokenizerSpec, keep: number,
   forEachToken(normalizeText(text, tok.lowercase), tok.kind, fn);
 }
 
-/** Token ids of a new text, encoded exactly as training examples were (prediction). */
+/**
+ * Token ids of a new text, encoded exactly as training examples were (prediction). For a
+ * language-model prompt, pass `{ ...tok, eos: false }` so the prompt does not end the document.
+ */
 export function encodeText(text: string, tok: TokenizerSpec, vocab: Vocab): Int32Array {
   const buf = new IntBuf(Math.max(16, text.length + 2));
   encodeInto(text, tok, vocabLookup(vocab), buf);
