@@ -1,0 +1,46 @@
+// node dist/train.js --config FILE [...]: train a recurrent network (see --help).
+
+import { parseArgs, runMain } from './args.js';
+import { trainRun, StopSignal } from '../train/run.js';
+
+const args = parseArgs(process.argv.slice(2), {
+  name: 'train.js',
+  summary: 'Train a recurrent network on the data and model a config describes. Progress goes to stdout; '
+    + 'checkpoints, metrics.jsonl and report.html to the run directory (<out>/<name>/).',
+  flags: {
+    config: { type: 'string', required: true, value: 'FILE', help: 'The run configuration (JSON; see configs/config.schema.json).' },
+    out: { type: 'string', value: 'DIR', help: 'Directory for run directories (default: the config\'s "out", relative to the config file).' },
+    resume: { type: 'string', value: 'PATH|latest', help: 'Continue from a checkpoint file, or from the newest valid one of the run.' },
+    workers: { type: 'number', integer: true, min: 1, value: 'N', help: 'Worker threads (default: train.workers, else all cores).' },
+    maxSteps: { type: 'number', integer: true, min: 1, value: 'N', help: 'Stop after global step N (steps before a resume count).' },
+    seed: { type: 'number', integer: true, min: 0, value: 'N', help: 'Seed of initialization and data order.' },
+    set: { type: 'string', repeat: true, value: 'PATH=VALUE', help: 'Override a config field, e.g. --set train.lr=0.003 (repeatable).' },
+    quiet: { type: 'boolean', help: 'No progress output (the summary still prints).' },
+  },
+  examples: [
+    ['node dist/train.js --config configs/small.json', 'first names -> gender, under a minute'],
+    ['node dist/train.js --config configs/large.json --workers 2', 'the spam-assassin classifier'],
+    ['node dist/train.js --config configs/large.json --resume latest', 'continue a stopped run'],
+    ['node dist/train.js --config configs/small.json --set train.lr=0.003 --set model.hidden=64', 'override fields'],
+  ],
+});
+
+runMain(async () => {
+  const stop = new StopSignal();
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      process.stderr.write(`\n${sig} again: exiting now without writing a checkpoint\n`);
+      process.exit(130);
+    }
+    process.stderr.write(`\n${sig}: finishing the current step, then writing a checkpoint (press Ctrl-C again to exit at once)\n`);
+    stop.request();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  await trainRun({
+    config: args.config, out: args.out, resume: args.resume, workers: args.workers, maxSteps: args.maxSteps,
+    seed: args.seed, set: args.set, quiet: args.quiet,
+  }, stop);
+});

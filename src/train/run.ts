@@ -1,0 +1,336 @@
+// A training run: config → data → model → parallel steps over epochs, with validation,
+// checkpoints, metrics, progress, a report, and exact resume. The command `train.js` is a thin
+// wrapper around trainRun().
+
+import { mkdirSync, appendFileSync, existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { join, resolve, relative } from 'node:path';
+import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import type { ModelSpec } from '../model/spec.js';
+import { makeLayout, allocParams } from '../model/params.js';
+import { initParams } from '../model/init.js';
+import { Optimizer } from './optim.js';
+import { Coordinator } from '../parallel/coordinator.js';
+import { loadDataset, epochPlan, paddingFraction, longestExample, formatReport, type Dataset, type SplitName } from '../data/index.js';
+import { loadConfig, diffConfigs, type ResolvedConfig } from '../config/load.js';
+import { CheckpointDir, readCheckpoint, specDifferences, type CheckpointData, type TrainingData } from '../checkpoint/index.js';
+import { MetricsLog, readMetrics, dedupeResumed, writeReport, type MetricsRow } from '../report/html.js';
+import { Progress, printSummary, formatDuration, type OutStream } from '../cli/progress.js';
+import { Rng } from '../util/prng.js';
+import { UserError, ConfigError, CheckpointError } from '../util/errors.js';
+import { checkpointOf, restore, optimizerOptions } from './state.js';
+
+export interface RunOptions {
+  config: string;
+  set?: string[];
+  out?: string;
+  resume?: string;
+  workers?: number;
+  maxSteps?: number;
+  seed?: number;
+  quiet?: boolean;
+  /** Where progress and messages go (default stdout / stderr). */
+  stdout?: OutStream;
+  stderr?: OutStream;
+  /** Tests only: make a worker fail at this step. */
+  inject?: { failAtStep: number; mode: 'throw' | 'exit' };
+}
+
+export interface EvalMetrics {
+  loss: number;
+  accuracy: number;
+  count: number;
+  /** Bits per token (many-to-many): loss / ln 2. */
+  bitsPerToken?: number;
+  confusion?: number[][];
+}
+
+export interface RunSummary {
+  runDir: string;
+  steps: number;
+  stoppedEarly: boolean;
+  best: { metric: number; step: number };
+  val?: EvalMetrics;
+  test?: EvalMetrics;
+  lastCheckpoint: string | null;
+  seconds: number;
+}
+
+/** Stops the loop after the current step (SIGINT / SIGTERM). */
+export class StopSignal {
+  requested = false;
+  request(): void { this.requested = true; }
+}
+
+const PROFILE_FILE = 'grad-profile.jsonl';
+const INIT_STREAM = 0x1417;
+
+export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<RunSummary> {
+  const out = o.stdout ?? process.stdout;
+  const err = o.stderr ?? process.stderr;
+  const say = (s: string) => err.write(s + '\n');
+  const t0 = performance.now();
+
+  // ---- config (command-line flags are --set overrides, validated the same way)
+  const sets = [...(o.set ?? [])];
+  if (o.seed !== undefined) sets.push(`seed=${o.seed}`);
+  if (o.workers !== undefined) sets.push(`train.workers=${o.workers}`);
+  if (o.maxSteps !== undefined) sets.push(`train.maxSteps=${o.maxSteps}`);
+  const loaded = loadConfig(o.config, sets);
+  const cfg = loaded.config;
+  const runDir = resolve(o.out ?? resolve(loaded.configDir, cfg.out), cfg.name);
+  mkdirSync(runDir, { recursive: true });
+  const ckdir = new CheckpointDir(runDir, { keepLast: cfg.checkpoint.keepLast });
+
+  // ---- resume: find and read the checkpoint first, so a bad one fails before the data loads
+  let resumed: { path: string; c: CheckpointData } | null = null;
+  if (o.resume) {
+    if (o.resume === 'latest') {
+      const r = ckdir.loadLatestValid((m) => say(`warning: ${m}`));
+      if (!r) throw new CheckpointError(`--resume latest: no valid checkpoint in ${ckdir.dir}; start without --resume`);
+      resumed = { path: r.path, c: r.checkpoint };
+    } else {
+      resumed = { path: resolve(o.resume), c: readCheckpoint(resolve(o.resume)) };
+    }
+    const saved = JSON.parse(resumed.c.config) as ResolvedConfig;
+    const changes = diffConfigs(saved, cfg);
+    const refused = changes.filter((c) => c.kind === 'shape');
+    if (refused.length > 0) {
+      throw new ConfigError(`cannot resume from ${resumed.path}: the config changes the model or its data:\n` +
+        refused.map((c) => `  ${c.path}: ${JSON.stringify(c.from)} -> ${JSON.stringify(c.to)}`).join('\n') +
+        `\nresume with the config the checkpoint was made with, or start a new run (another name or --out).`);
+    }
+    for (const c of changes) say(`resume: ${c.path} changed ${JSON.stringify(c.from)} -> ${JSON.stringify(c.to)}${c.kind === 'safe' ? '' : ' (allowed; the run will differ from an uninterrupted one)'}`);
+  }
+
+  // ---- data
+  const data = loadDataset(cfg.data, { configDir: loaded.configDir, task: cfg.model.task });
+  say(formatReport(data.report));
+  const fingerprint = dataFingerprint(data);
+  const input = cfg.model.input;
+  const spec: ModelSpec = {
+    cell: 'rnn', task: cfg.model.task, V: data.vocab.tokens.length, H: cfg.model.hidden,
+    C: cfg.model.task === 'many-to-one' ? data.labelNames.length : data.vocab.tokens.length,
+    E: input === 'onehot' ? 0 : input.embedding,
+  };
+  if (resumed) {
+    const diffs = specDifferences(resumed.c.spec, spec);
+    if (diffs.length > 0) throw new CheckpointError(`cannot resume from ${resumed.path}: the model differs:\n  ${diffs.join('\n  ')}`, resumed.path);
+    if (resumed.c.vocab.join('\u0000') !== data.vocab.tokens.join('\u0000') || resumed.c.labelNames.join('\u0000') !== data.labelNames.join('\u0000')) {
+      throw new CheckpointError(`cannot resume from ${resumed.path}: the vocabulary or labels built from the data differ from the checkpoint's (the data changed)`, resumed.path);
+    }
+    if (resumed.c.dataFingerprint && resumed.c.dataFingerprint !== fingerprint) say('warning: the training data differs from the data of the checkpoint; the run will not match an uninterrupted one');
+  }
+
+  // ---- model, optimizer, training state
+  const layout = makeLayout(spec);
+  const params = allocParams(layout, 'float32');
+  const opt = new Optimizer(layout.size, optimizerOptions(cfg));
+  const rng = new Rng(cfg.seed, INIT_STREAM);
+  let st: TrainingData;
+  if (resumed) {
+    restore(resumed.c, params, opt, resumed.path);
+    st = { ...resumed.c.training };
+    rng.setState(st.rngState);
+    say(`resumed from ${resumed.path} at step ${st.globalStep} (epoch ${st.epoch + 1}, batch ${st.batchInEpoch})`);
+  } else {
+    initParams(params, spec, rng, { recurrentInit: cfg.model.recurrentInit, recurrentScale: cfg.model.recurrentScale });
+    st = { globalStep: 0, epoch: 0, batchInEpoch: 0, rngState: rng.getState(), bestMetric: NaN, bestStep: 0, seed: cfg.seed };
+  }
+
+  const batchSize = cfg.train.batchSize;
+  const workers = cfg.train.workers ?? availableParallelism();
+  const maxT = Math.max(...(['train', 'val', 'test'] as SplitName[]).map((s) => longestExample(data.splits[s])), 1);
+  const batchesPerEpoch = Math.ceil(data.splits.train.count / batchSize);
+  const maxSteps = cfg.train.maxSteps > 0 ? cfg.train.maxSteps : Infinity;
+  const totalSteps = Math.min(maxSteps, cfg.train.epochs * batchesPerEpoch);
+  const m2o = spec.task === 'many-to-one';
+  say(`model: ${spec.cell} ${spec.task}, V=${spec.V} H=${spec.H} C=${spec.C} ${spec.E ? `embedding E=${spec.E}` : 'one-hot input'}, ${countParams(layout).toLocaleString('en-US')} parameters; ${workers} worker thread${workers > 1 ? 's' : ''}; run directory ${relative(process.cwd(), runDir) || '.'}`);
+  writeFileSync(join(runDir, 'config.resolved.json'), JSON.stringify(cfg, null, 2) + '\n');
+
+  const co = new Coordinator({ spec, workers, maxB: batchSize, maxT, bpttWindow: cfg.train.bpttWindow, splits: data.splits, params, inject: o.inject });
+  const metrics = new MetricsLog(runDir, resumed ? { resumeStep: st.globalStep } : {});
+  trimProfiles(runDir, resumed ? st.globalStep : 0);
+  const progress = new Progress({ stream: out, totalSteps, epochs: cfg.train.epochs, logEverySteps: cfg.train.logEvery, quiet: o.quiet });
+  const elapsedBefore = resumed ? lastElapsed(runDir) : 0;
+  const elapsed = () => elapsedBefore + (performance.now() - t0) / 1000;
+
+  let lastCheckpoint: string | null = resumed?.path ?? null;
+  const save = () => {
+    st.rngState = rng.getState();
+    lastCheckpoint = ckdir.save(checkpointOf(spec, params, opt, st, data, cfg, fingerprint));
+    return lastCheckpoint;
+  };
+  const evaluate = async (split: SplitName, confusion = false): Promise<EvalMetrics> => {
+    const plan = epochPlan(data.splits[split], { batchSize, seed: cfg.seed, epoch: 0, shuffle: false });
+    const r = await co.evaluate(split, plan.order, plan.batchStarts, confusion);
+    const loss = r.lossSum / r.count;
+    const m: EvalMetrics = { loss, accuracy: r.correct / r.count, count: r.count };
+    if (!m2o) m.bitsPerToken = loss / Math.LN2;
+    if (r.confusion) m.confusion = Array.from({ length: spec.C }, (_, i) => r.confusion!.slice(i * spec.C, (i + 1) * spec.C));
+    return m;
+  };
+  const validate = async (): Promise<EvalMetrics> => {
+    const v = await evaluate('val');
+    const score = m2o ? v.accuracy : -v.loss; // higher is better
+    if (!(score <= st.bestMetric)) { st.bestMetric = score; st.bestStep = st.globalStep; }
+    metrics.append({ step: st.globalStep, epoch: st.epoch + 1, kind: 'val', loss: v.loss, accuracy: v.accuracy, elapsedSec: elapsed() });
+    progress.log(`validation after step ${st.globalStep}: loss ${v.loss.toFixed(4)}${m2o ? `, accuracy ${(v.accuracy * 100).toFixed(2)}%` : `, ${v.bitsPerToken!.toFixed(3)} bits/token`}`);
+    return v;
+  };
+
+  let stoppedEarly = false;
+  let val: EvalMetrics | undefined;
+  let test: EvalMetrics | undefined;
+  const profileEvery = Math.max(1, Math.round(totalSteps / 12));
+  try {
+    let tokensSinceLog = 0, timeSinceLog = performance.now();
+    training: while (st.epoch < cfg.train.epochs && st.globalStep < maxSteps) {
+      const plan = epochPlan(data.splits.train, { batchSize, seed: cfg.seed, epoch: st.epoch });
+      co.setOrder('train', plan.order);
+      if (st.batchInEpoch === 0) progress.log(`epoch ${st.epoch + 1}/${cfg.train.epochs}: ${plan.batchStarts.length - 1} batches, padding ${(paddingFraction(data.splits.train, plan) * 100).toFixed(1)}%`);
+      while (st.batchInEpoch < plan.batchStarts.length - 1) {
+        if (stop.requested) { stoppedEarly = true; break training; }
+        if (st.globalStep >= maxSteps) break training;
+        const k = st.batchInEpoch;
+        const step = st.globalStep + 1;
+        const ts = performance.now();
+        const g = await co.gradients(step, 'train', plan.batchStarts[k], plan.batchStarts[k + 1] - plan.batchStarts[k]);
+        const tr = performance.now();
+        const lossMean = g.lossSum / g.count;
+        if (!Number.isFinite(lossMean)) throw nonFinite(step, 'loss', lastCheckpoint);
+        const u = co.update(g.count, opt, cfg.train.clipNorm);
+        if (!u.finite) throw nonFinite(step, 'gradient', lastCheckpoint);
+        const tu = performance.now();
+        st.globalStep = step;
+        st.batchInEpoch = k + 1;
+        // real tokens of the batch
+        const lengths = data.splits.train.lengths;
+        let tokens = 0;
+        for (let i = plan.batchStarts[k]; i < plan.batchStarts[k + 1]; i++) tokens += lengths[plan.order[i]];
+        tokensSinceLog += tokens;
+        progress.update({ step, epoch: st.epoch + 1, loss: lossMean, accuracy: g.correct / g.count, tokensPerSec: tokens / ((tu - ts) / 1000), lr: cfg.train.lr });
+        if (step % cfg.train.logEvery === 0 || step === 1) {
+          const now = performance.now();
+          const row: MetricsRow = {
+            step, epoch: st.epoch + 1, kind: 'train', loss: lossMean, accuracy: g.correct / g.count, gradNorm: u.gradNorm,
+            clipped: u.clipped, lr: cfg.train.lr, tokensPerSec: tokensSinceLog / ((now - timeSinceLog) / 1000),
+            fwdBwdMs: round2(g.fwdBwdMsMax), reduceMs: round2(tr - ts - g.fwdBwdMsMax), updateMs: round2(tu - tr), elapsedSec: elapsed(),
+          };
+          metrics.append(row);
+          tokensSinceLog = 0;
+          timeSinceLog = now;
+        } else if (u.clipped) {
+          // Every clipping event is in the log, not only those on logged steps.
+          metrics.append({ step, epoch: st.epoch + 1, kind: 'train', loss: lossMean, accuracy: g.correct / g.count, gradNorm: u.gradNorm, clipped: true, lr: cfg.train.lr, elapsedSec: elapsed() });
+        }
+        if (step === 1 || step % profileEvery === 0) appendFileSync(join(runDir, PROFILE_FILE), JSON.stringify({ step, norms: Array.from(co.stepNorms.subarray(0, co.stepNormsT), (x) => +x.toPrecision(4)) }) + '\n');
+        const epochDone = st.batchInEpoch === plan.batchStarts.length - 1;
+        if (epochDone) {
+          val = await validate();
+          st.epoch++;
+          st.batchInEpoch = 0;
+          save();
+          break; // next epoch: a new plan
+        } else if (cfg.checkpoint.every > 0 && step % cfg.checkpoint.every === 0) {
+          save();
+        }
+      }
+    }
+    progress.done();
+    // However the run ends here (done, --max-steps, stopped), its last state is on disk.
+    if (lastCheckpointStep(lastCheckpoint) !== st.globalStep) save();
+    if (!stoppedEarly) {
+      if (!val || st.batchInEpoch !== 0) val = await validate();
+      test = await evaluate('test', m2o);
+      metrics.append({ step: st.globalStep, epoch: st.epoch, kind: 'test', loss: test.loss, accuracy: test.accuracy, elapsedSec: elapsed() });
+    }
+  } finally {
+    metrics.close();
+    await co.destroy().catch(() => {});
+  }
+
+  // ---- report and summary
+  const seconds = elapsed();
+  const rows = dedupeResumed(readMetrics(join(runDir, 'metrics.jsonl')));
+  const profiles = readProfiles(runDir);
+  const reportPath = writeReport(runDir, {
+    runName: cfg.name, config: cfg, metrics: rows, stepGradNorms: profiles, lm: !m2o,
+    confusion: test?.confusion ? { labels: data.labelNames, matrix: test.confusion } : undefined,
+    test: test ? { loss: test.loss, accuracy: test.accuracy, ...(test.bitsPerToken !== undefined ? { bitsPerToken: test.bitsPerToken } : {}) } : undefined,
+    facts: [['parameters', countParams(layout)], ['vocabulary', spec.V], ['workers', workers], ['steps', st.globalStep], ['wall time', formatDuration(seconds)]],
+  });
+  const ckRel = lastCheckpoint ? relative(process.cwd(), lastCheckpoint) : '(none)';
+  if (stoppedEarly) {
+    printSummary(`stopped at step ${st.globalStep}`, [
+      ['checkpoint', ckRel],
+      ['resume with', `node dist/train.js --config ${relative(process.cwd(), loaded.file)}${o.out ? ` --out ${o.out}` : ''} --resume latest`],
+    ], out);
+  } else {
+    const fmt = (m: EvalMetrics) => m2o ? `loss ${m.loss.toFixed(4)}, accuracy ${(m.accuracy * 100).toFixed(2)}%` : `loss ${m.loss.toFixed(4)}, ${m.bitsPerToken!.toFixed(3)} bits/token`;
+    printSummary(`done: ${st.globalStep} steps in ${formatDuration(seconds)}`, [
+      ['best validation', `${m2o ? `accuracy ${(st.bestMetric * 100).toFixed(2)}%` : `loss ${(-st.bestMetric).toFixed(4)}`} at step ${st.bestStep}`],
+      ['final validation', val ? fmt(val) : '-'],
+      ['test', test ? fmt(test) : '-'],
+      ['checkpoints', relative(process.cwd(), ckdir.dir)],
+      ['report', relative(process.cwd(), reportPath)],
+      ['evaluate', `node dist/eval.js --checkpoint ${ckRel} --split test`],
+      ['predict', m2o ? `node dist/predict.js --checkpoint ${ckRel} --text "..."` : `node dist/predict.js --checkpoint ${ckRel} --generate 300 --prompt "..."`],
+    ], out);
+  }
+  return { runDir, steps: st.globalStep, stoppedEarly, best: { metric: st.bestMetric, step: st.bestStep }, val, test, lastCheckpoint, seconds };
+}
+
+function nonFinite(step: number, what: string, last: string | null): UserError {
+  return new UserError(`step ${step}: the ${what} is not finite (NaN or infinity); training stopped and no checkpoint was written for it. ` +
+    `Last good checkpoint: ${last ?? '(none yet)'}. Try a lower train.lr or gradient clipping (train.clipNorm).`);
+}
+
+function countParams(layout: ReturnType<typeof makeLayout>): number {
+  return layout.tensors.reduce((s, t) => s + t.size, 0);
+}
+
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
+}
+
+function lastCheckpointStep(path: string | null): number {
+  const m = path ? /step-(\d+)\.ckpt$/.exec(path) : null;
+  return m ? Number(m[1]) : -1;
+}
+
+/** A hash of the encoded training data: resuming on other data is reported. */
+function dataFingerprint(d: Dataset): string {
+  const h = createHash('sha256');
+  for (const s of ['train', 'val', 'test'] as SplitName[]) {
+    const sp = d.splits[s];
+    for (const a of [sp.tokens, sp.starts, sp.lengths, sp.labels]) h.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+  }
+  return h.digest('hex').slice(0, 32);
+}
+
+function readProfiles(runDir: string): Array<{ step: number; norms: number[] }> {
+  const f = join(runDir, PROFILE_FILE);
+  if (!existsSync(f)) return [];
+  const rows: Array<{ step: number; norms: number[] }> = [];
+  for (const line of readFileSync(f, 'utf8').split('\n')) {
+    try { if (line) rows.push(JSON.parse(line)); } catch { /* a line torn by a kill */ }
+  }
+  const byStep = new Map(rows.map((r) => [r.step, r]));
+  return [...byStep.values()].sort((a, b) => a.step - b.step);
+}
+
+/** On resume, forget profiles recorded after the checkpoint's step (they will be recorded again). */
+function trimProfiles(runDir: string, step: number): void {
+  const f = join(runDir, PROFILE_FILE);
+  if (!existsSync(f)) return;
+  const keep = readProfiles(runDir).filter((r) => r.step <= step);
+  writeFileSync(f + '.tmp', keep.map((r) => JSON.stringify(r) + '\n').join(''));
+  renameSync(f + '.tmp', f);
+}
+
+function lastElapsed(runDir: string): number {
+  const rows = readMetrics(join(runDir, 'metrics.jsonl'));
+  return rows.length ? rows[rows.length - 1].elapsedSec ?? 0 : 0;
+}
