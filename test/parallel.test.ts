@@ -20,8 +20,8 @@ async function trainParallel(spec: ModelSpec, workers: number, steps: number, in
   const split = syntheticSplit(spec, 200, 3, 20, 7);
   const p = allocParams(makeLayout(spec), 'float32');
   initParams(p, spec, new Rng(1));
-  const co = new Coordinator({ spec, workers, maxB: BATCH, maxT: 20, bpttWindow: 0, splits: { train: split }, params: p, inject });
-  const opt = new Optimizer(p.layout.size, defaultOptimizer);
+  const opt = new Optimizer(p.layout.size, defaultOptimizer, true);
+  const co = new Coordinator({ spec, workers, maxB: BATCH, maxT: 20, bpttWindow: 0, splits: { train: split }, params: p, optimizer: opt, inject });
   const hashes: string[] = [];
   const losses: number[] = [];
   try {
@@ -32,7 +32,7 @@ async function trainParallel(spec: ModelSpec, workers: number, steps: number, in
       for (let k = 0; k + 1 < plan.batchStarts.length && step < steps; k++) {
         step++;
         const r = await co.gradients(step, 'train', plan.batchStarts[k], plan.batchStarts[k + 1] - plan.batchStarts[k]);
-        co.update(r.count, opt, 1);
+        await co.update(r.count, 1);
         losses.push(r.lossSum / r.count);
         hashes.push(createHash('sha256').update(new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength)).digest('hex'));
       }
@@ -89,8 +89,8 @@ for (const mode of ['throw', 'exit'] as const) {
     const split = syntheticSplit(spec, 200, 3, 20, 7);
     const p = allocParams(makeLayout(spec), 'float32');
     initParams(p, spec, new Rng(1));
-    const co = new Coordinator({ spec, workers: 2, maxB: BATCH, maxT: 20, bpttWindow: 0, splits: { train: split }, params: p, inject: { failAtStep: 5, mode } });
-    const opt = new Optimizer(p.layout.size, defaultOptimizer);
+    const opt = new Optimizer(p.layout.size, defaultOptimizer, true);
+    const co = new Coordinator({ spec, workers: 2, maxB: BATCH, maxT: 20, bpttWindow: 0, splits: { train: split }, params: p, optimizer: opt, inject: { failAtStep: 5, mode } });
     const plan = epochPlan(split, { batchSize: BATCH, seed: 3, epoch: 0 });
     co.setOrder('train', plan.order);
     let hashBefore = '';
@@ -98,7 +98,7 @@ for (const mode of ['throw', 'exit'] as const) {
       for (let step = 1; step <= 6; step++) {
         hashBefore = createHash('sha256').update(new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength)).digest('hex');
         const r = await co.gradients(step, 'train', plan.batchStarts[step - 1], plan.batchStarts[step] - plan.batchStarts[step - 1]);
-        co.update(r.count, opt, 1);
+        await co.update(r.count, 1);
       }
     } catch (e) {
       err = e;

@@ -4,24 +4,30 @@
 
 import { workerData } from 'piscina';
 import { performance } from 'node:perf_hooks';
-import type { WorkerInit, GradTask, EvalTask, ShardResult } from '../src/parallel/protocol.js';
+import type { WorkerInit, GradTask, EvalTask, UpdateTask, ShardResult } from '../src/parallel/protocol.js';
 import { makeLayout, viewsOf, type Params } from '../src/model/params.js';
 import { allocWorkspace, forwardBackward, forward } from '../src/model/rnn.js';
 import { allocBatch } from '../src/model/batch.js';
 import { fillBatch } from '../src/data/index.js';
 import { zeroGrad } from '../src/train/step.js';
 import { argmaxRow } from '../src/model/kernels.js';
+import { updateRange } from '../src/train/optim.js';
 
 const init = workerData as WorkerInit;
 const spec = init.spec;
 const layout = makeLayout(spec);
 const params = viewsOf(layout, new Float32Array(init.params, 0, layout.size));
 const slots: Params[] = init.slots.map((s) => viewsOf(layout, new Float32Array(s.grad, 0, layout.size)));
+const grad = new Float32Array(init.grad, 0, layout.size);
 const ws = allocWorkspace(spec, init.maxB, init.maxT);
 const batch = allocBatch(init.maxB, init.maxT);
 
-export default function run(task: GradTask | EvalTask): ShardResult {
-  Atomics.load(init.fence, 0); // acquire: see the coordinator's last update of the parameters
+export default function run(task: GradTask | EvalTask | UpdateTask): ShardResult | null {
+  Atomics.load(init.fence, 0); // acquire: see the coordinator's last writes to shared memory
+  if (task.kind === 'update') {
+    updateRange(task.opts, task.step, params.data, grad, init.moments.m, init.moments.v, task.scale, task.lo, task.hi);
+    return null;
+  }
   const split = init.splits[task.split];
   const order = init.orders[task.split];
   if (!split || !order) throw new Error(`worker: no ${task.split} split was shared with the pool`);

@@ -40,14 +40,14 @@ async function measure(name: string, w: Workload, input: 'embedding' | 'onehot',
   const split = randomSplit(w, batches, rng);
   const p = allocParams(makeLayout(spec), 'float32');
   initParams(p, spec, rng);
-  const co = new Coordinator({ spec, workers, maxB: w.B, maxT: w.T, bpttWindow: 0, splits: { train: split }, params: p });
+  const opt = new Optimizer(p.layout.size, defaultOptimizer, true);
+  const co = new Coordinator({ spec, workers, maxB: w.B, maxT: w.T, bpttWindow: 0, splits: { train: split }, params: p, optimizer: opt });
   co.setOrder('train', Int32Array.from({ length: split.count }, (_, i) => i));
-  const opt = new Optimizer(p.layout.size, defaultOptimizer);
   const step = async (k: number) => {
     const t0 = performance.now();
     const r = await co.gradients(k, 'train', (k % batches) * w.B, w.B);
     const t1 = performance.now();
-    co.update(r.count, opt, 0);
+    await co.update(r.count, 0);
     const t2 = performance.now();
     return { total: t2 - t0, fwdBwd: r.fwdBwdMsMax, update: t2 - t1, reduceAndWait: t1 - t0 - r.fwdBwdMsMax };
   };

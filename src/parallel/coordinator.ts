@@ -11,11 +11,11 @@ import { existsSync } from 'node:fs';
 import type { ModelSpec } from '../model/spec.js';
 import { makeLayout, allocParams, type Params, type Layout } from '../model/params.js';
 import { sharedBuffer, sharedInt32 } from '../util/shared.js';
-import { tokenRows, applyUpdate, type UpdateStats } from '../train/step.js';
+import { tokenRows, prepareUpdate, type UpdateStats } from '../train/step.js';
 import { fill, addTo, copy } from '../model/kernels.js';
 import type { Optimizer } from '../train/optim.js';
 import type { EncodedSplit, SplitName } from '../data/index.js';
-import type { WorkerInit, SlotBuffers, GradTask, EvalTask, ShardResult } from './protocol.js';
+import type { WorkerInit, SlotBuffers, GradTask, EvalTask, UpdateTask, ShardResult } from './protocol.js';
 import { UserError } from '../util/errors.js';
 
 /** The compiled worker. Tests run the TypeScript sources, but worker threads always load dist/. */
@@ -37,6 +37,8 @@ export interface CoordinatorOptions {
   splits: Partial<Record<SplitName, EncodedSplit>>;
   /** The parameters, on shared memory (allocParams' float32 arena). */
   params: Params;
+  /** The optimizer, with its moments on shared memory (new Optimizer(size, opts, true)); not needed to evaluate only. */
+  optimizer?: Optimizer;
   inject?: WorkerInit['inject'];
 }
 
@@ -84,6 +86,7 @@ export class Coordinator {
     this.layout = makeLayout(o.spec);
     this.params = o.params;
     if (!(this.params.data.buffer instanceof SharedArrayBuffer)) throw new Error('Coordinator: parameters must live in shared memory');
+    if (o.optimizer && !(o.optimizer.m.buffer instanceof SharedArrayBuffer)) throw new Error('Coordinator: optimizer moments must live in shared memory');
     this.grad = allocParams(this.layout, 'float32');
     const maxRows = Math.min(o.spec.V, o.maxB * o.maxT);
     this.slots = Array.from({ length: this.workers }, () => ({
@@ -101,6 +104,7 @@ export class Coordinator {
     this.stepNorms = new Float64Array(o.maxT);
     const init: WorkerInit = {
       spec: o.spec, params: this.params.data.buffer as SharedArrayBuffer, slots: this.slots, splits: o.splits,
+      grad: this.grad.data.buffer as SharedArrayBuffer, moments: { m: o.optimizer?.m ?? new Float32Array(0), v: o.optimizer?.v ?? new Float32Array(0) },
       orders: this.orders, maxB: o.maxB, maxT: o.maxT, bpttWindow: o.bpttWindow, fence: this.fence, inject: o.inject,
     };
     this.pool = new Piscina({
@@ -192,9 +196,32 @@ export class Coordinator {
     this.stepNormsT = T;
   }
 
-  /** Mean, clip, update the shared parameters. Call only after gradients() succeeded. */
-  update(count: number, opt: Optimizer, clipNorm: number): UpdateStats {
-    return applyUpdate(this.params, this.grad, this.union, this.unionCount, count, opt, clipNorm);
+  /**
+   * Mean, clip, and the optimizer step on the shared parameters, in slices across the workers.
+   * Call only after gradients() succeeded. Nothing is updated when the gradient is not finite.
+   */
+  async update(count: number, clipNorm: number): Promise<UpdateStats> {
+    const opt = this.o.optimizer;
+    if (!opt) throw new Error('Coordinator.update: this pool was made without an optimizer');
+    const u = prepareUpdate(this.layout, this.grad.data, this.union, this.unionCount, count, clipNorm);
+    if (!u.finite) return u;
+    const step = opt.step + 1;
+    const size = this.layout.size, W = this.workers;
+    const tasks: Promise<unknown>[] = [];
+    Atomics.add(this.fence, 0, 1);
+    for (let k = 0; k < W; k++) {
+      const lo = Math.floor((size * k) / W / 16) * 16, hi = k === W - 1 ? size : Math.floor((size * (k + 1)) / W / 16) * 16;
+      if (hi > lo) tasks.push(this.pool.run({ kind: 'update', step, opts: opt.opts, scale: u.scale, lo, hi } satisfies UpdateTask));
+    }
+    try {
+      await Promise.all(tasks);
+    } catch (e) {
+      // A partial update may have been applied: the parameters of this step are not trustworthy.
+      await this.destroy();
+      throw new WorkerFailure(step, `during the optimizer update: ${e instanceof Error ? e.message : String(e)}; the parameters may be partly updated, resume from the last checkpoint`);
+    }
+    opt.step = step;
+    return u;
   }
 
   /** Loss and accuracy of a whole split in `order`, batches of `batchSize` spread over the workers. */
@@ -208,7 +235,7 @@ export class Coordinator {
     }
     let results: ShardResult[];
     try {
-      results = await Promise.all(tasks);
+      results = (await Promise.all(tasks)) as ShardResult[];
     } catch (e) {
       await this.destroy();
       throw new UserError(`evaluation of the ${split} split failed in a worker thread: ${e instanceof Error ? e.message : String(e)}`);

@@ -3,6 +3,7 @@
 
 import type { ModelSpec } from '../model/spec.js';
 import type { EncodedSplit, SplitName } from '../data/index.js';
+import type { OptimizerOptions } from '../train/optim.js';
 
 /** A gradient slot: where one shard's gradient sums go. Shard k of every step writes slot k. */
 export interface SlotBuffers {
@@ -26,6 +27,9 @@ export interface WorkerInit {
   maxB: number;
   maxT: number;
   bpttWindow: number;
+  /** The reduced gradient (sums), and the optimizer's moments: update tasks apply the step in slices. */
+  grad: SharedArrayBuffer;
+  moments: { m: Float32Array; v: Float32Array };
   /** Step counter: the coordinator bumps it (Atomics) after each update, workers read it on each task. */
   fence: Int32Array;
   /** Tests only: make the worker fail at this step, by throwing or by killing its thread. */
@@ -48,6 +52,17 @@ export interface EvalTask {
   n: number;
   /** Also count (label, prediction) pairs: a C×C confusion matrix, row = true label. */
   confusion: boolean;
+}
+
+export interface UpdateTask {
+  kind: 'update';
+  /** Optimizer step, 1-based (Adam's bias correction). */
+  step: number;
+  opts: OptimizerOptions;
+  /** Gradient factor: 1/count times the clipping factor. */
+  scale: number;
+  lo: number;
+  hi: number;
 }
 
 export interface ShardResult {

@@ -1,7 +1,9 @@
-// Optimizers and gradient clipping, as loops over the flat arena. Moments share the parameters'
-// layout. Formulas follow PyTorch's torch.optim.Adam and SGD(momentum) exactly.
+// Optimizers, as loops over the flat arena. Moments share the parameters' layout. Formulas follow
+// PyTorch's torch.optim.Adam and SGD(momentum). The update of element i depends on element i
+// alone, so any split of [0, size) into ranges (one per worker thread) gives the same bits.
 
 import type { Float } from '../model/kernels.js';
+import { sharedFloat32 } from '../util/shared.js';
 
 export interface OptimizerOptions {
   kind: 'adam' | 'sgd';
@@ -21,32 +23,39 @@ export class Optimizer {
   /** Updates applied so far (Adam's bias correction uses it). */
   step = 0;
 
-  constructor(readonly size: number, public opts: OptimizerOptions) {
-    this.m = new Float32Array(size);
-    this.v = new Float32Array(opts.kind === 'adam' ? size : 0);
+  /** `shared`: moments on SharedArrayBuffers, so worker threads can apply the update in slices. */
+  constructor(readonly size: number, public opts: OptimizerOptions, shared = false) {
+    const alloc = (n: number) => (shared ? sharedFloat32(n) : new Float32Array(n));
+    this.m = alloc(size);
+    this.v = alloc(opts.kind === 'adam' ? size : 0);
   }
 
-  /** p −= update(g), in place. */
-  update(p: Float, g: Float): void {
-    const { lr, beta1, beta2, eps, momentum } = this.opts;
-    const n = this.size, m = this.m, v = this.v;
+  /** p −= update(scale·g) over the whole arena, in this thread. */
+  update(p: Float, g: Float, scale = 1): void {
     this.step++;
-    if (this.opts.kind === 'adam') {
-      const bc1 = 1 - Math.pow(beta1, this.step);
-      const bc2 = 1 - Math.pow(beta2, this.step);
-      const stepSize = lr / bc1;
-      const sqrtBc2 = Math.sqrt(bc2);
-      for (let i = 0; i < n; i++) {
-        const gi = g[i];
-        const mi = (m[i] = beta1 * m[i] + (1 - beta1) * gi);
-        const vi = (v[i] = beta2 * v[i] + (1 - beta2) * gi * gi);
-        p[i] -= (stepSize * mi) / (Math.sqrt(vi) / sqrtBc2 + eps);
-      }
-    } else {
-      for (let i = 0; i < n; i++) {
-        const b = (m[i] = momentum * m[i] + g[i]);
-        p[i] -= lr * b;
-      }
+    updateRange(this.opts, this.step, p, g, this.m, this.v, scale, 0, this.size);
+  }
+}
+
+/** The update of elements [lo, hi) at optimizer step `step` (1-based), with gradient scale·g. */
+export function updateRange(
+  o: OptimizerOptions, step: number, p: Float, g: Float, m: Float32Array, v: Float32Array, scale: number, lo: number, hi: number,
+): void {
+  const { lr, beta1, beta2, eps, momentum } = o;
+  if (o.kind === 'adam') {
+    const stepSize = lr / (1 - Math.pow(beta1, step));
+    const sqrtBc2 = Math.sqrt(1 - Math.pow(beta2, step));
+    const c1 = 1 - beta1, c2 = 1 - beta2;
+    for (let i = lo; i < hi; i++) {
+      const gi = g[i] * scale;
+      const mi = (m[i] = beta1 * m[i] + c1 * gi);
+      const vi = (v[i] = beta2 * v[i] + c2 * gi * gi);
+      p[i] -= (stepSize * mi) / (Math.sqrt(vi) / sqrtBc2 + eps);
+    }
+  } else {
+    for (let i = lo; i < hi; i++) {
+      const b = (m[i] = momentum * m[i] + g[i] * scale);
+      p[i] -= lr * b;
     }
   }
 }

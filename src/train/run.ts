@@ -3,7 +3,7 @@
 // wrapper around trainRun().
 
 import { mkdirSync, appendFileSync, existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
-import { join, resolve, relative } from 'node:path';
+import { basename, join, resolve, relative } from 'node:path';
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -14,7 +14,7 @@ import { Optimizer } from './optim.js';
 import { Coordinator } from '../parallel/coordinator.js';
 import { loadDataset, epochPlan, paddingFraction, longestExample, formatReport, type Dataset, type SplitName } from '../data/index.js';
 import { loadConfig, diffConfigs, type ResolvedConfig } from '../config/load.js';
-import { CheckpointDir, readCheckpoint, specDifferences, type CheckpointData, type TrainingData } from '../checkpoint/index.js';
+import { CheckpointDir, readCheckpoint, specDifferences, stepOfFileName, type CheckpointData, type TrainingData } from '../checkpoint/index.js';
 import { MetricsLog, readMetrics, dedupeResumed, writeReport, type MetricsRow } from '../report/html.js';
 import { Progress, printSummary, formatDuration, type OutStream } from '../cli/progress.js';
 import { Rng } from '../util/prng.js';
@@ -126,7 +126,7 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
   // ---- model, optimizer, training state
   const layout = makeLayout(spec);
   const params = allocParams(layout, 'float32');
-  const opt = new Optimizer(layout.size, optimizerOptions(cfg));
+  const opt = new Optimizer(layout.size, optimizerOptions(cfg), true);
   const rng = new Rng(cfg.seed, INIT_STREAM);
   let st: TrainingData;
   if (resumed) {
@@ -138,6 +138,7 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
     initParams(params, spec, rng, { recurrentInit: cfg.model.recurrentInit, recurrentScale: cfg.model.recurrentScale });
     st = { globalStep: 0, epoch: 0, batchInEpoch: 0, rngState: rng.getState(), bestMetric: NaN, bestStep: 0, seed: cfg.seed };
   }
+  setAsideCheckpoints(ckdir, resumed ? st.globalStep : -1, say);
 
   const batchSize = cfg.train.batchSize;
   const workers = cfg.train.workers ?? availableParallelism();
@@ -149,7 +150,7 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
   say(`model: ${spec.cell} ${spec.task}, V=${spec.V} H=${spec.H} C=${spec.C} ${spec.E ? `embedding E=${spec.E}` : 'one-hot input'}, ${countParams(layout).toLocaleString('en-US')} parameters; ${workers} worker thread${workers > 1 ? 's' : ''}; run directory ${relative(process.cwd(), runDir) || '.'}`);
   writeFileSync(join(runDir, 'config.resolved.json'), JSON.stringify(cfg, null, 2) + '\n');
 
-  const co = new Coordinator({ spec, workers, maxB: batchSize, maxT, bpttWindow: cfg.train.bpttWindow, splits: data.splits, params, inject: o.inject });
+  const co = new Coordinator({ spec, workers, maxB: batchSize, maxT, bpttWindow: cfg.train.bpttWindow, splits: data.splits, params, optimizer: opt, inject: o.inject });
   const metrics = new MetricsLog(runDir, resumed ? { resumeStep: st.globalStep } : {});
   trimProfiles(runDir, resumed ? st.globalStep : 0);
   const progress = new Progress({ stream: out, totalSteps, epochs: cfg.train.epochs, logEverySteps: cfg.train.logEvery, quiet: o.quiet });
@@ -159,7 +160,12 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
   let lastCheckpoint: string | null = resumed?.path ?? null;
   const save = () => {
     st.rngState = rng.getState();
-    lastCheckpoint = ckdir.save(checkpointOf(spec, params, opt, st, data, cfg, fingerprint));
+    const c = checkpointOf(spec, params, opt, st, data, cfg, fingerprint);
+    // A finite loss and gradient can still give an infinite update (a huge train.lr): such a
+    // state must not become the "last good checkpoint".
+    const bad = nonFiniteTensor(c);
+    if (bad) throw nonFinite(st.globalStep, `${bad} after the update`, lastCheckpoint);
+    lastCheckpoint = ckdir.save(c);
     return lastCheckpoint;
   };
   const evaluate = async (split: SplitName, confusion = false): Promise<EvalMetrics> => {
@@ -200,7 +206,7 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
         const tr = performance.now();
         const lossMean = g.lossSum / g.count;
         if (!Number.isFinite(lossMean)) throw nonFinite(step, 'loss', lastCheckpoint);
-        const u = co.update(g.count, opt, cfg.train.clipNorm);
+        const u = await co.update(g.count, cfg.train.clipNorm);
         if (!u.finite) throw nonFinite(step, 'gradient', lastCheckpoint);
         const tu = performance.now();
         st.globalStep = step;
@@ -285,6 +291,34 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
 function nonFinite(step: number, what: string, last: string | null): UserError {
   return new UserError(`step ${step}: the ${what} is not finite (NaN or infinity); training stopped and no checkpoint was written for it. ` +
     `Last good checkpoint: ${last ?? '(none yet)'}. Try a lower train.lr or gradient clipping (train.clipNorm).`);
+}
+
+/** The first tensor of `c` (parameters, then optimizer moments) holding a NaN or an infinity, named; or null. */
+function nonFiniteTensor(c: CheckpointData): string | null {
+  const finite = (a: Float32Array) => { for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false; return true; };
+  for (const t of c.params) if (!finite(t.data)) return `parameter ${t.name}`;
+  for (const m of c.optimizer.moments) for (const t of m.tensors) if (!finite(t.data)) return `optimizer moment ${m.name} of ${t.name}`;
+  return null;
+}
+
+/**
+ * A run goes on from `step` (a resumed checkpoint's, or -1 for a new start): checkpoints of the
+ * run directory at later steps belong to an abandoned timeline (an explicit --resume PATH older
+ * than the newest, newer files --resume latest skipped as invalid, or every checkpoint of an
+ * earlier run when starting over without --resume). Left in place, `--resume latest` and
+ * retention would take them for this run's, so they are moved, not deleted, to
+ * checkpoints/abandoned-<time>/, with a warning naming them.
+ */
+function setAsideCheckpoints(ckdir: CheckpointDir, step: number, say: (s: string) => void): void {
+  const later = ckdir.list().filter((f) => (stepOfFileName(f) ?? -1) > step);
+  if (later.length === 0) return;
+  const dest = join(ckdir.dir, `abandoned-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  mkdirSync(dest, { recursive: true });
+  for (const f of later) renameSync(f, join(dest, basename(f)));
+  const names = `${later.length} checkpoint${later.length > 1 ? 's' : ''} (${later.map((f) => basename(f)).join(', ')})`;
+  say(step < 0
+    ? `warning: starting a new run in a run directory with ${names} of an earlier run; moved them to ${relative(process.cwd(), dest)} (to continue a run, use --resume latest)`
+    : `warning: resuming at step ${step}, before ${names} of a later step; they belong to the abandoned continuation and were moved to ${relative(process.cwd(), dest)}`);
 }
 
 function countParams(layout: ReturnType<typeof makeLayout>): number {

@@ -7,7 +7,7 @@
 
 import type { Layout, Params } from '../model/params.js';
 import type { Float } from '../model/kernels.js';
-import { sumSquares, fill, scale } from '../model/kernels.js';
+import { sumSquares, fill } from '../model/kernels.js';
 import type { Optimizer } from './optim.js';
 
 /** The token-indexed table is the first tensor of every layout (see paramTable). */
@@ -23,36 +23,35 @@ export function zeroGrad(layout: Layout, g: Float, rows: Int32Array, nRows: numb
   for (let i = 0; i < nRows; i++) fill(g, rows[i] * width, width, 0);
 }
 
-/** g *= s over the dense part and the given token rows; returns ‖g‖² over the same (= all of g). */
-export function scaleGrad(layout: Layout, g: Float, rows: Int32Array, nRows: number, s: number): number {
-  const { width, denseStart } = tokenRows(layout);
-  scale(g, denseStart, layout.size - denseStart, s);
-  let sq = sumSquares(g, denseStart, layout.size - denseStart);
-  for (let i = 0; i < nRows; i++) {
-    scale(g, rows[i] * width, width, s);
-    sq += sumSquares(g, rows[i] * width, width);
-  }
-  return sq;
-}
-
 export interface UpdateStats {
   gradNorm: number; // global norm of the mean gradient, before clipping
   clipped: boolean;
-  finite: boolean; //  false: loss or gradient not finite; nothing was updated
+  finite: boolean; //  false: the gradient is not finite; nothing may be updated
+  /** The factor that turns the gradient sums into the (clipped) mean. */
+  scale: number;
 }
 
 /**
  * g holds gradient sums over `count` sequences (many-to-one) or real tokens (many-to-many), nonzero
- * only in the dense part and the listed token rows. Turns them into the mean, clips, updates p.
+ * only in the dense part and the listed token rows: the norm of their mean, and the one factor
+ * (1/count, times the clipping factor) the optimizer applies to them.
  */
+export function prepareUpdate(layout: Layout, g: Float, rows: Int32Array, nRows: number, count: number, clipNorm: number): UpdateStats {
+  const { width, denseStart } = tokenRows(layout);
+  let sq = sumSquares(g, denseStart, layout.size - denseStart);
+  for (let i = 0; i < nRows; i++) sq += sumSquares(g, rows[i] * width, width);
+  const gradNorm = Math.sqrt(sq) / count;
+  if (!Number.isFinite(gradNorm)) return { gradNorm, clipped: false, finite: false, scale: 0 };
+  const clipped = clipNorm > 0 && gradNorm > clipNorm;
+  const scale = (1 / count) * (clipped ? clipNorm / (gradNorm + 1e-6) : 1);
+  return { gradNorm, clipped, finite: true, scale };
+}
+
+/** prepareUpdate, then the optimizer step in this thread (the single-process loop). */
 export function applyUpdate(
   p: Params, g: Params, rows: Int32Array, nRows: number, count: number, opt: Optimizer, clipNorm: number,
 ): UpdateStats {
-  const sq = scaleGrad(p.layout, g.data, rows, nRows, 1 / count);
-  const gradNorm = Math.sqrt(sq);
-  if (!Number.isFinite(gradNorm)) return { gradNorm, clipped: false, finite: false };
-  const clipped = clipNorm > 0 && gradNorm > clipNorm;
-  if (clipped) scaleGrad(p.layout, g.data, rows, nRows, clipNorm / (gradNorm + 1e-6));
-  opt.update(p.data, g.data);
-  return { gradNorm, clipped, finite: true };
+  const u = prepareUpdate(p.layout, g.data, rows, nRows, count, clipNorm);
+  if (u.finite) opt.update(p.data, g.data, u.scale);
+  return u;
 }
