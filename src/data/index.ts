@@ -6,11 +6,12 @@
 // SharedArrayBuffers (tokens + starts + lengths + labels). Workers receive those arrays once; a
 // batch is then just indices: epochPlan(split, seed, epoch) gives the order, fillBatch copies
 // examples into a preallocated Batch. Vocab, labelNames and TokenizerSpec are plain JSON, saved
-// with the model so that encodeText (prediction) and decodeTokens (generation) use the same ids.
+// with the model so that encodeText (prediction) and decodeTokens (generation) use the same ids;
+// loadExamplesWithVocab encodes a new file (evaluation) with such a saved vocabulary.
 
 export type { EncodedSplit, Vocab, TokenizerSpec, Dataset, DataReport, SplitReport, EpochPlan, RowIssue, SplitName, Task } from './types.js';
 export { PAD, UNK, BOS, EOS, SPECIALS, SPLIT_NAMES } from './types.js';
-export { loadDataset } from './load.js';
+export { loadDataset, loadExamplesWithVocab, formatOfExtension, type ExternalFile, type ExternalFileOptions } from './load.js';
 export { withDataDefaults, type ResolvedDataConfig } from './defaults.js';
 export { encodeText, decodeTokens, tokenize, buildVocab } from './tokenize.js';
 export { epochPlan, paddingFraction, fillBatch, longestExample, ORDER_STREAM, POOL_BATCHES } from './batches.js';

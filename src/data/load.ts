@@ -317,3 +317,80 @@ function lengthStats(s: EncodedSplit): Pick<SplitReport, 'examples' | 'tokens' |
   }
   return { examples: s.count, tokens: sum, minLength: min, maxLength: max, meanLength: s.count > 0 ? sum / s.count : 0 };
 }
+
+// ---------------------------------------------------------------- a file with a saved vocabulary
+
+export interface ExternalFileOptions {
+  task: Task;
+  /** The saved model's vocabulary, label names (many-to-one, in class-id order) and tokenizer. */
+  vocab: Vocab;
+  labelNames: string[];
+  tokenizer: TokenizerSpec;
+  /** Format of the file; default: from its extension (.jsonl, .csv, .tsv, .txt), else data.format. */
+  format?: 'jsonl' | 'csv' | 'tsv' | 'text';
+  /** Which split name the encoded examples carry (default 'test'). */
+  name?: SplitName;
+  /** Skip invalid rows (and count them) instead of stopping at the first; default: the config's data.skipInvalid. */
+  skipInvalid?: boolean;
+  /** How a user turns on skipping, ending each bad-row error (default: the data.skipInvalid hint). */
+  skipHint?: string;
+}
+
+export interface ExternalFile {
+  split: EncodedSplit;
+  report: SplitReport;
+  /** The file as named in messages, and the format it was read as. */
+  shown: string;
+  format: 'jsonl' | 'csv' | 'tsv' | 'text';
+  /** Invalid rows skipped (skipInvalid): how many, and the first few. */
+  skipped: { count: number; first: RowIssue[] };
+}
+
+/** File format from a name's extension, or undefined when the extension says nothing. */
+export function formatOfExtension(file: string): 'jsonl' | 'csv' | 'tsv' | 'text' | undefined {
+  const m = /\.([a-z0-9]+)$/i.exec(file);
+  const ext = m ? m[1].toLowerCase() : '';
+  return ext === 'jsonl' || ext === 'ndjson' ? 'jsonl' : ext === 'csv' ? 'csv' : ext === 'tsv' ? 'tsv' : ext === 'txt' || ext === 'text' ? 'text' : undefined;
+}
+
+/**
+ * One user file (evaluation of new data), read with the same readers and encoded with a SAVED
+ * vocabulary, label map and tokenizer, so its ids are those the model was trained with. Text
+ * and label fields, seqLength and skipInvalid come from `cfg` (the saved config's data section).
+ * A label outside `labelNames` is a bad row (DataError naming the file and line, or skipped and
+ * counted with data.skipInvalid), as in loadDataset. `file` is relative to `baseDir`.
+ */
+export function loadExamplesWithVocab(file: string, cfg: DataConfig, baseDir: string, o: ExternalFileOptions): ExternalFile {
+  const c = withDataDefaults(cfg);
+  const abs = isAbsolute(file) ? file : resolve(baseDir, file);
+  const rel = relative(process.cwd(), abs);
+  const shown = rel && !rel.startsWith('..') ? rel : abs;
+  const format = o.format ?? formatOfExtension(file) ?? c.format;
+  if (!format) {
+    throw new DataError(`${shown}: cannot tell the file's format from its name; name it .jsonl, .csv, .tsv or .txt, or give the format explicitly.`, shown);
+  }
+  if (format === 'text' && o.task === 'many-to-one') {
+    throw new DataError(`${shown}: a plain-text file has no labels, and evaluating a classifier needs them; use a .jsonl, .csv or .tsv file with a "${c.labelField}" field.`, shown);
+  }
+  const issues = new Issues(o.skipInvalid ?? c.skipInvalid, o.skipHint);
+  let rows = readRows(abs, shown, { format, textField: c.textField, labelField: c.labelField, needLabel: o.task === 'many-to-one' }, issues);
+  const name = o.name ?? 'test';
+  let r: Encoded;
+  if (o.task === 'many-to-one') {
+    const labelId = new Map(o.labelNames.map((l, i) => [l, i]));
+    const allowed = o.labelNames.map((l) => `"${l}"`).join(', ');
+    rows = rows.filter((row) => {
+      if (labelId.has(row.label!)) return true;
+      issues.bad(row.file, row.line, `label "${row.label}" is not one of the model's labels (${allowed})`, 'Fix the label; the model can only be scored on the labels it was trained with.');
+      return false;
+    });
+    r = encodeSequences(name, rows, o.tokenizer, o.vocab, labelId, o.labelNames);
+  } else {
+    r = encodeStreams(name, rows, o.tokenizer, o.vocab, c.seqLength);
+  }
+  if (r.split.count === 0) {
+    const why = o.task === 'many-to-one' ? `${rows.length} usable rows` : `${rows.length} documents, ${r.tooShort} of them shorter than 2 tokens`;
+    throw new DataError(`${shown}: no examples to evaluate (${why}${issues.skipped.length ? `, ${issues.skipped.length} invalid rows skipped` : ''}).`, shown);
+  }
+  return { split: r.split, report: r.report, shown, format, skipped: { count: issues.skipped.length, first: firstIssues(issues.skipped, 5) } };
+}

@@ -23,11 +23,12 @@ const SKIP_HINT = 'Or set data.skipInvalid to true to skip invalid rows (they ar
 
 export class Issues {
   readonly skipped: RowIssue[] = [];
-  constructor(readonly skipInvalid: boolean) {}
+  /** `hint`: how to skip invalid rows instead, ending each error (default: the config's data.skipInvalid). */
+  constructor(readonly skipInvalid: boolean, readonly hint = SKIP_HINT) {}
 
   /** A bad row: throw, or record it and carry on when skipInvalid is set. */
   bad(file: string, line: number, what: string, fix: string): void {
-    if (!this.skipInvalid) throw new DataError(`${file}:${line}: ${what}. ${fix} ${SKIP_HINT}`, file, line);
+    if (!this.skipInvalid) throw new DataError(`${file}:${line}: ${what}. ${fix} ${this.hint}`, file, line);
     this.skipped.push({ file, line, reason: what });
   }
 }
