@@ -1,0 +1,81 @@
+// node dist/eval.js --checkpoint FILE [--split test | --data FILE]: metrics of a saved model as JSON (see --help).
+
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { parseArgs, runMain } from './args.js';
+import { loadModel, isLanguageModel } from '../infer/model.js';
+import { evaluateSplit, splitFromConfig, splitFromFile } from '../infer/evaluate.js';
+import { classificationMetrics, languageModelMetrics } from '../infer/metrics.js';
+import type { EncodedSplit, SplitName } from '../data/index.js';
+import { ConfigError } from '../util/errors.js';
+
+const args = parseArgs(process.argv.slice(2), {
+  name: 'eval.js',
+  summary: 'Evaluate a checkpoint and print its metrics as JSON on stdout. A classifier: loss, accuracy, macro-F1, '
+    + 'per-class precision/recall/F1 and the confusion matrix (row = true label, column = prediction). A language '
+    + 'model: loss (nats per token), bits per token (per character with the char tokenizer), perplexity and next-token accuracy. '
+    + 'Macro-F1 is the mean F1 over the classes that have examples or predictions; a class with neither has f1 null and is left out.',
+  flags: {
+    checkpoint: { type: 'string', required: true, value: 'FILE', help: 'The checkpoint (a .ckpt file of a run).' },
+    split: { type: 'string', choices: ['train', 'val', 'test'] as const, value: 'NAME', help: 'Evaluate this split of the data the checkpoint\'s config names, rebuilt and checked against the checkpoint\'s vocabulary (default: test, unless --data is given).' },
+    data: { type: 'string', value: 'FILE', help: 'Evaluate a file of your own instead (JSON Lines, CSV, TSV, or text for a language model), encoded with the checkpoint\'s vocabulary and labels; text/label fields as in the checkpoint\'s config.' },
+    format: { type: 'string', choices: ['jsonl', 'csv', 'tsv', 'text'] as const, value: 'FMT', help: 'Format of --data (default: from its extension .jsonl/.csv/.tsv/.txt, else the config\'s data.format).' },
+    skipInvalid: { type: 'boolean', help: 'With --data: skip invalid rows and rows whose label the model does not know, and count them in the output ("skipped"), instead of stopping at the first.' },
+    dataRoot: { type: 'string', value: 'DIR', help: 'Folder that relative data paths of the checkpoint\'s config are resolved against: the folder of the config file it was trained with (default: the current directory).' },
+    workers: { type: 'number', integer: true, min: 1, value: 'N', help: 'Worker threads (default: all cores).' },
+    batchSize: { type: 'number', integer: true, min: 1, value: 'N', help: 'Sequences per batch (default: the run\'s train.batchSize).' },
+  },
+  examples: [
+    ['node dist/eval.js --checkpoint runs/names-small/checkpoints/step-000002400.ckpt', 'the test split of the training data'],
+    ['node dist/eval.js --checkpoint runs/names-small/checkpoints/step-000002400.ckpt --split val --workers 2', 'the validation split, on 2 threads'],
+    ['node dist/eval.js --checkpoint run/checkpoints/step-000001000.ckpt --data new-names.csv', 'a labelled file of your own'],
+    ['node dist/eval.js --checkpoint run/checkpoints/step-000001000.ckpt --data chapter.txt', 'a language model on a text file'],
+  ],
+});
+
+runMain(async () => {
+  if (args.split && args.data) throw new ConfigError('give --split or --data, not both');
+  if (args.format && !args.data) throw new ConfigError('--format applies to --data FILE only');
+  if (args.skipInvalid && !args.data) throw new ConfigError('--skip-invalid applies to --data FILE only');
+  const m = loadModel(args.checkpoint);
+  let split: EncodedSplit;
+  let source: Record<string, unknown>;
+  if (args.data) {
+    const f = splitFromFile(m, args.data, { format: args.format as 'jsonl' | 'csv' | 'tsv' | 'text' | undefined, skipInvalid: args.skipInvalid });
+    split = f.split;
+    source = { file: f.shown, format: f.format };
+    if (args.skipInvalid) source.skipped = f.skipped;
+  } else {
+    const name = (args.split ?? 'test') as SplitName;
+    split = splitFromConfig(m, name, resolve(args.dataRoot ?? '.'));
+    source = { split: name };
+  }
+  const workers = args.workers ?? availableParallelism();
+  const r = await evaluateSplit(m, split, { workers, batchSize: args.batchSize });
+  const head = { checkpoint: args.checkpoint, step: m.step, task: m.spec.task, data: source, examples: split.count };
+  let out: object;
+  if (isLanguageModel(m)) {
+    const lm = languageModelMetrics(r.lossSum, r.count, r.correct);
+    const perChar = m.tokenizer.kind === 'char' ? { bitsPerCharacter: lm.bitsPerToken } : {};
+    out = { ...head, tokens: r.count, ...lm, ...perChar };
+  } else {
+    const c = classificationMetrics(r.lossSum, r.count, r.confusion!, m.labelNames);
+    out = { ...head, labels: m.labelNames, ...c };
+  }
+  process.stdout.write(formatJson(out) + '\n');
+});
+
+/** JSON indented by 2, except that arrays of numbers or strings (a confusion-matrix row, the labels) stay on one line. */
+function formatJson(v: unknown, indent = ''): string {
+  const inner = indent + '  ';
+  if (Array.isArray(v)) {
+    if (v.every((x) => x === null || typeof x !== 'object')) return JSON.stringify(v);
+    return `[\n${v.map((x) => inner + formatJson(x, inner)).join(',\n')}\n${indent}]`;
+  }
+  if (v !== null && typeof v === 'object') {
+    const e = Object.entries(v).filter(([, x]) => x !== undefined);
+    if (e.length === 0) return '{}';
+    return `{\n${e.map(([k, x]) => `${inner}${JSON.stringify(k)}: ${formatJson(x, inner)}`).join(',\n')}\n${indent}}`;
+  }
+  return JSON.stringify(v);
+}
