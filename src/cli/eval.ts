@@ -2,14 +2,14 @@
 
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { parseArgs, runMain } from './args.js';
+import { parseArgs, runMain, type CommandSpec } from './args.js';
 import { loadModel, isLanguageModel } from '../infer/model.js';
 import { evaluateSplit, splitFromConfig, splitFromFile } from '../infer/evaluate.js';
 import { classificationMetrics, languageModelMetrics } from '../infer/metrics.js';
 import type { EncodedSplit, SplitName } from '../data/index.js';
 import { ConfigError } from '../util/errors.js';
 
-const args = parseArgs(process.argv.slice(2), {
+const COMMAND = {
   name: 'eval.js',
   summary: 'Evaluate a checkpoint and print its metrics as JSON on stdout. A classifier: loss, accuracy, macro-F1, '
     + 'per-class precision/recall/F1 and the confusion matrix (row = true label, column = prediction). A language '
@@ -31,9 +31,11 @@ const args = parseArgs(process.argv.slice(2), {
     ['node dist/eval.js --checkpoint run/checkpoints/step-000001000.ckpt --data new-names.csv', 'a labelled file of your own'],
     ['node dist/eval.js --checkpoint run/checkpoints/step-000001000.ckpt --data chapter.txt', 'a language model on a text file'],
   ],
-});
+} satisfies CommandSpec;
 
 runMain(async () => {
+  // Parsed inside runMain, so a bad flag is one line and exit code 2, not an uncaught exception.
+  const args = parseArgs(process.argv.slice(2), COMMAND);
   if (args.split && args.data) throw new ConfigError('give --split or --data, not both');
   if (args.format && !args.data) throw new ConfigError('--format applies to --data FILE only');
   if (args.skipInvalid && !args.data) throw new ConfigError('--skip-invalid applies to --data FILE only');

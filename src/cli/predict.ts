@@ -1,26 +1,26 @@
 // node dist/predict.js --checkpoint FILE [--text STR | stdin] / [--generate N ...]: predictions of a saved model (see --help).
 
 import { createInterface } from 'node:readline';
-import { parseArgs, runMain } from './args.js';
+import { parseArgs, runMain, type CommandSpec, type ParsedArgs } from './args.js';
 import { loadModel, isLanguageModel, type LoadedModel } from '../infer/model.js';
 import { Classifier, type Prediction } from '../infer/classify.js';
 import { generate } from '../infer/generate.js';
-import { encodeText, decodeTokens, EOS } from '../data/index.js';
+import { encodeText, decodeTokens, EOS, BOS } from '../data/index.js';
 import { ConfigError } from '../util/errors.js';
 
-const args = parseArgs(process.argv.slice(2), {
+const COMMAND = {
   name: 'predict.js',
   summary: 'Predict with a checkpoint. A classifier: for each --text, or else each non-blank line of stdin, one JSON line '
     + '{"text", "label", "probs": {label: probability}} on stdout. A language model: --generate N samples N tokens after '
-    + '--prompt and prints the prompt and its continuation (generation stops early at </s> when the model was trained with data.eos).',
+    + '--prompt and prints the prompt and its continuation; when the model was trained with data.eos, a generated </s> ends a document and the next one starts after a blank line (or generation stops, without data.bos).',
   flags: {
     checkpoint: { type: 'string', required: true, value: 'FILE', help: 'The checkpoint (a .ckpt file of a run).' },
-    text: { type: 'string', repeat: true, value: 'STR', help: 'A text to classify (repeatable); without it, texts are read from stdin, one per line.' },
+    text: { type: 'string', repeat: true, value: 'STR', help: 'A text to classify; without it, texts are read from stdin, one per line.' },
     generate: { type: 'number', integer: true, min: 0, value: 'N', help: 'Language model: generate N tokens.' },
     prompt: { type: 'string', value: 'STR', help: 'Language model: the text to continue (default: empty, which needs a model trained with data.bos).' },
     temperature: { type: 'number', min: 0, value: 'X', help: 'Language model: sampling temperature; 0 = greedy (always the most likely token), 1 = the model\'s distribution (default: 1).' },
     seed: { type: 'number', integer: true, min: 0, value: 'S', help: 'Language model: seed of the sampling; the same seed gives the same text (default: 1).' },
-    json: { type: 'boolean', help: 'Language model: print {"prompt", "text", "tokens"} as JSON instead of plain text.' },
+    json: { type: 'boolean', help: 'Language model: print {"prompt", "text", "tokens", "ids"} as JSON (ids: the generated token ids) instead of plain text.' },
   },
   examples: [
     ['node dist/predict.js --checkpoint runs/names-small/checkpoints/step-000002400.ckpt --text Maria --text John', 'classify two names'],
@@ -28,12 +28,14 @@ const args = parseArgs(process.argv.slice(2), {
     ['node dist/predict.js --checkpoint runs/moby/checkpoints/step-000010000.ckpt --generate 300 --prompt "Call me" --temperature 0.8 --seed 7', 'continue a text'],
     ['node dist/predict.js --checkpoint runs/moby/checkpoints/step-000010000.ckpt --generate 100 --prompt "The whale" --temperature 0', 'greedy continuation'],
   ],
-});
+} satisfies CommandSpec;
 
 const round = (p: number) => Number(p.toPrecision(6));
 const line = (p: Prediction) => JSON.stringify({ text: p.text, label: p.label, probs: Object.fromEntries(Object.entries(p.probs).map(([k, v]) => [k, round(v)])) }) + '\n';
 
 runMain(async () => {
+  // Parsed inside runMain, so a bad flag is one line and exit code 2, not an uncaught exception.
+  const args = parseArgs(process.argv.slice(2), COMMAND);
   const m = loadModel(args.checkpoint);
   const lmFlags = (['generate', 'prompt', 'temperature', 'seed'] as const).filter((k) => args[k] !== undefined);
   if (isLanguageModel(m)) {
@@ -41,7 +43,7 @@ runMain(async () => {
       throw new ConfigError(`${args.checkpoint} is a language model: generate text with --generate N [--prompt STR] [--temperature X] [--seed S]`);
     }
     if (args.text.length > 0) throw new ConfigError('--text is for classifiers; for a language model, give the text to continue with --prompt');
-    languageModel(m, args.generate);
+    languageModel(m, args.generate, args);
     return;
   }
   if (lmFlags.length > 0 || args.json) {
@@ -68,7 +70,7 @@ runMain(async () => {
   flush();
 });
 
-function languageModel(m: LoadedModel, n: number): void {
+function languageModel(m: LoadedModel, n: number, args: ParsedArgs<typeof COMMAND.flags>): void {
   const tok = m.tokenizer;
   const prompt = args.prompt ?? '';
   // A prompt is the start of a document: <s> when the model was trained with it, never </s>.
@@ -77,14 +79,19 @@ function languageModel(m: LoadedModel, n: number): void {
     throw new ConfigError('nothing to start from: the model was trained without <s> (data.bos), so give --prompt with some text');
   }
   const gen = generate(m.spec, m.params, ids, {
-    tokens: n, temperature: args.temperature ?? 1, seed: args.seed ?? 1, stopAt: tok.eos ? EOS : undefined,
+    tokens: n, temperature: args.temperature ?? 1, seed: args.seed ?? 1,
+    eos: tok.eos ? EOS : undefined, bos: tok.eos && tok.bos ? BOS : undefined,
   });
-  const all = new Int32Array(ids.length + gen.length);
-  all.set(ids);
-  all.set(gen, ids.length);
-  const text = decodeTokens(all, { tokens: m.vocab }, tok);
+  // Documents end at </s>; they are printed separated by a blank line, as in a text file.
+  const docs: number[][] = [Array.from(ids)];
+  for (const t of gen) {
+    if (t === EOS) docs.push([]);
+    else docs[docs.length - 1].push(t);
+  }
+  const decode = (d: ArrayLike<number>) => decodeTokens(d, { tokens: m.vocab }, tok);
+  const text = docs.map(decode).join('\n\n');
   if (args.json) {
-    process.stdout.write(JSON.stringify({ prompt, text, tokens: gen.length, continuation: decodeTokens(gen, { tokens: m.vocab }, tok) }) + '\n');
+    process.stdout.write(JSON.stringify({ prompt, text, tokens: gen.length, ids: Array.from(gen) }) + '\n');
   } else {
     process.stdout.write(text + '\n');
   }
