@@ -1,0 +1,142 @@
+// `node dist/predict.js` as a user runs it: a names classifier (--text, stdin) and a tiny
+// character language model (--generate), trained here in a few seconds. Needs `npm run build`.
+
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadModel } from '../src/infer/model.js';
+import { allocWorkspace, forward } from '../src/model/rnn.js';
+import { batchFrom } from '../src/model/batch.js';
+import { encodeText } from '../src/data/index.js';
+
+const ROOT = join(import.meta.dirname, '..');
+const DIST = join(ROOT, 'dist');
+const node = (cmd: string, args: string[], input?: string) =>
+  spawnSync(process.execPath, [join(DIST, `${cmd}.js`), ...args], { encoding: 'utf8', cwd: ROOT, input });
+
+/** Trains `config` into `out`; returns the last checkpoint. */
+function train(config: string, out: string, name: string, args: string[] = []): string {
+  const r = node('train', ['--config', config, '--out', out, '--quiet', '--workers', '2', ...args]);
+  if (r.status !== 0) throw new Error(`training failed: ${r.stderr}`);
+  const rows = readFileSync(join(out, name, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  return join(out, name, 'checkpoints', `step-${String(rows.at(-1).step).padStart(9, '0')}.ckpt`);
+}
+
+function lmText(paragraphs: number): string {
+  const words = 'the cat sat on a mat and the dog ran to the red ball while a bird sang in the old tree'.split(' ');
+  let s = 1;
+  const rnd = () => ((s = (s * 1103515245 + 12345) % 2147483648), s / 2147483648);
+  const out: string[] = [];
+  for (let p = 0; p < paragraphs; p++) out.push(Array.from({ length: 12 }, () => words[Math.floor(rnd() * words.length)]).join(' ') + '.');
+  return out.join('\n\n') + '\n';
+}
+
+const LM_CONFIG = {
+  name: 'tiny-lm', seed: 3,
+  data: { source: 'files', format: 'text', file: 'lm.txt', split: { val: 0.2, test: 0.2 }, seqLength: 16, bos: true, eos: true },
+  model: { task: 'many-to-many', hidden: 24, input: 'onehot' },
+  train: { optimizer: 'adam', lr: 0.01, clipNorm: 1, epochs: 100, batchSize: 8, maxSteps: 120, logEvery: 50 },
+  checkpoint: { every: 0, keepLast: 1 },
+};
+
+const noStack = (s: string) => !/\n\s+at /.test(s);
+const lines = (s: string) => s.trim().split('\n').map((l) => JSON.parse(l));
+
+t.before(() => {
+  if (!existsSync(join(DIST, 'predict.js'))) throw new Error('dist/predict.js is missing: run `npm run build` first');
+});
+
+t.test('classifier: --text and stdin', async (t) => {
+  const d = t.testdir({});
+  const ckpt = train(join(ROOT, 'configs', 'small.json'), d, 'names-small', ['--max-steps', '60']);
+
+  const r = node('predict', ['--checkpoint', ckpt, '--text', 'Maria', '--text', 'John']);
+  t.equal(r.status, 0, r.stderr);
+  const out = lines(r.stdout);
+  t.equal(out.length, 2);
+  t.same(out.map((o) => o.text), ['Maria', 'John']);
+  for (const o of out) {
+    t.same(Object.keys(o), ['text', 'label', 'probs']);
+    t.same(Object.keys(o.probs), ['female', 'male'], 'labels in class-id order');
+    const sum = o.probs.female + o.probs.male;
+    t.ok(Math.abs(sum - 1) < 1e-5, `${o.text}: probabilities sum to 1 (${sum})`);
+    t.equal(o.label, o.probs.female >= o.probs.male ? 'female' : 'male', `${o.text}: the label is the most probable class`);
+  }
+
+  // Against the batch forward in this process, on the checkpoint's parameters and vocabulary.
+  const m = loadModel(ckpt);
+  const seqs = ['Maria', 'John'].map((s) => Array.from(encodeText(s, m.tokenizer, { tokens: m.vocab })));
+  const batch = batchFrom(seqs, { labels: [0, 0] });
+  const ws = allocWorkspace(m.spec, batch.B, batch.T);
+  forward(m.params, ws, batch);
+  const worst = Math.max(...out.flatMap((o, b) => [Math.abs(o.probs.female - ws.P[b * 2]), Math.abs(o.probs.male - ws.P[b * 2 + 1])]));
+  t.ok(worst < 1e-5, `the printed probabilities are the model's (largest difference ${worst.toExponential(2)}, printed to 6 digits)`);
+
+  const s = node('predict', ['--checkpoint', ckpt], 'Maria\n\n   \nJohn\r\n');
+  t.equal(s.status, 0, s.stderr);
+  t.same(lines(s.stdout), out, 'stdin: one line per input, blank lines skipped; the same predictions');
+
+  const many = Array.from({ length: 150 }, (_, i) => ['Anna', 'Peter', 'Lucy'][i % 3]).join('\n');
+  const big = lines(node('predict', ['--checkpoint', ckpt], many).stdout);
+  t.equal(big.length, 150, 'more lines than one batch');
+  t.same(big[147], big[0]);
+
+  const gen = node('predict', ['--checkpoint', ckpt, '--generate', '10']);
+  t.equal(gen.status, 2);
+  t.match(gen.stderr, /is a classifier; --generate only apply to language models/);
+
+  const missing = node('predict', ['--checkpoint', join(d, 'nope.ckpt'), '--text', 'x']);
+  t.equal(missing.status, 1);
+  t.match(missing.stderr, /^error: checkpoint .*nope\.ckpt: cannot be read: ENOENT/);
+  t.ok(noStack(missing.stderr), 'no stack trace');
+});
+
+t.test('language model: --generate', async (t) => {
+  const d = t.testdir({ 'lm.txt': lmText(60), 'lm.json': JSON.stringify(LM_CONFIG) });
+  const ckpt = train(join(d, 'lm.json'), join(d, 'runs'), 'tiny-lm');
+  const gen = (...a: string[]) => {
+    const r = node('predict', ['--checkpoint', ckpt, '--generate', '40', '--prompt', 'the cat', '--json', ...a]);
+    t.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout) as { prompt: string; text: string; tokens: number; ids: number[] };
+  };
+  const a = gen('--seed', '5', '--temperature', '1.5');
+  t.equal(a.prompt, 'the cat');
+  t.ok(a.text.startsWith('the cat'), 'the prompt, then its continuation');
+  t.equal(a.tokens, 40, 'N tokens (the model has <s>, so </s> starts a new document)');
+  t.same(gen('--seed', '5', '--temperature', '1.5'), a, 'deterministic for a seed');
+  t.notSame(gen('--seed', '6', '--temperature', '1.5').ids, a.ids, 'another seed, another text');
+
+  const g1 = gen('--temperature', '0', '--seed', '1');
+  t.same(gen('--temperature', '0', '--seed', '2'), g1, 'temperature 0 is greedy: the seed does not matter');
+  // Greedy, checked against the batch forward over the growing sequence, in this process.
+  const m = loadModel(ckpt);
+  const seq = Array.from(encodeText('the cat', { ...m.tokenizer, eos: false }, { tokens: m.vocab }));
+  const want: number[] = [];
+  for (let k = 0; k < 12; k++) {
+    const batch = batchFrom([seq], { targets: [seq.map(() => 0)] });
+    const ws = allocWorkspace(m.spec, 1, seq.length);
+    forward(m.params, ws, batch);
+    const o = (seq.length - 1) * m.spec.C;
+    let best = 0;
+    for (let c = 1; c < m.spec.C; c++) if (ws.P[o + c] > ws.P[o + best]) best = c;
+    want.push(best);
+    if (best === 3) { seq.length = 0; seq.push(2); } else seq.push(best); // </s>: a new document from <s>
+  }
+  t.same(g1.ids.slice(0, 12), want, 'greedy ids = argmax of the batch forward');
+
+  const plain = node('predict', ['--checkpoint', ckpt, '--generate', '40', '--prompt', 'the cat', '--temperature', '0']);
+  t.equal(plain.stdout, g1.text + '\n', 'without --json: the text');
+
+  const noGen = node('predict', ['--checkpoint', ckpt, '--text', 'the']);
+  t.equal(noGen.status, 2);
+  t.match(noGen.stderr, /is a language model: generate text with --generate N/);
+});
+
+t.test('--help', async (t) => {
+  const h = node('predict', ['--help']);
+  t.equal(h.status, 0);
+  t.match(h.stdout, /Usage: predict\.js --checkpoint FILE/);
+  for (const f of ['--text STR', '--generate N', '--temperature X', '--prompt STR', '--seed S']) t.match(h.stdout, f);
+  t.match(h.stdout, /Examples:\n\s+# .*\n\s+node dist\/predict\.js --checkpoint /);
+});
