@@ -164,7 +164,7 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
     // A finite loss and gradient can still give an infinite update (a huge train.lr): such a
     // state must not become the "last good checkpoint".
     const bad = nonFiniteTensor(c);
-    if (bad) throw nonFinite(st.globalStep, `${bad} after the update`, lastCheckpoint);
+    if (bad) throw nonFinite(st.globalStep, bad, lastCheckpoint);
     lastCheckpoint = ckdir.save(c);
     return lastCheckpoint;
   };
@@ -271,7 +271,7 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
   if (stoppedEarly) {
     printSummary(`stopped at step ${st.globalStep}`, [
       ['checkpoint', ckRel],
-      ['resume with', `node dist/train.js --config ${relative(process.cwd(), loaded.file)}${o.out ? ` --out ${o.out}` : ''} --resume latest`],
+      ['resume with', resumeCommand(o, relative(process.cwd(), loaded.file))],
     ], out);
   } else {
     const fmt = (m: EvalMetrics) => m2o ? `loss ${m.loss.toFixed(4)}, accuracy ${(m.accuracy * 100).toFixed(2)}%` : `loss ${m.loss.toFixed(4)}, ${m.bitsPerToken!.toFixed(3)} bits/token`;
@@ -319,6 +319,18 @@ function setAsideCheckpoints(ckdir: CheckpointDir, step: number, say: (s: string
   say(step < 0
     ? `warning: starting a new run in a run directory with ${names} of an earlier run; moved them to ${relative(process.cwd(), dest)} (to continue a run, use --resume latest)`
     : `warning: resuming at step ${step}, before ${names} of a later step; they belong to the abandoned continuation and were moved to ${relative(process.cwd(), dest)}`);
+}
+
+/** The command that continues this run: the same config, overrides and flags, with --resume latest. */
+function resumeCommand(o: RunOptions, configFile: string): string {
+  const q = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+  const args = ['--config', configFile];
+  if (o.out !== undefined) args.push('--out', o.out);
+  for (const s of o.set ?? []) args.push('--set', s);
+  if (o.workers !== undefined) args.push('--workers', String(o.workers));
+  if (o.seed !== undefined) args.push('--seed', String(o.seed));
+  if (o.maxSteps !== undefined) args.push('--max-steps', String(o.maxSteps));
+  return ['node dist/train.js', ...args.map(q), '--resume', 'latest'].join(' ');
 }
 
 function countParams(layout: ReturnType<typeof makeLayout>): number {
