@@ -39,6 +39,7 @@ runMain(async () => {
   if (args.split && args.data) throw new ConfigError('give --split or --data, not both');
   if (args.format && !args.data) throw new ConfigError('--format applies to --data FILE only');
   if (args.skipInvalid && !args.data) throw new ConfigError('--skip-invalid applies to --data FILE only');
+  if (args.dataRoot && args.data) throw new ConfigError('--data-root applies to --split only (a --data path is relative to the current directory)');
   const m = loadModel(args.checkpoint);
   let split: EncodedSplit;
   let source: Record<string, unknown>;

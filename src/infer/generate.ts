@@ -94,14 +94,19 @@ export interface GenerateOptions {
   /** 0 = greedy; 1 = the model's distribution; higher = more random. */
   temperature: number;
   seed: number;
-  /** Stop early when this token (e.g. </s>, the end of a document) is generated; it is not returned. */
-  stopAt?: number;
+  /**
+   * The end-of-document token (</s>), when the model was trained with one. When it is generated,
+   * it is kept in the output and a new document begins as training documents did: the state goes
+   * back to a_0 = 0 and `bos` (<s>) is fed. Without `bos`, generation stops there.
+   */
+  eos?: number;
+  bos?: number;
 }
 
 /** Stream of the PRNG used for sampling, away from the streams training uses with the same seed. */
 export const SAMPLE_STREAM = 0x5a3f1e;
 
-/** Feeds the prompt (at least one token), then generates: the new token ids. */
+/** Feeds the prompt (at least one token), then generates: the new token ids (eos included). */
 export function generate(spec: ModelSpec, p: Params, prompt: ArrayLike<number>, o: GenerateOptions): Int32Array {
   if (prompt.length === 0) throw new RangeError('generate: the prompt needs at least one token');
   const s = new Stepper(spec, p);
@@ -112,9 +117,14 @@ export function generate(spec: ModelSpec, p: Params, prompt: ArrayLike<number>, 
   let n = 0;
   while (n < o.tokens) {
     const t = sampleToken(s, o.temperature, rng, scratch);
-    if (t === o.stopAt) break;
     out[n++] = t;
-    s.step(t);
+    if (t === o.eos) {
+      if (o.bos === undefined) break;
+      s.reset();
+      s.step(o.bos);
+    } else {
+      s.step(t);
+    }
   }
   return out.subarray(0, n);
 }
