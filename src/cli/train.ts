@@ -3,7 +3,8 @@
 import { parseArgs, runMain } from './args.js';
 import { trainRun, StopSignal } from '../train/run.js';
 
-const args = parseArgs(process.argv.slice(2), {
+runMain(async () => {
+  const args = parseArgs(process.argv.slice(2), {
   name: 'train.js',
   summary: 'Train a recurrent network on the data and model a config describes. Progress goes to stdout; '
     + 'checkpoints, metrics.jsonl and report.html to the run directory (<out>/<name>/).',
@@ -23,9 +24,7 @@ const args = parseArgs(process.argv.slice(2), {
     ['node dist/train.js --config configs/large.json --resume latest', 'continue a stopped run'],
     ['node dist/train.js --config configs/small.json --set train.lr=0.003 --set model.hidden=64', 'override fields'],
   ],
-});
-
-runMain(async () => {
+  });
   const stop = new StopSignal();
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
