@@ -1,0 +1,70 @@
+// A worker thread failing in the middle of a run (trainRun's `inject`, tests only): the run stops
+// with an error naming the step, the newest checkpoint is valid and from before that step (and
+// continues to the same end as an uninterrupted run), and the pool is closed: the process has no
+// more threads than before the run. (Piscina unrefs idle threads, so "the process still exits"
+// would not show it; the thread count in /proc/self/status does: an open 2-thread pool adds 2.)
+// Worker threads load dist/: needs `npm run build`.
+
+import t from 'tap';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { trainRun, type RunOptions } from '../src/train/run.js';
+import { readCheckpoint } from '../src/checkpoint/index.js';
+import { NAMES, ROOT, checkpoints, finalState, stepOf } from './fixtures/train/helpers.js';
+
+t.before(() => {
+  if (!existsSync(join(ROOT, 'dist', 'workers', 'shard.js'))) throw new Error('dist/workers/shard.js is missing: run `npm run build` first');
+});
+
+/** OS threads of this process (Linux), or null. */
+function threads(): number | null {
+  try {
+    return Number(/^Threads:\s+(\d+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]);
+  } catch {
+    return null;
+  }
+}
+
+const sink = () => {
+  const s = { text: '', write: (x: string) => { s.text += x; } };
+  return s;
+};
+const options = (out: string, more: Partial<RunOptions> = {}): RunOptions => {
+  const err = sink();
+  return { config: join(ROOT, NAMES), out, workers: 2, quiet: true, stdout: sink(), stderr: err, ...more };
+};
+
+for (const [mode, failAt] of [['throw', 8], ['exit', 16]] as const) {
+  t.test(`a worker ${mode === 'throw' ? 'throwing' : 'thread exiting'} at step ${failAt}: error names the step; the newest checkpoint is valid and older`, async (t) => {
+    const dir = t.testdir({});
+    const out = join(dir, 'run');
+    const runDir = join(out, 'names-tiny');
+    const before = threads();
+    await t.rejects(trainRun(options(out, { inject: { failAtStep: failAt, mode } })), {
+      name: 'WorkerFailure',
+      message: new RegExp(`^training stopped at step ${failAt}: a worker thread failed \\(.*\\)\\. No update was applied for this step; the parameters are those after step ${failAt - 1}\\.$`),
+    });
+    if (before === null) t.comment('no /proc/self/status: thread count not checked');
+    else {
+      const t0 = Date.now();
+      while (threads()! > before && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 20));
+      t.equal(threads(), before, 'the pool is closed: no threads left over');
+    }
+    const files = checkpoints(runDir);
+    t.ok(files.length > 0, 'checkpoints were written before the failure');
+    const newest = files.at(-1)!;
+    // Checkpoints every 3 steps: the newest is the last multiple of 3 before the failing step.
+    t.equal(stepOf(newest), Math.floor((failAt - 1) / 3) * 3, 'the newest checkpoint is from before the failure');
+    const c = readCheckpoint(newest); // full validation: CRCs, structure
+    t.equal(c.training.globalStep, stepOf(newest), 'and reads back valid');
+
+    if (mode === 'exit') {
+      // It is a good checkpoint: continuing from it ends where an uninterrupted run ends.
+      const ref = join(dir, 'ref');
+      await trainRun(options(ref));
+      const resumed = options(out, { resume: 'latest' });
+      await trainRun(resumed);
+      t.same(finalState(runDir), finalState(join(ref, 'names-tiny')), 'resumed after the failure: bit-identical to an uninterrupted run');
+    }
+  });
+}
