@@ -218,6 +218,20 @@ export interface TrainConfig {
    */
   lr?: number;
   /**
+   * Learning-rate schedule over the planned steps (epochs × batches per epoch; maxSteps does not
+   * change it): `constant`, or `cosine` decay from `lr` to `lr × lrMinRatio`, a function of the
+   * global step alone, so a stopped and resumed run follows the same curve.
+   * @default "constant"
+   */
+  lrSchedule?: 'constant' | 'cosine';
+  /**
+   * Final learning rate of the cosine schedule, as a fraction of `lr`.
+   * @default 0.1
+   * @minimum 0
+   * @maximum 1
+   */
+  lrMinRatio?: number;
+  /**
    * SGD momentum.
    * @default 0.9
    * @minimum 0

@@ -206,6 +206,7 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
         const tr = performance.now();
         const lossMean = g.lossSum / g.count;
         if (!Number.isFinite(lossMean)) throw nonFinite(step, 'loss', lastCheckpoint);
+        const lr = (opt.opts.lr = lrAt(cfg, step, cfg.train.epochs * batchesPerEpoch));
         const u = await co.update(g.count, cfg.train.clipNorm);
         if (!u.finite) throw nonFinite(step, 'gradient', lastCheckpoint);
         const tu = performance.now();
@@ -216,12 +217,12 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
         let tokens = 0;
         for (let i = plan.batchStarts[k]; i < plan.batchStarts[k + 1]; i++) tokens += lengths[plan.order[i]];
         tokensSinceLog += tokens;
-        progress.update({ step, epoch: st.epoch + 1, loss: lossMean, accuracy: g.correct / g.count, tokensPerSec: tokens / ((tu - ts) / 1000), lr: cfg.train.lr });
+        progress.update({ step, epoch: st.epoch + 1, loss: lossMean, accuracy: g.correct / g.count, tokensPerSec: tokens / ((tu - ts) / 1000), lr });
         if (step % cfg.train.logEvery === 0 || step === 1) {
           const now = performance.now();
           const row: MetricsRow = {
             step, epoch: st.epoch + 1, kind: 'train', loss: lossMean, accuracy: g.correct / g.count, gradNorm: u.gradNorm,
-            clipped: u.clipped, lr: cfg.train.lr, tokensPerSec: tokensSinceLog / ((now - timeSinceLog) / 1000),
+            clipped: u.clipped, lr, tokensPerSec: tokensSinceLog / ((now - timeSinceLog) / 1000),
             fwdBwdMs: round2(g.fwdBwdMsMax), reduceMs: round2(tr - ts - g.fwdBwdMsMax), updateMs: round2(tu - tr), elapsedSec: elapsed(),
           };
           metrics.append(row);
@@ -229,7 +230,7 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
           timeSinceLog = now;
         } else if (u.clipped) {
           // Every clipping event is in the log, not only those on logged steps.
-          metrics.append({ step, epoch: st.epoch + 1, kind: 'train', loss: lossMean, accuracy: g.correct / g.count, gradNorm: u.gradNorm, clipped: true, lr: cfg.train.lr, elapsedSec: elapsed() });
+          metrics.append({ step, epoch: st.epoch + 1, kind: 'train', loss: lossMean, accuracy: g.correct / g.count, gradNorm: u.gradNorm, clipped: true, lr, elapsedSec: elapsed() });
         }
         if (step === 1 || step % profileEvery === 0) appendFileSync(join(runDir, PROFILE_FILE), JSON.stringify({ step, norms: Array.from(co.stepNorms.subarray(0, co.stepNormsT), (x) => +x.toPrecision(4)) }) + '\n');
         const epochDone = st.batchInEpoch === plan.batchStarts.length - 1;
@@ -335,6 +336,14 @@ function resumeCommand(o: RunOptions, configFile: string): string {
 
 function countParams(layout: ReturnType<typeof makeLayout>): number {
   return layout.tensors.reduce((s, t) => s + t.size, 0);
+}
+
+/** The learning rate of global step `step` (1-based) of a run planned for `total` steps. */
+export function lrAt(cfg: ResolvedConfig, step: number, total: number): number {
+  const t = cfg.train;
+  if (t.lrSchedule === 'constant' || !Number.isFinite(total) || total <= 1) return t.lr;
+  const progress = Math.min(1, (step - 1) / (total - 1));
+  return t.lr * (t.lrMinRatio + (1 - t.lrMinRatio) * 0.5 * (1 + Math.cos(Math.PI * progress)));
 }
 
 function round2(x: number): number {
