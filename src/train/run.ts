@@ -316,10 +316,11 @@ function setAsideCheckpoints(ckdir: CheckpointDir, step: number, say: (s: string
   const dest = join(ckdir.dir, `abandoned-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   mkdirSync(dest, { recursive: true });
   for (const f of later) renameSync(f, join(dest, basename(f)));
-  const names = `${later.length} checkpoint${later.length > 1 ? 's' : ''} (${later.map((f) => basename(f)).join(', ')})`;
+  const many = later.length > 1;
+  const names = `${later.length} checkpoint${many ? 's' : ''} (${later.map((f) => basename(f)).join(', ')})`;
   say(step < 0
-    ? `warning: starting a new run in a run directory with ${names} of an earlier run; moved them to ${relative(process.cwd(), dest)} (to continue a run, use --resume latest)`
-    : `warning: resuming at step ${step}, before ${names} of a later step; they belong to the abandoned continuation and were moved to ${relative(process.cwd(), dest)}`);
+    ? `warning: starting a new run in a run directory with ${names} of an earlier run; moved ${many ? 'them' : 'it'} to ${relative(process.cwd(), dest)} (to continue a run, use --resume latest)`
+    : `warning: resuming at step ${step}, before ${names} of a later step; ${many ? 'they belong' : 'it belongs'} to the abandoned continuation and ${many ? 'were' : 'was'} moved to ${relative(process.cwd(), dest)}`);
 }
 
 /** The command that continues this run: the same config, overrides and flags, with --resume latest. */
