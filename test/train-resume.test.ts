@@ -4,7 +4,7 @@
 // and resuming from an older checkpoint sets the newer ones aside. Needs `npm run build`.
 
 import t from 'tap';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { readCheckpoint } from '../src/checkpoint/index.js';
 import { LM, NAMES, TRAIN, checkpoints, exit0, finalState, fingerprint, hasStack, stepOf, train, trainAsync } from './fixtures/train/helpers.js';
@@ -156,4 +156,20 @@ t.test('starting over without --resume moves the earlier run\'s checkpoints asid
   t.same(checkpoints(runDir).map(stepOf), [3, 4], 'only the new run\'s');
   const l = train(...common, '--resume', 'latest', '--max-steps', '5');
   t.match(l.stderr, /resumed from \S+step-000000004\.ckpt at step 4/, '`latest` is the new run\'s');
+});
+
+t.test('--resume latest past an invalid newest checkpoint moves that file aside too', async (t) => {
+  const out = t.testdir({});
+  const runDir = runDirOf(out, NAMES);
+  const common = ['--config', NAMES, '--out', out, '--workers', '2', '--quiet'];
+  exit0(t, train(...common, '--max-steps', '12'), 'first run');
+  const [older, newest] = checkpoints(runDir);
+  writeFileSync(newest, readFileSync(newest).subarray(0, 1000)); // cut short, as by a failing disk
+  const r = train(...common, '--resume', 'latest', '--max-steps', '13');
+  exit0(t, r, 'resumed');
+  t.match(r.stderr, /warning: skipping invalid checkpoint: .*step-000000012\.ckpt: truncated/);
+  t.match(r.stderr, new RegExp(`resumed from ${older.replace(/[.]/g, '\\.')} at step 9`));
+  t.match(r.stderr, /warning: resuming at step 9, before 1 checkpoint \(step-000000012\.ckpt\) of a later step; it belongs to the abandoned continuation and was moved to \S*abandoned-/);
+  t.same(checkpoints(runDir).map(stepOf), [12, 13], 'steps 12 and 13 of this run');
+  for (const f of checkpoints(runDir)) t.equal(readCheckpoint(f).training.globalStep, stepOf(f), `${basename(f)} is valid`);
 });
