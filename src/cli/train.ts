@@ -5,25 +5,25 @@ import { trainRun, StopSignal } from '../train/run.js';
 
 runMain(async () => {
   const args = parseArgs(process.argv.slice(2), {
-  name: 'train.js',
-  summary: 'Train a recurrent network on the data and model a config describes. Progress goes to stdout; '
-    + 'checkpoints, metrics.jsonl and report.html to the run directory (<out>/<name>/).',
-  flags: {
-    config: { type: 'string', required: true, value: 'FILE', help: 'The run configuration (JSON; see configs/config.schema.json).' },
-    out: { type: 'string', value: 'DIR', help: 'Directory for run directories (default: the config\'s "out", relative to the config file).' },
-    resume: { type: 'string', value: 'PATH|latest', help: 'Continue from a checkpoint file, or from the newest valid one of the run.' },
-    workers: { type: 'number', integer: true, min: 1, value: 'N', help: 'Worker threads (default: train.workers, else all cores).' },
-    maxSteps: { type: 'number', integer: true, min: 1, value: 'N', help: 'Stop after global step N (steps before a resume count).' },
-    seed: { type: 'number', integer: true, min: 0, value: 'N', help: 'Seed of initialization and data order.' },
-    set: { type: 'string', repeat: true, value: 'PATH=VALUE', help: 'Override a config field, e.g. --set train.lr=0.003 (repeatable).' },
-    quiet: { type: 'boolean', help: 'No progress output (the summary still prints).' },
-  },
-  examples: [
-    ['node dist/train.js --config configs/small.json', 'first names -> gender, under a minute'],
-    ['node dist/train.js --config configs/large.json --workers 2', 'the spam-assassin classifier'],
-    ['node dist/train.js --config configs/large.json --resume latest', 'continue a stopped run'],
-    ['node dist/train.js --config configs/small.json --set train.lr=0.003 --set model.hidden=64', 'override fields'],
-  ],
+    name: 'train.js',
+    summary: 'Train a recurrent network on the data and model a config describes. Progress goes to stdout; '
+      + 'checkpoints, metrics.jsonl and report.html to the run directory (<out>/<name>/).',
+    flags: {
+      config: { type: 'string', required: true, value: 'FILE', help: 'The run configuration (JSON; see configs/config.schema.json).' },
+      out: { type: 'string', value: 'DIR', help: 'Directory for run directories (default: the config\'s "out", relative to the config file).' },
+      resume: { type: 'string', value: 'PATH|latest', help: 'Continue from a checkpoint file, or from the newest valid one of the run.' },
+      workers: { type: 'number', integer: true, min: 1, value: 'N', help: 'Worker threads (default: train.workers, else all cores).' },
+      maxSteps: { type: 'number', integer: true, min: 1, value: 'N', help: 'Stop after global step N (steps before a resume count).' },
+      seed: { type: 'number', integer: true, min: 0, value: 'N', help: 'Seed of initialization and data order.' },
+      set: { type: 'string', repeat: true, value: 'PATH=VALUE', help: 'Override a config field, e.g. --set train.lr=0.003 (repeatable).' },
+      quiet: { type: 'boolean', help: 'No progress output (the summary still prints).' },
+    },
+    examples: [
+      ['node dist/train.js --config configs/small.json', 'first names -> gender, under a minute'],
+      ['node dist/train.js --config configs/large.json --workers 2', 'the spam-assassin classifier'],
+      ['node dist/train.js --config configs/large.json --resume latest', 'continue a stopped run'],
+      ['node dist/train.js --config configs/small.json --set train.lr=0.003 --set model.hidden=64', 'override fields'],
+    ],
   });
   const stop = new StopSignal();
   let signals = 0;
