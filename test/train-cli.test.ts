@@ -4,7 +4,7 @@
 // checkpoint), and the files of a finished run. Needs `npm run build`.
 
 import t from 'tap';
-import { existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LM, NAMES, TRAIN, checkpoints, exit0, hasStack, nonFinite, stepOf, train, trainAsync } from './fixtures/train/helpers.js';
 
@@ -92,7 +92,8 @@ t.test('a non-finite loss or update stops the run at that step; no non-finite ch
   const dir = t.testdir({});
   const base = ['--config', NAMES, '--workers', '1', '--quiet'];
   const outs = { loss: join(dir, 'loss'), update: join(dir, 'update') };
-  for (const out of Object.values(outs)) exit0(t, train(...base, '--out', out, '--max-steps', '6'), 'a good start');
+  exit0(t, train(...base, '--out', outs.loss, '--max-steps', '6'), 'a good start');
+  cpSync(outs.loss, outs.update, { recursive: true });
 
   // Adam with lr 1e38: parameters near float32's largest value after one step, the logits then
   // overflow and the loss is NaN. A checkpoint is due after every step.
