@@ -38,6 +38,15 @@ runMain(async () => {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // A closed stdout (`train.js ... | head`, a log reader that died) ends the run like a first
+  // Ctrl-C: the step in progress is finished and checkpointed, instead of an EPIPE stack trace.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
+    if (stop.requested) return;
+    process.stderr.write('\nstdout was closed: finishing the current step, then writing a checkpoint (continue with --resume latest)\n');
+    stop.request();
+  });
+  process.stderr.on('error', () => { /* nowhere left to report to */ });
   await trainRun({
     config: args.config, out: args.out, resume: args.resume, workers: args.workers, maxSteps: args.maxSteps,
     seed: args.seed, set: args.set, quiet: args.quiet,
