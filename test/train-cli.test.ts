@@ -6,7 +6,7 @@
 import t from 'tap';
 import { cpSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LM, NAMES, TRAIN, checkpoints, exit0, hasStack, nonFinite, stepOf, train, trainAsync } from './fixtures/train/helpers.js';
+import { LM, NAMES, Running, TRAIN, checkpoints, exit0, hasStack, nonFinite, stepOf, train, trainAsync, waitFor } from './fixtures/train/helpers.js';
 
 t.before(() => {
   if (!existsSync(TRAIN)) throw new Error(`${TRAIN} is missing: run \`npm run build\` first`);
@@ -117,4 +117,23 @@ t.test('a non-finite loss or update stops the run at that step; no non-finite ch
     if (name === 'update') t.equal(step, 7, 'update: the first step after the resume');
     for (const f of files) t.same(nonFinite(f), [], `${name}: ${f.slice(f.lastIndexOf('/') + 1)} is finite`);
   }
+});
+
+t.test('stdout closed by the reader (`train.js | head`): the run stops like a first Ctrl-C, no EPIPE stack', async (t) => {
+  const out = t.testdir({});
+  const runDir = join(out, 'names-tiny');
+  const args = ['--config', NAMES, '--out', out, '--workers', '2', '--set', 'train.epochs=16']; // 256 steps
+  const run = new Running(args);
+  await waitFor('the first progress line', () => /step 1\/256/.test(run.stdout), run);
+  run.child.stdout!.destroy(); // as `head -2` exits: the next write gets EPIPE
+  const r = await run.done;
+  t.equal(r.status, 0, 'exit 0', { stderr: r.stderr.slice(-2000) });
+  t.match(r.stderr, /stdout was closed: finishing the current step, then writing a checkpoint \(continue with --resume latest\)/);
+  t.notOk(hasStack(r.stderr), 'no stack trace', { stderr: r.stderr.slice(-2000) });
+  const at = stepOf(checkpoints(runDir).at(-1)!);
+  t.ok(at < 256, `stopped early, at step ${at}, with a checkpoint`);
+  const b = train(...args, '--resume', 'latest', '--quiet');
+  exit0(t, b, 'resumed');
+  t.match(b.stderr, new RegExp(`resumed from \\S+ at step ${at} `));
+  t.match(b.stdout, /^done: 256 steps in /m);
 });
