@@ -25,11 +25,13 @@ const cases = [
 
 for (const { config, total, k1, k2 } of cases) {
   for (const workers of ['1', '2']) {
-    // Once (names, 2 workers) the last leg resumes from an explicit PATH instead of `latest`.
+    // Once (names, 2 workers) the last leg resumes from an explicit PATH instead of `latest`; once
+    // (names, 1 worker) the learning rate follows the cosine schedule, a function of the step.
     const byPath = workers === '2' && config === NAMES;
-    t.test(`${basename(config)}, --workers ${workers}: stopped at ${k1} (mid-epoch) and ${k2} (epoch end), resumed with --resume ${byPath ? 'latest, then PATH' : 'latest'}: same final state`, async (t) => {
+    const cosine = workers === '1' && config === NAMES;
+    t.test(`${basename(config)}, --workers ${workers}${cosine ? ', cosine lr' : ''}: stopped at ${k1} (mid-epoch) and ${k2} (epoch end), resumed with --resume ${byPath ? 'latest, then PATH' : 'latest'}: same final state`, async (t) => {
       const dir = t.testdir({});
-      const common = ['--config', config, '--workers', workers, '--quiet'];
+      const common = ['--config', config, '--workers', workers, '--quiet', ...(cosine ? ['--set', 'train.lrSchedule=cosine'] : [])];
       const out = join(dir, 'run');
       const runDir = runDirOf(out, config);
       const [ref, a] = await Promise.all([
