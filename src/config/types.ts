@@ -259,6 +259,13 @@ export interface TrainConfig {
    */
   eps?: number;
   /**
+   * Decoupled weight decay (AdamW; for SGD, added to the gradient as L2): each step multiplies the
+   * parameters by 1 − lr × weightDecay. 0 turns it off.
+   * @default 0
+   * @minimum 0
+   */
+  weightDecay?: number;
+  /**
    * Clip gradients by global norm to this value; 0 turns clipping off.
    * @default 5
    * @minimum 0

@@ -52,7 +52,7 @@ export function modelFromCheckpoint(c: CheckpointData, file: string): SavedModel
 
 export function optimizerOptions(cfg: ResolvedConfig): OptimizerOptions {
   const t = cfg.train;
-  return { kind: t.optimizer, lr: t.lr, beta1: t.beta1, beta2: t.beta2, eps: t.eps, momentum: t.momentum };
+  return { kind: t.optimizer, lr: t.lr, beta1: t.beta1, beta2: t.beta2, eps: t.eps, momentum: t.momentum, weightDecay: t.weightDecay };
 }
 
 export function checkpointOf(
