@@ -18,6 +18,23 @@ export function matmulABt(
   out: Float, oo: number, a: Float, ao: number, w: Float, wo: number,
   M: number, N: number, K: number, acc: boolean, lda = K, ldw = K,
 ): void {
+  // Long sums (weight gradients sum over all T·B rows) go in chunks of K, so the panels of a and
+  // w being multiplied stay in cache while every block reuses them.
+  if (K > K_CHUNK) {
+    for (let k0 = 0; k0 < K; k0 += K_CHUNK) {
+      matmulABtPanel(out, oo, a, ao + k0, w, wo + k0, M, N, Math.min(K_CHUNK, K - k0), acc || k0 > 0, lda, ldw);
+    }
+  } else {
+    matmulABtPanel(out, oo, a, ao, w, wo, M, N, K, acc, lda, ldw);
+  }
+}
+
+const K_CHUNK = 512;
+
+function matmulABtPanel(
+  out: Float, oo: number, a: Float, ao: number, w: Float, wo: number,
+  M: number, N: number, K: number, acc: boolean, lda: number, ldw: number,
+): void {
   // 4 rows of a × 4 rows of w per block: 16 sums, 8 loads per 16 multiply-adds. Each sum runs
   // over k in order, so a row's result does not depend on the rows around it (padding invariance).
   let m = 0;

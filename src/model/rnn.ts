@@ -20,7 +20,7 @@ import type { Params } from './params.js';
 import type { Batch } from './batch.js';
 import {
   type Float, matmulABt, transpose, addBiasRows, colSumAcc, gatherRows, scatterAddRows,
-  tanhInPlace, tanhBackward, softmaxRow, argmaxRow, sumSquares, fill,
+  tanhInPlace, tanhBackward, softmaxRow, argmaxRow, sumSquares, fill, copy, addTo,
 } from './kernels.js';
 
 /** Everything forward caches for backward, allocated once for the largest batch (maxB × maxT). */
@@ -37,6 +37,12 @@ export interface Workspace {
   dA: Float; //             (maxB, H) dL/da_t, running backwards through time
   dZ: Float; //             (maxT, maxB, H) dL/dz_t for every step (weight gradients are one product after the loop)
   dX: Float | null; //      (maxB, E) embedding input only
+  // Thread-local copies of the dense weights and their gradients: the product kernel never
+  // touches a SharedArrayBuffer (V8 reads typed arrays on one ~25% slower in that loop).
+  Waa: Float; //            (H, H)
+  Wax: Float | null; //     (H, E) embedding input only
+  Wya: Float; //            (C, H)
+  dW: Float; //             (max(H·H, H·E, C·H)) a weight gradient before it is added to g
   // Transposed copies, so that every product is a row-by-row dot product (matmulABt):
   WaaT: Float; //           (H, H)
   WaxT: Float | null; //    (E, H) embedding input only
@@ -76,6 +82,10 @@ export function allocWorkspace(spec: ModelSpec, maxB: number, maxT: number, dtyp
     dA: new F(maxB * H),
     dZ: new F(maxT * maxB * H),
     dX: E > 0 ? new F(maxB * E) : null,
+    Waa: new F(H * H),
+    Wax: E > 0 ? new F(H * E) : null,
+    Wya: new F(C * H),
+    dW: new F(Math.max(H * H, H * E, C * H)),
     WaaT: new F(H * H),
     WaxT: E > 0 ? new F(E * H) : null,
     WyaT: new F(H * C),
@@ -136,15 +146,17 @@ export function rnnForward(p: Params, ws: Workspace, batch: Batch): void {
     R[t] = r;
   }
   fill(A, 0, B * H, 0); // a_0 = 0
+  copy(ws.Waa, 0, p.Waa, 0, H * H);
+  if (E > 0) copy(ws.Wax!, 0, p.Wax, 0, H * E);
 
   for (let t = 1; t <= T; t++) {
     const r = R[t];
     const at = t * B * H, aprev = (t - 1) * B * H;
-    matmulABt(A, at, A, aprev, p.Waa, 0, r, H, H, false); //            Waa·a_{t-1}
+    matmulABt(A, at, A, aprev, ws.Waa, 0, r, H, H, false); //           Waa·a_{t-1}
     if (E > 0) {
       const xt = (t - 1) * B * E;
       gatherRows(ws.X!, xt, p.Wemb!, tokens, t - 1, T, r, E, false); //   x_t = Wemb[token]
-      matmulABt(A, at, ws.X!, xt, p.Wax, 0, r, H, E, true); //             + Wax·x_t
+      matmulABt(A, at, ws.X!, xt, ws.Wax!, 0, r, H, E, true); //          + Wax·x_t
     } else {
       gatherRows(A, at, p.Wax, tokens, t - 1, T, r, H, true); //           + Wax·x_t, the token's column
     }
@@ -176,8 +188,8 @@ export function rnnBackward(p: Params, g: Params, ws: Workspace, batch: Batch, b
   const { A, R, dA, dZ, dOut } = ws;
   const m2o = task === 'many-to-one';
 
-  transpose(ws.WaaT, 0, p.Waa, 0, H, H);
-  if (E > 0) transpose(ws.WaxT!, 0, p.Wax, 0, H, E);
+  transpose(ws.WaaT, 0, ws.Waa, 0, H, H);
+  if (E > 0) transpose(ws.WaxT!, 0, ws.Wax!, 0, H, E);
   fill(dA, 0, B * H, 0);
   ws.stepNormSum.fill(0, 0, T);
   ws.stepNormCount.fill(0, 0, T);
@@ -219,11 +231,13 @@ export function rnnBackward(p: Params, g: Params, ws: Workspace, batch: Batch, b
   // (ws.AT, the states transposed, was made by outputBackward.)
   const rows = T * B;
   transpose(ws.dZT, 0, dZ, 0, rows, H);
-  matmulABt(g.Waa, 0, ws.dZT, 0, ws.AT, 0, H, H, rows, true, rows, rows + B); // dWaa += Σ_t dz_t a_{t-1}ᵀ
+  matmulABt(ws.dW, 0, ws.dZT, 0, ws.AT, 0, H, H, rows, false, rows, rows + B); // dWaa += Σ_t dz_t a_{t-1}ᵀ
+  addTo(g.Waa, 0, ws.dW, 0, H * H);
   colSumAcc(g.ba, dZ, 0, rows, H); //                                            dba  += Σ_t dz_t
   if (E > 0) {
     transpose(ws.XT!, 0, ws.X!, 0, rows, E);
-    matmulABt(g.Wax, 0, ws.dZT, 0, ws.XT!, 0, H, E, rows, true); //             dWax += Σ_t dz_t x_tᵀ
+    matmulABt(ws.dW, 0, ws.dZT, 0, ws.XT!, 0, H, E, rows, false); //            dWax += Σ_t dz_t x_tᵀ
+    addTo(g.Wax, 0, ws.dW, 0, H * E);
   }
 }
 
@@ -241,7 +255,8 @@ export function outputForward(p: Params, ws: Workspace, batch: Batch): ForwardRe
       const src = lengths[b] * B * H + b * H; // a_{len} of row b
       for (let h = 0; h < H; h++) ws.Hlast[b * H + h] = ws.A[src + h];
     }
-    matmulABt(P, 0, ws.Hlast, 0, p.Wya, 0, B, C, H, false);
+    copy(ws.Wya, 0, p.Wya, 0, C * H);
+    matmulABt(P, 0, ws.Hlast, 0, ws.Wya, 0, B, C, H, false);
     addBiasRows(P, 0, p.by, B, C);
     for (let b = 0; b < B; b++) {
       softmaxRow(P, b * C, C);
@@ -252,7 +267,8 @@ export function outputForward(p: Params, ws: Workspace, batch: Batch): ForwardRe
     count = B;
   } else {
     // Outputs for every state a_1..a_T at once; rows past a sequence's end are skipped below.
-    matmulABt(P, 0, ws.A, B * H, p.Wya, 0, T * B, C, H, false);
+    copy(ws.Wya, 0, p.Wya, 0, C * H);
+    matmulABt(P, 0, ws.A, B * H, ws.Wya, 0, T * B, C, H, false);
     addBiasRows(P, 0, p.by, T * B, C);
     for (let t = 0; t < T; t++) {
       for (let b = 0; b < B; b++) {
@@ -290,10 +306,11 @@ export function outputBackward(p: Params, g: Params, ws: Workspace, batch: Batch
   // All states, transposed: used here (many-to-many) and by rnnBackward for dWaa.
   transpose(ws.AT, 0, ws.A, 0, (T + 1) * B, H);
   transpose(ws.PT, 0, P, 0, rows, C);
-  if (task === 'many-to-one') matmulABt(g.Wya, 0, ws.PT, 0, ws.HlastT, 0, C, H, B, true); //  dWya += dlogitsᵀ·a_len
-  else matmulABt(g.Wya, 0, ws.PT, 0, ws.AT, B, C, H, rows, true, rows, rows + B); //        dWya += Σ_t dlogits_tᵀ·a_t
+  if (task === 'many-to-one') matmulABt(ws.dW, 0, ws.PT, 0, ws.HlastT, 0, C, H, B, false); // dWya += dlogitsᵀ·a_len
+  else matmulABt(ws.dW, 0, ws.PT, 0, ws.AT, B, C, H, rows, false, rows, rows + B); //       dWya += Σ_t dlogits_tᵀ·a_t
+  addTo(g.Wya, 0, ws.dW, 0, C * H);
   colSumAcc(g.by, P, 0, rows, C);
-  transpose(ws.WyaT, 0, p.Wya, 0, C, H);
+  transpose(ws.WyaT, 0, ws.Wya, 0, C, H);
   matmulABt(ws.dOut, 0, P, 0, ws.WyaT, 0, rows, H, C, false); //                            dL/da = Wyaᵀ·dlogits
 }
 
