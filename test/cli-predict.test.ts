@@ -2,45 +2,14 @@
 // character language model (--generate), trained here in a few seconds. Needs `npm run build`.
 
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadModel } from '../src/infer/model.js';
 import { allocWorkspace, forward } from '../src/model/rnn.js';
 import { batchFrom } from '../src/model/batch.js';
 import { encodeText } from '../src/data/index.js';
 
-const ROOT = join(import.meta.dirname, '..');
-const DIST = join(ROOT, 'dist');
-const node = (cmd: string, args: string[], input?: string) =>
-  spawnSync(process.execPath, [join(DIST, `${cmd}.js`), ...args], { encoding: 'utf8', cwd: ROOT, input });
-
-/** Trains `config` into `out`; returns the last checkpoint. */
-function train(config: string, out: string, name: string, args: string[] = []): string {
-  const r = node('train', ['--config', config, '--out', out, '--quiet', '--workers', '2', ...args]);
-  if (r.status !== 0) throw new Error(`training failed: ${r.stderr}`);
-  const rows = readFileSync(join(out, name, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  return join(out, name, 'checkpoints', `step-${String(rows.at(-1).step).padStart(9, '0')}.ckpt`);
-}
-
-function lmText(paragraphs: number): string {
-  const words = 'the cat sat on a mat and the dog ran to the red ball while a bird sang in the old tree'.split(' ');
-  let s = 1;
-  const rnd = () => ((s = (s * 1103515245 + 12345) % 2147483648), s / 2147483648);
-  const out: string[] = [];
-  for (let p = 0; p < paragraphs; p++) out.push(Array.from({ length: 12 }, () => words[Math.floor(rnd() * words.length)]).join(' ') + '.');
-  return out.join('\n\n') + '\n';
-}
-
-const LM_CONFIG = {
-  name: 'tiny-lm', seed: 3,
-  data: { source: 'files', format: 'text', file: 'lm.txt', split: { val: 0.2, test: 0.2 }, seqLength: 16, bos: true, eos: true },
-  model: { task: 'many-to-many', hidden: 24, input: 'onehot' },
-  train: { optimizer: 'adam', lr: 0.01, clipNorm: 1, epochs: 100, batchSize: 8, maxSteps: 120, logEvery: 50 },
-  checkpoint: { every: 0, keepLast: 1 },
-};
-
-const noStack = (s: string) => !/\n\s+at /.test(s);
+import { ROOT, DIST, node, train, lmText, LM_CONFIG, noStack } from './helpers/cli.js';
 const lines = (s: string) => s.trim().split('\n').map((l) => JSON.parse(l));
 
 t.before(() => {
@@ -49,7 +18,7 @@ t.before(() => {
 
 t.test('classifier: --text and stdin', async (t) => {
   const d = t.testdir({});
-  const ckpt = train(join(ROOT, 'configs', 'small.json'), d, 'names-small', ['--max-steps', '60']);
+  const ckpt = train(join(ROOT, 'configs', 'small.json'), d, 'names-small', ['--max-steps', '60']).ckpt;
 
   const r = node('predict', ['--checkpoint', ckpt, '--text', 'Maria', '--text', 'John']);
   t.equal(r.status, 0, r.stderr);
@@ -73,12 +42,12 @@ t.test('classifier: --text and stdin', async (t) => {
   const worst = Math.max(...out.flatMap((o, b) => [Math.abs(o.probs.female - ws.P[b * 2]), Math.abs(o.probs.male - ws.P[b * 2 + 1])]));
   t.ok(worst < 1e-5, `the printed probabilities are the model's (largest difference ${worst.toExponential(2)}, printed to 6 digits)`);
 
-  const s = node('predict', ['--checkpoint', ckpt], 'Maria\n\n   \nJohn\r\n');
+  const s = node('predict', ['--checkpoint', ckpt], { input: 'Maria\n\n   \nJohn\r\n' });
   t.equal(s.status, 0, s.stderr);
   t.same(lines(s.stdout), out, 'stdin: one line per input, blank lines skipped; the same predictions');
 
   const many = Array.from({ length: 150 }, (_, i) => ['Anna', 'Peter', 'Lucy'][i % 3]).join('\n');
-  const big = lines(node('predict', ['--checkpoint', ckpt], many).stdout);
+  const big = lines(node('predict', ['--checkpoint', ckpt], { input: many }).stdout);
   t.equal(big.length, 150, 'more lines than one batch');
   t.same(big[147], big[0]);
 
@@ -94,7 +63,7 @@ t.test('classifier: --text and stdin', async (t) => {
 
 t.test('language model: --generate', async (t) => {
   const d = t.testdir({ 'lm.txt': lmText(60), 'lm.json': JSON.stringify(LM_CONFIG) });
-  const ckpt = train(join(d, 'lm.json'), join(d, 'runs'), 'tiny-lm');
+  const ckpt = train(join(d, 'lm.json'), join(d, 'runs'), 'tiny-lm').ckpt;
   const gen = (...a: string[]) => {
     const r = node('predict', ['--checkpoint', ckpt, '--generate', '40', '--prompt', 'the cat', '--json', ...a]);
     t.equal(r.status, 0, r.stderr);
