@@ -66,6 +66,18 @@ function pickSpread<T>(xs: T[], n: number): T[] {
 }
 
 /** The whole page. */
+/** Train points (raw and smoothed when there are many) and validation points of one metric. */
+function trainValSeries(train: MetricsRow[], val: MetricsRow[], y: (r: MetricsRow) => number | null | undefined): Series[] {
+  const pts = train.map((r): [number, number | null | undefined] => [r.step, y(r)]);
+  const series: Series[] = [];
+  if (train.length > 40) {
+    series.push({ name: 'train (per logged step)', color: C.trainLight, points: pts, width: 1, hideInLegend: true });
+    series.push({ name: 'train (smoothed)', color: C.train, points: smooth(pts, Math.min(1, 20 / train.length + 0.05)) });
+  } else series.push({ name: 'train', color: C.train, points: pts });
+  series.push({ name: 'validation', color: C.val, points: val.map((r) => [r.step, y(r)]), style: 'both' });
+  return series;
+}
+
 export function renderReport(data: ReportData): string {
   const rows = dedupeResumed(data.metrics ?? []).slice().sort((a, b) => a.step - b.step);
   const train = rows.filter((r) => r.kind === 'train');
@@ -80,25 +92,13 @@ export function renderReport(data: ReportData): string {
   const sections: string[] = [];
 
   // ---- loss
-  const lossPts = train.map((r): [number, number | null] => [r.step, r.loss]);
-  const lossSeries: Series[] = [];
-  if (train.length > 40) {
-    lossSeries.push({ name: 'train (per logged step)', color: C.trainLight, points: lossPts, width: 1, hideInLegend: true });
-    lossSeries.push({ name: 'train (smoothed)', color: C.train, points: smooth(lossPts, Math.min(1, 20 / train.length + 0.05)) });
-  } else lossSeries.push({ name: 'train', color: C.train, points: lossPts });
-  lossSeries.push({ name: 'validation', color: C.val, points: val.map((r) => [r.step, r.loss]), style: 'both' });
+  const lossSeries = trainValSeries(train, val, (r) => r.loss);
   sections.push(chartCard('Loss', lm ? 'Cross-entropy per predicted token (nats). Perplexity = e^loss.' : 'Cross-entropy per sequence label (nats).',
     lineChart({ title: 'loss vs step', xLabel: 'step', yLabel: 'loss', series: lossSeries, yMin: 0 })));
 
   // ---- accuracy
   if ([...train, ...val].some((r) => finite(r.accuracy))) {
-    const accSeries: Series[] = [];
-    const accPts = train.map((r): [number, number | null | undefined] => [r.step, r.accuracy]);
-    if (train.length > 40) {
-      accSeries.push({ name: 'train (per logged step)', color: C.trainLight, points: accPts, width: 1, hideInLegend: true });
-      accSeries.push({ name: 'train (smoothed)', color: C.train, points: smooth(accPts, Math.min(1, 20 / train.length + 0.05)) });
-    } else accSeries.push({ name: 'train', color: C.train, points: accPts });
-    accSeries.push({ name: 'validation', color: C.val, points: val.map((r) => [r.step, r.accuracy]), style: 'both' });
+    const accSeries = trainValSeries(train, val, (r) => r.accuracy);
     sections.push(chartCard('Accuracy', lm ? 'Fraction of next tokens predicted right (argmax).' : 'Fraction of sequences classified right.',
       lineChart({ title: 'accuracy vs step', xLabel: 'step', yLabel: 'accuracy', series: accSeries, yMin: 0, yMax: 1, yFormat: (v) => `${Math.round(v * 100)}%` })));
   }
