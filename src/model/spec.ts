@@ -43,11 +43,6 @@ export function paramTable(s: ModelSpec): ParamTable {
   return t;
 }
 
-/** The parameter whose gradient rows are indexed by token id (sparse per batch). */
-export function tokenTableName(s: ModelSpec): 'Wemb' | 'Wax' {
-  return s.E > 0 ? 'Wemb' : 'Wax';
-}
-
 export function checkSpec(s: ModelSpec): void {
   const bad = (what: string, v: unknown) => {
     throw new Error(`ModelSpec: ${what} must be a positive integer, got ${String(v)}`);

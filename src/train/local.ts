@@ -23,15 +23,17 @@ export class LocalTrainer {
   readonly g: Params;
   readonly ws: Workspace;
   readonly opt: Optimizer;
+  private readonly clipNorm: number;
+  private readonly bpttWindow: number;
 
   constructor(
     readonly spec: ModelSpec,
     maxB: number,
     maxT: number,
     opts: { optimizer: OptimizerOptions; clipNorm: number; bpttWindow?: number; dtype?: Dtype; params?: Params },
-    private readonly clipNorm = opts.clipNorm,
-    private readonly bpttWindow = opts.bpttWindow ?? 0,
   ) {
+    this.clipNorm = opts.clipNorm;
+    this.bpttWindow = opts.bpttWindow ?? 0;
     const layout = makeLayout(spec);
     this.p = opts.params ?? allocParams(layout, opts.dtype ?? 'float32');
     this.g = allocParams(layout, opts.dtype ?? 'float32');

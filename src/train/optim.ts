@@ -64,10 +64,3 @@ export function updateRange(
     }
   }
 }
-
-/** Global L2 norm of g (in float64). */
-export function globalNorm(g: Float): number {
-  let s = 0;
-  for (let i = 0; i < g.length; i++) s += g[i] * g[i];
-  return Math.sqrt(s);
-}

@@ -33,17 +33,3 @@ export function toShared<T extends Int32Array | Uint32Array | Float32Array | Uin
   (out as any).set(a);
   return out;
 }
-
-/** A counter/flag cell in shared memory, read and written atomically. */
-export class SharedFlag {
-  readonly cells: Int32Array;
-  constructor(buffer?: SharedArrayBuffer) {
-    this.cells = new Int32Array(buffer ?? sharedBuffer(8), 0, 1);
-  }
-  get(): number {
-    return Atomics.load(this.cells, 0);
-  }
-  set(v: number): void {
-    Atomics.store(this.cells, 0, v);
-  }
-}
