@@ -12,6 +12,7 @@ import { LocalTrainer } from '../src/train/local.js';
 import { allocBatch } from '../src/model/batch.js';
 import { epochPlan, fillBatch } from '../src/data/index.js';
 import { Rng } from '../src/util/prng.js';
+import { arenaOf } from '../src/util/shared.js';
 import { syntheticSplit, maxRelDiff } from './helpers/model.js';
 
 const BATCH = 16;
@@ -20,7 +21,7 @@ async function trainParallel(spec: ModelSpec, workers: number, steps: number, in
   const split = syntheticSplit(spec, 200, 3, 20, 7);
   const p = allocParams(makeLayout(spec), 'float32');
   initParams(p, spec, new Rng(1));
-  const opt = new Optimizer(p.layout.size, defaultOptimizer, true);
+  const opt = new Optimizer(p.layout.size, defaultOptimizer, arenaOf(p.data));
   const co = new Coordinator({ spec, workers, maxB: BATCH, maxT: 20, bpttWindow: 0, splits: { train: split }, params: p, optimizer: opt, inject });
   const hashes: string[] = [];
   const losses: number[] = [];
@@ -89,7 +90,7 @@ for (const mode of ['throw', 'exit'] as const) {
     const split = syntheticSplit(spec, 200, 3, 20, 7);
     const p = allocParams(makeLayout(spec), 'float32');
     initParams(p, spec, new Rng(1));
-    const opt = new Optimizer(p.layout.size, defaultOptimizer, true);
+    const opt = new Optimizer(p.layout.size, defaultOptimizer, arenaOf(p.data));
     const co = new Coordinator({ spec, workers: 2, maxB: BATCH, maxT: 20, bpttWindow: 0, splits: { train: split }, params: p, optimizer: opt, inject: { failAtStep: 5, mode } });
     const plan = epochPlan(split, { batchSize: BATCH, seed: 3, epoch: 0 });
     co.setOrder('train', plan.order);

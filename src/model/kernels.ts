@@ -6,6 +6,13 @@
 // without creating subarray objects inside the time loop. `acc` = accumulate into out (+=)
 // rather than overwrite. Kernels work on Float32Array (training) and Float64Array (the float64
 // gradient check); they never allocate.
+//
+// The streaming kernels (optimizer steps, the sum of gradient slots) run as SIMD WebAssembly
+// (simd.wat) when their arrays share one SharedArena; their JavaScript versions here compute the
+// same float32 operations in the same order, so either gives the same bits.
+
+import { simdFor } from './simd.js';
+import { memoryOf } from '../util/shared.js';
 
 export type Float = Float32Array | Float64Array;
 
@@ -196,11 +203,86 @@ export function argmaxRow(x: Float, o: number, C: number): number {
   return best;
 }
 
-/** Σ x[i]² over [o, o+n), in float64. */
+const f32 = Math.fround;
+
+/**
+ * Σ x[i]² over [o, o+n) in float64, summed in four lanes (element o+i into lane i mod 4) as the
+ * SIMD sumSlots does: ((l0 + l1) + (l2 + l3)) + (the n mod 4 tail squares in order).
+ */
 export function sumSquares(x: Float, o: number, n: number): number {
-  let s = 0;
-  for (let i = o, e = o + n; i < e; i++) s += x[i] * x[i];
-  return s;
+  let l0 = 0, l1 = 0, l2 = 0, l3 = 0, tail = 0;
+  const v = o + (n & ~3), e = o + n;
+  let i = o;
+  for (; i < v; i += 4) {
+    const x0 = x[i], x1 = x[i + 1], x2 = x[i + 2], x3 = x[i + 3];
+    l0 += x0 * x0; l1 += x1 * x1; l2 += x2 * x2; l3 += x3 * x3;
+  }
+  for (; i < e; i++) tail += x[i] * x[i];
+  return (l0 + l1 + (l2 + l3)) + tail;
+}
+
+/** Byte addresses of arrays in the shared memory that `table` lives in, for sumSlots. */
+export function addressTable(table: Int32Array, arrays: Float32Array[]): void {
+  for (let k = 0; k < arrays.length; k++) {
+    if (memoryOf(arrays[k]) !== memoryOf(table)) throw new Error('addressTable: every array must live in the table\'s shared memory');
+    table[k] = arrays[k].byteOffset;
+  }
+}
+
+/**
+ * dst[dOff+i] = Σ_k slots[k][sOff+i] over k = 0..S-1 in order (float32 adds), for i < n; returns
+ * Σ dst² (as sumSquares sums it). `table` holds the slots' byte addresses (addressTable) when
+ * they share dst's memory: then the SIMD kernel runs.
+ */
+export function sumSlots(dst: Float32Array, dOff: number, slots: Float32Array[], S: number, table: Int32Array | null, sOff: number, n: number): number {
+  const k = table ? simdFor(dst, table) : null;
+  if (k) return k.sumSlots(dst.byteOffset + 4 * dOff, table!.byteOffset, S, 4 * sOff, n);
+  const s0 = slots[0];
+  for (let i = 0; i < n; i++) {
+    let x = s0[sOff + i];
+    for (let j = 1; j < S; j++) x = f32(x + slots[j][sOff + i]);
+    dst[dOff + i] = x;
+  }
+  return sumSquares(dst, dOff, n);
+}
+
+/** Constants of one Adam step (optim.ts computes them from the hyperparameters and the step). */
+export interface AdamConsts { scale: number; b1: number; c1: number; b2: number; c2: number; stepSize: number; sqrtBc2: number; eps: number; decay: number }
+
+/**
+ * Adam on elements [o, o+n), in float32:  g' = g·scale;  m = b1·m + c1·g';  v = b2·v + (c2·g')·g';
+ * p = p·decay − (stepSize·m) / (√v / sqrtBc2 + eps). SIMD when p, g, m, v share a memory.
+ */
+export function adamStep(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, o: number, n: number, c: AdamConsts): void {
+  const k = simdFor(p, g, m, v);
+  const scale = f32(c.scale), b1 = f32(c.b1), c1 = f32(c.c1), b2 = f32(c.b2), c2 = f32(c.c2);
+  const stepSize = f32(c.stepSize), sqrtBc2 = f32(c.sqrtBc2), eps = f32(c.eps), decay = f32(c.decay);
+  if (k) {
+    const at = 4 * o;
+    k.adam(p.byteOffset + at, g.byteOffset + at, m.byteOffset + at, v.byteOffset + at, n, scale, b1, c1, b2, c2, stepSize, sqrtBc2, eps, decay);
+    return;
+  }
+  for (let i = o, e = o + n; i < e; i++) {
+    const gi = f32(g[i] * scale);
+    const mi = (m[i] = f32(f32(b1 * m[i]) + f32(c1 * gi)));
+    const vi = (v[i] = f32(f32(b2 * v[i]) + f32(f32(c2 * gi) * gi)));
+    p[i] = f32(f32(p[i] * decay) - f32(f32(stepSize * mi) / f32(f32(f32(Math.sqrt(vi)) / sqrtBc2) + eps)));
+  }
+}
+
+/** SGD with momentum buffer b and L2 decay wd on [o, o+n), in float32: b = (μ·b + g·scale) + wd·p;  p −= lr·b. */
+export function sgdStep(p: Float32Array, g: Float32Array, b: Float32Array, o: number, n: number, scale: number, momentum: number, lr: number, wd: number): void {
+  const k = simdFor(p, g, b);
+  const s = f32(scale), mu = f32(momentum), l = f32(lr), w = f32(wd);
+  if (k) {
+    const at = 4 * o;
+    k.sgd(p.byteOffset + at, g.byteOffset + at, b.byteOffset + at, n, s, mu, l, w);
+    return;
+  }
+  for (let i = o, e = o + n; i < e; i++) {
+    const bi = (b[i] = f32(f32(f32(mu * b[i]) + f32(g[i] * s)) + f32(w * p[i])));
+    p[i] = f32(p[i] - f32(l * bi));
+  }
 }
 
 export function fill(x: Float | Int32Array, o: number, n: number, v: number): void {

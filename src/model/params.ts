@@ -3,7 +3,7 @@
 // are loops over one flat array, and a tensor is found by name through the layout.
 
 import { paramTable, type ModelSpec, type ParamTable } from './spec.js';
-import { sharedWasmBuffer } from '../util/shared.js';
+import { SharedArena } from '../util/shared.js';
 import type { Float } from './kernels.js';
 
 export interface TensorView {
@@ -66,13 +66,12 @@ export function viewsOf(layout: Layout, data: Float): Params {
 export type Dtype = 'float32' | 'float64';
 
 /**
- * A zeroed arena for `layout`. float32 arenas live in shared memory (a shared WebAssembly.Memory),
- * so worker threads read them in place; float64 is for gradient checks only.
+ * Zeroed parameters (or gradients) for `layout`. float32 ones live in a SharedArena (a shared
+ * WebAssembly.Memory): `arena` if given, else a new one, that the gradients and optimizer moments
+ * of the same run are then allocated from (arenaOf). float64 is for gradient checks only.
  */
-export function allocParams(layout: Layout, dtype: Dtype = 'float32', buffer?: SharedArrayBuffer): Params {
-  let data: Float;
-  if (dtype === 'float64') data = new Float64Array(layout.size);
-  else data = new Float32Array(buffer ?? sharedWasmBuffer(layout.size * 4), 0, layout.size);
+export function allocParams(layout: Layout, dtype: Dtype = 'float32', arena?: SharedArena): Params {
+  const data = dtype === 'float64' ? new Float64Array(layout.size) : (arena ?? new SharedArena(layout.size * 4)).float32(layout.size);
   return viewsOf(layout, data);
 }
 

@@ -1,7 +1,9 @@
 // The coordinator: cuts each batch into shards balanced by real tokens, runs them on a pool of
-// piscina worker threads that read the shared parameters in place, sums the per-shard gradient
-// slots in a fixed order, and applies the update (the same applyUpdate as the single-process
-// loop). A worker failure aborts the step before anything is applied.
+// piscina worker threads that read the shared parameters in place, has the workers sum the
+// per-shard gradient slots (in slot order, each worker a part of the arena), clips, and has them
+// apply the optimizer step on slices of the arena. Everything lives in one SharedArena, so the
+// reduction and the update run as SIMD kernels. A worker failure aborts the step before anything
+// is applied.
 
 import { Piscina } from 'piscina';
 import { availableParallelism } from 'node:os';
@@ -10,12 +12,11 @@ import { performance } from 'node:perf_hooks';
 import { existsSync } from 'node:fs';
 import type { ModelSpec } from '../model/spec.js';
 import { makeLayout, allocParams, type Params, type Layout } from '../model/params.js';
-import { sharedBuffer, sharedInt32 } from '../util/shared.js';
-import { tokenRows, prepareUpdate, type UpdateStats } from '../train/step.js';
-import { fill, addTo, copy } from '../model/kernels.js';
+import { sharedBuffer, sharedInt32, arenaOf, type SharedArena } from '../util/shared.js';
+import { tokenRows, clipScale, type UpdateStats } from '../train/step.js';
 import type { Optimizer } from '../train/optim.js';
 import type { EncodedSplit, SplitName } from '../data/index.js';
-import type { WorkerInit, SlotBuffers, GradTask, EvalTask, UpdateTask, ShardResult } from './protocol.js';
+import type { WorkerInit, SlotBuffers, GradTask, EvalTask, ReduceTask, UpdateTask, ShardResult } from './protocol.js';
 import { UserError } from '../util/errors.js';
 
 /** The compiled worker. Tests run the TypeScript sources, but worker threads always load dist/. */
@@ -35,9 +36,9 @@ export interface CoordinatorOptions {
   maxT: number;
   bpttWindow: number;
   splits: Partial<Record<SplitName, EncodedSplit>>;
-  /** The parameters, on shared memory (allocParams' float32 arena). */
+  /** The parameters (allocParams, float32): the gradient and its slots are allocated in their arena. */
   params: Params;
-  /** The optimizer, with its moments on shared memory (new Optimizer(size, opts, true)); not needed to evaluate only. */
+  /** The optimizer, its moments in the parameters' arena (new Optimizer(size, opts, arenaOf(params.data))); not needed to evaluate only. */
   optimizer?: Optimizer;
   inject?: WorkerInit['inject'];
 }
@@ -47,8 +48,11 @@ export interface GradStepResult {
   count: number;
   correct: number;
   shards: number;
+  /** Forward + backward of one shard in its worker (batch fill included): slowest and mean. */
   fwdBwdMsMax: number;
   fwdBwdMsMean: number;
+  /** Wall time of the reduction (union of token rows, slot sums in the workers). */
+  reduceMs: number;
 }
 
 export interface StepTimings { fwdBwdMsMax: number; fwdBwdMsMean: number; reduceMs: number; updateMs: number }
@@ -56,8 +60,10 @@ export interface StepTimings { fwdBwdMsMax: number; fwdBwdMsMean: number; reduce
 export interface EvalResult { lossSum: number; count: number; correct: number; confusion: number[] | null }
 
 export class WorkerFailure extends UserError {
-  constructor(readonly step: number, cause: string) {
-    super(`training stopped at step ${step}: a worker thread failed (${cause}). No update was applied for this step; the parameters are those after step ${step - 1}.`);
+  constructor(readonly step: number, cause: string, partial = false) {
+    super(`training stopped at step ${step}: a worker thread failed (${cause}). ${partial
+      ? 'The optimizer update of this step may be partly applied: resume from the last checkpoint.'
+      : `No update was applied for this step; the parameters are those after step ${step - 1}.`}`);
     this.name = 'WorkerFailure';
   }
 }
@@ -70,12 +76,15 @@ export class Coordinator {
   readonly grad: Params;
   private readonly pool: Piscina;
   private readonly slots: SlotBuffers[];
-  private readonly slotViews: Float32Array[];
   private readonly orders: Partial<Record<SplitName, Int32Array>>;
   private readonly fence: Int32Array;
-  private readonly union: Int32Array; //  token rows nonzero in `grad`
+  /** Token rows nonzero in `grad`: unions[cur] this step's, unions[1 - cur] the last step's. */
+  private readonly unions: [Int32Array, Int32Array];
+  private cur: 0 | 1 = 0;
   private unionCount = 0;
   private readonly mark: Uint8Array;
+  /** Σ g² of the reduced gradient sums of the last gradients() call. */
+  private sumSq = 0;
   private closed = false;
   /** The per-step gradient-norm profile of the last step: mean ‖dL/da_t‖ for t = 1..T. */
   readonly stepNorms: Float64Array;
@@ -85,26 +94,30 @@ export class Coordinator {
     this.workers = Math.max(1, o.workers ?? availableParallelism());
     this.layout = makeLayout(o.spec);
     this.params = o.params;
-    if (!(this.params.data.buffer instanceof SharedArrayBuffer)) throw new Error('Coordinator: parameters must live in shared memory');
-    if (o.optimizer && !(o.optimizer.m.buffer instanceof SharedArrayBuffer)) throw new Error('Coordinator: optimizer moments must live in shared memory');
-    this.grad = allocParams(this.layout, 'float32');
+    const arena: SharedArena | undefined = arenaOf(this.params.data);
+    if (!arena) throw new Error('Coordinator: parameters must live in a SharedArena (allocParams float32)');
+    const { m, v } = o.optimizer ?? {};
+    if (m && (arenaOf(m) !== arena || (v!.length > 0 && arenaOf(v!) !== arena))) throw new Error("Coordinator: the optimizer's moments must live in the parameters' arena");
+    this.grad = allocParams(this.layout, 'float32', arena);
     const maxRows = Math.min(o.spec.V, o.maxB * o.maxT);
+    const slotTable = arena.int32(this.workers);
     this.slots = Array.from({ length: this.workers }, () => ({
-      grad: sharedBuffer(this.layout.size * 4),
+      grad: arena.float32(this.layout.size).byteOffset,
       touched: sharedInt32(1 + maxRows),
       normSum: new Float64Array(sharedBuffer(o.maxT * 8), 0, o.maxT),
       normCount: new Float64Array(sharedBuffer(o.maxT * 8), 0, o.maxT),
     }));
-    this.slotViews = this.slots.map((s) => new Float32Array(s.grad, 0, this.layout.size));
     this.orders = {};
     for (const [name, split] of Object.entries(o.splits) as [SplitName, EncodedSplit][]) this.orders[name] = sharedInt32(Math.max(1, split.count));
     this.fence = sharedInt32(1);
-    this.union = new Int32Array(o.spec.V);
+    this.slots.forEach((sl, k) => (slotTable[k] = sl.grad));
+    this.unions = [sharedInt32(o.spec.V), sharedInt32(o.spec.V)];
     this.mark = new Uint8Array(o.spec.V);
     this.stepNorms = new Float64Array(o.maxT);
     const init: WorkerInit = {
-      spec: o.spec, params: this.params.data.buffer as SharedArrayBuffer, slots: this.slots, splits: o.splits,
-      grad: this.grad.data.buffer as SharedArrayBuffer, moments: { m: o.optimizer?.m ?? new Float32Array(0), v: o.optimizer?.v ?? new Float32Array(0) },
+      spec: o.spec, memory: arena.memory, params: this.params.data.byteOffset, grad: this.grad.data.byteOffset,
+      moments: m ? { m: m.byteOffset, v: v!.length > 0 ? v!.byteOffset : -1 } : null,
+      slotTable: slotTable.byteOffset, slots: this.slots, unions: this.unions, splits: o.splits,
       orders: this.orders, maxB: o.maxB, maxT: o.maxT, bpttWindow: o.bpttWindow, fence: this.fence, inject: o.inject,
     };
     this.pool = new Piscina({
@@ -149,42 +162,57 @@ export class Coordinator {
     if (this.closed) throw new Error('Coordinator: the pool is closed');
     const shards = this.shards(split, off, n);
     Atomics.add(this.fence, 0, 1); // release: workers see the parameters as updated so far
-    let results: ShardResult[];
-    try {
-      results = await Promise.all(shards.map(([o, m], k) => this.pool.run({ kind: 'grad', step, split, off: o, n: m, slot: k } satisfies GradTask)));
-    } catch (e) {
-      await this.destroy();
-      throw new WorkerFailure(step, e instanceof Error ? e.message : String(e));
-    }
-    this.reduce(shards.length);
+    const results = await this.runAll(step, shards.map(([o, m], k) => ({ kind: 'grad', step, split, off: o, n: m, slot: k }) satisfies GradTask)) as ShardResult[];
+    const t0 = performance.now();
+    await this.reduce(step, shards.length);
+    const reduceMs = performance.now() - t0;
     let lossSum = 0, count = 0, correct = 0, msMax = 0, msSum = 0;
     for (const r of results) {
       lossSum += r.lossSum; count += r.count; correct += r.correct;
       msMax = Math.max(msMax, r.ms); msSum += r.ms;
     }
-    return { lossSum, count, correct, shards: shards.length, fwdBwdMsMax: msMax, fwdBwdMsMean: msSum / results.length };
+    return { lossSum, count, correct, shards: shards.length, fwdBwdMsMax: msMax, fwdBwdMsMean: msSum / results.length, reduceMs };
   }
 
-  /** Σ of slots 0..S-1 into this.grad, always in slot order (bit-reproducible for a worker count). */
-  private reduce(S: number): void {
-    const g = this.grad.data;
-    const { width, denseStart } = tokenRows(this.layout);
-    const denseN = this.layout.size - denseStart;
-    copy(g, denseStart, this.slotViews[0], denseStart, denseN);
-    for (let k = 1; k < S; k++) addTo(g, denseStart, this.slotViews[k], denseStart, denseN);
-    // Token rows: clear last step's, then add each slot's touched rows.
-    for (let i = 0; i < this.unionCount; i++) fill(g, this.union[i] * width, width, 0);
+  /** Run tasks on the pool; a failure destroys the pool and becomes a WorkerFailure naming the step. */
+  private async runAll(step: number, tasks: Array<GradTask | ReduceTask | UpdateTask>, during = '', partial = false): Promise<unknown[]> {
+    try {
+      return await Promise.all(tasks.map((t) => this.pool.run(t)));
+    } catch (e) {
+      await this.destroy();
+      throw new WorkerFailure(step, `${during}${e instanceof Error ? e.message : String(e)}`, partial);
+    }
+  }
+
+  /**
+   * Σ of slots 0..S-1 into this.grad, in slot order (bit-reproducible for a worker count), by the
+   * workers: worker k sums a k-th of the dense part and the token rows r with r mod W = k.
+   */
+  private async reduce(step: number, S: number): Promise<void> {
+    // This step's token rows: the union of the slots' touched rows, in slot order.
+    this.cur = this.cur === 0 ? 1 : 0;
+    const union = this.unions[this.cur], prevCount = this.unionCount;
     let u = 0;
     for (let k = 0; k < S; k++) {
-      const touched = this.slots[k].touched, src = this.slotViews[k];
+      const touched = this.slots[k].touched;
       for (let i = 1, e = 1 + touched[0]; i < e; i++) {
         const row = touched[i];
-        if (this.mark[row] === 0) { this.mark[row] = 1; this.union[u++] = row; }
-        addTo(g, row * width, src, row * width, width);
+        if (this.mark[row] === 0) { this.mark[row] = 1; union[u++] = row; }
       }
     }
-    for (let i = 0; i < u; i++) this.mark[this.union[i]] = 0;
+    for (let i = 0; i < u; i++) this.mark[union[i]] = 0;
     this.unionCount = u;
+    const W = this.workers, { denseStart } = tokenRows(this.layout), size = this.layout.size;
+    const tasks: ReduceTask[] = [];
+    for (let k = 0; k < W; k++) {
+      const lo = denseStart + Math.floor(((size - denseStart) * k) / W / 16) * 16;
+      const hi = k === W - 1 ? size : denseStart + Math.floor(((size - denseStart) * (k + 1)) / W / 16) * 16;
+      tasks.push({ kind: 'reduce', S, lo, hi, k, W, cur: this.cur, count: u, prevCount });
+    }
+    Atomics.add(this.fence, 0, 1);
+    const sq = await this.runAll(step, tasks, 'while summing the gradient slots: ') as number[];
+    this.sumSq = 0;
+    for (const x of sq) this.sumSq += x;
     // The vanishing-gradient profile, averaged over every real row of the batch.
     this.stepNorms.fill(0);
     let T = 0;
@@ -203,23 +231,17 @@ export class Coordinator {
   async update(count: number, clipNorm: number): Promise<UpdateStats> {
     const opt = this.o.optimizer;
     if (!opt) throw new Error('Coordinator.update: this pool was made without an optimizer');
-    const u = prepareUpdate(this.layout, this.grad.data, this.union, this.unionCount, count, clipNorm);
+    const u = clipScale(this.sumSq, count, clipNorm);
     if (!u.finite) return u;
     const step = opt.step + 1;
     const size = this.layout.size, W = this.workers;
-    const tasks: Promise<unknown>[] = [];
-    Atomics.add(this.fence, 0, 1);
+    const tasks: UpdateTask[] = [];
     for (let k = 0; k < W; k++) {
       const lo = Math.floor((size * k) / W / 16) * 16, hi = k === W - 1 ? size : Math.floor((size * (k + 1)) / W / 16) * 16;
-      if (hi > lo) tasks.push(this.pool.run({ kind: 'update', step, opts: opt.opts, scale: u.scale, lo, hi } satisfies UpdateTask));
+      if (hi > lo) tasks.push({ kind: 'update', step, opts: opt.opts, scale: u.scale, lo, hi });
     }
-    try {
-      await Promise.all(tasks);
-    } catch (e) {
-      // A partial update may have been applied: the parameters of this step are not trustworthy.
-      await this.destroy();
-      throw new WorkerFailure(step, `during the optimizer update: ${e instanceof Error ? e.message : String(e)}; the parameters may be partly updated, resume from the last checkpoint`);
-    }
+    Atomics.add(this.fence, 0, 1);
+    await this.runAll(step, tasks, 'during the optimizer update: ', true);
     opt.step = step;
     return u;
   }

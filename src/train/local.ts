@@ -3,7 +3,8 @@
 // forwardBackward in workers and the same applyUpdate here.
 
 import type { ModelSpec } from '../model/spec.js';
-import { makeLayout, allocParams, type Params, type Dtype } from '../model/params.js';
+import { makeLayout, allocParams, type Params } from '../model/params.js';
+import { SharedArena, arenaOf } from '../util/shared.js';
 import { allocWorkspace, forwardBackward, forward, type Workspace } from '../model/rnn.js';
 import type { Batch } from '../model/batch.js';
 import { Optimizer, type OptimizerOptions } from './optim.js';
@@ -30,15 +31,17 @@ export class LocalTrainer {
     readonly spec: ModelSpec,
     maxB: number,
     maxT: number,
-    opts: { optimizer: OptimizerOptions; clipNorm: number; bpttWindow?: number; dtype?: Dtype; params?: Params },
+    opts: { optimizer: OptimizerOptions; clipNorm: number; bpttWindow?: number; params?: Params },
   ) {
     this.clipNorm = opts.clipNorm;
     this.bpttWindow = opts.bpttWindow ?? 0;
     const layout = makeLayout(spec);
-    this.p = opts.params ?? allocParams(layout, opts.dtype ?? 'float32');
-    this.g = allocParams(layout, opts.dtype ?? 'float32');
-    this.ws = allocWorkspace(spec, maxB, maxT, opts.dtype ?? 'float32');
-    this.opt = new Optimizer(layout.size, opts.optimizer);
+    this.p = opts.params ?? allocParams(layout, 'float32');
+    // Gradient and moments in the parameters' arena: the optimizer step runs as one SIMD kernel.
+    const arena = arenaOf(this.p.data) ?? new SharedArena(layout.size * 4 * 3);
+    this.g = allocParams(layout, 'float32', arena);
+    this.ws = allocWorkspace(spec, maxB, maxT, 'float32');
+    this.opt = new Optimizer(layout.size, opts.optimizer, arena);
   }
 
   /** Gradient sums of one batch into g (zeroed first); returns forward's sums. */

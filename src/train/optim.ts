@@ -1,9 +1,10 @@
-// Optimizers, as loops over the flat arena. Moments share the parameters' layout. Formulas follow
-// PyTorch's torch.optim.Adam and SGD(momentum). The update of element i depends on element i
-// alone, so any split of [0, size) into ranges (one per worker thread) gives the same bits.
+// Optimizers over the flat arena. Moments share the parameters' layout. Formulas follow PyTorch's
+// torch.optim.Adam/AdamW and SGD(momentum), computed in float32 as PyTorch does (the loops are the
+// adamStep/sgdStep kernels). The update of element i depends on element i alone, so any split of
+// [0, size) into ranges (one per worker thread) gives the same bits.
 
-import type { Float } from '../model/kernels.js';
-import { sharedFloat32 } from '../util/shared.js';
+import { adamStep, sgdStep } from '../model/kernels.js';
+import type { SharedArena } from '../util/shared.js';
 
 export interface OptimizerOptions {
   kind: 'adam' | 'sgd';
@@ -25,15 +26,18 @@ export class Optimizer {
   /** Updates applied so far (Adam's bias correction uses it). */
   step = 0;
 
-  /** `shared`: moments on SharedArrayBuffers, so worker threads can apply the update in slices. */
-  constructor(readonly size: number, public opts: OptimizerOptions, shared = false) {
-    const alloc = (n: number) => (shared ? sharedFloat32(n) : new Float32Array(n));
+  /**
+   * `arena`: the moments go in the parameters' SharedArena, so worker threads can apply the update
+   * in slices and the SIMD kernel reaches parameters, gradient and moments in one memory.
+   */
+  constructor(readonly size: number, public opts: OptimizerOptions, arena?: SharedArena) {
+    const alloc = (n: number) => (arena ? arena.float32(n) : new Float32Array(n));
     this.m = alloc(size);
     this.v = alloc(opts.kind === 'adam' ? size : 0);
   }
 
   /** p −= update(scale·g) over the whole arena, in this thread. */
-  update(p: Float, g: Float, scale = 1): void {
+  update(p: Float32Array, g: Float32Array, scale = 1): void {
     this.step++;
     updateRange(this.opts, this.step, p, g, this.m, this.v, scale, 0, this.size);
   }
@@ -41,26 +45,19 @@ export class Optimizer {
 
 /** The update of elements [lo, hi) at optimizer step `step` (1-based), with gradient scale·g. */
 export function updateRange(
-  o: OptimizerOptions, step: number, p: Float, g: Float, m: Float32Array, v: Float32Array, scale: number, lo: number, hi: number,
+  o: OptimizerOptions, step: number, p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, scale: number, lo: number, hi: number,
 ): void {
   const { lr, beta1, beta2, eps, momentum } = o;
   const wd = o.weightDecay ?? 0;
   if (o.kind === 'adam') {
-    const stepSize = lr / (1 - Math.pow(beta1, step));
-    const sqrtBc2 = Math.sqrt(1 - Math.pow(beta2, step));
-    const c1 = 1 - beta1, c2 = 1 - beta2;
-    const decay = 1 - lr * wd; // PyTorch AdamW: p *= 1 − lr·wd before the Adam step
-    for (let i = lo; i < hi; i++) {
-      const gi = g[i] * scale;
-      const mi = (m[i] = beta1 * m[i] + c1 * gi);
-      const vi = (v[i] = beta2 * v[i] + c2 * gi * gi);
-      const pi = wd > 0 ? p[i] * decay : p[i];
-      p[i] = pi - (stepSize * mi) / (Math.sqrt(vi) / sqrtBc2 + eps);
-    }
+    adamStep(p, g, m, v, lo, hi - lo, {
+      scale, b1: beta1, c1: 1 - beta1, b2: beta2, c2: 1 - beta2,
+      stepSize: lr / (1 - Math.pow(beta1, step)),
+      sqrtBc2: Math.sqrt(1 - Math.pow(beta2, step)),
+      eps,
+      decay: 1 - lr * wd, // PyTorch AdamW: p *= 1 − lr·wd before the Adam step
+    });
   } else {
-    for (let i = lo; i < hi; i++) {
-      const b = (m[i] = momentum * m[i] + g[i] * scale + wd * p[i]);
-      p[i] -= lr * b;
-    }
+    sgdStep(p, g, m, lo, hi - lo, scale, momentum, lr, wd);
   }
 }

@@ -18,6 +18,7 @@ import { CheckpointDir, readCheckpoint, specDifferences, stepOfFileName, type Ch
 import { MetricsLog, readMetrics, dedupeResumed, writeReport, type MetricsRow } from '../report/html.js';
 import { Progress, printSummary, formatDuration, type OutStream } from '../cli/progress.js';
 import { Rng } from '../util/prng.js';
+import { arenaOf } from '../util/shared.js';
 import { UserError, ConfigError, CheckpointError } from '../util/errors.js';
 import { checkpointOf, restore, optimizerOptions } from './state.js';
 
@@ -126,7 +127,7 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
   // ---- model, optimizer, training state
   const layout = makeLayout(spec);
   const params = allocParams(layout, 'float32');
-  const opt = new Optimizer(layout.size, optimizerOptions(cfg), true);
+  const opt = new Optimizer(layout.size, optimizerOptions(cfg), arenaOf(params.data));
   const rng = new Rng(cfg.seed, INIT_STREAM);
   let st: TrainingData;
   if (resumed) {
@@ -223,7 +224,7 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
           const row: MetricsRow = {
             step, epoch: st.epoch + 1, kind: 'train', loss: lossMean, accuracy: g.correct / g.count, gradNorm: u.gradNorm,
             clipped: u.clipped, lr, tokensPerSec: tokensSinceLog / ((now - timeSinceLog) / 1000),
-            fwdBwdMs: round2(g.fwdBwdMsMax), reduceMs: round2(tr - ts - g.fwdBwdMsMax), updateMs: round2(tu - tr), elapsedSec: elapsed(),
+            fwdBwdMs: round2(g.fwdBwdMsMax), reduceMs: round2(g.reduceMs), updateMs: round2(tu - tr), elapsedSec: elapsed(),
           };
           metrics.append(row);
           tokensSinceLog = 0;

@@ -38,9 +38,15 @@ export interface UpdateStats {
  */
 export function prepareUpdate(layout: Layout, g: Float, rows: Int32Array, nRows: number, count: number, clipNorm: number): UpdateStats {
   const { width, denseStart } = tokenRows(layout);
+  // The same sums, in the same order, as the coordinator's reduction with one worker.
   let sq = sumSquares(g, denseStart, layout.size - denseStart);
   for (let i = 0; i < nRows; i++) sq += sumSquares(g, rows[i] * width, width);
-  const gradNorm = Math.sqrt(sq) / count;
+  return clipScale(sq, count, clipNorm);
+}
+
+/** From Σ g² of the gradient sums: the mean's norm, whether it is clipped, and the factor to apply. */
+export function clipScale(sumSq: number, count: number, clipNorm: number): UpdateStats {
+  const gradNorm = Math.sqrt(sumSq) / count;
   if (!Number.isFinite(gradNorm)) return { gradNorm, clipped: false, finite: false, scale: 0 };
   const clipped = clipNorm > 0 && gradNorm > clipNorm;
   const scale = (1 / count) * (clipped ? clipNorm / (gradNorm + 1e-6) : 1);
@@ -52,6 +58,6 @@ export function applyUpdate(
   p: Params, g: Params, rows: Int32Array, nRows: number, count: number, opt: Optimizer, clipNorm: number,
 ): UpdateStats {
   const u = prepareUpdate(p.layout, g.data, rows, nRows, count, clipNorm);
-  if (u.finite) opt.update(p.data, g.data, u.scale);
+  if (u.finite) opt.update(p.data as Float32Array, g.data as Float32Array, u.scale);
   return u;
 }

@@ -1,5 +1,5 @@
-// Shared memory: the one place that allocates SharedArrayBuffers. Worker threads receive these
-// buffers through piscina's workerData and read them in place, without copies.
+// Shared memory: the one place that allocates SharedArrayBuffers and shared WebAssembly memories.
+// Worker threads receive them through piscina's workerData and read them in place, without copies.
 
 const WASM_PAGE = 65536;
 
@@ -8,14 +8,87 @@ export function sharedBuffer(bytes: number): SharedArrayBuffer {
   return new SharedArrayBuffer(Math.max(8, Math.ceil(bytes / 8) * 8));
 }
 
+/** wasm32 addresses 4 GiB at most; a shared memory must declare its maximum up front (virtual only). */
+const MAX_PAGES = 65536;
+
+/** Every buffer a shared WebAssembly.Memory has handed out (it hands out a new one after each grow). */
+const memoryOfBuffer = new WeakMap<ArrayBufferLike, WebAssembly.Memory>();
+const arenaOfMemory = new WeakMap<WebAssembly.Memory, SharedArena>();
+
 /**
- * A zeroed shared buffer backed by a shared WebAssembly.Memory, so that SIMD WebAssembly kernels
- * can later run on the same bytes. Its `buffer` is a SharedArrayBuffer.
+ * A shared WebAssembly.Memory that typed arrays are carved from, bump-allocated, 64-byte aligned.
+ * The parameters, the gradient, its per-worker slots and the optimizer's moments of one training
+ * run all live in one arena, so that the SIMD kernels (src/model/simd.wat), instantiated on that
+ * memory, address any of them by byte offset; worker threads receive the memory itself through
+ * piscina's workerData and read it in place. Growing keeps every view made before valid.
  */
-export function sharedWasmBuffer(bytes: number): SharedArrayBuffer {
-  const pages = Math.max(1, Math.ceil(bytes / WASM_PAGE));
-  const mem = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
-  return mem.buffer as unknown as SharedArrayBuffer;
+export class SharedArena {
+  readonly memory: WebAssembly.Memory;
+  private top = 0;
+
+  constructor(bytes = 0, memory?: WebAssembly.Memory) {
+    this.memory = memory ?? new WebAssembly.Memory({ initial: Math.max(1, Math.ceil(bytes / WASM_PAGE)), maximum: MAX_PAGES, shared: true });
+    this.top = memory ? (memory.buffer as ArrayBufferLike).byteLength : 0;
+    arenaOfMemory.set(this.memory, this);
+    this.buffer();
+  }
+
+  /** The arena of a memory received from another thread (allocating from it is not allowed there). */
+  static attach(memory: WebAssembly.Memory): SharedArena {
+    return arenaOfMemory.get(memory) ?? new SharedArena(0, memory);
+  }
+
+  /** The current buffer, registered so memoryOf() recognizes views on it. */
+  buffer(): SharedArrayBuffer {
+    const b = this.memory.buffer as unknown as SharedArrayBuffer;
+    memoryOfBuffer.set(b, this.memory);
+    return b;
+  }
+
+  private alloc(bytes: number): number {
+    const at = Math.ceil(this.top / 64) * 64;
+    const end = at + Math.max(8, bytes);
+    const have = this.buffer().byteLength;
+    if (end > have) {
+      const pages = Math.ceil((end - have) / WASM_PAGE);
+      if (have / WASM_PAGE + pages > MAX_PAGES) throw new RangeError(`SharedArena: ${end} bytes exceed WebAssembly's 4 GiB address space`);
+      this.memory.grow(pages);
+    }
+    this.top = end;
+    return at;
+  }
+
+  /** A zeroed Float32Array of n elements in this arena. */
+  float32(n: number): Float32Array {
+    const at = this.alloc(n * 4); // first: it may grow the memory, and buffer() must see that
+    return new Float32Array(this.buffer(), at, n);
+  }
+
+  /** A zeroed Int32Array of n elements in this arena. */
+  int32(n: number): Int32Array {
+    const at = this.alloc(n * 4);
+    return new Int32Array(this.buffer(), at, n);
+  }
+
+  /** A view of n float32s at byte offset `at` (a worker rebuilding the coordinator's views). */
+  float32At(at: number, n: number): Float32Array {
+    return new Float32Array(this.buffer(), at, n);
+  }
+
+  int32At(at: number, n: number): Int32Array {
+    return new Int32Array(this.buffer(), at, n);
+  }
+}
+
+/** The shared WebAssembly.Memory a typed array lives in, if any. */
+export function memoryOf(a: ArrayBufferView): WebAssembly.Memory | undefined {
+  return memoryOfBuffer.get(a.buffer);
+}
+
+/** The arena a typed array was allocated from (in this thread), if any. */
+export function arenaOf(a: ArrayBufferView): SharedArena | undefined {
+  const m = memoryOf(a);
+  return m ? arenaOfMemory.get(m) : undefined;
 }
 
 export function sharedFloat32(n: number): Float32Array {
