@@ -15,7 +15,7 @@ import { initParams } from '../model/init.js';
 import { Coordinator } from '../parallel/coordinator.js';
 import { Optimizer, defaultOptimizer } from '../train/optim.js';
 import { Rng } from '../util/prng.js';
-import { toShared } from '../util/shared.js';
+import { toShared, arenaOf } from '../util/shared.js';
 import type { EncodedSplit } from '../data/index.js';
 import { parseArgs, runMain } from '../cli/args.js';
 
@@ -33,46 +33,78 @@ function randomSplit(w: Workload, batches: number, rng: Rng): EncodedSplit {
   return { name: 'train', count, tokens: toShared(tokens), starts: toShared(starts), lengths: toShared(lengths), labels: toShared(labels) };
 }
 
-async function measure(name: string, w: Workload, input: 'embedding' | 'onehot', workers: number, seconds: number) {
+interface StepTime { total: number; fwdBwd: number; reduce: number; update: number }
+
+/** A pool training one workload with `workers` threads, timing each step. */
+async function runner(w: Workload, input: 'embedding' | 'onehot', workers: number) {
   const spec: ModelSpec = { cell: 'rnn', task: 'many-to-one', V: w.V, H: w.H, C: w.C, E: input === 'embedding' ? w.E : 0 };
   const rng = new Rng(1);
   const batches = 4;
   const split = randomSplit(w, batches, rng);
   const p = allocParams(makeLayout(spec), 'float32');
   initParams(p, spec, rng);
-  const opt = new Optimizer(p.layout.size, defaultOptimizer, true);
+  const opt = new Optimizer(p.layout.size, defaultOptimizer, arenaOf(p.data));
   const co = new Coordinator({ spec, workers, maxB: w.B, maxT: w.T, bpttWindow: 0, splits: { train: split }, params: p, optimizer: opt });
   co.setOrder('train', Int32Array.from({ length: split.count }, (_, i) => i));
-  const step = async (k: number) => {
+  let k = 0;
+  const step = async (): Promise<StepTime> => {
     const t0 = performance.now();
     const r = await co.gradients(k, 'train', (k % batches) * w.B, w.B);
     const t1 = performance.now();
     await co.update(r.count, 0);
     const t2 = performance.now();
-    return { total: t2 - t0, fwdBwd: r.fwdBwdMsMax, update: t2 - t1, reduceAndWait: t1 - t0 - r.fwdBwdMsMax };
+    k++;
+    // Wall-clock parts of a step: forward+backward (dispatch to the slowest shard's end), the
+    // reduction of the slots, and the optimizer step.
+    return { total: t2 - t0, fwdBwd: t1 - t0 - r.reduceMs, reduce: r.reduceMs, update: t2 - t1 };
   };
+  await step(); // warm-up: thread start, JIT
+  await step();
+  return { step, close: () => co.close() };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/**
+ * Every worker count on one workload, in alternating rounds of about a second each (this VM's
+ * speed drifts over seconds; alternating gives every count the same conditions), then the median
+ * of each timing over all steps.
+ */
+async function measure(name: string, w: Workload, input: 'embedding' | 'onehot', counts: number[], seconds: number) {
+  const runners = [];
+  for (const n of counts) runners.push(await runner(w, input, n));
+  const times: StepTime[][] = counts.map(() => []);
   try {
-    await step(0); // warm-up: thread start, JIT
-    await step(1);
-    const rows: Array<Awaited<ReturnType<typeof step>>> = [];
     const start = performance.now();
-    for (let k = 2; rows.length < 3 || (performance.now() - start < seconds * 1000 && rows.length < 200); k++) rows.push(await step(k));
-    const mean = (f: (r: (typeof rows)[0]) => number) => rows.reduce((s, r) => s + f(r), 0) / rows.length;
-    const stepMs = mean((r) => r.total);
+    const round = Math.min(1000, (seconds * 1000) / 2);
+    while (times.some((t) => t.length < 3) || (performance.now() - start < seconds * 1000 * counts.length && times.every((t) => t.length < 400))) {
+      for (let i = 0; i < runners.length; i++) {
+        const r0 = performance.now();
+        do times[i].push(await runners[i].step());
+        while (performance.now() - r0 < round && times[i].length < 400);
+      }
+    }
+  } finally {
+    for (const r of runners) await r.close();
+  }
+  return counts.map((workers, i) => {
+    const rows = times[i];
+    const med = (f: (r: StepTime) => number) => +median(rows.map(f)).toFixed(2);
+    const stepMs = median(rows.map((r) => r.total));
     return {
       workload: name, input, workers,
       tokensPerSec: Math.round((w.B * w.T) / (stepMs / 1000)),
       stepMs: +stepMs.toFixed(2),
-      fwdBwdMs: +mean((r) => r.fwdBwd).toFixed(2),
-      // Time between the slowest shard finishing and the reduced gradient being ready (reduce + messaging).
-      reduceMs: +mean((r) => r.reduceAndWait).toFixed(2),
-      updateMs: +mean((r) => r.update).toFixed(2),
+      fwdBwdMs: med((r) => r.fwdBwd),
+      reduceMs: med((r) => r.reduce),
+      updateMs: med((r) => r.update),
       rssMB: Math.round(process.memoryUsage().rss / 2 ** 20),
       steps: rows.length,
     };
-  } finally {
-    await co.close();
-  }
+  });
 }
 
 runMain(async () => {
@@ -96,17 +128,17 @@ runMain(async () => {
     const w = all[name];
     if (!w) throw new Error(`unknown workload ${name}; have ${Object.keys(all).join(', ')}`);
     for (const input of String(args.input).split(',') as Array<'embedding' | 'onehot'>) {
-      for (const workers of String(args.workers).split(',').map(Number)) {
-        const r = await measure(name, w, input, workers, args.seconds);
+      for (const r of await measure(name, w, input, String(args.workers).split(',').map(Number), args.seconds)) {
         console.log(JSON.stringify(r));
         out.push(r);
       }
     }
   }
-  console.log('\nworkload   input      workers  tokens/s   step ms  fwd+bwd ms  reduce ms  update ms  speedup');
+  console.log('\nmedians over all steps; reduce + update as a share of the step in the last column');
+  console.log('workload   input      workers  tokens/s   step ms  fwd+bwd ms  reduce ms  update ms  speedup  r+u');
   for (const r of out) {
     const base = out.find((x) => x.workload === r.workload && x.input === r.input && x.workers === 1);
     const speedup = base ? (r.tokensPerSec / base.tokensPerSec).toFixed(2) + 'x' : '';
-    console.log(`${r.workload.padEnd(10)} ${r.input.padEnd(10)} ${String(r.workers).padStart(7)} ${String(r.tokensPerSec).padStart(9)} ${r.stepMs.toFixed(1).padStart(9)} ${r.fwdBwdMs.toFixed(1).padStart(11)} ${r.reduceMs.toFixed(1).padStart(10)} ${r.updateMs.toFixed(1).padStart(10)}  ${speedup}`);
+    console.log(`${r.workload.padEnd(10)} ${r.input.padEnd(10)} ${String(r.workers).padStart(7)} ${String(r.tokensPerSec).padStart(9)} ${r.stepMs.toFixed(1).padStart(9)} ${r.fwdBwdMs.toFixed(1).padStart(11)} ${r.reduceMs.toFixed(1).padStart(10)} ${r.updateMs.toFixed(1).padStart(10)}  ${speedup.padStart(7)}  ${(((r.reduceMs + r.updateMs) / r.stepMs) * 100).toFixed(1).padStart(4)}%`);
   }
 });
