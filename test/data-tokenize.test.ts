@@ -62,6 +62,16 @@ t.test('truncation keeps the start or the end, and always the markers', async (t
   t.equal(encodeText('abc', { ...base, maxLength: 5 }, v).length, 5, 'exactly maxLength is not cut');
 });
 
+t.test('reverse: the kept tokens last-to-first, after truncation, between the markers', async (t) => {
+  const base = spec({ maxLength: 5, bos: true, eos: true, reverse: true });
+  const v = vocabOf(['abcdefgh'], base);
+  const id = (s: string) => [...s].map((ch) => v.tokens.indexOf(ch));
+  t.same(Array.from(encodeText('abcdefgh', base, v)), [BOS, ...id('cba'), EOS], 'start kept, then reversed');
+  t.same(Array.from(encodeText('abcdefgh', { ...base, truncate: 'end' }, v)), [BOS, ...id('hgf'), EOS], 'end kept, then reversed');
+  t.same(Array.from(encodeText('ab', { ...base, bos: false, eos: false }, v)), id('ba'));
+  t.same(Array.from(encodeText('abcdefgh', { ...base, reverse: false }, v)), [BOS, ...id('abc'), EOS], 'off: in order');
+});
+
 t.test('long texts: the sliced fast path gives the same ids as tokenizing the whole text', async (t) => {
   // Random text with combining marks, surrogate pairs and CRLF, so slice edges hit awkward places.
   const pieces = ['a', 'b', 'e\u0301', '👋', ' ', '\r\n', 'word', "n't", ',', 'Ä', 'ß'];

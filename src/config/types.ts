@@ -92,6 +92,14 @@ export interface DataConfig {
    */
   truncate?: 'start' | 'end';
   /**
+   * Feed each sequence's kept tokens in reverse order (many-to-one only). The output reads the
+   * state at the last token fed, and a vanilla RNN's memory fades with distance; reversed, the
+   * first words of a text are fed last, nearest the output (as Sutskever et al. 2014 reverse
+   * source sentences). Truncation is applied first.
+   * @default false
+   */
+  reverse?: boolean;
+  /**
    * Length T of each training chunk for many-to-many (language modelling).
    * @default 64
    * @minimum 2

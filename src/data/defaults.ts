@@ -23,6 +23,7 @@ export interface ResolvedDataConfig {
   eos: boolean;
   maxLength: number;
   truncate: 'start' | 'end';
+  reverse: boolean;
   seqLength: number;
   skipInvalid: boolean;
   sample: number;
@@ -47,6 +48,7 @@ export function withDataDefaults(cfg: DataConfig): ResolvedDataConfig {
     eos: cfg.eos ?? false,
     maxLength: cfg.maxLength ?? 256,
     truncate: cfg.truncate ?? 'start',
+    reverse: cfg.reverse ?? false,
     seqLength: cfg.seqLength ?? 64,
     skipInvalid: cfg.skipInvalid ?? false,
     sample: cfg.sample ?? 1,
@@ -83,6 +85,7 @@ export function checkDataConfig(c: ResolvedDataConfig, task: Task): void {
   if (!Number.isInteger(c.seqLength) || c.seqLength < 2) bad(`data.seqLength must be an integer >= 2, got ${c.seqLength}.`);
   if (!Number.isInteger(c.vocab.maxSize) || c.vocab.maxSize < 5) bad(`data.vocab.maxSize must be an integer >= 5, got ${c.vocab.maxSize}.`);
   if (!Number.isInteger(c.vocab.minFreq) || c.vocab.minFreq < 1) bad(`data.vocab.minFreq must be an integer >= 1, got ${c.vocab.minFreq}.`);
+  if (c.reverse && task === 'many-to-many') bad('data.reverse only applies to model.task "many-to-one"; a language model reads its text in order.');
   if (c.labels) {
     if (task === 'many-to-many') bad('data.labels only applies to model.task "many-to-one".');
     const seen = new Set<string>();

@@ -61,6 +61,7 @@ export function loadDataset(cfg: DataConfig, opts: { configDir: string; task: Ta
     eos: c.eos,
     maxLength: task === 'many-to-one' ? c.maxLength : 0,
     truncate: c.truncate,
+    reverse: task === 'many-to-one' && c.reverse,
   };
   const vocab = buildVocab(countTokens(src.rows.train, tokenizer), c.vocab.maxSize, c.vocab.minFreq);
   const labelId = new Map(labelNames.map((l, i) => [l, i]));

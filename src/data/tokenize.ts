@@ -91,7 +91,8 @@ export interface EncodeStats {
 /**
  * Appends the encoding of `text` to `out`: [<s>] tokens [</s>], cut to tok.maxLength (when > 0)
  * by dropping text tokens at the end (truncate "start": keep the start) or at the beginning
- * (truncate "end"); the markers are always kept.
+ * (truncate "end"); the markers are always kept. With tok.reverse the kept text tokens are
+ * written last-to-first, between the markers.
  */
 export function encodeInto(text: string, tok: TokenizerSpec, lookup: Map<string, number>, out: IntBuf): EncodeStats {
   const start = out.length;
@@ -108,6 +109,7 @@ export function encodeInto(text: string, tok: TokenizerSpec, lookup: Map<string,
     out.length = ce;
     truncated = true;
   }
+  if (tok.reverse) out.data.subarray(cs, ce).reverse();
   if (tok.eos) out.push(EOS);
   let unk = 0;
   for (let i = cs; i < ce; i++) if (out.data[i] === UNK) unk++;

@@ -48,6 +48,8 @@ export interface TokenizerSpec {
   maxLength: number;
   /** Which part of a long sequence is kept. */
   truncate: 'start' | 'end';
+  /** Kept text tokens are fed last-to-first (many-to-one); absent in older checkpoints = false. */
+  reverse?: boolean;
 }
 
 /** A row that was skipped (skipInvalid) or dropped (built-in corpora), with where and why. */
