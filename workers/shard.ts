@@ -14,6 +14,7 @@ import { zeroGrad, tokenRows } from '../src/train/step.js';
 import { argmaxRow, sumSlots, fill } from '../src/model/kernels.js';
 import { updateRange } from '../src/train/optim.js';
 import { SharedArena } from '../src/util/shared.js';
+import { stepKey } from '../src/util/prng.js';
 
 const init = workerData as WorkerInit;
 const spec = init.spec;
@@ -72,7 +73,8 @@ export default function run(task: GradTask | EvalTask | ReduceTask | UpdateTask)
   const slot = init.slots[task.slot];
   const g = slots[task.slot];
   zeroGrad(layout, g.data, slot.touched.subarray(1), slot.touched[0]);
-  const r = forwardBackward(params, g, ws, batch, init.bpttWindow);
+  const drop = init.dropout > 0 ? { rate: init.dropout, key: stepKey(init.seed, task.step) } : null;
+  const r = forwardBackward(params, g, ws, batch, init.bpttWindow, drop);
   slot.touched[0] = ws.touchedCount;
   slot.touched.set(ws.touched.subarray(0, ws.touchedCount), 1);
   slot.normSum.set(ws.stepNormSum.subarray(0, batch.T));

@@ -201,6 +201,9 @@ function crossFieldProblems(c: ResolvedConfig): Problem[] {
     });
     if (d.labels.length === 1) at(['data', 'labels'], 'expected at least 2 labels, found 1');
   }
+  if (c.model.dropout > 0 && c.model.input === 'onehot' && c.model.task === 'many-to-many') {
+    at(['model', 'dropout'], 'expected 0 with a one-hot many-to-many model (dropout applies to embedded inputs and to the many-to-one classifier\'s state): use `"input": { "embedding": E }` or set dropout to 0');
+  }
   if (d.split.val + d.split.test >= 1) at(['data', 'split'], `expected val + test < 1 (something must be left to train on), found ${d.split.val} + ${d.split.test}`);
   return out;
 }
@@ -249,11 +252,14 @@ const SAFE = ['out', 'name', 'train.epochs', 'train.lr', 'train.workers', 'train
 const SHAPE = ['model', 'train.optimizer', 'data.source', 'data.format', 'data.file', 'data.train', 'data.tokenizer',
   'data.lowercase', 'data.vocab', 'data.labels', 'data.bos', 'data.eos', 'data.textField', 'data.labelField', 'data.split', 'data.sample'];
 const IGNORED = ['$schema'];
+/** Under a SHAPE prefix, but they change no tensor. */
+const NOT_SHAPE = ['model.dropout'];
 
 const under = (path: string, prefixes: string[]) => prefixes.some((p) => path === p || path.startsWith(p + '.'));
 
 /** Classification of a changed field (see ChangeKind). */
 export function changeKind(path: string): ChangeKind {
+  if (under(path, NOT_SHAPE)) return 'behaviour';
   if (under(path, SHAPE)) return 'shape';
   if (under(path, SAFE)) return 'safe';
   return 'behaviour';

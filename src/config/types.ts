@@ -187,6 +187,16 @@ export interface ModelConfig {
    * @exclusiveMinimum 0
    */
   recurrentScale?: number;
+  /**
+   * Dropout rate while training (inverted dropout; none at evaluation): on the embedded inputs
+   * x_t, and on the state the many-to-one classifier reads. Masks are drawn from the seed, the
+   * step and each example's id, so they do not depend on sharding or padding. Needs an embedding
+   * input or a many-to-one task (a one-hot language model has nowhere to apply it).
+   * @default 0
+   * @minimum 0
+   * @maximum 0.9
+   */
+  dropout?: number;
 }
 
 export interface EmbeddingInput {

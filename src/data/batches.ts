@@ -113,6 +113,7 @@ export function fillBatch(split: EncodedSplit, task: Task, ids: Int32Array, off:
     const l = split.lengths[i];
     const row = b * T;
     out.lengths[b] = l;
+    out.ids[b] = i;
     for (let t = 0; t < l; t++) out.tokens[row + t] = src[s + t];
     out.tokens.fill(0, row + l, row + T);
     if (m2m) {

@@ -13,6 +13,7 @@
 
 import { simdFor } from './simd.js';
 import { memoryOf } from '../util/shared.js';
+import { hashUniform } from '../util/prng.js';
 
 export type Float = Float32Array | Float64Array;
 
@@ -283,6 +284,25 @@ export function sgdStep(p: Float32Array, g: Float32Array, b: Float32Array, o: nu
     const bi = (b[i] = f32(f32(f32(mu * b[i]) + f32(g[i] * s)) + f32(w * p[i])));
     p[i] = f32(p[i] - f32(l * bi));
   }
+}
+
+/**
+ * Inverted dropout: mask[o+j] = 1/(1−rate) with probability 1−rate, else 0, for j < n, drawn by
+ * hashUniform(key, id, t, j) (the same mask for an example wherever it sits in a batch); then
+ * x[xo+j] *= mask[o+j].
+ */
+export function dropout(x: Float, xo: number, mask: Float, o: number, n: number, rate: number, key: number, id: number, t: number): void {
+  const keep = 1 / (1 - rate);
+  for (let j = 0; j < n; j++) {
+    const m = hashUniform(key, id, t, j) >= rate ? keep : 0;
+    mask[o + j] = m;
+    x[xo + j] *= m;
+  }
+}
+
+/** x[xo+j] *= m[mo+j] (the backward of a dropout mask). */
+export function mulInPlace(x: Float, xo: number, m: Float, mo: number, n: number): void {
+  for (let j = 0; j < n; j++) x[xo + j] *= m[mo + j];
 }
 
 export function fill(x: Float | Int32Array, o: number, n: number, v: number): void {

@@ -14,14 +14,27 @@
 //
 // forward/backward compute SUMS over the batch (loss sum, gradient of the loss sum); dividing by
 // the number of sequences or real tokens happens once, where shards are combined.
+//
+// Dropout (training only, inverted): x_t ← x_t ⊙ m_t/(1−rate) on embedded inputs, and the
+// many-to-one classifier reads a_{len} ⊙ m/(1−rate). Masks are drawn from (step key, example id,
+// t, unit), so a sequence gets the same mask alone or in any batch, shard or padding.
 
 import type { ModelSpec } from './spec.js';
 import type { Params } from './params.js';
 import type { Batch } from './batch.js';
 import {
   type Float, matmulABt, transpose, addBiasRows, colSumAcc, gatherRows, scatterAddRows,
-  tanhInPlace, tanhBackward, softmaxRow, argmaxRow, sumSquares, fill, copy, addTo,
+  tanhInPlace, tanhBackward, softmaxRow, argmaxRow, sumSquares, fill, copy, addTo, dropout, mulInPlace,
 } from './kernels.js';
+
+/** Dropout for one training step: the rate, and the step's key (stepKey(seed, step)). */
+export interface Dropout {
+  rate: number;
+  key: number;
+}
+
+/** The mask's "timestep" for the state the many-to-one classifier reads (inputs use t = 0..T-1). */
+const OUTPUT_MASK_T = 0x7fffffff;
 
 /** Everything forward caches for backward, allocated once for the largest batch (maxB × maxT). */
 export interface Workspace {
@@ -30,8 +43,12 @@ export interface Workspace {
   maxT: number;
   R: Int32Array; //         (maxT+1) rows computed at step t
   A: Float; //              (maxT+1, maxB, H) states; A[0] = 0
-  X: Float | null; //       (maxT, maxB, E) embedded inputs (embedding input only)
-  Hlast: Float; //          (maxB, H) many-to-one: state at each sequence's last real token
+  X: Float | null; //       (maxT, maxB, E) embedded inputs (embedding input only), after dropout
+  Mx: Float | null; //      (maxT, maxB, E) their dropout masks
+  Hlast: Float; //          (maxB, H) many-to-one: state at each sequence's last real token, after dropout
+  Mh: Float; //             (maxB, H) its dropout mask
+  /** The dropout of the last forward (null: none). */
+  drop: Dropout | null;
   P: Float; //              many-to-one (maxB, C) / many-to-many (maxT, maxB, C): probabilities, then dlogits
   dOut: Float; //           same rows as P, width H: gradient reaching the states from the outputs
   dA: Float; //             (maxB, H) dL/da_t, running backwards through time
@@ -76,7 +93,10 @@ export function allocWorkspace(spec: ModelSpec, maxB: number, maxT: number, dtyp
     R: new Int32Array(maxT + 1),
     A: new F((maxT + 1) * maxB * H),
     X: E > 0 ? new F(maxT * maxB * E) : null,
+    Mx: E > 0 ? new F(maxT * maxB * E) : null,
     Hlast: new F(maxB * H),
+    Mh: new F(maxB * H),
+    drop: null,
     P: new F(outRows * C),
     dOut: new F(outRows * H),
     dA: new F(maxB * H),
@@ -134,10 +154,11 @@ export function checkBatch(spec: ModelSpec, ws: Workspace, batch: Batch): void {
 // Recurrence
 
 /** a_t for t = 1..T into ws.A; also the rows-per-step table R and the touched token rows. */
-export function rnnForward(p: Params, ws: Workspace, batch: Batch): void {
+export function rnnForward(p: Params, ws: Workspace, batch: Batch, drop: Dropout | null = null): void {
   const { H, E } = ws.spec;
   const { B, T, tokens, lengths } = batch;
   const A = ws.A, R = ws.R;
+  ws.drop = drop && drop.rate > 0 ? drop : null;
 
   // R[t] = 1 + the last row whose length is ≥ t
   for (let t = 1; t <= T; t++) {
@@ -156,6 +177,7 @@ export function rnnForward(p: Params, ws: Workspace, batch: Batch): void {
     if (E > 0) {
       const xt = (t - 1) * B * E;
       gatherRows(ws.X!, xt, p.Wemb!, tokens, t - 1, T, r, E, false); //   x_t = Wemb[token]
+      if (ws.drop) for (let b = 0; b < r; b++) dropout(ws.X!, xt + b * E, ws.Mx!, xt + b * E, E, ws.drop.rate, ws.drop.key, batch.ids[b], t - 1);
       matmulABt(A, at, ws.X!, xt, ws.Wax!, 0, r, H, E, true); //          + Wax·x_t
     } else {
       gatherRows(A, at, p.Wax, tokens, t - 1, T, r, H, true); //           + Wax·x_t, the token's column
@@ -221,6 +243,7 @@ export function rnnBackward(p: Params, g: Params, ws: Workspace, batch: Batch, b
 
     if (E > 0) {
       matmulABt(ws.dX!, 0, dZ, zt, ws.WaxT!, 0, r, E, H, false); //    dL/dx_t = Waxᵀ·dz_t
+      if (ws.drop) mulInPlace(ws.dX!, 0, ws.Mx!, (t - 1) * B * E, r * E); // through the mask
       scatterAddRows(g.Wemb!, ws.dX!, 0, tokens, t - 1, T, r, E);
     } else {
       scatterAddRows(g.Wax, dZ, zt, tokens, t - 1, T, r, H); //        dWax[:, x_t] += dz_t
@@ -254,6 +277,7 @@ export function outputForward(p: Params, ws: Workspace, batch: Batch): ForwardRe
     for (let b = 0; b < B; b++) {
       const src = lengths[b] * B * H + b * H; // a_{len} of row b
       for (let h = 0; h < H; h++) ws.Hlast[b * H + h] = ws.A[src + h];
+      if (ws.drop) dropout(ws.Hlast, b * H, ws.Mh, b * H, H, ws.drop.rate, ws.drop.key, batch.ids[b], OUTPUT_MASK_T);
     }
     copy(ws.Wya, 0, p.Wya, 0, C * H);
     matmulABt(P, 0, ws.Hlast, 0, ws.Wya, 0, B, C, H, false);
@@ -312,15 +336,16 @@ export function outputBackward(p: Params, g: Params, ws: Workspace, batch: Batch
   colSumAcc(g.by, P, 0, rows, C);
   transpose(ws.WyaT, 0, ws.Wya, 0, C, H);
   matmulABt(ws.dOut, 0, P, 0, ws.WyaT, 0, rows, H, C, false); //                            dL/da = Wyaᵀ·dlogits
+  if (ws.drop && task === 'many-to-one') mulInPlace(ws.dOut, 0, ws.Mh, 0, B * H); //           through the mask
 }
 
 /**
  * One shard's forward and backward: returns the loss sum and counts, accumulates the gradient of
  * the loss SUM into g. The single-process loop and the worker threads both call this.
  */
-export function forwardBackward(p: Params, g: Params, ws: Workspace, batch: Batch, bpttWindow = 0): ForwardResult {
+export function forwardBackward(p: Params, g: Params, ws: Workspace, batch: Batch, bpttWindow = 0, drop: Dropout | null = null): ForwardResult {
   checkBatch(ws.spec, ws, batch);
-  rnnForward(p, ws, batch);
+  rnnForward(p, ws, batch, drop);
   const res = outputForward(p, ws, batch);
   outputBackward(p, g, ws, batch);
   rnnBackward(p, g, ws, batch, bpttWindow);

@@ -37,6 +37,9 @@ export interface WorkerInit {
   maxB: number;
   maxT: number;
   bpttWindow: number;
+  /** Dropout rate while training, and the run's seed (each step's masks are keyed by both). */
+  dropout: number;
+  seed: number;
   /** Step counter: the coordinator bumps it (Atomics) after each update, workers read it on each task. */
   fence: Int32Array;
   /** Tests only: make the worker fail at this step, by throwing or by killing its thread. */

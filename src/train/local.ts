@@ -5,6 +5,7 @@
 import type { ModelSpec } from '../model/spec.js';
 import { makeLayout, allocParams, type Params } from '../model/params.js';
 import { SharedArena, arenaOf } from '../util/shared.js';
+import { stepKey } from '../util/prng.js';
 import { allocWorkspace, forwardBackward, forward, type Workspace } from '../model/rnn.js';
 import type { Batch } from '../model/batch.js';
 import { Optimizer, type OptimizerOptions } from './optim.js';
@@ -26,15 +27,19 @@ export class LocalTrainer {
   readonly opt: Optimizer;
   private readonly clipNorm: number;
   private readonly bpttWindow: number;
+  private readonly dropout: number;
+  private readonly seed: number;
 
   constructor(
     readonly spec: ModelSpec,
     maxB: number,
     maxT: number,
-    opts: { optimizer: OptimizerOptions; clipNorm: number; bpttWindow?: number; params?: Params },
+    opts: { optimizer: OptimizerOptions; clipNorm: number; bpttWindow?: number; params?: Params; dropout?: number; seed?: number },
   ) {
     this.clipNorm = opts.clipNorm;
     this.bpttWindow = opts.bpttWindow ?? 0;
+    this.dropout = opts.dropout ?? 0;
+    this.seed = opts.seed ?? 0;
     const layout = makeLayout(spec);
     this.p = opts.params ?? allocParams(layout, 'float32');
     // Gradient and moments in the parameters' arena: the optimizer step runs as one SIMD kernel.
@@ -47,7 +52,9 @@ export class LocalTrainer {
   /** Gradient sums of one batch into g (zeroed first); returns forward's sums. */
   gradients(batch: Batch) {
     zeroGrad(this.p.layout, this.g.data, this.ws.touched, this.ws.touchedCount);
-    return forwardBackward(this.p, this.g, this.ws, batch, this.bpttWindow);
+    // Masks keyed as in the workers: by the step this gradient is for.
+    const drop = this.dropout > 0 ? { rate: this.dropout, key: stepKey(this.seed, this.opt.step + 1) } : null;
+    return forwardBackward(this.p, this.g, this.ws, batch, this.bpttWindow, drop);
   }
 
   step(batch: Batch): StepResult {

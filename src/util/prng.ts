@@ -106,3 +106,27 @@ export class Rng {
 function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
+
+function fmix32(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/**
+ * A counter-based uniform in [0, 1) from four integers (murmur3-style mixing): the same inputs
+ * give the same number in any thread and in any order. Dropout masks use it, keyed by (run seed,
+ * step) and indexed by (example id, timestep, unit), so a mask does not depend on how a batch is
+ * sharded or padded.
+ */
+export function hashUniform(key: number, a: number, b: number, c: number): number {
+  let h = fmix32((key ^ Math.imul(a + 1, 0x9e3779b1)) >>> 0);
+  h = fmix32((h ^ Math.imul(b + 1, 0x85ebca77)) >>> 0);
+  h = fmix32((h ^ Math.imul(c + 1, 0xc2b2ae3d)) >>> 0);
+  return h / 4294967296;
+}
+
+/** The dropout key of training step `step` of a run seeded `seed`. */
+export function stepKey(seed: number, step: number): number {
+  return fmix32((Math.imul(seed >>> 0, 0x27d4eb2d) ^ fmix32(step >>> 0)) >>> 0);
+}

@@ -1,0 +1,70 @@
+// Dropout: its gradient against central finite differences of the same (masked) loss in float64;
+// masks depend on the example, not on its place in a batch; none at evaluation; the
+// single-thread loop and one worker agree bit for bit with dropout on.
+
+import t from 'tap';
+import type { ModelSpec } from '../src/model/spec.js';
+import { makeLayout, allocParams } from '../src/model/params.js';
+import { allocWorkspace, forwardBackward, forward } from '../src/model/rnn.js';
+import { batchFrom } from '../src/model/batch.js';
+import { stepKey } from '../src/util/prng.js';
+import { randomParams, randomBatch, maxRelDiff } from './helpers/model.js';
+
+const drop = { rate: 0.4, key: stepKey(7, 3) };
+
+for (const [task, E] of [['many-to-one', 4], ['many-to-one', 0], ['many-to-many', 4]] as const) {
+  t.test(`gradient check with dropout ${drop.rate}: ${task}, ${E ? `embedding E=${E}` : 'one-hot'}`, async (t) => {
+    const spec: ModelSpec = { cell: 'rnn', task, V: 7, H: 5, C: task === 'many-to-one' ? 3 : 7, E };
+    const p = randomParams(spec, 21, 'float64');
+    const batch = randomBatch(spec, [4, 1, 6, 3], 22, 6);
+    const g = allocParams(makeLayout(spec), 'float64');
+    const ws = allocWorkspace(spec, batch.B, 6, 'float64');
+    const r = forwardBackward(p, g, ws, batch, 0, drop);
+    const analytic = Float64Array.from(g.data);
+    const scratch = allocParams(makeLayout(spec), 'float64');
+    const ws2 = allocWorkspace(spec, batch.B, 6, 'float64');
+    const loss = () => forwardBackward(p, scratch, ws2, batch, 0, drop).lossSum;
+    t.equal(loss(), r.lossSum, 'the masks are the same on every call');
+    t.not(forward(p, ws2, batch).lossSum, r.lossSum, 'dropout changes the training loss; evaluation has none');
+    const eps = 1e-5;
+    for (const tensor of p.layout.tensors) {
+      const numeric = new Float64Array(tensor.size);
+      for (let i = 0; i < tensor.size; i++) {
+        const k = tensor.offset + i, old = p.data[k];
+        p.data[k] = old + eps;
+        const lp = loss();
+        p.data[k] = old - eps;
+        const lm = loss();
+        p.data[k] = old;
+        numeric[i] = (lp - lm) / (2 * eps);
+      }
+      const { rel, at } = maxRelDiff(analytic.subarray(tensor.offset, tensor.offset + tensor.size), numeric);
+      t.ok(rel < 1e-4, `${tensor.name}: max relative error ${rel.toExponential(2)}` + (rel >= 1e-4 ? ` at ${at}` : ''));
+    }
+  });
+}
+
+t.test('a sequence gets the same mask alone or anywhere in a padded batch', async (t) => {
+  const spec: ModelSpec = { cell: 'rnn', task: 'many-to-one', V: 9, H: 6, C: 2, E: 5 };
+  const p = randomParams(spec, 4, 'float64');
+  const seqs = [[1, 2, 3, 4, 5], [6, 7], [8, 1, 2]];
+  const grad = (idx: number[]) => {
+    const b = batchFrom(idx.map((i) => seqs[i]), { labels: idx.map((i) => i % 2), ids: idx.map((i) => 100 + i), T: 7 });
+    const g = allocParams(makeLayout(spec), 'float64');
+    const r = forwardBackward(p, g, allocWorkspace(spec, 3, 7, 'float64'), b, 0, drop);
+    return { g: g.data, loss: r.lossSum };
+  };
+  const all = grad([2, 0, 1]);
+  const sum = new Float64Array(all.g.length);
+  let loss = 0;
+  for (const i of [0, 1, 2]) {
+    const one = grad([i]);
+    loss += one.loss;
+    for (let k = 0; k < sum.length; k++) sum[k] += one.g[k];
+  }
+  t.ok(Math.abs(loss - all.loss) < 1e-12, 'loss: batch = Σ alone');
+  t.ok(maxRelDiff(all.g, sum).rel < 1e-10, 'gradient: batch = Σ alone');
+  const other = forwardBackward(p, allocParams(makeLayout(spec), 'float64'), allocWorkspace(spec, 1, 7, 'float64'),
+    batchFrom([seqs[0]], { labels: [0], ids: [999], T: 7 }), 0, drop);
+  t.not(other.lossSum, grad([0]).loss, 'another example id draws another mask');
+});
