@@ -137,6 +137,8 @@ t.test('rules across fields', async (t) => {
   t.match(check({ source: 'names' }, { task: 'many-to-one', hidden: 4, input: { embedding: 0 } }), /model\.input\.embedding: expected an integer >= 1, found 0/);
   t.match(check({ source: 'names' }, { task: 'many-to-one', hidden: 4, input: 'one-hot' }), /model\.input: expected `onehot` or an object with `embedding`, found "one-hot"; did you mean `onehot`\?/);
   t.match(check({ source: 'names' }, { task: 'many-to-one', hidden: 4, input: { embeding: 3 } }), /model\.input\.embeding: unknown key; did you mean `embedding`\?/);
+  t.match(check({ source: 'moby-dick' }, { task: 'many-to-many', hidden: 4, dropout: 0.2 }), /model\.dropout: expected 0 with a one-hot many-to-many model/);
+  t.match(check({ source: 'names' }, { task: 'many-to-one', hidden: 4, dropout: 1 }), /model\.dropout: expected a number from 0 to 0\.9, found 1/);
 });
 
 t.test('--set overrides any field, validated the same way', async (t) => {
@@ -183,6 +185,14 @@ t.test('diffConfigs classifies changes for --resume', async (t) => {
   c.model.input = { embedding: 8 };
   t.same(diffConfigs(a, c), [{ path: 'model.input', from: 'onehot', to: { embedding: 8 }, kind: 'shape' }]);
   t.same(diffConfigs(a, structuredClone(a)), []);
+  const d = structuredClone(a) as ResolvedConfig;
+  d.model.dropout = 0.2;
+  t.same(diffConfigs(a, d).map((x) => x.kind), ['behaviour'], 'dropout changes no tensor');
+  const cos = structuredClone(a) as ResolvedConfig;
+  cos.train.lrSchedule = 'cosine';
+  const longer = structuredClone(cos);
+  longer.train.epochs += 5;
+  t.same(diffConfigs(cos, longer).map((x) => x.kind), ['behaviour'], 'epochs reshape a cosine schedule');
 });
 
 t.test('did you mean', async (t) => {

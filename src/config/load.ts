@@ -283,6 +283,9 @@ export function diffConfigs(a: unknown, b: unknown): ConfigChange[] {
     if (JSON.stringify(x) !== JSON.stringify(y)) out.push({ path: p, from: x, to: y, kind: changeKind(p) });
   };
   walk(a, b, []);
+  // Under a cosine schedule the learning rate of every remaining step depends on the run's length.
+  const cosine = (c: unknown) => (c as { train?: { lrSchedule?: string } } | undefined)?.train?.lrSchedule === 'cosine';
+  for (const c of out) if (c.path === 'train.epochs' && (cosine(a) || cosine(b))) c.kind = 'behaviour';
   return out;
 }
 
