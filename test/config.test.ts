@@ -138,6 +138,8 @@ t.test('rules across fields', async (t) => {
   t.match(check({ source: 'names' }, { task: 'many-to-one', hidden: 4, input: 'one-hot' }), /model\.input: expected `onehot` or an object with `embedding`, found "one-hot"; did you mean `onehot`\?/);
   t.match(check({ source: 'names' }, { task: 'many-to-one', hidden: 4, input: { embeding: 3 } }), /model\.input\.embeding: unknown key; did you mean `embedding`\?/);
   t.match(check({ source: 'moby-dick' }, { task: 'many-to-many', hidden: 4, dropout: 0.2 }), /model\.dropout: expected 0 with a one-hot many-to-many model/);
+  t.match(configError(t, () => checkConfig({ ...base, data: { source: 'moby-dick' }, model: { task: 'many-to-many', hidden: 4 }, train: { stepLoss: 1 } }, { label: 'c.json', configDir: dir })),
+    /train\.stepLoss: expected 0 for model\.task `many-to-many`/);
   t.match(check({ source: 'names' }, { task: 'many-to-one', hidden: 4, dropout: 1 }), /model\.dropout: expected a number from 0 to 0\.9, found 1/);
 });
 

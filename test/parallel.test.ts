@@ -17,12 +17,14 @@ import { syntheticSplit, maxRelDiff } from './helpers/model.js';
 
 const BATCH = 16;
 
-async function trainParallel(spec: ModelSpec, workers: number, steps: number, inject?: { failAtStep: number; mode: 'throw' | 'exit' }, dropout = 0) {
+interface Extras { dropout?: number; stepLoss?: number }
+
+async function trainParallel(spec: ModelSpec, workers: number, steps: number, inject?: { failAtStep: number; mode: 'throw' | 'exit' }, x: Extras = {}) {
   const split = syntheticSplit(spec, 200, 3, 20, 7);
   const p = allocParams(makeLayout(spec), 'float32');
   initParams(p, spec, new Rng(1));
   const opt = new Optimizer(p.layout.size, defaultOptimizer, arenaOf(p.data));
-  const co = new Coordinator({ spec, workers, maxB: BATCH, maxT: 20, bpttWindow: 0, dropout, seed: 9, splits: { train: split }, params: p, optimizer: opt, inject });
+  const co = new Coordinator({ spec, workers, maxB: BATCH, maxT: 20, bpttWindow: 0, dropout: x.dropout, stepLoss: x.stepLoss, seed: 9, splits: { train: split }, params: p, optimizer: opt, inject });
   const hashes: string[] = [];
   const losses: number[] = [];
   try {
@@ -44,9 +46,9 @@ async function trainParallel(spec: ModelSpec, workers: number, steps: number, in
   return { p: Float32Array.from(p.data), hashes, losses, split };
 }
 
-function localTrain(spec: ModelSpec, steps: number, dropout = 0) {
+function localTrain(spec: ModelSpec, steps: number, x: Extras = {}) {
   const split = syntheticSplit(spec, 200, 3, 20, 7);
-  const tr = new LocalTrainer(spec, BATCH, 20, { optimizer: defaultOptimizer, clipNorm: 1, dropout, seed: 9 });
+  const tr = new LocalTrainer(spec, BATCH, 20, { optimizer: defaultOptimizer, clipNorm: 1, dropout: x.dropout, stepLoss: x.stepLoss, seed: 9 });
   initParams(tr.p, spec, new Rng(1));
   const batch = allocBatch(BATCH, 20);
   let step = 0;
@@ -60,15 +62,15 @@ function localTrain(spec: ModelSpec, steps: number, dropout = 0) {
   return Float32Array.from(tr.p.data);
 }
 
-for (const [spec, dropout] of [
-  [{ cell: 'rnn', task: 'many-to-one', V: 50, H: 24, C: 3, E: 0 }, 0],
-  [{ cell: 'rnn', task: 'many-to-many', V: 30, H: 16, C: 30, E: 8 }, 0.3],
-] as Array<[ModelSpec, number]>) {
-  const what = `${spec.task}, ${spec.E ? 'embedding' : 'one-hot'}${dropout ? `, dropout ${dropout}` : ''}`;
+for (const [spec, x] of [
+  [{ cell: 'rnn', task: 'many-to-one', V: 50, H: 24, C: 3, E: 0 }, { stepLoss: 0.5 }],
+  [{ cell: 'rnn', task: 'many-to-many', V: 30, H: 16, C: 30, E: 8 }, { dropout: 0.3 }],
+] as Array<[ModelSpec, Extras]>) {
+  const what = `${spec.task}, ${spec.E ? 'embedding' : 'one-hot'}, ${JSON.stringify(x)}`;
   t.test(`50 steps: 2 workers = 1 worker = single thread (${what})`, async (t) => {
-    const one = await trainParallel(spec, 1, 50, undefined, dropout);
-    const two = await trainParallel(spec, 2, 50, undefined, dropout);
-    const local = localTrain(spec, 50, dropout);
+    const one = await trainParallel(spec, 1, 50, undefined, x);
+    const two = await trainParallel(spec, 2, 50, undefined, x);
+    const local = localTrain(spec, 50, x);
     // One worker sums one slot: the same arithmetic as the single-thread loop, bit for bit.
     t.ok(Buffer.from(one.p.buffer).equals(Buffer.from(local.buffer)), '1 worker is bit-identical to the single-thread loop');
     // Two workers sum two partial sums: equal up to float32 rounding of the order of summation.
@@ -77,7 +79,7 @@ for (const [spec, dropout] of [
     t.comment(`max |w1 - w2| / max |w1| = ${(num / den).toExponential(2)}; last loss ${one.losses[49].toFixed(4)} vs ${two.losses[49].toFixed(4)}`);
     t.ok(num / den < 1e-5, `2 workers within 1e-5 of 1 worker (${(num / den).toExponential(2)})`);
     t.ok(one.losses[49] < one.losses[0], 'the loss went down');
-    const again = await trainParallel(spec, 2, 50, undefined, dropout);
+    const again = await trainParallel(spec, 2, 50, undefined, x);
     t.same(again.hashes, two.hashes, 'same seed and worker count: bit-identical weights at every step');
   });
 }

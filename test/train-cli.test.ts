@@ -57,6 +57,10 @@ t.test('a run, piped: --set changes it; plain output; report, metrics and gradie
   for (const r of [full, short, lm]) exit0(t, r, 'run');
 
   t.match(full.stdout, /^done: 32 steps in /m, 'the config: 2 epochs of 16 steps');
+  // The best validation checkpoint is scored on test too, when it is not the last one.
+  const bestStep = Number(/best validation +accuracy [\d.]+% at step (\d+)/.exec(full.stdout)?.[1]);
+  if (bestStep === 32) t.notMatch(full.stdout, /test, best checkpoint/, 'best = last: one test line');
+  else t.match(full.stdout, new RegExp(`^  test, best checkpoint +loss [\\d.]+, accuracy [\\d.]+% \\(step ${bestStep}: \\S+step-0+${bestStep}\\.ckpt\\)$`, 'm'), `best at step ${bestStep}: its test score`);
   t.match(short.stdout, /^done: 16 steps in /m, '--set train.epochs=1: 1 epoch');
   t.ok(existsSync(join(dir, 'short', 'short-run', 'report.html')), '--set name=short-run: its own run directory');
   t.same(checkpoints(join(dir, 'short', 'short-run')).map(stepOf).at(-1), 16);

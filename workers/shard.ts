@@ -74,7 +74,7 @@ export default function run(task: GradTask | EvalTask | ReduceTask | UpdateTask)
   const g = slots[task.slot];
   zeroGrad(layout, g.data, slot.touched.subarray(1), slot.touched[0]);
   const drop = init.dropout > 0 ? { rate: init.dropout, key: stepKey(init.seed, task.step) } : null;
-  const r = forwardBackward(params, g, ws, batch, init.bpttWindow, drop);
+  const r = forwardBackward(params, g, ws, batch, init.bpttWindow, drop, init.stepLoss);
   slot.touched[0] = ws.touchedCount;
   slot.touched.set(ws.touched.subarray(0, ws.touchedCount), 1);
   slot.normSum.set(ws.stepNormSum.subarray(0, batch.T));

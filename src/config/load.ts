@@ -201,6 +201,9 @@ function crossFieldProblems(c: ResolvedConfig): Problem[] {
     });
     if (d.labels.length === 1) at(['data', 'labels'], 'expected at least 2 labels, found 1');
   }
+  if (c.train.stepLoss > 0 && c.model.task === 'many-to-many') {
+    at(['train', 'stepLoss'], 'expected 0 for model.task `many-to-many` (every step has its own target already), found ' + c.train.stepLoss);
+  }
   if (c.model.dropout > 0 && c.model.input === 'onehot' && c.model.task === 'many-to-many') {
     at(['model', 'dropout'], 'expected 0 with a one-hot many-to-many model (dropout applies to embedded inputs and to the many-to-one classifier\'s state): use `"input": { "embedding": E }` or set dropout to 0');
   }

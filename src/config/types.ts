@@ -290,6 +290,15 @@ export interface TrainConfig {
    */
   clipNorm?: number;
   /**
+   * Target replication (many-to-one): every state a_t up to the last token also predicts the
+   * label, adding stepLoss × the mean of those cross-entropies to each sequence's loss while
+   * training. Early steps get a gradient of their own, so the state learns to carry its evidence
+   * forward (Lipton et al. 2016); predictions are still read at the last token. 0 turns it off.
+   * @default 0
+   * @minimum 0
+   */
+  stepLoss?: number;
+  /**
    * Truncated BPTT window in steps for many-to-many; 0 backpropagates through the whole chunk.
    * @default 0
    * @minimum 0

@@ -15,6 +15,11 @@
 // forward/backward compute SUMS over the batch (loss sum, gradient of the loss sum); dividing by
 // the number of sequences or real tokens happens once, where shards are combined.
 //
+// Target replication (training only, many-to-one, weight α = stepLoss; Lipton et al. 2016): every
+// state a_t, t ≤ len, also predicts the sequence's label, adding α·(1/len)·Σ_t CE(softmax(Wya·a_t
+// + by), y) to the objective. It gives early steps a gradient of their own, so the state learns
+// to carry its evidence forward; the prediction is still read at the last token.
+//
 // Dropout (training only, inverted): x_t ← x_t ⊙ m_t/(1−rate) on embedded inputs, and the
 // many-to-one classifier reads a_{len} ⊙ m/(1−rate). Masks are drawn from (step key, example id,
 // t, unit), so a sequence gets the same mask alone or in any batch, shard or padding.
@@ -24,7 +29,7 @@ import type { Params } from './params.js';
 import type { Batch } from './batch.js';
 import {
   type Float, matmulABt, transpose, addBiasRows, colSumAcc, gatherRows, scatterAddRows,
-  tanhInPlace, tanhBackward, softmaxRow, argmaxRow, sumSquares, fill, copy, addTo, dropout, mulInPlace,
+  tanhInPlace, tanhBackward, softmaxRow, argmaxRow, sumSquares, fill, copy, addTo, scale, dropout, mulInPlace,
 } from './kernels.js';
 
 /** Dropout for one training step: the rate, and the step's key (stepKey(seed, step)). */
@@ -49,6 +54,11 @@ export interface Workspace {
   Mh: Float; //             (maxB, H) its dropout mask
   /** The dropout of the last forward (null: none). */
   drop: Dropout | null;
+  /** Target replication weight of the last forward (0: none); many-to-one only. */
+  stepLoss: number;
+  P2: Float; //             (maxT, maxB, C) many-to-one, target replication: every step's probabilities, then dlogits
+  dOut2: Float; //          (maxT, maxB, H) the gradient they send to each state
+  PT2: Float; //            (C, maxT·maxB)
   P: Float; //              many-to-one (maxB, C) / many-to-many (maxT, maxB, C): probabilities, then dlogits
   dOut: Float; //           same rows as P, width H: gradient reaching the states from the outputs
   dA: Float; //             (maxB, H) dL/da_t, running backwards through time
@@ -80,6 +90,7 @@ export interface Workspace {
 
 export interface ForwardResult {
   lossSum: number; // Σ of −log p(target) over sequences (many-to-one) or real tokens (many-to-many)
+  auxSum?: number; // target replication: Σ over sequences of α·mean_t −log p_t(label); the objective is lossSum + auxSum
   count: number; //   sequences or real tokens
   correct: number; // argmax = target
 }
@@ -97,6 +108,11 @@ export function allocWorkspace(spec: ModelSpec, maxB: number, maxT: number, dtyp
     Hlast: new F(maxB * H),
     Mh: new F(maxB * H),
     drop: null,
+    stepLoss: 0,
+    // Target replication only; untouched (so never paged in) otherwise.
+    P2: new F(spec.task === 'many-to-one' ? maxT * maxB * C : 0),
+    dOut2: new F(spec.task === 'many-to-one' ? maxT * maxB * H : 0),
+    PT2: new F(spec.task === 'many-to-one' ? C * maxT * maxB : 0),
     P: new F(outRows * C),
     dOut: new F(outRows * H),
     dA: new F(maxB * H),
@@ -226,6 +242,7 @@ export function rnnBackward(p: Params, g: Params, ws: Workspace, batch: Batch, b
       if (len < t) continue;
       const o = m2o ? (len === t ? b * H : -1) : zt + b * H;
       if (o >= 0) for (let h = 0; h < H; h++) dA[b * H + h] += dOut[o + h];
+      if (m2o && ws.stepLoss > 0) addTo(dA, b * H, ws.dOut2, zt + b * H, H);
       ws.stepNormSum[t - 1] += Math.sqrt(sumSquares(dA, b * H, H));
       ws.stepNormCount[t - 1] += 1;
     }
@@ -289,6 +306,7 @@ export function outputForward(p: Params, ws: Workspace, batch: Batch): ForwardRe
       if (argmaxRow(P, b * C, C) === y) correct++;
     }
     count = B;
+    if (ws.stepLoss > 0) return { lossSum, count, correct, auxSum: stepLossForward(p, ws, batch) };
   } else {
     // Outputs for every state a_1..a_T at once; rows past a sequence's end are skipped below.
     copy(ws.Wya, 0, p.Wya, 0, C * H);
@@ -307,6 +325,46 @@ export function outputForward(p: Params, ws: Workspace, batch: Batch): ForwardRe
     }
   }
   return { lossSum, count, correct };
+}
+
+/** Target replication: every real step's probabilities into ws.P2; returns Σ_b α·mean_t −log p_t(y_b). */
+function stepLossForward(p: Params, ws: Workspace, batch: Batch): number {
+  const { H, C } = ws.spec;
+  const { B, T, lengths } = batch;
+  const P2 = ws.P2;
+  matmulABt(P2, 0, ws.A, B * H, ws.Wya, 0, T * B, C, H, false); //       Wya·a_t for t = 1..T
+  addBiasRows(P2, 0, p.by, T * B, C);
+  let aux = 0;
+  for (let b = 0; b < B; b++) {
+    let s = 0;
+    for (let t = 0; t < lengths[b]; t++) {
+      const o = (t * B + b) * C;
+      softmaxRow(P2, o, C);
+      s -= Math.log(Math.max(P2[o + batch.labels[b]], 1e-30));
+    }
+    aux += (ws.stepLoss * s) / lengths[b];
+  }
+  return aux;
+}
+
+/** Target replication's backward: dlogits_t = α/len·(p_t − onehot(y)), into dWya, dby and ws.dOut2. */
+function stepLossBackward(g: Params, ws: Workspace, batch: Batch): void {
+  const { H, C } = ws.spec;
+  const { B, T, lengths } = batch;
+  const P2 = ws.P2, rows = T * B;
+  for (let t = 0; t < T; t++) {
+    for (let b = 0; b < B; b++) {
+      const o = (t * B + b) * C;
+      if (t >= lengths[b]) { fill(P2, o, C, 0); continue; } // padded step: no loss
+      P2[o + batch.labels[b]] -= 1;
+      scale(P2, o, C, ws.stepLoss / lengths[b]);
+    }
+  }
+  transpose(ws.PT2, 0, P2, 0, rows, C);
+  matmulABt(ws.dW, 0, ws.PT2, 0, ws.AT, B, C, H, rows, false, rows, rows + B); // dWya += Σ_t dlogits_tᵀ·a_t
+  addTo(g.Wya, 0, ws.dW, 0, C * H);
+  colSumAcc(g.by, P2, 0, rows, C);
+  matmulABt(ws.dOut2, 0, P2, 0, ws.WyaT, 0, rows, H, C, false); //                dL/da_t = Wyaᵀ·dlogits_t
 }
 
 /** dlogits = p − onehot(y) (in place in ws.P), output-layer gradients into g, and ws.dOut for BPTT. */
@@ -337,15 +395,17 @@ export function outputBackward(p: Params, g: Params, ws: Workspace, batch: Batch
   transpose(ws.WyaT, 0, ws.Wya, 0, C, H);
   matmulABt(ws.dOut, 0, P, 0, ws.WyaT, 0, rows, H, C, false); //                            dL/da = Wyaᵀ·dlogits
   if (ws.drop && task === 'many-to-one') mulInPlace(ws.dOut, 0, ws.Mh, 0, B * H); //           through the mask
+  if (task === 'many-to-one' && ws.stepLoss > 0) stepLossBackward(g, ws, batch);
 }
 
 /**
  * One shard's forward and backward: returns the loss sum and counts, accumulates the gradient of
  * the loss SUM into g. The single-process loop and the worker threads both call this.
  */
-export function forwardBackward(p: Params, g: Params, ws: Workspace, batch: Batch, bpttWindow = 0, drop: Dropout | null = null): ForwardResult {
+export function forwardBackward(p: Params, g: Params, ws: Workspace, batch: Batch, bpttWindow = 0, drop: Dropout | null = null, stepLoss = 0): ForwardResult {
   checkBatch(ws.spec, ws, batch);
   rnnForward(p, ws, batch, drop);
+  ws.stepLoss = ws.spec.task === 'many-to-one' ? stepLoss : 0;
   const res = outputForward(p, ws, batch);
   outputBackward(p, g, ws, batch);
   rnnBackward(p, g, ws, batch, bpttWindow);
@@ -356,5 +416,6 @@ export function forwardBackward(p: Params, g: Params, ws: Workspace, batch: Batc
 export function forward(p: Params, ws: Workspace, batch: Batch): ForwardResult {
   checkBatch(ws.spec, ws, batch);
   rnnForward(p, ws, batch);
+  ws.stepLoss = 0;
   return outputForward(p, ws, batch);
 }

@@ -38,6 +38,8 @@ export interface CoordinatorOptions {
   /** Dropout rate while training (default 0) and the seed its masks are keyed by. */
   dropout?: number;
   seed?: number;
+  /** Target replication weight while training (default 0). */
+  stepLoss?: number;
   splits: Partial<Record<SplitName, EncodedSplit>>;
   /** The parameters (allocParams, float32): the gradient and its slots are allocated in their arena. */
   params: Params;
@@ -121,7 +123,7 @@ export class Coordinator {
       spec: o.spec, memory: arena.memory, params: this.params.data.byteOffset, grad: this.grad.data.byteOffset,
       moments: m ? { m: m.byteOffset, v: v!.length > 0 ? v!.byteOffset : -1 } : null,
       slotTable: slotTable.byteOffset, slots: this.slots, unions: this.unions, splits: o.splits,
-      orders: this.orders, maxB: o.maxB, maxT: o.maxT, bpttWindow: o.bpttWindow, dropout: o.dropout ?? 0, seed: o.seed ?? 0, fence: this.fence, inject: o.inject,
+      orders: this.orders, maxB: o.maxB, maxT: o.maxT, bpttWindow: o.bpttWindow, dropout: o.dropout ?? 0, seed: o.seed ?? 0, stepLoss: o.stepLoss ?? 0, fence: this.fence, inject: o.inject,
     };
     this.pool = new Piscina({
       filename: workerFile(), minThreads: this.workers, maxThreads: this.workers, idleTimeout: 24 * 3600 * 1000, workerData: init,

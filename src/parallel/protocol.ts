@@ -40,6 +40,8 @@ export interface WorkerInit {
   /** Dropout rate while training, and the run's seed (each step's masks are keyed by both). */
   dropout: number;
   seed: number;
+  /** Target replication weight (many-to-one; 0 = off). */
+  stepLoss: number;
   /** Step counter: the coordinator bumps it (Atomics) after each update, workers read it on each task. */
   fence: Int32Array;
   /** Tests only: make the worker fail at this step, by throwing or by killing its thread. */

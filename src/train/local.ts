@@ -29,17 +29,19 @@ export class LocalTrainer {
   private readonly bpttWindow: number;
   private readonly dropout: number;
   private readonly seed: number;
+  private readonly stepLoss: number;
 
   constructor(
     readonly spec: ModelSpec,
     maxB: number,
     maxT: number,
-    opts: { optimizer: OptimizerOptions; clipNorm: number; bpttWindow?: number; params?: Params; dropout?: number; seed?: number },
+    opts: { optimizer: OptimizerOptions; clipNorm: number; bpttWindow?: number; params?: Params; dropout?: number; seed?: number; stepLoss?: number },
   ) {
     this.clipNorm = opts.clipNorm;
     this.bpttWindow = opts.bpttWindow ?? 0;
     this.dropout = opts.dropout ?? 0;
     this.seed = opts.seed ?? 0;
+    this.stepLoss = opts.stepLoss ?? 0;
     const layout = makeLayout(spec);
     this.p = opts.params ?? allocParams(layout, 'float32');
     // Gradient and moments in the parameters' arena: the optimizer step runs as one SIMD kernel.
@@ -54,7 +56,7 @@ export class LocalTrainer {
     zeroGrad(this.p.layout, this.g.data, this.ws.touched, this.ws.touchedCount);
     // Masks keyed as in the workers: by the step this gradient is for.
     const drop = this.dropout > 0 ? { rate: this.dropout, key: stepKey(this.seed, this.opt.step + 1) } : null;
-    return forwardBackward(this.p, this.g, this.ws, batch, this.bpttWindow, drop);
+    return forwardBackward(this.p, this.g, this.ws, batch, this.bpttWindow, drop, this.stepLoss);
   }
 
   step(batch: Batch): StepResult {

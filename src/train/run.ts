@@ -20,7 +20,7 @@ import { Progress, printSummary, formatDuration, type OutStream } from '../cli/p
 import { Rng } from '../util/prng.js';
 import { arenaOf } from '../util/shared.js';
 import { UserError, ConfigError, CheckpointError } from '../util/errors.js';
-import { checkpointOf, restore, optimizerOptions } from './state.js';
+import { checkpointOf, restore, loadParams, optimizerOptions } from './state.js';
 
 export interface RunOptions {
   config: string;
@@ -54,6 +54,8 @@ export interface RunSummary {
   best: { metric: number; step: number };
   val?: EvalMetrics;
   test?: EvalMetrics;
+  /** Test metrics of the best validation checkpoint, when it is not the last one and was kept. */
+  testBest?: EvalMetrics & { step: number; file: string };
   lastCheckpoint: string | null;
   seconds: number;
 }
@@ -151,7 +153,7 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
   say(`model: ${spec.cell} ${spec.task}, V=${spec.V} H=${spec.H} C=${spec.C} ${spec.E ? `embedding E=${spec.E}` : 'one-hot input'}, ${countParams(layout).toLocaleString('en-US')} parameters; ${workers} worker thread${workers > 1 ? 's' : ''}; run directory ${relative(process.cwd(), runDir) || '.'}`);
   writeFileSync(join(runDir, 'config.resolved.json'), JSON.stringify(cfg, null, 2) + '\n');
 
-  const co = new Coordinator({ spec, workers, maxB: batchSize, maxT, bpttWindow: cfg.train.bpttWindow, dropout: cfg.model.dropout, seed: cfg.seed, splits: data.splits, params, optimizer: opt, inject: o.inject });
+  const co = new Coordinator({ spec, workers, maxB: batchSize, maxT, bpttWindow: cfg.train.bpttWindow, dropout: cfg.model.dropout, seed: cfg.seed, stepLoss: cfg.train.stepLoss, splits: data.splits, params, optimizer: opt, inject: o.inject });
   const metrics = new MetricsLog(runDir, resumed ? { resumeStep: st.globalStep } : {});
   trimProfiles(runDir, resumed ? st.globalStep : 0);
   const progress = new Progress({ stream: out, totalSteps, epochs: cfg.train.epochs, logEverySteps: cfg.train.logEvery, quiet: o.quiet });
@@ -190,6 +192,7 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
   let stoppedEarly = false;
   let val: EvalMetrics | undefined;
   let test: EvalMetrics | undefined;
+  let testBest: (EvalMetrics & { step: number; file: string }) | undefined;
   const profileEvery = Math.max(1, Math.round(totalSteps / 12));
   try {
     let tokensSinceLog = 0, timeSinceLog = performance.now();
@@ -253,6 +256,14 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
       if (!val || st.batchInEpoch !== 0) val = await validate();
       test = await evaluate('test', m2o);
       metrics.append({ step: st.globalStep, epoch: st.epoch, kind: 'test', loss: test.loss, accuracy: test.accuracy, elapsedSec: elapsed() });
+      // Also the test score of the best validation checkpoint (what early stopping would keep).
+      const bestFile = st.bestStep > 0 && st.bestStep !== st.globalStep ? ckdir.pathFor(st.bestStep) : null;
+      if (bestFile && existsSync(bestFile)) {
+        const final = Float32Array.from(params.data);
+        loadParams(readCheckpoint(bestFile), params, bestFile);
+        testBest = { ...(await evaluate('test', false)), step: st.bestStep, file: bestFile };
+        (params.data as Float32Array).set(final);
+      }
     }
   } finally {
     metrics.close();
@@ -281,13 +292,14 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
       ['best validation', `${m2o ? `accuracy ${(st.bestMetric * 100).toFixed(2)}%` : `loss ${(-st.bestMetric).toFixed(4)}`} at step ${st.bestStep}`],
       ['final validation', val ? fmt(val) : '-'],
       ['test', test ? fmt(test) : '-'],
+      ...(testBest ? [['test, best checkpoint', `${fmt(testBest)} (step ${testBest.step}: ${relative(process.cwd(), testBest.file)})`] as [string, string]] : []),
       ['checkpoints', relative(process.cwd(), ckdir.dir)],
       ['report', relative(process.cwd(), reportPath)],
       ['evaluate', `node dist/eval.js --checkpoint ${ckRel} --split test`],
       ['predict', m2o ? `node dist/predict.js --checkpoint ${ckRel} --text "..."` : `node dist/predict.js --checkpoint ${ckRel} --generate 300 --prompt "..."`],
     ], out);
   }
-  return { runDir, steps: st.globalStep, stoppedEarly, best: { metric: st.bestMetric, step: st.bestStep }, val, test, lastCheckpoint, seconds };
+  return { runDir, steps: st.globalStep, stoppedEarly, best: { metric: st.bestMetric, step: st.bestStep }, val, test, testBest, lastCheckpoint, seconds };
 }
 
 function nonFinite(step: number, what: string, last: string | null): UserError {

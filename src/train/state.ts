@@ -76,6 +76,11 @@ export function checkpointOf(
   };
 }
 
+/** Load a checkpoint's parameters into `params` (same layout). */
+export function loadParams(c: CheckpointData, params: Params, file: string): void {
+  loadTensors(params.layout, params.data as Float32Array, c.params, 'params', file);
+}
+
 /** Restore parameters and optimizer state from a checkpoint. */
 export function restore(c: CheckpointData, params: Params, opt: Optimizer, file: string): void {
   loadTensors(params.layout, params.data as Float32Array, c.params, 'params', file);
