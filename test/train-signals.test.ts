@@ -90,11 +90,12 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 
 t.test('SIGINT twice: exit 130 at once, without a new checkpoint', async (t) => {
   const dir = t.testdir({});
-  // Slow steps (0.2-0.5 s each: the whole training split of 487 sequences in one batch, H=128, one
-  // thread) with a checkpoint after each, and 5 steps still to go when the step-1 file appears, so
-  // a step is certainly in progress when the signals come.
-  const SLOW = ['--config', NAMES, '--workers', '1', '--max-steps', '6', '--set', 'train.epochs=6',
-    '--set', 'model.hidden=128', '--set', 'train.batchSize=512', '--set', 'checkpoint.every=1'];
+  // Slow steps (2-4 s each: the whole training split of 487 sequences in one batch, H=384, one
+  // thread) with a checkpoint after each and steps still to go when the step-1 file appears: a
+  // step is in progress when the first signal comes, and still when the second follows it (the
+  // test sends it as soon as the first is taken, a few ms later).
+  const SLOW = ['--config', NAMES, '--workers', '1', '--max-steps', '4', '--set', 'train.epochs=4',
+    '--set', 'model.hidden=384', '--set', 'train.batchSize=512', '--set', 'checkpoint.every=1'];
   const once = new Running([...SLOW, '--out', join(dir, 'once')]);
   const twice = new Running([...SLOW, '--out', join(dir, 'twice')]);
   await Promise.all([
