@@ -6,7 +6,7 @@ import t from 'tap';
 import type { ModelSpec } from '../src/model/spec.js';
 import { makeLayout, allocParams } from '../src/model/params.js';
 import { allocWorkspace, forwardBackward, forward } from '../src/model/rnn.js';
-import { randomParams, randomBatch, naiveLoss, maxRelDiff } from './helpers/model.js';
+import { randomParams, randomBatch, naiveLoss, checkAgainstFiniteDifferences } from './helpers/model.js';
 
 const cases: Array<{ task: ModelSpec['task']; E: number }> = [
   { task: 'many-to-one', E: 0 },
@@ -31,23 +31,7 @@ function gradCheck(t: Tap.Test, spec: ModelSpec, lengths: number[], T: number, b
   const hold = bpttWindow > 0 ? (b: number, s: number) => (s % bpttWindow === 0 ? base.states[b][s] : null) : undefined;
   const loss = () => naiveLoss(spec, p, batch, hold).loss;
 
-  const eps = 1e-5;
-  for (const tensor of p.layout.tensors) {
-    const numeric = new Float64Array(tensor.size);
-    for (let i = 0; i < tensor.size; i++) {
-      const k = tensor.offset + i;
-      const old = p.data[k];
-      p.data[k] = old + eps;
-      const lp = loss();
-      p.data[k] = old - eps;
-      const lm = loss();
-      p.data[k] = old;
-      numeric[i] = (lp - lm) / (2 * eps);
-    }
-    const a = analytic.subarray(tensor.offset, tensor.offset + tensor.size);
-    const { rel, at } = maxRelDiff(a, numeric);
-    t.ok(rel < 1e-4, `${tensor.name} [${tensor.shape}]: max relative error ${rel.toExponential(2)}` + (rel >= 1e-4 ? ` at ${at}: bptt ${a[at]} vs fd ${numeric[at]}` : ''));
-  }
+  checkAgainstFiniteDifferences(t, p, analytic, loss);
   // Forward through the kernels agrees with forwardBackward's loss (forward-only path).
   const ws2 = allocWorkspace(spec, batch.B, T, 'float64');
   t.equal(forward(p, ws2, batch).lossSum, r.lossSum, 'forward-only gives the same loss');

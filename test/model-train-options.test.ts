@@ -9,7 +9,7 @@ import { makeLayout, allocParams } from '../src/model/params.js';
 import { allocWorkspace, forwardBackward, forward } from '../src/model/rnn.js';
 import { batchFrom } from '../src/model/batch.js';
 import { stepKey } from '../src/util/prng.js';
-import { randomParams, randomBatch, maxRelDiff } from './helpers/model.js';
+import { randomParams, randomBatch, maxRelDiff, checkAgainstFiniteDifferences } from './helpers/model.js';
 
 const drop = { rate: 0.4, key: stepKey(7, 3) };
 
@@ -28,21 +28,7 @@ for (const [task, E, stepLoss] of [['many-to-one', 4, 0], ['many-to-one', 0, 0],
     t.equal(loss(), r.lossSum + (r.auxSum ?? 0), 'the masks are the same on every call');
     t.equal(r.auxSum === undefined, stepLoss === 0, 'an auxiliary loss only with stepLoss');
     t.not(forward(p, ws2, batch).lossSum, r.lossSum, 'dropout changes the training loss; evaluation has none');
-    const eps = 1e-5;
-    for (const tensor of p.layout.tensors) {
-      const numeric = new Float64Array(tensor.size);
-      for (let i = 0; i < tensor.size; i++) {
-        const k = tensor.offset + i, old = p.data[k];
-        p.data[k] = old + eps;
-        const lp = loss();
-        p.data[k] = old - eps;
-        const lm = loss();
-        p.data[k] = old;
-        numeric[i] = (lp - lm) / (2 * eps);
-      }
-      const { rel, at } = maxRelDiff(analytic.subarray(tensor.offset, tensor.offset + tensor.size), numeric);
-      t.ok(rel < 1e-4, `${tensor.name}: max relative error ${rel.toExponential(2)}` + (rel >= 1e-4 ? ` at ${at}` : ''));
-    }
+    checkAgainstFiniteDifferences(t, p, analytic, loss);
   });
 }
 

@@ -107,3 +107,26 @@ export function syntheticSplit(spec: ModelSpec, count: number, minLen: number, m
     lengths: toShared(Int32Array.from(lengths)), labels: toShared(Int32Array.from(labels)),
   };
 }
+
+/**
+ * Central finite differences of `loss` for every parameter tensor, against `analytic` (the same
+ * layout as p.data): one assertion per tensor, max relative error below 1e-4.
+ */
+export function checkAgainstFiniteDifferences(t: Tap.Test, p: Params, analytic: ArrayLike<number>, loss: () => number, eps = 1e-5): void {
+  for (const tensor of p.layout.tensors) {
+    const numeric = new Float64Array(tensor.size);
+    for (let i = 0; i < tensor.size; i++) {
+      const k = tensor.offset + i;
+      const old = p.data[k];
+      p.data[k] = old + eps;
+      const lp = loss();
+      p.data[k] = old - eps;
+      const lm = loss();
+      p.data[k] = old;
+      numeric[i] = (lp - lm) / (2 * eps);
+    }
+    const a = Array.prototype.slice.call(analytic, tensor.offset, tensor.offset + tensor.size) as number[];
+    const { rel, at } = maxRelDiff(a, numeric);
+    t.ok(rel < 1e-4, `${tensor.name} [${tensor.shape}]: max relative error ${rel.toExponential(2)}` + (rel >= 1e-4 ? ` at ${at}: analytic ${a[at]} vs fd ${numeric[at]}` : ''));
+  }
+}
