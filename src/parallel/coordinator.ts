@@ -77,7 +77,7 @@ export class Coordinator {
   readonly workers: number;
   readonly layout: Layout;
   readonly params: Params;
-  /** The reduced gradient (sums, then the mean after applyUpdate scales it). */
+  /** The reduced gradient: sums over the batch (the update applies 1/count and the clipping factor as it reads them). */
   readonly grad: Params;
   private readonly pool: Piscina;
   private readonly slots: SlotBuffers[];

@@ -91,10 +91,6 @@ export function arenaOf(a: ArrayBufferView): SharedArena | undefined {
   return m ? arenaOfMemory.get(m) : undefined;
 }
 
-export function sharedFloat32(n: number): Float32Array {
-  return new Float32Array(sharedBuffer(n * 4), 0, n);
-}
-
 export function sharedInt32(n: number): Int32Array {
   return new Int32Array(sharedBuffer(n * 4), 0, n);
 }
