@@ -289,113 +289,100 @@ export function outputForward(p: Params, ws: Workspace, batch: Batch): ForwardRe
   const { H, C, task } = ws.spec;
   const { B, T, lengths } = batch;
   const P = ws.P;
+  copy(ws.Wya, 0, p.Wya, 0, C * H);
+  if (task === 'many-to-many') return everyStepForward(p, ws, batch, P, batch.targets, T, 1, 0);
+  for (let b = 0; b < B; b++) {
+    const src = lengths[b] * B * H + b * H; // a_{len} of row b
+    for (let h = 0; h < H; h++) ws.Hlast[b * H + h] = ws.A[src + h];
+    if (ws.drop) dropout(ws.Hlast, b * H, ws.Mh, b * H, H, ws.drop.rate, ws.drop.key, batch.ids[b], OUTPUT_MASK_T);
+  }
+  matmulABt(P, 0, ws.Hlast, 0, ws.Wya, 0, B, C, H, false);
+  addBiasRows(P, 0, p.by, B, C);
+  let lossSum = 0, correct = 0;
+  for (let b = 0; b < B; b++) {
+    softmaxRow(P, b * C, C);
+    const y = batch.labels[b];
+    lossSum -= Math.log(Math.max(P[b * C + y], 1e-30));
+    if (argmaxRow(P, b * C, C) === y) correct++;
+  }
+  const r: ForwardResult = { lossSum, count: B, correct };
+  // Target replication: the label from every state, into ws.P2.
+  if (ws.stepLoss > 0) r.auxSum = everyStepForward(p, ws, batch, ws.P2, batch.labels, 1, 0, ws.stepLoss).lossSum;
+  return r;
+}
+
+/**
+ * Outputs for every state a_1..a_T at once (rows past a sequence's end are skipped): probabilities
+ * into P, the loss against y[b·bStride + t·tStride]. alpha > 0 weighs sequence b's steps by
+ * alpha/len_b (target replication); 0 weighs each step 1 (many-to-many).
+ */
+function everyStepForward(p: Params, ws: Workspace, batch: Batch, P: Float, y: Int32Array, bStride: number, tStride: number, alpha: number): ForwardResult {
+  const { H, C } = ws.spec;
+  const { B, T, lengths } = batch;
+  matmulABt(P, 0, ws.A, B * H, ws.Wya, 0, T * B, C, H, false); //       Wya·a_t for t = 1..T
+  addBiasRows(P, 0, p.by, T * B, C);
   let lossSum = 0, correct = 0, count = 0;
-  if (task === 'many-to-one') {
+  for (let t = 0; t < T; t++) {
     for (let b = 0; b < B; b++) {
-      const src = lengths[b] * B * H + b * H; // a_{len} of row b
-      for (let h = 0; h < H; h++) ws.Hlast[b * H + h] = ws.A[src + h];
-      if (ws.drop) dropout(ws.Hlast, b * H, ws.Mh, b * H, H, ws.drop.rate, ws.drop.key, batch.ids[b], OUTPUT_MASK_T);
-    }
-    copy(ws.Wya, 0, p.Wya, 0, C * H);
-    matmulABt(P, 0, ws.Hlast, 0, ws.Wya, 0, B, C, H, false);
-    addBiasRows(P, 0, p.by, B, C);
-    for (let b = 0; b < B; b++) {
-      softmaxRow(P, b * C, C);
-      const y = batch.labels[b];
-      lossSum -= Math.log(Math.max(P[b * C + y], 1e-30));
-      if (argmaxRow(P, b * C, C) === y) correct++;
-    }
-    count = B;
-    if (ws.stepLoss > 0) return { lossSum, count, correct, auxSum: stepLossForward(p, ws, batch) };
-  } else {
-    // Outputs for every state a_1..a_T at once; rows past a sequence's end are skipped below.
-    copy(ws.Wya, 0, p.Wya, 0, C * H);
-    matmulABt(P, 0, ws.A, B * H, ws.Wya, 0, T * B, C, H, false);
-    addBiasRows(P, 0, p.by, T * B, C);
-    for (let t = 0; t < T; t++) {
-      for (let b = 0; b < B; b++) {
-        if (t >= lengths[b]) continue;
-        const o = (t * B + b) * C;
-        softmaxRow(P, o, C);
-        const y = batch.targets[b * T + t];
-        lossSum -= Math.log(Math.max(P[o + y], 1e-30));
-        if (argmaxRow(P, o, C) === y) correct++;
-        count++;
-      }
+      if (t >= lengths[b]) continue;
+      const o = (t * B + b) * C;
+      softmaxRow(P, o, C);
+      const target = y[b * bStride + t * tStride];
+      const nll = -Math.log(Math.max(P[o + target], 1e-30));
+      lossSum += alpha > 0 ? (alpha * nll) / lengths[b] : nll;
+      if (argmaxRow(P, o, C) === target) correct++;
+      count++;
     }
   }
   return { lossSum, count, correct };
 }
 
-/** Target replication: every real step's probabilities into ws.P2; returns Σ_b α·mean_t −log p_t(y_b). */
-function stepLossForward(p: Params, ws: Workspace, batch: Batch): number {
-  const { H, C } = ws.spec;
-  const { B, T, lengths } = batch;
-  const P2 = ws.P2;
-  matmulABt(P2, 0, ws.A, B * H, ws.Wya, 0, T * B, C, H, false); //       Wya·a_t for t = 1..T
-  addBiasRows(P2, 0, p.by, T * B, C);
-  let aux = 0;
-  for (let b = 0; b < B; b++) {
-    let s = 0;
-    for (let t = 0; t < lengths[b]; t++) {
-      const o = (t * B + b) * C;
-      softmaxRow(P2, o, C);
-      s -= Math.log(Math.max(P2[o + batch.labels[b]], 1e-30));
-    }
-    aux += (ws.stepLoss * s) / lengths[b];
-  }
-  return aux;
-}
-
-/** Target replication's backward: dlogits_t = α/len·(p_t − onehot(y)), into dWya, dby and ws.dOut2. */
-function stepLossBackward(g: Params, ws: Workspace, batch: Batch): void {
-  const { H, C } = ws.spec;
-  const { B, T, lengths } = batch;
-  const P2 = ws.P2, rows = T * B;
-  for (let t = 0; t < T; t++) {
-    for (let b = 0; b < B; b++) {
-      const o = (t * B + b) * C;
-      if (t >= lengths[b]) { fill(P2, o, C, 0); continue; } // padded step: no loss
-      P2[o + batch.labels[b]] -= 1;
-      scale(P2, o, C, ws.stepLoss / lengths[b]);
-    }
-  }
-  transpose(ws.PT2, 0, P2, 0, rows, C);
-  matmulABt(ws.dW, 0, ws.PT2, 0, ws.AT, B, C, H, rows, false, rows, rows + B); // dWya += Σ_t dlogits_tᵀ·a_t
-  addTo(g.Wya, 0, ws.dW, 0, C * H);
-  colSumAcc(g.by, P2, 0, rows, C);
-  matmulABt(ws.dOut2, 0, P2, 0, ws.WyaT, 0, rows, H, C, false); //                dL/da_t = Wyaᵀ·dlogits_t
-}
-
 /** dlogits = p − onehot(y) (in place in ws.P), output-layer gradients into g, and ws.dOut for BPTT. */
 export function outputBackward(p: Params, g: Params, ws: Workspace, batch: Batch): void {
   const { H, C, task } = ws.spec;
-  const { B, T, lengths } = batch;
+  const { B, T } = batch;
   const P = ws.P;
-  const rows = task === 'many-to-one' ? B : T * B;
-  if (task === 'many-to-one') {
-    for (let b = 0; b < B; b++) P[b * C + batch.labels[b]] -= 1;
-    transpose(ws.HlastT, 0, ws.Hlast, 0, B, H);
-  } else {
-    for (let t = 0; t < T; t++) {
-      for (let b = 0; b < B; b++) {
-        const o = (t * B + b) * C;
-        if (t >= lengths[b]) fill(P, o, C, 0); // padded step: no loss, no gradient
-        else P[o + batch.targets[b * T + t]] -= 1;
-      }
+  // All states, transposed: used by the output layer and by rnnBackward for dWaa.
+  transpose(ws.AT, 0, ws.A, 0, (T + 1) * B, H);
+  transpose(ws.WyaT, 0, ws.Wya, 0, C, H);
+  if (task === 'many-to-many') {
+    everyStepBackward(g, ws, batch, P, ws.PT, ws.dOut, batch.targets, T, 1, 0);
+    return;
+  }
+  for (let b = 0; b < B; b++) P[b * C + batch.labels[b]] -= 1;
+  transpose(ws.HlastT, 0, ws.Hlast, 0, B, H);
+  outputLayerBackward(g, ws, P, ws.PT, ws.HlastT, 0, B, B, ws.dOut); //             from a_len
+  if (ws.drop) mulInPlace(ws.dOut, 0, ws.Mh, 0, B * H); //                          through the mask
+  if (ws.stepLoss > 0) everyStepBackward(g, ws, batch, ws.P2, ws.PT2, ws.dOut2, batch.labels, 1, 0, ws.stepLoss);
+}
+
+/** everyStepForward's backward: dlogits_t = w·(p_t − onehot(y)), 0 on padded steps, then the layer's gradients. */
+function everyStepBackward(g: Params, ws: Workspace, batch: Batch, P: Float, PT: Float, dOut: Float, y: Int32Array, bStride: number, tStride: number, alpha: number): void {
+  const { C } = ws.spec;
+  const { B, T, lengths } = batch;
+  for (let t = 0; t < T; t++) {
+    for (let b = 0; b < B; b++) {
+      const o = (t * B + b) * C;
+      if (t >= lengths[b]) { fill(P, o, C, 0); continue; } // padded step: no loss, no gradient
+      P[o + y[b * bStride + t * tStride]] -= 1;
+      if (alpha > 0) scale(P, o, C, alpha / lengths[b]);
     }
   }
-  // All states, transposed: used here (many-to-many) and by rnnBackward for dWaa.
-  transpose(ws.AT, 0, ws.A, 0, (T + 1) * B, H);
-  transpose(ws.PT, 0, P, 0, rows, C);
-  if (task === 'many-to-one') matmulABt(ws.dW, 0, ws.PT, 0, ws.HlastT, 0, C, H, B, false); // dWya += dlogitsᵀ·a_len
-  else matmulABt(ws.dW, 0, ws.PT, 0, ws.AT, B, C, H, rows, false, rows, rows + B); //       dWya += Σ_t dlogits_tᵀ·a_t
+  const rows = T * B;
+  outputLayerBackward(g, ws, P, PT, ws.AT, B, rows + B, rows, dOut); //              from a_1..a_T
+}
+
+/**
+ * The output layer's gradients from dlogits P (rows × C) and the states they were read from,
+ * given transposed (H × ld, from column `so`): dWya += Pᵀ·a, dby += Σ P, dOut = Wyaᵀ·P.
+ */
+function outputLayerBackward(g: Params, ws: Workspace, P: Float, PT: Float, statesT: Float, so: number, ld: number, rows: number, dOut: Float): void {
+  const { H, C } = ws.spec;
+  transpose(PT, 0, P, 0, rows, C);
+  matmulABt(ws.dW, 0, PT, 0, statesT, so, C, H, rows, false, rows, ld); //          dWya += dlogitsᵀ·a
   addTo(g.Wya, 0, ws.dW, 0, C * H);
   colSumAcc(g.by, P, 0, rows, C);
-  transpose(ws.WyaT, 0, ws.Wya, 0, C, H);
-  matmulABt(ws.dOut, 0, P, 0, ws.WyaT, 0, rows, H, C, false); //                            dL/da = Wyaᵀ·dlogits
-  if (ws.drop && task === 'many-to-one') mulInPlace(ws.dOut, 0, ws.Mh, 0, B * H); //           through the mask
-  if (task === 'many-to-one' && ws.stepLoss > 0) stepLossBackward(g, ws, batch);
+  matmulABt(dOut, 0, P, 0, ws.WyaT, 0, rows, H, C, false); //                       dL/da = Wyaᵀ·dlogits
 }
 
 /**
