@@ -5,6 +5,7 @@
 // high bits (which pick the split) are well mixed even for short keys like names.
 
 import type { SplitName } from './types.js';
+import { fmix32 } from '../util/prng.js';
 
 export function hash32(s: string, salt = 0x811c9dc5): number {
   let h = salt >>> 0;
@@ -12,12 +13,7 @@ export function hash32(s: string, salt = 0x811c9dc5): number {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32(h);
 }
 
 /** The key's position in [0, 1). */

@@ -4,12 +4,16 @@
 
 export type RngState = [number, number, number, number];
 
+/** murmur3's 32-bit finalizer: every input bit reaches every output bit. */
+export function fmix32(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
 function splitmix32(x: number): [number, number] {
   x = (x + 0x9e3779b9) >>> 0;
-  let z = x;
-  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-  return [x, (z ^ (z >>> 16)) >>> 0];
+  return [x, fmix32(x)];
 }
 
 export class Rng {
@@ -105,12 +109,6 @@ export class Rng {
 
 function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
-}
-
-function fmix32(h: number): number {
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
 }
 
 /**
