@@ -1,0 +1,330 @@
+// The kernels of one ISA level, written once over the lane type V (vec.h). kernels.cc includes
+// this inside each ISA's `#pragma GCC target` region and namespace, after defining the blocking:
+//   MR × NR   the micro-kernel's tile (NR = NV lanes-vectors), in registers
+//   KC        the K block: a KC×NR micro-panel of B stays in L1 while MR-row panels of A pass by
+//   MC, NC    the blocks of A (L2) and of B (L2/L3) packed per call
+// No includes here.
+//
+// Determinism: C[m,n] = fma(A[m,K-1], B[K-1,n], ... fma(A[m,0], B[0,n], c0)) with c0 = C[m,n]
+// (beta = 1) or 0, the k in order, then + bias[n], then tanh. Each K block starts its sum from
+// the previous block's C, so the chain is the same for any blocking, tile position, M or N
+// (tails run the same micro-kernel on zero-padded packs), and for packed or unpacked B.
+
+static const int NR = NV * V::W;
+
+/** tanh, odd, |tanh| ≤ 1: Eigen's 13/6 rational approximation, clamped where it reaches 1 (with FMA). */
+template <class L>
+static inline typename L::T tanh_v(typename L::T x0) {
+  typedef typename L::T T;
+  const float c = 7.99881172180175781f;
+  const T x = L::max(L::set1(-c), L::min(L::set1(c), x0));
+  const T x2 = L::mul(x, x);
+  T p = L::fma(x2, L::set1(-2.76076847742355e-16f), L::set1(2.00018790482477e-13f));
+  p = L::fma(x2, p, L::set1(-8.60467152213735e-11f));
+  p = L::fma(x2, p, L::set1(5.12229709037114e-08f));
+  p = L::fma(x2, p, L::set1(1.48572235717979e-05f));
+  p = L::fma(x2, p, L::set1(6.37261928875436e-04f));
+  p = L::fma(x2, p, L::set1(4.89352455891786e-03f));
+  p = L::mul(x, p);
+  T q = L::fma(x2, L::set1(1.19825839466702e-06f), L::set1(1.18534705686654e-04f));
+  q = L::fma(x2, q, L::set1(2.26843463243900e-03f));
+  q = L::fma(x2, q, L::set1(4.89352518554385e-03f));
+  return L::tiny(x0, L::div(p, q), 0.0004f); // tanh x = x to float precision there
+}
+
+/** C[MR×NR] = (load ? C : 0) + Σ_k A[:,k]·B[k,:] (fma chain), then + bias, then the epilogue. */
+static inline void micro(int kc, const float* A, const float* B, float* C, long ldc,
+                         bool load, const float* bias, int epi) {
+  typedef V::T T;
+  T c[MR][NV];
+  if (load) {
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; j++) c[i][j] = V::load(C + i * ldc + j * V::W);
+  } else {
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; j++) c[i][j] = V::zero();
+  }
+  for (int k = 0; k < kc; k++) {
+    T b[NV];
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; j++) b[j] = V::load(B + j * V::W);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++) {
+      const T a = V::set1(A[i]);
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; j++) c[i][j] = V::fma(a, b[j], c[i][j]);
+    }
+    A += MR;
+    B += NR;
+  }
+  if (bias) {
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; j++) {
+      const T bj = V::load(bias + j * V::W);
+#pragma GCC unroll 16
+      for (int i = 0; i < MR; i++) c[i][j] = V::add(c[i][j], bj);
+    }
+  }
+  if (epi == 1) {
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; j++) c[i][j] = tanh_v<V>(c[i][j]);
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; j++) V::store(C + i * ldc + j * V::W, c[i][j]);
+}
+
+/** One mr×nr tile (mr ≤ MR, nr ≤ NR): partial tiles go through a full MR×NR copy, so the same micro-kernel runs. */
+static inline void tile(int kc, const float* A, const float* B, float* C, long ldc, int mr, int nr,
+                        bool load, const float* bias, int epi) {
+  if (mr == MR && nr == NR) return micro(kc, A, B, C, ldc, load, bias, epi);
+  alignas(64) float t[MR * NR] = {};
+  alignas(64) float bt[NR] = {};
+  if (load)
+    for (int i = 0; i < mr; i++)
+      for (int j = 0; j < nr; j++) t[i * NR + j] = C[i * ldc + j];
+  if (bias)
+    for (int j = 0; j < nr; j++) bt[j] = bias[j];
+  micro(kc, A, B, t, NR, load, bias ? bt : nullptr, epi);
+  for (int i = 0; i < mr; i++)
+    for (int j = 0; j < nr; j++) C[i * ldc + j] = t[i * NR + j];
+}
+
+/** Pack A (mc×kc, strides rsA/csA) into MR-row panels, k-major inside a panel, zero rows past mc. */
+static void packA(float* dst, const float* a, long rsA, long csA, int mc, int kc) {
+  for (int i0 = 0; i0 < mc; i0 += MR, dst += (long)MR * kc) {
+    const int mr = mc - i0 < MR ? mc - i0 : MR;
+    const float* p = a + i0 * rsA;
+    if (mr == MR && rsA == 1) { // A read transposed (weight gradients): MR contiguous floats per k
+      for (int k = 0; k < kc; k++)
+        for (int i = 0; i < MR; i++) dst[k * MR + i] = p[k * csA + i];
+    } else {
+      for (int i = 0; i < MR; i++)
+        for (int k = 0; k < kc; k++) dst[k * MR + i] = i < mr ? p[i * rsA + k * csA] : 0.0f;
+    }
+  }
+}
+
+/** Pack B (kc×nc, strides rsB/csB) into NR-column panels `ps` floats apart, zero columns past nc. */
+static void packB(float* dst, const float* b, long rsB, long csB, int kc, int nc, long ps) {
+  for (int j0 = 0; j0 < nc; j0 += NR, dst += ps) {
+    const int nr = nc - j0 < NR ? nc - j0 : NR;
+    const float* p = b + j0 * csB;
+    if (nr == NR && csB == 1) { // rows contiguous: NR floats per k
+      for (int k = 0; k < kc; k++)
+        for (int j = 0; j < NR; j++) dst[k * NR + j] = p[k * rsB + j];
+    } else {
+      for (int j = 0; j < NR; j++)
+        for (int k = 0; k < kc; k++) dst[k * NR + j] = j < nr ? p[k * rsB + j * csB] : 0.0f;
+    }
+  }
+}
+
+static long packedFloats(int K, int N) { return (long)((N + NR - 1) / NR) * NR * (K > 0 ? K : 0); }
+
+static void packBAll(float* dst, const float* b, long rsB, long csB, int K, int N) {
+  if (K > 0 && N > 0) packB(dst, b, rsB, csB, K, N, (long)K * NR);
+}
+
+/**
+ * C = (beta ? C : 0) + A·B (+ bias), epilogue. B is either unpacked (strides rsB/csB) or, when bp
+ * is set, packed by packBAll for the same K, N. scratch: MC·KC + KC·NC floats.
+ */
+static void gemm(float* scratch, float* C, long ldc, const float* A, long rsA, long csA,
+                 const float* B, long rsB, long csB, const float* bp,
+                 int M, int N, int K, bool beta, const float* bias, int epi) {
+  if (M <= 0 || N <= 0) return;
+  float* As = scratch;
+  float* Bs = scratch + (long)MC * KC;
+  for (int jc = 0; jc < N; jc += NC) {
+    const int nc = N - jc < NC ? N - jc : NC;
+    for (int pc = 0; pc < K || pc == 0; pc += KC) { // K = 0 still runs the epilogue once
+      const int kc = K - pc < KC ? (K > pc ? K - pc : 0) : KC;
+      const bool load = beta || pc > 0, last = pc + kc >= K;
+      const float* Bb;
+      long ps; // floats between B's micro-panels
+      if (bp) {
+        Bb = bp + (long)jc * K + (long)pc * NR;
+        ps = (long)K * NR;
+      } else {
+        packB(Bs, B + pc * rsB + jc * csB, rsB, csB, kc, nc, (long)kc * NR);
+        Bb = Bs;
+        ps = (long)kc * NR;
+      }
+      for (int ic = 0; ic < M; ic += MC) {
+        const int mc = M - ic < MC ? M - ic : MC;
+        packA(As, A + ic * rsA + pc * csA, rsA, csA, mc, kc);
+        for (int jr = 0; jr < nc; jr += NR) { // B's micro-panel stays in L1 over the rows
+          const float* Bp = Bb + (jr / NR) * ps;
+          const int nr = nc - jr < NR ? nc - jr : NR;
+          const float* bj = last && bias ? bias + jc + jr : nullptr;
+          for (int ir = 0; ir < mc; ir += MR) {
+            const int mr = mc - ir < MR ? mc - ir : MR;
+            tile(kc, As + (long)ir * kc, Bp, C + (ic + ir) * ldc + jc + jr, ldc, mr, nr, load, bj, last ? epi : 0);
+          }
+        }
+      }
+    }
+  }
+}
+
+static void tanhN(float* x, int n) {
+  int i = 0;
+  for (; i + V::W <= n; i += V::W) V::store(x + i, tanh_v<V>(V::load(x + i)));
+  for (; i < n; i++) x[i] = tanh_v<S>(x[i]);
+}
+
+// The elementwise kernels: plain loops, lane-wise when vectorized (no reductions), so the same
+// bits on every ISA. -ffp-contract=off keeps `1 - a*a` two roundings everywhere.
+static void tanhBackward(float* dz, const float* da, const float* a, int n) {
+  for (int i = 0; i < n; i++) dz[i] = da[i] * (1.0f - a[i] * a[i]);
+}
+
+static void addTo(float* y, const float* x, int n) {
+  for (int i = 0; i < n; i++) y[i] += x[i];
+}
+
+static void mulInPlace(float* x, const float* m, int n) {
+  for (int i = 0; i < n; i++) x[i] *= m[i];
+}
+
+static void gatherRows(float* out, long ldo, const float* table, long ldt, const int32_t* ids, long idStride,
+                       int rows, int N, bool acc) {
+  for (int r = 0; r < rows; r++) {
+    float* o = out + r * ldo;
+    const float* s = table + ids[r * idStride] * ldt;
+    if (acc)
+      for (int n = 0; n < N; n++) o[n] += s[n];
+    else
+      for (int n = 0; n < N; n++) o[n] = s[n];
+  }
+}
+
+static void scatterAddRows(float* table, long ldt, const float* src, long lds, const int32_t* ids, long idStride,
+                           int rows, int N) {
+  for (int r = 0; r < rows; r++) { // in order: repeated ids add up the same way every time
+    float* o = table + ids[r * idStride] * ldt;
+    const float* s = src + r * lds;
+    for (int n = 0; n < N; n++) o[n] += s[n];
+  }
+}
+
+static void colSumAcc(float* db, const float* d, long ldd, int M, int N) {
+  for (int m = 0; m < M; m++)
+    for (int n = 0; n < N; n++) db[n] += d[m * ldd + n];
+}
+
+// The gate kernels of the LSTM and GRU (src/model/backend/types.ts says what each computes): per
+// row, V::W units at a time, then the row's tail one unit at a time through the same template on
+// S, so every unit gets the same float32 operations whatever its position. σ(x) = ½ + ½·tanh(x/2),
+// on tanh_v: no exp needed, and odd symmetry kept (σ(−x) = 1 − σ(x) up to rounding).
+
+template <class L>
+static inline typename L::T sigmoid_v(typename L::T x) {
+  const typename L::T half = L::set1(0.5f);
+  return L::add(half, L::mul(half, tanh_v<L>(L::mul(half, x))));
+}
+
+template <class L>
+static inline typename L::T oneMinus(typename L::T x) { return L::sub(L::set1(1.0f), x); }
+
+/** One LSTM unit group: gates i, f, g, o at g + {0, H, 2H, 3H} + j activated in place; c, h. */
+template <class L>
+static inline void lstmUnits(float* g, const float* cp, float* c, float* h, int H, int j) {
+  typedef typename L::T T;
+  const T i = sigmoid_v<L>(L::load(g + j)), f = sigmoid_v<L>(L::load(g + H + j));
+  const T u = tanh_v<L>(L::load(g + 2 * H + j)), o = sigmoid_v<L>(L::load(g + 3 * H + j));
+  L::store(g + j, i);
+  L::store(g + H + j, f);
+  L::store(g + 2 * H + j, u);
+  L::store(g + 3 * H + j, o);
+  const T ct = L::add(L::mul(f, L::load(cp + j)), L::mul(i, u));
+  L::store(c + j, ct);
+  L::store(h + j, L::mul(o, tanh_v<L>(ct)));
+}
+
+static void lstmForward(float* g, const float* cp, float* c, float* h, int rows, int H) {
+  for (int r = 0; r < rows; r++, g += 4L * H, cp += H, c += H, h += H) {
+    int j = 0;
+    for (; j + V::W <= H; j += V::W) lstmUnits<V>(g, cp, c, h, H, j);
+    for (; j < H; j++) lstmUnits<S>(g, cp, c, h, H, j);
+  }
+}
+
+template <class L>
+static inline void lstmBackUnits(float* dg, const float* g, const float* cp, const float* c, const float* dh, float* dc, int H, int j) {
+  typedef typename L::T T;
+  const T i = L::load(g + j), f = L::load(g + H + j), u = L::load(g + 2 * H + j), o = L::load(g + 3 * H + j);
+  const T tc = tanh_v<L>(L::load(c + j)), dht = L::load(dh + j);
+  const T dct = L::add(L::load(dc + j), L::mul(L::mul(dht, o), oneMinus<L>(L::mul(tc, tc))));
+  L::store(dg + j, L::mul(L::mul(L::mul(dct, u), i), oneMinus<L>(i)));
+  L::store(dg + H + j, L::mul(L::mul(L::mul(dct, L::load(cp + j)), f), oneMinus<L>(f)));
+  L::store(dg + 2 * H + j, L::mul(L::mul(dct, i), oneMinus<L>(L::mul(u, u))));
+  L::store(dg + 3 * H + j, L::mul(L::mul(L::mul(dht, tc), o), oneMinus<L>(o)));
+  L::store(dc + j, L::mul(dct, f));
+}
+
+static void lstmBackward(float* dg, const float* g, const float* cp, const float* c, const float* dh, float* dc, int rows, int H) {
+  for (int r = 0; r < rows; r++, dg += 4L * H, g += 4L * H, cp += H, c += H, dh += H, dc += H) {
+    int j = 0;
+    for (; j + V::W <= H; j += V::W) lstmBackUnits<V>(dg, g, cp, c, dh, dc, H, j);
+    for (; j < H; j++) lstmBackUnits<S>(dg, g, cp, c, dh, dc, H, j);
+  }
+}
+
+template <class L>
+static inline void gruUnits(float* gi, const float* gh, const float* b, const float* hp, float* h, int H, int j) {
+  typedef typename L::T T;
+  const T r = sigmoid_v<L>(L::add(L::add(L::load(gi + j), L::load(b + j)), L::load(gh + j)));
+  const T z = sigmoid_v<L>(L::add(L::add(L::load(gi + H + j), L::load(b + H + j)), L::load(gh + H + j)));
+  const T n = tanh_v<L>(L::add(L::add(L::load(gi + 2 * H + j), L::load(b + 2 * H + j)), L::mul(r, L::load(gh + 2 * H + j))));
+  L::store(gi + j, r);
+  L::store(gi + H + j, z);
+  L::store(gi + 2 * H + j, n);
+  L::store(h + j, L::add(L::mul(oneMinus<L>(z), n), L::mul(z, L::load(hp + j))));
+}
+
+static void gruForward(float* gi, const float* gh, const float* b, const float* hp, float* h, int rows, int H) {
+  for (int r = 0; r < rows; r++, gi += 3L * H, gh += 3L * H, hp += H, h += H) {
+    int j = 0;
+    for (; j + V::W <= H; j += V::W) gruUnits<V>(gi, gh, b, hp, h, H, j);
+    for (; j < H; j++) gruUnits<S>(gi, gh, b, hp, h, H, j);
+  }
+}
+
+template <class L>
+static inline void gruBackUnits(float* dgi, float* dgh, const float* gi, const float* gh, const float* hp, float* dh, int H, int j) {
+  typedef typename L::T T;
+  const T r = L::load(gi + j), z = L::load(gi + H + j), n = L::load(gi + 2 * H + j), dht = L::load(dh + j);
+  const T dn = L::mul(L::mul(dht, oneMinus<L>(z)), oneMinus<L>(L::mul(n, n)));
+  const T dz = L::mul(L::mul(L::mul(dht, L::sub(L::load(hp + j), n)), z), oneMinus<L>(z));
+  const T dr = L::mul(L::mul(L::mul(dn, L::load(gh + 2 * H + j)), r), oneMinus<L>(r));
+  L::store(dgi + j, dr);
+  L::store(dgi + H + j, dz);
+  L::store(dgi + 2 * H + j, dn);
+  L::store(dgh + j, dr);
+  L::store(dgh + H + j, dz);
+  L::store(dgh + 2 * H + j, L::mul(dn, r));
+  L::store(dh + j, L::mul(dht, z));
+}
+
+static void gruBackward(float* dgi, float* dgh, const float* gi, const float* gh, const float* hp, float* dh, int rows, int H) {
+  for (int r = 0; r < rows; r++, dgi += 3L * H, dgh += 3L * H, gi += 3L * H, gh += 3L * H, hp += H, dh += H) {
+    int j = 0;
+    for (; j + V::W <= H; j += V::W) gruBackUnits<V>(dgi, dgh, gi, gh, hp, dh, H, j);
+    for (; j < H; j++) gruBackUnits<S>(dgi, dgh, gi, gh, hp, dh, H, j);
+  }
+}
+
+static const Isa isa = {
+  NAME, NR, (long)MC * KC + (long)KC * NC, packedFloats, packBAll, gemm,
+  tanhN, tanhBackward, addTo, mulInPlace, gatherRows, scatterAddRows, colSumAcc,
+  lstmForward, lstmBackward, gruForward, gruBackward,
+};

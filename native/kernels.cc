@@ -1,0 +1,356 @@
+// rnn_kernels: the `native` backend's kernels (src/model/backend/raw.ts is the contract) as a
+// Node-API addon. Every pointer argument is a byte offset into one shared WebAssembly.Memory,
+// whose base address attach() takes once: a shared memory's whole maximum is reserved up front,
+// so the base never moves when the memory grows.
+//
+// ISA levels: avx512 (AVX-512F/VL/DQ + FMA), avx2 (AVX2 + FMA), generic; chosen at run time, each
+// compiled from impl.h under its own `#pragma GCC target`. All levels run the same float32
+// operations in the same order (FMA everywhere, `fmaf` in generic), so they give the same bits.
+//
+// Thread safety: no global mutable state. Each attach() makes an instance (base pointer, packing
+// scratch) that only the functions it returns use, and a thread makes its own.
+
+#include <node_api.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define RNN_X86 1
+#endif
+
+/** One ISA level's kernels; sizes in floats. */
+struct Isa {
+  const char* name;
+  int NR;
+  long scratchFloats;
+  long (*packedFloats)(int K, int N);
+  void (*packB)(float* dst, const float* b, long rsB, long csB, int K, int N);
+  void (*gemm)(float* scratch, float* C, long ldc, const float* A, long rsA, long csA, const float* B, long rsB,
+               long csB, const float* bp, int M, int N, int K, bool beta, const float* bias, int epi);
+  void (*tanh)(float* x, int n);
+  void (*tanhBackward)(float* dz, const float* da, const float* a, int n);
+  void (*addTo)(float* y, const float* x, int n);
+  void (*mulInPlace)(float* x, const float* m, int n);
+  void (*gatherRows)(float* out, long ldo, const float* table, long ldt, const int32_t* ids, long idStride, int rows,
+                     int N, bool acc);
+  void (*scatterAddRows)(float* table, long ldt, const float* src, long lds, const int32_t* ids, long idStride,
+                         int rows, int N);
+  void (*colSumAcc)(float* db, const float* d, long ldd, int M, int N);
+  void (*lstmForward)(float* g, const float* cp, float* c, float* h, int rows, int H);
+  void (*lstmBackward)(float* dg, const float* g, const float* cp, const float* c, const float* dh, float* dc, int rows, int H);
+  void (*gruForward)(float* gi, const float* gh, const float* b, const float* hp, float* h, int rows, int H);
+  void (*gruBackward)(float* dgi, float* dgh, const float* gi, const float* gh, const float* hp, float* dh, int rows, int H);
+};
+
+#ifdef RNN_X86
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512dq,fma")
+#define RNN_AVX512 1
+namespace avx512 {
+#define NAME "avx512"
+static const int MR = 8, NV = 2, KC = 256, MC = 128, NC = 512; // 8×32 tile: 16 zmm accumulators
+#include "vec.h"
+#include "impl.h"
+#undef NAME
+}  // namespace avx512
+#undef RNN_AVX512
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#define RNN_AVX2 1
+namespace avx2 {
+#define NAME "avx2"
+static const int MR = 6, NV = 2, KC = 256, MC = 120, NC = 512; // 6×16 tile: 12 ymm accumulators
+#include "vec.h"
+#include "impl.h"
+#undef NAME
+}  // namespace avx2
+#undef RNN_AVX2
+#pragma GCC pop_options
+#endif
+
+namespace generic {
+#define NAME "generic"
+static const int MR = 4, NV = 4, KC = 256, MC = 128, NC = 512; // 4×4 scalar tile
+#include "vec.h"
+#include "impl.h"
+#undef NAME
+}  // namespace generic
+
+/** Σ_r sqrt(Σ_n x[r,n]²) in float64, in order (the same on every level). */
+static double sumRowNorms(const float* x, long ldx, int rows, int N) {
+  double total = 0;
+  for (int r = 0; r < rows; r++) {
+    double s = 0;
+    for (int n = 0; n < N; n++) {
+      const double v = x[r * ldx + n];
+      s += v * v;
+    }
+    total += std::sqrt(s);
+  }
+  return total;
+}
+
+/** The levels this CPU (and OS) runs, best first. */
+static int supported(const Isa** out) {
+  int n = 0;
+#ifdef RNN_X86
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+      __builtin_cpu_supports("fma"))
+    out[n++] = &avx512::isa;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) out[n++] = &avx2::isa;
+#endif
+  out[n++] = &generic::isa;
+  return n;
+}
+
+// ---- Node-API glue ----
+
+/** One attach(): the memory's base, the level, the packing scratch; freed when its last function is. */
+struct Inst {
+  uint8_t* base;
+  const Isa* isa;
+  float* scratch;
+  napi_ref memory; // keeps the memory's buffer alive as long as a function can write to it
+  int live;        // functions not yet finalized
+};
+
+static void release(napi_env env, void* data, void*) {
+  Inst* I = static_cast<Inst*>(data);
+  if (--I->live > 0) return;
+  napi_delete_reference(env, I->memory);
+  int64_t left;
+  napi_adjust_external_memory(env, -static_cast<int64_t>(I->isa->scratchFloats * sizeof(float)), &left);
+  std::free(I->scratch);
+  delete I;
+}
+
+static const int MAX_ARGS = 14;
+
+/** The instance and n int32 arguments; false (with a TypeError pending) if one is missing or not a number. */
+static bool args(napi_env env, napi_callback_info info, int n, int32_t* v, Inst** I) {
+  size_t argc = MAX_ARGS;
+  napi_value argv[MAX_ARGS];
+  void* data;
+  napi_get_cb_info(env, info, &argc, argv, nullptr, &data);
+  *I = static_cast<Inst*>(data);
+  if (static_cast<int>(argc) < n) {
+    napi_throw_type_error(env, nullptr, "rnn_kernels: too few arguments");
+    return false;
+  }
+  for (int i = 0; i < n; i++) {
+    if (napi_get_value_int32(env, argv[i], &v[i]) != napi_ok) {
+      napi_throw_type_error(env, nullptr, "rnn_kernels: arguments must be numbers");
+      return false;
+    }
+  }
+  return true;
+}
+
+// Byte offsets up to 4 GiB arrive as int32 (napi_get_value_int32 keeps the low 32 bits).
+template <class T>
+static inline T* at(const Inst* I, int32_t off) {
+  return reinterpret_cast<T*>(I->base + static_cast<uint32_t>(off));
+}
+template <class T>
+static inline T* opt(const Inst* I, int32_t off) {
+  return off == -1 ? nullptr : at<T>(I, off);
+}
+
+#define KERNEL(name, n) \
+  static napi_value js_##name(napi_env env, napi_callback_info info) { \
+    int32_t a[n];                                                       \
+    Inst* I;                                                            \
+    if (!args(env, info, n, a, &I)) return nullptr;                     \
+    const Isa& k = *I->isa;                                             \
+    (void)k;
+#define END \
+  return nullptr; \
+  }
+
+KERNEL(packedBytes, 2)
+napi_value r;
+napi_create_double(env, 4.0 * k.packedFloats(a[0], a[1]), &r);
+return r;
+END
+
+// packB(dst, b, rsB, csB, K, N)
+KERNEL(packB, 6)
+k.packB(at<float>(I, a[0]), at<float>(I, a[1]), a[2], a[3], a[4], a[5]);
+END
+
+// gemm(c, ldc, a, rsA, csA, b, rsB, csB, M, N, K, beta, bias, epi)
+KERNEL(gemm, 14)
+k.gemm(I->scratch, at<float>(I, a[0]), a[1], at<float>(I, a[2]), a[3], a[4], at<float>(I, a[5]), a[6], a[7], nullptr,
+       a[8], a[9], a[10], a[11] != 0, opt<float>(I, a[12]), a[13]);
+END
+
+// gemmPacked(c, ldc, a, rsA, csA, bp, M, N, K, beta, bias, epi)
+KERNEL(gemmPacked, 12)
+k.gemm(I->scratch, at<float>(I, a[0]), a[1], at<float>(I, a[2]), a[3], a[4], nullptr, 0, 0, at<float>(I, a[5]), a[6],
+       a[7], a[8], a[9] != 0, opt<float>(I, a[10]), a[11]);
+END
+
+KERNEL(tanh, 2)
+k.tanh(at<float>(I, a[0]), a[1]);
+END
+
+KERNEL(tanhBackward, 4)
+k.tanhBackward(at<float>(I, a[0]), at<float>(I, a[1]), at<float>(I, a[2]), a[3]);
+END
+
+KERNEL(addTo, 3)
+k.addTo(at<float>(I, a[0]), at<float>(I, a[1]), a[2]);
+END
+
+KERNEL(mulInPlace, 3)
+k.mulInPlace(at<float>(I, a[0]), at<float>(I, a[1]), a[2]);
+END
+
+KERNEL(sumRowNorms, 4)
+napi_value r;
+napi_create_double(env, sumRowNorms(at<float>(I, a[0]), a[1], a[2], a[3]), &r);
+return r;
+END
+
+// gatherRows(out, ldo, table, ldt, ids, idStride, rows, N, acc)
+KERNEL(gatherRows, 9)
+k.gatherRows(at<float>(I, a[0]), a[1], at<float>(I, a[2]), a[3], at<int32_t>(I, a[4]), a[5], a[6], a[7], a[8] != 0);
+END
+
+// scatterAddRows(table, ldt, src, lds, ids, idStride, rows, N)
+KERNEL(scatterAddRows, 8)
+k.scatterAddRows(at<float>(I, a[0]), a[1], at<float>(I, a[2]), a[3], at<int32_t>(I, a[4]), a[5], a[6], a[7]);
+END
+
+// colSumAcc(db, d, ldd, M, N)
+KERNEL(colSumAcc, 5)
+k.colSumAcc(at<float>(I, a[0]), at<float>(I, a[1]), a[2], a[3], a[4]);
+END
+
+// lstmForward(g, cPrev, c, h, rows, H)
+KERNEL(lstmForward, 6)
+k.lstmForward(at<float>(I, a[0]), at<float>(I, a[1]), at<float>(I, a[2]), at<float>(I, a[3]), a[4], a[5]);
+END
+
+// lstmBackward(dg, g, cPrev, c, dh, dc, rows, H)
+KERNEL(lstmBackward, 8)
+k.lstmBackward(at<float>(I, a[0]), at<float>(I, a[1]), at<float>(I, a[2]), at<float>(I, a[3]), at<float>(I, a[4]),
+               at<float>(I, a[5]), a[6], a[7]);
+END
+
+// gruForward(gi, gh, bih, hPrev, h, rows, H)
+KERNEL(gruForward, 7)
+k.gruForward(at<float>(I, a[0]), at<float>(I, a[1]), at<float>(I, a[2]), at<float>(I, a[3]), at<float>(I, a[4]), a[5], a[6]);
+END
+
+// gruBackward(dgi, dgh, gi, gh, hPrev, dh, rows, H)
+KERNEL(gruBackward, 8)
+k.gruBackward(at<float>(I, a[0]), at<float>(I, a[1]), at<float>(I, a[2]), at<float>(I, a[3]), at<float>(I, a[4]),
+              at<float>(I, a[5]), a[6], a[7]);
+END
+
+static napi_value fail(napi_env env, const char* msg) {
+  napi_throw_error(env, nullptr, msg);
+  return nullptr;
+}
+
+/**
+ * attach(u8: Uint8Array over the whole memory.buffer, isa?: string) → { isa, packedBytes, packB, gemm, ... }:
+ * the kernels on that memory, at the given level (default: the best this CPU runs).
+ */
+static napi_value js_attach(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  bool isTyped = false;
+  if (argc < 1 || napi_is_typedarray(env, argv[0], &isTyped) != napi_ok || !isTyped)
+    return fail(env, "rnn_kernels.attach: expected a Uint8Array over the memory's buffer");
+  napi_typedarray_type type;
+  size_t length, offset;
+  void* data = nullptr;
+  napi_value buffer;
+  if (napi_get_typedarray_info(env, argv[0], &type, &length, &data, &buffer, &offset) != napi_ok ||
+      type != napi_uint8_array || offset != 0 || data == nullptr)
+    return fail(env, "rnn_kernels.attach: expected a Uint8Array over the whole buffer (offset 0)");
+
+  const Isa* levels[3];
+  const int n = supported(levels);
+  const Isa* isa = levels[0];
+  napi_valuetype vt = napi_undefined;
+  if (argc >= 2) napi_typeof(env, argv[1], &vt);
+  if (vt == napi_string) {
+    char want[32];
+    size_t len;
+    napi_get_value_string_utf8(env, argv[1], want, sizeof want, &len);
+    isa = nullptr;
+    for (int i = 0; i < n; i++)
+      if (std::strcmp(want, levels[i]->name) == 0) isa = levels[i];
+    if (!isa) return fail(env, "rnn_kernels.attach: that ISA level is not supported on this CPU (see rnn_kernels.isas)");
+  }
+
+  float* scratch = nullptr;
+  if (posix_memalign(reinterpret_cast<void**>(&scratch), 64, isa->scratchFloats * sizeof(float)) != 0)
+    return fail(env, "rnn_kernels.attach: out of memory for the packing scratch");
+  Inst* I = new Inst{static_cast<uint8_t*>(data), isa, scratch, nullptr, 0};
+  napi_create_reference(env, argv[0], 1, &I->memory);
+  int64_t total; // tell the GC what an instance holds, so unreachable ones are collected in time
+  napi_adjust_external_memory(env, static_cast<int64_t>(isa->scratchFloats * sizeof(float)), &total);
+
+  napi_value obj, name;
+  napi_create_object(env, &obj);
+  napi_create_string_utf8(env, isa->name, NAPI_AUTO_LENGTH, &name);
+  napi_set_named_property(env, obj, "isa", name);
+  static const struct {
+    const char* name;
+    napi_callback cb;
+  } fns[] = {
+      {"packedBytes", js_packedBytes}, {"packB", js_packB},
+      {"gemm", js_gemm},               {"gemmPacked", js_gemmPacked},
+      {"tanh", js_tanh},               {"tanhBackward", js_tanhBackward},
+      {"addTo", js_addTo},             {"mulInPlace", js_mulInPlace},
+      {"sumRowNorms", js_sumRowNorms}, {"gatherRows", js_gatherRows},
+      {"scatterAddRows", js_scatterAddRows}, {"colSumAcc", js_colSumAcc},
+      {"lstmForward", js_lstmForward}, {"lstmBackward", js_lstmBackward},
+      {"gruForward", js_gruForward},   {"gruBackward", js_gruBackward},
+  };
+  for (const auto& f : fns) {
+    napi_value fn;
+    napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, I, &fn);
+    I->live++;
+    napi_add_finalizer(env, fn, I, release, nullptr, nullptr);
+    napi_set_named_property(env, obj, f.name, fn);
+  }
+  return obj;
+}
+
+NAPI_MODULE_INIT() {
+  const Isa* levels[3];
+  const int n = supported(levels);
+  napi_value isas, fn;
+  napi_create_array_with_length(env, n, &isas);
+  for (int i = 0; i < n; i++) {
+    napi_value s;
+    napi_create_string_utf8(env, levels[i]->name, NAPI_AUTO_LENGTH, &s);
+    napi_set_element(env, isas, i, s);
+  }
+  napi_set_named_property(env, exports, "isas", isas);
+  // Without hardware FMA the generic level calls libm's fmaf for every multiply-add: correct (the
+  // same bits) but slower than the wasm kernels, so it should only run when asked for.
+#if defined(__FMA__) || defined(__aarch64__) || defined(__ARM_FEATURE_FMA)
+  const bool slow = false;
+#else
+  const bool slow = true;
+#endif
+  napi_value slowGeneric;
+  napi_get_boolean(env, slow, &slowGeneric);
+  napi_set_named_property(env, exports, "slowGeneric", slowGeneric);
+  napi_create_function(env, "attach", NAPI_AUTO_LENGTH, js_attach, nullptr, &fn);
+  napi_set_named_property(env, exports, "attach", fn);
+  return exports;
+}

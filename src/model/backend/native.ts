@@ -1,0 +1,85 @@
+// The `native` backend: the kernels of native/kernels.cc, a Node-API addon that src/build.mjs
+// builds with node-gyp when a C++ compiler is there, behind the RawKernels contract (raw.ts).
+// The addon's functions are the kernels' methods themselves (no JavaScript wrapper per call);
+// each takes int32 numbers, pointers being byte offsets into the memory attach() was given.
+
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { RawFactory, RawKernels } from './raw.js';
+
+/** The addon's ISA levels, best first; RNN_TRAINER_NATIVE_ISA forces one the CPU runs. */
+export type NativeIsa = 'avx512' | 'avx2' | 'generic';
+const LEVELS: readonly string[] = ['avx512', 'avx2', 'generic'];
+
+interface Addon {
+  /** The levels this CPU runs, best first. */
+  readonly isas: NativeIsa[];
+  /** Whether the generic level emulates FMA in software (x86 without FMA): slower than wasm. */
+  readonly slowGeneric: boolean;
+  /** The kernels on the memory that `u8` spans from its start, at `isa` (default: the best). */
+  attach(u8: Uint8Array, isa?: string): RawKernels;
+}
+
+const ADDON = join('native', 'build', 'Release', 'rnn_kernels.node');
+
+/** The built addon's path, found upward from this file (src/model/backend/ or dist/src/model/backend/); null if not built. */
+export function nativeAddonPath(): string | null {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++, dir = dirname(dir)) {
+    const p = join(dir, ADDON);
+    if (existsSync(p)) return p;
+  }
+  return null;
+}
+
+let addon: Addon | { error: string } | undefined;
+
+function load(): Addon | { error: string } {
+  if (addon) return addon;
+  // RNN_TRAINER_NATIVE_ADDON names the addon file instead (tests: a missing one is a machine where the build failed).
+  const path = process.env.RNN_TRAINER_NATIVE_ADDON ? (existsSync(process.env.RNN_TRAINER_NATIVE_ADDON) ? process.env.RNN_TRAINER_NATIVE_ADDON : null) : nativeAddonPath();
+  if (!path) return (addon = { error: `native backend not built (${ADDON} is missing: \`npm run build\` compiles it when a C++ compiler is installed)` });
+  try {
+    return (addon = createRequire(import.meta.url)(path) as Addon);
+  } catch (e) {
+    return (addon = { error: `native backend: cannot load ${path}: ${(e as Error).message}` });
+  }
+}
+
+/** The ISA levels the addon runs on this CPU, best first ([] when it is not built). */
+export function nativeIsas(): NativeIsa[] {
+  const a = load();
+  return 'error' in a ? [] : [...a.isas];
+}
+
+/**
+ * The native backend at `isa`, else at RNN_TRAINER_NATIVE_ISA (avx512|avx2|generic), else at the
+ * best level this CPU runs; or why it cannot be had (not built, not loadable, level not supported,
+ * or only the generic level on an x86 CPU without FMA, where the wasm kernels are faster).
+ * Kernels need no scratch in the memory (scratchBytes 0): each instance packs into its own buffer,
+ * allocated once at create().
+ */
+export function nativeFactory(isa?: NativeIsa): RawFactory | { error: string } {
+  const a = load();
+  if ('error' in a) return a;
+  const want = isa ?? (process.env.RNN_TRAINER_NATIVE_ISA || undefined);
+  const from = isa ? 'requested' : 'RNN_TRAINER_NATIVE_ISA';
+  if (want !== undefined && !LEVELS.includes(want)) return { error: `native backend: ${from} ISA "${want}" is not one of ${LEVELS.join(', ')}` };
+  if (want !== undefined && !(a.isas as string[]).includes(want)) {
+    return { error: `native backend: ${from} ISA "${want}" does not run on this CPU (it runs ${a.isas.join(', ')})` };
+  }
+  const level = want ?? a.isas[0];
+  if (!want && level === 'generic' && a.slowGeneric) {
+    return { error: 'native backend: this CPU has no AVX2+FMA, and the generic kernels emulate FMA in software (slower than wasm); RNN_TRAINER_NATIVE_ISA=generic forces them' };
+  }
+  return {
+    scratchBytes: 0,
+    isa: level,
+    create(memory: WebAssembly.Memory, _scratch: number): RawKernels {
+      // A shared memory reserves its maximum up front, so this base address outlives memory.grow().
+      return a.attach(new Uint8Array(memory.buffer), level);
+    },
+  };
+}
