@@ -1,0 +1,216 @@
+// The `js` backend: the reference kernels, in plain JavaScript, for float32 (training without a
+// compiled backend) and float64 (the finite-difference gradient checks). Sums run in float64
+// (JavaScript numbers) and round once per stored value.
+
+import type { Float } from '../kernels.js';
+import { Epi, type Kernels } from './types.js';
+
+/** K is summed in chunks of this many, so the panels of A and B in use stay in cache. */
+const KC = 256;
+
+export class JsKernels implements Kernels {
+  readonly name = 'js' as const;
+  readonly isa: string;
+  private readonly F: Float32ArrayConstructor | Float64ArrayConstructor;
+
+  constructor(readonly dtype: 'float32' | 'float64' = 'float32') {
+    this.F = dtype === 'float64' ? Float64Array : Float32Array;
+    this.isa = dtype;
+  }
+
+  floats(n: number): Float { return new this.F(n); }
+  ints(n: number): Int32Array { return new Int32Array(n); }
+
+  // Packed = Bᵀ, rows contiguous: every product then reads both operands along k.
+  packedSize(K: number, N: number): number { return K * N; }
+  packB(dst: Float, b: Float, bo: number, rsB: number, csB: number, K: number, N: number): void {
+    for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) dst[n * K + k] = b[bo + k * rsB + n * csB];
+  }
+  gemmPacked(c: Float, co: number, ldc: number, a: Float, ao: number, rsA: number, csA: number, bp: Float,
+    M: number, N: number, K: number, beta: 0 | 1, bias: Float | null, epi: Epi): void {
+    this.gemm(c, co, ldc, a, ao, rsA, csA, bp, 0, 1, K, M, N, K, beta, bias, epi);
+  }
+
+  gemm(c: Float, co: number, ldc: number, a: Float, ao: number, rsA: number, csA: number,
+    b: Float, bo: number, rsB: number, csB: number, M: number, N: number, K: number,
+    beta: 0 | 1, bias: Float | null, epi: Epi): void {
+    for (let k0 = 0; k0 < K || k0 === 0; k0 += KC) {
+      const kn = Math.min(KC, K - k0);
+      blockProduct(c, co, ldc, a, ao + k0 * csA, rsA, csA, b, bo + k0 * rsB, rsB, csB, M, N, kn, beta === 1 || k0 > 0);
+      if (K === 0) break;
+    }
+    if (bias === null && epi === Epi.None) return;
+    for (let m = 0; m < M; m++) {
+      const o = co + m * ldc;
+      if (bias) for (let n = 0; n < N; n++) c[o + n] += bias[n];
+      if (epi === Epi.Tanh) for (let n = 0; n < N; n++) c[o + n] = Math.tanh(c[o + n]);
+    }
+  }
+
+  tanhBackward(dz: Float, dzo: number, da: Float, dao: number, a: Float, ao: number, n: number): void {
+    for (let i = 0; i < n; i++) {
+      const y = a[ao + i];
+      dz[dzo + i] = da[dao + i] * (1 - y * y);
+    }
+  }
+  addTo(y: Float, yo: number, x: Float, xo: number, n: number): void {
+    for (let i = 0; i < n; i++) y[yo + i] += x[xo + i];
+  }
+  mulInPlace(x: Float, xo: number, m: Float, mo: number, n: number): void {
+    for (let i = 0; i < n; i++) x[xo + i] *= m[mo + i];
+  }
+  sumRowNorms(x: Float, xo: number, ldx: number, rows: number, N: number): number {
+    let s = 0;
+    for (let r = 0; r < rows; r++) {
+      let q = 0;
+      for (let n = 0, o = xo + r * ldx; n < N; n++) q += x[o + n] * x[o + n];
+      s += Math.sqrt(q);
+    }
+    return s;
+  }
+  gatherRows(out: Float, oo: number, ldo: number, table: Float, ldt: number, ids: Int32Array, io: number, idStride: number,
+    rows: number, N: number, acc: boolean): void {
+    for (let r = 0; r < rows; r++) {
+      const src = ids[io + r * idStride] * ldt, o = oo + r * ldo;
+      if (acc) for (let n = 0; n < N; n++) out[o + n] += table[src + n];
+      else for (let n = 0; n < N; n++) out[o + n] = table[src + n];
+    }
+  }
+  scatterAddRows(table: Float, ldt: number, src: Float, so: number, lds: number, ids: Int32Array, io: number, idStride: number,
+    rows: number, N: number): void {
+    for (let r = 0; r < rows; r++) {
+      const dst = ids[io + r * idStride] * ldt, s = so + r * lds;
+      for (let n = 0; n < N; n++) table[dst + n] += src[s + n];
+    }
+  }
+  colSumAcc(db: Float, d: Float, doff: number, ldd: number, M: number, N: number): void {
+    for (let m = 0; m < M; m++) {
+      const o = doff + m * ldd;
+      for (let n = 0; n < N; n++) db[n] += d[o + n];
+    }
+  }
+
+  lstmForward(g: Float, go: number, cPrev: Float, cpo: number, c: Float, co: number, h: Float, ho: number, rows: number, H: number): void {
+    for (let r = 0; r < rows; r++) {
+      const gr = go + r * 4 * H, sr = r * H;
+      for (let j = 0; j < H; j++) {
+        const i = sigmoid(g[gr + j]), f = sigmoid(g[gr + H + j]), u = Math.tanh(g[gr + 2 * H + j]), o = sigmoid(g[gr + 3 * H + j]);
+        g[gr + j] = i; g[gr + H + j] = f; g[gr + 2 * H + j] = u; g[gr + 3 * H + j] = o;
+        // From the stored (rounded) values, as the backward reads them.
+        c[co + sr + j] = g[gr + H + j] * cPrev[cpo + sr + j] + g[gr + j] * g[gr + 2 * H + j];
+        h[ho + sr + j] = g[gr + 3 * H + j] * Math.tanh(c[co + sr + j]);
+      }
+    }
+  }
+  lstmBackward(dg: Float, dgo: number, g: Float, go: number, cPrev: Float, cpo: number, c: Float, co: number,
+    dh: Float, dho: number, dc: Float, dco: number, rows: number, H: number): void {
+    for (let r = 0; r < rows; r++) {
+      const gr = go + r * 4 * H, dr = dgo + r * 4 * H, sr = r * H;
+      for (let j = 0; j < H; j++) {
+        const i = g[gr + j], f = g[gr + H + j], u = g[gr + 2 * H + j], o = g[gr + 3 * H + j];
+        const tc = Math.tanh(c[co + sr + j]), dht = dh[dho + sr + j];
+        const dct = dc[dco + sr + j] + dht * o * (1 - tc * tc); //       dL/dc_t: from c_{t+1} and through h_t
+        dg[dr + j] = dct * u * i * (1 - i); //                             di · σ'
+        dg[dr + H + j] = dct * cPrev[cpo + sr + j] * f * (1 - f); //      df · σ'
+        dg[dr + 2 * H + j] = dct * i * (1 - u * u); //                    dg · tanh'
+        dg[dr + 3 * H + j] = dht * tc * o * (1 - o); //                   do · σ'
+        dc[dco + sr + j] = dct * f; //                                     dL/dc_{t-1}
+      }
+    }
+  }
+  gruForward(gi: Float, gio: number, gh: Float, gho: number, bih: Float, hPrev: Float, hpo: number, h: Float, ho: number, rows: number, H: number): void {
+    for (let r = 0; r < rows; r++) {
+      const ir = gio + r * 3 * H, hr = gho + r * 3 * H, sr = r * H;
+      for (let j = 0; j < H; j++) {
+        const rt = sigmoid(gi[ir + j] + bih[j] + gh[hr + j]);
+        const zt = sigmoid(gi[ir + H + j] + bih[H + j] + gh[hr + H + j]);
+        const nt = Math.tanh(gi[ir + 2 * H + j] + bih[2 * H + j] + rt * gh[hr + 2 * H + j]);
+        gi[ir + j] = rt; gi[ir + H + j] = zt; gi[ir + 2 * H + j] = nt;
+        h[ho + sr + j] = (1 - zt) * nt + zt * hPrev[hpo + sr + j];
+      }
+    }
+  }
+  gruBackward(dgi: Float, dgio: number, dgh: Float, dgho: number, gi: Float, gio: number, gh: Float, gho: number,
+    hPrev: Float, hpo: number, dh: Float, dho: number, rows: number, H: number): void {
+    for (let r = 0; r < rows; r++) {
+      const ir = gio + r * 3 * H, hr = gho + r * 3 * H, di = dgio + r * 3 * H, dhh = dgho + r * 3 * H, sr = r * H;
+      for (let j = 0; j < H; j++) {
+        const rt = gi[ir + j], zt = gi[ir + H + j], nt = gi[ir + 2 * H + j];
+        const dht = dh[dho + sr + j];
+        const dn = dht * (1 - zt) * (1 - nt * nt); //                      through n's tanh
+        const dz = dht * (hPrev[hpo + sr + j] - nt) * zt * (1 - zt); //    through z's σ
+        const dr = dn * gh[hr + 2 * H + j] * rt * (1 - rt); //             through r's σ
+        dgi[di + j] = dr; dgi[di + H + j] = dz; dgi[di + 2 * H + j] = dn;
+        dgh[dhh + j] = dr; dgh[dhh + H + j] = dz; dgh[dhh + 2 * H + j] = dn * rt;
+        dh[dho + sr + j] = dht * zt;
+      }
+    }
+  }
+}
+
+function sigmoid(x: number): number {
+  return 1 / (1 + Math.exp(-x));
+}
+
+/**
+ * C (+)= A·B over one K chunk, 4 rows × 4 columns per block (16 sums in registers, 8 loads per
+ * 16 multiply-adds). Each sum runs over k in order, so a row's result does not depend on the rows
+ * around it.
+ */
+function blockProduct(c: Float, co: number, ldc: number, a: Float, ao: number, rsA: number, csA: number,
+  b: Float, bo: number, rsB: number, csB: number, M: number, N: number, K: number, acc: boolean): void {
+  let m = 0;
+  for (; m + 3 < M; m += 4) {
+    const a0 = ao + m * rsA, a1 = a0 + rsA, a2 = a1 + rsA, a3 = a2 + rsA;
+    let n = 0;
+    for (; n + 3 < N; n += 4) {
+      const b0 = bo + n * csB, b1 = b0 + csB, b2 = b1 + csB, b3 = b2 + csB;
+      let s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0;
+      let s20 = 0, s21 = 0, s22 = 0, s23 = 0, s30 = 0, s31 = 0, s32 = 0, s33 = 0;
+      for (let k = 0; k < K; k++) {
+        const kb = k * rsB, ka = k * csA;
+        const y0 = b[b0 + kb], y1 = b[b1 + kb], y2 = b[b2 + kb], y3 = b[b3 + kb];
+        let x = a[a0 + ka];
+        s00 += x * y0; s01 += x * y1; s02 += x * y2; s03 += x * y3;
+        x = a[a1 + ka];
+        s10 += x * y0; s11 += x * y1; s12 += x * y2; s13 += x * y3;
+        x = a[a2 + ka];
+        s20 += x * y0; s21 += x * y1; s22 += x * y2; s23 += x * y3;
+        x = a[a3 + ka];
+        s30 += x * y0; s31 += x * y1; s32 += x * y2; s33 += x * y3;
+      }
+      let o = co + m * ldc + n;
+      if (acc) {
+        c[o] += s00; c[o + 1] += s01; c[o + 2] += s02; c[o + 3] += s03; o += ldc;
+        c[o] += s10; c[o + 1] += s11; c[o + 2] += s12; c[o + 3] += s13; o += ldc;
+        c[o] += s20; c[o + 1] += s21; c[o + 2] += s22; c[o + 3] += s23; o += ldc;
+        c[o] += s30; c[o + 1] += s31; c[o + 2] += s32; c[o + 3] += s33;
+      } else {
+        c[o] = s00; c[o + 1] = s01; c[o + 2] = s02; c[o + 3] = s03; o += ldc;
+        c[o] = s10; c[o + 1] = s11; c[o + 2] = s12; c[o + 3] = s13; o += ldc;
+        c[o] = s20; c[o + 1] = s21; c[o + 2] = s22; c[o + 3] = s23; o += ldc;
+        c[o] = s30; c[o + 1] = s31; c[o + 2] = s32; c[o + 3] = s33;
+      }
+    }
+    for (; n < N; n++) {
+      const b0 = bo + n * csB;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let k = 0; k < K; k++) {
+        const y = b[b0 + k * rsB], ka = k * csA;
+        s0 += a[a0 + ka] * y; s1 += a[a1 + ka] * y; s2 += a[a2 + ka] * y; s3 += a[a3 + ka] * y;
+      }
+      const o = co + m * ldc + n;
+      if (acc) { c[o] += s0; c[o + ldc] += s1; c[o + 2 * ldc] += s2; c[o + 3 * ldc] += s3; }
+      else { c[o] = s0; c[o + ldc] = s1; c[o + 2 * ldc] = s2; c[o + 3 * ldc] = s3; }
+    }
+  }
+  for (; m < M; m++) {
+    const a0 = ao + m * rsA, o0 = co + m * ldc;
+    for (let n = 0; n < N; n++) {
+      const b0 = bo + n * csB;
+      let s = 0;
+      for (let k = 0; k < K; k++) s += a[a0 + k * csA] * b[b0 + k * rsB];
+      if (acc) c[o0 + n] += s; else c[o0 + n] = s;
+    }
+  }
+}

@@ -1,0 +1,91 @@
+// The compute-backend seam: every numeric kernel the model's hot loops call, on typed arrays with
+// element offsets (as in kernels.ts: outputs first, sizes last). Three implementations:
+//   js      the reference (kernels in plain JavaScript), float32 and float64; gradient checks use
+//           its float64 path
+//   wasm    WebAssembly SIMD128 (relaxed SIMD where the runtime has it), on the run's shared memory
+//   native  a Node-API addon with runtime CPU dispatch (AVX-512, AVX2+FMA, generic)
+// wasm and native implement the byte-addressed RawKernels of raw.ts; addressed.ts adapts them.
+// Model code gets a Kernels from its Workspace and never asks which one it is.
+
+import type { Float } from '../kernels.js';
+import { Epi } from './raw.js';
+
+export { Epi };
+export type BackendName = 'js' | 'wasm' | 'native';
+export type KernelsChoice = 'auto' | BackendName;
+export const BACKENDS: readonly BackendName[] = ['js', 'wasm', 'native'];
+
+/**
+ * Products describe their operands by strides, so nobody makes a transposed copy:
+ *   A[m,k] = a[ao + m*rsA + k*csA],  B[k,n] = b[bo + k*rsB + n*csB],  C[m,n] = c[co + m*ldc + n].
+ * `bias` (a whole view, e.g. p.ba) is added to every row of C before the epilogue. Each C[m,n] is
+ * computed the same way whatever the other rows in the call (padding invariance, sharding).
+ */
+export interface Kernels {
+  readonly name: BackendName;
+  /** What runs, for logs and checkpoints: 'avx512', 'simd128', 'float64', ... */
+  readonly isa: string;
+  readonly dtype: 'float32' | 'float64';
+
+  /** Zeroed arrays these kernels can address (in the run's arena for wasm and native). Allocate once. */
+  floats(n: number): Float;
+  ints(n: number): Int32Array;
+
+  /** Elements of a packed K×N operand (packB's dst). */
+  packedSize(K: number, N: number): number;
+  /** Pack B (K × N) once, for products that reuse it (a recurrent weight over all T steps). */
+  packB(dst: Float, b: Float, bo: number, rsB: number, csB: number, K: number, N: number): void;
+  /** C = (beta ? C : 0) + A·B (+ bias), then the epilogue. */
+  gemm(c: Float, co: number, ldc: number, a: Float, ao: number, rsA: number, csA: number,
+    b: Float, bo: number, rsB: number, csB: number, M: number, N: number, K: number,
+    beta: 0 | 1, bias: Float | null, epi: Epi): void;
+  /** gemm on a B packed by packB: bit-identical to gemm on the unpacked B. */
+  gemmPacked(c: Float, co: number, ldc: number, a: Float, ao: number, rsA: number, csA: number,
+    bp: Float, M: number, N: number, K: number, beta: 0 | 1, bias: Float | null, epi: Epi): void;
+
+  /** dz = da·(1 − a²): the backward of a = tanh(z), written through a. */
+  tanhBackward(dz: Float, dzo: number, da: Float, dao: number, a: Float, ao: number, n: number): void;
+  /** y += x */
+  addTo(y: Float, yo: number, x: Float, xo: number, n: number): void;
+  /** x *= m (a dropout mask's backward) */
+  mulInPlace(x: Float, xo: number, m: Float, mo: number, n: number): void;
+  /** Σ over `rows` rows (stride ldx) of each row's Euclidean norm over N values. */
+  sumRowNorms(x: Float, xo: number, ldx: number, rows: number, N: number): number;
+  /** out[r] (+)= table[ids[io + r*idStride]] for r < rows (rows of N; strides ldo, ldt). */
+  gatherRows(out: Float, oo: number, ldo: number, table: Float, ldt: number, ids: Int32Array, io: number, idStride: number,
+    rows: number, N: number, acc: boolean): void;
+  /** table[ids[io + r*idStride]] += src[r], r in order: gatherRows' backward. */
+  scatterAddRows(table: Float, ldt: number, src: Float, so: number, lds: number, ids: Int32Array, io: number, idStride: number,
+    rows: number, N: number): void;
+  /** db[n] += Σ_m d[do + m*ldd + n] */
+  colSumAcc(db: Float, d: Float, doff: number, ldd: number, M: number, N: number): void;
+
+  // Gate pointwise kernels of the LSTM and GRU (src/model/cells/), on `rows` rows of one timestep.
+  // Row r of a gate array is G·H wide (gate blocks in PyTorch's order), of a state array H wide;
+  // every operand is an array and an element offset, so a cell addresses time slices of its caches.
+  // σ(x) = 1/(1 + e^{−x}). Each output element depends only on the same row and unit of the inputs.
+
+  /**
+   * LSTM, after g = W_ih·x_t + W_hh·h_{t-1} + b (rows × 4H, gates i, f, g, o): in place i = σ(·),
+   * f = σ(·), g = tanh(·), o = σ(·); then c = f⊙cPrev + i⊙g and h = o⊙tanh(c).
+   */
+  lstmForward(g: Float, go: number, cPrev: Float, cpo: number, c: Float, co: number, h: Float, ho: number, rows: number, H: number): void;
+  /**
+   * lstmForward's backward, from the activated gates g, cPrev and c: dh is dL/dh_t, dc is dL/dc_t
+   * from step t+1 and becomes dL/dc_{t-1} (in place); dg (rows × 4H) = dL/d(the pre-activations).
+   */
+  lstmBackward(dg: Float, dgo: number, g: Float, go: number, cPrev: Float, cpo: number, c: Float, co: number,
+    dh: Float, dho: number, dc: Float, dco: number, rows: number, H: number): void;
+  /**
+   * GRU (PyTorch's): gi = W_ih·x_t (rows × 3H, without bias), gh = W_hh·h_{t-1} + b_hh (rows × 3H):
+   * r = σ(gi_r + b_ir + gh_r), z = σ(gi_z + b_iz + gh_z), n = tanh(gi_n + b_in + r⊙gh_n),
+   * h = (1 − z)⊙n + z⊙hPrev. gi becomes (r, z, n) in place; gh is only read.
+   */
+  gruForward(gi: Float, gio: number, gh: Float, gho: number, bih: Float, hPrev: Float, hpo: number, h: Float, ho: number, rows: number, H: number): void;
+  /**
+   * gruForward's backward, from gi = (r, z, n), gh and hPrev: dgi, dgh (rows × 3H) = dL/d(gi + b_ih),
+   * dL/d(gh); dh (dL/dh_t) becomes dh⊙z in place, the part of dL/dh_{t-1} that skips W_hh.
+   */
+  gruBackward(dgi: Float, dgio: number, dgh: Float, dgho: number, gi: Float, gio: number, gh: Float, gho: number,
+    hPrev: Float, hpo: number, dh: Float, dho: number, rows: number, H: number): void;
+}
