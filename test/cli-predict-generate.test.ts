@@ -14,6 +14,8 @@ import { randomParams } from './helpers/model.js';
 const specs: Array<[string, ModelSpec]> = [
   ['one-hot input', { cell: 'rnn', task: 'many-to-many', V: 13, H: 9, C: 13, E: 0 }],
   ['embedding input', { cell: 'rnn', task: 'many-to-many', V: 11, H: 10, C: 11, E: 5 }],
+  ['LSTM, 2 layers, one-hot input', { cell: 'lstm', task: 'many-to-many', V: 13, H: 9, C: 13, E: 0, layers: 2 }],
+  ['GRU, 2 layers, embedding input', { cell: 'gru', task: 'many-to-many', V: 11, H: 10, C: 11, E: 5, layers: 2 }],
 ];
 
 /** Probabilities of the batch forward for each sequence at each step: out[b][t] (C values). */

@@ -141,6 +141,13 @@ t.test('rules across fields', async (t) => {
   t.match(configError(t, () => checkConfig({ ...base, data: { source: 'moby-dick' }, model: { task: 'many-to-many', hidden: 4 }, train: { stepLoss: 1 } }, { label: 'c.json', configDir: dir })),
     /train\.stepLoss: expected 0 for model\.task `many-to-many`/);
   t.match(check({ source: 'names' }, { task: 'many-to-one', hidden: 4, dropout: 1 }), /model\.dropout: expected a number from 0 to 0\.9, found 1/);
+  // cells and layers
+  t.match(check({ source: 'names' }, { task: 'many-to-one', hidden: 4, cell: 'lstn' }), /model\.cell: expected one of `rnn`, `lstm`, `gru`, found "lstn"; did you mean `lstm`\?/);
+  t.match(check({ source: 'names' }, { task: 'many-to-one', hidden: 4, layers: 0 }), /model\.layers: expected an integer from 1 to 16, found 0/);
+  const ok = (model: object, data: object = { source: 'moby-dick' }) => checkConfig({ ...base, data, model }, { label: 'c.json', configDir: dir });
+  t.equal(ok({ task: 'many-to-many', hidden: 4, cell: 'gru', layers: 2, dropout: 0.2 }).model.cell, 'gru', 'dropout between the layers of a one-hot language model');
+  const d = ok({ task: 'many-to-many', hidden: 4 });
+  t.same([d.model.cell, d.model.layers, d.model.init, d.model.forgetBias, d.model.chrono, d.train.carryState], ['rnn', 1, 'standard', 1, 0, true], 'defaults');
 });
 
 t.test('--set overrides any field, validated the same way', async (t) => {

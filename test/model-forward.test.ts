@@ -30,10 +30,10 @@ t.test('closed form: hand-set weights give the values computed by hand', async (
   }
 });
 
-for (const task of ['many-to-one', 'many-to-many'] as const) {
-  const spec: ModelSpec = { cell: 'rnn', task, V: 11, H: 8, C: task === 'many-to-one' ? 3 : 11, E: 0 };
+for (const [cell, layers] of [['rnn', 1], ['lstm', 2], ['gru', 2]] as const) for (const task of ['many-to-one', 'many-to-many'] as const) {
+  const spec: ModelSpec = { cell, task, V: 11, H: 8, C: task === 'many-to-one' ? 3 : 11, E: 0, layers };
 
-  t.test(`padding invariance (${task}): a sequence alone and inside a padded batch`, async (t) => {
+  t.test(`padding invariance (${cell} ×${layers}, ${task}): a sequence alone and inside a padded batch`, async (t) => {
     // float32, as in training: per-sequence losses do not depend on padding or neighbours.
     const p = randomParams(spec, 3, 'float32');
     const alone = randomBatch(spec, [4], 9);

@@ -13,18 +13,19 @@ import { allocBatch } from '../src/model/batch.js';
 import { epochPlan, fillBatch } from '../src/data/index.js';
 import { Rng } from '../src/util/prng.js';
 import { arenaOf } from '../src/util/shared.js';
-import { syntheticSplit, maxRelDiff } from './helpers/model.js';
+import { syntheticSplit, maxRelDiff, availableBackends } from './helpers/model.js';
+import type { BackendName } from '../src/model/backend/index.js';
 
 const BATCH = 16;
 
-interface Extras { dropout?: number; stepLoss?: number }
+interface Extras { dropout?: number; stepLoss?: number; kernels?: BackendName }
 
-async function trainParallel(spec: ModelSpec, workers: number, steps: number, inject?: { failAtStep: number; mode: 'throw' | 'exit' }, x: Extras = {}) {
+async function trainParallel(spec: ModelSpec, workers: number, steps: number, inject?: { failAtStep: number; mode: 'throw' | 'exit' | 'hang' }, x: Extras = {}) {
   const split = syntheticSplit(spec, 200, 3, 20, 7);
   const p = allocParams(makeLayout(spec), 'float32');
   initParams(p, spec, new Rng(1));
   const opt = new Optimizer(p.layout.size, defaultOptimizer, arenaOf(p.data));
-  const co = new Coordinator({ spec, workers, maxB: BATCH, maxT: 20, bpttWindow: 0, dropout: x.dropout, stepLoss: x.stepLoss, seed: 9, splits: { train: split }, params: p, optimizer: opt, inject });
+  const co = new Coordinator({ spec, workers, maxB: BATCH, maxT: 20, bpttWindow: 0, dropout: x.dropout, stepLoss: x.stepLoss, seed: 9, splits: { train: split }, params: p, optimizer: opt, kernels: x.kernels, inject });
   const hashes: string[] = [];
   const losses: number[] = [];
   try {
@@ -34,8 +35,7 @@ async function trainParallel(spec: ModelSpec, workers: number, steps: number, in
       co.setOrder('train', plan.order);
       for (let k = 0; k + 1 < plan.batchStarts.length && step < steps; k++) {
         step++;
-        const r = await co.gradients(step, 'train', plan.batchStarts[k], plan.batchStarts[k + 1] - plan.batchStarts[k]);
-        await co.update(r.count, 1);
+        const r = await co.step(step, 'train', plan.batchStarts[k], plan.batchStarts[k + 1] - plan.batchStarts[k], 1);
         losses.push(r.lossSum / r.count);
         hashes.push(createHash('sha256').update(new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength)).digest('hex'));
       }
@@ -48,7 +48,7 @@ async function trainParallel(spec: ModelSpec, workers: number, steps: number, in
 
 function localTrain(spec: ModelSpec, steps: number, x: Extras = {}) {
   const split = syntheticSplit(spec, 200, 3, 20, 7);
-  const tr = new LocalTrainer(spec, BATCH, 20, { optimizer: defaultOptimizer, clipNorm: 1, dropout: x.dropout, stepLoss: x.stepLoss, seed: 9 });
+  const tr = new LocalTrainer(spec, BATCH, 20, { optimizer: defaultOptimizer, clipNorm: 1, dropout: x.dropout, stepLoss: x.stepLoss, seed: 9, kernels: x.kernels });
   initParams(tr.p, spec, new Rng(1));
   const batch = allocBatch(BATCH, 20);
   let step = 0;
@@ -62,11 +62,15 @@ function localTrain(spec: ModelSpec, steps: number, x: Extras = {}) {
   return Float32Array.from(tr.p.data);
 }
 
-for (const [spec, x] of [
+const backends = availableBackends(t);
+for (const [spec, x0] of [
   [{ cell: 'rnn', task: 'many-to-one', V: 50, H: 24, C: 3, E: 0 }, { stepLoss: 0.5 }],
   [{ cell: 'rnn', task: 'many-to-many', V: 30, H: 16, C: 30, E: 8 }, { dropout: 0.3 }],
-] as Array<[ModelSpec, Extras]>) {
-  const what = `${spec.task}, ${spec.E ? 'embedding' : 'one-hot'}, ${JSON.stringify(x)}`;
+  [{ cell: 'lstm', task: 'many-to-one', V: 50, H: 12, C: 3, E: 0, layers: 2 }, { stepLoss: 0.5, dropout: 0.2 }],
+  [{ cell: 'gru', task: 'many-to-many', V: 30, H: 12, C: 30, E: 8, layers: 2 }, { dropout: 0.3 }],
+] as Array<[ModelSpec, Extras]>) for (const kernels of backends) {
+  const x = { ...x0, kernels };
+  const what = `${spec.cell}${spec.layers ? ` ×${spec.layers}` : ''}, ${spec.task}, ${spec.E ? 'embedding' : 'one-hot'}, ${JSON.stringify(x)}`;
   t.test(`50 steps: 2 workers = 1 worker = single thread (${what})`, async (t) => {
     const one = await trainParallel(spec, 1, 50, undefined, x);
     const two = await trainParallel(spec, 2, 50, undefined, x);
@@ -84,7 +88,7 @@ for (const [spec, x] of [
   });
 }
 
-for (const mode of ['throw', 'exit'] as const) {
+for (const mode of ['throw', 'exit', 'hang'] as const) {
   t.test(`a failing worker (${mode}) stops the step with a clear error and leaves the parameters unchanged`, async (t) => {
     const spec: ModelSpec = { cell: 'rnn', task: 'many-to-one', V: 50, H: 24, C: 3, E: 0 };
     const clean = await trainParallel(spec, 2, 4);
@@ -93,15 +97,14 @@ for (const mode of ['throw', 'exit'] as const) {
     const p = allocParams(makeLayout(spec), 'float32');
     initParams(p, spec, new Rng(1));
     const opt = new Optimizer(p.layout.size, defaultOptimizer, arenaOf(p.data));
-    const co = new Coordinator({ spec, workers: 2, maxB: BATCH, maxT: 20, bpttWindow: 0, splits: { train: split }, params: p, optimizer: opt, inject: { failAtStep: 5, mode } });
+    const co = new Coordinator({ spec, workers: 2, maxB: BATCH, maxT: 20, bpttWindow: 0, splits: { train: split }, params: p, optimizer: opt, inject: { failAtStep: 5, mode }, stallTimeoutMs: mode === 'hang' ? 3000 : undefined });
     const plan = epochPlan(split, { batchSize: BATCH, seed: 3, epoch: 0 });
     co.setOrder('train', plan.order);
     let hashBefore = '';
     try {
       for (let step = 1; step <= 6; step++) {
         hashBefore = createHash('sha256').update(new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength)).digest('hex');
-        const r = await co.gradients(step, 'train', plan.batchStarts[step - 1], plan.batchStarts[step] - plan.batchStarts[step - 1]);
-        await co.update(r.count, 1);
+        await co.step(step, 'train', plan.batchStarts[step - 1], plan.batchStarts[step] - plan.batchStarts[step - 1], 1);
       }
     } catch (e) {
       err = e;
@@ -109,9 +112,10 @@ for (const mode of ['throw', 'exit'] as const) {
     t.ok(err instanceof WorkerFailure, 'a WorkerFailure');
     t.match((err as Error).message, /training stopped at step 5: a worker thread failed/);
     if (mode === 'throw') t.match((err as Error).message, /injected failure at step 5/);
+    if (mode === 'hang') t.match((err as Error).message, /stopped answering/);
     t.equal(hashBefore, clean.hashes[3], 'parameters are exactly those after step 4');
     const now = createHash('sha256').update(new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength)).digest('hex');
     t.equal(now, clean.hashes[3], 'and stay so after the failure');
-    await t.rejects(co.gradients(6, 'train', 0, 4), /pool is closed/, 'the pool was destroyed');
+    await t.rejects(co.step(6, 'train', 0, 4, 1), /pool is closed/, 'the pool was destroyed');
   });
 }

@@ -3,7 +3,7 @@
 // body and the n mod 4 tail), unaligned offsets, and 1 to 3 gradient slots.
 
 import t from 'tap';
-import { adamStep, sgdStep, sumSlots, sumSquares, addressTable } from '../src/model/kernels.js';
+import { adamStep, sgdStep, sumSlots, sumSquares, addressTable, sumSlotRows, zeroRows } from '../src/model/kernels.js';
 import { setSimd, simdFor } from '../src/model/simd.js';
 import { SharedArena, arenaOf, memoryOf } from '../src/util/shared.js';
 import { Rng } from '../src/util/prng.js';
@@ -104,4 +104,54 @@ t.test('an arena grows, and views made before stay valid', async (t) => {
   t.equal(arenaOf(first), arena);
   t.equal(arenaOf(big), arena);
   t.equal(big.byteOffset % 64, 0, '64-byte aligned');
+});
+
+t.test('sumSlotRows and zeroRows: SIMD and JavaScript give the same bits', async (t) => {
+  const width = 13, V = 40, S = 2;
+  const run = (simd: boolean) => {
+    setSimd(simd);
+    try {
+      const arena = new SharedArena(0);
+      const dst = arena.float32(V * width), rows = arena.int32(V), table = arena.int32(S);
+      const slots = [arena.float32(V * width), arena.float32(V * width)];
+      const r = new Rng(4);
+      for (const s of slots) for (let i = 0; i < s.length; i++) s[i] = r.normal();
+      for (let i = 0; i < dst.length; i++) dst[i] = 9;
+      addressTable(table, slots);
+      rows.set([7, 2, 39, 11, 0]);
+      const sq = sumSlotRows(dst, slots, S, table, rows, 5, width, 0.25);
+      rows.set([3, 39], 0);
+      zeroRows(dst, rows, 2, width);
+      return { sq, dst: Float32Array.from(dst) };
+    } finally {
+      setSimd(true);
+    }
+  };
+  const a = run(true), b = run(false);
+  t.equal(a.sq, b.sq, `Σ squares ${a.sq}`);
+  t.ok(Buffer.from(a.dst.buffer).equals(Buffer.from(b.dst.buffer)), 'the same rows summed and zeroed');
+  t.equal(a.dst[3 * width], 0, 'row 3 zeroed');
+  t.equal(a.dst[39 * width + 12], 0, 'row 39 zeroed after being summed');
+  t.equal(a.dst[5 * width], 9, 'rows not listed untouched');
+});
+
+t.test('threads allocate from one arena without overlapping', async (t) => {
+  const { Worker } = await import('node:worker_threads');
+  const arena = new SharedArena(0);
+  // The compiled SharedArena (npm test builds first), as the worker threads of a run use it.
+  const mod = new URL('../dist/src/util/shared.js', import.meta.url).href;
+  const code = `const { workerData, parentPort } = require('node:worker_threads');
+    import(workerData.mod).then(({ SharedArena }) => {
+      const arena = SharedArena.attach(workerData.memory);
+      parentPort.postMessage(Array.from({ length: 200 }, () => arena.float32(250).byteOffset));
+    });`;
+  // Two threads and this one allocate at once; every range must be distinct.
+  const ws = [0, 1].map(() => new Worker(code, { eval: true, workerData: { memory: arena.memory, mod } }));
+  const mine = Array.from({ length: 200 }, () => arena.float32(250).byteOffset);
+  const theirs = await Promise.all(ws.map((w) => new Promise<number[]>((res) => w.once('message', res))));
+  const all = [...mine, ...theirs.flat()].sort((a, b) => a - b);
+  let overlap = 0;
+  for (let i = 1; i < all.length; i++) if (all[i] - all[i - 1] < 1000) overlap++;
+  t.equal(overlap, 0, `${all.length} allocations, none overlapping`);
+  await Promise.all(ws.map((w) => w.terminate()));
 });

@@ -6,7 +6,7 @@
 import t from 'tap';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { readCheckpoint } from '../src/checkpoint/index.js';
+import { readCheckpoint, writeCheckpointAtomic } from '../src/checkpoint/index.js';
 import { NAMES, TRAIN, checkpoints, exit0, finalState, hasStack, stepOf, train, trainAsync } from './fixtures/train/helpers.js';
 
 t.before(() => {
@@ -25,6 +25,8 @@ t.test('a changed model shape is refused, listing the difference; nothing is wri
     ['model.input="onehot"', /model\.input: \{"embedding":8\} -> "onehot"/],
     ['train.optimizer=sgd', /train\.optimizer: "adam" -> "sgd"/],
     ['data.sample=0.1', /data\.sample: 0\.08 -> 0\.1/],
+    ['model.cell=lstm', /model\.cell: "rnn" -> "lstm"/],
+    ['model.layers=2', /model\.layers: 1 -> 2/],
   ] as const;
   const rs = await Promise.all(changes.map(([set]) => trainAsync('--config', NAMES, '--out', out, '--workers', '1', '--resume', 'latest', '--set', set)));
   for (const [i, [set, diff]] of changes.entries()) {
@@ -35,6 +37,23 @@ t.test('a changed model shape is refused, listing the difference; nothing is wri
     t.notOk(hasStack(r.stderr), `--set ${set}: no stack trace`);
   }
   t.same(checkpoints(runDir), before, 'no checkpoint written or moved');
+});
+
+t.test('a checkpoint written before cells, layers and their options existed resumes, with no change reported', async (t) => {
+  const out = t.testdir({});
+  const runDir = runDirOf(out);
+  exit0(t, train('--config', NAMES, '--out', out, '--workers', '1', '--max-steps', '5', '--quiet'), 'stopped run');
+  const file = checkpoints(runDir).at(-1)!;
+  const c = readCheckpoint(file);
+  const cfg = JSON.parse(c.config);
+  for (const k of ['layers', 'init', 'forgetBias', 'chrono']) delete cfg.model[k]; // as an older version resolved it
+  delete cfg.train.carryState;
+  delete c.spec.layers;
+  writeCheckpointAtomic(file, { ...c, config: JSON.stringify(cfg) });
+  const r = train('--config', NAMES, '--out', out, '--workers', '1', '--resume', 'latest', '--max-steps', '8', '--quiet');
+  exit0(t, r, 'resumed');
+  t.notMatch(r.stderr, /resume: (model\.\w+|train\.carryState) changed/, 'no change of the model (or of carrying state, which a classifier ignores) reported');
+  t.equal(stepOf(checkpoints(runDir).at(-1)!), 8, 'ran on to step 8');
 });
 
 t.test('safe and behaviour changes are allowed and logged', async (t) => {

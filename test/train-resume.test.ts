@@ -60,3 +60,25 @@ for (const { config, total, k1, k2 } of cases) {
     });
   }
 }
+
+// Every cell: a gated run stopped mid-epoch and resumed ends where the uninterrupted one does.
+for (const { config, set, workers, k } of [
+  { config: NAMES, set: ['model.cell=gru'], workers: '1', k: 7 },
+  { config: LM, set: ['model.cell=lstm', 'model.layers=2'], workers: '2', k: 9 },
+]) {
+  t.test(`${basename(config)}, ${set.join(' ')}, --workers ${workers}: stopped at ${k}, resumed: same final state`, async (t) => {
+    const dir = t.testdir({});
+    const common = ['--config', config, '--workers', workers, '--quiet', ...set.flatMap((s) => ['--set', s])];
+    const out = join(dir, 'run');
+    const [ref, a] = await Promise.all([
+      trainAsync(...common, '--out', join(dir, 'ref')),
+      trainAsync(...common, '--out', out, '--max-steps', String(k)),
+    ]);
+    exit0(t, ref, 'uninterrupted run');
+    exit0(t, a, `run to step ${k}`);
+    const c = train(...common, '--out', out, '--resume', 'latest');
+    exit0(t, c, `resumed at ${k}, run to the end`);
+    t.same(finalState(runDirOf(out, config)), finalState(runDirOf(join(dir, 'ref'), config)), 'bit-identical to the uninterrupted run');
+    t.equal(readCheckpoint(checkpoints(runDirOf(out, config)).at(-1)!).spec.cell, set[0].slice('model.cell='.length), 'the checkpoint names the cell');
+  });
+}

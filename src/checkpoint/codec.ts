@@ -14,7 +14,7 @@
 import { rnntrainer } from './pb/checkpoint.js';
 import { crc32c } from './crc32c.js';
 import { CHECKPOINT_FORMAT_VERSION, type CheckpointData, type TensorData, type OptimizerKind } from './types.js';
-import { checkSpec, paramTable, type ModelSpec, type ParamTable, type Task } from '../model/spec.js';
+import { checkSpec, paramTable, layersOf, stateSize, type Cell, type ModelSpec, type ParamTable, type Task } from '../model/spec.js';
 import { CheckpointError } from '../util/errors.js';
 
 const pb = rnntrainer.checkpoint;
@@ -47,6 +47,8 @@ function assertLittleEndian(): void {
 // ---------------------------------------------------------------------------------------------
 // Enum mappings
 
+const CELLS: Record<number, Cell> = { [pb.Cell.CELL_RNN]: 'rnn', [pb.Cell.CELL_LSTM]: 'lstm', [pb.Cell.CELL_GRU]: 'gru' };
+const CELL_ENUM: Record<Cell, number> = { rnn: pb.Cell.CELL_RNN, lstm: pb.Cell.CELL_LSTM, gru: pb.Cell.CELL_GRU };
 const TASKS: Record<number, Task> = { [pb.Task.TASK_MANY_TO_ONE]: 'many-to-one', [pb.Task.TASK_MANY_TO_MANY]: 'many-to-many' };
 const OPTIMIZERS: Record<number, OptimizerKind> = { [pb.OptimizerKind.OPTIMIZER_ADAM]: 'adam', [pb.OptimizerKind.OPTIMIZER_SGD]: 'sgd' };
 const taskEnum = (t: Task) => (t === 'many-to-one' ? pb.Task.TASK_MANY_TO_ONE : pb.Task.TASK_MANY_TO_MANY);
@@ -64,6 +66,9 @@ interface TensorHead {
 
 type Fail = (problem: string) => never;
 
+/** More stacked layers than anyone trains: a claim beyond it is corruption, refused before a table is built. */
+const MAX_LAYERS = 64;
+
 const fmtShape = (s: number[]) => `[${s.join(', ')}]`;
 const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
 
@@ -71,6 +76,8 @@ function checkModelSpec(s: ModelSpec, fail: Fail): void {
   for (const k of ['V', 'H', 'C', 'E'] as const) {
     if (!isCount(s[k]) || s[k] > MAX_DIM) fail(`model spec: ${k} = ${s[k]} is not a size (an integer in 0..${MAX_DIM})`);
   }
+  const L = layersOf(s);
+  if (!isCount(L) || L < 1 || L > MAX_LAYERS) fail(`model spec: ${L} layers is not a layer count (an integer in 1..${MAX_LAYERS})`);
   try {
     checkSpec(s);
   } catch (e) {
@@ -93,7 +100,8 @@ function elementCount(what: string, shape: number[], fail: Fail): number {
 
 /** `tensors` must be exactly the parameter table: same count, names, shapes; bytes = 4 x elements. */
 function checkTensorList(what: string, tensors: TensorHead[], table: ParamTable, spec: ModelSpec, fail: Fail): void {
-  const specText = `V=${spec.V} H=${spec.H} C=${spec.C} E=${spec.E}`;
+  const L = layersOf(spec);
+  const specText = `V=${spec.V} H=${spec.H} C=${spec.C} E=${spec.E}${spec.cell !== 'rnn' || L > 1 ? `, ${spec.cell} × ${L} layer${L > 1 ? 's' : ''}` : ''}`;
   if (tensors.length !== table.length) {
     fail(`${what}: expected ${table.length} tensors (${table.map(([n]) => n).join(', ')}) for the model spec (${specText}), found ${tensors.length}`);
   }
@@ -148,6 +156,11 @@ function checkStructure(c: Structure, fail: Fail): void {
   }
   if ((r[0] | r[1] | r[2] | r[3]) === 0) fail('training state: the PRNG state is all zeros (invalid for xoshiro128**)');
   if (typeof t.bestMetric !== 'number') fail(`training state: bestMetric ${String(t.bestMetric)} is not a number (use NaN for none)`);
+  if (t.carry) {
+    const S = stateSize(c.spec), rows = t.carry.ids.length;
+    if (t.carry.state.length !== rows * S) fail(`training state: the carried state has ${t.carry.state.length} values, ${rows} rows of ${S} (the model's state) need ${rows * S}`);
+    if (t.carry.ids.some((id) => !Number.isInteger(id) || id < -1)) fail('training state: a carried chunk id is not an id or -1');
+  }
 
   if (c.vocab.length !== c.spec.V) fail(`the vocabulary has ${c.vocab.length} tokens, but the model spec says V=${c.spec.V}`);
   const wantLabels = c.spec.task === 'many-to-one' ? c.spec.C : 0;
@@ -271,13 +284,15 @@ export function encodeParts(c: CheckpointData): EncodedParts {
         magic: MAGIC,
         formatVersion: c.formatVersion,
         spec: {
-          cell: pb.Cell.CELL_RNN,
+          cell: CELL_ENUM[s.cell],
           task: taskEnum(s.task),
           input: s.E > 0 ? pb.InputKind.INPUT_EMBEDDING : pb.InputKind.INPUT_ONEHOT,
           vocabSize: s.V,
           hiddenSize: s.H,
           numClasses: s.C,
           embeddingDim: s.E,
+          // Left out for one layer, so single-layer files keep the bytes they always had.
+          ...(layersOf(s) > 1 ? { numLayers: layersOf(s) } : {}),
         },
       }).finish(),
     ),
@@ -306,6 +321,8 @@ export function encodeParts(c: CheckpointData): EncodedParts {
           ...(Number.isNaN(t.bestMetric) ? {} : { bestMetric: t.bestMetric }),
           bestStep: t.bestStep,
           seed: t.seed,
+          ...(t.kernels ? { kernels: t.kernels } : {}),
+          ...(t.carry ? { carryState: Array.from(t.carry.state), carryIds: Array.from(t.carry.ids) } : {}),
         },
         vocab: c.vocab,
         labelNames: c.labelNames,
@@ -436,10 +453,11 @@ export function decodeCheckpoint(bytes: Uint8Array, file: string): CheckpointDat
   // The structure, still without touching tensor data.
   const ps = m.spec;
   if (!ps) return fail('the model spec is missing');
-  if (ps.cell !== pb.Cell.CELL_RNN) fail(`unknown cell ${ps.cell} in the model spec`);
+  const cell = CELLS[ps.cell ?? 0];
+  if (!cell) fail(`unknown cell ${ps.cell} in the model spec`);
   const task = TASKS[ps.task ?? 0];
   if (!task) fail(`unknown task ${ps.task} in the model spec`);
-  const spec: ModelSpec = { cell: 'rnn', task, V: num(ps.vocabSize), H: num(ps.hiddenSize), C: num(ps.numClasses), E: num(ps.embeddingDim) };
+  const spec: ModelSpec = { cell, task, V: num(ps.vocabSize), H: num(ps.hiddenSize), C: num(ps.numClasses), E: num(ps.embeddingDim), layers: Math.max(1, num(ps.numLayers)) };
   const wantInput = spec.E > 0 ? pb.InputKind.INPUT_EMBEDDING : pb.InputKind.INPUT_ONEHOT;
   if (ps.input !== wantInput) fail(`model spec: input kind ${ps.input} contradicts embedding_dim ${spec.E}`);
   const po = m.optimizer;
@@ -462,6 +480,8 @@ export function decodeCheckpoint(bytes: Uint8Array, file: string): CheckpointDat
     bestMetric: typeof pt.bestMetric === 'number' ? pt.bestMetric : NaN,
     bestStep: num(pt.bestStep),
     seed: num(pt.seed),
+    ...(pt.kernels ? { kernels: pt.kernels } : {}),
+    ...(pt.carryIds?.length ? { carry: { ids: Int32Array.from(pt.carryIds), state: Float32Array.from(pt.carryState ?? []) } } : {}),
   };
   const rest = {
     vocab: m.vocab ?? [],

@@ -1,7 +1,7 @@
 // Differences between a checkpoint's model spec and the one a config asks for: a resume that
 // changes the model's shape is refused with this list.
 
-import type { ModelSpec } from '../model/spec.js';
+import { layersOf, type ModelSpec } from '../model/spec.js';
 
 const LABELS: Record<keyof ModelSpec, string> = {
   cell: 'cell',
@@ -10,13 +10,16 @@ const LABELS: Record<keyof ModelSpec, string> = {
   H: 'hidden size H',
   C: 'classes C',
   E: 'embedding width E (0 = one-hot)',
+  layers: 'layers',
 };
 
 /** One line per field that differs, e.g. `hidden size H: checkpoint 128, config 256`; [] if none. */
 export function specDifferences(saved: ModelSpec, wanted: ModelSpec): string[] {
   const out: string[] = [];
+  // A spec without `layers` (written before stacked layers existed) has one.
+  const a = { ...saved, layers: layersOf(saved) }, b = { ...wanted, layers: layersOf(wanted) };
   for (const k of Object.keys(LABELS) as (keyof ModelSpec)[]) {
-    if (saved[k] !== wanted[k]) out.push(`${LABELS[k]}: checkpoint ${JSON.stringify(saved[k])}, config ${JSON.stringify(wanted[k])}`);
+    if (a[k] !== b[k]) out.push(`${LABELS[k]}: checkpoint ${JSON.stringify(a[k])}, config ${JSON.stringify(b[k])}`);
   }
   return out;
 }

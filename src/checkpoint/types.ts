@@ -45,6 +45,13 @@ export interface TrainingData {
   bestStep: number;
   /** The run's seed. */
   seed: number;
+  /** The compute backend of the last step, "<backend>/<isa>" (absent in older checkpoints). */
+  kernels?: string;
+  /**
+   * train.carryState: each batch row's carried state (ids.length rows of stateSize(spec) values)
+   * and the id of the chunk it ended at (-1: none). Absent otherwise.
+   */
+  carry?: { ids: Int32Array; state: Float32Array };
 }
 
 export interface CheckpointData {

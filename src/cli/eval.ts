@@ -2,6 +2,7 @@
 
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
+import { KERNELS_ENV } from '../model/backend/index.js';
 import { parseArgs, runMain, type CommandSpec } from './args.js';
 import { loadModel, isLanguageModel } from '../infer/model.js';
 import { evaluateSplit, splitFromConfig, splitFromFile } from '../infer/evaluate.js';
@@ -23,6 +24,7 @@ const COMMAND = {
     skipInvalid: { type: 'boolean', help: 'With --data: skip invalid rows and rows whose label the model does not know, and count them in the output ("skipped"), instead of stopping at the first.' },
     dataRoot: { type: 'string', value: 'DIR', help: 'Folder that relative data paths of the checkpoint\'s config are resolved against: the folder of the config file it was trained with (default: the current directory).' },
     workers: { type: 'number', integer: true, min: 1, value: 'N', help: 'Worker threads (default: all cores).' },
+    kernels: { type: 'string', choices: ['auto', 'native', 'wasm', 'js'] as const, value: 'NAME', help: 'Compute backend (default: RNN_TRAINER_KERNELS, else auto: the fastest here).' },
     batchSize: { type: 'number', integer: true, min: 1, value: 'N', help: 'Sequences per batch (default: the run\'s train.batchSize).' },
   },
   examples: [
@@ -36,6 +38,7 @@ const COMMAND = {
 runMain(async () => {
   // Parsed inside runMain, so a bad flag is one line and exit code 2, not an uncaught exception.
   const args = parseArgs(process.argv.slice(2), COMMAND);
+  if (args.kernels) process.env[KERNELS_ENV] = args.kernels; // read where the workspace is made (kernelsChoice)
   if (args.split && args.data) throw new ConfigError('give --split or --data, not both');
   if (args.format && !args.data) throw new ConfigError('--format applies to --data FILE only');
   if (args.skipInvalid && !args.data) throw new ConfigError('--skip-invalid applies to --data FILE only');

@@ -61,7 +61,11 @@ function main(argv: string[]): number {
     formatVersion: c.formatVersion,
     step: t.globalStep,
     epoch: t.epoch,
-    training: { ...t, bestMetric: Number.isNaN(t.bestMetric) ? null : t.bestMetric },
+    training: {
+      ...t, bestMetric: Number.isNaN(t.bestMetric) ? null : t.bestMetric,
+      // A language model's carried states: how many rows, not their values.
+      ...(t.carry ? { carry: { rows: t.carry.ids.length, valuesPerRow: t.carry.state.length / Math.max(1, t.carry.ids.length), chunkIds: Array.from(t.carry.ids) } } : {}),
+    },
     spec: c.spec,
     config: parseJson(c.config),
     tokenizer: parseJson(c.tokenizer),

@@ -1,12 +1,15 @@
 // node dist/predict.js --checkpoint FILE [--text STR | stdin] / [--generate N ...]: predictions of a saved model (see --help).
 
 import { createInterface } from 'node:readline';
+import { KERNELS_ENV } from '../model/backend/index.js';
 import { parseArgs, runMain, type CommandSpec, type ParsedArgs } from './args.js';
 import { loadModel, isLanguageModel, type LoadedModel } from '../infer/model.js';
 import { Classifier, type Prediction } from '../infer/classify.js';
 import { generate } from '../infer/generate.js';
 import { encodeText, decodeTokens, EOS, BOS } from '../data/index.js';
 import { ConfigError } from '../util/errors.js';
+import { createKernels, resolveKernels, kernelsChoice } from '../model/backend/index.js';
+import { arenaOf } from '../util/shared.js';
 
 const COMMAND = {
   name: 'predict.js',
@@ -14,6 +17,7 @@ const COMMAND = {
     + '{"text", "label", "probs": {label: probability}} on stdout. A language model: --generate N samples N tokens after '
     + '--prompt and prints the prompt and its continuation; when the model was trained with data.eos, a generated </s> ends a document and the next one starts after a blank line (or generation stops, without data.bos).',
   flags: {
+    kernels: { type: 'string', choices: ['auto', 'native', 'wasm', 'js'] as const, value: 'NAME', help: 'Compute backend (default: RNN_TRAINER_KERNELS, else auto: the fastest here).' },
     checkpoint: { type: 'string', required: true, value: 'FILE', help: 'The checkpoint (a .ckpt file of a run).' },
     text: { type: 'string', repeat: true, value: 'STR', help: 'A text to classify; without it, texts are read from stdin, one per line.' },
     generate: { type: 'number', integer: true, min: 0, value: 'N', help: 'Language model: generate N tokens.' },
@@ -36,6 +40,7 @@ const line = (p: Prediction) => JSON.stringify({ text: p.text, label: p.label, p
 runMain(async () => {
   // Parsed inside runMain, so a bad flag is one line and exit code 2, not an uncaught exception.
   const args = parseArgs(process.argv.slice(2), COMMAND);
+  if (args.kernels) process.env[KERNELS_ENV] = args.kernels; // read where the workspace is made (kernelsChoice)
   const m = loadModel(args.checkpoint);
   const lmFlags = (['generate', 'prompt', 'temperature', 'seed'] as const).filter((k) => args[k] !== undefined);
   if (isLanguageModel(m)) {
@@ -78,10 +83,11 @@ function languageModel(m: LoadedModel, n: number, args: ParsedArgs<typeof COMMAN
   if (ids.length === 0) {
     throw new ConfigError('nothing to start from: the model was trained without <s> (data.bos), so give --prompt with some text');
   }
+  const kernels = createKernels(resolveKernels(kernelsChoice()).name, arenaOf(m.params.data) ?? null);
   const gen = generate(m.spec, m.params, ids, {
     tokens: n, temperature: args.temperature ?? 1, seed: args.seed ?? 1,
     eos: tok.eos ? EOS : undefined, bos: tok.eos && tok.bos ? BOS : undefined,
-  });
+  }, kernels);
   // Documents end at </s>; they are printed separated by a blank line, as in a text file.
   const docs: number[][] = [Array.from(ids)];
   for (const t of gen) {

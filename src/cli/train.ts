@@ -13,6 +13,7 @@ runMain(async () => {
       out: { type: 'string', value: 'DIR', help: 'Directory for run directories (default: the config\'s "out", relative to the config file).' },
       resume: { type: 'string', value: 'PATH|latest', help: 'Continue from a checkpoint file, or from the newest valid one of the run.' },
       workers: { type: 'number', integer: true, min: 1, value: 'N', help: 'Worker threads (default: train.workers, else all cores).' },
+      kernels: { type: 'string', choices: ['auto', 'native', 'wasm', 'js'] as const, value: 'NAME', help: 'Compute backend (default: RNN_TRAINER_KERNELS, else train.kernels, else auto: the fastest here).' },
       maxSteps: { type: 'number', integer: true, min: 1, value: 'N', help: 'Stop after global step N (steps before a resume count).' },
       seed: { type: 'number', integer: true, min: 0, value: 'N', help: 'Seed of initialization and data order.' },
       set: { type: 'string', repeat: true, value: 'PATH=VALUE', help: 'Override a config field, e.g. --set train.lr=0.003 (repeatable).' },
@@ -48,7 +49,7 @@ runMain(async () => {
   });
   process.stderr.on('error', () => { /* nowhere left to report to */ });
   await trainRun({
-    config: args.config, out: args.out, resume: args.resume, workers: args.workers, maxSteps: args.maxSteps,
+    config: args.config, out: args.out, resume: args.resume, workers: args.workers, kernels: args.kernels, maxSteps: args.maxSteps,
     seed: args.seed, set: args.set, quiet: args.quiet,
   }, stop);
 });

@@ -204,8 +204,8 @@ function crossFieldProblems(c: ResolvedConfig): Problem[] {
   if (c.train.stepLoss > 0 && c.model.task === 'many-to-many') {
     at(['train', 'stepLoss'], 'expected 0 for model.task `many-to-many` (every step has its own target already), found ' + c.train.stepLoss);
   }
-  if (c.model.dropout > 0 && c.model.input === 'onehot' && c.model.task === 'many-to-many') {
-    at(['model', 'dropout'], 'expected 0 with a one-hot many-to-many model (dropout applies to embedded inputs and to the many-to-one classifier\'s state): use `"input": { "embedding": E }` or set dropout to 0');
+  if (c.model.dropout > 0 && c.model.input === 'onehot' && c.model.task === 'many-to-many' && c.model.layers === 1) {
+    at(['model', 'dropout'], 'expected 0 with a one-hot many-to-many model of one layer (dropout applies to embedded inputs, between stacked layers and to the many-to-one classifier\'s state): use `"input": { "embedding": E }`, more `layers`, or set dropout to 0');
   }
   if (d.split.val + d.split.test >= 1) at(['data', 'split'], `expected val + test < 1 (something must be left to train on), found ${d.split.val} + ${d.split.test}`);
   return out;
@@ -255,8 +255,8 @@ const SAFE = ['out', 'name', 'train.epochs', 'train.lr', 'train.workers', 'train
 const SHAPE = ['model', 'train.optimizer', 'data.source', 'data.format', 'data.file', 'data.train', 'data.tokenizer',
   'data.lowercase', 'data.vocab', 'data.labels', 'data.bos', 'data.eos', 'data.textField', 'data.labelField', 'data.split', 'data.sample'];
 const IGNORED = ['$schema'];
-/** Under a SHAPE prefix, but they change no tensor. */
-const NOT_SHAPE = ['model.dropout'];
+/** Under a SHAPE prefix, but they change no tensor (initialization only matters before step 1). */
+const NOT_SHAPE = ['model.dropout', 'model.init', 'model.recurrentInit', 'model.recurrentScale', 'model.forgetBias', 'model.chrono'];
 
 const under = (path: string, prefixes: string[]) => prefixes.some((p) => path === p || path.startsWith(p + '.'));
 
@@ -266,6 +266,19 @@ export function changeKind(path: string): ChangeKind {
   if (under(path, SHAPE)) return 'shape';
   if (under(path, SAFE)) return 'safe';
   return 'behaviour';
+}
+
+/**
+ * A resolved config saved by an earlier version (a checkpoint's), with the defaults of fields
+ * added since filled in, so that a field it predates compares equal to its default.
+ */
+export function withNewDefaults(saved: unknown): ResolvedConfig {
+  const c = structuredClone(saved) as { train?: Record<string, unknown>; model?: { task?: string } };
+  // A field whose default is not what runs did before it existed: their behaviour, not the default
+  // (language models did not carry their state; classifiers ignore the field).
+  if (c.train && c.train.carryState === undefined && c.model?.task === 'many-to-many') c.train.carryState = false;
+  applyDefaults(c, configSchema());
+  return c as ResolvedConfig;
 }
 
 /**

@@ -158,10 +158,20 @@ export interface VocabConfig {
 /** The network. */
 export interface ModelConfig {
   /**
-   * Recurrent cell.
+   * Recurrent cell: `rnn` (vanilla tanh), `lstm` or `gru`, with PyTorch's equations and gate
+   * layouts (LSTM gates i, f, g, o; GRU r, z, n with n = tanh(W_in·x + b_in + r ⊙ (W_hn·h + b_hn))).
    * @default "rnn"
    */
-  cell?: 'rnn';
+  cell?: 'rnn' | 'lstm' | 'gru';
+  /**
+   * Stacked recurrent layers: each layer's state sequence is the input of the next; the outputs
+   * read the top layer.
+   * @default 1
+   * @minimum 1
+   * @maximum 16
+   * @integer
+   */
+  layers?: number;
   /** `many-to-one`: a label per sequence; `many-to-many`: a target per step (next-token language modelling). */
   task: 'many-to-one' | 'many-to-many';
   /**
@@ -176,8 +186,15 @@ export interface ModelConfig {
    */
   input?: 'onehot' | EmbeddingInput;
   /**
-   * Initialization of the recurrent matrix Waa: `orthogonal` (gain `recurrentScale`) or `normal`
-   * (N(0, recurrentScale²/H)).
+   * Initialization scheme: `standard` (Glorot uniform input weights, U(±1/√H) for a one-hot
+   * input, the recurrent weights by `recurrentInit` per gate block, zero biases) or `pytorch`
+   * (every recurrent-layer and output weight and bias U(−1/√H, 1/√H), as PyTorch's defaults).
+   * @default "standard"
+   */
+  init?: 'standard' | 'pytorch';
+  /**
+   * Initialization of the recurrent weights (Waa / weight_hh, each gate's H×H block on its own):
+   * `orthogonal` (gain `recurrentScale`) or `normal` (N(0, recurrentScale²/H)). Init `standard` only.
    * @default "orthogonal"
    */
   recurrentInit?: 'orthogonal' | 'normal';
@@ -188,10 +205,29 @@ export interface ModelConfig {
    */
   recurrentScale?: number;
   /**
+   * LSTM: added at initialization to the forget gate's bias (bias_ih's f block only, so the gate's
+   * total bias b_if + b_hf starts at this value, not twice it), so the cell starts by remembering
+   * (Jozefowicz et al. 2015). Set 0 for PyTorch's initialization exactly.
+   * @default 1
+   */
+  forgetBias?: number;
+  /**
+   * Chrono initialization (Tallec & Ollivier 2018) of the LSTM and GRU for dependencies up to this
+   * many steps: per unit, the gate that keeps the state gets the bias b = log(u), u ~ U(1, chrono
+   * − 1) (LSTM: forget bias b and input bias −b, replacing forgetBias; GRU: update-gate bias b), so
+   * the cell starts by remembering over spans up to `chrono`. Long-range tasks learn in hundreds of
+   * steps instead of thousands (README). 0 turns it off. Ignored by the vanilla RNN.
+   * @default 0
+   * @minimum 0
+   * @integer
+   */
+  chrono?: number;
+  /**
    * Dropout rate while training (inverted dropout; none at evaluation): on the embedded inputs
-   * x_t, and on the state the many-to-one classifier reads. Masks are drawn from the seed, the
-   * step and each example's id, so they do not depend on sharding or padding. Needs an embedding
-   * input or a many-to-one task (a one-hot language model has nowhere to apply it).
+   * x_t, on the states each stacked layer receives from the layer below, and on the state the
+   * many-to-one classifier reads. Masks are drawn from the seed, the step and each example's id,
+   * so they do not depend on sharding or padding. Needs an embedding input, more than one layer
+   * or a many-to-one task (a one-layer one-hot language model has nowhere to apply it).
    * @default 0
    * @minimum 0
    * @maximum 0.9
@@ -299,6 +335,16 @@ export interface TrainConfig {
    */
   stepLoss?: number;
   /**
+   * Language models (many-to-many): carry each row's state from one chunk of a document to the
+   * next, in training and in evaluation, as min-char-rnn and char-rnn do. Batches are then B
+   * parallel streams over the shuffled documents (consecutive chunks of a document at the same
+   * row), each chunk starts from the state the previous one ended in (zero at a document's start),
+   * and no gradient crosses a chunk boundary (truncated BPTT at chunk boundaries). false: every
+   * chunk starts from a zero state, and batches are random chunks. Ignored for many-to-one.
+   * @default true
+   */
+  carryState?: boolean;
+  /**
    * Truncated BPTT window in steps for many-to-many; 0 backpropagates through the whole chunk.
    * @default 0
    * @minimum 0
@@ -311,6 +357,13 @@ export interface TrainConfig {
    * @integer
    */
   workers?: number;
+  /**
+   * Compute backend of the numeric kernels: `auto` (the fastest that loads here: native, then
+   * wasm, then js), `native` (C++ addon, AVX-512/AVX2 dispatch), `wasm` (WebAssembly SIMD) or
+   * `js` (the plain JavaScript reference). `--kernels` and RNN_TRAINER_KERNELS override it.
+   * @default "auto"
+   */
+  kernels?: 'auto' | 'native' | 'wasm' | 'js';
   /**
    * Log a metrics line every this many steps.
    * @default 10

@@ -60,6 +60,47 @@ export function epochPlan(split: EncodedSplit, opts: { batchSize: number; seed: 
   return { order: out, batchStarts };
 }
 
+/**
+ * Whether chunk `i` of a many-to-many split continues chunk i−1 of the same document: chunks of a
+ * document are consecutive ids, each starting where the last one's inputs ended (a new document
+ * starts one token later, after its predecessor's last target).
+ */
+export function continuesChunk(split: EncodedSplit, i: number): boolean {
+  return i > 0 && split.starts[i] === split.starts[i - 1] + split.lengths[i - 1];
+}
+
+/**
+ * Language models that carry their state from chunk to chunk (train.carryState): B parallel
+ * streams, as min-char-rnn and char-rnn read a text. The documents (runs of continuing chunks)
+ * are shuffled with Rng(seed, ORDER_STREAM + epoch) (kept in order without shuffle), their chunks
+ * concatenated, and the sequence cut into B contiguous streams of ⌈N/B⌉ chunks (the last one
+ * shorter); batch k holds the k-th chunk of every stream still running, stream b at row b. So a
+ * row's next chunk is the one after its last, and the state it ended in can start the next.
+ */
+export function streamPlan(split: EncodedSplit, opts: { batchSize: number; seed: number; epoch: number; shuffle?: boolean }): EpochPlan {
+  const B = opts.batchSize, n = split.count;
+  if (!Number.isInteger(B) || B < 1) throw new Error(`streamPlan: batchSize must be an integer >= 1, got ${B}`);
+  const docStarts: number[] = [];
+  for (let i = 0; i < n; i++) if (!continuesChunk(split, i)) docStarts.push(i);
+  const docs = Int32Array.from(docStarts.keys());
+  if (opts.shuffle !== false) new Rng(opts.seed, ORDER_STREAM + opts.epoch).shuffle(docs);
+  const seq = new Int32Array(n);
+  let at = 0;
+  for (const d of docs) {
+    const end = d + 1 < docStarts.length ? docStarts[d + 1] : n;
+    for (let i = docStarts[d]; i < end; i++) seq[at++] = i;
+  }
+  const S = Math.ceil(n / B), rows = Math.ceil(n / Math.max(1, S)); // streams actually used
+  const order = new Int32Array(n), batchStarts = new Int32Array(S + 1);
+  at = 0;
+  for (let k = 0; k < S; k++) {
+    batchStarts[k] = at;
+    for (let b = 0; b < rows; b++) if (b * S + k < n) order[at++] = seq[b * S + k];
+  }
+  batchStarts[S] = at;
+  return { order, batchStarts };
+}
+
 function cuts(n: number, B: number): Int32Array {
   const nb = Math.ceil(n / B);
   const s = new Int32Array(nb + 1);

@@ -5,6 +5,8 @@
 import { allocWorkspace, forward, type Workspace } from '../model/rnn.js';
 import { allocBatch, type Batch } from '../model/batch.js';
 import { argmaxRow } from '../model/kernels.js';
+import { createKernels, resolveKernels, kernelsChoice } from '../model/backend/index.js';
+import { arenaOf } from '../util/shared.js';
 import { encodeText } from '../data/index.js';
 import type { SavedModel } from '../train/state.js';
 
@@ -44,7 +46,7 @@ export class Classifier {
     if (!this.ws || this.ws.maxT < T) {
       // Sized for the longest text so far (at most the tokenizer's maxLength): reallocated rarely.
       const maxT = Math.max(T, this.ws?.maxT ?? 0);
-      this.ws = allocWorkspace(this.m.spec, this.maxB, maxT);
+      this.ws = allocWorkspace(this.m.spec, this.maxB, maxT, createKernels(resolveKernels(kernelsChoice()).name, arenaOf(this.m.params.data) ?? null));
       this.batch = allocBatch(this.maxB, maxT);
     }
     const b = this.batch!;

@@ -6,7 +6,8 @@ import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { Coordinator, type EvalResult } from '../parallel/coordinator.js';
-import { loadDataset, loadExamplesWithVocab, epochPlan, longestExample, type EncodedSplit, type SplitName, type ExternalFile } from '../data/index.js';
+import { resolveKernels, kernelsChoice } from '../model/backend/index.js';
+import { loadDataset, loadExamplesWithVocab, epochPlan, streamPlan, longestExample, type EncodedSplit, type SplitName, type ExternalFile } from '../data/index.js';
 import { CheckpointError, DataError } from '../util/errors.js';
 import type { LoadedModel } from './model.js';
 
@@ -20,12 +21,14 @@ export interface EvalOptions {
 /** Loss sums, counts and (many-to-one) the confusion matrix of `split`. Opens and closes its own pool. */
 export async function evaluateSplit(m: LoadedModel, split: EncodedSplit, o: EvalOptions = {}): Promise<EvalResult> {
   const batchSize = o.batchSize ?? m.config.train.batchSize;
+  // A language model trained carrying its state is evaluated so too (checkpoints from before the option did not).
+  const carry = m.spec.task === 'many-to-many' && m.config.train.carryState === true;
   const co = new Coordinator({
     spec: m.spec, workers: o.workers ?? availableParallelism(), maxB: batchSize, maxT: Math.max(1, longestExample(split)),
-    bpttWindow: 0, splits: { [split.name]: split }, params: m.params,
+    bpttWindow: 0, carryState: carry, splits: { [split.name]: split }, params: m.params, kernels: resolveKernels(kernelsChoice()).name,
   });
   try {
-    const plan = epochPlan(split, { batchSize, seed: 0, epoch: 0, shuffle: false });
+    const plan = (carry ? streamPlan : epochPlan)(split, { batchSize, seed: 0, epoch: 0, shuffle: false });
     return await co.evaluate(split.name, plan.order, plan.batchStarts, m.spec.task === 'many-to-one');
   } finally {
     await co.close(); // the process can then exit by itself

@@ -1,65 +1,61 @@
 // Text generation from a language model, one token at a time. The batch forward would recompute
-// the whole growing sequence for every new token (O(N²) for N tokens); here the state a_t is kept
-// and the recurrence advances by one step per token, with the same kernels as the batch forward:
+// the whole growing sequence for every new token (O(N²) for N tokens); here every layer's state is
+// carried and the model advances by one step per token: the sequence driver's forward over a
+// batch of one token from the carried state, i.e. the cell's own step (src/model/cells/), with
+// the same kernels as the batch forward:
 //
-//   x_t = Wemb[token]  (embedding input)            a_t = tanh(Waa·a_{t-1} + Wax·x_t + ba)
-//   Wax·x_t = row `token` of Wax (V, H) (one-hot)    p_t = softmax(Wya·a_t + by)
+//   h_t = cell(W_ih·x_t, h_{t-1}) in every layer      p_t = softmax(Wya·h_t + by)
 //
 // Every sum runs over its index in the same order as in the batch forward, so the probabilities
 // after a prefix equal the batch forward's for that prefix (test/cli-predict-generate.test.ts).
 
 import type { ModelSpec } from '../model/spec.js';
 import type { Params } from '../model/params.js';
-import { matmulABt, gatherRows, addBiasRows, tanhInPlace, softmaxRow, argmaxRow, fill } from '../model/kernels.js';
+import { allocWorkspace, rnnForward, stateSize, type Workspace } from '../model/rnn.js';
+import { allocBatch, type Batch } from '../model/batch.js';
+import { Epi, JsKernels, type Kernels } from '../model/backend/index.js';
+import { softmaxRow, argmaxRow } from '../model/kernels.js';
 import { Rng } from '../util/prng.js';
 
 /** The recurrence of one sequence, advanced a token at a time. */
 export class Stepper {
-  /** a_t (H) after the tokens fed so far; zeros before the first. */
-  readonly state: Float32Array;
-  /** Logits Wya·a_t + by (C) of the last step. */
+  /** Logits Wya·h_t + by (C) of the last step. */
   readonly logits: Float32Array;
   /** softmax(logits) (C) of the last step, at temperature 1. */
   readonly probs: Float32Array;
-  private prev: Float32Array; //   a_{t-1} (H)
-  private readonly x: Float32Array; //       embedded input (E), embedding input only
-  private readonly id = new Int32Array(1);
+  private readonly ws: Workspace;
+  private readonly batch: Batch;
+  private readonly out: Float32Array; // the logits where the kernels write them
   steps = 0;
 
-  constructor(readonly spec: ModelSpec, readonly p: Params) {
-    this.state = new Float32Array(spec.H);
-    this.prev = new Float32Array(spec.H);
-    this.x = new Float32Array(Math.max(1, spec.E));
+  /** `k`: the compute backend (its arena must hold p); default the float32 JavaScript kernels. */
+  constructor(readonly spec: ModelSpec, readonly p: Params, k: Kernels = new JsKernels('float32')) {
+    this.ws = allocWorkspace(spec, 1, 1, k);
+    this.batch = allocBatch(1, 1);
+    this.batch.B = 1;
+    this.batch.T = 1;
+    this.batch.lengths[0] = 1;
+    this.out = k.floats(spec.C) as Float32Array;
     this.logits = new Float32Array(spec.C);
     this.probs = new Float32Array(spec.C);
   }
 
-  /** Back to a_0 = 0. */
+  /** Back to the zero state. */
   reset(): void {
-    fill(this.state, 0, this.spec.H, 0);
     this.steps = 0;
   }
 
-  /** Feed one token: a_t from a_{t-1} and x_t, then the output distribution of step t into logits/probs. */
+  /** Feed one token: every layer's h_t from h_{t-1} and x_t, then the output distribution of step t into logits/probs. */
   step(token: number): Float32Array {
-    const { H, E, C, V } = this.spec;
-    const p = this.p;
+    const { H, C, V } = this.spec;
+    const { ws, p } = this;
     if (!(Number.isInteger(token) && token >= 0 && token < V)) throw new RangeError(`Stepper.step: token ${token} is not an id in [0, V=${V})`);
-    this.id[0] = token;
-    this.prev.set(this.state);
-    const a = this.state;
-    matmulABt(a, 0, this.prev, 0, p.Waa, 0, 1, H, H, false); //       Waa·a_{t-1}
-    if (E > 0) {
-      gatherRows(this.x, 0, p.Wemb!, this.id, 0, 1, 1, E, false); //   x_t = Wemb[token]
-      matmulABt(a, 0, this.x, 0, p.Wax, 0, 1, H, E, true); //           + Wax·x_t
-    } else {
-      gatherRows(a, 0, p.Wax, this.id, 0, 1, 1, H, true); //            + Wax·x_t, the token's row of Wax (V, H)
-    }
-    addBiasRows(a, 0, p.ba, 1, H); //                                    + ba
-    tanhInPlace(a, 0, H);
-    matmulABt(this.logits, 0, a, 0, p.Wya, 0, 1, C, H, false); //     Wya·a_t
-    addBiasRows(this.logits, 0, p.by, 1, C); //                          + by
-    this.probs.set(this.logits);
+    this.batch.tokens[0] = token;
+    if (this.steps > 0) ws.state0.set(ws.state1.subarray(0, stateSize(this.spec))); // the state the last token left
+    rnnForward(p, ws, this.batch, null, this.steps > 0);
+    ws.k.gemm(this.out, 0, C, ws.A, H, H, 1, p.Wya, 0, 1, H, 1, C, H, 0, p.by, Epi.None); // Wya·h_t + by
+    this.logits.set(this.out);
+    this.probs.set(this.out);
     softmaxRow(this.probs, 0, C);
     this.steps++;
     return this.probs;
@@ -107,9 +103,9 @@ export interface GenerateOptions {
 export const SAMPLE_STREAM = 0x5a3f1e;
 
 /** Feeds the prompt (at least one token), then generates: the new token ids (eos included). */
-export function generate(spec: ModelSpec, p: Params, prompt: ArrayLike<number>, o: GenerateOptions): Int32Array {
+export function generate(spec: ModelSpec, p: Params, prompt: ArrayLike<number>, o: GenerateOptions, k?: Kernels): Int32Array {
   if (prompt.length === 0) throw new RangeError('generate: the prompt needs at least one token');
-  const s = new Stepper(spec, p);
+  const s = new Stepper(spec, p, k);
   for (let i = 0; i < prompt.length; i++) s.step(prompt[i]);
   const rng = new Rng(o.seed, SAMPLE_STREAM);
   const scratch = new Float64Array(spec.C);

@@ -247,6 +247,26 @@ export function sumSlots(dst: Float32Array, dOff: number, slots: Float32Array[],
   return sumSquares(dst, dOff, n);
 }
 
+/**
+ * sumSlots over whole rows: for r in rows[0..n), the `width` elements at r·width; returns sq0
+ * plus each row's Σ dst², added in list order (the same float64 sum as `sq0 += sumSlots(row)` row
+ * by row). One SIMD call for all rows when dst, the slots and `rows` share one memory.
+ */
+export function sumSlotRows(dst: Float32Array, slots: Float32Array[], S: number, table: Int32Array | null, rows: Int32Array, n: number, width: number, sq0 = 0): number {
+  const k = table ? simdFor(dst, table, rows) : null;
+  if (k) return k.sumSlotRows(dst.byteOffset, table!.byteOffset, S, rows.byteOffset, n, width, sq0);
+  let sq = sq0;
+  for (let i = 0; i < n; i++) sq += sumSlots(dst, rows[i] * width, slots, S, null, rows[i] * width, width);
+  return sq;
+}
+
+/** dst rows r in rows[0..n) (each `width` floats at r·width) set to zero. */
+export function zeroRows(dst: Float32Array, rows: Int32Array, n: number, width: number): void {
+  const k = simdFor(dst, rows);
+  if (k) { k.zeroRows(dst.byteOffset, rows.byteOffset, n, width); return; }
+  for (let i = 0; i < n; i++) dst.fill(0, rows[i] * width, rows[i] * width + width);
+}
+
 /** Constants of one Adam step (optim.ts computes them from the hyperparameters and the step). */
 export interface AdamConsts { scale: number; b1: number; c1: number; b2: number; c2: number; stepSize: number; sqrtBc2: number; eps: number; decay: number }
 

@@ -2,7 +2,7 @@
 // and per-worker gradient slots use the same layout, so "zero", "reduce", "clip" and "update"
 // are loops over one flat array, and a tensor is found by name through the layout.
 
-import { paramTable, type ModelSpec, type ParamTable } from './spec.js';
+import { paramTable, layerNames, gatesOf, type Cell, type ModelSpec, type ParamTable } from './spec.js';
 import { SharedArena } from '../util/shared.js';
 import type { Float } from './kernels.js';
 
@@ -14,6 +14,7 @@ export interface TensorView {
 }
 
 export interface Layout {
+  cell: Cell;
   table: ParamTable;
   tensors: TensorView[];
   byName: Map<string, TensorView>;
@@ -30,17 +31,30 @@ export function makeLayout(spec: ModelSpec): Layout {
     // Keep every tensor 16-byte aligned, for SIMD kernels later.
     offset += Math.ceil(size / 4) * 4;
   }
-  return { table, tensors, byName: new Map(tensors.map((t) => [t.name, t])), size: offset };
+  return { cell: spec.cell, table, tensors, byName: new Map(tensors.map((t) => [t.name, t])), size: offset };
+}
+
+/** One recurrent layer's views (spec.ts: paramTable gives the shapes and names). */
+export interface LayerParams {
+  Wih: Float; //  (G·H, I), or (V, G·H) for layer 0 with one-hot input
+  Whh: Float; //  (G·H, H)
+  bih: Float; //  (G·H)
+  bhh: Float | null; // (G·H); null for the vanilla RNN's layer 0 (its one bias ba)
 }
 
 /** Named views into one flat array. `data` is the whole arena. */
 export interface Params {
   data: Float;
   layout: Layout;
+  cell: Cell;
+  /** Gate blocks G (1 rnn, 3 gru, 4 lstm). */
+  G: number;
   Wemb: Float | null; // (V, E) embedding input only
-  Wax: Float; //         (V, H) one-hot (stored transposed) or (H, E) embedding
-  Waa: Float; //         (H, H)
-  ba: Float; //          (H)
+  layers: LayerParams[];
+  /** Layer 0's views under the classic names (the vanilla RNN's Wax, Waa, ba). */
+  Wax: Float;
+  Waa: Float;
+  ba: Float;
   Wya: Float; //         (C, H)
   by: Float; //          (C)
 }
@@ -51,13 +65,22 @@ export function viewsOf(layout: Layout, data: Float): Params {
     const t = layout.byName.get(name)!;
     return data.subarray(t.offset, t.offset + t.size);
   };
+  const { cell } = layout;
+  const layers: LayerParams[] = [];
+  for (let l = 0; layout.byName.has(layerNames(cell, l).Whh); l++) {
+    const n = layerNames(cell, l);
+    layers.push({ Wih: v(n.Wih), Whh: v(n.Whh), bih: v(n.bih), bhh: n.bhh ? v(n.bhh) : null });
+  }
   return {
     data,
     layout,
+    cell,
+    G: gatesOf(cell),
     Wemb: layout.byName.has('Wemb') ? v('Wemb') : null,
-    Wax: v('Wax'),
-    Waa: v('Waa'),
-    ba: v('ba'),
+    layers,
+    Wax: layers[0].Wih,
+    Waa: layers[0].Whh,
+    ba: layers[0].bih,
     Wya: v('Wya'),
     by: v('by'),
   };

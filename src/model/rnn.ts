@@ -1,36 +1,51 @@
-// The vanilla (Elman) RNN of the classic derivation, forward and backpropagation through time.
+// The sequence driver: a stack of recurrent layers of one cell (rnn, LSTM or GRU: ./cells/),
+// forward and backpropagation through time, with everything that does not depend on the cell.
 //
-//   a_0 = 0
-//   z_t = Waa·a_{t-1} + Wax·x_t + ba          x_t one-hot (a gather) or Wemb[token]
-//   a_t = tanh(z_t)
-//   many-to-one:  ŷ = softmax(Wya·a_{len} + by), one loss per sequence at its last real token
-//   many-to-many: ŷ_t = softmax(Wya·a_t + by), one loss per real step
+//   h⁰_t = x_t: one-hot (a row gather of layer 0's input weight) or Wemb[token]
+//   hˡ_t = cell(W_ihˡ·hˡ⁻¹_t, hˡ_{t-1})   for layers l = 0..L-1 (the vanilla cell: a_t = tanh(Waa·a_{t-1} + Wax·x_t + ba))
+//   many-to-one:  ŷ = softmax(Wya·hᴸ⁻¹_{len} + by), one loss per sequence at its last real token
+//   many-to-many: ŷ_t = softmax(Wya·hᴸ⁻¹_t + by), one loss per real step
 //
-// The whole batch advances one timestep at a time as matrix products. Caches are time-major:
-// A[t] is the (B, H) block at offset t*B*H. Padding: at step t only the first R[t] rows are
-// computed (R[t] = 1 + the last row still real at t; with rows sorted by length, exactly the
-// real ones); rows inside R[t] that are already past their end get dz = 0 in the backward pass,
-// so nothing computed from padding reaches a loss, a gradient, or a state that is read.
+// Per layer, the input projection of every step is one product before the time loop (as PyTorch
+// does); then the cell advances the whole batch one timestep at a time, each step one product
+// with its recurrent weight, packed once per batch, and its gate math. Backward runs the layers
+// top-down: the cell's BPTT leaves the pre-activation gradients of every step, and the weight
+// gradients are one product each over all T·B rows; the gradient for the layer below's states is
+// one product too. Every product and elementwise loop goes through the workspace's compute backend
+// (ws.k: js, wasm or native), with operands described by strides, so nothing is transposed or
+// copied. Caches are time-major (./cells/types.ts). Padding: at step t only the first R[t] rows are
+// computed (R[t] = 1 + the last row still real at t; with rows sorted by length, exactly the real
+// ones); rows inside R[t] that are already past their end get no gradient, so nothing computed
+// from padding reaches a loss, a gradient, or a state that is read.
 //
 // forward/backward compute SUMS over the batch (loss sum, gradient of the loss sum); dividing by
 // the number of sequences or real tokens happens once, where shards are combined.
 //
 // Target replication (training only, many-to-one, weight α = stepLoss; Lipton et al. 2016): every
-// state a_t, t ≤ len, also predicts the sequence's label, adding α·(1/len)·Σ_t CE(softmax(Wya·a_t
-// + by), y) to the objective. It gives early steps a gradient of their own, so the state learns
-// to carry its evidence forward; the prediction is still read at the last token.
+// top-layer state h_t, t ≤ len, also predicts the sequence's label, adding α·(1/len)·Σ_t
+// CE(softmax(Wya·h_t + by), y) to the objective. It gives early steps a gradient of their own, so
+// the state learns to carry its evidence forward; the prediction is still read at the last token.
 //
-// Dropout (training only, inverted): x_t ← x_t ⊙ m_t/(1−rate) on embedded inputs, and the
-// many-to-one classifier reads a_{len} ⊙ m/(1−rate). Masks are drawn from (step key, example id,
-// t, unit), so a sequence gets the same mask alone or in any batch, shard or padding.
+// Dropout (training only, inverted), at rate `rate`: x_t ← x_t ⊙ m_t/(1−rate) on embedded inputs,
+// on the states each stacked layer receives from the layer below, and on the state the
+// many-to-one classifier reads. Masks are drawn from (step key, example id, t, unit), so a
+// sequence gets the same mask alone or in any batch, shard or padding.
+//
+// Initial state: zero, or (withState0) each row's carried state from ws.state0 — the state a
+// language model's previous chunk of the same document ended in. Forward always leaves every row's
+// state at its last real token in ws.state1. No gradient flows into the initial state (truncated
+// BPTT at chunk boundaries).
+//
+// The gradient-through-time profile records ‖dL/dh_t‖ of the TOP layer (the one the outputs read).
 
 import type { ModelSpec } from './spec.js';
+import { layersOf, stateSize } from './spec.js';
 import type { Params } from './params.js';
 import type { Batch } from './batch.js';
-import {
-  type Float, matmulABt, transpose, addBiasRows, colSumAcc, gatherRows, scatterAddRows,
-  tanhInPlace, tanhBackward, softmaxRow, argmaxRow, sumSquares, fill, copy, addTo, scale, dropout, mulInPlace,
-} from './kernels.js';
+import { type Float, softmaxRow, argmaxRow, fill, scale, dropout, copy } from './kernels.js';
+import { Epi, JsKernels, type Kernels } from './backend/index.js';
+import { AddressedKernels } from './backend/addressed.js';
+import { cellOf, type Cell, type LayerCache, type Backflow } from './cells/index.js';
 
 /** Dropout for one training step: the rate, and the step's key (stepKey(seed, step)). */
 export interface Dropout {
@@ -40,16 +55,30 @@ export interface Dropout {
 
 /** The mask's "timestep" for the state the many-to-one classifier reads (inputs use t = 0..T-1). */
 const OUTPUT_MASK_T = 0x7fffffff;
+/** Masks on layer l ≥ 1's inputs use t = LAYER_MASK_T + l·2^20 + (t-1), away from the inputs' and the output's. */
+const LAYER_MASK_T = 0x40000000;
 
-/** Everything forward caches for backward, allocated once for the largest batch (maxB × maxT). */
+/**
+ * Everything forward caches for backward, allocated once for the largest batch (maxB × maxT), in
+ * memory the backend's kernels address directly.
+ */
 export interface Workspace {
   spec: ModelSpec;
   maxB: number;
   maxT: number;
+  /** The compute backend every product and elementwise loop runs on. */
+  k: Kernels;
+  cell: Cell;
+  /** One cache per layer, bottom first. */
+  layers: LayerCache[];
   R: Int32Array; //         (maxT+1) rows computed at step t
-  A: Float; //              (maxT+1, maxB, H) states; A[0] = 0
+  tokens: Int32Array; //    (maxB·maxT) the batch's token ids, where the kernels can read them
+  A: Float; //              (maxT+1, maxB, H) the top layer's states (= layers[L-1].Hs); A[0] = the initial state
   X: Float | null; //       (maxT, maxB, E) embedded inputs (embedding input only), after dropout
   Mx: Float | null; //      (maxT, maxB, E) their dropout masks
+  /** Layer l ≥ 1: its inputs after dropout and their masks (maxT, maxB, H); allocated at the first dropout. */
+  Xl: Array<Float | null>;
+  Ml: Array<Float | null>;
   Hlast: Float; //          (maxB, H) many-to-one: state at each sequence's last real token, after dropout
   Mh: Float; //             (maxB, H) its dropout mask
   /** The dropout of the last forward (null: none). */
@@ -58,31 +87,19 @@ export interface Workspace {
   stepLoss: number;
   P2: Float; //             (maxT, maxB, C) many-to-one, target replication: every step's probabilities, then dlogits
   dOut2: Float; //          (maxT, maxB, H) the gradient they send to each state
-  PT2: Float; //            (C, maxT·maxB)
   P: Float; //              many-to-one (maxB, C) / many-to-many (maxT, maxB, C): probabilities, then dlogits
-  dOut: Float; //           same rows as P, width H: gradient reaching the states from the outputs
-  dA: Float; //             (maxB, H) dL/da_t, running backwards through time
-  dZ: Float; //             (maxT, maxB, H) dL/dz_t for every step (weight gradients are one product after the loop)
-  dX: Float | null; //      (maxB, E) embedding input only
-  // Thread-local copies of the dense weights and their gradients: the product kernel never
-  // touches a SharedArrayBuffer (V8 reads typed arrays on one ~25% slower in that loop).
-  Waa: Float; //            (H, H)
-  Wax: Float | null; //     (H, E) embedding input only
-  Wya: Float; //            (C, H)
-  dW: Float; //             (max(H·H, H·E, C·H)) a weight gradient before it is added to g
-  // Transposed copies, so that every product is a row-by-row dot product (matmulABt):
-  WaaT: Float; //           (H, H)
-  WaxT: Float | null; //    (E, H) embedding input only
-  WyaT: Float; //           (H, C)
-  AT: Float; //             (H, (maxT+1)·maxB) states, column = (t, b)
-  dZT: Float; //            (H, maxT·maxB)
-  XT: Float | null; //      (E, maxT·maxB)
-  PT: Float; //             (C, rows of P)
-  HlastT: Float; //         (H, maxB)
-  /** Σ over real rows of ‖dL/da_t‖ and the number of those rows, per step t = 1..T (index t-1). */
+  dOut: Float; //           same rows as P, width H: gradient reaching the top states from the outputs
+  dh: Float; //             (maxB, H) dL/dh_t, running backwards through time (the cells' scratch)
+  dc: Float; //             (maxB, H) dL/dc_t (LSTM)
+  dExt: Float | null; //    (maxT, maxB, H) more than one layer: the gradient reaching a layer's states from the layer above
+  dX: Float | null; //      (maxT, maxB, E) dL/dx_t, embedding input only
+  /** Per row: every layer's state (h, then c for the LSTM), S = stateSize(spec) values. */
+  state0: Float; //         (maxB, S) the initial states forward starts from when asked (withState0)
+  state1: Float; //         (maxB, S) the states at each row's last real token, after every forward
+  /** Σ over real rows of ‖dL/dh_t‖ (top layer) and the number of those rows, per step t = 1..T (index t-1). */
   stepNormSum: Float64Array;
   stepNormCount: Float64Array;
-  /** Token rows of the token table (Wax one-hot / Wemb) touched by this batch, deduplicated. */
+  /** Token rows of the token table (one-hot input weight / Wemb) touched by this batch, deduplicated. */
   touched: Int32Array;
   touchedCount: number;
   touchedMark: Uint8Array;
@@ -95,41 +112,45 @@ export interface ForwardResult {
   correct: number; // argmax = target
 }
 
-export function allocWorkspace(spec: ModelSpec, maxB: number, maxT: number, dtype: 'float32' | 'float64' = 'float32'): Workspace {
-  const F = dtype === 'float64' ? Float64Array : Float32Array;
+export { stateSize };
+
+/**
+ * A workspace on backend `k` (or the js reference of a dtype). With wasm or native kernels, the
+ * parameters and gradients passed later must live in the arena `k` allocates from.
+ */
+export function allocWorkspace(spec: ModelSpec, maxB: number, maxT: number, k: Kernels | 'float32' | 'float64' = 'float32'): Workspace {
+  if (typeof k === 'string') k = new JsKernels(k);
   const { H, C, E, V } = spec;
+  const L = layersOf(spec);
+  const cell = cellOf(spec.cell);
   const outRows = spec.task === 'many-to-one' ? maxB : maxT * maxB;
+  const m2o = spec.task === 'many-to-one';
+  const f = (n: number) => k.floats(n);
+  const layers = Array.from({ length: L }, () => cell.alloc(k, maxB, maxT, H));
   return {
-    spec, maxB, maxT,
+    spec, maxB, maxT, k, cell, layers,
     R: new Int32Array(maxT + 1),
-    A: new F((maxT + 1) * maxB * H),
-    X: E > 0 ? new F(maxT * maxB * E) : null,
-    Mx: E > 0 ? new F(maxT * maxB * E) : null,
-    Hlast: new F(maxB * H),
-    Mh: new F(maxB * H),
+    tokens: k.ints(maxB * maxT),
+    A: layers[L - 1].Hs,
+    X: E > 0 ? f(maxT * maxB * E) : null,
+    Mx: E > 0 ? f(maxT * maxB * E) : null,
+    Xl: new Array<Float | null>(L).fill(null),
+    Ml: new Array<Float | null>(L).fill(null),
+    Hlast: f(maxB * H),
+    Mh: f(maxB * H),
     drop: null,
     stepLoss: 0,
     // Target replication only; untouched (so never paged in) otherwise.
-    P2: new F(spec.task === 'many-to-one' ? maxT * maxB * C : 0),
-    dOut2: new F(spec.task === 'many-to-one' ? maxT * maxB * H : 0),
-    PT2: new F(spec.task === 'many-to-one' ? C * maxT * maxB : 0),
-    P: new F(outRows * C),
-    dOut: new F(outRows * H),
-    dA: new F(maxB * H),
-    dZ: new F(maxT * maxB * H),
-    dX: E > 0 ? new F(maxB * E) : null,
-    Waa: new F(H * H),
-    Wax: E > 0 ? new F(H * E) : null,
-    Wya: new F(C * H),
-    dW: new F(Math.max(H * H, H * E, C * H)),
-    WaaT: new F(H * H),
-    WaxT: E > 0 ? new F(E * H) : null,
-    WyaT: new F(H * C),
-    AT: new F(H * (maxT + 1) * maxB),
-    dZT: new F(H * maxT * maxB),
-    XT: E > 0 ? new F(E * maxT * maxB) : null,
-    PT: new F(C * outRows),
-    HlastT: new F(H * maxB),
+    P2: f(m2o ? maxT * maxB * C : 0),
+    dOut2: f(m2o ? maxT * maxB * H : 0),
+    P: f(outRows * C),
+    dOut: f(outRows * H),
+    dh: f(maxB * H),
+    dc: f(maxB * H),
+    dExt: L > 1 ? f(maxT * maxB * H) : null,
+    dX: E > 0 ? f(maxT * maxB * E) : null,
+    state0: f(maxB * stateSize(spec)),
+    state1: f(maxB * stateSize(spec)),
     stepNormSum: new Float64Array(maxT),
     stepNormCount: new Float64Array(maxT),
     touched: new Int32Array(Math.min(V, maxB * maxT)),
@@ -166,15 +187,28 @@ export function checkBatch(spec: ModelSpec, ws: Workspace, batch: Batch): void {
   }
 }
 
+/** Compiled kernels address one memory: the parameters and gradients must be in it. */
+function checkMemory(ws: Workspace, ...params: Params[]): void {
+  if (ws.k instanceof AddressedKernels) ws.k.checkArrays(...params.map((p) => p.data));
+  else if (ws.k.dtype === 'float64' && params.some((p) => !(p.data instanceof Float64Array))) throw new Error('a float64 workspace needs float64 parameters and gradients');
+  if (params.some((p) => p.cell !== ws.spec.cell || p.layers.length !== ws.layers.length)) throw new Error(`the parameters are not those of the workspace's model (${ws.spec.cell}, ${ws.layers.length} layer(s))`);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Recurrence
 
-/** a_t for t = 1..T into ws.A; also the rows-per-step table R and the touched token rows. */
-export function rnnForward(p: Params, ws: Workspace, batch: Batch, drop: Dropout | null = null): void {
+/**
+ * h_t of every layer for t = 1..T into the layer caches (ws.A: the top layer's); also the
+ * rows-per-step table R, the final states in ws.state1, and the touched token rows. withState0:
+ * start each row from its state in ws.state0 instead of zero.
+ */
+export function rnnForward(p: Params, ws: Workspace, batch: Batch, drop: Dropout | null = null, withState0 = false): void {
   const { H, E } = ws.spec;
-  const { B, T, tokens, lengths } = batch;
-  const A = ws.A, R = ws.R;
+  const { B, T, lengths } = batch;
+  const { k, R, tokens, cell } = ws;
+  const GH = cell.G * H;
   ws.drop = drop && drop.rate > 0 ? drop : null;
+  tokens.set(batch.tokens.subarray(0, B * T));
 
   // R[t] = 1 + the last row whose length is ≥ t
   for (let t = 1; t <= T; t++) {
@@ -182,25 +216,30 @@ export function rnnForward(p: Params, ws: Workspace, batch: Batch, drop: Dropout
     for (let b = 0; b < B; b++) if (lengths[b] >= t) r = b + 1;
     R[t] = r;
   }
-  fill(A, 0, B * H, 0); // a_0 = 0
-  copy(ws.Waa, 0, p.Waa, 0, H * H);
-  if (E > 0) copy(ws.Wax!, 0, p.Wax, 0, H * E);
 
-  for (let t = 1; t <= T; t++) {
-    const r = R[t];
-    const at = t * B * H, aprev = (t - 1) * B * H;
-    matmulABt(A, at, A, aprev, ws.Waa, 0, r, H, H, false); //           Waa·a_{t-1}
-    if (E > 0) {
-      const xt = (t - 1) * B * E;
-      gatherRows(ws.X!, xt, p.Wemb!, tokens, t - 1, T, r, E, false); //   x_t = Wemb[token]
-      if (ws.drop) for (let b = 0; b < r; b++) dropout(ws.X!, xt + b * E, ws.Mx!, xt + b * E, E, ws.drop.rate, ws.drop.key, batch.ids[b], t - 1);
-      matmulABt(A, at, ws.X!, xt, ws.Wax!, 0, r, H, E, true); //          + Wax·x_t
+  for (let l = 0; l < ws.layers.length; l++) {
+    const c = ws.layers[l], lp = p.layers[l];
+    initialState(ws, l, B, withState0);
+    // The input projection of every step, before the loop: W_ih·x_t.
+    const [Y, yo] = cell.slab(c, B);
+    if (l > 0) {
+      const [x, xo] = layerInput(ws, batch, l, true);
+      k.gemm(Y, yo, GH, x, xo, H, 1, lp.Wih, 0, 1, H, T * B, GH, H, 0, null, Epi.None); //      X·W_ihᵀ, all steps
+    } else if (E > 0) {
+      const X = ws.X!;
+      for (let t = 1; t <= T; t++) {
+        const xt = (t - 1) * B * E;
+        k.gatherRows(X, xt, E, p.Wemb!, E, tokens, t - 1, T, R[t], E, false); // x_t = Wemb[token]
+        if (ws.drop) for (let b = 0; b < R[t]; b++) dropout(X, xt + b * E, ws.Mx!, xt + b * E, E, ws.drop.rate, ws.drop.key, batch.ids[b], t - 1);
+      }
+      k.gemm(Y, yo, GH, X, 0, E, 1, lp.Wih, 0, 1, E, T * B, GH, E, 0, null, Epi.None);
     } else {
-      gatherRows(A, at, p.Wax, tokens, t - 1, T, r, H, true); //           + Wax·x_t, the token's column
+      for (let t = 1; t <= T; t++) k.gatherRows(Y, yo + (t - 1) * B * GH, GH, lp.Wih, GH, tokens, t - 1, T, R[t], GH, false); // the token's column
     }
-    addBiasRows(A, at, p.ba, r, H); //                                      + ba
-    tanhInPlace(A, at, r * H);
+    cell.prepare(k, c, lp);
+    cell.forward(k, c, lp, B, T, R);
   }
+  finalState(ws, batch);
 
   // Token rows this batch touches: their gradient rows are the only ones that can be nonzero.
   const mark = ws.touchedMark;
@@ -215,69 +254,136 @@ export function rnnForward(p: Params, ws: Workspace, batch: Batch, drop: Dropout
   ws.touchedCount = n;
 }
 
+/** h_0 (and c_0) of layer l: zero, or each row's carried state. */
+function initialState(ws: Workspace, l: number, B: number, withState0: boolean): void {
+  const H = ws.spec.H, c = ws.layers[l];
+  const lstm = c.Cs !== null, S = stateSize(ws.spec), at = l * (lstm ? 2 : 1) * H;
+  if (!withState0) {
+    fill(c.Hs, 0, B * H, 0);
+    if (lstm) fill(c.Cs!, 0, B * H, 0);
+    return;
+  }
+  for (let b = 0; b < B; b++) {
+    copy(c.Hs, b * H, ws.state0, b * S + at, H);
+    if (lstm) copy(c.Cs!, b * H, ws.state0, b * S + at + H, H);
+  }
+}
+
+/** Every row's state at its last real token, every layer, into ws.state1. */
+function finalState(ws: Workspace, batch: Batch): void {
+  const H = ws.spec.H, S = stateSize(ws.spec), { B, lengths } = batch;
+  let at = 0;
+  for (const c of ws.layers) {
+    for (let b = 0; b < B; b++) {
+      const o = lengths[b] * B * H + b * H;
+      copy(ws.state1, b * S + at, c.Hs, o, H);
+      if (c.Cs) copy(ws.state1, b * S + at + H, c.Cs, o, H);
+    }
+    at += (c.Cs ? 2 : 1) * H;
+  }
+}
+
 /**
- * BPTT. Expects ws.dOut to hold the gradient reaching each state from the outputs (outputForward/
- * outputBackward fill it). Accumulates (+=) into g; records ‖dL/da_t‖ per step.
- * bpttWindow > 0 truncates: no gradient flows from a_t into a_{t-1} across window boundaries.
+ * Layer l ≥ 1's input, h^{l-1}_t for t = 1..T (rows of H at stride H, slab t at offset (t-1)·B·H):
+ * the layer below's states, or (dropout) a masked copy, built when `build`.
  */
-export function rnnBackward(p: Params, g: Params, ws: Workspace, batch: Batch, bpttWindow = 0): void {
-  const { H, E, task } = ws.spec;
-  const { B, T, tokens, lengths } = batch;
-  const { A, R, dA, dZ, dOut } = ws;
-  const m2o = task === 'many-to-one';
+function layerInput(ws: Workspace, batch: Batch, l: number, build: boolean): [Float, number] {
+  const { H } = ws.spec, { B, T } = batch, below = ws.layers[l - 1].Hs;
+  if (!ws.drop) return [below, B * H];
+  const n = ws.maxT * ws.maxB * H;
+  const X = (ws.Xl[l] ??= ws.k.floats(n)), M = (ws.Ml[l] ??= ws.k.floats(n));
+  if (build) {
+    for (let t = 1; t <= T; t++) {
+      for (let b = 0; b < ws.R[t]; b++) {
+        const o = (t - 1) * B * H + b * H;
+        copy(X, o, below, t * B * H + b * H, H);
+        dropout(X, o, M, o, H, ws.drop.rate, ws.drop.key, batch.ids[b], LAYER_MASK_T + l * 0x100000 + (t - 1));
+      }
+    }
+  }
+  return [X, 0];
+}
 
-  transpose(ws.WaaT, 0, ws.Waa, 0, H, H);
-  if (E > 0) transpose(ws.WaxT!, 0, ws.Wax!, 0, H, E);
-  fill(dA, 0, B * H, 0);
-  ws.stepNormSum.fill(0, 0, T);
-  ws.stepNormCount.fill(0, 0, T);
+/** What a layer's backward receives at each step: from the outputs (top layer) or from the layer above (dExt). */
+class Flow implements Backflow {
+  top = true;
+  real = 0;
+  constructor(private readonly ws: Workspace, private readonly batch: Batch, private readonly bpttWindow: number) {}
 
-  for (let t = T; t >= 1; t--) {
-    const r = R[t];
-    const at = t * B * H, zt = (t - 1) * B * H;
-
-    // dL/da_t = (from a_{t+1}, already in dA) + (from this step's output)
+  enter(dh: Float, t: number, r: number): void {
+    const { ws, batch } = this;
+    const { H } = ws.spec, { B, lengths } = batch, k = ws.k;
+    const m2o = ws.spec.task === 'many-to-one';
+    const zt = (t - 1) * B * H;
+    let real = 0;
     for (let b = 0; b < r; b++) {
-      const len = lengths[b];
-      if (len < t) continue;
-      const o = m2o ? (len === t ? b * H : -1) : zt + b * H;
-      if (o >= 0) for (let h = 0; h < H; h++) dA[b * H + h] += dOut[o + h];
-      if (m2o && ws.stepLoss > 0) addTo(dA, b * H, ws.dOut2, zt + b * H, H);
-      ws.stepNormSum[t - 1] += Math.sqrt(sumSquares(dA, b * H, H));
-      ws.stepNormCount[t - 1] += 1;
+      if (lengths[b] < t) continue;
+      real++;
+      if (this.top && m2o && lengths[b] === t) k.addTo(dh, b * H, ws.dOut, b * H, H);
     }
-
-    tanhBackward(dZ, zt, dA, 0, A, at, r * H); //                   dz_t = dL/da_t · (1 − a_t²)
-    for (let b = 0; b < r; b++) if (lengths[b] < t) fill(dZ, zt + b * H, H, 0); // past its end: no gradient
-    fill(dZ, zt + r * H, (B - r) * H, 0);
-
-    if (t > 1 && !(bpttWindow > 0 && (t - 1) % bpttWindow === 0)) {
-      matmulABt(dA, 0, dZ, zt, ws.WaaT, 0, r, H, H, false); //         dL/da_{t-1} = Waaᵀ·dz_t
-      fill(dA, r * H, (B - r) * H, 0);
-    } else {
-      fill(dA, 0, B * H, 0);
-    }
-
-    if (E > 0) {
-      matmulABt(ws.dX!, 0, dZ, zt, ws.WaxT!, 0, r, E, H, false); //    dL/dx_t = Waxᵀ·dz_t
-      if (ws.drop) mulInPlace(ws.dX!, 0, ws.Mx!, (t - 1) * B * E, r * E); // through the mask
-      scatterAddRows(g.Wemb!, ws.dX!, 0, tokens, t - 1, T, r, E);
-    } else {
-      scatterAddRows(g.Wax, dZ, zt, tokens, t - 1, T, r, H); //        dWax[:, x_t] += dz_t
+    this.real = real;
+    if (!this.top) k.addTo(dh, 0, ws.dExt!, zt, r * H);
+    else if (!m2o) k.addTo(dh, 0, ws.dOut, zt, r * H);
+    else if (ws.stepLoss > 0) k.addTo(dh, 0, ws.dOut2, zt, r * H);
+    this.zeroPastEnd(dh, 0, H, t, r); // nothing reaches them; kept exactly zero
+    if (this.top) {
+      ws.stepNormSum[t - 1] = k.sumRowNorms(dh, 0, H, r, H);
+      ws.stepNormCount[t - 1] = real;
     }
   }
 
-  // Weight gradients over all steps at once: one product each instead of T small ones.
-  // (ws.AT, the states transposed, was made by outputBackward.)
-  const rows = T * B;
-  transpose(ws.dZT, 0, dZ, 0, rows, H);
-  matmulABt(ws.dW, 0, ws.dZT, 0, ws.AT, 0, H, H, rows, false, rows, rows + B); // dWaa += Σ_t dz_t a_{t-1}ᵀ
-  addTo(g.Waa, 0, ws.dW, 0, H * H);
-  colSumAcc(g.ba, dZ, 0, rows, H); //                                            dba  += Σ_t dz_t
-  if (E > 0) {
-    transpose(ws.XT!, 0, ws.X!, 0, rows, E);
-    matmulABt(ws.dW, 0, ws.dZT, 0, ws.XT!, 0, H, E, rows, false); //            dWax += Σ_t dz_t x_tᵀ
-    addTo(g.Wax, 0, ws.dW, 0, H * E);
+  flows(t: number): boolean {
+    return t > 1 && !(this.bpttWindow > 0 && (t - 1) % this.bpttWindow === 0);
+  }
+
+  zeroPastEnd(a: Float, o: number, width: number, t: number, r: number): void {
+    if (this.real === r) return;
+    const lengths = this.batch.lengths;
+    for (let b = 0; b < r; b++) if (lengths[b] < t) fill(a, o + b * width, width, 0);
+  }
+}
+
+/**
+ * BPTT through every layer, top-down. Expects ws.dOut to hold the gradient reaching each top state
+ * from the outputs (outputForward/outputBackward fill it). Accumulates (+=) into g; records
+ * ‖dL/dh_t‖ of the top layer per step. bpttWindow > 0 truncates: no gradient flows from h_t into
+ * h_{t-1} across window boundaries.
+ */
+export function rnnBackward(p: Params, g: Params, ws: Workspace, batch: Batch, bpttWindow = 0): void {
+  const { H, E } = ws.spec;
+  const { B, T } = batch;
+  const { k, R, tokens, cell } = ws;
+  const GH = cell.G * H, rows = T * B;
+  ws.stepNormSum.fill(0, 0, T);
+  ws.stepNormCount.fill(0, 0, T);
+  const flow = new Flow(ws, batch, bpttWindow);
+  const scratch = { dh: ws.dh, dc: ws.dc };
+
+  for (let l = ws.layers.length - 1; l >= 0; l--) {
+    const c = ws.layers[l], lp = p.layers[l], lg = g.layers[l];
+    flow.top = l === ws.layers.length - 1;
+    cell.backward(k, c, lp, B, T, R, flow, scratch);
+
+    // Weight gradients over all steps at once: one product each over the T·B rows.
+    const dGh = c.dGh ?? c.dG;
+    k.gemm(lg.Whh, 0, H, dGh, 0, 1, GH, c.Hs, 0, H, 1, GH, H, rows, 1, null, Epi.None); // dW_hh += Σ_t dGh_t h_{t-1}ᵀ
+    k.colSumAcc(lg.bih, c.dG, 0, GH, rows, GH); //                                        db_ih += Σ_t dG_t
+    if (lg.bhh) k.colSumAcc(lg.bhh, dGh, 0, GH, rows, GH); //                             db_hh += Σ_t dGh_t
+    if (l > 0) {
+      const [x, xo] = layerInput(ws, batch, l, false);
+      const dIn = ws.dExt!;
+      k.gemm(lg.Wih, 0, H, c.dG, 0, 1, GH, x, xo, H, 1, GH, H, rows, 1, null, Epi.None); //  dW_ih += Σ_t dG_t xᵀ
+      k.gemm(dIn, 0, H, c.dG, 0, GH, 1, lp.Wih, 0, H, 1, rows, H, GH, 0, null, Epi.None); //  dL/dh^{l-1}_t = W_ihᵀ·dG_t
+      if (ws.drop) k.mulInPlace(dIn, 0, ws.Ml[l]!, 0, rows * H); //                           through the masks
+    } else if (E > 0) {
+      const dX = ws.dX!, X = ws.X!;
+      k.gemm(lg.Wih, 0, E, c.dG, 0, 1, GH, X, 0, E, 1, GH, E, rows, 1, null, Epi.None); //   dW_ih += Σ_t dG_t x_tᵀ
+      k.gemm(dX, 0, E, c.dG, 0, GH, 1, lp.Wih, 0, E, 1, rows, E, GH, 0, null, Epi.None); //   dL/dx_t = W_ihᵀ·dG_t
+      if (ws.drop) k.mulInPlace(dX, 0, ws.Mx!, 0, rows * E); //                              through the masks
+      for (let t = 1; t <= T; t++) k.scatterAddRows(g.Wemb!, E, dX, (t - 1) * B * E, E, tokens, t - 1, T, R[t], E);
+    } else {
+      for (let t = 1; t <= T; t++) k.scatterAddRows(lg.Wih, GH, c.dG, (t - 1) * B * GH, GH, tokens, t - 1, T, R[t], GH); // dW_ih[:, x_t] += dG_t
+    }
   }
 }
 
@@ -289,15 +395,13 @@ export function outputForward(p: Params, ws: Workspace, batch: Batch): ForwardRe
   const { H, C, task } = ws.spec;
   const { B, T, lengths } = batch;
   const P = ws.P;
-  copy(ws.Wya, 0, p.Wya, 0, C * H);
   if (task === 'many-to-many') return everyStepForward(p, ws, batch, P, batch.targets, T, 1, 0);
   for (let b = 0; b < B; b++) {
     const src = lengths[b] * B * H + b * H; // a_{len} of row b
-    for (let h = 0; h < H; h++) ws.Hlast[b * H + h] = ws.A[src + h];
+    ws.Hlast.set(ws.A.subarray(src, src + H), b * H);
     if (ws.drop) dropout(ws.Hlast, b * H, ws.Mh, b * H, H, ws.drop.rate, ws.drop.key, batch.ids[b], OUTPUT_MASK_T);
   }
-  matmulABt(P, 0, ws.Hlast, 0, ws.Wya, 0, B, C, H, false);
-  addBiasRows(P, 0, p.by, B, C);
+  ws.k.gemm(P, 0, C, ws.Hlast, 0, H, 1, p.Wya, 0, 1, H, B, C, H, 0, p.by, Epi.None); // Wya·a + by
   let lossSum = 0, correct = 0;
   for (let b = 0; b < B; b++) {
     softmaxRow(P, b * C, C);
@@ -319,8 +423,7 @@ export function outputForward(p: Params, ws: Workspace, batch: Batch): ForwardRe
 function everyStepForward(p: Params, ws: Workspace, batch: Batch, P: Float, y: Int32Array, bStride: number, tStride: number, alpha: number): ForwardResult {
   const { H, C } = ws.spec;
   const { B, T, lengths } = batch;
-  matmulABt(P, 0, ws.A, B * H, ws.Wya, 0, T * B, C, H, false); //       Wya·a_t for t = 1..T
-  addBiasRows(P, 0, p.by, T * B, C);
+  ws.k.gemm(P, 0, C, ws.A, B * H, H, 1, p.Wya, 0, 1, H, T * B, C, H, 0, p.by, Epi.None); // Wya·a_t + by, t = 1..T
   let lossSum = 0, correct = 0, count = 0;
   for (let t = 0; t < T; t++) {
     for (let b = 0; b < B; b++) {
@@ -342,23 +445,19 @@ export function outputBackward(p: Params, g: Params, ws: Workspace, batch: Batch
   const { H, C, task } = ws.spec;
   const { B, T } = batch;
   const P = ws.P;
-  // All states, transposed: used by the output layer and by rnnBackward for dWaa.
-  transpose(ws.AT, 0, ws.A, 0, (T + 1) * B, H);
-  transpose(ws.WyaT, 0, ws.Wya, 0, C, H);
   if (task === 'many-to-many') {
-    everyStepBackward(g, ws, batch, P, ws.PT, ws.dOut, batch.targets, T, 1, 0);
+    everyStepBackward(p, g, ws, batch, P, ws.dOut, batch.targets, T, 1, 0);
     return;
   }
   for (let b = 0; b < B; b++) P[b * C + batch.labels[b]] -= 1;
-  transpose(ws.HlastT, 0, ws.Hlast, 0, B, H);
-  outputLayerBackward(g, ws, P, ws.PT, ws.HlastT, 0, B, B, ws.dOut); //             from a_len
-  if (ws.drop) mulInPlace(ws.dOut, 0, ws.Mh, 0, B * H); //                          through the mask
-  if (ws.stepLoss > 0) everyStepBackward(g, ws, batch, ws.P2, ws.PT2, ws.dOut2, batch.labels, 1, 0, ws.stepLoss);
+  outputLayerBackward(p, g, ws, P, ws.Hlast, 0, B, ws.dOut); //                       from a_len
+  if (ws.drop) ws.k.mulInPlace(ws.dOut, 0, ws.Mh, 0, B * H); //                       through the mask
+  if (ws.stepLoss > 0) everyStepBackward(p, g, ws, batch, ws.P2, ws.dOut2, batch.labels, 1, 0, ws.stepLoss);
 }
 
 /** everyStepForward's backward: dlogits_t = w·(p_t − onehot(y)), 0 on padded steps, then the layer's gradients. */
-function everyStepBackward(g: Params, ws: Workspace, batch: Batch, P: Float, PT: Float, dOut: Float, y: Int32Array, bStride: number, tStride: number, alpha: number): void {
-  const { C } = ws.spec;
+function everyStepBackward(p: Params, g: Params, ws: Workspace, batch: Batch, P: Float, dOut: Float, y: Int32Array, bStride: number, tStride: number, alpha: number): void {
+  const { C, H } = ws.spec;
   const { B, T, lengths } = batch;
   for (let t = 0; t < T; t++) {
     for (let b = 0; b < B; b++) {
@@ -368,30 +467,29 @@ function everyStepBackward(g: Params, ws: Workspace, batch: Batch, P: Float, PT:
       if (alpha > 0) scale(P, o, C, alpha / lengths[b]);
     }
   }
-  const rows = T * B;
-  outputLayerBackward(g, ws, P, PT, ws.AT, B, rows + B, rows, dOut); //              from a_1..a_T
+  outputLayerBackward(p, g, ws, P, ws.A, B * H, T * B, dOut); //                      from a_1..a_T
 }
 
 /**
- * The output layer's gradients from dlogits P (rows × C) and the states they were read from,
- * given transposed (H × ld, from column `so`): dWya += Pᵀ·a, dby += Σ P, dOut = Wyaᵀ·P.
+ * The output layer's gradients from dlogits P (rows × C) and the states they were read from
+ * (rows × H at states[so..]): dWya += Pᵀ·a, dby += Σ P, dOut = Wyaᵀ·P.
  */
-function outputLayerBackward(g: Params, ws: Workspace, P: Float, PT: Float, statesT: Float, so: number, ld: number, rows: number, dOut: Float): void {
+function outputLayerBackward(p: Params, g: Params, ws: Workspace, P: Float, states: Float, so: number, rows: number, dOut: Float): void {
   const { H, C } = ws.spec;
-  transpose(PT, 0, P, 0, rows, C);
-  matmulABt(ws.dW, 0, PT, 0, statesT, so, C, H, rows, false, rows, ld); //          dWya += dlogitsᵀ·a
-  addTo(g.Wya, 0, ws.dW, 0, C * H);
-  colSumAcc(g.by, P, 0, rows, C);
-  matmulABt(dOut, 0, P, 0, ws.WyaT, 0, rows, H, C, false); //                       dL/da = Wyaᵀ·dlogits
+  const k = ws.k;
+  k.gemm(g.Wya, 0, H, P, 0, 1, C, states, so, H, 1, C, H, rows, 1, null, Epi.None); //   dWya += dlogitsᵀ·a
+  k.colSumAcc(g.by, P, 0, C, rows, C);
+  k.gemm(dOut, 0, H, P, 0, C, 1, p.Wya, 0, H, 1, rows, H, C, 0, null, Epi.None); //      dL/dh = Wyaᵀ·dlogits
 }
 
 /**
  * One shard's forward and backward: returns the loss sum and counts, accumulates the gradient of
  * the loss SUM into g. The single-process loop and the worker threads both call this.
  */
-export function forwardBackward(p: Params, g: Params, ws: Workspace, batch: Batch, bpttWindow = 0, drop: Dropout | null = null, stepLoss = 0): ForwardResult {
+export function forwardBackward(p: Params, g: Params, ws: Workspace, batch: Batch, bpttWindow = 0, drop: Dropout | null = null, stepLoss = 0, withState0 = false): ForwardResult {
   checkBatch(ws.spec, ws, batch);
-  rnnForward(p, ws, batch, drop);
+  checkMemory(ws, p, g);
+  rnnForward(p, ws, batch, drop, withState0);
   ws.stepLoss = ws.spec.task === 'many-to-one' ? stepLoss : 0;
   const res = outputForward(p, ws, batch);
   outputBackward(p, g, ws, batch);
@@ -400,9 +498,10 @@ export function forwardBackward(p: Params, g: Params, ws: Workspace, batch: Batc
 }
 
 /** Forward only (evaluation, prediction): loss sum and counts; probabilities stay in ws.P. */
-export function forward(p: Params, ws: Workspace, batch: Batch): ForwardResult {
+export function forward(p: Params, ws: Workspace, batch: Batch, withState0 = false): ForwardResult {
   checkBatch(ws.spec, ws, batch);
-  rnnForward(p, ws, batch);
+  checkMemory(ws, p);
+  rnnForward(p, ws, batch, null, withState0);
   ws.stepLoss = 0;
   return outputForward(p, ws, batch);
 }

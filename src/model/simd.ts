@@ -10,6 +10,8 @@ export interface SimdKernels {
     scale: number, b1: number, c1: number, b2: number, c2: number, stepSize: number, sqrtBc2: number, eps: number, decay: number): void;
   sgd(p: number, g: number, b: number, n: number, scale: number, momentum: number, lr: number, wd: number): void;
   sumSlots(dst: number, table: number, S: number, off: number, n: number): number;
+  sumSlotRows(dst: number, table: number, S: number, rows: number, n: number, width: number, sq0: number): number;
+  zeroRows(dst: number, rows: number, n: number, width: number): void;
 }
 
 let module: WebAssembly.Module | null = null;

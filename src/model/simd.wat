@@ -168,4 +168,33 @@
         (f64.add (f64x2.extract_lane 0 (local.get $accHi)) (f64x2.extract_lane 1 (local.get $accHi))))
       (local.get $tail))
   )
+  ;; sumSlots over whole token rows: for each row r in rows[0..n), the `width` elements at
+  ;; r*width (byte offsets r*width*4 in dst and in every slot); returns sq0 + each row's Σ dst²,
+  ;; added in list order (the same float64 sum as `sq0 += sumSlots(row)` row by row).
+  (func (export "sumSlotRows")
+    (param $dst i32) (param $table i32) (param $S i32) (param $rows i32) (param $n i32) (param $width i32) (param $sq f64) (result f64)
+    (local $i i32) (local $off i32)
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+      (local.set $off (i32.shl (i32.mul (i32.load (i32.add (local.get $rows) (i32.shl (local.get $i) (i32.const 2)))) (local.get $width)) (i32.const 2)))
+      (local.set $sq (f64.add (local.get $sq)
+        (call $sumSlots (i32.add (local.get $dst) (local.get $off)) (local.get $table) (local.get $S) (local.get $off) (local.get $width))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l)))
+    (local.get $sq)
+  )
+
+  ;; dst rows r in rows[0..n) (each `width` floats at r*width) set to zero.
+  (func (export "zeroRows")
+    (param $dst i32) (param $rows i32) (param $n i32) (param $width i32)
+    (local $i i32) (local $bytes i32)
+    (local.set $bytes (i32.shl (local.get $width) (i32.const 2)))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+      (memory.fill
+        (i32.add (local.get $dst) (i32.mul (i32.load (i32.add (local.get $rows) (i32.shl (local.get $i) (i32.const 2)))) (local.get $bytes)))
+        (i32.const 0) (local.get $bytes))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l)))
+  )
 )

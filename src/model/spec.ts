@@ -1,45 +1,99 @@
 // The model's shape, and the table of its parameters from which the flat arena is built.
 
 export type Task = 'many-to-one' | 'many-to-many';
-export type Cell = 'rnn';
+export type Cell = 'rnn' | 'lstm' | 'gru';
+export const CELLS: readonly Cell[] = ['rnn', 'lstm', 'gru'];
 
 export interface ModelSpec {
-  /** Recurrent cell. Only the vanilla (Elman) tanh RNN for now. */
+  /** Recurrent cell: the vanilla (Elman) tanh RNN, LSTM or GRU (PyTorch's equations and gate layouts). */
   cell: Cell;
-  /** many-to-one: a label per sequence, from the state at its last real token; many-to-many: a target per step. */
+  /** many-to-one: a label per sequence, from the top layer's state at its last real token; many-to-many: a target per step. */
   task: Task;
   /** Vocabulary size V (token ids are 0..V-1; id 0 is padding). */
   V: number;
-  /** Hidden size H. */
+  /** Hidden size H (of every layer). */
   H: number;
   /** Number of classes C (for many-to-many language modelling, C = V). */
   C: number;
-  /** Embedding width E; 0 means one-hot input (Wax·x_t is then a gather of token x_t's column). */
+  /** Embedding width E; 0 means one-hot input (W_ih·x_t is then a gather of token x_t's column). */
   E: number;
+  /** Stacked recurrent layers, ≥ 1; absent means 1 (specs written before layers existed). */
+  layers?: number;
+}
+
+/** Gate blocks stacked in a cell's weights: 1 rnn, 3 gru (r, z, n), 4 lstm (i, f, g, o). */
+export function gatesOf(cell: Cell): number {
+  return cell === 'lstm' ? 4 : cell === 'gru' ? 3 : 1;
+}
+
+export function layersOf(s: ModelSpec): number {
+  return s.layers ?? 1;
+}
+
+/** Values of one row's carried state: every layer's h, then its c for the LSTM. */
+export function stateSize(s: ModelSpec): number {
+  return layersOf(s) * (s.cell === 'lstm' ? 2 : 1) * s.H;
 }
 
 export type ParamShape = number[];
 export type ParamTable = Array<[name: string, shape: ParamShape]>;
 
+/** Names of layer l's tensors: input weight, recurrent weight, input bias, recurrent bias (null: none). */
+export interface LayerNames {
+  Wih: string;
+  Whh: string;
+  bih: string;
+  bhh: string | null;
+}
+
 /**
- * The parameters of the classic derivation:
- *   a_t = tanh(Waa·a_{t-1} + Wax·x_t + ba),  ŷ = softmax(Wya·a + by)
- * With one-hot input, Wax (H×V) is stored transposed as (V, H): the column of token v is then the
- * contiguous row v, and Wax·x_t is a row gather. With an embedding, x_t = Wemb[token] (E) and Wax
- * is (H, E) as in PyTorch's weight_ih.
+ * The vanilla RNN's layer 0 keeps the names of the classic derivation (Wax, Waa, ba: one bias,
+ * a_t = tanh(Waa·a_{t-1} + Wax·x_t + ba)), so checkpoints written before cells and layers existed
+ * load unchanged. Every other layer, and every layer of the LSTM and GRU, uses PyTorch's names.
+ */
+export function layerNames(cell: Cell, l: number): LayerNames {
+  if (cell === 'rnn' && l === 0) return { Wih: 'Wax', Whh: 'Waa', bih: 'ba', bhh: null };
+  return { Wih: `weight_ih_l${l}`, Whh: `weight_hh_l${l}`, bih: `bias_ih_l${l}`, bhh: `bias_hh_l${l}` };
+}
+
+/**
+ * The parameter table. G = gatesOf(cell) gate blocks of H rows each are stacked in every weight
+ * and bias, in PyTorch's order (LSTM: i, f, g, o; GRU: r, z, n), so each tensor maps one to one
+ * onto PyTorch's nn.RNN/nn.LSTM/nn.GRU and ONNX's RNN/LSTM/GRU:
+ *
+ *   ours                      shape         PyTorch                 ONNX (per direction)
+ *   Wemb                      (V, E)        nn.Embedding.weight     (a Gather's table)
+ *   weight_ih_l0 (embedding)  (G·H, E)      weight_ih_l0            W, gates reordered*
+ *   weight_ih_l0 (one-hot)    (V, G·H)      weight_ih_l0 transposed W transposed, reordered*
+ *   weight_ih_l{k}, k ≥ 1     (G·H, H)      weight_ih_l{k}          W of layer k
+ *   weight_hh_l{k}            (G·H, H)      weight_hh_l{k}          R
+ *   bias_ih_l{k}              (G·H)         bias_ih_l{k}            B[0 : G·H]  (Wb)
+ *   bias_hh_l{k}              (G·H)         bias_hh_l{k}            B[G·H : 2G·H]  (Rb)
+ *   Wya, by                   (C, H), (C)   nn.Linear weight, bias  a Gemm
+ *   vanilla RNN, layer 0:  Wax = weight_ih_l0 (stored (V, H) with one-hot input), Waa =
+ *   weight_hh_l0, ba = bias_ih_l0 + bias_hh_l0 (export ba as bias_ih_l0 and zeros as bias_hh_l0).
+ *   * ONNX orders the gates LSTM i, o, f, c and GRU z, r, h; its GRU needs linear_before_reset = 1
+ *     for PyTorch's n = tanh(W_in·x + b_in + r ⊙ (W_hn·h + b_hn)).
+ *
+ * With one-hot input, layer 0's input weight is stored transposed, (V, G·H): the column of token
+ * v is then the contiguous row v, and W_ih·x_t is a row gather. The token-indexed table (Wemb, or
+ * layer 0's one-hot input weight) is always the first tensor (step.ts: tokenRows).
  */
 export function paramTable(s: ModelSpec): ParamTable {
+  const G = gatesOf(s.cell), H = s.H, L = layersOf(s);
   const t: ParamTable = [];
-  if (s.E > 0) {
-    t.push(['Wemb', [s.V, s.E]]); // (V, E) token embeddings
-    t.push(['Wax', [s.H, s.E]]); //  (H, E)
-  } else {
-    t.push(['Wax', [s.V, s.H]]); //  (V, H) = Wax transposed: row v is Wax's column for token v
+  if (s.E > 0) t.push(['Wemb', [s.V, s.E]]); //            (V, E) token embeddings
+  for (let l = 0; l < L; l++) {
+    const n = layerNames(s.cell, l);
+    if (l > 0) t.push([n.Wih, [G * H, H]]); //              (G·H, H) input: the layer below's states
+    else if (s.E > 0) t.push([n.Wih, [G * H, s.E]]); //     (G·H, E)
+    else t.push([n.Wih, [s.V, G * H]]); //                  (V, G·H) transposed: row v is token v's column
+    t.push([n.Whh, [G * H, H]]); //                         (G·H, H)
+    t.push([n.bih, [G * H]]);
+    if (n.bhh) t.push([n.bhh, [G * H]]);
   }
-  t.push(['Waa', [s.H, s.H]]); //    (H, H)
-  t.push(['ba', [s.H]]); //          (H)
-  t.push(['Wya', [s.C, s.H]]); //    (C, H)
-  t.push(['by', [s.C]]); //          (C)
+  t.push(['Wya', [s.C, H]]); //                              (C, H) output layer, on the top layer's state
+  t.push(['by', [s.C]]); //                                  (C)
   return t;
 }
 
@@ -47,11 +101,12 @@ export function checkSpec(s: ModelSpec): void {
   const bad = (what: string, v: unknown) => {
     throw new Error(`ModelSpec: ${what} must be a positive integer, got ${String(v)}`);
   };
-  if (s.cell !== 'rnn') throw new Error(`ModelSpec: cell must be "rnn", got ${JSON.stringify(s.cell)}`);
+  if (!CELLS.includes(s.cell)) throw new Error(`ModelSpec: cell must be one of ${CELLS.map((c) => `"${c}"`).join(', ')}, got ${JSON.stringify(s.cell)}`);
   if (s.task !== 'many-to-one' && s.task !== 'many-to-many') {
     throw new Error(`ModelSpec: task must be "many-to-one" or "many-to-many", got ${JSON.stringify(s.task)}`);
   }
   for (const k of ['V', 'H', 'C'] as const) if (!Number.isInteger(s[k]) || s[k] < 1) bad(k, s[k]);
+  if (s.layers !== undefined && (!Number.isInteger(s.layers) || s.layers < 1)) bad('layers', s.layers);
   if (!Number.isInteger(s.E) || s.E < 0) throw new Error(`ModelSpec: E must be 0 (one-hot) or a positive integer, got ${s.E}`);
   if (s.task === 'many-to-many' && s.C !== s.V) throw new Error(`ModelSpec: many-to-many predicts tokens, so C must equal V (C=${s.C}, V=${s.V})`);
 }

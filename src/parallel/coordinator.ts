@@ -1,9 +1,11 @@
-// The coordinator: cuts each batch into shards balanced by real tokens, runs them on a pool of
-// piscina worker threads that read the shared parameters in place, has the workers sum the
-// per-shard gradient slots (in slot order, each worker a part of the arena), clips, and has them
-// apply the optimizer step on slices of the arena. Everything lives in one SharedArena, so the
-// reduction and the update run as SIMD kernels. A worker failure aborts the step before anything
-// is applied.
+// The coordinator: cuts each batch into shards balanced by real tokens and runs a training step
+// as ONE task per worker thread (piscina): each computes its shard's gradient sums into its slot,
+// meets the others at a barrier in shared memory, sums its part of the slots (in slot order, each
+// worker a part of the arena), meets them again, and applies the clipped optimizer step to its
+// slice of the parameters. Everything lives in one SharedArena, so the products run on the chosen
+// compute backend and the reduction and the update as SIMD kernels, with no copies. A worker
+// failure (or a worker that stops answering) aborts the step; nothing is applied unless a worker
+// had already begun its update.
 
 import { Piscina } from 'piscina';
 import { availableParallelism } from 'node:os';
@@ -13,11 +15,13 @@ import { existsSync } from 'node:fs';
 import type { ModelSpec } from '../model/spec.js';
 import { makeLayout, allocParams, type Params, type Layout } from '../model/params.js';
 import { sharedBuffer, sharedInt32, arenaOf, type SharedArena } from '../util/shared.js';
-import { tokenRows, clipScale, type UpdateStats } from '../train/step.js';
+import { tokenRows, type UpdateStats } from '../train/step.js';
 import type { Optimizer } from '../train/optim.js';
 import type { EncodedSplit, SplitName } from '../data/index.js';
-import type { WorkerInit, SlotBuffers, GradTask, EvalTask, ReduceTask, UpdateTask, ShardResult } from './protocol.js';
+import { SYNC_ABORT, SYNC_GEN, SYNC_PHASE, PHASE_UPDATE, type WorkerInit, type SlotBuffers, type StepTask, type StepResult, type EvalTask, type ShardResult, type CarryBuffers } from './protocol.js';
+import { stateSize } from '../model/spec.js';
 import { UserError } from '../util/errors.js';
+import type { BackendName } from '../model/backend/index.js';
 
 /** The compiled worker. Tests run the TypeScript sources, but worker threads always load dist/. */
 function workerFile(): string {
@@ -40,15 +44,25 @@ export interface CoordinatorOptions {
   seed?: number;
   /** Target replication weight while training (default 0). */
   stepLoss?: number;
+  /**
+   * Carry each row's state from chunk to chunk (language models, train.carryState): steps and
+   * evaluations then take batches of streamPlan, row b being stream b, and evaluate runs its
+   * batches in order (each cut over the workers), since each starts from the last one's states.
+   */
+  carryState?: boolean;
   splits: Partial<Record<SplitName, EncodedSplit>>;
   /** The parameters (allocParams, float32): the gradient and its slots are allocated in their arena. */
   params: Params;
   /** The optimizer, its moments in the parameters' arena (new Optimizer(size, opts, arenaOf(params.data))); not needed to evaluate only. */
   optimizer?: Optimizer;
+  /** The compute backend the workers use (resolved: resolveKernels). Default js. */
+  kernels?: BackendName;
+  /** A step that takes longer than this is taken as a worker that stopped answering (default: see stallTimeout). */
+  stallTimeoutMs?: number;
   inject?: WorkerInit['inject'];
 }
 
-export interface GradStepResult {
+export interface TrainStepResult extends Omit<UpdateStats, 'scale'> {
   lossSum: number;
   count: number;
   correct: number;
@@ -56,11 +70,10 @@ export interface GradStepResult {
   /** Forward + backward of one shard in its worker (batch fill included): slowest and mean. */
   fwdBwdMsMax: number;
   fwdBwdMsMean: number;
-  /** Wall time of the reduction (union of token rows, slot sums in the workers). */
+  /** The slot sum and the optimizer update (slowest worker of each). */
   reduceMs: number;
+  updateMs: number;
 }
-
-export interface StepTimings { fwdBwdMsMax: number; fwdBwdMsMean: number; reduceMs: number; updateMs: number }
 
 export interface EvalResult { lossSum: number; count: number; correct: number; confusion: number[] | null }
 
@@ -83,14 +96,13 @@ export class Coordinator {
   private readonly slots: SlotBuffers[];
   private readonly orders: Partial<Record<SplitName, Int32Array>>;
   private readonly fence: Int32Array;
-  /** Token rows nonzero in `grad`: unions[cur] this step's, unions[1 - cur] the last step's. */
-  private readonly unions: [Int32Array, Int32Array];
+  private readonly sync: Int32Array;
+  private readonly carry: CarryBuffers | null;
+  /** Which of the workers' two union buffers this step's token rows go to. */
   private cur: 0 | 1 = 0;
-  private unionCount = 0;
-  private readonly mark: Uint8Array;
-  /** Σ g² of the reduced gradient sums of the last gradients() call. */
-  private sumSq = 0;
   private closed = false;
+  /** The slowest step so far, ms: the stall timeout scales with it. */
+  private slowestMs = 0;
   /** The per-step gradient-norm profile of the last step: mean ‖dL/da_t‖ for t = 1..T. */
   readonly stepNorms: Float64Array;
   stepNormsT = 0;
@@ -116,14 +128,19 @@ export class Coordinator {
     for (const [name, split] of Object.entries(o.splits) as [SplitName, EncodedSplit][]) this.orders[name] = sharedInt32(Math.max(1, split.count));
     this.fence = sharedInt32(1);
     this.slots.forEach((sl, k) => (slotTable[k] = sl.grad));
-    this.unions = [sharedInt32(o.spec.V), sharedInt32(o.spec.V)];
-    this.mark = new Uint8Array(o.spec.V);
+    this.sync = sharedInt32(SYNC_PHASE + this.workers);
     this.stepNorms = new Float64Array(o.maxT);
+    const S = stateSize(o.spec);
+    const rows = () => new Float32Array(sharedBuffer(4 * o.maxB * S), 0, o.maxB * S);
+    const ids = () => sharedInt32(o.maxB).fill(-1);
+    this.carry = o.carryState && o.spec.task === 'many-to-many' ? { S, state: [rows(), rows()], ids: [ids(), ids()] } : null;
     const init: WorkerInit = {
-      spec: o.spec, memory: arena.memory, params: this.params.data.byteOffset, grad: this.grad.data.byteOffset,
+      spec: o.spec, kernels: o.kernels ?? 'js', sync: this.sync,
+      partials: new Float64Array(sharedBuffer(32 * this.workers), 0, 4 * this.workers), unionCounts: sharedInt32(2),
+      memory: arena.memory, params: this.params.data.byteOffset, grad: this.grad.data.byteOffset,
       moments: m ? { m: m.byteOffset, v: v!.length > 0 ? v!.byteOffset : -1 } : null,
-      slotTable: slotTable.byteOffset, slots: this.slots, unions: this.unions, splits: o.splits,
-      orders: this.orders, maxB: o.maxB, maxT: o.maxT, bpttWindow: o.bpttWindow, dropout: o.dropout ?? 0, seed: o.seed ?? 0, stepLoss: o.stepLoss ?? 0, fence: this.fence, inject: o.inject,
+      slotTable: slotTable.byteOffset, slots: this.slots, unions: [sharedInt32(o.spec.V), sharedInt32(o.spec.V)], splits: o.splits,
+      orders: this.orders, maxB: o.maxB, maxT: o.maxT, bpttWindow: o.bpttWindow, dropout: o.dropout ?? 0, seed: o.seed ?? 0, stepLoss: o.stepLoss ?? 0, carry: this.carry, fence: this.fence, inject: o.inject,
     };
     this.pool = new Piscina({
       filename: workerFile(), minThreads: this.workers, maxThreads: this.workers, idleTimeout: 24 * 3600 * 1000, workerData: init,
@@ -162,63 +179,81 @@ export class Coordinator {
     return out;
   }
 
-  /** Forward + BPTT of order[off, off+n) on the workers; leaves the reduced gradient SUMS in this.grad. */
-  async gradients(step: number, split: SplitName, off: number, n: number): Promise<GradStepResult> {
+  /**
+   * One training step on order[off, off+n): gradient, slot sum, clipping and the optimizer update,
+   * one task per worker. The optimizer's lr (opt.opts.lr) must be set for this step. Nothing is
+   * updated when the loss or the gradient is not finite (the result says so).
+   */
+  async step(step: number, split: SplitName, off: number, n: number, clipNorm: number): Promise<TrainStepResult> {
     if (this.closed) throw new Error('Coordinator: the pool is closed');
+    const opt = this.o.optimizer;
+    if (!opt) throw new Error('Coordinator.step: this pool was made without an optimizer');
     const shards = this.shards(split, off, n);
+    const W = this.workers, S = shards.length, { denseStart } = tokenRows(this.layout), size = this.layout.size;
+    this.cur = this.cur === 0 ? 1 : 0;
+    const optStep = opt.step + 1;
+    const tasks: StepTask[] = [];
+    for (let k = 0; k < W; k++) {
+      const [o, m] = k < S ? shards[k] : [0, 0];
+      // Dense ranges and update slices in multiples of 16 elements (64-byte lines: no sharing).
+      const lo = denseStart + Math.floor(((size - denseStart) * k) / W / 16) * 16;
+      const hi = k === W - 1 ? size : denseStart + Math.floor(((size - denseStart) * (k + 1)) / W / 16) * 16;
+      const ulo = Math.floor((size * k) / W / 16) * 16, uhi = k === W - 1 ? size : Math.floor((size * (k + 1)) / W / 16) * 16;
+      tasks.push({
+        kind: 'step', step, split, off: o, n: m, k, W, S, lo, hi, cur: this.cur, row0: k < S ? o - off : 0,
+        update: { step: optStep, opts: { ...opt.opts }, clipNorm, ulo, uhi },
+      });
+    }
+    this.sync.fill(0);
     Atomics.add(this.fence, 0, 1); // release: workers see the parameters as updated so far
-    const results = await this.runAll(step, shards.map(([o, m], k) => ({ kind: 'grad', step, split, off: o, n: m, slot: k }) satisfies GradTask)) as ShardResult[];
     const t0 = performance.now();
-    await this.reduce(step, shards.length);
-    const reduceMs = performance.now() - t0;
-    let lossSum = 0, count = 0, correct = 0, msMax = 0, msSum = 0;
-    for (const r of results) {
+    const results = await this.runStep(step, tasks);
+    this.slowestMs = Math.max(this.slowestMs, performance.now() - t0);
+    const first = results[0];
+    if (first.finite) opt.step = optStep;
+    let lossSum = 0, count = 0, correct = 0, msMax = 0, msSum = 0, reduceMs = 0, updateMs = 0;
+    for (let k = 0; k < S; k++) {
+      const r = results[k];
       lossSum += r.lossSum; count += r.count; correct += r.correct;
-      msMax = Math.max(msMax, r.ms); msSum += r.ms;
+      msMax = Math.max(msMax, r.fwdBwdMs); msSum += r.fwdBwdMs;
     }
-    return { lossSum, count, correct, shards: shards.length, fwdBwdMsMax: msMax, fwdBwdMsMean: msSum / results.length, reduceMs };
-  }
-
-  /** Run tasks on the pool; a failure destroys the pool and becomes a WorkerFailure naming the step. */
-  private async runAll(step: number, tasks: Array<GradTask | ReduceTask | UpdateTask>, during = '', partial = false): Promise<unknown[]> {
-    try {
-      return await Promise.all(tasks.map((t) => this.pool.run(t)));
-    } catch (e) {
-      await this.destroy();
-      throw new WorkerFailure(step, `${during}${e instanceof Error ? e.message : String(e)}`, partial);
-    }
+    for (const r of results) { reduceMs = Math.max(reduceMs, r.reduceMs); updateMs = Math.max(updateMs, r.updateMs); }
+    this.profile(S);
+    return {
+      lossSum, count, correct, shards: S, fwdBwdMsMax: msMax, fwdBwdMsMean: msSum / S, reduceMs, updateMs,
+      gradNorm: first.gradNorm, clipped: first.clipped, finite: first.finite,
+    };
   }
 
   /**
-   * Σ of slots 0..S-1 into this.grad, in slot order (bit-reproducible for a worker count), by the
-   * workers: worker k sums a k-th of the dense part and the token rows r with r mod W = k.
+   * The step's W tasks, one per thread. A task that fails stops the others at their next barrier
+   * (the abort flag); a step that outlasts the stall timeout is taken as a worker that stopped
+   * answering. Either way the pool is destroyed and a WorkerFailure names the step.
    */
-  private async reduce(step: number, S: number): Promise<void> {
-    // This step's token rows: the union of the slots' touched rows, in slot order.
-    this.cur = this.cur === 0 ? 1 : 0;
-    const union = this.unions[this.cur], prevCount = this.unionCount;
-    let u = 0;
-    for (let k = 0; k < S; k++) {
-      const touched = this.slots[k].touched;
-      for (let i = 1, e = 1 + touched[0]; i < e; i++) {
-        const row = touched[i];
-        if (this.mark[row] === 0) { this.mark[row] = 1; union[u++] = row; }
-      }
+  private async runStep(step: number, tasks: StepTask[]): Promise<StepResult[]> {
+    const limit = this.o.stallTimeoutMs ?? Math.max(120_000, 20 * this.slowestMs);
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer for ${(limit / 1000).toFixed(limit < 10_000 ? 1 : 0)} s (the slowest step so far took ${(this.slowestMs / 1000).toFixed(1)} s): a worker thread stopped answering`)), limit);
+    });
+    try {
+      const all = Promise.all(tasks.map((t) => this.pool.run(t) as Promise<StepResult>));
+      all.catch(() => {});
+      return await Promise.race([all, stalled]);
+    } catch (e) {
+      Atomics.store(this.sync, SYNC_ABORT, 1);
+      Atomics.notify(this.sync, SYNC_GEN);
+      let partial = false;
+      for (let k = 0; k < this.workers; k++) if (this.sync[SYNC_PHASE + k] === PHASE_UPDATE) partial = true;
+      await this.destroy();
+      throw new WorkerFailure(step, `${partial ? 'during the optimizer update: ' : ''}${e instanceof Error ? e.message : String(e)}`, partial);
+    } finally {
+      clearTimeout(timer);
     }
-    for (let i = 0; i < u; i++) this.mark[union[i]] = 0;
-    this.unionCount = u;
-    const W = this.workers, { denseStart } = tokenRows(this.layout), size = this.layout.size;
-    const tasks: ReduceTask[] = [];
-    for (let k = 0; k < W; k++) {
-      const lo = denseStart + Math.floor(((size - denseStart) * k) / W / 16) * 16;
-      const hi = k === W - 1 ? size : denseStart + Math.floor(((size - denseStart) * (k + 1)) / W / 16) * 16;
-      tasks.push({ kind: 'reduce', S, lo, hi, k, W, cur: this.cur, count: u, prevCount });
-    }
-    Atomics.add(this.fence, 0, 1);
-    const sq = await this.runAll(step, tasks, 'while summing the gradient slots: ') as number[];
-    this.sumSq = 0;
-    for (const x of sq) this.sumSq += x;
-    // The vanishing-gradient profile, averaged over every real row of the batch.
+  }
+
+  /** The vanishing-gradient profile of the last step: mean ‖dL/da_t‖ over every real row of the batch. */
+  private profile(S: number): void {
     this.stepNorms.fill(0);
     let T = 0;
     for (let t = 0; t < this.o.maxT; t++) {
@@ -229,40 +264,43 @@ export class Coordinator {
     this.stepNormsT = T;
   }
 
-  /**
-   * Mean, clip, and the optimizer step on the shared parameters, in slices across the workers.
-   * Call only after gradients() succeeded. Nothing is updated when the gradient is not finite.
-   */
-  async update(count: number, clipNorm: number): Promise<UpdateStats> {
-    const opt = this.o.optimizer;
-    if (!opt) throw new Error('Coordinator.update: this pool was made without an optimizer');
-    const u = clipScale(this.sumSq, count, clipNorm);
-    if (!u.finite) return u;
-    const step = opt.step + 1;
-    const size = this.layout.size, W = this.workers;
-    const tasks: UpdateTask[] = [];
-    for (let k = 0; k < W; k++) {
-      const lo = Math.floor((size * k) / W / 16) * 16, hi = k === W - 1 ? size : Math.floor((size * (k + 1)) / W / 16) * 16;
-      if (hi > lo) tasks.push({ kind: 'update', step, opts: opt.opts, scale: u.scale, lo, hi });
-    }
-    Atomics.add(this.fence, 0, 1);
-    await this.runAll(step, tasks, 'during the optimizer update: ', true);
-    opt.step = step;
-    return u;
+  /** The carried states of training (for a checkpoint), or undefined without carryState. */
+  carried(): { ids: Int32Array; state: Float32Array } | undefined {
+    return this.carry ? { ids: Int32Array.from(this.carry.ids[0]), state: Float32Array.from(this.carry.state[0]) } : undefined;
   }
 
-  /** Loss and accuracy of a whole split in `order`, batches of `batchSize` spread over the workers. */
+  /** Restore training's carried states (resume). Rows beyond the saved ones start from none. */
+  setCarried(c: { ids: Int32Array; state: Float32Array }): void {
+    if (!this.carry) return;
+    const rows = Math.min(c.ids.length, this.carry.ids[0].length);
+    this.carry.ids[0].fill(-1).set(c.ids.subarray(0, rows));
+    this.carry.state[0].fill(0).set(c.state.subarray(0, rows * this.carry.S));
+  }
+
+  /**
+   * Loss and accuracy of a whole split in `order`, batches of `batchSize`: spread over the workers,
+   * or with carried states (streamPlan order), in order, each batch cut over the workers.
+   */
   async evaluate(split: SplitName, order: Int32Array, batchStarts: Int32Array, confusion: boolean): Promise<EvalResult> {
     this.setOrder(split, order);
     Atomics.add(this.fence, 0, 1);
-    const tasks: Promise<ShardResult>[] = [];
-    for (let k = 0; k + 1 < batchStarts.length; k++) {
-      const off = batchStarts[k], n = batchStarts[k + 1] - off;
-      tasks.push(this.pool.run({ kind: 'eval', split, off, n, confusion } satisfies EvalTask));
-    }
-    let results: ShardResult[];
+    let results: ShardResult[] = [];
     try {
-      results = (await Promise.all(tasks)) as ShardResult[];
+      if (this.carry) {
+        this.carry.ids[1].fill(-1);
+        for (let k = 0; k + 1 < batchStarts.length; k++) {
+          const off = batchStarts[k];
+          const shards = this.shards(split, off, batchStarts[k + 1] - off);
+          results.push(...(await Promise.all(shards.map(([o, n]) => this.pool.run({ kind: 'eval', split, off: o, n, confusion, carry: { row0: o - off } } satisfies EvalTask) as Promise<ShardResult>))));
+        }
+      } else {
+        const tasks: Promise<ShardResult>[] = [];
+        for (let k = 0; k + 1 < batchStarts.length; k++) {
+          const off = batchStarts[k], n = batchStarts[k + 1] - off;
+          tasks.push(this.pool.run({ kind: 'eval', split, off, n, confusion } satisfies EvalTask));
+        }
+        results = (await Promise.all(tasks)) as ShardResult[];
+      }
     } catch (e) {
       await this.destroy();
       throw new UserError(`evaluation of the ${split} split failed in a worker thread: ${e instanceof Error ? e.message : String(e)}`);

@@ -4,6 +4,7 @@
 import type { ModelSpec } from '../model/spec.js';
 import type { EncodedSplit, SplitName } from '../data/index.js';
 import type { OptimizerOptions } from '../train/optim.js';
+import type { BackendName } from '../model/backend/index.js';
 
 /** A gradient slot: where one shard's gradient sums go. Shard k of every step writes slot k. */
 export interface SlotBuffers {
@@ -16,8 +17,30 @@ export interface SlotBuffers {
   normCount: Float64Array;
 }
 
+/**
+ * Language models with train.carryState: each batch row's carried state, in shared memory. Index
+ * 0 is training's, 1 evaluation's (a validation pass in the middle of training must not disturb
+ * the streams being trained). A task reads and writes only the rows of its shard.
+ */
+export interface CarryBuffers {
+  /** Values per row: stateSize(spec). */
+  S: number;
+  /** rows × S: the state each row's stream ended in. */
+  state: [Float32Array, Float32Array];
+  /** The chunk id each row's stream ended at (-1: none): a row's next chunk carries the state only if it continues that one. */
+  ids: [Int32Array, Int32Array];
+}
+
 export interface WorkerInit {
   spec: ModelSpec;
+  /** The compute backend every worker creates on the arena (resolved once, in the main thread). */
+  kernels: BackendName;
+  /** Step barriers and the abort flag (see SYNC_* below), and each task's phase. */
+  sync: Int32Array;
+  /** Per task k: [4k] loss sum, [4k+1] count, [4k+2] Σ g² of its part of the reduction; read in task order by all. */
+  partials: Float64Array;
+  /** Rows in unions[0] and unions[1] (written by task 0 of the step that built them). */
+  unionCounts: Int32Array;
   /**
    * The run's SharedArena: parameters, reduced gradient, gradient slots and optimizer moments, all
    * Float32 laid out like the parameters, at these byte offsets; read and written in place.
@@ -42,19 +65,61 @@ export interface WorkerInit {
   seed: number;
   /** Target replication weight (many-to-one; 0 = off). */
   stepLoss: number;
+  /** Carried states (train.carryState, many-to-many), or null: every sequence starts from zero. */
+  carry: CarryBuffers | null;
   /** Step counter: the coordinator bumps it (Atomics) after each update, workers read it on each task. */
   fence: Int32Array;
-  /** Tests only: make the worker fail at this step, by throwing or by killing its thread. */
-  inject?: { failAtStep: number; mode: 'throw' | 'exit' };
+  /** Tests only: make the worker fail at this step, by throwing, killing its thread, or never answering. */
+  inject?: { failAtStep: number; mode: 'throw' | 'exit' | 'hang' };
 }
 
-export interface GradTask {
-  kind: 'grad';
+/** Indices into WorkerInit.sync. */
+export const SYNC_COUNT = 0; //  tasks arrived at the current barrier
+export const SYNC_GEN = 1; //    barrier generation: bumped by the last to arrive
+export const SYNC_ABORT = 2; //  set by the coordinator when a task failed: the others stop waiting
+export const SYNC_PHASE = 4; //  + k: the phase task k has reached in this step (PHASE_*)
+export const PHASE_GRADIENT = 1, PHASE_REDUCE = 2, PHASE_UPDATE = 3;
+
+/**
+ * One training step on one worker, in one round trip: forward + BPTT of the shard into slot k;
+ * barrier; its part of the slot sum (the dense elements [lo, hi) and the token rows r with
+ * r mod W = k; the last step's rows zeroed first by the same task, so no two tasks touch a row);
+ * barrier; then every task reads the same loss, count and Σ g² (in task order), and applies the
+ * clipped optimizer step to its slice [ulo, uhi) — or nothing, if the loss or gradient is not finite.
+ * W tasks run at once, one per thread; tasks k ≥ S (fewer shards than workers) have no shard.
+ */
+export interface StepTask {
+  kind: 'step';
   step: number;
   split: SplitName;
   off: number; // into orders[split]
-  n: number;
-  slot: number;
+  n: number; //   0: no shard for this task
+  k: number; //   task index = slot
+  W: number;
+  S: number; //   shards (slots to sum)
+  lo: number;
+  hi: number;
+  cur: 0 | 1; //  this step's union buffer
+  row0: number; // the shard's first row within the batch (carried states are kept by row)
+  /** The optimizer step: its number (1-based), options (lr for this step), clipping, and this task's slice. */
+  update: { step: number; opts: OptimizerOptions; clipNorm: number; ulo: number; uhi: number };
+}
+
+export interface StepResult {
+  lossSum: number;
+  count: number;
+  correct: number;
+  /** The batch's totals (the same in every task). */
+  batchLoss: number;
+  batchCount: number;
+  gradNorm: number;
+  clipped: boolean;
+  /** false: the loss or the gradient was not finite, and nothing was updated. */
+  finite: boolean;
+  /** Wall time of each phase in this worker, ms: batch fill + forward + BPTT, slot sum, update. */
+  fwdBwdMs: number;
+  reduceMs: number;
+  updateMs: number;
 }
 
 export interface EvalTask {
@@ -64,34 +129,8 @@ export interface EvalTask {
   n: number;
   /** Also count (label, prediction) pairs: a C×C confusion matrix, row = true label. */
   confusion: boolean;
-}
-
-/**
- * Sum slots 0..S-1 into the reduced gradient: the dense elements [lo, hi), and the token rows r
- * with r mod W = k (the last step's rows are zeroed first, by the same worker: no two workers
- * touch one row). Returns Σ g² of what it wrote.
- */
-export interface ReduceTask {
-  kind: 'reduce';
-  S: number;
-  lo: number;
-  hi: number;
-  k: number;
-  W: number;
-  cur: 0 | 1;
-  count: number; //     rows in unions[cur]
-  prevCount: number; // rows in unions[1 - cur]
-}
-
-export interface UpdateTask {
-  kind: 'update';
-  /** Optimizer step, 1-based (Adam's bias correction). */
-  step: number;
-  opts: OptimizerOptions;
-  /** Gradient factor: 1/count times the clipping factor. */
-  scale: number;
-  lo: number;
-  hi: number;
+  /** Carry states (CarryBuffers index 1) by row, the shard's first row being row0 of its batch. */
+  carry?: { row0: number };
 }
 
 export interface ShardResult {

@@ -138,9 +138,13 @@ export function renderReport(data: ReportData): string {
     const last = shown[shown.length - 1].norms;
     const lo = last.find((v) => finite(v) && v > 0), hi = [...last].reverse().find((v) => finite(v) && v > 0);
     const ratio = lo !== undefined && hi !== undefined ? hi / lo : NaN;
-    const note = `‖∂L/∂a<sub>t</sub>‖, the norm of the loss gradient with respect to the hidden state at time t, averaged over a batch. ` +
+    const cell = cfg?.model?.cell ?? 'rnn', layers = cfg?.model?.layers ?? 1;
+    const through = cell === 'lstm' ? 'through the cell state c<sub>t</sub> (scaled by the forget gate) and through W<sub>hh</sub> and the gates'
+      : cell === 'gru' ? 'through the update gate\'s direct path z ⊙ h<sub>t−1</sub> and through W<sub>hh</sub> and the gates'
+      : 'through W<sub>aa</sub> and tanh′';
+    const note = `‖∂L/∂a<sub>t</sub>‖, the norm of the loss gradient with respect to the hidden state at time t${layers > 1 ? ' of the top layer' : ''} (${cell === 'rnn' ? 'vanilla RNN' : cell.toUpperCase()}), averaged over a batch. ` +
       (lm ? 'Every step has a loss, so each a_t also receives gradient from its own output. '
-        : 'The loss is at the last step; the gradient flows back to earlier steps through W<sub>aa</sub> and tanh′. ') +
+        : `The loss is at the last step; the gradient flows back to earlier steps ${through}. `) +
       `A curve falling towards t = 1 is the vanishing gradient` +
       (finite(ratio) && ratio > 1 ? `: at step ${shown[shown.length - 1].step}, ‖∂L/∂a<sub>1</sub>‖ is ${shortNumber(+ratio.toPrecision(3))}× smaller than ‖∂L/∂a<sub>${last.length}</sub>‖.` : '.');
     sections.push(chartCard('Gradient through time', note, lineChart({

@@ -27,6 +27,8 @@ export interface MetricsRow {
   fwdBwdMs?: number;
   reduceMs?: number;
   updateMs?: number;
+  /** The compute backend of the step, "<backend>/<isa>" (train rows with timings). */
+  kernels?: string;
   /** Seconds since the run started (resumed runs continue the count). */
   elapsedSec?: number;
 }

@@ -12,8 +12,9 @@ import { makeLayout, allocParams } from '../model/params.js';
 import { initParams } from '../model/init.js';
 import { Optimizer } from './optim.js';
 import { Coordinator } from '../parallel/coordinator.js';
-import { loadDataset, epochPlan, paddingFraction, longestExample, formatReport, type Dataset, type SplitName } from '../data/index.js';
-import { loadConfig, diffConfigs, type ResolvedConfig } from '../config/load.js';
+import { resolveKernels, KERNELS_ENV, BACKENDS } from '../model/backend/index.js';
+import { loadDataset, epochPlan, streamPlan, paddingFraction, longestExample, formatReport, type Dataset, type SplitName } from '../data/index.js';
+import { loadConfig, diffConfigs, withNewDefaults, type ResolvedConfig } from '../config/load.js';
 import { CheckpointDir, readCheckpoint, specDifferences, stepOfFileName, type CheckpointData, type TrainingData } from '../checkpoint/index.js';
 import { MetricsLog, readMetrics, dedupeResumed, writeReport, type MetricsRow } from '../report/html.js';
 import { Progress, printSummary, formatDuration, type OutStream } from '../cli/progress.js';
@@ -28,6 +29,8 @@ export interface RunOptions {
   out?: string;
   resume?: string;
   workers?: number;
+  /** Compute backend (auto, native, wasm, js): overrides RNN_TRAINER_KERNELS and train.kernels. */
+  kernels?: string;
   maxSteps?: number;
   seed?: number;
   quiet?: boolean;
@@ -35,7 +38,7 @@ export interface RunOptions {
   stdout?: OutStream;
   stderr?: OutStream;
   /** Tests only: make a worker fail at this step. */
-  inject?: { failAtStep: number; mode: 'throw' | 'exit' };
+  inject?: { failAtStep: number; mode: 'throw' | 'exit' | 'hang' };
 }
 
 export interface EvalMetrics {
@@ -79,6 +82,12 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
   const sets = [...(o.set ?? [])];
   if (o.seed !== undefined) sets.push(`seed=${o.seed}`);
   if (o.workers !== undefined) sets.push(`train.workers=${o.workers}`);
+  const envKernels = process.env[KERNELS_ENV];
+  if (o.kernels === undefined && envKernels && !['auto', ...BACKENDS].includes(envKernels)) {
+    throw new ConfigError(`${KERNELS_ENV}=${envKernels} is not a compute backend: use auto, ${BACKENDS.join(', ')} (or unset it)`);
+  }
+  const kernelsOverride = o.kernels ?? envKernels;
+  if (kernelsOverride) sets.push(`train.kernels=${kernelsOverride}`);
   if (o.maxSteps !== undefined) sets.push(`train.maxSteps=${o.maxSteps}`);
   const loaded = loadConfig(o.config, sets);
   const cfg = loaded.config;
@@ -96,7 +105,7 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
     } else {
       resumed = { path: resolve(o.resume), c: readCheckpoint(resolve(o.resume)) };
     }
-    const saved = JSON.parse(resumed.c.config) as ResolvedConfig;
+    const saved = withNewDefaults(JSON.parse(resumed.c.config));
     const changes = diffConfigs(saved, cfg);
     const refused = changes.filter((c) => c.kind === 'shape');
     if (refused.length > 0) {
@@ -113,9 +122,9 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
   const fingerprint = dataFingerprint(data);
   const input = cfg.model.input;
   const spec: ModelSpec = {
-    cell: 'rnn', task: cfg.model.task, V: data.vocab.tokens.length, H: cfg.model.hidden,
+    cell: cfg.model.cell, task: cfg.model.task, V: data.vocab.tokens.length, H: cfg.model.hidden,
     C: cfg.model.task === 'many-to-one' ? data.labelNames.length : data.vocab.tokens.length,
-    E: input === 'onehot' ? 0 : input.embedding,
+    E: input === 'onehot' ? 0 : input.embedding, layers: cfg.model.layers,
   };
   if (resumed) {
     const diffs = specDifferences(resumed.c.spec, spec);
@@ -138,7 +147,7 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
     rng.setState(st.rngState);
     say(`resumed from ${resumed.path} at step ${st.globalStep} (epoch ${st.epoch + 1}, batch ${st.batchInEpoch})`);
   } else {
-    initParams(params, spec, rng, { recurrentInit: cfg.model.recurrentInit, recurrentScale: cfg.model.recurrentScale });
+    initParams(params, spec, rng, { init: cfg.model.init, recurrentInit: cfg.model.recurrentInit, recurrentScale: cfg.model.recurrentScale, forgetBias: cfg.model.forgetBias, chrono: cfg.model.chrono });
     st = { globalStep: 0, epoch: 0, batchInEpoch: 0, rngState: rng.getState(), bestMetric: NaN, bestStep: 0, seed: cfg.seed };
   }
   setAsideCheckpoints(ckdir, resumed ? st.globalStep : -1, say);
@@ -150,10 +159,20 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
   const maxSteps = cfg.train.maxSteps > 0 ? cfg.train.maxSteps : Infinity;
   const totalSteps = Math.min(maxSteps, cfg.train.epochs * batchesPerEpoch);
   const m2o = spec.task === 'many-to-one';
-  say(`model: ${spec.cell} ${spec.task}, V=${spec.V} H=${spec.H} C=${spec.C} ${spec.E ? `embedding E=${spec.E}` : 'one-hot input'}, ${countParams(layout).toLocaleString('en-US')} parameters; ${workers} worker thread${workers > 1 ? 's' : ''}; run directory ${relative(process.cwd(), runDir) || '.'}`);
+  const kernels = resolveKernels(cfg.train.kernels);
+  const kernelsName = `${kernels.name}/${kernels.isa}`;
+  if (kernels.note) say(`kernels: ${kernels.note}`);
+  // Said when the backend changed without the config saying so (auto on another machine or build).
+  const savedKernels = resumed ? (JSON.parse(resumed.c.config) as ResolvedConfig).train.kernels : undefined;
+  if (resumed?.c.training.kernels && resumed.c.training.kernels !== kernelsName && savedKernels === cfg.train.kernels) say(`resume: the checkpoint was trained with ${resumed.c.training.kernels} kernels, this run uses ${kernelsName} (allowed; the run will differ from an uninterrupted one in the last bits)`);
+  say(`model: ${spec.cell}${cfg.model.layers > 1 ? ` × ${cfg.model.layers} layers` : ''} ${spec.task}, V=${spec.V} H=${spec.H} C=${spec.C} ${spec.E ? `embedding E=${spec.E}` : 'one-hot input'}, ${countParams(layout).toLocaleString('en-US')} parameters; ${workers} worker thread${workers > 1 ? 's' : ''}, ${kernelsName} kernels; run directory ${relative(process.cwd(), runDir) || '.'}`);
   writeFileSync(join(runDir, 'config.resolved.json'), JSON.stringify(cfg, null, 2) + '\n');
 
-  const co = new Coordinator({ spec, workers, maxB: batchSize, maxT, bpttWindow: cfg.train.bpttWindow, dropout: cfg.model.dropout, seed: cfg.seed, stepLoss: cfg.train.stepLoss, splits: data.splits, params, optimizer: opt, inject: o.inject });
+  // Language models carry each row's state from chunk to chunk: batches are streams (streamPlan).
+  const carry = !m2o && cfg.train.carryState;
+  const planOf = carry ? streamPlan : epochPlan;
+  const co = new Coordinator({ spec, workers, maxB: batchSize, maxT, bpttWindow: cfg.train.bpttWindow, dropout: cfg.model.dropout, seed: cfg.seed, stepLoss: cfg.train.stepLoss, carryState: carry, splits: data.splits, params, optimizer: opt, kernels: kernels.name, inject: o.inject });
+  if (carry && st.carry) co.setCarried(st.carry);
   const metrics = new MetricsLog(runDir, resumed ? { resumeStep: st.globalStep } : {});
   trimProfiles(runDir, resumed ? st.globalStep : 0);
   const progress = new Progress({ stream: out, totalSteps, epochs: cfg.train.epochs, logEverySteps: cfg.train.logEvery, quiet: o.quiet });
@@ -163,6 +182,8 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
   let lastCheckpoint: string | null = resumed?.path ?? null;
   const save = () => {
     st.rngState = rng.getState();
+    st.kernels = kernelsName;
+    st.carry = co.carried();
     const c = checkpointOf(spec, params, opt, st, data, cfg, fingerprint);
     // A finite loss and gradient can still give an infinite update (a huge train.lr): such a
     // state must not become the "last good checkpoint".
@@ -172,7 +193,7 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
     return lastCheckpoint;
   };
   const evaluate = async (split: SplitName, confusion = false): Promise<EvalMetrics> => {
-    const plan = epochPlan(data.splits[split], { batchSize, seed: cfg.seed, epoch: 0, shuffle: false });
+    const plan = planOf(data.splits[split], { batchSize, seed: cfg.seed, epoch: 0, shuffle: false });
     const r = await co.evaluate(split, plan.order, plan.batchStarts, confusion);
     const loss = r.lossSum / r.count;
     const m: EvalMetrics = { loss, accuracy: r.correct / r.count, count: r.count };
@@ -197,7 +218,7 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
   try {
     let tokensSinceLog = 0, timeSinceLog = performance.now();
     training: while (st.epoch < cfg.train.epochs && st.globalStep < maxSteps) {
-      const plan = epochPlan(data.splits.train, { batchSize, seed: cfg.seed, epoch: st.epoch });
+      const plan = planOf(data.splits.train, { batchSize, seed: cfg.seed, epoch: st.epoch });
       co.setOrder('train', plan.order);
       if (st.batchInEpoch === 0) progress.log(`epoch ${st.epoch + 1}/${cfg.train.epochs}: ${plan.batchStarts.length - 1} batches, padding ${(paddingFraction(data.splits.train, plan) * 100).toFixed(1)}%`);
       while (st.batchInEpoch < plan.batchStarts.length - 1) {
@@ -206,12 +227,11 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
         const k = st.batchInEpoch;
         const step = st.globalStep + 1;
         const ts = performance.now();
-        const g = await co.gradients(step, 'train', plan.batchStarts[k], plan.batchStarts[k + 1] - plan.batchStarts[k]);
-        const tr = performance.now();
+        const lr = (opt.opts.lr = lrAt(cfg, step, cfg.train.epochs * batchesPerEpoch));
+        const g = await co.step(step, 'train', plan.batchStarts[k], plan.batchStarts[k + 1] - plan.batchStarts[k], cfg.train.clipNorm);
+        const u = g;
         const lossMean = g.lossSum / g.count;
         if (!Number.isFinite(lossMean)) throw nonFinite(step, 'loss', lastCheckpoint);
-        const lr = (opt.opts.lr = lrAt(cfg, step, cfg.train.epochs * batchesPerEpoch));
-        const u = await co.update(g.count, cfg.train.clipNorm);
         if (!u.finite) throw nonFinite(step, 'gradient', lastCheckpoint);
         const tu = performance.now();
         st.globalStep = step;
@@ -227,7 +247,7 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
           const row: MetricsRow = {
             step, epoch: st.epoch + 1, kind: 'train', loss: lossMean, accuracy: g.correct / g.count, gradNorm: u.gradNorm,
             clipped: u.clipped, lr, tokensPerSec: tokensSinceLog / ((now - timeSinceLog) / 1000),
-            fwdBwdMs: round2(g.fwdBwdMsMax), reduceMs: round2(g.reduceMs), updateMs: round2(tu - tr), elapsedSec: elapsed(),
+            fwdBwdMs: round2(g.fwdBwdMsMax), reduceMs: round2(g.reduceMs), updateMs: round2(g.updateMs), kernels: kernelsName, elapsedSec: elapsed(),
           };
           metrics.append(row);
           tokensSinceLog = 0;
@@ -343,6 +363,7 @@ function resumeCommand(o: RunOptions, configFile: string): string {
   if (o.out !== undefined) args.push('--out', o.out);
   for (const s of o.set ?? []) args.push('--set', s);
   if (o.workers !== undefined) args.push('--workers', String(o.workers));
+  if (o.kernels !== undefined) args.push('--kernels', o.kernels);
   if (o.seed !== undefined) args.push('--seed', String(o.seed));
   if (o.maxSteps !== undefined) args.push('--max-steps', String(o.maxSteps));
   return ['node dist/train.js', ...args.map(q), '--resume', 'latest'].join(' ');

@@ -11,6 +11,9 @@ export function sharedBuffer(bytes: number): SharedArrayBuffer {
 /** wasm32 addresses 4 GiB at most; a shared memory must declare its maximum up front (virtual only). */
 const MAX_PAGES = 65536;
 
+/** Bytes at the start of every arena kept for its allocation pointer (64: keeps allocations cache-line aligned). */
+const HEADER = 64;
+
 /** Every buffer a shared WebAssembly.Memory has handed out (it hands out a new one after each grow). */
 const memoryOfBuffer = new WeakMap<ArrayBufferLike, WebAssembly.Memory>();
 const arenaOfMemory = new WeakMap<WebAssembly.Memory, SharedArena>();
@@ -20,20 +23,22 @@ const arenaOfMemory = new WeakMap<WebAssembly.Memory, SharedArena>();
  * The parameters, the gradient, its per-worker slots and the optimizer's moments of one training
  * run all live in one arena, so that the SIMD kernels (src/model/simd.wat), instantiated on that
  * memory, address any of them by byte offset; worker threads receive the memory itself through
- * piscina's workerData and read it in place. Growing keeps every view made before valid.
+ * piscina's workerData, read it in place, and allocate their own workspaces from it (the pointer
+ * is shared), so the compute kernels address those too. Growing keeps every view made before valid.
  */
 export class SharedArena {
   readonly memory: WebAssembly.Memory;
-  private top = 0;
+  /** The bump pointer, in the memory's first bytes, so that any thread can allocate (Atomics). */
+  private readonly top: Uint32Array;
 
   constructor(bytes = 0, memory?: WebAssembly.Memory) {
-    this.memory = memory ?? new WebAssembly.Memory({ initial: Math.max(1, Math.ceil(bytes / WASM_PAGE)), maximum: MAX_PAGES, shared: true });
-    this.top = memory ? (memory.buffer as ArrayBufferLike).byteLength : 0;
+    this.memory = memory ?? new WebAssembly.Memory({ initial: Math.max(1, Math.ceil((bytes + HEADER) / WASM_PAGE)), maximum: MAX_PAGES, shared: true });
+    this.top = new Uint32Array(this.buffer(), 0, 1);
+    if (!memory) Atomics.store(this.top, 0, HEADER);
     arenaOfMemory.set(this.memory, this);
-    this.buffer();
   }
 
-  /** The arena of a memory received from another thread (allocating from it is not allowed there). */
+  /** The arena of a memory received from another thread: it allocates from the same pointer. */
   static attach(memory: WebAssembly.Memory): SharedArena {
     return arenaOfMemory.get(memory) ?? new SharedArena(0, memory);
   }
@@ -45,16 +50,23 @@ export class SharedArena {
     return b;
   }
 
+  /** Bytes handed out so far (the header included). */
+  used(): number {
+    return Atomics.load(this.top, 0);
+  }
+
+  /** Reserve `bytes` (64-byte aligned) with a compare-and-swap on the shared pointer; grow the memory to cover them. */
   private alloc(bytes: number): number {
-    const at = Math.ceil(this.top / 64) * 64;
-    const end = at + Math.max(8, bytes);
-    const have = this.buffer().byteLength;
-    if (end > have) {
-      const pages = Math.ceil((end - have) / WASM_PAGE);
-      if (have / WASM_PAGE + pages > MAX_PAGES) throw new RangeError(`SharedArena: ${end} bytes exceed WebAssembly's 4 GiB address space`);
-      this.memory.grow(pages);
+    let at: number, end: number;
+    for (;;) {
+      const top = Atomics.load(this.top, 0);
+      at = Math.ceil(top / 64) * 64;
+      end = at + Math.max(8, Math.ceil(bytes / 8) * 8);
+      if (end > MAX_PAGES * WASM_PAGE - 1) throw new RangeError(`SharedArena: ${end} bytes exceed WebAssembly's 4 GiB address space`);
+      if (Atomics.compareExchange(this.top, 0, top, end) === top) break;
     }
-    this.top = end;
+    // Another thread may grow at the same time: grow until the memory covers `end`, by what is missing.
+    for (let have = this.buffer().byteLength; end > have; have = this.buffer().byteLength) this.memory.grow(Math.ceil((end - have) / WASM_PAGE));
     return at;
   }
 

@@ -6,6 +6,7 @@ import type { ModelSpec } from '../../src/model/spec.js';
 import { makeLayout, allocParams, type Params } from '../../src/model/params.js';
 import { initParams } from '../../src/model/init.js';
 import { batchFrom, type Batch } from '../../src/model/batch.js';
+import { factoryOf, type BackendName } from '../../src/model/backend/index.js';
 
 export function randomParams(spec: ModelSpec, seed: number, dtype: 'float32' | 'float64' = 'float64', scale = 1): Params {
   const p = allocParams(makeLayout(spec), dtype);
@@ -14,6 +15,9 @@ export function randomParams(spec: ModelSpec, seed: number, dtype: 'float32' | '
   const r = new Rng(seed + 1000);
   for (let i = 0; i < p.ba.length; i++) p.ba[i] = 0.1 * r.normal();
   for (let i = 0; i < p.by.length; i++) p.by[i] = 0.1 * r.normal();
+  p.layers.forEach((lp, l) => {
+    for (const b of [l > 0 ? lp.bih : null, lp.bhh]) if (b) for (let i = 0; i < b.length; i++) b[i] = 0.1 * r.normal();
+  });
   if (scale !== 1) for (let i = 0; i < p.data.length; i++) p.data[i] *= scale;
   return p;
 }
@@ -30,39 +34,80 @@ function row(p: Params, name: 'Wemb', i: number, n: number): number[] {
   return Array.from(p[name]!.subarray(i * n, i * n + n));
 }
 
+const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+
+/** One layer's state: h, and c for the LSTM. */
+export interface NaiveState { h: number[]; c: number[] }
+
 /**
- * The classic derivation, written out naively: returns the mean loss. `hold(b, t)` may return a
- * fixed state to use as a_t when computing a_{t+1} (to build truncated-BPTT references).
+ * One step of one layer, written out from the equations (PyTorch's, gates stacked in its order):
+ * x is the input vector, or null with `tok` for a one-hot layer 0 (its weight stored (V, G·H)).
  */
-export function naiveLoss(spec: ModelSpec, p: Params, batch: Batch, hold?: (b: number, t: number) => number[] | null): { loss: number; states: number[][][] } {
+function naiveCell(spec: ModelSpec, p: Params, l: number, x: number[] | null, tok: number, s: NaiveState): NaiveState {
+  const { H } = spec, lp = p.layers[l], G = p.G, I = x ? x.length : 0;
+  const gi = new Array(G * H).fill(0), gh = new Array(G * H).fill(0);
+  for (let i = 0; i < G * H; i++) {
+    let a = lp.bih[i];
+    if (x) for (let k = 0; k < I; k++) a += lp.Wih[i * I + k] * x[k];
+    else a += lp.Wih[tok * G * H + i];
+    gi[i] = a;
+    let b = lp.bhh ? lp.bhh[i] : 0;
+    for (let k = 0; k < H; k++) b += lp.Whh[i * H + k] * s.h[k];
+    gh[i] = b;
+  }
+  const h = new Array(H).fill(0), c = new Array(H).fill(0);
+  for (let j = 0; j < H; j++) {
+    if (spec.cell === 'rnn') {
+      h[j] = Math.tanh(gi[j] + gh[j]);
+    } else if (spec.cell === 'lstm') {
+      const i = sigmoid(gi[j] + gh[j]), f = sigmoid(gi[H + j] + gh[H + j]);
+      const g = Math.tanh(gi[2 * H + j] + gh[2 * H + j]), o = sigmoid(gi[3 * H + j] + gh[3 * H + j]);
+      c[j] = f * s.c[j] + i * g;
+      h[j] = o * Math.tanh(c[j]);
+    } else {
+      const r = sigmoid(gi[j] + gh[j]), z = sigmoid(gi[H + j] + gh[H + j]);
+      const n = Math.tanh(gi[2 * H + j] + r * gh[2 * H + j]);
+      h[j] = (1 - z) * n + z * s.h[j];
+    }
+  }
+  return { h, c };
+}
+
+/**
+ * The model written out naively (nested arrays, plain loops, no kernels): returns the mean loss
+ * and every state (states[b][t][l], t = 0 the initial state). `hold(b, t)` may return fixed
+ * states to use as step t's when computing step t+1 (to build truncated-BPTT references); `init(b)`
+ * the initial states (zero by default).
+ */
+export function naiveLoss(spec: ModelSpec, p: Params, batch: Batch, hold?: (b: number, t: number) => NaiveState[] | null,
+  init?: (b: number) => NaiveState[]): { loss: number; states: NaiveState[][][] } {
   const { H, C, E } = spec;
+  const L = p.layers.length;
   let lossSum = 0, count = 0;
-  const states: number[][][] = [];
+  const states: NaiveState[][][] = [];
   for (let b = 0; b < batch.B; b++) {
-    let a = new Array(H).fill(0);
-    const seqStates: number[][] = [a];
+    let s: NaiveState[] = init?.(b) ?? Array.from({ length: L }, () => ({ h: new Array(H).fill(0), c: new Array(H).fill(0) }));
+    const seqStates: NaiveState[][] = [s];
     for (let t = 0; t < batch.lengths[b]; t++) {
       const tok = batch.tokens[b * batch.T + t];
-      const x = E > 0 ? row(p, 'Wemb', tok, E) : null;
-      const next = new Array(H).fill(0);
-      for (let i = 0; i < H; i++) {
-        let z = p.ba[i];
-        for (let j = 0; j < H; j++) z += p.Waa[i * H + j] * a[j];
-        if (x) for (let k = 0; k < E; k++) z += p.Wax[i * E + k] * x[k];
-        else z += p.Wax[tok * H + i]; // Wax stored (V, H): column tok of the H×V matrix
-        next[i] = Math.tanh(z);
+      const next: NaiveState[] = [];
+      let x: number[] | null = E > 0 ? row(p, 'Wemb', tok, E) : null;
+      for (let l = 0; l < L; l++) {
+        next.push(naiveCell(spec, p, l, x, tok, s[l]));
+        x = next[l].h;
       }
-      a = hold?.(b, t + 1) ?? next;
+      s = hold?.(b, t + 1) ?? next;
       seqStates.push(next);
+      const top = next[L - 1].h;
       const isOut = spec.task === 'many-to-many' || t === batch.lengths[b] - 1;
       if (isOut) {
         const logits = new Array(C).fill(0).map((_, c) => {
-          let s = p.by[c];
-          for (let i = 0; i < H; i++) s += p.Wya[c * H + i] * next[i];
-          return s;
+          let v = p.by[c];
+          for (let i = 0; i < H; i++) v += p.Wya[c * H + i] * top[i];
+          return v;
         });
         const mx = Math.max(...logits);
-        const lse = mx + Math.log(logits.reduce((s, l) => s + Math.exp(l - mx), 0));
+        const lse = mx + Math.log(logits.reduce((v, l) => v + Math.exp(l - mx), 0));
         const y = spec.task === 'many-to-one' ? batch.labels[b] : batch.targets[b * batch.T + t];
         lossSum += lse - logits[y];
         count++;
@@ -129,4 +174,18 @@ export function checkAgainstFiniteDifferences(t: Tap.Test, p: Params, analytic: 
     const { rel, at } = maxRelDiff(a, numeric);
     t.ok(rel < 1e-4, `${tensor.name} [${tensor.shape}]: max relative error ${rel.toExponential(2)}` + (rel >= 1e-4 ? ` at ${at}: analytic ${a[at]} vs fd ${numeric[at]}` : ''));
   }
+}
+
+/**
+ * The compute backends that load on this machine (js always); each one missing is reported
+ * once, with the reason, as a test comment.
+ */
+export function availableBackends(t: { comment(s: string): void }): BackendName[] {
+  const out: BackendName[] = ['js'];
+  for (const name of ['wasm', 'native'] as const) {
+    const f = factoryOf(name);
+    if ('error' in f) t.comment(`${name} kernels not tested here: ${f.error}`);
+    else out.push(name);
+  }
+  return out;
 }
