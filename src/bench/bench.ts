@@ -1,10 +1,18 @@
-// `npm run bench`: training tokens/s on the reference workloads (../shared/bench/workloads.json),
-// for each worker count asked. Random tokens uniform in [1, V), every sequence of full length T,
-// Adam lr 1e-3, many-to-one with C classes. One JSON object per line, then a table.
+// `npm run bench`: training tokens/s on the reference workloads (bench/workloads.json), for each
+// worker count asked. Random tokens uniform in [1, V), Adam lr 1e-3, many-to-one with C classes;
+// every sequence of full length T, or (--lengths variable) lengths uniform in [T/4, T], tokens/s
+// then counting real tokens. One JSON object per line, then a table.
+//
+// --compare pytorch runs the same model in PyTorch (bench/pytorch/bench_rnn.py, a child process
+// driven over stdin/stdout) in the same alternating rounds, and adds tokens/s side by side, the
+// ratio, GFLOP/s per core and the share of the core's peak. --kernels-micro times the per-step
+// recurrent product of each compute backend beside torch.mm (src/bench/micro.ts).
 //
 //   npm run bench -- [--workers 1,2] [--workloads W-small,W-medium,W-large] [--input embedding,onehot]
-//                    [--seconds S] [--file PATH]
+//                    [--lengths full,variable] [--cell rnn|lstm|gru] [--kernels auto|js|wasm|native]
+//                    [--compare pytorch] [--seconds S] [--file PATH] [--kernels-micro]
 
+import { resolveKernels, kernelsChoice } from '../model/backend/index.js';
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,55 +20,107 @@ import { performance } from 'node:perf_hooks';
 import type { ModelSpec } from '../model/spec.js';
 import { makeLayout, allocParams } from '../model/params.js';
 import { initParams } from '../model/init.js';
-import { Coordinator } from '../parallel/coordinator.js';
+import { Coordinator, type CoordinatorOptions } from '../parallel/coordinator.js';
 import { Optimizer, defaultOptimizer } from '../train/optim.js';
 import { Rng } from '../util/prng.js';
 import { toShared, arenaOf } from '../util/shared.js';
 import type { EncodedSplit } from '../data/index.js';
 import { parseArgs, runMain } from '../cli/args.js';
+import { ConfigError, UserError } from '../util/errors.js';
+import { flopsPerToken, corePeak, type Workload, type Peak } from './flops.js';
+import { TorchChild, torchScript, pythonPath } from './pytorch.js';
+import { kernelsMicro } from './micro.js';
 
-interface Workload { V: number; E: number; H: number; C: number; B: number; T: number }
+type Input = 'embedding' | 'onehot';
+type Lengths = 'full' | 'variable';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+/**
+ * The cells our trainer implements. PyTorch runs rnn, lstm and gru; to bench a new cell of ours, add
+ * it here (one line; ModelSpec['cell'] must include it).
+ */
+const OUR_CELLS: readonly string[] = ['rnn', 'lstm', 'gru'];
 
-function randomSplit(w: Workload, batches: number, rng: Rng): EncodedSplit {
+/** The repository: this file is src/bench/bench.ts, or dist/src/bench/bench.js once built. */
+const here = dirname(fileURLToPath(import.meta.url));
+const root = here.includes('/dist/') ? join(here, '..', '..', '..') : join(here, '..', '..');
+
+/** `batches` batches of B random sequences; lengths T, or uniform in [floor(T/4), T]. */
+function randomSplit(w: Workload, batches: number, rng: Rng, lengths: Lengths): EncodedSplit {
   const count = w.B * batches;
   const tokens = new Int32Array(count * w.T);
   for (let i = 0; i < tokens.length; i++) tokens[i] = 1 + rng.int(w.V - 1);
   const starts = Int32Array.from({ length: count }, (_, i) => i * w.T);
-  const lengths = new Int32Array(count).fill(w.T);
+  const lo = Math.floor(w.T / 4);
+  const lens = Int32Array.from({ length: count }, () => (lengths === 'full' ? w.T : lo + rng.int(w.T - lo + 1)));
   const labels = Int32Array.from({ length: count }, () => rng.int(w.C));
-  return { name: 'train', count, tokens: toShared(tokens), starts: toShared(starts), lengths: toShared(lengths), labels: toShared(labels) };
+  return { name: 'train', count, tokens: toShared(tokens), starts: toShared(starts), lengths: toShared(lens), labels: toShared(labels) };
 }
 
-interface StepTime { total: number; fwdBwd: number; reduce: number; update: number }
+/** One step's wall-clock parts (ms; NaN where a side does not measure them) and its real tokens. */
+interface StepTime { total: number; fwdBwd: number; reduce: number; update: number; tokens: number }
+
+/** Something trained in rounds: our pool at one worker count, or the PyTorch child. */
+interface Side {
+  /** Steps for about `ms` milliseconds (at least one), at most `maxSteps`. */
+  round(ms: number, maxSteps: number): Promise<StepTime[]>;
+  /** Steps a side keeps at most: the run ends when one side has this many. */
+  cap: number;
+  close(): Promise<void>;
+}
+
+const BATCHES = 4;
 
 /** A pool training one workload with `workers` threads, timing each step. */
-async function runner(w: Workload, input: 'embedding' | 'onehot', workers: number) {
-  const spec: ModelSpec = { cell: 'rnn', task: 'many-to-one', V: w.V, H: w.H, C: w.C, E: input === 'embedding' ? w.E : 0 };
+async function ourSide(w: Workload, input: Input, cell: string, split: EncodedSplit, workers: number, kernels: CoordinatorOptions['kernels']): Promise<Side> {
+  const spec: ModelSpec = { cell: cell as ModelSpec['cell'], task: 'many-to-one', V: w.V, H: w.H, C: w.C, E: input === 'embedding' ? w.E : 0 };
   const rng = new Rng(1);
-  const batches = 4;
-  const split = randomSplit(w, batches, rng);
   const p = allocParams(makeLayout(spec), 'float32');
   initParams(p, spec, rng);
   const opt = new Optimizer(p.layout.size, defaultOptimizer, arenaOf(p.data));
-  const co = new Coordinator({ spec, workers, maxB: w.B, maxT: w.T, bpttWindow: 0, splits: { train: split }, params: p, optimizer: opt });
-  co.setOrder('train', Int32Array.from({ length: split.count }, (_, i) => i));
+  const co = new Coordinator({ spec, workers, maxB: w.B, maxT: w.T, bpttWindow: 0, splits: { train: split }, params: p, optimizer: opt, kernels });
+  // Each batch longest first, as the trainer's bucketed batches are (and PyTorch's packed sequences):
+  // then step t computes only the rows still running.
+  const order = Int32Array.from({ length: split.count }, (_, i) => i);
+  for (let b = 0; b < split.count; b += w.B) order.subarray(b, b + w.B).sort((x, y) => split.lengths[y] - split.lengths[x] || x - y);
+  co.setOrder('train', order);
+  const batchTokens = Array.from({ length: BATCHES }, (_, b) => split.lengths.subarray(b * w.B, (b + 1) * w.B).reduce((s, x) => s + x, 0));
   let k = 0;
   const step = async (): Promise<StepTime> => {
     const t0 = performance.now();
-    const r = await co.gradients(k, 'train', (k % batches) * w.B, w.B);
-    const t1 = performance.now();
-    await co.update(r.count, 0);
-    const t2 = performance.now();
+    const b = k % BATCHES;
     k++;
-    // Wall-clock parts of a step: forward+backward (dispatch to the slowest shard's end), the
-    // reduction of the slots, and the optimizer step.
-    return { total: t2 - t0, fwdBwd: t1 - t0 - r.reduceMs, reduce: r.reduceMs, update: t2 - t1 };
+    const r = await co.step(k, 'train', b * w.B, w.B, 0);
+    const t2 = performance.now();
+    // One round trip per step: the workers time its phases (the slowest worker of each).
+    return { total: t2 - t0, fwdBwd: r.fwdBwdMsMax, reduce: r.reduceMs, update: r.updateMs, tokens: batchTokens[b] };
   };
   await step(); // warm-up: thread start, JIT
   await step();
-  return { step, close: () => co.close() };
+  return {
+    cap: 400,
+    async round(ms, maxSteps) {
+      const out: StepTime[] = [];
+      const r0 = performance.now();
+      do out.push(await step());
+      while (performance.now() - r0 < ms && out.length < maxSteps);
+      return out;
+    },
+    close: () => co.close(),
+  };
+}
+
+/** The same workload in the PyTorch child, on the same lengths per batch. */
+async function torchSide(torch: TorchChild, id: string, w: Workload, input: Input, cell: string, split: EncodedSplit, lengths: Lengths): Promise<Side> {
+  const batchLengths = Array.from({ length: BATCHES }, (_, b) => Array.from(split.lengths.subarray(b * w.B, (b + 1) * w.B)));
+  await torch.setup({ ...w, cell, input, lengths, batchLengths: lengths === 'variable' ? batchLengths : undefined, batches: BATCHES, id });
+  return {
+    cap: 4000,
+    async round(ms, maxSteps) {
+      const r = await torch.run(ms / 1000, id, maxSteps);
+      return r.ms.map((m, i) => ({ total: m, fwdBwd: NaN, reduce: NaN, update: NaN, tokens: r.stepTokens[i] }));
+    },
+    close: () => torch.drop(id),
+  };
 }
 
 const median = (xs: number[]) => {
@@ -68,77 +128,175 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
+interface Row {
+  workload: string; input: Input; cell: string; lengths: Lengths;
+  /** 'rnn-trainer' (ours, `workers` threads) or 'pytorch' (one thread). */
+  impl: 'rnn-trainer' | 'pytorch';
+  workers: number;
+  kernels?: string;
+  tokensPerSec: number; stepMs: number;
+  fwdBwdMs?: number; reduceMs?: number; updateMs?: number; rssMB?: number;
+  steps: number;
+  /** Training GFLOP/s (workloads.json count) per core used, and its share of the assumed peak. */
+  gflopsPerCore: number; peakShare: number | null;
+  pytorchTokensPerSec?: number; vsPytorch?: number;
+}
+
+interface Config {
+  cell: string; kernels: CoordinatorOptions['kernels']; kernelsLabel: string; seconds: number; peak: Peak; torch: TorchChild | null;
+}
+
 /**
- * Every worker count on one workload, in alternating rounds of about a second each (this VM's
- * speed drifts over seconds; alternating gives every count the same conditions), then the median
- * of each timing over all steps.
+ * Every worker count (and PyTorch, when compared) on one workload, in alternating rounds of about a
+ * second each (this VM's speed drifts over seconds; alternating gives every side the same
+ * conditions), then the median of each timing over all steps.
  */
-async function measure(name: string, w: Workload, input: 'embedding' | 'onehot', counts: number[], seconds: number) {
-  const runners = [];
-  for (const n of counts) runners.push(await runner(w, input, n));
-  const times: StepTime[][] = counts.map(() => []);
+async function measure(name: string, w: Workload, input: Input, lengths: Lengths, counts: number[], c: Config): Promise<Row[]> {
+  const split = randomSplit(w, BATCHES, new Rng(1), lengths);
+  const sides: Side[] = [];
+  const times: StepTime[][] = [];
   try {
+    for (const n of counts) sides.push(await ourSide(w, input, c.cell, split, n, c.kernels));
+    if (c.torch) sides.push(await torchSide(c.torch, `${name}/${input}/${lengths}`, w, input, c.cell, split, lengths));
+    for (const _ of sides) times.push([]);
     const start = performance.now();
-    const round = Math.min(1000, (seconds * 1000) / 2);
-    while (times.some((t) => t.length < 3) || (performance.now() - start < seconds * 1000 * counts.length && times.every((t) => t.length < 400))) {
-      for (let i = 0; i < runners.length; i++) {
-        const r0 = performance.now();
-        do times[i].push(await runners[i].step());
-        while (performance.now() - r0 < round && times[i].length < 400);
-      }
+    const round = Math.min(1000, (c.seconds * 1000) / 2);
+    while (times.some((t) => t.length < 3) || (performance.now() - start < c.seconds * 1000 * sides.length && times.every((t, i) => t.length < sides[i].cap))) {
+      for (let i = 0; i < sides.length; i++) times[i].push(...(await sides[i].round(round, Math.max(1, sides[i].cap - times[i].length))));
     }
   } finally {
-    for (const r of runners) await r.close();
+    for (const s of sides) await s.close();
   }
-  return counts.map((workers, i) => {
-    const rows = times[i];
-    const med = (f: (r: StepTime) => number) => +median(rows.map(f)).toFixed(2);
-    const stepMs = median(rows.map((r) => r.total));
-    return {
-      workload: name, input, workers,
-      tokensPerSec: Math.round((w.B * w.T) / (stepMs / 1000)),
-      stepMs: +stepMs.toFixed(2),
-      fwdBwdMs: med((r) => r.fwdBwd),
-      reduceMs: med((r) => r.reduce),
-      updateMs: med((r) => r.update),
-      rssMB: Math.round(process.memoryUsage().rss / 2 ** 20),
-      steps: rows.length,
+  const fpt = flopsPerToken(w, input, c.cell);
+  const rows = times.map((steps, i): Row => {
+    const isTorch = i >= counts.length;
+    const workers = isTorch ? 1 : counts[i];
+    // Median over steps of each step's real tokens / its time (for full lengths: B·T / median step time).
+    const tokensPerSec = Math.round(median(steps.map((r) => r.tokens / (r.total / 1000))));
+    const med = (f: (r: StepTime) => number) => +median(steps.map(f)).toFixed(2);
+    const gflopsPerCore = (tokensPerSec * fpt) / workers / 1e9;
+    const row: Row = {
+      workload: name, input, cell: c.cell, lengths, impl: isTorch ? 'pytorch' : 'rnn-trainer', workers,
+      ...(isTorch ? {} : { kernels: c.kernelsLabel }),
+      tokensPerSec, stepMs: med((r) => r.total),
+      ...(isTorch ? {} : {
+        fwdBwdMs: med((r) => r.fwdBwd), reduceMs: med((r) => r.reduce), updateMs: med((r) => r.update),
+        rssMB: Math.round(process.memoryUsage().rss / 2 ** 20),
+      }),
+      steps: steps.length,
+      gflopsPerCore: +gflopsPerCore.toFixed(2),
+      peakShare: Number.isFinite(c.peak.gflopsPerCore) ? +(gflopsPerCore / c.peak.gflopsPerCore).toFixed(4) : null,
     };
+    return row;
   });
+  const torchRow = c.torch ? rows[rows.length - 1] : undefined;
+  if (torchRow) {
+    for (const r of rows.slice(0, counts.length)) {
+      r.pytorchTokensPerSec = torchRow.tokensPerSec;
+      r.vsPytorch = +(r.tokensPerSec / torchRow.tokensPerSec).toFixed(3);
+    }
+  }
+  return rows;
 }
+
+const list = (s: string) => s.split(',').map((x) => x.trim()).filter((x) => x.length > 0);
+
+function pickList<T extends string>(flag: string, value: string, allowed: readonly T[]): T[] {
+  const out = list(value);
+  for (const v of out) if (!(allowed as readonly string[]).includes(v)) throw new ConfigError(`--${flag}: expected ${allowed.join(', ')} (comma-separated), found \`${v}\``);
+  return out as T[];
+}
+
+/** The backend choice resolved (auto → the fastest that loads), as the trainer resolves it. */
+function resolveOurKernels(choice: string | undefined): { kernels: CoordinatorOptions['kernels']; label: string; note?: string } {
+  const r = resolveKernels(kernelsChoice(choice));
+  return { kernels: r.name, label: r.isa && r.isa !== r.name ? `${r.name} (${r.isa})` : r.name, note: r.note };
+}
+
+const pct = (x: number | null) => (x === null ? '-' : (x * 100).toFixed(1) + '%');
 
 runMain(async () => {
   const args = parseArgs(process.argv.slice(2), {
     name: 'npm run bench --',
-    summary: 'Training tokens/s of the reference workloads, per worker count.',
-    examples: [['npm run bench', 'every workload, both inputs, 1 and 2 workers'], ['npm run bench -- --workers 1,2 --workloads W-medium --input onehot']],
+    summary: 'Training tokens/s of the reference workloads, per worker count; optionally side by side with PyTorch.',
+    examples: [
+      ['npm run bench', 'every workload, both inputs, 1 and 2 workers'],
+      ['npm run bench -- --workers 1,2 --workloads W-medium --input onehot'],
+      ['npm run bench -- --compare pytorch --workloads W-medium --lengths full,variable', 'alternating with PyTorch (1 thread, tuned)'],
+      ['npm run bench -- --kernels-micro', 'GFLOP/s of the per-step product of each backend beside torch.mm'],
+    ],
     flags: {
       workers: { type: 'string', help: 'comma-separated worker counts', default: '1,2' },
       workloads: { type: 'string', help: 'comma-separated workload names', default: 'W-small,W-medium,W-large' },
       input: { type: 'string', help: 'embedding, onehot, or both', default: 'embedding,onehot' },
-      seconds: { type: 'number', min: 0, help: 'measuring time per row (after 2 warm-up steps)', default: 6 },
-      file: { type: 'string', help: 'workloads file', default: join(root, '..', 'shared', 'bench', 'workloads.json') },
+      lengths: { type: 'string', help: 'full (every sequence T tokens), variable (uniform in [T/4, T], tokens/s of real tokens), or both: full,variable', default: 'full' },
+      cell: { type: 'string', choices: ['rnn', 'lstm', 'gru'], help: `recurrent cell (ours: ${OUR_CELLS.join(', ')} so far)`, default: 'rnn' },
+      kernels: { type: 'string', choices: ['auto', 'js', 'wasm', 'native'], help: 'our compute backend (default: RNN_TRAINER_KERNELS, else auto)' },
+      compare: { type: 'string', choices: ['pytorch'], help: 'also train the same model in PyTorch (bench/pytorch/bench_rnn.py; interpreter: RNN_TRAINER_PYTHON, else /usr/bin/python3, else python3)' },
+      kernelsMicro: { type: 'boolean', help: 'instead: GFLOP/s of the per-step product (B/workers, H)·(H, G·H) of each backend, and of torch.mm when PyTorch is installed' },
+      seconds: { type: 'number', min: 0, help: 'measuring time per row, after 2 warm-up steps (default 6); with --kernels-micro, per backend and shape (default 0.5)' },
+      file: { type: 'string', help: 'workloads file', default: join(root, 'bench', 'workloads.json') },
     },
   });
   const file = args.file;
-  if (!existsSync(file)) throw new Error(`workloads file not found: ${file} (pass --file)`);
+  if (!existsSync(file)) throw new UserError(`workloads file not found: ${file} (pass --file)`);
   const all = JSON.parse(readFileSync(file, 'utf8')).workloads as Record<string, Workload>;
-  const out = [];
-  for (const name of String(args.workloads).split(',')) {
-    const w = all[name];
-    if (!w) throw new Error(`unknown workload ${name}; have ${Object.keys(all).join(', ')}`);
-    for (const input of String(args.input).split(',') as Array<'embedding' | 'onehot'>) {
-      for (const r of await measure(name, w, input, String(args.workers).split(',').map(Number), args.seconds)) {
-        console.log(JSON.stringify(r));
-        out.push(r);
+  const names = list(args.workloads);
+  for (const name of names) if (!all[name]) throw new ConfigError(`unknown workload ${name}; have ${Object.keys(all).join(', ')}`);
+  const counts = list(args.workers).map(Number);
+  if (counts.some((n) => !Number.isInteger(n) || n < 1)) throw new ConfigError(`--workers: expected positive integers, comma-separated, found \`${args.workers}\``);
+  const peak = corePeak();
+
+  if (args.kernelsMicro) {
+    await kernelsMicro({ workloads: names.map((n) => [n, all[n]]), counts, cell: args.cell, seconds: args.seconds ?? 0.5, peak, torchScript: torchScript(root) });
+    return;
+  }
+
+  if (!OUR_CELLS.includes(args.cell)) {
+    throw new ConfigError(`--cell ${args.cell}: rnn-trainer does not implement the ${args.cell.toUpperCase()} cell yet (LSTM and GRU cells are being added); for now only --cell ${OUR_CELLS.join(', ')} runs`);
+  }
+  const inputs = pickList('input', args.input, ['embedding', 'onehot'] as const);
+  const lengthModes = pickList('lengths', args.lengths, ['full', 'variable'] as const);
+  const ours = resolveOurKernels(args.kernels);
+  // Start PyTorch first: a missing python3 or torch is said before any of our rounds run.
+  const torch = args.compare === 'pytorch' ? await TorchChild.start(torchScript(root), pythonPath()) : null;
+  const out: Row[] = [];
+  try {
+    const c: Config = { cell: args.cell, kernels: ours.kernels, kernelsLabel: ours.label, seconds: args.seconds ?? 6, peak, torch };
+    for (const name of names) {
+      for (const input of inputs) {
+        for (const lengths of lengthModes) {
+          for (const r of await measure(name, all[name], input, lengths, counts, c)) {
+            console.log(JSON.stringify(r));
+            out.push(r);
+          }
+        }
       }
     }
+  } finally {
+    await torch?.close();
   }
-  console.log('\nmedians over all steps; reduce + update as a share of the step in the last column');
-  console.log('workload   input      workers  tokens/s   step ms  fwd+bwd ms  reduce ms  update ms  speedup  r+u');
-  for (const r of out) {
-    const base = out.find((x) => x.workload === r.workload && x.input === r.input && x.workers === 1);
+
+  const mine = out.filter((r) => r.impl === 'rnn-trainer');
+  const showLengths = lengthModes.some((l) => l !== 'full');
+  const lcol = (r: Row) => (showLengths ? ` ${r.lengths.padEnd(8)}` : '');
+  console.log(`\nour kernels: ${ours.label}${ours.note ? ` (${ours.note})` : ''}; cell ${args.cell}`);
+  console.log('medians over all steps; reduce + update as a share of the step in the last column');
+  console.log(`workload   input     ${showLengths ? ' lengths ' : ''} workers  tokens/s   step ms  fwd+bwd ms  reduce ms  update ms  speedup  r+u`);
+  for (const r of mine) {
+    const base = mine.find((x) => x.workload === r.workload && x.input === r.input && x.lengths === r.lengths && x.workers === 1);
     const speedup = base ? (r.tokensPerSec / base.tokensPerSec).toFixed(2) + 'x' : '';
-    console.log(`${r.workload.padEnd(10)} ${r.input.padEnd(10)} ${String(r.workers).padStart(7)} ${String(r.tokensPerSec).padStart(9)} ${r.stepMs.toFixed(1).padStart(9)} ${r.fwdBwdMs.toFixed(1).padStart(11)} ${r.reduceMs.toFixed(1).padStart(10)} ${r.updateMs.toFixed(1).padStart(10)}  ${speedup.padStart(7)}  ${(((r.reduceMs + r.updateMs) / r.stepMs) * 100).toFixed(1).padStart(4)}%`);
+    console.log(`${r.workload.padEnd(10)} ${r.input.padEnd(10)}${lcol(r)} ${String(r.workers).padStart(7)} ${String(r.tokensPerSec).padStart(9)} ${r.stepMs.toFixed(1).padStart(9)} ${r.fwdBwdMs!.toFixed(1).padStart(11)} ${r.reduceMs!.toFixed(1).padStart(10)} ${r.updateMs!.toFixed(1).padStart(10)}  ${speedup.padStart(7)}  ${(((r.reduceMs! + r.updateMs!) / r.stepMs) * 100).toFixed(1).padStart(4)}%`);
+  }
+  if (torch) {
+    const i = torch.info;
+    console.log(`\nPyTorch ${i.torch} (${torch.python}), ${i.threads} thread${i.threads === 1 ? '' : 's'}, OpenBLAS core ${i.openblas_core ?? '?'}, ${i.tuned ? 'tuned (OpenBLAS env unset, OPENBLAS_NUM_THREADS=1, malloc kept)' : 'as installed'}; ours: ${ours.label}`);
+    console.log('GFLOP/s per core: 6·G·(E·H + H·H) FLOPs per real token (one-hot: 6·G·H·H) x tokens/s / cores used (ours: workers; PyTorch: 1)');
+    console.log(peak.assumption);
+    console.log(`workload   input      ${showLengths ? 'lengths  ' : ''}workers  ours tok/s  PyTorch tok/s  ours/PyTorch  ours GF/s/core  PyTorch GF/s/core  ours peak  PyTorch peak`);
+    for (const r of mine) {
+      const t = out.find((x) => x.impl === 'pytorch' && x.workload === r.workload && x.input === r.input && x.lengths === r.lengths)!;
+      console.log(`${r.workload.padEnd(10)} ${r.input.padEnd(10)}${showLengths ? ` ${r.lengths.padEnd(8)}` : ''} ${String(r.workers).padStart(7)} ${String(r.tokensPerSec).padStart(11)} ${String(t.tokensPerSec).padStart(14)} ${(r.tokensPerSec / t.tokensPerSec).toFixed(3).padStart(13)} ${r.gflopsPerCore.toFixed(2).padStart(15)} ${t.gflopsPerCore.toFixed(2).padStart(18)} ${pct(r.peakShare).padStart(10)} ${pct(t.peakShare).padStart(13)}`);
+    }
   }
 });

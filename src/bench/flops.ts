@@ -1,0 +1,75 @@
+// Work counts and the peak they are compared with, for the bench's GFLOP/s columns.
+
+import { readFileSync, existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { nativeAddonPath } from '../model/backend/native.js';
+
+export interface Workload { V: number; E: number; H: number; C: number; B: number; T: number }
+
+/** Gates per cell: the recurrent products are G·H wide. */
+export const GATES: Record<string, number> = { rnn: 1, gru: 3, lstm: 4 };
+
+/**
+ * The workloads.json count of training FLOPs per (real) token: 6·G·(E·H + H·H), forward and backward
+ * of the recurrent part only; with one-hot input the E·H product is a gather and is not counted.
+ */
+export function flopsPerToken(w: Workload, input: 'embedding' | 'onehot', cell = 'rnn'): number {
+  const G = GATES[cell] ?? 1;
+  return 6 * G * ((input === 'onehot' ? 0 : w.E * w.H) + w.H * w.H);
+}
+
+/** FLOP per cycle per core assumed: Zen 5 AVX-512, 2 FMA pipes × 16 float32 lanes × 2 FLOP per FMA. */
+export const FLOP_PER_CYCLE = 2 * 16 * 2;
+
+export interface Peak {
+  mhz: number;
+  gflopsPerCore: number;
+  /** One line saying what is assumed and where the clock comes from. */
+  assumption: string;
+}
+
+/**
+ * The float32 peak of one core, measured where the native addon was built (native/peak.cc: a
+ * register-only FMA loop at the widest vector level, in thread CPU time, so it holds on a shared
+ * host); else assumed from the datasheet (assumedPeak).
+ */
+export function corePeak(): Peak {
+  const addon = nativeAddonPath()?.replace(/rnn_kernels\.node$/, 'rnn_peak.node');
+  if (addon && existsSync(addon)) {
+    try {
+      const r = (createRequire(import.meta.url)(addon) as { fmaPeak(s: number): { gflops: number; isa: string } }).fmaPeak(0.3);
+      if (r.gflops > 0) {
+        return {
+          mhz: NaN, gflopsPerCore: r.gflops,
+          assumption: `peak per core: ${r.gflops.toFixed(1)} GFLOP/s, measured (a register-only ${r.isa} FMA loop, native/peak.cc; the datasheet's ${FLOP_PER_CYCLE} FLOP/cycle x clock would be ${assumedPeak().gflopsPerCore.toFixed(0)})`,
+        };
+      }
+    } catch { /* fall back to the assumption */ }
+  }
+  return assumedPeak();
+}
+
+/** The float32 peak of one core: 64 FLOP/cycle × the clock /proc/cpuinfo reports ("cpu MHz", mean over cores). */
+export function assumedPeak(cpuinfo?: string): Peak {
+  let text = cpuinfo;
+  if (text === undefined) {
+    try {
+      text = readFileSync('/proc/cpuinfo', 'utf8');
+    } catch {
+      text = '';
+    }
+  }
+  const mhzs = [...text.matchAll(/^cpu MHz\s*:\s*([\d.]+)/gm)].map((m) => Number(m[1])).filter((x) => x > 0);
+  const model = /^model name\s*:\s*(.+)$/m.exec(text)?.[1]?.trim();
+  if (mhzs.length === 0) {
+    return { mhz: NaN, gflopsPerCore: NaN, assumption: 'peak: unknown (no "cpu MHz" in /proc/cpuinfo); share of peak not shown' };
+  }
+  const mhz = mhzs.reduce((a, b) => a + b, 0) / mhzs.length;
+  const gflopsPerCore = (FLOP_PER_CYCLE * mhz) / 1000;
+  return {
+    mhz,
+    gflopsPerCore,
+    assumption: `peak assumed per core: Zen 5 AVX-512, 2 FMA pipes x 16 float32 lanes x 2 = ${FLOP_PER_CYCLE} FLOP/cycle`
+      + ` x ${mhz.toFixed(0)} MHz ("cpu MHz" in /proc/cpuinfo${model ? `, ${model}` : ''}) = ${gflopsPerCore.toFixed(1)} GFLOP/s`,
+  };
+}

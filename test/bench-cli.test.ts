@@ -1,0 +1,134 @@
+// `npm run bench` (node dist/src/bench/bench.js) as a user runs it: briefly, on the smallest
+// workload, from a copy of the built repository that has no ../shared next to it (the workloads
+// and the PyTorch script live in bench/); --compare pytorch failing with one clear line when the
+// interpreter or torch is missing; --cell lstm and gru measured; and, where PyTorch is installed, a short
+// real comparison and the kernel microbenchmark. No timing is asserted. Needs `npm run build`.
+
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const ROOT = join(import.meta.dirname, '..');
+const BENCH = join(ROOT, 'dist', 'src', 'bench', 'bench.js');
+const INSTALL = 'apt-get update && apt-get install -y python3-torch libopenblas0-pthread';
+
+interface Result { status: number | null; stdout: string; stderr: string }
+
+function run(script: string, args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT): Promise<Result> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [script, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+const jsonLines = (s: string) => s.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+const hasStack = (s: string) => /\n\s+at /.test(s);
+
+const torchInstalled = await new Promise<boolean>((resolve) => {
+  if (!existsSync('/usr/bin/python3')) return resolve(false);
+  const c = spawn('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' });
+  c.on('error', () => resolve(false));
+  c.on('close', (code) => resolve(code === 0));
+});
+
+t.before(() => {
+  if (!existsSync(BENCH)) throw new Error(`${BENCH} is missing: run \`npm run build\` first`);
+});
+
+t.test('runs from a copy of the repository with no ../shared: bench/workloads.json by default', async (t) => {
+  const base = mkdtempSync(join(tmpdir(), 'rnn-bench-'));
+  t.teardown(() => rmSync(base, { recursive: true, force: true }));
+  const repo = join(base, 'repo');
+  mkdirSync(repo);
+  cpSync(join(ROOT, 'dist'), join(repo, 'dist'), { recursive: true });
+  cpSync(join(ROOT, 'bench'), join(repo, 'bench'), { recursive: true });
+  cpSync(join(ROOT, 'package.json'), join(repo, 'package.json'));
+  symlinkSync(join(ROOT, 'node_modules'), join(repo, 'node_modules'), 'dir');
+  t.notOk(existsSync(join(base, 'shared')), 'no ../shared beside the copy');
+
+  const help = await run(join(repo, 'dist', 'src', 'bench', 'bench.js'), ['--help'], {}, repo);
+  t.equal(help.status, 0, '--help');
+  t.match(help.stdout, join(repo, 'bench', 'workloads.json'), 'the default workloads file is inside the repository');
+
+  const r = await run(join(repo, 'dist', 'src', 'bench', 'bench.js'), ['--workloads', 'W-small', '--input', 'embedding,onehot', '--workers', '1', '--seconds', '0.1', '--lengths', 'full,variable'], {}, repo);
+  t.equal(r.status, 0, `exit 0 (${r.stderr.trim()})`);
+  const rows = jsonLines(r.stdout);
+  t.equal(rows.length, 4, 'a row per input x lengths');
+  for (const row of rows) {
+    t.match(row, { workload: 'W-small', workers: 1, impl: 'rnn-trainer', cell: 'rnn' }, 'row fields');
+    t.ok(typeof row.tokensPerSec === 'number' && row.tokensPerSec > 0, 'tokens/s measured');
+    t.ok(typeof row.gflopsPerCore === 'number', 'GFLOP/s per core');
+  }
+  t.same(rows.map((x) => `${x.input}/${x.lengths}`), ['embedding/full', 'embedding/variable', 'onehot/full', 'onehot/variable']);
+  t.match(r.stdout, /^workload +input +lengths +workers +tokens\/s/m, 'the table');
+});
+
+t.test('--compare pytorch with a missing interpreter: one line naming it and the apt-get command, before any round', async (t) => {
+  const r = await run(BENCH, ['--compare', 'pytorch', '--workloads', 'W-small', '--input', 'embedding', '--workers', '1', '--seconds', '0.1'], { RNN_TRAINER_PYTHON: '/nonexistent/bin/python3' });
+  t.equal(r.status, 1, 'exit 1');
+  t.equal(r.stdout, '', 'nothing measured');
+  t.match(r.stderr, /^error: PyTorch comparison: python interpreter \/nonexistent\/bin\/python3 not found \(RNN_TRAINER_PYTHON chooses another\); install PyTorch with `apt-get update && apt-get install -y python3-torch libopenblas0-pthread`\n$/);
+  t.notOk(hasStack(r.stderr), 'no stack trace');
+  // On PATH but not there: the spawn error, same message.
+  const r2 = await run(BENCH, ['--compare', 'pytorch', '--workloads', 'W-small', '--seconds', '0.1'], { RNN_TRAINER_PYTHON: 'no-such-python3-here' });
+  t.equal(r2.status, 1, 'exit 1 (not on PATH)');
+  t.match(r2.stderr, /python interpreter no-such-python3-here not found/);
+  t.ok(r2.stderr.includes(INSTALL), 'names the apt-get command');
+});
+
+t.test('--compare pytorch where python3 has no torch: says so and names the apt-get command', { skip: !existsSync('/usr/bin/python3') && 'no /usr/bin/python3' }, async (t) => {
+  const dir = t.testdir({ torch: { '__init__.py': 'raise ImportError("No module named torch (test stand-in)")\n' } });
+  const r = await run(BENCH, ['--compare', 'pytorch', '--workloads', 'W-small', '--input', 'embedding', '--workers', '1', '--seconds', '0.1'], { RNN_TRAINER_PYTHON: '/usr/bin/python3', PYTHONPATH: dir });
+  t.equal(r.status, 1, 'exit 1');
+  t.equal(r.stdout, '', 'nothing measured');
+  t.match(r.stderr, /^error: PyTorch comparison: \/usr\/bin\/python3 cannot import torch \(ImportError: No module named torch \(test stand-in\)\); install PyTorch with `apt-get update && apt-get install -y python3-torch libopenblas0-pthread`/);
+  t.notOk(hasStack(r.stderr), 'no stack trace');
+});
+
+t.test('--cell lstm / gru: the gated cells are measured', async (t) => {
+  for (const cell of ['lstm', 'gru']) {
+    const r = await run(BENCH, ['--cell', cell, '--workloads', 'W-small', '--input', 'embedding', '--workers', '1', '--seconds', '0.1']);
+    t.equal(r.status, 0, `${cell}: exit 0 (${r.stderr.trim()})`);
+    const rows = jsonLines(r.stdout);
+    t.equal(rows.length, 1, `${cell}: one row`);
+    t.match(rows[0], { workload: 'W-small', workers: 1, impl: 'rnn-trainer', cell }, `${cell}: row fields`);
+    t.ok(rows[0].tokensPerSec > 0, `${cell}: tokens/s measured`);
+  }
+});
+
+t.test('a short real comparison with PyTorch, full and variable lengths', { skip: !torchInstalled && 'PyTorch not installed for /usr/bin/python3' }, async (t) => {
+  const r = await run(BENCH, ['--compare', 'pytorch', '--workloads', 'W-small', '--input', 'embedding,onehot', '--workers', '1,2', '--lengths', 'full,variable', '--seconds', '0.2']);
+  t.equal(r.status, 0, `exit 0 (${r.stderr.trim()})`);
+  const rows = jsonLines(r.stdout);
+  const torch = rows.filter((x) => x.impl === 'pytorch');
+  const ours = rows.filter((x) => x.impl === 'rnn-trainer');
+  t.equal(torch.length, 4, 'a PyTorch row per input x lengths');
+  t.equal(ours.length, 8, 'our rows: input x lengths x 2 worker counts');
+  for (const x of torch) {
+    t.match(x, { workers: 1, cell: 'rnn' }, 'PyTorch: one thread');
+    t.ok((x.tokensPerSec as number) > 0 && (x.steps as number) >= 3, 'PyTorch measured');
+  }
+  for (const x of ours) {
+    const p = torch.find((y) => y.input === x.input && y.lengths === x.lengths)!;
+    t.equal(x.pytorchTokensPerSec, p.tokensPerSec, 'PyTorch figure beside ours');
+    t.ok(typeof x.vsPytorch === 'number' && (x.vsPytorch as number) > 0, 'the ratio');
+  }
+  t.match(r.stdout, /peak per core: [\d.]+ GFLOP\/s, measured \(a register-only \S+ FMA loop|peak assumed per core: Zen 5 AVX-512, .* = 64 FLOP\/cycle x \d+ MHz/, 'the peak, measured or assumed');
+  t.match(r.stdout, /^workload +input +lengths +workers +ours tok\/s +PyTorch tok\/s +ours\/PyTorch/m, 'the comparison table');
+  t.match(r.stdout, /PyTorch 1\.\d+.*1 thread/, 'PyTorch set-up line');
+});
+
+t.test('--kernels-micro: the per-step product of each backend (and torch.mm when installed)', async (t) => {
+  const r = await run(BENCH, ['--kernels-micro', '--workloads', 'W-small', '--workers', '1', '--seconds', '0.05']);
+  t.equal(r.status, 0, `exit 0 (${r.stderr.trim()})`);
+  const rows = jsonLines(r.stdout);
+  t.ok(rows.some((x) => x.backend === 'js' && (x.gflops as number) > 0), 'the js backend timed');
+  t.ok(rows.every((x) => x.M === 32 && x.K === 64 && x.N === 64), 'shape (B, H)·(H, H) of W-small');
+  if (torchInstalled) t.ok(rows.some((x) => x.backend === 'torch.mm' && (x.gflops as number) > 0), 'torch.mm timed');
+  t.match(r.stdout, /^workload +workers +M x K \. K x N/m, 'the table');
+});
