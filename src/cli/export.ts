@@ -1,0 +1,52 @@
+// node dist/export.js --checkpoint FILE --out FILE.onnx: a checkpoint's model as an ONNX file (see --help).
+
+import { existsSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import { parseArgs, runMain, type CommandSpec } from './args.js';
+import { loadModel } from '../infer/model.js';
+import { exportOnnx, ONNX_OPSET } from '../export/onnx.js';
+import { layersOf } from '../model/spec.js';
+import { ConfigError, UserError } from '../util/errors.js';
+
+const COMMAND = {
+  name: 'export.js',
+  summary: 'Export a checkpoint\'s model to ONNX (opset ' + ONNX_OPSET + '), for onnxruntime (Node.js, the browser, Python), '
+    + 'TensorRT or any other ONNX runtime. The file takes `tokens` int32 (batch, time), right-padded with 0, and `lengths` int32 (batch); it returns '
+    + '`probabilities`: (batch, classes) for a classifier, (batch, time, vocab) next-token probabilities for a language model. '
+    + 'Its metadata_props hold the vocabulary, the labels, the tokenizer settings and the special tokens, so text can be '
+    + 'encoded exactly as in training (README: "Export to ONNX").',
+  flags: {
+    checkpoint: { type: 'string', required: true, value: 'FILE', help: 'The checkpoint (a .ckpt file of a run).' },
+    out: { type: 'string', required: true, value: 'FILE', help: 'The ONNX file to write (replaced if it exists; its folder must exist).' },
+  },
+  examples: [
+    ['node dist/export.js --checkpoint runs/names-small/checkpoints/step-000002400.ckpt --out names.onnx', 'the names classifier as names.onnx'],
+    ['node dist/export.js --checkpoint runs/moby/checkpoints/step-000010000.ckpt --out moby-lm.onnx', 'a language model'],
+  ],
+} satisfies CommandSpec;
+
+runMain(() => {
+  // Parsed inside runMain, so a bad flag is one line and exit code 2, not an uncaught exception.
+  const args = parseArgs(process.argv.slice(2), COMMAND);
+  const out = resolve(args.out);
+  const folder = dirname(out);
+  if (!existsSync(folder) || !statSync(folder).isDirectory()) throw new ConfigError(`--out ${args.out}: the folder ${folder} does not exist; create it first or choose another path`);
+  if (existsSync(out) && statSync(out).isDirectory()) throw new ConfigError(`--out ${args.out} is a folder; give the path of the file to write, e.g. --out ${args.out.replace(/\/+$/, '')}/model.onnx`);
+  if (out === resolve(args.checkpoint)) throw new ConfigError(`--out ${args.out} is the checkpoint itself; give another path, e.g. --out model.onnx`);
+  const m = loadModel(args.checkpoint);
+  const bytes = exportOnnx(m, { metadata: { checkpoint: basename(m.file), step: String(m.step) } });
+  // Atomically: a reader never sees half a file, and an error leaves an existing file as it was.
+  const tmp = `${out}.tmp-${process.pid}`;
+  try {
+    writeFileSync(tmp, bytes);
+    renameSync(tmp, out);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw new UserError(`--out ${args.out}: cannot write the file: ${(e as Error).message}`);
+  }
+  const s = m.spec, L = layersOf(s);
+  const shape = s.task === 'many-to-one' ? `(batch, ${s.C}): ${m.labelNames.join(', ')}` : `(batch, time, ${s.C}): next-token probabilities`;
+  process.stdout.write(`wrote ${args.out} (${(bytes.length / 1024).toFixed(1)} KiB, ONNX opset ${ONNX_OPSET}): ${s.cell} × ${L} layer${L > 1 ? 's' : ''}, ${s.task}, `
+    + `${s.E > 0 ? `embedding E=${s.E}` : 'one-hot input'}, V=${s.V} H=${s.H}, step ${m.step}\n`
+    + `  inputs  tokens int32 (batch, time), lengths int32 (batch)\n  output  probabilities ${shape}\n`);
+});
