@@ -143,6 +143,15 @@ t.test('rules across fields', async (t) => {
   t.match(check({ source: 'names' }, { task: 'many-to-one', hidden: 4, dropout: 1 }), /model\.dropout: expected a number from 0 to 0\.9, found 1/);
 });
 
+t.test('run names are one folder name: nothing is written outside out', async (t) => {
+  const base = { name: 'x', data: { source: 'names' }, model: { task: 'many-to-one', hidden: 4 }, train: {} };
+  for (const name of ['../escaped', '/abs/path', '..', '.', '', 'a/b', 'a\\b', 'nul\u0000x']) {
+    t.match(configError(t, () => checkConfig({ ...base, name }, { label: 'c.json', configDir: '.' })),
+      /^c\.json: name: expected a single folder name \(not empty, no \/ or \\, not \. or \.\.\), found /, `${JSON.stringify(name)} refused`);
+  }
+  for (const name of ['run-1', '..x', 'a.b', 'names small', '.hidden']) t.doesNotThrow(() => checkConfig({ ...base, name }, { label: 'c.json', configDir: '.' }), `${JSON.stringify(name)} accepted`);
+});
+
 t.test('--set overrides any field, validated the same way', async (t) => {
   const f = join(FIX, 'good-names.json');
   const { config } = loadConfig(f, ['train.lr=0.05', 'train.epochs=3', 'name=other', 'checkpoint.every=5', 'model.input={"embedding":16}', 'data.labels=["F","M"]']);

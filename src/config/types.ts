@@ -7,7 +7,12 @@
 export interface Config {
   /** JSON Schema reference, for editors. */
   $schema?: string;
-  /** Name of the run; its files go to `<out>/<name>/`. */
+  /**
+   * Name of the run; its files go to `<out>/<name>/`. One folder name: not empty, no `/` or `\`,
+   * not `.` or `..` (a run never writes outside `out`).
+   * @pattern ^(?!\.\.?$)[^/\\\x00]+$
+   * @patternText a single folder name (not empty, no / or \, not . or ..)
+   */
   name: string;
   /**
    * Directory that holds run directories, relative to the config file.
