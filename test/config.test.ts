@@ -138,9 +138,35 @@ t.test('rules across fields', async (t) => {
   t.match(check({ source: 'names' }, { task: 'many-to-one', hidden: 4, input: 'one-hot' }), /model\.input: expected `onehot` or an object with `embedding`, found "one-hot"; did you mean `onehot`\?/);
   t.match(check({ source: 'names' }, { task: 'many-to-one', hidden: 4, input: { embeding: 3 } }), /model\.input\.embeding: unknown key; did you mean `embedding`\?/);
   t.match(check({ source: 'moby-dick' }, { task: 'many-to-many', hidden: 4, dropout: 0.2 }), /model\.dropout: expected 0 with a one-hot many-to-many model/);
-  t.match(configError(t, () => checkConfig({ ...base, data: { source: 'moby-dick' }, model: { task: 'many-to-many', hidden: 4 }, train: { stepLoss: 1 } }, { label: 'c.json', configDir: dir })),
-    /train\.stepLoss: expected 0 for model\.task `many-to-many`/);
   t.match(check({ source: 'names' }, { task: 'many-to-one', hidden: 4, dropout: 1 }), /model\.dropout: expected a number from 0 to 0\.9, found 1/);
+});
+
+t.test('options for the other task are refused, by one rule: set to anything but their default', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+  writeFileSync(join(dir, 'a.jsonl'), '{"text":"a","label":"x"}\n');
+  const lm = { name: 'x', data: { source: 'moby-dick' }, model: { task: 'many-to-many', hidden: 4 }, train: {} };
+  const m2o = { name: 'x', data: { source: 'names' }, model: { task: 'many-to-one', hidden: 4 }, train: {} };
+  const files = { name: 'x', data: { source: 'files', format: 'jsonl', file: 'a.jsonl' }, model: { task: 'many-to-one', hidden: 4 }, train: {} };
+  const load = (c: object, sets: string[]) => () => checkConfig(c, { label: 'c.json', configDir: dir, overrides: sets });
+  for (const [c, set, field, task] of [
+    [lm, 'data.labelField="y"', 'data.labelField', 'many-to-one'],
+    [lm, 'data.labels=["a","b"]', 'data.labels', 'many-to-one'],
+    [lm, 'data.maxLength=10', 'data.maxLength', 'many-to-one'],
+    [lm, 'data.truncate="end"', 'data.truncate', 'many-to-one'],
+    [lm, 'data.reverse=true', 'data.reverse', 'many-to-one'],
+    [lm, 'train.stepLoss=1', 'train.stepLoss', 'many-to-one'],
+    [m2o, 'data.seqLength=32', 'data.seqLength', 'many-to-many'],
+    [m2o, 'train.bpttWindow=8', 'train.bpttWindow', 'many-to-many'],
+  ] as const) {
+    const msg = configError(t, load(c, [set]));
+    const f = field.replace('.', '\\.');
+    t.match(msg, new RegExp(`^--set ${set.replace(/[.[\]]/g, '\\$&')}: ${f}: only applies to model\\.task \`${task}\` \\(.+\\), and this run's model\\.task is \`${task === 'many-to-one' ? 'many-to-many' : 'many-to-one'}\`; remove it`), `${field} for the other task: refused, naming the task`);
+  }
+  t.match(configError(t, load(m2o, ['data.textField="body"'])), /data\.textField: only applies to data read from JSON Lines, CSV or TSV files .*this run reads the built-in data\.source `names`/);
+  // Their defaults are accepted where they do not apply (config.resolved.json lists every field).
+  t.doesNotThrow(load(lm, ['data.labelField="label"', 'data.maxLength=256', 'data.truncate="start"', 'data.reverse=false', 'train.stepLoss=0']));
+  t.doesNotThrow(load(m2o, ['data.seqLength=64', 'train.bpttWindow=0']));
+  t.doesNotThrow(load(files, ['data.labelField="y"', 'data.textField="t"']), 'where they apply');
 });
 
 t.test('run names are one folder name: nothing is written outside out', async (t) => {
