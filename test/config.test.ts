@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../src/util/errors.js';
@@ -101,7 +102,7 @@ t.test('bad configs: each its own message, exit code 2', async (t) => {
     seen.add(msg.replace(/^.*?\.json:/, ''));
   }
   t.equal(seen.size, cases.length, 'all messages differ');
-  t.match(configError(t, () => loadConfig(join(FIX, 'nope.json'))), /cannot read config file .*nope\.json: no such file/);
+  t.match(configError(t, () => loadConfig(join(FIX, 'nope.json'))), /config file .*nope\.json: cannot be read: ENOENT: no such file/);
 });
 
 t.test('all problems are listed at once', async (t) => {
@@ -176,6 +177,16 @@ t.test('run names are one folder name: nothing is written outside out', async (t
       /^c\.json: name: expected a single folder name \(not empty, no \/ or \\, not \. or \.\.\), found /, `${JSON.stringify(name)} refused`);
   }
   for (const name of ['run-1', '..x', 'a.b', 'names small', '.hidden']) t.doesNotThrow(() => checkConfig({ ...base, name }, { label: 'c.json', configDir: '.' }), `${JSON.stringify(name)} accepted`);
+});
+
+t.test('a config file that is not a regular file, or too large, is refused before it is read', async (t) => {
+  const dir = t.testdir({ 'big.json': ' '.repeat(1024 * 1024 + 1) });
+  symlinkSync('/dev/zero', join(dir, 'zero.json'));
+  spawnSync('mkfifo', [join(dir, 'fifo.json')]);
+  t.match(configError(t, () => loadConfig(join(dir, 'zero.json'))), /zero\.json: is a character device, not a regular file \(a symbolic link to \/dev\/zero\)/);
+  t.match(configError(t, () => loadConfig(join(dir, 'fifo.json'))), /fifo\.json: is a FIFO \(named pipe\), not a regular file/);
+  t.match(configError(t, () => loadConfig(dir)), /is a directory, not a regular file/);
+  t.match(configError(t, () => loadConfig(join(dir, 'big.json'))), /big\.json: is 1 MiB \(1,048,577 bytes\), more than the 1 MiB a config file may be/);
 });
 
 t.test('--set overrides any field, validated the same way', async (t) => {

@@ -2,9 +2,13 @@
 // generated schema plus the rules a schema cannot say (which fields go together, which data
 // files must exist), and fill in every default. All problems are reported at once, in one
 // ConfigError (exit code 2); the code after this trusts the ResolvedConfig it gets.
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ConfigError } from '../util/errors.js';
+import { describeKind, MiB, readInputFile } from '../util/files.js';
+
+/** Largest config file read: configs are a few hundred bytes; this is room for any hand-written one. */
+export const MAX_CONFIG_BYTES = 1 * MiB;
 import type { CheckpointConfig, Config, DataConfig, ModelConfig, SplitConfig, TrainConfig, VocabConfig } from './types.js';
 import { configSchema } from './schema.js';
 import { applyDefaults, describeFound, formatPath, resolveRef, type PathSeg, type Problem, type Schema, validate } from './validate.js';
@@ -58,15 +62,11 @@ export interface CheckOptions {
  */
 export function loadConfig(file: string, overrides: readonly string[] = []): LoadedConfig {
   const abs = resolve(file);
-  let text: string;
-  try {
-    text = readFileSync(abs, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (e as Error).message;
-    throw new ConfigError(`cannot read config file ${file}: ${why}`);
-  }
-  const raw = parseJson(text, file);
+  const bytes = readInputFile(abs, {
+    what: 'config file', maxBytes: MAX_CONFIG_BYTES, capHint: 'a config is a small JSON object; is this the right file?',
+    error: (m) => new ConfigError(m.replace(`config file ${abs}:`, `config file ${file}:`)),
+  });
+  const raw = parseJson(bytes.toString('utf8'), file);
   const configDir = dirname(abs);
   const config = checkConfig(raw, { label: file, configDir, overrides });
   return { config, configDir, file: abs };
@@ -272,7 +272,7 @@ function fileProblems(c: Partial<ResolvedConfig>, configDir: string): Problem[] 
     let st;
     try { st = statSync(abs); } catch { /* missing */ }
     if (!st) out.push({ path: ['data', k], message: `expected an existing file, found ${describeFound(p)} (no such file: ${abs})` });
-    else if (!st.isFile()) out.push({ path: ['data', k], message: `expected a file, found ${describeFound(p)} (${abs} is a directory)` });
+    else if (!st.isFile()) out.push({ path: ['data', k], message: `expected a regular file, found ${describeFound(p)} (${abs} is ${describeKind(st)})` });
   }
   return out;
 }
