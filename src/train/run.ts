@@ -21,6 +21,7 @@ import { Rng } from '../util/prng.js';
 import { arenaOf } from '../util/shared.js';
 import { UserError, ConfigError, CheckpointError } from '../util/errors.js';
 import { checkpointOf, restore, loadParams, optimizerOptions } from './state.js';
+import { checkMemory, memoryNeed, type MemoryPlan } from './memory.js';
 
 export interface RunOptions {
   config: string;
@@ -82,6 +83,10 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
   if (o.maxSteps !== undefined) sets.push(`train.maxSteps=${o.maxSteps}`);
   const loaded = loadConfig(o.config, sets);
   const cfg = loaded.config;
+  const workers = cfg.train.workers ?? availableParallelism();
+  // Sizes first: a model that cannot fit (even with the smallest vocabulary and one-step batches)
+  // is refused before the data loads.
+  checkRunMemory(cfg, workers, loaded.file, { V: 4, C: cfg.model.task === 'many-to-one' ? Math.max(2, cfg.data.labels?.length ?? 2) : 4, maxB: 1, maxT: 1 }, 'at least');
   const runDir = resolve(o.out ?? resolve(loaded.configDir, cfg.out), cfg.name);
   mkdirSync(runDir, { recursive: true });
   const ckdir = new CheckpointDir(runDir, { keepLast: cfg.checkpoint.keepLast });
@@ -127,6 +132,11 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
   }
 
   // ---- model, optimizer, training state
+  const splitNames = ['train', 'val', 'test'] as SplitName[];
+  const maxT = Math.max(...splitNames.map((s) => longestExample(data.splits[s])), 1);
+  // A batch never holds more sequences than a split has: a huge train.batchSize is a full batch.
+  const maxB = Math.max(1, Math.min(cfg.train.batchSize, Math.max(...splitNames.map((s) => data.splits[s].count))));
+  checkRunMemory(cfg, workers, loaded.file, { V: spec.V, C: spec.C, maxB, maxT }, 'from the data');
   const layout = makeLayout(spec);
   const params = allocParams(layout, 'float32');
   const opt = new Optimizer(layout.size, optimizerOptions(cfg), arenaOf(params.data));
@@ -144,8 +154,6 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
   setAsideCheckpoints(ckdir, resumed ? st.globalStep : -1, say);
 
   const batchSize = cfg.train.batchSize;
-  const workers = cfg.train.workers ?? availableParallelism();
-  const maxT = Math.max(...(['train', 'val', 'test'] as SplitName[]).map((s) => longestExample(data.splits[s])), 1);
   const batchesPerEpoch = Math.ceil(data.splits.train.count / batchSize);
   const maxSteps = cfg.train.maxSteps > 0 ? cfg.train.maxSteps : Infinity;
   const totalSteps = Math.min(maxSteps, cfg.train.epochs * batchesPerEpoch);
@@ -153,7 +161,7 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
   say(`model: ${spec.cell} ${spec.task}, V=${spec.V} H=${spec.H} C=${spec.C} ${spec.E ? `embedding E=${spec.E}` : 'one-hot input'}, ${countParams(layout).toLocaleString('en-US')} parameters; ${workers} worker thread${workers > 1 ? 's' : ''}; run directory ${relative(process.cwd(), runDir) || '.'}`);
   writeFileSync(join(runDir, 'config.resolved.json'), JSON.stringify(cfg, null, 2) + '\n');
 
-  const co = new Coordinator({ spec, workers, maxB: batchSize, maxT, bpttWindow: cfg.train.bpttWindow, dropout: cfg.model.dropout, seed: cfg.seed, stepLoss: cfg.train.stepLoss, splits: data.splits, params, optimizer: opt, inject: o.inject });
+  const co = new Coordinator({ spec, workers, maxB, maxT, bpttWindow: cfg.train.bpttWindow, dropout: cfg.model.dropout, seed: cfg.seed, stepLoss: cfg.train.stepLoss, splits: data.splits, params, optimizer: opt, inject: o.inject });
   const metrics = new MetricsLog(runDir, resumed ? { resumeStep: st.globalStep } : {});
   trimProfiles(runDir, resumed ? st.globalStep : 0);
   const progress = new Progress({ stream: out, totalSteps, epochs: cfg.train.epochs, logEverySteps: cfg.train.logEvery, quiet: o.quiet });
@@ -402,4 +410,18 @@ function trimProfiles(runDir: string, step: number): void {
 function lastElapsed(runDir: string): number {
   const rows = readMetrics(join(runDir, 'metrics.jsonl'));
   return rows.length ? rows[rows.length - 1].elapsedSec ?? 0 : 0;
+}
+
+/**
+ * Refuses (ConfigError, exit 2) a run whose memory need (src/train/memory.ts) does not fit.
+ * `sizes`: V, C and the batch shape, from the data, or lower bounds before it loads (`at least`).
+ */
+function checkRunMemory(cfg: ResolvedConfig, workers: number, label: string, sizes: { V: number; C: number; maxB: number; maxT: number }, how: 'at least' | 'from the data'): void {
+  const input = cfg.model.input;
+  const p: MemoryPlan = {
+    spec: { cell: 'rnn', task: cfg.model.task, V: sizes.V, H: cfg.model.hidden, C: cfg.model.task === 'many-to-one' ? sizes.C : sizes.V, E: input === 'onehot' ? 0 : input.embedding },
+    workers, maxB: sizes.maxB, maxT: sizes.maxT, optimizer: cfg.train.optimizer,
+  };
+  const vocab = how === 'at least' ? `V >= ${sizes.V} tokens (data.vocab.maxSize ${cfg.data.vocab.maxSize})` : `V = ${sizes.V} tokens from the data (data.vocab.maxSize ${cfg.data.vocab.maxSize})`;
+  checkMemory(p, memoryNeed(p), { label: relative(process.cwd(), label) || label, sizes: cfg.model.task === 'many-to-one' ? `${vocab}, C = ${sizes.C} classes` : vocab });
 }
