@@ -2,8 +2,8 @@
 // checkpoints, metrics, progress, a report, and exact resume. The command `train.js` is a thin
 // wrapper around trainRun().
 
-import { mkdirSync, appendFileSync, existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
-import { basename, join, resolve, relative } from 'node:path';
+import { mkdirSync, appendFileSync, existsSync, writeFileSync, renameSync } from 'node:fs';
+import { basename, dirname, join, resolve, relative } from 'node:path';
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -16,10 +16,12 @@ import { loadDataset, epochPlan, paddingFraction, longestExample, formatReport, 
 import { loadConfig, diffConfigs, type ResolvedConfig } from '../config/load.js';
 import { CheckpointDir, readCheckpoint, specDifferences, stepOfFileName, type CheckpointData, type TrainingData } from '../checkpoint/index.js';
 import { MetricsLog, readMetrics, dedupeResumed, writeReport, type MetricsRow } from '../report/html.js';
+import { readRunLog } from '../report/metrics.js';
 import { Progress, printSummary, formatDuration, type OutStream } from '../cli/progress.js';
 import { Rng } from '../util/prng.js';
 import { arenaOf } from '../util/shared.js';
 import { UserError, ConfigError, CheckpointError } from '../util/errors.js';
+import { makeDirs, onDisk, writeTextReplacing } from '../util/files.js';
 import { checkpointOf, restore, loadParams, optimizerOptions } from './state.js';
 import { checkMemory, memoryNeed, type MemoryPlan } from './memory.js';
 
@@ -87,8 +89,11 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
   // Sizes first: a model that cannot fit (even with the smallest vocabulary and one-step batches)
   // is refused before the data loads.
   checkRunMemory(cfg, workers, loaded.file, { V: 4, C: cfg.model.task === 'many-to-one' ? Math.max(2, cfg.data.labels?.length ?? 2) : 4, maxB: 1, maxT: 1 }, 'at least');
-  const runDir = resolve(o.out ?? resolve(loaded.configDir, cfg.out), cfg.name);
-  mkdirSync(runDir, { recursive: true });
+  const outDir = resolve(o.out ?? resolve(loaded.configDir, cfg.out));
+  const runDir = resolve(outDir, cfg.name);
+  // The schema allows a single folder name only; this is the backstop: nothing outside --out.
+  if (dirname(runDir) !== outDir || cfg.name === '.' || cfg.name === '..') throw new ConfigError(`name: ${JSON.stringify(cfg.name)} is not a single folder name inside ${outDir}`);
+  onDisk('create the run directory', runDir, () => makeDirs(runDir));
   const ckdir = new CheckpointDir(runDir, { keepLast: cfg.checkpoint.keepLast });
 
   // ---- resume: find and read the checkpoint first, so a bad one fails before the data loads
@@ -159,7 +164,8 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
   const totalSteps = Math.min(maxSteps, cfg.train.epochs * batchesPerEpoch);
   const m2o = spec.task === 'many-to-one';
   say(`model: ${spec.cell} ${spec.task}, V=${spec.V} H=${spec.H} C=${spec.C} ${spec.E ? `embedding E=${spec.E}` : 'one-hot input'}, ${countParams(layout).toLocaleString('en-US')} parameters; ${workers} worker thread${workers > 1 ? 's' : ''}; run directory ${relative(process.cwd(), runDir) || '.'}`);
-  writeFileSync(join(runDir, 'config.resolved.json'), JSON.stringify(cfg, null, 2) + '\n');
+  const resolvedFile = join(runDir, 'config.resolved.json');
+  onDisk('write', resolvedFile, () => writeFileSync(resolvedFile, JSON.stringify(cfg, null, 2) + '\n'));
 
   const co = new Coordinator({ spec, workers, maxB, maxT, bpttWindow: cfg.train.bpttWindow, dropout: cfg.model.dropout, seed: cfg.seed, stepLoss: cfg.train.stepLoss, splits: data.splits, params, optimizer: opt, inject: o.inject });
   const metrics = new MetricsLog(runDir, resumed ? { resumeStep: st.globalStep } : {});
@@ -244,7 +250,11 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
           // Every clipping event is in the log, not only those on logged steps.
           metrics.append({ step, epoch: st.epoch + 1, kind: 'train', loss: lossMean, accuracy: g.correct / g.count, gradNorm: u.gradNorm, clipped: true, lr, elapsedSec: elapsed() });
         }
-        if (step === 1 || step % profileEvery === 0) appendFileSync(join(runDir, PROFILE_FILE), JSON.stringify({ step, norms: Array.from(co.stepNorms.subarray(0, co.stepNormsT), (x) => +x.toPrecision(4)) }) + '\n');
+        if (step === 1 || step % profileEvery === 0) {
+          const profileFile = join(runDir, PROFILE_FILE);
+          onDisk('append to', profileFile, () => appendFileSync(profileFile, JSON.stringify({ step, norms: Array.from(co.stepNorms.subarray(0, co.stepNormsT), (x) => +x.toPrecision(4)) }) + '\n'),
+            'The checkpoints written so far are kept: once fixed, continue with --resume latest');
+        }
         const epochDone = st.batchInEpoch === plan.batchStarts.length - 1;
         if (epochDone) {
           val = await validate();
@@ -287,7 +297,7 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
     confusion: test?.confusion ? { labels: data.labelNames, matrix: test.confusion } : undefined,
     test: test ? { loss: test.loss, accuracy: test.accuracy, ...(test.bitsPerToken !== undefined ? { bitsPerToken: test.bitsPerToken } : {}) } : undefined,
     facts: [['parameters', countParams(layout)], ['vocabulary', spec.V], ['workers', workers], ['steps', st.globalStep], ['wall time', formatDuration(seconds)]],
-  });
+  }, `The run itself ${stoppedEarly ? 'stopped' : 'finished'} at step ${st.globalStep}; its checkpoints and metrics.jsonl are kept (last checkpoint: ${lastCheckpoint ?? '(none)'})`);
   const ckRel = lastCheckpoint ? relative(process.cwd(), lastCheckpoint) : '(none)';
   if (stoppedEarly) {
     printSummary(`stopped at step ${st.globalStep}`, [
@@ -335,8 +345,10 @@ function setAsideCheckpoints(ckdir: CheckpointDir, step: number, say: (s: string
   const later = ckdir.list().filter((f) => (stepOfFileName(f) ?? -1) > step);
   if (later.length === 0) return;
   const dest = join(ckdir.dir, `abandoned-${new Date().toISOString().replace(/[:.]/g, '-')}`);
-  mkdirSync(dest, { recursive: true });
-  for (const f of later) renameSync(f, join(dest, basename(f)));
+  onDisk('set aside checkpoints in', dest, () => {
+    mkdirSync(dest, { recursive: true });
+    for (const f of later) renameSync(f, join(dest, basename(f)));
+  });
   const many = later.length > 1;
   const names = `${later.length} checkpoint${many ? 's' : ''} (${later.map((f) => basename(f)).join(', ')})`;
   say(step < 0
@@ -389,9 +401,8 @@ function dataFingerprint(d: Dataset): string {
 
 function readProfiles(runDir: string): Array<{ step: number; norms: number[] }> {
   const f = join(runDir, PROFILE_FILE);
-  if (!existsSync(f)) return [];
   const rows: Array<{ step: number; norms: number[] }> = [];
-  for (const line of readFileSync(f, 'utf8').split('\n')) {
+  for (const line of readRunLog(f).split('\n')) {
     try { if (line) rows.push(JSON.parse(line)); } catch { /* a line torn by a kill */ }
   }
   const byStep = new Map(rows.map((r) => [r.step, r]));
@@ -403,8 +414,7 @@ function trimProfiles(runDir: string, step: number): void {
   const f = join(runDir, PROFILE_FILE);
   if (!existsSync(f)) return;
   const keep = readProfiles(runDir).filter((r) => r.step <= step);
-  writeFileSync(f + '.tmp', keep.map((r) => JSON.stringify(r) + '\n').join(''));
-  renameSync(f + '.tmp', f);
+  writeTextReplacing(f, keep.map((r) => JSON.stringify(r) + '\n').join(''), 'the gradient profile');
 }
 
 function lastElapsed(runDir: string): number {
