@@ -1,7 +1,8 @@
 // Hostile files (issue 13): every reader of a file the user names (a checkpoint, a config, a data
-// file) gets a symlink to /dev/zero or /dev/urandom, a FIFO, a directory and a 1 GiB file. Each
-// is refused before it is read, with a message naming the path and what it is, exit code 2, no
-// stack trace, under a memory bound and a time bound on the process. Needs `npm run build`.
+// file) and of the files a run keeps gets a symlink to /dev/zero or /dev/urandom, a FIFO, a
+// directory and a 1 GiB file. Each is refused before it is read, with a message naming the path
+// and what it is, exit code 2 (1 for the run's own files), no stack trace, under a memory bound
+// and a time bound on the process. Needs `npm run build`.
 
 import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
@@ -70,6 +71,26 @@ t.test('every reader refuses special files and oversize files before reading the
       const r = await bounded(cmd, args, { maxMiB: MAX_MIB, maxMs: 30_000 });
       refused(t, r, `${name}: ${what}`, 2, re);
       if (!what.startsWith('train with')) t.ok(r.stderr.includes(p) || r.stderr.includes(relative(ROOT, p)), `${name}: ${what}: names the path`);
+    }
+  }
+});
+
+t.test('the files a run keeps (metrics.jsonl, grad-profile.jsonl, the lock) are checked the same way on resume', async (t) => {
+  const dir = t.testdir({});
+  const kinds = hostile(dir);
+  const base = join(dir, 'base');
+  train(NAMES, base, 'names-tiny', ['--max-steps', '3']);
+  for (const file of ['metrics.jsonl', 'grad-profile.jsonl', 'train.lock']) {
+    for (const [name, kindRe] of kinds) {
+      if (name === 'big') continue; // a 1 GiB metrics file is a legitimate (if odd) run file below the cap's kind
+      const out = join(dir, `${file}-${name}`);
+      cpSync(base, out, { recursive: true });
+      const target = join(out, 'names-tiny', file);
+      rmSync(target, { force: true });
+      symlinkSync(join(dir, name), target);
+      const r = await bounded('train', ['--config', NAMES, '--out', out, '--resume', 'latest', '--quiet'], { maxMiB: MAX_MIB, maxMs: 30_000 });
+      refused(t, r, `${file} -> ${name}`, 1, kindRe!);
+      t.match(r.stderr, target, `${file} -> ${name}: names the file`);
     }
   }
 });

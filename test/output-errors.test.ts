@@ -5,6 +5,7 @@
 // cannot be mounted). Needs `npm run build`.
 
 import t from 'tap';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -44,12 +45,22 @@ t.test('--out is a regular file: refused with the path and the fix, exit 1', asy
   t.notOk(hasStack(r.stderr), 'no stack trace');
 });
 
-t.test('read-only output: the run directory cannot be created', { skip: NO_TMPFS ?? false }, async (t) => {
+t.test('read-only output: the run directory or its lock cannot be created', { skip: NO_TMPFS ?? false }, async (t) => {
   const ro = mountTmpfs(t, '1m', true);
   const r = train('--config', NAMES, '--out', join(ro, 'runs'), '--quiet');
   t.equal(r.status, 1, 'new run: exit 1', { stderr: r.stderr });
   t.match(r.stderr, /^error: cannot create the run directory .*\/runs\/names-tiny: EROFS: read-only file system.*; the file system is read-only: give a writable --out DIR$/m);
   t.notOk(hasStack(r.stderr), 'no stack trace');
+
+  // A run directory that exists (from an earlier run) on a file system that is now read-only.
+  const ro2 = mountTmpfs(t, '1m');
+  const done = train('--config', NAMES, '--out', ro2, '--quiet', '--max-steps', '3');
+  t.equal(done.status, 0, 'a run on the file system while it is writable', { stderr: done.stderr });
+  execFileSync('mount', ['-o', 'remount,ro', ro2]);
+  const resumed = train('--config', NAMES, '--out', ro2, '--quiet', '--resume', 'latest');
+  t.equal(resumed.status, 1, 'resume on it once read-only: exit 1', { stderr: resumed.stderr });
+  t.match(resumed.stderr, /^error: cannot create the lock file .*\/names-tiny\/train\.lock: EROFS: read-only file system/m);
+  t.notOk(hasStack(resumed.stderr), 'no stack trace');
 });
 
 t.test('full disk at every point of a run: one clean error, nothing temporary left, checkpoints valid', { skip: NO_TMPFS ?? false }, async (t) => {

@@ -23,6 +23,7 @@ import { arenaOf } from '../util/shared.js';
 import { UserError, ConfigError, CheckpointError } from '../util/errors.js';
 import { makeDirs, onDisk, writeTextReplacing } from '../util/files.js';
 import { checkpointOf, restore, loadParams, optimizerOptions } from './state.js';
+import { RunLock } from './lock.js';
 import { checkMemory, memoryNeed, type MemoryPlan } from './memory.js';
 
 export interface RunOptions {
@@ -94,6 +95,26 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
   // The schema allows a single folder name only; this is the backstop: nothing outside --out.
   if (dirname(runDir) !== outDir || cfg.name === '.' || cfg.name === '..') throw new ConfigError(`name: ${JSON.stringify(cfg.name)} is not a single folder name inside ${outDir}`);
   onDisk('create the run directory', runDir, () => makeDirs(runDir));
+  // One trainer per run directory; released when trainRun returns or the process exits.
+  const lock = RunLock.acquire(runDir, (m) => say(`warning: ${m}`));
+  try {
+    return await trainLocked(o, stop, { loaded, cfg, runDir, workers, t0, say, out });
+  } finally {
+    lock.release();
+  }
+}
+
+interface Prepared {
+  loaded: ReturnType<typeof loadConfig>;
+  cfg: ResolvedConfig;
+  runDir: string;
+  workers: number;
+  t0: number;
+  say: (s: string) => void;
+  out: OutStream;
+}
+
+async function trainLocked(o: RunOptions, stop: StopSignal, { loaded, cfg, runDir, workers, t0, say, out }: Prepared): Promise<RunSummary> {
   const ckdir = new CheckpointDir(runDir, { keepLast: cfg.checkpoint.keepLast });
 
   // ---- resume: find and read the checkpoint first, so a bad one fails before the data loads
