@@ -1,8 +1,9 @@
-// One trainer per run directory (issue 13). Two trainers started at once on
+// One trainer per run directory (issue 13), and --resume auto. Two trainers started at once on
 // one run directory: one runs, the other is refused naming the holder, and the run's checkpoints
 // hold the winner's weights. A --resume latest while the first run goes on: refused. A lock left
 // by a killed trainer (or by a pid now reused) is taken over with a warning; one from another
-// host is not. The lock is gone however a trainer ends. Needs `npm run build`.
+// host is not. The lock is gone however a trainer ends. --resume auto after a kill before the
+// first checkpoint starts fresh and ends as an uninterrupted run. Needs `npm run build`.
 
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
@@ -108,4 +109,34 @@ t.test('the lock is released however the trainer ends: an error, SIGTERM, a seco
     t.ok(r.status === 0 || r.status === 130, `${signals.join(' + ')}: exit ${r.status}`);
     t.notOk(existsSync(lock), `${signals.join(' + ')}: released`);
   }
+});
+
+t.test('--resume auto: after a kill before the first checkpoint it starts fresh; later it resumes', async (t) => {
+  const dir = t.testdir({});
+  // All the names (200 steps an epoch, the first checkpoint at step 200): time to kill before it.
+  const args = ['--config', NAMES, '--set', 'data.sample=1', '--set', 'checkpoint.every=0', '--max-steps', '240', '--workers', '1', '--quiet'];
+  const out = join(dir, 'job');
+  const ref = trainAsync(...args, '--out', join(dir, 'ref'));
+  const run = new Running([...args, '--out', out]);
+  await waitFor('the first metrics row', () => existsSync(join(out, RUN, 'metrics.jsonl')) && readFileSync(join(out, RUN, 'metrics.jsonl'), 'utf8').length > 0, run);
+  run.child.kill('SIGKILL');
+  t.equal((await run.done).signal, 'SIGKILL', 'killed');
+  t.same(checkpoints(join(out, RUN)), [], 'killed before the first checkpoint');
+  t.ok(existsSync(join(out, RUN, LOCK)), 'its lock is left behind');
+
+  const latest = train(...args, '--out', out, '--resume', 'latest');
+  t.equal(latest.status, 2, '--resume latest: nothing to resume, exit 2');
+  t.match(latest.stderr, /--resume latest: no valid checkpoint in \S+; start without --resume, or use --resume auto \(it starts fresh when there is none\)/);
+
+  const fresh = train(...args, '--out', out, '--resume', 'auto');
+  exit0(t, fresh, '--resume auto with no checkpoint');
+  t.match(fresh.stderr, /^--resume auto: no valid checkpoint in \S+; starting a new run$/m, 'says it starts fresh');
+  exit0(t, await ref, 'the reference run');
+  t.same(finalState(join(out, RUN)), finalState(join(dir, 'ref', RUN)), 'ends as the uninterrupted run, bit for bit');
+  const rows = readFileSync(join(out, RUN, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  t.equal(rows.filter((r) => r.kind === 'train' && r.step === 1).length, 1, 'metrics.jsonl holds the new start only');
+
+  const again = train(...args, '--out', out, '--resume', 'auto');
+  exit0(t, again, '--resume auto with a checkpoint');
+  t.match(again.stderr, /^--resume auto: resuming from the newest valid checkpoint, \S+step-000000240\.ckpt$/m, 'says which checkpoint it resumes');
 });

@@ -30,6 +30,7 @@ export interface RunOptions {
   config: string;
   set?: string[];
   out?: string;
+  /** A checkpoint file; `latest`: the newest valid one of the run (there must be one); `auto`: that, else start fresh. */
   resume?: string;
   workers?: number;
   maxSteps?: number;
@@ -119,14 +120,18 @@ async function trainLocked(o: RunOptions, stop: StopSignal, { loaded, cfg, runDi
 
   // ---- resume: find and read the checkpoint first, so a bad one fails before the data loads
   let resumed: { path: string; c: CheckpointData } | null = null;
-  if (o.resume) {
-    if (o.resume === 'latest') {
-      const r = ckdir.loadLatestValid((m) => say(`warning: ${m}`));
-      if (!r) throw new CheckpointError(`--resume latest: no valid checkpoint in ${ckdir.dir}; start without --resume`);
-      resumed = { path: r.path, c: r.checkpoint };
-    } else {
-      resumed = { path: resolve(o.resume), c: readCheckpoint(resolve(o.resume)) };
+  if (o.resume === 'latest' || o.resume === 'auto') {
+    const r = ckdir.loadLatestValid((m) => say(`warning: ${m}`));
+    if (r) resumed = { path: r.path, c: r.checkpoint };
+    else if (o.resume === 'latest') throw new CheckpointError(`--resume latest: no valid checkpoint in ${ckdir.dir}; start without --resume, or use --resume auto (it starts fresh when there is none)`);
+    if (o.resume === 'auto') {
+      say(r ? `--resume auto: resuming from the newest valid checkpoint, ${relative(process.cwd(), r.path)}`
+        : `--resume auto: no valid checkpoint in ${relative(process.cwd(), ckdir.dir) || '.'}; starting a new run`);
     }
+  } else if (o.resume) {
+    resumed = { path: resolve(o.resume), c: readCheckpoint(resolve(o.resume)) };
+  }
+  if (resumed) {
     const saved = JSON.parse(resumed.c.config) as ResolvedConfig;
     const changes = diffConfigs(saved, cfg);
     const refused = changes.filter((c) => c.kind === 'shape');
@@ -189,7 +194,8 @@ async function trainLocked(o: RunOptions, stop: StopSignal, { loaded, cfg, runDi
   onDisk('write', resolvedFile, () => writeFileSync(resolvedFile, JSON.stringify(cfg, null, 2) + '\n'));
 
   const co = new Coordinator({ spec, workers, maxB, maxT, bpttWindow: cfg.train.bpttWindow, dropout: cfg.model.dropout, seed: cfg.seed, stepLoss: cfg.train.stepLoss, splits: data.splits, params, optimizer: opt, inject: o.inject });
-  const metrics = new MetricsLog(runDir, resumed ? { resumeStep: st.globalStep } : {});
+  // A fresh start by --resume auto drops the rows of the attempt that left no checkpoint.
+  const metrics = new MetricsLog(runDir, resumed ? { resumeStep: st.globalStep } : o.resume === 'auto' ? { resumeStep: 0 } : {});
   trimProfiles(runDir, resumed ? st.globalStep : 0);
   const progress = new Progress({ stream: out, totalSteps, epochs: cfg.train.epochs, logEverySteps: cfg.train.logEvery, quiet: o.quiet });
   const elapsedBefore = resumed ? lastElapsed(runDir) : 0;
