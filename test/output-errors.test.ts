@@ -45,6 +45,19 @@ t.test('--out is a regular file: refused with the path and the fix, exit 1', asy
   t.notOk(hasStack(r.stderr), 'no stack trace');
 });
 
+t.test('hostile run names write nothing outside --out', async (t) => {
+  const dir = t.testdir({ out: {} });
+  const out = join(dir, 'out');
+  for (const name of ['../escaped', join(dir, 'absolute'), '..', '.', '']) {
+    const r = train('--config', NAMES, '--out', out, '--quiet', '--set', `name=${name}`, '--max-steps', '2');
+    t.equal(r.status, 2, `name ${JSON.stringify(name)}: exit 2`, { stderr: r.stderr.slice(-1500) });
+    t.match(r.stderr, /name: expected a single folder name \(not empty, no \/ or \\, not \. or \.\.\)/);
+    t.notOk(hasStack(r.stderr), 'no stack trace');
+  }
+  t.same(readdirSync(dir).sort(), ['out'], 'nothing beside --out');
+  t.same(readdirSync(out), [], 'nothing in it either');
+});
+
 t.test('read-only output: the run directory or its lock cannot be created', { skip: NO_TMPFS ?? false }, async (t) => {
   const ro = mountTmpfs(t, '1m', true);
   const r = train('--config', NAMES, '--out', join(ro, 'runs'), '--quiet');

@@ -99,4 +99,8 @@ t.test('train.js: oversize configs are refused at once, exit 2, no stack, before
   // A batch larger than the data is the whole split: train.batchSize 1e9 trains full-batch.
   const full = train('--config', NAMES, '--out', join(dir, 'full'), '--quiet', '--set', 'train.batchSize=1000000000', '--max-steps', '2');
   exit0(t, full, 'train.batchSize 1e9');
+  const ckpt = join(dir, 'full', 'names-tiny', 'checkpoints', 'step-000000002.ckpt');
+  const ev = await bounded('eval', ['--checkpoint', ckpt, '--batch-size', '1000000000', '--workers', '1'], { maxMiB: 500, maxMs: 30_000 });
+  t.equal(ev.status, 0, 'eval --batch-size 1e9: the whole split in one batch', { stderr: ev.stderr.slice(-1500) });
+  t.equal(JSON.parse(ev.stdout || '{}').step, 2);
 });

@@ -19,7 +19,8 @@ export interface EvalOptions {
 
 /** Loss sums, counts and (many-to-one) the confusion matrix of `split`. Opens and closes its own pool. */
 export async function evaluateSplit(m: LoadedModel, split: EncodedSplit, o: EvalOptions = {}): Promise<EvalResult> {
-  const batchSize = o.batchSize ?? m.config.train.batchSize;
+  // A batch never holds more sequences than the split has (a huge --batch-size is the whole split).
+  const batchSize = Math.max(1, Math.min(o.batchSize ?? m.config.train.batchSize, split.count));
   const co = new Coordinator({
     spec: m.spec, workers: o.workers ?? availableParallelism(), maxB: batchSize, maxT: Math.max(1, longestExample(split)),
     bpttWindow: 0, splits: { [split.name]: split }, params: m.params,
