@@ -1,6 +1,5 @@
 import t, { type Test } from 'tap';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../src/util/errors.js';
@@ -179,12 +178,10 @@ t.test('run names are one folder name: nothing is written outside out', async (t
   for (const name of ['run-1', '..x', 'a.b', 'names small', '.hidden']) t.doesNotThrow(() => checkConfig({ ...base, name }, { label: 'c.json', configDir: '.' }), `${JSON.stringify(name)} accepted`);
 });
 
-t.test('a config file that is not a regular file, or too large, is refused before it is read', async (t) => {
+t.test('a config file that is a directory, or too large, is refused before it is read', async (t) => {
+  // /dev/zero and FIFOs are in hostile-files.test.ts: in a child process, under a memory and a
+  // time bound (read in this process, a reader without the check would take the test with it).
   const dir = t.testdir({ 'big.json': ' '.repeat(1024 * 1024 + 1) });
-  symlinkSync('/dev/zero', join(dir, 'zero.json'));
-  spawnSync('mkfifo', [join(dir, 'fifo.json')]);
-  t.match(configError(t, () => loadConfig(join(dir, 'zero.json'))), /zero\.json: is a character device, not a regular file \(a symbolic link to \/dev\/zero\)/);
-  t.match(configError(t, () => loadConfig(join(dir, 'fifo.json'))), /fifo\.json: is a FIFO \(named pipe\), not a regular file/);
   t.match(configError(t, () => loadConfig(dir)), /is a directory, not a regular file/);
   t.match(configError(t, () => loadConfig(join(dir, 'big.json'))), /big\.json: is 1 MiB \(1,048,577 bytes\), more than the 1 MiB a config file may be/);
 });

@@ -46,7 +46,7 @@ export class RunLock {
     const file = join(runDir, LOCK_FILE);
     const me: LockOwner = { pid: process.pid, host: hostname(), procStart: procStart(process.pid), since: new Date().toISOString(), command: process.argv.slice(1).join(' ') };
     const text = JSON.stringify(me) + '\n';
-    // Twice at most: a stale lock is set aside once, then the directory must be free.
+    // A few attempts: a stale lock is set aside, then the lock must be ours (unless another trainer won).
     for (let attempt = 0; attempt < 3; attempt++) {
       if (create(file, text)) return new RunLock(file, text);
       const held = readLock(file);

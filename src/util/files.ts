@@ -1,8 +1,14 @@
-// Reading the files a user points us at, defensively. Each is checked before it is read: it must
+// Files, defensively.
+//
+// Reading (readInputFile): each file a user points us at is checked before it is read: it must
 // be a regular file (a symlink to /dev/zero, a FIFO or a socket would otherwise make a reader eat
 // memory without limit or wait forever), no larger than a cap that suits its kind, and, when the
 // format has a signature, the first bytes are checked before the rest is read (a 1 GiB file that
 // is not a checkpoint is refused after reading 5 bytes).
+//
+// Writing (onDisk, writeTextReplacing, makeDirs): a failed file system call becomes an
+// OutputError (exit code 1) naming the path, the cause and the fix (a full disk, a read-only
+// file system, a file where a directory should be), and leaves no temporary file behind.
 
 import * as fs from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -24,7 +30,7 @@ export function describeKind(st: fs.Stats): string {
   return 'not a regular file';
 }
 
-/** 1.5 GiB, 12 MiB, 300 KiB, 17 bytes; 2.1e+9 TiB for absurd sizes. */
+/** 1.5 GiB, 12 MiB, 300 KiB, 17 bytes; 3.2e+6 TiB for absurd sizes. */
 export function formatBytes(n: number): string {
   const TiB = 1024 * GiB;
   if (n >= 1024 * TiB) return `${(n / TiB).toPrecision(2)} TiB`;
@@ -195,9 +201,9 @@ export function writeFailure(e: unknown): string {
   return fix ? `${cause}; ${fix}` : cause;
 }
 
-/** An OutputError for a failed `action` ("create the run directory") on `path`. */
-export function outputError(action: string, path: string, e: unknown, after = ''): OutputError {
-  if (e instanceof UserError) return e as OutputError;
+/** An OutputError for a failed `action` ("create the run directory") on `path` (a UserError passes through). */
+export function outputError(action: string, path: string, e: unknown, after = ''): UserError {
+  if (e instanceof UserError) return e;
   return new OutputError(`cannot ${action} ${path}: ${writeFailure(e)}${after ? `. ${after}` : ''}`, path);
 }
 
@@ -234,8 +240,7 @@ export function makeDirs(path: string): void {
   let p = resolve(path);
   for (;;) {
     try {
-      if (fs.statSync(p).isDirectory()) break;
-      // A file where a directory should be: mkdir below it says ENOTDIR.
+      fs.statSync(p); // exists: a directory, or a file that mkdir below it reports as ENOTDIR
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
