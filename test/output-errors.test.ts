@@ -6,8 +6,7 @@
 
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { MetricsLog } from '../src/report/metrics.js';
 import { writeReport, type ReportData } from '../src/report/html.js';
@@ -17,7 +16,7 @@ import { OutputError } from '../src/util/errors.js';
 import { NAMES, checkpoints, hasStack, train } from './fixtures/train/helpers.js';
 import { fillTo, mountTmpfs, tmpfsUnavailable } from './helpers/tmpfs.js';
 
-const NO_TMPFS = tmpfsUnavailable(mkdtempSync(join(tmpdir(), 'tmpfs-probe-')));
+const NO_TMPFS = tmpfsUnavailable();
 
 /** Every file under `dir` whose name marks a temporary file (ours end in .tmp or hold .tmp-). */
 function leftovers(dir: string): string[] {

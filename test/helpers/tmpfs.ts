@@ -2,21 +2,24 @@
 // where the test can (root, with mount permitted: CI runs as root), else a reason to skip.
 
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statfsSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, statfsSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 
-/** Why tmpfs mounts are not possible here, or null if they are (checked once, by mounting one). */
-export function tmpfsUnavailable(scratch: string): string | null {
+/** Why tmpfs mounts are not possible here, or null if they are (found by mounting one, then removing it). */
+export function tmpfsUnavailable(): string | null {
   if (process.platform !== 'linux') return 'tmpfs mounts need Linux';
   if (process.getuid?.() !== 0) return 'mounting a tmpfs needs root';
-  const dir = join(scratch, 'probe');
-  mkdirSync(dir, { recursive: true });
-  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir], { encoding: 'utf8' });
-  if (r.status !== 0) return `mount -t tmpfs failed here (${(r.stderr || r.error?.message || '').trim()})`;
-  spawnSync('umount', [dir]);
-  return null;
+  const dir = mkdtempSync(join(tmpdir(), 'rnn-tmpfs-probe-'));
+  try {
+    const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir], { encoding: 'utf8' });
+    if (r.status !== 0) return `mount -t tmpfs failed here (${(r.stderr || r.error?.message || '').trim()})`;
+    spawnSync('umount', [dir]);
+    return null;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /**
