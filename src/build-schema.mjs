@@ -5,6 +5,7 @@
 //   doc comment          -> `description` (with " Default: X." appended when there is a @default)
 //   @default @minimum @maximum @exclusiveMinimum @exclusiveMaximum -> the keywords of the same name
 //   @integer             -> `type: "integer"` instead of "number"
+//   @pattern @patternText -> `pattern`, and `x-patternText` (what it allows, in the words of errors)
 //   'a' | 'b'            -> enum;  'a' | Iface -> anyOf;  string[] -> array;  Iface -> $ref into $defs
 import ts from 'typescript';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -79,6 +80,13 @@ export function generateSchema(source = readFileSync(typesFile, 'utf8'), fileNam
         description = `${description}${description ? ' ' : ''}Default: ${JSON.stringify(p.default)}.`;
       }
       for (const k of NUMBER_TAGS) if (k in tags) p[k] = parseTagValue(m, k, tags[k]);
+      // @pattern REGEX (a string field), with @patternText: what it means, in the words of errors.
+      if ('pattern' in tags) {
+        try { new RegExp(tags.pattern, 'u'); } catch (e) { fail(m, `@pattern ${tags.pattern}: ${e.message}`); }
+        if (!('patternText' in tags)) fail(m, '@pattern needs a @patternText saying what it allows');
+        p.pattern = tags.pattern;
+        p['x-patternText'] = tags.patternText;
+      }
       if (description) p.description = description;
       properties[name] = orderKeys(p);
       if (!m.questionToken) required.push(name);
@@ -104,7 +112,7 @@ export function generateSchema(source = readFileSync(typesFile, 'utf8'), fileNam
 }
 
 // Keyword order in the output: what it is first, then its limits, then the prose.
-const KEY_ORDER = ['$ref', 'type', 'const', 'enum', 'anyOf', 'items', 'default', ...NUMBER_TAGS, 'description'];
+const KEY_ORDER = ['$ref', 'type', 'const', 'enum', 'anyOf', 'items', 'default', ...NUMBER_TAGS, 'pattern', 'x-patternText', 'description'];
 function orderKeys(o) {
   const out = {};
   for (const k of KEY_ORDER) if (k in o) out[k] = o[k];

@@ -42,7 +42,7 @@ t.test('prints version, step, epoch, spec, config and every tensor with its SHA-
   t.same(JSON.parse(run(file, '--vocab').stdout).vocab, c.vocab, '--vocab prints it all');
 });
 
-t.test('bad files: the file and the problem on stderr, exit 1, no stack trace', async (t) => {
+t.test('bad files: the file and the problem on stderr, exit 2 (an input error), no stack trace', async (t) => {
   const good = encodeCheckpoint(tinyCheckpoint());
   const d = t.testdir({ 'random.ckpt': 'hello, not a checkpoint', 'empty.ckpt': '' });
   writeFileSync(join(d, 'cut.ckpt'), good.subarray(0, good.length - 20));
@@ -57,7 +57,7 @@ t.test('bad files: the file and the problem on stderr, exit 1, no stack trace', 
     ['missing.ckpt', /cannot be read: ENOENT/],
   ] as const) {
     const r = run(join(d, name));
-    t.equal(r.status, 1, `${name}: exit 1`);
+    t.equal(r.status, 2, `${name}: exit 2`);
     t.equal(r.stdout, '', `${name}: nothing on stdout`);
     t.match(r.stderr, join(d, name), `${name}: names the file`);
     t.match(r.stderr, re, `${name}: ${re}`);

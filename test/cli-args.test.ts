@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { ConfigError, DataError } from '../src/util/errors.js';
+import { CheckpointError, ConfigError, DataError, OutputError } from '../src/util/errors.js';
 import { formatHelp, parseArgs, runMain, type CommandSpec } from '../src/cli/args.js';
 
 const spec = {
@@ -86,7 +86,9 @@ t.test('runMain: user errors are one line and their exit code; others get a stac
   t.same(await run(async () => {}), { out: '', code: 0 });
   t.same(await run(() => { throw new ConfigError('configs/x.json: train.lr: expected a number > 0, found -1'); }),
     { out: 'error: configs/x.json: train.lr: expected a number > 0, found -1\n', code: 2 });
-  t.same(await run(async () => { throw new DataError('data.jsonl:3: bad row', 'data.jsonl', 3); }), { out: 'error: data.jsonl:3: bad row\n', code: 1 });
+  t.same(await run(async () => { throw new DataError('data.jsonl:3: bad row', 'data.jsonl', 3); }), { out: 'error: data.jsonl:3: bad row\n', code: 2 }, 'an input error: 2');
+  t.same(await run(async () => { throw new CheckpointError('checkpoint c.ckpt: truncated', 'c.ckpt'); }), { out: 'error: checkpoint c.ckpt: truncated\n', code: 2 }, 'an input error: 2');
+  t.same(await run(async () => { throw new OutputError('cannot write r/report.html: ENOSPC', 'r/report.html'); }), { out: 'error: cannot write r/report.html: ENOSPC\n', code: 1 }, 'the run failed: 1');
   const dbg = await run(() => { throw new ConfigError('bad'); }, ['--debug']);
   t.equal(dbg.code, 2);
   t.match(dbg.out, /^error: bad\nConfigError: bad\n\s+at /, 'stack with --debug');

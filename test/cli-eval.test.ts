@@ -70,7 +70,7 @@ t.test('classifier', async (t) => {
   t.test('errors: clear message, non-zero exit, no stack trace', async (t) => {
     writeFileSync(join(d, 'bad.jsonl'), '{"text":"Maria","label":"female"}\n{"text":"Bob","label":"male"}\n{"text":"R2D2","label":"robot"}\n');
     const bad = node('eval', ['--checkpoint', run.ckpt, '--data', 'bad.jsonl'], { cwd: d });
-    t.equal(bad.status, 1);
+    t.equal(bad.status, 2, 'an input error: exit 2');
     t.equal(bad.stdout, '');
     t.match(bad.stderr, /^error: bad\.jsonl:3: label "robot" is not one of the model's labels \("female", "male"\)/, 'names file, line, label and the labels');
     t.match(bad.stderr, /--skip-invalid/, 'and how to skip such rows');
@@ -83,13 +83,13 @@ t.test('classifier', async (t) => {
     t.equal(s.data.skipped.first[0].line, 3);
 
     const missing = node('eval', ['--checkpoint', join(d, 'nope.ckpt')]);
-    t.equal(missing.status, 1);
+    t.equal(missing.status, 2, 'an input error: exit 2');
     t.equal(missing.stdout, '');
     t.match(missing.stderr, `error: checkpoint ${join(d, 'nope.ckpt')}: cannot be read: ENOENT`, 'the checkpoint layer\'s message');
     t.ok(noStack(missing.stderr));
 
     const noFile = node('eval', ['--checkpoint', run.ckpt, '--data', join(d, 'nothere.csv')]);
-    t.equal(noFile.status, 1);
+    t.equal(noFile.status, 2, 'an input error: exit 2');
     t.match(noFile.stderr, /nothere\.csv: no such file/);
 
     const both = node('eval', ['--checkpoint', run.ckpt, '--split', 'val', '--data', join(d, 'new.csv')]);
@@ -123,7 +123,7 @@ t.test('language model', async (t) => {
     t.equal(here.status, 0, here.stderr);
 
     const elsewhere = node('eval', ['--checkpoint', run.ckpt, '--split', 'test']);
-    t.equal(elsewhere.status, 1);
+    t.equal(elsewhere.status, 2, 'an input error: exit 2');
     t.match(elsewhere.stderr, /names the data file "lm\.txt".*--data-root DIR/s, 'a relative data path that is not found: how to fix');
   });
 
@@ -142,7 +142,7 @@ t.test('language model', async (t) => {
     copyFileSync(join(d, 'lm.txt'), join(other, 'lm.txt'));
     appendFileSync(join(other, 'lm.txt'), '\nzebra quiz jumps.\n');
     const r = node('eval', ['--checkpoint', run.ckpt, '--split', 'test', '--data-root', other]);
-    t.equal(r.status, 1);
+    t.equal(r.status, 2, 'an input error: exit 2');
     t.match(r.stderr, /no longer gives the model's vocabulary \(vocabulary: \d+ tokens in the checkpoint, \d+ built/);
     t.match(r.stderr, /--data FILE/);
   });

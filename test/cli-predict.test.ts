@@ -56,7 +56,7 @@ t.test('classifier: --text and stdin', async (t) => {
   t.match(gen.stderr, /is a classifier; --generate only apply to language models/);
 
   const missing = node('predict', ['--checkpoint', join(d, 'nope.ckpt'), '--text', 'x']);
-  t.equal(missing.status, 1);
+  t.equal(missing.status, 2, 'an input error: exit 2');
   t.match(missing.stderr, /^error: checkpoint .*nope\.ckpt: cannot be read: ENOENT/);
   t.ok(noStack(missing.stderr), 'no stack trace');
 });

@@ -127,7 +127,7 @@ t.test('bad input: each case names the file, the line, what is wrong and how to 
   const J = { format: 'jsonl' as const };
 
   let e = dataError(t, () => load(dir, { ...J, train: 'missing.jsonl' }));
-  t.match(e.message, /missing\.jsonl: cannot read the file \(no such file\)\. Check the path/);
+  t.match(e.message, /missing\.jsonl: cannot be read: ENOENT: no such file\. Check the path/);
 
   e = dataError(t, () => load(dir, { ...J, train: 'bad-utf8.jsonl' }));
   t.match(e.message, /bad-utf8\.jsonl:3: invalid UTF-8 \(byte 0xe9 at byte 14 of the line\)\. Save the file as UTF-8/);

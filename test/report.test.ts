@@ -1,8 +1,9 @@
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { loadConfig } from '../src/config/load.js';
 import { renderReport, writeReport, type ReportData } from '../src/report/html.js';
 import { MetricsLog, readMetrics, dedupeResumed, type MetricsRow } from '../src/report/metrics.js';
@@ -88,6 +89,29 @@ t.test('ticks', async (t) => {
   t.same(niceTicks(0, 1), [0, 0.2, 0.4, 0.6, 0.8, 1]);
   t.same(niceTicks(3, 97), [0, 20, 40, 60, 80, 100]);
   t.same(logTicks(0.003, 40), [0.001, 0.01, 0.1, 1, 10, 100]);
+});
+
+t.test('ticks end: values a few rounding units apart, huge and non-finite ranges (in a child, with a time bound)', async (t) => {
+  // Before the fix niceTicks(0.8, 0.8000000000000002) looped forever (the step was below the
+  // values' rounding, so v += step did not move v): run the cases where a hang is a failed test.
+  const svg = join(import.meta.dirname, '..', 'dist', 'src', 'report', 'svg.js');
+  const cases = [[0.8, 0.8000000000000002], [1e15, 1e15 + 0.125], [-3, -3 + 4e-16], [0, 5e-324], [1e308, 1.7e308], [-1e308, 1e308], [0, Infinity], [NaN, 1]];
+  const code = `import(${JSON.stringify(pathToFileURL(svg).href)}).then((m) => {
+    const out = ${JSON.stringify(cases.map(([a, b]) => [String(a), String(b)]))}.map(([a, b]) => m.niceTicks(Number(a), Number(b)));
+    out.push(m.logTicks(1, Infinity), m.lineChart({ xLabel: 'x', yLabel: 'y', title: 't', series: [{ name: 's', color: '#000', points: [[1, 0.8], [2, 0.8000000000000002]] }] }).length > 0 ? ['chart'] : []);
+    process.stdout.write(JSON.stringify(out));
+  })`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 10_000, killSignal: 'SIGKILL' });
+  t.equal(r.signal, null, 'returns (not killed by the 10 s bound)');
+  t.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout || '[]') as number[][];
+  t.equal(out.length, cases.length + 2, 'every case answered');
+  cases.forEach(([a, b], i) => {
+    const ticks = out[i];
+    t.ok(ticks.length >= 2 && ticks.length <= 30, `niceTicks(${a}, ${b}): ${ticks.length} ticks`);
+    if (Number.isFinite(a) && Number.isFinite(b) && b - a < 1) t.ok(ticks[0] <= a && ticks[ticks.length - 1] >= b, `niceTicks(${a}, ${b}) covers the values`);
+  });
+  t.same(out[cases.length + 1], ['chart'], 'a chart whose values differ by rounding renders');
 });
 
 t.test('the report renders in headless Chromium', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} not found (apt-get install chromium)` }, async (t) => {

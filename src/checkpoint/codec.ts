@@ -27,10 +27,11 @@ export const MAGIC = 0x434e4e52;
 /** Trailer.magic: "RNNE" little-endian. */
 export const TRAILER_MAGIC = 0x454e4e52;
 /** Every checkpoint starts with these bytes: field 1 (fixed32) tag, then "RNNC". */
-const SIGNATURE = Uint8Array.of(0x0d, 0x52, 0x4e, 0x4e, 0x43);
+export const SIGNATURE = Uint8Array.of(0x0d, 0x52, 0x4e, 0x4e, 0x43);
 /** Field 15 (length-delimited, 10 bytes), Trailer.magic tag + "RNNE", Trailer.meta_crc32c tag. */
 const TRAILER_HEAD = Uint8Array.of(0x7a, 0x0a, 0x0d, 0x52, 0x4e, 0x4e, 0x45, 0x15);
 export const TRAILER_SIZE = 12;
+export const NOT_A_CHECKPOINT = 'not an rnn-trainer checkpoint (it does not start with the "RNNC" signature)';
 const VERSION_TAG = 0x10; // field 2, varint
 
 /** Largest tensor accepted, in elements (4 GiB of float32): guards absurd shape claims. */
@@ -426,9 +427,7 @@ export function decodeCheckpoint(bytes: Uint8Array, file: string): CheckpointDat
     throw new CheckpointError(`checkpoint ${file}: ${problem}`, file);
   };
   if (bytes.length === 0) fail('the file is empty');
-  if (bytes.length < SIGNATURE.length || SIGNATURE.some((b, i) => bytes[i] !== b)) {
-    fail('not an rnn-trainer checkpoint (it does not start with the "RNNC" signature)');
-  }
+  if (bytes.length < SIGNATURE.length || SIGNATURE.some((b, i) => bytes[i] !== b)) fail(NOT_A_CHECKPOINT);
   const version = readVersion(bytes);
   if (version < 0) fail('truncated: the file ends inside its header');
   if (version !== CHECKPOINT_FORMAT_VERSION) {

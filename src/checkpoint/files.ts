@@ -9,9 +9,17 @@
 
 import * as nodeFs from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { decodeCheckpoint, encodeParts } from './codec.js';
+import { decodeCheckpoint, encodeParts, NOT_A_CHECKPOINT, SIGNATURE } from './codec.js';
 import type { CheckpointData } from './types.js';
-import { CheckpointError } from '../util/errors.js';
+import { CheckpointError, EXIT_FAILED } from '../util/errors.js';
+import { GiB, readInputFile, writeFailure } from '../util/files.js';
+
+/**
+ * Largest checkpoint file read. A model whose parameters, gradient, gradient slot and two Adam
+ * moments fit the 4 GiB arena writes at most 3/5 of it (parameters and moments), so no checkpoint
+ * this program wrote is larger.
+ */
+export const MAX_CHECKPOINT_BYTES = 4 * GiB;
 
 /** The file-system calls the writer makes; tests replace some to simulate failures (disk full). */
 export interface FileOps {
@@ -49,7 +57,7 @@ export function writeCheckpointAtomic(path: string, c: CheckpointData, opts: { f
   try {
     encoded = encodeParts(c);
   } catch (e) {
-    throw new CheckpointError(`cannot write checkpoint ${path}: ${causeOf(e)}`, path);
+    throw new CheckpointError(`cannot write checkpoint ${path}: ${causeOf(e)}`, path, EXIT_FAILED);
   }
   const tmp = tempPathFor(path);
   let fd: number | null = null;
@@ -79,7 +87,7 @@ export function writeCheckpointAtomic(path: string, c: CheckpointData, opts: { f
     } catch {
       /* it may not exist, or be a directory that was in the way */
     }
-    throw new CheckpointError(`cannot write checkpoint ${path}: ${causeOf(e)}`, path);
+    throw new CheckpointError(`cannot write checkpoint ${path}: ${writeFailure(e)}`, path, EXIT_FAILED);
   }
   syncDir(dirname(path), fs);
 }
@@ -94,21 +102,25 @@ function syncDir(dir: string, fs: FileOps): void {
     const code = (e as NodeJS.ErrnoException).code;
     // Some file systems cannot fsync a directory; the rename itself has happened.
     if (code !== 'EINVAL' && code !== 'EISDIR' && code !== 'EPERM' && code !== 'ENOTSUP') {
-      throw new CheckpointError(`checkpoint written, but syncing directory ${dir} failed: ${causeOf(e)}`, dir);
+      throw new CheckpointError(`checkpoint written, but syncing directory ${dir} failed: ${writeFailure(e)}`, dir, EXIT_FAILED);
     }
   } finally {
     if (fd !== null) fs.closeSync(fd);
   }
 }
 
-/** Reads and validates the checkpoint at `path` (see decodeCheckpoint). Throws CheckpointError. */
+/**
+ * Reads and validates the checkpoint at `path` (see decodeCheckpoint). Throws CheckpointError.
+ * The file must be a regular file of at most MAX_CHECKPOINT_BYTES whose first bytes are the
+ * signature: those are checked before the rest is read.
+ */
 export function readCheckpoint(path: string): CheckpointData {
-  let bytes: Buffer;
-  try {
-    bytes = nodeFs.readFileSync(path);
-  } catch (e) {
-    throw new CheckpointError(`checkpoint ${path}: cannot be read: ${causeOf(e)}`, path);
-  }
+  const bytes = readInputFile(path, {
+    what: 'checkpoint', maxBytes: MAX_CHECKPOINT_BYTES,
+    capHint: 'no model that fits the 4 GiB shared arena writes one that large',
+    signature: { bytes: SIGNATURE, problem: NOT_A_CHECKPOINT },
+    error: (m) => new CheckpointError(m, path),
+  });
   return decodeCheckpoint(bytes, path);
 }
 
@@ -172,7 +184,7 @@ export class CheckpointDir {
     try {
       nodeFs.mkdirSync(this.dir, { recursive: true });
     } catch (e) {
-      throw new CheckpointError(`cannot create checkpoint directory ${this.dir}: ${causeOf(e)}`, this.dir);
+      throw new CheckpointError(`cannot create checkpoint directory ${this.dir}: ${writeFailure(e)}`, this.dir, EXIT_FAILED);
     }
     const path = this.pathFor(c.training.globalStep);
     writeCheckpointAtomic(path, c, { fileOps: this.fileOps });
@@ -187,7 +199,7 @@ export class CheckpointDir {
       names = nodeFs.readdirSync(this.dir);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw new CheckpointError(`cannot list checkpoint directory ${this.dir}: ${causeOf(e)}`, this.dir);
+      throw new CheckpointError(`cannot list checkpoint directory ${this.dir}: ${writeFailure(e)}`, this.dir, EXIT_FAILED);
     }
     return names
       .map((n) => ({ n, step: stepOfFileName(n) }))
@@ -231,7 +243,7 @@ export class CheckpointDir {
         nodeFs.unlinkSync(f);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
-          throw new CheckpointError(`cannot remove old checkpoint ${f}: ${causeOf(e)}`, f);
+          throw new CheckpointError(`cannot remove old checkpoint ${f}: ${writeFailure(e)}`, f, EXIT_FAILED);
         }
       }
     }

@@ -11,7 +11,7 @@ runMain(async () => {
     flags: {
       config: { type: 'string', required: true, value: 'FILE', help: 'The run configuration (JSON; see configs/config.schema.json).' },
       out: { type: 'string', value: 'DIR', help: 'Directory for run directories (default: the config\'s "out", relative to the config file).' },
-      resume: { type: 'string', value: 'PATH|latest', help: 'Continue from a checkpoint file, or from the newest valid one of the run.' },
+      resume: { type: 'string', value: 'PATH|latest|auto', help: 'Continue from a checkpoint file, or from the newest valid one of the run (latest: there must be one; auto: else start fresh, as a scheduler re-running a job needs).' },
       workers: { type: 'number', integer: true, min: 1, value: 'N', help: 'Worker threads (default: train.workers, else all cores).' },
       kernels: { type: 'string', choices: ['auto', 'native', 'wasm', 'js'] as const, value: 'NAME', help: 'Compute backend (default: RNN_TRAINER_KERNELS, else train.kernels, else auto: the fastest here).' },
       maxSteps: { type: 'number', integer: true, min: 1, value: 'N', help: 'Stop after global step N (steps before a resume count).' },
@@ -23,6 +23,7 @@ runMain(async () => {
       ['node dist/train.js --config configs/small.json', 'first names -> gender, under a minute'],
       ['node dist/train.js --config configs/large.json --workers 2', 'the spam-assassin classifier'],
       ['node dist/train.js --config configs/large.json --resume latest', 'continue a stopped run'],
+      ['node dist/train.js --config configs/large.json --resume auto', 'continue if there is a checkpoint, else start (jobs that may be re-run)'],
       ['node dist/train.js --config configs/small.json --set train.lr=0.003 --set model.hidden=64', 'override fields'],
     ],
   });

@@ -2,12 +2,16 @@
 // generated schema plus the rules a schema cannot say (which fields go together, which data
 // files must exist), and fill in every default. All problems are reported at once, in one
 // ConfigError (exit code 2); the code after this trusts the ResolvedConfig it gets.
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ConfigError } from '../util/errors.js';
+import { describeKind, MiB, readInputFile } from '../util/files.js';
+
+/** Largest config file read: configs are a few hundred bytes; this is room for any hand-written one. */
+export const MAX_CONFIG_BYTES = 1 * MiB;
 import type { CheckpointConfig, Config, DataConfig, ModelConfig, SplitConfig, TrainConfig, VocabConfig } from './types.js';
 import { configSchema } from './schema.js';
-import { applyDefaults, describeFound, formatPath, type PathSeg, type Problem, validate } from './validate.js';
+import { applyDefaults, describeFound, formatPath, resolveRef, type PathSeg, type Problem, type Schema, validate } from './validate.js';
 
 // ---------------------------------------------------------------- the resolved config
 
@@ -58,15 +62,11 @@ export interface CheckOptions {
  */
 export function loadConfig(file: string, overrides: readonly string[] = []): LoadedConfig {
   const abs = resolve(file);
-  let text: string;
-  try {
-    text = readFileSync(abs, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (e as Error).message;
-    throw new ConfigError(`cannot read config file ${file}: ${why}`);
-  }
-  const raw = parseJson(text, file);
+  const bytes = readInputFile(abs, {
+    what: 'config file', maxBytes: MAX_CONFIG_BYTES, capHint: 'a config is a small JSON object; is this the right file?',
+    error: (m) => new ConfigError(m.replace(`config file ${abs}:`, `config file ${file}:`)),
+  });
+  const raw = parseJson(bytes.toString('utf8'), file);
   const configDir = dirname(abs);
   const config = checkConfig(raw, { label: file, configDir, overrides });
   return { config, configDir, file: abs };
@@ -98,7 +98,7 @@ export function checkConfig(raw: unknown, opts: CheckOptions): ResolvedConfig {
     const filled = structuredClone(value) as ResolvedConfig;
     applyDefaults(filled, schema);
     const more: Problem[] = [];
-    try { more.push(...crossFieldProblems(filled)); } catch { /* a field it reads is malformed: reported already */ }
+    try { more.push(...crossFieldProblems(filled), ...narrowProblems(filled, schema)); } catch { /* a field it reads is malformed: reported already */ }
     if (opts.checkFiles !== false) more.push(...fileProblems(filled, opts.configDir));
     const seen = problems.map((p) => formatPath(p.path));
     const related = (a: string, b: string) => a === b || a.startsWith(b + '.') || b.startsWith(a + '.') || a.startsWith(b + '[') || b.startsWith(a + '[');
@@ -193,7 +193,6 @@ function crossFieldProblems(c: ResolvedConfig): Problem[] {
     at(['model', 'task'], `expected \`${want}\` for ${why} (${reason}), found \`${c.model.task}\``);
   }
   if (d.labels !== undefined) {
-    if (c.model.task === 'many-to-many') at(['data', 'labels'], 'only used with model.task `many-to-one` (labels are classes)');
     const seen = new Set<string>();
     d.labels.forEach((l, i) => {
       if (seen.has(l)) at(['data', 'labels', i], `duplicate label ${JSON.stringify(l)}`);
@@ -201,14 +200,65 @@ function crossFieldProblems(c: ResolvedConfig): Problem[] {
     });
     if (d.labels.length === 1) at(['data', 'labels'], 'expected at least 2 labels, found 1');
   }
-  if (c.train.stepLoss > 0 && c.model.task === 'many-to-many') {
-    at(['train', 'stepLoss'], 'expected 0 for model.task `many-to-many` (every step has its own target already), found ' + c.train.stepLoss);
-  }
   if (c.model.dropout > 0 && c.model.input === 'onehot' && c.model.task === 'many-to-many' && c.model.layers === 1) {
     at(['model', 'dropout'], 'expected 0 with a one-hot many-to-many model of one layer (dropout applies to embedded inputs, between stacked layers and to the many-to-one classifier\'s state): use `"input": { "embedding": E }`, more `layers`, or set dropout to 0');
   }
   if (d.split.val + d.split.test >= 1) at(['data', 'split'], `expected val + test < 1 (something must be left to train on), found ${d.split.val} + ${d.split.test}`);
   return out;
+}
+
+/**
+ * Options that apply to one task (or kind of data) only, with what they do there. One rule for
+ * all of them: set to anything but their default where they do not apply, they are refused (the
+ * default itself is accepted: config.resolved.json writes every field out).
+ */
+interface Narrow {
+  path: [string, string];
+  /** Where it applies: the task, or data read from files with fields. */
+  only: ResolvedModelConfig['task'] | 'fields';
+  what: string;
+}
+const NARROW: Narrow[] = [
+  { path: ['data', 'labels'], only: 'many-to-one', what: 'the classes' },
+  { path: ['data', 'labelField'], only: 'many-to-one', what: 'the field or column holding the label' },
+  { path: ['data', 'maxLength'], only: 'many-to-one', what: 'the longest sequence kept' },
+  { path: ['data', 'truncate'], only: 'many-to-one', what: 'which part of a long sequence is kept' },
+  { path: ['data', 'reverse'], only: 'many-to-one', what: 'feeding sequences last token first' },
+  { path: ['train', 'stepLoss'], only: 'many-to-one', what: 'target replication: every step also predicts the label; a language model has a target at every step already' },
+  { path: ['data', 'seqLength'], only: 'many-to-many', what: 'the length of the chunks a text is cut into' },
+  { path: ['train', 'bpttWindow'], only: 'many-to-many', what: 'truncated backpropagation through time over those chunks' },
+  { path: ['train', 'carryState'], only: 'many-to-many', what: 'carrying each row\'s state from one chunk of a document to the next' },
+  { path: ['data', 'textField'], only: 'fields', what: 'the field or column holding the text' },
+  { path: ['data', 'labelField'], only: 'fields', what: 'the field or column holding the label' },
+];
+
+function narrowProblems(c: ResolvedConfig, schema: Schema): Problem[] {
+  const task = c.model.task;
+  if (task !== 'many-to-one' && task !== 'many-to-many') return [];
+  const d = c.data;
+  const fields = d.source === 'files' && d.format !== undefined && d.format !== 'text';
+  const out: Problem[] = [];
+  const reported = new Set<string>();
+  for (const { path, only, what } of NARROW) {
+    const applies = only === 'fields' ? fields : only === task;
+    const key = path.join('.');
+    if (applies || reported.has(key)) continue;
+    const v = (c as unknown as Record<string, Record<string, unknown>>)[path[0]][path[1]];
+    if (v === undefined || JSON.stringify(v) === JSON.stringify(schemaDefault(schema, path))) continue;
+    reported.add(key);
+    const where = only === 'fields'
+      ? `data read from JSON Lines, CSV or TSV files (${what}), and this run reads ${d.source === 'files' ? `data.format \`${d.format}\`` : `the built-in data.source \`${d.source}\``}`
+      : `model.task \`${only}\` (${what}), and this run's model.task is \`${task}\``;
+    out.push({ path, message: `only applies to ${where}; remove it (found ${describeFound(v)})` });
+  }
+  return out;
+}
+
+/** The schema's default of the field at `path`, or undefined. */
+function schemaDefault(root: Schema, path: readonly string[]): unknown {
+  let s: Schema | undefined = root;
+  for (const k of path) s = s ? resolveRef(s, root).properties?.[k] : undefined;
+  return s ? resolveRef(s, root).default : undefined;
 }
 
 /** Data files (source `files`) that are missing, relative to the config's directory. */
@@ -223,7 +273,7 @@ function fileProblems(c: Partial<ResolvedConfig>, configDir: string): Problem[] 
     let st;
     try { st = statSync(abs); } catch { /* missing */ }
     if (!st) out.push({ path: ['data', k], message: `expected an existing file, found ${describeFound(p)} (no such file: ${abs})` });
-    else if (!st.isFile()) out.push({ path: ['data', k], message: `expected a file, found ${describeFound(p)} (${abs} is a directory)` });
+    else if (!st.isFile()) out.push({ path: ['data', k], message: `expected a regular file, found ${describeFound(p)} (${abs} is ${describeKind(st)})` });
   }
   return out;
 }

@@ -7,7 +7,12 @@
 export interface Config {
   /** JSON Schema reference, for editors. */
   $schema?: string;
-  /** Name of the run; its files go to `<out>/<name>/`. */
+  /**
+   * Name of the run; its files go to `<out>/<name>/`. One folder name: not empty, no `/` or `\`,
+   * not `.` or `..` (a run never writes outside `out`).
+   * @pattern ^(?!\.\.?$)[^/\\\x00]+$
+   * @patternText a single folder name (not empty, no / or \, not . or ..)
+   */
   name: string;
   /**
    * Directory that holds run directories, relative to the config file.
@@ -340,7 +345,7 @@ export interface TrainConfig {
    * parallel streams over the shuffled documents (consecutive chunks of a document at the same
    * row), each chunk starts from the state the previous one ended in (zero at a document's start),
    * and no gradient crosses a chunk boundary (truncated BPTT at chunk boundaries). false: every
-   * chunk starts from a zero state, and batches are random chunks. Ignored for many-to-one.
+   * chunk starts from a zero state, and batches are random chunks. Language models only.
    * @default true
    */
   carryState?: boolean;

@@ -1,7 +1,7 @@
 // A small JSON Schema validator for the subset that src/build-schema.mjs generates: type, const,
-// enum, anyOf/oneOf, $ref into $defs, properties/required/additionalProperties:false, items and the
-// four numeric bounds. It collects every problem (it does not stop at the first), each with the
-// JSON path, what was expected and what was found, in words a person can act on.
+// enum, anyOf/oneOf, $ref into $defs, properties/required/additionalProperties:false, items, the
+// four numeric bounds and pattern. It collects every problem (it does not stop at the first), each
+// with the JSON path, what was expected and what was found, in words a person can act on.
 import { didYouMean } from './suggest.js';
 
 export interface Schema {
@@ -22,6 +22,9 @@ export interface Schema {
   maximum?: number;
   exclusiveMinimum?: number;
   exclusiveMaximum?: number;
+  /** A regular expression a string must match, and what it allows in words (for messages). */
+  pattern?: string;
+  'x-patternText'?: string;
   description?: string;
   title?: string;
 }
@@ -81,7 +84,7 @@ export function describeExpected(schema: Schema, root: Schema): string {
   if ('const' in s) return q(s.const);
   if (s.enum) return s.enum.length === 1 ? q(s.enum[0]) : `one of ${s.enum.map(q).join(', ')}`;
   switch (s.type) {
-    case 'string': return 'a string';
+    case 'string': return s.pattern ? s['x-patternText'] ?? `a string matching /${s.pattern}/` : 'a string';
     case 'boolean': return 'true or false';
     case 'number': return 'a number' + bounds(s);
     case 'integer': return 'an integer' + bounds(s);
@@ -171,6 +174,7 @@ function check(v: unknown, schema: Schema, root: Schema, path: PathSeg[], out: P
       return void mismatch();
     }
   }
+  if (typeof v === 'string' && s.pattern !== undefined && !new RegExp(s.pattern, 'u').test(v)) return void mismatch();
   if (Array.isArray(v) && s.items) v.forEach((item, i) => check(item, s.items!, root, [...path, i], out));
   if (s.type === 'object' && kindOf(v) === 'object') {
     const obj = v as Record<string, unknown>;

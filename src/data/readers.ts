@@ -5,8 +5,8 @@
 // line, what is wrong and how to fix it; with data.skipInvalid it is skipped and recorded, so
 // nothing is dropped without being reported.
 
-import { readFileSync } from 'node:fs';
 import { DataError } from '../util/errors.js';
+import { MiB, readInputFile } from '../util/files.js';
 import type { RowIssue } from './types.js';
 
 /** One example as read: its text, label (many-to-one), and split key, with where it came from. */
@@ -18,6 +18,12 @@ export interface Row {
   file: string;
   line: number;
 }
+
+/**
+ * Largest data file read. A file is held whole as one string (Node.js strings stop at 512 MiB)
+ * and then as tokens; a corpus this large is beyond what this trainer is for.
+ */
+export const MAX_DATA_BYTES = 256 * MiB;
 
 const SKIP_HINT = 'Or set data.skipInvalid to true to skip invalid rows (they are counted and reported).';
 
@@ -65,14 +71,11 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * line; with skipInvalid, such a line is blanked (so it is no row, and line numbers stay right).
  */
 export function readUtf8(abs: string, shown: string, issues: Issues): string {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(abs);
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'it is a folder' : err.code === 'EACCES' ? 'permission denied' : err.message;
-    throw new DataError(`${shown}: cannot read the file (${why}). Check the path in the config; relative paths are relative to the config file's folder.`, shown);
-  }
+  const bytes = readInputFile(abs, {
+    what: 'data file', maxBytes: MAX_DATA_BYTES, capHint: 'use a sample of it (a smaller file, or data.sample on one)',
+    error: (m, problem) => new DataError(m.replace(`data file ${abs}: `, `${shown}: `) +
+      (problem === 'missing' ? '. Check the path in the config; relative paths are relative to the config file\'s folder.' : ''), shown),
+  });
   let text: string;
   try {
     text = utf8.decode(bytes);

@@ -20,7 +20,8 @@ export interface EvalOptions {
 
 /** Loss sums, counts and (many-to-one) the confusion matrix of `split`. Opens and closes its own pool. */
 export async function evaluateSplit(m: LoadedModel, split: EncodedSplit, o: EvalOptions = {}): Promise<EvalResult> {
-  const batchSize = o.batchSize ?? m.config.train.batchSize;
+  // A batch never holds more sequences than the split has (a huge --batch-size is the whole split).
+  const batchSize = Math.max(1, Math.min(o.batchSize ?? m.config.train.batchSize, split.count));
   // A language model trained carrying its state is evaluated so too (checkpoints from before the option did not).
   const carry = m.spec.task === 'many-to-many' && m.config.train.carryState === true;
   const co = new Coordinator({

@@ -115,6 +115,22 @@ export interface ForwardResult {
 export { stateSize };
 
 /**
+ * Bytes allocWorkspace(spec, maxB, maxT) takes, without taking them (the memory check before a
+ * run allocates anything): the allocation runs on kernels that only count what they are asked
+ * for, plus the few arrays allocWorkspace makes itself.
+ */
+export function workspaceBytes(spec: ModelSpec, maxB: number, maxT: number): number {
+  let bytes = 0;
+  class Counting extends JsKernels {
+    override floats(n: number): Float { bytes += 4 * n; return new Float32Array(0); }
+    override ints(n: number): Int32Array { bytes += 4 * n; return new Int32Array(0); }
+  }
+  allocWorkspace(spec, maxB, maxT, new Counting('float32'));
+  // R (Int32, maxT+1), the step-norm sums (2 × Float64, maxT), touched (Int32) and its marks (Uint8, V).
+  return bytes + (maxT + 1) * 4 + maxT * 16 + Math.min(spec.V, maxB * maxT) * 4 + spec.V;
+}
+
+/**
  * A workspace on backend `k` (or the js reference of a dtype). With wasm or native kernels, the
  * parameters and gradients passed later must live in the arena `k` allocates from.
  */

@@ -2,7 +2,7 @@
 // script; nothing loaded from anywhere) with the curves of a run: loss and accuracy, gradient norm
 // with clipping, the per-timestep gradient profile (the vanishing gradient), and the confusion
 // matrix.
-import { renameSync, writeFileSync } from 'node:fs';
+import { writeTextReplacing } from '../util/files.js';
 import { join } from 'node:path';
 import type { ResolvedConfig } from '../config/load.js';
 import { dedupeResumed, type MetricsRow } from './metrics.js';
@@ -313,11 +313,12 @@ const SCRIPT = `
 })();
 `;
 
-/** Writes `<runDir>/report.html` (atomically) and returns its path. */
-export function writeReport(runDir: string, data: ReportData): string {
+/**
+ * Writes `<runDir>/report.html` (atomically) and returns its path. A failure (a full disk) leaves
+ * no temporary file and throws an OutputError naming the path; `after` ends its message.
+ */
+export function writeReport(runDir: string, data: ReportData, after = ''): string {
   const file = join(runDir, 'report.html');
-  const tmp = file + '.tmp';
-  writeFileSync(tmp, renderReport(data));
-  renameSync(tmp, file);
+  writeTextReplacing(file, renderReport(data), 'the report', after);
   return file;
 }

@@ -1,7 +1,25 @@
 // <run dir>/metrics.jsonl: one JSON object a line, per logged training step and per evaluation.
-import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readFileSync, readSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { OutputError } from '../util/errors.js';
+import { MiB, onDisk, readInputFileIfExists, writeTextReplacing } from '../util/files.js';
 
+/** Largest run file read back (metrics.jsonl, grad-profile.jsonl): about a million logged steps. */
+export const MAX_RUN_LOG_BYTES = 256 * MiB;
+/** Ends the message of a failed write during a run. */
+const RESUME_HINT = 'The checkpoints written so far are kept: once fixed, continue with --resume latest';
+
+/**
+ * The text of a log file the run keeps in its directory (metrics.jsonl, grad-profile.jsonl), or
+ * '' if there is none. It must be a regular file of at most MAX_RUN_LOG_BYTES.
+ */
+export function readRunLog(file: string): string {
+  const b = readInputFileIfExists(file, {
+    what: 'run file', maxBytes: MAX_RUN_LOG_BYTES,
+    error: (m) => new OutputError(`${m}; this file belongs to the run directory: move it away (the run writes a new one), or use another --out or run name`, file),
+  });
+  return b ? b.toString('utf8') : '';
+}
 export const METRICS_FILE = 'metrics.jsonl';
 
 /** One line of metrics.jsonl. Numbers that are not finite (NaN loss) are written as null. */
@@ -45,19 +63,23 @@ export class MetricsLog {
 
   constructor(runDir: string, opts: { resumeStep?: number } = {}) {
     this.file = join(runDir, METRICS_FILE);
-    if (opts.resumeStep !== undefined && existsSync(this.file)) {
-      const keep = readMetrics(this.file).filter((r) => r.step <= opts.resumeStep!);
-      const tmp = this.file + '.tmp';
-      writeFileSync(tmp, keep.map((r) => JSON.stringify(r) + '\n').join(''));
-      renameSync(tmp, this.file);
+    const rows = readMetrics(this.file); // also checks that an existing file is a regular file
+    if (opts.resumeStep !== undefined && rows.length > 0) {
+      const keep = rows.filter((r) => r.step <= opts.resumeStep!);
+      writeTextReplacing(this.file, keep.map((r) => JSON.stringify(r) + '\n').join(''), 'the metrics log');
     }
-    this.fd = openSync(this.file, 'a+');
-    cutTornLine(this.fd);
+    const fd = onDisk('open the metrics log', this.file, () => openSync(this.file, 'a+'));
+    this.fd = fd;
+    onDisk('repair the metrics log', this.file, () => cutTornLine(fd));
   }
 
   append(row: MetricsRow): void {
     if (this.fd === undefined) throw new Error(`${this.file}: MetricsLog is closed`);
-    writeSync(this.fd, JSON.stringify(row, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)) + '\n');
+    const line = Buffer.from(JSON.stringify(row, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)) + '\n');
+    const fd = this.fd;
+    onDisk('append to the metrics log', this.file, () => {
+      for (let off = 0; off < line.length;) off += writeSync(fd, line, off, line.length - off);
+    }, RESUME_HINT);
   }
 
   close(): void {
@@ -86,9 +108,8 @@ function cutTornLine(fd: number): void {
 
 /** The rows of a metrics.jsonl (unparseable lines, e.g. torn by a crash, are skipped); [] if there is no file. */
 export function readMetrics(file: string): MetricsRow[] {
-  if (!existsSync(file)) return [];
   const rows: MetricsRow[] = [];
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
+  for (const line of readRunLog(file).split('\n')) {
     if (!line.trim()) continue;
     try {
       const r = JSON.parse(line) as MetricsRow;

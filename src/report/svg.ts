@@ -52,12 +52,22 @@ export function shortNumber(v: number): string {
 
 /** About `count` round ticks covering [min, max]. */
 export function niceTicks(min: number, max: number, count = 5): number[] {
-  if (!(max > min)) { const d = Math.abs(min) || 1; min -= d / 2; max += d / 2; }
+  if (!Number.isFinite(min) || !Number.isFinite(max)) { min = 0; max = 1; }
+  // A range within rounding of its values (0.8 and 0.8000000000000002) is a flat line: a step
+  // that small would not move v at all (v + step === v) and the loop below would never end.
+  const span = max - min;
+  if (!(span > Math.max(Math.abs(min), Math.abs(max)) * 1e-9) || !(span / count > 1e-300)) { const d = Math.abs(min) || 1; min -= d / 2; max += d / 2; }
   const raw = (max - min) / count;
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
   const out: number[] = [];
-  for (let v = Math.floor(min / step) * step; v <= max + step * 1e-9; v += step) out.push(+v.toPrecision(12));
+  // Ticks by index, not by repeated addition, and never more than a few dozen.
+  const first = Math.floor(min / step);
+  for (let i = 0; i <= 4 * count + 4; i++) {
+    const v = (first + i) * step;
+    if (v > max + step * 1e-9) break;
+    out.push(+v.toPrecision(12));
+  }
   if (out[0] > min) out.unshift(+(out[0] - step).toPrecision(12));
   if (out[out.length - 1] < max) out.push(+(out[out.length - 1] + step).toPrecision(12));
   return out;
@@ -69,7 +79,8 @@ export function logTicks(min: number, max: number): number[] {
   if (hi === lo) hi = lo + 1;
   const out: number[] = [];
   const every = Math.ceil((hi - lo) / 8);
-  for (let e = lo; e <= hi; e += every) {
+  // Bounded like niceTicks: a non-finite end must not make it endless.
+  for (let e = lo, n = 0; e <= hi && n < 64; e += every, n++) {
     out.push(10 ** e);
     if (hi - lo <= 2 && e < hi) out.push(2 * 10 ** e, 5 * 10 ** e);
   }
@@ -105,7 +116,7 @@ export function lineChart(spec: ChartSpec): string {
 
   // ---- scales
   let xMin = Math.min(...all.map((p) => p[0])), xMax = Math.max(...all.map((p) => p[0]));
-  if (xMax === xMin) { xMin -= 1; xMax += 1; }
+  if (!(xMax - xMin > Math.abs(xMax) * 1e-9)) { xMin -= 1; xMax += 1; } // one x, or two within rounding
   const ys = all.map((p) => p[1] as number).concat((spec.hlines ?? []).map((h) => h.y).filter(usable));
   let yMin = spec.yMin ?? Math.min(...ys), yMax = spec.yMax ?? Math.max(...ys);
   let yTicks: number[];

@@ -2,8 +2,8 @@
 // checkpoints, metrics, progress, a report, and exact resume. The command `train.js` is a thin
 // wrapper around trainRun().
 
-import { mkdirSync, appendFileSync, existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
-import { basename, join, resolve, relative } from 'node:path';
+import { mkdirSync, appendFileSync, existsSync, writeFileSync, renameSync } from 'node:fs';
+import { basename, dirname, join, resolve, relative } from 'node:path';
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -17,16 +17,21 @@ import { loadDataset, epochPlan, streamPlan, paddingFraction, longestExample, fo
 import { loadConfig, diffConfigs, withNewDefaults, type ResolvedConfig } from '../config/load.js';
 import { CheckpointDir, readCheckpoint, specDifferences, stepOfFileName, type CheckpointData, type TrainingData } from '../checkpoint/index.js';
 import { MetricsLog, readMetrics, dedupeResumed, writeReport, type MetricsRow } from '../report/html.js';
+import { readRunLog } from '../report/metrics.js';
 import { Progress, printSummary, formatDuration, type OutStream } from '../cli/progress.js';
 import { Rng } from '../util/prng.js';
 import { arenaOf } from '../util/shared.js';
 import { UserError, ConfigError, CheckpointError } from '../util/errors.js';
+import { makeDirs, onDisk, writeTextReplacing } from '../util/files.js';
 import { checkpointOf, restore, loadParams, optimizerOptions } from './state.js';
+import { RunLock } from './lock.js';
+import { checkMemory, memoryNeed, type MemoryPlan } from './memory.js';
 
 export interface RunOptions {
   config: string;
   set?: string[];
   out?: string;
+  /** A checkpoint file; `latest`: the newest valid one of the run (there must be one); `auto`: that, else start fresh. */
   resume?: string;
   workers?: number;
   /** Compute backend (auto, native, wasm, js): overrides RNN_TRAINER_KERNELS and train.kernels. */
@@ -91,20 +96,51 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
   if (o.maxSteps !== undefined) sets.push(`train.maxSteps=${o.maxSteps}`);
   const loaded = loadConfig(o.config, sets);
   const cfg = loaded.config;
-  const runDir = resolve(o.out ?? resolve(loaded.configDir, cfg.out), cfg.name);
-  mkdirSync(runDir, { recursive: true });
+  const workers = cfg.train.workers ?? availableParallelism();
+  // Sizes first: a model that cannot fit (even with the smallest vocabulary and one-step batches)
+  // is refused before the data loads.
+  checkRunMemory(cfg, workers, loaded.file, { V: 4, C: cfg.model.task === 'many-to-one' ? Math.max(2, cfg.data.labels?.length ?? 2) : 4, maxB: 1, maxT: 1 }, 'at least');
+  const outDir = resolve(o.out ?? resolve(loaded.configDir, cfg.out));
+  const runDir = resolve(outDir, cfg.name);
+  // The schema allows a single folder name only; this is the backstop: nothing outside --out.
+  if (dirname(runDir) !== outDir || cfg.name === '.' || cfg.name === '..') throw new ConfigError(`name: ${JSON.stringify(cfg.name)} is not a single folder name inside ${outDir}`);
+  onDisk('create the run directory', runDir, () => makeDirs(runDir));
+  // One trainer per run directory; released when trainRun returns or the process exits.
+  const lock = RunLock.acquire(runDir, (m) => say(`warning: ${m}`));
+  try {
+    return await trainLocked(o, stop, { loaded, cfg, runDir, workers, t0, say, out });
+  } finally {
+    lock.release();
+  }
+}
+
+interface Prepared {
+  loaded: ReturnType<typeof loadConfig>;
+  cfg: ResolvedConfig;
+  runDir: string;
+  workers: number;
+  t0: number;
+  say: (s: string) => void;
+  out: OutStream;
+}
+
+async function trainLocked(o: RunOptions, stop: StopSignal, { loaded, cfg, runDir, workers, t0, say, out }: Prepared): Promise<RunSummary> {
   const ckdir = new CheckpointDir(runDir, { keepLast: cfg.checkpoint.keepLast });
 
   // ---- resume: find and read the checkpoint first, so a bad one fails before the data loads
   let resumed: { path: string; c: CheckpointData } | null = null;
-  if (o.resume) {
-    if (o.resume === 'latest') {
-      const r = ckdir.loadLatestValid((m) => say(`warning: ${m}`));
-      if (!r) throw new CheckpointError(`--resume latest: no valid checkpoint in ${ckdir.dir}; start without --resume`);
-      resumed = { path: r.path, c: r.checkpoint };
-    } else {
-      resumed = { path: resolve(o.resume), c: readCheckpoint(resolve(o.resume)) };
+  if (o.resume === 'latest' || o.resume === 'auto') {
+    const r = ckdir.loadLatestValid((m) => say(`warning: ${m}`));
+    if (r) resumed = { path: r.path, c: r.checkpoint };
+    else if (o.resume === 'latest') throw new CheckpointError(`--resume latest: no valid checkpoint in ${ckdir.dir}; start without --resume, or use --resume auto (it starts fresh when there is none)`);
+    if (o.resume === 'auto') {
+      say(r ? `--resume auto: resuming from the newest valid checkpoint, ${relative(process.cwd(), r.path)}`
+        : `--resume auto: no valid checkpoint in ${relative(process.cwd(), ckdir.dir) || '.'}; starting a new run`);
     }
+  } else if (o.resume) {
+    resumed = { path: resolve(o.resume), c: readCheckpoint(resolve(o.resume)) };
+  }
+  if (resumed) {
     const saved = withNewDefaults(JSON.parse(resumed.c.config));
     const changes = diffConfigs(saved, cfg);
     const refused = changes.filter((c) => c.kind === 'shape');
@@ -136,6 +172,11 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
   }
 
   // ---- model, optimizer, training state
+  const splitNames = ['train', 'val', 'test'] as SplitName[];
+  const maxT = Math.max(...splitNames.map((s) => longestExample(data.splits[s])), 1);
+  // A batch never holds more sequences than a split has: a huge train.batchSize is a full batch.
+  const maxB = Math.max(1, Math.min(cfg.train.batchSize, Math.max(...splitNames.map((s) => data.splits[s].count))));
+  checkRunMemory(cfg, workers, loaded.file, { V: spec.V, C: spec.C, maxB, maxT }, 'from the data');
   const layout = makeLayout(spec);
   const params = allocParams(layout, 'float32');
   const opt = new Optimizer(layout.size, optimizerOptions(cfg), arenaOf(params.data));
@@ -153,8 +194,6 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
   setAsideCheckpoints(ckdir, resumed ? st.globalStep : -1, say);
 
   const batchSize = cfg.train.batchSize;
-  const workers = cfg.train.workers ?? availableParallelism();
-  const maxT = Math.max(...(['train', 'val', 'test'] as SplitName[]).map((s) => longestExample(data.splits[s])), 1);
   const batchesPerEpoch = Math.ceil(data.splits.train.count / batchSize);
   const maxSteps = cfg.train.maxSteps > 0 ? cfg.train.maxSteps : Infinity;
   const totalSteps = Math.min(maxSteps, cfg.train.epochs * batchesPerEpoch);
@@ -166,14 +205,16 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
   const savedKernels = resumed ? (JSON.parse(resumed.c.config) as ResolvedConfig).train.kernels : undefined;
   if (resumed?.c.training.kernels && resumed.c.training.kernels !== kernelsName && savedKernels === cfg.train.kernels) say(`resume: the checkpoint was trained with ${resumed.c.training.kernels} kernels, this run uses ${kernelsName} (allowed; the run will differ from an uninterrupted one in the last bits)`);
   say(`model: ${spec.cell}${cfg.model.layers > 1 ? ` × ${cfg.model.layers} layers` : ''} ${spec.task}, V=${spec.V} H=${spec.H} C=${spec.C} ${spec.E ? `embedding E=${spec.E}` : 'one-hot input'}, ${countParams(layout).toLocaleString('en-US')} parameters; ${workers} worker thread${workers > 1 ? 's' : ''}, ${kernelsName} kernels; run directory ${relative(process.cwd(), runDir) || '.'}`);
-  writeFileSync(join(runDir, 'config.resolved.json'), JSON.stringify(cfg, null, 2) + '\n');
+  const resolvedFile = join(runDir, 'config.resolved.json');
+  onDisk('write', resolvedFile, () => writeFileSync(resolvedFile, JSON.stringify(cfg, null, 2) + '\n'));
 
   // Language models carry each row's state from chunk to chunk: batches are streams (streamPlan).
   const carry = !m2o && cfg.train.carryState;
   const planOf = carry ? streamPlan : epochPlan;
-  const co = new Coordinator({ spec, workers, maxB: batchSize, maxT, bpttWindow: cfg.train.bpttWindow, dropout: cfg.model.dropout, seed: cfg.seed, stepLoss: cfg.train.stepLoss, carryState: carry, splits: data.splits, params, optimizer: opt, kernels: kernels.name, inject: o.inject });
+  const co = new Coordinator({ spec, workers, maxB, maxT, bpttWindow: cfg.train.bpttWindow, dropout: cfg.model.dropout, seed: cfg.seed, stepLoss: cfg.train.stepLoss, carryState: carry, splits: data.splits, params, optimizer: opt, kernels: kernels.name, inject: o.inject });
   if (carry && st.carry) co.setCarried(st.carry);
-  const metrics = new MetricsLog(runDir, resumed ? { resumeStep: st.globalStep } : {});
+  // A fresh start by --resume auto drops the rows of the attempt that left no checkpoint.
+  const metrics = new MetricsLog(runDir, resumed ? { resumeStep: st.globalStep } : o.resume === 'auto' ? { resumeStep: 0 } : {});
   trimProfiles(runDir, resumed ? st.globalStep : 0);
   const progress = new Progress({ stream: out, totalSteps, epochs: cfg.train.epochs, logEverySteps: cfg.train.logEvery, quiet: o.quiet });
   const elapsedBefore = resumed ? lastElapsed(runDir) : 0;
@@ -256,7 +297,11 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
           // Every clipping event is in the log, not only those on logged steps.
           metrics.append({ step, epoch: st.epoch + 1, kind: 'train', loss: lossMean, accuracy: g.correct / g.count, gradNorm: u.gradNorm, clipped: true, lr, elapsedSec: elapsed() });
         }
-        if (step === 1 || step % profileEvery === 0) appendFileSync(join(runDir, PROFILE_FILE), JSON.stringify({ step, norms: Array.from(co.stepNorms.subarray(0, co.stepNormsT), (x) => +x.toPrecision(4)) }) + '\n');
+        if (step === 1 || step % profileEvery === 0) {
+          const profileFile = join(runDir, PROFILE_FILE);
+          onDisk('append to', profileFile, () => appendFileSync(profileFile, JSON.stringify({ step, norms: Array.from(co.stepNorms.subarray(0, co.stepNormsT), (x) => +x.toPrecision(4)) }) + '\n'),
+            'The checkpoints written so far are kept: once fixed, continue with --resume latest');
+        }
         const epochDone = st.batchInEpoch === plan.batchStarts.length - 1;
         if (epochDone) {
           val = await validate();
@@ -299,7 +344,7 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
     confusion: test?.confusion ? { labels: data.labelNames, matrix: test.confusion } : undefined,
     test: test ? { loss: test.loss, accuracy: test.accuracy, ...(test.bitsPerToken !== undefined ? { bitsPerToken: test.bitsPerToken } : {}) } : undefined,
     facts: [['parameters', countParams(layout)], ['vocabulary', spec.V], ['workers', workers], ['steps', st.globalStep], ['wall time', formatDuration(seconds)]],
-  });
+  }, `The run itself ${stoppedEarly ? 'stopped' : 'finished'} at step ${st.globalStep}; its checkpoints and metrics.jsonl are kept (last checkpoint: ${lastCheckpoint ?? '(none)'})`);
   const ckRel = lastCheckpoint ? relative(process.cwd(), lastCheckpoint) : '(none)';
   if (stoppedEarly) {
     printSummary(`stopped at step ${st.globalStep}`, [
@@ -347,8 +392,10 @@ function setAsideCheckpoints(ckdir: CheckpointDir, step: number, say: (s: string
   const later = ckdir.list().filter((f) => (stepOfFileName(f) ?? -1) > step);
   if (later.length === 0) return;
   const dest = join(ckdir.dir, `abandoned-${new Date().toISOString().replace(/[:.]/g, '-')}`);
-  mkdirSync(dest, { recursive: true });
-  for (const f of later) renameSync(f, join(dest, basename(f)));
+  onDisk('set aside checkpoints in', dest, () => {
+    mkdirSync(dest, { recursive: true });
+    for (const f of later) renameSync(f, join(dest, basename(f)));
+  });
   const many = later.length > 1;
   const names = `${later.length} checkpoint${many ? 's' : ''} (${later.map((f) => basename(f)).join(', ')})`;
   say(step < 0
@@ -402,9 +449,8 @@ function dataFingerprint(d: Dataset): string {
 
 function readProfiles(runDir: string): Array<{ step: number; norms: number[] }> {
   const f = join(runDir, PROFILE_FILE);
-  if (!existsSync(f)) return [];
   const rows: Array<{ step: number; norms: number[] }> = [];
-  for (const line of readFileSync(f, 'utf8').split('\n')) {
+  for (const line of readRunLog(f).split('\n')) {
     try { if (line) rows.push(JSON.parse(line)); } catch { /* a line torn by a kill */ }
   }
   const byStep = new Map(rows.map((r) => [r.step, r]));
@@ -416,11 +462,24 @@ function trimProfiles(runDir: string, step: number): void {
   const f = join(runDir, PROFILE_FILE);
   if (!existsSync(f)) return;
   const keep = readProfiles(runDir).filter((r) => r.step <= step);
-  writeFileSync(f + '.tmp', keep.map((r) => JSON.stringify(r) + '\n').join(''));
-  renameSync(f + '.tmp', f);
+  writeTextReplacing(f, keep.map((r) => JSON.stringify(r) + '\n').join(''), 'the gradient profile');
 }
 
 function lastElapsed(runDir: string): number {
   const rows = readMetrics(join(runDir, 'metrics.jsonl'));
   return rows.length ? rows[rows.length - 1].elapsedSec ?? 0 : 0;
+}
+
+/**
+ * Refuses (ConfigError, exit 2) a run whose memory need (src/train/memory.ts) does not fit.
+ * `sizes`: V, C and the batch shape, from the data, or lower bounds before it loads (`at least`).
+ */
+function checkRunMemory(cfg: ResolvedConfig, workers: number, label: string, sizes: { V: number; C: number; maxB: number; maxT: number }, how: 'at least' | 'from the data'): void {
+  const input = cfg.model.input;
+  const p: MemoryPlan = {
+    spec: { cell: 'rnn', task: cfg.model.task, V: sizes.V, H: cfg.model.hidden, C: cfg.model.task === 'many-to-one' ? sizes.C : sizes.V, E: input === 'onehot' ? 0 : input.embedding },
+    workers, maxB: sizes.maxB, maxT: sizes.maxT, optimizer: cfg.train.optimizer,
+  };
+  const vocab = how === 'at least' ? `V >= ${sizes.V} tokens (data.vocab.maxSize ${cfg.data.vocab.maxSize})` : `V = ${sizes.V} tokens from the data (data.vocab.maxSize ${cfg.data.vocab.maxSize})`;
+  checkMemory(p, memoryNeed(p), { label: relative(process.cwd(), label) || label, sizes: cfg.model.task === 'many-to-one' ? `${vocab}, C = ${sizes.C} classes` : vocab });
 }

@@ -1,0 +1,133 @@
+// How much memory a training run needs, computed from its config before anything is allocated,
+// so that a model too large for the machine is refused with the figure, the limit and the fields
+// to change, instead of failing deep inside an allocation ("SharedArena: ... exceed",
+// "WebAssembly.Memory(): Property 'initial'", "Invalid typed array length" in a worker).
+//
+// Two limits:
+// - the shared arena (one WebAssembly.Memory, src/util/shared.ts) holds the parameters, the
+//   gradient, one gradient slot per worker and the optimizer's moments; wasm32 addresses 4 GiB;
+// - everything (the arena plus each worker's workspace) must fit the machine's memory (or the
+//   container's limit).
+
+import { totalmem } from 'node:os';
+import { makeLayout } from '../model/params.js';
+import { workspaceBytes as modelWorkspaceBytes } from '../model/rnn.js';
+import type { ModelSpec } from '../model/spec.js';
+import { ConfigError } from '../util/errors.js';
+import { formatBytes, GiB } from '../util/files.js';
+
+/** What WebAssembly's 32-bit memory can address: the arena's hard limit. */
+export const ARENA_LIMIT_BYTES = 4 * GiB;
+
+/**
+ * Bytes one worker thread allocates for a shard of up to maxB sequences of up to maxT steps: the
+ * model's forward/backward workspace (counted by the model itself) and the batch buffers.
+ */
+export function workspaceBytes(spec: ModelSpec, maxB: number, maxT: number): number {
+  return modelWorkspaceBytes(spec, maxB, maxT) + (2 * maxB * maxT + 3 * maxB) * 4; // allocBatch: tokens, targets; lengths, labels, ids
+}
+
+export interface MemoryPlan {
+  spec: ModelSpec;
+  workers: number;
+  /** Largest shard rows (sequences) and steps a worker is sized for. */
+  maxB: number;
+  maxT: number;
+  /** Optimizer moments kept: adam 2, sgd 1 (momentum), none to evaluate only. */
+  optimizer: 'adam' | 'sgd' | null;
+}
+
+export interface MemoryNeed {
+  /** Parameters (elements, as laid out: makeLayout(spec).size). */
+  paramElements: number;
+  paramBytes: number;
+  /** Copies of the parameters' size in the arena: parameters, gradient, slots, moments. */
+  arenaCopies: number;
+  arenaBytes: number;
+  workspaceBytes: number;
+  /** The arena with the workers' workspaces, which the wasm and native kernels need in it. */
+  arenaTotalBytes: number;
+  /** Arena + workspace × workers. */
+  totalBytes: number;
+}
+
+/** The memory a run of `p` needs (see the top of this file). */
+export function memoryNeed(p: MemoryPlan): MemoryNeed {
+  const paramElements = makeLayout(p.spec).size;
+  const paramBytes = paramElements * 4;
+  const moments = p.optimizer === 'adam' ? 2 : p.optimizer === 'sgd' ? 1 : 0;
+  const arenaCopies = 2 + p.workers + moments;
+  const arenaBytes = paramBytes * arenaCopies;
+  const ws = workspaceBytes(p.spec, p.maxB, p.maxT);
+  return { paramElements, paramBytes, arenaCopies, arenaBytes, workspaceBytes: ws, arenaTotalBytes: arenaBytes + ws * p.workers, totalBytes: arenaBytes + ws * p.workers };
+}
+
+/** The memory this process may use: the container's limit when there is one, else the machine's. */
+export function machineMemoryBytes(): number {
+  const total = totalmem();
+  const limit = process.constrainedMemory?.();
+  return limit && limit > 0 && limit < total ? limit : total;
+}
+
+export interface MemoryContext {
+  /** Where the numbers come from, for the message: e.g. the config file. */
+  label: string;
+  /** How V, C and the longest sequence were found, e.g. "V = 31 tokens from the data (data.vocab.maxSize 20000)". */
+  sizes: string;
+  /** The memory available (default machineMemoryBytes()). */
+  available?: number;
+}
+
+/**
+ * Throws a ConfigError when `need` does not fit: the arena over 4 GiB, or the total over the
+ * machine's memory. The message gives the figures, the limit, and the config fields to change.
+ */
+export function checkMemory(p: MemoryPlan, need: MemoryNeed, ctx: MemoryContext): void {
+  const available = ctx.available ?? machineMemoryBytes();
+  const arenaOver = need.arenaTotalBytes > ARENA_LIMIT_BYTES;
+  const totalOver = need.totalBytes > available;
+  if (!arenaOver && !totalOver) return;
+  const { H, E, C } = p.spec;
+  const copies = [`parameters`, `gradient`, `${p.workers} worker gradient slot${p.workers > 1 ? 's' : ''}`,
+    ...(p.optimizer === 'adam' ? ['2 Adam moments'] : p.optimizer === 'sgd' ? ['1 momentum buffer'] : [])].join(', ');
+  const lines = [
+    `${ctx.label}: the run needs more memory than it can have.`,
+    `  model: H = ${H} (model.hidden), ${E > 0 ? `embedding E = ${E} (model.input.embedding)` : 'one-hot input (model.input)'}, ${ctx.sizes}; ${need.paramElements.toLocaleString('en-US')} parameters = ${formatBytes(need.paramBytes)}${largestTensors(p.spec)}`,
+    `  shared arena: ${formatBytes(need.arenaTotalBytes)} = ${need.arenaCopies} × the parameters (${copies}) + the workers' workspaces${arenaOver ? `, more than the ${formatBytes(ARENA_LIMIT_BYTES)} WebAssembly's 32-bit memory can address` : ''}`,
+    `  workspace: ${formatBytes(need.workspaceBytes)} per worker × ${p.workers} (train.workers) for batches of ${p.maxB} sequences (train.batchSize) of up to ${p.maxT} steps`,
+    `  total: ${formatBytes(need.totalBytes)}${totalOver ? `, more than the ${formatBytes(available)} of memory of this machine` : ''}`,
+  ];
+  const fix = new Set<string>();
+  if (arenaOver || need.arenaBytes > need.workspaceBytes * p.workers) {
+    for (const t of largest(p.spec)) for (const f of FIELDS_OF[t.name](p.spec)) fix.add(f);
+    if (p.workers > 1) fix.add('train.workers (each adds a gradient slot as large as the parameters)');
+  } else {
+    fix.add('train.batchSize').add(p.spec.task === 'many-to-one' ? 'data.maxLength' : 'data.seqLength').add('model.hidden');
+    if (p.spec.task === 'many-to-many' && C > 1000) fix.add('data.vocab.maxSize (a language model has an output per token per step)');
+    if (p.workers > 1) fix.add('train.workers');
+  }
+  lines.push(`Reduce ${[...fix].join(', ')}.`);
+  throw new ConfigError(lines.join('\n'));
+}
+
+/** The tensors that make up most of the parameters (the largest, and any other over a quarter). */
+function largest(spec: ModelSpec) {
+  const layout = makeLayout(spec);
+  return [...layout.tensors].sort((a, b) => b.size - a.size).filter((t, i) => i === 0 || t.size >= layout.size / 4).slice(0, 2);
+}
+
+/** " (largest: Waa 30000×30000)" */
+function largestTensors(spec: ModelSpec): string {
+  return ` (largest: ${largest(spec).map((t) => `${t.name} ${t.shape.join('×')}`).join(', ')})`;
+}
+
+/** The config fields that size each tensor. */
+const VOCAB = 'data.vocab.maxSize (a row per token)';
+const FIELDS_OF: Record<string, (s: ModelSpec) => string[]> = {
+  Waa: () => ['model.hidden (the recurrent matrix grows with its square)'],
+  Wax: (s) => (s.E > 0 ? ['model.hidden', 'model.input.embedding'] : [VOCAB, 'model.hidden', 'model.input (an embedding instead of one-hot)']),
+  Wemb: () => [VOCAB, 'model.input.embedding'],
+  Wya: (s) => (s.task === 'many-to-many' ? [VOCAB, 'model.hidden'] : ['model.hidden']),
+  ba: () => ['model.hidden'],
+  by: (s) => (s.task === 'many-to-many' ? [VOCAB] : []),
+};
