@@ -275,7 +275,7 @@ t.test('node dist/export.js', async (t) => {
     }
   });
 
-  t.test('errors name the problem, exit 2 (1 for an unreadable checkpoint), no stack trace', async (t) => {
+  t.test('errors name the problem, exit 2 (the input is wrong, an unreadable checkpoint too), no stack trace', async (t) => {
     // A checkpoint whose tokenizer the metadata cannot describe (as a newer rnn-trainer might write).
     const c = readCheckpoint(ckpt);
     const bpe = join(d, 'bpe.ckpt');
@@ -293,7 +293,7 @@ t.test('node dist/export.js', async (t) => {
       [['--checkpoint', ckpt, '--out', join(d, 'no', 'such', 'dir', 'm.onnx')], 2, /the folder .*no\/such\/dir does not exist/],
       [['--checkpoint', ckpt, '--out', d], 2, /is a folder; give the path of the file/],
       [['--checkpoint', ckpt, '--out', ckpt], 2, /is the checkpoint itself/],
-      [['--checkpoint', join(d, 'missing.ckpt'), '--out', join(d, 'm.onnx')], 1, /missing\.ckpt: cannot be read/],
+      [['--checkpoint', join(d, 'missing.ckpt'), '--out', join(d, 'm.onnx')], 2, /missing\.ckpt: cannot be read/],
       [['--checkpoint', ckpt, '--out', join(d, 'm.onnx'), '--opset', '13'], 2, /unknown option --opset/],
     ];
     for (const [args, status, re] of cases) {

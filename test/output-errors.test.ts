@@ -80,12 +80,13 @@ t.test('full disk at every point of a run: one clean error, nothing temporary le
   const failedAt = new Set<string>();
   // From no space at all up, a page (4 KiB) at a time, until the run fits: each size fails at a
   // later file (the lock, config.resolved.json, a checkpoint, grad-profile.jsonl, metrics.jsonl,
-  // report.html). One checkpoint kept and a metrics row every step make the report the largest
-  // file at the end, so that some size fails there.
+  // report.html). Checkpoints only at epoch ends, none deleted (so no space is freed just before
+  // the report), and a metrics row every step make the report the largest file at the end, so
+  // that some size fails there.
   for (let free = 0; free <= 256 * 1024; free += 4096) {
     for (const f of readdirSync(mnt)) rmSync(join(mnt, f), { recursive: true, force: true });
     fillTo(mnt, free);
-    const r = train('--config', NAMES, '--out', mnt, '--quiet', '--workers', '1', '--set', 'checkpoint.keepLast=1', '--set', 'train.logEvery=1');
+    const r = train('--config', NAMES, '--out', mnt, '--quiet', '--workers', '1', '--set', 'checkpoint.every=0', '--set', 'checkpoint.keepLast=5', '--set', 'train.logEvery=1');
     const what = `${free / 1024} KiB free`;
     t.same(leftovers(mnt), [], `${what}: no temporary file left behind`);
     for (const c of checkpoints(join(mnt, 'names-tiny'))) t.doesNotThrow(() => readCheckpoint(c), `${what}: ${relative(mnt, c)} is valid`);

@@ -19,7 +19,9 @@ t.before(() => {
 const RUN = 'names-tiny';
 const LOCK = 'train.lock';
 // 16 epochs of 16 steps: long enough to still be running when a second trainer starts.
-const LONG = ['--config', NAMES, '--set', 'train.epochs=16', '--workers', '1', '--quiet'];
+// About 3 s: on the js kernels and wider than the fixture's model, so the run is still going when
+// the second trainer starts (the compiled kernels would finish it first).
+const LONG = ['--config', NAMES, '--set', 'train.epochs=16', '--set', 'model.hidden=160', '--workers', '1', '--quiet', '--kernels', 'js'];
 
 /** A pid that is certainly not running: a process that has exited. */
 function deadPid(): number {

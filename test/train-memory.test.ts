@@ -71,7 +71,7 @@ t.test('checkMemory: refused with the figures, the limit and the fields, by whic
   t.match(m, /^c\.json: the run needs more memory than it can have\./);
   t.match(m, /H = 30000 \(model\.hidden\)/);
   t.match(m, /[\d,]+ parameters = 3\.35 GiB \(largest: Waa 30000×30000\)/);
-  t.match(m, /shared arena: 20\.1 GiB = 6 × the parameters \(parameters, gradient, 2 worker gradient slots, 2 Adam moments\), more than the 4 GiB WebAssembly's 32-bit memory can address/);
+  t.match(m, /shared arena: 20\.1 GiB = 6 × the parameters \(parameters, gradient, 2 worker gradient slots, 2 Adam moments\), \+ [\d.]+ [KMG]iB of workspaces \(the compiled kernels address them there\) = [\d.]+ GiB, more than the 4 GiB WebAssembly's 32-bit memory can address/);
   t.match(m, /Reduce model\.hidden \(the recurrent matrix grows with its square\), train\.workers/);
 
   const wide: MemoryPlan = { spec: { cell: 'rnn', task: 'many-to-one', V: 20000, H: 64, C: 2, E: 60000 }, workers: 1, maxB: 1, maxT: 1, optimizer: 'adam' };

@@ -43,6 +43,9 @@ const mark = new Uint8Array(spec.V);
 // This task's rows of the last union and of this one (r mod W = k), where the SIMD kernels read them.
 const mine = arena.int32(spec.V);
 
+/** How long a task spins at a barrier before it sleeps, ms. */
+const SPIN_MS = 0.5;
+
 /** Wait until all W tasks of the step arrive; throw if the coordinator aborted the step. */
 function barrier(W: number): void {
   const gen = Atomics.load(sync, SYNC_GEN);
@@ -52,8 +55,11 @@ function barrier(W: number): void {
     Atomics.notify(sync, SYNC_GEN);
     return;
   }
-  // Spin briefly (the other task is usually close), then sleep in short waits that check the abort flag.
-  for (let i = 0; i < 2000; i++) if (Atomics.load(sync, SYNC_GEN) !== gen) return;
+  // Spin for up to SPIN_MS first: the other tasks usually arrive within that, and waking from
+  // Atomics.wait costs tens of microseconds, a tenth of a small workload's step. Then sleep in
+  // short waits that check the abort flag.
+  const until = performance.now() + SPIN_MS;
+  while (performance.now() < until) if (Atomics.load(sync, SYNC_GEN) !== gen) return;
   while (Atomics.load(sync, SYNC_GEN) === gen) {
     if (Atomics.load(sync, SYNC_ABORT) !== 0) throw new Error('stopped: another worker failed in this step');
     Atomics.wait(sync, SYNC_GEN, gen, 50);

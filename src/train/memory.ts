@@ -93,12 +93,12 @@ export function checkMemory(p: MemoryPlan, need: MemoryNeed, ctx: MemoryContext)
   const lines = [
     `${ctx.label}: the run needs more memory than it can have.`,
     `  model: H = ${H} (model.hidden), ${E > 0 ? `embedding E = ${E} (model.input.embedding)` : 'one-hot input (model.input)'}, ${ctx.sizes}; ${need.paramElements.toLocaleString('en-US')} parameters = ${formatBytes(need.paramBytes)}${largestTensors(p.spec)}`,
-    `  shared arena: ${formatBytes(need.arenaTotalBytes)} = ${need.arenaCopies} × the parameters (${copies}) + the workers' workspaces${arenaOver ? `, more than the ${formatBytes(ARENA_LIMIT_BYTES)} WebAssembly's 32-bit memory can address` : ''}`,
+    `  shared arena: ${formatBytes(need.arenaBytes)} = ${need.arenaCopies} × the parameters (${copies}), + ${formatBytes(need.workspaceBytes * p.workers)} of workspaces (the compiled kernels address them there) = ${formatBytes(need.arenaTotalBytes)}${arenaOver ? `, more than the ${formatBytes(ARENA_LIMIT_BYTES)} WebAssembly's 32-bit memory can address` : ''}`,
     `  workspace: ${formatBytes(need.workspaceBytes)} per worker × ${p.workers} (train.workers) for batches of ${p.maxB} sequences (train.batchSize) of up to ${p.maxT} steps`,
     `  total: ${formatBytes(need.totalBytes)}${totalOver ? `, more than the ${formatBytes(available)} of memory of this machine` : ''}`,
   ];
   const fix = new Set<string>();
-  if (arenaOver || need.arenaBytes > need.workspaceBytes * p.workers) {
+  if (need.arenaBytes > need.workspaceBytes * p.workers) { // the parameters' copies dominate, else the workspaces
     for (const t of largest(p.spec)) for (const f of FIELDS_OF[t.name](p.spec)) fix.add(f);
     if (p.workers > 1) fix.add('train.workers (each adds a gradient slot as large as the parameters)');
   } else {
