@@ -53,7 +53,9 @@ t.test('classifier', async (t) => {
     t.equal(a.data.format, 'jsonl');
     t.equal(a.examples, rows.length);
     t.equal(a.confusion.flat().reduce((x: number, y: number) => x + y, 0), rows.length);
-    const csv = JSON.parse(node('eval', ['--checkpoint', run.ckpt, '--data', join(d, 'new.csv')]).stdout);
+    const c = node('eval', ['--checkpoint', run.ckpt, '--data', join(d, 'new.csv')]);
+    t.equal(c.status, 0, c.stderr);
+    const csv = JSON.parse(c.stdout);
     t.equal(csv.data.format, 'csv');
     t.same(csv.confusion, a.confusion, 'same rows, same result, whatever the format');
     t.equal(csv.loss, a.loss);
