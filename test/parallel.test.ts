@@ -119,3 +119,15 @@ for (const mode of ['throw', 'exit', 'hang'] as const) {
     await t.rejects(co.step(6, 'train', 0, 4, 1), /pool is closed/, 'the pool was destroyed');
   });
 }
+
+t.test('a worker that stops answering during evaluation: a clear error after the stall limit', async (t) => {
+  const spec: ModelSpec = { cell: 'rnn', task: 'many-to-one', V: 50, H: 24, C: 3, E: 0 };
+  const split = syntheticSplit(spec, 40, 3, 20, 7);
+  const p = allocParams(makeLayout(spec), 'float32');
+  initParams(p, spec, new Rng(1));
+  const co = new Coordinator({ spec, workers: 2, maxB: BATCH, maxT: 20, bpttWindow: 0, splits: { train: split }, params: p, inject: { failAtStep: 0, mode: 'hang', during: 'eval' }, stallTimeoutMs: 2000 });
+  const plan = epochPlan(split, { batchSize: BATCH, seed: 3, epoch: 0, shuffle: false });
+  const t0 = Date.now();
+  await t.rejects(co.evaluate('train', plan.order, plan.batchStarts, false), /evaluation of the train split failed in a worker thread: no answer for 2\.0 s .*stopped answering/);
+  t.ok(Date.now() - t0 < 10_000, 'within seconds of the limit');
+});

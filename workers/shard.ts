@@ -115,7 +115,7 @@ function gradient(t: StepTask): { lossSum: number; count: number; correct: numbe
   const split = init.splits[t.split], order = init.orders[t.split];
   if (!split || !order) throw new Error(`worker: no ${t.split} split was shared with the pool`);
   fillBatch(split, spec.task, order, t.off, t.n, batch);
-  if (init.inject && t.step === init.inject.failAtStep && t.k === 0) {
+  if (init.inject && init.inject.during !== 'eval' && t.step === init.inject.failAtStep && t.k === 0) {
     if (init.inject.mode === 'exit') process.exit(3);
     if (init.inject.mode === 'hang') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0); // never answers
     throw new Error(`injected failure at step ${t.step}`);
@@ -172,6 +172,7 @@ function step(t: StepTask): StepResult {
 }
 
 function evaluate(task: EvalTask): ShardResult {
+  if (init.inject?.during === 'eval' && init.inject.mode === 'hang') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0); // never answers
   const split = init.splits[task.split], order = init.orders[task.split];
   if (!split || !order) throw new Error(`worker: no ${task.split} split was shared with the pool`);
   const t0 = performance.now();

@@ -231,15 +231,9 @@ export class Coordinator {
    * answering. Either way the pool is destroyed and a WorkerFailure names the step.
    */
   private async runStep(step: number, tasks: StepTask[]): Promise<StepResult[]> {
-    const limit = this.o.stallTimeoutMs ?? Math.max(120_000, 20 * this.slowestMs);
-    let timer: NodeJS.Timeout | undefined;
-    const stalled = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer for ${(limit / 1000).toFixed(limit < 10_000 ? 1 : 0)} s (the slowest step so far took ${(this.slowestMs / 1000).toFixed(1)} s): a worker thread stopped answering`)), limit);
-    });
     try {
-      const all = Promise.all(tasks.map((t) => this.pool.run(t) as Promise<StepResult>));
-      all.catch(() => {});
-      return await Promise.race([all, stalled]);
+      const runs = tasks.map((t) => this.pool.run(t) as Promise<StepResult>);
+      return await this.watched(runs, Promise.all(runs));
     } catch (e) {
       Atomics.store(this.sync, SYNC_ABORT, 1);
       Atomics.notify(this.sync, SYNC_GEN);
@@ -247,9 +241,26 @@ export class Coordinator {
       for (let k = 0; k < this.workers; k++) if (this.sync[SYNC_PHASE + k] === PHASE_UPDATE) partial = true;
       await this.destroy();
       throw new WorkerFailure(step, `${partial ? 'during the optimizer update: ' : ''}${e instanceof Error ? e.message : String(e)}`, partial);
-    } finally {
-      clearTimeout(timer);
     }
+  }
+
+  /**
+   * `all`, or a rejection when none of `runs` has finished for the stall limit (20 times the
+   * slowest step so far, at least 2 minutes): a worker thread that stopped answering. The clock
+   * restarts at each finished task, so a long evaluation of many batches is not cut short.
+   */
+  private watched<T>(runs: Promise<unknown>[], all: Promise<T>): Promise<T> {
+    const limit = this.o.stallTimeoutMs ?? Math.max(120_000, 20 * this.slowestMs);
+    return new Promise<T>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const arm = () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => reject(new Error(`no answer for ${(limit / 1000).toFixed(limit < 10_000 ? 1 : 0)} s (the slowest step so far took ${(this.slowestMs / 1000).toFixed(1)} s): a worker thread stopped answering`)), limit);
+      };
+      arm();
+      for (const r of runs) r.then(arm, () => {});
+      all.then((v) => { clearTimeout(timer); resolve(v); }, (e) => { clearTimeout(timer); reject(e); });
+    });
   }
 
   /** The vanishing-gradient profile of the last step: mean ‖dL/da_t‖ over every real row of the batch. */
@@ -291,7 +302,8 @@ export class Coordinator {
         for (let k = 0; k + 1 < batchStarts.length; k++) {
           const off = batchStarts[k];
           const shards = this.shards(split, off, batchStarts[k + 1] - off);
-          results.push(...(await Promise.all(shards.map(([o, n]) => this.pool.run({ kind: 'eval', split, off: o, n, confusion, carry: { row0: o - off } } satisfies EvalTask) as Promise<ShardResult>))));
+          const runs = shards.map(([o, n]) => this.pool.run({ kind: 'eval', split, off: o, n, confusion, carry: { row0: o - off } } satisfies EvalTask) as Promise<ShardResult>);
+          results.push(...(await this.watched(runs, Promise.all(runs))));
         }
       } else {
         const tasks: Promise<ShardResult>[] = [];
@@ -299,7 +311,7 @@ export class Coordinator {
           const off = batchStarts[k], n = batchStarts[k + 1] - off;
           tasks.push(this.pool.run({ kind: 'eval', split, off, n, confusion } satisfies EvalTask));
         }
-        results = (await Promise.all(tasks)) as ShardResult[];
+        results = await this.watched(tasks, Promise.all(tasks));
       }
     } catch (e) {
       await this.destroy();

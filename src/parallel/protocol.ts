@@ -69,8 +69,8 @@ export interface WorkerInit {
   carry: CarryBuffers | null;
   /** Step counter: the coordinator bumps it (Atomics) after each update, workers read it on each task. */
   fence: Int32Array;
-  /** Tests only: make the worker fail at this step, by throwing, killing its thread, or never answering. */
-  inject?: { failAtStep: number; mode: 'throw' | 'exit' | 'hang' };
+  /** Tests only: make the worker fail at this step (or, `during: 'eval'`, in evaluation), by throwing, killing its thread, or never answering. */
+  inject?: { failAtStep: number; mode: 'throw' | 'exit' | 'hang'; during?: 'step' | 'eval' };
 }
 
 /** Indices into WorkerInit.sync. */
