@@ -1,5 +1,6 @@
 // node dist/train.js --config FILE [...]: train a recurrent network (see --help).
 
+import { constants } from 'node:os';
 import { parseArgs, runMain } from './args.js';
 import { trainRun, StopSignal } from '../train/run.js';
 
@@ -36,7 +37,7 @@ runMain(async () => {
       process.exit(130);
     }
     process.stderr.write(`\n${sig}: finishing the current step, then writing a checkpoint (press Ctrl-C again to exit at once)\n`);
-    stop.request();
+    stop.request(sig);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -49,8 +50,11 @@ runMain(async () => {
     stop.request();
   });
   process.stderr.on('error', () => { /* nowhere left to report to */ });
-  await trainRun({
+  const summary = await trainRun({
     config: args.config, out: args.out, resume: args.resume, workers: args.workers, kernels: args.kernels, maxSteps: args.maxSteps,
     seed: args.seed, set: args.set, quiet: args.quiet,
   }, stop);
+  // Stopped by a signal, even with its checkpoint written, is not done: exit as the shell reports
+  // a signal (130 for SIGINT, 143 for SIGTERM) so `train && deploy` does not go on.
+  if (summary.stoppedEarly && stop.signal) return 128 + constants.signals[stop.signal];
 });

@@ -71,7 +71,12 @@ export interface RunSummary {
 /** Stops the loop after the current step (SIGINT / SIGTERM). */
 export class StopSignal {
   requested = false;
-  request(): void { this.requested = true; }
+  /** The signal that asked for the stop, if any: the command exits 128 + its number. */
+  signal?: NodeJS.Signals;
+  request(signal?: NodeJS.Signals): void {
+    this.requested = true;
+    this.signal ??= signal;
+  }
 }
 
 const PROFILE_FILE = 'grad-profile.jsonl';
