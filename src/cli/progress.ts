@@ -23,7 +23,7 @@ export interface ProgressOptions {
   logEverySeconds?: number;
   /** Terminal: redraw at most this often (default 100 ms). */
   redrawMs?: number;
-  /** No step output at all (log() and summaries still print). */
+  /** No step output and no log() lines (--quiet: the summary, printed apart, is all). */
   quiet?: boolean;
   /** Clock in milliseconds (tests). */
   now?: () => number;
@@ -87,6 +87,7 @@ export class Progress {
 
   /** A line of its own (validation results, checkpoint saved, warnings), above the bar on a terminal. */
   log(text: string): void {
+    if (this.o.quiet) return;
     if (this.tty) {
       this.clear();
       this.stream.write(text + '\n');

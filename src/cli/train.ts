@@ -18,7 +18,7 @@ runMain(async () => {
       maxSteps: { type: 'number', integer: true, min: 1, value: 'N', help: 'Stop after global step N (steps before a resume count).' },
       seed: { type: 'number', integer: true, min: 0, value: 'N', help: 'Seed of initialization and data order.' },
       set: { type: 'string', repeat: true, value: 'PATH=VALUE', help: 'Override a config field, e.g. --set train.lr=0.003 (repeatable).' },
-      quiet: { type: 'boolean', help: 'No progress output (the summary still prints).' },
+      quiet: { type: 'boolean', help: 'Print only errors, warnings and the final summary (no data report, model header or progress).' },
     },
     examples: [
       ['node dist/train.js --config configs/small.json', 'first names -> gender, under a minute'],
