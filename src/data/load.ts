@@ -6,7 +6,7 @@ import type { DataConfig } from '../config/types.js';
 import { DataError } from '../util/errors.js';
 import { sharedInt32, toShared } from '../util/shared.js';
 import { builtinCorpus } from './corpora.js';
-import { checkDataConfig, withDataDefaults, type ResolvedDataConfig } from './defaults.js';
+import { checkDataConfig, formatOfExtension, withDataDefaults, type ResolvedDataConfig } from './defaults.js';
 import { inSample, splitOf } from './hash.js';
 import { Issues, readRows, type Row } from './readers.js';
 import { IntBuf, buildVocab, encodeInto, forEachKeptToken, vocabLookup } from './tokenize.js';
@@ -347,12 +347,7 @@ export interface ExternalFile {
   skipped: { count: number; first: RowIssue[] };
 }
 
-/** File format from a name's extension, or undefined when the extension says nothing. */
-export function formatOfExtension(file: string): 'jsonl' | 'csv' | 'tsv' | 'text' | undefined {
-  const m = /\.([a-z0-9]+)$/i.exec(file);
-  const ext = m ? m[1].toLowerCase() : '';
-  return ext === 'jsonl' || ext === 'ndjson' ? 'jsonl' : ext === 'csv' ? 'csv' : ext === 'tsv' ? 'tsv' : ext === 'txt' || ext === 'text' ? 'text' : undefined;
-}
+export { formatOfExtension };
 
 /**
  * One user file (evaluation of new data), read with the same readers and encoded with a SAVED
