@@ -1,8 +1,8 @@
 // Build: generate protobuf code from proto/, compile TypeScript to dist/, and write the
 // command entry points (dist/train.js, ...) that the README and package.json `bin` name.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -49,6 +49,13 @@ await (await import('./model/backend/wasm-gen.mjs')).writeWasmKernels(join(root,
 run(process.execPath, [join(root, 'src', 'build-schema.mjs')]); // configs/config.schema.json from src/config/types.ts
 // 3. TypeScript
 run(bin('tsc'), ['-p', join(root, 'tsconfig.json')]);
+// The protobuf modules are excluded from tsc (it cannot write declarations for their JS; pbts
+// wrote them): copied into dist/ as they are, with their .d.ts for the package's declarations.
+for (const [base, pbDir] of Object.entries(pbDirs)) {
+  const out = join(root, 'dist', relative(root, pbDir));
+  mkdirSync(out, { recursive: true });
+  for (const f of [`${base}.js`, `${base}.d.ts`]) if (existsSync(join(pbDir, f))) copyFileSync(join(pbDir, f), join(out, f));
+}
 
 // 4. entry points: dist/<name>.js for every src/cli/<name>.ts that is a command
 const commands = ['train', 'eval', 'predict', 'inspect', 'export'];

@@ -20,8 +20,8 @@ t.test('not a terminal: periodic plain lines, no control characters', async (t) 
   printSummary('test', [['loss', 0.41234], ['accuracy', '83.1%']], out);
   t.notOk(CONTROL.test(out.text), 'no \\x1b, no \\r');
   const lines = out.text.trimEnd().split('\n');
-  t.equal(lines[0], 'epoch 1/2  step 1/100  loss 2.0000  acc 1.0%  12.3k tok/s', 'first step');
-  t.match(lines[1], /^epoch 1\/2  step 11\/100  loss 0\.1818  acc 11\.0%  12\.3k tok\/s  eta 4s$/);
+  t.equal(lines[0], 'epoch 1/2  step 1/100  loss 2.0000  acc 1.0%  12.3k tok/s  elapsed 0s', 'first step');
+  t.match(lines[1], /^epoch 1\/2  step 11\/100  loss 0\.1818  acc 11\.0%  12\.3k tok\/s  elapsed 1s  eta 4s$/);
   t.ok(lines.includes('val loss 0.5'), 'log lines stripped of control characters');
   t.match(lines.filter((l) => l.startsWith('epoch')).at(-1), /^epoch 2\/2  step 100\/100 .* eta 0s$/, 'the last step is always printed');
   t.equal(lines.filter((l) => l.startsWith('epoch')).length, 11);
@@ -46,7 +46,7 @@ t.test('terminal: one redrawn line with a bar', async (t) => {
   p.done();
   t.match(out.text, /\r\x1b\[2K/, 'redraws in place');
   t.notOk(/\n.*\n.*\n.*\n/.test(out.text), 'a few lines only, not one per step');
-  t.match(out.text, /██████████│ 100%  epoch 1\/1  step 10\/10  loss 1\.0000  500 tok\/s  eta 0s/);
+  t.match(out.text, /██████████│ 100%  epoch 1\/1  step 10\/10  loss 1\.0000  500 tok\/s  elapsed 10s  eta 0s/);
   t.match(out.text, /\r\x1b\[2Kcheckpoint saved\n/);
   t.ok(out.text.endsWith('\n'));
   const quiet = sink(true);
@@ -54,6 +54,25 @@ t.test('terminal: one redrawn line with a bar', async (t) => {
   q.update({ step: 1, epoch: 1, loss: 1 });
   q.done();
   t.equal(quiet.text, '', 'quiet prints no progress');
+});
+
+t.test('terminal of 80 columns: the ETA, tokens/s and elapsed time stay; the bar and epoch go first', async (t) => {
+  const out = { isTTY: true, columns: 80, text: '', write(x: string) { out.text += x; } };
+  let now = 0;
+  const p = new Progress({ stream: out, totalSteps: 25000, epochs: 10, redrawMs: 0, now: () => now });
+  for (let step = 1; step <= 1234; step++) { now += 130; p.update({ step, epoch: 1, loss: 0.61234, accuracy: 0.8123, tokensPerSec: 123456 }); }
+  const line = out.text.split('\r\x1b[2K').at(-1)!;
+  t.ok(line.length <= 79, `fits in 79 columns (${line.length}): ${line}`);
+  t.match(line, /step 1234\/25000/);
+  t.match(line, /123\.5k tok\/s/);
+  t.match(line, /elapsed 2m40s/);
+  t.match(line, /eta 51m27s$/, 'the ETA, whole, at the end');
+  t.notMatch(line, /epoch|acc|│/, 'the epoch (and the accuracy) went first, after the bar');
+  // Wide: everything, bar included.
+  const wide = { isTTY: true, columns: 160, text: '', write(x: string) { wide.text += x; } };
+  const q = new Progress({ stream: wide, totalSteps: 25000, epochs: 10, redrawMs: 0, now: () => now });
+  q.update({ step: 1, epoch: 1, loss: 0.5, accuracy: 0.5, tokensPerSec: 1000 });
+  t.match(wide.text, /│   0%  epoch 1\/10  step 1\/25000  loss 0\.5000  acc 50\.0%  1\.00k tok\/s  elapsed 0s/);
 });
 
 t.test('formatting', async (t) => {

@@ -67,6 +67,21 @@ t.test('classifier', async (t) => {
     const conf = [[0, 0], [0, 0]];
     rows.forEach(([, label], i) => conf[a.labels.indexOf(label)][a.labels.indexOf(predicted[i])]++);
     t.same(a.confusion, conf, 'eval.js and predict.js agree');
+
+    // Other field / column names than the run's: --text-field, --label-field.
+    writeFileSync(join(d, 'renamed.csv'), 'gender,name\n' + rows.map(([text, label]) => `${label},${text}`).join('\n') + '\n');
+    writeFileSync(join(d, 'renamed.jsonl'), rows.map(([name, gender]) => JSON.stringify({ name, gender })).join('\n') + '\n');
+    for (const f of ['renamed.csv', 'renamed.jsonl']) {
+      const r = node('eval', ['--checkpoint', run.ckpt, '--data', join(d, f), '--text-field', 'name', '--label-field', 'gender']);
+      t.equal(r.status, 0, r.stderr);
+      t.same(JSON.parse(r.stdout).confusion, a.confusion, `${f}: --text-field name --label-field gender, the same result`);
+    }
+    const noField = node('eval', ['--checkpoint', run.ckpt, '--data', 'renamed.csv'], { cwd: d });
+    t.equal(noField.status, 2, 'without them: an input error');
+    t.match(noField.stderr, /^error: renamed\.csv:1: the header has no column "text" for the text \(columns: "gender", "name"\)\. Pass --text-field with the text column/);
+    const noData = node('eval', ['--checkpoint', run.ckpt, '--text-field', 'name']);
+    t.equal(noData.status, 2);
+    t.match(noData.stderr, /--text-field applies to --data FILE only/);
   });
 
   t.test('errors: clear message, non-zero exit, no stack trace', async (t) => {

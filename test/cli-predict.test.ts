@@ -42,6 +42,15 @@ t.test('classifier: --text and stdin', async (t) => {
   const worst = Math.max(...out.flatMap((o, b) => [Math.abs(o.probs.female - ws.P[b * 2]), Math.abs(o.probs.male - ws.P[b * 2 + 1])]));
   t.ok(worst < 1e-5, `the printed probabilities are the model's (largest difference ${worst.toExponential(2)}, printed to 6 digits)`);
 
+  t.equal(r.stderr, '', 'every character known: no warning');
+  // Characters the names never had: a warning on stderr (how many, which), the predictions as before.
+  const oovWarning = /^warning: 3 of 8 characters in the input are not in the model's vocabulary \("★", "漢", "字"\); the model reads each as <unk>, so its output is less reliable\n$/;
+  const u = node('predict', ['--checkpoint', ckpt, '--text', 'Ma★ria', '--text', '漢字']);
+  t.equal(u.status, 0, u.stderr);
+  t.match(u.stderr, oovWarning, '--text: one warning line');
+  t.equal(lines(u.stdout).length, 2);
+  const us = node('predict', ['--checkpoint', ckpt], { input: 'Ma★ria\n漢字\n' });
+  t.match(us.stderr, oovWarning, 'stdin: one warning line, at the end');
   const s = node('predict', ['--checkpoint', ckpt], { input: 'Maria\n\n   \nJohn\r\n' });
   t.equal(s.status, 0, s.stderr);
   t.same(lines(s.stdout), out, 'stdin: one line per input, blank lines skipped; the same predictions');
@@ -96,6 +105,10 @@ t.test('language model: --generate', async (t) => {
 
   const plain = node('predict', ['--checkpoint', ckpt, '--generate', '40', '--prompt', 'the cat', '--temperature', '0']);
   t.equal(plain.stdout, g1.text + '\n', 'without --json: the text');
+  t.equal(plain.stderr, '', 'a known prompt: no warning');
+  const odd = node('predict', ['--checkpoint', ckpt, '--generate', '5', '--prompt', 'the ★']);
+  t.equal(odd.status, 0, odd.stderr);
+  t.match(odd.stderr, /^warning: 1 of \d+ (character|word)s in the prompt are not in the model's vocabulary \("★"\); the model reads each as <unk>/, 'a prompt with an unknown token: a warning');
 
   const noGen = node('predict', ['--checkpoint', ckpt, '--text', 'the']);
   t.equal(noGen.status, 2);

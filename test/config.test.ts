@@ -120,12 +120,25 @@ t.test('all problems are listed at once', async (t) => {
   ]) t.ok(lines.some((l) => re.test(l)), `lists ${re}`);
 });
 
+t.test('data.format is inferred from the files\' extension when absent', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+  for (const f of ['a.jsonl', 'a.csv', 'a.tsv', 'a.txt', 'b.txt']) writeFileSync(join(dir, f), 'text\n');
+  const base = { name: 'x', model: { task: 'many-to-one', hidden: 4 }, train: {} };
+  const load = (data: object, task = 'many-to-one') => checkConfig({ ...base, data, model: { task, hidden: 4 } }, { label: 'c.json', configDir: dir });
+  t.equal(load({ source: 'files', train: 'a.jsonl' }).data.format, 'jsonl');
+  t.equal(load({ source: 'files', file: 'a.csv' }).data.format, 'csv');
+  t.equal(load({ source: 'files', train: 'a.tsv' }).data.format, 'tsv');
+  t.equal(load({ source: 'files', train: 'a.txt', val: 'b.txt' }, 'many-to-many').data.format, 'text');
+  t.equal(load({ source: 'files', format: 'csv', train: 'a.txt' }).data.format, 'csv', 'an explicit format wins');
+});
+
 t.test('rules across fields', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
   const base = { name: 'x', model: { task: 'many-to-one', hidden: 4 }, train: {} };
   const check = (data: object, model: object = base.model) =>
     configError(t, () => checkConfig({ ...base, data, model }, { label: 'c.json', configDir: dir }));
-  t.match(check({ source: 'files', train: 'a.jsonl' }), /data\.format: expected one of .*required when data\.source is `files`/);
+  t.match(check({ source: 'files', train: 'a.dat' }), /c\.json: data\.format: cannot tell the format from the file name "a\.dat": set data\.format to `jsonl`, `csv`, `tsv` or `text`, or name the files \.jsonl, \.csv, \.tsv or \.txt$/m);
+  t.match(check({ source: 'files', train: 'a.jsonl', val: 'b.csv' }), /data\.format: the files' extensions say different formats \("a\.jsonl": jsonl, "b\.csv": csv\)/);
   t.match(check({ source: 'files', format: 'csv' }), /data: expected `train` .* or `file`/);
   writeFileSync(join(dir, 'a.txt'), 'hello');
   t.match(check({ source: 'files', format: 'text', file: 'a.txt' }), /model\.task: expected `many-to-many` for data\.format `text`/);

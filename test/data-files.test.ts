@@ -186,3 +186,13 @@ t.test('skipInvalid skips bad rows and reports how many and where', async (t) =>
   t.same(csv.report.skipped.first.map((i) => i.line), [3, 5]);
   t.comment(formatReport(csv.report));
 });
+
+t.test('the data report flags labels in under 0.1% of the training rows', async (t) => {
+  const rows = Array.from({ length: 2000 }, (_, i) => JSON.stringify({ text: `row ${i}`, label: i % 2 ? 'a' : 'b' }));
+  rows.push(JSON.stringify({ text: 'the rare one', label: 'c' }));
+  const dir = folder(t, { 'train.jsonl': rows.join('\n') + '\n', 'even.jsonl': rows.slice(0, 10).join('\n') + '\n' });
+  const text = formatReport(load(dir, { format: 'jsonl', train: 'train.jsonl' }).report);
+  t.match(text, /^  warning: label "c" is in 1 of 2001 training rows \(0\.050%, under 0\.1%\): too few for the model to learn it; add examples of it, or merge it into another label$/m);
+  t.equal(text.match(/warning:/g)?.length, 1, 'only that label');
+  t.notMatch(formatReport(load(dir, { format: 'jsonl', train: 'even.jsonl' }).report), /warning:/, 'no rare label: no warning');
+});

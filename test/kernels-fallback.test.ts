@@ -24,7 +24,7 @@ t.test('no compiler: the native build warns once and does not fail', async (t) =
 
 t.test('no addon: auto trains on wasm and says why, once', async (t) => {
   const out = mkdtempSync(join(tmpdir(), 'rnn-nocc-run-'));
-  const r = spawnSync(process.execPath, [join(DIST, 'train.js'), '--config', join(ROOT, 'test', 'fixtures', 'train', 'names.json'), '--out', out, '--quiet', '--workers', '2', '--max-steps', '2'], {
+  const r = spawnSync(process.execPath, [join(DIST, 'train.js'), '--config', join(ROOT, 'test', 'fixtures', 'train', 'names.json'), '--out', out, '--workers', '2', '--max-steps', '2'], {
     encoding: 'utf8', env: { ...process.env, RNN_TRAINER_NATIVE_ADDON: join(out, 'missing.node'), RNN_TRAINER_KERNELS: '' },
   });
   t.equal(r.status, 0, r.stderr);

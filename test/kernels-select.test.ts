@@ -37,7 +37,7 @@ t.test('the flag beats the environment, which beats the config', async (t) => {
 
 t.test('a run records its backend: header, metrics.jsonl and checkpoint', async (t) => {
   const out = mkdtempSync(join(tmpdir(), 'rnn-kernels-'));
-  const r = node('train', ['--config', CONFIG, '--out', out, '--quiet', '--workers', '1', '--max-steps', '3', '--kernels', 'wasm']);
+  const r = node('train', ['--config', CONFIG, '--out', out, '--workers', '1', '--max-steps', '3', '--kernels', 'wasm']);
   t.equal(r.status, 0, r.stderr);
   t.match(r.stderr, /1 worker thread, wasm\/(relaxed-)?simd128 kernels/);
   const rows = readFileSync(join(out, 'names-tiny', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));

@@ -141,3 +141,17 @@ t.test('stdout closed by the reader (`train.js | head`): the run stops like a fi
   t.match(b.stderr, new RegExp(`resumed from \\S+ at step ${at} `));
   t.match(b.stdout, /^done: 256 steps in /m);
 });
+
+t.test('--quiet: only the summary on stdout; on stderr only warnings (no data report, no model header)', async (t) => {
+  const out = t.testdir({});
+  const args = ['--config', NAMES, '--out', out, '--workers', '1', '--max-steps', '3', '--quiet'];
+  const a = train(...args);
+  exit0(t, a, 'first run');
+  t.equal(a.stderr, '', 'nothing on stderr', { stderr: a.stderr });
+  t.match(a.stdout, /^done: 3 steps in /, 'stdout starts with the summary');
+  t.notMatch(a.stdout, /^(epoch|validation|step) /m, 'no epoch, validation or step lines');
+  // A new run over the first one's checkpoints: the warning still prints, alone.
+  const b = train(...args);
+  exit0(t, b, 'second run');
+  t.match(b.stderr, /^warning: starting a new run in a run directory with 1 checkpoint \(step-0+3\.ckpt\) of an earlier run; moved [^\n]*\n$/, 'the warning, alone');
+});

@@ -1,6 +1,6 @@
 // Interrupting `node dist/train.js` (issue 4): SIGKILL at various moments after the first
 // checkpoint, then --resume latest; SIGINT / SIGTERM once (finish the step, checkpoint, say how to
-// resume, exit 0); SIGINT twice (exit 130 at once, no new checkpoint). Every interrupted run is
+// resume, exit 130 for SIGINT and 143 for SIGTERM so `train && deploy` stops); SIGINT twice (exit 130 at once, no new checkpoint). Every interrupted run is
 // continued to the end and compared, bit for bit, with an uninterrupted one. Needs `npm run build`.
 
 import t from 'tap';
@@ -58,7 +58,7 @@ t.test('SIGKILL at several moments after the first checkpoint; --resume latest e
 });
 
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  t.test(`${sig} once: finishes the step, checkpoints, says how to resume, exit 0; the printed command resumes`, async (t) => {
+  t.test(`${sig} once: finishes the step, checkpoints, says how to resume, exits ${sig === 'SIGINT' ? 130 : 143}; the printed command resumes`, async (t) => {
     const dir = t.testdir({});
     const want = uninterrupted(join(dir, 'ref'));
     const out = join(dir, 'run');
@@ -68,7 +68,8 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     await new Promise((r) => setTimeout(r, sig === 'SIGINT' ? 30 : 120));
     run.child.kill(sig);
     const r = await run.done;
-    t.equal(r.status, 0, 'exit 0', { stderr: r.stderr.slice(-2000) });
+    const wantCode = sig === 'SIGINT' ? 130 : 143;
+    t.equal(r.status, wantCode, `exit ${wantCode}`, { stderr: r.stderr.slice(-2000) });
     t.match(r.stderr, new RegExp(`${sig}: finishing the current step, then writing a checkpoint`));
     t.notOk(hasStack(r.stderr), 'no stack trace');
     const stopped = Number(/stopped at step (\d+)/.exec(r.stdout)?.[1]);
@@ -109,7 +110,7 @@ t.test('SIGINT twice: exit 130 at once, without a new checkpoint', async (t) => 
   twice.child.kill('SIGINT');
   const [a, b] = await Promise.all([once.done, twice.done]);
 
-  t.equal(a.status, 0, 'once: exit 0', { stderr: a.stderr.slice(-2000) });
+  t.equal(a.status, 130, 'once: exit 130 (after its checkpoint)', { stderr: a.stderr.slice(-2000) });
   t.same(checkpoints(runDirOf(join(dir, 'once'))).map(stepOf), [1, 2], 'once: the step in progress was finished and checkpointed');
 
   t.equal(b.status, 130, 'twice: exit 130', { stderr: b.stderr.slice(-2000) });

@@ -19,7 +19,9 @@ const COMMAND = {
   flags: {
     checkpoint: { type: 'string', required: true, value: 'FILE', help: 'The checkpoint (a .ckpt file of a run).' },
     split: { type: 'string', choices: ['train', 'val', 'test'] as const, value: 'NAME', help: 'Evaluate this split of the data the checkpoint\'s config names, rebuilt and checked against the checkpoint\'s vocabulary (default: test, unless --data is given).' },
-    data: { type: 'string', value: 'FILE', help: 'Evaluate a file of your own instead (JSON Lines, CSV, TSV, or text for a language model), encoded with the checkpoint\'s vocabulary and labels; text/label fields as in the checkpoint\'s config.' },
+    data: { type: 'string', value: 'FILE', help: 'Evaluate a file of your own instead (JSON Lines, CSV, TSV, or text for a language model), encoded with the checkpoint\'s vocabulary and labels; text/label fields as in the checkpoint\'s config unless --text-field / --label-field say otherwise.' },
+    textField: { type: 'string', value: 'NAME', help: 'With --data: the field (JSON Lines) or column (CSV, TSV) holding the text (default: the checkpoint\'s data.textField).' },
+    labelField: { type: 'string', value: 'NAME', help: 'With --data: the field or column holding the label (default: the checkpoint\'s data.labelField).' },
     format: { type: 'string', choices: ['jsonl', 'csv', 'tsv', 'text'] as const, value: 'FMT', help: 'Format of --data (default: from its extension .jsonl/.csv/.tsv/.txt, else the config\'s data.format).' },
     skipInvalid: { type: 'boolean', help: 'With --data: skip invalid rows and rows whose label the model does not know, and count them in the output ("skipped"), instead of stopping at the first.' },
     dataRoot: { type: 'string', value: 'DIR', help: 'Folder that relative data paths of the checkpoint\'s config are resolved against: the folder of the config file it was trained with (default: the current directory).' },
@@ -42,12 +44,19 @@ runMain(async () => {
   if (args.split && args.data) throw new ConfigError('give --split or --data, not both');
   if (args.format && !args.data) throw new ConfigError('--format applies to --data FILE only');
   if (args.skipInvalid && !args.data) throw new ConfigError('--skip-invalid applies to --data FILE only');
+  for (const [flag, v] of [['--text-field', args.textField], ['--label-field', args.labelField]] as const) {
+    if (v !== undefined && !args.data) throw new ConfigError(`${flag} applies to --data FILE only`);
+    if (v !== undefined && v.trim() === '') throw new ConfigError(`${flag}: expected a field name, found an empty string`);
+  }
   if (args.dataRoot && args.data) throw new ConfigError('--data-root applies to --split only (a --data path is relative to the current directory)');
   const m = loadModel(args.checkpoint);
+  if (args.labelField !== undefined && isLanguageModel(m)) throw new ConfigError(`--label-field: ${args.checkpoint} is a language model, which reads no labels; leave the flag out`);
   let split: EncodedSplit;
   let source: Record<string, unknown>;
   if (args.data) {
-    const f = splitFromFile(m, args.data, { format: args.format as 'jsonl' | 'csv' | 'tsv' | 'text' | undefined, skipInvalid: args.skipInvalid });
+    const f = splitFromFile(m, args.data, {
+      format: args.format as 'jsonl' | 'csv' | 'tsv' | 'text' | undefined, skipInvalid: args.skipInvalid, textField: args.textField, labelField: args.labelField,
+    });
     split = f.split;
     source = { file: f.shown, format: f.format };
     if (args.skipInvalid) source.skipped = f.skipped;

@@ -6,7 +6,7 @@ import { parseArgs, runMain, type CommandSpec, type ParsedArgs } from './args.js
 import { loadModel, isLanguageModel, type LoadedModel } from '../infer/model.js';
 import { Classifier, type Prediction } from '../infer/classify.js';
 import { generate } from '../infer/generate.js';
-import { encodeText, decodeTokens, EOS, BOS } from '../data/index.js';
+import { encodeText, decodeTokens, EOS, BOS, OovCounter } from '../data/index.js';
 import { ConfigError } from '../util/errors.js';
 import { createKernels, resolveKernels, kernelsChoice } from '../model/backend/index.js';
 import { arenaOf } from '../util/shared.js';
@@ -55,10 +55,17 @@ runMain(async () => {
     throw new ConfigError(`${args.checkpoint} is a classifier; --${[...lmFlags, ...(args.json ? ['json'] : [])].join(', --')} only apply to language models. Classify with --text STR or lines on stdin.`);
   }
   const cls = new Classifier(m);
+  const oov = new OovCounter({ tokens: m.vocab }, m.tokenizer);
+  const warnOov = () => {
+    const w = oov.warning('the input');
+    if (w) process.stderr.write(w + '\n');
+  };
   if (args.text.length > 0) {
     const texts = args.text.filter((t) => t.trim() !== '');
     if (texts.length === 0) throw new ConfigError('--text is empty: give a text to classify');
+    for (const t of texts) oov.add(t);
     for (const p of cls.classify(texts)) process.stdout.write(line(p));
+    warnOov();
     return;
   }
   if (process.stdin.isTTY) process.stderr.write('reading texts from stdin, one per line (end with Ctrl-D)\n');
@@ -70,9 +77,11 @@ runMain(async () => {
   for await (const text of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
     if (text.trim() === '') continue; // blank lines are no inputs
     pending.push(text);
+    oov.add(text);
     if (pending.length === cls.maxB) flush();
   }
   flush();
+  warnOov(); // once, at the end: a line per input would drown the predictions
 });
 
 function languageModel(m: LoadedModel, n: number, args: ParsedArgs<typeof COMMAND.flags>): void {
@@ -80,6 +89,10 @@ function languageModel(m: LoadedModel, n: number, args: ParsedArgs<typeof COMMAN
   const prompt = args.prompt ?? '';
   // A prompt is the start of a document: <s> when the model was trained with it, never </s>.
   const ids = encodeText(prompt, { ...tok, eos: false, maxLength: 0 }, { tokens: m.vocab });
+  const oov = new OovCounter({ tokens: m.vocab }, tok);
+  oov.add(prompt);
+  const w = oov.warning('the prompt');
+  if (w) process.stderr.write(w + '\n');
   if (ids.length === 0) {
     throw new ConfigError('nothing to start from: the model was trained without <s> (data.bos), so give --prompt with some text');
   }

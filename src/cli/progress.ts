@@ -1,5 +1,6 @@
 // Training progress on the console. On a terminal: one line redrawn in place (bar, epoch,
-// step/total, loss, tokens/s, ETA). Anywhere else (CI, a file, a pipe): a plain log line every
+// step/total, loss, tokens/s, elapsed, ETA; a narrow terminal drops the bar and the less useful
+// fields first). Anywhere else (CI, a file, a pipe): a plain log line every
 // `logEverySteps` steps or `logEverySeconds` seconds, with no control characters at all.
 
 export interface OutStream {
@@ -23,7 +24,7 @@ export interface ProgressOptions {
   logEverySeconds?: number;
   /** Terminal: redraw at most this often (default 100 ms). */
   redrawMs?: number;
-  /** No step output at all (log() and summaries still print). */
+  /** No step output and no log() lines (--quiet: the summary, printed apart, is all). */
   quiet?: boolean;
   /** Clock in milliseconds (tests). */
   now?: () => number;
@@ -49,6 +50,8 @@ export class Progress {
   private readonly now: () => number;
   private readonly o: Required<Pick<ProgressOptions, 'logEverySteps' | 'logEverySeconds' | 'redrawMs' | 'quiet'>> & ProgressOptions;
   private startTime: number;
+  /** For the elapsed time shown (startTime moves to the first step, for the ETA's pace). */
+  private readonly createdAt: number;
   private startStep: number | undefined;
   private lastLineTime: number;
   private lastLineStep = -Infinity;
@@ -62,6 +65,7 @@ export class Progress {
     this.now = opts.now ?? Date.now;
     this.o = { logEverySteps: 10, logEverySeconds: 30, redrawMs: 100, quiet: false, ...opts };
     this.startTime = this.now();
+    this.createdAt = this.startTime;
     this.lastLineTime = this.startTime;
   }
 
@@ -87,6 +91,7 @@ export class Progress {
 
   /** A line of its own (validation results, checkpoint saved, warnings), above the bar on a terminal. */
   log(text: string): void {
+    if (this.o.quiet) return;
     if (this.tty) {
       this.clear();
       this.stream.write(text + '\n');
@@ -117,23 +122,33 @@ export class Progress {
 
   private line(s: StepInfo, tty: boolean): string {
     const total = this.o.totalSteps;
-    const parts: string[] = [];
-    parts.push(this.o.epochs ? `epoch ${s.epoch}/${this.o.epochs}` : `epoch ${s.epoch}`);
-    parts.push(total ? `step ${s.step}/${total}` : `step ${s.step}`);
-    parts.push(`loss ${formatNumber(s.loss)}`);
-    if (s.accuracy !== undefined) parts.push(`acc ${formatPercent(s.accuracy)}`);
-    if (s.tokensPerSec !== undefined) parts.push(`${formatRate(s.tokensPerSec)} tok/s`);
+    // Fields with a rank: on a narrow terminal the highest rank goes first, so ETA, tokens/s and
+    // the step (what a glance at a long run is for) stay longest.
+    const parts: Array<[text: string, rank: number]> = [];
+    parts.push([this.o.epochs ? `epoch ${s.epoch}/${this.o.epochs}` : `epoch ${s.epoch}`, 5]);
+    parts.push([total ? `step ${s.step}/${total}` : `step ${s.step}`, 0]);
+    parts.push([`loss ${formatNumber(s.loss)}`, 2]);
+    if (s.accuracy !== undefined) parts.push([`acc ${formatPercent(s.accuracy)}`, 4]);
+    if (s.tokensPerSec !== undefined) parts.push([`${formatRate(s.tokensPerSec)} tok/s`, 0]);
+    parts.push([`elapsed ${formatDuration((this.now() - this.createdAt) / 1000)}`, 1]);
     const eta = this.eta(s.step);
-    if (eta !== undefined) parts.push(`eta ${formatDuration(eta)}`);
-    let text = parts.join('  ');
-    if (tty && total) {
-      const width = 20;
-      const frac = Math.min(1, Math.max(0, s.step / total));
-      const full = Math.floor(frac * width);
-      const bar = '█'.repeat(full) + (full < width ? '▏▎▍▌▋▊▉'[Math.floor((frac * width - full) * 7)] ?? '' : '');
-      text = `${bar.padEnd(width, ' ')}│ ${String(Math.floor(frac * 100)).padStart(3)}%  ${text}`;
-    }
-    return tty ? text : stripControl(text);
+    if (eta !== undefined) parts.push([`eta ${formatDuration(eta)}`, 0]);
+    const join = (ps: typeof parts) => ps.map(([x]) => x).join('  ');
+    if (!tty || !total) return tty ? join(parts) : stripControl(join(parts));
+    const width = 20;
+    const frac = Math.min(1, Math.max(0, s.step / total));
+    const full = Math.floor(frac * width);
+    const bar = '█'.repeat(full) + (full < width ? '▏▎▍▌▋▊▉'[Math.floor((frac * width - full) * 7)] ?? '' : '');
+    const pct = `${String(Math.floor(frac * 100)).padStart(3)}%`;
+    const cols = (this.stream.columns ?? 100) - 1;
+    const head = (withBar: boolean) => (withBar ? `${bar.padEnd(width, ' ')}│ ${pct}  ` : `${pct.trimStart()}  `);
+    // The bar is the first to go, then the fields by rank.
+    let withBar = true;
+    let kept = parts;
+    const fits = () => head(withBar).length + join(kept).length <= cols;
+    if (!fits()) withBar = false;
+    for (let rank = 5; rank >= 1 && !fits(); rank--) kept = kept.filter(([, r]) => r < rank);
+    return head(withBar) + join(kept);
   }
 
   private draw(text: string): void {

@@ -1,5 +1,6 @@
 // node dist/train.js --config FILE [...]: train a recurrent network (see --help).
 
+import { constants } from 'node:os';
 import { parseArgs, runMain } from './args.js';
 import { trainRun, StopSignal } from '../train/run.js';
 
@@ -17,7 +18,7 @@ runMain(async () => {
       maxSteps: { type: 'number', integer: true, min: 1, value: 'N', help: 'Stop after global step N (steps before a resume count).' },
       seed: { type: 'number', integer: true, min: 0, value: 'N', help: 'Seed of initialization and data order.' },
       set: { type: 'string', repeat: true, value: 'PATH=VALUE', help: 'Override a config field, e.g. --set train.lr=0.003 (repeatable).' },
-      quiet: { type: 'boolean', help: 'No progress output (the summary still prints).' },
+      quiet: { type: 'boolean', help: 'Print only errors, warnings and the final summary (no data report, model header or progress).' },
     },
     examples: [
       ['node dist/train.js --config configs/small.json', 'first names -> gender, under a minute'],
@@ -36,7 +37,7 @@ runMain(async () => {
       process.exit(130);
     }
     process.stderr.write(`\n${sig}: finishing the current step, then writing a checkpoint (press Ctrl-C again to exit at once)\n`);
-    stop.request();
+    stop.request(sig);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -49,8 +50,11 @@ runMain(async () => {
     stop.request();
   });
   process.stderr.on('error', () => { /* nowhere left to report to */ });
-  await trainRun({
+  const summary = await trainRun({
     config: args.config, out: args.out, resume: args.resume, workers: args.workers, kernels: args.kernels, maxSteps: args.maxSteps,
     seed: args.seed, set: args.set, quiet: args.quiet,
   }, stop);
+  // Stopped by a signal, even with its checkpoint written, is not done: exit as the shell reports
+  // a signal (130 for SIGINT, 143 for SIGTERM) so `train && deploy` does not go on.
+  if (summary.stoppedEarly && stop.signal) return 128 + constants.signals[stop.signal];
 });

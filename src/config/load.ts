@@ -11,6 +11,7 @@ import { describeKind, MiB, readInputFile } from '../util/files.js';
 export const MAX_CONFIG_BYTES = 1 * MiB;
 import type { CheckpointConfig, Config, DataConfig, ModelConfig, SplitConfig, TrainConfig, VocabConfig } from './types.js';
 import { configSchema } from './schema.js';
+import { inferDataFormat } from '../data/defaults.js';
 import { applyDefaults, describeFound, formatPath, resolveRef, type PathSeg, type Problem, type Schema, validate } from './validate.js';
 
 // ---------------------------------------------------------------- the resolved config
@@ -90,6 +91,7 @@ export function checkConfig(raw: unknown, opts: CheckOptions): ResolvedConfig {
     const o = [...overridden].reverse().find((o) => o.path.every((seg, i) => p[i] === seg));
     return o ? `--set ${o.text}` : opts.label;
   };
+  inferFormat(value);
   const schema = configSchema();
   const problems = validate(value, schema);
   // Cross-field rules and files are checked with defaults filled in, on fields that passed the
@@ -167,6 +169,19 @@ export function applyOverride(obj: unknown, text: string): PathSeg[] | string {
 
 // ---------------------------------------------------------------- rules across fields
 
+/**
+ * data.format absent with source `files`: set from the files' extensions when they agree, so the
+ * resolved config (and config.resolved.json) says how the files were read. Else it stays absent
+ * and crossFieldProblems says why it could not be inferred.
+ */
+function inferFormat(value: unknown): void {
+  if (kindOf(value) !== 'object') return;
+  const d = (value as Record<string, unknown>).data as Record<string, unknown> | undefined;
+  if (kindOf(d) !== 'object' || d!.source !== 'files' || d!.format !== undefined) return;
+  const f = inferDataFormat(d as Pick<DataConfig, 'file' | 'train' | 'val' | 'test'>).format;
+  if (f) d!.format = f;
+}
+
 const FILE_FIELDS = ['train', 'val', 'test', 'file'] as const;
 
 function crossFieldProblems(c: ResolvedConfig): Problem[] {
@@ -174,7 +189,7 @@ function crossFieldProblems(c: ResolvedConfig): Problem[] {
   const d = c.data;
   const at = (path: PathSeg[], message: string) => out.push({ path, message });
   if (d.source === 'files') {
-    if (d.format === undefined) at(['data', 'format'], 'expected one of `jsonl`, `csv`, `tsv`, `text` (required when data.source is `files`), found nothing');
+    if (d.format === undefined) at(['data', 'format'], inferDataFormat(d).problem ?? 'expected one of `jsonl`, `csv`, `tsv`, `text` (or files named .jsonl, .csv, .tsv or .txt) when data.source is `files`, found nothing');
     if (d.file === undefined && d.train === undefined) at(['data'], 'expected `train` (with `val`, `test` if you have them) or `file` (split by hash) when data.source is `files`, found neither');
     if (d.file !== undefined && d.train !== undefined) at(['data', 'file'], 'give either data.file (split by hash) or data.train (with val, test), not both');
     for (const k of ['val', 'test'] as const) {

@@ -39,7 +39,7 @@ export interface DataConfig {
    * `moby-dick`: language modelling on the novel (built in); `files`: your own files.
    */
   source: 'names' | 'spam-assassin' | 'moby-dick' | 'files';
-  /** Format of your files (source `files`): JSON Lines, CSV or TSV with a header, or plain text (language modelling). */
+  /** Format of your files (source `files`): JSON Lines, CSV or TSV with a header, or plain text (language modelling). Default: from the files' extension (.jsonl, .csv, .tsv, .txt). */
   format?: 'jsonl' | 'csv' | 'tsv' | 'text';
   /** Training file (source `files`), relative to the config file. Give `train` (+ `val`, `test`) or `file`. */
   train?: string;

@@ -29,10 +29,33 @@ export interface ResolvedDataConfig {
   sample: number;
 }
 
+/** File format from a name's extension, or undefined when the extension says nothing. */
+export function formatOfExtension(file: string): 'jsonl' | 'csv' | 'tsv' | 'text' | undefined {
+  const m = /\.([a-z0-9]+)$/i.exec(file);
+  const ext = m ? m[1].toLowerCase() : '';
+  return ext === 'jsonl' || ext === 'ndjson' ? 'jsonl' : ext === 'csv' ? 'csv' : ext === 'tsv' ? 'tsv' : ext === 'txt' || ext === 'text' ? 'text' : undefined;
+}
+
+/**
+ * data.format when it is absent (source `files`): what the extensions of data.file or
+ * data.train/val/test say, if they all say the same. Else `problem` says why not.
+ */
+export function inferDataFormat(cfg: Pick<DataConfig, 'file' | 'train' | 'val' | 'test'>): { format?: ResolvedDataConfig['format']; problem?: string } {
+  const files = [cfg.file, cfg.train, cfg.val, cfg.test].filter((f): f is string => typeof f === 'string');
+  if (files.length === 0) return {};
+  const formats = files.map(formatOfExtension);
+  const unknown = files.filter((_, i) => formats[i] === undefined);
+  const fix = 'set data.format to `jsonl`, `csv`, `tsv` or `text`, or name the files .jsonl, .csv, .tsv or .txt';
+  if (unknown.length > 0) return { problem: `cannot tell the format from the file name${unknown.length > 1 ? 's' : ''} ${unknown.map((f) => JSON.stringify(f)).join(', ')}: ${fix}` };
+  if (new Set(formats).size > 1) return { problem: `the files' extensions say different formats (${files.map((f, i) => `${JSON.stringify(f)}: ${formats[i]}`).join(', ')}); they are read with one: ${fix}` };
+  return { format: formats[0] };
+}
+
 export function withDataDefaults(cfg: DataConfig): ResolvedDataConfig {
   return {
     source: cfg.source,
-    format: cfg.format,
+    // Absent: from the files' extensions (checkDataConfig says when they do not tell).
+    format: cfg.format ?? (cfg.source === 'files' ? inferDataFormat(cfg).format : undefined),
     train: cfg.train,
     val: cfg.val,
     test: cfg.test,
@@ -61,7 +84,7 @@ export function checkDataConfig(c: ResolvedDataConfig, task: Task): void {
     throw new ConfigError(`data: ${msg}`);
   };
   if (c.source === 'files') {
-    if (!c.format) bad('source "files" needs data.format: "jsonl", "csv", "tsv" or "text".');
+    if (!c.format) bad(`data.format: ${inferDataFormat(c).problem ?? 'source "files" needs data.format: "jsonl", "csv", "tsv" or "text" (or files named .jsonl, .csv, .tsv or .txt).'}`);
     if (!c.file && !c.train) bad('source "files" needs data.train (with optional data.val, data.test) or data.file (split by hash).');
     if (c.file && (c.train || c.val || c.test)) bad('give either data.file (one file, split by hash) or data.train/val/test, not both.');
     if (!c.train && (c.val || c.test)) bad('data.val and data.test need data.train as well.');

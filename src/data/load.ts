@@ -6,7 +6,7 @@ import type { DataConfig } from '../config/types.js';
 import { DataError } from '../util/errors.js';
 import { sharedInt32, toShared } from '../util/shared.js';
 import { builtinCorpus } from './corpora.js';
-import { checkDataConfig, withDataDefaults, type ResolvedDataConfig } from './defaults.js';
+import { checkDataConfig, formatOfExtension, withDataDefaults, type ResolvedDataConfig } from './defaults.js';
 import { inSample, splitOf } from './hash.js';
 import { Issues, readRows, type Row } from './readers.js';
 import { IntBuf, buildVocab, encodeInto, forEachKeptToken, vocabLookup } from './tokenize.js';
@@ -335,6 +335,11 @@ export interface ExternalFileOptions {
   skipInvalid?: boolean;
   /** How a user turns on skipping, ending each bad-row error (default: the data.skipInvalid hint). */
   skipHint?: string;
+  /** The text and label fields (columns) of this file, when not the config's data.textField / labelField. */
+  textField?: string;
+  labelField?: string;
+  /** How a user names another field, in a missing-field error (default: set data.textField / labelField). */
+  fieldFix?: (which: 'text' | 'label') => string;
 }
 
 export interface ExternalFile {
@@ -347,12 +352,7 @@ export interface ExternalFile {
   skipped: { count: number; first: RowIssue[] };
 }
 
-/** File format from a name's extension, or undefined when the extension says nothing. */
-export function formatOfExtension(file: string): 'jsonl' | 'csv' | 'tsv' | 'text' | undefined {
-  const m = /\.([a-z0-9]+)$/i.exec(file);
-  const ext = m ? m[1].toLowerCase() : '';
-  return ext === 'jsonl' || ext === 'ndjson' ? 'jsonl' : ext === 'csv' ? 'csv' : ext === 'tsv' ? 'tsv' : ext === 'txt' || ext === 'text' ? 'text' : undefined;
-}
+export { formatOfExtension };
 
 /**
  * One user file (evaluation of new data), read with the same readers and encoded with a SAVED
@@ -371,10 +371,11 @@ export function loadExamplesWithVocab(file: string, cfg: DataConfig, baseDir: st
     throw new DataError(`${shown}: cannot tell the file's format from its name; name it .jsonl, .csv, .tsv or .txt, or give the format explicitly.`, shown);
   }
   if (format === 'text' && o.task === 'many-to-one') {
-    throw new DataError(`${shown}: a plain-text file has no labels, and evaluating a classifier needs them; use a .jsonl, .csv or .tsv file with a "${c.labelField}" field.`, shown);
+    throw new DataError(`${shown}: a plain-text file has no labels, and evaluating a classifier needs them; use a .jsonl, .csv or .tsv file with a "${o.labelField ?? c.labelField}" field.`, shown);
   }
   const issues = new Issues(o.skipInvalid ?? c.skipInvalid, o.skipHint);
-  let rows = readRows(abs, shown, { format, textField: c.textField, labelField: c.labelField, needLabel: o.task === 'many-to-one' }, issues);
+  const textField = o.textField ?? c.textField, labelField = o.labelField ?? c.labelField;
+  let rows = readRows(abs, shown, { format, textField, labelField, needLabel: o.task === 'many-to-one', fieldFix: o.fieldFix }, issues);
   const name = o.name ?? 'test';
   let r: Encoded;
   if (o.task === 'many-to-one') {

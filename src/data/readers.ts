@@ -45,7 +45,12 @@ export interface ReadOptions {
   labelField: string;
   /** Whether rows need a label (many-to-one). */
   needLabel: boolean;
+  /** How the user names another field in a fix: `set data.textField to` (default) or a command-line flag. */
+  fieldFix?: (which: 'text' | 'label') => string;
 }
+
+const configFieldFix = (which: 'text' | 'label') => `set data.${which}Field to`;
+const cap = (s: string) => s[0].toUpperCase() + s.slice(1);
 
 /** Rows of one file. `shown` is the file name used in messages. */
 export function readRows(abs: string, shown: string, opts: ReadOptions, issues: Issues): Row[] {
@@ -162,7 +167,7 @@ function checkRow(
 ): Row | undefined {
   if (text === undefined || text === null) {
     issues.bad(shown, line, `missing text ${what} "${opts.textField}" (this row has: ${have.join(', ') || 'nothing'})`,
-      `Add it, or set data.textField to the ${what} that holds the text.`);
+      `Add it, or ${(opts.fieldFix ?? configFieldFix)('text')} the ${what} that holds the text.`);
     return undefined;
   }
   if (typeof text !== 'string') {
@@ -177,7 +182,7 @@ function checkRow(
   if (opts.needLabel) {
     if (label === undefined || label === null) {
       issues.bad(shown, line, `missing label ${what} "${opts.labelField}" (this row has: ${have.join(', ')})`,
-        `Add it, or set data.labelField to the ${what} that holds the label.`);
+        `Add it, or ${(opts.fieldFix ?? configFieldFix)('label')} the ${what} that holds the label.`);
       return undefined;
     }
     if (typeof label !== 'string' && typeof label !== 'number' && typeof label !== 'boolean') {
@@ -277,8 +282,8 @@ function parseTable(text: string, delim: string, shown: string, opts: ReadOption
         li = header.indexOf(opts.labelField);
         ii = header.indexOf('id');
         const cols = header.map((h) => `"${h}"`).join(', ');
-        if (ti < 0) throw new DataError(`${shown}:${line}: the header has no column "${opts.textField}" for the text (columns: ${cols}). Set data.textField to the text column, or add a header line.`, shown, line);
-        if (opts.needLabel && li < 0) throw new DataError(`${shown}:${line}: the header has no column "${opts.labelField}" for the label (columns: ${cols}). Set data.labelField to the label column.`, shown, line);
+        if (ti < 0) throw new DataError(`${shown}:${line}: the header has no column "${opts.textField}" for the text (columns: ${cols}). ${cap((opts.fieldFix ?? configFieldFix)('text'))} the text column, or add a header line.`, shown, line);
+        if (opts.needLabel && li < 0) throw new DataError(`${shown}:${line}: the header has no column "${opts.labelField}" for the label (columns: ${cols}). ${cap((opts.fieldFix ?? configFieldFix)('label'))} the label column.`, shown, line);
         return;
       }
       if (fields.length !== header.length) {

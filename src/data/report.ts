@@ -4,6 +4,19 @@ import { SPLIT_NAMES, type DataReport } from './types.js';
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
+/** Labels in under this fraction of the training rows are flagged: too few to learn from. */
+export const RARE_LABEL_FRACTION = 0.001;
+
+/** One `warning:` line per label that occurs in under 0.1% of the training rows (0 included). */
+export function rareLabelWarnings(r: DataReport): string[] {
+  const train = r.splits.train;
+  if (!train.labels || train.examples === 0) return [];
+  return Object.entries(train.labels)
+    .filter(([, n]) => n < RARE_LABEL_FRACTION * train.examples)
+    .map(([l, n]) => `  warning: label ${JSON.stringify(l)} is in ${n} of ${train.examples} training rows (${(100 * n / train.examples).toFixed(3)}%, under ${100 * RARE_LABEL_FRACTION}%): `
+      + 'too few for the model to learn it; add examples of it, or merge it into another label');
+}
+
 export function formatReport(r: DataReport): string {
   const lines: string[] = [];
   lines.push(`data: ${r.source} (${r.task}) from ${r.inputs.join(', ')}${r.sample < 1 ? `, sample ${r.sample}` : ''}`);
@@ -21,6 +34,7 @@ export function formatReport(r: DataReport): string {
     if (x.labels) parts.push(Object.entries(x.labels).map(([l, n]) => `${l} ${n}`).join(' / '));
     lines.push(`  ${s.padEnd(5)} ${parts.join(', ')}`);
   }
+  lines.push(...rareLabelWarnings(r));
   lines.push(`  vocabulary ${r.vocabSize} tokens; typed arrays ${(r.bytes / 1e6).toFixed(2)} MB; read ${r.ms.read} ms, encode ${r.ms.encode} ms`);
   for (const d of r.dropped) {
     if (d.count > 0) lines.push(`  dropped ${d.count}: ${d.reason}${d.examples.length ? ` (e.g. ${d.examples.join(', ')})` : ''}`);

@@ -32,6 +32,40 @@ export function tokenize(text: string, tok: Pick<TokenizerSpec, 'kind' | 'lowerc
   return out;
 }
 
+/**
+ * Counts the tokens of new text (prediction inputs, a prompt) that the vocabulary lacks: the
+ * model reads each as <unk>, which a user should hear about rather than get quietly worse output.
+ */
+export class OovCounter {
+  tokens = 0;
+  unknown = 0;
+  /** The first few distinct unknown tokens. */
+  readonly examples: string[] = [];
+  private readonly lookup: Map<string, number>;
+
+  constructor(vocab: Vocab, private readonly tok: Pick<TokenizerSpec, 'kind' | 'lowercase'>, private readonly maxExamples = 5) {
+    this.lookup = vocabLookup(vocab);
+  }
+
+  add(text: string): void {
+    forEachToken(normalizeText(text, this.tok.lowercase), this.tok.kind, (t) => {
+      this.tokens++;
+      if (this.lookup.has(t)) return;
+      this.unknown++;
+      if (this.examples.length < this.maxExamples && !this.examples.includes(t)) this.examples.push(t);
+    });
+  }
+
+  /** A `warning:` line about `what` (e.g. "the input"), or undefined when every token is known. */
+  warning(what: string): string | undefined {
+    if (this.unknown === 0) return undefined;
+    const unit = this.tok.kind === 'char' ? 'character' : 'word';
+    const more = this.unknown > this.examples.length ? ', ...' : '';
+    return `warning: ${this.unknown} of ${this.tokens} ${unit}s in ${what} are not in the model's vocabulary `
+      + `(${this.examples.map((e) => JSON.stringify(e)).join(', ')}${more}); the model reads each as <unk>, so its output is less reliable`;
+  }
+}
+
 // ---------------------------------------------------------------- vocabulary
 
 /**

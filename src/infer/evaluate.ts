@@ -82,7 +82,7 @@ function vocabularyDifference(m: LoadedModel, tokens: string[], labels: string[]
  * A user file, encoded with the checkpoint's vocabulary and label map. A label outside the map, or
  * any other bad row, is an error naming the file and line, unless skipInvalid (then counted).
  */
-export function splitFromFile(m: LoadedModel, file: string, o: { format?: ExternalFile['format']; skipInvalid?: boolean } = {}): ExternalFile {
+export function splitFromFile(m: LoadedModel, file: string, o: { format?: ExternalFile['format']; skipInvalid?: boolean; textField?: string; labelField?: string } = {}): ExternalFile {
   let st;
   try {
     st = statSync(file);
@@ -93,5 +93,6 @@ export function splitFromFile(m: LoadedModel, file: string, o: { format?: Extern
   return loadExamplesWithVocab(file, m.config.data, process.cwd(), {
     task: m.spec.task, vocab: { tokens: m.vocab }, labelNames: m.labelNames, tokenizer: m.tokenizer, format: o.format,
     skipInvalid: o.skipInvalid || undefined, skipHint: 'Or pass --skip-invalid to skip invalid rows (they are counted in the output).',
+    textField: o.textField, labelField: o.labelField, fieldFix: (which) => `pass --${which}-field with`,
   });
 }

@@ -71,16 +71,28 @@ export interface RunSummary {
 /** Stops the loop after the current step (SIGINT / SIGTERM). */
 export class StopSignal {
   requested = false;
-  request(): void { this.requested = true; }
+  /** The signal that asked for the stop, if any: the command exits 128 + its number. */
+  signal?: NodeJS.Signals;
+  request(signal?: NodeJS.Signals): void {
+    this.requested = true;
+    this.signal ??= signal;
+  }
 }
 
 const PROFILE_FILE = 'grad-profile.jsonl';
+/** Lines of `say` that --quiet keeps. */
+const QUIET_KEEPS = /^\s*(warning:|kernels:|resume:|resumed from |--resume auto:)/;
 const INIT_STREAM = 0x1417;
 
 export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<RunSummary> {
   const out = o.stdout ?? process.stdout;
   const err = o.stderr ?? process.stderr;
-  const say = (s: string) => err.write(s + '\n');
+  // --quiet: errors (thrown) and the summary only, plus the lines a quiet log still needs: warnings
+  // and what a resume did (which checkpoint, which config changes). No data report, no model header.
+  const say = (s: string) => {
+    const lines = o.quiet ? s.split('\n').filter((l) => QUIET_KEEPS.test(l)) : [s];
+    if (lines.length > 0) err.write(lines.join('\n') + '\n');
+  };
   const t0 = performance.now();
 
   // ---- config (command-line flags are --set overrides, validated the same way)
