@@ -27,6 +27,8 @@ export class Stepper {
   private readonly batch: Batch;
   private readonly out: Float32Array; // the logits where the kernels write them
   steps = 0;
+  /** Whether the workspace holds this model's packed recurrent weights (from the first step). */
+  private packed = false;
 
   /** `k`: the compute backend (its arena must hold p); default the float32 JavaScript kernels. */
   constructor(readonly spec: ModelSpec, readonly p: Params, k: Kernels = new JsKernels('float32')) {
@@ -52,7 +54,9 @@ export class Stepper {
     if (!(Number.isInteger(token) && token >= 0 && token < V)) throw new RangeError(`Stepper.step: token ${token} is not an id in [0, V=${V})`);
     this.batch.tokens[0] = token;
     if (this.steps > 0) ws.state0.set(ws.state1.subarray(0, stateSize(this.spec))); // the state the last token left
-    rnnForward(p, ws, this.batch, null, this.steps > 0);
+    // The weights do not change while generating: W_hh is packed once, at the first token.
+    rnnForward(p, ws, this.batch, null, this.steps > 0, this.packed);
+    this.packed = true;
     ws.k.gemm(this.out, 0, C, ws.A, H, H, 1, p.Wya, 0, 1, H, 1, C, H, 0, p.by, Epi.None); // Wya·h_t + by
     this.logits.set(this.out);
     this.probs.set(this.out);

@@ -216,9 +216,11 @@ function checkMemory(ws: Workspace, ...params: Params[]): void {
 /**
  * h_t of every layer for t = 1..T into the layer caches (ws.A: the top layer's); also the
  * rows-per-step table R, the final states in ws.state1, and the touched token rows. withState0:
- * start each row from its state in ws.state0 instead of zero.
+ * start each row from its state in ws.state0 instead of zero. samePacked: the weights have not
+ * changed since the last call on this workspace (generation, token by token), so the packed
+ * recurrent weights and summed biases of that call are used as they are.
  */
-export function rnnForward(p: Params, ws: Workspace, batch: Batch, drop: Dropout | null = null, withState0 = false): void {
+export function rnnForward(p: Params, ws: Workspace, batch: Batch, drop: Dropout | null = null, withState0 = false, samePacked = false): void {
   const { H, E } = ws.spec;
   const { B, T, lengths } = batch;
   const { k, R, tokens, cell } = ws;
@@ -252,7 +254,7 @@ export function rnnForward(p: Params, ws: Workspace, batch: Batch, drop: Dropout
     } else {
       for (let t = 1; t <= T; t++) k.gatherRows(Y, yo + (t - 1) * B * GH, GH, lp.Wih, GH, tokens, t - 1, T, R[t], GH, false); // the token's column
     }
-    cell.prepare(k, c, lp);
+    if (!samePacked) cell.prepare(k, c, lp);
     cell.forward(k, c, lp, B, T, R);
   }
   finalState(ws, batch);
@@ -414,7 +416,7 @@ export function outputForward(p: Params, ws: Workspace, batch: Batch): ForwardRe
   if (task === 'many-to-many') return everyStepForward(p, ws, batch, P, batch.targets, T, 1, 0);
   for (let b = 0; b < B; b++) {
     const src = lengths[b] * B * H + b * H; // a_{len} of row b
-    ws.Hlast.set(ws.A.subarray(src, src + H), b * H);
+    copy(ws.Hlast, b * H, ws.A, src, H);
     if (ws.drop) dropout(ws.Hlast, b * H, ws.Mh, b * H, H, ws.drop.rate, ws.drop.key, batch.ids[b], OUTPUT_MASK_T);
   }
   ws.k.gemm(P, 0, C, ws.Hlast, 0, H, 1, p.Wya, 0, 1, H, B, C, H, 0, p.by, Epi.None); // Wya·a + by

@@ -34,11 +34,12 @@ export class JsKernels implements Kernels {
   gemm(c: Float, co: number, ldc: number, a: Float, ao: number, rsA: number, csA: number,
     b: Float, bo: number, rsB: number, csB: number, M: number, N: number, K: number,
     beta: 0 | 1, bias: Float | null, epi: Epi): void {
-    for (let k0 = 0; k0 < K || k0 === 0; k0 += KC) {
-      const kn = Math.min(KC, K - k0);
-      blockProduct(c, co, ldc, a, ao + k0 * csA, rsA, csA, b, bo + k0 * rsB, rsB, csB, M, N, kn, beta === 1 || k0 > 0);
-      if (K === 0) break;
-    }
+    // At least one block, so that K = 0 still sets C to zero when beta is 0.
+    let k0 = 0;
+    do {
+      blockProduct(c, co, ldc, a, ao + k0 * csA, rsA, csA, b, bo + k0 * rsB, rsB, csB, M, N, Math.min(KC, K - k0), beta === 1 || k0 > 0);
+      k0 += KC;
+    } while (k0 < K);
     if (bias === null && epi === Epi.None) return;
     for (let m = 0; m < M; m++) {
       const o = co + m * ldc;
