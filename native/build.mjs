@@ -1,6 +1,7 @@
 // Builds the native backend's addon (native/binding.gyp → native/build/Release/rnn_kernels.node)
-// with node-gyp, for src/build.mjs. Never fails the build: without a compiler (or node-gyp, or
-// Node's headers) it prints one warning line and the runs use the wasm kernels instead.
+// and, where MPI is installed, the MPI binding (native/mpi/) with node-gyp, for src/build.mjs.
+// Never fails the build: without a compiler (or node-gyp, or Node's headers) it prints one warning
+// line and the runs use the wasm kernels instead (and --distributed mpi says how to install MPI).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
@@ -26,25 +27,40 @@ function reason(out) {
   return (pick ?? lines.at(-1) ?? 'unknown error').replace(/^gyp ERR! (stack )?/, '').slice(0, 200);
 }
 
-/** Build the addon; true if it was built. */
-export function buildNative(root) {
-  const dir = join(root, 'native');
-  const warn = (why) => {
-    console.warn(`warning: native kernels not built (${why}); runs will use the wasm kernels`);
-    return false;
-  };
+/** `node-gyp rebuild` in `dir`; null if `addon` (build/Release/<addon>) was built, else why not (the log is kept in build/node-gyp.log). */
+function gypRebuild(root, dir, addon) {
   const gyp = findNodeGyp(root);
-  if (!gyp) return warn('node-gyp not found');
+  if (!gyp) return 'node-gyp not found';
   const args = [gyp, 'rebuild'];
   // Outside npm, point node-gyp at the headers installed with this node rather than let it download them.
   const prefix = dirname(dirname(process.execPath));
   if (!process.env.npm_config_nodedir && existsSync(join(prefix, 'include', 'node', 'node_api.h'))) args.push(`--nodedir=${prefix}`);
   const r = spawnSync(process.execPath, args, { cwd: dir, encoding: 'utf8', maxBuffer: 64 << 20 });
   const out = `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}`;
-  if (r.status !== 0 || !existsSync(join(dir, 'build', 'Release', 'rnn_kernels.node'))) {
+  if (r.status !== 0 || !existsSync(join(dir, 'build', 'Release', addon))) {
     mkdirSync(join(dir, 'build'), { recursive: true });
     writeFileSync(join(dir, 'build', 'node-gyp.log'), out);
-    return warn(`${reason(out)}; full log: native/build/node-gyp.log`);
+    return `${reason(out)}; full log: ${join(dir, 'build', 'node-gyp.log').slice(root.length + 1)}`;
   }
-  return true;
+  return null;
+}
+
+/** Build the addon; true if it was built. */
+export function buildNative(root) {
+  const why = gypRebuild(root, join(root, 'native'), 'rnn_kernels.node');
+  if (why) console.warn(`warning: native kernels not built (${why}); runs will use the wasm kernels`);
+  return why === null;
+}
+
+/**
+ * Build the MPI binding (native/mpi → native/mpi/build/Release/rnn_mpi.node) where an MPI compiler
+ * wrapper is installed; true if built. Without one this is silent: MPI is optional, and
+ * `--distributed mpi` says how to install it.
+ */
+export function buildMpi(root) {
+  const probe = spawnSync('mpicc', ['--showme:compile'], { encoding: 'utf8' });
+  if (probe.error || probe.status !== 0) return false;
+  const why = gypRebuild(root, join(root, 'native', 'mpi'), 'rnn_mpi.node');
+  if (why) console.warn(`warning: the MPI binding was not built (${why}); --distributed mpi will not be available`);
+  return why === null;
 }

@@ -67,5 +67,8 @@ for (const name of commands) {
 }
 
 // 5. the `native` backend's addon (native/binding.gyp) with node-gyp; without a C++ compiler this
-// only warns, and runs use the wasm kernels
-(await import('../native/build.mjs')).buildNative(root);
+// only warns, and runs use the wasm kernels;
+// 6. the MPI binding (native/mpi/binding.gyp), only where Open MPI's mpicc is installed
+const native = await import('../native/build.mjs');
+native.buildNative(root);
+native.buildMpi(root);
