@@ -8,7 +8,7 @@ import { workerData } from 'piscina';
 import { performance } from 'node:perf_hooks';
 import {
   SYNC_COUNT, SYNC_GEN, SYNC_ABORT, SYNC_PHASE, PHASE_GRADIENT, PHASE_REDUCE, PHASE_UPDATE,
-  type WorkerInit, type StepTask, type StepResult, type EvalTask, type ShardResult,
+  type WorkerInit, type StepTask, type StepResult, type EvalTask, type ShardResult, type UpdateTask,
 } from '../src/parallel/protocol.js';
 import { makeLayout, viewsOf, type Params } from '../src/model/params.js';
 import { allocWorkspace, forwardBackward, forward } from '../src/model/rnn.js';
@@ -155,6 +155,12 @@ function step(t: StepTask): StepResult {
   barrier(t.W);
 
   const t2 = performance.now();
+  if (t.gradientOnly) {
+    return {
+      lossSum: r.lossSum, count: r.count, correct: r.correct, batchLoss: NaN, batchCount: NaN, gradNorm: partials[4 * t.k + 2], clipped: false, finite: true,
+      fwdBwdMs: t1 - t0, reduceMs: t2 - t1, updateMs: 0,
+    };
+  }
   let batchLoss = 0, batchCount = 0, sumSq = 0;
   for (let k = 0; k < t.W; k++) { batchLoss += partials[4 * k]; batchCount += partials[4 * k + 1]; sumSq += partials[4 * k + 2]; }
   const c = clipScale(sumSq, batchCount, t.update.clipNorm);
@@ -188,7 +194,14 @@ function evaluate(task: EvalTask): ShardResult {
   return { lossSum: r.lossSum, count: r.count, correct: r.correct, ms: performance.now() - t0, confusion };
 }
 
-export default function run(task: StepTask | EvalTask): StepResult | ShardResult {
+/** The optimizer step on this task's slice (distributed training: after the ranks' allreduce). */
+function update(t: UpdateTask): number {
+  const t0 = performance.now();
+  updateRange(t.opts, t.step, params.data as Float32Array, grad, m, v, t.scale, t.lo, t.hi);
+  return performance.now() - t0;
+}
+
+export default function run(task: StepTask | EvalTask | UpdateTask): StepResult | ShardResult | number {
   Atomics.load(init.fence, 0); // acquire: see the coordinator's last writes to shared memory
-  return task.kind === 'step' ? step(task) : evaluate(task);
+  return task.kind === 'step' ? step(task) : task.kind === 'update' ? update(task) : evaluate(task);
 }

@@ -18,7 +18,7 @@ import { sharedBuffer, sharedInt32, arenaOf, type SharedArena } from '../util/sh
 import { tokenRows, type UpdateStats } from '../train/step.js';
 import type { Optimizer } from '../train/optim.js';
 import type { EncodedSplit, SplitName } from '../data/index.js';
-import { SYNC_ABORT, SYNC_GEN, SYNC_PHASE, PHASE_UPDATE, type WorkerInit, type SlotBuffers, type StepTask, type StepResult, type EvalTask, type ShardResult, type CarryBuffers } from './protocol.js';
+import { SYNC_ABORT, SYNC_GEN, SYNC_PHASE, PHASE_UPDATE, type WorkerInit, type SlotBuffers, type StepTask, type StepResult, type EvalTask, type ShardResult, type CarryBuffers, type UpdateTask } from './protocol.js';
 import { stateSize } from '../model/spec.js';
 import { UserError } from '../util/errors.js';
 import type { BackendName } from '../model/backend/index.js';
@@ -75,6 +75,12 @@ export interface TrainStepResult extends Omit<UpdateStats, 'scale'> {
   updateMs: number;
 }
 
+/** A rank's part of a distributed step (Coordinator.gradient). */
+export interface LocalGradient extends Omit<TrainStepResult, keyof UpdateStats> {
+  /** The token rows nonzero in `grad` (this rank's union of touched rows). */
+  rows: Int32Array;
+}
+
 export interface EvalResult { lossSum: number; count: number; correct: number; confusion: number[] | null }
 
 export class WorkerFailure extends UserError {
@@ -98,6 +104,9 @@ export class Coordinator {
   private readonly fence: Int32Array;
   private readonly sync: Int32Array;
   private readonly carry: CarryBuffers | null;
+  /** The token rows nonzero in `grad`, this step's (cur) and the last's, and their counts (see WorkerInit.unions). */
+  private readonly unions: [Int32Array, Int32Array];
+  private readonly unionCounts: Int32Array;
   /** Which of the workers' two union buffers this step's token rows go to. */
   private cur: 0 | 1 = 0;
   private closed = false;
@@ -134,12 +143,14 @@ export class Coordinator {
     const rows = () => new Float32Array(sharedBuffer(4 * o.maxB * S), 0, o.maxB * S);
     const ids = () => sharedInt32(o.maxB).fill(-1);
     this.carry = o.carryState && o.spec.task === 'many-to-many' ? { S, state: [rows(), rows()], ids: [ids(), ids()] } : null;
+    this.unions = [sharedInt32(o.spec.V), sharedInt32(o.spec.V)];
+    this.unionCounts = sharedInt32(2);
     const init: WorkerInit = {
       spec: o.spec, kernels: o.kernels ?? 'js', sync: this.sync,
-      partials: new Float64Array(sharedBuffer(32 * this.workers), 0, 4 * this.workers), unionCounts: sharedInt32(2),
+      partials: new Float64Array(sharedBuffer(32 * this.workers), 0, 4 * this.workers), unionCounts: this.unionCounts,
       memory: arena.memory, params: this.params.data.byteOffset, grad: this.grad.data.byteOffset,
       moments: m ? { m: m.byteOffset, v: v!.length > 0 ? v!.byteOffset : -1 } : null,
-      slotTable: slotTable.byteOffset, slots: this.slots, unions: [sharedInt32(o.spec.V), sharedInt32(o.spec.V)], splits: o.splits,
+      slotTable: slotTable.byteOffset, slots: this.slots, unions: this.unions, splits: o.splits,
       orders: this.orders, maxB: o.maxB, maxT: o.maxT, bpttWindow: o.bpttWindow, dropout: o.dropout ?? 0, seed: o.seed ?? 0, stepLoss: o.stepLoss ?? 0, carry: this.carry, fence: this.fence, inject: o.inject,
     };
     this.pool = new Piscina({
@@ -159,10 +170,14 @@ export class Coordinator {
     dst.set(order);
   }
 
-  /** Cut order[off, off+n) (sorted longest first) into at most `workers` contiguous shards of about equal real tokens. */
-  shards(split: SplitName, off: number, n: number): Array<[number, number]> {
+  /**
+   * Cut order[off, off+n) (sorted longest first) into at most `parts` (default: the workers)
+   * contiguous shards of about equal real tokens. Distributed training cuts every batch into
+   * ranks × workers shards by this one rule, so the global batch is the single-process one.
+   */
+  shards(split: SplitName, off: number, n: number, parts = this.workers): Array<[number, number]> {
     const order = this.orders[split]!, lengths = this.o.splits[split]!.lengths;
-    const S = Math.min(this.workers, n);
+    const S = Math.min(parts, n);
     let total = 0;
     for (let i = 0; i < n; i++) total += lengths[order[off + i]];
     const out: Array<[number, number]> = [];
@@ -185,13 +200,65 @@ export class Coordinator {
    * updated when the loss or the gradient is not finite (the result says so).
    */
   async step(step: number, split: SplitName, off: number, n: number, clipNorm: number): Promise<TrainStepResult> {
-    if (this.closed) throw new Error('Coordinator: the pool is closed');
-    const opt = this.o.optimizer;
-    if (!opt) throw new Error('Coordinator.step: this pool was made without an optimizer');
+    const opt = this.optimizer();
     const shards = this.shards(split, off, n);
+    const optStep = opt.step + 1;
+    const results = await this.runStep(step, this.stepTasks(step, split, off, shards, { step: optStep, clipNorm, gradientOnly: false }));
+    const first = results[0];
+    if (first.finite) opt.step = optStep;
+    return { ...this.totals(results, shards.length), gradNorm: first.gradNorm, clipped: first.clipped, finite: first.finite };
+  }
+
+  /**
+   * A rank's part of a distributed step: the gradient sums of shards [rank·W, (rank+1)·W) of the
+   * batch cut into ranks·W shards, summed over this rank's slots into `grad` (nonzero in the dense
+   * part and the returned token rows only). Nothing is updated: the caller sums `grad` over the
+   * ranks, then calls update().
+   */
+  async gradient(step: number, split: SplitName, off: number, n: number, rank: number, ranks: number): Promise<LocalGradient> {
+    this.optimizer();
+    const W = this.workers;
+    const shards = this.shards(split, off, n, ranks * W).slice(rank * W, (rank + 1) * W);
+    const results = await this.runStep(step, this.stepTasks(step, split, off, shards, { step: 0, clipNorm: 0, gradientOnly: true }));
+    return { ...this.totals(results, shards.length), rows: this.unions[this.cur].subarray(0, this.unionCounts[this.cur]) };
+  }
+
+  /**
+   * The token rows nonzero in `grad` after the ranks' allreduce (a superset of this rank's): the
+   * next step zeroes these.
+   */
+  setRows(rows: Int32Array, n: number): void {
+    this.unions[this.cur].set(rows.subarray(0, n));
+    this.unionCounts[this.cur] = n;
+  }
+
+  /** The optimizer step with gradient scale·grad, each worker its slice (after gradient() and the allreduce). */
+  async update(step: number, scale: number): Promise<number> {
+    const opt = this.optimizer();
+    const size = this.layout.size, W = this.workers, optStep = opt.step + 1;
+    const tasks: UpdateTask[] = [];
+    for (let k = 0; k < W; k++) {
+      const lo = Math.floor((size * k) / W / 16) * 16, hi = k === W - 1 ? size : Math.floor((size * (k + 1)) / W / 16) * 16;
+      tasks.push({ kind: 'update', step: optStep, opts: { ...opt.opts }, scale, lo, hi });
+    }
+    Atomics.add(this.fence, 0, 1); // release: workers see the summed gradient
+    for (let k = 0; k < W; k++) Atomics.store(this.sync, SYNC_PHASE + k, PHASE_UPDATE);
+    const ms = await this.runTasks<number>(step, tasks);
+    opt.step = optStep;
+    return Math.max(...ms);
+  }
+
+  private optimizer(): Optimizer {
+    if (this.closed) throw new Error('Coordinator: the pool is closed');
+    if (!this.o.optimizer) throw new Error('Coordinator.step: this pool was made without an optimizer');
+    return this.o.optimizer;
+  }
+
+  /** The W step tasks on these shards of the batch at `off` (tasks beyond the shards have none). */
+  private stepTasks(step: number, split: SplitName, off: number, shards: Array<[number, number]>, u: { step: number; clipNorm: number; gradientOnly: boolean }): StepTask[] {
+    const opt = this.o.optimizer!;
     const W = this.workers, S = shards.length, { denseStart } = tokenRows(this.layout), size = this.layout.size;
     this.cur = this.cur === 0 ? 1 : 0;
-    const optStep = opt.step + 1;
     const tasks: StepTask[] = [];
     for (let k = 0; k < W; k++) {
       const [o, m] = k < S ? shards[k] : [0, 0];
@@ -201,16 +268,16 @@ export class Coordinator {
       const ulo = Math.floor((size * k) / W / 16) * 16, uhi = k === W - 1 ? size : Math.floor((size * (k + 1)) / W / 16) * 16;
       tasks.push({
         kind: 'step', step, split, off: o, n: m, k, W, S, lo, hi, cur: this.cur, row0: k < S ? o - off : 0,
-        update: { step: optStep, opts: { ...opt.opts }, clipNorm, ulo, uhi },
+        update: { step: u.step, opts: { ...opt.opts }, clipNorm: u.clipNorm, ulo, uhi }, gradientOnly: u.gradientOnly,
       });
     }
     this.sync.fill(0);
     Atomics.add(this.fence, 0, 1); // release: workers see the parameters as updated so far
-    const t0 = performance.now();
-    const results = await this.runStep(step, tasks);
-    this.slowestMs = Math.max(this.slowestMs, performance.now() - t0);
-    const first = results[0];
-    if (first.finite) opt.step = optStep;
+    return tasks;
+  }
+
+  /** Loss, count and timings summed over the first S results (the tasks that had a shard). */
+  private totals(results: StepResult[], S: number): Omit<TrainStepResult, keyof UpdateStats> {
     let lossSum = 0, count = 0, correct = 0, msMax = 0, msSum = 0, reduceMs = 0, updateMs = 0;
     for (let k = 0; k < S; k++) {
       const r = results[k];
@@ -219,10 +286,7 @@ export class Coordinator {
     }
     for (const r of results) { reduceMs = Math.max(reduceMs, r.reduceMs); updateMs = Math.max(updateMs, r.updateMs); }
     this.profile(S);
-    return {
-      lossSum, count, correct, shards: S, fwdBwdMsMax: msMax, fwdBwdMsMean: msSum / S, reduceMs, updateMs,
-      gradNorm: first.gradNorm, clipped: first.clipped, finite: first.finite,
-    };
+    return { lossSum, count, correct, shards: S, fwdBwdMsMax: msMax, fwdBwdMsMean: S > 0 ? msSum / S : 0, reduceMs, updateMs };
   }
 
   /**
@@ -231,8 +295,15 @@ export class Coordinator {
    * answering. Either way the pool is destroyed and a WorkerFailure names the step.
    */
   private async runStep(step: number, tasks: StepTask[]): Promise<StepResult[]> {
+    const t0 = performance.now();
+    const results = await this.runTasks<StepResult>(step, tasks);
+    this.slowestMs = Math.max(this.slowestMs, performance.now() - t0);
+    return results;
+  }
+
+  private async runTasks<R>(step: number, tasks: Array<StepTask | UpdateTask>): Promise<R[]> {
     try {
-      const runs = tasks.map((t) => this.pool.run(t) as Promise<StepResult>);
+      const runs = tasks.map((t) => this.pool.run(t) as Promise<R>);
       return await this.watched(runs, Promise.all(runs));
     } catch (e) {
       Atomics.store(this.sync, SYNC_ABORT, 1);
@@ -273,6 +344,11 @@ export class Coordinator {
       if (c > 0) { this.stepNorms[t] = s / c; T = t + 1; }
     }
     this.stepNormsT = T;
+  }
+
+  /** Training's carried states in place (rows × stateSize, and each row's chunk id), or null without carryState. */
+  trainCarry(): { S: number; state: Float32Array; ids: Int32Array } | null {
+    return this.carry ? { S: this.carry.S, state: this.carry.state[0], ids: this.carry.ids[0] } : null;
   }
 
   /** The carried states of training (for a checkpoint), or undefined without carryState. */

@@ -103,6 +103,22 @@ export interface StepTask {
   row0: number; // the shard's first row within the batch (carried states are kept by row)
   /** The optimizer step: its number (1-based), options (lr for this step), clipping, and this task's slice. */
   update: { step: number; opts: OptimizerOptions; clipNorm: number; ulo: number; uhi: number };
+  /**
+   * Stop after the slot sum (distributed training: the reduced gradient is this rank's share, to be
+   * summed over the ranks before an UpdateTask applies it). The result's gradNorm is then this
+   * task's Σ g², and nothing is updated.
+   */
+  gradientOnly?: boolean;
+}
+
+/** The optimizer step on slice [lo, hi) of the parameters, with gradient scale·grad (distributed training). */
+export interface UpdateTask {
+  kind: 'update';
+  step: number;
+  opts: OptimizerOptions;
+  scale: number;
+  lo: number;
+  hi: number;
 }
 
 export interface StepResult {

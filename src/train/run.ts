@@ -26,6 +26,8 @@ import { makeDirs, onDisk, writeTextReplacing } from '../util/files.js';
 import { checkpointOf, restore, loadParams, optimizerOptions } from './state.js';
 import { RunLock } from './lock.js';
 import { checkMemory, memoryNeed, type MemoryPlan } from './memory.js';
+import { Distributed, type DistributedKind } from '../parallel/distributed.js';
+import { decodeCheckpoint } from '../checkpoint/codec.js';
 
 export interface RunOptions {
   config: string;
@@ -42,8 +44,10 @@ export interface RunOptions {
   /** Where progress and messages go (default stdout / stderr). */
   stdout?: OutStream;
   stderr?: OutStream;
-  /** Tests only: make a worker fail at this step. */
-  inject?: { failAtStep: number; mode: 'throw' | 'exit' | 'hang' };
+  /** Tests only: make a worker fail at this step (distributed: on this rank only, if given). */
+  inject?: { failAtStep: number; mode: 'throw' | 'exit' | 'hang'; rank?: number };
+  /** Data-parallel over processes and hosts (mpirun / srun): see src/parallel/distributed.ts. */
+  distributed?: DistributedKind;
 }
 
 export interface EvalMetrics {
@@ -87,11 +91,14 @@ const INIT_STREAM = 0x1417;
 export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<RunSummary> {
   const out = o.stdout ?? process.stdout;
   const err = o.stderr ?? process.stderr;
+  const dist = o.distributed ? await Distributed.open(o.distributed) : null;
+  // Distributed: rank 0 alone writes files and output; the other ranks report only their errors.
+  const writer = !dist || dist.rank === 0;
   // --quiet: errors (thrown) and the summary only, plus the lines a quiet log still needs: warnings
   // and what a resume did (which checkpoint, which config changes). No data report, no model header.
   const say = (s: string) => {
     const lines = o.quiet ? s.split('\n').filter((l) => QUIET_KEEPS.test(l)) : [s];
-    if (lines.length > 0) err.write(lines.join('\n') + '\n');
+    if (lines.length > 0 && writer) err.write(lines.join('\n') + '\n');
   };
   const t0 = performance.now();
 
@@ -108,7 +115,7 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
   if (o.maxSteps !== undefined) sets.push(`train.maxSteps=${o.maxSteps}`);
   const loaded = loadConfig(o.config, sets);
   const cfg = loaded.config;
-  const workers = cfg.train.workers ?? availableParallelism();
+  const workers = dist ? await dist.agreeWorkers(cfg.train.workers ?? availableParallelism(), say) : cfg.train.workers ?? availableParallelism();
   // Sizes first: a model that cannot fit (even with the smallest vocabulary and one-step batches)
   // is refused before the data loads.
   checkRunMemory(cfg, workers, loaded.file, { V: 4, C: cfg.model.task === 'many-to-one' ? Math.max(2, cfg.data.labels?.length ?? 2) : 4, maxB: 1, maxT: 1 }, 'at least');
@@ -118,11 +125,13 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
   if (dirname(runDir) !== outDir || cfg.name === '.' || cfg.name === '..') throw new ConfigError(`name: ${JSON.stringify(cfg.name)} is not a single folder name inside ${outDir}`);
   onDisk('create the run directory', runDir, () => makeDirs(runDir));
   // One trainer per run directory; released when trainRun returns or the process exits.
-  const lock = RunLock.acquire(runDir, (m) => say(`warning: ${m}`));
+  const lock = writer ? RunLock.acquire(runDir, (m) => say(`warning: ${m}`)) : null;
   try {
-    return await trainLocked(o, stop, { loaded, cfg, runDir, workers, t0, say, out });
+    const summary = await trainLocked(o, stop, { loaded, cfg, runDir, workers, t0, say, out, dist });
+    await dist?.close();
+    return summary;
   } finally {
-    lock.release();
+    lock?.release();
   }
 }
 
@@ -134,13 +143,16 @@ interface Prepared {
   t0: number;
   say: (s: string) => void;
   out: OutStream;
+  dist: Distributed | null;
 }
 
-async function trainLocked(o: RunOptions, stop: StopSignal, { loaded, cfg, runDir, workers, t0, say, out }: Prepared): Promise<RunSummary> {
+async function trainLocked(o: RunOptions, stop: StopSignal, { loaded, cfg, runDir, workers, t0, say, out, dist }: Prepared): Promise<RunSummary> {
+  const writer = !dist || dist.rank === 0;
   const ckdir = new CheckpointDir(runDir, { keepLast: cfg.checkpoint.keepLast });
 
   // ---- resume: find and read the checkpoint first, so a bad one fails before the data loads
   let resumed: { path: string; c: CheckpointData } | null = null;
+  const chooseResume = () => {
   if (o.resume === 'latest' || o.resume === 'auto') {
     const r = ckdir.loadLatestValid((m) => say(`warning: ${m}`));
     if (r) resumed = { path: r.path, c: r.checkpoint };
@@ -151,6 +163,14 @@ async function trainLocked(o: RunOptions, stop: StopSignal, { loaded, cfg, runDi
     }
   } else if (o.resume) {
     resumed = { path: resolve(o.resume), c: readCheckpoint(resolve(o.resume)) };
+  }
+  return resumed;
+  };
+  if (!dist) chooseResume();
+  else {
+    // Rank 0 chooses (and validates) the checkpoint; every rank decodes the same bytes.
+    const shared = await dist.shareResume(chooseResume);
+    if (shared && dist.rank !== 0) resumed = { path: shared.path, c: decodeCheckpoint(shared.bytes, shared.path) };
   }
   if (resumed) {
     const saved = withNewDefaults(JSON.parse(resumed.c.config));
@@ -203,7 +223,7 @@ async function trainLocked(o: RunOptions, stop: StopSignal, { loaded, cfg, runDi
     initParams(params, spec, rng, { init: cfg.model.init, recurrentInit: cfg.model.recurrentInit, recurrentScale: cfg.model.recurrentScale, forgetBias: cfg.model.forgetBias, chrono: cfg.model.chrono });
     st = { globalStep: 0, epoch: 0, batchInEpoch: 0, rngState: rng.getState(), bestMetric: NaN, bestStep: 0, seed: cfg.seed };
   }
-  setAsideCheckpoints(ckdir, resumed ? st.globalStep : -1, say);
+  if (writer) setAsideCheckpoints(ckdir, resumed ? st.globalStep : -1, say);
 
   const batchSize = cfg.train.batchSize;
   const batchesPerEpoch = Math.ceil(data.splits.train.count / batchSize);
@@ -218,17 +238,22 @@ async function trainLocked(o: RunOptions, stop: StopSignal, { loaded, cfg, runDi
   if (resumed?.c.training.kernels && resumed.c.training.kernels !== kernelsName && savedKernels === cfg.train.kernels) say(`resume: the checkpoint was trained with ${resumed.c.training.kernels} kernels, this run uses ${kernelsName} (allowed; the run will differ from an uninterrupted one in the last bits)`);
   say(`model: ${spec.cell}${cfg.model.layers > 1 ? ` × ${cfg.model.layers} layers` : ''} ${spec.task}, V=${spec.V} H=${spec.H} C=${spec.C} ${spec.E ? `embedding E=${spec.E}` : 'one-hot input'}, ${countParams(layout).toLocaleString('en-US')} parameters; ${workers} worker thread${workers > 1 ? 's' : ''}, ${kernelsName} kernels; run directory ${relative(process.cwd(), runDir) || '.'}`);
   const resolvedFile = join(runDir, 'config.resolved.json');
-  onDisk('write', resolvedFile, () => writeFileSync(resolvedFile, JSON.stringify(cfg, null, 2) + '\n'));
+  if (writer) onDisk('write', resolvedFile, () => writeFileSync(resolvedFile, JSON.stringify(cfg, null, 2) + '\n'));
 
   // Language models carry each row's state from chunk to chunk: batches are streams (streamPlan).
   const carry = !m2o && cfg.train.carryState;
   const planOf = carry ? streamPlan : epochPlan;
-  const co = new Coordinator({ spec, workers, maxB, maxT, bpttWindow: cfg.train.bpttWindow, dropout: cfg.model.dropout, seed: cfg.seed, stepLoss: cfg.train.stepLoss, carryState: carry, splits: data.splits, params, optimizer: opt, kernels: kernels.name, inject: o.inject });
+  const co = new Coordinator({ spec, workers, maxB, maxT, bpttWindow: cfg.train.bpttWindow, dropout: cfg.model.dropout, seed: cfg.seed, stepLoss: cfg.train.stepLoss, carryState: carry, splits: data.splits, params, optimizer: opt, kernels: kernels.name, inject: o.inject?.rank === undefined || o.inject.rank === dist?.rank ? o.inject : undefined });
   if (carry && st.carry) co.setCarried(st.carry);
+  if (dist) {
+    say(`distributed: ${dist.library}, ${dist.size} rank${dist.size > 1 ? 's' : ''} × ${workers} worker threads (${dist.hosts.map((h, r) => `rank ${r} on ${h}`).join(', ')})${dist.size === 1 && !Distributed.launched() ? '; not started by mpirun or srun, so this is one rank' : ''}`);
+    await dist.checkSame([['config', JSON.stringify(cfg)], ['training data', fingerprint], ['parameters and optimizer state', new Uint8Array(params.data.buffer, params.data.byteOffset, params.data.byteLength)], ['training state', JSON.stringify(st)]]);
+    dist.prepare(layout, co, spec.V, maxB, maxT);
+  }
   // A fresh start by --resume auto drops the rows of the attempt that left no checkpoint.
-  const metrics = new MetricsLog(runDir, resumed ? { resumeStep: st.globalStep } : o.resume === 'auto' ? { resumeStep: 0 } : {});
-  trimProfiles(runDir, resumed ? st.globalStep : 0);
-  const progress = new Progress({ stream: out, totalSteps, epochs: cfg.train.epochs, logEverySteps: cfg.train.logEvery, quiet: o.quiet });
+  const metrics = writer ? new MetricsLog(runDir, resumed ? { resumeStep: st.globalStep } : o.resume === 'auto' ? { resumeStep: 0 } : {}) : { append() {}, close() {} };
+  if (writer) trimProfiles(runDir, resumed ? st.globalStep : 0);
+  const progress = new Progress({ stream: out, totalSteps, epochs: cfg.train.epochs, logEverySteps: cfg.train.logEvery, quiet: o.quiet || !writer });
   const elapsedBefore = resumed ? lastElapsed(runDir) : 0;
   const elapsed = () => elapsedBefore + (performance.now() - t0) / 1000;
 
@@ -242,7 +267,7 @@ async function trainLocked(o: RunOptions, stop: StopSignal, { loaded, cfg, runDi
     // state must not become the "last good checkpoint".
     const bad = nonFiniteTensor(c);
     if (bad) throw nonFinite(st.globalStep, bad, lastCheckpoint);
-    lastCheckpoint = ckdir.save(c);
+    if (writer) lastCheckpoint = ckdir.save(c);
     return lastCheckpoint;
   };
   const evaluate = async (split: SplitName, confusion = false): Promise<EvalMetrics> => {
@@ -281,7 +306,9 @@ async function trainLocked(o: RunOptions, stop: StopSignal, { loaded, cfg, runDi
         const step = st.globalStep + 1;
         const ts = performance.now();
         const lr = (opt.opts.lr = lrAt(cfg, step, cfg.train.epochs * batchesPerEpoch));
-        const g = await co.step(step, 'train', plan.batchStarts[k], plan.batchStarts[k + 1] - plan.batchStarts[k], cfg.train.clipNorm);
+        const g = dist
+          ? await dist.trainStep(co, step, 'train', plan.order, plan.batchStarts[k], plan.batchStarts[k + 1] - plan.batchStarts[k], cfg.train.clipNorm)
+          : await co.step(step, 'train', plan.batchStarts[k], plan.batchStarts[k + 1] - plan.batchStarts[k], cfg.train.clipNorm);
         const u = g;
         const lossMean = g.lossSum / g.count;
         if (!Number.isFinite(lossMean)) throw nonFinite(step, 'loss', lastCheckpoint);
@@ -309,7 +336,7 @@ async function trainLocked(o: RunOptions, stop: StopSignal, { loaded, cfg, runDi
           // Every clipping event is in the log, not only those on logged steps.
           metrics.append({ step, epoch: st.epoch + 1, kind: 'train', loss: lossMean, accuracy: g.correct / g.count, gradNorm: u.gradNorm, clipped: true, lr, elapsedSec: elapsed() });
         }
-        if (step === 1 || step % profileEvery === 0) {
+        if (writer && (step === 1 || step % profileEvery === 0)) {
           const profileFile = join(runDir, PROFILE_FILE);
           onDisk('append to', profileFile, () => appendFileSync(profileFile, JSON.stringify({ step, norms: Array.from(co.stepNorms.subarray(0, co.stepNormsT), (x) => +x.toPrecision(4)) }) + '\n'),
             'The checkpoints written so far are kept: once fixed, continue with --resume latest');
@@ -329,6 +356,9 @@ async function trainLocked(o: RunOptions, stop: StopSignal, { loaded, cfg, runDi
     progress.done();
     // However the run ends here (done, --max-steps, stopped), its last state is on disk.
     if (lastCheckpointStep(lastCheckpoint) !== st.globalStep) save();
+    if (dist) say(dist.summary());
+    // The final evaluations are rank 0's report (the best checkpoint is on its disk).
+    if (!writer) return { runDir, steps: st.globalStep, stoppedEarly, best: { metric: st.bestMetric, step: st.bestStep }, lastCheckpoint: null, seconds: elapsed() };
     if (!stoppedEarly) {
       if (!val || st.batchInEpoch !== 0) val = await validate();
       test = await evaluate('test', m2o);
