@@ -84,8 +84,9 @@ export interface LocalGradient extends Omit<TrainStepResult, keyof UpdateStats> 
 export interface EvalResult { lossSum: number; count: number; correct: number; confusion: number[] | null }
 
 export class WorkerFailure extends UserError {
-  constructor(readonly step: number, cause: string, partial = false) {
-    super(`training stopped at step ${step}: a worker thread failed (${cause}). ${partial
+  /** `detail`: what failed, without the step and what it means for the parameters. */
+  constructor(readonly step: number, readonly detail: string, partial = false) {
+    super(`training stopped at step ${step}: a worker thread failed (${detail}). ${partial
       ? 'The optimizer update of this step may be partly applied: resume from the last checkpoint.'
       : `No update was applied for this step; the parameters are those after step ${step - 1}.`}`);
     this.name = 'WorkerFailure';

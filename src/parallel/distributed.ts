@@ -35,7 +35,7 @@ import { ConfigError, UserError } from '../util/errors.js';
 import { arenaOf } from '../util/shared.js';
 import { sumSquares } from '../model/kernels.js';
 import { tokenRows, clipScale } from '../train/step.js';
-import type { Coordinator, TrainStepResult } from './coordinator.js';
+import { WorkerFailure, type Coordinator, type TrainStepResult } from './coordinator.js';
 import type { Layout } from '../model/params.js';
 import type { SplitName } from '../data/index.js';
 
@@ -109,7 +109,12 @@ export class Distributed {
   /** Totals for the summary line: steps, payload bytes, allreduce and step times (ms). */
   readonly totals = { steps: 0, bytes: 0, allreduceMs: 0, stepMs: 0 };
 
+  /** Whether an MPI launcher (mpirun, srun) started this process; else MPI_Init made it a single rank (a "singleton"). */
+  readonly launched: boolean;
+
   private constructor(private readonly mpi: MpiBinding) {
+    // Before MPI_Init: a singleton's MPI_Init sets these variables itself.
+    this.launched = ['OMPI_COMM_WORLD_SIZE', 'PMI_SIZE', 'PMIX_RANK', 'SLURM_PROCID'].some((k) => process.env[k] !== undefined);
     const me = mpi.init();
     this.rank = me.rank;
     this.size = me.size;
@@ -132,11 +137,6 @@ export class Distributed {
     const d = new Distributed(mpi);
     d.hosts = await d.gatherStrings(d.hosts[0], 'the host names');
     return d;
-  }
-
-  /** Whether an MPI launcher (mpirun, srun with PMI) started this process; else MPI runs it as a single rank. */
-  static launched(): boolean {
-    return ['OMPI_COMM_WORLD_SIZE', 'PMI_SIZE', 'PMIX_RANK', 'SLURM_PROCID'].some((k) => process.env[k] !== undefined);
   }
 
   /** `rank 1 (host-b)` */
@@ -272,7 +272,7 @@ export class Distributed {
       if (!Number.isFinite(local.lossSum)) { status = NOT_FINITE; note = 'its loss is not finite (NaN or infinity)'; }
     } catch (e) {
       status = FAILED;
-      note = e instanceof Error ? e.message : String(e);
+      note = e instanceof WorkerFailure ? `a worker thread failed (${e.detail})` : e instanceof Error ? e.message : String(e);
     }
 
     // 2. agree on the step and that every rank is ok
@@ -351,7 +351,7 @@ export class Distributed {
   summary(): string {
     const t = this.totals;
     if (t.steps === 0) return `distributed: ${this.size} ranks, no steps taken`;
-    return `distributed: ${t.steps} steps on ${this.size} ranks: allreduce of ${formatBytes(t.bytes / t.steps)} per step, ` +
+    return `distributed: ${t.steps} steps on ${this.size} rank${this.size > 1 ? 's' : ''}: allreduce of ${formatBytes(t.bytes / t.steps)} per step, ` +
       `${(t.allreduceMs / t.steps).toFixed(2)} ms of ${(t.stepMs / t.steps).toFixed(2)} ms per step (mean)`;
   }
 

@@ -246,7 +246,7 @@ async function trainLocked(o: RunOptions, stop: StopSignal, { loaded, cfg, runDi
   const co = new Coordinator({ spec, workers, maxB, maxT, bpttWindow: cfg.train.bpttWindow, dropout: cfg.model.dropout, seed: cfg.seed, stepLoss: cfg.train.stepLoss, carryState: carry, splits: data.splits, params, optimizer: opt, kernels: kernels.name, inject: o.inject?.rank === undefined || o.inject.rank === dist?.rank ? o.inject : undefined });
   if (carry && st.carry) co.setCarried(st.carry);
   if (dist) {
-    say(`distributed: ${dist.library}, ${dist.size} rank${dist.size > 1 ? 's' : ''} × ${workers} worker threads (${dist.hosts.map((h, r) => `rank ${r} on ${h}`).join(', ')})${dist.size === 1 && !Distributed.launched() ? '; not started by mpirun or srun, so this is one rank' : ''}`);
+    say(`distributed: ${dist.library}, ${dist.size} rank${dist.size > 1 ? 's' : ''} × ${workers} worker thread${workers > 1 ? 's' : ''} (${dist.hosts.map((h, r) => `rank ${r} on ${h}`).join(', ')})${dist.launched ? '' : '; not started by mpirun or srun, so this is one rank'}`);
     await dist.checkSame([['config', JSON.stringify(cfg)], ['training data', fingerprint], ['parameters and optimizer state', new Uint8Array(params.data.buffer, params.data.byteOffset, params.data.byteLength)], ['training state', JSON.stringify(st)]]);
     dist.prepare(layout, co, spec.V, maxB, maxT);
   }
