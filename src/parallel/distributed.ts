@@ -351,7 +351,7 @@ export class Distributed {
   summary(): string {
     const t = this.totals;
     if (t.steps === 0) return `distributed: ${this.size} ranks, no steps taken`;
-    return `distributed: ${t.steps} steps on ${this.size} rank${this.size > 1 ? 's' : ''}: allreduce of ${formatBytes(t.bytes / t.steps)} per step, ` +
+    return `distributed: ${t.steps} steps on ${this.size} rank${this.size > 1 ? 's' : ''}: allreduce of ${formatBytes(t.bytes / t.steps)} per step (${t.bytes} bytes in all), ` +
       `${(t.allreduceMs / t.steps).toFixed(2)} ms of ${(t.stepMs / t.steps).toFixed(2)} ms per step (mean)`;
   }
 
