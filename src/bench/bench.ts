@@ -30,6 +30,7 @@ import { ConfigError, UserError } from '../util/errors.js';
 import { flopsPerToken, corePeak, type Workload, type Peak } from './flops.js';
 import { TorchChild, torchScript, pythonPath } from './pytorch.js';
 import { kernelsMicro } from './micro.js';
+import { benchMpi } from './mpi.js';
 
 type Input = 'embedding' | 'onehot';
 type Lengths = 'full' | 'variable';
@@ -224,6 +225,7 @@ runMain(async () => {
       ['npm run bench -- --workers 1,2 --workloads W-medium --input onehot'],
       ['npm run bench -- --compare pytorch --workloads W-medium --lengths full,variable', 'alternating with PyTorch (1 thread, tuned)'],
       ['npm run bench -- --kernels-micro', 'GFLOP/s of the per-step product of each backend beside torch.mm'],
+      ['mpirun -np 2 node dist/src/bench/bench.js --mpi --workers 1 --input embedding', 'the allreduce of a distributed step (bytes, ms) beside the step time'],
     ],
     flags: {
       workers: { type: 'string', help: 'comma-separated worker counts', default: '1,2' },
@@ -233,6 +235,8 @@ runMain(async () => {
       cell: { type: 'string', choices: ['rnn', 'lstm', 'gru'], help: `recurrent cell (ours: ${OUR_CELLS.join(', ')} so far)`, default: 'rnn' },
       kernels: { type: 'string', choices: ['auto', 'js', 'wasm', 'native'], help: 'our compute backend (default: RNN_TRAINER_KERNELS, else auto)' },
       compare: { type: 'string', choices: ['pytorch'], help: 'also train the same model in PyTorch (bench/pytorch/bench_rnn.py; interpreter: RNN_TRAINER_PYTHON, else /usr/bin/python3, else python3)' },
+      mpi: { type: 'boolean', help: 'instead, under mpirun (`mpirun -np 2 node dist/src/bench/bench.js --mpi`): the distributed step\'s allreduce, its bytes and time beside the step time (src/bench/mpi.ts)' },
+      steps: { type: 'number', integer: true, min: 1, help: 'with --mpi: measured steps per row (default 12)' },
       kernelsMicro: { type: 'boolean', help: 'instead: GFLOP/s of the per-step product (B/workers, H)·(H, G·H) of each backend, and of torch.mm when PyTorch is installed' },
       seconds: { type: 'number', min: 0, help: 'measuring time per row, after 2 warm-up steps (default 6); with --kernels-micro, per backend and shape (default 0.5)' },
       file: { type: 'string', help: 'workloads file', default: join(root, 'bench', 'workloads.json') },
@@ -246,6 +250,15 @@ runMain(async () => {
   const counts = list(args.workers).map(Number);
   if (counts.some((n) => !Number.isInteger(n) || n < 1)) throw new ConfigError(`--workers: expected positive integers, comma-separated, found \`${args.workers}\``);
   const peak = corePeak();
+
+  if (args.mpi) {
+    const ours = resolveOurKernels(args.kernels);
+    await benchMpi({
+      workloads: names.map((n) => [n, all[n]]), workers: counts, input: pickList('input', args.input, ['embedding', 'onehot'] as const),
+      kernels: ours.kernels, steps: args.steps ?? 12, randomSplit: (w, batches, rng) => randomSplit(w, batches, rng, 'full'),
+    });
+    return;
+  }
 
   if (args.kernelsMicro) {
     await kernelsMicro({ workloads: names.map((n) => [n, all[n]]), counts, cell: args.cell, seconds: args.seconds ?? 0.5, peak, torchScript: torchScript(root) });
