@@ -133,6 +133,15 @@ t.test('a rank that fails stops every rank, naming the rank and the step; nothin
   t.equal(stepOf(files.at(-1)!), 3, 'the newest checkpoint is step 3 (every 3): step 5 was not applied or saved');
 });
 
+t.test('ranks started with different configs are refused before the first step', { skip }, async (t) => {
+  const dir = t.testdir({});
+  const args = [process.execPath, TRAIN, '--config', NAMES, '--quiet', '--workers', '1', '--out', dir, '--distributed', 'mpi'];
+  const r = await new Job(['mpirun', '-np', '1', ...args, ':', '-np', '1', ...args, '--set', 'train.lr=0.02']).done;
+  t.not(r.status, 0, 'mpirun exits non-zero');
+  t.match(r.stderr, /error: distributed: the config of rank 1 \(\S+\) differs from rank 0's/, 'names rank 1 and what differs');
+  t.equal(checkpoints(join(dir, 'names-tiny')).length, 0, 'no step was taken');
+});
+
 /** The pid of rank `rank` among mpirun's children (its OMPI_COMM_WORLD_RANK). */
 function rankPid(mpirunPid: number, rank: number): number | null {
   const kids = spawnSync('ps', ['-o', 'pid=', '--ppid', String(mpirunPid)], { encoding: 'utf8' }).stdout.split('\n').map(Number).filter((p) => p > 0);

@@ -185,10 +185,11 @@ export class Distributed {
    * number. Each rank's own default (its cores) may differ between hosts: the smallest is taken.
    */
   async agreeWorkers(workers: number, say: (s: string) => void): Promise<number> {
-    const w = new Int32Array([workers]);
-    await this.collective('MPI_Allreduce (MIN) of the worker counts', () => this.mpi.allreduce(w, 'min'));
-    if (w[0] !== workers) say(`distributed: ${this.who(this.rank)} uses ${w[0]} worker threads, the fewest of any rank (it would use ${workers}): every rank runs the same number (set --workers)`);
-    return w[0];
+    const all = new Int32Array(this.size);
+    await this.collective('MPI_Allgather of the worker counts', () => this.mpi.allgather(new Int32Array([workers]), all));
+    const fewest = Math.min(...all);
+    if (all.some((w) => w !== fewest)) say(`warning: distributed: the ranks would run ${Array.from(all).join(', ')} worker threads; each runs ${fewest}, the fewest (the ranks cut every batch into ranks × workers shards; set --workers)`);
+    return fewest;
   }
 
   /** The same values on every rank (config, data, parameters): else an error naming the first rank that differs from rank 0, and what. */
