@@ -355,6 +355,8 @@ class Run {
   private async epochs(): Promise<void> {
     const { cfg } = this.r;
     const st = this.st;
+    // A run resumed after its early stop stays stopped.
+    if (this.patienceRunOut()) { this.earlyStopped = true; return; }
     while (st.epoch < cfg.train.epochs && st.globalStep < this.maxSteps) {
       const plan = this.planOf(this.data.splits.train, { batchSize: cfg.train.batchSize, seed: cfg.seed, epoch: st.epoch });
       this.co.setOrder('train', plan.order);
