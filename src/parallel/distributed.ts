@@ -4,7 +4,8 @@
 //   1. gradient   each rank cuts the batch by the single-process rule into ranks × W token-balanced
 //                 shards and runs shards [rank·W, (rank+1)·W) on its W workers, which sum their
 //                 slots into the rank's `grad` (Coordinator.gradient): dense part + touched rows.
-//   2. agree      MPI_Allgather of a header per rank: [step, status, rows, loss sum, count, correct].
+//   2. agree      MPI_Allgather of a header per rank: [step, status, rows, loss sum, count, correct,
+//                 stop asked].
 //                 Every rank checks the same things on the same numbers: all at the same step, all
 //                 ok. Otherwise every rank stops with an error naming the failed rank(s) and the
 //                 step, before anything is applied. Loss sums and counts are summed here, in
@@ -67,7 +68,7 @@ function addonPath(): string | null {
 }
 
 /** Per-rank header words of step 2 (float64). */
-const H_STEP = 0, H_STATUS = 1, H_ROWS = 2, H_LOSS = 3, H_COUNT = 4, H_CORRECT = 5, H_WORDS = 6;
+const H_STEP = 0, H_STATUS = 1, H_ROWS = 2, H_LOSS = 3, H_COUNT = 4, H_CORRECT = 5, H_STOP = 6, H_WORDS = 7;
 const OK = 0, FAILED = 1, NOT_FINITE = 2;
 /** Bytes of a failed rank's message, exchanged after the header. */
 const NOTE_BYTES = 480;
@@ -83,6 +84,8 @@ export interface DistributedStepResult extends TrainStepResult {
   /** Bytes of this step's allreduce payload, and its wall time (ms). */
   allreduceBytes: number;
   allreduceMs: number;
+  /** Some rank was asked to stop (its AbortSignal) during this step: every rank stops after it. */
+  stop: boolean;
 }
 
 export class Distributed {
@@ -259,9 +262,9 @@ export class Distributed {
 
   /**
    * One training step on order[off, off+n) of `split` over all ranks (see the top of this file).
-   * The optimizer's lr must be set. `inject`: tests make this rank's gradient fail.
+   * The optimizer's lr must be set. `stop`: this rank was asked to stop (every rank learns it).
    */
-  async trainStep(co: Coordinator, step: number, split: SplitName, order: Int32Array, off: number, n: number, clipNorm: number): Promise<DistributedStepResult> {
+  async trainStep(co: Coordinator, step: number, split: SplitName, order: Int32Array, off: number, n: number, clipNorm: number, stop = false): Promise<DistributedStepResult> {
     const ts = performance.now();
     this.step = step;
     const layout = co.layout, { width, denseStart } = tokenRows(layout), size = layout.size, R = this.size, W = co.workers;
@@ -277,7 +280,7 @@ export class Distributed {
     }
 
     // 2. agree on the step and that every rank is ok
-    this.head.set([step, status, local?.rows.length ?? 0, local?.lossSum ?? 0, local?.count ?? 0, local?.correct ?? 0]);
+    this.head.set([step, status, local?.rows.length ?? 0, local?.lossSum ?? 0, local?.count ?? 0, local?.correct ?? 0, stop ? 1 : 0]);
     await this.collective('MPI_Allgather of the step header', () => this.mpi.allgather(this.head, this.heads));
     const h = (r: number, w: number) => this.heads[r * H_WORDS + w];
     for (let r = 0; r < R; r++) {
@@ -291,8 +294,8 @@ export class Distributed {
       throw new DistributedFailure(`step ${step}: ${failed.map((r) => `${this.who(r)} failed: ${text(r)}`).join('; ')}. ` +
         `No rank applied an update for step ${step}; the parameters are those after step ${step - 1}. Continue from the newest checkpoint with --resume latest.`);
     }
-    let lossSum = 0, count = 0, correct = 0;
-    for (let r = 0; r < R; r++) { lossSum += h(r, H_LOSS); count += h(r, H_COUNT); correct += h(r, H_CORRECT); }
+    let lossSum = 0, count = 0, correct = 0, stopAll = false;
+    for (let r = 0; r < R; r++) { lossSum += h(r, H_LOSS); count += h(r, H_COUNT); correct += h(r, H_CORRECT); stopAll ||= h(r, H_STOP) !== 0; }
     const l = local!;
 
     // 3. the union of the ranks' touched rows, in rank order
@@ -344,7 +347,7 @@ export class Distributed {
     this.totals.stepMs += stepMs;
     return {
       lossSum, count, correct, shards: l.shards, fwdBwdMsMax: l.fwdBwdMsMax, fwdBwdMsMean: l.fwdBwdMsMean, reduceMs: l.reduceMs, updateMs,
-      gradNorm: c.gradNorm, clipped: c.clipped, finite, allreduceBytes: 4 * len, allreduceMs,
+      gradNorm: c.gradNorm, clipped: c.clipped, finite, allreduceBytes: 4 * len, allreduceMs, stop: stopAll,
     };
   }
 
