@@ -133,6 +133,16 @@ t.test('a rank that fails stops every rank, naming the rank and the step; nothin
   t.equal(stepOf(files.at(-1)!), 3, 'the newest checkpoint is step 3 (every 3): step 5 was not applied or saved');
 });
 
+t.test('library: an AbortSignal aborted on rank 1 alone stops every rank after the same step, with a checkpoint', { skip }, async (t) => {
+  const dir = t.testdir({});
+  const r = await new Job(['mpirun', '-np', '2', process.execPath, join(ROOT, 'test', 'fixtures', 'mpi', 'abort-one-rank.mjs'), NAMES, dir]).done;
+  exit0(t, r, 'both ranks return');
+  const rows = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).sort((a, b) => a.rank - b.rank);
+  t.same(rows.map((x) => [x.rank, x.steps, x.interrupted]), [[0, 1, true], [1, 1, true]], 'both stopped, interrupted, after step 1');
+  t.match(rows[0].lastCheckpoint, /step-0+1\.ckpt$/, 'rank 0 wrote the checkpoint of step 1');
+  t.equal(rows[1].lastCheckpoint, null, 'rank 1 wrote none');
+});
+
 t.test('ranks started with different configs are refused before the first step', { skip }, async (t) => {
   const dir = t.testdir({});
   const args = [process.execPath, TRAIN, '--config', NAMES, '--quiet', '--workers', '1', '--out', dir, '--distributed', 'mpi'];

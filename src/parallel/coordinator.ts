@@ -236,10 +236,10 @@ export class Coordinator {
   /** The optimizer step with gradient scale·grad, each worker its slice (after gradient() and the allreduce). */
   async update(step: number, scale: number): Promise<number> {
     const opt = this.optimizer();
-    const size = this.layout.size, W = this.workers, optStep = opt.step + 1;
+    const W = this.workers, optStep = opt.step + 1;
     const tasks: UpdateTask[] = [];
     for (let k = 0; k < W; k++) {
-      const lo = Math.floor((size * k) / W / 16) * 16, hi = k === W - 1 ? size : Math.floor((size * (k + 1)) / W / 16) * 16;
+      const [lo, hi] = this.updateSlice(k);
       tasks.push({ kind: 'update', step: optStep, opts: { ...opt.opts }, scale, lo, hi });
     }
     Atomics.add(this.fence, 0, 1); // release: workers see the summed gradient
@@ -247,6 +247,12 @@ export class Coordinator {
     const ms = await this.runTasks<number>(step, tasks);
     opt.step = optStep;
     return Math.max(...ms);
+  }
+
+  /** Worker k's slice of the optimizer update, in multiples of 16 elements (64-byte lines: no sharing). */
+  private updateSlice(k: number): [number, number] {
+    const size = this.layout.size, W = this.workers;
+    return [Math.floor((size * k) / W / 16) * 16, k === W - 1 ? size : Math.floor((size * (k + 1)) / W / 16) * 16];
   }
 
   private optimizer(): Optimizer {
@@ -266,7 +272,7 @@ export class Coordinator {
       // Dense ranges and update slices in multiples of 16 elements (64-byte lines: no sharing).
       const lo = denseStart + Math.floor(((size - denseStart) * k) / W / 16) * 16;
       const hi = k === W - 1 ? size : denseStart + Math.floor(((size - denseStart) * (k + 1)) / W / 16) * 16;
-      const ulo = Math.floor((size * k) / W / 16) * 16, uhi = k === W - 1 ? size : Math.floor((size * (k + 1)) / W / 16) * 16;
+      const [ulo, uhi] = this.updateSlice(k);
       tasks.push({
         kind: 'step', step, split, off: o, n: m, k, W, S, lo, hi, cur: this.cur, row0: k < S ? o - off : 0,
         update: { step: u.step, opts: { ...opt.opts }, clipNorm: u.clipNorm, ulo, uhi }, gradientOnly: u.gradientOnly,
