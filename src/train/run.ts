@@ -155,6 +155,8 @@ export interface RunSummary {
   reportPath: string;
   /** The config file, or null for a config object. */
   configFile: string | null;
+  /** Data files (data.source files): the folder their relative paths are relative to (eval's --data-root); else null. */
+  dataRoot: string | null;
   seconds: number;
 }
 
@@ -529,7 +531,7 @@ class Run {
       best: { metric: st.bestMetric, step: st.bestStep, rule: bestRule(this.spec.task), checkpoint: bestCheckpoint },
       val: this.val, test, testBest, lastCheckpoint: this.lastCheckpoint,
       modelCheckpoint: this.earlyStopped && bestCheckpoint ? bestCheckpoint : this.lastCheckpoint,
-      checkpointDir: this.ckdir.dir, reportPath, configFile: this.r.configFile, seconds,
+      checkpointDir: this.ckdir.dir, reportPath, configFile: this.r.configFile, dataRoot: cfg.data.source === 'files' ? this.r.loaded.configDir : null, seconds,
     };
   }
 }
