@@ -47,6 +47,9 @@ export async function evaluateSplit(m: LoadedModel, split: EncodedSplit, o: Eval
  */
 export function splitFromConfig(m: LoadedModel, name: SplitName, dataRoot: string): EncodedSplit {
   const d = m.config.data;
+  if (d.source === 'memory') {
+    throw new DataError(`${m.file} was trained on examples a program passed in memory, which the checkpoint does not keep: evaluate a file with --data FILE (or, in code, model.evaluate(examples)).`);
+  }
   if (d.source === 'files') {
     for (const p of [d.file, d.train, d.val, d.test]) {
       if (!p || isAbsolute(p) || existsSync(resolve(dataRoot, p))) continue;

@@ -18,6 +18,7 @@ import { Coordinator, type TrainStepResult } from '../parallel/coordinator.js';
 import { resolveKernels, KERNELS_ENV, BACKENDS } from '../model/backend/index.js';
 import { loadDataset, epochPlan, streamPlan, paddingFraction, longestExample, formatReport, type Dataset, type SplitName, type InMemoryData, type EpochPlan } from '../data/index.js';
 import { loadConfig, checkConfig, diffConfigs, withNewDefaults, type ResolvedConfig, type LoadedConfig, type Config } from '../config/load.js';
+import type { DataConfig } from '../config/types.js';
 import { CheckpointDir, readCheckpoint, specDifferences, stepOfFileName, type CheckpointData, type TrainingData } from '../checkpoint/index.js';
 import { MetricsLog, readMetrics, dedupeResumed, writeReport, type MetricsRow } from '../report/html.js';
 import { readRunLog } from '../report/metrics.js';
@@ -33,9 +34,12 @@ import { checkMemory, memoryNeed, type MemoryPlan } from './memory.js';
 import { Distributed, type DistributedKind } from '../parallel/distributed.js';
 import { decodeCheckpoint } from '../checkpoint/codec.js';
 
+/** A config object, as a program writes it: `data` may be left out (or its `source`) when the examples come in memory. */
+export type ConfigInput = Omit<Config, 'data'> & { data?: Omit<DataConfig, 'source'> & { source?: DataConfig['source'] } };
+
 export interface RunOptions {
   /** A config file, or a config object (its relative paths, `out` included, are relative to `baseDir`). */
-  config: string | Config;
+  config: string | ConfigInput;
   /** For a config object: the folder its relative paths are relative to (default: the current directory). */
   baseDir?: string;
   /**
@@ -159,6 +163,8 @@ export interface RunSummary {
   reportPath: string;
   /** The config file, or null for a config object. */
   configFile: string | null;
+  /** Data files (data.source files): the folder their relative paths are relative to (eval's --data-root); else null. */
+  dataRoot: string | null;
   seconds: number;
   /** A distributed run's rank and ranks; the summary of a rank other than 0 names no files (rank 0 wrote them). */
   distributed?: { rank: number; size: number };
@@ -228,9 +234,9 @@ function resolveRun(o: RunOptions): Resolved {
 }
 
 /** A config given as an object: `data.source` defaults to "memory" when examples come with it, and `out` to `runs`. */
-function configObject(raw: Config, o: RunOptions, sets: string[]): LoadedConfig {
+function configObject(raw: ConfigInput, o: RunOptions, sets: string[]): LoadedConfig {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(`config: expected a config object or a file name, found ${raw === null ? 'null' : Array.isArray(raw) ? 'an array' : typeof raw}`);
-  const c = structuredClone(raw) as Config & Record<string, unknown>;
+  const c = structuredClone(raw) as ConfigInput & Record<string, unknown>;
   if (o.data !== undefined) {
     if (c.data === undefined) c.data = { source: 'memory' };
     else if (typeof c.data === 'object' && c.data !== null && c.data.source === undefined) c.data = { ...c.data, source: 'memory' };
@@ -558,7 +564,7 @@ class Run {
       return {
         runDir, task: this.spec.task, steps: st.globalStep, interrupted: this.interrupted, earlyStopped: this.earlyStopped,
         best: { metric: st.bestMetric, step: st.bestStep, rule: bestRule(this.spec.task), checkpoint: null }, val: this.val,
-        lastCheckpoint: null, modelCheckpoint: null, checkpointDir: this.ckdir.dir, reportPath: '', configFile: this.r.configFile, seconds, distributed,
+        lastCheckpoint: null, modelCheckpoint: null, checkpointDir: this.ckdir.dir, reportPath: '', configFile: this.r.configFile, dataRoot: null, seconds, distributed,
       };
     }
     const rows = dedupeResumed(readMetrics(join(runDir, 'metrics.jsonl')));
@@ -576,7 +582,7 @@ class Run {
       best: { metric: st.bestMetric, step: st.bestStep, rule: bestRule(this.spec.task), checkpoint: bestCheckpoint },
       val: this.val, test, testBest, lastCheckpoint: this.lastCheckpoint,
       modelCheckpoint: this.earlyStopped && bestCheckpoint ? bestCheckpoint : this.lastCheckpoint,
-      checkpointDir: this.ckdir.dir, reportPath, configFile: this.r.configFile, seconds, distributed,
+      checkpointDir: this.ckdir.dir, reportPath, configFile: this.r.configFile, dataRoot: cfg.data.source === 'files' ? this.r.loaded.configDir : null, seconds, distributed,
     };
   }
 }
