@@ -1,8 +1,20 @@
-// The package's library entry (`import { trainRun } from 'rnn-trainer'`): the pieces the commands
-// are built from, for a program that trains, evaluates or exports without spawning them.
+// The package's library entry (`import { train, Model } from 'rnn-trainer'`).
+//
+//   const { model } = await train({ config: { name, model, train }, data: [{ text, label }, ...] });
+//   model.classify('text')  ·  model.generate('prompt')  ·  await model.evaluate(data)  ·  model.save(file)
+//   const again = Model.load(file);
+//
+// Below them, the pieces the commands are built from, for a program that trains, evaluates or
+// exports the way the command line does.
+export { train, type TrainResult } from './api.js';
+export { Model, loadModel, isLanguageModel, type LoadedModel, type GenerateTextOptions, type Metrics } from './infer/model.js';
+export type { Prediction } from './infer/classify.js';
+export type { Example, Documents, InMemoryData } from './data/index.js';
+export {
+  trainRun, type RunOptions, type RunSummary, type EvalMetrics, type StartEvent, type StepEvent, type ValidationEvent, type CheckpointEvent, type RunMessage,
+} from './train/run.js';
 export { loadConfig, checkConfig, type LoadedConfig, type ResolvedConfig, type Config } from './config/load.js';
-export { trainRun, StopSignal, type RunOptions, type RunSummary, type EvalMetrics } from './train/run.js';
-export { loadModel, isLanguageModel, type LoadedModel } from './infer/model.js';
-export { Classifier, type Prediction } from './infer/classify.js';
+export { Classifier } from './infer/classify.js';
 export { evaluateSplit, splitFromConfig, splitFromFile, type EvalOptions } from './infer/evaluate.js';
 export { exportOnnx, ExportError, type ExportOptions, type ExportableModel } from './export/onnx.js';
+export { UserError, ConfigError, DataError, CheckpointError } from './util/errors.js';

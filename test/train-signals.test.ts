@@ -6,7 +6,8 @@
 import t from 'tap';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { NAMES, Running, TRAIN, checkpoints, exit0, finalState, hasStack, stepOf, train, trainAsync, waitFor } from './fixtures/train/helpers.js';
+import { spawnSync } from 'node:child_process';
+import { NAMES, ROOT, Running, TRAIN, checkpoints, exit0, finalState, hasStack, stepOf, train, trainAsync, waitFor } from './fixtures/train/helpers.js';
 
 t.before(() => {
   if (!existsSync(TRAIN)) throw new Error(`${TRAIN} is missing: run \`npm run build\` first`);
@@ -77,12 +78,14 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     const newest = checkpoints(runDir).at(-1)!;
     t.equal(stepOf(newest), stopped, 'the newest checkpoint is at the step reached');
     t.match(r.stdout, new RegExp(`checkpoint\\s+\\S*step-0*${stopped}\\.ckpt`), 'the summary names it');
-    const cmd = /resume with\s+node dist\/train\.js (.+)$/m.exec(r.stdout)?.[1];
+    const cmd = /resume with\s+(.+)$/m.exec(r.stdout)?.[1];
     t.ok(cmd, 'the summary says how to resume', { stdout: r.stdout });
-    // Run exactly what it says (from the repository root, as printed): same flags, --resume latest.
-    const args = shellWords(cmd!);
+    // Run exactly what it says, from another folder (the command has absolute paths): same flags, --resume latest.
+    const [exe, script, ...args] = shellWords(cmd!);
+    t.equal(exe, 'node');
+    t.equal(script, join(ROOT, 'dist', 'train.js'), 'the script, absolute');
     t.same(args.slice(-2), ['--resume', 'latest']);
-    const b = train(...args, '--quiet');
+    const b = spawnSync(process.execPath, [script, ...args, '--quiet'], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
     exit0(t, b, 'the printed resume command');
     t.notMatch(b.stderr, /resume: \S+ changed/, 'the printed command changes nothing in the config');
     t.match(b.stderr, new RegExp(`resumed from \\S+ at step ${stopped}`));

@@ -25,13 +25,8 @@ function threads(): number | null {
   }
 }
 
-const sink = () => {
-  const s = { text: '', write: (x: string) => { s.text += x; } };
-  return s;
-};
 const options = (out: string, more: Partial<RunOptions> = {}): RunOptions => {
-  const err = sink();
-  return { config: join(ROOT, NAMES), out, workers: 2, quiet: true, stdout: sink(), stderr: err, ...more };
+  return { config: join(ROOT, NAMES), out, workers: 2, ...more };
 };
 
 for (const [mode, failAt] of [['throw', 8], ['exit', 16]] as const) {

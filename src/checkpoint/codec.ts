@@ -324,6 +324,7 @@ export function encodeParts(c: CheckpointData): EncodedParts {
           seed: t.seed,
           ...(t.kernels ? { kernels: t.kernels } : {}),
           ...(t.carry ? { carryState: Array.from(t.carry.state), carryIds: Array.from(t.carry.ids) } : {}),
+          ...(t.sinceBest ? { validationsSinceBest: t.sinceBest } : {}),
         },
         vocab: c.vocab,
         labelNames: c.labelNames,
@@ -481,6 +482,7 @@ export function decodeCheckpoint(bytes: Uint8Array, file: string): CheckpointDat
     seed: num(pt.seed),
     ...(pt.kernels ? { kernels: pt.kernels } : {}),
     ...(pt.carryIds?.length ? { carry: { ids: Int32Array.from(pt.carryIds), state: Float32Array.from(pt.carryState ?? []) } } : {}),
+    ...(pt.validationsSinceBest ? { sinceBest: num(pt.validationsSinceBest) } : {}),
   };
   const rest = {
     vocab: m.vocab ?? [],

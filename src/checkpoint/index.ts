@@ -13,3 +13,4 @@ export { writeCheckpointAtomic, readCheckpoint, CheckpointDir, checkpointFileNam
 export type { FileOps, CheckpointDirOptions } from './files.js';
 export { crc32c } from './crc32c.js';
 export { specDifferences } from './compare.js';
+export { modelFromCheckpoint, tensorsOf, loadTensors, type SavedModel } from './model.js';

@@ -52,6 +52,8 @@ export interface TrainingData {
    * and the id of the chunk it ended at (-1: none). Absent otherwise.
    */
   carry?: { ids: Int32Array; state: Float32Array };
+  /** Validations in a row since bestStep without an improvement (early stopping); absent = 0. */
+  sinceBest?: number;
 }
 
 export interface CheckpointData {

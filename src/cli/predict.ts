@@ -5,8 +5,8 @@ import { KERNELS_ENV } from '../model/backend/index.js';
 import { parseArgs, runMain, type CommandSpec, type ParsedArgs } from './args.js';
 import { loadModel, isLanguageModel, type LoadedModel } from '../infer/model.js';
 import { Classifier, type Prediction } from '../infer/classify.js';
-import { generate } from '../infer/generate.js';
-import { encodeText, decodeTokens, EOS, BOS, OovCounter } from '../data/index.js';
+import { generateText } from '../infer/generate.js';
+import { encodeText, OovCounter } from '../data/index.js';
 import { ConfigError } from '../util/errors.js';
 import { createKernels, resolveKernels, kernelsChoice } from '../model/backend/index.js';
 import { arenaOf } from '../util/shared.js';
@@ -97,18 +97,7 @@ function languageModel(m: LoadedModel, n: number, args: ParsedArgs<typeof COMMAN
     throw new ConfigError('nothing to start from: the model was trained without <s> (data.bos), so give --prompt with some text');
   }
   const kernels = createKernels(resolveKernels(kernelsChoice()).name, arenaOf(m.params.data) ?? null);
-  const gen = generate(m.spec, m.params, ids, {
-    tokens: n, temperature: args.temperature ?? 1, seed: args.seed ?? 1,
-    eos: tok.eos ? EOS : undefined, bos: tok.eos && tok.bos ? BOS : undefined,
-  }, kernels);
-  // Documents end at </s>; they are printed separated by a blank line, as in a text file.
-  const docs: number[][] = [Array.from(ids)];
-  for (const t of gen) {
-    if (t === EOS) docs.push([]);
-    else docs[docs.length - 1].push(t);
-  }
-  const decode = (d: ArrayLike<number>) => decodeTokens(d, { tokens: m.vocab }, tok);
-  const text = docs.map(decode).join('\n\n');
+  const { text, ids: gen } = generateText(m, prompt, { tokens: n, temperature: args.temperature ?? 1, seed: args.seed ?? 1 }, kernels);
   if (args.json) {
     process.stdout.write(JSON.stringify({ prompt, text, tokens: gen.length, ids: Array.from(gen) }) + '\n');
   } else {

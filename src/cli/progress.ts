@@ -3,6 +3,10 @@
 // fields first). Anywhere else (CI, a file, a pipe): a plain log line every
 // `logEverySteps` steps or `logEverySeconds` seconds, with no control characters at all.
 
+import { formatDuration } from '../util/format.js';
+
+export { formatDuration };
+
 export interface OutStream {
   write(s: string): unknown;
   /** True on a terminal (process.stdout.isTTY). */
@@ -186,15 +190,6 @@ export function formatRate(x: number): string {
   if (x >= 1e4) return `${(x / 1e3).toFixed(1)}k`;
   if (x >= 1e3) return `${(x / 1e3).toFixed(2)}k`;
   return x.toFixed(0);
-}
-
-/** 7 -> 7s, 185 -> 3m05s, 7384 -> 2h03m */
-export function formatDuration(sec: number): string {
-  if (!Number.isFinite(sec) || sec < 0) return '?';
-  const s = Math.round(sec);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
 /**

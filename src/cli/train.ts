@@ -1,8 +1,15 @@
-// node dist/train.js --config FILE [...]: train a recurrent network (see --help).
+// node dist/train.js --config FILE [...]: train a recurrent network (see --help). A shell over the
+// library's trainRun: flags become its options, its callbacks drive the progress line, and its
+// summary is printed with the commands that come next.
 
 import { constants } from 'node:os';
+import { delimiter, dirname, join, relative, resolve } from 'node:path';
+import { existsSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parseArgs, runMain } from './args.js';
-import { trainRun, StopSignal } from '../train/run.js';
+import { Progress, printSummary, type OutStream } from './progress.js';
+import { formatDuration } from '../util/format.js';
+import { trainRun, type RunOptions, type RunSummary, type EvalMetrics, type RunMessage } from '../train/run.js';
 
 runMain(async () => {
   const args = parseArgs(process.argv.slice(2), {
@@ -28,7 +35,8 @@ runMain(async () => {
       ['node dist/train.js --config configs/small.json --set train.lr=0.003 --set model.hidden=64', 'override fields'],
     ],
   });
-  const stop = new StopSignal();
+  const stop = new AbortController();
+  let stopSignal: NodeJS.Signals | undefined;
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
@@ -37,7 +45,8 @@ runMain(async () => {
       process.exit(130);
     }
     process.stderr.write(`\n${sig}: finishing the current step, then writing a checkpoint (press Ctrl-C again to exit at once)\n`);
-    stop.request(sig);
+    stopSignal ??= sig;
+    stop.abort(sig);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -45,16 +54,88 @@ runMain(async () => {
   // Ctrl-C: the step in progress is finished and checkpointed, instead of an EPIPE stack trace.
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
-    if (stop.requested) return;
+    if (stop.signal.aborted) return;
     process.stderr.write('\nstdout was closed: finishing the current step, then writing a checkpoint (continue with --resume latest)\n');
-    stop.request();
+    stop.abort('stdout closed');
   });
   process.stderr.on('error', () => { /* nowhere left to report to */ });
-  const summary = await trainRun({
+
+  const out: OutStream = process.stdout;
+  let progress: Progress | undefined;
+  // --quiet: errors (thrown) and the summary only, plus the lines a quiet log still needs: warnings,
+  // what a resume did, a kernels fallback. No data report, no model header, no progress.
+  const quietKeeps = new Set<RunMessage['kind']>(['warning', 'resume', 'kernels']);
+  const options: RunOptions = {
     config: args.config, out: args.out, resume: args.resume, workers: args.workers, kernels: args.kernels, maxSteps: args.maxSteps,
-    seed: args.seed, set: args.set, quiet: args.quiet,
-  }, stop);
+    seed: args.seed, set: args.set, signal: stop.signal,
+    onMessage: (m) => {
+      if (m.kind === 'epoch') progress?.log(m.text);
+      else if (!args.quiet || quietKeeps.has(m.kind)) process.stderr.write(m.text + '\n');
+    },
+    onStart: (e) => { progress = new Progress({ stream: out, totalSteps: e.totalSteps, epochs: e.epochs, quiet: args.quiet }); },
+    onStep: (e) => progress!.update({ step: e.step, epoch: e.epoch, loss: e.loss, accuracy: e.accuracy, tokensPerSec: e.tokensPerSec, lr: e.lr }),
+    onValidation: (v) => progress!.log(`validation after step ${v.step}: loss ${v.loss.toFixed(4)}${v.bitsPerToken === undefined ? `, accuracy ${(v.accuracy * 100).toFixed(2)}%` : `, ${v.bitsPerToken.toFixed(3)} bits/token`}${v.improved ? ' (best so far)' : ''}`),
+  };
+  const summary = await trainRun(options);
+  progress?.done();
+  printRunSummary(summary, options, out);
   // Stopped by a signal, even with its checkpoint written, is not done: exit as the shell reports
   // a signal (130 for SIGINT, 143 for SIGTERM) so `train && deploy` does not go on.
-  if (summary.stoppedEarly && stop.signal) return 128 + constants.signals[stop.signal];
+  if (summary.interrupted && stopSignal) return 128 + constants.signals[stopSignal];
 });
+
+function printRunSummary(s: RunSummary, o: RunOptions, out: OutStream): void {
+  const m2o = s.task === 'many-to-one';
+  const here = (p: string) => relative(process.cwd(), p) || '.';
+  if (s.interrupted) {
+    printSummary(`stopped at step ${s.steps}`, [
+      ['checkpoint', s.lastCheckpoint ? here(s.lastCheckpoint) : '(none)'],
+      ['resume with', resumeCommand(o)],
+    ], out);
+    return;
+  }
+  const fmt = (m: EvalMetrics) => m2o ? `loss ${m.loss.toFixed(4)}, accuracy ${(m.accuracy * 100).toFixed(2)}%` : `loss ${m.loss.toFixed(4)}, ${m.bitsPerToken!.toFixed(3)} bits/token`;
+  const best = Number.isNaN(s.best.metric) ? '-' : `${m2o ? `accuracy ${(s.best.metric * 100).toFixed(2)}%` : `loss ${(-s.best.metric).toFixed(4)}`} at step ${s.best.step} (best = ${s.best.rule})`;
+  // The commands work from any folder: absolute paths, and the installed command names when they are on PATH.
+  const model = s.modelCheckpoint ?? '(none)';
+  printSummary(`done: ${s.steps} steps in ${formatDuration(s.seconds)}${s.earlyStopped ? ` (early stopping: the model is the best checkpoint, step ${s.best.step})` : ''}`, [
+    ['best validation', best],
+    ['final validation', s.val ? fmt(s.val) : '-'],
+    ['test', s.test ? fmt(s.test) : '-'],
+    ...(s.testBest ? [['test, best checkpoint', `${fmt(s.testBest)} (step ${s.testBest.step}: ${here(s.testBest.file)})`] as [string, string]] : []),
+    ['checkpoints', here(s.checkpointDir)],
+    ['report', here(s.reportPath)],
+    ['evaluate', `${command('eval')} --checkpoint ${quote(model)} --split test`],
+    ['predict', m2o ? `${command('predict')} --checkpoint ${quote(model)} --text "..."` : `${command('predict')} --checkpoint ${quote(model)} --generate 300 --prompt "..."`],
+  ], out);
+}
+
+/** The command that continues this run: the same config, overrides and flags, with --resume latest. */
+function resumeCommand(o: RunOptions): string {
+  const args = ['--config', resolve(o.config as string)];
+  if (o.out !== undefined) args.push('--out', resolve(o.out));
+  for (const s of o.set ?? []) args.push('--set', s);
+  if (o.workers !== undefined) args.push('--workers', String(o.workers));
+  if (o.kernels !== undefined) args.push('--kernels', o.kernels);
+  if (o.seed !== undefined) args.push('--seed', String(o.seed));
+  if (o.maxSteps !== undefined) args.push('--max-steps', String(o.maxSteps));
+  return [command('train'), ...args.map(quote), '--resume', 'latest'].join(' ');
+}
+
+const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+/**
+ * How to run another of our commands from any folder: its installed name (rnn-eval, ...) when that
+ * name on PATH is this package's, else `node` with the script's absolute path.
+ */
+function command(name: 'train' | 'eval' | 'predict'): string {
+  const script = join(dirname(fileURLToPath(import.meta.url)), '..', '..', `${name}.js`);
+  const bin = `rnn-${name}`;
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    const p = dir && join(dir, bin);
+    try {
+      if (p && existsSync(p) && realpathSync(p) === realpathSync(script)) return bin;
+    } catch { /* unreadable PATH entry */ }
+  }
+  return `node ${quote(resolve(script))}`;
+}

@@ -9,7 +9,7 @@ import { describeKind, MiB, readInputFile } from '../util/files.js';
 
 /** Largest config file read: configs are a few hundred bytes; this is room for any hand-written one. */
 export const MAX_CONFIG_BYTES = 1 * MiB;
-import type { CheckpointConfig, Config, DataConfig, ModelConfig, SplitConfig, TrainConfig, VocabConfig } from './types.js';
+import type { CheckpointConfig, Config, DataConfig, EarlyStoppingConfig, ModelConfig, SplitConfig, TrainConfig, VocabConfig } from './types.js';
 import { configSchema } from './schema.js';
 import { inferDataFormat } from '../data/defaults.js';
 import { applyDefaults, describeFound, formatPath, resolveRef, type PathSeg, type Problem, type Schema, validate } from './validate.js';
@@ -22,7 +22,7 @@ export type ResolvedDataConfig = Required<Omit<DataConfig, DataOptional | 'split
   Pick<DataConfig, DataOptional> & { split: Required<SplitConfig>; vocab: Required<VocabConfig> };
 export type ResolvedModelConfig = Required<ModelConfig>;
 /** `workers` stays optional: its default, os.availableParallelism(), is decided at run time. */
-export type ResolvedTrainConfig = Required<Omit<TrainConfig, 'workers'>> & Pick<TrainConfig, 'workers'>;
+export type ResolvedTrainConfig = Required<Omit<TrainConfig, 'workers' | 'earlyStopping'>> & Pick<TrainConfig, 'workers'> & { earlyStopping?: Required<EarlyStoppingConfig> };
 
 /** A Config with every default filled in (see configs/config.schema.json for the defaults). */
 export interface ResolvedConfig {
@@ -197,7 +197,7 @@ function crossFieldProblems(c: ResolvedConfig): Problem[] {
     }
   } else {
     for (const k of [...FILE_FIELDS, 'format'] as const) {
-      if (d[k] !== undefined) at(['data', k], `only used when data.source is \`files\` (it is \`${d.source}\`, which is built in)`);
+      if (d[k] !== undefined) at(['data', k], `only used when data.source is \`files\` (it is \`${d.source}\`, ${d.source === 'memory' ? 'whose examples a program passes in' : 'which is built in'})`);
     }
   }
   const needs: Record<string, ResolvedModelConfig['task']> = { names: 'many-to-one', 'spam-assassin': 'many-to-one', 'moby-dick': 'many-to-many' };

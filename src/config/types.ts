@@ -36,9 +36,10 @@ export interface Config {
 export interface DataConfig {
   /**
    * `names`: first names -> gender (built in); `spam-assassin`: email body -> spam/ham (built in);
-   * `moby-dick`: language modelling on the novel (built in); `files`: your own files.
+   * `moby-dick`: language modelling on the novel (built in); `files`: your own files; `memory`:
+   * examples a program passes to the library's `train({ config, data })` (not for config files).
    */
-  source: 'names' | 'spam-assassin' | 'moby-dick' | 'files';
+  source: 'names' | 'spam-assassin' | 'moby-dick' | 'files' | 'memory';
   /** Format of your files (source `files`): JSON Lines, CSV or TSV with a header, or plain text (language modelling). Default: from the files' extension (.jsonl, .csv, .tsv, .txt). */
   format?: 'jsonl' | 'csv' | 'tsv' | 'text';
   /** Training file (source `files`), relative to the config file. Give `train` (+ `val`, `test`) or `file`. */
@@ -377,12 +378,43 @@ export interface TrainConfig {
    */
   logEvery?: number;
   /**
+   * Validate (and checkpoint) every this many steps, besides each epoch's end; 0: at each
+   * epoch's end only. Early stopping counts validations.
+   * @default 0
+   * @minimum 0
+   * @integer
+   */
+  validateEvery?: number;
+  /** Stop when the validation result has not improved for a while, and end with the best weights. Off when absent. */
+  earlyStopping?: EarlyStoppingConfig;
+  /**
    * Stop after this many global steps (0: run all epochs).
    * @default 0
    * @minimum 0
    * @integer
    */
   maxSteps?: number;
+}
+
+/**
+ * Early stopping: the best validation result is judged by one rule (a classifier's highest
+ * accuracy, a language model's lowest loss; the earlier step on a tie); training stops after
+ * `patience` validations in a row without an improvement of more than `minDelta`, and the run
+ * ends with the weights of the best validation (its checkpoint is always kept).
+ */
+export interface EarlyStoppingConfig {
+  /**
+   * Validations without improvement before training stops.
+   * @minimum 1
+   * @integer
+   */
+  patience: number;
+  /**
+   * Smallest change that counts as an improvement (in accuracy, a fraction; or in loss, nats per token).
+   * @default 0
+   * @minimum 0
+   */
+  minDelta?: number;
 }
 
 /** Checkpoints. */

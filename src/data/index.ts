@@ -11,10 +11,11 @@
 
 export type { EncodedSplit, Vocab, TokenizerSpec, Dataset, DataReport, SplitReport, EpochPlan, RowIssue, SplitName, Task } from './types.js';
 export { PAD, UNK, BOS, EOS, SPECIALS, SPLIT_NAMES } from './types.js';
-export { loadDataset, loadExamplesWithVocab, formatOfExtension, type ExternalFile, type ExternalFileOptions } from './load.js';
+export { loadDataset, loadExamplesWithVocab, examplesWithVocab, formatOfExtension, type ExternalFile, type ExternalFileOptions } from './load.js';
 export { withDataDefaults, type ResolvedDataConfig } from './defaults.js';
 export { encodeText, decodeTokens, tokenize, buildVocab, OovCounter } from './tokenize.js';
 export { epochPlan, streamPlan, continuesChunk, paddingFraction, fillBatch, longestExample, ORDER_STREAM, POOL_BATCHES } from './batches.js';
 export { formatReport } from './report.js';
 export { spamBody, clearCorpusCache } from './corpora.js';
 export { hash32, splitOf } from './hash.js';
+export { hasSplits, type Example, type Documents, type InMemoryData } from './memory.js';

@@ -9,6 +9,7 @@ import { builtinCorpus } from './corpora.js';
 import { checkDataConfig, formatOfExtension, withDataDefaults, type ResolvedDataConfig } from './defaults.js';
 import { inSample, splitOf } from './hash.js';
 import { Issues, readRows, type Row } from './readers.js';
+import { memorySource, memoryRows, type InMemoryData } from './memory.js';
 import { IntBuf, buildVocab, encodeInto, forEachKeptToken, vocabLookup } from './tokenize.js';
 import {
   SPLIT_NAMES,
@@ -17,7 +18,8 @@ import {
 
 type BySplit<T> = Record<SplitName, T>;
 
-export function loadDataset(cfg: DataConfig, opts: { configDir: string; task: Task }): Dataset {
+/** `memory`: the examples of data.source `memory` (a program's; see memory.ts). */
+export function loadDataset(cfg: DataConfig, opts: { configDir: string; task: Task; memory?: InMemoryData }): Dataset {
   const c = withDataDefaults(cfg);
   checkDataConfig(c, opts.task);
   const task = opts.task;
@@ -25,7 +27,7 @@ export function loadDataset(cfg: DataConfig, opts: { configDir: string; task: Ta
 
   // ---- rows of each split
   const t0 = performance.now();
-  const src = readSource(c, opts.configDir, task, issues);
+  const src = readSource(c, opts.configDir, task, issues, opts.memory);
   const tRead = performance.now();
 
   // Rows first, so that too little data is not reported as some later symptom.
@@ -129,7 +131,7 @@ interface Source {
   duplicates: DataReport['duplicates'];
 }
 
-function readSource(c: ResolvedDataConfig, configDir: string, task: Task, issues: Issues): Source {
+function readSource(c: ResolvedDataConfig, configDir: string, task: Task, issues: Issues, memory?: InMemoryData): Source {
   const needLabel = task === 'many-to-one';
   const readOpts = { format: c.format!, textField: c.textField, labelField: c.labelField, needLabel };
   const rows: BySplit<Row[]> = { train: [], val: [], test: [] };
@@ -138,6 +140,30 @@ function readSource(c: ResolvedDataConfig, configDir: string, task: Task, issues
     for (const r of list) rows[splitOf(r.key, c.split)].push(r);
   };
   const hashNote = `hash of each example's key (FNV-1a 32 + fmix32): test if < ${c.split.test}, val if < ${c.split.test + c.split.val}, else train`;
+
+  if (c.source === 'memory') {
+    if (memory === undefined) {
+      throw new DataError('data.source "memory" takes its examples from a program (the library\'s train({ config, data })); a config file for train.js names files (data.source "files") or a built-in corpus.');
+    }
+    const m = memorySource(memory, task, issues);
+    if ('all' in m) {
+      const all = sample(m.all);
+      byHash(all);
+      return {
+        rows, expected: { train: true, val: c.split.val > 0, test: c.split.test > 0 }, hashSplit: true,
+        splitBy: `${hashNote}; key: the example's id when present, else the text`,
+        labels: [], inputs: ['data (in memory)'], totalRows: all.length, dropped: [],
+        duplicates: countDuplicates(all, 'kept; equal keys always land in the same split'),
+      };
+    }
+    for (const s of SPLIT_NAMES) rows[s] = sample(m.bySplit[s]);
+    return {
+      rows, expected: m.given, hashSplit: false, splitBy: 'given apart (data.train, data.val, data.test)', labels: [],
+      inputs: SPLIT_NAMES.filter((s) => m.given[s]).map((s) => `${s}: data.${s} (in memory)`),
+      totalRows: rows.train.length + rows.val.length + rows.test.length, dropped: [],
+      duplicates: countDuplicates([...rows.train, ...rows.val, ...rows.test], 'kept'),
+    };
+  }
 
   if (c.source !== 'files') {
     const corpus = builtinCorpus(c.source);
@@ -375,7 +401,19 @@ export function loadExamplesWithVocab(file: string, cfg: DataConfig, baseDir: st
   }
   const issues = new Issues(o.skipInvalid ?? c.skipInvalid, o.skipHint);
   const textField = o.textField ?? c.textField, labelField = o.labelField ?? c.labelField;
-  let rows = readRows(abs, shown, { format, textField, labelField, needLabel: o.task === 'many-to-one', fieldFix: o.fieldFix }, issues);
+  const rows = readRows(abs, shown, { format, textField, labelField, needLabel: o.task === 'many-to-one', fieldFix: o.fieldFix }, issues);
+  return { ...encodeWithVocab(rows, issues, shown, c.seqLength, o), shown, format };
+}
+
+/** In-memory examples (a classifier's { text, label } objects, or a language model's documents), encoded as loadExamplesWithVocab encodes a file. */
+export function examplesWithVocab(data: unknown, cfg: DataConfig, o: Omit<ExternalFileOptions, 'format' | 'textField' | 'labelField' | 'fieldFix'>): Omit<ExternalFile, 'format'> {
+  const c = withDataDefaults(cfg);
+  const issues = new Issues(o.skipInvalid ?? c.skipInvalid, o.skipHint);
+  const rows = memoryRows(data, 'data', o.task, issues);
+  return { ...encodeWithVocab(rows, issues, 'data', c.seqLength, o), shown: 'data' };
+}
+
+function encodeWithVocab(rows: Row[], issues: Issues, shown: string, seqLength: number, o: ExternalFileOptions): Pick<ExternalFile, 'split' | 'report' | 'skipped'> {
   const name = o.name ?? 'test';
   let r: Encoded;
   if (o.task === 'many-to-one') {
@@ -388,11 +426,11 @@ export function loadExamplesWithVocab(file: string, cfg: DataConfig, baseDir: st
     });
     r = encodeSequences(name, rows, o.tokenizer, o.vocab, labelId, o.labelNames);
   } else {
-    r = encodeStreams(name, rows, o.tokenizer, o.vocab, c.seqLength);
+    r = encodeStreams(name, rows, o.tokenizer, o.vocab, seqLength);
   }
   if (r.split.count === 0) {
     const why = o.task === 'many-to-one' ? `${rows.length} usable rows` : `${rows.length} documents, ${r.tooShort} of them shorter than 2 tokens`;
     throw new DataError(`${shown}: no examples to evaluate (${why}${issues.skipped.length ? `, ${issues.skipped.length} invalid rows skipped` : ''}).`, shown);
   }
-  return { split: r.split, report: r.report, shown, format, skipped: { count: issues.skipped.length, first: firstIssues(issues.skipped, 5) } };
+  return { split: r.split, report: r.report, skipped: { count: issues.skipped.length, first: firstIssues(issues.skipped, 5) } };
 }

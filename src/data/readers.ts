@@ -34,7 +34,8 @@ export class Issues {
 
   /** A bad row: throw, or record it and carry on when skipInvalid is set. */
   bad(file: string, line: number, what: string, fix: string): void {
-    if (!this.skipInvalid) throw new DataError(`${file}:${line}: ${what}. ${fix} ${this.hint}`, file, line);
+    // Line 0: a place with no line (an in-memory example, `data.train[3]`).
+    if (!this.skipInvalid) throw new DataError(`${line > 0 ? `${file}:${line}` : file}: ${what}. ${fix} ${this.hint}`, file, line > 0 ? line : undefined);
     this.skipped.push({ file, line, reason: what });
   }
 }
@@ -63,7 +64,7 @@ export function readRows(abs: string, shown: string, opts: ReadOptions, issues: 
     case 'tsv':
       return parseTable(text, '\t', shown, opts, issues);
     case 'text':
-      return parseParagraphs(text, shown);
+      return paragraphs(text, shown);
   }
 }
 
@@ -303,7 +304,8 @@ function parseTable(text: string, delim: string, shown: string, opts: ReadOption
 // ---------------------------------------------------------------- plain text
 
 /** One document per paragraph (lines separated by one or more blank lines), keyed by its text. */
-function parseParagraphs(text: string, shown: string): Row[] {
+/** Plain text as documents: one per paragraph (lines up to a blank line). */
+export function paragraphs(text: string, shown: string): Row[] {
   const rows: Row[] = [];
   const lines = text.split('\n');
   let buf: string[] = [];

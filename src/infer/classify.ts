@@ -8,7 +8,7 @@ import { argmaxRow } from '../model/kernels.js';
 import { createKernels, resolveKernels, kernelsChoice } from '../model/backend/index.js';
 import { arenaOf } from '../util/shared.js';
 import { encodeText } from '../data/index.js';
-import type { SavedModel } from '../train/state.js';
+import type { SavedModel } from '../checkpoint/index.js';
 
 export interface Prediction {
   text: string;

@@ -16,6 +16,7 @@ import { allocBatch, type Batch } from '../model/batch.js';
 import { Epi, JsKernels, type Kernels } from '../model/backend/index.js';
 import { softmaxRow, argmaxRow } from '../model/kernels.js';
 import { Rng } from '../util/prng.js';
+import { encodeText, decodeTokens, EOS, BOS, type TokenizerSpec } from '../data/index.js';
 
 /** The recurrence of one sequence, advanced a token at a time. */
 export class Stepper {
@@ -127,4 +128,37 @@ export function generate(spec: ModelSpec, p: Params, prompt: ArrayLike<number>, 
     }
   }
   return out.subarray(0, n);
+}
+
+/** What generateText needs of a model: its sizes, parameters, vocabulary and tokenizer. */
+export interface TextModel {
+  spec: ModelSpec;
+  params: Params;
+  vocab: string[];
+  tokenizer: TokenizerSpec;
+}
+
+export interface TextGeneration {
+  /** The prompt and its continuation; documents (ended by a generated </s>) are separated by a blank line, as in a text file. */
+  text: string;
+  /** The generated token ids (</s> included), after the prompt's. */
+  ids: Int32Array;
+}
+
+/**
+ * Continue `prompt` by `tokens` tokens. The prompt is the start of a document: encoded with <s>
+ * when the model was trained with it, never with </s>. An empty prompt needs a model trained with
+ * data.bos (there is nothing else to start from).
+ */
+export function generateText(m: TextModel, prompt: string, o: Omit<GenerateOptions, 'eos' | 'bos'>, k?: Kernels): TextGeneration {
+  const tok = m.tokenizer;
+  const ids = encodeText(prompt, { ...tok, eos: false, maxLength: 0 }, { tokens: m.vocab });
+  if (ids.length === 0) throw new RangeError('nothing to start from: the model was trained without <s> (data.bos), so give a prompt with some text');
+  const gen = generate(m.spec, m.params, ids, { ...o, eos: tok.eos ? EOS : undefined, bos: tok.eos && tok.bos ? BOS : undefined }, k);
+  const docs: number[][] = [Array.from(ids)];
+  for (const t of gen) {
+    if (t === EOS) docs.push([]);
+    else docs[docs.length - 1].push(t);
+  }
+  return { text: docs.map((d) => decodeTokens(d, { tokens: m.vocab }, tok)).join('\n\n'), ids: gen };
 }

@@ -1,6 +1,9 @@
-// A training run: config → data → model → parallel steps over epochs, with validation,
-// checkpoints, metrics, progress, a report, and exact resume. The command `train.js` is a thin
-// wrapper around trainRun().
+// A training run, as a library: config (a file or an object) and data (files, a built-in corpus,
+// or examples in memory) → model → parallel steps over epochs, with validation, early stopping,
+// checkpoints, metrics.jsonl, a report, and exact resume. It prints nothing: what happens is told
+// through callbacks (onStart, onStep, onValidation, onCheckpoint, onMessage), and an AbortSignal
+// stops it gracefully. The command train.js is a shell over it (src/cli/train.ts): the progress
+// line and the summary consume these callbacks and the returned RunSummary.
 
 import { mkdirSync, appendFileSync, existsSync, writeFileSync, renameSync } from 'node:fs';
 import { basename, dirname, join, resolve, relative } from 'node:path';
@@ -8,28 +11,40 @@ import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { ModelSpec } from '../model/spec.js';
-import { makeLayout, allocParams } from '../model/params.js';
+import { makeLayout, allocParams, type Params } from '../model/params.js';
 import { initParams } from '../model/init.js';
 import { Optimizer } from './optim.js';
 import { Coordinator } from '../parallel/coordinator.js';
 import { resolveKernels, KERNELS_ENV, BACKENDS } from '../model/backend/index.js';
-import { loadDataset, epochPlan, streamPlan, paddingFraction, longestExample, formatReport, type Dataset, type SplitName } from '../data/index.js';
-import { loadConfig, diffConfigs, withNewDefaults, type ResolvedConfig } from '../config/load.js';
+import { loadDataset, epochPlan, streamPlan, paddingFraction, longestExample, formatReport, type Dataset, type SplitName, type InMemoryData, type EpochPlan } from '../data/index.js';
+import { loadConfig, checkConfig, diffConfigs, withNewDefaults, type ResolvedConfig, type LoadedConfig, type Config } from '../config/load.js';
 import { CheckpointDir, readCheckpoint, specDifferences, stepOfFileName, type CheckpointData, type TrainingData } from '../checkpoint/index.js';
 import { MetricsLog, readMetrics, dedupeResumed, writeReport, type MetricsRow } from '../report/html.js';
 import { readRunLog } from '../report/metrics.js';
-import { Progress, printSummary, formatDuration, type OutStream } from '../cli/progress.js';
+import { formatDuration } from '../util/format.js';
 import { Rng } from '../util/prng.js';
 import { arenaOf } from '../util/shared.js';
 import { UserError, ConfigError, CheckpointError } from '../util/errors.js';
 import { makeDirs, onDisk, writeTextReplacing } from '../util/files.js';
 import { checkpointOf, restore, loadParams, optimizerOptions } from './state.js';
+import { bestScore, bestRule, improves } from './best.js';
 import { RunLock } from './lock.js';
 import { checkMemory, memoryNeed, type MemoryPlan } from './memory.js';
 
 export interface RunOptions {
-  config: string;
+  /** A config file, or a config object (its relative paths, `out` included, are relative to `baseDir`). */
+  config: string | Config;
+  /** For a config object: the folder its relative paths are relative to (default: the current directory). */
+  baseDir?: string;
+  /**
+   * Examples in memory (data.source "memory", which is then the default): a classifier's
+   * { text, label } objects, a language model's documents (strings); one collection, split by
+   * hash as data.file is, or { train, val?, test? }.
+   */
+  data?: InMemoryData;
+  /** `path=value` overrides of config fields, validated as the config is. */
   set?: string[];
+  /** Directory of run directories (default: the config's `out`). */
   out?: string;
   /** A checkpoint file; `latest`: the newest valid one of the run (there must be one); `auto`: that, else start fresh. */
   resume?: string;
@@ -38,12 +53,56 @@ export interface RunOptions {
   kernels?: string;
   maxSteps?: number;
   seed?: number;
-  quiet?: boolean;
-  /** Where progress and messages go (default stdout / stderr). */
-  stdout?: OutStream;
-  stderr?: OutStream;
+  /** Stops the run after the current step, with a checkpoint (RunSummary.interrupted). */
+  signal?: AbortSignal;
+  /** Once the model and data are ready, before the first step. */
+  onStart?: (e: StartEvent) => void;
+  /** After every step. */
+  onStep?: (e: StepEvent) => void;
+  /** After every validation. */
+  onValidation?: (e: ValidationEvent) => void;
+  /** After every checkpoint written. */
+  onCheckpoint?: (e: CheckpointEvent) => void;
+  /** What a person would want to read: the data report, the model, warnings, what a resume did. */
+  onMessage?: (m: RunMessage) => void;
   /** Tests only: make a worker fail at this step. */
   inject?: { failAtStep: number; mode: 'throw' | 'exit' | 'hang' };
+}
+
+export interface RunMessage {
+  /** `warning`, `resume` and `kernels` are what a quiet log keeps. */
+  kind: 'data' | 'model' | 'epoch' | 'warning' | 'resume' | 'kernels';
+  text: string;
+}
+
+export interface StartEvent {
+  runDir: string;
+  spec: ModelSpec;
+  parameters: number;
+  workers: number;
+  /** `<backend>/<isa>`, e.g. native/avx512. */
+  kernels: string;
+  epochs: number;
+  /** Steps the run will take (epochs × batches, or maxSteps), from step 1. */
+  totalSteps: number;
+  /** The step the run continues from (0 for a new run). */
+  fromStep: number;
+}
+
+export interface StepEvent {
+  step: number;
+  /** 1-based. */
+  epoch: number;
+  /** Mean loss of the batch: per sequence (classifier) or per token (language model), in nats. */
+  loss: number;
+  accuracy: number;
+  /** Global gradient norm before clipping, and whether it was clipped. */
+  gradNorm: number;
+  clipped: boolean;
+  lr: number;
+  /** Real (unpadded) tokens of the batch, and their rate over this step. */
+  tokens: number;
+  tokensPerSec: number;
 }
 
 export interface EvalMetrics {
@@ -55,47 +114,80 @@ export interface EvalMetrics {
   confusion?: number[][];
 }
 
+export interface ValidationEvent extends EvalMetrics {
+  step: number;
+  epoch: number;
+  /** Whether this is the best validation so far (by `rule`). */
+  improved: boolean;
+  best: { step: number; metric: number };
+  /** Validations in a row without improvement (early stopping stops at its patience). */
+  sinceBest: number;
+  rule: string;
+}
+
+export interface CheckpointEvent {
+  step: number;
+  file: string;
+}
+
 export interface RunSummary {
   runDir: string;
+  task: ModelSpec['task'];
   steps: number;
-  stoppedEarly: boolean;
-  best: { metric: number; step: number };
+  /** Stopped by the AbortSignal (a checkpoint of the last step was written). */
+  interrupted: boolean;
+  /** Stopped by early stopping (train.earlyStopping); the model is then the best checkpoint's. */
+  earlyStopped: boolean;
+  /** The best validation, by `rule`; metric NaN and step 0 when there was none. */
+  best: { metric: number; step: number; rule: string; checkpoint: string | null };
   val?: EvalMetrics;
   test?: EvalMetrics;
   /** Test metrics of the best validation checkpoint, when it is not the last one and was kept. */
   testBest?: EvalMetrics & { step: number; file: string };
   lastCheckpoint: string | null;
+  /** The checkpoint of the weights the run ends with: the best one after early stopping, else the last. */
+  modelCheckpoint: string | null;
+  checkpointDir: string;
+  reportPath: string;
+  /** The config file, or null for a config object. */
+  configFile: string | null;
   seconds: number;
 }
 
-/** Stops the loop after the current step (SIGINT / SIGTERM). */
-export class StopSignal {
-  requested = false;
-  /** The signal that asked for the stop, if any: the command exits 128 + its number. */
-  signal?: NodeJS.Signals;
-  request(signal?: NodeJS.Signals): void {
-    this.requested = true;
-    this.signal ??= signal;
+const PROFILE_FILE = 'grad-profile.jsonl';
+const INIT_STREAM = 0x1417;
+const noop = () => {};
+
+/** The resolved run: config with flags applied, where it writes, how many workers. */
+interface Resolved {
+  loaded: LoadedConfig;
+  /** The config file, or null for an object. */
+  configFile: string | null;
+  cfg: ResolvedConfig;
+  runDir: string;
+  workers: number;
+}
+
+export async function trainRun(o: RunOptions): Promise<RunSummary> {
+  const t0 = performance.now();
+  const r = resolveRun(o);
+  const say = (kind: RunMessage['kind'], text: string) => (o.onMessage ?? noop)({ kind, text });
+  // Sizes first: a model that cannot fit (even with the smallest vocabulary and one-step batches)
+  // is refused before the data loads.
+  checkRunMemory(r.cfg, r.workers, r.loaded.file, { V: 4, C: r.cfg.model.task === 'many-to-one' ? Math.max(2, r.cfg.data.labels?.length ?? 2) : 4, maxB: 1, maxT: 1 }, 'at least');
+  onDisk('create the run directory', r.runDir, () => makeDirs(r.runDir));
+  // One trainer per run directory; released when trainRun returns or the process exits.
+  const lock = RunLock.acquire(r.runDir, (m) => say('warning', `warning: ${m}`));
+  try {
+    const run = await Run.open(o, r, t0, say);
+    return await run.train();
+  } finally {
+    lock.release();
   }
 }
 
-const PROFILE_FILE = 'grad-profile.jsonl';
-/** Lines of `say` that --quiet keeps. */
-const QUIET_KEEPS = /^\s*(warning:|kernels:|resume:|resumed from |--resume auto:)/;
-const INIT_STREAM = 0x1417;
-
-export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<RunSummary> {
-  const out = o.stdout ?? process.stdout;
-  const err = o.stderr ?? process.stderr;
-  // --quiet: errors (thrown) and the summary only, plus the lines a quiet log still needs: warnings
-  // and what a resume did (which checkpoint, which config changes). No data report, no model header.
-  const say = (s: string) => {
-    const lines = o.quiet ? s.split('\n').filter((l) => QUIET_KEEPS.test(l)) : [s];
-    if (lines.length > 0) err.write(lines.join('\n') + '\n');
-  };
-  const t0 = performance.now();
-
-  // ---- config (command-line flags are --set overrides, validated the same way)
+/** The config (file or object, with the flags as --set overrides, validated the same way), the run directory and the workers. */
+function resolveRun(o: RunOptions): Resolved {
   const sets = [...(o.set ?? [])];
   if (o.seed !== undefined) sets.push(`seed=${o.seed}`);
   if (o.workers !== undefined) sets.push(`train.workers=${o.workers}`);
@@ -106,277 +198,381 @@ export async function trainRun(o: RunOptions, stop = new StopSignal()): Promise<
   const kernelsOverride = o.kernels ?? envKernels;
   if (kernelsOverride) sets.push(`train.kernels=${kernelsOverride}`);
   if (o.maxSteps !== undefined) sets.push(`train.maxSteps=${o.maxSteps}`);
-  const loaded = loadConfig(o.config, sets);
+  const loaded = typeof o.config === 'string' ? loadConfig(o.config, sets) : configObject(o.config, o, sets);
   const cfg = loaded.config;
+  if (o.data !== undefined && cfg.data.source !== 'memory') {
+    throw new ConfigError(`${loaded.file}: data.source is "${cfg.data.source}", and examples were passed in memory too; remove data.source (it is then "memory") or leave out the examples`);
+  }
   const workers = cfg.train.workers ?? availableParallelism();
-  // Sizes first: a model that cannot fit (even with the smallest vocabulary and one-step batches)
-  // is refused before the data loads.
-  checkRunMemory(cfg, workers, loaded.file, { V: 4, C: cfg.model.task === 'many-to-one' ? Math.max(2, cfg.data.labels?.length ?? 2) : 4, maxB: 1, maxT: 1 }, 'at least');
   const outDir = resolve(o.out ?? resolve(loaded.configDir, cfg.out));
   const runDir = resolve(outDir, cfg.name);
   // The schema allows a single folder name only; this is the backstop: nothing outside --out.
   if (dirname(runDir) !== outDir || cfg.name === '.' || cfg.name === '..') throw new ConfigError(`name: ${JSON.stringify(cfg.name)} is not a single folder name inside ${outDir}`);
-  onDisk('create the run directory', runDir, () => makeDirs(runDir));
-  // One trainer per run directory; released when trainRun returns or the process exits.
-  const lock = RunLock.acquire(runDir, (m) => say(`warning: ${m}`));
-  try {
-    return await trainLocked(o, stop, { loaded, cfg, runDir, workers, t0, say, out });
-  } finally {
-    lock.release();
+  return { loaded, configFile: typeof o.config === 'string' ? loaded.file : null, cfg, runDir, workers };
+}
+
+/** A config given as an object: `data.source` defaults to "memory" when examples come with it, and `out` to `runs`. */
+function configObject(raw: Config, o: RunOptions, sets: string[]): LoadedConfig {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(`config: expected a config object or a file name, found ${raw === null ? 'null' : Array.isArray(raw) ? 'an array' : typeof raw}`);
+  const c = structuredClone(raw) as Config & Record<string, unknown>;
+  if (o.data !== undefined) {
+    if (c.data === undefined) c.data = { source: 'memory' };
+    else if (typeof c.data === 'object' && c.data !== null && c.data.source === undefined) c.data = { ...c.data, source: 'memory' };
+  }
+  if (c.out === undefined) c.out = 'runs';
+  const configDir = resolve(o.baseDir ?? process.cwd());
+  return { config: checkConfig(c, { label: 'config', configDir, overrides: sets }), configDir, file: 'config' };
+}
+
+/** A resumed checkpoint and where it came from. */
+interface Resumed {
+  path: string;
+  c: CheckpointData;
+}
+
+/** Everything of a run between its start and its summary. */
+class Run {
+  private lastCheckpoint: string | null;
+  private val: EvalMetrics | undefined;
+  private interrupted = false;
+  private earlyStopped = false;
+  private readonly m2o: boolean;
+  private readonly batchesPerEpoch: number;
+  private readonly maxSteps: number;
+  private readonly totalSteps: number;
+  private readonly profileEvery: number;
+  private readonly planOf: typeof epochPlan;
+  private readonly elapsedBefore: number;
+
+  private constructor(
+    private readonly o: RunOptions,
+    private readonly r: Resolved,
+    private readonly say: (kind: RunMessage['kind'], text: string) => void,
+    private readonly t0: number,
+    private readonly resumed: Resumed | null,
+    private readonly data: Dataset,
+    private readonly fingerprint: string,
+    private readonly spec: ModelSpec,
+    private readonly params: Params,
+    private readonly opt: Optimizer,
+    private readonly rng: Rng,
+    private readonly st: TrainingData,
+    private readonly ckdir: CheckpointDir,
+    private readonly co: Coordinator,
+    private readonly metrics: MetricsLog,
+    private readonly kernelsName: string,
+  ) {
+    const cfg = r.cfg;
+    this.lastCheckpoint = resumed?.path ?? null;
+    this.m2o = spec.task === 'many-to-one';
+    this.batchesPerEpoch = Math.ceil(data.splits.train.count / cfg.train.batchSize);
+    this.maxSteps = cfg.train.maxSteps > 0 ? cfg.train.maxSteps : Infinity;
+    this.totalSteps = Math.min(this.maxSteps, cfg.train.epochs * this.batchesPerEpoch);
+    this.profileEvery = Math.max(1, Math.round(this.totalSteps / 12));
+    this.planOf = !this.m2o && cfg.train.carryState ? streamPlan : epochPlan;
+    this.elapsedBefore = resumed ? lastElapsed(r.runDir) : 0;
+  }
+
+  /** Reads the checkpoint to resume (first: a bad one fails before the data loads), the data, and builds the model and the worker pool. */
+  static async open(o: RunOptions, r: Resolved, t0: number, say: (kind: RunMessage['kind'], text: string) => void): Promise<Run> {
+    const { cfg, runDir, workers } = r;
+    const ckdir = new CheckpointDir(runDir, { keepLast: cfg.checkpoint.keepLast });
+    const resumed = findResume(o, r, ckdir, say);
+    const data = loadDataset(cfg.data, { configDir: r.loaded.configDir, task: cfg.model.task, memory: o.data });
+    say('data', formatReport(data.report));
+    const fingerprint = dataFingerprint(data);
+    const spec = specOf(cfg, data);
+    if (resumed) checkResumeFits(resumed, spec, data, fingerprint, say);
+
+    // ---- model, optimizer, training state
+    const splitNames = ['train', 'val', 'test'] as SplitName[];
+    const maxT = Math.max(...splitNames.map((s) => longestExample(data.splits[s])), 1);
+    // A batch never holds more sequences than a split has: a huge train.batchSize is a full batch.
+    const maxB = Math.max(1, Math.min(cfg.train.batchSize, Math.max(...splitNames.map((s) => data.splits[s].count))));
+    checkRunMemory(cfg, workers, r.loaded.file, { V: spec.V, C: spec.C, maxB, maxT }, 'from the data');
+    const layout = makeLayout(spec);
+    const params = allocParams(layout, 'float32');
+    const opt = new Optimizer(layout.size, optimizerOptions(cfg), arenaOf(params.data));
+    const rng = new Rng(cfg.seed, INIT_STREAM);
+    let st: TrainingData;
+    if (resumed) {
+      restore(resumed.c, params, opt, resumed.path);
+      st = { ...resumed.c.training };
+      rng.setState(st.rngState);
+      say('resume', `resumed from ${resumed.path} at step ${st.globalStep} (epoch ${st.epoch + 1}, batch ${st.batchInEpoch})`);
+    } else {
+      initParams(params, spec, rng, { init: cfg.model.init, recurrentInit: cfg.model.recurrentInit, recurrentScale: cfg.model.recurrentScale, forgetBias: cfg.model.forgetBias, chrono: cfg.model.chrono });
+      st = { globalStep: 0, epoch: 0, batchInEpoch: 0, rngState: rng.getState(), bestMetric: NaN, bestStep: 0, seed: cfg.seed };
+    }
+    setAsideCheckpoints(ckdir, resumed ? st.globalStep : -1, (t) => say('warning', t));
+
+    const kernels = resolveKernels(cfg.train.kernels);
+    const kernelsName = `${kernels.name}/${kernels.isa}`;
+    if (kernels.note) say('kernels', `kernels: ${kernels.note}`);
+    // Said when the backend changed without the config saying so (auto on another machine or build).
+    const savedKernels = resumed ? (JSON.parse(resumed.c.config) as ResolvedConfig).train.kernels : undefined;
+    if (resumed?.c.training.kernels && resumed.c.training.kernels !== kernelsName && savedKernels === cfg.train.kernels) say('resume', `resume: the checkpoint was trained with ${resumed.c.training.kernels} kernels, this run uses ${kernelsName} (allowed; the run will differ from an uninterrupted one in the last bits)`);
+    say('model', `model: ${spec.cell}${cfg.model.layers > 1 ? ` × ${cfg.model.layers} layers` : ''} ${spec.task}, V=${spec.V} H=${spec.H} C=${spec.C} ${spec.E ? `embedding E=${spec.E}` : 'one-hot input'}, ${countParams(layout).toLocaleString('en-US')} parameters; ${workers} worker thread${workers > 1 ? 's' : ''}, ${kernelsName} kernels; run directory ${relative(process.cwd(), runDir) || '.'}`);
+    const resolvedFile = join(runDir, 'config.resolved.json');
+    onDisk('write', resolvedFile, () => writeFileSync(resolvedFile, JSON.stringify(cfg, null, 2) + '\n'));
+
+    // Language models carry each row's state from chunk to chunk: batches are streams (streamPlan).
+    const carry = spec.task === 'many-to-many' && cfg.train.carryState;
+    const co = new Coordinator({ spec, workers, maxB, maxT, bpttWindow: cfg.train.bpttWindow, dropout: cfg.model.dropout, seed: cfg.seed, stepLoss: cfg.train.stepLoss, carryState: carry, splits: data.splits, params, optimizer: opt, kernels: kernels.name, inject: o.inject });
+    if (carry && st.carry) co.setCarried(st.carry);
+    // A fresh start by --resume auto drops the rows of the attempt that left no checkpoint.
+    const metrics = new MetricsLog(runDir, resumed ? { resumeStep: st.globalStep } : o.resume === 'auto' ? { resumeStep: 0 } : {});
+    trimProfiles(runDir, resumed ? st.globalStep : 0);
+    return new Run(o, r, say, t0, resumed, data, fingerprint, spec, params, opt, rng, st, ckdir, co, metrics, kernelsName);
+  }
+
+  private elapsed(): number {
+    return this.elapsedBefore + (performance.now() - this.t0) / 1000;
+  }
+
+  /** The whole run: steps over the epochs, the final evaluations, the report. */
+  async train(): Promise<RunSummary> {
+    const { cfg } = this.r;
+    const st = this.st;
+    let test: EvalMetrics | undefined, testBest: RunSummary['testBest'];
+    (this.o.onStart ?? noop)({
+      runDir: this.r.runDir, spec: this.spec, parameters: countParams(this.params.layout), workers: this.r.workers, kernels: this.kernelsName,
+      epochs: cfg.train.epochs, totalSteps: this.totalSteps, fromStep: st.globalStep,
+    });
+    try {
+      await this.epochs();
+      // However the run ends here (done, --max-steps, stopped), its last state is on disk.
+      if (lastCheckpointStep(this.lastCheckpoint) !== st.globalStep) this.save();
+      if (!this.interrupted) ({ test, testBest } = await this.finalEvaluations());
+    } finally {
+      this.metrics.close();
+      await this.co.destroy().catch(() => {});
+    }
+    return this.summary(test, testBest);
+  }
+
+  /** Epochs of steps until the last, maxSteps, the AbortSignal or early stopping. */
+  private async epochs(): Promise<void> {
+    const { cfg } = this.r;
+    const st = this.st;
+    while (st.epoch < cfg.train.epochs && st.globalStep < this.maxSteps) {
+      const plan = this.planOf(this.data.splits.train, { batchSize: cfg.train.batchSize, seed: cfg.seed, epoch: st.epoch });
+      this.co.setOrder('train', plan.order);
+      if (st.batchInEpoch === 0) this.say('epoch', `epoch ${st.epoch + 1}/${cfg.train.epochs}: ${plan.batchStarts.length - 1} batches, padding ${(paddingFraction(this.data.splits.train, plan) * 100).toFixed(1)}%`);
+      while (st.batchInEpoch < plan.batchStarts.length - 1) {
+        if (this.o.signal?.aborted) { this.interrupted = true; return; }
+        if (st.globalStep >= this.maxSteps) return;
+        await this.step(plan);
+        const step = st.globalStep;
+        const epochDone = st.batchInEpoch === plan.batchStarts.length - 1;
+        if (epochDone || (cfg.train.validateEvery > 0 && step % cfg.train.validateEvery === 0)) {
+          this.val = await this.validate();
+          if (epochDone) { st.epoch++; st.batchInEpoch = 0; }
+          // Every validated state is checkpointed: the best one is always on disk (retention keeps it).
+          this.save();
+          if (this.patienceRunOut()) { this.earlyStopped = true; return; }
+          if (epochDone) break; // next epoch: a new plan
+        } else if (cfg.checkpoint.every > 0 && step % cfg.checkpoint.every === 0) {
+          this.save();
+        }
+      }
+    }
+  }
+
+  /** One optimizer step on the next batch of `plan`; the metrics row, the gradient profile, onStep. */
+  private async step(plan: EpochPlan): Promise<void> {
+    const { cfg } = this.r;
+    const st = this.st;
+    const k = st.batchInEpoch;
+    const step = st.globalStep + 1;
+    const ts = performance.now();
+    const lr = (this.opt.opts.lr = lrAt(cfg, step, cfg.train.epochs * this.batchesPerEpoch));
+    const off = plan.batchStarts[k], n = plan.batchStarts[k + 1] - off;
+    const g = await this.co.step(step, 'train', off, n, cfg.train.clipNorm);
+    const lossMean = g.lossSum / g.count;
+    if (!Number.isFinite(lossMean)) throw nonFinite(step, 'loss', this.lastCheckpoint);
+    if (!g.finite) throw nonFinite(step, 'gradient', this.lastCheckpoint);
+    const ms = performance.now() - ts;
+    st.globalStep = step;
+    st.batchInEpoch = k + 1;
+    const lengths = this.data.splits.train.lengths;
+    let tokens = 0;
+    for (let i = off; i < off + n; i++) tokens += lengths[plan.order[i]];
+    this.tokensSinceLog += tokens;
+    const accuracy = g.correct / g.count;
+    if (step % cfg.train.logEvery === 0 || step === 1) {
+      const now = performance.now();
+      const row: MetricsRow = {
+        step, epoch: st.epoch + 1, kind: 'train', loss: lossMean, accuracy, gradNorm: g.gradNorm,
+        clipped: g.clipped, lr, tokensPerSec: this.tokensSinceLog / ((now - this.timeSinceLog) / 1000),
+        fwdBwdMs: round2(g.fwdBwdMsMax), reduceMs: round2(g.reduceMs), updateMs: round2(g.updateMs), kernels: this.kernelsName, elapsedSec: this.elapsed(),
+      };
+      this.metrics.append(row);
+      this.tokensSinceLog = 0;
+      this.timeSinceLog = now;
+    } else if (g.clipped) {
+      // Every clipping event is in the log, not only those on logged steps.
+      this.metrics.append({ step, epoch: st.epoch + 1, kind: 'train', loss: lossMean, accuracy, gradNorm: g.gradNorm, clipped: true, lr, elapsedSec: this.elapsed() });
+    }
+    if (step === 1 || step % this.profileEvery === 0) {
+      const profileFile = join(this.r.runDir, PROFILE_FILE);
+      onDisk('append to', profileFile, () => appendFileSync(profileFile, JSON.stringify({ step, norms: Array.from(this.co.stepNorms.subarray(0, this.co.stepNormsT), (x) => +x.toPrecision(4)) }) + '\n'),
+        'The checkpoints written so far are kept: once fixed, continue with --resume latest');
+    }
+    (this.o.onStep ?? noop)({ step, epoch: st.epoch + 1, loss: lossMean, accuracy, gradNorm: g.gradNorm, clipped: g.clipped, lr, tokens, tokensPerSec: tokens / (ms / 1000) });
+  }
+
+  private tokensSinceLog = 0;
+  private timeSinceLog = performance.now();
+
+  /** Whether early stopping's patience has run out. */
+  private patienceRunOut(): boolean {
+    const es = this.r.cfg.train.earlyStopping;
+    return es !== undefined && (this.st.sinceBest ?? 0) >= es.patience;
+  }
+
+  private save(): string {
+    const st = this.st;
+    st.rngState = this.rng.getState();
+    st.kernels = this.kernelsName;
+    st.carry = this.co.carried();
+    const c = checkpointOf(this.spec, this.params, this.opt, st, this.data, this.r.cfg, this.fingerprint);
+    // A finite loss and gradient can still give an infinite update (a huge train.lr): such a
+    // state must not become the "last good checkpoint".
+    const bad = nonFiniteTensor(c);
+    if (bad) throw nonFinite(st.globalStep, bad, this.lastCheckpoint);
+    this.lastCheckpoint = this.ckdir.save(c);
+    (this.o.onCheckpoint ?? noop)({ step: st.globalStep, file: this.lastCheckpoint });
+    return this.lastCheckpoint;
+  }
+
+  private async evaluate(split: SplitName, confusion = false): Promise<EvalMetrics> {
+    const plan = this.planOf(this.data.splits[split], { batchSize: this.r.cfg.train.batchSize, seed: this.r.cfg.seed, epoch: 0, shuffle: false });
+    const r = await this.co.evaluate(split, plan.order, plan.batchStarts, confusion);
+    const loss = r.lossSum / r.count;
+    const m: EvalMetrics = { loss, accuracy: r.correct / r.count, count: r.count };
+    if (!this.m2o) m.bitsPerToken = loss / Math.LN2;
+    if (r.confusion) m.confusion = Array.from({ length: this.spec.C }, (_, i) => r.confusion!.slice(i * this.spec.C, (i + 1) * this.spec.C));
+    return m;
+  }
+
+  /**
+   * The validation split; the best result so far by the one rule (best.ts); early stopping's
+   * count of validations in a row without an improvement of more than minDelta over that best.
+   * The final validation (`counts` false) comes after the last checkpoint and counts for nothing.
+   */
+  private async validate(counts = true): Promise<EvalMetrics> {
+    const st = this.st;
+    const v = await this.evaluate('val');
+    const score = bestScore(this.spec.task, v);
+    const before = st.bestMetric;
+    const improved = improves(score, before);
+    if (improved) { st.bestMetric = score; st.bestStep = st.globalStep; }
+    if (counts) {
+      const minDelta = this.r.cfg.train.earlyStopping?.minDelta ?? 0;
+      st.sinceBest = improved && (Number.isNaN(before) || improves(score, before + minDelta)) ? 0 : (st.sinceBest ?? 0) + 1;
+    }
+    this.lastValidated = st.globalStep;
+    this.metrics.append({ step: st.globalStep, epoch: st.epoch + 1, kind: 'val', loss: v.loss, accuracy: v.accuracy, elapsedSec: this.elapsed() });
+    (this.o.onValidation ?? noop)({
+      ...v, step: st.globalStep, epoch: st.epoch + 1, improved, best: { step: st.bestStep, metric: st.bestMetric },
+      sinceBest: st.sinceBest ?? 0, rule: bestRule(this.spec.task),
+    });
+    return v;
+  }
+
+  /**
+   * After the last step: validation (unless the last step was just validated) and test; and the
+   * test of the best validation checkpoint when it is another one (what early stopping keeps;
+   * after early stopping, the run's weights become that checkpoint's).
+   */
+  private async finalEvaluations(): Promise<{ test: EvalMetrics; testBest?: RunSummary['testBest'] }> {
+    const st = this.st;
+    if (this.lastValidated !== st.globalStep) this.val = await this.validate(false);
+    const test = await this.evaluate('test', this.m2o);
+    this.metrics.append({ step: st.globalStep, epoch: st.epoch, kind: 'test', loss: test.loss, accuracy: test.accuracy, elapsedSec: this.elapsed() });
+    const bestFile = st.bestStep > 0 && st.bestStep !== st.globalStep ? this.ckdir.pathFor(st.bestStep) : null;
+    if (!bestFile || !existsSync(bestFile)) return { test };
+    const final = Float32Array.from(this.params.data);
+    loadParams(readCheckpoint(bestFile), this.params, bestFile);
+    const testBest = { ...(await this.evaluate('test', this.m2o)), step: st.bestStep, file: bestFile };
+    (this.params.data as Float32Array).set(final);
+    return { test, testBest };
+  }
+
+  /** The step of the last validation (-1: none in this process). */
+  private lastValidated = -1;
+
+  /** The report (report.html) and what the run returns. */
+  private summary(test: EvalMetrics | undefined, testBest: RunSummary['testBest']): RunSummary {
+    const { cfg, runDir } = this.r;
+    const st = this.st;
+    const seconds = this.elapsed();
+    const rows = dedupeResumed(readMetrics(join(runDir, 'metrics.jsonl')));
+    // After early stopping the run's result is the best checkpoint: the report shows its test scores.
+    const shown = this.earlyStopped && testBest ? testBest : test;
+    const reportPath = writeReport(runDir, {
+      runName: cfg.name, config: cfg, metrics: rows, stepGradNorms: readProfiles(runDir), lm: !this.m2o,
+      confusion: shown?.confusion ? { labels: this.data.labelNames, matrix: shown.confusion } : undefined,
+      test: shown ? { loss: shown.loss, accuracy: shown.accuracy, ...(shown.bitsPerToken !== undefined ? { bitsPerToken: shown.bitsPerToken } : {}) } : undefined,
+      facts: [['parameters', countParams(this.params.layout)], ['vocabulary', this.spec.V], ['workers', this.r.workers], ['wall time', formatDuration(seconds)]],
+    }, `The run itself ${this.interrupted ? 'stopped' : 'finished'} at step ${st.globalStep}; its checkpoints and metrics.jsonl are kept (last checkpoint: ${this.lastCheckpoint ?? '(none)'})`);
+    const bestCheckpoint = st.bestStep > 0 && existsSync(this.ckdir.pathFor(st.bestStep)) ? this.ckdir.pathFor(st.bestStep) : null;
+    return {
+      runDir, task: this.spec.task, steps: st.globalStep, interrupted: this.interrupted, earlyStopped: this.earlyStopped,
+      best: { metric: st.bestMetric, step: st.bestStep, rule: bestRule(this.spec.task), checkpoint: bestCheckpoint },
+      val: this.val, test, testBest, lastCheckpoint: this.lastCheckpoint,
+      modelCheckpoint: this.earlyStopped && bestCheckpoint ? bestCheckpoint : this.lastCheckpoint,
+      checkpointDir: this.ckdir.dir, reportPath, configFile: this.r.configFile, seconds,
+    };
   }
 }
 
-interface Prepared {
-  loaded: ReturnType<typeof loadConfig>;
-  cfg: ResolvedConfig;
-  runDir: string;
-  workers: number;
-  t0: number;
-  say: (s: string) => void;
-  out: OutStream;
-}
-
-async function trainLocked(o: RunOptions, stop: StopSignal, { loaded, cfg, runDir, workers, t0, say, out }: Prepared): Promise<RunSummary> {
-  const ckdir = new CheckpointDir(runDir, { keepLast: cfg.checkpoint.keepLast });
-
-  // ---- resume: find and read the checkpoint first, so a bad one fails before the data loads
-  let resumed: { path: string; c: CheckpointData } | null = null;
+/** The checkpoint to resume from (--resume PATH, latest, auto), read, and checked against the config; null for a new run. */
+function findResume(o: RunOptions, r: Resolved, ckdir: CheckpointDir, say: (kind: RunMessage['kind'], text: string) => void): Resumed | null {
+  let resumed: Resumed | null = null;
   if (o.resume === 'latest' || o.resume === 'auto') {
-    const r = ckdir.loadLatestValid((m) => say(`warning: ${m}`));
-    if (r) resumed = { path: r.path, c: r.checkpoint };
+    const found = ckdir.loadLatestValid((m) => say('warning', `warning: ${m}`));
+    if (found) resumed = { path: found.path, c: found.checkpoint };
     else if (o.resume === 'latest') throw new CheckpointError(`--resume latest: no valid checkpoint in ${ckdir.dir}; start without --resume, or use --resume auto (it starts fresh when there is none)`);
     if (o.resume === 'auto') {
-      say(r ? `--resume auto: resuming from the newest valid checkpoint, ${relative(process.cwd(), r.path)}`
+      say('resume', found ? `--resume auto: resuming from the newest valid checkpoint, ${relative(process.cwd(), found.path)}`
         : `--resume auto: no valid checkpoint in ${relative(process.cwd(), ckdir.dir) || '.'}; starting a new run`);
     }
   } else if (o.resume) {
     resumed = { path: resolve(o.resume), c: readCheckpoint(resolve(o.resume)) };
   }
-  if (resumed) {
-    const saved = withNewDefaults(JSON.parse(resumed.c.config));
-    const changes = diffConfigs(saved, cfg);
-    const refused = changes.filter((c) => c.kind === 'shape');
-    if (refused.length > 0) {
-      throw new ConfigError(`cannot resume from ${resumed.path}: the config changes the model or its data:\n` +
-        refused.map((c) => `  ${c.path}: ${JSON.stringify(c.from)} -> ${JSON.stringify(c.to)}`).join('\n') +
-        `\nresume with the config the checkpoint was made with, or start a new run (another name or --out).`);
-    }
-    for (const c of changes) say(`resume: ${c.path} changed ${JSON.stringify(c.from)} -> ${JSON.stringify(c.to)}${c.kind === 'safe' ? '' : ' (allowed; the run will differ from an uninterrupted one)'}`);
+  if (!resumed) return null;
+  const saved = withNewDefaults(JSON.parse(resumed.c.config));
+  const changes = diffConfigs(saved, r.cfg);
+  const refused = changes.filter((c) => c.kind === 'shape');
+  if (refused.length > 0) {
+    throw new ConfigError(`cannot resume from ${resumed.path}: the config changes the model or its data:\n` +
+      refused.map((c) => `  ${c.path}: ${JSON.stringify(c.from)} -> ${JSON.stringify(c.to)}`).join('\n') +
+      `\nresume with the config the checkpoint was made with, or start a new run (another name or --out).`);
   }
+  for (const c of changes) say('resume', `resume: ${c.path} changed ${JSON.stringify(c.from)} -> ${JSON.stringify(c.to)}${c.kind === 'safe' ? '' : ' (allowed; the run will differ from an uninterrupted one)'}`);
+  return resumed;
+}
 
-  // ---- data
-  const data = loadDataset(cfg.data, { configDir: loaded.configDir, task: cfg.model.task });
-  say(formatReport(data.report));
-  const fingerprint = dataFingerprint(data);
+/** The model's sizes: from the config, and V, C from the data. */
+function specOf(cfg: ResolvedConfig, data: Dataset): ModelSpec {
   const input = cfg.model.input;
-  const spec: ModelSpec = {
+  return {
     cell: cfg.model.cell, task: cfg.model.task, V: data.vocab.tokens.length, H: cfg.model.hidden,
     C: cfg.model.task === 'many-to-one' ? data.labelNames.length : data.vocab.tokens.length,
     E: input === 'onehot' ? 0 : input.embedding, layers: cfg.model.layers,
   };
-  if (resumed) {
-    const diffs = specDifferences(resumed.c.spec, spec);
-    if (diffs.length > 0) throw new CheckpointError(`cannot resume from ${resumed.path}: the model differs:\n  ${diffs.join('\n  ')}`, resumed.path);
-    if (resumed.c.vocab.join('\u0000') !== data.vocab.tokens.join('\u0000') || resumed.c.labelNames.join('\u0000') !== data.labelNames.join('\u0000')) {
-      throw new CheckpointError(`cannot resume from ${resumed.path}: the vocabulary or labels built from the data differ from the checkpoint's (the data changed)`, resumed.path);
-    }
-    if (resumed.c.dataFingerprint && resumed.c.dataFingerprint !== fingerprint) say('warning: the training data differs from the data of the checkpoint; the run will not match an uninterrupted one');
+}
+
+/** A resumed checkpoint must be of this model and this vocabulary; other data is only a warning. */
+function checkResumeFits(resumed: Resumed, spec: ModelSpec, data: Dataset, fingerprint: string, say: (kind: RunMessage['kind'], text: string) => void): void {
+  const diffs = specDifferences(resumed.c.spec, spec);
+  if (diffs.length > 0) throw new CheckpointError(`cannot resume from ${resumed.path}: the model differs:\n  ${diffs.join('\n  ')}`, resumed.path);
+  if (resumed.c.vocab.join('\u0000') !== data.vocab.tokens.join('\u0000') || resumed.c.labelNames.join('\u0000') !== data.labelNames.join('\u0000')) {
+    throw new CheckpointError(`cannot resume from ${resumed.path}: the vocabulary or labels built from the data differ from the checkpoint's (the data changed)`, resumed.path);
   }
-
-  // ---- model, optimizer, training state
-  const splitNames = ['train', 'val', 'test'] as SplitName[];
-  const maxT = Math.max(...splitNames.map((s) => longestExample(data.splits[s])), 1);
-  // A batch never holds more sequences than a split has: a huge train.batchSize is a full batch.
-  const maxB = Math.max(1, Math.min(cfg.train.batchSize, Math.max(...splitNames.map((s) => data.splits[s].count))));
-  checkRunMemory(cfg, workers, loaded.file, { V: spec.V, C: spec.C, maxB, maxT }, 'from the data');
-  const layout = makeLayout(spec);
-  const params = allocParams(layout, 'float32');
-  const opt = new Optimizer(layout.size, optimizerOptions(cfg), arenaOf(params.data));
-  const rng = new Rng(cfg.seed, INIT_STREAM);
-  let st: TrainingData;
-  if (resumed) {
-    restore(resumed.c, params, opt, resumed.path);
-    st = { ...resumed.c.training };
-    rng.setState(st.rngState);
-    say(`resumed from ${resumed.path} at step ${st.globalStep} (epoch ${st.epoch + 1}, batch ${st.batchInEpoch})`);
-  } else {
-    initParams(params, spec, rng, { init: cfg.model.init, recurrentInit: cfg.model.recurrentInit, recurrentScale: cfg.model.recurrentScale, forgetBias: cfg.model.forgetBias, chrono: cfg.model.chrono });
-    st = { globalStep: 0, epoch: 0, batchInEpoch: 0, rngState: rng.getState(), bestMetric: NaN, bestStep: 0, seed: cfg.seed };
-  }
-  setAsideCheckpoints(ckdir, resumed ? st.globalStep : -1, say);
-
-  const batchSize = cfg.train.batchSize;
-  const batchesPerEpoch = Math.ceil(data.splits.train.count / batchSize);
-  const maxSteps = cfg.train.maxSteps > 0 ? cfg.train.maxSteps : Infinity;
-  const totalSteps = Math.min(maxSteps, cfg.train.epochs * batchesPerEpoch);
-  const m2o = spec.task === 'many-to-one';
-  const kernels = resolveKernels(cfg.train.kernels);
-  const kernelsName = `${kernels.name}/${kernels.isa}`;
-  if (kernels.note) say(`kernels: ${kernels.note}`);
-  // Said when the backend changed without the config saying so (auto on another machine or build).
-  const savedKernels = resumed ? (JSON.parse(resumed.c.config) as ResolvedConfig).train.kernels : undefined;
-  if (resumed?.c.training.kernels && resumed.c.training.kernels !== kernelsName && savedKernels === cfg.train.kernels) say(`resume: the checkpoint was trained with ${resumed.c.training.kernels} kernels, this run uses ${kernelsName} (allowed; the run will differ from an uninterrupted one in the last bits)`);
-  say(`model: ${spec.cell}${cfg.model.layers > 1 ? ` × ${cfg.model.layers} layers` : ''} ${spec.task}, V=${spec.V} H=${spec.H} C=${spec.C} ${spec.E ? `embedding E=${spec.E}` : 'one-hot input'}, ${countParams(layout).toLocaleString('en-US')} parameters; ${workers} worker thread${workers > 1 ? 's' : ''}, ${kernelsName} kernels; run directory ${relative(process.cwd(), runDir) || '.'}`);
-  const resolvedFile = join(runDir, 'config.resolved.json');
-  onDisk('write', resolvedFile, () => writeFileSync(resolvedFile, JSON.stringify(cfg, null, 2) + '\n'));
-
-  // Language models carry each row's state from chunk to chunk: batches are streams (streamPlan).
-  const carry = !m2o && cfg.train.carryState;
-  const planOf = carry ? streamPlan : epochPlan;
-  const co = new Coordinator({ spec, workers, maxB, maxT, bpttWindow: cfg.train.bpttWindow, dropout: cfg.model.dropout, seed: cfg.seed, stepLoss: cfg.train.stepLoss, carryState: carry, splits: data.splits, params, optimizer: opt, kernels: kernels.name, inject: o.inject });
-  if (carry && st.carry) co.setCarried(st.carry);
-  // A fresh start by --resume auto drops the rows of the attempt that left no checkpoint.
-  const metrics = new MetricsLog(runDir, resumed ? { resumeStep: st.globalStep } : o.resume === 'auto' ? { resumeStep: 0 } : {});
-  trimProfiles(runDir, resumed ? st.globalStep : 0);
-  const progress = new Progress({ stream: out, totalSteps, epochs: cfg.train.epochs, logEverySteps: cfg.train.logEvery, quiet: o.quiet });
-  const elapsedBefore = resumed ? lastElapsed(runDir) : 0;
-  const elapsed = () => elapsedBefore + (performance.now() - t0) / 1000;
-
-  let lastCheckpoint: string | null = resumed?.path ?? null;
-  const save = () => {
-    st.rngState = rng.getState();
-    st.kernels = kernelsName;
-    st.carry = co.carried();
-    const c = checkpointOf(spec, params, opt, st, data, cfg, fingerprint);
-    // A finite loss and gradient can still give an infinite update (a huge train.lr): such a
-    // state must not become the "last good checkpoint".
-    const bad = nonFiniteTensor(c);
-    if (bad) throw nonFinite(st.globalStep, bad, lastCheckpoint);
-    lastCheckpoint = ckdir.save(c);
-    return lastCheckpoint;
-  };
-  const evaluate = async (split: SplitName, confusion = false): Promise<EvalMetrics> => {
-    const plan = planOf(data.splits[split], { batchSize, seed: cfg.seed, epoch: 0, shuffle: false });
-    const r = await co.evaluate(split, plan.order, plan.batchStarts, confusion);
-    const loss = r.lossSum / r.count;
-    const m: EvalMetrics = { loss, accuracy: r.correct / r.count, count: r.count };
-    if (!m2o) m.bitsPerToken = loss / Math.LN2;
-    if (r.confusion) m.confusion = Array.from({ length: spec.C }, (_, i) => r.confusion!.slice(i * spec.C, (i + 1) * spec.C));
-    return m;
-  };
-  const validate = async (): Promise<EvalMetrics> => {
-    const v = await evaluate('val');
-    const score = m2o ? v.accuracy : -v.loss; // higher is better
-    if (!(score <= st.bestMetric)) { st.bestMetric = score; st.bestStep = st.globalStep; }
-    metrics.append({ step: st.globalStep, epoch: st.epoch + 1, kind: 'val', loss: v.loss, accuracy: v.accuracy, elapsedSec: elapsed() });
-    progress.log(`validation after step ${st.globalStep}: loss ${v.loss.toFixed(4)}${m2o ? `, accuracy ${(v.accuracy * 100).toFixed(2)}%` : `, ${v.bitsPerToken!.toFixed(3)} bits/token`}`);
-    return v;
-  };
-
-  let stoppedEarly = false;
-  let val: EvalMetrics | undefined;
-  let test: EvalMetrics | undefined;
-  let testBest: (EvalMetrics & { step: number; file: string }) | undefined;
-  const profileEvery = Math.max(1, Math.round(totalSteps / 12));
-  try {
-    let tokensSinceLog = 0, timeSinceLog = performance.now();
-    training: while (st.epoch < cfg.train.epochs && st.globalStep < maxSteps) {
-      const plan = planOf(data.splits.train, { batchSize, seed: cfg.seed, epoch: st.epoch });
-      co.setOrder('train', plan.order);
-      if (st.batchInEpoch === 0) progress.log(`epoch ${st.epoch + 1}/${cfg.train.epochs}: ${plan.batchStarts.length - 1} batches, padding ${(paddingFraction(data.splits.train, plan) * 100).toFixed(1)}%`);
-      while (st.batchInEpoch < plan.batchStarts.length - 1) {
-        if (stop.requested) { stoppedEarly = true; break training; }
-        if (st.globalStep >= maxSteps) break training;
-        const k = st.batchInEpoch;
-        const step = st.globalStep + 1;
-        const ts = performance.now();
-        const lr = (opt.opts.lr = lrAt(cfg, step, cfg.train.epochs * batchesPerEpoch));
-        const g = await co.step(step, 'train', plan.batchStarts[k], plan.batchStarts[k + 1] - plan.batchStarts[k], cfg.train.clipNorm);
-        const u = g;
-        const lossMean = g.lossSum / g.count;
-        if (!Number.isFinite(lossMean)) throw nonFinite(step, 'loss', lastCheckpoint);
-        if (!u.finite) throw nonFinite(step, 'gradient', lastCheckpoint);
-        const tu = performance.now();
-        st.globalStep = step;
-        st.batchInEpoch = k + 1;
-        // real tokens of the batch
-        const lengths = data.splits.train.lengths;
-        let tokens = 0;
-        for (let i = plan.batchStarts[k]; i < plan.batchStarts[k + 1]; i++) tokens += lengths[plan.order[i]];
-        tokensSinceLog += tokens;
-        progress.update({ step, epoch: st.epoch + 1, loss: lossMean, accuracy: g.correct / g.count, tokensPerSec: tokens / ((tu - ts) / 1000), lr });
-        if (step % cfg.train.logEvery === 0 || step === 1) {
-          const now = performance.now();
-          const row: MetricsRow = {
-            step, epoch: st.epoch + 1, kind: 'train', loss: lossMean, accuracy: g.correct / g.count, gradNorm: u.gradNorm,
-            clipped: u.clipped, lr, tokensPerSec: tokensSinceLog / ((now - timeSinceLog) / 1000),
-            fwdBwdMs: round2(g.fwdBwdMsMax), reduceMs: round2(g.reduceMs), updateMs: round2(g.updateMs), kernels: kernelsName, elapsedSec: elapsed(),
-          };
-          metrics.append(row);
-          tokensSinceLog = 0;
-          timeSinceLog = now;
-        } else if (u.clipped) {
-          // Every clipping event is in the log, not only those on logged steps.
-          metrics.append({ step, epoch: st.epoch + 1, kind: 'train', loss: lossMean, accuracy: g.correct / g.count, gradNorm: u.gradNorm, clipped: true, lr, elapsedSec: elapsed() });
-        }
-        if (step === 1 || step % profileEvery === 0) {
-          const profileFile = join(runDir, PROFILE_FILE);
-          onDisk('append to', profileFile, () => appendFileSync(profileFile, JSON.stringify({ step, norms: Array.from(co.stepNorms.subarray(0, co.stepNormsT), (x) => +x.toPrecision(4)) }) + '\n'),
-            'The checkpoints written so far are kept: once fixed, continue with --resume latest');
-        }
-        const epochDone = st.batchInEpoch === plan.batchStarts.length - 1;
-        if (epochDone) {
-          val = await validate();
-          st.epoch++;
-          st.batchInEpoch = 0;
-          save();
-          break; // next epoch: a new plan
-        } else if (cfg.checkpoint.every > 0 && step % cfg.checkpoint.every === 0) {
-          save();
-        }
-      }
-    }
-    progress.done();
-    // However the run ends here (done, --max-steps, stopped), its last state is on disk.
-    if (lastCheckpointStep(lastCheckpoint) !== st.globalStep) save();
-    if (!stoppedEarly) {
-      if (!val || st.batchInEpoch !== 0) val = await validate();
-      test = await evaluate('test', m2o);
-      metrics.append({ step: st.globalStep, epoch: st.epoch, kind: 'test', loss: test.loss, accuracy: test.accuracy, elapsedSec: elapsed() });
-      // Also the test score of the best validation checkpoint (what early stopping would keep).
-      const bestFile = st.bestStep > 0 && st.bestStep !== st.globalStep ? ckdir.pathFor(st.bestStep) : null;
-      if (bestFile && existsSync(bestFile)) {
-        const final = Float32Array.from(params.data);
-        loadParams(readCheckpoint(bestFile), params, bestFile);
-        testBest = { ...(await evaluate('test', false)), step: st.bestStep, file: bestFile };
-        (params.data as Float32Array).set(final);
-      }
-    }
-  } finally {
-    metrics.close();
-    await co.destroy().catch(() => {});
-  }
-
-  // ---- report and summary
-  const seconds = elapsed();
-  const rows = dedupeResumed(readMetrics(join(runDir, 'metrics.jsonl')));
-  const profiles = readProfiles(runDir);
-  const reportPath = writeReport(runDir, {
-    runName: cfg.name, config: cfg, metrics: rows, stepGradNorms: profiles, lm: !m2o,
-    confusion: test?.confusion ? { labels: data.labelNames, matrix: test.confusion } : undefined,
-    test: test ? { loss: test.loss, accuracy: test.accuracy, ...(test.bitsPerToken !== undefined ? { bitsPerToken: test.bitsPerToken } : {}) } : undefined,
-    facts: [['parameters', countParams(layout)], ['vocabulary', spec.V], ['workers', workers], ['steps', st.globalStep], ['wall time', formatDuration(seconds)]],
-  }, `The run itself ${stoppedEarly ? 'stopped' : 'finished'} at step ${st.globalStep}; its checkpoints and metrics.jsonl are kept (last checkpoint: ${lastCheckpoint ?? '(none)'})`);
-  const ckRel = lastCheckpoint ? relative(process.cwd(), lastCheckpoint) : '(none)';
-  if (stoppedEarly) {
-    printSummary(`stopped at step ${st.globalStep}`, [
-      ['checkpoint', ckRel],
-      ['resume with', resumeCommand(o, relative(process.cwd(), loaded.file))],
-    ], out);
-  } else {
-    const fmt = (m: EvalMetrics) => m2o ? `loss ${m.loss.toFixed(4)}, accuracy ${(m.accuracy * 100).toFixed(2)}%` : `loss ${m.loss.toFixed(4)}, ${m.bitsPerToken!.toFixed(3)} bits/token`;
-    printSummary(`done: ${st.globalStep} steps in ${formatDuration(seconds)}`, [
-      ['best validation', `${m2o ? `accuracy ${(st.bestMetric * 100).toFixed(2)}%` : `loss ${(-st.bestMetric).toFixed(4)}`} at step ${st.bestStep}`],
-      ['final validation', val ? fmt(val) : '-'],
-      ['test', test ? fmt(test) : '-'],
-      ...(testBest ? [['test, best checkpoint', `${fmt(testBest)} (step ${testBest.step}: ${relative(process.cwd(), testBest.file)})`] as [string, string]] : []),
-      ['checkpoints', relative(process.cwd(), ckdir.dir)],
-      ['report', relative(process.cwd(), reportPath)],
-      ['evaluate', `node dist/eval.js --checkpoint ${ckRel} --split test`],
-      ['predict', m2o ? `node dist/predict.js --checkpoint ${ckRel} --text "..."` : `node dist/predict.js --checkpoint ${ckRel} --generate 300 --prompt "..."`],
-    ], out);
-  }
-  return { runDir, steps: st.globalStep, stoppedEarly, best: { metric: st.bestMetric, step: st.bestStep }, val, test, testBest, lastCheckpoint, seconds };
+  if (resumed.c.dataFingerprint && resumed.c.dataFingerprint !== fingerprint) say('warning', 'warning: the training data differs from the data of the checkpoint; the run will not match an uninterrupted one');
 }
 
 function nonFinite(step: number, what: string, last: string | null): UserError {
@@ -413,19 +609,6 @@ function setAsideCheckpoints(ckdir: CheckpointDir, step: number, say: (s: string
   say(step < 0
     ? `warning: starting a new run in a run directory with ${names} of an earlier run; moved ${many ? 'them' : 'it'} to ${relative(process.cwd(), dest)} (to continue a run, use --resume latest)`
     : `warning: resuming at step ${step}, before ${names} of a later step; ${many ? 'they belong' : 'it belongs'} to the abandoned continuation and ${many ? 'were' : 'was'} moved to ${relative(process.cwd(), dest)}`);
-}
-
-/** The command that continues this run: the same config, overrides and flags, with --resume latest. */
-function resumeCommand(o: RunOptions, configFile: string): string {
-  const q = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
-  const args = ['--config', configFile];
-  if (o.out !== undefined) args.push('--out', o.out);
-  for (const s of o.set ?? []) args.push('--set', s);
-  if (o.workers !== undefined) args.push('--workers', String(o.workers));
-  if (o.kernels !== undefined) args.push('--kernels', o.kernels);
-  if (o.seed !== undefined) args.push('--seed', String(o.seed));
-  if (o.maxSteps !== undefined) args.push('--max-steps', String(o.maxSteps));
-  return ['node dist/train.js', ...args.map(q), '--resume', 'latest'].join(' ');
 }
 
 function countParams(layout: ReturnType<typeof makeLayout>): number {
