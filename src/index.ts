@@ -11,7 +11,7 @@ export { Model, loadModel, isLanguageModel, type LoadedModel, type GenerateTextO
 export type { Prediction } from './infer/classify.js';
 export type { Example, Documents, InMemoryData } from './data/index.js';
 export {
-  trainRun, type RunOptions, type RunSummary, type EvalMetrics, type StartEvent, type StepEvent, type ValidationEvent, type CheckpointEvent, type RunMessage,
+  trainRun, type RunOptions, type ConfigInput, type RunSummary, type EvalMetrics, type StartEvent, type StepEvent, type ValidationEvent, type CheckpointEvent, type RunMessage,
 } from './train/run.js';
 export { loadConfig, checkConfig, type LoadedConfig, type ResolvedConfig, type Config } from './config/load.js';
 export { Classifier } from './infer/classify.js';

@@ -6,6 +6,7 @@
 import t from 'tap';
 import { cpSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { LM, NAMES, Running, TRAIN, checkpoints, exit0, hasStack, nonFinite, stepOf, train, trainAsync, waitFor } from './fixtures/train/helpers.js';
 
 t.before(() => {
@@ -154,4 +155,20 @@ t.test('--quiet: only the summary on stdout; on stderr only warnings (no data re
   const b = train(...args);
   exit0(t, b, 'second run');
   t.match(b.stderr, /^warning: starting a new run in a run directory with 1 checkpoint \(step-0+3\.ckpt\) of an earlier run; moved [^\n]*\n$/, 'the warning, alone');
+});
+
+t.test('the follow-up commands of the summary run as printed from any folder (data files found through --data-root)', async (t) => {
+  const dir = t.testdir({});
+  const r = train('--config', LM, '--out', join(dir, 'runs'), '--max-steps', '4', '--workers', '1');
+  exit0(t, r, 'train');
+  const words = (s: string) => [...s.matchAll(/'((?:[^']|'\\'')*)'|(\S+)/g)].map((m) => (m[1] !== undefined ? m[1].replace(/'\\''/g, "'") : m[2]));
+  for (const label of ['evaluate', 'predict']) {
+    const line = new RegExp(`^  ${label} +(.+)$`, 'm').exec(r.stdout)?.[1];
+    t.ok(line, `the summary has a ${label} command`);
+    if (!line) continue;
+    const [exe, script, ...args] = words(line.replace('"..."', 'the'));
+    t.equal(exe, 'node');
+    const run = spawnSync(process.execPath, [script, ...args], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+    t.equal(run.status, 0, `${label}, run from another folder`, { stderr: run.stderr });
+  }
 });

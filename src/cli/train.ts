@@ -105,7 +105,7 @@ function printRunSummary(s: RunSummary, o: RunOptions, out: OutStream): void {
     ...(s.testBest ? [['test, best checkpoint', `${fmt(s.testBest)} (step ${s.testBest.step}: ${here(s.testBest.file)})`] as [string, string]] : []),
     ['checkpoints', here(s.checkpointDir)],
     ['report', here(s.reportPath)],
-    ['evaluate', `${command('eval')} --checkpoint ${quote(model)} --split test`],
+    ['evaluate', `${command('eval')} --checkpoint ${quote(model)} ${s.dataRoot ? `--data-root ${quote(s.dataRoot)} ` : ''}--split test`],
     ['predict', m2o ? `${command('predict')} --checkpoint ${quote(model)} --text "..."` : `${command('predict')} --checkpoint ${quote(model)} --generate 300 --prompt "..."`],
   ], out);
 }

@@ -6,7 +6,7 @@ import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { Coordinator, type EvalResult } from '../parallel/coordinator.js';
-import { resolveKernels, kernelsChoice } from '../model/backend/index.js';
+import { resolveKernels, kernelsChoice, type BackendName } from '../model/backend/index.js';
 import { loadDataset, loadExamplesWithVocab, epochPlan, streamPlan, longestExample, type EncodedSplit, type SplitName, type ExternalFile } from '../data/index.js';
 import { CheckpointError, DataError } from '../util/errors.js';
 import type { LoadedModel } from './model.js';
@@ -16,6 +16,8 @@ export interface EvalOptions {
   workers?: number;
   /** Sequences per batch (default: the run's train.batchSize, as its evaluations used). */
   batchSize?: number;
+  /** Compute backend (default: RNN_TRAINER_KERNELS, else auto). The run's own numbers are matched bit for bit on its backend. */
+  kernels?: 'auto' | BackendName;
 }
 
 /** Loss sums, counts and (many-to-one) the confusion matrix of `split`. Opens and closes its own pool. */
@@ -26,7 +28,7 @@ export async function evaluateSplit(m: LoadedModel, split: EncodedSplit, o: Eval
   const carry = m.spec.task === 'many-to-many' && m.config.train.carryState === true;
   const co = new Coordinator({
     spec: m.spec, workers: o.workers ?? availableParallelism(), maxB: batchSize, maxT: Math.max(1, longestExample(split)),
-    bpttWindow: 0, carryState: carry, splits: { [split.name]: split }, params: m.params, kernels: resolveKernels(kernelsChoice()).name,
+    bpttWindow: 0, carryState: carry, splits: { [split.name]: split }, params: m.params, kernels: resolveKernels(o.kernels ?? kernelsChoice()).name,
   });
   try {
     const plan = (carry ? streamPlan : epochPlan)(split, { batchSize, seed: 0, epoch: 0, shuffle: false });
@@ -45,6 +47,9 @@ export async function evaluateSplit(m: LoadedModel, split: EncodedSplit, o: Eval
  */
 export function splitFromConfig(m: LoadedModel, name: SplitName, dataRoot: string): EncodedSplit {
   const d = m.config.data;
+  if (d.source === 'memory') {
+    throw new DataError(`${m.file} was trained on examples a program passed in memory, which the checkpoint does not keep: evaluate a file with --data FILE (or, in code, model.evaluate(examples)).`);
+  }
   if (d.source === 'files') {
     for (const p of [d.file, d.train, d.val, d.test]) {
       if (!p || isAbsolute(p) || existsSync(resolve(dataRoot, p))) continue;

