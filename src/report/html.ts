@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { ResolvedConfig } from '../config/load.js';
 import { dedupeResumed, type MetricsRow } from './metrics.js';
 import { esc, lineChart, shortNumber, type Series } from './svg.js';
+import { bestRow, bestRule, type Task } from '../train/best.js';
 
 export type { MetricsRow } from './metrics.js';
 export { MetricsLog, readMetrics, dedupeResumed, METRICS_FILE } from './metrics.js';
@@ -31,7 +32,12 @@ export interface ReportData {
   test?: Record<string, number>;
   /** A language model (many-to-many): shows perplexity, no confusion matrix. Default: from config.model.task. */
   lm?: boolean;
-  /** Extra facts for the header, e.g. ['parameters', 12345], ['vocabulary', 58], ['wall time', '3m05s']. */
+  /**
+   * The step the run ended at. Default: the last step in `metrics` (train rows are logged every
+   * logEvery steps, so a run stopped between two logs ended later than its last train row).
+   */
+  steps?: number;
+  /** Extra facts for the header, e.g. ['parameters', 12345], ['vocabulary', 58], ['wall time', '3m05s']; the header's own facts (data, model, optimizer, steps) win over one of the same name. */
   facts?: Array<[string, string | number]>;
   /** Text sampled from a language model, shown as is. */
   sample?: string;
@@ -122,11 +128,21 @@ export function renderReport(data: ReportData): string {
     })));
   }
 
-  // ---- throughput and timings
+  // ---- throughput and timings. Step 1 is logged alone and pays the warm-up (JIT compilation,
+  // worker start, first touches of memory): several times a later step. It is drawn as a point of
+  // its own that does not set the y range, so it cannot flatten the steps after it.
+  const warm = train[0]?.step === 1 && train.length > 1 ? train[0] : undefined;
+  const steady = warm ? train.slice(1) : train;
+  const num = (v: number) => shortNumber(+v.toPrecision(3));
+  const warmNote = (what: (v: number) => string, y: number | null | undefined) => !warm || !finite(y) ? ''
+    : ` Step 1 (warm-up: JIT compilation, worker start) ${what(y)}: drawn as open markers and kept out of the scale (▲ on the top edge when above it).`;
+  const warmSeries = (name: string, color: string, v: (r: MetricsRow) => number | null | undefined): Series[] =>
+    warm && finite(v(warm)) ? [{ name: `${name}, step 1 (warm-up)`, color, points: [[1, v(warm)]], offScale: true, hideInLegend: true }] : [];
   if (train.some((r) => finite(r.tokensPerSec))) {
-    sections.push(chartCard('Throughput', 'Target tokens per second of wall time.', lineChart({
+    const tps = (r: MetricsRow) => r.tokensPerSec;
+    sections.push(chartCard('Throughput', `Target tokens per second of wall time.${warmNote((v) => `ran at ${num(v)} tokens/s`, warm?.tokensPerSec)}`, lineChart({
       title: 'tokens per second', xLabel: 'step', yLabel: 'tokens / s', yMin: 0,
-      series: [{ name: 'tokens/s', color: C.train, points: train.map((r) => [r.step, r.tokensPerSec]) }],
+      series: [{ name: 'tokens/s', color: C.train, points: steady.map((r) => [r.step, tps(r)]) }, ...warmSeries('tokens/s', C.train, tps)],
     })));
   }
   // ---- per-timestep gradient profile
@@ -153,12 +169,14 @@ export function renderReport(data: ReportData): string {
   }
 
   if (train.some((r) => finite(r.fwdBwdMs) || finite(r.updateMs))) {
-    sections.push(chartCard('Time per step', 'Milliseconds per step in each phase.', lineChart({
+    const phases: Array<[string, string, (r: MetricsRow) => number | undefined]> = [
+      ['forward + backward', C.fwd, (r) => r.fwdBwdMs], ['reduce', C.reduce, (r) => r.reduceMs], ['update', C.update, (r) => r.updateMs]];
+    const total = (r: MetricsRow) => (r.fwdBwdMs ?? 0) + (r.reduceMs ?? 0) + (r.updateMs ?? 0);
+    sections.push(chartCard('Time per step', `Milliseconds per step in each phase.${warmNote((v) => `took ${num(v)} ms in all`, warm && total(warm))}`, lineChart({
       title: 'milliseconds per step', xLabel: 'step', yLabel: 'ms', yMin: 0,
       series: [
-        { name: 'forward + backward', color: C.fwd, points: train.map((r) => [r.step, r.fwdBwdMs]) },
-        { name: 'reduce', color: C.reduce, points: train.map((r) => [r.step, r.reduceMs]) },
-        { name: 'update', color: C.update, points: train.map((r) => [r.step, r.updateMs]) },
+        ...phases.map(([name, color, v]): Series => ({ name, color, points: steady.map((r) => [r.step, v(r)]) })),
+        ...phases.flatMap(([name, color, v]) => warmSeries(name, color, v)),
       ],
     })));
   }
@@ -181,7 +199,7 @@ export function renderReport(data: ReportData): string {
 <header>
 <h1>${esc(data.runName)}</h1>
 <p class="sub">Training report · generated ${esc(generated)}</p>
-${factsHtml(data, train, val, test, lm)}
+${factsHtml(data, rows, train, val, test, lm)}
 </header>
 <main>
 ${sections.join('\n')}
@@ -197,32 +215,41 @@ function chartCard(title: string, noteHtml: string, svg: string, wide = false): 
   return `<section class="card${wide ? ' wide' : ''}"><h2>${esc(title)}</h2><p class="note">${noteHtml}</p>${svg}</section>`;
 }
 
-function factsHtml(data: ReportData, train: MetricsRow[], val: MetricsRow[], test: Record<string, number>, lm: boolean): string {
+function factsHtml(data: ReportData, rows: MetricsRow[], train: MetricsRow[], val: MetricsRow[], test: Record<string, number>, lm: boolean): string {
   const cfg = data.config;
-  const facts: Array<[string, string]> = [];
+  const facts = new Map<string, string>();
   if (cfg) {
     const input = typeof cfg.model.input === 'object' ? `embedding ${cfg.model.input.embedding}` : 'one-hot';
-    facts.push(['data', `${cfg.data.source}${cfg.data.format ? ` (${cfg.data.format})` : ''}, ${cfg.data.tokenizer} tokens`]);
-    facts.push(['model', `${cfg.model.cell} ${cfg.model.task}, H = ${cfg.model.hidden}, ${input}`]);
-    facts.push(['optimizer', `${cfg.train.optimizer}, lr ${cfg.train.lr}, batch ${cfg.train.batchSize}, clip ${cfg.train.clipNorm || 'off'}`]);
+    facts.set('data', `${cfg.data.source}${cfg.data.format ? ` (${cfg.data.format})` : ''}, ${cfg.data.tokenizer} tokens`);
+    facts.set('model', `${cfg.model.cell} ${cfg.model.task}, H = ${cfg.model.hidden}, ${input}`);
+    facts.set('optimizer', `${cfg.train.optimizer}, lr ${cfg.train.lr}, batch ${cfg.train.batchSize}, clip ${cfg.train.clipNorm || 'off'}`);
   }
-  for (const [k, v] of data.facts ?? []) facts.push([k, typeof v === 'number' ? v.toLocaleString('en-US') : v]);
   const lastTrain = train.at(-1);
-  if (lastTrain) facts.push(['steps', `${lastTrain.step.toLocaleString('en-US')} (epoch ${lastTrain.epoch})`]);
+  // Steps are shown once, here: a 'steps' fact passed in is replaced (kept in its place).
+  const passed = data.facts?.find(([k]) => k === 'steps')?.[1];
+  const steps = data.steps ?? (typeof passed === 'number' ? passed : rows.at(-1)?.step);
+  const extra = new Map((data.facts ?? []).map(([k, v]) => [k, typeof v === 'number' ? v.toLocaleString('en-US') : v]));
+  if (steps !== undefined && (lastTrain || !extra.has('steps'))) {
+    extra.set('steps', `${steps.toLocaleString('en-US')}${lastTrain ? ` (epoch ${lastTrain.epoch})` : ''}`);
+  }
+  for (const [k, v] of extra) if (!facts.has(k)) facts.set(k, v);
   const metric = (k: string, v: number) => (k === 'accuracy' ? `${(100 * v).toFixed(2)}%` : shortNumber(+v.toPrecision(4)));
-  const bestVal = val.filter((r) => finite(r.loss)).sort((a, b) => (a.loss as number) - (b.loss as number))[0];
   const cards: string[] = [];
   for (const [k, v] of Object.entries(test)) {
     if (finite(v)) cards.push(`<div class="metric"><div class="k">test ${esc(k)}</div><div class="v">${esc(metric(k, v))}</div></div>`);
   }
-  if (bestVal) {
-    cards.push(`<div class="metric"><div class="k">best val loss</div><div class="v">${esc(metric('loss', bestVal.loss as number))}</div><div class="s">step ${bestVal.step}</div></div>`);
-    if (finite(bestVal.accuracy)) cards.push(`<div class="metric"><div class="k">val accuracy there</div><div class="v">${esc(metric('accuracy', bestVal.accuracy))}</div></div>`);
+  // The best validation result by the rule training uses for its best checkpoint and summary.
+  const task: Task = lm ? 'many-to-many' : 'many-to-one';
+  const best = bestRow(task, val.map((r) => ({ ...r, loss: r.loss ?? undefined, accuracy: r.accuracy ?? undefined })));
+  if (best) {
+    const [key, other] = lm ? ['loss', 'accuracy'] as const : ['accuracy', 'loss'] as const;
+    cards.push(`<div class="metric best"><div class="k">best val ${key}</div><div class="v">${esc(metric(key, best[key] as number))}</div><div class="s">step ${best.step}</div></div>`);
+    if (finite(best[other])) cards.push(`<div class="metric"><div class="k">val ${other} there</div><div class="v">${esc(metric(other, best[other] as number))}</div></div>`);
   }
   if (lastTrain && finite(lastTrain.loss)) cards.push(`<div class="metric"><div class="k">last train loss</div><div class="v">${esc(metric('loss', lastTrain.loss))}</div></div>`);
-  void lm;
-  return `<dl class="facts">${facts.map(([k, v]) => `<div><dt>${esc(k)}</dt><dd>${esc(v)}</dd></div>`).join('')}</dl>` +
-    (cards.length ? `<div class="metrics">${cards.join('')}</div>` : '');
+  return `<dl class="facts">${[...facts].map(([k, v]) => `<div><dt>${esc(k)}</dt><dd>${esc(v)}</dd></div>`).join('')}</dl>` +
+    (cards.length ? `<div class="metrics">${cards.join('')}</div>` : '') +
+    (best ? `<p class="rule">Best checkpoint: the ${esc(bestRule(task))} (the rule training and its summary use).</p>` : '');
 }
 
 function confusionCard(conf: { labels: string[]; matrix: number[][] }): string {
@@ -265,6 +292,7 @@ h1 { margin: 0; font-size: 22px; font-weight: 650; }
 .metric .k { color: #6b7280; font-size: 12px; }
 .metric .v { font-size: 20px; font-weight: 650; font-variant-numeric: tabular-nums; }
 .metric .s { color: #9ca3af; font-size: 11px; }
+.rule { margin: 8px 0 0; color: #6b7280; font-size: 12px; }
 main { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap: 18px; padding: 18px 28px 28px; }
 .card { background: #fff; border: 1px solid #e5e7eb; border-radius: 10px; padding: 14px 16px 10px; min-width: 0; }
 .card.wide { grid-column: 1 / -1; }

@@ -14,6 +14,12 @@ export interface Series {
   dash?: string;
   /** Kept out of the legend. */
   hideInLegend?: boolean;
+  /**
+   * Does not set the y range (a warm-up step that would flatten the rest): its points outside the
+   * range are pinned to the plot's edge as open triangles (class "point clipped"), the value in
+   * their tooltip. Drawn as dots.
+   */
+  offScale?: boolean;
 }
 
 export interface HLine { y: number; label: string; color: string }
@@ -111,11 +117,15 @@ export function lineChart(spec: ChartSpec): string {
   const pw = W - m.left - m.right, ph = H - m.top - m.bottom;
   const usable = (y: unknown): y is number => typeof y === 'number' && Number.isFinite(y) && (!spec.yLog || y > 0);
   const series = spec.series.map((s) => ({ ...s, points: thin(s.points) }));
-  const all = series.flatMap((s) => s.points.filter((p) => usable(p[1]) && Number.isFinite(p[0])));
-  if (all.length === 0) return `<p class="empty">No data for this chart.</p>`;
+  const drawable = (s: Series) => s.points.filter((p) => usable(p[1]) && Number.isFinite(p[0]));
+  if (series.every((s) => drawable(s).length === 0)) return `<p class="empty">No data for this chart.</p>`;
+  // The range comes from the other series; an off-scale series alone still sets it.
+  const scaled = series.filter((s) => !s.offScale && drawable(s).length > 0);
+  const all = (scaled.length ? scaled : series).flatMap(drawable);
+  const allX = series.flatMap(drawable).map((p) => p[0]);
 
   // ---- scales
-  let xMin = Math.min(...all.map((p) => p[0])), xMax = Math.max(...all.map((p) => p[0]));
+  let xMin = Math.min(...allX), xMax = Math.max(...allX);
   if (!(xMax - xMin > Math.abs(xMax) * 1e-9)) { xMin -= 1; xMax += 1; } // one x, or two within rounding
   const ys = all.map((p) => p[1] as number).concat((spec.hlines ?? []).map((h) => h.y).filter(usable));
   let yMin = spec.yMin ?? Math.min(...ys), yMax = spec.yMax ?? Math.max(...ys);
@@ -160,7 +170,7 @@ export function lineChart(spec: ChartSpec): string {
   // ---- data
   parts.push(`<g class="plot">`);
   for (const s of series) {
-    const style = s.style ?? 'line';
+    const style = s.offScale ? 'dots' : s.style ?? 'line';
     if (style !== 'dots') {
       let d = '';
       let pen = false;
@@ -177,8 +187,16 @@ export function lineChart(spec: ChartSpec): string {
     if (style !== 'line') {
       const r = style === 'dots' ? 3 : 2.6;
       for (const [x, y] of s.points) {
-        if (!usable(y)) continue;
-        parts.push(`<circle class="point" data-series="${esc(s.name)}" cx="${fmt(X(x))}" cy="${fmt(Y(y))}" r="${r}" fill="${s.color}"><title>${esc(s.name)}: step ${esc(shortNumber(x))}, ${esc(yf(y))}</title></circle>`);
+        if (!usable(y) || !Number.isFinite(x)) continue;
+        const tip = `<title>${esc(s.name)}: step ${esc(shortNumber(x))}, ${esc(yf(y))}${y > yMax || y < yMin ? ' (off the scale)' : ''}</title>`;
+        if (y > yMax || y < yMin) {
+          // pinned to the edge it is beyond, pointing outwards
+          const up = y > yMax, cx = X(x), cy = up ? m.top + 5 : m.top + ph - 5, d = up ? -5 : 5;
+          parts.push(`<path class="point clipped" data-series="${esc(s.name)}" d="M${fmt(cx - 5)} ${fmt(cy - d / 2)}L${fmt(cx + 5)} ${fmt(cy - d / 2)}L${fmt(cx)} ${fmt(cy + d)}Z" fill="#fff" stroke="${s.color}" stroke-width="1.5">${tip}</path>`);
+          continue;
+        }
+        const paint = s.offScale ? `fill="#fff" stroke="${s.color}" stroke-width="1.5"` : `fill="${s.color}"`;
+        parts.push(`<circle class="point" data-series="${esc(s.name)}" cx="${fmt(X(x))}" cy="${fmt(Y(y))}" r="${r}" ${paint}>${tip}</circle>`);
       }
     }
   }
@@ -189,7 +207,7 @@ export function lineChart(spec: ChartSpec): string {
   parts.push('<g class="legend">');
   for (const s of series) {
     if (s.hideInLegend) continue;
-    const swatch = (s.style ?? 'line') === 'dots'
+    const swatch = s.offScale || (s.style ?? 'line') === 'dots'
       ? `<circle cx="${lx + 7}" cy="14" r="3.5" fill="${s.color}"/>`
       : `<line x1="${lx}" x2="${lx + 16}" y1="14" y2="14" stroke="${s.color}" stroke-width="3"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`;
     parts.push(`${swatch}<text x="${lx + 21}" y="18">${esc(s.name)}</text>`);

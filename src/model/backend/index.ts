@@ -41,7 +41,7 @@ export function resolveKernels(choice: KernelsChoice | string = 'auto'): Resolve
   if (choice === 'js') return { name: 'js', isa: 'float32' };
   if (choice === 'wasm' || choice === 'native') {
     const f = factoryOf(choice);
-    if ('error' in f) throw new UserError(`the ${choice} kernels are not available here: ${f.error}${choice === 'native' ? ' (rebuild with `npm run build`, or use --kernels wasm)' : ''}`);
+    if ('error' in f) throw new UserError(`the ${choice} kernels are not available here: ${f.error}${choice === 'native' ? f.error.includes('npm ') ? '; or use --kernels wasm' : ' (rebuild: `npm run build` in a clone, `npm rebuild rnn-trainer` in a project that installed it; or use --kernels wasm)' : ''}`);
     return { name: choice, isa: f.isa };
   }
   const native = factoryOf('native');

@@ -40,7 +40,7 @@ function load(): Addon | { error: string } {
   if (addon) return addon;
   // RNN_TRAINER_NATIVE_ADDON names the addon file instead (tests: a missing one is a machine where the build failed).
   const path = process.env.RNN_TRAINER_NATIVE_ADDON ? (existsSync(process.env.RNN_TRAINER_NATIVE_ADDON) ? process.env.RNN_TRAINER_NATIVE_ADDON : null) : nativeAddonPath();
-  if (!path) return (addon = { error: `native backend not built (${ADDON} is missing: \`npm run build\` compiles it when a C++ compiler is installed)` });
+  if (!path) return (addon = { error: `native backend not built (${ADDON} is missing: with a C++ compiler installed, \`npm run build\` in a clone or \`npm rebuild rnn-trainer\` in a project that installed the package compiles it)` });
   try {
     return (addon = createRequire(import.meta.url)(path) as Addon);
   } catch (e) {
