@@ -351,6 +351,17 @@ export class Distributed {
     };
   }
 
+  /**
+   * Every rank evaluates the whole split with the same weights, but hosts with other compute
+   * backends may differ in the last bits: rank 0's figures are taken by all, so every rank makes
+   * the same best-checkpoint and early-stopping decisions.
+   */
+  async shareEval(m: { loss: number; accuracy: number; count: number }): Promise<void> {
+    const v = new Float64Array([m.loss, m.accuracy, m.count]);
+    await this.collective('MPI_Bcast of the validation result', () => this.mpi.bcast(v, 0));
+    [m.loss, m.accuracy, m.count] = v;
+  }
+
   /** The summary line of the traffic: mean payload per step, and the allreduce's share of the step time. */
   summary(): string {
     const t = this.totals;

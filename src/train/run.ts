@@ -515,6 +515,10 @@ class Run {
   private async validate(counts = true): Promise<EvalMetrics> {
     const st = this.st;
     const v = await this.evaluate('val');
+    if (this.dist) {
+      await this.dist.shareEval(v);
+      if (!this.m2o) v.bitsPerToken = v.loss / Math.LN2;
+    }
     const score = bestScore(this.spec.task, v);
     const before = st.bestMetric;
     const improved = improves(score, before);
