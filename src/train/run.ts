@@ -249,6 +249,8 @@ class Run {
   private readonly profileEvery: number;
   private readonly planOf: typeof epochPlan;
   private readonly elapsedBefore: number;
+  /** Whether there is validation data (data.split.val 0, or no data.val file: none). */
+  private readonly hasVal: boolean;
 
   private constructor(
     private readonly o: RunOptions,
@@ -277,6 +279,7 @@ class Run {
     this.profileEvery = Math.max(1, Math.round(this.totalSteps / 12));
     this.planOf = !this.m2o && cfg.train.carryState ? streamPlan : epochPlan;
     this.elapsedBefore = resumed ? lastElapsed(r.runDir) : 0;
+    this.hasVal = data.splits.val.count > 0;
   }
 
   /** Reads the checkpoint to resume (first: a bad one fails before the data loads), the data, and builds the model and the worker pool. */
@@ -288,6 +291,9 @@ class Run {
     say('data', formatReport(data.report));
     const fingerprint = dataFingerprint(data);
     const spec = specOf(cfg, data);
+    if (cfg.train.earlyStopping && data.splits.val.count === 0) {
+      throw new ConfigError(`${r.loaded.file}: train.earlyStopping needs validation data, and this run has none; give data.val (or a data.split.val above 0), or remove train.earlyStopping`);
+    }
     if (resumed) checkResumeFits(resumed, spec, data, fingerprint, say);
 
     // ---- model, optimizer, training state
@@ -374,7 +380,7 @@ class Run {
         const step = st.globalStep;
         const epochDone = st.batchInEpoch === plan.batchStarts.length - 1;
         if (epochDone || (cfg.train.validateEvery > 0 && step % cfg.train.validateEvery === 0)) {
-          this.val = await this.validate();
+          if (this.hasVal) this.val = await this.validate();
           if (epochDone) { st.epoch++; st.batchInEpoch = 0; }
           // Every validated state is checkpointed: the best one is always on disk (retention keeps it).
           this.save();
@@ -494,9 +500,10 @@ class Run {
    * test of the best validation checkpoint when it is another one (what early stopping keeps;
    * after early stopping, the run's weights become that checkpoint's).
    */
-  private async finalEvaluations(): Promise<{ test: EvalMetrics; testBest?: RunSummary['testBest'] }> {
+  private async finalEvaluations(): Promise<{ test?: EvalMetrics; testBest?: RunSummary['testBest'] }> {
     const st = this.st;
-    if (this.lastValidated !== st.globalStep) this.val = await this.validate(false);
+    if (this.hasVal && this.lastValidated !== st.globalStep) this.val = await this.validate(false);
+    if (this.data.splits.test.count === 0) return {};
     const test = await this.evaluate('test', this.m2o);
     this.metrics.append({ step: st.globalStep, epoch: st.epoch, kind: 'test', loss: test.loss, accuracy: test.accuracy, elapsedSec: this.elapsed() });
     const bestFile = st.bestStep > 0 && st.bestStep !== st.globalStep ? this.ckdir.pathFor(st.bestStep) : null;
@@ -520,7 +527,7 @@ class Run {
     // After early stopping the run's result is the best checkpoint: the report shows its test scores.
     const shown = this.earlyStopped && testBest ? testBest : test;
     const reportPath = writeReport(runDir, {
-      runName: cfg.name, config: cfg, metrics: rows, stepGradNorms: readProfiles(runDir), lm: !this.m2o,
+      runName: cfg.name, config: cfg, metrics: rows, steps: st.globalStep, stepGradNorms: readProfiles(runDir), lm: !this.m2o,
       confusion: shown?.confusion ? { labels: this.data.labelNames, matrix: shown.confusion } : undefined,
       test: shown ? { loss: shown.loss, accuracy: shown.accuracy, ...(shown.bitsPerToken !== undefined ? { bitsPerToken: shown.bitsPerToken } : {}) } : undefined,
       facts: [['parameters', countParams(this.params.layout)], ['vocabulary', this.spec.V], ['workers', this.r.workers], ['wall time', formatDuration(seconds)]],
