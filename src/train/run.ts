@@ -5,7 +5,7 @@
 // stops it gracefully. The command train.js is a shell over it (src/cli/train.ts): the progress
 // line and the summary consume these callbacks and the returned RunSummary.
 
-import { mkdirSync, appendFileSync, existsSync, writeFileSync, renameSync } from 'node:fs';
+import { mkdirSync, appendFileSync, existsSync, writeFileSync, renameSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve, relative } from 'node:path';
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
@@ -161,6 +161,7 @@ export interface RunSummary {
 }
 
 const PROFILE_FILE = 'grad-profile.jsonl';
+const METRICS_FILE = 'metrics.jsonl';
 const INIT_STREAM = 0x1417;
 const noop = () => {};
 
@@ -316,7 +317,7 @@ class Run {
       initParams(params, spec, rng, { init: cfg.model.init, recurrentInit: cfg.model.recurrentInit, recurrentScale: cfg.model.recurrentScale, forgetBias: cfg.model.forgetBias, chrono: cfg.model.chrono });
       st = { globalStep: 0, epoch: 0, batchInEpoch: 0, rngState: rng.getState(), bestMetric: NaN, bestStep: 0, seed: cfg.seed };
     }
-    setAsideCheckpoints(ckdir, resumed ? st.globalStep : -1, (t) => say('warning', t));
+    setAsideCheckpoints(ckdir, runDir, resumed ? st.globalStep : -1, (t) => say('warning', t));
 
     const kernels = resolveKernels(cfg.train.kernels);
     const kernelsName = `${kernels.name}/${kernels.isa}`;
@@ -607,22 +608,26 @@ function nonFiniteTensor(c: CheckpointData): string | null {
  * A run goes on from `step` (a resumed checkpoint's, or -1 for a new start): checkpoints of the
  * run directory at later steps belong to an abandoned timeline (an explicit --resume PATH older
  * than the newest, newer files --resume latest skipped as invalid, or every checkpoint of an
- * earlier run when starting over without --resume). Left in place, `--resume latest` and
- * retention would take them for this run's, so they are moved, not deleted, to
+ * earlier run when starting over without --resume), and so do an earlier run's metrics.jsonl and
+ * gradient profile when starting over. Left in place, `--resume latest` and retention would take
+ * them for this run's, and the report would mix two runs, so they are moved, not deleted, to
  * checkpoints/abandoned-<time>/, with a warning naming them.
  */
-function setAsideCheckpoints(ckdir: CheckpointDir, step: number, say: (s: string) => void): void {
+function setAsideCheckpoints(ckdir: CheckpointDir, runDir: string, step: number, say: (s: string) => void): void {
   const later = ckdir.list().filter((f) => (stepOfFileName(f) ?? -1) > step);
-  if (later.length === 0) return;
+  const logs = step >= 0 ? [] : [METRICS_FILE, PROFILE_FILE].map((f) => join(runDir, f)).filter((f) => existsSync(f) && statSync(f).size > 0);
+  if (later.length === 0 && logs.length === 0) return;
   const dest = join(ckdir.dir, `abandoned-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   onDisk('set aside checkpoints in', dest, () => {
     mkdirSync(dest, { recursive: true });
-    for (const f of later) renameSync(f, join(dest, basename(f)));
+    for (const f of [...later, ...logs]) renameSync(f, join(dest, basename(f)));
   });
   const many = later.length > 1;
   const names = `${later.length} checkpoint${many ? 's' : ''} (${later.map((f) => basename(f)).join(', ')})`;
+  const parts = [...(later.length ? [names] : []), ...logs.map((f) => basename(f))];
+  const what = parts.length > 1 ? `${parts.slice(0, -1).join(', ')} and ${parts.at(-1)}` : parts[0];
   say(step < 0
-    ? `warning: starting a new run in a run directory with ${names} of an earlier run; moved ${many ? 'them' : 'it'} to ${relative(process.cwd(), dest)} (to continue a run, use --resume latest)`
+    ? `warning: starting a new run in a run directory with ${what} of an earlier run; moved ${later.length + logs.length > 1 ? 'them' : 'it'} to ${relative(process.cwd(), dest)} (to continue a run, use --resume latest)`
     : `warning: resuming at step ${step}, before ${names} of a later step; ${many ? 'they belong' : 'it belongs'} to the abandoned continuation and ${many ? 'were' : 'was'} moved to ${relative(process.cwd(), dest)}`);
 }
 
