@@ -252,6 +252,11 @@ class Run {
   private readonly elapsedBefore: number;
   /** Whether there is validation data (data.split.val 0, or no data.val file: none). */
   private readonly hasVal: boolean;
+  /** The step of the last validation (-1: none in this process). */
+  private lastValidated = -1;
+  /** Real tokens since the last metrics row, and when it was written: the row's tokens/s. */
+  private tokensSinceLog = 0;
+  private timeSinceLog = performance.now();
 
   private constructor(
     private readonly o: RunOptions,
@@ -437,9 +442,6 @@ class Run {
     (this.o.onStep ?? noop)({ step, epoch: st.epoch + 1, loss: lossMean, accuracy, gradNorm: g.gradNorm, clipped: g.clipped, lr, tokens, tokensPerSec: tokens / (ms / 1000) });
   }
 
-  private tokensSinceLog = 0;
-  private timeSinceLog = performance.now();
-
   /** Whether early stopping's patience has run out. */
   private patienceRunOut(): boolean {
     const es = this.r.cfg.train.earlyStopping;
@@ -515,9 +517,6 @@ class Run {
     (this.params.data as Float32Array).set(final);
     return { test, testBest };
   }
-
-  /** The step of the last validation (-1: none in this process). */
-  private lastValidated = -1;
 
   /** The report (report.html) and what the run returns. */
   private summary(test: EvalMetrics | undefined, testBest: RunSummary['testBest']): RunSummary {
