@@ -164,3 +164,15 @@ t.test('bad in-memory data and configs get the same kind of errors as files', as
   t.match(cli.stderr, /data\.source "memory" takes its examples from a program/);
   t.notMatch(cli.stderr, /\n\s+at /, 'no stack trace');
 });
+
+t.test('without validation data: no validations, no best, and early stopping is refused', async (t) => {
+  const dir = t.testdir({});
+  const vals: number[] = [];
+  const r = await train({ config: { ...CONFIG, name: 'noval', train: { ...CONFIG.train, epochs: 1 } }, data: { train: DATA.train, test: DATA.test }, baseDir: dir, onValidation: (v) => vals.push(v.step) });
+  t.same(vals, [], 'no validation');
+  t.equal(r.val, undefined);
+  t.ok(Number.isNaN(r.best.metric) && r.best.step === 0 && r.best.checkpoint === null, 'no best');
+  t.ok(r.test!.count === 60, 'the test split is scored');
+  await t.rejects(train({ config: { ...CONFIG, name: 'noval-es', train: { ...CONFIG.train, earlyStopping: { patience: 2 } } }, data: { train: DATA.train }, baseDir: dir }),
+    { name: 'ConfigError', message: /train\.earlyStopping needs validation data, and this run has none/ });
+});

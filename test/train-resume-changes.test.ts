@@ -114,7 +114,7 @@ t.test('starting over without --resume moves the earlier run\'s checkpoints asid
   exit0(t, train(...common, '--max-steps', '12'), 'earlier run');
   const r = train(...common, '--max-steps', '4');
   exit0(t, r, 'new run');
-  t.match(r.stderr, /warning: starting a new run in a run directory with 2 checkpoints \(step-000000009\.ckpt, step-000000012\.ckpt\) of an earlier run; moved them to \S*abandoned-\S+ \(to continue a run, use --resume latest\)/);
+  t.match(r.stderr, /warning: starting a new run in a run directory with 2 checkpoints \(step-000000009\.ckpt, step-000000012\.ckpt\), metrics\.jsonl and grad-profile\.jsonl of an earlier run; moved them to \S*abandoned-\S+ \(to continue a run, use --resume latest\)/);
   t.same(checkpoints(runDir).map(stepOf), [3, 4], 'only the new run\'s');
   const l = train(...common, '--resume', 'latest', '--max-steps', '5');
   t.match(l.stderr, /resumed from \S+step-000000004\.ckpt at step 4/, '`latest` is the new run\'s');

@@ -5,7 +5,7 @@
 // stops it gracefully. The command train.js is a shell over it (src/cli/train.ts): the progress
 // line and the summary consume these callbacks and the returned RunSummary.
 
-import { mkdirSync, appendFileSync, existsSync, writeFileSync, renameSync } from 'node:fs';
+import { mkdirSync, appendFileSync, existsSync, writeFileSync, renameSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve, relative } from 'node:path';
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
@@ -171,6 +171,7 @@ export interface RunSummary {
 }
 
 const PROFILE_FILE = 'grad-profile.jsonl';
+const METRICS_FILE = 'metrics.jsonl';
 const INIT_STREAM = 0x1417;
 const noop = () => {};
 
@@ -265,6 +266,13 @@ class Run {
   private readonly profileEvery: number;
   private readonly planOf: typeof epochPlan;
   private readonly elapsedBefore: number;
+  /** Whether there is validation data (data.split.val 0, or no data.val file: none). */
+  private readonly hasVal: boolean;
+  /** The step of the last validation (-1: none in this process). */
+  private lastValidated = -1;
+  /** Real tokens since the last metrics row, and when it was written: the row's tokens/s. */
+  private tokensSinceLog = 0;
+  private timeSinceLog = performance.now();
   /** Writes the run directory: not a distributed rank other than 0. */
   private readonly writer: boolean;
   /** Distributed: a rank saw the AbortSignal in the last step, so every rank stops. */
@@ -299,6 +307,7 @@ class Run {
     this.profileEvery = Math.max(1, Math.round(this.totalSteps / 12));
     this.planOf = !this.m2o && cfg.train.carryState ? streamPlan : epochPlan;
     this.elapsedBefore = resumed ? lastElapsed(r.runDir) : 0;
+    this.hasVal = data.splits.val.count > 0;
   }
 
   /** Reads the checkpoint to resume (first: a bad one fails before the data loads), the data, and builds the model and the worker pool. */
@@ -318,6 +327,9 @@ class Run {
     say('data', formatReport(data.report));
     const fingerprint = dataFingerprint(data);
     const spec = specOf(cfg, data);
+    if (cfg.train.earlyStopping && data.splits.val.count === 0) {
+      throw new ConfigError(`${r.loaded.file}: train.earlyStopping needs validation data, and this run has none; give data.val (or a data.split.val above 0), or remove train.earlyStopping`);
+    }
     if (resumed) checkResumeFits(resumed, spec, data, fingerprint, say);
 
     // ---- model, optimizer, training state
@@ -340,7 +352,7 @@ class Run {
       initParams(params, spec, rng, { init: cfg.model.init, recurrentInit: cfg.model.recurrentInit, recurrentScale: cfg.model.recurrentScale, forgetBias: cfg.model.forgetBias, chrono: cfg.model.chrono });
       st = { globalStep: 0, epoch: 0, batchInEpoch: 0, rngState: rng.getState(), bestMetric: NaN, bestStep: 0, seed: cfg.seed };
     }
-    if (writer) setAsideCheckpoints(ckdir, resumed ? st.globalStep : -1, (t) => say('warning', t));
+    if (writer) setAsideCheckpoints(ckdir, runDir, resumed ? st.globalStep : -1, (t) => say('warning', t));
 
     const kernels = resolveKernels(cfg.train.kernels);
     const kernelsName = `${kernels.name}/${kernels.isa}`;
@@ -411,7 +423,7 @@ class Run {
         const step = st.globalStep;
         const epochDone = st.batchInEpoch === plan.batchStarts.length - 1;
         if (epochDone || (cfg.train.validateEvery > 0 && step % cfg.train.validateEvery === 0)) {
-          this.val = await this.validate();
+          if (this.hasVal) this.val = await this.validate();
           if (epochDone) { st.epoch++; st.batchInEpoch = 0; }
           // Every validated state is checkpointed: the best one is always on disk (retention keeps it).
           this.save();
@@ -471,9 +483,6 @@ class Run {
     }
     (this.o.onStep ?? noop)({ step, epoch: st.epoch + 1, loss: lossMean, accuracy, gradNorm: g.gradNorm, clipped: g.clipped, lr, tokens, tokensPerSec: tokens / (ms / 1000) });
   }
-
-  private tokensSinceLog = 0;
-  private timeSinceLog = performance.now();
 
   /** Whether early stopping's patience has run out. */
   private patienceRunOut(): boolean {
@@ -541,9 +550,10 @@ class Run {
    * test of the best validation checkpoint when it is another one (what early stopping keeps;
    * after early stopping, the run's weights become that checkpoint's).
    */
-  private async finalEvaluations(): Promise<{ test: EvalMetrics; testBest?: RunSummary['testBest'] }> {
+  private async finalEvaluations(): Promise<{ test?: EvalMetrics; testBest?: RunSummary['testBest'] }> {
     const st = this.st;
-    if (this.lastValidated !== st.globalStep) this.val = await this.validate(false);
+    if (this.hasVal && this.lastValidated !== st.globalStep) this.val = await this.validate(false);
+    if (this.data.splits.test.count === 0) return {};
     const test = await this.evaluate('test', this.m2o);
     this.metrics.append({ step: st.globalStep, epoch: st.epoch, kind: 'test', loss: test.loss, accuracy: test.accuracy, elapsedSec: this.elapsed() });
     const bestFile = st.bestStep > 0 && st.bestStep !== st.globalStep ? this.ckdir.pathFor(st.bestStep) : null;
@@ -554,9 +564,6 @@ class Run {
     (this.params.data as Float32Array).set(final);
     return { test, testBest };
   }
-
-  /** The step of the last validation (-1: none in this process). */
-  private lastValidated = -1;
 
   /** The report (report.html) and what the run returns. */
   private summary(test: EvalMetrics | undefined, testBest: RunSummary['testBest']): RunSummary {
@@ -575,7 +582,7 @@ class Run {
     // After early stopping the run's result is the best checkpoint: the report shows its test scores.
     const shown = this.earlyStopped && testBest ? testBest : test;
     const reportPath = writeReport(runDir, {
-      runName: cfg.name, config: cfg, metrics: rows, stepGradNorms: readProfiles(runDir), lm: !this.m2o,
+      runName: cfg.name, config: cfg, metrics: rows, steps: st.globalStep, stepGradNorms: readProfiles(runDir), lm: !this.m2o,
       confusion: shown?.confusion ? { labels: this.data.labelNames, matrix: shown.confusion } : undefined,
       test: shown ? { loss: shown.loss, accuracy: shown.accuracy, ...(shown.bitsPerToken !== undefined ? { bitsPerToken: shown.bitsPerToken } : {}) } : undefined,
       facts: [['parameters', countParams(this.params.layout)], ['vocabulary', this.spec.V], ['workers', this.r.workers], ['wall time', formatDuration(seconds)]],
@@ -655,22 +662,26 @@ function nonFiniteTensor(c: CheckpointData): string | null {
  * A run goes on from `step` (a resumed checkpoint's, or -1 for a new start): checkpoints of the
  * run directory at later steps belong to an abandoned timeline (an explicit --resume PATH older
  * than the newest, newer files --resume latest skipped as invalid, or every checkpoint of an
- * earlier run when starting over without --resume). Left in place, `--resume latest` and
- * retention would take them for this run's, so they are moved, not deleted, to
+ * earlier run when starting over without --resume), and so do an earlier run's metrics.jsonl and
+ * gradient profile when starting over. Left in place, `--resume latest` and retention would take
+ * them for this run's, and the report would mix two runs, so they are moved, not deleted, to
  * checkpoints/abandoned-<time>/, with a warning naming them.
  */
-function setAsideCheckpoints(ckdir: CheckpointDir, step: number, say: (s: string) => void): void {
+function setAsideCheckpoints(ckdir: CheckpointDir, runDir: string, step: number, say: (s: string) => void): void {
   const later = ckdir.list().filter((f) => (stepOfFileName(f) ?? -1) > step);
-  if (later.length === 0) return;
+  const logs = step >= 0 ? [] : [METRICS_FILE, PROFILE_FILE].map((f) => join(runDir, f)).filter((f) => existsSync(f) && statSync(f).size > 0);
+  if (later.length === 0 && logs.length === 0) return;
   const dest = join(ckdir.dir, `abandoned-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   onDisk('set aside checkpoints in', dest, () => {
     mkdirSync(dest, { recursive: true });
-    for (const f of later) renameSync(f, join(dest, basename(f)));
+    for (const f of [...later, ...logs]) renameSync(f, join(dest, basename(f)));
   });
   const many = later.length > 1;
   const names = `${later.length} checkpoint${many ? 's' : ''} (${later.map((f) => basename(f)).join(', ')})`;
+  const parts = [...(later.length ? [names] : []), ...logs.map((f) => basename(f))];
+  const what = parts.length > 1 ? `${parts.slice(0, -1).join(', ')} and ${parts.at(-1)}` : parts[0];
   say(step < 0
-    ? `warning: starting a new run in a run directory with ${names} of an earlier run; moved ${many ? 'them' : 'it'} to ${relative(process.cwd(), dest)} (to continue a run, use --resume latest)`
+    ? `warning: starting a new run in a run directory with ${what} of an earlier run; moved ${later.length + logs.length > 1 ? 'them' : 'it'} to ${relative(process.cwd(), dest)} (to continue a run, use --resume latest)`
     : `warning: resuming at step ${step}, before ${names} of a later step; ${many ? 'they belong' : 'it belongs'} to the abandoned continuation and ${many ? 'were' : 'was'} moved to ${relative(process.cwd(), dest)}`);
 }
 
