@@ -18,6 +18,9 @@ export interface TrainResult extends RunSummary {
  */
 export async function train(options: RunOptions): Promise<TrainResult> {
   const summary = await trainRun(options);
+  if (summary.distributed && summary.distributed.rank !== 0) {
+    throw new UserError(`train(): rank ${summary.distributed.rank} of a distributed run wrote no files (rank 0 writes the checkpoints and returns the model); on the other ranks call trainRun(), which returns the run's summary, or Model.load() a checkpoint rank 0 wrote`);
+  }
   if (!summary.modelCheckpoint) throw new UserError(`the run in ${summary.runDir} wrote no checkpoint`);
   return { ...summary, model: Model.load(summary.modelCheckpoint) };
 }
