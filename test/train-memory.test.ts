@@ -99,6 +99,8 @@ t.test('train.js: oversize configs are refused at once, exit 2, no stack, before
     [['model.hidden=1e9'], /model\.hidden/],
     [['model.input={"embedding":1000000000}'], /model\.input\.embedding/],
     [['model.hidden=12000', 'train.workers=4'], /train\.workers \(each adds a gradient slot/],
+    // An LSTM has four gate blocks: a hidden size a vanilla RNN fits in is refused for it.
+    [['model.cell=lstm', 'model.hidden=9000', 'train.workers=1'], /model\.hidden/],
   ] as const) {
     const r = await bounded('train', ['--config', NAMES, '--out', dir, '--quiet', ...sets.flatMap((s) => ['--set', s])], { maxMiB: 300, maxMs: 30_000 });
     const what = sets.join(' ');

@@ -35,6 +35,8 @@ export interface MemoryPlan {
   maxT: number;
   /** Optimizer moments kept: adam 2, sgd 1 (momentum), none to evaluate only. */
   optimizer: 'adam' | 'sgd' | null;
+  /** Distributed (MPI): the allreduce's pack buffer, at most one more copy of the parameters' size. */
+  distributed?: boolean;
 }
 
 export interface MemoryNeed {
@@ -56,7 +58,7 @@ export function memoryNeed(p: MemoryPlan): MemoryNeed {
   const paramElements = makeLayout(p.spec).size;
   const paramBytes = paramElements * 4;
   const moments = p.optimizer === 'adam' ? 2 : p.optimizer === 'sgd' ? 1 : 0;
-  const arenaCopies = 2 + p.workers + moments;
+  const arenaCopies = 2 + p.workers + moments + (p.distributed ? 1 : 0);
   const arenaBytes = paramBytes * arenaCopies;
   const ws = workspaceBytes(p.spec, p.maxB, p.maxT);
   return { paramElements, paramBytes, arenaCopies, arenaBytes, workspaceBytes: ws, arenaTotalBytes: arenaBytes + ws * p.workers, totalBytes: arenaBytes + ws * p.workers };
@@ -99,7 +101,7 @@ export function checkMemory(p: MemoryPlan, need: MemoryNeed, ctx: MemoryContext)
   ];
   const fix = new Set<string>();
   if (need.arenaBytes > need.workspaceBytes * p.workers) { // the parameters' copies dominate, else the workspaces
-    for (const t of largest(p.spec)) for (const f of FIELDS_OF[t.name](p.spec)) fix.add(f);
+    for (const t of largest(p.spec)) for (const f of fieldsOf(t.name, p.spec)) fix.add(f);
     if (p.workers > 1) fix.add('train.workers (each adds a gradient slot as large as the parameters)');
   } else {
     fix.add('train.batchSize').add(p.spec.task === 'many-to-one' ? 'data.maxLength' : 'data.seqLength').add('model.hidden');
@@ -131,3 +133,19 @@ const FIELDS_OF: Record<string, (s: ModelSpec) => string[]> = {
   ba: () => ['model.hidden'],
   by: (s) => (s.task === 'many-to-many' ? [VOCAB] : []),
 };
+
+/**
+ * The config fields behind a tensor: the vanilla RNN's layer-0 names above, or PyTorch's names of
+ * every other layer and cell (weight_ih_lK, weight_hh_lK, bias_ih_lK, bias_hh_lK).
+ */
+function fieldsOf(name: string, spec: ModelSpec): string[] {
+  const fixed = FIELDS_OF[name];
+  if (fixed) return fixed(spec);
+  const m = /^(weight|bias)_(ih|hh)_l(\d+)$/.exec(name);
+  if (!m) return ['model.hidden'];
+  const stacked = (spec.layers ?? 1) > 1 ? ['model.layers'] : [];
+  if (m[1] === 'bias') return ['model.hidden'];
+  if (m[2] === 'hh') return ['model.hidden (the recurrent matrices grow with its square, times the gates of the cell)', ...stacked];
+  if (m[3] === '0') return FIELDS_OF.Wax(spec);
+  return ['model.hidden', ...stacked];
+}

@@ -195,7 +195,7 @@ export async function trainRun(o: RunOptions): Promise<RunSummary> {
   if (dist) r.workers = await dist.agreeWorkers(r.workers, (text) => say('warning', text));
   // Sizes first: a model that cannot fit (even with the smallest vocabulary and one-step batches)
   // is refused before the data loads.
-  checkRunMemory(r.cfg, r.workers, r.loaded.file, { V: 4, C: r.cfg.model.task === 'many-to-one' ? Math.max(2, r.cfg.data.labels?.length ?? 2) : 4, maxB: 1, maxT: 1 }, 'at least');
+  checkRunMemory(r.cfg, r.workers, r.loaded.file, { V: 4, C: r.cfg.model.task === 'many-to-one' ? Math.max(2, r.cfg.data.labels?.length ?? 2) : 4, maxB: 1, maxT: 1 }, 'at least', dist !== null);
   onDisk('create the run directory', r.runDir, () => makeDirs(r.runDir));
   // One trainer per run directory; released when trainRun returns or the process exits.
   const lock = !dist || dist.rank === 0 ? RunLock.acquire(r.runDir, (m) => say('warning', `warning: ${m}`)) : null;
@@ -337,7 +337,7 @@ class Run {
     const maxT = Math.max(...splitNames.map((s) => longestExample(data.splits[s])), 1);
     // A batch never holds more sequences than a split has: a huge train.batchSize is a full batch.
     const maxB = Math.max(1, Math.min(cfg.train.batchSize, Math.max(...splitNames.map((s) => data.splits[s].count))));
-    checkRunMemory(cfg, workers, r.loaded.file, { V: spec.V, C: spec.C, maxB, maxT }, 'from the data');
+    checkRunMemory(cfg, workers, r.loaded.file, { V: spec.V, C: spec.C, maxB, maxT }, 'from the data', o.distributed !== undefined);
     const layout = makeLayout(spec);
     const params = allocParams(layout, 'float32');
     const opt = new Optimizer(layout.size, optimizerOptions(cfg), arenaOf(params.data));
@@ -743,11 +743,11 @@ function lastElapsed(runDir: string): number {
  * Refuses (ConfigError, exit 2) a run whose memory need (src/train/memory.ts) does not fit.
  * `sizes`: V, C and the batch shape, from the data, or lower bounds before it loads (`at least`).
  */
-function checkRunMemory(cfg: ResolvedConfig, workers: number, label: string, sizes: { V: number; C: number; maxB: number; maxT: number }, how: 'at least' | 'from the data'): void {
+function checkRunMemory(cfg: ResolvedConfig, workers: number, label: string, sizes: { V: number; C: number; maxB: number; maxT: number }, how: 'at least' | 'from the data', distributed: boolean): void {
   const input = cfg.model.input;
   const p: MemoryPlan = {
-    spec: { cell: 'rnn', task: cfg.model.task, V: sizes.V, H: cfg.model.hidden, C: cfg.model.task === 'many-to-one' ? sizes.C : sizes.V, E: input === 'onehot' ? 0 : input.embedding },
-    workers, maxB: sizes.maxB, maxT: sizes.maxT, optimizer: cfg.train.optimizer,
+    spec: { cell: cfg.model.cell, task: cfg.model.task, V: sizes.V, H: cfg.model.hidden, C: cfg.model.task === 'many-to-one' ? sizes.C : sizes.V, E: input === 'onehot' ? 0 : input.embedding, layers: cfg.model.layers },
+    workers, maxB: sizes.maxB, maxT: sizes.maxT, optimizer: cfg.train.optimizer, distributed,
   };
   const vocab = how === 'at least' ? `V >= ${sizes.V} tokens (data.vocab.maxSize ${cfg.data.vocab.maxSize})` : `V = ${sizes.V} tokens from the data (data.vocab.maxSize ${cfg.data.vocab.maxSize})`;
   checkMemory(p, memoryNeed(p), { label: relative(process.cwd(), label) || label, sizes: cfg.model.task === 'many-to-one' ? `${vocab}, C = ${sizes.C} classes` : vocab });
