@@ -184,6 +184,24 @@ t.test('a rank killed mid-run: every rank stops, naming the step; the newest che
   t.equal(fingerprint(readCheckpoint(checkpoints(runDir).at(-1)!)).optimizerStep, k + 3, 'and took its steps');
 });
 
+t.test('a rank that stops answering without dying (SIGSTOP): the others give up after --stall-timeout and end the job, naming the step', { skip }, async (t) => {
+  const dir = t.testdir({});
+  const runDir = join(dir, 'lm-tiny');
+  const job = new Job(mpirunArgs(2, [...LM_CARRY, '--workers', '1', '--out', dir, '--set', 'train.epochs=200', '--set', 'checkpoint.every=2', '--stall-timeout', '3']));
+  await waitFor('a checkpoint', () => checkpoints(runDir).length >= 1, job as unknown as Running);
+  const pid = rankPid(job.child.pid!, 1);
+  t.ok(pid, 'found rank 1');
+  process.kill(pid!, 'SIGSTOP');
+  t.teardown(() => { try { process.kill(pid!, 'SIGKILL'); } catch { /* gone */ } });
+  const t0 = Date.now();
+  const r = await job.done;
+  t.not(r.status, 0, `mpirun exits non-zero (${r.status})`);
+  t.ok(Date.now() - t0 < 60_000, `ended ${((Date.now() - t0) / 1000).toFixed(1)} s after the stop`);
+  t.match(r.stderr, /error: rank 0 \(\S+\): step \d+: no answer from the other ranks in MPI_\w+ of [^\n]* for 3\.0 s: a rank stopped answering/, 'rank 0 names the step and the collective', { stderr: r.stderr });
+  const newest = checkpoints(runDir).at(-1)!;
+  t.doesNotThrow(() => readCheckpoint(newest), 'the newest checkpoint reads and verifies');
+});
+
 // ---- two hosts: network namespaces joined by a veth pair, Open MPI's TCP transport between them
 
 const ipOk = process.getuid?.() === 0 && spawnSync('ip', ['-V'], { encoding: 'utf8' }).status === 0;

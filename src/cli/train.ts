@@ -28,6 +28,7 @@ runMain(async () => {
       seed: { type: 'number', integer: true, min: 0, value: 'N', help: 'Seed of initialization and data order.' },
       set: { type: 'string', repeat: true, value: 'PATH=VALUE', help: 'Override a config field, e.g. --set train.lr=0.003 (repeatable).' },
       quiet: { type: 'boolean', help: 'Print only errors, warnings and the final summary (no data report, model header or progress).' },
+      stallTimeout: { type: 'number', min: 0, value: 'SECONDS', help: 'A step with no progress for this long ends the run with an error naming the worker thread (or, with --distributed, the collective) that stopped answering (default: 20 times the slowest step, at least 120 s; between ranks, 600 s; 0: never).' },
       distributed: { type: 'string', choices: DISTRIBUTED, value: 'mpi', help: 'Data-parallel training over the processes of an MPI job (`mpirun -np N node dist/train.js ... --distributed mpi`, or srun): each rank runs its worker pool on its share of every batch; rank 0 writes the files and prints.' },
     },
     examples: [
@@ -75,7 +76,7 @@ runMain(async () => {
   const quietKeeps = new Set<RunMessage['kind']>(['warning', 'resume', 'kernels']);
   const options: RunOptions = {
     config: args.config, out: args.out, resume: args.resume, workers: args.workers, kernels: args.kernels, maxSteps: args.maxSteps,
-    seed: args.seed, set: args.set, signal: stop.signal, distributed: args.distributed as DistributedKind | undefined, inject: testInjection(),
+    seed: args.seed, set: args.set, signal: stop.signal, stallTimeoutMs: args.stallTimeout === undefined ? undefined : args.stallTimeout * 1000, distributed: args.distributed as DistributedKind | undefined, inject: testInjection(),
     onMessage: (m) => {
       if (m.kind === 'epoch') progress?.log(m.text);
       else if (!args.quiet || quietKeeps.has(m.kind)) process.stderr.write(m.text + '\n');

@@ -324,7 +324,7 @@ export class Coordinator {
 
   /**
    * `all`, or a rejection when none of `runs` has finished for the stall limit (20 times the
-   * slowest step so far, at least 2 minutes): a worker thread that stopped answering. The clock
+   * slowest step so far, at least 2 minutes; 0: none): a worker thread that stopped answering. The clock
    * restarts at each finished task, so a long evaluation of many batches is not cut short.
    */
   private watched<T>(runs: Promise<unknown>[], all: Promise<T>): Promise<T> {
@@ -333,7 +333,7 @@ export class Coordinator {
       let timer: NodeJS.Timeout | undefined;
       const arm = () => {
         clearTimeout(timer);
-        timer = setTimeout(() => reject(new Error(`no answer for ${(limit / 1000).toFixed(limit < 10_000 ? 1 : 0)} s (the slowest step so far took ${(this.slowestMs / 1000).toFixed(1)} s): a worker thread stopped answering`)), limit);
+        if (limit > 0) timer = setTimeout(() => reject(new Error(`no answer for ${(limit / 1000).toFixed(limit < 10_000 ? 1 : 0)} s (the slowest step so far took ${(this.slowestMs / 1000).toFixed(1)} s): a worker thread stopped answering`)), limit);
       };
       arm();
       for (const r of runs) r.then(arm, () => {});

@@ -147,17 +147,42 @@ export class Distributed {
     return `rank ${r} (${this.hosts[r] ?? '?'})`;
   }
 
-  /** One collective, awaited; its name is what a signal or an MPI error names. */
-  private async collective<T>(what: string, run: () => Promise<T>): Promise<T> {
+  /**
+   * A rank that stops answering without dying (hung, stopped, cut off by a network that drops
+   * packets) would hold every other rank in a collective for ever, as mpirun sees no process end:
+   * the collectives of a step give up after this long (ms) and end the job with MPI_Abort. Default:
+   * 20 times the slowest step so far, at least 10 minutes (rank 0 writes a checkpoint while the
+   * others wait); 0 turns it off.
+   */
+  stallTimeoutMs: number | undefined;
+  private slowestStepMs = 0;
+
+  private stallLimitMs(): number {
+    return this.stallTimeoutMs ?? Math.max(600_000, 20 * this.slowestStepMs);
+  }
+
+  /** One collective, awaited; its name is what a signal, an MPI error or the stall limit names. `watched`: a step's, under the stall limit. */
+  private async collective<T>(what: string, run: () => Promise<T>, watched = false): Promise<T> {
     this.waiting = what;
+    const limit = watched ? this.stallLimitMs() : 0;
+    const timer = limit > 0 ? setTimeout(() => this.stalled(what, limit), limit) : undefined;
     try {
       return await run();
     } catch (e) {
       throw new DistributedFailure(`${this.who(this.rank)}: ${this.stepName()}: ${what} across the ranks failed (${(e as Error).message}): a rank died or the network between the hosts failed. ` +
         'Nothing of this step was applied; continue from the newest checkpoint with --resume latest.');
     } finally {
+      clearTimeout(timer);
       this.waiting = null;
     }
+  }
+
+  /** The stall limit passed in a step's collective: say which, where and why, and end every rank. */
+  private stalled(what: string, limit: number): void {
+    process.stderr.write(`\nerror: ${this.who(this.rank)}: ${this.stepName()}: no answer from the other ranks in ${what} for ${(limit / 1000).toFixed(limit < 10_000 ? 1 : 0)} s: ` +
+      `a rank stopped answering (hung, stopped, or cut off by the network). Ending every rank with MPI_Abort; nothing of this step was applied, ` +
+      `and the newest checkpoint is intact: continue with --resume latest (the limit is --stall-timeout).\n`);
+    this.mpi.abort(1);
   }
 
   private stepName(): string {
@@ -281,7 +306,7 @@ export class Distributed {
 
     // 2. agree on the step and that every rank is ok
     this.head.set([step, status, local?.rows.length ?? 0, local?.lossSum ?? 0, local?.count ?? 0, local?.correct ?? 0, stop ? 1 : 0]);
-    await this.collective('MPI_Allgather of the step header', () => this.mpi.allgather(this.head, this.heads));
+    await this.collective('MPI_Allgather of the step header', () => this.mpi.allgather(this.head, this.heads), true);
     const h = (r: number, w: number) => this.heads[r * H_WORDS + w];
     for (let r = 0; r < R; r++) {
       if (h(r, H_STEP) !== step) throw new DistributedFailure(`distributed: the ranks disagree on the step: ${this.who(r)} is at step ${h(r, H_STEP)}, ${this.who(this.rank)} at step ${step}. Nothing was applied; continue with --resume latest.`);
@@ -289,7 +314,7 @@ export class Distributed {
     const failed = Array.from({ length: R }, (_, r) => r).filter((r) => h(r, H_STATUS) !== OK);
     if (failed.length > 0) {
       this.note.fill(0).set(Buffer.from(note, 'utf8').subarray(0, NOTE_BYTES));
-      await this.collective('MPI_Allgather of the failure messages', () => this.mpi.allgather(this.note, this.notes));
+      await this.collective('MPI_Allgather of the failure messages', () => this.mpi.allgather(this.note, this.notes), true);
       const text = (r: number) => Buffer.from(this.notes.subarray(r * NOTE_BYTES, (r + 1) * NOTE_BYTES)).toString('utf8').replace(/\0+$/, '');
       throw new DistributedFailure(`step ${step}: ${failed.map((r) => `${this.who(r)} failed: ${text(r)}`).join('; ')}. ` +
         `No rank applied an update for step ${step}; the parameters are those after step ${step - 1}. Continue from the newest checkpoint with --resume latest.`);
@@ -300,7 +325,7 @@ export class Distributed {
 
     // 3. the union of the ranks' touched rows, in rank order
     for (let r = 0; r < R; r++) this.rowCounts[r] = h(r, H_ROWS);
-    await this.collective('MPI_Allgatherv of the touched token rows', () => this.mpi.allgatherv(l.rows, this.allRows, this.rowCounts));
+    await this.collective('MPI_Allgatherv of the touched token rows', () => this.mpi.allgatherv(l.rows, this.allRows, this.rowCounts), true);
     let u = 0, total = 0;
     for (let r = 0; r < R; r++) total += this.rowCounts[r];
     for (let i = 0; i < total; i++) {
@@ -325,7 +350,7 @@ export class Distributed {
       len += n * carry.S;
     }
     const ta = performance.now();
-    await this.collective(`MPI_Allreduce of the gradient (${u} token rows, ${dense} dense values)`, () => this.mpi.allreduce(pack.subarray(0, len), 'sum'));
+    await this.collective(`MPI_Allreduce of the gradient (${u} token rows, ${dense} dense values)`, () => this.mpi.allreduce(pack.subarray(0, len), 'sum'), true);
     const allreduceMs = performance.now() - ta;
     const sumSq = sumSquares(pack, 0, u * width + dense);
     for (let i = 0; i < u; i++) grad.set(pack.subarray(i * width, (i + 1) * width), this.union[i] * width);
@@ -341,6 +366,7 @@ export class Distributed {
     const finite = c.finite && Number.isFinite(lossSum);
     const updateMs = finite ? await co.update(step, c.scale) : 0;
     const stepMs = performance.now() - ts;
+    this.slowestStepMs = Math.max(this.slowestStepMs, stepMs);
     this.totals.steps++;
     this.totals.bytes += 4 * len;
     this.totals.allreduceMs += allreduceMs;
@@ -358,7 +384,7 @@ export class Distributed {
    */
   async shareEval(m: { loss: number; accuracy: number; count: number }): Promise<void> {
     const v = new Float64Array([m.loss, m.accuracy, m.count]);
-    await this.collective('MPI_Bcast of the validation result', () => this.mpi.bcast(v, 0));
+    await this.collective('MPI_Bcast of the validation result', () => this.mpi.bcast(v, 0), true);
     [m.loss, m.accuracy, m.count] = v;
   }
 

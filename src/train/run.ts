@@ -71,6 +71,12 @@ export interface RunOptions {
   onCheckpoint?: (e: CheckpointEvent) => void;
   /** What a person would want to read: the data report, the model, warnings, what a resume did. */
   onMessage?: (m: RunMessage) => void;
+  /**
+   * How long a step may make no progress before a worker thread (or, distributed, a rank) is taken
+   * to have stopped answering and the run ends with an error naming it. Default: 20 times the
+   * slowest step so far, at least 2 minutes (between ranks, 10).
+   */
+  stallTimeoutMs?: number;
   /** Tests only: make a worker fail at this step (distributed: on this rank only, if given). */
   inject?: { failAtStep: number; mode: 'throw' | 'exit' | 'hang'; rank?: number };
   /**
@@ -188,6 +194,7 @@ interface Resolved {
 export async function trainRun(o: RunOptions): Promise<RunSummary> {
   const t0 = performance.now();
   const dist = o.distributed ? await Distributed.open(o.distributed) : null;
+  if (dist) dist.stallTimeoutMs = o.stallTimeoutMs;
   // Distributed: rank 0 alone writes files and reports; the other ranks only throw their errors.
   if (dist && dist.rank !== 0) o = { ...o, onStart: undefined, onStep: undefined, onValidation: undefined, onCheckpoint: undefined, onMessage: undefined };
   const r = resolveRun(o);
@@ -366,7 +373,7 @@ class Run {
 
     // Language models carry each row's state from chunk to chunk: batches are streams (streamPlan).
     const carry = spec.task === 'many-to-many' && cfg.train.carryState;
-    const co = new Coordinator({ spec, workers, maxB, maxT, bpttWindow: cfg.train.bpttWindow, dropout: cfg.model.dropout, seed: cfg.seed, stepLoss: cfg.train.stepLoss, carryState: carry, splits: data.splits, params, optimizer: opt, kernels: kernels.name, inject: o.inject?.rank === undefined || o.inject.rank === dist?.rank ? o.inject : undefined });
+    const co = new Coordinator({ spec, workers, maxB, maxT, bpttWindow: cfg.train.bpttWindow, dropout: cfg.model.dropout, seed: cfg.seed, stepLoss: cfg.train.stepLoss, carryState: carry, splits: data.splits, params, optimizer: opt, kernels: kernels.name, stallTimeoutMs: o.stallTimeoutMs, inject: o.inject?.rank === undefined || o.inject.rank === dist?.rank ? o.inject : undefined });
     if (carry && st.carry) co.setCarried(st.carry);
     if (dist) {
       say('distributed', `distributed: ${dist.library}, ${dist.size} rank${dist.size > 1 ? 's' : ''} × ${workers} worker thread${workers > 1 ? 's' : ''} (${dist.hosts.map((h, k) => `rank ${k} on ${h}`).join(', ')})${dist.launched ? '' : '; not started by mpirun or srun, so this is one rank'}`);
