@@ -4,9 +4,12 @@
 // through callbacks (onStart, onStep, onValidation, onCheckpoint, onMessage), and an AbortSignal
 // stops it gracefully. The command train.js is a shell over it (src/cli/train.ts): the progress
 // line and the summary consume these callbacks and the returned RunSummary.
+//
+// Beside it: events.ts (the callbacks' events and the summary), resume.ts (which checkpoint, and
+// whether it fits), rundir.ts (the metrics log and gradient profile of the run directory).
 
-import { mkdirSync, appendFileSync, existsSync, writeFileSync, renameSync, statSync } from 'node:fs';
-import { basename, dirname, join, resolve, relative } from 'node:path';
+import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve, relative } from 'node:path';
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -17,18 +20,22 @@ import { Optimizer } from './optim.js';
 import { Coordinator, type TrainStepResult } from '../parallel/coordinator.js';
 import { resolveKernels, KERNELS_ENV, BACKENDS } from '../model/backend/index.js';
 import { loadDataset, epochPlan, streamPlan, paddingFraction, longestExample, formatReport, type Dataset, type SplitName, type InMemoryData, type EpochPlan } from '../data/index.js';
-import { loadConfig, checkConfig, diffConfigs, withNewDefaults, type ResolvedConfig, type LoadedConfig, type Config } from '../config/load.js';
+import { loadConfig, checkConfig, type ResolvedConfig, type LoadedConfig, type Config } from '../config/load.js';
 import type { DataConfig } from '../config/types.js';
-import { CheckpointDir, readCheckpoint, specDifferences, stepOfFileName, type CheckpointData, type TrainingData } from '../checkpoint/index.js';
+import { CheckpointDir, readCheckpoint, type CheckpointData, type TrainingData } from '../checkpoint/index.js';
 import { MetricsLog, readMetrics, dedupeResumed, writeReport, type MetricsRow } from '../report/html.js';
-import { readRunLog } from '../report/metrics.js';
 import { formatDuration } from '../util/format.js';
 import { Rng } from '../util/prng.js';
 import { arenaOf } from '../util/shared.js';
-import { UserError, ConfigError, CheckpointError } from '../util/errors.js';
-import { makeDirs, onDisk, writeTextReplacing } from '../util/files.js';
+import { UserError, ConfigError } from '../util/errors.js';
+import { makeDirs, onDisk } from '../util/files.js';
 import { checkpointOf, restore, loadParams, optimizerOptions } from './state.js';
 import { bestScore, bestRule, improves } from './best.js';
+import { setAsideCheckpoints, lastCheckpointStep, readProfiles, trimProfiles, lastElapsed, PROFILE_FILE } from './rundir.js';
+import { findResume, checkResumeFits, type Resumed } from './resume.js';
+import type { RunMessage, StartEvent, StepEvent, EvalMetrics, ValidationEvent, CheckpointEvent, RunSummary } from './events.js';
+
+export type { RunMessage, StartEvent, StepEvent, EvalMetrics, ValidationEvent, CheckpointEvent, RunSummary } from './events.js';
 import { RunLock } from './lock.js';
 import { checkMemory, memoryNeed, type MemoryPlan } from './memory.js';
 import { Distributed, type DistributedKind } from '../parallel/distributed.js';
@@ -87,97 +94,6 @@ export interface RunOptions {
   distributed?: DistributedKind;
 }
 
-export interface RunMessage {
-  /** `warning`, `resume` and `kernels` are what a quiet log keeps. */
-  kind: 'data' | 'model' | 'epoch' | 'warning' | 'resume' | 'kernels' | 'distributed';
-  text: string;
-}
-
-export interface StartEvent {
-  runDir: string;
-  spec: ModelSpec;
-  parameters: number;
-  workers: number;
-  /** `<backend>/<isa>`, e.g. native/avx512. */
-  kernels: string;
-  epochs: number;
-  /** Steps the run will take (epochs × batches, or maxSteps), from step 1. */
-  totalSteps: number;
-  /** The step the run continues from (0 for a new run). */
-  fromStep: number;
-}
-
-export interface StepEvent {
-  step: number;
-  /** 1-based. */
-  epoch: number;
-  /** Mean loss of the batch: per sequence (classifier) or per token (language model), in nats. */
-  loss: number;
-  accuracy: number;
-  /** Global gradient norm before clipping, and whether it was clipped. */
-  gradNorm: number;
-  clipped: boolean;
-  lr: number;
-  /** Real (unpadded) tokens of the batch, and their rate over this step. */
-  tokens: number;
-  tokensPerSec: number;
-}
-
-export interface EvalMetrics {
-  loss: number;
-  accuracy: number;
-  count: number;
-  /** Bits per token (many-to-many): loss / ln 2. */
-  bitsPerToken?: number;
-  confusion?: number[][];
-}
-
-export interface ValidationEvent extends EvalMetrics {
-  step: number;
-  epoch: number;
-  /** Whether this is the best validation so far (by `rule`). */
-  improved: boolean;
-  best: { step: number; metric: number };
-  /** Validations in a row without improvement (early stopping stops at its patience). */
-  sinceBest: number;
-  rule: string;
-}
-
-export interface CheckpointEvent {
-  step: number;
-  file: string;
-}
-
-export interface RunSummary {
-  runDir: string;
-  task: ModelSpec['task'];
-  steps: number;
-  /** Stopped by the AbortSignal (a checkpoint of the last step was written). */
-  interrupted: boolean;
-  /** Stopped by early stopping (train.earlyStopping); the model is then the best checkpoint's. */
-  earlyStopped: boolean;
-  /** The best validation, by `rule`; metric NaN and step 0 when there was none. */
-  best: { metric: number; step: number; rule: string; checkpoint: string | null };
-  val?: EvalMetrics;
-  test?: EvalMetrics;
-  /** Test metrics of the best validation checkpoint, when it is not the last one and was kept. */
-  testBest?: EvalMetrics & { step: number; file: string };
-  lastCheckpoint: string | null;
-  /** The checkpoint of the weights the run ends with: the best one after early stopping, else the last. */
-  modelCheckpoint: string | null;
-  checkpointDir: string;
-  reportPath: string;
-  /** The config file, or null for a config object. */
-  configFile: string | null;
-  /** Data files (data.source files): the folder their relative paths are relative to (eval's --data-root); else null. */
-  dataRoot: string | null;
-  seconds: number;
-  /** A distributed run's rank and ranks; the summary of a rank other than 0 names no files (rank 0 wrote them). */
-  distributed?: { rank: number; size: number };
-}
-
-const PROFILE_FILE = 'grad-profile.jsonl';
-const METRICS_FILE = 'metrics.jsonl';
 const INIT_STREAM = 0x1417;
 const noop = () => {};
 
@@ -254,12 +170,6 @@ function configObject(raw: ConfigInput, o: RunOptions, sets: string[]): LoadedCo
   return { config: checkConfig(c, { label: 'config', configDir, overrides: sets }), configDir, file: 'config' };
 }
 
-/** A resumed checkpoint and where it came from. */
-interface Resumed {
-  path: string;
-  c: CheckpointData;
-}
-
 /** Everything of a run between its start and its summary. */
 class Run {
   private lastCheckpoint: string | null;
@@ -290,7 +200,7 @@ class Run {
     private readonly r: Resolved,
     private readonly say: (kind: RunMessage['kind'], text: string) => void,
     private readonly t0: number,
-    private readonly resumed: Resumed | null,
+    resumed: Resumed | null,
     private readonly data: Dataset,
     private readonly fingerprint: string,
     private readonly spec: ModelSpec,
@@ -605,33 +515,6 @@ class Run {
   }
 }
 
-/** The checkpoint to resume from (--resume PATH, latest, auto), read, and checked against the config; null for a new run. */
-function findResume(o: RunOptions, r: Resolved, ckdir: CheckpointDir, say: (kind: RunMessage['kind'], text: string) => void): Resumed | null {
-  let resumed: Resumed | null = null;
-  if (o.resume === 'latest' || o.resume === 'auto') {
-    const found = ckdir.loadLatestValid((m) => say('warning', `warning: ${m}`));
-    if (found) resumed = { path: found.path, c: found.checkpoint };
-    else if (o.resume === 'latest') throw new CheckpointError(`--resume latest: no valid checkpoint in ${ckdir.dir}; start without --resume, or use --resume auto (it starts fresh when there is none)`);
-    if (o.resume === 'auto') {
-      say('resume', found ? `--resume auto: resuming from the newest valid checkpoint, ${relative(process.cwd(), found.path)}`
-        : `--resume auto: no valid checkpoint in ${relative(process.cwd(), ckdir.dir) || '.'}; starting a new run`);
-    }
-  } else if (o.resume) {
-    resumed = { path: resolve(o.resume), c: readCheckpoint(resolve(o.resume)) };
-  }
-  if (!resumed) return null;
-  const saved = withNewDefaults(JSON.parse(resumed.c.config));
-  const changes = diffConfigs(saved, r.cfg);
-  const refused = changes.filter((c) => c.kind === 'shape');
-  if (refused.length > 0) {
-    throw new ConfigError(`cannot resume from ${resumed.path}: the config changes the model or its data:\n` +
-      refused.map((c) => `  ${c.path}: ${JSON.stringify(c.from)} -> ${JSON.stringify(c.to)}`).join('\n') +
-      `\nresume with the config the checkpoint was made with, or start a new run (another name or --out).`);
-  }
-  for (const c of changes) say('resume', `resume: ${c.path} changed ${JSON.stringify(c.from)} -> ${JSON.stringify(c.to)}${c.kind === 'safe' ? '' : ' (allowed; the run will differ from an uninterrupted one)'}`);
-  return resumed;
-}
-
 /** The model's sizes: from the config, and V, C from the data. */
 function specOf(cfg: ResolvedConfig, data: Dataset): ModelSpec {
   const input = cfg.model.input;
@@ -640,16 +523,6 @@ function specOf(cfg: ResolvedConfig, data: Dataset): ModelSpec {
     C: cfg.model.task === 'many-to-one' ? data.labelNames.length : data.vocab.tokens.length,
     E: input === 'onehot' ? 0 : input.embedding, layers: cfg.model.layers,
   };
-}
-
-/** A resumed checkpoint must be of this model and this vocabulary; other data is only a warning. */
-function checkResumeFits(resumed: Resumed, spec: ModelSpec, data: Dataset, fingerprint: string, say: (kind: RunMessage['kind'], text: string) => void): void {
-  const diffs = specDifferences(resumed.c.spec, spec);
-  if (diffs.length > 0) throw new CheckpointError(`cannot resume from ${resumed.path}: the model differs:\n  ${diffs.join('\n  ')}`, resumed.path);
-  if (resumed.c.vocab.join('\u0000') !== data.vocab.tokens.join('\u0000') || resumed.c.labelNames.join('\u0000') !== data.labelNames.join('\u0000')) {
-    throw new CheckpointError(`cannot resume from ${resumed.path}: the vocabulary or labels built from the data differ from the checkpoint's (the data changed)`, resumed.path);
-  }
-  if (resumed.c.dataFingerprint && resumed.c.dataFingerprint !== fingerprint) say('warning', 'warning: the training data differs from the data of the checkpoint; the run will not match an uninterrupted one');
 }
 
 function nonFinite(step: number, what: string, last: string | null): UserError {
@@ -663,33 +536,6 @@ function nonFiniteTensor(c: CheckpointData): string | null {
   for (const t of c.params) if (!finite(t.data)) return `parameter ${t.name}`;
   for (const m of c.optimizer.moments) for (const t of m.tensors) if (!finite(t.data)) return `optimizer moment ${m.name} of ${t.name}`;
   return null;
-}
-
-/**
- * A run goes on from `step` (a resumed checkpoint's, or -1 for a new start): checkpoints of the
- * run directory at later steps belong to an abandoned timeline (an explicit --resume PATH older
- * than the newest, newer files --resume latest skipped as invalid, or every checkpoint of an
- * earlier run when starting over without --resume), and so do an earlier run's metrics.jsonl and
- * gradient profile when starting over. Left in place, `--resume latest` and retention would take
- * them for this run's, and the report would mix two runs, so they are moved, not deleted, to
- * checkpoints/abandoned-<time>/, with a warning naming them.
- */
-function setAsideCheckpoints(ckdir: CheckpointDir, runDir: string, step: number, say: (s: string) => void): void {
-  const later = ckdir.list().filter((f) => (stepOfFileName(f) ?? -1) > step);
-  const logs = step >= 0 ? [] : [METRICS_FILE, PROFILE_FILE].map((f) => join(runDir, f)).filter((f) => existsSync(f) && statSync(f).size > 0);
-  if (later.length === 0 && logs.length === 0) return;
-  const dest = join(ckdir.dir, `abandoned-${new Date().toISOString().replace(/[:.]/g, '-')}`);
-  onDisk('set aside checkpoints in', dest, () => {
-    mkdirSync(dest, { recursive: true });
-    for (const f of [...later, ...logs]) renameSync(f, join(dest, basename(f)));
-  });
-  const many = later.length > 1;
-  const names = `${later.length} checkpoint${many ? 's' : ''} (${later.map((f) => basename(f)).join(', ')})`;
-  const parts = [...(later.length ? [names] : []), ...logs.map((f) => basename(f))];
-  const what = parts.length > 1 ? `${parts.slice(0, -1).join(', ')} and ${parts.at(-1)}` : parts[0];
-  say(step < 0
-    ? `warning: starting a new run in a run directory with ${what} of an earlier run; moved ${later.length + logs.length > 1 ? 'them' : 'it'} to ${relative(process.cwd(), dest)} (to continue a run, use --resume latest)`
-    : `warning: resuming at step ${step}, before ${names} of a later step; ${many ? 'they belong' : 'it belongs'} to the abandoned continuation and ${many ? 'were' : 'was'} moved to ${relative(process.cwd(), dest)}`);
 }
 
 function countParams(layout: ReturnType<typeof makeLayout>): number {
@@ -708,11 +554,6 @@ function round2(x: number): number {
   return Math.round(x * 100) / 100;
 }
 
-function lastCheckpointStep(path: string | null): number {
-  const m = path ? /step-(\d+)\.ckpt$/.exec(path) : null;
-  return m ? Number(m[1]) : -1;
-}
-
 /** A hash of the encoded training data: resuming on other data is reported. */
 function dataFingerprint(d: Dataset): string {
   const h = createHash('sha256');
@@ -721,29 +562,6 @@ function dataFingerprint(d: Dataset): string {
     for (const a of [sp.tokens, sp.starts, sp.lengths, sp.labels]) h.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
   }
   return h.digest('hex').slice(0, 32);
-}
-
-function readProfiles(runDir: string): Array<{ step: number; norms: number[] }> {
-  const f = join(runDir, PROFILE_FILE);
-  const rows: Array<{ step: number; norms: number[] }> = [];
-  for (const line of readRunLog(f).split('\n')) {
-    try { if (line) rows.push(JSON.parse(line)); } catch { /* a line torn by a kill */ }
-  }
-  const byStep = new Map(rows.map((r) => [r.step, r]));
-  return [...byStep.values()].sort((a, b) => a.step - b.step);
-}
-
-/** On resume, forget profiles recorded after the checkpoint's step (they will be recorded again). */
-function trimProfiles(runDir: string, step: number): void {
-  const f = join(runDir, PROFILE_FILE);
-  if (!existsSync(f)) return;
-  const keep = readProfiles(runDir).filter((r) => r.step <= step);
-  writeTextReplacing(f, keep.map((r) => JSON.stringify(r) + '\n').join(''), 'the gradient profile');
-}
-
-function lastElapsed(runDir: string): number {
-  const rows = readMetrics(join(runDir, 'metrics.jsonl'));
-  return rows.length ? rows[rows.length - 1].elapsedSec ?? 0 : 0;
 }
 
 /**
