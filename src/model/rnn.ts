@@ -255,7 +255,7 @@ export function rnnForward(p: Params, ws: Workspace, batch: Batch, drop: Dropout
       for (let t = 1; t <= T; t++) k.gatherRows(Y, yo + (t - 1) * B * GH, GH, lp.Wih, GH, tokens, t - 1, T, R[t], GH, false); // the token's column
     }
     if (!samePacked) cell.prepare(k, c, lp);
-    cell.forward(k, c, lp, B, T, R);
+    for (let t = 1; t <= T; t++) cell.step(k, c, lp, B, t, R[t]); // h_1..h_T (rows < R[t]) from h_0
   }
   finalState(ws, batch);
 

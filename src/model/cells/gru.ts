@@ -37,10 +37,6 @@ export const gruCell: Cell = {
     packRecurrent(k, c, lp);
   },
 
-  forward(k: Kernels, c: LayerCache, lp: LayerParams, B: number, T: number, R: Int32Array): void {
-    for (let t = 1; t <= T; t++) this.step(k, c, lp, B, t, R[t]);
-  },
-
   step(k: Kernels, c: LayerCache, lp: LayerParams, B: number, t: number, r: number): void {
     const H = c.H, GH = 3 * H, go = (t - 1) * B * GH, Gh = c.Gh!;
     k.gemmPacked(Gh, go, GH, c.Hs, (t - 1) * B * H, H, 1, c.Wf, r, GH, H, 0, lp.bhh, Epi.None); // W_hh·h_{t-1} + b_hh

@@ -38,10 +38,6 @@ export const lstmCell: Cell = {
     sumBiases(c, lp);
   },
 
-  forward(k: Kernels, c: LayerCache, lp: LayerParams, B: number, T: number, R: Int32Array): void {
-    for (let t = 1; t <= T; t++) this.step(k, c, lp, B, t, R[t]);
-  },
-
   step(k: Kernels, c: LayerCache, _lp: LayerParams, B: number, t: number, r: number): void {
     const H = c.H, GH = 4 * H, go = (t - 1) * B * GH, Cs = c.Cs!;
     k.gemmPacked(c.Gx, go, GH, c.Hs, (t - 1) * B * H, H, 1, c.Wf, r, GH, H, 1, c.bsum, Epi.None);

@@ -30,10 +30,6 @@ export const rnnCell: Cell = {
     sumBiases(c, lp);
   },
 
-  forward(k: Kernels, c: LayerCache, lp: LayerParams, B: number, T: number, R: Int32Array): void {
-    for (let t = 1; t <= T; t++) this.step(k, c, lp, B, t, R[t]);
-  },
-
   step(k: Kernels, c: LayerCache, lp: LayerParams, B: number, t: number, r: number): void {
     const H = c.H;
     k.gemmPacked(c.Hs, t * B * H, H, c.Hs, (t - 1) * B * H, H, 1, c.Wf, r, H, H, 1, stepBias(c, lp), Epi.Tanh);

@@ -1,8 +1,8 @@
-// The cell seam. A cell is one recurrence: its forward over T steps (each step one product of
-// h_{t-1} with the packed W_hh plus its pointwise gate kernel), its backward through time, and its
-// one-token step (forward over T = 1 from a carried state, which is what generation uses). It owns
-// its caches and nothing else: the sequence driver (../rnn.ts) computes the input projection of
-// every step before forward, reads the states it leaves, hands backward the gradient reaching each
+// The cell seam. A cell is one recurrence: its step (one product of h_{t-1} with the packed W_hh
+// plus its pointwise gate kernel; the driver runs it for t = 1..T, and generation for one token
+// from a carried state) and its backward through time. It owns its caches and nothing else: the
+// sequence driver (../rnn.ts) computes the input projection of every step first, reads the
+// states the steps leave, hands backward the gradient reaching each
 // state from outside the recurrence (outputs, the layer above), and turns the pre-activation
 // gradients backward leaves into weight gradients. Cells call only the kernels (k), so every
 // backend runs every cell.
@@ -66,9 +66,7 @@ export interface Cell {
   slab(c: LayerCache, B: number): [Float, number];
   /** Once per batch, before forward: pack W_hh for the forward products, sum the biases the step's product adds. */
   prepare(k: Kernels, c: LayerCache, lp: LayerParams): void;
-  /** h_1..h_T (rows < R[t]) from h_0 and the projections. */
-  forward(k: Kernels, c: LayerCache, lp: LayerParams, B: number, T: number, R: Int32Array): void;
-  /** One timestep: h_t (rows < r) from h_{t-1}. */
+  /** One timestep: h_t (rows < r) from h_{t-1} and the projection (the driver runs t = 1..T). */
   step(k: Kernels, c: LayerCache, lp: LayerParams, B: number, t: number, r: number): void;
   /** BPTT: dG (and dGh) for every step, every row (zero where nothing was computed). */
   backward(k: Kernels, c: LayerCache, lp: LayerParams, B: number, T: number, R: Int32Array, flow: Backflow, s: BackScratch): void;
