@@ -7,6 +7,7 @@
 // is split into documents at blank lines as a plain-text file is.
 
 import { DataError } from '../util/errors.js';
+import { describeFound } from '../config/validate.js';
 import type { Issues, Row } from './readers.js';
 import { paragraphs } from './readers.js';
 import type { SplitName, Task } from './types.js';
@@ -73,6 +74,7 @@ export function memorySource(d: InMemoryData, task: Task, issues: Issues): { all
   return { bySplit, given };
 }
 
+/** What was found, for a message: a container by its kind only (examples can be many: describeFound would serialize them whole). */
 function kind(v: unknown): string {
-  return v === undefined ? 'nothing' : v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : typeof v === 'string' ? `the string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)}` : `${typeof v} ${String(v)}`;
+  return Array.isArray(v) ? 'an array' : typeof v === 'object' && v !== null ? 'an object' : describeFound(v);
 }
