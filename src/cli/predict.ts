@@ -6,7 +6,7 @@ import { parseArgs, runMain, type CommandSpec, type ParsedArgs } from './args.js
 import { loadModel, isLanguageModel, type LoadedModel } from '../infer/model.js';
 import { Classifier, type Prediction } from '../infer/classify.js';
 import { generateText } from '../infer/generate.js';
-import { encodeText, OovCounter } from '../data/index.js';
+import { OovCounter } from '../data/index.js';
 import { ConfigError } from '../util/errors.js';
 import { createKernels, resolveKernels, kernelsChoice } from '../model/backend/index.js';
 import { arenaOf } from '../util/shared.js';
@@ -85,19 +85,21 @@ runMain(async () => {
 });
 
 function languageModel(m: LoadedModel, n: number, args: ParsedArgs<typeof COMMAND.flags>): void {
-  const tok = m.tokenizer;
   const prompt = args.prompt ?? '';
-  // A prompt is the start of a document: <s> when the model was trained with it, never </s>.
-  const ids = encodeText(prompt, { ...tok, eos: false, maxLength: 0 }, { tokens: m.vocab });
-  const oov = new OovCounter({ tokens: m.vocab }, tok);
+  const oov = new OovCounter({ tokens: m.vocab }, m.tokenizer);
   oov.add(prompt);
   const w = oov.warning('the prompt');
   if (w) process.stderr.write(w + '\n');
-  if (ids.length === 0) {
-    throw new ConfigError('nothing to start from: the model was trained without <s> (data.bos), so give --prompt with some text');
-  }
   const kernels = createKernels(resolveKernels(kernelsChoice()).name, arenaOf(m.params.data) ?? null);
-  const { text, ids: gen } = generateText(m, prompt, { tokens: n, temperature: args.temperature ?? 1, seed: args.seed ?? 1 }, kernels);
+  let generated;
+  try {
+    generated = generateText(m, prompt, { tokens: n, temperature: args.temperature ?? 1, seed: args.seed ?? 1 }, kernels);
+  } catch (e) {
+    // An empty prompt for a model trained without <s>: say it with this command's flag.
+    if (e instanceof RangeError && e.message.startsWith('nothing to start from')) throw new ConfigError(e.message.replace('give a prompt', 'give --prompt'));
+    throw e;
+  }
+  const { text, ids: gen } = generated;
   if (args.json) {
     process.stdout.write(JSON.stringify({ prompt, text, tokens: gen.length, ids: Array.from(gen) }) + '\n');
   } else {

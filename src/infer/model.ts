@@ -109,7 +109,7 @@ export class Model implements LoadedModel {
     try {
       return generateText(this, prompt, { tokens: length, temperature, seed }, this.kernels).text;
     } catch (e) {
-      if (e instanceof RangeError) throw new ConfigError(`generate: ${e.message}`);
+      if (e instanceof RangeError && e.message.startsWith('nothing to start from')) throw new ConfigError(`generate: ${e.message}`);
       throw e;
     }
   }
