@@ -11,6 +11,7 @@
 // fresh aligned arrays: decoded `bytes` are views at arbitrary offsets of the file buffer) and
 // their CRC32C checked.
 
+import { describeLoneSurrogate, loneSurrogateAt } from '../util/text.js';
 import { rnntrainer } from './pb/checkpoint.js';
 import { crc32c } from './crc32c.js';
 import { CHECKPOINT_FORMAT_VERSION, type CheckpointData, type TensorData, type OptimizerKind } from './types.js';
@@ -129,6 +130,7 @@ interface Structure {
   labelNames: string[];
   tokenizer: string;
   config: string;
+  dataFingerprint?: string;
 }
 
 function checkStructure(c: Structure, fail: Fail): void {
@@ -174,6 +176,18 @@ function checkStructure(c: Structure, fail: Fail): void {
     } catch {
       fail(`the ${k} is not valid JSON: ${JSON.stringify(text.slice(0, 60))}`);
     }
+  }
+  // Every string is stored as UTF-8, and a lone surrogate has no UTF-8 form: the encoder would
+  // write bytes that no decoder reads back (a file that looks whole and is lost). Data loading
+  // refuses such text with its place; this is the last line.
+  const strings: [string, string][] = [
+    ...c.vocab.map((v, i): [string, string] => [`vocabulary token ${i}`, v]),
+    ...c.labelNames.map((l, i): [string, string] => [`label name ${i}`, l]),
+    ['the tokenizer', c.tokenizer], ['the config', c.config], ['the data fingerprint', c.dataFingerprint ?? ''],
+  ];
+  for (const [what, v] of strings) {
+    const at = loneSurrogateAt(v);
+    if (at >= 0) fail(`${what} holds ${describeLoneSurrogate(v, at)}`);
   }
 }
 

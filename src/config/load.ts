@@ -12,6 +12,7 @@ export const MAX_CONFIG_BYTES = 1 * MiB;
 import type { CheckpointConfig, Config, DataConfig, EarlyStoppingConfig, ModelConfig, SplitConfig, TrainConfig, VocabConfig } from './types.js';
 import { configSchema } from './schema.js';
 import { inferDataFormat } from '../data/defaults.js';
+import { describeLoneSurrogate, loneSurrogateAt, LONE_SURROGATE_FIX } from '../util/text.js';
 import { applyDefaults, describeFound, formatPath, resolveRef, type PathSeg, type Problem, type Schema, validate } from './validate.js';
 
 // ---------------------------------------------------------------- the resolved config
@@ -93,7 +94,7 @@ export function checkConfig(raw: unknown, opts: CheckOptions): ResolvedConfig {
   };
   inferFormat(value);
   const schema = configSchema();
-  const problems = validate(value, schema);
+  const problems = [...validate(value, schema), ...unstorableStrings(value, [])];
   // Cross-field rules and files are checked with defaults filled in, on fields that passed the
   // schema (a problem already reported for a field is not reported again in other words).
   if (kindOf(value) === 'object') {
@@ -114,6 +115,21 @@ export function checkConfig(raw: unknown, opts: CheckOptions): ResolvedConfig {
   if (lines.length === 1) throw new ConfigError(lines[0]);
   if (lines.length > 1) throw new ConfigError(`${lines.length} problems in ${opts.label}:\n  ${lines.join('\n  ')}`);
   throw new ConfigError(`${opts.label}: ${formatPath([])}: expected an object, found ${describeFound(value)}`);
+}
+
+/** Strings (and keys) with a lone UTF-16 surrogate: the config is saved in every checkpoint as UTF-8, where they have no form. */
+function unstorableStrings(v: unknown, path: PathSeg[]): Problem[] {
+  if (typeof v === 'string') {
+    const at = loneSurrogateAt(v);
+    return at < 0 ? [] : [{ path, message: `holds ${describeLoneSurrogate(v, at)}. ${LONE_SURROGATE_FIX}` }];
+  }
+  if (Array.isArray(v)) return v.flatMap((x, i) => unstorableStrings(x, [...path, i]));
+  if (v !== null && typeof v === 'object') {
+    return Object.entries(v).flatMap(([k, x]) => loneSurrogateAt(k) >= 0
+      ? [{ path: [...path, k], message: `the key holds ${describeLoneSurrogate(k, loneSurrogateAt(k))}. ${LONE_SURROGATE_FIX}` }]
+      : unstorableStrings(x, [...path, k]));
+  }
+  return [];
 }
 
 // ---------------------------------------------------------------- JSON with positions

@@ -9,7 +9,7 @@
 import { DataError } from '../util/errors.js';
 import { describeFound } from '../config/validate.js';
 import type { Issues, Row } from './readers.js';
-import { paragraphs } from './readers.js';
+import { paragraphs, storable } from './readers.js';
 import type { SplitName, Task } from './types.js';
 
 /** One labelled example. */
@@ -41,12 +41,16 @@ export function hasSplits(d: InMemoryData): d is Extract<InMemoryData, { train: 
 /** Rows of one collection; `where` names it in messages (e.g. `data.train`). */
 export function memoryRows(items: unknown, where: string, task: Task, issues: Issues): Row[] {
   if (task === 'many-to-many') {
-    if (typeof items === 'string') return paragraphs(items, where).map((r) => ({ ...r, file: `${where} (paragraph at line ${r.line})`, line: 0 }));
+    if (typeof items === 'string') {
+      return paragraphs(items, where)
+        .map((r) => ({ ...r, file: `${where} (paragraph at line ${r.line})`, line: 0 }))
+        .filter((r) => storable(r.file, 0, [['the text', r.text]], issues));
+    }
     if (!Array.isArray(items)) throw new DataError(`${where}: expected a string or an array of strings (documents) for a language model, found ${kind(items)}`);
     const rows: Row[] = [];
     items.forEach((t, i) => {
       if (typeof t !== 'string') issues.bad(`${where}[${i}]`, 0, `expected a string (a document), found ${kind(t)}`, 'A language model trains on text: pass strings.');
-      else if (t.trim() !== '') rows.push({ text: t, key: t, file: `${where}[${i}]`, line: 0 });
+      else if (t.trim() !== '' && storable(`${where}[${i}]`, 0, [['the text', t]], issues)) rows.push({ text: t, key: t, file: `${where}[${i}]`, line: 0 });
     });
     return rows;
   }
@@ -59,7 +63,9 @@ export function memoryRows(items: unknown, where: string, task: Task, issues: Is
     if (typeof text !== 'string') return issues.bad(at, 0, `text: expected a string, found ${kind(text)}`, 'Give each example its text as a string.');
     if (text.trim() === '') return issues.bad(at, 0, 'text is empty', 'Remove the example or give it a text.');
     if (typeof label !== 'string' && typeof label !== 'number') return issues.bad(at, 0, `label: expected a string, found ${kind(label)}`, 'Give each example its label as a string.');
+    if (typeof label === 'number' && !Number.isFinite(label)) return issues.bad(at, 0, `label: ${label} is not a class name`, 'Give each example its label as a string (a number label must be finite: it names a class).');
     if (id !== undefined && typeof id !== 'string' && typeof id !== 'number') return issues.bad(at, 0, `id: expected a string or a number, found ${kind(id)}`, 'Remove the id (the text is then the split key) or make it a string.');
+    if (!storable(at, 0, [['text', text], ['label', String(label)], ['id', typeof id === 'string' ? id : undefined]], issues)) return;
     rows.push({ text, label: String(label), key: id === undefined ? text : String(id), file: at, line: 0 });
   });
   return rows;

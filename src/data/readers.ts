@@ -8,6 +8,7 @@
 import { DataError } from '../util/errors.js';
 import { MiB, readInputFile } from '../util/files.js';
 import type { RowIssue } from './types.js';
+import { describeLoneSurrogate, loneSurrogateAt, LONE_SURROGATE_FIX } from '../util/text.js';
 
 /** One example as read: its text, label (many-to-one), and split key, with where it came from. */
 export interface Row {
@@ -197,7 +198,25 @@ function checkRow(
     }
   }
   const key = (typeof id === 'string' && id !== '') || typeof id === 'number' ? `id:${id}` : text;
+  if (!storable(shown, line, [[`the text ${what} "${opts.textField}"`, text], [`the label ${what} "${opts.labelField}"`, lab], [`the id ${what}`, typeof id === 'string' ? id : undefined]], issues)) return undefined;
   return { text, label: lab, key, file: shown, line };
+}
+
+/**
+ * Whether each named string can be stored (checkpoints and ONNX metadata hold text as UTF-8):
+ * a lone UTF-16 surrogate is a bad row, named with its place. Strings decoded from a file's bytes
+ * never hold one; JSON escapes ("\\ud83d" alone) and in-memory strings can.
+ */
+export function storable(file: string, line: number, fields: [string, string | undefined][], issues: Issues): boolean {
+  for (const [what, s] of fields) {
+    if (s === undefined) continue;
+    const at = loneSurrogateAt(s);
+    if (at >= 0) {
+      issues.bad(file, line, `${what} holds ${describeLoneSurrogate(s, at)}`, LONE_SURROGATE_FIX);
+      return false;
+    }
+  }
+  return true;
 }
 
 // ---------------------------------------------------------------- CSV / TSV
