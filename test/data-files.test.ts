@@ -175,7 +175,7 @@ t.test('bad input: each case names the file, the line, what is wrong and how to 
   t.match(e.message, /the val split is empty .*Check val: .*empty\.jsonl: it has no usable rows/);
 
   e = dataError(t, () => load(dir, { ...J, file: 'one.jsonl', split: { val: 0.1, test: 0.1 } }));
-  t.match(e.message, /split is empty .*(raise data\.split|lower data\.split)/, 'two rows cannot fill three splits');
+  t.match(e.message, /split is empty: the data has only 2 rows, and each row goes to one split whole\. Give more rows.*set data\.split\.\w+ to 0/, 'two rows cannot fill three splits: the cause is their number');
 
   e = dataError(t, () => load(FIXTURES, { ...J, train: 'single-label.jsonl' }));
   t.match(e.message, /one label only \("spam"\)/);

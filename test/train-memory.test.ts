@@ -81,7 +81,7 @@ t.test('checkMemory: refused with the figures, the limit and the fields, by whic
   const need = memoryNeed(batch);
   t.ok(need.arenaBytes < ARENA_LIMIT_BYTES, 'the parameters fit');
   const w = refusal(() => checkMemory(batch, need, { label: 'c.json', sizes: '', available: 8 * 2 ** 30 }));
-  t.match(w, /workspace: \S+ GiB per worker × 2 \(train\.workers\) for batches of 4096 sequences \(train\.batchSize\) of up to 512 steps/);
+  t.match(w, /workspace: \S+ GiB per worker × 2 \(train\.workers\) for batches of up to 4096 sequences \(train\.batchSize\) of up to 512 steps/);
   t.match(w, /total: \S+ GiB, more than the 8 GiB of memory of this machine/);
   t.match(w, /Reduce train\.batchSize, data\.seqLength, model\.hidden, train\.workers\./, 'the batch: its fields');
   // The workspaces live in the shared arena (the compiled kernels address them there): over 4 GiB

@@ -87,6 +87,9 @@ export function parseArgs<const F extends Record<string, FlagSpec>>(argv: readon
       return (io.exit ?? process.exit)(0);
     }
     if (!arg.startsWith('--') || arg === '--') {
+      // A file given bare, where the command takes it through a flag: name the flag.
+      const fileFlag = /\.json$/i.test(arg) ? 'config' : /\.ckpt$/i.test(arg) ? 'checkpoint' : undefined;
+      if (fileFlag && byName.has(fileFlag)) throw new ConfigError(`unexpected argument \`${arg}\`: did you mean \`--${fileFlag} ${arg}\`?`);
       throw new ConfigError(`unexpected argument \`${arg}\`: options start with --; ${seeHelp}`);
     }
     const eq = arg.indexOf('=');

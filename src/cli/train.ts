@@ -147,7 +147,9 @@ const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/
 
 /**
  * How to run another of our commands from any folder: its installed name (rnn-eval, ...) when that
- * name on PATH is this package's, else `node` with the script's absolute path.
+ * name on PATH is this package's, else `node` with the script's absolute path. npx and npm scripts
+ * put the project's node_modules/.bin on PATH for the command alone, not for the user's shell: a
+ * bin found there is printed as `npx rnn-eval`, which works where the user types it.
  */
 function command(name: 'train' | 'eval' | 'predict'): string {
   const script = join(dirname(fileURLToPath(import.meta.url)), '..', '..', `${name}.js`);
@@ -155,7 +157,7 @@ function command(name: 'train' | 'eval' | 'predict'): string {
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
     const p = dir && join(dir, bin);
     try {
-      if (p && existsSync(p) && realpathSync(p) === realpathSync(script)) return bin;
+      if (p && existsSync(p) && realpathSync(p) === realpathSync(script)) return /(^|[\\/])node_modules[\\/]\.bin[\\/]?$/.test(dir) ? `npx ${bin}` : bin;
     } catch { /* unreadable PATH entry */ }
   }
   return `node ${quote(resolve(script))}`;

@@ -185,6 +185,8 @@ export function applyOverride(obj: unknown, text: string): PathSeg[] | string {
 
 // ---------------------------------------------------------------- rules across fields
 
+const FILE_FIELDS = ['train', 'val', 'test', 'file'] as const;
+
 /**
  * data.format absent with source `files`: set from the files' extensions when they agree, so the
  * resolved config (and config.resolved.json) says how the files were read. Else it stays absent
@@ -193,12 +195,12 @@ export function applyOverride(obj: unknown, text: string): PathSeg[] | string {
 function inferFormat(value: unknown): void {
   if (kindOf(value) !== 'object') return;
   const d = (value as Record<string, unknown>).data as Record<string, unknown> | undefined;
+  // Files named and no source: they are the user's files (the only source that reads them).
+  if (kindOf(d) === 'object' && d!.source === undefined && FILE_FIELDS.some((k) => d![k] !== undefined)) d!.source = 'files';
   if (kindOf(d) !== 'object' || d!.source !== 'files' || d!.format !== undefined) return;
   const f = inferDataFormat(d as Pick<DataConfig, 'file' | 'train' | 'val' | 'test'>).format;
   if (f) d!.format = f;
 }
-
-const FILE_FIELDS = ['train', 'val', 'test', 'file'] as const;
 
 function crossFieldProblems(c: ResolvedConfig): Problem[] {
   const out: Problem[] = [];

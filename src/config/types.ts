@@ -38,6 +38,7 @@ export interface DataConfig {
    * `names`: first names -> gender (built in); `spam-assassin`: email body -> spam/ham (built in);
    * `moby-dick`: language modelling on the novel (built in); `files`: your own files; `memory`:
    * examples a program passes to the library's `train({ config, data })` (not for config files).
+   * Without it, a config that names data.file or data.train reads `files`.
    */
   source: 'names' | 'spam-assassin' | 'moby-dick' | 'files' | 'memory';
   /** Format of your files (source `files`): JSON Lines, CSV or TSV with a header, or plain text (language modelling). Default: from the files' extension (.jsonl, .csv, .tsv, .txt). */

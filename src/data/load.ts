@@ -31,7 +31,7 @@ export function loadDataset(cfg: DataConfig, opts: { configDir: string; task: Ta
   const tRead = performance.now();
 
   // Rows first, so that too little data is not reported as some later symptom.
-  for (const s of SPLIT_NAMES) checkNotEmpty(s, src.rows[s].length, src, c, 0);
+  for (const s of SPLIT_NAMES) checkNotEmpty(s, src.rows[s].length, src, c, 0, task);
 
   // ---- labels (many-to-one)
   let labelNames: string[] = [];
@@ -78,7 +78,7 @@ export function loadDataset(cfg: DataConfig, opts: { configDir: string; task: Ta
   }
   const tEnc = performance.now();
 
-  for (const s of SPLIT_NAMES) checkNotEmpty(s, splits[s].count, src, c, reports[s].examples);
+  for (const s of SPLIT_NAMES) checkNotEmpty(s, splits[s].count, src, c, reports[s].examples, task);
 
   const dropped = [...src.dropped];
   if (tooShort > 0) dropped.push({ reason: 'document shorter than 2 tokens (nothing to predict)', count: tooShort, examples: [] });
@@ -106,13 +106,23 @@ export function loadDataset(cfg: DataConfig, opts: { configDir: string; task: Ta
 }
 
 /** Every split that should have examples has some. */
-function checkNotEmpty(s: SplitName, count: number, src: Source, c: ResolvedDataConfig, examples: number): void {
+function checkNotEmpty(s: SplitName, count: number, src: Source, c: ResolvedDataConfig, examples: number, task: Task): void {
   if (count > 0 || !src.expected[s]) return;
   const fix = src.hashSplit
     ? s === 'train'
       ? 'Use more data, or lower data.split.val and data.split.test.'
       : `Use more data, raise data.split.${s}, or set data.split.${s} to 0 to run without a ${s} split.`
     : `Check ${src.inputs.find((f) => f.startsWith(`${s}:`)) ?? `data.${s}`}: it has no usable rows.`;
+  // Whole rows (documents) go to one split: with only a few, the cause is their number, not the fractions.
+  const docs = task === 'many-to-many';
+  if (src.hashSplit && src.totalRows < 20) {
+    const what = docs ? 'document' : 'row';
+    const cause = `the data has ${src.totalRows === 1 ? `only one ${what}` : `only ${src.totalRows} ${what}s`}, and each ${what} goes to one split whole`;
+    const how = docs
+      ? 'A text file\'s documents are its paragraphs, separated by blank lines: separate the text into paragraphs (chapters, articles), or give the validation and test text as files of their own (data.val, data.test)'
+      : 'Give more rows, or the validation and test rows as files of their own (data.val, data.test)';
+    throw new DataError(`data: the ${s} split is empty: ${cause}. ${how}, or set data.split.${s} to 0 to run without a ${s} split.`);
+  }
   throw new DataError(`data: the ${s} split is empty (${src.rows[s].length} rows, ${examples} examples; ${src.totalRows} rows in all${c.sample < 1 ? `, data.sample ${c.sample}` : ''}). ${fix}`);
 }
 

@@ -37,6 +37,8 @@ export interface MemoryPlan {
   optimizer: 'adam' | 'sgd' | null;
   /** Distributed (MPI): the allreduce's pack buffer, at most one more copy of the parameters' size. */
   distributed?: boolean;
+  /** The sizes are lower bounds (before the data loads): the batch shape is the smallest possible, not train.batchSize's. */
+  lowerBound?: boolean;
 }
 
 export interface MemoryNeed {
@@ -96,7 +98,9 @@ export function checkMemory(p: MemoryPlan, need: MemoryNeed, ctx: MemoryContext)
     `${ctx.label}: the run needs more memory than it can have.`,
     `  model: H = ${H} (model.hidden), ${E > 0 ? `embedding E = ${E} (model.input.embedding)` : 'one-hot input (model.input)'}, ${ctx.sizes}; ${need.paramElements.toLocaleString('en-US')} parameters = ${formatBytes(need.paramBytes)}${largestTensors(p.spec)}`,
     `  shared arena: ${formatBytes(need.arenaBytes)} = ${need.arenaCopies} × the parameters (${copies}), + ${formatBytes(need.workspaceBytes * p.workers)} of workspaces (the compiled kernels address them there) = ${formatBytes(need.arenaTotalBytes)}${arenaOver ? `, more than the ${formatBytes(ARENA_LIMIT_BYTES)} WebAssembly's 32-bit memory can address` : ''}`,
-    `  workspace: ${formatBytes(need.workspaceBytes)} per worker × ${p.workers} (train.workers) for batches of ${p.maxB} sequences (train.batchSize) of up to ${p.maxT} steps`,
+    p.lowerBound
+      ? `  workspace: at least ${formatBytes(need.workspaceBytes)} per worker × ${p.workers} (train.workers), for the smallest batch (one sequence of one step): the real batches, known once the data is read, need more`
+      : `  workspace: ${formatBytes(need.workspaceBytes)} per worker × ${p.workers} (train.workers) for batches of up to ${p.maxB} sequence${p.maxB === 1 ? '' : 's'} (train.batchSize) of up to ${p.maxT} steps`,
     `  total: ${formatBytes(need.totalBytes)}${totalOver ? `, more than the ${formatBytes(available)} of memory of this machine` : ''}`,
   ];
   const fix = new Set<string>();

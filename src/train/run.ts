@@ -105,6 +105,8 @@ interface Resolved {
   cfg: ResolvedConfig;
   runDir: string;
   workers: number;
+  /** The config's `out` was inside node_modules and the run writes under the current folder instead. */
+  outMoved: boolean;
 }
 
 export async function trainRun(o: RunOptions): Promise<RunSummary> {
@@ -116,6 +118,7 @@ export async function trainRun(o: RunOptions): Promise<RunSummary> {
   const r = resolveRun(o);
   const say = (kind: RunMessage['kind'], text: string) => (o.onMessage ?? noop)({ kind, text });
   if (dist) r.workers = await dist.agreeWorkers(r.workers, (text) => say('warning', text));
+  if (r.outMoved) say('warning', `note: ${r.loaded.file} is inside node_modules; the run writes to ${relative(process.cwd(), r.runDir)} (in the current folder) instead of beside the config, where the next npm install could delete it. Give --out to choose.`);
   // Sizes first: a model that cannot fit (even with the smallest vocabulary and one-step batches)
   // is refused before the data loads.
   checkRunMemory(r.cfg, r.workers, r.loaded.file, { V: 4, C: r.cfg.model.task === 'many-to-one' ? Math.max(2, r.cfg.data.labels?.length ?? 2) : 4, maxB: 1, maxT: 1 }, 'at least', dist !== null);
@@ -150,11 +153,15 @@ function resolveRun(o: RunOptions): Resolved {
     throw new ConfigError(`${loaded.file}: data.source is "${cfg.data.source}", and examples were passed in memory too; remove data.source (it is then "memory") or leave out the examples`);
   }
   const workers = cfg.train.workers ?? availableParallelism();
-  const outDir = resolve(o.out ?? resolve(loaded.configDir, cfg.out));
+  let outDir = resolve(o.out ?? resolve(loaded.configDir, cfg.out));
+  // A config shipped in an installed package (node_modules/rnn-trainer/configs/...): its runs go to
+  // the current folder, not into node_modules, which the next `npm install` may delete.
+  const inPackages = o.out === undefined && /(^|[\\/])node_modules([\\/]|$)/.test(relative(process.cwd(), outDir).startsWith('..') ? outDir : relative(process.cwd(), outDir));
+  if (inPackages) outDir = resolve(cfg.out);
   const runDir = resolve(outDir, cfg.name);
   // The schema allows a single folder name only; this is the backstop: nothing outside --out.
   if (dirname(runDir) !== outDir || cfg.name === '.' || cfg.name === '..') throw new ConfigError(`name: ${JSON.stringify(cfg.name)} is not a single folder name inside ${outDir}`);
-  return { loaded, configFile: typeof o.config === 'string' ? loaded.file : null, cfg, runDir, workers };
+  return { loaded, configFile: typeof o.config === 'string' ? loaded.file : null, cfg, runDir, workers, outMoved: inPackages };
 }
 
 /** A config given as an object: `data.source` defaults to "memory" when examples come with it, and `out` to `runs`. */
@@ -572,7 +579,7 @@ function checkRunMemory(cfg: ResolvedConfig, workers: number, label: string, siz
   const input = cfg.model.input;
   const p: MemoryPlan = {
     spec: { cell: cfg.model.cell, task: cfg.model.task, V: sizes.V, H: cfg.model.hidden, C: cfg.model.task === 'many-to-one' ? sizes.C : sizes.V, E: input === 'onehot' ? 0 : input.embedding, layers: cfg.model.layers },
-    workers, maxB: sizes.maxB, maxT: sizes.maxT, optimizer: cfg.train.optimizer, distributed,
+    workers, maxB: sizes.maxB, maxT: sizes.maxT, optimizer: cfg.train.optimizer, distributed, lowerBound: how === 'at least',
   };
   const vocab = how === 'at least' ? `V >= ${sizes.V} tokens (data.vocab.maxSize ${cfg.data.vocab.maxSize})` : `V = ${sizes.V} tokens from the data (data.vocab.maxSize ${cfg.data.vocab.maxSize})`;
   checkMemory(p, memoryNeed(p), { label: relative(process.cwd(), label) || label, sizes: cfg.model.task === 'many-to-one' ? `${vocab}, C = ${sizes.C} classes` : vocab });
