@@ -86,3 +86,21 @@ t.test('formatting', async (t) => {
   t.equal(stripControl('a\x1b[2Kb\rc\td\n'), 'abc\td\n');
   t.equal(formatSummary('x', [['a', 1]]), 'x\n  a  1.0000\n');
 });
+
+t.test('under mpirun or srun a terminal gets lines, not a redrawn bar (their output is collected into logs)', async (t) => {
+  for (const env of [{ OMPI_COMM_WORLD_SIZE: '2' }, { PMIX_RANK: '0' }, { SLURM_PROCID: '0' }]) {
+    const out = { isTTY: true, columns: 120, text: '', write(x: string) { out.text += x; } };
+    let now = 0;
+    const p = new Progress({ stream: out, env, totalSteps: 100, logEverySteps: 10, redrawMs: 0, now: () => now });
+    for (let step = 1; step <= 100; step++) { now += 50; p.update({ step, epoch: 1, loss: 0.5, accuracy: 0.5, tokensPerSec: 1000 }); }
+    p.log('validation after step 100: loss 0.5');
+    p.done();
+    t.notMatch(out.text, /[\r\x1b]/, `${Object.keys(env)[0]}: no carriage returns or escapes`);
+    t.equal(out.text.split('\n').filter((l) => /^epoch 1\s+step \d+\/100 /.test(l)).length, 11, `${Object.keys(env)[0]}: a line every 10 steps, and the last`);
+    t.match(out.text, /\nvalidation after step 100: loss 0\.5\n$/, 'the last line on a line of its own');
+  }
+  const plain = { isTTY: true, columns: 120, text: '', write(x: string) { plain.text += x; } };
+  const p = new Progress({ stream: plain, env: {}, totalSteps: 10, redrawMs: 0 });
+  p.update({ step: 1, epoch: 1, loss: 0.5, accuracy: 0.5, tokensPerSec: 1000 });
+  t.match(plain.text, /\r/, 'without a launcher, a terminal still gets the bar');
+});

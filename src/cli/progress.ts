@@ -18,6 +18,8 @@ export interface OutStream {
 export interface ProgressOptions {
   /** Default process.stdout. */
   stream?: OutStream;
+  /** The environment the launcher check reads (default: process.env). */
+  env?: NodeJS.ProcessEnv;
   /** Steps of the whole run (for the bar and the ETA); 0 or undefined if unknown. */
   totalSteps?: number;
   /** Epochs of the whole run. */
@@ -43,6 +45,18 @@ export interface StepInfo {
   lr?: number;
 }
 
+/**
+ * The parallel launcher this process runs under, or null. Open MPI's mpirun and Slurm's srun give
+ * each rank a pseudo-terminal (or forward one), but their output is collected and interleaved (often
+ * into a log file): a bar redrawn with \r and escapes would fill it with one endless line. Under a
+ * launcher, progress is printed a line at a time.
+ */
+export function underLauncher(env: NodeJS.ProcessEnv): string | null {
+  if (env.OMPI_COMM_WORLD_SIZE !== undefined || env.PMIX_RANK !== undefined || env.PMI_RANK !== undefined) return 'mpi';
+  if (env.SLURM_STEP_ID !== undefined || env.SLURM_PROCID !== undefined) return 'slurm';
+  return null;
+}
+
 /** Removes everything a terminal would interpret (ESC sequences, \r, other C0/C1 controls), keeping \n and \t. */
 export function stripControl(s: string): string {
   return s.replace(/\x1b\[[0-?]*[ -/]*[@-~]/g, '').replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, '');
@@ -65,7 +79,7 @@ export class Progress {
 
   constructor(opts: ProgressOptions = {}) {
     this.stream = opts.stream ?? process.stdout;
-    this.tty = this.stream.isTTY === true;
+    this.tty = this.stream.isTTY === true && underLauncher(opts.env ?? process.env) === null;
     this.now = opts.now ?? Date.now;
     this.o = { logEverySteps: 10, logEverySeconds: 30, redrawMs: 100, quiet: false, ...opts };
     this.startTime = this.now();
