@@ -3,7 +3,7 @@
 //   MR × NR   the micro-kernel's tile (NR = NV lanes-vectors), in registers
 //   KC        the K block: a KC×NR micro-panel of B stays in L1 while MR-row panels of A pass by
 //   MC, NC    the blocks of A (L2) and of B (L2/L3) packed per call
-// No includes here.
+// No includes here but vmath.h (exp, tanh, σ).
 //
 // Determinism: C[m,n] = fma(A[m,K-1], B[K-1,n], ... fma(A[m,0], B[0,n], c0)) with c0 = C[m,n]
 // (beta = 1) or 0, the k in order, then + bias[n], then tanh. Each K block starts its sum from
@@ -12,25 +12,7 @@
 
 static const int NR = NV * V::W;
 
-/** tanh, odd, |tanh| ≤ 1: Eigen's 13/6 rational approximation, clamped where it reaches 1 (with FMA). */
-template <class L>
-static inline typename L::T tanh_v(typename L::T x0) {
-  typedef typename L::T T;
-  const float c = 7.99881172180175781f;
-  const T x = L::max(L::set1(-c), L::min(L::set1(c), x0));
-  const T x2 = L::mul(x, x);
-  T p = L::fma(x2, L::set1(-2.76076847742355e-16f), L::set1(2.00018790482477e-13f));
-  p = L::fma(x2, p, L::set1(-8.60467152213735e-11f));
-  p = L::fma(x2, p, L::set1(5.12229709037114e-08f));
-  p = L::fma(x2, p, L::set1(1.48572235717979e-05f));
-  p = L::fma(x2, p, L::set1(6.37261928875436e-04f));
-  p = L::fma(x2, p, L::set1(4.89352455891786e-03f));
-  p = L::mul(x, p);
-  T q = L::fma(x2, L::set1(1.19825839466702e-06f), L::set1(1.18534705686654e-04f));
-  q = L::fma(x2, q, L::set1(2.26843463243900e-03f));
-  q = L::fma(x2, q, L::set1(4.89352518554385e-03f));
-  return L::tiny(x0, L::div(p, q), 0.0004f); // tanh x = x to float precision there
-}
+#include "vmath.h" // tanh_v, sigmoid_v, vexp
 
 /** C[MR×NR] = (load ? C : 0) + Σ_k A[:,k]·B[k,:] (fma chain), then + bias, then the epilogue. */
 static inline void micro(int kc, const float* A, const float* B, float* C, long ldc,
@@ -223,14 +205,7 @@ static void colSumAcc(float* db, const float* d, long ldd, int M, int N) {
 
 // The gate kernels of the LSTM and GRU (src/model/backend/types.ts says what each computes): per
 // row, V::W units at a time, then the row's tail one unit at a time through the same template on
-// S, so every unit gets the same float32 operations whatever its position. σ(x) = ½ + ½·tanh(x/2),
-// on tanh_v: no exp needed, and odd symmetry kept (σ(−x) = 1 − σ(x) up to rounding).
-
-template <class L>
-static inline typename L::T sigmoid_v(typename L::T x) {
-  const typename L::T half = L::set1(0.5f);
-  return L::add(half, L::mul(half, tanh_v<L>(L::mul(half, x))));
-}
+// S, so every unit gets the same float32 operations whatever its position. σ and tanh: vmath.h.
 
 template <class L>
 static inline typename L::T oneMinus(typename L::T x) { return L::sub(L::set1(1.0f), x); }

@@ -1,8 +1,9 @@
 // The LSTM and GRU gate kernels of every compiled backend (native at each ISA level, wasm SIMD128
 // and relaxed) against the float64 JavaScript reference, on rows with a vector body and a tail
-// (H = 37): within 2e-6 of the reference (σ and tanh are approximations); every native level gives
-// the same bits; a row computed alone gives the bits it gets inside a batch. Backends that do not
-// load here are reported.
+// (H = 37): within 4e-7 of the reference (σ and tanh of native/vmath.h are within 2e-7); every
+// backend gives the same bits (native at every level, wasm: the same float32 operations in the
+// same order, no fused multiply-add); a row computed alone gives the bits it gets inside a batch.
+// Backends that do not load here are reported.
 
 import t from 'tap';
 import { JsKernels } from '../src/model/backend/js.js';
@@ -58,14 +59,14 @@ else t.comment('wasm relaxed SIMD not tested here: this engine does not run it')
 
 const results = new Map<string, Record<string, Float64Array>>();
 for (const [name, f] of backends) {
-  t.test(`${name}: gate kernels within 2e-6 of float64, a row alone = the row in a batch`, async (t) => {
+  t.test(`${name}: gate kernels within 4e-7 of float64, a row alone = the row in a batch`, async (t) => {
     const k = new AddressedKernels(name.startsWith('native') ? 'native' : 'wasm', f, new SharedArena(1 << 20));
     const out = runAll(k);
     results.set(name, out);
     for (const [what, a] of Object.entries(out)) {
       let worst = 0;
       for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - ref[what][i]) / Math.max(1, Math.abs(ref[what][i])));
-      t.ok(worst < 2e-6, `${what}: max error ${worst.toExponential(2)}`);
+      t.ok(worst < 4e-7, `${what}: max error ${worst.toExponential(2)}`);
     }
     const alone = runAll(k, 1, 3);
     let same = true;
@@ -77,10 +78,10 @@ for (const [name, f] of backends) {
   });
 }
 
-t.test('every native ISA level gives the same bits', async (t) => {
-  const natives = [...results.keys()].filter((n) => n.startsWith('native/'));
-  if (natives.length < 2) { t.pass(`${natives.length} level here`); return; }
-  const [first, ...rest] = natives;
+t.test('every backend and level gives the same bits', async (t) => {
+  const all = [...results.keys()];
+  if (all.length < 2) { t.pass(`${all.length} backend here`); return; }
+  const [first, ...rest] = all;
   for (const n of rest) {
     let diff = 0;
     for (const [what, a] of Object.entries(results.get(n)!)) a.forEach((v, i) => { if (!Object.is(v, results.get(first)![what][i])) diff++; });

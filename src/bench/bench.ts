@@ -138,7 +138,7 @@ interface Row {
   tokensPerSec: number; stepMs: number;
   fwdBwdMs?: number; reduceMs?: number; updateMs?: number; rssMB?: number;
   steps: number;
-  /** Training GFLOP/s (workloads.json count) per core used, and its share of the assumed peak. */
+  /** Training GFLOP/s (workloads.json count) per core used, and its share of the core's peak (measured, else assumed: flops.ts). */
   gflopsPerCore: number; peakShare: number | null;
   pytorchTokensPerSec?: number; vsPytorch?: number;
 }

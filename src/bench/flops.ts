@@ -2,6 +2,7 @@
 
 import { readFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { cpus } from 'node:os';
 import { nativeAddonPath } from '../model/backend/native.js';
 
 export interface Workload { V: number; E: number; H: number; C: number; B: number; T: number }
@@ -26,27 +27,56 @@ export interface Peak {
   gflopsPerCore: number;
   /** One line saying what is assumed and where the clock comes from. */
   assumption: string;
+  /** The CPU's model name (os.cpus()). */
+  cpu?: string;
+  /** Measured: each FMA loop native/peak.cc ran (vector level, independent accumulators, GFLOP/s). */
+  runs?: PeakRun[];
+}
+
+export interface PeakRun { isa: string; accumulators: number; gflops: number }
+
+interface PeakAddon { fmaPeak(seconds: number): { gflops: number; isa: string; accumulators: number; runs: PeakRun[] } }
+
+/** The CPU model name, as Node reports it. */
+export function cpuModel(): string {
+  return cpus()[0]?.model?.trim() || 'unknown CPU';
+}
+
+/** The peak addon (native/peak.cc, built beside the kernels), or null where it was not built. */
+export function peakAddon(): PeakAddon | null {
+  const addon = nativeAddonPath()?.replace(/rnn_kernels\.node$/, 'rnn_peak.node');
+  if (!addon || !existsSync(addon)) return null;
+  try {
+    return createRequire(import.meta.url)(addon) as PeakAddon;
+  } catch {
+    return null;
+  }
 }
 
 /**
- * The float32 peak of one core, measured where the native addon was built (native/peak.cc: a
- * register-only FMA loop at the widest vector level, in thread CPU time, so it holds on a shared
- * host); else assumed from the datasheet (assumedPeak).
+ * The float32 peak of one core, measured where the native addon was built (native/peak.cc:
+ * register-only FMA loops at each vector level with 1 to 16 independent accumulators, in thread
+ * CPU time, so it holds on a shared host; the best of them); else assumed from the datasheet
+ * (assumedPeak). `seconds`: the measurement's budget, spread over the loops.
  */
-export function corePeak(): Peak {
-  const addon = nativeAddonPath()?.replace(/rnn_kernels\.node$/, 'rnn_peak.node');
-  if (addon && existsSync(addon)) {
+export function corePeak(seconds = 0.5): Peak {
+  const cpu = cpuModel();
+  const addon = peakAddon();
+  if (addon) {
     try {
-      const r = (createRequire(import.meta.url)(addon) as { fmaPeak(s: number): { gflops: number; isa: string } }).fmaPeak(0.3);
+      const r = addon.fmaPeak(seconds);
       if (r.gflops > 0) {
+        const by = (isa: string) => r.runs.filter((x) => x.isa === isa).map((x) => `${x.accumulators}: ${x.gflops.toFixed(0)}`).join(', ');
+        const levels = [...new Set(r.runs.map((x) => x.isa))].map((isa) => `${isa} ${by(isa)}`).join('; ');
         return {
-          mhz: NaN, gflopsPerCore: r.gflops,
-          assumption: `peak per core: ${r.gflops.toFixed(1)} GFLOP/s, measured (a register-only ${r.isa} FMA loop, native/peak.cc; the datasheet's ${FLOP_PER_CYCLE} FLOP/cycle x clock would be ${assumedPeak().gflopsPerCore.toFixed(0)})`,
+          mhz: NaN, gflopsPerCore: r.gflops, cpu, runs: r.runs,
+          assumption: `peak per core: ${r.gflops.toFixed(1)} GFLOP/s, measured on ${cpu} (register-only ${r.isa} FMA loop, ${r.accumulators} independent accumulators, native/peak.cc; `
+            + `GFLOP/s by accumulators: ${levels}; the datasheet's ${FLOP_PER_CYCLE} FLOP/cycle x clock would be ${assumedPeak().gflopsPerCore.toFixed(0)})`,
         };
       }
     } catch { /* fall back to the assumption */ }
   }
-  return assumedPeak();
+  return { ...assumedPeak(), cpu };
 }
 
 /** The float32 peak of one core: 64 FLOP/cycle × the clock /proc/cpuinfo reports ("cpu MHz", mean over cores). */

@@ -47,7 +47,7 @@ export interface RawKernels {
   gemmPacked(c: number, ldc: number, a: number, rsA: number, csA: number, bp: number,
     M: number, N: number, K: number, beta: number, bias: number, epi: Epi): void;
 
-  /** x[i] = tanh(x[i]) for i < n (float32; max relative error vs Math.tanh ≤ 2e-6, odd, |tanh| ≤ 1). */
+  /** x[i] = tanh(x[i]) for i < n (float32; max relative error vs Math.tanh ≤ 2e-7, odd, |tanh| ≤ 1). */
   tanh(x: number, n: number): void;
   /** dz[i] = da[i]·(1 − a[i]²) for i < n. */
   tanhBackward(dz: number, da: number, a: number, n: number): void;
@@ -66,7 +66,8 @@ export interface RawKernels {
 
   // The LSTM and GRU gate kernels (types.ts: Kernels says what each computes), on `rows` rows:
   // gate rows G·H floats apart (G = 4 LSTM, 3 GRU), state rows H apart, bih one row of 3H. Each
-  // unit's result depends on that row and unit alone. σ may be computed as ½ + ½·tanh(x/2).
+  // unit's result depends on that row and unit alone. σ and tanh within 2e-7 relative (σ also where it is
+  // tiny: no ½ + ½·tanh(x/2), whose absolute error is all of a small σ).
   /** In place g → (σ(i), σ(f), tanh(g), σ(o)); c = f⊙cPrev + i⊙g; h = o⊙tanh(c). */
   lstmForward(g: number, cPrev: number, c: number, h: number, rows: number, H: number): void;
   /** dg = dL/d(pre-activations); dc: dL/dc_t in, dL/dc_{t-1} out. */

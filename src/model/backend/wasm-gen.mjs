@@ -33,34 +33,75 @@ export function scratchLayout(p = PARAMS) {
   return { packA, packB, tile, bias, bytes };
 }
 
-// tanh(x) ≈ x·P(x²)/Q(x²) on x clamped to ±C (Eigen's float rational approximation, degree 13/6):
-// odd by construction, max relative error ≈ 4e-7 against Math.tanh in float32; the result is
-// clamped to ±1. pmin/pmax are single minps/maxps on x64 and let NaN through. P and Q are
-// evaluated by Estrin's scheme (pairs, then powers y², y⁴ of y = x²): about 35 cycles of latency
-// instead of Horner's 55, and latency is what bounds a run of independent tanh vectors.
-const TANH_CLAMP = 7.90531110763549805;
-const TANH_P = [4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05, 5.12229709037114e-08,
-  -8.60467152213735e-11, 2.00018790482477e-13, -2.76076847742355e-16];
-const TANH_Q = [4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04, 1.19825839466702e-06];
-
 const f32 = (x) => Math.fround(x);
+
+// exp, tanh and σ of the gate kernels and of the tanh epilogue, the same algorithm, constants and
+// operation order as native/vmath.h (so wasm and native give the same bits) and as the float32
+// emulation in test/helpers/activations.ts. No fused multiply-add anywhere (one rounding per
+// operation, in both binaries). exp: x clamped to [EXP_MIN, EXP_MAX]; n = round(x·log2 e) by the
+// magic-number addition (the sum's low bits hold n + 127, so 2^n is those bits shifted left by 23);
+// r = x − n·ln2 in two parts (Cody-Waite: n·LN2_HI is exact); e^r − 1 = r + r²·P(r) (Cephes'
+// expf polynomial); 0 for x < EXP_MIN, where e^x is below the smallest normal float.
+export const VMATH = {
+  LOG2E: 1.44269504088896341, MAGIC: 12583039, // 0x1.8000FEp23 = 1.5·2^23 + 127
+  LN2_HI: 0.693359375, LN2_LO: -2.12194440e-4,
+  EXP_MIN: -87.33654475, EXP_MAX: 88.37, // 2^-126 and just under 2^127.5
+  EXP_P: [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1],
+};
+for (const [k, v] of Object.entries(VMATH)) VMATH[k] = Array.isArray(v) ? v.map(Math.fround) : Math.fround(v);
+
 const vconst = (x) => `(v128.const f32x4 ${f32(x)} ${f32(x)} ${f32(x)} ${f32(x)})`;
 const get = (n) => `(local.get $${n})`;
 
-/** The WAT statements (`pre`) and expression (`value`) of tanh on the v128 expression `x`, using TANH_LOCALS. */
-function tanhV(x) {
-  const mad = (a, b, c) => `(f32x4.add (f32x4.mul ${a} ${b}) ${c})`; // a·b + c, two roundings in both binaries
-  const [p0, p1, p2, p3, p4, p5, p6] = TANH_P.map(vconst), [q0, q1, q2, q3] = TANH_Q.map(vconst);
-  const y = get('ty'), y2 = get('ty2');
-  // P = ((p0 + p1·y) + (p2 + p3·y)·y²) + ((p4 + p5·y) + p6·y²)·y⁴;  Q = (q0 + q1·y) + (q2 + q3·y)·y²
-  const P = mad(mad(p6, y2, mad(p5, y, p4)), `(f32x4.mul ${y2} ${y2})`, mad(mad(p3, y, p2), y2, mad(p1, y, p0)));
-  const Q = mad(mad(q3, y, q2), y2, mad(q1, y, q0));
-  const pre = `(local.set $tx (f32x4.pmax (f32x4.pmin ${x} ${vconst(TANH_CLAMP)}) ${vconst(-TANH_CLAMP)}))
-    (local.set $ty (f32x4.mul ${get('tx')} ${get('tx')}))
-    (local.set $ty2 (f32x4.mul ${y} ${y}))\n`;
-  return { pre, value: `(f32x4.pmax (f32x4.pmin (f32x4.div (f32x4.mul ${get('tx')} ${P}) ${Q}) ${vconst(1)}) ${vconst(-1)})` };
+// The WAT of exp, tanh and σ: statements (`pre`) and an expression (`value`) on the v128 expression
+// `x`, with the locals VMATH_LOCALS (reused from one call to the next: `x` may not read them).
+// Every step is one f32x4 operation of native/vmath.h's, in its order. pmin/pmax (minps/maxps on
+// x64) with the constant second are native's min/max with the constant first: a NaN comes through.
+const SIGN = '(v128.const i32x4 0x80000000 0x80000000 0x80000000 0x80000000)';
+const VMATH_LOCALS = ['ea', 'ex', 'es', 'en', 'er', 'eu', 'sx', 'em'].map((n) => `(local $${n} v128)`).join(' ');
+
+/** vexpCore: sets $eu = e^r − 1 and $en = 2^n; returns [pre, 2^n]. */
+function expCoreWat(x) {
+  const { LOG2E, MAGIC, LN2_HI, LN2_LO, EXP_MIN, EXP_MAX, EXP_P } = VMATH;
+  const r = get('er');
+  let p = vconst(EXP_P[0]);
+  for (const c of EXP_P.slice(1)) p = `(f32x4.add (f32x4.mul ${p} ${r}) ${vconst(c)})`;
+  const pre = `(local.set $ex (f32x4.pmin (f32x4.pmax ${x} ${vconst(EXP_MIN)}) ${vconst(EXP_MAX)}))
+    (local.set $es (f32x4.add (f32x4.mul ${get('ex')} ${vconst(LOG2E)}) ${vconst(MAGIC)}))
+    (local.set $en (f32x4.sub ${get('es')} ${vconst(MAGIC)}))
+    (local.set $er (f32x4.sub ${get('ex')} (f32x4.mul ${get('en')} ${vconst(LN2_HI)})))
+    (local.set $er (f32x4.sub ${r} (f32x4.mul ${get('en')} ${vconst(LN2_LO)})))
+    (local.set $eu (f32x4.add (f32x4.mul ${p} (f32x4.mul ${r} ${r})) ${r}))
+    (local.set $en (i32x4.shl ${get('es')} (i32.const 23)))\n`;
+  return [pre, get('en')];
 }
-const TANH_LOCALS = '(local $tx v128) (local $ty v128) (local $ty2 v128)';
+
+/** e^x (vexp of native/vmath.h): 0 below EXP_MIN, e^EXP_MAX above EXP_MAX. For a softmax too. */
+export function expV(x) {
+  const [pre, scale] = expCoreWat(get('ea'));
+  return {
+    pre: `(local.set $ea ${x})\n${pre}`,
+    value: `(v128.andnot (f32x4.mul (f32x4.add ${get('eu')} ${vconst(1)}) ${scale}) (f32x4.lt ${get('ea')} ${vconst(VMATH.EXP_MIN)}))`,
+  };
+}
+
+/** tanh x = −m / (2 + m), m = e^{−2|x|} − 1, with the sign of x (tanh_v of native/vmath.h). */
+function tanhV(x) {
+  const [pre, scale] = expCoreWat(`(f32x4.mul (f32x4.abs ${get('sx')}) ${vconst(-2)})`);
+  return {
+    pre: `(local.set $sx ${x})\n${pre}(local.set $em (f32x4.add (f32x4.mul ${get('eu')} ${scale}) (f32x4.sub ${scale} ${vconst(1)})))\n`,
+    value: `(v128.bitselect ${get('sx')} (f32x4.div ${get('em')} (f32x4.add ${get('em')} ${vconst(2)})) ${SIGN})`,
+  };
+}
+
+/** σ(x) = (x < 0 ? e : 1) / (1 + e), e = e^{−|x|} (sigmoid_v of native/vmath.h). */
+function sigmoidV(x) {
+  const e = expV(`(f32x4.mul (f32x4.abs ${get('sx')}) ${vconst(-1)})`);
+  return {
+    pre: `(local.set $sx ${x})\n${e.pre}(local.set $em ${e.value})\n`,
+    value: `(f32x4.div (v128.bitselect ${get('em')} ${vconst(1)} (i32x4.shr_s ${get('sx')} (i32.const 31))) (f32x4.add ${vconst(1)} ${get('em')}))`,
+  };
+}
 
 /** A counted loop: `body` runs while the i32 local `i` < `end` (unsigned), stepping by `step`. */
 function forLoop(label, i, end, step, body) {
@@ -109,7 +150,7 @@ function microKernel(p, relaxed) {
   for (let j = 0; j < NV; j++) loadBias += `(local.set $b${j} (v128.load offset=${16 * j} align=4 ${get('bias')}))\n`;
   return `
   (func $micro (param $kc i32) (param $pa i32) (param $pb i32) (param $c i32) (param $ldcb i32) (param $flags i32) (param $bias i32)
-    (local $paEnd i32) (local $cr i32) (local $a v128) ${locals.join(' ')} ${TANH_LOCALS}
+    (local $paEnd i32) (local $cr i32) (local $a v128) ${locals.join(' ')} ${VMATH_LOCALS}
     (local.set $paEnd (i32.add ${get('pa')} (i32.mul ${get('kc')} (i32.const ${MR * 4}))))
     ${KU > 1 ? `(block $main_done
       (br_if $main_done (i32.lt_u (i32.sub ${get('paEnd')} ${get('pa')}) (i32.const ${KU * MR * 4})))
@@ -403,7 +444,7 @@ function elementwise() {
   return [
     map('tanh', '(param $x i32)',
       `${tv.pre}(v128.store align=4 ${at('x')} ${tv.value})`,
-      `${ts.pre}(f32.store ${at('x')} (f32x4.extract_lane 0 ${ts.value}))`, '', TANH_LOCALS),
+      `${ts.pre}(f32.store ${at('x')} (f32x4.extract_lane 0 ${ts.value}))`, '', VMATH_LOCALS),
     map('tanhBackward', '(param $dz i32) (param $da i32) (param $a i32)',
       `(local.set $y (v128.load align=4 ${at('a')}))
        (v128.store align=4 ${at('dz')} (f32x4.mul (v128.load align=4 ${at('da')}) ${oneMinusSq(get('y'))}))`,
@@ -534,7 +575,7 @@ function elementwise() {
 /**
  * The LSTM and GRU gate kernels (raw.ts): per row, 4 units at a time, then the row's tail one unit
  * at a time through the same code on a splat (so a unit's bits do not depend on its position).
- * σ(x) = ½ + ½·tanh(x/2) on tanhV. Every operation is a separate f32x4 mul/add/sub (one rounding
+ * σ and tanh: sigmoidV and tanhV. Every operation is a separate f32x4 mul/add/sub (one rounding
  * each, in both binaries), in the order of the JavaScript reference's expressions.
  */
 function gates() {
@@ -546,17 +587,17 @@ function gates() {
     s: { ld: (p, k = 0) => `(f32x4.splat (f32.load ${addr(p, k)}))`, st: (p, k, x) => `(f32.store ${addr(p, k)} (f32x4.extract_lane 0 ${x}))\n` },
   };
   const add = (a, b) => `(f32x4.add ${a} ${b})`, sub = (a, b) => `(f32x4.sub ${a} ${b})`, mul = (a, b) => `(f32x4.mul ${a} ${b})`;
-  const one = vconst(1), half = vconst(0.5);
+  const one = vconst(1);
   const oneMinus = (x) => sub(one, x);
   const set = (v, x) => `(local.set $${v} ${x})\n`;
   const tanhTo = (v, x) => { const t = tanhV(x); return `${t.pre}${set(v, t.value)}`; };
-  const sigTo = (v, x) => { const t = tanhV(mul(half, x)); return `${t.pre}${set(v, add(half, mul(half, t.value)))}`; };
+  const sigTo = (v, x) => { const t = sigmoidV(x); return `${t.pre}${set(v, t.value)}`; };
   const L = (...names) => names.map((n) => `(local $${n} v128)`).join(' ');
 
   /** An exported kernel over rows: `units(mode)` for the units at $j; `steps` advance each row pointer (in multiples of H·4 bytes). */
   const kernel = (name, params, steps, locals, units) => `
   (func (export "${name}") ${params.map((p) => `(param $${p} i32)`).join(' ')} (param $rows i32) (param $H i32)
-    (local $r i32) (local $j i32) (local $hb i32) (local $vend i32) (local $h1 i32) (local $h2 i32) (local $h3 i32) ${locals} ${TANH_LOCALS}
+    (local $r i32) (local $j i32) (local $hb i32) (local $vend i32) (local $h1 i32) (local $h2 i32) (local $h3 i32) ${locals} ${VMATH_LOCALS}
     (local.set $hb (i32.shl ${get('H')} (i32.const 2)))
     (local.set $vend (i32.and ${hb} (i32.const -16)))
     (local.set $h1 ${hb})
