@@ -23,9 +23,8 @@ import { SPECIALS, PAD, UNK, BOS, EOS } from './types.js';
 export const BYTE_BASE = SPECIALS.length;
 /** Id of the first merge. */
 export const FIRST_MERGE = BYTE_BASE + 256;
-/** Largest vocabulary (pair keys are a · 2^22 + b, exact in a double). */
+/** Largest vocabulary. */
 export const MAX_BPE_VOCAB = 1 << 22;
-const KEY = MAX_BPE_VOCAB;
 
 // JavaScript's \s spelled out, so that engines whose \s differs (Python's) split the same.
 const WS = '\\t\\n\\u000b\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff';
@@ -127,6 +126,61 @@ export class BpeTrainer {
   }
 }
 
+/**
+ * (a, b) -> a value >= 0, for ids a, b >= 0: open addressing with linear probing over Int32Arrays,
+ * so a lookup boxes no key (a Map keyed by a · 2^22 + b allocates a heap number per lookup).
+ */
+export class PairMap {
+  size = 0;
+  private mask = 0;
+  private ka = new Int32Array(0);
+  private kb = new Int32Array(0);
+  private val = new Int32Array(0);
+
+  constructor(capacity = 1024) {
+    let n = 16;
+    while (n < 2 * capacity) n *= 2;
+    this.alloc(n);
+  }
+
+  private alloc(n: number): void {
+    this.mask = n - 1;
+    this.ka = new Int32Array(n).fill(-1);
+    this.kb = new Int32Array(n);
+    this.val = new Int32Array(n);
+  }
+
+  private slot(a: number, b: number): number {
+    let h = Math.imul(a ^ Math.imul(b, 0x85ebca6b), 0x9e3779b1);
+    h ^= h >>> 15;
+    let i = h & this.mask;
+    while (this.ka[i] !== -1 && (this.ka[i] !== a || this.kb[i] !== b)) i = (i + 1) & this.mask;
+    return i;
+  }
+
+  /** The value of (a, b), or -1. */
+  get(a: number, b: number): number {
+    const i = this.slot(a, b);
+    return this.ka[i] === -1 ? -1 : this.val[i];
+  }
+
+  set(a: number, b: number, v: number): void {
+    let i = this.slot(a, b);
+    if (this.ka[i] === -1) {
+      if (2 * (this.size + 1) > this.mask + 1) {
+        const { ka, kb, val } = this;
+        this.alloc(2 * (this.mask + 1));
+        for (let j = 0; j < ka.length; j++) if (ka[j] !== -1) { const k = this.slot(ka[j], kb[j]); this.ka[k] = ka[j]; this.kb[k] = kb[j]; this.val[k] = val[j]; }
+        i = this.slot(a, b);
+      }
+      this.ka[i] = a;
+      this.kb[i] = b;
+      this.size++;
+    }
+    this.val[i] = v;
+  }
+}
+
 /** A growable array of pairs: pa[p], pb[p] the symbols, pc[p] the count over all words, where[p] words it may occur in. */
 class Pairs {
   n = 0;
@@ -134,12 +188,11 @@ class Pairs {
   pb = new Int32Array(1 << 12);
   pc = new Float64Array(1 << 12);
   where: number[][] = [];
-  private readonly id = new Map<number, number>();
+  private readonly id = new PairMap(1 << 16);
 
   of(a: number, b: number): number {
-    const k = a * KEY + b;
-    let p = this.id.get(k);
-    if (p !== undefined) return p;
+    let p = this.id.get(a, b);
+    if (p >= 0) return p;
     p = this.n++;
     if (p === this.pa.length) {
       const grow = <T extends Int32Array | Float64Array>(x: T): T => {
@@ -151,7 +204,7 @@ class Pairs {
     }
     this.pa[p] = a; this.pb[p] = b; this.pc[p] = 0;
     this.where.push([]);
-    this.id.set(k, p);
+    this.id.set(a, b, p);
     return p;
   }
 
@@ -163,6 +216,13 @@ class Pairs {
     if (ws.length === 0 || ws[ws.length - 1] !== w) ws.push(w);
     return p;
   }
+}
+
+/** Lexicographic order of byte strings (a JavaScript loop: ties are frequent and the strings short, so a native call would cost more). */
+function compareBytes(x: Uint8Array, y: Uint8Array): number {
+  const n = Math.min(x.length, y.length);
+  for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i] - y[i];
+  return x.length - y.length;
 }
 
 /**
@@ -202,8 +262,8 @@ function learnMerges(words: Map<string, number>, maxMerges: number, minCount: nu
   let hp = new Int32Array(Math.max(16, P.n)), hc = new Float64Array(hp.length), hn = 0;
   const before = (p: number, c: number, q: number, d: number): boolean => {
     if (c !== d) return c > d;
-    const x = Buffer.compare(tok[P.pa[p]], tok[P.pa[q]]);
-    return x !== 0 ? x < 0 : Buffer.compare(tok[P.pb[p]], tok[P.pb[q]]) < 0;
+    const x = compareBytes(tok[P.pa[p]], tok[P.pa[q]]);
+    return x !== 0 ? x < 0 : compareBytes(tok[P.pb[p]], tok[P.pb[q]]) < 0;
   };
   const push = (p: number, c: number) => {
     if (hn === hp.length) {
@@ -309,7 +369,7 @@ export class Bpe {
   readonly size: number;
   /** The bytes of every id (specials: none). */
   private readonly tokBytes: Uint8Array[];
-  private readonly rank = new Map<number, number>();
+  private readonly rank: PairMap;
   private readonly cache = new Map<string, Int32Array>();
   private readonly re = pretokenRe();
   private readonly enc = new TextEncoder();
@@ -321,13 +381,14 @@ export class Bpe {
   /** `merges`: flat pairs of ids, merge k = (merges[2k], merges[2k+1]) -> id 260 + k. */
   constructor(readonly merges: Int32Array) {
     this.size = merges.length >> 1;
+    this.rank = new PairMap(this.size);
     this.tokBytes = SPECIALS.map(() => new Uint8Array(0));
     for (let b = 0; b < 256; b++) this.tokBytes.push(Uint8Array.of(b));
     for (let k = 0; k < this.size; k++) {
       const a = merges[2 * k], b = merges[2 * k + 1];
       if (!(a >= BYTE_BASE && b >= BYTE_BASE && a < FIRST_MERGE + k && b < FIRST_MERGE + k)) throw new RangeError(`BPE merge ${k} joins ids ${a} and ${b}, not both earlier tokens`);
       this.tokBytes.push(Buffer.concat([this.tokBytes[a], this.tokBytes[b]]));
-      this.rank.set(a * KEY + b, k);
+      this.rank.set(a, b, k);
     }
   }
 
@@ -364,8 +425,8 @@ export class Bpe {
     while (n > 1) {
       let best = this.size;
       for (let i = 0; i + 1 < n; i++) {
-        const r = this.rank.get(s[i] * KEY + s[i + 1]);
-        if (r !== undefined && r < best) best = r;
+        const r = this.rank.get(s[i], s[i + 1]);
+        if (r >= 0 && r < best) best = r;
       }
       if (best === this.size) break;
       const a = this.merges[2 * best], b = this.merges[2 * best + 1], z = FIRST_MERGE + best;
