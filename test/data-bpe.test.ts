@@ -3,7 +3,7 @@
 // lone surrogates, decoding cut characters, truncation, the saved form.
 import t from 'tap';
 import { BpeTrainer, Bpe, bpeOf, bpeProblem, BYTE_CHARS, FIRST_MERGE, PRETOKEN_PATTERN } from '../src/data/bpe.js';
-import { decodeTokens, encodeText, type TokenizerSpec } from '../src/data/index.js';
+import { decodeTokens, encodeText, loadDataset, type TokenizerSpec } from '../src/data/index.js';
 import { normalizeText } from '../src/data/tokenize.js';
 import { Rng } from '../src/util/prng.js';
 
@@ -217,4 +217,23 @@ t.test('the saved form: printable vocabulary strings and merges lines give back 
   t.match(bpeProblem(v, [...lines.slice(0, 5), 'nope', ...lines.slice(6)]), /merge 5 \("nope"\) is not two earlier tokens/);
   t.match(bpeProblem(v, undefined), /no list of merges/);
   t.throws(() => new BpeTrainer().finish(100), /at least/);
+});
+
+t.test('loadDataset with tokenizer "bpe": merges from the training split only, no <unk>, maxSize checked', async (t) => {
+  const train = Array.from({ length: 60 }, (_, i) => `Document ${i}: the quick brown fox jumps over the lazy dog ${'ha'.repeat(i % 5)}`);
+  const held = Array.from({ length: 10 }, () => 'zyzzyva zyzzyva zyzzyva quokka quokka');
+  const d = loadDataset({ source: 'memory', tokenizer: 'bpe', lowercase: true, vocab: { maxSize: 300 }, seqLength: 8 },
+    { configDir: '.', task: 'many-to-many', memory: { train, val: held, test: held } });
+  t.equal(d.tokenizer.kind, 'bpe');
+  const tr = new BpeTrainer();
+  for (const x of train) tr.addText(normalizeText(x, true));
+  t.same(d.tokenizer.merges, tr.finish(300).mergeStrings(), 'the merges of the (lowercased) training documents, and only those');
+  t.notOk(d.vocab.tokens.some((v) => v.includes('zz') || v.includes('kk')), 'nothing learned from validation or test');
+  t.equal(d.vocab.tokens.length, FIRST_MERGE + d.tokenizer.merges!.length);
+  t.equal(bpeProblem(d.vocab.tokens, d.tokenizer.merges), null);
+  for (const s of ['train', 'val', 'test'] as const) t.equal(d.report.splits[s].oovRate, 0, `${s}: no <unk>`);
+  const sp = d.splits.val;
+  t.equal(decodeTokens(sp.tokens.subarray(0, sp.tokens.length), d.vocab, d.tokenizer), held.join(''), 'held-out text decodes back exactly');
+  t.throws(() => loadDataset({ source: 'memory', tokenizer: 'bpe', vocab: { maxSize: 100 } }, { configDir: '.', task: 'many-to-many', memory: train }),
+    /data\.vocab\.maxSize is the BPE vocabulary size, the 4 special tokens and 256 bytes included: it must be in \[260, \d+\], got 100/);
 });
