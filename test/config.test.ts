@@ -109,7 +109,7 @@ t.test('all problems are listed at once', async (t) => {
   const lines = msg.split('\n');
   t.match(lines[0], /^8 problems in .*bad-many\.json:$/);
   for (const re of [
-    /data\.tokenizer: expected one of `char`, `word`, found "chars"; did you mean `char`\?/,
+    /data\.tokenizer: expected one of `char`, `word`, `bpe`, found "chars"; did you mean `char`\?/,
     /model\.hidden: expected an integer >= 1, found 8\.5/,
     /model\.hiden: unknown key; did you mean `hidden`\?/,
     /train\.lr: expected a number > 0, found 0$/,

@@ -216,7 +216,7 @@ t.test('a model the file cannot reproduce is refused, naming the feature', async
   };
   refused({ ...good, spec: { ...spec, cell: 'indrnn' as ModelSpec['cell'] } }, /cell is "indrnn".*RNN, LSTM, GRU/, 'a cell ONNX has no operator for');
   refused({ ...good, spec: { ...spec, bidirectional: true } as ModelSpec }, /spec has a field "bidirectional" \(= true\)/, 'a model-spec field the exporter does not know');
-  refused({ ...good, tokenizer: { ...TOKENIZER, kind: 'bpe' as 'char' } }, /tokenizer kind is "bpe"/, 'a tokenizer the metadata cannot describe');
+  refused({ ...good, tokenizer: { ...TOKENIZER, kind: 'unigram' as 'char' } }, /tokenizer kind is "unigram"/, 'a tokenizer the metadata cannot describe');
   refused({ ...good, tokenizer: { ...TOKENIZER, stripAccents: true } as TokenizerSpec }, /tokenizer has a setting "stripAccents"/, 'a tokenizer setting the metadata does not describe');
   refused({ ...good, vocab: good.vocab.slice(1) }, /vocabulary has 8 tokens, the model spec says V=9/, 'a vocabulary of the wrong size');
 });
@@ -278,13 +278,13 @@ t.test('node dist/export.js', async (t) => {
   t.test('errors name the problem, exit 2 (the input is wrong, an unreadable checkpoint too), no stack trace', async (t) => {
     // A checkpoint whose tokenizer the metadata cannot describe (as a newer rnn-trainer might write).
     const c = readCheckpoint(ckpt);
-    const bpe = join(d, 'bpe.ckpt');
-    writeCheckpointAtomic(bpe, { ...c, tokenizer: JSON.stringify({ ...JSON.parse(c.tokenizer), kind: 'bpe' }) });
-    t.equal(loadModel(bpe).tokenizer.kind, 'bpe', 'the checkpoint itself loads');
-    const out = join(d, 'bpe.onnx');
+    const bpe = join(d, 'unigram.ckpt');
+    writeCheckpointAtomic(bpe, { ...c, tokenizer: JSON.stringify({ ...JSON.parse(c.tokenizer), kind: 'unigram' }) });
+    t.equal(loadModel(bpe).tokenizer.kind, 'unigram', 'the checkpoint itself loads');
+    const out = join(d, 'unigram.onnx');
     const r = node('export', ['--checkpoint', bpe, '--out', out]);
     t.equal(r.status, 2);
-    t.match(r.stderr, /^error: cannot export to ONNX: the tokenizer kind is "bpe"/);
+    t.match(r.stderr, /^error: cannot export to ONNX: the tokenizer kind is "unigram"/);
     t.ok(noStack(r.stderr), 'no stack trace');
     t.notOk(existsSync(out), 'no file written');
 

@@ -7,6 +7,7 @@ import { makeLayout, allocParams, tensor, type Params, type Layout } from '../mo
 import type { CheckpointData, TensorData, TrainingData } from './types.js';
 import { CheckpointError } from '../util/errors.js';
 import type { TokenizerSpec } from '../data/types.js';
+import { bpeProblem } from '../data/bpe.js';
 import type { ResolvedConfig } from '../config/load.js';
 
 /** The tensors of a flat array laid out by `layout` (views, not copies). */
@@ -46,5 +47,7 @@ export function modelFromCheckpoint(c: CheckpointData, file: string): SavedModel
   } catch (e) {
     throw new CheckpointError(`${file}: the tokenizer or config field is not valid JSON (${(e as Error).message})`, file);
   }
+  const bpeWrong = tokenizer?.kind === 'bpe' ? bpeProblem(c.vocab, tokenizer.merges) : null;
+  if (bpeWrong) throw new CheckpointError(`${file}: ${bpeWrong}; the checkpoint is damaged or not written by rnn-trainer`, file);
   return { spec: c.spec, params, vocab: c.vocab, labelNames: c.labelNames, tokenizer, config, training: c.training };
 }

@@ -14,7 +14,7 @@ training state, model spec, resolved config, and for every tensor (parameters an
 moments) its name, shape, dtype and the SHA-256 of its bytes. Exits 1 if the file is invalid.
 
 Options:
-  --vocab   print the whole vocabulary (default: its size and SHA-256)
+  --vocab   print the whole vocabulary and BPE merges (default: their sizes and SHA-256)
   --debug   show stack traces
   --help    show this help
 
@@ -68,7 +68,7 @@ function main(argv: string[]): number {
     },
     spec: c.spec,
     config: parseJson(c.config),
-    tokenizer: parseJson(c.tokenizer),
+    tokenizer: tokenizerShown(parseJson(c.tokenizer), args.values.vocab === true),
     vocab: args.values.vocab ? c.vocab : { size: c.vocab.length, sha256: sha256(Buffer.from(JSON.stringify(c.vocab))) },
     labelNames: c.labelNames,
     dataFingerprint: c.dataFingerprint ?? null,
@@ -77,6 +77,13 @@ function main(argv: string[]): number {
   };
   process.stdout.write(JSON.stringify(out, null, 2) + '\n');
   return 0;
+}
+
+/** The tokenizer settings; BPE merges (thousands of lines) as their count and SHA-256 unless --vocab. */
+function tokenizerShown(tok: unknown, full: boolean): unknown {
+  if (full || tok === null || typeof tok !== 'object' || !Array.isArray((tok as { merges?: unknown }).merges)) return tok;
+  const merges = (tok as { merges: unknown[] }).merges;
+  return { ...tok, merges: { count: merges.length, sha256: sha256(Buffer.from(JSON.stringify(merges))) } };
 }
 
 try {

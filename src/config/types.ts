@@ -66,10 +66,12 @@ export interface DataConfig {
   /** The allowed labels, in class-id order. Default: the sorted set of labels seen in training data. */
   labels?: string[];
   /**
-   * `char`: one token per character; `word`: words with punctuation split off.
+   * `char`: one token per character; `word`: words with punctuation split off; `bpe`: byte-level
+   * BPE subwords (GPT-2's scheme) learned from the training split, `vocab.maxSize` tokens at most,
+   * never `<unk>`.
    * @default "char"
    */
-  tokenizer?: 'char' | 'word';
+  tokenizer?: 'char' | 'word' | 'bpe';
   /**
    * Lowercase text before tokenizing.
    * @default false
@@ -147,14 +149,16 @@ export interface SplitConfig {
 /** The vocabulary, built from the training split only. */
 export interface VocabConfig {
   /**
-   * Most tokens kept, special tokens included.
+   * Most tokens kept, special tokens included. With tokenizer `bpe`: the vocabulary size, the 4
+   * special tokens and the 256 bytes included (at least 260), so at most maxSize - 260 merges.
    * @default 20000
    * @minimum 5
    * @integer
    */
   maxSize?: number;
   /**
-   * Tokens seen fewer times than this in training become `<unk>`.
+   * Tokens seen fewer times than this in training become `<unk>`. With tokenizer `bpe`: a pair
+   * is merged only if it occurs at least max(2, minFreq) times.
    * @default 1
    * @minimum 1
    * @integer

@@ -4,6 +4,7 @@
 import type { DataConfig } from '../config/types.js';
 import { ConfigError } from '../util/errors.js';
 import type { Task } from './types.js';
+import { FIRST_MERGE, MAX_BPE_VOCAB } from './bpe.js';
 
 export interface ResolvedDataConfig {
   source: DataConfig['source'];
@@ -16,7 +17,7 @@ export interface ResolvedDataConfig {
   textField: string;
   labelField: string;
   labels?: string[];
-  tokenizer: 'char' | 'word';
+  tokenizer: 'char' | 'word' | 'bpe';
   lowercase: boolean;
   vocab: { maxSize: number; minFreq: number };
   bos: boolean;
@@ -107,6 +108,9 @@ export function checkDataConfig(c: ResolvedDataConfig, task: Task): void {
   }
   if (!Number.isInteger(c.seqLength) || c.seqLength < 2) bad(`data.seqLength must be an integer >= 2, got ${c.seqLength}.`);
   if (!Number.isInteger(c.vocab.maxSize) || c.vocab.maxSize < 5) bad(`data.vocab.maxSize must be an integer >= 5, got ${c.vocab.maxSize}.`);
+  if (c.tokenizer === 'bpe' && !(c.vocab.maxSize >= FIRST_MERGE && c.vocab.maxSize <= MAX_BPE_VOCAB)) {
+    bad(`data.vocab.maxSize is the BPE vocabulary size, the 4 special tokens and 256 bytes included: it must be in [${FIRST_MERGE}, ${MAX_BPE_VOCAB}], got ${c.vocab.maxSize}.`);
+  }
   if (!Number.isInteger(c.vocab.minFreq) || c.vocab.minFreq < 1) bad(`data.vocab.minFreq must be an integer >= 1, got ${c.vocab.minFreq}.`);
   if (c.reverse && task === 'many-to-many') bad('data.reverse only applies to model.task "many-to-one"; a language model reads its text in order.');
   if (c.labels) {

@@ -13,7 +13,8 @@ export type { EncodedSplit, Vocab, TokenizerSpec, Dataset, DataReport, SplitRepo
 export { PAD, UNK, BOS, EOS, SPECIALS, SPLIT_NAMES } from './types.js';
 export { loadDataset, loadExamplesWithVocab, examplesWithVocab, formatOfExtension, type ExternalFile, type ExternalFileOptions } from './load.js';
 export { withDataDefaults, type ResolvedDataConfig } from './defaults.js';
-export { encodeText, decodeTokens, tokenize, buildVocab, OovCounter } from './tokenize.js';
+export { encodeText, decodeTokens, tokenize, buildVocab, OovCounter, bpeOfSpec } from './tokenize.js';
+export { BpeTrainer, Bpe, bpeOf, bpeProblem, BPE_ALGORITHM, PRETOKEN_PATTERN, BYTE_CHARS } from './bpe.js';
 export { epochPlan, streamPlan, continuesChunk, paddingFraction, fillBatch, longestExample, ORDER_STREAM, POOL_BATCHES } from './batches.js';
 export { formatReport } from './report.js';
 export { spamBody, clearCorpusCache } from './corpora.js';

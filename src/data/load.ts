@@ -10,7 +10,8 @@ import { checkDataConfig, formatOfExtension, withDataDefaults, type ResolvedData
 import { inSample, splitOf } from './hash.js';
 import { Issues, readRows, type Row } from './readers.js';
 import { memorySource, memoryRows, type InMemoryData } from './memory.js';
-import { IntBuf, buildVocab, encodeInto, forEachKeptToken, vocabLookup } from './tokenize.js';
+import { IntBuf, buildVocab, encodeInto, forEachKeptToken, normalizeText, vocabLookup } from './tokenize.js';
+import { BpeTrainer } from './bpe.js';
 import {
   SPLIT_NAMES,
   type DataReport, type Dataset, type EncodedSplit, type RowIssue, type SplitName, type SplitReport, type Task, type TokenizerSpec, type Vocab,
@@ -65,7 +66,9 @@ export function loadDataset(cfg: DataConfig, opts: { configDir: string; task: Ta
     truncate: c.truncate,
     reverse: task === 'many-to-one' && c.reverse,
   };
-  const vocab = buildVocab(countTokens(src.rows.train, tokenizer), c.vocab.maxSize, c.vocab.minFreq);
+  const vocab = tokenizer.kind === 'bpe'
+    ? trainBpe(src.rows.train, tokenizer, c.vocab.maxSize, c.vocab.minFreq)
+    : buildVocab(countTokens(src.rows.train, tokenizer), c.vocab.maxSize, c.vocab.minFreq);
   const labelId = new Map(labelNames.map((l, i) => [l, i]));
   const splits = {} as BySplit<EncodedSplit>;
   const reports = {} as BySplit<SplitReport>;
@@ -274,6 +277,15 @@ function countTokens(rows: Row[], tok: TokenizerSpec): Map<string, number> {
     for (let i = from; i < to; i++) counts.set(seq[i], (counts.get(seq[i]) ?? 0) + 1);
   }
   return counts;
+}
+
+/** BPE merges learned from the whole text of the training rows, into tok.merges; the vocabulary they make. */
+function trainBpe(rows: Row[], tok: TokenizerSpec, maxSize: number, minFreq: number): Vocab {
+  const trainer = new BpeTrainer();
+  for (const r of rows) trainer.addText(normalizeText(r.text, tok.lowercase));
+  const bpe = trainer.finish(maxSize, minFreq);
+  tok.merges = bpe.mergeStrings();
+  return { tokens: bpe.vocab() };
 }
 
 interface Encoded {

@@ -5,8 +5,11 @@
 //   char: one token per Unicode code point (whitespace included; a surrogate pair is one token).
 //   word: runs of letters/marks/digits, with inner apostrophes kept (don't, O'Brien); every other
 //         non-space character is a token of its own, so punctuation is split off; whitespace is dropped.
+//   bpe:  byte-level BPE subwords (src/data/bpe.ts), by the merges saved in the TokenizerSpec;
+//         every text encodes (no <unk>) and decodes back to itself.
 
 import { BOS, EOS, PAD, SPECIALS, UNK, type TokenizerSpec, type Vocab } from './types.js';
+import { bpeOf, type Bpe } from './bpe.js';
 
 export function normalizeText(s: string, lowercase: boolean): string {
   s = s.normalize('NFC').replace(/\r\n?/g, '\n');
@@ -26,7 +29,7 @@ export function forEachToken(text: string, kind: 'char' | 'word', fn: (token: st
 }
 
 /** Tokens of a text as strings (tests, inspection; the training path does not build these arrays). */
-export function tokenize(text: string, tok: Pick<TokenizerSpec, 'kind' | 'lowercase'>): string[] {
+export function tokenize(text: string, tok: { kind: 'char' | 'word'; lowercase: boolean }): string[] {
   const out: string[] = [];
   forEachToken(normalizeText(text, tok.lowercase), tok.kind, (t) => out.push(t));
   return out;
@@ -48,6 +51,7 @@ export class OovCounter {
   }
 
   add(text: string): void {
+    if (this.tok.kind === 'bpe') return; // bytes: nothing is unknown
     forEachToken(normalizeText(text, this.tok.lowercase), this.tok.kind, (t) => {
       this.tokens++;
       if (this.lookup.has(t)) return;
@@ -133,8 +137,12 @@ export function encodeInto(text: string, tok: TokenizerSpec, lookup: Map<string,
   if (tok.bos) out.push(BOS);
   const cs = start + (tok.bos ? 1 : 0); // text tokens are out.data[cs .. ce)
   const keep = tok.maxLength > 0 ? tok.maxLength - (tok.bos ? 1 : 0) - (tok.eos ? 1 : 0) : Infinity;
-  const push = (t: string) => out.push(lookup.get(t) ?? UNK);
-  forEachKeptToken(text, tok, keep, push, () => out.length - cs, () => (out.length = cs));
+  if (tok.kind === 'bpe') {
+    bpeOfSpec(tok).encodeKept(normalizeText(text, tok.lowercase), keep, tok.truncate === 'end', (id) => out.push(id));
+  } else {
+    const push = (t: string) => out.push(lookup.get(t) ?? UNK);
+    forEachKeptToken(text, tok, keep, push, () => out.length - cs, () => (out.length = cs));
+  }
   let ce = out.length;
   let truncated = false;
   if (ce - cs > keep) {
@@ -160,6 +168,7 @@ const SLICE_SPARE = 8;
  * keep + SLICE_SPARE tokens, the tokens so far are undone (`undo`) and a 4x larger slice is tried.
  */
 export function forEachKeptToken(text: string, tok: TokenizerSpec, keep: number, fn: (t: string) => void, count: () => number, undo: () => void): void {
+  if (tok.kind === 'bpe') throw new Error('internal: forEachKeptToken is for char and word tokens; BPE encodes to ids (Bpe.encodeKept)');
   let span = Number.isFinite(keep) ? (tok.kind === 'char' ? 2 : 8) * (keep + SLICE_SPARE) + 64 : Infinity;
   for (; span < text.length; span *= 4) {
     const part = tok.truncate === 'end' ? text.slice(text.length - span) : text.slice(0, span);
@@ -170,15 +179,24 @@ export function forEachKeptToken(text: string, tok: TokenizerSpec, keep: number,
   forEachToken(normalizeText(text, tok.lowercase), tok.kind, fn);
 }
 
+const NO_MERGES: string[] = [];
+
+/** The BPE of a tokenizer of kind "bpe" (its saved merges). */
+export function bpeOfSpec(tok: TokenizerSpec): Bpe {
+  return bpeOf(tok.merges ?? NO_MERGES);
+}
+
 /**
  * Token ids of a new text, encoded exactly as training examples were (prediction). For a
  * language-model prompt, pass `{ ...tok, eos: false }` so the prompt does not end the document.
  */
 export function encodeText(text: string, tok: TokenizerSpec, vocab: Vocab): Int32Array {
   const buf = new IntBuf(Math.max(16, text.length + 2));
-  encodeInto(text, tok, vocabLookup(vocab), buf);
+  encodeInto(text, tok, tok.kind === 'bpe' ? NO_LOOKUP : vocabLookup(vocab), buf);
   return buf.data.slice(0, buf.length);
 }
+
+const NO_LOOKUP = new Map<string, number>();
 
 // No space before closing punctuation, none after opening brackets.
 const NO_SPACE_BEFORE = new Set(['.', ',', ';', ':', '!', '?', '%', ')', ']', '}', "'", '\u2019', '\u201d']);
@@ -187,9 +205,11 @@ const NO_SPACE_AFTER = new Set(['(', '[', '{', '$', '\u201c', '\u2018']);
 /**
  * Text from token ids (language-model generation). `<pad>`, `<s>`, `</s>` are left out; `<unk>`
  * shows as U+FFFD (char) or `<unk>` (word). Word tokens are joined with spaces, except around
- * punctuation; the original spacing is not recoverable.
+ * punctuation; the original spacing is not recoverable. BPE tokens are bytes: their text is exact,
+ * and bytes that do not form a whole character (a cut) show as U+FFFD.
  */
 export function decodeTokens(ids: ArrayLike<number>, vocab: Vocab, tok: TokenizerSpec): string {
+  if (tok.kind === 'bpe') return bpeOfSpec(tok).decode(ids);
   let s = '';
   let prev = '';
   for (let i = 0; i < ids.length; i++) {

@@ -38,7 +38,7 @@ export const SPECIALS = ['<pad>', '<unk>', '<s>', '</s>'];
 
 /** All that is needed to encode new text exactly as the training data was encoded. */
 export interface TokenizerSpec {
-  kind: 'char' | 'word';
+  kind: 'char' | 'word' | 'bpe';
   lowercase: boolean;
   /** `<s>` before each sequence (many-to-one) or each document's stream (many-to-many). */
   bos: boolean;
@@ -50,6 +50,11 @@ export interface TokenizerSpec {
   truncate: 'start' | 'end';
   /** Kept text tokens are fed last-to-first (many-to-one); absent in older checkpoints = false. */
   reverse?: boolean;
+  /**
+   * kind "bpe": the merges in rank order, as GPT-2's merges.txt lines ("left right", the two
+   * tokens' vocabulary strings); merge k makes token id 260 + k (src/data/bpe.ts).
+   */
+  merges?: string[];
 }
 
 /** A row that was skipped (skipInvalid) or dropped (built-in corpora), with where and why. */

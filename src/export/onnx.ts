@@ -35,6 +35,7 @@ import { CELLS, gatesOf, layersOf, paramTable, type ModelSpec } from '../model/s
 import type { Params } from '../model/params.js';
 import type { Float } from '../model/kernels.js';
 import { SPECIALS, PAD, UNK, BOS, EOS, type TokenizerSpec } from '../data/types.js';
+import { BPE_ALGORITHM, BYTE_CHARS, PRETOKEN_PATTERN, bpeProblem } from '../data/bpe.js';
 import { UserError } from '../util/errors.js';
 
 /** The ONNX operator set the exporter writes: 14 (ONNX 1.9), which every maintained runtime reads. */
@@ -56,7 +57,7 @@ export const WORD_PATTERN = "[\\p{L}\\p{M}\\p{N}]+(?:['\\u2019][\\p{L}\\p{M}\\p{
 /** How a text becomes token ids (src/data/tokenize.ts: encodeText), for the metadata. */
 export const ENCODING_STEPS = [
   '1. Normalize: Unicode NFC, then "\\r\\n" and "\\r" to "\\n", then lowercase if tokenizer.lowercase.',
-  '2. Split: tokenizer.kind "char": one token per Unicode code point (whitespace included); "word": every match of word_pattern, in order (whitespace is dropped, punctuation is a token of its own).',
+  '2. Split: tokenizer.kind "char": one token per Unicode code point (whitespace included); "word": every match of word_pattern, in order (whitespace is dropped, punctuation is a token of its own); "bpe": token ids by bpe_algorithm (bpe_pattern, bpe_byte_map, bpe_merges), then go to step 4.',
   '3. Look up: token id = its index in vocab; a token not in vocab, and any text equal to a special token, is <unk> (id 1).',
   '4. Truncate: if tokenizer.maxLength > 0, keep at most maxLength - bos - eos text tokens: the first ones (truncate "start") or the last ones (truncate "end").',
   '5. Reverse the kept text tokens if tokenizer.reverse.',
@@ -91,7 +92,7 @@ export interface ExportOptions {
 }
 
 const SPEC_KEYS = new Set(['cell', 'task', 'V', 'H', 'C', 'E', 'layers']);
-const TOKENIZER_KEYS = new Set(['kind', 'lowercase', 'bos', 'eos', 'maxLength', 'truncate', 'reverse']);
+const TOKENIZER_KEYS = new Set(['kind', 'lowercase', 'bos', 'eos', 'maxLength', 'truncate', 'reverse', 'merges']);
 /** Protobuf messages are limited to 2 GiB; external data files are not written. */
 const MAX_MODEL_BYTES = 2 ** 31 - 1 - (1 << 20);
 
@@ -113,9 +114,9 @@ export function checkExportable(m: ExportableModel): void {
   if (s.task !== 'many-to-one' && s.task !== 'many-to-many') throw cant(`the model's task is ${JSON.stringify(s.task)}`, 'only "many-to-one" and "many-to-many" are exported');
   const tok = m.tokenizer as unknown as Record<string, unknown>;
   if (tok === null || typeof tok !== 'object') throw cant('the model has no tokenizer settings', 'the exported file must say how to tokenize');
-  if (tok.kind !== 'char' && tok.kind !== 'word') throw cant(`the tokenizer kind is ${JSON.stringify(tok.kind)}`, 'the metadata describes the "char" and "word" tokenizers only, so a consumer could not encode text as training did');
+  if (tok.kind !== 'char' && tok.kind !== 'word' && tok.kind !== 'bpe') throw cant(`the tokenizer kind is ${JSON.stringify(tok.kind)}`, 'the metadata describes the "char", "word" and "bpe" tokenizers only, so a consumer could not encode text as training did');
   for (const k of Object.keys(tok)) {
-    if (!TOKENIZER_KEYS.has(k)) throw cant(`the tokenizer has a setting "${k}" (= ${JSON.stringify(tok[k])})`, `the metadata describes ${[...TOKENIZER_KEYS].join(', ')} only, so a consumer could not encode text as training did`);
+    if (!TOKENIZER_KEYS.has(k) || (k === 'merges' && tok.kind !== 'bpe')) throw cant(`the tokenizer has a setting "${k}" (= ${JSON.stringify(tok[k])})`, `the metadata describes ${[...TOKENIZER_KEYS].join(', ')} only, so a consumer could not encode text as training did`);
   }
   if (tok.truncate !== 'start' && tok.truncate !== 'end') throw cant(`the tokenizer's truncate is ${JSON.stringify(tok.truncate)}`, 'only "start" and "end" are described');
   for (const k of ['lowercase', 'bos', 'eos'] as const) {
@@ -124,6 +125,8 @@ export function checkExportable(m: ExportableModel): void {
   if (tok.reverse !== undefined && typeof tok.reverse !== 'boolean') throw cant(`the tokenizer's reverse is ${JSON.stringify(tok.reverse)}`, 'it must be true or false');
   if (!Number.isInteger(tok.maxLength) || (tok.maxLength as number) < 0) throw cant(`the tokenizer's maxLength is ${JSON.stringify(tok.maxLength)}`, 'it must be 0 (no limit) or a positive integer');
   if (m.vocab.length !== s.V) throw new ExportError(`cannot export to ONNX: the vocabulary has ${m.vocab.length} tokens, the model spec says V=${s.V}`);
+  const bpeWrong = tok.kind === 'bpe' ? bpeProblem(m.vocab, tok.merges) : null;
+  if (bpeWrong) throw new ExportError(`cannot export to ONNX: ${bpeWrong}`);
   for (let i = 0; i < SPECIALS.length && i < m.vocab.length; i++) {
     if (m.vocab[i] !== SPECIALS[i]) throw new ExportError(`cannot export to ONNX: vocabulary id ${i} is ${JSON.stringify(m.vocab[i])}, expected the special token ${SPECIALS[i]}`);
   }
@@ -196,7 +199,7 @@ function valueInfo(name: string, elemType: number, dims: Dim[], docString: strin
 export function onnxMetadata(m: ExportableModel): Record<string, string> {
   const { spec, tokenizer } = m;
   const m2o = spec.task === 'many-to-one';
-  const tok: Required<TokenizerSpec> = {
+  const tok: Required<Omit<TokenizerSpec, 'merges'>> = {
     kind: tokenizer.kind, lowercase: tokenizer.lowercase, bos: tokenizer.bos, eos: tokenizer.eos,
     maxLength: tokenizer.maxLength, truncate: tokenizer.truncate, reverse: tokenizer.reverse ?? false,
   };
@@ -216,6 +219,12 @@ export function onnxMetadata(m: ExportableModel): Record<string, string> {
     output_layout: m2o ? 'batch, class' : 'batch, time, token',
   };
   if (m2o) md.labels = JSON.stringify(m.labelNames);
+  if (tokenizer.kind === 'bpe') {
+    md.bpe_algorithm = BPE_ALGORITHM;
+    md.bpe_pattern = PRETOKEN_PATTERN;
+    md.bpe_byte_map = JSON.stringify(BYTE_CHARS);
+    md.bpe_merges = JSON.stringify(tokenizer.merges ?? []);
+  }
   return md;
 }
 
