@@ -11,13 +11,15 @@ const LABELS: Record<keyof ModelSpec, string> = {
   C: 'classes C',
   E: 'embedding width E (0 = one-hot)',
   layers: 'layers',
+  bidirectional: 'bidirectional',
 };
 
 /** One line per field that differs, e.g. `hidden size H: checkpoint 128, config 256`; [] if none. */
 export function specDifferences(saved: ModelSpec, wanted: ModelSpec): string[] {
   const out: string[] = [];
   // A spec without `layers` (written before stacked layers existed) has one.
-  const a = { ...saved, layers: layersOf(saved) }, b = { ...wanted, layers: layersOf(wanted) };
+  // Nor `bidirectional` (written before it existed): it is not.
+  const a = { ...saved, layers: layersOf(saved), bidirectional: saved.bidirectional === true }, b = { ...wanted, layers: layersOf(wanted), bidirectional: wanted.bidirectional === true };
   for (const k of Object.keys(LABELS) as (keyof ModelSpec)[]) {
     if (a[k] !== b[k]) out.push(`${LABELS[k]}: checkpoint ${JSON.stringify(a[k])}, config ${JSON.stringify(b[k])}`);
   }
