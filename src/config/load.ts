@@ -233,6 +233,9 @@ function crossFieldProblems(c: ResolvedConfig): Problem[] {
     });
     if (d.labels.length === 1) at(['data', 'labels'], 'expected at least 2 labels, found 1');
   }
+  if (c.model.bidirectional && c.model.task === 'many-to-many') {
+    at(['model', 'bidirectional'], 'expected false for a language model (many-to-many): it predicts each next token, and a reverse direction would read that very token from the right. Bidirectional layers are for classifiers (many-to-one)');
+  }
   if (c.model.dropout > 0 && c.model.input === 'onehot' && c.model.task === 'many-to-many' && c.model.layers === 1) {
     at(['model', 'dropout'], 'expected 0 with a one-hot many-to-many model of one layer (dropout applies to embedded inputs, between stacked layers and to the many-to-one classifier\'s state): use `"input": { "embedding": E }`, more `layers`, or set dropout to 0');
   }

@@ -528,7 +528,7 @@ function specOf(cfg: ResolvedConfig, data: Dataset): ModelSpec {
   return {
     cell: cfg.model.cell, task: cfg.model.task, V: data.vocab.tokens.length, H: cfg.model.hidden,
     C: cfg.model.task === 'many-to-one' ? data.labelNames.length : data.vocab.tokens.length,
-    E: input === 'onehot' ? 0 : input.embedding, layers: cfg.model.layers,
+    E: input === 'onehot' ? 0 : input.embedding, layers: cfg.model.layers, ...(cfg.model.bidirectional ? { bidirectional: true } : {}),
   };
 }
 
@@ -578,7 +578,7 @@ function dataFingerprint(d: Dataset): string {
 function checkRunMemory(cfg: ResolvedConfig, workers: number, label: string, sizes: { V: number; C: number; maxB: number; maxT: number }, how: 'at least' | 'from the data', distributed: boolean): void {
   const input = cfg.model.input;
   const p: MemoryPlan = {
-    spec: { cell: cfg.model.cell, task: cfg.model.task, V: sizes.V, H: cfg.model.hidden, C: cfg.model.task === 'many-to-one' ? sizes.C : sizes.V, E: input === 'onehot' ? 0 : input.embedding, layers: cfg.model.layers },
+    spec: { cell: cfg.model.cell, task: cfg.model.task, V: sizes.V, H: cfg.model.hidden, C: cfg.model.task === 'many-to-one' ? sizes.C : sizes.V, E: input === 'onehot' ? 0 : input.embedding, layers: cfg.model.layers, ...(cfg.model.bidirectional ? { bidirectional: true } : {}) },
     workers, maxB: sizes.maxB, maxT: sizes.maxT, optimizer: cfg.train.optimizer, distributed, lowerBound: how === 'at least',
   };
   const vocab = how === 'at least' ? `V >= ${sizes.V} tokens (data.vocab.maxSize ${cfg.data.vocab.maxSize})` : `V = ${sizes.V} tokens from the data (data.vocab.maxSize ${cfg.data.vocab.maxSize})`;
