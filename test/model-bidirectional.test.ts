@@ -67,3 +67,39 @@ for (const [cell, E, layers] of [['rnn', 0, 1], ['lstm', 4, 2], ['gru', 0, 2]] a
     t.same(dirty.g, clean.g, 'the same gradient, bit for bit');
   });
 }
+
+// Pooled classifier heads (model.pooling): the output layer reads the mean, the max, or [last, mean,
+// max] of the top outputs over real steps only.
+for (const [cell, pooling, bidirectional, E, layers] of [
+  ['rnn', 'mean', false, 0, 1], ['lstm', 'max', false, 3, 2], ['gru', 'meanmax', false, 0, 1],
+  ['lstm', 'mean', true, 0, 1], ['gru', 'max', true, 2, 2], ['rnn', 'meanmax', true, 3, 2],
+] as const) {
+  const s: ModelSpec = { cell, task: 'many-to-one', V: 7, H: 3, C: 3, E, layers, bidirectional, pooling };
+  t.test(`finite differences: ${pooling} pooling, ${cell} ×${layers}${bidirectional ? ' bidirectional' : ''}, ${E ? 'embedding' : 'one-hot'}, with dropout`, async (t) => {
+    const p = randomParams(s, 71, 'float64');
+    const batch = randomBatch(s, [4, 1, 6, 3], 72, 7);
+    const g = allocParams(makeLayout(s), 'float64');
+    forwardBackward(p, g, allocWorkspace(s, batch.B, 7, 'float64'), batch, 0, drop);
+    const analytic = Float64Array.from(g.data);
+    const scratch = allocParams(makeLayout(s), 'float64'), ws2 = allocWorkspace(s, batch.B, 7, 'float64');
+    checkAgainstFiniteDifferences(t, p, analytic, () => forwardBackward(p, scratch, ws2, batch, 0, drop).lossSum, EPS);
+  });
+}
+
+t.test('pooling reads real steps only: junk in the padding changes nothing', async (t) => {
+  for (const pooling of ['mean', 'max', 'meanmax'] as const) {
+    const s: ModelSpec = { cell: 'gru', task: 'many-to-one', V: 9, H: 4, C: 3, E: 0, layers: 1, bidirectional: true, pooling };
+    const p = randomParams(s, 8, 'float64');
+    const batch = randomBatch(s, [6, 2, 4], 9, 8);
+    const run = (b: typeof batch) => {
+      const g = allocParams(makeLayout(s), 'float64');
+      return { loss: forwardBackward(p, g, allocWorkspace(s, b.B, b.T, 'float64'), b).lossSum, g: Array.from(g.data) };
+    };
+    const junk = { ...batch, tokens: batch.tokens.slice() };
+    for (let b = 0; b < batch.B; b++) for (let i = batch.lengths[b]; i < batch.T; i++) junk.tokens[b * batch.T + i] = 1 + ((b + i) % 8);
+    t.same(run(junk), run(batch), `${pooling}: the same loss and gradient, bit for bit`);
+  }
+  const s: ModelSpec = { cell: 'rnn', task: 'many-to-one', V: 9, H: 4, C: 3, E: 0, pooling: 'meanmax' };
+  const b = randomBatch(s, [3], 1);
+  t.throws(() => forwardBackward(randomParams(s, 1, 'float64'), allocParams(makeLayout(s), 'float64'), allocWorkspace(s, 1, 3, 'float64'), b, 0, null, 0.5), /target replication .*needs the output layer to read one state/);
+});

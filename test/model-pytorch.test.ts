@@ -17,11 +17,11 @@ interface Fixture {
   lossSum: number; params: Record<string, number[]>; grads: Record<string, number[]>;
 }
 
-for (const file of ['rnn', 'lstm', 'gru', 'rnn-bidirectional', 'lstm-bidirectional', 'gru-bidirectional']) {
+for (const file of ['rnn', 'lstm', 'gru', 'rnn-bidirectional', 'lstm-bidirectional', 'gru-bidirectional', 'pooling']) {
   const doc = JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures', 'pytorch', `${file}.json`), 'utf8')) as { generator: string; cases: Fixture[] };
   for (const f of doc.cases) {
     const s = f.spec;
-    t.test(`${s.cell} ×${s.layers}${s.bidirectional ? ' bidirectional' : ''}, ${s.task}, ${s.E ? `embedding E=${s.E}` : 'one-hot'}: loss and every gradient equal PyTorch's to 1e-6`, async (t) => {
+    t.test(`${s.cell} ×${s.layers}${s.bidirectional ? ' bidirectional' : ''}${s.pooling ? `, ${s.pooling} pooling` : ''}, ${s.task}, ${s.E ? `embedding E=${s.E}` : 'one-hot'}: loss and every gradient equal PyTorch's to 1e-6`, async (t) => {
       const layout = makeLayout(s);
       t.same(layout.tensors.map((x) => x.name).sort(), Object.keys(f.params).sort(), 'the same tensors, one to one');
       const p = allocParams(layout, 'float64'), g = allocParams(layout, 'float64');

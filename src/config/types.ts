@@ -188,6 +188,14 @@ export interface ModelConfig {
    * @default false
    */
   bidirectional?: boolean;
+  /**
+   * What a classifier's output layer reads of the top layer's outputs over each sequence's real
+   * tokens: `last` (the output at the last token), `mean`, `max` (per unit), or `meanmax`, the
+   * three side by side (ULMFiT's concat pooling). Long texts: mean or meanmax let every step's
+   * output reach the label directly. Classifiers only.
+   * @default "last"
+   */
+  pooling?: 'last' | 'mean' | 'max' | 'meanmax';
   /** `many-to-one`: a label per sequence; `many-to-many`: a target per step (next-token language modelling). */
   task: 'many-to-one' | 'many-to-many';
   /**

@@ -24,7 +24,9 @@
 //                 ...); ONNX runs the reverse direction from each row's last real step (sequence_lens),
 //                 as we do. x_{l+1} = Reshape(Transpose(Y_l, (0, 2, 1, 3)), (T, N, 2H)); many-to-one
 //                 reads Reshape(Transpose(Y_h_top, (1, 0, 2)), (N, 2H)) = [h→ at the last step, h← at
-//                 the first]. One-hot input: x_0 is both directions' gathered columns side by side,
+//                 the first]. Pooling (many-to-one): over the top layer's outputs x (T, N, D·H) and
+//                 mask_t = t < lengths: mean = ReduceSum(x·mask, axis 0) / lengths, max = ReduceMax(
+//                 Where(mask, x, −FLT_MAX), axis 0); meanmax = Concat(last, mean, max). One-hot input: x_0 is both directions' gathered columns side by side,
 //                 (T, N, 2·G·H), and layer 0's W is [[I, 0], [0, I]], built in the graph (EyeLike).
 //   many-to-many  probabilities = Softmax(Transpose(Squeeze(Y_top), (1, 0, 2))·Wyaᵀ + by)  (N, T, C)
 //                 batch-major like `tokens`; steps t >= lengths[n] are padding, not predictions.
@@ -96,7 +98,7 @@ export interface ExportOptions {
   graphName?: string;
 }
 
-const SPEC_KEYS = new Set(['cell', 'task', 'V', 'H', 'C', 'E', 'layers', 'bidirectional']);
+const SPEC_KEYS = new Set(['cell', 'task', 'V', 'H', 'C', 'E', 'layers', 'bidirectional', 'pooling']);
 const TOKENIZER_KEYS = new Set(['kind', 'lowercase', 'bos', 'eos', 'maxLength', 'truncate', 'reverse']);
 /** Protobuf messages are limited to 2 GiB; external data files are not written. */
 const MAX_MODEL_BYTES = 2 ** 31 - 1 - (1 << 20);
@@ -311,11 +313,12 @@ export function exportOnnx(m: ExportableModel, opts: ExportOptions = {}): Uint8A
       return b;
     })));
     const top = l === L - 1;
-    const Y = top && m2o ? '' : `Y_${l}`; // many-to-one reads the top layer's Y_h only
+    const pooled = m2o && spec.pooling !== undefined && spec.pooling !== 'last';
+    const Y = top && m2o && !pooled ? '' : `Y_${l}`; // many-to-one reads the top layer's Y_h only (unless it pools every step)
     const attrs = [attrInt('hidden_size', H), attrString('direction', bi ? 'bidirectional' : 'forward')];
     if (spec.cell === 'gru') attrs.push(attrInt('linear_before_reset', 1));
     add(op, [x, `W_${l}`, `R_${l}`, `B_${l}`, 'lengths'], [Y, `Y_h_${l}`], attrs, `layer ${l}`);
-    if (!top || !m2o) {
+    if (!top || !m2o || pooled) {
       if (bi) {
         add('Transpose', [Y, ], [`Y_${l}_tnd`], [attrInts('perm', [0, 2, 1, 3])], `layer ${l}'s states (T, N, 2, H)`);
         add('Reshape', [`Y_${l}_tnd`, ints('shape_tn_', [0, 0, -1])], [`h_${l}`], [], `layer ${l}'s output [h→, h←] (T, N, 2H)`);
@@ -328,14 +331,51 @@ export function exportOnnx(m: ExportableModel, opts: ExportOptions = {}): Uint8A
 
   const Hout = D * H;
   if (m2o) {
-    if (bi) {
+    const pooling = spec.pooling ?? 'last';
+    if (bi && pooling !== 'mean' && pooling !== 'max') {
       add('Transpose', [`Y_h_${L - 1}`], ['h_last_nd'], [attrInts('perm', [1, 0, 2])], 'the top layer\'s final states (N, 2, H)');
       add('Reshape', ['h_last_nd', ints('shape_n_', [0, -1])], ['h_last'], [], '[h→ at each row\'s last real token, h← back at its first] (N, 2H)');
-    } else {
+    } else if (pooling !== 'mean' && pooling !== 'max') {
       add('Squeeze', [`Y_h_${L - 1}`, ints('axis0', [0])], ['h_last'], [], 'the top layer\'s state at each row\'s last real token (N, H)');
     }
-    initializer.push(floatTensor('Wya', [C, Hout], Float32Array.from(p.Wya)), floatTensor('by', [C], Float32Array.from(p.by)));
-    add('Gemm', ['h_last', 'Wya', 'by'], ['logits'], [attrInt('transB', 1)], 'Wya·h + by (N, C)');
+    let head = 'h_last';
+    if (pooling !== 'last') {
+      // mask (T, N, 1): step t is real for row n when t < lengths[n]
+      add('Shape', ['tokens'], ['tokens_shape']);
+      add('Gather', ['tokens_shape', ints('index1', [1])], ['T_1']);
+      add('Squeeze', ['T_1', ints('axis0', [0])], ['T_scalar']);
+      add('Cast', ['T_scalar'], ['T_i32'], [attrInt('to', DT.INT32)]);
+      initializer.push({ name: 'zero_i32', dims: [], dataType: DT.INT32, int32Data: [0] }, { name: 'one_i32', dims: [], dataType: DT.INT32, int32Data: [1] });
+      add('Range', ['zero_i32', 'T_i32', 'one_i32'], ['steps']);
+      add('Unsqueeze', ['steps', ints('axis1', [1])], ['steps_t1']);
+      add('Unsqueeze', ['lengths', ints('axis0', [0])], ['lengths_1n']);
+      add('Less', ['steps_t1', 'lengths_1n'], ['real_tn'], [], 'step t is real for row n (T, N)');
+      add('Unsqueeze', ['real_tn', ints('axis2', [2])], ['real']);
+      const parts: string[] = [];
+      if (pooling === 'meanmax') parts.push('h_last');
+      if (pooling === 'mean' || pooling === 'meanmax') {
+        add('Cast', ['real'], ['real_f'], [attrInt('to', DT.FLOAT)]);
+        add('Mul', [x, 'real_f'], ['x_real']);
+        add('ReduceSum', ['x_real', ints('axis0', [0])], ['x_sum_1'], [], 'Σ over real steps (1, N, D·H)');
+        add('Squeeze', ['x_sum_1', ints('axis0', [0])], ['x_sum']);
+        add('Cast', ['lengths'], ['lengths_f'], [attrInt('to', DT.FLOAT)]);
+        add('Unsqueeze', ['lengths_f', ints('axis1', [1])], ['lengths_n1']);
+        add('Div', ['x_sum', 'lengths_n1'], ['h_mean'], [], 'mean over real steps (N, D·H)');
+        parts.push('h_mean');
+      }
+      if (pooling === 'max' || pooling === 'meanmax') {
+        initializer.push(floatTensor('lowest', [], Float32Array.of(-3.4028234663852886e38)));
+        add('Where', ['real', x, 'lowest'], ['x_or_lowest']);
+        add('ReduceMax', ['x_or_lowest'], ['x_max_1'], [attrInts('axes', [0])], 'max over real steps (1, N, D·H)');
+        add('Squeeze', ['x_max_1', ints('axis0', [0])], ['h_max']);
+        parts.push('h_max');
+      }
+      head = parts.length === 1 ? parts[0] : 'h_pooled';
+      if (parts.length > 1) add('Concat', parts, ['h_pooled'], [attrInt('axis', 1)], '[last, mean, max] (N, 3·D·H)');
+    }
+    const Hp = (pooling === 'meanmax' ? 3 : 1) * Hout;
+    initializer.push(floatTensor('Wya', [C, Hp], Float32Array.from(p.Wya)), floatTensor('by', [C], Float32Array.from(p.by)));
+    add('Gemm', [head, 'Wya', 'by'], ['logits'], [attrInt('transB', 1)], 'Wya·h + by (N, C)');
     add('Softmax', ['logits'], ['probabilities'], [attrInt('axis', 1)]);
   } else {
     add('Transpose', [x], ['h_nth'], [attrInts('perm', [1, 0, 2])], 'the top layer\'s states, batch-major (N, T, H)');

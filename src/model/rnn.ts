@@ -49,7 +49,7 @@
 // same way. Rows keep their lengths when reversed, so R[t] and the padding rules hold unchanged.
 
 import type { ModelSpec } from './spec.js';
-import { directionsOf, layersOf, stateSize } from './spec.js';
+import { directionsOf, headWidth, layersOf, stateSize } from './spec.js';
 import type { Params } from './params.js';
 import type { Batch } from './batch.js';
 import { type Float, softmaxRow, argmaxRow, fill, scale, dropout, copy } from './kernels.js';
@@ -104,7 +104,14 @@ export interface Workspace {
   /** Layer l ≥ 1: its inputs after dropout and their masks (maxT, maxB, H); allocated at the first dropout. */
   Xl: Array<Float | null>;
   Ml: Array<Float | null>;
-  Hlast: Float; //          (maxB, H) many-to-one: state at each sequence's last real token, after dropout
+  Hlast: Float; //          (maxB, Hp) many-to-one: what the classifier reads (pooling: a_len, mean, max, or all three), after dropout
+  /** Width of Hlast: D·H, or 3·D·H for meanmax pooling (spec.ts: headWidth). */
+  Hp: number;
+  /** Whether Hlast starts with a_len (pooling last or meanmax): its gradient then enters at the last real step. */
+  poolLast: boolean;
+  /** Max pooling: the step t (1-based) each row's max of each unit came from, (maxB, D·H). */
+  argmax: Int32Array;
+  dPool: Float | null; //   pooling mean or max: (maxT, maxB, D·H) the gradient the pooled states send to each step's output
   Mh: Float; //             (maxB, H) its dropout mask
   /** The dropout of the last forward (null: none). */
   drop: Dropout | null;
@@ -168,7 +175,7 @@ export function allocWorkspace(spec: ModelSpec, maxB: number, maxT: number, k: K
   const m2o = spec.task === 'many-to-one';
   const f = (n: number) => k.floats(n);
   const layers = Array.from({ length: L }, () => cell.alloc(k, maxB, maxT, H));
-  const bi = D === 2, slab = maxT * maxB;
+  const bi = D === 2, slab = maxT * maxB, Hp = headWidth(spec), pooled = m2o && spec.pooling !== undefined && spec.pooling !== 'last';
   const rev = bi ? Array.from({ length: L }, () => cell.alloc(k, maxB, maxT, H)) : [];
   const O = bi ? Array.from({ length: L }, () => f(slab * Hout)) : [];
   const wide = Math.max(E, Hout);
@@ -187,15 +194,19 @@ export function allocWorkspace(spec: ModelSpec, maxB: number, maxT: number, k: K
     Mx: E > 0 ? f(maxT * maxB * E) : null,
     Xl: new Array<Float | null>(L).fill(null),
     Ml: new Array<Float | null>(L).fill(null),
-    Hlast: f(maxB * Hout),
-    Mh: f(maxB * Hout),
+    Hlast: f(maxB * Hp),
+    Mh: f(maxB * Hp),
+    Hp,
+    poolLast: spec.pooling === undefined || spec.pooling === 'last' || spec.pooling === 'meanmax',
+    argmax: new Int32Array(spec.pooling === 'max' || spec.pooling === 'meanmax' ? maxB * Hout : 0),
+    dPool: pooled ? f(slab * Hout) : null,
     drop: null,
     stepLoss: 0,
     // Target replication only; untouched (so never paged in) otherwise.
     P2: f(m2o ? maxT * maxB * C : 0),
     dOut2: f(m2o ? maxT * maxB * Hout : 0),
     P: f(outRows * C),
-    dOut: f(outRows * Hout),
+    dOut: f(outRows * (m2o ? Hp : Hout)),
     dh: f(maxB * H),
     dc: f(maxB * H),
     dExt: L > 1 && !bi ? f(maxT * maxB * H) : null,
@@ -442,13 +453,14 @@ class Flow implements Backflow {
     for (let b = 0; b < r; b++) {
       if (lengths[b] < t) continue;
       real++;
-      if (!this.ext && this.top && m2o && lengths[b] === t) k.addTo(dh, b * H, ws.dOut, b * H, H);
+      if (!this.ext && this.top && m2o && ws.poolLast && lengths[b] === t) k.addTo(dh, b * H, ws.dOut, b * ws.Hp, H); // a_len's share of what the head read
     }
     this.real = real;
     if (this.ext) k.addTo(dh, 0, this.ext, zt, r * H);
     else if (!this.top) k.addTo(dh, 0, ws.dExt!, zt, r * H);
     else if (!m2o) k.addTo(dh, 0, ws.dOut, zt, r * H);
     else if (ws.stepLoss > 0) k.addTo(dh, 0, ws.dOut2, zt, r * H);
+    if (!this.ext && this.top && m2o && ws.dPool) k.addTo(dh, 0, ws.dPool, zt, r * H); //      pooled over every step
     this.zeroPastEnd(dh, 0, H, t, r); // nothing reaches them; kept exactly zero
     if (this.profile) {
       ws.stepNormSum[t - 1] = k.sumRowNorms(dh, 0, H, r, H);
@@ -539,12 +551,13 @@ function biBackward(p: Params, g: Params, ws: Workspace, batch: Batch, flow: Flo
   fill(dR, 0, rows * H, 0);
   if (ws.spec.task === 'many-to-one') {
     // The classifier read [h→_len, h←_len (in reverse time: after the whole row)].
-    for (let b = 0; b < B; b++) {
+    for (let b = 0; ws.poolLast && b < B; b++) {
       const at = (batch.lengths[b] - 1) * B * H + b * H;
-      k.addTo(dF, at, ws.dOut, b * W, H);
-      k.addTo(dR, at, ws.dOut, b * W + H, H);
+      k.addTo(dF, at, ws.dOut, b * ws.Hp, H);
+      k.addTo(dR, at, ws.dOut, b * ws.Hp + H, H);
     }
     if (ws.stepLoss > 0) splitOutput(ws, batch, ws.dOut2);
+    if (ws.dPool) splitOutput(ws, batch, ws.dPool);
   } else {
     splitOutput(ws, batch, ws.dOut);
   }
@@ -621,15 +634,21 @@ export function outputForward(p: Params, ws: Workspace, batch: Batch): ForwardRe
   const { B, T, lengths } = batch;
   const P = ws.P;
   if (task === 'many-to-many') return everyStepForward(p, ws, batch, P, batch.targets, T, 1, 0);
+  const Hp = ws.Hp, pooling = ws.spec.pooling ?? 'last';
   for (let b = 0; b < B; b++) {
-    if (ws.D === 1) copy(ws.Hlast, b * H, ws.A, lengths[b] * B * H + b * H, H); // a_{len} of row b
-    else {
-      copy(ws.Hlast, b * H, ws.A, (lengths[b] - 1) * B * H + b * H, Hs); //       h→ at the last real token
-      copy(ws.Hlast, b * H + Hs, ws.A, b * H + Hs, Hs); //                        h← after reading the row back to its first
+    const o = b * Hp;
+    if (ws.poolLast) {
+      if (ws.D === 1) copy(ws.Hlast, o, ws.A, lengths[b] * B * H + b * H, H); // a_{len} of row b
+      else {
+        copy(ws.Hlast, o, ws.A, (lengths[b] - 1) * B * H + b * H, Hs); //       h→ at the last real token
+        copy(ws.Hlast, o + Hs, ws.A, b * H + Hs, Hs); //                        h← after reading the row back to its first
+      }
     }
-    if (ws.drop) dropout(ws.Hlast, b * H, ws.Mh, b * H, H, ws.drop.rate, ws.drop.key, batch.ids[b], OUTPUT_MASK_T);
+    if (pooling === 'mean' || pooling === 'meanmax') meanPool(ws, batch, b, o + (pooling === 'meanmax' ? H : 0));
+    if (pooling === 'max' || pooling === 'meanmax') maxPool(ws, batch, b, o + (pooling === 'meanmax' ? 2 * H : 0));
+    if (ws.drop) dropout(ws.Hlast, o, ws.Mh, o, Hp, ws.drop.rate, ws.drop.key, batch.ids[b], OUTPUT_MASK_T);
   }
-  ws.k.gemm(P, 0, C, ws.Hlast, 0, H, 1, p.Wya, 0, 1, H, B, C, H, 0, p.by, Epi.None); // Wya·a + by
+  ws.k.gemm(P, 0, C, ws.Hlast, 0, Hp, 1, p.Wya, 0, 1, Hp, B, C, Hp, 0, p.by, Epi.None); // Wya·a + by
   let lossSum = 0, correct = 0;
   for (let b = 0; b < B; b++) {
     softmaxRow(P, b * C, C);
@@ -641,6 +660,41 @@ export function outputForward(p: Params, ws: Workspace, batch: Batch): ForwardRe
   // Target replication: the label from every state, into ws.P2.
   if (ws.stepLoss > 0) r.auxSum = everyStepForward(p, ws, batch, ws.P2, batch.labels, 1, 0, ws.stepLoss).lossSum;
   return r;
+}
+
+/** Hlast[o..o+D·H) = the mean of row b's top outputs a_1..a_len. */
+function meanPool(ws: Workspace, batch: Batch, b: number, o: number): void {
+  const H = ws.Hout, { B, lengths } = batch, len = lengths[b], a0 = topStart(ws, B) + b * H, out = ws.Hlast, A = ws.A;
+  fill(out, o, H, 0);
+  for (let t = 0; t < len; t++) for (let j = 0; j < H; j++) out[o + j] += A[a0 + t * B * H + j];
+  for (let j = 0; j < H; j++) out[o + j] /= len;
+}
+
+/** Hlast[o..o+D·H) = the elementwise max of row b's top outputs a_1..a_len, and where each came from (the first on a tie). */
+function maxPool(ws: Workspace, batch: Batch, b: number, o: number): void {
+  const H = ws.Hout, { B, lengths } = batch, len = lengths[b], a0 = topStart(ws, B) + b * H, out = ws.Hlast, A = ws.A, at = ws.argmax;
+  for (let j = 0; j < H; j++) {
+    let best = A[a0 + j], arg = 1;
+    for (let t = 1; t < len; t++) {
+      const v = A[a0 + t * B * H + j];
+      if (v > best) { best = v; arg = t + 1; }
+    }
+    out[o + j] = best;
+    at[b * H + j] = arg;
+  }
+}
+
+/** The pooled parts' gradient (in ws.dOut, after the mask) sent back to each step's output, into ws.dPool. */
+function poolBackward(ws: Workspace, batch: Batch): void {
+  const H = ws.Hout, Hp = ws.Hp, { B, T, lengths } = batch, dPool = ws.dPool!, d = ws.dOut, pooling = ws.spec.pooling;
+  fill(dPool, 0, T * B * H, 0);
+  const mean = pooling === 'mean' ? 0 : pooling === 'meanmax' ? H : -1;
+  const max = pooling === 'max' ? 0 : pooling === 'meanmax' ? 2 * H : -1;
+  for (let b = 0; b < B; b++) {
+    const len = lengths[b], o = b * Hp;
+    if (mean >= 0) for (let t = 0; t < len; t++) for (let j = 0; j < H; j++) dPool[t * B * H + b * H + j] += d[o + mean + j] / len;
+    if (max >= 0) for (let j = 0; j < H; j++) dPool[(ws.argmax[b * H + j] - 1) * B * H + b * H + j] += d[o + max + j];
+  }
 }
 
 /**
@@ -670,7 +724,7 @@ function everyStepForward(p: Params, ws: Workspace, batch: Batch, P: Float, y: I
 
 /** dlogits = p − onehot(y) (in place in ws.P), output-layer gradients into g, and ws.dOut for BPTT. */
 export function outputBackward(p: Params, g: Params, ws: Workspace, batch: Batch): void {
-  const { C, task } = ws.spec, H = ws.Hout;
+  const { C, task } = ws.spec;
   const { B, T } = batch;
   const P = ws.P;
   if (task === 'many-to-many') {
@@ -678,8 +732,9 @@ export function outputBackward(p: Params, g: Params, ws: Workspace, batch: Batch
     return;
   }
   for (let b = 0; b < B; b++) P[b * C + batch.labels[b]] -= 1;
-  outputLayerBackward(p, g, ws, P, ws.Hlast, 0, B, ws.dOut); //                       from a_len
-  if (ws.drop) ws.k.mulInPlace(ws.dOut, 0, ws.Mh, 0, B * H); //                       through the mask
+  outputLayerBackward(p, g, ws, P, ws.Hlast, 0, B, ws.dOut, ws.Hp); //                from what the head read
+  if (ws.drop) ws.k.mulInPlace(ws.dOut, 0, ws.Mh, 0, B * ws.Hp); //                   through the mask
+  if (ws.dPool) poolBackward(ws, batch);
   if (ws.stepLoss > 0) everyStepBackward(p, g, ws, batch, ws.P2, ws.dOut2, batch.labels, 1, 0, ws.stepLoss);
 }
 
@@ -695,15 +750,15 @@ function everyStepBackward(p: Params, g: Params, ws: Workspace, batch: Batch, P:
       if (alpha > 0) scale(P, o, C, alpha / lengths[b]);
     }
   }
-  outputLayerBackward(p, g, ws, P, ws.A, topStart(ws, B), T * B, dOut); //             from a_1..a_T
+  outputLayerBackward(p, g, ws, P, ws.A, topStart(ws, B), T * B, dOut, ws.Hout); //   from a_1..a_T
 }
 
 /**
  * The output layer's gradients from dlogits P (rows × C) and the states they were read from
  * (rows × H at states[so..]): dWya += Pᵀ·a, dby += Σ P, dOut = Wyaᵀ·P.
  */
-function outputLayerBackward(p: Params, g: Params, ws: Workspace, P: Float, states: Float, so: number, rows: number, dOut: Float): void {
-  const { C } = ws.spec, H = ws.Hout;
+function outputLayerBackward(p: Params, g: Params, ws: Workspace, P: Float, states: Float, so: number, rows: number, dOut: Float, H: number): void {
+  const { C } = ws.spec;
   const k = ws.k;
   k.gemm(g.Wya, 0, H, P, 0, 1, C, states, so, H, 1, C, H, rows, 1, null, Epi.None); //   dWya += dlogitsᵀ·a
   k.colSumAcc(g.by, P, 0, C, rows, C);
@@ -719,6 +774,7 @@ export function forwardBackward(p: Params, g: Params, ws: Workspace, batch: Batc
   checkMemory(ws, p, g);
   rnnForward(p, ws, batch, drop, withState0);
   ws.stepLoss = ws.spec.task === 'many-to-one' ? stepLoss : 0;
+  if (ws.stepLoss > 0 && ws.Hp !== ws.Hout) throw new RangeError(`target replication (stepLoss ${stepLoss}) needs the output layer to read one state (pooling "last", "mean" or "max"), not "${ws.spec.pooling}"`);
   const res = outputForward(p, ws, batch);
   outputBackward(p, g, ws, batch);
   rnnBackward(p, g, ws, batch, bpttWindow);

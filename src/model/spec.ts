@@ -25,6 +25,20 @@ export interface ModelSpec {
    * layer's output at step t is [forward h_t, reverse h_t], 2H wide. Absent means false.
    */
   bidirectional?: boolean;
+  /**
+   * What a classifier's output layer reads of the top layer's outputs a_1..a_len (real steps only):
+   * `last` a_len (absent means last), `mean` their mean, `max` their elementwise max, `meanmax`
+   * [a_len, mean, max] side by side (ULMFiT's concat pooling). Many-to-one only.
+   */
+  pooling?: Pooling;
+}
+
+export type Pooling = 'last' | 'mean' | 'max' | 'meanmax';
+export const POOLINGS: readonly Pooling[] = ['last', 'mean', 'max', 'meanmax'];
+
+/** Width of what the output layer reads: the top layer's output (D·H), three times for meanmax. */
+export function headWidth(s: ModelSpec): number {
+  return (s.pooling === 'meanmax' ? 3 : 1) * directionsOf(s) * s.H;
 }
 
 /** Gate blocks stacked in a cell's weights: 1 rnn, 3 gru (r, z, n), 4 lstm (i, f, g, o). */
@@ -111,7 +125,7 @@ export function paramTable(s: ModelSpec): ParamTable {
       if (n.bhh) t.push([n.bhh, [G * H]]);
     }
   }
-  t.push(['Wya', [s.C, D * H]]); //                          (C, D·H) output layer, on the top layer's output
+  t.push(['Wya', [s.C, headWidth(s)]]); //                   (C, D·H) output layer, on the top layer's output (3·D·H: meanmax pooling)
   t.push(['by', [s.C]]); //                                  (C)
   return t;
 }
@@ -130,5 +144,7 @@ export function checkSpec(s: ModelSpec): void {
   if (s.task === 'many-to-many' && s.C !== s.V) throw new Error(`ModelSpec: many-to-many predicts tokens, so C must equal V (C=${s.C}, V=${s.V})`);
   if (s.bidirectional !== undefined && typeof s.bidirectional !== 'boolean') throw new Error(`ModelSpec: bidirectional must be a boolean, got ${String(s.bidirectional)}`);
   // A language model predicts token t+1 from tokens up to t: a reverse direction would read the target.
+  if (s.pooling !== undefined && !POOLINGS.includes(s.pooling)) throw new Error(`ModelSpec: pooling must be one of ${POOLINGS.map((x) => `"${x}"`).join(', ')}, got ${JSON.stringify(s.pooling)}`);
+  if (s.pooling !== undefined && s.pooling !== 'last' && s.task !== 'many-to-one') throw new Error('ModelSpec: pooling applies to a classifier (many-to-one), which reads one vector per sequence');
   if (s.bidirectional && s.task === 'many-to-many') throw new Error('ModelSpec: a language model (many-to-many) cannot be bidirectional: its reverse direction would read the very tokens it predicts');
 }
