@@ -70,16 +70,25 @@ const LENGTHS = [5, 8, 2, 1, 7, 4];
 const T_PAD = 8;
 const worst = { f32: 0, f64: 0 };
 
+// Bidirectional classifiers too (direction="bidirectional"; language models cannot be bidirectional).
+// And pooled classifier heads (mean, max, meanmax over the real steps).
+const VARIANTS: { task: Task; bidirectional: boolean; pooling?: ModelSpec['pooling'] }[] = [
+  ...['many-to-one', 'many-to-many'].map((task) => ({ task: task as Task, bidirectional: false })),
+  { task: 'many-to-one', bidirectional: true },
+  { task: 'many-to-one', bidirectional: false, pooling: 'meanmax' },
+  { task: 'many-to-one', bidirectional: true, pooling: 'mean' },
+  { task: 'many-to-one', bidirectional: true, pooling: 'max' },
+];
 for (const cell of CELLS) {
-  for (const task of ['many-to-one', 'many-to-many'] as const) {
+  for (const { task, bidirectional, pooling } of VARIANTS) {
     for (const E of [0, 5]) {
       for (const layers of [1, 2]) {
         const V = 13, H = 8, C = task === 'many-to-one' ? 3 : V;
-        const spec: ModelSpec = { cell, task, V, H, C, E, layers };
-        const name = `${cell} × ${layers}, ${task}, ${E > 0 ? `embedding E=${E}` : 'one-hot'}`;
+        const spec: ModelSpec = { cell, task, V, H, C, E, layers, ...(bidirectional ? { bidirectional } : {}), ...(pooling ? { pooling } : {}) };
+        const name = `${cell} × ${layers}${bidirectional ? ' bidirectional' : ''}, ${task}${pooling ? `, ${pooling} pooling` : ''}, ${E > 0 ? `embedding E=${E}` : 'one-hot'}`;
         t.test(`${name}: onnxruntime's probabilities equal our forward's within 1e-5`, async (t) => {
           // Random weights, rounded to float32 so that our float64 forward sees the exported values.
-          const seed = 100 * CELLS.indexOf(cell) + 10 * layers + E + (task === 'many-to-one' ? 0 : 1);
+          const seed = 100 * CELLS.indexOf(cell) + 10 * layers + E + (task === 'many-to-one' ? 0 : 1) + (bidirectional ? 50 : 0) + (pooling ? 3 * pooling.length : 0);
           const p64 = randomParams(spec, seed, 'float64');
           for (let i = 0; i < p64.data.length; i++) p64.data[i] = Math.fround(p64.data[i]);
           const p32 = allocParams(makeLayout(spec), 'float32');
@@ -215,7 +224,7 @@ t.test('a model the file cannot reproduce is refused, naming the feature', async
     }
   };
   refused({ ...good, spec: { ...spec, cell: 'indrnn' as ModelSpec['cell'] } }, /cell is "indrnn".*RNN, LSTM, GRU/, 'a cell ONNX has no operator for');
-  refused({ ...good, spec: { ...spec, bidirectional: true } as ModelSpec }, /spec has a field "bidirectional" \(= true\)/, 'a model-spec field the exporter does not know');
+  refused({ ...good, spec: { ...spec, attention: 'dot' } as ModelSpec }, /spec has a field "attention" \(= "dot"\)/, 'a model-spec field the exporter does not know');
   refused({ ...good, tokenizer: { ...TOKENIZER, kind: 'unigram' as 'char' } }, /tokenizer kind is "unigram"/, 'a tokenizer the metadata cannot describe');
   refused({ ...good, tokenizer: { ...TOKENIZER, stripAccents: true } as TokenizerSpec }, /tokenizer has a setting "stripAccents"/, 'a tokenizer setting the metadata does not describe');
   refused({ ...good, vocab: good.vocab.slice(1) }, /vocabulary has 8 tokens, the model spec says V=9/, 'a vocabulary of the wrong size');

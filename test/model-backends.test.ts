@@ -23,6 +23,9 @@ const cases: Case[] = [
   { spec: { cell: 'lstm', task: 'many-to-many', V: 30, H: 70, C: 30, E: 8 }, lengths: [12, 11, 11, 3, 1], T: 12, bptt: 5, dropout: 0.2 },
   { spec: { cell: 'gru', task: 'many-to-one', V: 40, H: 64, C: 5, E: 19, layers: 2 }, lengths: [12, 10, 10, 9, 3, 2, 2], T: 13, dropout: 0.2, stepLoss: 0.5 },
   { spec: { cell: 'gru', task: 'many-to-many', V: 30, H: 24, C: 30, E: 0 }, lengths: [10, 8, 5], T: 10, bptt: 4 },
+  { spec: { cell: 'lstm', task: 'many-to-one', V: 40, H: 37, C: 3, E: 0, layers: 2, bidirectional: true }, lengths: [9, 9, 7, 4, 4, 1], T: 9, dropout: 0.2, stepLoss: 0.5 },
+  { spec: { cell: 'gru', task: 'many-to-one', V: 40, H: 33, C: 5, E: 19, bidirectional: true }, lengths: [12, 10, 10, 9, 3, 2, 2], T: 13 },
+  { spec: { cell: 'rnn', task: 'many-to-one', V: 40, H: 24, C: 5, E: 7, layers: 2, bidirectional: true }, lengths: [8, 6, 2], T: 8, dropout: 0.2 },
 ];
 
 /** The float32 run of a backend: parameters, gradients and workspace in one arena. */
@@ -41,7 +44,7 @@ function run32(name: BackendName, c: Case, p64: ReturnType<typeof randomParams>)
 
 for (const name of availableBackends(t)) {
   for (const c of cases) {
-    const what = `${name}: ${c.spec.cell}${c.spec.layers ? ` ×${c.spec.layers}` : ''}, ${c.spec.task}, ${c.spec.E ? `embedding E=${c.spec.E}` : 'one-hot'}, H=${c.spec.H}${c.bptt ? `, bptt ${c.bptt}` : ''}${c.dropout ? ', dropout' : ''}${c.stepLoss ? ', target replication' : ''}`;
+    const what = `${name}: ${c.spec.cell}${c.spec.layers ? ` ×${c.spec.layers}` : ''}${c.spec.bidirectional ? ' bidirectional' : ''}, ${c.spec.task}, ${c.spec.E ? `embedding E=${c.spec.E}` : 'one-hot'}, H=${c.spec.H}${c.bptt ? `, bptt ${c.bptt}` : ''}${c.dropout ? ', dropout' : ''}${c.stepLoss ? ', target replication' : ''}`;
     t.test(`${what}: loss and gradients within 1e-4 of float64 js`, async (t) => {
       const layout = makeLayout(c.spec);
       const p64 = randomParams(c.spec, 11, 'float64');
@@ -63,8 +66,8 @@ for (const name of availableBackends(t)) {
     });
   }
 
-  for (const cell of ['rnn', 'lstm', 'gru'] as const) t.test(`${name}: ${cell}: padding invariance (a sequence alone, padded, and inside a batch)`, async (t) => {
-    const spec: ModelSpec = { cell, task: 'many-to-one', V: 23, H: 33, C: 4, E: 6, layers: cell === 'rnn' ? 1 : 2 };
+  for (const [cell, bidirectional] of [['rnn', false], ['lstm', false], ['gru', false], ['lstm', true], ['rnn', true]] as const) t.test(`${name}: ${cell}${bidirectional ? ' bidirectional' : ''}: padding invariance (a sequence alone, padded, and inside a batch)`, async (t) => {
+    const spec: ModelSpec = { cell, task: 'many-to-one', V: 23, H: 33, C: 4, E: 6, layers: cell === 'rnn' ? 1 : 2, bidirectional };
     const p64 = randomParams(spec, 3, 'float64');
     const p = allocParams(makeLayout(spec), 'float32');
     p.data.set(p64.data);

@@ -1,6 +1,6 @@
 // Against an independent implementation: PyTorch's nn.RNN, nn.LSTM and nn.GRU (float64, a packed
 // padded batch), through the fixtures test/fixtures/pytorch/make.py wrote: for every cell, 1 and 2
-// layers, both tasks and both inputs, the loss sum and the gradient of every tensor agree to 1e-6
+// layers, both tasks and both inputs (and bidirectional classifiers of 1 and 2 layers), the loss sum and the gradient of every tensor agree to 1e-6
 // relative. The weights load one to one under the mapping documented in src/model/spec.ts.
 
 import t from 'tap';
@@ -17,11 +17,11 @@ interface Fixture {
   lossSum: number; params: Record<string, number[]>; grads: Record<string, number[]>;
 }
 
-for (const cell of ['rnn', 'lstm', 'gru']) {
-  const doc = JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures', 'pytorch', `${cell}.json`), 'utf8')) as { generator: string; cases: Fixture[] };
+for (const file of ['rnn', 'lstm', 'gru', 'rnn-bidirectional', 'lstm-bidirectional', 'gru-bidirectional', 'pooling']) {
+  const doc = JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures', 'pytorch', `${file}.json`), 'utf8')) as { generator: string; cases: Fixture[] };
   for (const f of doc.cases) {
     const s = f.spec;
-    t.test(`${s.cell} ×${s.layers}, ${s.task}, ${s.E ? `embedding E=${s.E}` : 'one-hot'}: loss and every gradient equal PyTorch's to 1e-6`, async (t) => {
+    t.test(`${s.cell} ×${s.layers}${s.bidirectional ? ' bidirectional' : ''}${s.pooling ? `, ${s.pooling} pooling` : ''}, ${s.task}, ${s.E ? `embedding E=${s.E}` : 'one-hot'}: loss and every gradient equal PyTorch's to 1e-6`, async (t) => {
       const layout = makeLayout(s);
       t.same(layout.tensors.map((x) => x.name).sort(), Object.keys(f.params).sort(), 'the same tensors, one to one');
       const p = allocParams(layout, 'float64'), g = allocParams(layout, 'float64');

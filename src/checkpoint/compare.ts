@@ -11,13 +11,17 @@ const LABELS: Record<keyof ModelSpec, string> = {
   C: 'classes C',
   E: 'embedding width E (0 = one-hot)',
   layers: 'layers',
+  bidirectional: 'bidirectional',
+  pooling: 'pooling',
 };
 
 /** One line per field that differs, e.g. `hidden size H: checkpoint 128, config 256`; [] if none. */
 export function specDifferences(saved: ModelSpec, wanted: ModelSpec): string[] {
   const out: string[] = [];
   // A spec without `layers` (written before stacked layers existed) has one.
-  const a = { ...saved, layers: layersOf(saved) }, b = { ...wanted, layers: layersOf(wanted) };
+  // Nor `bidirectional` (written before it existed): it is not.
+  const norm = (s: ModelSpec) => ({ ...s, layers: layersOf(s), bidirectional: s.bidirectional === true, pooling: s.task === 'many-to-one' ? s.pooling ?? 'last' : undefined });
+  const a = norm(saved), b = norm(wanted);
   for (const k of Object.keys(LABELS) as (keyof ModelSpec)[]) {
     if (a[k] !== b[k]) out.push(`${LABELS[k]}: checkpoint ${JSON.stringify(a[k])}, config ${JSON.stringify(b[k])}`);
   }

@@ -233,6 +233,15 @@ function crossFieldProblems(c: ResolvedConfig): Problem[] {
     });
     if (d.labels.length === 1) at(['data', 'labels'], 'expected at least 2 labels, found 1');
   }
+  if (c.model.pooling !== 'last' && c.model.task === 'many-to-many') {
+    at(['model', 'pooling'], `expected \`last\` for a language model (many-to-many), found \`${c.model.pooling}\`: pooling makes one vector of a sequence, for a classifier's label; a language model predicts at every step`);
+  }
+  if (c.model.pooling === 'meanmax' && c.train.stepLoss > 0) {
+    at(['train', 'stepLoss'], 'expected 0 with model.pooling `meanmax`: target replication trains every step\'s output to predict the label with the output layer, which with meanmax reads three vectors side by side; use pooling `mean` or `max`, or no target replication');
+  }
+  if (c.model.bidirectional && c.model.task === 'many-to-many') {
+    at(['model', 'bidirectional'], 'expected false for a language model (many-to-many): it predicts each next token, and a reverse direction would read that very token from the right. Bidirectional layers are for classifiers (many-to-one)');
+  }
   if (c.model.dropout > 0 && c.model.input === 'onehot' && c.model.task === 'many-to-many' && c.model.layers === 1) {
     at(['model', 'dropout'], 'expected 0 with a one-hot many-to-many model of one layer (dropout applies to embedded inputs, between stacked layers and to the many-to-one classifier\'s state): use `"input": { "embedding": E }`, more `layers`, or set dropout to 0');
   }

@@ -183,6 +183,23 @@ export interface ModelConfig {
    * @integer
    */
   layers?: number;
+  /**
+   * Read each sequence both ways (PyTorch's `bidirectional=True`): every layer adds a reverse
+   * direction with weights of its own that runs from each sequence's last real token back to its
+   * first; a layer's output is both directions' states side by side (2·hidden wide), and the
+   * classifier reads the forward state at the last token with the reverse state at the first.
+   * Classifiers only: a language model's reverse direction would read the tokens it predicts.
+   * @default false
+   */
+  bidirectional?: boolean;
+  /**
+   * What a classifier's output layer reads of the top layer's outputs over each sequence's real
+   * tokens: `last` (the output at the last token), `mean`, `max` (per unit), or `meanmax`, the
+   * three side by side (ULMFiT's concat pooling). Long texts: mean or meanmax let every step's
+   * output reach the label directly. Classifiers only.
+   * @default "last"
+   */
+  pooling?: 'last' | 'mean' | 'max' | 'meanmax';
   /** `many-to-one`: a label per sequence; `many-to-many`: a target per step (next-token language modelling). */
   task: 'many-to-one' | 'many-to-many';
   /**

@@ -20,6 +20,14 @@
 //              x_{l+1} = Squeeze(Y_l, axis 1)                      (T, N, H)
 //   many-to-one   probabilities = Softmax(Gemm(Squeeze(Y_h_top), Wya, by, transB))  (N, C)
 //                 ONNX's Y_h with sequence_lens is each row's state at its last real step.
+//   bidirectional  direction="bidirectional": W, R, B stack [forward, reverse] (weight_ih_l<k>_reverse,
+//                 ...); ONNX runs the reverse direction from each row's last real step (sequence_lens),
+//                 as we do. x_{l+1} = Reshape(Transpose(Y_l, (0, 2, 1, 3)), (T, N, 2H)); many-to-one
+//                 reads Reshape(Transpose(Y_h_top, (1, 0, 2)), (N, 2H)) = [h→ at the last step, h← at
+//                 the first]. Pooling (many-to-one): over the top layer's outputs x (T, N, D·H) and
+//                 mask_t = t < lengths: mean = ReduceSum(x·mask, axis 0) / lengths, max = ReduceMax(
+//                 Where(mask, x, −FLT_MAX), axis 0); meanmax = Concat(last, mean, max). One-hot input: x_0 is both directions' gathered columns side by side,
+//                 (T, N, 2·G·H), and layer 0's W is [[I, 0], [0, I]], built in the graph (EyeLike).
 //   many-to-many  probabilities = Softmax(Transpose(Squeeze(Y_top), (1, 0, 2))·Wyaᵀ + by)  (N, T, C)
 //                 batch-major like `tokens`; steps t >= lengths[n] are padding, not predictions.
 //
@@ -31,7 +39,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { endianness } from 'node:os';
 import { onnx } from './pb/onnx.js';
-import { CELLS, gatesOf, layersOf, paramTable, type ModelSpec } from '../model/spec.js';
+import { CELLS, directionsOf, gatesOf, layersOf, paramTable, type ModelSpec } from '../model/spec.js';
 import type { Params } from '../model/params.js';
 import type { Float } from '../model/kernels.js';
 import { SPECIALS, PAD, UNK, BOS, EOS, type TokenizerSpec } from '../data/types.js';
@@ -91,7 +99,7 @@ export interface ExportOptions {
   graphName?: string;
 }
 
-const SPEC_KEYS = new Set(['cell', 'task', 'V', 'H', 'C', 'E', 'layers']);
+const SPEC_KEYS = new Set(['cell', 'task', 'V', 'H', 'C', 'E', 'layers', 'bidirectional', 'pooling']);
 const TOKENIZER_KEYS = new Set(['kind', 'lowercase', 'bos', 'eos', 'maxLength', 'truncate', 'reverse', 'merges']);
 /** Protobuf messages are limited to 2 GiB; external data files are not written. */
 const MAX_MODEL_BYTES = 2 ** 31 - 1 - (1 << 20);
@@ -206,7 +214,7 @@ export function onnxMetadata(m: ExportableModel): Record<string, string> {
   const md: Record<string, string> = {
     'rnn_trainer.metadata_version': ONNX_METADATA_VERSION,
     task: spec.task,
-    model: JSON.stringify({ cell: spec.cell, layers: layersOf(spec), hidden: spec.H, vocab_size: spec.V, classes: spec.C, embedding: spec.E }),
+    model: JSON.stringify({ cell: spec.cell, layers: layersOf(spec), hidden: spec.H, vocab_size: spec.V, classes: spec.C, embedding: spec.E, ...(spec.bidirectional ? { bidirectional: true } : {}) }),
     vocab: JSON.stringify(m.vocab),
     special_tokens: JSON.stringify({ pad: PAD, unk: UNK, bos: BOS, eos: EOS }),
     tokenizer: JSON.stringify(tok),
@@ -251,7 +259,7 @@ export function exportOnnx(m: ExportableModel, opts: ExportOptions = {}): Uint8A
   if (endianness() !== 'LE') throw new ExportError('cannot export to ONNX on a big-endian machine: raw_data must be little-endian');
   const { spec, params: p } = m;
   const { V, H, C, E } = spec;
-  const L = layersOf(spec), G = gatesOf(spec.cell), GH = G * H;
+  const L = layersOf(spec), G = gatesOf(spec.cell), GH = G * H, D = directionsOf(spec), bi = D === 2;
   const order = onnxGateOrder(spec.cell);
   const m2o = spec.task === 'many-to-one';
   const op = spec.cell === 'lstm' ? 'LSTM' : spec.cell === 'gru' ? 'GRU' : 'RNN';
@@ -273,43 +281,114 @@ export function exportOnnx(m: ExportableModel, opts: ExportOptions = {}): Uint8A
   if (E > 0) {
     initializer.push(floatTensor('embedding', [V, E], Float32Array.from(p.Wemb!)));
     add('Gather', ['embedding', 'tokens_tn'], ['x0'], [], 'x_t = Wemb[token]: (T, N, E)');
-  } else {
+  } else if (!bi) {
     initializer.push(floatTensor('onehot_input_weight', [V, GH], reorderColumns(p.layers[0].Wih, order, H, V)));
     add('Gather', ['onehot_input_weight', 'tokens_tn'], ['x0'], [], 'W_ih·onehot(token) = column `token` of weight_ih_l0 (stored as row `token`): (T, N, G·H)');
     add('ConstantOfShape', [ints('identity_shape', [GH, GH])], ['identity_zeros']);
     add('EyeLike', ['identity_zeros'], ['identity']);
     add('Unsqueeze', ['identity', ints('axis0', [0])], ['W_0'], [], 'layer 0 input weight: the identity, its input being W_ih·x_t already');
+  } else {
+    initializer.push(floatTensor('onehot_input_weight', [V, GH], reorderColumns(p.layers[0].Wih, order, H, V)));
+    initializer.push(floatTensor('onehot_input_weight_reverse', [V, GH], reorderColumns(p.reverse[0].Wih, order, H, V)));
+    add('Gather', ['onehot_input_weight', 'tokens_tn'], ['x0_forward'], [], 'W_ih·onehot(token), forward direction: (T, N, G·H)');
+    add('Gather', ['onehot_input_weight_reverse', 'tokens_tn'], ['x0_reverse'], [], 'W_ih·onehot(token), reverse direction: (T, N, G·H)');
+    add('Concat', ['x0_forward', 'x0_reverse'], ['x0'], [attrInt('axis', 2)], 'both directions\' input projections side by side: (T, N, 2·G·H)');
+    add('ConstantOfShape', [ints('identity_shape', [GH, 2 * GH])], ['identity_zeros']);
+    add('EyeLike', ['identity_zeros'], ['identity_forward'], [], '[I, 0]: the forward direction takes the first G·H values');
+    add('EyeLike', ['identity_zeros'], ['identity_reverse'], [attrInt('k', GH)], '[0, I]: the reverse direction the last G·H');
+    // Stacked on a new first axis without a Concat on axis 0 (an attribute equal to 0 is not encoded: attrInt):
+    // rows side by side, (G·H, 4·G·H), then (G·H, 2, 2·G·H), then (2, G·H, 2·G·H).
+    add('Concat', ['identity_forward', 'identity_reverse'], ['identity_pair'], [attrInt('axis', 1)]);
+    add('Reshape', ['identity_pair', ints('identity_pair_shape', [GH, 2, 2 * GH])], ['identity_pair_3d']);
+    add('Transpose', ['identity_pair_3d'], ['W_0'], [attrInts('perm', [1, 0, 2])], 'layer 0 input weights (2, G·H, 2·G·H)');
   }
 
   let x = 'x0';
   for (let l = 0; l < L; l++) {
-    const lp = p.layers[l];
-    const I = l > 0 ? H : E;
-    if (l > 0 || E > 0) initializer.push(floatTensor(`W_${l}`, [1, GH, I], reorderRows(lp.Wih, order, H, I)));
-    initializer.push(floatTensor(`R_${l}`, [1, GH, H], reorderRows(lp.Whh, order, H, H)));
-    const b = new Float32Array(2 * GH);
-    b.set(reorderRows(lp.bih, order, H, 1), 0);
-    if (lp.bhh) b.set(reorderRows(lp.bhh, order, H, 1), GH); // the vanilla RNN's layer 0: its one bias ba is Wb, Rb = 0
-    initializer.push(floatTensor(`B_${l}`, [1, 2 * GH], b));
+    const I = l > 0 ? D * H : E;
+    // Per direction (forward, then reverse): W (G·H, I), R (G·H, H), B = [Wb, Rb] (2·G·H), stacked.
+    const dirs = bi ? [p.layers[l], p.reverse[l]] : [p.layers[l]];
+    const stack = (n: number, f: (lp: (typeof dirs)[number]) => Float32Array) => {
+      const out = new Float32Array(D * n);
+      dirs.forEach((lp, d) => out.set(f(lp), d * n));
+      return out;
+    };
+    if (l > 0 || E > 0) initializer.push(floatTensor(`W_${l}`, [D, GH, I], stack(GH * I, (lp) => reorderRows(lp.Wih, order, H, I))));
+    initializer.push(floatTensor(`R_${l}`, [D, GH, H], stack(GH * H, (lp) => reorderRows(lp.Whh, order, H, H))));
+    initializer.push(floatTensor(`B_${l}`, [D, 2 * GH], stack(2 * GH, (lp) => {
+      const b = new Float32Array(2 * GH);
+      b.set(reorderRows(lp.bih, order, H, 1), 0);
+      if (lp.bhh) b.set(reorderRows(lp.bhh, order, H, 1), GH); // the vanilla RNN's layer 0: its one bias ba is Wb, Rb = 0
+      return b;
+    })));
     const top = l === L - 1;
-    const Y = top && m2o ? '' : `Y_${l}`; // many-to-one reads the top layer's Y_h only
-    const attrs = [attrInt('hidden_size', H), attrString('direction', 'forward')];
+    const pooled = m2o && spec.pooling !== undefined && spec.pooling !== 'last';
+    const Y = top && m2o && !pooled ? '' : `Y_${l}`; // many-to-one reads the top layer's Y_h only (unless it pools every step)
+    const attrs = [attrInt('hidden_size', H), attrString('direction', bi ? 'bidirectional' : 'forward')];
     if (spec.cell === 'gru') attrs.push(attrInt('linear_before_reset', 1));
     add(op, [x, `W_${l}`, `R_${l}`, `B_${l}`, 'lengths'], [Y, `Y_h_${l}`], attrs, `layer ${l}`);
-    if (!top || !m2o) {
-      add('Squeeze', [Y, ints('axis1', [1])], [`h_${l}`], [], `layer ${l}'s states (T, N, H)`);
+    if (!top || !m2o || pooled) {
+      if (bi) {
+        add('Transpose', [Y, ], [`Y_${l}_tnd`], [attrInts('perm', [0, 2, 1, 3])], `layer ${l}'s states (T, N, 2, H)`);
+        add('Reshape', [`Y_${l}_tnd`, ints('shape_tn_', [0, 0, -1])], [`h_${l}`], [], `layer ${l}'s output [h→, h←] (T, N, 2H)`);
+      } else {
+        add('Squeeze', [Y, ints('axis1', [1])], [`h_${l}`], [], `layer ${l}'s states (T, N, H)`);
+      }
       x = `h_${l}`;
     }
   }
 
+  const Hout = D * H;
   if (m2o) {
-    add('Squeeze', [`Y_h_${L - 1}`, ints('axis0', [0])], ['h_last'], [], 'the top layer\'s state at each row\'s last real token (N, H)');
-    initializer.push(floatTensor('Wya', [C, H], Float32Array.from(p.Wya)), floatTensor('by', [C], Float32Array.from(p.by)));
-    add('Gemm', ['h_last', 'Wya', 'by'], ['logits'], [attrInt('transB', 1)], 'Wya·h + by (N, C)');
+    const pooling = spec.pooling ?? 'last';
+    if (bi && pooling !== 'mean' && pooling !== 'max') {
+      add('Transpose', [`Y_h_${L - 1}`], ['h_last_nd'], [attrInts('perm', [1, 0, 2])], 'the top layer\'s final states (N, 2, H)');
+      add('Reshape', ['h_last_nd', ints('shape_n_', [0, -1])], ['h_last'], [], '[h→ at each row\'s last real token, h← back at its first] (N, 2H)');
+    } else if (pooling !== 'mean' && pooling !== 'max') {
+      add('Squeeze', [`Y_h_${L - 1}`, ints('axis0', [0])], ['h_last'], [], 'the top layer\'s state at each row\'s last real token (N, H)');
+    }
+    let head = 'h_last';
+    if (pooling !== 'last') {
+      // mask (T, N, 1): step t is real for row n when t < lengths[n]
+      add('Shape', ['tokens'], ['tokens_shape']);
+      add('Gather', ['tokens_shape', ints('index1', [1])], ['T_1']);
+      add('Squeeze', ['T_1', ints('axis0', [0])], ['T_scalar']);
+      add('Cast', ['T_scalar'], ['T_i32'], [attrInt('to', DT.INT32)]);
+      initializer.push({ name: 'zero_i32', dims: [], dataType: DT.INT32, int32Data: [0] }, { name: 'one_i32', dims: [], dataType: DT.INT32, int32Data: [1] });
+      add('Range', ['zero_i32', 'T_i32', 'one_i32'], ['steps']);
+      add('Unsqueeze', ['steps', ints('axis1', [1])], ['steps_t1']);
+      add('Unsqueeze', ['lengths', ints('axis0', [0])], ['lengths_1n']);
+      add('Less', ['steps_t1', 'lengths_1n'], ['real_tn'], [], 'step t is real for row n (T, N)');
+      add('Unsqueeze', ['real_tn', ints('axis2', [2])], ['real']);
+      const parts: string[] = [];
+      if (pooling === 'meanmax') parts.push('h_last');
+      if (pooling === 'mean' || pooling === 'meanmax') {
+        add('Cast', ['real'], ['real_f'], [attrInt('to', DT.FLOAT)]);
+        add('Mul', [x, 'real_f'], ['x_real']);
+        add('ReduceSum', ['x_real', ints('axis0', [0])], ['x_sum_1'], [], 'Σ over real steps (1, N, D·H)');
+        add('Squeeze', ['x_sum_1', ints('axis0', [0])], ['x_sum']);
+        add('Cast', ['lengths'], ['lengths_f'], [attrInt('to', DT.FLOAT)]);
+        add('Unsqueeze', ['lengths_f', ints('axis1', [1])], ['lengths_n1']);
+        add('Div', ['x_sum', 'lengths_n1'], ['h_mean'], [], 'mean over real steps (N, D·H)');
+        parts.push('h_mean');
+      }
+      if (pooling === 'max' || pooling === 'meanmax') {
+        initializer.push(floatTensor('lowest', [], Float32Array.of(-3.4028234663852886e38)));
+        add('Where', ['real', x, 'lowest'], ['x_or_lowest']);
+        add('ReduceMax', ['x_or_lowest'], ['x_max_1'], [attrInts('axes', [0])], 'max over real steps (1, N, D·H)');
+        add('Squeeze', ['x_max_1', ints('axis0', [0])], ['h_max']);
+        parts.push('h_max');
+      }
+      head = parts.length === 1 ? parts[0] : 'h_pooled';
+      if (parts.length > 1) add('Concat', parts, ['h_pooled'], [attrInt('axis', 1)], '[last, mean, max] (N, 3·D·H)');
+    }
+    const Hp = (pooling === 'meanmax' ? 3 : 1) * Hout;
+    initializer.push(floatTensor('Wya', [C, Hp], Float32Array.from(p.Wya)), floatTensor('by', [C], Float32Array.from(p.by)));
+    add('Gemm', [head, 'Wya', 'by'], ['logits'], [attrInt('transB', 1)], 'Wya·h + by (N, C)');
     add('Softmax', ['logits'], ['probabilities'], [attrInt('axis', 1)]);
   } else {
     add('Transpose', [x], ['h_nth'], [attrInts('perm', [1, 0, 2])], 'the top layer\'s states, batch-major (N, T, H)');
-    initializer.push(floatTensor('Wya_t', [H, C], transpose(p.Wya, C, H)), floatTensor('by', [C], Float32Array.from(p.by)));
+    initializer.push(floatTensor('Wya_t', [Hout, C], transpose(p.Wya, C, Hout)), floatTensor('by', [C], Float32Array.from(p.by)));
     add('MatMul', ['h_nth', 'Wya_t'], ['logits_nobias']);
     add('Add', ['logits_nobias', 'by'], ['logits'], [], 'Wya·h_t + by (N, T, C)');
     add('Softmax', ['logits'], ['probabilities'], [attrInt('axis', 2)]);
@@ -328,7 +407,7 @@ export function exportOnnx(m: ExportableModel, opts: ExportOptions = {}): Uint8A
     if (k in metadata) throw new Error(`exportOnnx: metadata key ${JSON.stringify(k)} is the exporter's own`);
     metadata[k] = v;
   }
-  const doc = `rnn-trainer ${spec.cell} × ${L} layer${L > 1 ? 's' : ''}, ${spec.task}, ${E > 0 ? `embedding E=${E}` : 'one-hot input'}, V=${V} H=${H} C=${C}. `
+  const doc = `rnn-trainer ${bi ? 'bidirectional ' : ''}${spec.cell} × ${L} layer${L > 1 ? 's' : ''}, ${spec.task}, ${E > 0 ? `embedding E=${E}` : 'one-hot input'}, V=${V} H=${H} C=${C}. `
     + `Inputs: ${metadata.inputs}. Output: ${metadata.outputs}. How to encode text: metadata_props "encoding".`;
   const model: onnx.ModelProto.$Properties = {
     irVersion: ONNX_IR_VERSION,

@@ -49,8 +49,11 @@ export function initParams(p: Params, spec: ModelSpec, rng: Rng, opts: InitOptio
   const k = 1 / Math.sqrt(H);
   p.data.fill(0);
   if (E > 0) for (let i = 0; i < V * E; i++) p.Wemb![i] = rng.normal();
-  p.layers.forEach((lp, l) => {
-    const I = l > 0 ? H : E;
+  const D = p.reverse.length > 0 ? 2 : 1;
+  // In table order: each layer's forward direction, then its reverse one (bidirectional).
+  const directions = p.layers.flatMap((lp, l) => (D === 2 ? [[lp, l], [p.reverse[l], l]] : [[lp, l]]) as [typeof lp, number][]);
+  directions.forEach(([lp, l]) => {
+    const I = l > 0 ? D * H : E;
     if (torch) {
       for (const w of [lp.Wih, lp.Whh, lp.bih, lp.bhh]) if (w) uniform(w, k, rng);
     } else {
@@ -67,10 +70,11 @@ export function initParams(p: Params, spec: ModelSpec, rng: Rng, opts: InitOptio
     else if (spec.cell === 'lstm') for (let i = H; i < 2 * H; i++) lp.bih[i] += opts.forgetBias ?? 1; // gates i, f, g, o
   });
   if (torch) {
-    uniform(p.Wya, k, rng);
-    uniform(p.by, k, rng);
+    const kOut = 1 / Math.sqrt(D * H); // nn.Linear(D·H, C): U(±1/√fan_in)
+    uniform(p.Wya, kOut, rng);
+    uniform(p.by, kOut, rng);
   } else {
-    uniform(p.Wya, Math.sqrt(6 / (H + C)), rng);
+    uniform(p.Wya, Math.sqrt(6 / (D * H + C)), rng);
   }
 }
 

@@ -51,6 +51,8 @@ export interface Params {
   G: number;
   Wemb: Float | null; // (V, E) embedding input only
   layers: LayerParams[];
+  /** Each layer's reverse direction (bidirectional models); empty otherwise. */
+  reverse: LayerParams[];
   /** Layer 0's views under the classic names (the vanilla RNN's Wax, Waa, ba). */
   Wax: Float;
   Waa: Float;
@@ -66,10 +68,11 @@ export function viewsOf(layout: Layout, data: Float): Params {
     return data.subarray(t.offset, t.offset + t.size);
   };
   const { cell } = layout;
-  const layers: LayerParams[] = [];
+  const layers: LayerParams[] = [], reverse: LayerParams[] = [];
+  const views = (n: ReturnType<typeof layerNames>): LayerParams => ({ Wih: v(n.Wih), Whh: v(n.Whh), bih: v(n.bih), bhh: n.bhh ? v(n.bhh) : null });
   for (let l = 0; layout.byName.has(layerNames(cell, l).Whh); l++) {
-    const n = layerNames(cell, l);
-    layers.push({ Wih: v(n.Wih), Whh: v(n.Whh), bih: v(n.bih), bhh: n.bhh ? v(n.bhh) : null });
+    layers.push(views(layerNames(cell, l)));
+    if (layout.byName.has(layerNames(cell, l, true).Whh)) reverse.push(views(layerNames(cell, l, true)));
   }
   return {
     data,
@@ -78,6 +81,7 @@ export function viewsOf(layout: Layout, data: Float): Params {
     G: gatesOf(cell),
     Wemb: layout.byName.has('Wemb') ? v('Wemb') : null,
     layers,
+    reverse,
     Wax: layers[0].Wih,
     Waa: layers[0].Whh,
     ba: layers[0].bih,

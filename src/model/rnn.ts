@@ -37,15 +37,26 @@
 // BPTT at chunk boundaries).
 //
 // The gradient-through-time profile records ‖dL/dh_t‖ of the TOP layer (the one the outputs read).
+//
+// Bidirectional (spec.bidirectional, PyTorch's bidirectional=True): each layer also runs a reverse
+// direction, the same cell with weights of its own, over each row's tokens in reverse order: from
+// its last real token to its first, never from the padding. The driver reverses the input of each
+// row within its own length (rev_τ = x_{len+1−τ}), runs the same time loop, and reads the reverse
+// state of original step t at τ = len+1−t; a layer's output at t is [h→_t, h←_t] (2H wide), the
+// next layer's input. A classifier reads [h→_len, h←_1] (PyTorch's h_n of both directions): the
+// forward state at the last real token and the reverse state after reading the row back to its
+// first. Backward runs each direction's BPTT on the gradient reaching its states, reversed the
+// same way. Rows keep their lengths when reversed, so R[t] and the padding rules hold unchanged.
 
 import type { ModelSpec } from './spec.js';
-import { layersOf, stateSize } from './spec.js';
+import { directionsOf, headWidth, layersOf, stateSize } from './spec.js';
 import type { Params } from './params.js';
 import type { Batch } from './batch.js';
 import { type Float, softmaxRow, argmaxRow, fill, scale, dropout, copy } from './kernels.js';
 import { Epi, JsKernels, type Kernels } from './backend/index.js';
 import { AddressedKernels } from './backend/addressed.js';
 import { cellOf, type Cell, type LayerCache, type Backflow } from './cells/index.js';
+import type { LayerParams } from './params.js';
 
 /** Dropout for one training step: the rate, and the step's key (stepKey(seed, step)). */
 export interface Dropout {
@@ -71,15 +82,36 @@ export interface Workspace {
   cell: Cell;
   /** One cache per layer, bottom first. */
   layers: LayerCache[];
+  /** Directions D (2: bidirectional) and the width of a layer's output, D·H: what the output layer reads. */
+  D: 1 | 2;
+  Hout: number;
+  /** Bidirectional: each layer's reverse direction (empty otherwise), and the layers' outputs. */
+  rev: LayerCache[];
+  /** Bidirectional: (maxT, maxB, 2H) each layer's output [h→_t, h←_t] in the input's time order (the top one is A). */
+  O: Float[];
+  XR: Float | null; //      bidirectional: (maxT, maxB, max(E, 2H)) a reverse direction's input: each row reversed within its length
+  dF: Float | null; //      bidirectional: (maxT, maxB, H) the gradient reaching the forward states from outside the recurrence
+  dR: Float | null; //      bidirectional: (maxT, maxB, H) the same for the reverse states, in reverse time
+  dO: Float | null; //      bidirectional: (maxT, maxB, 2H) the gradient reaching a layer's output
+  dIn: Float | null; //     bidirectional: (maxT, maxB, max(E, 2H)) a reverse direction's input gradient, in reverse time
+  tokensRev: Int32Array; // bidirectional: (maxB·maxT) each row's tokens reversed within its length
   R: Int32Array; //         (maxT+1) rows computed at step t
   tokens: Int32Array; //    (maxB·maxT) the batch's token ids, where the kernels can read them
-  A: Float; //              (maxT+1, maxB, H) the top layer's states (= layers[L-1].Hs); A[0] = the initial state
+  A: Float; //              (maxT+1, maxB, H) the top layer's states (= layers[L-1].Hs); A[0] = the initial state.
+  //                        Bidirectional: (maxT, maxB, 2H) the top layer's output (= O[L-1]); see topAt
   X: Float | null; //       (maxT, maxB, E) embedded inputs (embedding input only), after dropout
   Mx: Float | null; //      (maxT, maxB, E) their dropout masks
   /** Layer l ≥ 1: its inputs after dropout and their masks (maxT, maxB, H); allocated at the first dropout. */
   Xl: Array<Float | null>;
   Ml: Array<Float | null>;
-  Hlast: Float; //          (maxB, H) many-to-one: state at each sequence's last real token, after dropout
+  Hlast: Float; //          (maxB, Hp) many-to-one: what the classifier reads (pooling: a_len, mean, max, or all three), after dropout
+  /** Width of Hlast: D·H, or 3·D·H for meanmax pooling (spec.ts: headWidth). */
+  Hp: number;
+  /** Whether Hlast starts with a_len (pooling last or meanmax): its gradient then enters at the last real step. */
+  poolLast: boolean;
+  /** Max pooling: the step t (1-based) each row's max of each unit came from, (maxB, D·H). */
+  argmax: Int32Array;
+  dPool: Float | null; //   pooling mean or max: (maxT, maxB, D·H) the gradient the pooled states send to each step's output
   Mh: Float; //             (maxB, H) its dropout mask
   /** The dropout of the last forward (null: none). */
   drop: Dropout | null;
@@ -137,33 +169,47 @@ export function workspaceBytes(spec: ModelSpec, maxB: number, maxT: number): num
 export function allocWorkspace(spec: ModelSpec, maxB: number, maxT: number, k: Kernels | 'float32' | 'float64' = 'float32'): Workspace {
   if (typeof k === 'string') k = new JsKernels(k);
   const { H, C, E, V } = spec;
-  const L = layersOf(spec);
+  const L = layersOf(spec), D = directionsOf(spec), Hout = D * H;
   const cell = cellOf(spec.cell);
   const outRows = spec.task === 'many-to-one' ? maxB : maxT * maxB;
   const m2o = spec.task === 'many-to-one';
   const f = (n: number) => k.floats(n);
   const layers = Array.from({ length: L }, () => cell.alloc(k, maxB, maxT, H));
+  const bi = D === 2, slab = maxT * maxB, Hp = headWidth(spec), pooled = m2o && spec.pooling !== undefined && spec.pooling !== 'last';
+  const rev = bi ? Array.from({ length: L }, () => cell.alloc(k, maxB, maxT, H)) : [];
+  const O = bi ? Array.from({ length: L }, () => f(slab * Hout)) : [];
+  const wide = Math.max(E, Hout);
   return {
-    spec, maxB, maxT, k, cell, layers,
+    spec, maxB, maxT, k, cell, layers, D, Hout, rev, O,
+    XR: bi ? f(slab * wide) : null,
+    dF: bi ? f(slab * H) : null,
+    dR: bi ? f(slab * H) : null,
+    dO: bi ? f(slab * Hout) : null,
+    dIn: bi ? f(slab * wide) : null,
+    tokensRev: bi ? k.ints(maxB * maxT) : k.ints(0),
     R: new Int32Array(maxT + 1),
     tokens: k.ints(maxB * maxT),
-    A: layers[L - 1].Hs,
+    A: bi ? O[L - 1] : layers[L - 1].Hs,
     X: E > 0 ? f(maxT * maxB * E) : null,
     Mx: E > 0 ? f(maxT * maxB * E) : null,
     Xl: new Array<Float | null>(L).fill(null),
     Ml: new Array<Float | null>(L).fill(null),
-    Hlast: f(maxB * H),
-    Mh: f(maxB * H),
+    Hlast: f(maxB * Hp),
+    Mh: f(maxB * Hp),
+    Hp,
+    poolLast: spec.pooling === undefined || spec.pooling === 'last' || spec.pooling === 'meanmax',
+    argmax: new Int32Array(spec.pooling === 'max' || spec.pooling === 'meanmax' ? maxB * Hout : 0),
+    dPool: pooled ? f(slab * Hout) : null,
     drop: null,
     stepLoss: 0,
     // Target replication only; untouched (so never paged in) otherwise.
     P2: f(m2o ? maxT * maxB * C : 0),
-    dOut2: f(m2o ? maxT * maxB * H : 0),
+    dOut2: f(m2o ? maxT * maxB * Hout : 0),
     P: f(outRows * C),
-    dOut: f(outRows * H),
+    dOut: f(outRows * (m2o ? Hp : Hout)),
     dh: f(maxB * H),
     dc: f(maxB * H),
-    dExt: L > 1 ? f(maxT * maxB * H) : null,
+    dExt: L > 1 && !bi ? f(maxT * maxB * H) : null,
     dX: E > 0 ? f(maxT * maxB * E) : null,
     state0: f(maxB * stateSize(spec)),
     state1: f(maxB * stateSize(spec)),
@@ -235,6 +281,8 @@ export function rnnForward(p: Params, ws: Workspace, batch: Batch, drop: Dropout
     R[t] = r;
   }
 
+  if (ws.D === 2) reverseTokens(ws, batch);
+  const I = ws.Hout; // a layer's input above layer 0: the output of the one below, D·H wide
   for (let l = 0; l < ws.layers.length; l++) {
     const c = ws.layers[l], lp = p.layers[l];
     initialState(ws, l, B, withState0);
@@ -242,7 +290,7 @@ export function rnnForward(p: Params, ws: Workspace, batch: Batch, drop: Dropout
     const [Y, yo] = cell.slab(c, B);
     if (l > 0) {
       const [x, xo] = layerInput(ws, batch, l, true);
-      k.gemm(Y, yo, GH, x, xo, H, 1, lp.Wih, 0, 1, H, T * B, GH, H, 0, null, Epi.None); //      X·W_ihᵀ, all steps
+      k.gemm(Y, yo, GH, x, xo, I, 1, lp.Wih, 0, 1, I, T * B, GH, I, 0, null, Epi.None); //      X·W_ihᵀ, all steps
     } else if (E > 0) {
       const X = ws.X!;
       for (let t = 1; t <= T; t++) {
@@ -256,6 +304,7 @@ export function rnnForward(p: Params, ws: Workspace, batch: Batch, drop: Dropout
     }
     if (!samePacked) cell.prepare(k, c, lp);
     for (let t = 1; t <= T; t++) cell.step(k, c, lp, B, t, R[t]); // h_1..h_T (rows < R[t]) from h_0
+    if (ws.D === 2) reverseForward(p.reverse[l], ws, batch, l, samePacked);
   }
   finalState(ws, batch);
 
@@ -287,11 +336,72 @@ function initialState(ws: Workspace, l: number, B: number, withState0: boolean):
   }
 }
 
+/**
+ * Layer l's reverse direction, after its forward one: the same cell over each row's input reversed
+ * within its length, from a zero state; then the layer's output O[l] = [h→_t, h←_{len+1−t}].
+ */
+function reverseForward(lp: LayerParams, ws: Workspace, batch: Batch, l: number, samePacked: boolean): void {
+  const { H, E } = ws.spec, { B, T } = batch, { k, R, cell } = ws;
+  const c = ws.rev[l], GH = cell.G * H, W = ws.Hout, XR = ws.XR!;
+  fill(c.Hs, 0, B * H, 0);
+  if (c.Cs) fill(c.Cs, 0, B * H, 0);
+  const [Y, yo] = cell.slab(c, B);
+  if (l > 0) {
+    const [x, xo] = layerInput(ws, batch, l, false); //                                    built by the forward direction
+    reverseRows(XR, x, xo, W, batch);
+    k.gemm(Y, yo, GH, XR, 0, W, 1, lp.Wih, 0, 1, W, T * B, GH, W, 0, null, Epi.None);
+  } else if (E > 0) {
+    reverseRows(XR, ws.X!, 0, E, batch); //                                                the same embedded (and dropped) inputs
+    k.gemm(Y, yo, GH, XR, 0, E, 1, lp.Wih, 0, 1, E, T * B, GH, E, 0, null, Epi.None);
+  } else {
+    for (let t = 1; t <= T; t++) k.gatherRows(Y, yo + (t - 1) * B * GH, GH, lp.Wih, GH, ws.tokensRev, t - 1, T, R[t], GH, false);
+  }
+  if (!samePacked) cell.prepare(k, c, lp);
+  for (let t = 1; t <= T; t++) cell.step(k, c, lp, B, t, R[t]);
+  // The layer's output, in the input's time order.
+  const O = ws.O[l], fwd = ws.layers[l].Hs, rev = c.Hs, lengths = batch.lengths;
+  for (let t = 1; t <= T; t++) {
+    for (let b = 0; b < B; b++) {
+      const o = (t - 1) * B * W + b * W, len = lengths[b];
+      if (t > len) { fill(O, o, W, 0); continue; }
+      copy(O, o, fwd, t * B * H + b * H, H);
+      copy(O, o + H, rev, (len + 1 - t) * B * H + b * H, H);
+    }
+  }
+}
+
+/** Each row's tokens reversed within its length (padding stays padding), for the reverse directions. */
+function reverseTokens(ws: Workspace, batch: Batch): void {
+  const { B, T, lengths } = batch, src = ws.tokens, dst = ws.tokensRev;
+  for (let b = 0; b < B; b++) {
+    const len = lengths[b], row = b * T;
+    for (let t = 0; t < T; t++) dst[row + t] = t < len ? src[row + len - 1 - t] : 0;
+  }
+}
+
+/**
+ * dst slab τ (rows of w at (τ−1)·B·w) = src slab len+1−τ for each row (src slab t at so + (t−1)·B·w),
+ * zero past the row's length: a row's time reversed within its own length. Its own inverse.
+ */
+function reverseRows(dst: Float, src: Float, so: number, w: number, batch: Batch): void {
+  const { B, T, lengths } = batch;
+  for (let b = 0; b < B; b++) {
+    const len = lengths[b];
+    for (let t = 1; t <= T; t++) {
+      const o = (t - 1) * B * w + b * w;
+      if (t > len) fill(dst, o, w, 0);
+      else copy(dst, o, src, so + (len - t) * B * w + b * w, w);
+    }
+  }
+}
+
 /** Every row's state at its last real token, every layer, into ws.state1. */
 function finalState(ws: Workspace, batch: Batch): void {
   const H = ws.spec.H, S = stateSize(ws.spec), { B, lengths } = batch;
   let at = 0;
-  for (const c of ws.layers) {
+  // Bidirectional: layer l's forward, then its reverse direction (whose last step is τ = len).
+  const caches = ws.D === 2 ? ws.layers.flatMap((c, l) => [c, ws.rev[l]]) : ws.layers;
+  for (const c of caches) {
     for (let b = 0; b < B; b++) {
       const o = lengths[b] * B * H + b * H;
       copy(ws.state1, b * S + at, c.Hs, o, H);
@@ -306,16 +416,18 @@ function finalState(ws: Workspace, batch: Batch): void {
  * the layer below's states, or (dropout) a masked copy, built when `build`.
  */
 function layerInput(ws: Workspace, batch: Batch, l: number, build: boolean): [Float, number] {
-  const { H } = ws.spec, { B, T } = batch, below = ws.layers[l - 1].Hs;
-  if (!ws.drop) return [below, B * H];
-  const n = ws.maxT * ws.maxB * H;
+  const { H } = ws.spec, { B, T } = batch, W = ws.Hout;
+  // The layer below's states (slab t at t·B·H), or its 2H-wide output (slab t at (t−1)·B·2H).
+  const [below, bo] = ws.D === 2 ? [ws.O[l - 1], 0] : [ws.layers[l - 1].Hs, B * H];
+  if (!ws.drop) return [below, bo];
+  const n = ws.maxT * ws.maxB * W;
   const X = (ws.Xl[l] ??= ws.k.floats(n)), M = (ws.Ml[l] ??= ws.k.floats(n));
   if (build) {
     for (let t = 1; t <= T; t++) {
       for (let b = 0; b < ws.R[t]; b++) {
-        const o = (t - 1) * B * H + b * H;
-        copy(X, o, below, t * B * H + b * H, H);
-        dropout(X, o, M, o, H, ws.drop.rate, ws.drop.key, batch.ids[b], LAYER_MASK_T + l * 0x100000 + (t - 1));
+        const o = (t - 1) * B * W + b * W;
+        copy(X, o, below, bo + o, W);
+        dropout(X, o, M, o, W, ws.drop.rate, ws.drop.key, batch.ids[b], LAYER_MASK_T + l * 0x100000 + (t - 1));
       }
     }
   }
@@ -325,6 +437,10 @@ function layerInput(ws: Workspace, batch: Batch, l: number, build: boolean): [Fl
 /** What a layer's backward receives at each step: from the outputs (top layer) or from the layer above (dExt). */
 class Flow implements Backflow {
   top = true;
+  /** Whether this layer's ‖dL/dh_t‖ is the profile's (the top layer's; its forward direction when bidirectional). */
+  profile = true;
+  /** Bidirectional: the gradient reaching this direction's states from outside, time-major in its own time. */
+  ext: Float | null = null;
   real = 0;
   constructor(private readonly ws: Workspace, private readonly batch: Batch, private readonly bpttWindow: number) {}
 
@@ -337,14 +453,16 @@ class Flow implements Backflow {
     for (let b = 0; b < r; b++) {
       if (lengths[b] < t) continue;
       real++;
-      if (this.top && m2o && lengths[b] === t) k.addTo(dh, b * H, ws.dOut, b * H, H);
+      if (!this.ext && this.top && m2o && ws.poolLast && lengths[b] === t) k.addTo(dh, b * H, ws.dOut, b * ws.Hp, H); // a_len's share of what the head read
     }
     this.real = real;
-    if (!this.top) k.addTo(dh, 0, ws.dExt!, zt, r * H);
+    if (this.ext) k.addTo(dh, 0, this.ext, zt, r * H);
+    else if (!this.top) k.addTo(dh, 0, ws.dExt!, zt, r * H);
     else if (!m2o) k.addTo(dh, 0, ws.dOut, zt, r * H);
     else if (ws.stepLoss > 0) k.addTo(dh, 0, ws.dOut2, zt, r * H);
+    if (!this.ext && this.top && m2o && ws.dPool) k.addTo(dh, 0, ws.dPool, zt, r * H); //      pooled over every step
     this.zeroPastEnd(dh, 0, H, t, r); // nothing reaches them; kept exactly zero
-    if (this.top) {
+    if (this.profile) {
       ws.stepNormSum[t - 1] = k.sumRowNorms(dh, 0, H, r, H);
       ws.stepNormCount[t - 1] = real;
     }
@@ -376,50 +494,161 @@ export function rnnBackward(p: Params, g: Params, ws: Workspace, batch: Batch, b
   ws.stepNormCount.fill(0, 0, T);
   const flow = new Flow(ws, batch, bpttWindow);
   const scratch = { dh: ws.dh, dc: ws.dc };
+  if (ws.D === 2) {
+    biBackward(p, g, ws, batch, flow, scratch);
+    return;
+  }
 
   for (let l = ws.layers.length - 1; l >= 0; l--) {
     const c = ws.layers[l], lp = p.layers[l], lg = g.layers[l];
-    flow.top = l === ws.layers.length - 1;
+    flow.top = flow.profile = l === ws.layers.length - 1;
     cell.backward(k, c, lp, B, T, R, flow, scratch);
 
     // Weight gradients over all steps at once: one product each over the T·B rows.
-    const dGh = c.dGh ?? c.dG;
-    k.gemm(lg.Whh, 0, H, dGh, 0, 1, GH, c.Hs, 0, H, 1, GH, H, rows, 1, null, Epi.None); // dW_hh += Σ_t dGh_t h_{t-1}ᵀ
-    k.colSumAcc(lg.bih, c.dG, 0, GH, rows, GH); //                                        db_ih += Σ_t dG_t
-    if (lg.bhh) k.colSumAcc(lg.bhh, dGh, 0, GH, rows, GH); //                             db_hh += Σ_t dGh_t
     if (l > 0) {
       const [x, xo] = layerInput(ws, batch, l, false);
       const dIn = ws.dExt!;
-      k.gemm(lg.Wih, 0, H, c.dG, 0, 1, GH, x, xo, H, 1, GH, H, rows, 1, null, Epi.None); //  dW_ih += Σ_t dG_t xᵀ
+      directionGrads(k, c, lg, x, xo, H, rows);
       k.gemm(dIn, 0, H, c.dG, 0, GH, 1, lp.Wih, 0, H, 1, rows, H, GH, 0, null, Epi.None); //  dL/dh^{l-1}_t = W_ihᵀ·dG_t
       if (ws.drop) k.mulInPlace(dIn, 0, ws.Ml[l]!, 0, rows * H); //                           through the masks
     } else if (E > 0) {
       const dX = ws.dX!, X = ws.X!;
-      k.gemm(lg.Wih, 0, E, c.dG, 0, 1, GH, X, 0, E, 1, GH, E, rows, 1, null, Epi.None); //   dW_ih += Σ_t dG_t x_tᵀ
+      directionGrads(k, c, lg, X, 0, E, rows);
       k.gemm(dX, 0, E, c.dG, 0, GH, 1, lp.Wih, 0, E, 1, rows, E, GH, 0, null, Epi.None); //   dL/dx_t = W_ihᵀ·dG_t
       if (ws.drop) k.mulInPlace(dX, 0, ws.Mx!, 0, rows * E); //                              through the masks
       for (let t = 1; t <= T; t++) k.scatterAddRows(g.Wemb!, E, dX, (t - 1) * B * E, E, tokens, t - 1, T, R[t], E);
     } else {
+      directionGrads(k, c, lg, null, 0, 0, rows);
       for (let t = 1; t <= T; t++) k.scatterAddRows(lg.Wih, GH, c.dG, (t - 1) * B * GH, GH, tokens, t - 1, T, R[t], GH); // dW_ih[:, x_t] += dG_t
     }
+  }
+}
+
+/**
+ * A direction's weight gradients after its BPTT, each one product over all T·B rows: dW_hh, the
+ * biases, and dW_ih from its input x (rows of I at xo); x null: layer 0's one-hot input weight,
+ * which the caller scatters by token.
+ */
+function directionGrads(k: Kernels, c: LayerCache, lg: LayerParams, x: Float | null, xo: number, I: number, rows: number): void {
+  const H = c.H, GH = c.G * H, dGh = c.dGh ?? c.dG;
+  k.gemm(lg.Whh, 0, H, dGh, 0, 1, GH, c.Hs, 0, H, 1, GH, H, rows, 1, null, Epi.None); //   dW_hh += Σ_t dGh_t h_{t-1}ᵀ
+  k.colSumAcc(lg.bih, c.dG, 0, GH, rows, GH); //                                          db_ih += Σ_t dG_t
+  if (lg.bhh) k.colSumAcc(lg.bhh, dGh, 0, GH, rows, GH); //                               db_hh += Σ_t dGh_t
+  if (x) k.gemm(lg.Wih, 0, I, c.dG, 0, 1, GH, x, xo, I, 1, GH, I, rows, 1, null, Epi.None); // dW_ih += Σ_t dG_t xᵀ
+}
+
+/**
+ * BPTT of a bidirectional stack, top-down: at each layer the gradient reaching its output
+ * (2H wide, input time) is split into the forward states' (dF) and the reverse states' (dR, in
+ * reverse time); each direction runs its cell's BPTT and weight gradients; their input gradients,
+ * the reverse one put back in input time, sum into the gradient reaching the layer below.
+ */
+function biBackward(p: Params, g: Params, ws: Workspace, batch: Batch, flow: Flow, scratch: { dh: Float; dc: Float }): void {
+  const { H, E } = ws.spec, { B, T } = batch, { k, R, cell } = ws;
+  const GH = cell.G * H, W = ws.Hout, rows = T * B, L = ws.layers.length;
+  const dF = ws.dF!, dR = ws.dR!, dO = ws.dO!, dIn = ws.dIn!, XR = ws.XR!;
+  fill(dF, 0, rows * H, 0);
+  fill(dR, 0, rows * H, 0);
+  if (ws.spec.task === 'many-to-one') {
+    // The classifier read [h→_len, h←_len (in reverse time: after the whole row)].
+    for (let b = 0; ws.poolLast && b < B; b++) {
+      const at = (batch.lengths[b] - 1) * B * H + b * H;
+      k.addTo(dF, at, ws.dOut, b * ws.Hp, H);
+      k.addTo(dR, at, ws.dOut, b * ws.Hp + H, H);
+    }
+    if (ws.stepLoss > 0) splitOutput(ws, batch, ws.dOut2);
+    if (ws.dPool) splitOutput(ws, batch, ws.dPool);
+  } else {
+    splitOutput(ws, batch, ws.dOut);
+  }
+  for (let l = L - 1; l >= 0; l--) {
+    if (l < L - 1) {
+      fill(dF, 0, rows * H, 0);
+      fill(dR, 0, rows * H, 0);
+      splitOutput(ws, batch, dO);
+    }
+    const c = ws.layers[l], r = ws.rev[l], lp = p.layers[l], rp = p.reverse[l], lg = g.layers[l], rg = g.reverse[l];
+    flow.top = false;
+    flow.ext = dF;
+    flow.profile = l === L - 1;
+    cell.backward(k, c, lp, B, T, R, flow, scratch);
+    flow.ext = dR;
+    flow.profile = false;
+    cell.backward(k, r, rp, B, T, R, flow, scratch);
+    if (l > 0 || E > 0) {
+      const I = l > 0 ? W : E;
+      const [x, xo] = l > 0 ? layerInput(ws, batch, l, false) : [ws.X!, 0];
+      directionGrads(k, c, lg, x, xo, I, rows);
+      reverseRows(XR, x, xo, I, batch);
+      directionGrads(k, r, rg, XR, 0, I, rows);
+      const dx = l > 0 ? dO : ws.dX!;
+      k.gemm(dx, 0, I, c.dG, 0, GH, 1, lp.Wih, 0, I, 1, rows, I, GH, 0, null, Epi.None); //   W_ihᵀ·dG_t, forward
+      k.gemm(dIn, 0, I, r.dG, 0, GH, 1, rp.Wih, 0, I, 1, rows, I, GH, 0, null, Epi.None); //  and reverse, in its own time
+      addReversed(k, dx, dIn, I, batch);
+      const mask = l > 0 ? ws.Ml[l] : ws.Mx;
+      if (ws.drop) k.mulInPlace(dx, 0, mask!, 0, rows * I); //                                 through the masks
+      if (l === 0) for (let t = 1; t <= T; t++) k.scatterAddRows(g.Wemb!, E, dx, (t - 1) * B * E, E, ws.tokens, t - 1, T, R[t], E);
+    } else {
+      directionGrads(k, c, lg, null, 0, 0, rows);
+      directionGrads(k, r, rg, null, 0, 0, rows);
+      for (let t = 1; t <= T; t++) k.scatterAddRows(lg.Wih, GH, c.dG, (t - 1) * B * GH, GH, ws.tokens, t - 1, T, R[t], GH);
+      for (let t = 1; t <= T; t++) k.scatterAddRows(rg.Wih, GH, r.dG, (t - 1) * B * GH, GH, ws.tokensRev, t - 1, T, R[t], GH);
+    }
+  }
+}
+
+/** Adds a gradient reaching a layer's output (rows of 2H, input time) into ws.dF and, reversed, ws.dR. */
+function splitOutput(ws: Workspace, batch: Batch, src: Float): void {
+  const { H } = ws.spec, { B, T, lengths } = batch, W = ws.Hout, k = ws.k;
+  for (let b = 0; b < B; b++) {
+    const len = lengths[b];
+    for (let t = 1; t <= Math.min(len, T); t++) {
+      const o = (t - 1) * B * W + b * W;
+      k.addTo(ws.dF!, (t - 1) * B * H + b * H, src, o, H);
+      k.addTo(ws.dR!, (len - t) * B * H + b * H, src, o + H, H);
+    }
+  }
+}
+
+/** dst (input time) += src (reverse time) for each row's real steps: reverseRows' adjoint, added. */
+function addReversed(k: Kernels, dst: Float, src: Float, w: number, batch: Batch): void {
+  const { B, lengths } = batch;
+  for (let b = 0; b < B; b++) {
+    const len = lengths[b];
+    for (let t = 1; t <= len; t++) k.addTo(dst, (t - 1) * B * w + b * w, src, (len - t) * B * w + b * w, w);
   }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Output layer and loss
 
+/** Where the top layer's output at t = 1 starts in ws.A (rows of ws.Hout, slab t at start + (t−1)·B·Hout). */
+function topStart(ws: Workspace, B: number): number {
+  return ws.D === 1 ? B * ws.spec.H : 0; // h_0 comes first in a cell's states; a bidirectional output has no t = 0
+}
+
 /** Logits, softmax, cross-entropy; leaves probabilities in ws.P. */
 export function outputForward(p: Params, ws: Workspace, batch: Batch): ForwardResult {
-  const { H, C, task } = ws.spec;
+  const { H: Hs, C, task } = ws.spec;
+  const H = ws.Hout; // what the output layer reads: the top layer's output, D·H wide
   const { B, T, lengths } = batch;
   const P = ws.P;
   if (task === 'many-to-many') return everyStepForward(p, ws, batch, P, batch.targets, T, 1, 0);
+  const Hp = ws.Hp, pooling = ws.spec.pooling ?? 'last';
   for (let b = 0; b < B; b++) {
-    const src = lengths[b] * B * H + b * H; // a_{len} of row b
-    copy(ws.Hlast, b * H, ws.A, src, H);
-    if (ws.drop) dropout(ws.Hlast, b * H, ws.Mh, b * H, H, ws.drop.rate, ws.drop.key, batch.ids[b], OUTPUT_MASK_T);
+    const o = b * Hp;
+    if (ws.poolLast) {
+      if (ws.D === 1) copy(ws.Hlast, o, ws.A, lengths[b] * B * H + b * H, H); // a_{len} of row b
+      else {
+        copy(ws.Hlast, o, ws.A, (lengths[b] - 1) * B * H + b * H, Hs); //       h→ at the last real token
+        copy(ws.Hlast, o + Hs, ws.A, b * H + Hs, Hs); //                        h← after reading the row back to its first
+      }
+    }
+    if (pooling === 'mean' || pooling === 'meanmax') meanPool(ws, batch, b, o + (pooling === 'meanmax' ? H : 0));
+    if (pooling === 'max' || pooling === 'meanmax') maxPool(ws, batch, b, o + (pooling === 'meanmax' ? 2 * H : 0));
+    if (ws.drop) dropout(ws.Hlast, o, ws.Mh, o, Hp, ws.drop.rate, ws.drop.key, batch.ids[b], OUTPUT_MASK_T);
   }
-  ws.k.gemm(P, 0, C, ws.Hlast, 0, H, 1, p.Wya, 0, 1, H, B, C, H, 0, p.by, Epi.None); // Wya·a + by
+  ws.k.gemm(P, 0, C, ws.Hlast, 0, Hp, 1, p.Wya, 0, 1, Hp, B, C, Hp, 0, p.by, Epi.None); // Wya·a + by
   let lossSum = 0, correct = 0;
   for (let b = 0; b < B; b++) {
     softmaxRow(P, b * C, C);
@@ -433,15 +662,50 @@ export function outputForward(p: Params, ws: Workspace, batch: Batch): ForwardRe
   return r;
 }
 
+/** Hlast[o..o+D·H) = the mean of row b's top outputs a_1..a_len. */
+function meanPool(ws: Workspace, batch: Batch, b: number, o: number): void {
+  const H = ws.Hout, { B, lengths } = batch, len = lengths[b], a0 = topStart(ws, B) + b * H, out = ws.Hlast, A = ws.A;
+  fill(out, o, H, 0);
+  for (let t = 0; t < len; t++) for (let j = 0; j < H; j++) out[o + j] += A[a0 + t * B * H + j];
+  for (let j = 0; j < H; j++) out[o + j] /= len;
+}
+
+/** Hlast[o..o+D·H) = the elementwise max of row b's top outputs a_1..a_len, and where each came from (the first on a tie). */
+function maxPool(ws: Workspace, batch: Batch, b: number, o: number): void {
+  const H = ws.Hout, { B, lengths } = batch, len = lengths[b], a0 = topStart(ws, B) + b * H, out = ws.Hlast, A = ws.A, at = ws.argmax;
+  for (let j = 0; j < H; j++) {
+    let best = A[a0 + j], arg = 1;
+    for (let t = 1; t < len; t++) {
+      const v = A[a0 + t * B * H + j];
+      if (v > best) { best = v; arg = t + 1; }
+    }
+    out[o + j] = best;
+    at[b * H + j] = arg;
+  }
+}
+
+/** The pooled parts' gradient (in ws.dOut, after the mask) sent back to each step's output, into ws.dPool. */
+function poolBackward(ws: Workspace, batch: Batch): void {
+  const H = ws.Hout, Hp = ws.Hp, { B, T, lengths } = batch, dPool = ws.dPool!, d = ws.dOut, pooling = ws.spec.pooling;
+  fill(dPool, 0, T * B * H, 0);
+  const mean = pooling === 'mean' ? 0 : pooling === 'meanmax' ? H : -1;
+  const max = pooling === 'max' ? 0 : pooling === 'meanmax' ? 2 * H : -1;
+  for (let b = 0; b < B; b++) {
+    const len = lengths[b], o = b * Hp;
+    if (mean >= 0) for (let t = 0; t < len; t++) for (let j = 0; j < H; j++) dPool[t * B * H + b * H + j] += d[o + mean + j] / len;
+    if (max >= 0) for (let j = 0; j < H; j++) dPool[(ws.argmax[b * H + j] - 1) * B * H + b * H + j] += d[o + max + j];
+  }
+}
+
 /**
  * Outputs for every state a_1..a_T at once (rows past a sequence's end are skipped): probabilities
  * into P, the loss against y[b·bStride + t·tStride]. alpha > 0 weighs sequence b's steps by
  * alpha/len_b (target replication); 0 weighs each step 1 (many-to-many).
  */
 function everyStepForward(p: Params, ws: Workspace, batch: Batch, P: Float, y: Int32Array, bStride: number, tStride: number, alpha: number): ForwardResult {
-  const { H, C } = ws.spec;
+  const { C } = ws.spec, H = ws.Hout;
   const { B, T, lengths } = batch;
-  ws.k.gemm(P, 0, C, ws.A, B * H, H, 1, p.Wya, 0, 1, H, T * B, C, H, 0, p.by, Epi.None); // Wya·a_t + by, t = 1..T
+  ws.k.gemm(P, 0, C, ws.A, topStart(ws, B), H, 1, p.Wya, 0, 1, H, T * B, C, H, 0, p.by, Epi.None); // Wya·a_t + by, t = 1..T
   let lossSum = 0, correct = 0, count = 0;
   for (let t = 0; t < T; t++) {
     for (let b = 0; b < B; b++) {
@@ -460,7 +724,7 @@ function everyStepForward(p: Params, ws: Workspace, batch: Batch, P: Float, y: I
 
 /** dlogits = p − onehot(y) (in place in ws.P), output-layer gradients into g, and ws.dOut for BPTT. */
 export function outputBackward(p: Params, g: Params, ws: Workspace, batch: Batch): void {
-  const { H, C, task } = ws.spec;
+  const { C, task } = ws.spec;
   const { B, T } = batch;
   const P = ws.P;
   if (task === 'many-to-many') {
@@ -468,14 +732,15 @@ export function outputBackward(p: Params, g: Params, ws: Workspace, batch: Batch
     return;
   }
   for (let b = 0; b < B; b++) P[b * C + batch.labels[b]] -= 1;
-  outputLayerBackward(p, g, ws, P, ws.Hlast, 0, B, ws.dOut); //                       from a_len
-  if (ws.drop) ws.k.mulInPlace(ws.dOut, 0, ws.Mh, 0, B * H); //                       through the mask
+  outputLayerBackward(p, g, ws, P, ws.Hlast, 0, B, ws.dOut, ws.Hp); //                from what the head read
+  if (ws.drop) ws.k.mulInPlace(ws.dOut, 0, ws.Mh, 0, B * ws.Hp); //                   through the mask
+  if (ws.dPool) poolBackward(ws, batch);
   if (ws.stepLoss > 0) everyStepBackward(p, g, ws, batch, ws.P2, ws.dOut2, batch.labels, 1, 0, ws.stepLoss);
 }
 
 /** everyStepForward's backward: dlogits_t = w·(p_t − onehot(y)), 0 on padded steps, then the layer's gradients. */
 function everyStepBackward(p: Params, g: Params, ws: Workspace, batch: Batch, P: Float, dOut: Float, y: Int32Array, bStride: number, tStride: number, alpha: number): void {
-  const { C, H } = ws.spec;
+  const { C } = ws.spec;
   const { B, T, lengths } = batch;
   for (let t = 0; t < T; t++) {
     for (let b = 0; b < B; b++) {
@@ -485,15 +750,15 @@ function everyStepBackward(p: Params, g: Params, ws: Workspace, batch: Batch, P:
       if (alpha > 0) scale(P, o, C, alpha / lengths[b]);
     }
   }
-  outputLayerBackward(p, g, ws, P, ws.A, B * H, T * B, dOut); //                      from a_1..a_T
+  outputLayerBackward(p, g, ws, P, ws.A, topStart(ws, B), T * B, dOut, ws.Hout); //   from a_1..a_T
 }
 
 /**
  * The output layer's gradients from dlogits P (rows × C) and the states they were read from
  * (rows × H at states[so..]): dWya += Pᵀ·a, dby += Σ P, dOut = Wyaᵀ·P.
  */
-function outputLayerBackward(p: Params, g: Params, ws: Workspace, P: Float, states: Float, so: number, rows: number, dOut: Float): void {
-  const { H, C } = ws.spec;
+function outputLayerBackward(p: Params, g: Params, ws: Workspace, P: Float, states: Float, so: number, rows: number, dOut: Float, H: number): void {
+  const { C } = ws.spec;
   const k = ws.k;
   k.gemm(g.Wya, 0, H, P, 0, 1, C, states, so, H, 1, C, H, rows, 1, null, Epi.None); //   dWya += dlogitsᵀ·a
   k.colSumAcc(g.by, P, 0, C, rows, C);
@@ -509,6 +774,7 @@ export function forwardBackward(p: Params, g: Params, ws: Workspace, batch: Batc
   checkMemory(ws, p, g);
   rnnForward(p, ws, batch, drop, withState0);
   ws.stepLoss = ws.spec.task === 'many-to-one' ? stepLoss : 0;
+  if (ws.stepLoss > 0 && ws.Hp !== ws.Hout) throw new RangeError(`target replication (stepLoss ${stepLoss}) needs the output layer to read one state (pooling "last", "mean" or "max"), not "${ws.spec.pooling}"`);
   const res = outputForward(p, ws, batch);
   outputBackward(p, g, ws, batch);
   rnnBackward(p, g, ws, batch, bpttWindow);

@@ -19,6 +19,26 @@ export interface ModelSpec {
   E: number;
   /** Stacked recurrent layers, ≥ 1; absent means 1 (specs written before layers existed). */
   layers?: number;
+  /**
+   * Each layer reads the sequence both ways (PyTorch's bidirectional=True): a reverse direction of
+   * its own weights (`*_reverse`) runs from each row's last real token back to its first, and the
+   * layer's output at step t is [forward h_t, reverse h_t], 2H wide. Absent means false.
+   */
+  bidirectional?: boolean;
+  /**
+   * What a classifier's output layer reads of the top layer's outputs a_1..a_len (real steps only):
+   * `last` a_len (absent means last), `mean` their mean, `max` their elementwise max, `meanmax`
+   * [a_len, mean, max] side by side (ULMFiT's concat pooling). Many-to-one only.
+   */
+  pooling?: Pooling;
+}
+
+export type Pooling = 'last' | 'mean' | 'max' | 'meanmax';
+export const POOLINGS: readonly Pooling[] = ['last', 'mean', 'max', 'meanmax'];
+
+/** Width of what the output layer reads: the top layer's output (D·H), three times for meanmax. */
+export function headWidth(s: ModelSpec): number {
+  return (s.pooling === 'meanmax' ? 3 : 1) * directionsOf(s) * s.H;
 }
 
 /** Gate blocks stacked in a cell's weights: 1 rnn, 3 gru (r, z, n), 4 lstm (i, f, g, o). */
@@ -30,9 +50,14 @@ export function layersOf(s: ModelSpec): number {
   return s.layers ?? 1;
 }
 
-/** Values of one row's carried state: every layer's h, then its c for the LSTM. */
+/** Directions D: 2 for a bidirectional model, else 1. A layer's output, and the output layer's input, is D·H wide. */
+export function directionsOf(s: ModelSpec): 1 | 2 {
+  return s.bidirectional ? 2 : 1;
+}
+
+/** Values of one row's final state: every layer's h, then its c for the LSTM (a bidirectional layer: forward, then reverse). */
 export function stateSize(s: ModelSpec): number {
-  return layersOf(s) * (s.cell === 'lstm' ? 2 : 1) * s.H;
+  return layersOf(s) * directionsOf(s) * (s.cell === 'lstm' ? 2 : 1) * s.H;
 }
 
 export type ParamShape = number[];
@@ -51,9 +76,10 @@ export interface LayerNames {
  * a_t = tanh(Waa·a_{t-1} + Wax·x_t + ba)), so checkpoints written before cells and layers existed
  * load unchanged. Every other layer, and every layer of the LSTM and GRU, uses PyTorch's names.
  */
-export function layerNames(cell: Cell, l: number): LayerNames {
-  if (cell === 'rnn' && l === 0) return { Wih: 'Wax', Whh: 'Waa', bih: 'ba', bhh: null };
-  return { Wih: `weight_ih_l${l}`, Whh: `weight_hh_l${l}`, bih: `bias_ih_l${l}`, bhh: `bias_hh_l${l}` };
+export function layerNames(cell: Cell, l: number, reverse = false): LayerNames {
+  if (cell === 'rnn' && l === 0 && !reverse) return { Wih: 'Wax', Whh: 'Waa', bih: 'ba', bhh: null };
+  const r = reverse ? '_reverse' : ''; // PyTorch's names for the reverse direction
+  return { Wih: `weight_ih_l${l}${r}`, Whh: `weight_hh_l${l}${r}`, bih: `bias_ih_l${l}${r}`, bhh: `bias_hh_l${l}${r}` };
 }
 
 /**
@@ -78,21 +104,28 @@ export function layerNames(cell: Cell, l: number): LayerNames {
  * With one-hot input, layer 0's input weight is stored transposed, (V, G·H): the column of token
  * v is then the contiguous row v, and W_ih·x_t is a row gather. The token-indexed table (Wemb, or
  * layer 0's one-hot input weight) is always the first tensor (step.ts: tokenRows).
+ *
+ * Bidirectional (D = 2): each layer's forward tensors are followed by its reverse direction's,
+ * PyTorch's `weight_ih_l{k}_reverse`, ... (ONNX: the second slice of W, R, B); layers k ≥ 1 read the
+ * layer below's 2H-wide output, and Wya is (C, 2H). With one-hot input the reverse direction has a
+ * token table of its own, `weight_ih_l0_reverse` (V, G·H).
  */
 export function paramTable(s: ModelSpec): ParamTable {
-  const G = gatesOf(s.cell), H = s.H, L = layersOf(s);
+  const G = gatesOf(s.cell), H = s.H, L = layersOf(s), D = directionsOf(s);
   const t: ParamTable = [];
   if (s.E > 0) t.push(['Wemb', [s.V, s.E]]); //            (V, E) token embeddings
   for (let l = 0; l < L; l++) {
-    const n = layerNames(s.cell, l);
-    if (l > 0) t.push([n.Wih, [G * H, H]]); //              (G·H, H) input: the layer below's states
-    else if (s.E > 0) t.push([n.Wih, [G * H, s.E]]); //     (G·H, E)
-    else t.push([n.Wih, [s.V, G * H]]); //                  (V, G·H) transposed: row v is token v's column
-    t.push([n.Whh, [G * H, H]]); //                         (G·H, H)
-    t.push([n.bih, [G * H]]);
-    if (n.bhh) t.push([n.bhh, [G * H]]);
+    for (let d = 0; d < D; d++) {
+      const n = layerNames(s.cell, l, d === 1);
+      if (l > 0) t.push([n.Wih, [G * H, D * H]]); //        (G·H, D·H) input: the layer below's output
+      else if (s.E > 0) t.push([n.Wih, [G * H, s.E]]); //   (G·H, E)
+      else t.push([n.Wih, [s.V, G * H]]); //                (V, G·H) transposed: row v is token v's column
+      t.push([n.Whh, [G * H, H]]); //                       (G·H, H)
+      t.push([n.bih, [G * H]]);
+      if (n.bhh) t.push([n.bhh, [G * H]]);
+    }
   }
-  t.push(['Wya', [s.C, H]]); //                              (C, H) output layer, on the top layer's state
+  t.push(['Wya', [s.C, headWidth(s)]]); //                   (C, D·H) output layer, on the top layer's output (3·D·H: meanmax pooling)
   t.push(['by', [s.C]]); //                                  (C)
   return t;
 }
@@ -109,4 +142,9 @@ export function checkSpec(s: ModelSpec): void {
   if (s.layers !== undefined && (!Number.isInteger(s.layers) || s.layers < 1)) bad('layers', s.layers);
   if (!Number.isInteger(s.E) || s.E < 0) throw new Error(`ModelSpec: E must be 0 (one-hot) or a positive integer, got ${s.E}`);
   if (s.task === 'many-to-many' && s.C !== s.V) throw new Error(`ModelSpec: many-to-many predicts tokens, so C must equal V (C=${s.C}, V=${s.V})`);
+  if (s.bidirectional !== undefined && typeof s.bidirectional !== 'boolean') throw new Error(`ModelSpec: bidirectional must be a boolean, got ${String(s.bidirectional)}`);
+  // A language model predicts token t+1 from tokens up to t: a reverse direction would read the target.
+  if (s.pooling !== undefined && !POOLINGS.includes(s.pooling)) throw new Error(`ModelSpec: pooling must be one of ${POOLINGS.map((x) => `"${x}"`).join(', ')}, got ${JSON.stringify(s.pooling)}`);
+  if (s.pooling !== undefined && s.pooling !== 'last' && s.task !== 'many-to-one') throw new Error('ModelSpec: pooling applies to a classifier (many-to-one), which reads one vector per sequence');
+  if (s.bidirectional && s.task === 'many-to-many') throw new Error('ModelSpec: a language model (many-to-many) cannot be bidirectional: its reverse direction would read the very tokens it predicts');
 }
