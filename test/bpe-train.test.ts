@@ -12,6 +12,7 @@ import { loadModel } from '../src/infer/model.js';
 import { encodeText } from '../src/data/index.js';
 import { FIRST_MERGE } from '../src/data/bpe.js';
 import { exportOnnx, readOnnxMetadata } from '../src/export/onnx.js';
+import { splitFromConfig } from '../src/infer/evaluate.js';
 import { ROOT, node, lmText, noStack } from './helpers/cli.js';
 
 t.before(() => {
@@ -79,6 +80,12 @@ t.test('a language model with BPE tokens: memory = text file, the checkpoint, ge
   for (const text of [DOCS[1], 'The Cat sat, on 3 mats! 😀 café\r\nnew line', '  spaces  and\ttabs ']) {
     t.same(encodeFromMetadata(md, text), Array.from(encodeText(text, { ...m.tokenizer, eos: false }, { tokens: m.vocab })), `metadata encoder: ${JSON.stringify(text)}`);
   }
+
+  // eval --split rebuilds the data and checks the merges are the checkpoint's.
+  const fm = loadModel(file.lastCheckpoint!);
+  t.ok(splitFromConfig(fm, 'test', dir).count > 0, 'the test split of the config\'s data, rebuilt with the same merges');
+  const other = { ...fm, tokenizer: { ...fm.tokenizer, merges: fm.tokenizer.merges!.map((l, k) => (k === 7 ? 'a b' : l)) } };
+  t.throws(() => splitFromConfig(other, 'test', dir), /BPE merges: \d+ in the checkpoint, \d+ built; first difference at merge 7: "a b" vs /);
 
   // A damaged checkpoint (a vocabulary string that the merges do not make) is refused with its name.
   const bad = join(dir, 'bad.ckpt');

@@ -71,13 +71,10 @@ const own = (s: string): string => (s.length < 13 ? s : Buffer.from(s, 'utf16le'
 export class BpeTrainer {
   /** Pre-token -> count. */
   readonly words = new Map<string, number>();
-  /** UTF-16 code units added. */
-  units = 0;
   private tail = '';
   private readonly re = pretokenRe();
 
   add(chunk: string): void {
-    this.units += chunk.length;
     const s = this.tail + chunk, re = this.re;
     re.lastIndex = 0;
     let held = s.length;

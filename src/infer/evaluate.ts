@@ -7,7 +7,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { Coordinator, type EvalResult } from '../parallel/coordinator.js';
 import { resolveKernels, kernelsChoice, type BackendName } from '../model/backend/index.js';
-import { loadDataset, loadExamplesWithVocab, epochPlan, streamPlan, longestExample, type EncodedSplit, type SplitName, type ExternalFile } from '../data/index.js';
+import { loadDataset, loadExamplesWithVocab, epochPlan, streamPlan, longestExample, type EncodedSplit, type SplitName, type ExternalFile, type TokenizerSpec } from '../data/index.js';
 import { CheckpointError, DataError } from '../util/errors.js';
 import type { LoadedModel } from './model.js';
 
@@ -79,7 +79,12 @@ function vocabularyDifference(m: LoadedModel, tokens: string[], labels: string[]
   if (i >= 0) return `vocabulary: ${m.vocab.length} tokens in the checkpoint, ${tokens.length} built; first difference at id ${i}: ${show(m.vocab[i])} vs ${show(tokens[i])}`;
   const j = first(m.labelNames, labels);
   if (j >= 0) return `labels: ${JSON.stringify(m.labelNames)} in the checkpoint, ${JSON.stringify(labels)} built`;
-  if (JSON.stringify(m.tokenizer) !== tokenizer) return `tokenizer: ${JSON.stringify(m.tokenizer)} in the checkpoint, ${tokenizer} built`;
+  if (JSON.stringify(m.tokenizer) !== tokenizer) {
+    // BPE merges are thousands of lines: the first that differs, else the settings without them.
+    const built = JSON.parse(tokenizer) as TokenizerSpec, k = first(m.tokenizer.merges ?? [], built.merges ?? []);
+    if (k >= 0) return `BPE merges: ${m.tokenizer.merges?.length ?? 0} in the checkpoint, ${built.merges?.length ?? 0} built; first difference at merge ${k}: ${show(m.tokenizer.merges?.[k])} vs ${show(built.merges?.[k])}`;
+    return `tokenizer: ${JSON.stringify({ ...m.tokenizer, merges: undefined })} in the checkpoint, ${JSON.stringify({ ...built, merges: undefined })} built`;
+  }
   return null;
 }
 
