@@ -5,7 +5,8 @@
 //
 // ISA levels: avx512 (AVX-512F/VL/DQ + FMA), avx2 (AVX2 + FMA), generic; chosen at run time, each
 // compiled from impl.h under its own `#pragma GCC target`. All levels run the same float32
-// operations in the same order (FMA everywhere, `fmaf` in generic), so they give the same bits.
+// operations in the same order (FMA in the products, `fmaf` in generic; none in vmath.h's exp,
+// tanh and σ, which also give the wasm kernels' bits), so they give the same bits.
 //
 // Thread safety: no global mutable state. Each attach() makes an instance (base pointer, packing
 // scratch) that only the functions it returns use, and a thread makes its own.

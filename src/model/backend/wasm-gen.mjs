@@ -58,7 +58,7 @@ const get = (n) => `(local.get $${n})`;
 // Every step is one f32x4 operation of native/vmath.h's, in its order. pmin/pmax (minps/maxps on
 // x64) with the constant second are native's min/max with the constant first: a NaN comes through.
 const SIGN = '(v128.const i32x4 0x80000000 0x80000000 0x80000000 0x80000000)';
-const VMATH_LOCALS = ['ea', 'ex', 'es', 'en', 'er', 'eu', 'sx', 'em'].map((n) => `(local $${n} v128)`).join(' ');
+export const VMATH_LOCALS = ['ea', 'ex', 'es', 'en', 'er', 'eu', 'sx', 'em'].map((n) => `(local $${n} v128)`).join(' ');
 
 /** vexpCore: sets $eu = e^r − 1 and $en = 2^n; returns [pre, 2^n]. */
 function expCoreWat(x) {
