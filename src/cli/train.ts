@@ -119,7 +119,7 @@ function printRunSummary(s: RunSummary, o: RunOptions, out: OutStream): void {
   if (s.interrupted) {
     printSummary(`stopped at step ${s.steps}`, [
       ['checkpoint', s.lastCheckpoint ? here(s.lastCheckpoint) : '(none)'],
-      ['resume with', resumeCommand(o)],
+      s.lastCheckpoint ? ['resume with', resumeCommand(o)] : ['start again with', resumeCommand(o).replace(/ --resume latest$/, '')],
     ], out);
     return;
   }

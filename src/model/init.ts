@@ -124,7 +124,10 @@ function uniform(w: Float, limit: number, rng: Rng): void {
  */
 function* orthogonal(w: Float, n: number, gain: number, rng: Rng): Generator<void> {
   const q = new Float64Array(n * n);
-  for (let i = 0; i < n * n; i++) q[i] = rng.normal();
+  for (let i = 0; i < n; i++) {
+    rng.fillNormal(q, i * n, (i + 1) * n); // rng.normal() row by row
+    yield;
+  }
   // Row b = i + 1's first pass (j < i) runs beside row a = i's second pass; its own step j = i follows.
   let db = 0, rpb = -1; // row i's subtraction still to apply, d·q_rp (none while rp < 0)
   for (let i = 0; i < n; i++) {
