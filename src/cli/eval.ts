@@ -9,6 +9,7 @@ import { evaluateSplit, splitFromConfig, splitFromFile } from '../infer/evaluate
 import { classificationMetrics, languageModelMetrics } from '../infer/metrics.js';
 import type { EncodedSplit, SplitName } from '../data/index.js';
 import { ConfigError } from '../util/errors.js';
+import { EvalProgress } from './progress.js';
 
 const COMMAND = {
   name: 'eval.js',
@@ -66,7 +67,12 @@ runMain(async () => {
     source = { split: name };
   }
   const workers = args.workers ?? availableParallelism();
-  const r = await evaluateSplit(m, split, { workers, batchSize: args.batchSize });
+  // On stderr (stdout is the JSON): a line redrawn on a terminal, else one every 10 s of a long pass.
+  let tokens = 0;
+  for (let i = 0; i < split.count; i++) tokens += split.lengths[i];
+  const progress = new EvalProgress(`evaluating ${split.count.toLocaleString('en-US')} sequences (${tokens.toLocaleString('en-US')} tokens)`);
+  const r = await evaluateSplit(m, split, { workers, batchSize: args.batchSize, onBatch: (done, batches) => progress.update(done, batches) });
+  progress.done();
   const head = { checkpoint: args.checkpoint, step: m.step, task: m.spec.task, data: source, examples: split.count };
   let out: object;
   if (isLanguageModel(m)) {

@@ -1,13 +1,12 @@
 // node dist/predict.js --checkpoint FILE [--text STR | stdin] / [--generate N ...]: predictions of a saved model (see --help).
 
-import { createInterface } from 'node:readline';
 import { KERNELS_ENV } from '../model/backend/index.js';
 import { parseArgs, runMain, type CommandSpec, type ParsedArgs } from './args.js';
 import { loadModel, isLanguageModel, type LoadedModel } from '../infer/model.js';
 import { Classifier, type Prediction } from '../infer/classify.js';
-import { generateText } from '../infer/generate.js';
+import { generateText, MAX_GENERATE_TOKENS } from '../infer/generate.js';
 import { OovCounter } from '../data/index.js';
-import { ConfigError } from '../util/errors.js';
+import { ConfigError, DataError } from '../util/errors.js';
 import { createKernels, resolveKernels, kernelsChoice } from '../model/backend/index.js';
 import { arenaOf } from '../util/shared.js';
 
@@ -20,7 +19,7 @@ const COMMAND = {
     kernels: { type: 'string', choices: ['auto', 'native', 'wasm', 'js'] as const, value: 'NAME', help: 'Compute backend (default: RNN_TRAINER_KERNELS, else auto: the fastest here).' },
     checkpoint: { type: 'string', required: true, value: 'FILE', help: 'The checkpoint (a .ckpt file of a run).' },
     text: { type: 'string', repeat: true, value: 'STR', help: 'A text to classify; without it, texts are read from stdin, one per line.' },
-    generate: { type: 'number', integer: true, min: 0, value: 'N', help: 'Language model: generate N tokens.' },
+    generate: { type: 'number', integer: true, min: 0, max: MAX_GENERATE_TOKENS, value: 'N', help: `Language model: generate N tokens (at most ${MAX_GENERATE_TOKENS.toLocaleString('en-US')}), printed as they come.` },
     prompt: { type: 'string', value: 'STR', help: 'Language model: the text to continue (default: empty, which needs a model trained with data.bos).' },
     temperature: { type: 'number', min: 0, value: 'X', help: 'Language model: sampling temperature; 0 = greedy (always the most likely token), 1 = the model\'s distribution (default: 1).' },
     seed: { type: 'number', integer: true, min: 0, value: 'S', help: 'Language model: seed of the sampling; the same seed gives the same text (default: 1).' },
@@ -74,7 +73,7 @@ runMain(async () => {
     for (const p of cls.classify(pending)) process.stdout.write(line(p));
     pending.length = 0;
   };
-  for await (const text of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
+  for await (const text of stdinLines(process.stdin)) {
     if (text.trim() === '') continue; // blank lines are no inputs
     pending.push(text);
     oov.add(text);
@@ -92,17 +91,58 @@ function languageModel(m: LoadedModel, n: number, args: ParsedArgs<typeof COMMAN
   if (w) process.stderr.write(w + '\n');
   const kernels = createKernels(resolveKernels(kernelsChoice()).name, arenaOf(m.params.data) ?? null);
   let generated;
+  // Plain text is printed as it is generated (stdout writes to a file or pipe are synchronous); JSON at the end.
+  const onText = args.json ? undefined : (piece: string) => process.stdout.write(piece);
   try {
-    generated = generateText(m, prompt, { tokens: n, temperature: args.temperature ?? 1, seed: args.seed ?? 1 }, kernels);
+    generated = generateText(m, prompt, { tokens: n, temperature: args.temperature ?? 1, seed: args.seed ?? 1 }, kernels, onText);
   } catch (e) {
     // An empty prompt for a model trained without <s>: say it with this command's flag.
     if (e instanceof RangeError && e.message.startsWith('nothing to start from')) throw new ConfigError(e.message.replace('give a prompt', 'give --prompt'));
     throw e;
   }
   const { text, ids: gen } = generated;
-  if (args.json) {
-    process.stdout.write(JSON.stringify({ prompt, text, tokens: gen.length, ids: Array.from(gen) }) + '\n');
-  } else {
-    process.stdout.write(text + '\n');
+  if (args.json) process.stdout.write(JSON.stringify({ prompt, text, tokens: gen.length, ids: Array.from(gen) }) + '\n');
+  else process.stdout.write('\n');
+}
+
+/** The longest line of stdin read: one input text; a stream without line breaks is not a text to classify. */
+export const MAX_LINE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The lines of `input` (broken at \n, \r\n or \r, as readline does), decoded as UTF-8, each at
+ * most MAX_LINE_BYTES: a longer one is a DataError naming its line number (exit 2), not a string
+ * grown until V8 gives up (`yes | tr -d '\n' | predict.js`).
+ */
+async function* stdinLines(input: AsyncIterable<Buffer>): AsyncGenerator<string> {
+  let parts: Buffer[] = [];
+  let size = 0, line = 1, lastCR = false;
+  const take = () => {
+    const s = Buffer.concat(parts, size).toString('utf8');
+    parts = [];
+    size = 0;
+    return s;
+  };
+  const add = (b: Buffer) => {
+    size += b.length;
+    if (size > MAX_LINE_BYTES) {
+      throw new DataError(`stdin, line ${line}: longer than ${MAX_LINE_BYTES / 1024 / 1024} MiB (the most one input line may hold); give one text per line`);
+    }
+    if (b.length > 0) parts.push(b);
+  };
+  for await (const chunk of input) {
+    let from = 0;
+    for (let i = 0; i < chunk.length; i++) {
+      const c = chunk[i];
+      if (c !== 0x0a && c !== 0x0d) { lastCR = false; continue; }
+      const crlf = c === 0x0a && lastCR && i === from; // the \n of a \r\n: the line already ended
+      lastCR = c === 0x0d;
+      if (crlf) { from = i + 1; continue; }
+      add(chunk.subarray(from, i));
+      yield take();
+      line++;
+      from = i + 1;
+    }
+    add(chunk.subarray(from));
   }
+  if (size > 0) yield take();
 }

@@ -181,6 +181,48 @@ export class Progress {
   }
 }
 
+/**
+ * An evaluation's progress (a validation or test pass, eval.js): on a terminal a line redrawn in
+ * place and cleared at the end; elsewhere a plain line once it has run `firstAfterSeconds`
+ * (default 1: a quick pass prints nothing), then every `everySeconds` (default 10).
+ */
+export class EvalProgress {
+  private readonly stream: OutStream;
+  private readonly now: () => number;
+  private readonly start: number;
+  private last = -Infinity;
+  private shown = false;
+
+  constructor(private readonly label: string, private readonly o: { stream?: OutStream; now?: () => number; firstAfterSeconds?: number; everySeconds?: number } = {}) {
+    this.stream = o.stream ?? process.stderr;
+    this.now = o.now ?? Date.now;
+    this.start = this.now();
+  }
+
+  /** After each batch: `done` of `batches`. */
+  update(done: number, batches: number): void {
+    const t = this.now(), elapsed = (t - this.start) / 1000;
+    const eta = done > 0 ? (elapsed * (batches - done)) / done : undefined;
+    const text = `${this.label}: batch ${done}/${batches} (${Math.floor((100 * done) / batches)}%)  elapsed ${formatDuration(elapsed)}${eta === undefined ? '' : `  eta ${formatDuration(eta)}`}`;
+    if (this.stream.isTTY) {
+      if (t - this.last < 100 && done < batches) return;
+      const cols = this.stream.columns ?? 100;
+      this.stream.write('\r\x1b[2K' + (text.length > cols - 1 ? text.slice(0, cols - 1) : text));
+      this.shown = true;
+    } else {
+      if (elapsed < (this.o.firstAfterSeconds ?? 1) || (t - this.last) / 1000 < (this.o.everySeconds ?? 10)) return;
+      this.stream.write(stripControl(text) + '\n');
+    }
+    this.last = t;
+  }
+
+  /** Clears the terminal line. */
+  done(): void {
+    if (this.shown) this.stream.write('\r\x1b[2K');
+    this.shown = false;
+  }
+}
+
 // ---------------------------------------------------------------- formatting
 
 /** 1.2345, 0.001234, 12345 -> 4-5 significant digits; NaN -> nan */

@@ -7,9 +7,9 @@ import { delimiter, dirname, join, relative, resolve } from 'node:path';
 import { existsSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, runMain } from './args.js';
-import { Progress, printSummary, type OutStream } from './progress.js';
+import { Progress, EvalProgress, printSummary, type OutStream } from './progress.js';
 import { formatDuration } from '../util/format.js';
-import { trainRun, type RunOptions, type RunSummary, type EvalMetrics, type RunMessage } from '../train/run.js';
+import { trainRun, describeSubset, type RunOptions, type RunSummary, type EvalMetrics, type RunMessage } from '../train/run.js';
 import { DISTRIBUTED, type DistributedKind } from '../parallel/distributed.js';
 import { ConfigError } from '../util/errors.js';
 
@@ -71,6 +71,7 @@ runMain(async () => {
 
   const out: OutStream = process.stdout;
   let progress: Progress | undefined;
+  let evaluating: EvalProgress | undefined;
   // --quiet: errors (thrown) and the summary only, plus the lines a quiet log still needs: warnings,
   // what a resume did, a kernels fallback. No data report, no model header, no progress.
   const quietKeeps = new Set<RunMessage['kind']>(['warning', 'resume', 'kernels']);
@@ -83,9 +84,16 @@ runMain(async () => {
     },
     onStart: (e) => { progress = new Progress({ stream: out, totalSteps: e.totalSteps, epochs: e.epochs, quiet: args.quiet }); },
     onStep: (e) => progress!.update({ step: e.step, epoch: e.epoch, loss: e.loss, accuracy: e.accuracy, tokensPerSec: e.tokensPerSec, lr: e.lr }),
+    onEvaluation: (e) => {
+      if (args.quiet) return;
+      evaluating ??= new EvalProgress(`${e.split === 'val' ? 'validation' : 'test'} (${e.tokens.toLocaleString('en-US')} tokens)`, { stream: out });
+      evaluating.update(e.done, e.batches);
+      if (e.done === e.batches) { evaluating.done(); evaluating = undefined; }
+    },
     onValidation: (v) => progress!.log(`validation after step ${v.step}: loss ${v.loss.toFixed(4)}${v.bitsPerToken === undefined ? `, accuracy ${(v.accuracy * 100).toFixed(2)}%` : `, ${v.bitsPerToken.toFixed(3)} bits/token`}${v.improved ? ' (best so far)' : ''}`),
   };
   const summary = await trainRun(options);
+  evaluating?.done();
   progress?.done();
   if (!summary.distributed || summary.distributed.rank === 0) printRunSummary(summary, options, out);
   // Stopped by a signal, even with its checkpoint written, is not done: exit as the shell reports
@@ -111,7 +119,7 @@ function printRunSummary(s: RunSummary, o: RunOptions, out: OutStream): void {
   if (s.interrupted) {
     printSummary(`stopped at step ${s.steps}`, [
       ['checkpoint', s.lastCheckpoint ? here(s.lastCheckpoint) : '(none)'],
-      ['resume with', resumeCommand(o)],
+      s.lastCheckpoint ? ['resume with', resumeCommand(o)] : ['start again with', resumeCommand(o).replace(/ --resume latest$/, '')],
     ], out);
     return;
   }
@@ -121,7 +129,7 @@ function printRunSummary(s: RunSummary, o: RunOptions, out: OutStream): void {
   const model = s.modelCheckpoint ?? '(none)';
   printSummary(`done: ${s.steps} steps in ${formatDuration(s.seconds)}${s.earlyStopped ? ` (early stopping: the model is the best checkpoint, step ${s.best.step})` : ''}`, [
     ['best validation', best],
-    ['final validation', s.val ? fmt(s.val) : '-'],
+    ['final validation', s.val ? fmt(s.val) + (s.val.subset ? ` on ${describeSubset(s.val.subset)}` : '') : '-'],
     ['test', s.test ? fmt(s.test) : '-'],
     ...(s.testBest ? [['test, best checkpoint', `${fmt(s.testBest)} (step ${s.testBest.step}: ${here(s.testBest.file)})`] as [string, string]] : []),
     ['checkpoints', here(s.checkpointDir)],

@@ -407,6 +407,16 @@ export interface TrainConfig {
    * @integer
    */
   validateEvery?: number;
+  /**
+   * Validate on at most this many tokens of the validation split: its first sequences, in the
+   * split's order, whole (at least one), the same ones every time, so validations compare. For a
+   * large validation split validated often. 0: the whole split. The final test is always whole;
+   * the summary and the report say when validation was on a subset.
+   * @default 0
+   * @minimum 0
+   * @integer
+   */
+  validateTokens?: number;
   /** Stop when the validation result has not improved for a while, and end with the best weights. Off when absent. */
   earlyStopping?: EarlyStoppingConfig;
   /**

@@ -18,6 +18,10 @@ export interface EvalOptions {
   batchSize?: number;
   /** Compute backend (default: RNN_TRAINER_KERNELS, else auto). The run's own numbers are matched bit for bit on its backend. */
   kernels?: 'auto' | BackendName;
+  /** Stops the evaluation within a batch: it then rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** After each batch: batches done, of how many. */
+  onBatch?: (done: number, batches: number) => void;
 }
 
 /** Loss sums, counts and (many-to-one) the confusion matrix of `split`. Opens and closes its own pool. */
@@ -32,7 +36,9 @@ export async function evaluateSplit(m: LoadedModel, split: EncodedSplit, o: Eval
   });
   try {
     const plan = (carry ? streamPlan : epochPlan)(split, { batchSize, seed: 0, epoch: 0, shuffle: false });
-    return await co.evaluate(split.name, plan.order, plan.batchStarts, m.spec.task === 'many-to-one');
+    const r = await co.evaluate(split.name, plan.order, plan.batchStarts, m.spec.task === 'many-to-one', { signal: o.signal, onBatch: o.onBatch });
+    if (!r) o.signal!.throwIfAborted();
+    return r!;
   } finally {
     await co.close(); // the process can then exit by itself
   }

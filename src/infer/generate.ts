@@ -104,12 +104,20 @@ export interface GenerateOptions {
   bos?: number;
 }
 
+/**
+ * The most tokens one call generates: a million takes minutes on one thread (a generation is
+ * sequential), and a typo like 1e9 would otherwise run for hours. Continue a longer text by
+ * calling again with the end of the last as the prompt.
+ */
+export const MAX_GENERATE_TOKENS = 1_000_000;
+
 /** Stream of the PRNG used for sampling, away from the streams training uses with the same seed. */
 export const SAMPLE_STREAM = 0x5a3f1e;
 
-/** Feeds the prompt (at least one token), then generates: the new token ids (eos included). */
-export function generate(spec: ModelSpec, p: Params, prompt: ArrayLike<number>, o: GenerateOptions, k?: Kernels): Int32Array {
+/** Feeds the prompt (at least one token), then generates: the new token ids (eos included), each also to `onToken` as it comes. */
+export function generate(spec: ModelSpec, p: Params, prompt: ArrayLike<number>, o: GenerateOptions, k?: Kernels, onToken?: (t: number) => void): Int32Array {
   if (prompt.length === 0) throw new RangeError('generate: the prompt needs at least one token');
+  if (!(o.tokens <= MAX_GENERATE_TOKENS)) throw new RangeError(`generate: ${o.tokens} tokens is more than one call generates (at most ${MAX_GENERATE_TOKENS.toLocaleString('en-US')}); generate in parts, each continuing the last`);
   const s = new Stepper(spec, p, k);
   for (let i = 0; i < prompt.length; i++) s.step(prompt[i]);
   const rng = new Rng(o.seed, SAMPLE_STREAM);
@@ -119,6 +127,7 @@ export function generate(spec: ModelSpec, p: Params, prompt: ArrayLike<number>, 
   while (n < o.tokens) {
     const t = sampleToken(s, o.temperature, rng, scratch);
     out[n++] = t;
+    onToken?.(t);
     if (t === o.eos) {
       if (o.bos === undefined) break;
       s.reset();
@@ -148,17 +157,60 @@ export interface TextGeneration {
 /**
  * Continue `prompt` by `tokens` tokens. The prompt is the start of a document: encoded with <s>
  * when the model was trained with it, never with </s>. An empty prompt needs a model trained with
- * data.bos (there is nothing else to start from).
+ * data.bos (there is nothing else to start from). `onText` gets the text as it is generated, in
+ * pieces (every `chunk` tokens, default 64) whose concatenation is `text`.
  */
-export function generateText(m: TextModel, prompt: string, o: Omit<GenerateOptions, 'eos' | 'bos'>, k?: Kernels): TextGeneration {
+export function generateText(m: TextModel, prompt: string, o: Omit<GenerateOptions, 'eos' | 'bos'>, k?: Kernels, onText?: (piece: string) => void, chunk = 64): TextGeneration {
   const tok = m.tokenizer;
   const ids = encodeText(prompt, { ...tok, eos: false, maxLength: 0 }, { tokens: m.vocab });
   if (ids.length === 0) throw new RangeError('nothing to start from: the model was trained without <s> (data.bos), so give a prompt with some text');
-  const gen = generate(m.spec, m.params, ids, { ...o, eos: tok.eos ? EOS : undefined, bos: tok.eos && tok.bos ? BOS : undefined }, k);
+  const decode = (d: number[]) => decodeTokens(d, { tokens: m.vocab }, tok);
   const docs: number[][] = [Array.from(ids)];
-  for (const t of gen) {
-    if (t === EOS) docs.push([]);
-    else docs[docs.length - 1].push(t);
-  }
-  return { text: docs.map((d) => decodeTokens(d, { tokens: m.vocab }, tok)).join('\n\n'), ids: gen };
+  const stream = onText && new TextStream(decode, onText);
+  stream?.flush(docs[0], false); // the prompt
+  const gen = generate(m.spec, m.params, ids, { ...o, eos: tok.eos ? EOS : undefined, bos: tok.eos && tok.bos ? BOS : undefined }, k, (t) => {
+    if (t === EOS) {
+      stream?.flush(docs[docs.length - 1], true);
+      docs.push([]);
+    } else {
+      const d = docs[docs.length - 1];
+      d.push(t);
+      if (stream && d.length % chunk === 0) stream.flush(d, false);
+    }
+  });
+  stream?.flush(docs[docs.length - 1], true);
+  return { text: docs.map(decode).join('\n\n'), ids: gen };
 }
+
+/**
+ * The text of documents as their tokens come: each flush writes what the tokens since the last
+ * add to the document's decoded text. Decoding is not always piecewise (a word tokenizer's spaces
+ * depend on the token before; a byte-level tokenizer can end on part of a character), so a piece is
+ * decoded with a few tokens before it, and written only once the decoded text of those few is a
+ * prefix of it, ending in no replacement character; else it waits for more tokens.
+ */
+class TextStream {
+  /** Tokens of the current document written so far, and whether a document was written before. */
+  private at = 0;
+  private docs = 0;
+
+  constructor(private readonly decode: (ids: number[]) => string, private readonly write: (s: string) => void) {}
+
+  /** The current document's tokens `d`; `end`: the document is complete (a </s>, or the last). */
+  flush(d: number[], end: boolean): void {
+    const from = Math.max(0, this.at - LOOKBACK);
+    const before = this.decode(d.slice(from, this.at));
+    const all = this.decode(d.slice(from));
+    let piece: string | undefined;
+    if (all.startsWith(before) && (end || !all.endsWith('\uFFFD'))) piece = all.slice(before.length);
+    else if (end) piece = this.decode(d).slice(this.decode(d.slice(0, this.at)).length); // (the exact rest)
+    if (piece === undefined) return;
+    if (this.at === 0 && this.docs > 0) piece = '\n\n' + piece;
+    this.at = d.length;
+    if (end) { this.at = 0; this.docs++; }
+    if (piece) this.write(piece);
+  }
+}
+
+/** Tokens decoded before a streamed piece: a UTF-8 character is at most 4 bytes. */
+const LOOKBACK = 4;

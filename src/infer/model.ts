@@ -9,7 +9,7 @@ import { arenaOf } from '../util/shared.js';
 import { examplesWithVocab, type Example, type Documents } from '../data/index.js';
 import { ConfigError } from '../util/errors.js';
 import { Classifier, type Prediction } from './classify.js';
-import { generateText } from './generate.js';
+import { generateText, MAX_GENERATE_TOKENS } from './generate.js';
 import { evaluateSplit, splitFromFile, type EvalOptions } from './evaluate.js';
 
 export interface LoadedModel extends SavedModel {
@@ -29,7 +29,7 @@ export function loadModel(path: string): LoadedModel {
 export const isLanguageModel = (m: { spec: { task: string } }): boolean => m.spec.task === 'many-to-many';
 
 export interface GenerateTextOptions {
-  /** Tokens to generate after the prompt (default 200). */
+  /** Tokens to generate after the prompt (default 200; at most MAX_GENERATE_TOKENS, 1,000,000). */
   length?: number;
   /** 0: greedy; 1: the model's distribution (default); higher: more random. */
   temperature?: number;
@@ -103,6 +103,7 @@ export class Model implements LoadedModel {
     if (this.spec.task !== 'many-to-many') throw new ConfigError(`${this.file} is a classifier: use classify(text), not generate()`);
     const length = o.length ?? 200, temperature = o.temperature ?? 1, seed = o.seed ?? 1;
     if (!(Number.isInteger(length) && length >= 0)) throw new ConfigError(`generate: length must be an integer >= 0, got ${length}`);
+    if (length > MAX_GENERATE_TOKENS) throw new ConfigError(`generate: length ${length} is more than one call generates (at most ${MAX_GENERATE_TOKENS.toLocaleString('en-US')} tokens); generate in parts, each continuing the end of the last`);
     if (!(temperature >= 0)) throw new ConfigError(`generate: temperature must be >= 0, got ${temperature}`);
     if (!(Number.isInteger(seed) && seed >= 0)) throw new ConfigError(`generate: seed must be an integer >= 0, got ${seed}`);
     this.kernels ??= createKernels(resolveKernels(kernelsChoice()).name, arenaOf(this.params.data) ?? null);

@@ -43,6 +43,27 @@ export interface InitOptions {
 export const defaultInit: InitOptions = { recurrentInit: 'orthogonal', recurrentScale: 1, init: 'standard', forgetBias: 1, chrono: 0 };
 
 export function initParams(p: Params, spec: ModelSpec, rng: Rng, opts: InitOptions = defaultInit): void {
+  for (const _ of initSteps(p, spec, rng, opts)) { /* run to the end */ }
+}
+
+/**
+ * initParams that gives the event loop a turn every `sliceMs` (default 50) and stops at the next
+ * turn once `signal` is aborted (returning false, the parameters half drawn): a large model's
+ * orthogonal init takes seconds, and Ctrl-C must not wait for it. Same bits as initParams.
+ */
+export async function initParamsAsync(p: Params, spec: ModelSpec, rng: Rng, opts: InitOptions = defaultInit, signal?: AbortSignal, sliceMs = 50): Promise<boolean> {
+  let t = performance.now();
+  for (const _ of initSteps(p, spec, rng, opts)) {
+    if (performance.now() - t < sliceMs) continue;
+    await new Promise((resolve) => setImmediate(resolve));
+    if (signal?.aborted) return false;
+    t = performance.now();
+  }
+  return !signal?.aborted;
+}
+
+/** The initialization, yielding between pieces of work (rows of an orthogonal matrix) so a caller can pause it. */
+function* initSteps(p: Params, spec: ModelSpec, rng: Rng, opts: InitOptions): Generator<void> {
   const { V, H, C, E } = spec;
   const G = p.G;
   const torch = opts.init === 'pytorch';
@@ -52,7 +73,7 @@ export function initParams(p: Params, spec: ModelSpec, rng: Rng, opts: InitOptio
   const D = p.reverse.length > 0 ? 2 : 1;
   // In table order: each layer's forward direction, then its reverse one (bidirectional).
   const directions = p.layers.flatMap((lp, l) => (D === 2 ? [[lp, l], [p.reverse[l], l]] : [[lp, l]]) as [typeof lp, number][]);
-  directions.forEach(([lp, l]) => {
+  for (const [lp, l] of directions) {
     const I = l > 0 ? D * H : E;
     if (torch) {
       for (const w of [lp.Wih, lp.Whh, lp.bih, lp.bhh]) if (w) uniform(w, k, rng);
@@ -61,14 +82,14 @@ export function initParams(p: Params, spec: ModelSpec, rng: Rng, opts: InitOptio
       else uniform(lp.Wih, Math.sqrt(6 / (I + H)), rng); // a gate block's fan: I in, H out
       for (let g = 0; g < G; g++) {
         const block = lp.Whh.subarray(g * H * H, (g + 1) * H * H);
-        if (opts.recurrentInit === 'orthogonal') orthogonal(block, H, opts.recurrentScale, rng);
+        if (opts.recurrentInit === 'orthogonal') yield* orthogonal(block, H, opts.recurrentScale, rng);
         else for (let i = 0; i < H * H; i++) block[i] = (rng.normal() * opts.recurrentScale) / Math.sqrt(H);
       }
     }
     const T = opts.chrono ?? 0;
     if (T > 0 && spec.cell !== 'rnn') chrono(lp.bih, lp.bhh!, spec.cell, H, T, rng);
     else if (spec.cell === 'lstm') for (let i = H; i < 2 * H; i++) lp.bih[i] += opts.forgetBias ?? 1; // gates i, f, g, o
-  });
+  }
   if (torch) {
     const kOut = 1 / Math.sqrt(D * H); // nn.Linear(D·H, C): U(±1/√fan_in)
     uniform(p.Wya, kOut, rng);
@@ -93,24 +114,76 @@ function uniform(w: Float, limit: number, rng: Rng): void {
   for (let i = 0; i < w.length; i++) w[i] = (2 * rng.uniform() - 1) * limit;
 }
 
-/** An orthogonal n×n matrix times gain: Gram-Schmidt (twice, for stability) on Gaussian rows, in float64. */
-function orthogonal(w: Float, n: number, gain: number, rng: Rng): void {
+/**
+ * An orthogonal n×n matrix times gain: Gram-Schmidt (twice, for stability) on Gaussian rows, in
+ * float64. Row i: two passes over the rows j < i of d = q_i·q_j, q_i −= d·q_j, then q_i /= ‖q_i‖.
+ * That is n³ dependent multiply-adds (each dot product's sum runs k = 0..n−1 and needs the last
+ * subtraction), so the speed is the latency of the chain; the bits must stay those of the plain
+ * loops (seeded runs reproduce), so the sums keep their order. Two things shorten the time:
+ * each subtraction is fused into the loop of the next dot product (element k is updated, then
+ * used, as in two loops), and row i's second pass runs in the same loop as row i+1's first pass
+ * over the same rows j < i (both only need rows that are final): two independent chains.
+ * Yields after each row (initParamsAsync).
+ */
+function* orthogonal(w: Float, n: number, gain: number, rng: Rng): Generator<void> {
   const q = new Float64Array(n * n);
-  for (let i = 0; i < n * n; i++) q[i] = rng.normal();
   for (let i = 0; i < n; i++) {
-    const ri = i * n;
-    for (let pass = 0; pass < 2; pass++) {
-      for (let j = 0; j < i; j++) {
-        const rj = j * n;
-        let d = 0;
-        for (let k = 0; k < n; k++) d += q[ri + k] * q[rj + k];
-        for (let k = 0; k < n; k++) q[ri + k] -= d * q[rj + k];
+    rng.fillNormal(q, i * n, (i + 1) * n); // rng.normal() row by row
+    yield;
+  }
+  // Row b = i + 1's first pass (j < i) runs beside row a = i's second pass; its own step j = i follows.
+  let db = 0, rpb = -1; // row i's subtraction still to apply, d·q_rp (none while rp < 0)
+  for (let i = 0; i < n; i++) {
+    const ra = i * n, rb = ra + n, last = i + 1 < n;
+    // Row a: its first pass ended (at i − 1) in the last phase; then its step j = i − 1 was left pending.
+    let da = db, rpa = rpb;
+    if (i > 0) {
+      // j = 0: the two rows' pending subtractions differ (row b has none yet).
+      da = subtractDot(q, ra, rpa, da, 0, n);
+      if (last) db = subtractDot(q, rb, -1, 0, 0, n);
+      for (let j = 1; j < i; j++) {
+        const rj = j * n, rp = rj - n;
+        let sa = 0, sb = 0;
+        if (last) {
+          for (let k = 0; k < n; k++) {
+            const p = q[rp + k], c = q[rj + k];
+            const xa = q[ra + k] - da * p;
+            q[ra + k] = xa;
+            sa += xa * c;
+            const xb = q[rb + k] - db * p;
+            q[rb + k] = xb;
+            sb += xb * c;
+          }
+          db = sb;
+        } else {
+          sa = subtractDot(q, ra, rp, da, rj, n);
+        }
+        da = sa;
       }
+      rpa = (i - 1) * n;
     }
-    let norm = 0;
-    for (let k = 0; k < n; k++) norm += q[ri + k] * q[ri + k];
-    norm = Math.sqrt(norm);
-    for (let k = 0; k < n; k++) q[ri + k] /= norm;
+    const norm = Math.sqrt(subtractDot(q, ra, rpa, da, ra, n));
+    for (let k = 0; k < n; k++) q[ra + k] /= norm;
+    // Row b's first pass, last step: j = i, now final.
+    if (last) {
+      db = subtractDot(q, rb, i > 0 ? (i - 1) * n : -1, db, ra, n);
+      rpb = ra;
+    }
+    yield;
   }
   for (let i = 0; i < n * n; i++) w[i] = q[i] * gain;
+}
+/** q_i −= d·q_rp (when rp >= 0), then the dot product q_i·q_rj (rows at offsets ri, rp, rj of q, length n). */
+function subtractDot(q: Float64Array, ri: number, rp: number, d: number, rj: number, n: number): number {
+  let dot = 0;
+  if (rp < 0) {
+    for (let k = 0; k < n; k++) dot += q[ri + k] * q[rj + k];
+  } else {
+    for (let k = 0; k < n; k++) {
+      const x = q[ri + k] - d * q[rp + k];
+      q[ri + k] = x;
+      dot += x * q[rj + k];
+    }
+  }
+  return dot;
 }

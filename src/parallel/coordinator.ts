@@ -83,6 +83,14 @@ export interface LocalGradient extends Omit<TrainStepResult, keyof UpdateStats> 
 
 export interface EvalResult { lossSum: number; count: number; correct: number; confusion: number[] | null }
 
+/** How an evaluation can be watched and stopped (Coordinator.evaluate). */
+export interface EvalRunOptions {
+  /** Once aborted, no batch is started any more, and evaluate returns null. */
+  signal?: AbortSignal;
+  /** After each finished batch: how many of how many. */
+  onBatch?: (done: number, batches: number) => void;
+}
+
 export class WorkerFailure extends UserError {
   /** `detail`: what failed, without the step and what it means for the parameters. */
   constructor(readonly step: number, readonly detail: string, partial = false) {
@@ -373,26 +381,41 @@ export class Coordinator {
 
   /**
    * Loss and accuracy of a whole split in `order`, batches of `batchSize`: spread over the workers,
-   * or with carried states (streamPlan order), in order, each batch cut over the workers.
+   * or with carried states (streamPlan order), in order, each batch cut over the workers. A few
+   * batches per worker are in flight at a time, so an aborted `o.signal` stops it within a batch
+   * (null: no result); `o.onBatch` hears each finished batch. Sums run in batch order either way.
    */
-  async evaluate(split: SplitName, order: Int32Array, batchStarts: Int32Array, confusion: boolean): Promise<EvalResult> {
+  async evaluate(split: SplitName, order: Int32Array, batchStarts: Int32Array, confusion: boolean, o: EvalRunOptions = {}): Promise<EvalResult | null> {
     this.setOrder(split, order);
     Atomics.add(this.fence, 0, 1);
+    const nb = batchStarts.length - 1;
+    let done = 0;
+    const finished = () => { done++; o.onBatch?.(done, nb); };
     let results: ShardResult[] = [];
     try {
       if (this.carry) {
         this.carry.ids[1].fill(-1);
-        for (let k = 0; k + 1 < batchStarts.length; k++) {
+        for (let k = 0; k < nb; k++) {
+          if (o.signal?.aborted) return null;
           const off = batchStarts[k];
           const shards = this.shards(split, off, batchStarts[k + 1] - off);
           const runs = shards.map(([o, n]) => this.pool.run({ kind: 'eval', split, off: o, n, confusion, carry: { row0: o - off } } satisfies EvalTask) as Promise<ShardResult>);
           results.push(...(await this.watched(runs, Promise.all(runs))));
+          finished();
         }
       } else {
         const tasks: Promise<ShardResult>[] = [];
-        for (let k = 0; k + 1 < batchStarts.length; k++) {
+        const inFlight = 4 * this.workers;
+        for (let k = 0; k < nb; k++) {
+          if (k >= inFlight) await this.watched([tasks[k - inFlight]], tasks[k - inFlight]);
+          if (o.signal?.aborted) {
+            await Promise.allSettled(tasks); // the threads finish what they hold; the pool stays usable
+            return null;
+          }
           const off = batchStarts[k], n = batchStarts[k + 1] - off;
-          tasks.push(this.pool.run({ kind: 'eval', split, off, n, confusion } satisfies EvalTask));
+          const t = this.pool.run({ kind: 'eval', split, off, n, confusion } satisfies EvalTask) as Promise<ShardResult>;
+          t.then(finished, () => {}); // (a rejection is handled where the tasks are awaited)
+          tasks.push(t);
         }
         results = await this.watched(tasks, Promise.all(tasks));
       }

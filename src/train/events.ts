@@ -46,6 +46,18 @@ export interface EvalMetrics {
   /** Bits per token (many-to-many): loss / ln 2. */
   bitsPerToken?: number;
   confusion?: number[][];
+  /** Validation on a subset (train.validateTokens): the sequences and tokens evaluated, of the split's. */
+  subset?: { sequences: number; ofSequences: number; tokens: number; ofTokens: number };
+}
+
+/** An evaluation in progress: after each of its batches. */
+export interface EvaluationEvent {
+  split: 'val' | 'test';
+  /** Batches done, of `batches`. */
+  done: number;
+  batches: number;
+  /** Real tokens in the evaluated sequences (all batches). */
+  tokens: number;
 }
 
 export interface ValidationEvent extends EvalMetrics {

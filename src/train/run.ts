@@ -15,11 +15,11 @@ import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { ModelSpec } from '../model/spec.js';
 import { makeLayout, allocParams, type Params } from '../model/params.js';
-import { initParams } from '../model/init.js';
+import { initParamsAsync } from '../model/init.js';
 import { Optimizer } from './optim.js';
 import { Coordinator, type TrainStepResult } from '../parallel/coordinator.js';
 import { resolveKernels, KERNELS_ENV, BACKENDS } from '../model/backend/index.js';
-import { loadDataset, epochPlan, streamPlan, paddingFraction, longestExample, formatReport, type Dataset, type SplitName, type InMemoryData, type EpochPlan } from '../data/index.js';
+import { loadDataset, epochPlan, streamPlan, paddingFraction, longestExample, formatReport, type Dataset, type SplitName, type InMemoryData, type EpochPlan, type EncodedSplit } from '../data/index.js';
 import { loadConfig, checkConfig, type ResolvedConfig, type LoadedConfig, type Config } from '../config/load.js';
 import type { DataConfig } from '../config/types.js';
 import { CheckpointDir, readCheckpoint, type CheckpointData, type TrainingData } from '../checkpoint/index.js';
@@ -33,9 +33,9 @@ import { checkpointOf, restore, loadParams, optimizerOptions } from './state.js'
 import { bestScore, bestRule, improves } from './best.js';
 import { setAsideCheckpoints, lastCheckpointStep, readProfiles, trimProfiles, lastElapsed, PROFILE_FILE } from './rundir.js';
 import { findResume, checkResumeFits, type Resumed } from './resume.js';
-import type { RunMessage, StartEvent, StepEvent, EvalMetrics, ValidationEvent, CheckpointEvent, RunSummary } from './events.js';
+import type { RunMessage, StartEvent, StepEvent, EvalMetrics, ValidationEvent, CheckpointEvent, RunSummary, EvaluationEvent } from './events.js';
 
-export type { RunMessage, StartEvent, StepEvent, EvalMetrics, ValidationEvent, CheckpointEvent, RunSummary } from './events.js';
+export type { RunMessage, StartEvent, StepEvent, EvalMetrics, ValidationEvent, CheckpointEvent, RunSummary, EvaluationEvent } from './events.js';
 import { RunLock } from './lock.js';
 import { checkMemory, memoryNeed, type MemoryPlan } from './memory.js';
 import { Distributed, type DistributedKind } from '../parallel/distributed.js';
@@ -66,7 +66,11 @@ export interface RunOptions {
   kernels?: string;
   maxSteps?: number;
   seed?: number;
-  /** Stops the run after the current step, with a checkpoint (RunSummary.interrupted). */
+  /**
+   * Stops the run after the current step, with a checkpoint (RunSummary.interrupted); an evaluation
+   * within a batch (after a finished step, its checkpoint is written); the initialization within
+   * a fraction of a second (no checkpoint: there is no step yet).
+   */
   signal?: AbortSignal;
   /** Once the model and data are ready, before the first step. */
   onStart?: (e: StartEvent) => void;
@@ -76,6 +80,8 @@ export interface RunOptions {
   onValidation?: (e: ValidationEvent) => void;
   /** After every checkpoint written. */
   onCheckpoint?: (e: CheckpointEvent) => void;
+  /** During a validation or test: after each batch evaluated. */
+  onEvaluation?: (e: EvaluationEvent) => void;
   /** What a person would want to read: the data report, the model, warnings, what a resume did. */
   onMessage?: (m: RunMessage) => void;
   /**
@@ -127,6 +133,7 @@ export async function trainRun(o: RunOptions): Promise<RunSummary> {
   const lock = !dist || dist.rank === 0 ? RunLock.acquire(r.runDir, (m) => say('warning', `warning: ${m}`)) : null;
   try {
     const run = await Run.open(o, r, t0, say, dist);
+    if (!run) return stoppedBeforeStart(r, t0);
     const summary = await run.train();
     await dist?.close();
     return summary;
@@ -201,6 +208,8 @@ class Run {
   private readonly writer: boolean;
   /** Distributed: a rank saw the AbortSignal in the last step, so every rank stops. */
   private agreedStop = false;
+  /** What validation runs on: the validation split, or its first sequences within train.validateTokens. */
+  private readonly valSplit: EncodedSplit;
 
   private constructor(
     private readonly o: RunOptions,
@@ -232,10 +241,12 @@ class Run {
     this.planOf = !this.m2o && cfg.train.carryState ? streamPlan : epochPlan;
     this.elapsedBefore = resumed ? lastElapsed(r.runDir) : 0;
     this.hasVal = data.splits.val.count > 0;
+    this.valSplit = leadingPart(data.splits.val, cfg.train.validateTokens);
   }
 
   /** Reads the checkpoint to resume (first: a bad one fails before the data loads), the data, and builds the model and the worker pool. */
-  static async open(o: RunOptions, r: Resolved, t0: number, say: (kind: RunMessage['kind'], text: string) => void, dist: Distributed | null): Promise<Run> {
+  /** Null when the AbortSignal stopped the initialization. */
+  static async open(o: RunOptions, r: Resolved, t0: number, say: (kind: RunMessage['kind'], text: string) => void, dist: Distributed | null): Promise<Run | null> {
     const { cfg, runDir, workers } = r;
     const writer = !dist || dist.rank === 0;
     const ckdir = new CheckpointDir(runDir, { keepLast: cfg.checkpoint.keepLast });
@@ -273,7 +284,9 @@ class Run {
       rng.setState(st.rngState);
       say('resume', `resumed from ${resumed.path} at step ${st.globalStep} (epoch ${st.epoch + 1}, batch ${st.batchInEpoch})`);
     } else {
-      initParams(params, spec, rng, { init: cfg.model.init, recurrentInit: cfg.model.recurrentInit, recurrentScale: cfg.model.recurrentScale, forgetBias: cfg.model.forgetBias, chrono: cfg.model.chrono });
+      // Seconds for a large model: it yields to the event loop, so a signal stops it (not distributed: every rank must init).
+      const initOpts = { init: cfg.model.init, recurrentInit: cfg.model.recurrentInit, recurrentScale: cfg.model.recurrentScale, forgetBias: cfg.model.forgetBias, chrono: cfg.model.chrono };
+      if (!(await initParamsAsync(params, spec, rng, initOpts, dist ? undefined : o.signal))) return null;
       st = { globalStep: 0, epoch: 0, batchInEpoch: 0, rngState: rng.getState(), bestMetric: NaN, bestStep: 0, seed: cfg.seed };
     }
     if (writer) setAsideCheckpoints(ckdir, runDir, resumed ? st.globalStep : -1, (t) => say('warning', t));
@@ -347,7 +360,8 @@ class Run {
         const step = st.globalStep;
         const epochDone = st.batchInEpoch === plan.batchStarts.length - 1;
         if (epochDone || (cfg.train.validateEvery > 0 && step % cfg.train.validateEvery === 0)) {
-          if (this.hasVal) this.val = await this.validate();
+          // Stopped during validation: the step's checkpoint is still written, without that validation.
+          if (this.hasVal) this.val = (await this.validate()) ?? this.val;
           if (epochDone) { st.epoch++; st.batchInEpoch = 0; }
           // Every validated state is checkpointed: the best one is always on disk (retention keeps it).
           this.save();
@@ -430,13 +444,24 @@ class Run {
     return this.lastCheckpoint;
   }
 
-  private async evaluate(split: SplitName, confusion = false): Promise<EvalMetrics> {
-    const plan = this.planOf(this.data.splits[split], { batchSize: this.r.cfg.train.batchSize, seed: this.r.cfg.seed, epoch: 0, shuffle: false });
-    const r = await this.co.evaluate(split, plan.order, plan.batchStarts, confusion);
+  /** Metrics of the validation (valSplit) or test split; null when the AbortSignal stopped it (the run is then interrupted). */
+  private async evaluate(split: 'val' | 'test', confusion = false): Promise<EvalMetrics | null> {
+    const whole = this.data.splits[split];
+    const sp = split === 'val' ? this.valSplit : whole;
+    const plan = this.planOf(sp, { batchSize: this.r.cfg.train.batchSize, seed: this.r.cfg.seed, epoch: 0, shuffle: false });
+    const tokens = tokensOf(sp);
+    const on = this.o.onEvaluation;
+    const r = await this.co.evaluate(split, plan.order, plan.batchStarts, confusion, {
+      // Distributed, every rank must evaluate to the end (rank 0's figures are shared).
+      signal: this.dist ? undefined : this.o.signal,
+      onBatch: on && ((done, batches) => on({ split, done, batches, tokens })),
+    });
+    if (!r) { this.interrupted = true; return null; }
     const loss = r.lossSum / r.count;
     const m: EvalMetrics = { loss, accuracy: r.correct / r.count, count: r.count };
     if (!this.m2o) m.bitsPerToken = loss / Math.LN2;
     if (r.confusion) m.confusion = Array.from({ length: this.spec.C }, (_, i) => r.confusion!.slice(i * this.spec.C, (i + 1) * this.spec.C));
+    if (sp !== whole) m.subset = { sequences: sp.count, ofSequences: whole.count, tokens, ofTokens: tokensOf(whole) };
     return m;
   }
 
@@ -445,9 +470,10 @@ class Run {
    * count of validations in a row without an improvement of more than minDelta over that best.
    * The final validation (`counts` false) comes after the last checkpoint and counts for nothing.
    */
-  private async validate(counts = true): Promise<EvalMetrics> {
+  private async validate(counts = true): Promise<EvalMetrics | null> {
     const st = this.st;
     const v = await this.evaluate('val');
+    if (!v) return null;
     if (this.dist) {
       await this.dist.shareEval(v);
       if (!this.m2o) v.bitsPerToken = v.loss / Math.LN2;
@@ -476,17 +502,22 @@ class Run {
    */
   private async finalEvaluations(): Promise<{ test?: EvalMetrics; testBest?: RunSummary['testBest'] }> {
     const st = this.st;
-    if (this.hasVal && this.lastValidated !== st.globalStep) this.val = await this.validate(false);
+    if (this.hasVal && this.lastValidated !== st.globalStep) {
+      const v = await this.validate(false);
+      if (!v) return {};
+      this.val = v;
+    }
     if (this.data.splits.test.count === 0) return {};
     const test = await this.evaluate('test', this.m2o);
+    if (!test) return {};
     this.metrics.append({ step: st.globalStep, epoch: st.epoch, kind: 'test', loss: test.loss, accuracy: test.accuracy, elapsedSec: this.elapsed() });
     const bestFile = st.bestStep > 0 && st.bestStep !== st.globalStep ? this.ckdir.pathFor(st.bestStep) : null;
     if (!bestFile || !existsSync(bestFile)) return { test };
     const final = Float32Array.from(this.params.data);
     loadParams(readCheckpoint(bestFile), this.params, bestFile);
-    const testBest = { ...(await this.evaluate('test', this.m2o)), step: st.bestStep, file: bestFile };
+    const best = await this.evaluate('test', this.m2o);
     (this.params.data as Float32Array).set(final);
-    return { test, testBest };
+    return best ? { test, testBest: { ...best, step: st.bestStep, file: bestFile } } : { test };
   }
 
   /** The report (report.html) and what the run returns. */
@@ -509,7 +540,8 @@ class Run {
       runName: cfg.name, config: cfg, metrics: rows, steps: st.globalStep, stepGradNorms: readProfiles(runDir), lm: !this.m2o,
       confusion: shown?.confusion ? { labels: this.data.labelNames, matrix: shown.confusion } : undefined,
       test: shown ? { loss: shown.loss, accuracy: shown.accuracy, ...(shown.bitsPerToken !== undefined ? { bitsPerToken: shown.bitsPerToken } : {}) } : undefined,
-      facts: [['parameters', countParams(this.params.layout)], ['vocabulary', this.spec.V], ['workers', this.r.workers], ['wall time', formatDuration(seconds)]],
+      facts: [['parameters', countParams(this.params.layout)], ['vocabulary', this.spec.V], ['workers', this.r.workers], ['wall time', formatDuration(seconds)],
+        ...(this.val?.subset ? [['validation', describeSubset(this.val.subset)] as [string, string]] : [])],
     }, `The run itself ${this.interrupted ? 'stopped' : 'finished'} at step ${st.globalStep}; its checkpoints and metrics.jsonl are kept (last checkpoint: ${this.lastCheckpoint ?? '(none)'})`);
     const bestCheckpoint = st.bestStep > 0 && existsSync(this.ckdir.pathFor(st.bestStep)) ? this.ckdir.pathFor(st.bestStep) : null;
     return {
@@ -520,6 +552,36 @@ class Run {
       checkpointDir: this.ckdir.dir, reportPath, configFile: this.r.configFile, dataRoot: cfg.data.source === 'files' ? this.r.loaded.configDir : null, seconds, distributed,
     };
   }
+}
+
+/** The first sequences of `split`, whole, holding at most `tokens` tokens (at least one sequence); the split itself for 0 or when all fit. */
+function leadingPart(split: EncodedSplit, tokens: number): EncodedSplit {
+  if (!(tokens > 0)) return split;
+  let n = 0, sum = 0;
+  while (n < split.count && sum + split.lengths[n] <= tokens) sum += split.lengths[n++];
+  return n === split.count ? split : { ...split, count: Math.max(1, n) };
+}
+
+function tokensOf(split: EncodedSplit): number {
+  let sum = 0;
+  for (let i = 0; i < split.count; i++) sum += split.lengths[i];
+  return sum;
+}
+
+/** "the first 40 of 1,200 sequences (5,000 of 150,000 tokens; train.validateTokens)" */
+export function describeSubset(s: NonNullable<EvalMetrics['subset']>): string {
+  const n = (x: number) => x.toLocaleString('en-US');
+  return `the first ${n(s.sequences)} of ${n(s.ofSequences)} sequences (${n(s.tokens)} of ${n(s.ofTokens)} tokens; train.validateTokens)`;
+}
+
+/** What a run stopped during its initialization returns: no step, no checkpoint. */
+function stoppedBeforeStart(r: Resolved, t0: number): RunSummary {
+  const task = r.cfg.model.task;
+  return {
+    runDir: r.runDir, task, steps: 0, interrupted: true, earlyStopped: false, best: { metric: NaN, step: 0, rule: bestRule(task), checkpoint: null },
+    lastCheckpoint: null, modelCheckpoint: null, checkpointDir: join(r.runDir, 'checkpoints'), reportPath: '', configFile: r.configFile, dataRoot: null,
+    seconds: (performance.now() - t0) / 1000,
+  };
 }
 
 /** The model's sizes: from the config, and V, C from the data. */

@@ -95,6 +95,31 @@ export class Rng {
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
   }
 
+  /**
+   * out[from..to) = successive normal() draws, the same numbers: the state lives in int32 locals
+   * for the loop (the fields hold uint32 doubles, boxed at every draw), for initializations of
+   * millions of weights.
+   */
+  fillNormal(out: Float64Array | Float32Array, from = 0, to = out.length): void {
+    let s0 = this.s0 | 0, s1 = this.s1 | 0, s2 = this.s2 | 0, s3 = this.s3 | 0;
+    // nextU32, on int32 bit patterns (xor and shifts do not care; >>> reads them as uint32).
+    const next = () => {
+      const r = Math.imul(rotl32(Math.imul(s1, 5), 7), 9) >>> 0;
+      const t = s1 << 9;
+      s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t;
+      s3 = rotl32(s3, 11);
+      return r;
+    };
+    const uniform = () => ((next() >>> 5) * 67108864 + (next() >>> 6)) / 9007199254740992;
+    for (let i = from; i < to; i++) {
+      let u = 0;
+      while (u === 0) u = uniform();
+      const v = uniform();
+      out[i] = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+    }
+    this.s0 = s0 >>> 0; this.s1 = s1 >>> 0; this.s2 = s2 >>> 0; this.s3 = s3 >>> 0;
+  }
+
   /** Fisher-Yates shuffle in place. */
   shuffle<T extends { length: number; [i: number]: any }>(a: T): T {
     for (let i = a.length - 1; i > 0; i--) {
@@ -109,6 +134,11 @@ export class Rng {
 
 function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
+}
+
+/** rotl on int32 bit patterns. */
+function rotl32(x: number, k: number): number {
+  return (x << k) | (x >>> (32 - k));
 }
 
 /**
