@@ -8,6 +8,11 @@
 //           init), or N(0, gain²/H)
 //   Wya     Glorot uniform U(±√(6/(H+C)))
 //   biases  zero
+// Tied weights: Wemb is also the output weight, so it is drawn U(±0.1) instead (as PyTorch's
+//   word_language_model example does: N(0, 1) rows would make logits of size √E); Wproj (E ≠ H)
+//   Glorot uniform, or U(±1/√H) with `pytorch`.
+// Adaptive softmax (either scheme): as nn.AdaptiveLogSoftmaxWithLoss's nn.Linear layers draw
+//   them, U(±1/√fan_in): head weight and bias and the tail projections 1/√H, tail outputs 1/√hsz.
 // `pytorch`: every weight and bias of the recurrent layers and of the output layer U(±1/√H), as
 //   nn.RNN/nn.LSTM/nn.GRU and nn.Linear(H, C) draw them (Wemb N(0, 1) as nn.Embedding).
 // Either way, the LSTM's forget-gate bias b_if is then raised by forgetBias (default 1; Jozefowicz
@@ -48,7 +53,8 @@ export function initParams(p: Params, spec: ModelSpec, rng: Rng, opts: InitOptio
   const torch = opts.init === 'pytorch';
   const k = 1 / Math.sqrt(H);
   p.data.fill(0);
-  if (E > 0) for (let i = 0; i < V * E; i++) p.Wemb![i] = rng.normal();
+  if (E > 0 && spec.tieWeights) uniform(p.Wemb!, 0.1, rng);
+  else if (E > 0) for (let i = 0; i < V * E; i++) p.Wemb![i] = rng.normal();
   p.layers.forEach((lp, l) => {
     const I = l > 0 ? H : E;
     if (torch) {
@@ -66,10 +72,21 @@ export function initParams(p: Params, spec: ModelSpec, rng: Rng, opts: InitOptio
     if (T > 0 && spec.cell !== 'rnn') chrono(lp.bih, lp.bhh!, spec.cell, H, T, rng);
     else if (spec.cell === 'lstm') for (let i = H; i < 2 * H; i++) lp.bih[i] += opts.forgetBias ?? 1; // gates i, f, g, o
   });
+  if (p.adaptive) {
+    const a = p.adaptive;
+    uniform(a.head, k, rng);
+    uniform(a.headBias, k, rng);
+    a.proj.forEach((w, i) => {
+      uniform(w, k, rng);
+      uniform(a.out[i], 1 / Math.sqrt(w.length / H), rng); // fan_in = hsz
+    });
+    return;
+  }
+  if (p.Wproj) uniform(p.Wproj, torch ? k : Math.sqrt(6 / (E + H)), rng);
   if (torch) {
-    uniform(p.Wya, k, rng);
+    if (!spec.tieWeights) uniform(p.Wya, k, rng);
     uniform(p.by, k, rng);
-  } else {
+  } else if (!spec.tieWeights) {
     uniform(p.Wya, Math.sqrt(6 / (H + C)), rng);
   }
 }

@@ -1,0 +1,63 @@
+// Tied weights and the adaptive softmax (src/model/head/): central finite differences of the
+// float64 forward against backward for every tensor, with padding (unsorted lengths, a length-1
+// sequence, an all-padding tail); the tied table appears once; the exact log-probabilities of
+// logProbs sum to 1 and equal the loss forward reports for each target; accuracy follows the
+// argmax of those log-probabilities.
+
+import t from 'tap';
+import type { ModelSpec } from '../src/model/spec.js';
+import { makeLayout, allocParams } from '../src/model/params.js';
+import { allocWorkspace, forwardBackward, forward } from '../src/model/rnn.js';
+import { batchFrom } from '../src/model/batch.js';
+import { randomParams, randomBatch, checkAgainstFiniteDifferences } from './helpers/model.js';
+
+const LM = { task: 'many-to-many', V: 11, C: 11 } as const;
+const specs: Array<[string, ModelSpec]> = [
+  ['tied, E = H', { ...LM, cell: 'lstm', H: 4, E: 4, tieWeights: true }],
+  ['tied, E ≠ H (projection)', { ...LM, cell: 'gru', H: 5, E: 3, tieWeights: true, layers: 2 }],
+  ['adaptive, 2 clusters, head bias', { ...LM, cell: 'lstm', H: 8, E: 3, adaptive: { cutoffs: [4, 7], divValue: 2, headBias: true } }],
+  ['adaptive, 1 cluster, no head bias, one-hot', { ...LM, cell: 'rnn', H: 6, E: 0, adaptive: { cutoffs: [5], divValue: 4, headBias: false } }],
+];
+
+for (const [name, spec] of specs) {
+  t.test(`gradient check: ${name}, padded batch`, async (t) => {
+    const layout = makeLayout(spec);
+    if (spec.tieWeights) {
+      t.notOk(layout.byName.has('Wya'), 'no Wya: the output weight is Wemb');
+      t.equal(layout.tensors.filter((x) => x.name === 'Wemb').length, 1, 'Wemb once in the table');
+      t.equal(layout.byName.has('Wproj'), spec.E !== spec.H, 'Wproj exactly when E ≠ H');
+    }
+    const p = randomParams(spec, 7, 'float64');
+    // Tied tables start at U(±0.1) (init.ts); at U(±1) the gradients are large enough for finite differences in float64.
+    if (spec.tieWeights) for (let i = 0; i < p.Wemb!.length; i++) p.Wemb![i] *= 10;
+    const batch = randomBatch(spec, [4, 1, 6, 3], 9, 7);
+    const g = allocParams(layout, 'float64');
+    const ws = allocWorkspace(spec, batch.B, batch.T, 'float64');
+    const r = forwardBackward(p, g, ws, batch);
+    t.equal(r.count, 14, 'one loss per real step');
+    const ws2 = allocWorkspace(spec, batch.B, batch.T, 'float64');
+    t.equal(forward(p, ws2, batch).lossSum, r.lossSum, 'forward-only gives the same loss');
+    // Of the loss sum (not the mean): the smallest gradients stay above the comparison's floor.
+    checkAgainstFiniteDifferences(t, p, g.data, () => forward(p, ws2, batch).lossSum);
+
+    if (!ws.head) return;
+    // Exact log-probabilities: each row's distribution sums to 1, its target's is what the loss counts, the argmax is what accuracy counts.
+    const one = batchFrom([[3, 9, 5, 1, 10]], { targets: [[9, 5, 1, 10, 2]] });
+    const ws1 = allocWorkspace(spec, 1, 5, 'float64');
+    const f = forward(p, ws1, one);
+    const lp = new Float64Array(5 * spec.C);
+    ws1.head.logProbs(p, ws1.A, spec.H, 5, lp, 0);
+    let loss = 0, correct = 0, worstSum = 0;
+    for (let s = 0; s < 5; s++) {
+      let sum = 0, best = 0;
+      for (let c = 0; c < spec.C; c++) { sum += Math.exp(lp[s * spec.C + c]); if (lp[s * spec.C + c] > lp[s * spec.C + best]) best = c; }
+      worstSum = Math.max(worstSum, Math.abs(sum - 1));
+      const y = one.targets[s];
+      loss -= lp[s * spec.C + y];
+      if (best === y) correct++;
+    }
+    t.ok(worstSum < 1e-12, `Σ_c p(c) = 1 on every row (worst ${worstSum.toExponential(2)})`);
+    t.ok(Math.abs(loss - f.lossSum) < 1e-12, `Σ −log p(target) from logProbs ${loss} = forward's loss ${f.lossSum}`);
+    t.equal(f.correct, correct, 'accuracy counts the argmax of the full distribution');
+  });
+}
