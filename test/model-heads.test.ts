@@ -9,6 +9,7 @@ import type { ModelSpec } from '../src/model/spec.js';
 import { makeLayout, allocParams } from '../src/model/params.js';
 import { allocWorkspace, forwardBackward, forward } from '../src/model/rnn.js';
 import { batchFrom } from '../src/model/batch.js';
+import { zeroGrad } from '../src/train/step.js';
 import { randomParams, randomBatch, checkAgainstFiniteDifferences } from './helpers/model.js';
 
 const LM = { task: 'many-to-many', V: 11, C: 11 } as const;
@@ -35,6 +36,11 @@ for (const [name, spec] of specs) {
     const ws = allocWorkspace(spec, batch.B, batch.T, 'float64');
     const r = forwardBackward(p, g, ws, batch);
     t.equal(r.count, 14, 'one loss per real step');
+    // What the training loop zeroes before the next step covers every nonzero gradient (tied: the whole table).
+    const g2 = allocParams(layout, 'float64');
+    g2.data.set(g.data);
+    zeroGrad(layout, g2.data, ws.touched, ws.touchedCount);
+    t.ok(g2.data.every((x) => x === 0), 'zeroGrad leaves no gradient behind');
     const ws2 = allocWorkspace(spec, batch.B, batch.T, 'float64');
     t.equal(forward(p, ws2, batch).lossSum, r.lossSum, 'forward-only gives the same loss');
     // Of the loss sum (not the mean): the smallest gradients stay above the comparison's floor.
