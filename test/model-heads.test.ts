@@ -47,23 +47,30 @@ for (const [name, spec] of specs) {
     checkAgainstFiniteDifferences(t, p, g.data, () => forward(p, ws2, batch).lossSum);
 
     if (!ws.head) return;
-    // Exact log-probabilities: each row's distribution sums to 1, its target's is what the loss counts, the argmax is what accuracy counts.
-    const one = batchFrom([[3, 9, 5, 1, 10]], { targets: [[9, 5, 1, 10, 2]] });
-    const ws1 = allocWorkspace(spec, 1, 5, 'float64');
+    // Exact log-probabilities: each row's distribution sums to 1, its target's is what the loss
+    // counts, the argmax is what accuracy counts. Cluster tokens raised in the head, so that its
+    // argmax is often a cluster (accuracy then needs the tails), sometimes the target's.
+    if (spec.adaptive?.headBias) for (let i = 4; i < p.by.length; i++) p.by[i] += 2;
+    const one = randomBatch(spec, [7, 5, 7, 6, 3, 7], 21, 7);
+    const ws1 = allocWorkspace(spec, one.B, one.T, 'float64');
     const f = forward(p, ws1, one);
-    const lp = new Float64Array(5 * spec.C);
-    ws1.head.logProbs(p, ws1.A, spec.H, 5, lp, 0);
-    let loss = 0, correct = 0, worstSum = 0;
-    for (let s = 0; s < 5; s++) {
-      let sum = 0, best = 0;
-      for (let c = 0; c < spec.C; c++) { sum += Math.exp(lp[s * spec.C + c]); if (lp[s * spec.C + c] > lp[s * spec.C + best]) best = c; }
-      worstSum = Math.max(worstSum, Math.abs(sum - 1));
-      const y = one.targets[s];
-      loss -= lp[s * spec.C + y];
-      if (best === y) correct++;
+    const C = spec.C, lp = new Float64Array(C);
+    let loss = 0, correct = 0, worstSum = 0, viaCluster = 0;
+    for (let b = 0; b < one.B; b++) {
+      for (let s = 0; s < one.lengths[b]; s++) {
+        ws1.head.logProbs(p, ws1.A, (s + 1) * one.B * spec.H + b * spec.H, 1, lp, 0);
+        let sum = 0, best = 0;
+        for (let c = 0; c < C; c++) { sum += Math.exp(lp[c]); if (lp[c] > lp[best]) best = c; }
+        worstSum = Math.max(worstSum, Math.abs(sum - 1));
+        const y = one.targets[b * one.T + s];
+        loss -= lp[y];
+        if (best === y) correct++;
+        if (spec.adaptive && best >= spec.adaptive.cutoffs[0]) viaCluster++;
+      }
     }
     t.ok(worstSum < 1e-12, `Σ_c p(c) = 1 on every row (worst ${worstSum.toExponential(2)})`);
-    t.ok(Math.abs(loss - f.lossSum) < 1e-12, `Σ −log p(target) from logProbs ${loss} = forward's loss ${f.lossSum}`);
+    t.ok(Math.abs(loss - f.lossSum) < 1e-12 * f.count, `Σ −log p(target) from logProbs ${loss} = forward's loss ${f.lossSum}`);
+    t.comment(`${correct} of ${f.count} targets predicted, ${viaCluster} predictions in a tail cluster`);
     t.equal(f.correct, correct, 'accuracy counts the argmax of the full distribution');
   });
 }

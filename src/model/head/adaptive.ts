@@ -63,6 +63,8 @@ export class AdaptiveHead implements OutputHead {
   private readonly best: Float64Array; //  prediction: the best log p so far of each real row, and its token
   private readonly pred: Int32Array;
   private readonly argCluster: Int32Array;
+  /** Per real row: the packed row q of its target's cluster (its τ is in O already), −1 for a shortlist target. */
+  private readonly packed: Int32Array;
 
   constructor(private readonly spec: ModelSpec, private readonly k: Kernels, maxRows: number) {
     const a = adaptiveShape(spec), H = spec.H;
@@ -91,6 +93,7 @@ export class AdaptiveHead implements OutputHead {
     this.best = new Float64Array(maxRows);
     this.pred = new Int32Array(maxRows);
     this.argCluster = new Int32Array(maxRows);
+    this.packed = new Int32Array(maxRows);
   }
 
   /** The tail cluster of token y, or −1 for the shortlist. */
@@ -137,8 +140,9 @@ export class AdaptiveHead implements OutputHead {
     this.count.fill(0);
     for (let j = 0; j < n; j++) {
       const y = this.targets[j], i = this.clusterOf(y);
+      this.packed[j] = -1;
       if (i < 0) continue;
-      const q = this.off[i] + this.count[i]++;
+      const q = (this.packed[j] = this.off[i] + this.count[i]++);
       this.fromA[q] = this.rows[j] + B;
       this.toOut[q] = this.rows[j];
       this.rel[q] = y - this.clusters[i].lo;
@@ -212,12 +216,18 @@ export class AdaptiveHead implements OutputHead {
    */
   private tailsFor(p: Params, states: Float, B: number, n: number, i: number, first: boolean): void {
     const c = this.clusters[i], blk = this.sIds.length, hs = this.hs, sl = this.shortlist, members = this.blockMembers;
+    const stride = this.maxSizeStride(), q0 = this.off[i];
     let m = 0;
     for (let j = 0; j <= n; j++) {
       if (j < n) {
         const a = this.argCluster[j];
         const want = first ? a === i : a >= 0 && a !== i && this.L[this.rows[j] * hs + sl + i] > this.best[j];
         if (!want) continue;
+        const q = this.packed[j];
+        if (q >= q0 && q < q0 + this.count[i]) { // its target is in this cluster: τ was computed for the loss
+          this.better(j, i, this.O, q0 * stride + (q - q0) * c.size);
+          continue;
+        }
         this.sIds[m] = this.rows[j] + B;
         members[m++] = j;
         if (m < blk) continue;
@@ -225,13 +235,18 @@ export class AdaptiveHead implements OutputHead {
       if (m === 0) continue;
       this.tail(p, i, states, this.sIds, 0, m, this.sX, 0, this.sU, 0, this.sO, 0);
       for (let q = 0; q < m; q++) {
-        const jj = members[q], o = q * c.size;
-        logSoftmaxRow(this.sO, o, c.size);
-        const t = argmaxRow(this.sO, o, c.size), v = this.L[this.rows[jj] * hs + sl + i] + this.sO[o + t];
-        if (v > this.best[jj]) { this.best[jj] = v; this.pred[jj] = c.lo + t; }
+        logSoftmaxRow(this.sO, q * c.size, c.size);
+        this.better(members[q], i, this.sO, q * c.size);
       }
       m = 0;
     }
+  }
+
+  /** Real row j's best token so far, against cluster i's most probable token (τ at tau[o..]). */
+  private better(j: number, i: number, tau: Float, o: number): void {
+    const c = this.clusters[i], t = argmaxRow(tau, o, c.size);
+    const v = this.L[this.rows[j] * this.hs + this.shortlist + i] + tau[o + t];
+    if (v > this.best[j]) { this.best[j] = v; this.pred[j] = c.lo + t; }
   }
 
   private readonly blockMembers = new Int32Array(BLOCK);
