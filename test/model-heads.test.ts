@@ -2,7 +2,7 @@
 // float64 forward against backward for every tensor, with padding (unsorted lengths, a length-1
 // sequence, an all-padding tail); the tied table appears once; the exact log-probabilities of
 // logProbs sum to 1 and equal the loss forward reports for each target; accuracy follows the
-// argmax of those log-probabilities.
+// argmax of those log-probabilities; checkpoints record the output layer.
 
 import t from 'tap';
 import type { ModelSpec } from '../src/model/spec.js';
@@ -10,6 +10,9 @@ import { makeLayout, allocParams } from '../src/model/params.js';
 import { allocWorkspace, forwardBackward, forward } from '../src/model/rnn.js';
 import { batchFrom } from '../src/model/batch.js';
 import { zeroGrad } from '../src/train/step.js';
+import { decodeCheckpoint, encodeCheckpoint } from '../src/checkpoint/index.js';
+import { rnntrainer } from '../src/checkpoint/pb/checkpoint.js';
+import { makeCheckpoint } from './fixtures/checkpoint/data.js';
 import { randomParams, randomBatch, checkAgainstFiniteDifferences } from './helpers/model.js';
 
 const LM = { task: 'many-to-many', V: 11, C: 11 } as const;
@@ -74,3 +77,20 @@ for (const [name, spec] of specs) {
     t.equal(f.correct, correct, 'accuracy counts the argmax of the full distribution');
   });
 }
+
+t.test('checkpoint: the output layer round-trips in the spec; an untied full-softmax spec encodes as before', async (t) => {
+  const base: ModelSpec = { cell: 'lstm', task: 'many-to-many', V: 9, H: 4, C: 9, E: 3, layers: 1 };
+  for (const spec of [{ ...base, tieWeights: true }, { ...base, adaptive: { cutoffs: [3, 6], divValue: 1.5, headBias: true } }] as ModelSpec[]) {
+    const c = makeCheckpoint(spec);
+    const back = decodeCheckpoint(encodeCheckpoint(c), 'x.ckpt');
+    t.same(back.spec, spec, `spec ${JSON.stringify(spec)}`);
+    t.same(back.params.map((p) => [p.name, p.shape]), c.params.map((p) => [p.name, p.shape]), 'the same tensors');
+    t.throws(() => decodeCheckpoint(encodeCheckpoint({ ...c, spec: base }), 'x.ckpt'), /Wya|tensors/, 'the tensors must be those of the spec');
+  }
+  const plain = encodeCheckpoint(makeCheckpoint(base));
+  const back = decodeCheckpoint(plain, 'x.ckpt');
+  t.notOk('tieWeights' in back.spec || 'adaptive' in back.spec, 'untied, full softmax: neither field');
+  const pbSpec = rnntrainer.checkpoint.Checkpoint.decode(plain).spec!;
+  t.equal(pbSpec.tieWeights, false, 'tie_weights absent');
+  t.equal(pbSpec.adaptiveSoftmax, null, 'adaptive_softmax absent');
+});
