@@ -40,6 +40,9 @@ t.test('config errors: what cannot be tied or made adaptive, and why', async (t)
   t.match(check(lm, { task: 'many-to-many', hidden: 4, adaptiveSoftmax: { cutoffs: [5.5] } }), /model\.adaptiveSoftmax\.cutoffs\[0\]: expected an integer/);
   t.equal(check(lm, { task: 'many-to-many', hidden: 8, input: { embedding: 4 }, tieWeights: true }), 'accepted', 'tied, E ≠ H');
   t.equal(check(lm, { task: 'many-to-many', hidden: 32, adaptiveSoftmax: { cutoffs: [5, 9] } }), 'accepted', 'adaptive');
+  const resolved = checkConfig({ name: 'x', data: lm, model: { task: 'many-to-many', hidden: 32, adaptiveSoftmax: { cutoffs: [5, 9] } }, train: {} }, { label: 'c.json', configDir: dir });
+  t.same(resolved.model.adaptiveSoftmax, { cutoffs: [5, 9], divValue: 4, headBias: false }, "PyTorch's defaults filled in");
+  t.equal(resolved.model.tieWeights, false, 'untied by default');
   // Cutoffs beyond the vocabulary are known only once the data is read.
   const dirs = mkdtempSync(join(tmpdir(), 'heads-'));
   const r = train('--config', LM, '--out', dirs, '--quiet', '--max-steps', '1', '--set', 'model.adaptiveSoftmax={"cutoffs":[10,5000]}');
