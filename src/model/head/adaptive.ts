@@ -17,7 +17,9 @@
 //   head:  dW_head += dᵀ·h,  db_head += Σ d,  dh = d·W_head
 //   tail:  dW_out,i += dᵀ·u (u = W_proj,i·h),  du = d·W_out,i,  dW_proj,i += duᵀ·h,  dh += du·W_proj,i
 //
-// Evaluation's loss is the same exact log p(target). The most probable token (accuracy) follows
+// Forward leaves probabilities (one exp per output), so backward's d = p − onehot is a subtraction;
+// the loss takes log p(target) from the logits in float64. Evaluation's loss is the same exact
+// log p(target). The most probable token (accuracy) follows
 // PyTorch's predict(): the head's argmax when it is a shortlist token (every tail token of cluster
 // i has log p ≤ ℓ[shortlist + i] ≤ that); otherwise tails are computed for that row, the argmax
 // cluster's first, then only clusters whose ℓ could still beat the best so far. logProbs gives
@@ -30,7 +32,7 @@ import type { Workspace, ForwardResult } from '../rnn.js';
 import { Epi, type Kernels } from '../backend/index.js';
 import { adaptiveShape, type AdaptiveCluster, type ModelSpec } from '../spec.js';
 import type { OutputHead } from './types.js';
-import { realRows, logSoftmaxRow, dlogitsRow } from './common.js';
+import { realRows, logSoftmaxRow, softmaxPick } from './common.js';
 
 /** Rows a scratch block of the prediction and logProbs passes holds. */
 const BLOCK = 64;
@@ -40,12 +42,12 @@ export class AdaptiveHead implements OutputHead {
   private readonly hs: number; //          head outputs: shortlist + clusters
   private readonly clusters: AdaptiveCluster[];
   private readonly maxRows: number;
-  private readonly L: Float; //            (maxRows, hs) head log-probabilities ℓ, then its dlogits
+  private readonly L: Float; //            (maxRows, hs) the head's probabilities, then its dlogits (logProbs: ℓ)
   // Tail i's rows, packed by cluster: its block starts at row off[i]; widths H, hsz_i, size_i.
   private readonly X: Float; //            (maxRows, H) the rows' states h, then dL/dh of the tail
   private readonly U: Float; //            (maxRows, hsz_0) u = W_proj·h
   private readonly dU: Float; //           (maxRows, hsz_0)
-  private readonly O: Float; //            (maxRows, max size) τ, then its dlogits
+  private readonly O: Float; //            (maxRows, max size) the tails' probabilities, then their dlogits
   private readonly fromA: Int32Array; //   (maxRows) the rows' indices into ws.A (r + B), where the kernels read them
   private readonly toOut: Int32Array; //   (maxRows) their indices into ws.dOut (r)
   private readonly rel: Int32Array; //     (maxRows) target − c_i
@@ -103,7 +105,7 @@ export class AdaptiveHead implements OutputHead {
     return i;
   }
 
-  /** ℓ = log softmax(W_head·h + b) of `rows` states (stride H) at states[so..], unnormalized into L (normalized by the caller). */
+  /** The head's logits W_head·h + b of `rows` states (stride H) at states[so..] into L (normalized by the caller). */
   private head(p: Params, states: Float, so: number, rows: number): void {
     const a = p.adaptive!;
     this.k.gemm(this.L, 0, this.hs, states, so, this.spec.H, 1, a.head, 0, 1, this.spec.H, rows, this.hs, this.spec.H, 0, a.headBias.length > 0 ? a.headBias : null, Epi.None);
@@ -131,7 +133,7 @@ export class AdaptiveHead implements OutputHead {
       const r = this.rows[j], y = this.targets[j], i = this.clusterOf(y);
       const h = i < 0 ? y : this.shortlist + i;
       this.headTarget[r] = h;
-      lossSum -= logSoftmaxRow(L, r * hs, hs, h);
+      lossSum -= softmaxPick(L, r * hs, hs, h);
       if (i >= 0) this.count[i]++;
     }
     // Pack each cluster's rows, in row order.
@@ -152,7 +154,7 @@ export class AdaptiveHead implements OutputHead {
       if (m === 0) continue;
       const oo = q0 * this.maxSizeStride();
       this.tail(p, i, ws.A, this.fromA, q0, m, this.X, q0 * H, this.U, q0 * this.clusters[0].hsz, this.O, oo);
-      for (let q = 0; q < m; q++) lossSum -= logSoftmaxRow(this.O, oo + q * size, size, this.rel[q0 + q]);
+      for (let q = 0; q < m; q++) lossSum -= softmaxPick(this.O, oo + q * size, size, this.rel[q0 + q]);
     }
     return { lossSum, count: n, correct: this.predict(p, ws.A, B, n) };
   }
@@ -167,7 +169,7 @@ export class AdaptiveHead implements OutputHead {
     for (let r = 0; r < rows; r++) {
       const h = this.headTarget[r];
       if (h < 0) fill(L, r * hs, hs, 0); // padding: no gradient
-      else dlogitsRow(L, r * hs, hs, h);
+      else L[r * hs + h] -= 1; //            p − onehot
     }
     k.gemm(ga.head, 0, H, L, 0, 1, hs, ws.A, B * H, H, 1, hs, H, rows, 1, null, Epi.None); //   dW_head += dᵀ·h
     if (ga.headBias.length > 0) k.colSumAcc(ga.headBias, L, 0, hs, rows, hs);
@@ -176,7 +178,7 @@ export class AdaptiveHead implements OutputHead {
     this.clusters.forEach((c, i) => {
       const m = this.count[i], q0 = this.off[i], oo = q0 * this.maxSizeStride(), uo = q0 * hsz0, xo = q0 * H;
       if (m === 0) return;
-      for (let q = 0; q < m; q++) dlogitsRow(this.O, oo + q * c.size, c.size, this.rel[q0 + q]);
+      for (let q = 0; q < m; q++) this.O[oo + q * c.size + this.rel[q0 + q]] -= 1;
       k.gemm(ga.out[i], 0, c.hsz, this.O, oo, 1, c.size, this.U, uo, c.hsz, 1, c.size, c.hsz, m, 1, null, Epi.None); // dW_out += dᵀ·u
       k.gemm(this.dU, uo, c.hsz, this.O, oo, c.size, 1, a.out[i], 0, c.hsz, 1, m, c.hsz, c.size, 0, null, Epi.None); //  du = d·W_out
       k.gemm(ga.proj[i], 0, H, this.dU, uo, 1, c.hsz, this.X, xo, H, 1, c.hsz, H, m, 1, null, Epi.None); //              dW_proj += duᵀ·h
@@ -186,7 +188,7 @@ export class AdaptiveHead implements OutputHead {
   }
 
   /**
-   * How many of the n real rows (this.rows, this.targets; ℓ in L) have their target as the most
+   * How many of the n real rows (this.rows, this.targets; the head's probabilities in L) have their target as the most
    * probable token, PyTorch's predict() rule (above).
    */
   private predict(p: Params, states: Float, B: number, n: number): number {
@@ -195,8 +197,8 @@ export class AdaptiveHead implements OutputHead {
     for (let j = 0; j < n; j++) {
       const o = this.rows[j] * hs, m = argmaxRow(L, o, hs);
       this.argCluster[j] = m - sl;
-      if (m < sl) { this.pred[j] = m; this.best[j] = L[o + m]; continue; }
-      this.best[j] = sl > 0 ? L[o + argmaxRow(L, o, sl)] : -Infinity; // the best shortlist token so far
+      if (m < sl) { this.pred[j] = m; continue; }
+      this.best[j] = sl > 0 ? Math.log(L[o + argmaxRow(L, o, sl)]) : -Infinity; // the best shortlist token so far (log p)
       this.pred[j] = sl > 0 ? argmaxRow(L, o, sl) : -1;
       open++;
     }
@@ -221,7 +223,7 @@ export class AdaptiveHead implements OutputHead {
     for (let j = 0; j <= n; j++) {
       if (j < n) {
         const a = this.argCluster[j];
-        const want = first ? a === i : a >= 0 && a !== i && this.L[this.rows[j] * hs + sl + i] > this.best[j];
+        const want = first ? a === i : a >= 0 && a !== i && Math.log(this.L[this.rows[j] * hs + sl + i]) > this.best[j];
         if (!want) continue;
         const q = this.packed[j];
         if (q >= q0 && q < q0 + this.count[i]) { // its target is in this cluster: τ was computed for the loss
@@ -235,17 +237,17 @@ export class AdaptiveHead implements OutputHead {
       if (m === 0) continue;
       this.tail(p, i, states, this.sIds, 0, m, this.sX, 0, this.sU, 0, this.sO, 0);
       for (let q = 0; q < m; q++) {
-        logSoftmaxRow(this.sO, q * c.size, c.size);
+        softmaxPick(this.sO, q * c.size, c.size);
         this.better(members[q], i, this.sO, q * c.size);
       }
       m = 0;
     }
   }
 
-  /** Real row j's best token so far, against cluster i's most probable token (τ at tau[o..]). */
+  /** Real row j's best token so far, against cluster i's most probable token (its probabilities at tau[o..]). */
   private better(j: number, i: number, tau: Float, o: number): void {
     const c = this.clusters[i], t = argmaxRow(tau, o, c.size);
-    const v = this.L[this.rows[j] * this.hs + this.shortlist + i] + tau[o + t];
+    const v = Math.log(this.L[this.rows[j] * this.hs + this.shortlist + i]) + Math.log(tau[o + t]);
     if (v > this.best[j]) { this.best[j] = v; this.pred[j] = c.lo + t; }
   }
 

@@ -17,12 +17,12 @@ import type { Workspace, ForwardResult } from '../rnn.js';
 import { Epi, type Kernels } from '../backend/index.js';
 import type { ModelSpec } from '../spec.js';
 import type { OutputHead } from './types.js';
-import { realRows, logSoftmaxRow, dlogitsRow } from './common.js';
+import { realRows, logSoftmaxRow, softmaxPick } from './common.js';
 
 export class TiedProjectionHead implements OutputHead {
   private readonly Z: Float; //   (maxRows, E) the projected states z_t
   private readonly dZ: Float; //  (maxRows, E)
-  private readonly P: Float; //   (maxRows, C) log-probabilities, then dlogits
+  private readonly P: Float; //   (maxRows, C) probabilities, then dlogits
   private readonly rows: Int32Array;
   private readonly targets: Int32Array;
   private n = 0;
@@ -50,7 +50,7 @@ export class TiedProjectionHead implements OutputHead {
     let lossSum = 0, correct = 0;
     for (let j = 0; j < n; j++) {
       const o = this.rows[j] * C, y = this.targets[j];
-      lossSum -= logSoftmaxRow(P, o, C, y);
+      lossSum -= softmaxPick(P, o, C, y);
       if (argmaxRow(P, o, C) === y) correct++;
     }
     return { lossSum, count: n, correct };
@@ -61,7 +61,7 @@ export class TiedProjectionHead implements OutputHead {
     // Padded rows get no gradient; real rows (every row before the next real one is padding or real) p − onehot.
     let j = 0;
     for (let r = 0; r < rows; r++) {
-      if (j < this.n && this.rows[j] === r) dlogitsRow(P, r * C, C, this.targets[j++]);
+      if (j < this.n && this.rows[j] === r) P[r * C + this.targets[j++]] -= 1;
       else fill(P, r * C, C, 0);
     }
     k.gemm(g.Wemb!, 0, E, P, 0, 1, C, this.Z, 0, E, 1, C, E, rows, 1, null, Epi.None); //   dWemb += dlogitsᵀ·z
