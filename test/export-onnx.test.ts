@@ -112,7 +112,7 @@ for (const [cell, E, H] of [['lstm', 8, 8], ['gru', 5, 8]] as const) {
   const spec: ModelSpec = { cell, task: 'many-to-many', V: 13, H, C: 13, E, tieWeights: true };
   t.test(`${cell}, tied weights, E=${E} H=${H}: onnxruntime's probabilities equal our forward's within 1e-5`, async (t) => {
     const p64 = randomParams(spec, 70 + E, 'float64');
-    for (let i = 0; i < p64.data.length; i++) p64.data[i] = Math.fround(p64.data[i] * (i < 13 * E ? 10 : 1)); // tables start at ±0.1: widen them
+    for (let i = 0; i < p64.data.length; i++) p64.data[i] = Math.fround(p64.data[i]);
     const p32 = allocParams(makeLayout(spec), 'float32');
     p32.data.set(p64.data);
     const batch = randomBatch(spec, LENGTHS, 71 + E, T_PAD);

@@ -244,7 +244,7 @@ export interface ModelConfig {
    * its weight, so the model has one V-row table instead of two (V·H fewer parameters) and usually
    * a better perplexity. Language models (`many-to-many`) with an embedding input only. With
    * E ≠ H the top state is first projected to E by a weight Wproj (E × H). The embedding then
-   * starts at U(±0.1) instead of N(0, 1).
+   * starts at U(±√(3/E)) instead of N(0, 1).
    * @default false
    */
   tieWeights?: boolean;

@@ -8,9 +8,11 @@
 //           init), or N(0, gain²/H)
 //   Wya     Glorot uniform U(±√(6/(H+C)))
 //   biases  zero
-// Tied weights: Wemb is also the output weight, so it is drawn U(±0.1) instead (as PyTorch's
-//   word_language_model example does: N(0, 1) rows would make logits of size √E); Wproj (E ≠ H)
-//   Glorot uniform, or U(±1/√H) with `pytorch`.
+// Tied weights: Wemb is also the output weight, so it is drawn U(±√(3/E)) instead, entries of
+//   variance 1/E, rows of about unit norm (N(0, 1) rows would make logits of size √E; this is
+//   PyTorch's word_language_model U(±0.1) at E = 300, and on the char LM of test/fixtures/train
+//   E = H = 16 it beat both U(±0.1) and the untied model); Wproj (E ≠ H) Glorot uniform, or
+//   U(±1/√H) with `pytorch`.
 // Adaptive softmax (either scheme): as nn.AdaptiveLogSoftmaxWithLoss's nn.Linear layers draw
 //   them, U(±1/√fan_in): head weight and bias and the tail projections 1/√H, tail outputs 1/√hsz.
 // `pytorch`: every weight and bias of the recurrent layers and of the output layer U(±1/√H), as
@@ -53,7 +55,7 @@ export function initParams(p: Params, spec: ModelSpec, rng: Rng, opts: InitOptio
   const torch = opts.init === 'pytorch';
   const k = 1 / Math.sqrt(H);
   p.data.fill(0);
-  if (E > 0 && spec.tieWeights) uniform(p.Wemb!, 0.1, rng);
+  if (E > 0 && spec.tieWeights) uniform(p.Wemb!, Math.sqrt(3 / E), rng);
   else if (E > 0) for (let i = 0; i < V * E; i++) p.Wemb![i] = rng.normal();
   p.layers.forEach((lp, l) => {
     const I = l > 0 ? H : E;
