@@ -308,6 +308,9 @@ export function encodeParts(c: CheckpointData): EncodedParts {
           embeddingDim: s.E,
           // Left out for one layer, so single-layer files keep the bytes they always had.
           ...(layersOf(s) > 1 ? { numLayers: layersOf(s) } : {}),
+          // Left out when untied and full softmax, likewise.
+          ...(s.tieWeights ? { tieWeights: true } : {}),
+          ...(s.adaptive ? { adaptiveSoftmax: { cutoffs: s.adaptive.cutoffs, divValue: s.adaptive.divValue, headBias: s.adaptive.headBias } } : {}),
           ...(s.bidirectional ? { bidirectional: true } : {}),
           ...(s.pooling && s.pooling !== 'last' ? { pooling: s.pooling } : {}),
         },
@@ -474,6 +477,11 @@ export function decodeCheckpoint(bytes: Uint8Array, file: string): CheckpointDat
   const task = TASKS[ps.task ?? 0];
   if (!task) fail(`unknown task ${ps.task} in the model spec`);
   const spec: ModelSpec = { cell, task, V: num(ps.vocabSize), H: num(ps.hiddenSize), C: num(ps.numClasses), E: num(ps.embeddingDim), layers: Math.max(1, num(ps.numLayers)), ...(ps.bidirectional ? { bidirectional: true } : {}), ...(ps.pooling ? { pooling: ps.pooling as ModelSpec['pooling'] } : {}) };
+  if (ps.tieWeights) spec.tieWeights = true;
+  const ad = ps.adaptiveSoftmax;
+  if (ad) {
+    spec.adaptive = { cutoffs: (ad.cutoffs ?? []).map(num), divValue: ad.divValue ?? 0, headBias: ad.headBias ?? false };
+  }
   const wantInput = spec.E > 0 ? pb.InputKind.INPUT_EMBEDDING : pb.InputKind.INPUT_ONEHOT;
   if (ps.input !== wantInput) fail(`model spec: input kind ${ps.input} contradicts embedding_dim ${spec.E}`);
   const po = m.optimizer;

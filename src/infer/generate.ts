@@ -20,7 +20,7 @@ import { encodeText, decodeTokens, EOS, BOS, type TokenizerSpec } from '../data/
 
 /** The recurrence of one sequence, advanced a token at a time. */
 export class Stepper {
-  /** Logits Wya·h_t + by (C) of the last step. */
+  /** Logits Wya·h_t + by (C) of the last step (adaptive softmax, tied with a projection: log-probabilities). */
   readonly logits: Float32Array;
   /** softmax(logits) (C) of the last step, at temperature 1. */
   readonly probs: Float32Array;
@@ -58,7 +58,9 @@ export class Stepper {
     // The weights do not change while generating: W_hh is packed once, at the first token.
     rnnForward(p, ws, this.batch, null, this.steps > 0, this.packed);
     this.packed = true;
-    ws.k.gemm(this.out, 0, C, ws.A, H, H, 1, p.Wya, 0, 1, H, 1, C, H, 0, p.by, Epi.None); // Wya·h_t + by
+    // Wya·h_t + by, or another output layer's exact log-probabilities (as logits: their softmax is the distribution)
+    if (ws.head) ws.head.logProbs(p, ws.A, H, 1, this.out, 0);
+    else ws.k.gemm(this.out, 0, C, ws.A, H, H, 1, p.Wya, 0, 1, H, 1, C, H, 0, p.by, Epi.None);
     this.logits.set(this.out);
     this.probs.set(this.out);
     softmaxRow(this.probs, 0, C);

@@ -57,6 +57,7 @@ import { Epi, JsKernels, type Kernels } from './backend/index.js';
 import { AddressedKernels } from './backend/addressed.js';
 import { cellOf, type Cell, type LayerCache, type Backflow } from './cells/index.js';
 import type { LayerParams } from './params.js';
+import { headOf, type OutputHead } from './head/index.js';
 
 /** Dropout for one training step: the rate, and the step's key (stepKey(seed, step)). */
 export interface Dropout {
@@ -135,6 +136,8 @@ export interface Workspace {
   touched: Int32Array;
   touchedCount: number;
   touchedMark: Uint8Array;
+  /** The output layer when it is not the full softmax on Wya (./head/: adaptive softmax, tied with a projection); ws.P is then empty. */
+  head: OutputHead | null;
 }
 
 export interface ForwardResult {
@@ -179,6 +182,7 @@ export function allocWorkspace(spec: ModelSpec, maxB: number, maxT: number, k: K
   const rev = bi ? Array.from({ length: L }, () => cell.alloc(k, maxB, maxT, H)) : [];
   const O = bi ? Array.from({ length: L }, () => f(slab * Hout)) : [];
   const wide = Math.max(E, Hout);
+  const head = headOf(spec, k, outRows);
   return {
     spec, maxB, maxT, k, cell, layers, D, Hout, rev, O,
     XR: bi ? f(slab * wide) : null,
@@ -205,7 +209,7 @@ export function allocWorkspace(spec: ModelSpec, maxB: number, maxT: number, k: K
     // Target replication only; untouched (so never paged in) otherwise.
     P2: f(m2o ? maxT * maxB * C : 0),
     dOut2: f(m2o ? maxT * maxB * Hout : 0),
-    P: f(outRows * C),
+    P: f(head ? 0 : outRows * C),
     dOut: f(outRows * (m2o ? Hp : Hout)),
     dh: f(maxB * H),
     dc: f(maxB * H),
@@ -218,6 +222,7 @@ export function allocWorkspace(spec: ModelSpec, maxB: number, maxT: number, k: K
     touched: new Int32Array(Math.min(V, maxB * maxT)),
     touchedCount: 0,
     touchedMark: new Uint8Array(V),
+    head,
   };
 }
 
@@ -308,7 +313,10 @@ export function rnnForward(p: Params, ws: Workspace, batch: Batch, drop: Dropout
   }
   finalState(ws, batch);
 
-  // Token rows this batch touches: their gradient rows are the only ones that can be nonzero.
+  // Token rows this batch touches: their gradient rows are the only ones that can be nonzero
+  // (tied weights: every row is, see step.ts: tokenRows; none are listed).
+  ws.touchedCount = 0;
+  if (ws.spec.tieWeights) return;
   const mark = ws.touchedMark;
   let n = 0;
   for (let b = 0; b < B; b++) {
@@ -633,6 +641,7 @@ export function outputForward(p: Params, ws: Workspace, batch: Batch): ForwardRe
   const H = ws.Hout; // what the output layer reads: the top layer's output, D·H wide
   const { B, T, lengths } = batch;
   const P = ws.P;
+  if (ws.head) return ws.head.forward(p, ws, batch);
   if (task === 'many-to-many') return everyStepForward(p, ws, batch, P, batch.targets, T, 1, 0);
   const Hp = ws.Hp, pooling = ws.spec.pooling ?? 'last';
   for (let b = 0; b < B; b++) {
@@ -727,6 +736,7 @@ export function outputBackward(p: Params, g: Params, ws: Workspace, batch: Batch
   const { C, task } = ws.spec;
   const { B, T } = batch;
   const P = ws.P;
+  if (ws.head) return ws.head.backward(p, g, ws, batch);
   if (task === 'many-to-many') {
     everyStepBackward(p, g, ws, batch, P, ws.dOut, batch.targets, T, 1, 0);
     return;

@@ -261,7 +261,7 @@ class Run {
     const data = loadDataset(cfg.data, { configDir: r.loaded.configDir, task: cfg.model.task, memory: o.data });
     say('data', formatReport(data.report));
     const fingerprint = dataFingerprint(data);
-    const spec = specOf(cfg, data);
+    const spec = specOf(cfg, data, r.loaded.file);
     if (cfg.train.earlyStopping && data.splits.val.count === 0) {
       throw new ConfigError(`${r.loaded.file}: train.earlyStopping needs validation data, and this run has none; give data.val (or a data.split.val above 0), or remove train.earlyStopping`);
     }
@@ -297,7 +297,7 @@ class Run {
     // Said when the backend changed without the config saying so (auto on another machine or build).
     const savedKernels = resumed ? (JSON.parse(resumed.c.config) as ResolvedConfig).train.kernels : undefined;
     if (resumed?.c.training.kernels && resumed.c.training.kernels !== kernelsName && savedKernels === cfg.train.kernels) say('resume', `resume: the checkpoint was trained with ${resumed.c.training.kernels} kernels, this run uses ${kernelsName} (allowed; the run will differ from an uninterrupted one in the last bits)`);
-    say('model', `model: ${spec.bidirectional ? 'bidirectional ' : ''}${spec.cell}${cfg.model.layers > 1 ? ` × ${cfg.model.layers} layers` : ''} ${spec.task}${spec.pooling ? ` (${spec.pooling} pooling)` : ''}, V=${spec.V} H=${spec.H} C=${spec.C} ${spec.E ? `embedding E=${spec.E}` : 'one-hot input'}, ${countParams(layout).toLocaleString('en-US')} parameters; ${workers} worker thread${workers > 1 ? 's' : ''}, ${kernelsName} kernels; run directory ${relative(process.cwd(), runDir) || '.'}`);
+    say('model', `model: ${spec.bidirectional ? 'bidirectional ' : ''}${spec.cell}${cfg.model.layers > 1 ? ` × ${cfg.model.layers} layers` : ''} ${spec.task}${spec.pooling ? ` (${spec.pooling} pooling)` : ''}, V=${spec.V} H=${spec.H} C=${spec.C} ${spec.E ? `embedding E=${spec.E}` : 'one-hot input'}${spec.tieWeights ? ', tied weights' : ''}${spec.adaptive ? `, adaptive softmax (cutoffs ${spec.adaptive.cutoffs.join(', ')})` : ''}, ${countParams(layout).toLocaleString('en-US')} parameters; ${workers} worker thread${workers > 1 ? 's' : ''}, ${kernelsName} kernels; run directory ${relative(process.cwd(), runDir) || '.'}`);
     const resolvedFile = join(runDir, 'config.resolved.json');
     if (writer) onDisk('write', resolvedFile, () => writeFileSync(resolvedFile, JSON.stringify(cfg, null, 2) + '\n'));
 
@@ -584,15 +584,35 @@ function stoppedBeforeStart(r: Resolved, t0: number): RunSummary {
   };
 }
 
-/** The model's sizes: from the config, and V, C from the data. */
-function specOf(cfg: ResolvedConfig, data: Dataset): ModelSpec {
-  const input = cfg.model.input;
+/** How the model reads a sequence (the spec's fields, left out at their defaults): both ways, and what a classifier pools. */
+function readingOf(cfg: ResolvedConfig): Pick<ModelSpec, 'bidirectional' | 'pooling'> {
   return {
-    cell: cfg.model.cell, task: cfg.model.task, V: data.vocab.tokens.length, H: cfg.model.hidden,
-    C: cfg.model.task === 'many-to-one' ? data.labelNames.length : data.vocab.tokens.length,
-    E: input === 'onehot' ? 0 : input.embedding, layers: cfg.model.layers, ...(cfg.model.bidirectional ? { bidirectional: true } : {}),
+    ...(cfg.model.bidirectional ? { bidirectional: true } : {}),
     ...(cfg.model.task === 'many-to-one' && cfg.model.pooling !== 'last' ? { pooling: cfg.model.pooling } : {}),
   };
+}
+
+/** The model's sizes: from the config, and V, C from the data. */
+function specOf(cfg: ResolvedConfig, data: Dataset, file: string): ModelSpec {
+  const input = cfg.model.input, V = data.vocab.tokens.length;
+  return {
+    cell: cfg.model.cell, task: cfg.model.task, V, H: cfg.model.hidden,
+    C: cfg.model.task === 'many-to-one' ? data.labelNames.length : V,
+    E: input === 'onehot' ? 0 : input.embedding, layers: cfg.model.layers,
+    ...readingOf(cfg),
+    ...headOf(cfg, V, file),
+  };
+}
+
+/** The output layer's fields of the spec (tied weights, adaptive softmax); the cutoffs must fit the vocabulary, known from the data. */
+export function headOf(cfg: ResolvedConfig, V: number, file: string): Pick<ModelSpec, 'tieWeights' | 'adaptive'> {
+  const a = cfg.model.adaptiveSoftmax;
+  if (a) {
+    const bad = a.cutoffs.findIndex((c) => c >= V);
+    if (bad >= 0) throw new ConfigError(`${relative(process.cwd(), file) || file}: model.adaptiveSoftmax.cutoffs[${bad}]: expected a token id below the vocabulary size V = ${V} (from the data), found ${a.cutoffs[bad]}: lower the cutoffs or raise data.vocab.maxSize`);
+    return { adaptive: { cutoffs: [...a.cutoffs], divValue: a.divValue, headBias: a.headBias } };
+  }
+  return cfg.model.tieWeights ? { tieWeights: true } : {};
 }
 
 function nonFinite(step: number, what: string, last: string | null): UserError {
@@ -641,7 +661,12 @@ function dataFingerprint(d: Dataset): string {
 function checkRunMemory(cfg: ResolvedConfig, workers: number, label: string, sizes: { V: number; C: number; maxB: number; maxT: number }, how: 'at least' | 'from the data', distributed: boolean): void {
   const input = cfg.model.input;
   const p: MemoryPlan = {
-    spec: { cell: cfg.model.cell, task: cfg.model.task, V: sizes.V, H: cfg.model.hidden, C: cfg.model.task === 'many-to-one' ? sizes.C : sizes.V, E: input === 'onehot' ? 0 : input.embedding, layers: cfg.model.layers, ...(cfg.model.bidirectional ? { bidirectional: true } : {}), ...(cfg.model.task === 'many-to-one' && cfg.model.pooling !== 'last' ? { pooling: cfg.model.pooling } : {}) },
+    spec: {
+      cell: cfg.model.cell, task: cfg.model.task, V: sizes.V, H: cfg.model.hidden, C: cfg.model.task === 'many-to-one' ? sizes.C : sizes.V, E: input === 'onehot' ? 0 : input.embedding, layers: cfg.model.layers,
+      ...readingOf(cfg),
+      // Before the data loads V is a lower bound the cutoffs may exceed: the full softmax's size stands in (an upper bound of the head's).
+      ...(cfg.model.tieWeights ? { tieWeights: true } : {}), ...(cfg.model.adaptiveSoftmax && how === 'from the data' ? headOf(cfg, sizes.V, label) : {}),
+    },
     workers, maxB: sizes.maxB, maxT: sizes.maxT, optimizer: cfg.train.optimizer, distributed, lowerBound: how === 'at least',
   };
   const vocab = how === 'at least' ? `V >= ${sizes.V} tokens (data.vocab.maxSize ${cfg.data.vocab.maxSize})` : `V = ${sizes.V} tokens from the data (data.vocab.maxSize ${cfg.data.vocab.maxSize})`;
