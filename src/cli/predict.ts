@@ -1,10 +1,11 @@
 // node dist/predict.js --checkpoint FILE [--text STR | stdin] / [--generate N ...]: predictions of a saved model (see --help).
 
+import { constants } from 'node:os';
 import { KERNELS_ENV } from '../model/backend/index.js';
 import { parseArgs, runMain, type CommandSpec, type ParsedArgs } from './args.js';
 import { loadModel, isLanguageModel, type LoadedModel } from '../infer/model.js';
 import { Classifier, type Prediction } from '../infer/classify.js';
-import { generateText, MAX_GENERATE_TOKENS } from '../infer/generate.js';
+import { generateTextAsync, MAX_GENERATE_TOKENS } from '../infer/generate.js';
 import { OovCounter } from '../data/index.js';
 import { ConfigError, DataError } from '../util/errors.js';
 import { createKernels, resolveKernels, kernelsChoice } from '../model/backend/index.js';
@@ -47,8 +48,7 @@ runMain(async () => {
       throw new ConfigError(`${args.checkpoint} is a language model: generate text with --generate N [--prompt STR] [--temperature X] [--seed S]`);
     }
     if (args.text.length > 0) throw new ConfigError('--text is for classifiers; for a language model, give the text to continue with --prompt');
-    languageModel(m, args.generate, args);
-    return;
+    return await languageModel(m, args.generate, args);
   }
   if (lmFlags.length > 0 || args.json) {
     throw new ConfigError(`${args.checkpoint} is a classifier; --${[...lmFlags, ...(args.json ? ['json'] : [])].join(', --')} only apply to language models. Classify with --text STR or lines on stdin.`);
@@ -73,17 +73,21 @@ runMain(async () => {
     for (const p of cls.classify(pending)) process.stdout.write(line(p));
     pending.length = 0;
   };
-  for await (const text of stdinLines(process.stdin)) {
-    if (text.trim() === '') continue; // blank lines are no inputs
-    pending.push(text);
-    oov.add(text);
-    if (pending.length === cls.maxB) flush();
+  try {
+    for await (const text of stdinLines(process.stdin)) {
+      if (text.trim() === '') continue; // blank lines are no inputs
+      pending.push(text);
+      oov.add(text);
+      if (pending.length === cls.maxB) flush();
+    }
+  } finally {
+    flush(); // the lines before a bad one are classified
   }
-  flush();
   warnOov(); // once, at the end: a line per input would drown the predictions
 });
 
-function languageModel(m: LoadedModel, n: number, args: ParsedArgs<typeof COMMAND.flags>): void {
+/** Generates; the exit code of a run stopped by SIGINT or SIGTERM (the text so far printed, and a newline), else undefined. */
+async function languageModel(m: LoadedModel, n: number, args: ParsedArgs<typeof COMMAND.flags>): Promise<number | undefined> {
   const prompt = args.prompt ?? '';
   const oov = new OovCounter({ tokens: m.vocab }, m.tokenizer);
   oov.add(prompt);
@@ -93,12 +97,23 @@ function languageModel(m: LoadedModel, n: number, args: ParsedArgs<typeof COMMAN
   let generated;
   // Plain text is printed as it is generated (stdout writes to a file or pipe are synchronous); JSON at the end.
   const onText = args.json ? undefined : (piece: string) => process.stdout.write(piece);
+  // Generation gives the event loop a turn every 50 ms, so Ctrl-C ends it cleanly.
+  const stop = new AbortController();
+  let stopSignal: NodeJS.Signals | undefined;
+  const onSignal = (sig: NodeJS.Signals) => { stopSignal ??= sig; stop.abort(); };
+  process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
   try {
-    generated = generateText(m, prompt, { tokens: n, temperature: args.temperature ?? 1, seed: args.seed ?? 1 }, kernels, onText);
+    generated = await generateTextAsync(m, prompt, { tokens: n, temperature: args.temperature ?? 1, seed: args.seed ?? 1 }, kernels, onText, stop.signal);
   } catch (e) {
     // An empty prompt for a model trained without <s>: say it with this command's flag.
     if (e instanceof RangeError && e.message.startsWith('nothing to start from')) throw new ConfigError(e.message.replace('give a prompt', 'give --prompt'));
     throw e;
+  } finally {
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+  }
+  if (!generated) {
+    if (!args.json) process.stdout.write('\n');
+    return 128 + constants.signals[stopSignal!];
   }
   const { text, ids: gen } = generated;
   if (args.json) process.stdout.write(JSON.stringify({ prompt, text, tokens: gen.length, ids: Array.from(gen) }) + '\n');

@@ -16,7 +16,8 @@ import { allocBatch, type Batch } from '../model/batch.js';
 import { Epi, JsKernels, type Kernels } from '../model/backend/index.js';
 import { softmaxRow, argmaxRow } from '../model/kernels.js';
 import { Rng } from '../util/prng.js';
-import { encodeText, decodeTokens, EOS, BOS, type TokenizerSpec } from '../data/index.js';
+import { drain, drainAsync } from '../util/slices.js';
+import { encodeText, decodeTokens, EOS, BOS, PAD, type TokenizerSpec } from '../data/index.js';
 
 /** The recurrence of one sequence, advanced a token at a time. */
 export class Stepper {
@@ -118,6 +119,11 @@ export const SAMPLE_STREAM = 0x5a3f1e;
 
 /** Feeds the prompt (at least one token), then generates: the new token ids (eos included), each also to `onToken` as it comes. */
 export function generate(spec: ModelSpec, p: Params, prompt: ArrayLike<number>, o: GenerateOptions, k?: Kernels, onToken?: (t: number) => void): Int32Array {
+  return drain(generateSteps(spec, p, prompt, o, k, onToken));
+}
+
+/** generate, yielding after each token (src/util/slices.ts). */
+function* generateSteps(spec: ModelSpec, p: Params, prompt: ArrayLike<number>, o: GenerateOptions, k?: Kernels, onToken?: (t: number) => void): Generator<void, Int32Array> {
   if (prompt.length === 0) throw new RangeError('generate: the prompt needs at least one token');
   if (!(o.tokens <= MAX_GENERATE_TOKENS)) throw new RangeError(`generate: ${o.tokens} tokens is more than one call generates (at most ${MAX_GENERATE_TOKENS.toLocaleString('en-US')}); generate in parts, each continuing the last`);
   const s = new Stepper(spec, p, k);
@@ -137,6 +143,7 @@ export function generate(spec: ModelSpec, p: Params, prompt: ArrayLike<number>, 
     } else {
       s.step(t);
     }
+    yield;
   }
   return out.subarray(0, n);
 }
@@ -163,6 +170,18 @@ export interface TextGeneration {
  * pieces (every `chunk` tokens, default 64) whose concatenation is `text`.
  */
 export function generateText(m: TextModel, prompt: string, o: Omit<GenerateOptions, 'eos' | 'bos'>, k?: Kernels, onText?: (piece: string) => void, chunk = 64): TextGeneration {
+  return drain(textSteps(m, prompt, o, k, onText, chunk));
+}
+
+/**
+ * generateText in slices that give the event loop a turn (a signal handler can run): null once
+ * `signal` is aborted, what was generated having gone to `onText`.
+ */
+export async function generateTextAsync(m: TextModel, prompt: string, o: Omit<GenerateOptions, 'eos' | 'bos'>, k?: Kernels, onText?: (piece: string) => void, signal?: AbortSignal): Promise<TextGeneration | null> {
+  return (await drainAsync(textSteps(m, prompt, o, k, onText, 64), signal))?.value ?? null;
+}
+
+function* textSteps(m: TextModel, prompt: string, o: Omit<GenerateOptions, 'eos' | 'bos'>, k: Kernels | undefined, onText: ((piece: string) => void) | undefined, chunk: number): Generator<void, TextGeneration> {
   const tok = m.tokenizer;
   const ids = encodeText(prompt, { ...tok, eos: false, maxLength: 0 }, { tokens: m.vocab });
   if (ids.length === 0) throw new RangeError('nothing to start from: the model was trained without <s> (data.bos), so give a prompt with some text');
@@ -170,7 +189,7 @@ export function generateText(m: TextModel, prompt: string, o: Omit<GenerateOptio
   const docs: number[][] = [Array.from(ids)];
   const stream = onText && new TextStream(decode, onText);
   stream?.flush(docs[0], false); // the prompt
-  const gen = generate(m.spec, m.params, ids, { ...o, eos: tok.eos ? EOS : undefined, bos: tok.eos && tok.bos ? BOS : undefined }, k, (t) => {
+  const gen = yield* generateSteps(m.spec, m.params, ids, { ...o, eos: tok.eos ? EOS : undefined, bos: tok.eos && tok.bos ? BOS : undefined }, k, (t) => {
     if (t === EOS) {
       stream?.flush(docs[docs.length - 1], true);
       docs.push([]);
@@ -200,7 +219,8 @@ class TextStream {
 
   /** The current document's tokens `d`; `end`: the document is complete (a </s>, or the last). */
   flush(d: number[], end: boolean): void {
-    const from = Math.max(0, this.at - LOOKBACK);
+    let from = this.at; // LOOKBACK tokens back, not counting those that decode to nothing
+    for (let kept = 0; from > 0 && kept < LOOKBACK;) if (!SILENT.has(d[--from])) kept++;
     const before = this.decode(d.slice(from, this.at));
     const all = this.decode(d.slice(from));
     let piece: string | undefined;
@@ -216,3 +236,5 @@ class TextStream {
 
 /** Tokens decoded before a streamed piece: a UTF-8 character is at most 4 bytes. */
 const LOOKBACK = 4;
+/** Tokens that decode to nothing (decodeTokens skips them). */
+const SILENT = new Set([PAD, BOS, EOS]);

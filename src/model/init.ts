@@ -34,6 +34,7 @@
 import type { Params } from './params.js';
 import type { ModelSpec } from './spec.js';
 import { Rng } from '../util/prng.js';
+import { drain, drainAsync } from '../util/slices.js';
 import type { Float } from './kernels.js';
 
 export interface InitOptions {
@@ -50,7 +51,7 @@ export interface InitOptions {
 export const defaultInit: InitOptions = { recurrentInit: 'orthogonal', recurrentScale: 1, init: 'standard', forgetBias: 1, chrono: 0 };
 
 export function initParams(p: Params, spec: ModelSpec, rng: Rng, opts: InitOptions = defaultInit): void {
-  for (const _ of initSteps(p, spec, rng, opts)) { /* run to the end */ }
+  drain(initSteps(p, spec, rng, opts));
 }
 
 /**
@@ -59,14 +60,7 @@ export function initParams(p: Params, spec: ModelSpec, rng: Rng, opts: InitOptio
  * orthogonal init takes seconds, and Ctrl-C must not wait for it. Same bits as initParams.
  */
 export async function initParamsAsync(p: Params, spec: ModelSpec, rng: Rng, opts: InitOptions = defaultInit, signal?: AbortSignal, sliceMs = 50): Promise<boolean> {
-  let t = performance.now();
-  for (const _ of initSteps(p, spec, rng, opts)) {
-    if (performance.now() - t < sliceMs) continue;
-    await new Promise((resolve) => setImmediate(resolve));
-    if (signal?.aborted) return false;
-    t = performance.now();
-  }
-  return !signal?.aborted;
+  return (await drainAsync(initSteps(p, spec, rng, opts), signal, sliceMs)) !== null;
 }
 
 /** The initialization, yielding between pieces of work (rows of an orthogonal matrix) so a caller can pause it. */
