@@ -69,7 +69,7 @@ for (const [spec, x0] of [
   [{ cell: 'lstm', task: 'many-to-one', V: 50, H: 12, C: 3, E: 0, layers: 2 }, { stepLoss: 0.5, dropout: 0.2 }],
   [{ cell: 'gru', task: 'many-to-many', V: 30, H: 12, C: 30, E: 8, layers: 2 }, { dropout: 0.3 }],
   // Output heads: the tied table's gradient is dense (reduced and updated whole); the adaptive softmax.
-  [{ cell: 'lstm', task: 'many-to-many', V: 30, H: 12, C: 30, E: 12, tieWeights: true }, { dropout: 0.2 }],
+  [{ cell: 'rnn', task: 'many-to-many', V: 30, H: 16, C: 30, E: 16, tieWeights: true }, { dropout: 0.2 }],
   [{ cell: 'rnn', task: 'many-to-many', V: 30, H: 16, C: 30, E: 8, tieWeights: true }, {}],
   [{ cell: 'gru', task: 'many-to-many', V: 30, H: 16, C: 30, E: 8, adaptive: { cutoffs: [6, 15], divValue: 2, headBias: true } }, {}],
 ] as Array<[ModelSpec, Extras]>) for (const kernels of backends) {
