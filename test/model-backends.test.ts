@@ -23,6 +23,8 @@ const cases: Case[] = [
   { spec: { cell: 'lstm', task: 'many-to-many', V: 30, H: 70, C: 30, E: 8 }, lengths: [12, 11, 11, 3, 1], T: 12, bptt: 5, dropout: 0.2 },
   { spec: { cell: 'gru', task: 'many-to-one', V: 40, H: 64, C: 5, E: 19, layers: 2 }, lengths: [12, 10, 10, 9, 3, 2, 2], T: 13, dropout: 0.2, stepLoss: 0.5 },
   { spec: { cell: 'gru', task: 'many-to-many', V: 30, H: 24, C: 30, E: 0 }, lengths: [10, 8, 5], T: 10, bptt: 4 },
+  // a language model's full softmax over a vocabulary wider than every vector width, with tails
+  { spec: { cell: 'lstm', task: 'many-to-many', V: 1037, H: 33, C: 1037, E: 12 }, lengths: [9, 9, 4, 2], T: 11 },
 ];
 
 /** The float32 run of a backend: parameters, gradients and workspace in one arena. */

@@ -66,8 +66,8 @@ export interface RawKernels {
 
   /**
    * The fused softmax cross-entropy of types.ts (Kernels.softmaxXent), on float32 rows at x (stride
-   * ldx); ys, am int32; wt float32; db NONE or a C-vector. exp is computed in float32 (relative
-   * error ≤ 2e-7 against Math.exp), Σ exp in float32, log and the loss sum in float64.
+   * ldx); ys, am int32; wt float32; db NONE or a C-vector. exp is computed in float32 (a few ulp;
+   * below e^−87.3 it is e^−87.3), Σ exp in float32, log and the loss sum in float64.
    */
   softmaxXent(x: number, ldx: number, rows: number, C: number, ys: number, wt: number, am: number, db: number, grad: number): number;
 
