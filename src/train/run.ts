@@ -85,7 +85,7 @@ export interface RunOptions {
    */
   stallTimeoutMs?: number;
   /** Tests only: make a worker fail at this step (distributed: on this rank only, if given). */
-  inject?: { failAtStep: number; mode: 'throw' | 'exit' | 'hang'; rank?: number };
+  inject?: { failAtStep: number; mode: 'throw' | 'exit' | 'hang' | 'vanish'; rank?: number };
   /**
    * Data-parallel over the processes of an MPI job (mpirun, srun): src/parallel/distributed.ts.
    * Rank 0 alone writes files and calls the callbacks; the AbortSignal stops every rank after the
