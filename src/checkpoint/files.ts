@@ -9,7 +9,7 @@
 
 import * as nodeFs from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { decodeCheckpoint, encodeParts, NOT_A_CHECKPOINT, SIGNATURE } from './codec.js';
+import { checkFraming, decodeCheckpoint, encodeParts, NOT_A_CHECKPOINT, SIGNATURE } from './codec.js';
 import type { CheckpointData } from './types.js';
 import { CheckpointError, EXIT_FAILED } from '../util/errors.js';
 import { GiB, readInputFile, writeFailure } from '../util/files.js';
@@ -112,13 +112,16 @@ function syncDir(dir: string, fs: FileOps): void {
 /**
  * Reads and validates the checkpoint at `path` (see decodeCheckpoint). Throws CheckpointError.
  * The file must be a regular file of at most MAX_CHECKPOINT_BYTES whose first bytes are the
- * signature: those are checked before the rest is read.
+ * signature, with the completion marker at its end and top-level fields whose sizes add up to the
+ * file's (checkFraming): those are checked before the rest is read, so a huge file that only
+ * starts like a checkpoint is refused at once, not after reading it whole.
  */
 export function readCheckpoint(path: string): CheckpointData {
   const bytes = readInputFile(path, {
     what: 'checkpoint', maxBytes: MAX_CHECKPOINT_BYTES,
     capHint: 'no model that fits the 4 GiB shared arena writes one that large',
     signature: { bytes: SIGNATURE, problem: NOT_A_CHECKPOINT },
+    precheck: checkFraming,
     error: (m) => new CheckpointError(m, path),
   });
   return decodeCheckpoint(bytes, path);
