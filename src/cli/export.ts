@@ -1,12 +1,13 @@
 // node dist/export.js --checkpoint FILE --out FILE.onnx: a checkpoint's model as an ONNX file (see --help).
 
-import { existsSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { parseArgs, runMain, type CommandSpec } from './args.js';
 import { loadModel } from '../infer/model.js';
 import { exportOnnx, ONNX_OPSET } from '../export/onnx.js';
 import { layersOf } from '../model/spec.js';
 import { ConfigError, UserError } from '../util/errors.js';
+import { writeFileAtomic } from '../checkpoint/files.js';
 
 const COMMAND = {
   name: 'export.js',
@@ -17,7 +18,7 @@ const COMMAND = {
     + 'encoded exactly as in training (README: "Export to ONNX").',
   flags: {
     checkpoint: { type: 'string', required: true, value: 'FILE', help: 'The checkpoint (a .ckpt file of a run).' },
-    out: { type: 'string', required: true, value: 'FILE', help: 'The ONNX file to write (replaced if it exists; its folder must exist).' },
+    out: { type: 'string', required: true, value: 'FILE', help: 'The ONNX file to write (a regular file, replaced if it exists; its folder must exist).' },
   },
   examples: [
     ['node dist/export.js --checkpoint runs/names-small/checkpoints/step-000002400.ckpt --out names.onnx', 'the names classifier as names.onnx'],
@@ -35,15 +36,9 @@ runMain(() => {
   if (out === resolve(args.checkpoint)) throw new ConfigError(`--out ${args.out} is the checkpoint itself; give another path, e.g. --out model.onnx`);
   const m = loadModel(args.checkpoint);
   const bytes = exportOnnx(m, { metadata: { checkpoint: basename(m.file), step: String(m.step) } });
-  // Atomically: a reader never sees half a file, and an error leaves an existing file as it was.
-  const tmp = `${out}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, bytes);
-    renameSync(tmp, out);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw new UserError(`--out ${args.out}: cannot write the file: ${(e as Error).message}`);
-  }
+  // Atomically (temporary file, fsync, rename): a reader never sees half a file, a crash or an
+  // error leaves an existing file as it was; never over a device, FIFO or symbolic link.
+  writeFileAtomic(out, [bytes], { error: (why, input) => (input ? new ConfigError(`--out ${args.out}: ${why}`) : new UserError(`--out ${args.out}: cannot write the file: ${why}`)) });
   const s = m.spec, L = layersOf(s);
   const shape = s.task === 'many-to-one' ? `(batch, ${s.C}): ${m.labelNames.join(', ')}` : `(batch, time, ${s.C}): next-token probabilities`;
   process.stdout.write(`wrote ${args.out} (${(bytes.length / 1024).toFixed(1)} KiB, ONNX opset ${ONNX_OPSET}): ${s.cell} × ${L} layer${L > 1 ? 's' : ''}, ${s.task}, `
