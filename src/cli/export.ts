@@ -1,7 +1,7 @@
 // node dist/export.js --checkpoint FILE --out FILE.onnx: a checkpoint's model as an ONNX file, or with
 // --format html as a page that runs it in the browser (see --help).
 
-import { existsSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { parseArgs, runMain, type CommandSpec } from './args.js';
 import { loadModel } from '../infer/model.js';
@@ -9,6 +9,7 @@ import { exportOnnx, ONNX_OPSET } from '../export/onnx.js';
 import { exportHtml, MAX_PAGE_WEIGHT_BYTES } from '../export/html.js';
 import { layersOf } from '../model/spec.js';
 import { ConfigError, UserError } from '../util/errors.js';
+import { writeFileAtomic } from '../checkpoint/files.js';
 
 const COMMAND = {
   name: 'export.js',
@@ -20,7 +21,7 @@ const COMMAND = {
     + `(WebAssembly kernels, parameters embedded, at most ${MAX_PAGE_WEIGHT_BYTES / 2 ** 20} MiB): a text box that classifies or generates; page.html?text=... runs at once (README: "In the browser").`,
   flags: {
     checkpoint: { type: 'string', required: true, value: 'FILE', help: 'The checkpoint (a .ckpt file of a run).' },
-    out: { type: 'string', required: true, value: 'FILE', help: 'The file to write (replaced if it exists; its folder must exist).' },
+    out: { type: 'string', required: true, value: 'FILE', help: 'The file to write (a regular file, replaced if it exists; its folder must exist).' },
     format: { type: 'string', choices: ['onnx', 'html'] as const, value: 'NAME', help: 'onnx (default): an ONNX model; html: a page that runs the model in the browser.' },
   },
   examples: [
@@ -43,15 +44,9 @@ runMain(() => {
   const bytes = html
     ? Buffer.from(exportHtml(m, { note: `${basename(m.file)}, step ${m.step}` }))
     : exportOnnx(m, { metadata: { checkpoint: basename(m.file), step: String(m.step) } });
-  // Atomically: a reader never sees half a file, and an error leaves an existing file as it was.
-  const tmp = `${out}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, bytes);
-    renameSync(tmp, out);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw new UserError(`--out ${args.out}: cannot write the file: ${(e as Error).message}`);
-  }
+  // Atomically (temporary file, fsync, rename): a reader never sees half a file, a crash or an
+  // error leaves an existing file as it was; never over a device, FIFO or symbolic link.
+  writeFileAtomic(out, [bytes], { error: (why, input) => (input ? new ConfigError(`--out ${args.out}: ${why}`) : new UserError(`--out ${args.out}: cannot write the file: ${why}`)) });
   const s = m.spec, L = layersOf(s);
   if (html) {
     process.stdout.write(`wrote ${args.out} (${(bytes.length / 1024).toFixed(1)} KiB, one page): ${s.cell} × ${L} layer${L > 1 ? 's' : ''}, ${s.task}, step ${m.step}\n`

@@ -8,6 +8,7 @@ import { createKernels, resolveKernels, kernelsChoice, type Kernels } from '../m
 import { arenaOf } from '../util/shared.js';
 import { examplesWithVocab, type Example, type Documents } from '../data/index.js';
 import { ConfigError } from '../util/errors.js';
+import { describeFound } from '../config/validate.js';
 import { Classifier, type Prediction } from './classify.js';
 import { generateText, MAX_GENERATE_TOKENS } from './generate.js';
 import { evaluateSplit, splitFromFile, type EvalOptions } from './evaluate.js';
@@ -70,6 +71,7 @@ export class Model implements LoadedModel {
 
   /** Reads a checkpoint (.ckpt); a bad path or file is a CheckpointError naming it and the cause. */
   static load(path: string): Model {
+    if (typeof path !== 'string' || path === '') throw new ConfigError(`Model.load: expected the path of a checkpoint file (a non-empty string), found ${describeFound(path)}`);
     const file = resolve(path);
     return new Model(readCheckpoint(file), file);
   }
@@ -89,6 +91,7 @@ export class Model implements LoadedModel {
   classify(texts: readonly string[]): Prediction[];
   classify(input: string | readonly string[]): Prediction | Prediction[] {
     if (this.spec.task !== 'many-to-one') throw new ConfigError(`${this.file} is a language model: use generate(prompt), not classify()`);
+    if (typeof input !== 'string' && !Array.isArray(input)) throw new ConfigError(`classify: expected a text (a string) or a list of texts, found ${describeFound(input)}`);
     const texts = typeof input === 'string' ? [input] : [...input];
     texts.forEach((t, i) => {
       if (typeof t !== 'string') throw new ConfigError(`classify: text ${i} is not a string`);
@@ -101,6 +104,8 @@ export class Model implements LoadedModel {
   /** Continues `prompt` (default: from <s>, for a model trained with data.bos); the prompt and its continuation. */
   generate(prompt = '', o: GenerateTextOptions = {}): string {
     if (this.spec.task !== 'many-to-many') throw new ConfigError(`${this.file} is a classifier: use classify(text), not generate()`);
+    if (typeof prompt !== 'string') throw new ConfigError(`generate: expected the prompt as a string (or nothing), found ${describeFound(prompt)}`);
+    if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new ConfigError(`generate: expected options { length, temperature, seed } (an object, or nothing), found ${describeFound(o)}`);
     const length = o.length ?? 200, temperature = o.temperature ?? 1, seed = o.seed ?? 1;
     if (!(Number.isInteger(length) && length >= 0)) throw new ConfigError(`generate: length must be an integer >= 0, got ${length}`);
     if (length > MAX_GENERATE_TOKENS) throw new ConfigError(`generate: length ${length} is more than one call generates (at most ${MAX_GENERATE_TOKENS.toLocaleString('en-US')} tokens); generate in parts, each continuing the end of the last`);
