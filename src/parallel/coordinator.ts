@@ -18,6 +18,7 @@ import { sharedBuffer, sharedInt32, arenaOf, type SharedArena } from '../util/sh
 import { tokenRows, type UpdateStats } from '../train/step.js';
 import type { Optimizer } from '../train/optim.js';
 import type { EncodedSplit, SplitName } from '../data/index.js';
+import { shardWindow } from '../data/shards.js';
 import { SYNC_ABORT, SYNC_GEN, SYNC_PHASE, PHASE_UPDATE, type WorkerInit, type SlotBuffers, type StepTask, type StepResult, type EvalTask, type ShardResult, type CarryBuffers, type UpdateTask } from './protocol.js';
 import { stateSize } from '../model/spec.js';
 import { UserError } from '../util/errors.js';
@@ -135,7 +136,11 @@ export class Coordinator {
       normCount: new Float64Array(sharedBuffer(o.maxT * 8), 0, o.maxT),
     }));
     this.orders = {};
-    for (const [name, split] of Object.entries(o.splits) as [SplitName, EncodedSplit][]) this.orders[name] = sharedInt32(Math.max(1, split.count));
+    for (const [name, split] of Object.entries(o.splits) as [SplitName, EncodedSplit][]) {
+      this.orders[name] = sharedInt32(Math.max(1, split.count));
+      // Token shards: a window for the batches of one round of tasks (evaluate runs up to W at once).
+      shardWindow(split)?.reserve(this.workers * o.maxB * (o.maxT + 1));
+    }
     this.fence = sharedInt32(1);
     this.slots.forEach((sl, k) => (slotTable[k] = sl.grad));
     this.sync = sharedInt32(SYNC_PHASE + this.workers);
@@ -202,6 +207,7 @@ export class Coordinator {
    */
   async step(step: number, split: SplitName, off: number, n: number, clipNorm: number): Promise<TrainStepResult> {
     const opt = this.optimizer();
+    this.feed(split, off, n);
     const shards = this.shards(split, off, n);
     const optStep = opt.step + 1;
     const results = await this.runStep(step, this.stepTasks(step, split, off, shards, { step: optStep, clipNorm, gradientOnly: false }));
@@ -218,6 +224,7 @@ export class Coordinator {
    */
   async gradient(step: number, split: SplitName, off: number, n: number, rank: number, ranks: number): Promise<LocalGradient> {
     this.optimizer();
+    this.feed(split, off, n);
     const W = this.workers;
     const shards = this.shards(split, off, n, ranks * W).slice(rank * W, (rank + 1) * W);
     const results = await this.runStep(step, this.stepTasks(step, split, off, shards, { step: 0, clipNorm: 0, gradientOnly: true }));
@@ -247,6 +254,14 @@ export class Coordinator {
     const ms = await this.runTasks<number>(step, tasks);
     opt.step = optStep;
     return Math.max(...ms);
+  }
+
+  /** Token shards: read order[off, off+n) of `split` into its window (in-memory splits have none). */
+  private feed(split: SplitName, off: number, n: number): void {
+    const w = shardWindow(this.o.splits[split]!);
+    if (!w) return;
+    w.load(this.orders[split]!.subarray(off, off + n));
+    Atomics.add(this.fence, 0, 1); // release: the tasks that follow see the window
   }
 
   /** Worker k's slice of the optimizer update, in multiples of 16 elements (64-byte lines: no sharing). */
@@ -384,17 +399,24 @@ export class Coordinator {
         this.carry.ids[1].fill(-1);
         for (let k = 0; k + 1 < batchStarts.length; k++) {
           const off = batchStarts[k];
+          this.feed(split, off, batchStarts[k + 1] - off);
           const shards = this.shards(split, off, batchStarts[k + 1] - off);
           const runs = shards.map(([o, n]) => this.pool.run({ kind: 'eval', split, off: o, n, confusion, carry: { row0: o - off } } satisfies EvalTask) as Promise<ShardResult>);
           results.push(...(await this.watched(runs, Promise.all(runs))));
         }
       } else {
-        const tasks: Promise<ShardResult>[] = [];
-        for (let k = 0; k + 1 < batchStarts.length; k++) {
-          const off = batchStarts[k], n = batchStarts[k + 1] - off;
-          tasks.push(this.pool.run({ kind: 'eval', split, off, n, confusion } satisfies EvalTask));
+        // From token shards, W batches at a time (what the window holds); in memory, all at once.
+        const nb = batchStarts.length - 1, round = shardWindow(this.o.splits[split]!) ? this.workers : nb;
+        for (let k0 = 0; k0 < nb; k0 += round) {
+          const k1 = Math.min(nb, k0 + round);
+          this.feed(split, batchStarts[k0], batchStarts[k1] - batchStarts[k0]);
+          const tasks: Promise<ShardResult>[] = [];
+          for (let k = k0; k < k1; k++) {
+            const off = batchStarts[k], n = batchStarts[k + 1] - off;
+            tasks.push(this.pool.run({ kind: 'eval', split, off, n, confusion } satisfies EvalTask));
+          }
+          results.push(...(await this.watched(tasks, Promise.all(tasks))));
         }
-        results = await this.watched(tasks, Promise.all(tasks));
       }
     } catch (e) {
       await this.destroy();
