@@ -450,15 +450,30 @@ class ShardWindow {
   /** Tokens the window holds past each example's inputs: the next-token target (many-to-many). */
   private readonly extra: number;
 
+  /** Where each shard starts in the concatenation of all shards (tokens), and where the last ends. */
+  private readonly base: Float64Array;
+
   constructor(
     private readonly split: EncodedSplit,
-    private readonly idx: ShardIndex,
-    /** Per example: its shard, and its first token's offset in it. */
-    private readonly shard: Int32Array,
+    /** Not the whole index: its records are not needed once the examples are laid out. */
+    private readonly idx: Pick<ShardIndex, 'shards' | 'dtype' | 'task' | 'shown'>,
+    /** Per example: its first token's place in the concatenation of all shards (8 bytes per example, no shard number). */
     private readonly offset: Float64Array,
   ) {
     this.fds = idx.shards.map(() => -1);
     this.extra = idx.task === 'many-to-many' ? 1 : 0;
+    this.base = shardBases(idx);
+  }
+
+  /** The shard holding global token offset `g` (binary search over the few shard starts). */
+  private shardAt(g: number): number {
+    let lo = 0, hi = this.base.length - 2;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.base[mid] <= g) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
   }
 
   /** Gives the split a window of `tokens` tokens (before it is shared with worker threads). */
@@ -475,10 +490,10 @@ class ShardWindow {
     for (let j = 0; j < ids.length; j++) {
       const i = ids[j], len = this.split.lengths[i] + this.extra;
       if (at + len > w.length) throw new Error(`shard window of ${w.length} tokens cannot hold the batch (reserve() was sized too small)`);
-      const k = this.shard[i];
+      const k = this.shardAt(this.offset[i]);
       if (this.fds[k] < 0) this.fds[k] = fs.openSync(this.idx.shards[k].file, 'r');
       const bytes = this.scratch.subarray(0, len * dt);
-      readExact(this.fds[k], bytes, SHARD_HEADER + this.offset[i] * dt, join(this.idx.shown, shardFileName(k)), 'a record');
+      readExact(this.fds[k], bytes, SHARD_HEADER + (this.offset[i] - this.base[k]) * dt, join(this.idx.shown, shardFileName(k)), 'a record');
       const src = dt === 2 ? new Uint16Array(bytes.buffer, 0, len) : new Int32Array(bytes.buffer, 0, len);
       for (let t = 0; t < len; t++) w[at + t] = src[t];
       this.split.starts[i] = at;
@@ -492,6 +507,12 @@ class ShardWindow {
 }
 
 const windows = new WeakMap<EncodedSplit, ShardWindow>();
+
+function shardBases(idx: Pick<ShardIndex, 'shards'>): Float64Array {
+  const b = new Float64Array(idx.shards.length + 1);
+  for (let k = 0; k < idx.shards.length; k++) b[k + 1] = b[k] + idx.shards[k].tokens;
+  return b;
+}
 
 /**
  * A shard-backed split's window, or undefined for an in-memory split. The coordinator reserves it
@@ -527,7 +548,8 @@ export function shardDataset(idx: ShardIndex, seqLength: number): Dataset {
     const lengths = sharedInt32(n), starts = sharedInt32(n);
     const labels = m2m ? sharedInt32(0) : sharedInt32(n);
     const first = m2m ? new Uint8Array(sharedBuffer(n), 0, n) : undefined;
-    const shard = new Int32Array(n), offset = new Float64Array(n);
+    const offset = new Float64Array(n);
+    const base = shardBases(idx);
     let i = 0, sum = 0, min = n > 0 ? Infinity : 0, max = 0;
     const stat = (l: number) => { sum += l; if (l < min) min = l; if (l > max) max = l; };
     for (let d = 0; d < docs; d++) {
@@ -536,24 +558,22 @@ export function shardDataset(idx: ShardIndex, seqLength: number): Dataset {
         for (let p = 0; p < L - 1; p += seqLength, i++) {
           lengths[i] = Math.min(seqLength, L - 1 - p);
           first![i] = p === 0 ? 1 : 0;
-          shard[i] = r.shard[d];
-          offset[i] = r.offset[d] + p;
+          offset[i] = base[r.shard[d]] + r.offset[d] + p;
           stat(lengths[i]);
         }
       } else {
         lengths[d] = r.length[d];
         labels[d] = r.label[d];
-        shard[d] = r.shard[d];
-        offset[d] = r.offset[d];
+        offset[d] = base[r.shard[d]] + r.offset[d];
         stat(lengths[d]);
       }
     }
     const split: EncodedSplit = { name: s, count: n, tokens: sharedInt32(1), starts, lengths, labels, ...(first ? { first } : {}) };
-    windows.set(split, new ShardWindow(split, idx, shard, offset));
+    windows.set(split, new ShardWindow(split, { shards: idx.shards, dtype: idx.dtype, task: idx.task, shown: idx.shown }, offset));
     splits[s] = split;
     const prepared = idx.meta.report.splits?.[s] ?? ({} as SplitReport);
     reports[s] = { ...prepared, examples: n, tokens: sum, minLength: min, maxLength: max, meanLength: n > 0 ? sum / n : 0, ...(m2m ? { documents: docs } : {}) };
-    bytes += (lengths.byteLength + starts.byteLength + labels.byteLength + (first?.byteLength ?? 0)) + shard.byteLength + offset.byteLength;
+    bytes += lengths.byteLength + starts.byteLength + labels.byteLength + (first?.byteLength ?? 0) + offset.byteLength;
   }
   const report: DataReport = {
     ...idx.meta.report,
