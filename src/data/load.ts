@@ -11,7 +11,7 @@ import { sharedInt32, toShared } from '../util/shared.js';
 import { builtinCorpus } from './corpora.js';
 import { checkDataConfig, formatOfExtension, withDataDefaults, type ResolvedDataConfig } from './defaults.js';
 import { inSample, splitOf } from './hash.js';
-import { Issues, readRows, type Row } from './readers.js';
+import { Issues, MAX_DATA_BYTES, readRows, type Row } from './readers.js';
 import { memorySource, memoryRows, type InMemoryData } from './memory.js';
 import { IntBuf, buildVocab, encodeInto, keptTokens, vocabLookup } from './tokenize.js';
 import {
@@ -438,6 +438,13 @@ export function loadExamplesWithVocab(file: string, cfg: DataConfig, baseDir: st
   }
   if (format === 'text' && o.task === 'many-to-one') {
     throw new DataError(`${shown}: a plain-text file has no labels, and evaluating a classifier needs them; use a .jsonl, .csv or .tsv file with a "${o.labelField ?? c.labelField}" field.`, shown);
+  }
+  // A file between the in-memory limit and the readers' cap would be read whole, then fail in V8.
+  let size = 0;
+  try { size = statSync(abs).size; } catch { /* reported when read */ }
+  const limit = IN_MEMORY_MAX_BYTES[o.tokenizer.kind === 'word' ? 'word' : 'char'];
+  if (size > limit && size <= MAX_DATA_BYTES) {
+    throw new DataError(`${shown}: is ${formatBytes(size)}, more than the ${formatBytes(limit)} evaluated in memory with the ${o.tokenizer.kind} tokenizer; evaluate a sample of it (e.g. its first rows: head -n 100000 ${shown} > sample), or train with token shards (data.shards) and use --split.`, shown);
   }
   const issues = new Issues(o.skipInvalid ?? c.skipInvalid, o.skipHint);
   const textField = o.textField ?? c.textField, labelField = o.labelField ?? c.labelField;
