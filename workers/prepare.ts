@@ -11,7 +11,7 @@ type Task =
   | { kind: 'count'; texts: string[] }
   | { kind: 'encode'; texts: string[] }
   /** Every thread takes one: each holds its thread until all n have started (gate counts them). */
-  | { kind: 'vocab'; tokens: string[]; gate: Int32Array; n: number };
+  | { kind: 'vocab'; tokens: string[]; tok: TokenizerSpec; gate: Int32Array; n: number };
 
 export default function run(t: Task): Map<string, number> | Encoded | null {
   switch (t.kind) {
@@ -20,7 +20,7 @@ export default function run(t: Task): Map<string, number> | Encoded | null {
     case 'encode':
       return jobs.encode(t.texts);
     case 'vocab': {
-      jobs.setVocab(t.tokens);
+      jobs.setVocab(t.tokens, t.tok);
       Atomics.add(t.gate, 0, 1);
       Atomics.notify(t.gate, 0);
       for (let v = Atomics.load(t.gate, 0); v < t.n; v = Atomics.load(t.gate, 0)) Atomics.wait(t.gate, 0, v, 1000);

@@ -30,7 +30,7 @@ import { buildVocab } from './tokenize.js';
 import { tokenizerJobs, type Encoded } from './tokenjobs.js';
 import { continuesChunk } from './batches.js';
 import { META_FILE, ShardWriter, dtypeFor, preparedSettings, tokenizerOf, writeFileAtomic, type PreparedSettings, type ShardMeta } from './shards.js';
-import { SPLIT_NAMES, type DataReport, type Dataset, type RowIssue, type SplitName, type SplitReport, type Task, type TokenizerSpec } from './types.js';
+import { SPLIT_NAMES, type Vocab, type DataReport, type Dataset, type RowIssue, type SplitName, type SplitReport, type Task, type TokenizerSpec } from './types.js';
 
 export interface PrepareProgress {
   /** 1: counting tokens of the training split, 2: encoding. */
@@ -144,9 +144,7 @@ async function prepareFiles(c: ResolvedDataConfig, o: PrepareOptions, out: strin
     const tc = performance.now();
     const rowCount: Record<SplitName, number> = { train: 0, val: 0, test: 0 };
     const trainLabels = new Set<string>();
-    const counts = new Map<string, number>();
-    const pending: Promise<Map<string, number>>[] = [];
-    const merge = (m: Map<string, number>) => { for (const [t, n] of m) counts.set(t, (counts.get(t) ?? 0) + n); };
+    const vocabulary = vocabularyBuilder(tok, pool);
     for await (const b of rows(1, issues)) {
       const texts: string[] = [];
       b.rows.forEach((r, i) => {
@@ -155,10 +153,8 @@ async function prepareFiles(c: ResolvedDataConfig, o: PrepareOptions, out: strin
         texts.push(r.text);
         if (m2o) trainLabels.add(r.label!);
       });
-      if (texts.length > 0) pending.push(pool.count(texts));
-      if (pending.length >= 2 * pool.size) merge(await pending.shift()!);
+      if (texts.length > 0) await vocabulary.add(texts);
     }
-    for (const p of pending) merge(await p);
     const msCount = performance.now() - tc;
     for (const s of SPLIT_NAMES) {
       const expected = hashSplit ? s === 'train' || c.split[s as 'val' | 'test'] > 0 : !!c[s];
@@ -168,13 +164,12 @@ async function prepareFiles(c: ResolvedDataConfig, o: PrepareOptions, out: strin
     if (m2o && new Set(trainLabels).size < 2) {
       throw new DataError(`data: the training split has ${trainLabels.size === 0 ? 'no labels' : `one label only ("${[...trainLabels][0]}")`}; a classifier needs at least two. Check data.labelField and the training file.`);
     }
-    const vocab = buildVocab(counts, c.vocab.maxSize, c.vocab.minFreq);
-    counts.clear();
+    const { vocab, tokenizer } = await vocabulary.finish(c.vocab.maxSize, c.vocab.minFreq);
     const V = vocab.tokens.length;
 
     // ---- pass 2: encode and write
     const te = performance.now();
-    await pool.setVocab(vocab.tokens);
+    await pool.setVocab(vocab.tokens, tokenizer);
     const w = (writer.w = new ShardWriter(out, dtypeFor(V), V, task, o.shardTokens));
     const labelId = new Map(labelNames.map((l, i) => [l, i]));
     const allowed = labelNames.map((l) => `"${l}"`).join(', ');
@@ -236,7 +231,7 @@ async function prepareFiles(c: ResolvedDataConfig, o: PrepareOptions, out: strin
       duplicates: { count: 0, note: 'not counted when preparing shards' },
       bytes: 0, ms: { read: 0, encode: Math.round(performance.now() - te) },
     };
-    const meta = writeMeta(out, task, tok, vocab.tokens, labelNames, preparedSettings(c, task), report);
+    const meta = writeMeta(out, task, tokenizer, vocab.tokens, labelNames, preparedSettings(c, task), report);
     return { out, meta, shards: w.shards, records: w.counts, inputBytes: totalBytes, ms: { count: Math.round(msCount), encode: Math.round(performance.now() - te) } };
   } catch (e) {
     writer.w?.abort();
@@ -313,10 +308,40 @@ export function writeDataset(ds: Dataset, settings: PreparedSettings, out: strin
 
 // ---------------------------------------------------------------- the tokenizer on threads
 
+/**
+ * The tokenizer's first pass: it sees the training split's texts in input order (add), then
+ * gives the vocabulary and the tokenizer spec to encode with (finish). char and word count
+ * tokens on the pool's threads and keep the most frequent (buildVocab, as in memory). A
+ * tokenizer that learns more than a vocabulary (e.g. byte-level BPE: a streaming trainer whose
+ * merges go into the spec) plugs in here with its own add and finish.
+ */
+export interface VocabularyBuilder {
+  add(texts: string[]): Promise<void>;
+  finish(maxSize: number, minFreq: number): Promise<{ vocab: Vocab; tokenizer: TokenizerSpec }>;
+}
+
+function vocabularyBuilder(tok: TokenizerSpec, pool: Pool): VocabularyBuilder {
+  const counts = new Map<string, number>();
+  const pending: Promise<Map<string, number>>[] = [];
+  const merge = (m: Map<string, number>) => { for (const [t, n] of m) counts.set(t, (counts.get(t) ?? 0) + n); };
+  return {
+    async add(texts) {
+      pending.push(pool.count(texts));
+      if (pending.length >= 2 * pool.size) merge(await pending.shift()!);
+    },
+    async finish(maxSize, minFreq) {
+      for (const p of pending.splice(0)) merge(await p);
+      const vocab = buildVocab(counts, maxSize, minFreq);
+      counts.clear();
+      return { vocab, tokenizer: tok };
+    },
+  };
+}
+
 interface Pool {
   size: number;
   count(texts: string[]): Promise<Map<string, number>>;
-  setVocab(tokens: string[]): Promise<void>;
+  setVocab(tokens: string[], tok: TokenizerSpec): Promise<void>;
   encode(texts: string[]): Promise<Encoded>;
   close(): Promise<void>;
 }
@@ -337,7 +362,7 @@ function makePool(workers: number | undefined, tok: TokenizerSpec): Pool {
     return {
       size: 1,
       count: async (t) => jobs.count(t),
-      setVocab: async (v) => jobs.setVocab(v),
+      setVocab: async (v, t) => jobs.setVocab(v, t),
       encode: async (t) => jobs.encode(t),
       close: async () => {},
     };
@@ -347,9 +372,9 @@ function makePool(workers: number | undefined, tok: TokenizerSpec): Pool {
     size: n,
     count: (texts) => pool.run({ kind: 'count', texts }),
     // Every thread gets the vocabulary: one task each, which each holds until all have started.
-    setVocab: async (tokens) => {
+    setVocab: async (tokens, spec) => {
       const gate = new Int32Array(new SharedArrayBuffer(4));
-      await Promise.all(Array.from({ length: n }, () => pool.run({ kind: 'vocab', tokens, gate, n })));
+      await Promise.all(Array.from({ length: n }, () => pool.run({ kind: 'vocab', tokens, tok: spec, gate, n })));
     },
     encode: (texts) => pool.run({ kind: 'encode', texts }),
     close: () => pool.destroy(),

@@ -25,8 +25,10 @@ export function tokenizerJobs(tok: TokenizerSpec) {
       for (const t of texts) count(t, m);
       return m;
     },
-    setVocab(tokens: string[]): void {
+    /** The vocabulary, and the spec to encode with (a tokenizer may have learnt more in pass 1). */
+    setVocab(tokens: string[], spec: TokenizerSpec = tok): void {
       lookup = vocabLookup({ tokens });
+      tok = spec;
     },
     encode(texts: string[]): Encoded {
       const n = texts.length;
