@@ -58,7 +58,7 @@ for (const [base, pbDir] of Object.entries(pbDirs)) {
 }
 
 // 4. entry points: dist/<name>.js for every src/cli/<name>.ts that is a command
-const commands = ['train', 'eval', 'predict', 'inspect', 'export'];
+const commands = ['train', 'eval', 'predict', 'inspect', 'export', 'prepare'];
 for (const name of commands) {
   if (!existsSync(join(root, 'dist', 'src', 'cli', `${name}.js`))) continue;
   const file = join(root, 'dist', `${name}.js`);

@@ -16,6 +16,8 @@ export {
 export { loadConfig, checkConfig, type LoadedConfig, type ResolvedConfig, type Config } from './config/load.js';
 export { Classifier } from './infer/classify.js';
 export { evaluateSplit, splitFromConfig, splitFromFile, type EvalOptions } from './infer/evaluate.js';
+export { prepareData, type PrepareOptions, type PrepareResult, type PrepareProgress } from './data/prepare.js';
+export { readShardIndex, type ShardIndex, type ShardMeta } from './data/shards.js';
 export { exportOnnx, ExportError, type ExportOptions, type ExportableModel } from './export/onnx.js';
 export { exportHtml, MAX_PAGE_WEIGHT_BYTES, type HtmlExportOptions } from './export/html.js';
 export { UserError, ConfigError, DataError, CheckpointError } from './util/errors.js';

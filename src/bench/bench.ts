@@ -35,6 +35,7 @@ import { flopsPerToken, corePeak, type Workload, type Peak } from './flops.js';
 import { TorchChild, torchScript, pythonPath } from './pytorch.js';
 import { kernelsMicro } from './micro.js';
 import { benchMpi } from './mpi.js';
+import { benchData } from './data.js';
 
 type Input = 'embedding' | 'onehot';
 type Lengths = 'full' | 'variable';
@@ -242,6 +243,7 @@ runMain(async () => {
       ['npm run bench -- --workers 1,2 --workloads W-medium --input onehot'],
       ['npm run bench -- --compare pytorch --workloads W-medium --lengths full,variable', 'alternating with PyTorch (1 thread, tuned)'],
       ['npm run bench -- --task lm --compare pytorch --torch-threads 1,2', 'language models (full softmax), beside PyTorch on 1 and on 2 threads'],
+      ['npm run bench -- --data --workers 2', 'prepare MB/s (char, word, bpe), tokens/s from shards vs in memory, peak RSS on a 2 GB text\'s shards'],
       ['npm run bench -- --kernels-micro', 'GFLOP/s of the per-step product of each backend beside torch.mm'],
       ['mpirun -np 2 node dist/src/bench/bench.js --mpi --workers 1 --input embedding', 'the allreduce of a distributed step (bytes, ms) beside the step time'],
     ],
@@ -256,7 +258,10 @@ runMain(async () => {
       compare: { type: 'string', choices: ['pytorch'], help: 'also train the same model in PyTorch (bench/pytorch/bench_rnn.py; interpreter: RNN_TRAINER_PYTHON, else /usr/bin/python3, else python3)' },
       torchThreads: { type: 'string', help: 'with --compare pytorch: comma-separated PyTorch thread counts, one tuned child each (ours/PyTorch is against the first)', default: '1' },
       mpi: { type: 'boolean', help: 'instead, under mpirun (`mpirun -np 2 node dist/src/bench/bench.js --mpi`): the distributed step\'s allreduce, its bytes and time beside the step time (src/bench/mpi.ts)' },
-      steps: { type: 'number', integer: true, min: 1, help: 'with --mpi: measured steps per row (default 12)' },
+      steps: { type: 'number', integer: true, min: 1, help: 'with --mpi: measured steps per row (default 12); with --data: training steps measured per side (default 20)' },
+      data: { type: 'boolean', help: 'instead: the data pipeline on a corpus it generates in a temporary folder: prepare MB/s per tokenizer, training tokens/s from shards against in memory, peak RSS while training from a large shard set (src/bench/data.ts)' },
+      dataMb: { type: 'number', min: 1, help: 'with --data: MB of generated text (default 64)' },
+      dataLarge: { type: 'number', min: 0, help: 'with --data: MB of text of the large shard set whose training peak RSS is measured (default 2048; 0: skip)' },
       kernelsMicro: { type: 'boolean', help: 'instead: GFLOP/s of the per-step product (B/workers, H)·(H, G·H) of each backend, and of torch.mm when PyTorch is installed' },
       seconds: { type: 'number', min: 0, help: 'measuring time per row, after 2 warm-up steps (default 6); with --kernels-micro, per backend and shape (default 0.5)' },
       file: { type: 'string', help: 'workloads file', default: join(root, 'bench', 'workloads.json') },
@@ -278,6 +283,11 @@ runMain(async () => {
       workloads: names.map((n) => [n, all[n]]), workers: counts, input: pickList('input', args.input, ['embedding', 'onehot'] as const),
       kernels: ours.kernels, steps: args.steps ?? 12, randomSplit: (w, batches, rng) => randomSplit(w, batches, rng, 'full'),
     });
+    return;
+  }
+
+  if (args.data) {
+    await benchData({ mb: args.dataMb ?? 64, largeMb: args.dataLarge ?? 2048, workers: Math.max(...counts), steps: args.steps ?? 20, kernels: args.kernels });
     return;
   }
 

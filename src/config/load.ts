@@ -18,7 +18,7 @@ import { applyDefaults, describeFound, formatPath, resolveRef, type PathSeg, typ
 // ---------------------------------------------------------------- the resolved config
 
 /** Data fields that stay optional after defaults: they have no default. */
-type DataOptional = 'format' | 'train' | 'val' | 'test' | 'file' | 'labels';
+type DataOptional = 'format' | 'train' | 'val' | 'test' | 'file' | 'labels' | 'shards';
 export type ResolvedDataConfig = Required<Omit<DataConfig, DataOptional | 'split' | 'vocab'>> &
   Pick<DataConfig, DataOptional> & { split: Required<SplitConfig>; vocab: Required<VocabConfig> };
 /** `adaptiveSoftmax` stays optional (absent: the full softmax); when given, its defaults are filled in. */
@@ -325,7 +325,8 @@ function schemaDefault(root: Schema, path: readonly string[]): unknown {
 function fileProblems(c: Partial<ResolvedConfig>, configDir: string): Problem[] {
   const out: Problem[] = [];
   const d = c.data as Partial<DataConfig> | undefined;
-  if (kindOf(d) !== 'object' || d!.source !== 'files') return out;
+  // With token shards, the files are read by prepare.js only (which says when one is missing).
+  if (kindOf(d) !== 'object' || d!.source !== 'files' || typeof d!.shards === 'string') return out;
   for (const k of FILE_FIELDS) {
     const p = d![k];
     if (typeof p !== 'string') continue;

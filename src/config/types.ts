@@ -51,6 +51,13 @@ export interface DataConfig {
   test?: string;
   /** One file that is split deterministically into train/val/test by a hash of each example (source `files`). */
   file?: string;
+  /**
+   * A folder of token shards written by `node dist/prepare.js --config C --out DIR`, relative to
+   * the config file. Training, validation, test and eval.js then read batches from it (positioned
+   * reads, a few batches in memory) instead of the data files, which need not exist any more; the
+   * tokenizer, vocabulary and split fields must be those the shards were prepared with.
+   */
+  shards?: string;
   /** Fractions held out for validation and test when splitting by hash. */
   split?: SplitConfig;
   /**

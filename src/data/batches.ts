@@ -63,9 +63,11 @@ export function epochPlan(split: EncodedSplit, opts: { batchSize: number; seed: 
 /**
  * Whether chunk `i` of a many-to-many split continues chunk i−1 of the same document: chunks of a
  * document are consecutive ids, each starting where the last one's inputs ended (a new document
- * starts one token later, after its predecessor's last target).
+ * starts one token later, after its predecessor's last target). Splits read from token shards
+ * say so in `first`.
  */
 export function continuesChunk(split: EncodedSplit, i: number): boolean {
+  if (split.first) return i > 0 && split.first[i] === 0;
   return i > 0 && split.starts[i] === split.starts[i - 1] + split.lengths[i - 1];
 }
 

@@ -1,16 +1,19 @@
 // loadDataset: rows from files or a built-in corpus -> splits by key hash -> label ids ->
 // vocabulary from the training split -> flat token arrays on SharedArrayBuffers, plus a report.
 
+import { statSync } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
 import type { DataConfig } from '../config/types.js';
-import { DataError } from '../util/errors.js';
+import { ConfigError, DataError } from '../util/errors.js';
+import { formatBytes, MiB } from '../util/files.js';
+import { preparedSettings, readShardIndex, shardDataset, shardsPath } from './shards.js';
 import { sharedInt32, toShared } from '../util/shared.js';
 import { builtinCorpus } from './corpora.js';
 import { checkDataConfig, formatOfExtension, withDataDefaults, type ResolvedDataConfig } from './defaults.js';
 import { inSample, splitOf } from './hash.js';
-import { Issues, readRows, type Row } from './readers.js';
+import { Issues, MAX_DATA_BYTES, readRows, type Row } from './readers.js';
 import { memorySource, memoryRows, type InMemoryData } from './memory.js';
-import { IntBuf, buildVocab, encodeInto, forEachKeptToken, normalizeText, vocabLookup } from './tokenize.js';
+import { IntBuf, buildVocab, encodeInto, keptTokens, normalizeText, vocabLookup } from './tokenize.js';
 import { BpeTrainer } from './bpe.js';
 import {
   SPLIT_NAMES,
@@ -20,15 +23,16 @@ import {
 type BySplit<T> = Record<SplitName, T>;
 
 /** `memory`: the examples of data.source `memory` (a program's; see memory.ts). */
-export function loadDataset(cfg: DataConfig, opts: { configDir: string; task: Task; memory?: InMemoryData }): Dataset {
+export function loadDataset(cfg: DataConfig, opts: { configDir: string; task: Task; memory?: InMemoryData; configFile?: string }): Dataset {
   const c = withDataDefaults(cfg);
   checkDataConfig(c, opts.task);
   const task = opts.task;
+  if (cfg.shards !== undefined) return loadShards(cfg.shards, c, opts);
   const issues = new Issues(c.skipInvalid);
 
   // ---- rows of each split
   const t0 = performance.now();
-  const src = readSource(c, opts.configDir, task, issues, opts.memory);
+  const src = readSource(c, opts.configDir, task, issues, opts.memory, opts.configFile);
   const tRead = performance.now();
 
   // Rows first, so that too little data is not reported as some later symptom.
@@ -144,7 +148,7 @@ interface Source {
   duplicates: DataReport['duplicates'];
 }
 
-function readSource(c: ResolvedDataConfig, configDir: string, task: Task, issues: Issues, memory?: InMemoryData): Source {
+function readSource(c: ResolvedDataConfig, configDir: string, task: Task, issues: Issues, memory?: InMemoryData, configFile?: string): Source {
   const needLabel = task === 'many-to-one';
   const readOpts = { format: c.format!, textField: c.textField, labelField: c.labelField, needLabel };
   const rows: BySplit<Row[]> = { train: [], val: [], test: [] };
@@ -201,6 +205,7 @@ function readSource(c: ResolvedDataConfig, configDir: string, task: Task, issues
     const rel = relative(process.cwd(), abs);
     return { abs, shown: rel && !rel.startsWith('..') ? rel : abs };
   };
+  checkInMemorySize(c, configDir, configFile);
   if (c.file) {
     const f = open(c.file);
     const all = sample(readRows(f.abs, f.shown, readOpts, issues));
@@ -260,22 +265,57 @@ function countDuplicates(rows: Row[], note: string): DataReport['duplicates'] {
   return { count, note };
 }
 
+// ---------------------------------------------------------------- too large for memory
+
+/**
+ * Most bytes of data files read into memory, all files together, by tokenizer: the text is held
+ * as strings and its tokens as Int32Arrays (4 bytes per token, grown by doubling), and past about
+ * 110 MB of char-level text V8 stops with a fatal error. Larger data goes through token shards.
+ */
+export const IN_MEMORY_MAX_BYTES = { char: 64 * MiB, word: 256 * MiB, bpe: 128 * MiB } as const; // bpe: its merges are learned from the whole text in memory
+
+/** The data files' sizes against IN_MEMORY_MAX_BYTES, before anything is read. */
+function checkInMemorySize(c: ResolvedDataConfig, configDir: string, configFile?: string): void {
+  const files = [c.file, c.train, c.val, c.test].filter((f): f is string => typeof f === 'string');
+  let total = 0;
+  for (const f of files) {
+    try { total += statSync(isAbsolute(f) ? f : resolve(configDir, f)).size; } catch { /* reported when read */ }
+  }
+  const limit = IN_MEMORY_MAX_BYTES[c.tokenizer];
+  if (total <= limit) return;
+  const show = (p: string) => { const r = relative(process.cwd(), p); return r && !r.startsWith('..') ? r : p; };
+  const first = files[0];
+  const outAbs = resolve(configDir, `${first.replace(/\.[A-Za-z0-9]+$/, '')}-shards`);
+  const cfgShown = configFile && configFile !== 'config' ? show(configFile) : 'CONFIG';
+  throw new DataError(`data: ${files.map((f) => JSON.stringify(f)).join(', ')} ${files.length > 1 ? 'hold' : 'holds'} ${formatBytes(total)}, more than the ${formatBytes(limit)} `
+    + `read into memory with the ${c.tokenizer} tokenizer. Prepare token shards, which training reads a batch at a time: `
+    + `node dist/prepare.js --config ${cfgShown} --out ${show(outAbs)} ; then set data.shards to "${relative(configDir, outAbs)}" in the config.`, first);
+}
+
+// ---------------------------------------------------------------- token shards
+
+/** The Dataset of data.shards, after checking it was prepared as this config would prepare it. */
+function loadShards(dir: string, c: ResolvedDataConfig, opts: { configDir: string; task: Task; configFile?: string }): Dataset {
+  const p = shardsPath(dir, opts.configDir);
+  const idx = readShardIndex(p.abs, p.shown);
+  const want = preparedSettings(c, opts.task) as unknown as Record<string, unknown>;
+  const have = idx.meta.settings as unknown as Record<string, unknown>;
+  for (const k of Object.keys(want)) {
+    if (JSON.stringify(want[k]) === JSON.stringify(have[k])) continue;
+    const what = k === 'tokenizer' ? 'the tokenizer fields (tokenizer, lowercase, bos, eos, maxLength, truncate, reverse)' : k === 'task' ? 'model.task' : `data.${k}`;
+    throw new ConfigError(`data.shards: ${p.shown} was prepared with ${what} ${JSON.stringify(have[k])}, this config says ${JSON.stringify(want[k])}; `
+      + `prepare again (node dist/prepare.js --config CONFIG --out ${p.shown}) or make the config say what the shards were prepared with.`);
+  }
+  return shardDataset(idx, c.seqLength);
+}
+
 // ---------------------------------------------------------------- encoding
 
 /** Token counts of the training rows, over the part of each sequence that encoding keeps. */
 function countTokens(rows: Row[], tok: TokenizerSpec): Map<string, number> {
   const counts = new Map<string, number>();
-  const keep = tok.maxLength > 0 ? tok.maxLength - (tok.bos ? 1 : 0) - (tok.eos ? 1 : 0) : Infinity;
-  const seq: string[] = [];
-  const push = (t: string) => seq.push(t);
-  for (const r of rows) {
-    // Same slicing as encodeInto, so the vocabulary holds exactly the tokens training sees.
-    seq.length = 0;
-    forEachKeptToken(r.text, tok, keep, push, () => seq.length, () => (seq.length = 0));
-    const from = seq.length > keep && tok.truncate === 'end' ? seq.length - keep : 0;
-    const to = Math.min(seq.length, from + keep);
-    for (let i = from; i < to; i++) counts.set(seq[i], (counts.get(seq[i]) ?? 0) + 1);
-  }
+  const kept = keptTokens(tok);
+  for (const r of rows) kept(r.text, counts);
   return counts;
 }
 
@@ -420,6 +460,13 @@ export function loadExamplesWithVocab(file: string, cfg: DataConfig, baseDir: st
   }
   if (format === 'text' && o.task === 'many-to-one') {
     throw new DataError(`${shown}: a plain-text file has no labels, and evaluating a classifier needs them; use a .jsonl, .csv or .tsv file with a "${o.labelField ?? c.labelField}" field.`, shown);
+  }
+  // A file between the in-memory limit and the readers' cap would be read whole, then fail in V8.
+  let size = 0;
+  try { size = statSync(abs).size; } catch { /* reported when read */ }
+  const limit = IN_MEMORY_MAX_BYTES[o.tokenizer.kind === 'word' ? 'word' : 'char'];
+  if (size > limit && size <= MAX_DATA_BYTES) {
+    throw new DataError(`${shown}: is ${formatBytes(size)}, more than the ${formatBytes(limit)} evaluated in memory with the ${o.tokenizer.kind} tokenizer; evaluate a sample of it (e.g. its first rows: head -n 100000 ${shown} > sample), or train with token shards (data.shards) and use --split.`, shown);
   }
   const issues = new Issues(o.skipInvalid ?? c.skipInvalid, o.skipHint);
   const textField = o.textField ?? c.textField, labelField = o.labelField ?? c.labelField;

@@ -51,7 +51,7 @@ export interface ReadOptions {
   fieldFix?: (which: 'text' | 'label') => string;
 }
 
-const configFieldFix = (which: 'text' | 'label') => `set data.${which}Field to`;
+export const configFieldFix = (which: 'text' | 'label') => `set data.${which}Field to`;
 const cap = (s: string) => s[0].toUpperCase() + s.slice(1);
 
 /** Rows of one file. `shown` is the file name used in messages. */
@@ -94,10 +94,10 @@ export function readUtf8(abs: string, shown: string, issues: Issues): string {
 }
 
 // Slow path, only for files that are not valid UTF-8: find each bad line.
-function decodeLines(bytes: Uint8Array, shown: string, issues: Issues): string {
+export function decodeLines(bytes: Uint8Array, shown: string, issues: Issues, line0 = 1): string {
   const lines: string[] = [];
   let start = 0;
-  for (let line = 1; start <= bytes.length; line++) {
+  for (let line = line0; start <= bytes.length; line++) {
     let end = bytes.indexOf(0x0a, start);
     if (end < 0) end = bytes.length;
     const part = bytes.subarray(start, end);
@@ -142,28 +142,32 @@ function parseJsonl(text: string, shown: string, opts: ReadOptions, issues: Issu
   const rows: Row[] = [];
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
-    const line = i + 1;
-    if (lines[i].trim() === '') continue; // blank lines (e.g. the last newline) are not rows
-    let obj: unknown;
-    try {
-      obj = JSON.parse(lines[i]);
-    } catch (e) {
-      issues.bad(shown, line, `invalid JSON (${(e as Error).message})`, `Each line must be one JSON object, e.g. {"${opts.textField}": "some text", "${opts.labelField}": "a label"}.`);
-      continue;
-    }
-    if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
-      issues.bad(shown, line, `the line is JSON but not an object`, `Each line must be one JSON object, e.g. {"${opts.textField}": "some text"}.`);
-      continue;
-    }
-    const rec = obj as Record<string, unknown>;
-    const row = checkRow(rec[opts.textField], rec[opts.labelField], rec.id, Object.keys(rec), shown, line, opts, issues, 'field');
+    const row = jsonlRow(lines[i], i + 1, shown, opts, issues);
     if (row) rows.push(row);
   }
   return rows;
 }
 
+/** One line of a JSON Lines file: its row, or undefined (a blank line, or a bad row skipped). */
+export function jsonlRow(text: string, line: number, shown: string, opts: ReadOptions, issues: Issues): Row | undefined {
+  if (text.trim() === '') return undefined; // blank lines (e.g. the last newline) are not rows
+  let obj: unknown;
+  try {
+    obj = JSON.parse(text);
+  } catch (e) {
+    issues.bad(shown, line, `invalid JSON (${(e as Error).message})`, `Each line must be one JSON object, e.g. {"${opts.textField}": "some text", "${opts.labelField}": "a label"}.`);
+    return undefined;
+  }
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
+    issues.bad(shown, line, `the line is JSON but not an object`, `Each line must be one JSON object, e.g. {"${opts.textField}": "some text"}.`);
+    return undefined;
+  }
+  const rec = obj as Record<string, unknown>;
+  return checkRow(rec[opts.textField], rec[opts.labelField], rec.id, Object.keys(rec), shown, line, opts, issues, 'field');
+}
+
 /** The checks shared by JSON Lines and CSV rows. Returns undefined for a bad (skipped) row. */
-function checkRow(
+export function checkRow(
   text: unknown, label: unknown, id: unknown, have: string[], shown: string, line: number,
   opts: ReadOptions, issues: Issues, what: 'field' | 'column',
 ): Row | undefined {
@@ -230,12 +234,13 @@ export function parseDelimited(
   text: string, delim: string,
   onRow: (fields: string[], line: number) => void,
   onError: (line: number, what: string) => void,
-): void {
+  more: { line0: number; final: boolean } = { line0: 1, final: true },
+): { rest: number; line: number } {
   let i = 0;
-  let line = 1;
+  let line = more.line0;
   const n = text.length;
   while (i < n) {
-    const rowLine = line;
+    const rowLine = line, rowStart = i;
     const fields: string[] = [];
     let broken = false;
     for (;;) {
@@ -246,8 +251,10 @@ export function parseDelimited(
         for (;;) {
           const q = text.indexOf('"', i);
           if (q < 0) {
+            // Streamed (prepare): the record goes on in the next block of the file.
+            if (!more.final) return { rest: rowStart, line: rowLine };
             onError(rowLine, 'a quoted field is never closed (a " without its closing ")');
-            return; // the rest of the file is inside the quote: nothing after it can be trusted
+            return { rest: n, line }; // the rest of the file is inside the quote: nothing after it can be trusted
           }
           field += text.slice(i, q);
           for (let k = i; k < q; k++) if (text.charCodeAt(k) === 10) line++;
@@ -286,16 +293,27 @@ export function parseDelimited(
     if (fields.length === 1 && fields[0] === '') continue; // blank line
     onRow(fields, rowLine);
   }
+  return { rest: n, line };
 }
 
 function parseTable(text: string, delim: string, shown: string, opts: ReadOptions, issues: Issues): Row[] {
   const rows: Row[] = [];
+  const t = tableRows(delim, shown, opts, issues, (r) => rows.push(r));
+  parseDelimited(text, delim, t.onRow, t.onError);
+  t.end();
+  return rows;
+}
+
+/**
+ * The record handlers of a CSV/TSV file: the first record is the header, every other one a row
+ * checked against it and passed to `emit`. `end()` after the last record (an empty file is an error).
+ */
+export function tableRows(delim: string, shown: string, opts: ReadOptions, issues: Issues, emit: (r: Row) => void) {
   let header: string[] | undefined;
   let ti = -1, li = -1, ii = -1;
   const kind = delim === '\t' ? 'TSV' : 'CSV';
-  parseDelimited(
-    text, delim,
-    (fields, line) => {
+  return {
+    onRow: (fields: string[], line: number) => {
       if (!header) {
         header = fields.map((f) => f.trim());
         ti = header.indexOf(opts.textField);
@@ -312,12 +330,13 @@ function parseTable(text: string, delim: string, shown: string, opts: ReadOption
         return;
       }
       const row = checkRow(fields[ti], li >= 0 ? fields[li] : undefined, ii >= 0 ? fields[ii] : undefined, header, shown, line, opts, issues, 'column');
-      if (row) rows.push(row);
+      if (row) emit(row);
     },
-    (line, what) => issues.bad(shown, line, `${kind} syntax: ${what}`, 'Quote fields per RFC 4180: "a field, with a comma", and "" for a quote inside.'),
-  );
-  if (!header) throw new DataError(`${shown}: the file is empty; a ${kind} file needs a header line and rows.`, shown);
-  return rows;
+    onError: (line: number, what: string) => issues.bad(shown, line, `${kind} syntax: ${what}`, 'Quote fields per RFC 4180: "a field, with a comma", and "" for a quote inside.'),
+    end: () => {
+      if (!header) throw new DataError(`${shown}: the file is empty; a ${kind} file needs a header line and rows.`, shown);
+    },
+  };
 }
 
 // ---------------------------------------------------------------- plain text

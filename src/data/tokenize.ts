@@ -187,6 +187,29 @@ export function bpeOfSpec(tok: TokenizerSpec): Bpe {
 }
 
 /**
+ * A counter of the tokens of texts, over the part of each that encoding keeps (the same slicing
+ * as encodeInto), so the vocabulary holds exactly the tokens training sees.
+ */
+export function keptTokens(tok: TokenizerSpec): (text: string, counts: Map<string, number>) => void {
+  const kind = tok.kind;
+  if (kind === 'bpe') throw new Error('internal: keptTokens counts char and word tokens; a BPE vocabulary comes from BpeTrainer');
+  const keep = tok.maxLength > 0 ? tok.maxLength - (tok.bos ? 1 : 0) - (tok.eos ? 1 : 0) : Infinity;
+  const seq: string[] = [];
+  const push = (t: string) => seq.push(t);
+  if (!Number.isFinite(keep)) {
+    // Nothing cut (language models): count as the tokens come, with no list of a document's tokens.
+    return (text, counts) => forEachToken(normalizeText(text, tok.lowercase), kind, (t) => counts.set(t, (counts.get(t) ?? 0) + 1));
+  }
+  return (text, counts) => {
+    seq.length = 0;
+    forEachKeptToken(text, tok, keep, push, () => seq.length, () => (seq.length = 0));
+    const from = seq.length > keep && tok.truncate === 'end' ? seq.length - keep : 0;
+    const to = Math.min(seq.length, from + keep);
+    for (let i = from; i < to; i++) counts.set(seq[i], (counts.get(seq[i]) ?? 0) + 1);
+  };
+}
+
+/**
  * Token ids of a new text, encoded exactly as training examples were (prediction). For a
  * language-model prompt, pass `{ ...tok, eos: false }` so the prompt does not end the document.
  */

@@ -20,6 +20,11 @@ export interface EncodedSplit {
   lengths: Int32Array;
   /** [count] class id (many-to-one); length 0 for many-to-many. */
   labels: Int32Array;
+  /**
+   * [count] many-to-many read from token shards: 1 where chunk i starts a document. Their `tokens`
+   * is a window that holds one batch at a time (see shards.ts), so `starts` cannot tell.
+   */
+  first?: Uint8Array;
 }
 // Many-to-many: example i is a chunk of a document's token stream; its targets are
 // tokens[starts[i]+1 .. starts[i]+lengths[i]+1), so the stream holds that one extra token. Chunks
@@ -114,6 +119,8 @@ export interface Dataset {
   tokenizer: TokenizerSpec;
   splits: Record<SplitName, EncodedSplit>;
   report: DataReport;
+  /** Identity of the encoded data for resume checks, when it is not read from the arrays (token shards). */
+  fingerprint?: string;
 }
 
 /** One epoch's plan. Batch k is order[batchStarts[k] .. batchStarts[k+1]), sorted by length descending. */

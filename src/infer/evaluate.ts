@@ -57,7 +57,8 @@ export function splitFromConfig(m: LoadedModel, name: SplitName, dataRoot: strin
     throw new DataError(`${m.file} was trained on examples a program passed in memory, which the checkpoint does not keep: evaluate a file with --data FILE (or, in code, model.evaluate(examples)).`);
   }
   if (d.source === 'files') {
-    for (const p of [d.file, d.train, d.val, d.test]) {
+    // With token shards the data files are not read (they need not exist any more).
+    for (const p of d.shards !== undefined ? [d.shards] : [d.file, d.train, d.val, d.test]) {
       if (!p || isAbsolute(p) || existsSync(resolve(dataRoot, p))) continue;
       throw new DataError(`the checkpoint's config names the data file "${p}", relative to the folder of the config file it was trained with, `
         + `and it is not in ${dataRoot}. Give that folder with --data-root DIR, or evaluate a file with --data FILE.`, p);

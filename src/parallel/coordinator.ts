@@ -18,6 +18,7 @@ import { sharedBuffer, sharedInt32, arenaOf, type SharedArena } from '../util/sh
 import { tokenRows, type UpdateStats } from '../train/step.js';
 import type { Optimizer } from '../train/optim.js';
 import type { EncodedSplit, SplitName } from '../data/index.js';
+import { shardWindow } from '../data/shards.js';
 import { SYNC_ABORT, SYNC_GEN, SYNC_PHASE, PHASE_UPDATE, TID_MESSAGE, type WorkerInit, type SlotBuffers, type StepTask, type StepResult, type EvalTask, type ShardResult, type CarryBuffers, type UpdateTask } from './protocol.js';
 import { stateSize } from '../model/spec.js';
 import { UserError } from '../util/errors.js';
@@ -153,7 +154,11 @@ export class Coordinator {
       normCount: new Float64Array(sharedBuffer(o.maxT * 8), 0, o.maxT),
     }));
     this.orders = {};
-    for (const [name, split] of Object.entries(o.splits) as [SplitName, EncodedSplit][]) this.orders[name] = sharedInt32(Math.max(1, split.count));
+    for (const [name, split] of Object.entries(o.splits) as [SplitName, EncodedSplit][]) {
+      this.orders[name] = sharedInt32(Math.max(1, split.count));
+      // Token shards: a window for the batches of one round of tasks (evaluate runs up to W at once).
+      shardWindow(split)?.reserve(this.workers * o.maxB * (o.maxT + 1));
+    }
     this.fence = sharedInt32(1);
     this.slots.forEach((sl, k) => (slotTable[k] = sl.grad));
     this.sync = sharedInt32(SYNC_PHASE + this.workers);
@@ -236,6 +241,7 @@ export class Coordinator {
    */
   async step(step: number, split: SplitName, off: number, n: number, clipNorm: number): Promise<TrainStepResult> {
     const opt = this.optimizer();
+    this.feed(split, off, n);
     const shards = this.shards(split, off, n);
     const optStep = opt.step + 1;
     const results = await this.runStep(step, this.stepTasks(step, split, off, shards, { step: optStep, clipNorm, gradientOnly: false }));
@@ -252,6 +258,7 @@ export class Coordinator {
    */
   async gradient(step: number, split: SplitName, off: number, n: number, rank: number, ranks: number): Promise<LocalGradient> {
     this.optimizer();
+    this.feed(split, off, n);
     const W = this.workers;
     const shards = this.shards(split, off, n, ranks * W).slice(rank * W, (rank + 1) * W);
     const results = await this.runStep(step, this.stepTasks(step, split, off, shards, { step: 0, clipNorm: 0, gradientOnly: true }));
@@ -281,6 +288,14 @@ export class Coordinator {
     const ms = await this.runTasks<number>(step, tasks);
     opt.step = optStep;
     return Math.max(...ms);
+  }
+
+  /** Token shards: read order[off, off+n) of `split` into its window (in-memory splits have none). */
+  private feed(split: SplitName, off: number, n: number): void {
+    const w = shardWindow(this.o.splits[split]!);
+    if (!w) return;
+    w.load(this.orders[split]!.subarray(off, off + n));
+    Atomics.add(this.fence, 0, 1); // release: the tasks that follow see the window
   }
 
   /** Worker k's slice of the optimizer update, in multiples of 16 elements (64-byte lines: no sharing). */
@@ -427,16 +442,23 @@ export class Coordinator {
         for (let k = 0; k < nb; k++) {
           if (o.signal?.aborted) return null;
           const off = batchStarts[k];
+          this.feed(split, off, batchStarts[k + 1] - off);
           const shards = this.shards(split, off, batchStarts[k + 1] - off);
           const runs = shards.map(([o, n]) => this.pool.run({ kind: 'eval', split, off: o, n, confusion, carry: { row0: o - off } } satisfies EvalTask) as Promise<ShardResult>);
           results.push(...(await this.watched(runs, Promise.all(runs))));
           finished();
         }
       } else {
+        // From token shards, W batches at a time (what the window holds: a round starts when the last
+        // one has finished); in memory, a few batches per worker in flight.
+        const windowed = shardWindow(this.o.splits[split]!) !== undefined;
         const tasks: Promise<ShardResult>[] = [];
         const inFlight = 4 * this.workers;
         for (let k = 0; k < nb; k++) {
-          if (k >= inFlight) await this.watched([tasks[k - inFlight]], tasks[k - inFlight]);
+          if (windowed && k % this.workers === 0) {
+            if (k > 0) await this.watched(tasks, Promise.all(tasks));
+            if (!o.signal?.aborted) this.feed(split, batchStarts[k], batchStarts[Math.min(nb, k + this.workers)] - batchStarts[k]);
+          } else if (!windowed && k >= inFlight) await this.watched([tasks[k - inFlight]], tasks[k - inFlight]);
           if (o.signal?.aborted) {
             await Promise.allSettled(tasks); // the threads finish what they hold; the pool stays usable
             return null;

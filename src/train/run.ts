@@ -284,9 +284,9 @@ class Run {
       const shared = await dist.shareResume(() => (mine = findResume(o, r, ckdir, say)));
       resumed = dist.rank === 0 ? mine : shared && { path: shared.path, c: decodeCheckpoint(shared.bytes, shared.path) };
     }
-    const data = loadDataset(cfg.data, { configDir: r.loaded.configDir, task: cfg.model.task, memory: o.data });
+    const data = loadDataset(cfg.data, { configDir: r.loaded.configDir, task: cfg.model.task, memory: o.data, configFile: r.loaded.file });
     say('data', formatReport(data.report));
-    const fingerprint = dataFingerprint(data);
+    const fingerprint = data.fingerprint ?? dataFingerprint(data);
     const spec = specOf(cfg, data, r.loaded.file);
     if (cfg.train.earlyStopping && data.splits.val.count === 0) {
       throw new ConfigError(`${r.loaded.file}: train.earlyStopping needs validation data, and this run has none; give data.val (or a data.split.val above 0), or remove train.earlyStopping`);

@@ -1,0 +1,596 @@
+// Token shards: a prepared corpus on disk (written by prepare.ts), read back one batch at a time.
+//
+// A folder holds meta.json (vocabulary, tokenizer, labels, report: plain JSON), index.bin and the
+// shard files shard-00000.tok, ... All numbers are little-endian. docs/shards.md is the full spec.
+//
+//   shard file: header 32 bytes
+//     0  magic   "RNNTOKS\0"             8 bytes
+//     8  version u32 (= SHARD_VERSION)
+//    12  dtype   u32: bytes per token, 2 (uint16) or 4 (uint32)
+//    16  tokens  u64
+//    24  reserved u64 (0)
+//     then `tokens` token ids of `dtype`
+//
+//   index.bin: header 64 bytes
+//     0  magic   "RNNSHIDX"              8 bytes
+//     8  version u32 (= SHARD_VERSION)
+//    12  dtype   u32 (2 or 4: uint16 when the vocabulary has at most 65,536 tokens)
+//    16  vocab   u32: vocabulary size V; every token id is < V
+//    20  task    u32: 0 many-to-one (records are sequences), 1 many-to-many (records are documents)
+//    24  shards  u32
+//    28  reserved u32 (0)
+//    32  records u64 × 3: train, val, test
+//    56  crc32c  u32 of everything after the header (shard table, then records)
+//    60  reserved u32 (0)
+//   then the shard table, 16 bytes per shard k (file shard-<k, 5 digits>.tok):
+//     split u32 (0 train, 1 val, 2 test), crc32c u32 of the shard's token bytes, tokens u64
+//   then the records, 24 bytes each, train's then val's then test's, in input order:
+//     shard u32, length u32 (tokens), offset u64 (in tokens, within the shard), label i32
+//     (class id; -1 for a document), reserved u32 (0)
+//
+// A document record holds the document's whole encoded stream; training cuts it into chunks of
+// data.seqLength inputs (each with its next token as target), as loadDataset does in memory.
+//
+// Reading: openShardDataset checks everything first (magic, version, sizes, dtype against the
+// vocabulary, every record inside its shard, every CRC, every token id < V), then builds splits
+// whose per-example metadata (lengths, labels) is in memory and whose `tokens` is a small shared
+// window: before each batch, the coordinator calls loadWindow, which reads that batch's examples
+// with positioned reads into the window and points their `starts` there. Resident memory is the
+// metadata plus a few batches, whatever the corpus size.
+
+import * as fs from 'node:fs';
+import { join, relative, resolve, isAbsolute } from 'node:path';
+import { createHash } from 'node:crypto';
+import { crc32c } from '../checkpoint/crc32c.js';
+import { DataError } from '../util/errors.js';
+import { formatBytes, MiB } from '../util/files.js';
+import { sharedBuffer, sharedInt32 } from '../util/shared.js';
+import type { ResolvedDataConfig } from './defaults.js';
+import { SPLIT_NAMES, type DataReport, type Dataset, type EncodedSplit, type SplitName, type SplitReport, type Task, type TokenizerSpec } from './types.js';
+
+export const SHARD_VERSION = 1;
+export const SHARD_MAGIC = 'RNNTOKS\0';
+export const INDEX_MAGIC = 'RNNSHIDX';
+export const SHARD_HEADER = 32;
+export const INDEX_HEADER = 64;
+export const SHARD_ENTRY = 16;
+export const RECORD_BYTES = 24;
+export const META_FILE = 'meta.json';
+export const INDEX_FILE = 'index.bin';
+/** Tokens per shard file before the next one is started (a record never spans two). */
+export const SHARD_TOKENS = 1 << 26;
+
+export const shardFileName = (k: number) => `shard-${String(k).padStart(5, '0')}.tok`;
+
+/** Bytes per token for a vocabulary of V tokens. */
+export const dtypeFor = (V: number): 2 | 4 => (V <= 65536 ? 2 : 4);
+
+/** What prepare decided that training from the shards must agree with (compared with the config). */
+export interface PreparedSettings {
+  task: Task;
+  tokenizer: TokenizerSpec;
+  vocab: { maxSize: number; minFreq: number };
+  labels: string[] | null;
+  split: { val: number; test: number } | null;
+  sample: number;
+}
+
+/** meta.json. */
+export interface ShardMeta {
+  format: 'rnn-trainer token shards';
+  version: number;
+  task: Task;
+  tokenizer: TokenizerSpec;
+  vocab: string[];
+  labelNames: string[];
+  settings: PreparedSettings;
+  /** The report of the prepare step (splits as records: sequences or documents). */
+  report: DataReport;
+  /** Documents dropped for being shorter than 2 tokens, per split (many-to-many). */
+  tooShort?: number;
+}
+
+/** The tokenizer spec loadDataset builds from a config. */
+export function tokenizerOf(c: ResolvedDataConfig, task: Task): TokenizerSpec {
+  return {
+    kind: c.tokenizer, lowercase: c.lowercase, bos: c.bos, eos: c.eos,
+    maxLength: task === 'many-to-one' ? c.maxLength : 0, truncate: c.truncate, reverse: task === 'many-to-one' && c.reverse,
+  };
+}
+
+/** What shards prepared from this config must have been prepared with (compared when training reads them). */
+export function preparedSettings(c: ResolvedDataConfig, task: Task): PreparedSettings {
+  return {
+    task, tokenizer: tokenizerOf(c, task), vocab: { ...c.vocab }, labels: c.labels ?? null,
+    split: c.source === 'files' && !c.file ? null : { ...c.split }, sample: c.sample,
+  };
+}
+
+// ---------------------------------------------------------------- writing
+
+/** Writes `path` through a temporary file, fsync and rename (a reader sees the whole file or none). */
+export function writeFileAtomic(path: string, parts: Uint8Array[]): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  let fd: number | null = null;
+  try {
+    fd = fs.openSync(tmp, 'w', 0o644);
+    for (const p of parts) writeAll(fd, p);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fd = null;
+    fs.renameSync(tmp, path);
+  } catch (e) {
+    if (fd !== null) try { fs.closeSync(fd); } catch { /* already failing */ }
+    try { fs.unlinkSync(tmp); } catch { /* not created */ }
+    throw e;
+  }
+}
+
+function writeAll(fd: number, b: Uint8Array): void {
+  for (let off = 0; off < b.length;) {
+    const n = fs.writeSync(fd, b, off, b.length - off);
+    if (!(n > 0)) throw new Error(`write returned ${n}`);
+    off += n;
+  }
+}
+
+/**
+ * Appends records to shard files as they come, each split to shard files of its own (a shard is
+ * written through a temporary file, renamed at its end); finish() writes index.bin with the
+ * records of train, then val, then test, each in the order they were added.
+ */
+export class ShardWriter {
+  private readonly shardSplit: number[] = [];
+  private readonly shardCrc: number[] = [];
+  private readonly shardTokens: number[] = [];
+  /** Per split: its records as 24-byte rows (grown by doubling), and its open shard. */
+  private readonly per = SPLIT_NAMES.map(() => ({
+    rec: new Uint8Array(1 << 12), count: 0, fd: -1, tmp: '', shard: -1, tokens: 0, crc: 0,
+  }));
+  private buf = new Uint8Array(1 << 20);
+
+  constructor(readonly dir: string, readonly dtype: 2 | 4, readonly V: number, readonly task: Task, private readonly maxShardTokens = SHARD_TOKENS) {}
+
+  get counts(): Record<SplitName, number> {
+    return { train: this.per[0].count, val: this.per[1].count, test: this.per[2].count };
+  }
+
+  get shards(): number {
+    return this.shardSplit.length;
+  }
+
+  /** One record: `ids` (all < V) of split `split`, with its class id (-1: a document). */
+  add(split: SplitName, ids: Int32Array, label: number): void {
+    const s = SPLIT_NAMES.indexOf(split), p = this.per[s];
+    if (p.fd < 0 || (p.tokens > 0 && p.tokens + ids.length > this.maxShardTokens)) this.nextShard(s);
+    const bytes = ids.length * this.dtype;
+    if (this.buf.length < bytes) this.buf = new Uint8Array(Math.max(bytes, this.buf.length * 2));
+    const out = this.buf.subarray(0, bytes);
+    if (this.dtype === 2) {
+      const u = new Uint16Array(out.buffer, 0, ids.length);
+      for (let i = 0; i < ids.length; i++) u[i] = ids[i];
+    } else {
+      new Int32Array(out.buffer, 0, ids.length).set(ids);
+    }
+    writeAll(p.fd, out);
+    p.crc = crc32c(out, p.crc);
+    if ((p.count + 1) * RECORD_BYTES > p.rec.length) {
+      const r = new Uint8Array(p.rec.length * 2);
+      r.set(p.rec);
+      p.rec = r;
+    }
+    const v = new DataView(p.rec.buffer, p.count * RECORD_BYTES, RECORD_BYTES);
+    v.setUint32(0, p.shard, true);
+    v.setUint32(4, ids.length, true);
+    v.setBigUint64(8, BigInt(p.tokens), true);
+    v.setInt32(16, label, true);
+    p.count++;
+    p.tokens += ids.length;
+  }
+
+  private nextShard(s: number): void {
+    this.closeShard(s);
+    const p = this.per[s];
+    p.shard = this.shardSplit.length;
+    p.tokens = 0;
+    p.crc = 0;
+    p.tmp = join(this.dir, `.${shardFileName(p.shard)}.tmp-${process.pid}`);
+    p.fd = fs.openSync(p.tmp, 'w', 0o644);
+    writeAll(p.fd, new Uint8Array(SHARD_HEADER)); // rewritten at the end, when the count is known
+    this.shardSplit.push(s);
+    this.shardCrc.push(0);
+    this.shardTokens.push(0);
+  }
+
+  private closeShard(s: number): void {
+    const p = this.per[s];
+    if (p.fd < 0) return;
+    this.shardCrc[p.shard] = p.crc >>> 0;
+    this.shardTokens[p.shard] = p.tokens;
+    fs.writeSync(p.fd, shardHeader(this.dtype, p.tokens), 0, SHARD_HEADER, 0);
+    fs.fsyncSync(p.fd);
+    fs.closeSync(p.fd);
+    p.fd = -1;
+    fs.renameSync(p.tmp, join(this.dir, shardFileName(p.shard)));
+  }
+
+  /** Closes the shards and writes index.bin. */
+  finish(): void {
+    for (let s = 0; s < 3; s++) this.closeShard(s);
+    const S = this.shardSplit.length;
+    const table = new Uint8Array(S * SHARD_ENTRY);
+    const tv = new DataView(table.buffer);
+    for (let k = 0; k < S; k++) {
+      tv.setUint32(k * SHARD_ENTRY, this.shardSplit[k], true);
+      tv.setUint32(k * SHARD_ENTRY + 4, this.shardCrc[k], true);
+      tv.setBigUint64(k * SHARD_ENTRY + 8, BigInt(this.shardTokens[k]), true);
+    }
+    const recs = this.per.map((p) => p.rec.subarray(0, p.count * RECORD_BYTES));
+    const head = new Uint8Array(INDEX_HEADER);
+    const hv = new DataView(head.buffer);
+    head.set(new TextEncoder().encode(INDEX_MAGIC), 0);
+    hv.setUint32(8, SHARD_VERSION, true);
+    hv.setUint32(12, this.dtype, true);
+    hv.setUint32(16, this.V, true);
+    hv.setUint32(20, this.task === 'many-to-one' ? 0 : 1, true);
+    hv.setUint32(24, S, true);
+    this.per.forEach((p, i) => hv.setBigUint64(32 + 8 * i, BigInt(p.count), true));
+    let crc = crc32c(table);
+    for (const r of recs) crc = crc32c(r, crc);
+    hv.setUint32(56, crc >>> 0, true);
+    writeFileAtomic(join(this.dir, INDEX_FILE), [head, table, ...recs]);
+  }
+
+  /** Removes the temporary files of unfinished shards (a failed prepare). */
+  abort(): void {
+    for (const p of this.per) {
+      if (p.fd < 0) continue;
+      try { fs.closeSync(p.fd); } catch { /* failing already */ }
+      p.fd = -1;
+      try { fs.unlinkSync(p.tmp); } catch { /* gone */ }
+    }
+  }
+}
+
+function shardHeader(dtype: number, tokens: number): Uint8Array {
+  const h = new Uint8Array(SHARD_HEADER);
+  const v = new DataView(h.buffer);
+  h.set(new TextEncoder().encode(SHARD_MAGIC), 0);
+  v.setUint32(8, SHARD_VERSION, true);
+  v.setUint32(12, dtype, true);
+  v.setBigUint64(16, BigInt(tokens), true);
+  return h;
+}
+
+// ---------------------------------------------------------------- reading and checking
+
+/** What the index says, checked against the files. */
+export interface ShardIndex {
+  dir: string;
+  shown: string;
+  meta: ShardMeta;
+  dtype: 2 | 4;
+  V: number;
+  task: Task;
+  /** Per shard: split, tokens, crc, and its open file. */
+  shards: { split: number; tokens: number; crc: number; file: string }[];
+  /** Records of each split: shard, length, offset (tokens), label. */
+  records: Record<SplitName, { shard: Int32Array; length: Int32Array; offset: Float64Array; label: Int32Array }>;
+  /** CRC32C of the index body: with the config's chunking, the data's identity (resume checks it). */
+  crc: number;
+}
+
+/** Largest meta.json read (the vocabulary of a huge word-level corpus fits well within it). */
+const MAX_META_BYTES = 512 * MiB;
+
+function bad(file: string, what: string): never {
+  throw new DataError(`${file}: ${what}. Prepare the data again (node dist/prepare.js --config CONFIG --out DIR).`, file);
+}
+
+function readExact(fd: number, buf: Uint8Array, pos: number, file: string, what: string): void {
+  let off = 0;
+  while (off < buf.length) {
+    const n = fs.readSync(fd, buf, off, buf.length - off, pos + off);
+    if (n === 0) bad(file, `truncated: ${what} ends early`);
+    off += n;
+  }
+}
+
+function openRegular(path: string, shown: string): { fd: number; size: number } {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(path);
+  } catch {
+    throw new DataError(`${shown}: missing. ${path.endsWith(META_FILE) || path.endsWith(INDEX_FILE) ? 'Is data.shards the folder that prepare.js wrote (--out)? Relative to the config\'s folder. ' : ''}Prepare the data again (node dist/prepare.js --config CONFIG --out DIR).`, shown);
+  }
+  if (!st.isFile()) bad(shown, 'is not a regular file');
+  return { fd: fs.openSync(path, 'r'), size: st.size };
+}
+
+/** Reads and checks a prepared folder (see the top of this file). `shown`: the folder as named in messages. */
+export function readShardIndex(dir: string, shown = dir): ShardIndex {
+  const name = (f: string) => join(shown, f);
+  let st: fs.Stats | undefined;
+  try { st = fs.statSync(dir); } catch { /* below */ }
+  if (!st?.isDirectory()) {
+    throw new DataError(`data.shards: ${shown} ${st ? 'is not a folder' : 'does not exist'}; give the folder that \`node dist/prepare.js --config CONFIG --out DIR\` wrote (relative to the config's folder).`, shown);
+  }
+  // ---- meta.json
+  const m = openRegular(join(dir, META_FILE), name(META_FILE));
+  if (m.size > MAX_META_BYTES) { fs.closeSync(m.fd); bad(name(META_FILE), `is ${formatBytes(m.size)}, more than ${formatBytes(MAX_META_BYTES)}`); }
+  const mb = new Uint8Array(m.size);
+  try { readExact(m.fd, mb, 0, name(META_FILE), 'the file'); } finally { fs.closeSync(m.fd); }
+  let meta: ShardMeta;
+  try {
+    meta = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(mb)) as ShardMeta;
+  } catch (e) {
+    bad(name(META_FILE), `is not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof meta !== 'object' || meta === null || meta.format !== 'rnn-trainer token shards') bad(name(META_FILE), 'is not the meta.json of prepared shards');
+  if (meta.version !== SHARD_VERSION) bad(name(META_FILE), `has version ${JSON.stringify(meta.version)}; this trainer reads version ${SHARD_VERSION}`);
+  if (!Array.isArray(meta.vocab) || meta.vocab.some((t) => typeof t !== 'string') || !Array.isArray(meta.labelNames) || typeof meta.tokenizer !== 'object' || meta.tokenizer === null || (meta.task !== 'many-to-one' && meta.task !== 'many-to-many') || typeof meta.settings !== 'object' || typeof meta.report !== 'object') {
+    bad(name(META_FILE), 'lacks the vocabulary, labels, tokenizer, task, settings or report');
+  }
+
+  // ---- index.bin
+  const idx = openRegular(join(dir, INDEX_FILE), name(INDEX_FILE));
+  const iname = name(INDEX_FILE);
+  try {
+    if (idx.size < INDEX_HEADER) bad(iname, `truncated: ${idx.size} bytes, less than the ${INDEX_HEADER}-byte header`);
+    const head = new Uint8Array(INDEX_HEADER);
+    readExact(idx.fd, head, 0, iname, 'the header');
+    const hv = new DataView(head.buffer);
+    if (new TextDecoder('latin1').decode(head.subarray(0, 8)) !== INDEX_MAGIC) bad(iname, `wrong magic: not a shard index (expected "${INDEX_MAGIC}")`);
+    const version = hv.getUint32(8, true);
+    if (version !== SHARD_VERSION) bad(iname, `version ${version}; this trainer reads version ${SHARD_VERSION}`);
+    const dtype = hv.getUint32(12, true);
+    if (dtype !== 2 && dtype !== 4) bad(iname, `token dtype of ${dtype} bytes; 2 (uint16) or 4 (uint32) expected`);
+    const V = hv.getUint32(16, true);
+    if (V !== meta.vocab.length) bad(iname, `says a vocabulary of ${V} tokens, meta.json has ${meta.vocab.length}`);
+    if (dtype === 2 && V > 65536) bad(iname, `token dtype uint16 cannot hold a vocabulary of ${V} tokens (ids up to ${V - 1})`);
+    const taskCode = hv.getUint32(20, true);
+    const task: Task = taskCode === 0 ? 'many-to-one' : taskCode === 1 ? 'many-to-many' : bad(iname, `unknown task code ${taskCode}`);
+    if (task !== meta.task) bad(iname, `is for ${task}, meta.json for ${meta.task}`);
+    const S = hv.getUint32(24, true);
+    const counts = SPLIT_NAMES.map((_, i) => Number(hv.getBigUint64(32 + 8 * i, true)));
+    const total = counts.reduce((a, b) => a + b, 0);
+    const want = INDEX_HEADER + S * SHARD_ENTRY + total * RECORD_BYTES;
+    if (!Number.isSafeInteger(want) || idx.size !== want) bad(iname, `${idx.size < want ? 'truncated' : 'has extra bytes'}: ${idx.size} bytes, the header says ${S} shards and ${total} records (${want} bytes)`);
+    if (counts.some((c) => c > 0x7fffffff)) bad(iname, 'more than 2^31 records in a split');
+    const table = new Uint8Array(S * SHARD_ENTRY);
+    readExact(idx.fd, table, INDEX_HEADER, iname, 'the shard table');
+    let crc = crc32c(table);
+    const tv = new DataView(table.buffer);
+    const shards: ShardIndex['shards'] = [];
+    for (let k = 0; k < S; k++) {
+      const split = tv.getUint32(k * SHARD_ENTRY, true);
+      if (split > 2) bad(iname, `shard ${k} has split code ${split}`);
+      shards.push({ split, crc: tv.getUint32(k * SHARD_ENTRY + 4, true), tokens: Number(tv.getBigUint64(k * SHARD_ENTRY + 8, true)), file: join(dir, shardFileName(k)) });
+    }
+    // Records, read in pieces into compact arrays.
+    const records = {} as ShardIndex['records'];
+    let pos = INDEX_HEADER + S * SHARD_ENTRY;
+    const piece = new Uint8Array(RECORD_BYTES * 65536);
+    const pv = new DataView(piece.buffer);
+    SPLIT_NAMES.forEach((s, si) => {
+      const n = counts[si];
+      const r = { shard: new Int32Array(n), length: new Int32Array(n), offset: new Float64Array(n), label: new Int32Array(n) };
+      for (let i0 = 0; i0 < n; i0 += 65536) {
+        const m = Math.min(65536, n - i0);
+        const part = piece.subarray(0, m * RECORD_BYTES);
+        readExact(idx.fd, part, pos, iname, 'the records');
+        pos += part.length;
+        crc = crc32c(part, crc);
+        for (let j = 0; j < m; j++) {
+          const o = j * RECORD_BYTES, i = i0 + j;
+          const k = pv.getUint32(o, true), len = pv.getUint32(o + 4, true), off = Number(pv.getBigUint64(o + 8, true)), label = pv.getInt32(o + 16, true);
+          const where = `record ${i} of the ${s} split`;
+          if (k >= S) bad(iname, `${where} names shard ${k}, past the ${S} shards`);
+          if (shards[k].split !== si) bad(iname, `${where} is in shard ${k}, which belongs to another split`);
+          if (len < 1 || len > 0x7fffffff || off + len > shards[k].tokens) bad(iname, `${where}: tokens [${off}, ${off + len}) run past the end of ${shardFileName(k)} (${shards[k].tokens} tokens)`);
+          if (task === 'many-to-one' ? label < 0 || label >= meta.labelNames.length : label !== -1) bad(iname, `${where} has label ${label}${task === 'many-to-one' ? `, not a class id below ${meta.labelNames.length}` : ' (a document has -1)'}`);
+          if (task === 'many-to-many' && len < 2) bad(iname, `${where} is a document of ${len} token (at least 2)`);
+          r.shard[i] = k; r.length[i] = len; r.offset[i] = off; r.label[i] = label;
+        }
+      }
+      records[s] = r;
+    });
+    if ((crc >>> 0) !== hv.getUint32(56, true)) bad(iname, 'CRC32C mismatch: the index is corrupt');
+    // ---- every shard: header, size, CRC and token range
+    for (let k = 0; k < S; k++) checkShard(shards[k], k, dtype, V, join(shown, shardFileName(k)));
+    return { dir, shown, meta, dtype, V, task, shards, records, crc: crc >>> 0 };
+  } finally {
+    fs.closeSync(idx.fd);
+  }
+}
+
+function checkShard(s: ShardIndex['shards'][number], k: number, dtype: number, V: number, shown: string): void {
+  const f = openRegular(s.file, shown);
+  try {
+    const want = SHARD_HEADER + s.tokens * dtype;
+    if (f.size < SHARD_HEADER) bad(shown, `truncated: ${f.size} bytes, less than the ${SHARD_HEADER}-byte header`);
+    const head = new Uint8Array(SHARD_HEADER);
+    readExact(f.fd, head, 0, shown, 'the header');
+    const hv = new DataView(head.buffer);
+    if (new TextDecoder('latin1').decode(head.subarray(0, 8)) !== SHARD_MAGIC) bad(shown, `wrong magic: not a token shard (expected "RNNTOKS")`);
+    const version = hv.getUint32(8, true);
+    if (version !== SHARD_VERSION) bad(shown, `version ${version}; this trainer reads version ${SHARD_VERSION}`);
+    if (hv.getUint32(12, true) !== dtype) bad(shown, `token dtype of ${hv.getUint32(12, true)} bytes, the index says ${dtype}`);
+    if (Number(hv.getBigUint64(16, true)) !== s.tokens) bad(shown, `holds ${hv.getBigUint64(16, true)} tokens, the index says ${s.tokens}`);
+    if (f.size !== want) bad(shown, `${f.size < want ? 'truncated' : 'has extra bytes'}: ${f.size} bytes, ${want} expected for ${s.tokens} tokens of ${dtype} bytes`);
+    const chunk = new Uint8Array(8 * MiB);
+    let crc = 0;
+    let outside = '';
+    for (let pos = SHARD_HEADER; pos < want;) {
+      const part = chunk.subarray(0, Math.min(chunk.length, want - pos));
+      readExact(f.fd, part, pos, shown, 'the tokens');
+      crc = crc32c(part, crc);
+      const ids = dtype === 2 ? new Uint16Array(part.buffer, 0, part.length / 2) : new Uint32Array(part.buffer, 0, part.length / 4);
+      if (!outside) {
+        for (let i = 0; i < ids.length; i++) {
+          if (ids[i] >= V) { outside = `token ${(pos - SHARD_HEADER) / dtype + i} is id ${ids[i]}, outside the vocabulary of ${V}`; break; }
+        }
+      }
+      pos += part.length;
+    }
+    // Corruption first: a flipped bit is a CRC mismatch, whatever id it made.
+    if ((crc >>> 0) !== s.crc) bad(shown, `CRC32C mismatch (0x${(crc >>> 0).toString(16).padStart(8, '0')}, the index says 0x${s.crc.toString(16).padStart(8, '0')}): the file is corrupt`);
+    if (outside) bad(shown, outside);
+  } finally {
+    fs.closeSync(f.fd);
+  }
+}
+
+// ---------------------------------------------------------------- shard-backed splits
+
+/** Where each example of a shard-backed split is on disk, and the window its batches are read into. */
+class ShardWindow {
+  private fds: number[];
+  private scratch = new Uint8Array(0);
+  /** Tokens the window holds past each example's inputs: the next-token target (many-to-many). */
+  private readonly extra: number;
+
+  /** Where each shard starts in the concatenation of all shards (tokens), and where the last ends. */
+  private readonly base: Float64Array;
+
+  constructor(
+    private readonly split: EncodedSplit,
+    /** Not the whole index: its records are not needed once the examples are laid out. */
+    private readonly idx: Pick<ShardIndex, 'shards' | 'dtype' | 'task' | 'shown'>,
+    /** Per example: its first token's place in the concatenation of all shards (8 bytes per example, no shard number). */
+    private readonly offset: Float64Array,
+  ) {
+    this.fds = idx.shards.map(() => -1);
+    this.extra = idx.task === 'many-to-many' ? 1 : 0;
+    this.base = shardBases(idx);
+  }
+
+  /** The shard holding global token offset `g` (binary search over the few shard starts). */
+  private shardAt(g: number): number {
+    let lo = 0, hi = this.base.length - 2;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.base[mid] <= g) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /** Gives the split a window of `tokens` tokens (before it is shared with worker threads). */
+  reserve(tokens: number): void {
+    const n = Math.max(1, tokens);
+    this.split.tokens = new Int32Array(sharedBuffer(4 * n), 0, n);
+    this.scratch = new Uint8Array(n * this.idx.dtype);
+  }
+
+  /** Reads examples ids[0..n) into the window, one after another, and points their starts there. */
+  load(ids: Int32Array): void {
+    const w = this.split.tokens, dt = this.idx.dtype;
+    let at = 0;
+    for (let j = 0; j < ids.length; j++) {
+      const i = ids[j], len = this.split.lengths[i] + this.extra;
+      if (at + len > w.length) throw new Error(`shard window of ${w.length} tokens cannot hold the batch (reserve() was sized too small)`);
+      const k = this.shardAt(this.offset[i]);
+      if (this.fds[k] < 0) this.fds[k] = fs.openSync(this.idx.shards[k].file, 'r');
+      const bytes = this.scratch.subarray(0, len * dt);
+      readExact(this.fds[k], bytes, SHARD_HEADER + (this.offset[i] - this.base[k]) * dt, join(this.idx.shown, shardFileName(k)), 'a record');
+      const src = dt === 2 ? new Uint16Array(bytes.buffer, 0, len) : new Int32Array(bytes.buffer, 0, len);
+      for (let t = 0; t < len; t++) w[at + t] = src[t];
+      this.split.starts[i] = at;
+      at += len;
+    }
+  }
+
+  close(): void {
+    for (let k = 0; k < this.fds.length; k++) if (this.fds[k] >= 0) { fs.closeSync(this.fds[k]); this.fds[k] = -1; }
+  }
+}
+
+const windows = new WeakMap<EncodedSplit, ShardWindow>();
+
+function shardBases(idx: Pick<ShardIndex, 'shards'>): Float64Array {
+  const b = new Float64Array(idx.shards.length + 1);
+  for (let k = 0; k < idx.shards.length; k++) b[k + 1] = b[k] + idx.shards[k].tokens;
+  return b;
+}
+
+/**
+ * A shard-backed split's window, or undefined for an in-memory split. The coordinator reserves it
+ * (before sharing the split with its threads) and loads each batch's examples into it.
+ */
+export function shardWindow(split: EncodedSplit): Pick<ShardWindow, 'reserve' | 'load' | 'close'> | undefined {
+  return windows.get(split);
+}
+
+/** Closes the shard files a dataset's splits opened. */
+export function closeShards(d: Dataset): void {
+  for (const s of SPLIT_NAMES) windows.get(d.splits[s])?.close();
+}
+
+/**
+ * The Dataset of a prepared folder, its many-to-many documents cut into chunks of `seqLength`
+ * inputs exactly as loadDataset cuts them in memory (so the same examples get the same ids).
+ */
+export function shardDataset(idx: ShardIndex, seqLength: number): Dataset {
+  const t0 = performance.now();
+  const m2m = idx.task === 'many-to-many';
+  const splits = {} as Record<SplitName, EncodedSplit>;
+  const reports = {} as Record<SplitName, SplitReport>;
+  let bytes = 0;
+  for (const s of SPLIT_NAMES) {
+    const r = idx.records[s];
+    const docs = r.length.length;
+    let n = docs;
+    if (m2m) {
+      n = 0;
+      for (let d = 0; d < docs; d++) n += Math.ceil((r.length[d] - 1) / seqLength);
+    }
+    const lengths = sharedInt32(n), starts = sharedInt32(n);
+    const labels = m2m ? sharedInt32(0) : sharedInt32(n);
+    const first = m2m ? new Uint8Array(sharedBuffer(n), 0, n) : undefined;
+    const offset = new Float64Array(n);
+    const base = shardBases(idx);
+    let i = 0, sum = 0, min = n > 0 ? Infinity : 0, max = 0;
+    const stat = (l: number) => { sum += l; if (l < min) min = l; if (l > max) max = l; };
+    for (let d = 0; d < docs; d++) {
+      if (m2m) {
+        const L = r.length[d];
+        for (let p = 0; p < L - 1; p += seqLength, i++) {
+          lengths[i] = Math.min(seqLength, L - 1 - p);
+          first![i] = p === 0 ? 1 : 0;
+          offset[i] = base[r.shard[d]] + r.offset[d] + p;
+          stat(lengths[i]);
+        }
+      } else {
+        lengths[d] = r.length[d];
+        labels[d] = r.label[d];
+        offset[d] = base[r.shard[d]] + r.offset[d];
+        stat(lengths[d]);
+      }
+    }
+    const split: EncodedSplit = { name: s, count: n, tokens: sharedInt32(1), starts, lengths, labels, ...(first ? { first } : {}) };
+    windows.set(split, new ShardWindow(split, { shards: idx.shards, dtype: idx.dtype, task: idx.task, shown: idx.shown }, offset));
+    splits[s] = split;
+    const prepared = idx.meta.report.splits?.[s] ?? ({} as SplitReport);
+    reports[s] = { ...prepared, examples: n, tokens: sum, minLength: min, maxLength: max, meanLength: n > 0 ? sum / n : 0, ...(m2m ? { documents: docs } : {}) };
+    bytes += lengths.byteLength + starts.byteLength + labels.byteLength + (first?.byteLength ?? 0) + offset.byteLength;
+  }
+  const report: DataReport = {
+    ...idx.meta.report,
+    inputs: [`${idx.shown} (token shards, ${idx.shards.length} file${idx.shards.length === 1 ? '' : 's'}; prepared from ${(idx.meta.report.inputs ?? []).join(', ')})`],
+    splits: reports,
+    bytes,
+    ms: { read: 0, encode: Math.round(performance.now() - t0) },
+  };
+  const fingerprint = createHash('sha256').update(`shards ${idx.crc} ${idx.shards.map((s) => s.crc).join(',')} T=${m2m ? seqLength : 0}`).digest('hex').slice(0, 32);
+  return {
+    task: idx.task, vocab: { tokens: idx.meta.vocab }, labelNames: idx.meta.labelNames, tokenizer: idx.meta.tokenizer, splits, report, fingerprint,
+  };
+}
+
+/** data.shards resolved against the config's folder, and as shown in messages. */
+export function shardsPath(p: string, configDir: string): { abs: string; shown: string } {
+  const abs = isAbsolute(p) ? p : resolve(configDir, p);
+  const rel = relative(process.cwd(), abs);
+  return { abs, shown: rel && !rel.startsWith('..') ? rel : abs };
+}

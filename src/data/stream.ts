@@ -1,0 +1,165 @@
+// Rows of a data file of any size, read in blocks (prepare.ts): the same rows, keys, checks and
+// error places (file:line) as readers.ts's readRows, which holds a file whole.
+//
+// Each block read is cut after its last newline; the bytes after it wait for the next block, so
+// a block of whole lines is decoded at once (a newline byte is never inside a UTF-8 sequence, so
+// no character is cut). A block that is not valid UTF-8 is decoded line by line to name the bad
+// line, as readUtf8 does. CSV/TSV records whose quoted fields span lines are carried over too.
+
+import * as fs from 'node:fs';
+import { DataError } from '../util/errors.js';
+import { formatBytes, MiB } from '../util/files.js';
+import { decodeLines, jsonlRow, parseDelimited, tableRows, type Issues, type ReadOptions, type Row } from './readers.js';
+
+/** Bytes read per block. */
+export const BLOCK_BYTES = 4 * MiB;
+/** Longest line, CSV record or text paragraph (one document): a string of it must fit in memory easily. */
+export const MAX_RECORD_BYTES = 64 * MiB;
+/** Rows are handed out in batches of about this much text (UTF-16 code units). */
+const BATCH_CHARS = 1 << 20;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export interface StreamOptions {
+  /** Called after each block with the bytes read so far (progress). */
+  onBytes?: (bytes: number) => void;
+  blockBytes?: number;
+}
+
+/** Opens a data file for reading, with readUtf8's messages for a missing path or a non-file. */
+export function openDataFile(abs: string, shown: string): { fd: number; size: number } {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(abs);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new DataError(`${shown}: cannot be read: ${code ?? (e as Error).message}${code === 'ENOENT' ? '. Check the path in the config; relative paths are relative to the config file\'s folder.' : ''}`, shown);
+  }
+  if (!st.isFile()) throw new DataError(`${shown}: is not a regular file; give the path of a data file`, shown);
+  return { fd: fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK), size: st.size };
+}
+
+/** The rows of one file, in file order, in batches. */
+export function* streamRows(abs: string, shown: string, opts: ReadOptions, issues: Issues, so: StreamOptions = {}): Generator<Row[]> {
+  const { fd } = openDataFile(abs, shown);
+  const parse = rowParser(shown, opts, issues);
+  try {
+    const block = Buffer.allocUnsafe(so.blockBytes ?? BLOCK_BYTES);
+    let carry: Buffer = Buffer.alloc(0);
+    let line = 1, pos = 0, first = true;
+    for (;;) {
+      const n = fs.readSync(fd, block, 0, block.length, pos);
+      pos += n;
+      const final = n === 0;
+      const data = carry.length > 0 ? Buffer.concat([carry, block.subarray(0, n)]) : block.subarray(0, n);
+      const cut = final ? data.length : data.lastIndexOf(0x0a) + 1;
+      if (!final && cut === 0 && data.length > MAX_RECORD_BYTES) {
+        throw new DataError(`${shown}:${line}: a line longer than ${formatBytes(MAX_RECORD_BYTES)}; a row (or a text paragraph) must be shorter. Break it into lines.`, shown, line);
+      }
+      let text: string;
+      const whole = data.subarray(0, cut);
+      try {
+        text = utf8.decode(whole);
+      } catch {
+        text = decodeLines(whole, shown, issues, line);
+      }
+      if (first && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+      if (text.length > 0) first = false;
+      text = text.replace(/\r\n/g, '\n');
+      // Copy the rest: `block` is overwritten by the next read.
+      carry = Buffer.from(data.subarray(cut));
+      const rows = parse(text, line, final);
+      line += countNewlines(text);
+      so.onBytes?.(pos);
+      if (rows.length > 0) yield* batches(rows);
+      if (final) return;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function* batches(rows: Row[]): Generator<Row[]> {
+  let from = 0, chars = 0;
+  for (let i = 0; i < rows.length; i++) {
+    chars += rows[i].text.length;
+    if (chars >= BATCH_CHARS) {
+      yield rows.slice(from, i + 1);
+      from = i + 1;
+      chars = 0;
+    }
+  }
+  if (from < rows.length) yield rows.slice(from);
+}
+
+function countNewlines(s: string): number {
+  let c = 0;
+  for (let i = s.indexOf('\n'); i >= 0; i = s.indexOf('\n', i + 1)) c++;
+  return c;
+}
+
+/** A parser of blocks of whole lines (the first at `line`) into rows, keeping what spans blocks. */
+function rowParser(shown: string, opts: ReadOptions, issues: Issues): (text: string, line: number, final: boolean) => Row[] {
+  switch (opts.format) {
+    case 'jsonl':
+      return (text, line) => {
+        const rows: Row[] = [];
+        const lines = text.split('\n');
+        for (let i = 0; i < lines.length; i++) {
+          const r = jsonlRow(lines[i], line + i, shown, opts, issues);
+          if (r) rows.push(r);
+        }
+        return rows;
+      };
+    case 'csv':
+    case 'tsv': {
+      const delim = opts.format === 'csv' ? ',' : '\t';
+      let out: Row[] = [];
+      const t = tableRows(delim, shown, opts, issues, (r) => out.push(r));
+      let pending = '', pendingLine = 1;
+      return (text, line, final) => {
+        out = [];
+        const all = pending + text;
+        const r = parseDelimited(all, delim, t.onRow, t.onError, { line0: pending ? pendingLine : line, final });
+        pending = all.slice(r.rest);
+        pendingLine = r.line;
+        if (pending.length > MAX_RECORD_BYTES) {
+          throw new DataError(`${shown}:${pendingLine}: a quoted field is never closed (a " without its closing "), or a record is longer than ${formatBytes(MAX_RECORD_BYTES)}. Quote fields per RFC 4180: "a field, with a comma", and "" for a quote inside.`, shown, pendingLine);
+        }
+        if (final) t.end();
+        return out;
+      };
+    }
+    case 'text': {
+      // One document per paragraph (lines up to a blank line), as readers.ts's paragraphs().
+      let buf: string[] = [], chars = 0, first = 0;
+      return (text, line, final) => {
+        const rows: Row[] = [];
+        const flush = () => {
+          if (buf.length > 0) {
+            const t = buf.join('\n');
+            rows.push({ text: t, key: t, file: shown, line: first });
+          }
+          buf = [];
+          chars = 0;
+        };
+        const lines = text.split('\n');
+        // A block ends with its newline: the last element is the empty rest (unless final).
+        const n = !final && lines[lines.length - 1] === '' ? lines.length - 1 : lines.length;
+        for (let i = 0; i < n; i++) {
+          if (lines[i].trim() === '') flush();
+          else {
+            if (buf.length === 0) first = line + i;
+            buf.push(lines[i]);
+            chars += lines[i].length + 1;
+            if (chars > MAX_RECORD_BYTES) {
+              throw new DataError(`${shown}:${first}: a paragraph (one document) longer than ${formatBytes(MAX_RECORD_BYTES)}; separate documents by blank lines.`, shown, first);
+            }
+          }
+        }
+        if (final) flush();
+        return rows;
+      };
+    }
+  }
+}
