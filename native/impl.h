@@ -301,5 +301,5 @@ static void gruBackward(float* dgi, float* dgh, const float* gi, const float* gh
 static const Isa isa = {
   NAME, NR, (long)MC * KC + (long)KC * NC, packedFloats, packBAll, gemm,
   tanhN, tanhBackward, addTo, mulInPlace, gatherRows, scatterAddRows, colSumAcc,
-  lstmForward, lstmBackward, gruForward, gruBackward,
+  lstmForward, lstmBackward, gruForward, gruBackward, softmaxXent,
 };

@@ -45,6 +45,8 @@ struct Isa {
   void (*lstmBackward)(float* dg, const float* g, const float* cp, const float* c, const float* dh, float* dc, int rows, int H);
   void (*gruForward)(float* gi, const float* gh, const float* b, const float* hp, float* h, int rows, int H);
   void (*gruBackward)(float* dgi, float* dgh, const float* gi, const float* gh, const float* hp, float* dh, int rows, int H);
+  double (*softmaxXent)(float* x, long ldx, int rows, int C, const int32_t* ys, const float* wt, int32_t* am, float* db,
+                        bool grad);
 };
 
 #ifdef RNN_X86
@@ -55,6 +57,7 @@ namespace avx512 {
 #define NAME "avx512"
 static const int MR = 8, NV = 2, KC = 256, MC = 128, NC = 512; // 8×32 tile: 16 zmm accumulators
 #include "vec.h"
+#include "softmax.h"
 #include "impl.h"
 #undef NAME
 }  // namespace avx512
@@ -68,6 +71,7 @@ namespace avx2 {
 #define NAME "avx2"
 static const int MR = 6, NV = 2, KC = 256, MC = 120, NC = 512; // 6×16 tile: 12 ymm accumulators
 #include "vec.h"
+#include "softmax.h"
 #include "impl.h"
 #undef NAME
 }  // namespace avx2
@@ -79,6 +83,7 @@ namespace generic {
 #define NAME "generic"
 static const int MR = 4, NV = 4, KC = 256, MC = 128, NC = 512; // 4×4 scalar tile
 #include "vec.h"
+#include "softmax.h"
 #include "impl.h"
 #undef NAME
 }  // namespace generic
@@ -256,6 +261,14 @@ k.gruBackward(at<float>(I, a[0]), at<float>(I, a[1]), at<float>(I, a[2]), at<flo
               at<float>(I, a[5]), a[6], a[7]);
 END
 
+// softmaxXent(x, ldx, rows, C, ys, wt, am, db, grad) → Σ w·nll
+KERNEL(softmaxXent, 9)
+napi_value r;
+napi_create_double(env, k.softmaxXent(at<float>(I, a[0]), a[1], a[2], a[3], at<int32_t>(I, a[4]), at<float>(I, a[5]),
+                                      at<int32_t>(I, a[6]), opt<float>(I, a[7]), a[8] != 0), &r);
+return r;
+END
+
 static napi_value fail(napi_env env, const char* msg) {
   napi_throw_error(env, nullptr, msg);
   return nullptr;
@@ -319,6 +332,7 @@ static napi_value js_attach(napi_env env, napi_callback_info info) {
       {"scatterAddRows", js_scatterAddRows}, {"colSumAcc", js_colSumAcc},
       {"lstmForward", js_lstmForward}, {"lstmBackward", js_lstmBackward},
       {"gruForward", js_gruForward},   {"gruBackward", js_gruBackward},
+      {"softmaxXent", js_softmaxXent},
   };
   for (const auto& f : fns) {
     napi_value fn;

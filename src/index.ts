@@ -19,4 +19,5 @@ export { loadConfig, checkConfig, type LoadedConfig, type ResolvedConfig, type C
 export { Classifier } from './infer/classify.js';
 export { evaluateSplit, splitFromConfig, splitFromFile, type EvalOptions } from './infer/evaluate.js';
 export { exportOnnx, ExportError, type ExportOptions, type ExportableModel } from './export/onnx.js';
+export { exportHtml, MAX_PAGE_WEIGHT_BYTES, type HtmlExportOptions } from './export/html.js';
 export { UserError, ConfigError, DataError, CheckpointError } from './util/errors.js';

@@ -6,7 +6,7 @@
 
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync, mkdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -121,6 +121,36 @@ t.test('a short real comparison with PyTorch, full and variable lengths', { skip
   t.match(r.stdout, /peak per core: [\d.]+ GFLOP\/s, measured on .+ \(register-only \S+ FMA loop, \d+ independent accumulators|peak assumed per core: Zen 5 AVX-512, .* = 64 FLOP\/cycle x \d+ MHz/, 'the peak, measured (with the CPU model) or assumed');
   t.match(r.stdout, /^workload +input +lengths +workers +ours tok\/s +PyTorch tok\/s +ours\/PyTorch/m, 'the comparison table');
   t.match(r.stdout, /PyTorch 1\.\d+.*1 thread/, 'PyTorch set-up line');
+});
+
+t.test('--task lm: a language model (full softmax), the head in GFLOP/s, PyTorch on 1 and 2 threads', async (t) => {
+  const file = join(t.testdir({}), 'workloads.json');
+  writeFileSync(file, JSON.stringify({ workloads: {
+    'LM-tiny': { task: 'lm', V: 300, E: 8, H: 16, C: 300, B: 4, T: 6 },
+    'W-tiny': { V: 300, E: 8, H: 16, C: 3, B: 4, T: 6 },
+  } }));
+  const torch = torchInstalled ? ['--compare', 'pytorch', '--torch-threads', '1,2'] : [];
+  const r = await run(BENCH, ['--task', 'lm', '--file', file, '--input', 'embedding', '--workers', '1,2', '--seconds', '0.1', ...torch]);
+  t.equal(r.status, 0, `exit 0 (${r.stderr.trim()})`);
+  const rows = jsonLines(r.stdout);
+  t.ok(rows.length > 0 && rows.every((x) => x.workload === 'LM-tiny' && x.cell === 'lstm'), '--task lm picks the lm workloads, LSTM by default');
+  const ours = rows.filter((x) => x.impl === 'rnn-trainer');
+  t.equal(ours.length, 2, 'a row per worker count');
+  const fpt = 6 * 4 * (8 * 16 + 16 * 16) + 6 * 300 * 16; // the cell's and the head's FLOPs per token
+  for (const x of ours) {
+    t.ok((x.tokensPerSec as number) > 0, `${x.workers} worker(s): measured`);
+    const want = ((x.tokensPerSec as number) * fpt) / (x.workers as number) / 1e9;
+    t.ok(Math.abs((x.gflopsPerCore as number) - want) <= 0.006, 'GFLOP/s count the head: 6·G·(E·H + H·H) + 6·V·H per token');
+  }
+  if (!torchInstalled) return;
+  const py = rows.filter((x) => x.impl === 'pytorch');
+  t.same(py.map((x) => x.workers).sort(), [1, 2], 'PyTorch on 1 and on 2 threads');
+  for (const x of ours) {
+    const one = py.find((y) => y.workers === 1)!, two = py.find((y) => y.workers === 2)!;
+    t.equal(x.pytorchTokensPerSec, one.tokensPerSec, 'ours/PyTorch against one thread');
+    t.same(x.pytorchThreads, { 1: one.tokensPerSec, 2: two.tokensPerSec }, 'both thread counts beside ours');
+  }
+  t.match(r.stdout, /^workload .*ours\/PyTorch .*PyTorch 2t tok\/s +ours\/PyTorch 2t$/m, 'the 2-thread columns');
 });
 
 t.test('--kernels-micro: the per-step product of each backend (and torch.mm when installed)', async (t) => {

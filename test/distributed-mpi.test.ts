@@ -148,7 +148,7 @@ t.test('ranks started with different configs are refused before the first step',
   const args = [process.execPath, TRAIN, '--config', NAMES, '--quiet', '--workers', '1', '--out', dir, '--distributed', 'mpi'];
   const r = await new Job(['mpirun', '-np', '1', ...args, ':', '-np', '1', ...args, '--set', 'train.lr=0.02']).done;
   t.not(r.status, 0, 'mpirun exits non-zero');
-  t.match(r.stderr, /error: distributed: the config of rank 1 \(\S+\) differs from rank 0's/, 'names rank 1 and what differs');
+  t.match(r.stderr, /error: distributed: the config of rank 1 \(\S+\) differs from rank 0's in train\.lr: /, 'names rank 1 and the field that differs');
   t.equal(checkpoints(join(dir, 'names-tiny')).length, 0, 'no step was taken');
 });
 

@@ -11,6 +11,10 @@ import { spawn } from 'node:child_process';
 import { train, type RunOptions } from '../src/index.js';
 import { ROOT, TRAIN, Running, checkpoints, hasStack, waitFor, sleep } from './fixtures/train/helpers.js';
 
+// tap preloads its process-info hook into children (NODE_OPTIONS), whose exit handlers slow a
+// signalled child's exit by seconds on a busy machine: the times measured here are the command's own.
+delete process.env.NODE_OPTIONS;
+
 t.before(() => {
   if (!existsSync(TRAIN)) throw new Error(`${TRAIN} is missing: run \`npm run build\` first`);
 });

@@ -116,6 +116,36 @@ for (const cell of CELLS) {
   }
 }
 
+// Tied weights: the embedding table is the Gather's and (transposed) the output's, stored once.
+for (const [cell, E, H] of [['lstm', 8, 8], ['gru', 5, 8]] as const) {
+  const spec: ModelSpec = { cell, task: 'many-to-many', V: 13, H, C: 13, E, tieWeights: true };
+  t.test(`${cell}, tied weights, E=${E} H=${H}: onnxruntime's probabilities equal our forward's within 1e-5`, async (t) => {
+    const p64 = randomParams(spec, 70 + E, 'float64');
+    for (let i = 0; i < p64.data.length; i++) p64.data[i] = Math.fround(p64.data[i]);
+    const p32 = allocParams(makeLayout(spec), 'float32');
+    p32.data.set(p64.data);
+    const batch = randomBatch(spec, LENGTHS, 71 + E, T_PAD);
+    const bytes = exportOnnx(modelOf(spec, p32));
+    const { probs } = await runOrt(bytes, batch);
+    const ours = new Float64Array(batch.T * batch.B * spec.C);
+    for (const p of [p32, p64]) {
+      const ws = allocWorkspace(spec, batch.B, batch.T, p === p32 ? 'float32' : 'float64');
+      forward(p, ws, batch);
+      // The full softmax leaves probabilities in ws.P; the projection head gives log-probabilities.
+      if (ws.head) {
+        ws.head.logProbs(p, ws.A, batch.B * H, batch.T * batch.B, ours, 0);
+        for (let i = 0; i < ours.length; i++) ours[i] = Math.exp(ours[i]);
+      } else ours.set(ws.P.subarray(0, ours.length));
+      const d = maxDiff('many-to-many', probs, ours, batch, spec.C);
+      t.ok(d < 1e-5, `vs our ${p === p32 ? 'float32' : 'float64'} forward: max |difference| ${d.toExponential(2)}`);
+    }
+    const inits = (await import('../src/export/pb/onnx.js')).onnx.ModelProto.decode(bytes).graph!.initializer.map((x) => x.name);
+    t.equal(inits.filter((n) => n === 'embedding').length, 1, 'the table is stored once');
+    t.notOk(inits.includes('Wya_t'), 'no separate output weight');
+    t.equal(inits.includes('Wproj_t'), E !== H, 'the projection exactly when E ≠ H');
+  });
+}
+
 t.test('largest differences over all cells, tasks, inputs and layer counts', async (t) => {
   t.comment(`ORT vs our float32 forward: ${worst.f32.toExponential(2)}; vs float64: ${worst.f64.toExponential(2)}`);
   t.ok(worst.f32 < 1e-5 && worst.f64 < 1e-5);
@@ -227,6 +257,8 @@ t.test('a model the file cannot reproduce is refused, naming the feature', async
   refused({ ...good, spec: { ...spec, attention: 'dot' } as ModelSpec }, /spec has a field "attention" \(= "dot"\)/, 'a model-spec field the exporter does not know');
   refused({ ...good, tokenizer: { ...TOKENIZER, kind: 'unigram' as 'char' } }, /tokenizer kind is "unigram"/, 'a tokenizer the metadata cannot describe');
   refused({ ...good, tokenizer: { ...TOKENIZER, stripAccents: true } as TokenizerSpec }, /tokenizer has a setting "stripAccents"/, 'a tokenizer setting the metadata does not describe');
+  const lm: ModelSpec = { cell: 'lstm', task: 'many-to-many', V: 9, H: 8, C: 9, E: 3, adaptive: { cutoffs: [5], divValue: 4, headBias: false } };
+  refused(modelOf(lm, randomParams(lm, 2, 'float32')), /output layer is an adaptive softmax \(model\.adaptiveSoftmax\); ONNX has no operator for it/, 'the adaptive softmax');
   refused({ ...good, vocab: good.vocab.slice(1) }, /vocabulary has 8 tokens, the model spec says V=9/, 'a vocabulary of the wrong size');
 });
 

@@ -26,6 +26,8 @@ const cases: Case[] = [
   { spec: { cell: 'lstm', task: 'many-to-one', V: 40, H: 37, C: 3, E: 0, layers: 2, bidirectional: true }, lengths: [9, 9, 7, 4, 4, 1], T: 9, dropout: 0.2, stepLoss: 0.5 },
   { spec: { cell: 'gru', task: 'many-to-one', V: 40, H: 33, C: 5, E: 19, bidirectional: true }, lengths: [12, 10, 10, 9, 3, 2, 2], T: 13 },
   { spec: { cell: 'rnn', task: 'many-to-one', V: 40, H: 24, C: 5, E: 7, layers: 2, bidirectional: true }, lengths: [8, 6, 2], T: 8, dropout: 0.2 },
+  // a language model's full softmax over a vocabulary wider than every vector width, with tails
+  { spec: { cell: 'lstm', task: 'many-to-many', V: 1037, H: 33, C: 1037, E: 12 }, lengths: [9, 9, 4, 2], T: 11 },
 ];
 
 /** The float32 run of a backend: parameters, gradients and workspace in one arena. */

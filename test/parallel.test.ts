@@ -68,9 +68,13 @@ for (const [spec, x0] of [
   [{ cell: 'rnn', task: 'many-to-many', V: 30, H: 16, C: 30, E: 8 }, { dropout: 0.3 }],
   [{ cell: 'lstm', task: 'many-to-one', V: 50, H: 12, C: 3, E: 0, layers: 2 }, { stepLoss: 0.5, dropout: 0.2 }],
   [{ cell: 'gru', task: 'many-to-many', V: 30, H: 12, C: 30, E: 8, layers: 2 }, { dropout: 0.3 }],
+  // Output heads: the tied table's gradient is dense (reduced and updated whole); the adaptive softmax.
+  [{ cell: 'rnn', task: 'many-to-many', V: 30, H: 16, C: 30, E: 16, tieWeights: true }, { dropout: 0.2 }],
+  [{ cell: 'rnn', task: 'many-to-many', V: 30, H: 16, C: 30, E: 8, tieWeights: true }, {}],
+  [{ cell: 'gru', task: 'many-to-many', V: 30, H: 16, C: 30, E: 8, adaptive: { cutoffs: [6, 15], divValue: 2, headBias: true } }, {}],
 ] as Array<[ModelSpec, Extras]>) for (const kernels of backends) {
   const x = { ...x0, kernels };
-  const what = `${spec.cell}${spec.layers ? ` ×${spec.layers}` : ''}, ${spec.task}, ${spec.E ? 'embedding' : 'one-hot'}, ${JSON.stringify(x)}`;
+  const what = `${spec.cell}${spec.layers ? ` ×${spec.layers}` : ''}, ${spec.task}, ${spec.E ? 'embedding' : 'one-hot'}${spec.tieWeights ? `, tied E=${spec.E} H=${spec.H}` : ''}${spec.adaptive ? ', adaptive softmax' : ''}, ${JSON.stringify(x)}`;
   t.test(`50 steps: 2 workers = 1 worker = single thread (${what})`, async (t) => {
     const one = await trainParallel(spec, 1, 50, undefined, x);
     const two = await trainParallel(spec, 2, 50, undefined, x);

@@ -6,8 +6,8 @@
 // first checkpoint starts fresh and ends as an uninterrupted run. Needs `npm run build`.
 
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { NAMES, Running, TRAIN, checkpoints, exit0, finalState, hasStack, train, trainAsync, waitFor } from './fixtures/train/helpers.js';
@@ -93,7 +93,38 @@ t.test('a stale lock is taken over with a warning; a lock from another host is n
   writeFileSync(join(out, RUN, LOCK), 'garbage');
   const g = train('--config', NAMES, '--out', out, '--quiet', '--max-steps', '3');
   t.equal(g.status, 1, 'an unreadable lock: exit 1');
-  t.match(g.stderr, /is locked: \S+train\.lock exists but does not say which trainer holds it\. If no trainer is running there, remove/);
+  t.match(g.stderr, /is locked: \S+train\.lock exists but does not say which trainer holds it \(a trainer may be starting there\)\. Once it is 5 s old it is taken as left by a killed trainer: try again then\./);
+});
+
+// A trainer killed (SIGKILL) stays a zombie until its parent reaps it, forever where nothing does
+// (a container without an init): its pid answers kill(0) and keeps its start time, but it has
+// exited. An empty lock (a trainer killed between creating the file and writing it) or a torn one,
+// once a few seconds old, was left by a killed trainer too. All are taken over with a warning.
+t.test('a lock held by a zombie, or empty, or torn and old: taken over with a warning', async (t) => {
+  const dir = t.testdir({});
+  // sh's background child exits at once; sh then becomes `sleep`, which never reaps it: a zombie.
+  const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  t.teardown(() => { parent.kill('SIGKILL'); });
+  const zombie = Number(await new Promise<string>((r) => parent.stdout!.setEncoding('utf8').once('data', r)));
+  const stat = () => { const s = readFileSync(`/proc/${zombie}/stat`, 'utf8'); return s.slice(s.lastIndexOf(')') + 2).split(' '); };
+  await waitFor('the child to become a zombie', () => stat()[0] === 'Z');
+  const old = new Date(Date.now() - 60_000);
+  const cases: Array<[string, string, RegExp]> = [
+    ['a zombie', JSON.stringify({ pid: zombie, host: hostname(), procStart: stat()[19], since: '2020-01-01T00:00:00.000Z', command: 'train.js (killed)' }) + '\n',
+      new RegExp(`was left by a trainer that is no longer running \\(pid ${zombie} on `)],
+    ['an empty lock', '', /was empty and \d+ s old: left by a trainer killed while creating it; taking over the run directory$/m],
+    ['a torn lock', '{"pid":12', /was unreadable and \d+ s old: left by a trainer killed while creating it; taking over the run directory$/m],
+  ];
+  for (const [what, text, warning] of cases) {
+    const out = join(dir, what.replace(/ /g, '-'));
+    mkdirSync(join(out, RUN), { recursive: true });
+    writeFileSync(join(out, RUN, LOCK), text);
+    utimesSync(join(out, RUN, LOCK), old, old);
+    const r = train('--config', NAMES, '--out', out, '--quiet', '--max-steps', '3');
+    exit0(t, r, what);
+    t.match(r.stderr, warning, `${what}: warned`);
+    t.notOk(existsSync(join(out, RUN, LOCK)), `${what}: released at the end`);
+  }
 });
 
 t.test('the lock is released however the trainer ends: an error, SIGTERM, a second SIGINT', async (t) => {

@@ -7,7 +7,8 @@
 
 import t from 'tap';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
 import { trainRun, type RunOptions } from '../src/train/run.js';
 import { readCheckpoint } from '../src/checkpoint/index.js';
 import { NAMES, ROOT, checkpoints, finalState, stepOf } from './fixtures/train/helpers.js';
@@ -63,3 +64,34 @@ for (const [mode, failAt] of [['throw', 8], ['exit', 16]] as const) {
     }
   });
 }
+
+// A worker thread that vanishes (its OS thread ends without a word, as `gdb -p PID` + `call
+// syscall(60, 0)` makes it, or a native crash of that thread alone): no 'exit' event comes, so
+// the trainer once waited forever (with or without --stall-timeout) and its teardown waited for
+// the dead thread. The coordinator sees the OS thread gone and the command ends at once with one
+// line and exit 1, the newest checkpoint intact and the lock released. Needs a C compiler and
+// Node's headers (test/fixtures/vanish.c, the hook).
+t.test('a worker thread that vanishes mid-step: the command ends at once, one line, exit 1, newest checkpoint intact', async (t) => {
+  const include = join(dirname(process.execPath), '..', 'include', 'node');
+  if (!existsSync(join(include, 'node_api.h'))) return t.skip(`no Node headers at ${include}`);
+  const dir = t.testdir({});
+  const addon = join(dir, 'vanish.node');
+  const cc = spawnSync('cc', ['-shared', '-fPIC', '-O1', `-I${include}`, join(ROOT, 'test', 'fixtures', 'vanish.c'), '-o', addon], { encoding: 'utf8' });
+  if (cc.error || cc.status !== 0) return t.skip(`no C compiler: ${cc.error?.message ?? cc.stderr}`);
+  const out = join(dir, 'run');
+  const t0 = Date.now();
+  // No --stall-timeout: its default (2 minutes) must not be what ends the run.
+  const r = spawnSync(process.execPath, [join(ROOT, 'dist', 'train.js'), '--config', NAMES, '--out', out, '--workers', '2', '--quiet'], {
+    cwd: ROOT, encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL', env: { ...process.env, RNN_TRAINER_TEST_INJECT: '8:vanish', RNN_TRAINER_TEST_VANISH: addon },
+  });
+  const seconds = (Date.now() - t0) / 1000;
+  t.equal(r.signal, null, 'not killed by the test timeout (it did not hang)');
+  t.equal(r.status, 1, 'exit 1: the run failed');
+  t.ok(seconds < 45, `ended in ${seconds.toFixed(1)} s, well within the 120 s stall limit`);
+  t.match(r.stderr, /^error: training stopped at step 8: a worker thread failed \(worker thread \d+ ended without a word \(its OS thread \d+ is gone: killed from outside\?\)\)\. No update was applied for this step; the parameters are those after step 7\.\n$/, 'one line naming the step and what happened');
+  const runDir = join(out, 'names-tiny');
+  const newest = checkpoints(runDir).at(-1)!;
+  t.equal(stepOf(newest), 6, 'the newest checkpoint is from before the failure');
+  t.equal(readCheckpoint(newest).training.globalStep, 6, 'and reads back valid');
+  t.notOk(existsSync(join(runDir, 'train.lock')), 'the lock is released');
+});

@@ -6,8 +6,11 @@
 
 import { workerData } from 'piscina';
 import { performance } from 'node:perf_hooks';
+import { readlinkSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { parentPort, threadId } from 'node:worker_threads';
 import {
-  SYNC_COUNT, SYNC_GEN, SYNC_ABORT, SYNC_PHASE, PHASE_GRADIENT, PHASE_REDUCE, PHASE_UPDATE,
+  SYNC_COUNT, SYNC_GEN, SYNC_ABORT, SYNC_PHASE, PHASE_GRADIENT, PHASE_REDUCE, PHASE_UPDATE, TID_MESSAGE,
   type WorkerInit, type StepTask, type StepResult, type EvalTask, type ShardResult, type UpdateTask,
 } from '../src/parallel/protocol.js';
 import { makeLayout, viewsOf, type Params } from '../src/model/params.js';
@@ -22,6 +25,12 @@ import { SharedArena } from '../src/util/shared.js';
 import { stepKey } from '../src/util/prng.js';
 
 const init = workerData as WorkerInit;
+
+// This thread's OS thread id, for the coordinator's liveness check: a thread that ends without a
+// word (killed from outside, a native crash of that thread alone) sends no 'exit' event.
+try {
+  parentPort?.postMessage({ [TID_MESSAGE]: Number(readlinkSync('/proc/thread-self').split('/')[2]), threadId });
+} catch { /* no /proc (not Linux): the stall timeout alone catches it */ }
 const spec = init.spec;
 const layout = makeLayout(spec);
 const arena = SharedArena.attach(init.memory);
@@ -117,6 +126,7 @@ function gradient(t: StepTask): { lossSum: number; count: number; correct: numbe
   fillBatch(split, spec.task, order, t.off, t.n, batch);
   if (init.inject && init.inject.during !== 'eval' && t.step === init.inject.failAtStep && t.k === 0) {
     if (init.inject.mode === 'exit') process.exit(3);
+    if (init.inject.mode === 'vanish') vanish();
     if (init.inject.mode === 'hang') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0); // never answers
     throw new Error(`injected failure at step ${t.step}`);
   }
@@ -134,6 +144,18 @@ function gradient(t: StepTask): { lossSum: number; count: number; correct: numbe
   slot.normCount.set(ws.stepNormCount.subarray(0, batch.T));
   slot.normCount.fill(0, batch.T);
   return r;
+}
+
+/**
+ * Tests only (inject mode 'vanish'): end this OS thread at once, as a thread killed from outside
+ * does: no JS runs after it, no 'exit' event. The Node-API addon RNN_TRAINER_TEST_VANISH names
+ * (test/fixtures/vanish.c) calls SYS_exit.
+ */
+function vanish(): never {
+  const addon = process.env.RNN_TRAINER_TEST_VANISH;
+  if (!addon) throw new Error('inject mode vanish needs RNN_TRAINER_TEST_VANISH (the compiled test/fixtures/vanish.c)');
+  (createRequire(import.meta.url)(addon) as { vanish(): never }).vanish();
+  throw new Error('unreachable: the thread did not end');
 }
 
 function step(t: StepTask): StepResult {

@@ -6,6 +6,9 @@ Model (as src/bench/bench.ts): token -> Embedding(V,E) (or one-hot) -> nn.RNN ta
 (mean over the batch); Adam lr 1e-3; float32; random tokens uniform in [1, V) (0 pads). One step =
 zero_grad + forward + backward + optimizer step. Lengths: "full" (every sequence T tokens) or
 "variable" (uniform in [T/4, T], pack_padded_sequence; tokens/s counts real tokens).
+A language model (task "lm": the LM-* workloads, `npm run bench -- --task lm`): the states of every
+real step -> Linear(H,V) -> cross-entropy against the next token (a full softmax, the mean over all
+real positions; with variable lengths only the real positions' logits are computed).
 
 One-hot input: Wax·onehot(x) is a gather of Wax's column x, i.e. Embedding(V, G·H) giving the input
 projection itself. nn.RNN/LSTM/GRU always apply weight_ih, so it is frozen at the identity (not trained,
@@ -29,7 +32,7 @@ Two ways to run it (with the Debian interpreter that python3-torch serves: /usr/
       alternates rounds between its trainer and this process). It first prints
       {"ready": true, "torch": ..., "threads": 1, "openblas_core": ..., ...} (or {"error": ..., "missing": "torch"}
       and exits with status 3 if torch cannot be imported). Then, per request line, one reply line:
-        {"cmd":"setup","V":..,"E":..,"H":..,"C":..,"B":..,"T":..,"cell":"rnn","input":"embedding"|"onehot",
+        {"cmd":"setup","V":..,"E":..,"H":..,"C":..,"B":..,"T":..,["task":"classify"|"lm"],"cell":"rnn","input":"embedding"|"onehot",
          "lengths":"full"|"variable", ["batchLengths": [[B lengths], ...]], ["seed": 0], ["id": "x"]}
             -> {"ok":true,"id":..,"params":..,"trainable":..,"batches":..,"tokensPerStep":[..],"setupMs":..}
                (builds the model and its batches, then runs 3 warm-up steps; several ids may coexist)
@@ -131,10 +134,11 @@ def env_info(torch):
     return info
 
 
-def flops_per_token(w, cell, onehot):
-    """The workloads.json count: 6·G·(E·H + H·H), the E·H term dropped with one-hot input (a gather)."""
+def flops_per_token(w, cell, onehot, lm=False):
+    """The workloads.json count: 6·G·(E·H + H·H), the E·H term dropped with one-hot input (a gather);
+    a language model adds its output layer, 6·V·H."""
     G = GATES[cell]
-    return 6 * G * ((0 if onehot else w['E'] * w['H']) + w['H'] * w['H'])
+    return 6 * G * ((0 if onehot else w['E'] * w['H']) + w['H'] * w['H']) + (6 * w['V'] * w['H'] if lm else 0)
 
 
 class Bench:
@@ -149,6 +153,12 @@ class Bench:
         if cell not in GATES:
             raise ValueError(f'cell must be one of {sorted(GATES)}, got {cell!r}')
         onehot = req.get('input', 'embedding') == 'onehot'
+        task = req.get('task') or 'classify'
+        if task not in ('classify', 'lm'):
+            raise ValueError(f'task must be "classify" or "lm", got {task!r}')
+        lm = task == 'lm'
+        if lm:
+            C = V  # the next token, over the whole vocabulary
         lengths_mode = req.get('lengths', 'full')
         if lengths_mode not in ('full', 'variable'):
             raise ValueError(f'lengths must be "full" or "variable", got {lengths_mode!r}')
@@ -177,6 +187,12 @@ class Bench:
 
             def forward(self, x, lengths):
                 e = self.emb(x)
+                if lm:
+                    # Every real step's state -> logits over V (packed: the real positions only).
+                    if lengths is not None:
+                        e = nn.utils.rnn.pack_padded_sequence(e, lengths, batch_first=True, enforce_sorted=False)
+                        return self.out(self.rnn(e)[0].data)
+                    return self.out(self.rnn(e)[0].reshape(-1, H))
                 if lengths is not None:
                     e = nn.utils.rnn.pack_padded_sequence(e, lengths, batch_first=True, enforce_sorted=False)
                 _, h = self.rnn(e)  # h: [1, B, H], the state at each sequence's last real token
@@ -195,8 +211,12 @@ class Bench:
         n_batches = len(given) if given else int(req.get('batches', 8))
         self.batches = []
         for i in range(n_batches):
-            x = torch.randint(1, V, (B, T), generator=g)
-            y = torch.randint(0, C, (B,), generator=g)
+            if lm:
+                seq = torch.randint(1, V, (B, T + 1), generator=g)
+                x, y = seq[:, :T].contiguous(), seq[:, 1:].contiguous()  # the next token at every step
+            else:
+                x = torch.randint(1, V, (B, T), generator=g)
+                y = torch.randint(0, C, (B,), generator=g)
             if lengths_mode == 'variable':
                 if given:
                     lengths = torch.tensor([int(v) for v in given[i]], dtype=torch.int64)
@@ -205,9 +225,13 @@ class Bench:
                 else:
                     lengths = torch.randint(T // 4, T + 1, (B,), generator=g)
                 x = x * (torch.arange(T)[None, :] < lengths[:, None])  # pad with 0 after the last real token
+                if lm:  # the real targets in the packed order the model's logits come in
+                    y = nn.utils.rnn.pack_padded_sequence(y, lengths, batch_first=True, enforce_sorted=False).data
                 ntok = int(lengths.sum())
             else:
                 lengths, ntok = None, B * T
+                if lm:
+                    y = y.reshape(-1)
             self.batches.append((x, y, lengths, ntok))
         self.k = 0
         model, opt = self.model, self.opt
@@ -219,7 +243,7 @@ class Bench:
             loss.backward()
             opt.step()
         self.step_fn = step
-        self.flops_per_token = flops_per_token(dict(E=E, H=H), cell, onehot)
+        self.flops_per_token = flops_per_token(dict(E=E, H=H, V=V), cell, onehot, lm)
 
     def run(self, seconds, max_steps=None):
         ms, toks = [], []
@@ -333,7 +357,7 @@ def standalone(torch, info, a):
         toks += r['stepTokens']
     rates = [t / (m / 1e3) for t, m in zip(toks, ms)]
     tps = statistics.median(rates)
-    res = dict(workload=name, cell=a.cell, input=a.input, lengths=a.lengths, threads=torch.get_num_threads(),
+    res = dict(workload=name, task=w.get('task', 'classify'), cell=a.cell, input=a.input, lengths=a.lengths, threads=torch.get_num_threads(),
                tokensPerSec=round(tps), stepMs=round(statistics.median(ms), 3), steps=len(ms),
                gflops=round(tps * bench.flops_per_token / 1e9, 2), params=bench.params, env=info)
     print(json.dumps(res))

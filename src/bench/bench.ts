@@ -1,16 +1,20 @@
 // `npm run bench`: training tokens/s on the reference workloads (bench/workloads.json), for each
-// worker count asked. Random tokens uniform in [1, V), Adam lr 1e-3, many-to-one with C classes;
-// every sequence of full length T, or (--lengths variable) lengths uniform in [T/4, T], tokens/s
-// then counting real tokens. One JSON object per line, then a table.
+// worker count asked. Random tokens uniform in [1, V), Adam lr 1e-3; classifiers many-to-one with
+// C classes, language models (--task lm: workloads with "task": "lm", LSTM by default) the next
+// token at every step with a full softmax over V; every sequence of full length T, or (--lengths
+// variable) lengths uniform in [T/4, T], tokens/s then counting real tokens. One JSON object per
+// line, then a table.
 //
 // --compare pytorch runs the same model in PyTorch (bench/pytorch/bench_rnn.py, a child process
 // driven over stdin/stdout) in the same alternating rounds, and adds tokens/s side by side, the
-// ratio, GFLOP/s per core and the share of the core's peak. --kernels-micro times the per-step
-// recurrent product of each compute backend beside torch.mm (src/bench/micro.ts).
+// ratio, GFLOP/s per core and the share of the core's peak; --torch-threads 1,2 adds PyTorch on 2
+// threads (a child per thread count). --kernels-micro times the per-step recurrent product of each
+// compute backend beside torch.mm (src/bench/micro.ts).
 //
-//   npm run bench -- [--workers 1,2] [--workloads W-small,W-medium,W-large] [--input embedding,onehot]
-//                    [--lengths full,variable] [--cell rnn|lstm|gru] [--kernels auto|js|wasm|native]
-//                    [--compare pytorch] [--seconds S] [--file PATH] [--kernels-micro]
+//   npm run bench -- [--task classify|lm] [--workers 1,2] [--workloads W-small,W-medium,W-large]
+//                    [--input embedding,onehot] [--lengths full,variable] [--cell rnn|lstm|gru]
+//                    [--kernels auto|js|wasm|native] [--compare pytorch] [--torch-threads 1,2]
+//                    [--seconds S] [--file PATH] [--kernels-micro]
 
 import { resolveKernels, kernelsChoice } from '../model/backend/index.js';
 import { readFileSync, existsSync } from 'node:fs';
@@ -45,15 +49,21 @@ const OUR_CELLS: readonly string[] = ['rnn', 'lstm', 'gru'];
 const here = dirname(fileURLToPath(import.meta.url));
 const root = here.includes('/dist/') ? join(here, '..', '..', '..') : join(here, '..', '..');
 
-/** `batches` batches of B random sequences; lengths T, or uniform in [floor(T/4), T]. */
+const isLm = (w: Workload) => w.task === 'lm';
+
+/**
+ * `batches` batches of B random sequences; lengths T, or uniform in [floor(T/4), T]. A language
+ * model's sequence holds one more token, its last target (the data's many-to-many layout).
+ */
 function randomSplit(w: Workload, batches: number, rng: Rng, lengths: Lengths): EncodedSplit {
   const count = w.B * batches;
-  const tokens = new Int32Array(count * w.T);
+  const span = isLm(w) ? w.T + 1 : w.T;
+  const tokens = new Int32Array(count * span);
   for (let i = 0; i < tokens.length; i++) tokens[i] = 1 + rng.int(w.V - 1);
-  const starts = Int32Array.from({ length: count }, (_, i) => i * w.T);
+  const starts = Int32Array.from({ length: count }, (_, i) => i * span);
   const lo = Math.floor(w.T / 4);
   const lens = Int32Array.from({ length: count }, () => (lengths === 'full' ? w.T : lo + rng.int(w.T - lo + 1)));
-  const labels = Int32Array.from({ length: count }, () => rng.int(w.C));
+  const labels = isLm(w) ? new Int32Array(0) : Int32Array.from({ length: count }, () => rng.int(w.C));
   return { name: 'train', count, tokens: toShared(tokens), starts: toShared(starts), lengths: toShared(lens), labels: toShared(labels) };
 }
 
@@ -73,7 +83,7 @@ const BATCHES = 4;
 
 /** A pool training one workload with `workers` threads, timing each step. */
 async function ourSide(w: Workload, input: Input, cell: string, split: EncodedSplit, workers: number, kernels: CoordinatorOptions['kernels']): Promise<Side> {
-  const spec: ModelSpec = { cell: cell as ModelSpec['cell'], task: 'many-to-one', V: w.V, H: w.H, C: w.C, E: input === 'embedding' ? w.E : 0 };
+  const spec: ModelSpec = { cell: cell as ModelSpec['cell'], task: isLm(w) ? 'many-to-many' : 'many-to-one', V: w.V, H: w.H, C: isLm(w) ? w.V : w.C, E: input === 'embedding' ? w.E : 0 };
   const rng = new Rng(1);
   const p = allocParams(makeLayout(spec), 'float32');
   initParams(p, spec, rng);
@@ -113,7 +123,7 @@ async function ourSide(w: Workload, input: Input, cell: string, split: EncodedSp
 /** The same workload in the PyTorch child, on the same lengths per batch. */
 async function torchSide(torch: TorchChild, id: string, w: Workload, input: Input, cell: string, split: EncodedSplit, lengths: Lengths): Promise<Side> {
   const batchLengths = Array.from({ length: BATCHES }, (_, b) => Array.from(split.lengths.subarray(b * w.B, (b + 1) * w.B)));
-  await torch.setup({ ...w, cell, input, lengths, batchLengths: lengths === 'variable' ? batchLengths : undefined, batches: BATCHES, id });
+  await torch.setup({ ...w, task: w.task ?? 'classify', cell, input, lengths, batchLengths: lengths === 'variable' ? batchLengths : undefined, batches: BATCHES, id });
   return {
     cap: 4000,
     async round(ms, maxSteps) {
@@ -131,7 +141,7 @@ const median = (xs: number[]) => {
 
 interface Row {
   workload: string; input: Input; cell: string; lengths: Lengths;
-  /** 'rnn-trainer' (ours, `workers` threads) or 'pytorch' (one thread). */
+  /** 'rnn-trainer' (ours, `workers` threads) or 'pytorch' (`workers` threads: --torch-threads). */
   impl: 'rnn-trainer' | 'pytorch';
   workers: number;
   kernels?: string;
@@ -140,11 +150,16 @@ interface Row {
   steps: number;
   /** Training GFLOP/s (workloads.json count) per core used, and its share of the core's peak (measured, else assumed: flops.ts). */
   gflopsPerCore: number; peakShare: number | null;
+  /** PyTorch on one thread (else its fewest threads), and ours against it. */
   pytorchTokensPerSec?: number; vsPytorch?: number;
+  /** PyTorch on more threads (--torch-threads), by thread count. */
+  pytorchThreads?: Record<string, number>;
 }
 
 interface Config {
-  cell: string; kernels: CoordinatorOptions['kernels']; kernelsLabel: string; seconds: number; peak: Peak; torch: TorchChild | null;
+  cell: string; kernels: CoordinatorOptions['kernels']; kernelsLabel: string; seconds: number; peak: Peak;
+  /** PyTorch children, fewest threads first (none without --compare pytorch). */
+  torch: TorchChild[];
 }
 
 /**
@@ -158,7 +173,7 @@ async function measure(name: string, w: Workload, input: Input, lengths: Lengths
   const times: StepTime[][] = [];
   try {
     for (const n of counts) sides.push(await ourSide(w, input, c.cell, split, n, c.kernels));
-    if (c.torch) sides.push(await torchSide(c.torch, `${name}/${input}/${lengths}`, w, input, c.cell, split, lengths));
+    for (const torch of c.torch) sides.push(await torchSide(torch, `${name}/${input}/${lengths}`, w, input, c.cell, split, lengths));
     for (const _ of sides) times.push([]);
     const start = performance.now();
     const round = Math.min(1000, (c.seconds * 1000) / 2);
@@ -171,7 +186,7 @@ async function measure(name: string, w: Workload, input: Input, lengths: Lengths
   const fpt = flopsPerToken(w, input, c.cell);
   const rows = times.map((steps, i): Row => {
     const isTorch = i >= counts.length;
-    const workers = isTorch ? 1 : counts[i];
+    const workers = isTorch ? c.torch[i - counts.length].info.threads : counts[i];
     // Median over steps of each step's real tokens / its time (for full lengths: B·T / median step time).
     const tokensPerSec = Math.round(median(steps.map((r) => r.tokens / (r.total / 1000))));
     const med = (f: (r: StepTime) => number) => +median(steps.map(f)).toFixed(2);
@@ -190,11 +205,13 @@ async function measure(name: string, w: Workload, input: Input, lengths: Lengths
     };
     return row;
   });
-  const torchRow = c.torch ? rows[rows.length - 1] : undefined;
-  if (torchRow) {
+  const torchRows = rows.slice(counts.length);
+  if (torchRows.length > 0) {
+    const torchRow = torchRows[0];
     for (const r of rows.slice(0, counts.length)) {
       r.pytorchTokensPerSec = torchRow.tokensPerSec;
       r.vsPytorch = +(r.tokensPerSec / torchRow.tokensPerSec).toFixed(3);
+      if (torchRows.length > 1) r.pytorchThreads = Object.fromEntries(torchRows.map((x) => [String(x.workers), x.tokensPerSec]));
     }
   }
   return rows;
@@ -224,17 +241,20 @@ runMain(async () => {
       ['npm run bench', 'every workload, both inputs, 1 and 2 workers'],
       ['npm run bench -- --workers 1,2 --workloads W-medium --input onehot'],
       ['npm run bench -- --compare pytorch --workloads W-medium --lengths full,variable', 'alternating with PyTorch (1 thread, tuned)'],
+      ['npm run bench -- --task lm --compare pytorch --torch-threads 1,2', 'language models (full softmax), beside PyTorch on 1 and on 2 threads'],
       ['npm run bench -- --kernels-micro', 'GFLOP/s of the per-step product of each backend beside torch.mm'],
       ['mpirun -np 2 node dist/src/bench/bench.js --mpi --workers 1 --input embedding', 'the allreduce of a distributed step (bytes, ms) beside the step time'],
     ],
     flags: {
       workers: { type: 'string', help: 'comma-separated worker counts', default: '1,2' },
-      workloads: { type: 'string', help: 'comma-separated workload names', default: 'W-small,W-medium,W-large' },
+      task: { type: 'string', choices: ['classify', 'lm'], help: 'the default workloads: classifiers (W-*) or language models (LM-*, task "lm" in the workloads file)', default: 'classify' },
+      workloads: { type: 'string', help: 'comma-separated workload names (default: every workload of --task)' },
       input: { type: 'string', help: 'embedding, onehot, or both', default: 'embedding,onehot' },
       lengths: { type: 'string', help: 'full (every sequence T tokens), variable (uniform in [T/4, T], tokens/s of real tokens), or both: full,variable', default: 'full' },
-      cell: { type: 'string', choices: ['rnn', 'lstm', 'gru'], help: `recurrent cell (ours: ${OUR_CELLS.join(', ')} so far)`, default: 'rnn' },
+      cell: { type: 'string', choices: ['rnn', 'lstm', 'gru'], help: `recurrent cell (ours: ${OUR_CELLS.join(', ')} so far; default rnn, lstm with --task lm)` },
       kernels: { type: 'string', choices: ['auto', 'js', 'wasm', 'native'], help: 'our compute backend (default: RNN_TRAINER_KERNELS, else auto)' },
       compare: { type: 'string', choices: ['pytorch'], help: 'also train the same model in PyTorch (bench/pytorch/bench_rnn.py; interpreter: RNN_TRAINER_PYTHON, else /usr/bin/python3, else python3)' },
+      torchThreads: { type: 'string', help: 'with --compare pytorch: comma-separated PyTorch thread counts, one tuned child each (ours/PyTorch is against the first)', default: '1' },
       mpi: { type: 'boolean', help: 'instead, under mpirun (`mpirun -np 2 node dist/src/bench/bench.js --mpi`): the distributed step\'s allreduce, its bytes and time beside the step time (src/bench/mpi.ts)' },
       steps: { type: 'number', integer: true, min: 1, help: 'with --mpi: measured steps per row (default 12)' },
       kernelsMicro: { type: 'boolean', help: 'instead: GFLOP/s of the per-step product (B/workers, H)·(H, G·H) of each backend, and of torch.mm when PyTorch is installed' },
@@ -245,7 +265,8 @@ runMain(async () => {
   const file = args.file;
   if (!existsSync(file)) throw new UserError(`workloads file not found: ${file} (pass --file)`);
   const all = JSON.parse(readFileSync(file, 'utf8')).workloads as Record<string, Workload>;
-  const names = list(args.workloads);
+  const task = args.task as 'classify' | 'lm';
+  const names = args.workloads !== undefined ? list(args.workloads) : Object.keys(all).filter((n) => (all[n].task ?? 'classify') === task);
   for (const name of names) if (!all[name]) throw new ConfigError(`unknown workload ${name}; have ${Object.keys(all).join(', ')}`);
   const counts = list(args.workers).map(Number);
   if (counts.some((n) => !Number.isInteger(n) || n < 1)) throw new ConfigError(`--workers: expected positive integers, comma-separated, found \`${args.workers}\``);
@@ -261,21 +282,25 @@ runMain(async () => {
   }
 
   if (args.kernelsMicro) {
-    await kernelsMicro({ workloads: names.map((n) => [n, all[n]]), counts, cell: args.cell, seconds: args.seconds ?? 0.5, peak, torchScript: torchScript(root) });
+    await kernelsMicro({ workloads: names.map((n) => [n, all[n]]), counts, cell: args.cell ?? (task === 'lm' ? 'lstm' : 'rnn'), seconds: args.seconds ?? 0.5, peak, torchScript: torchScript(root) });
     return;
   }
 
-  if (!OUR_CELLS.includes(args.cell)) {
-    throw new ConfigError(`--cell ${args.cell}: rnn-trainer does not implement the ${args.cell.toUpperCase()} cell yet (LSTM and GRU cells are being added); for now only --cell ${OUR_CELLS.join(', ')} runs`);
+  const cell = args.cell ?? (task === 'lm' ? 'lstm' : 'rnn');
+  if (!OUR_CELLS.includes(cell)) {
+    throw new ConfigError(`--cell ${cell}: rnn-trainer does not implement the ${cell.toUpperCase()} cell yet; for now only --cell ${OUR_CELLS.join(', ')} runs`);
   }
+  const torchThreads = list(args.torchThreads).map(Number);
+  if (torchThreads.length === 0 || torchThreads.some((n) => !Number.isInteger(n) || n < 1)) throw new ConfigError(`--torch-threads: expected positive integers, comma-separated, found \`${args.torchThreads}\``);
   const inputs = pickList('input', args.input, ['embedding', 'onehot'] as const);
   const lengthModes = pickList('lengths', args.lengths, ['full', 'variable'] as const);
   const ours = resolveOurKernels(args.kernels);
   // Start PyTorch first: a missing python3 or torch is said before any of our rounds run.
-  const torch = args.compare === 'pytorch' ? await TorchChild.start(torchScript(root), pythonPath()) : null;
+  const torchChildren: TorchChild[] = [];
   const out: Row[] = [];
   try {
-    const c: Config = { cell: args.cell, kernels: ours.kernels, kernelsLabel: ours.label, seconds: args.seconds ?? 6, peak, torch };
+    if (args.compare === 'pytorch') for (const n of torchThreads) torchChildren.push(await TorchChild.start(torchScript(root), pythonPath(), n));
+    const c: Config = { cell, kernels: ours.kernels, kernelsLabel: ours.label, seconds: args.seconds ?? 6, peak, torch: torchChildren };
     for (const name of names) {
       for (const input of inputs) {
         for (const lengths of lengthModes) {
@@ -287,13 +312,14 @@ runMain(async () => {
       }
     }
   } finally {
-    await torch?.close();
+    for (const tc of torchChildren) await tc.close();
   }
+  const torch = torchChildren[0];
 
   const mine = out.filter((r) => r.impl === 'rnn-trainer');
   const showLengths = lengthModes.some((l) => l !== 'full');
   const lcol = (r: Row) => (showLengths ? ` ${r.lengths.padEnd(8)}` : '');
-  console.log(`\nour kernels: ${ours.label}${ours.note ? ` (${ours.note})` : ''}; cell ${args.cell}`);
+  console.log(`\nour kernels: ${ours.label}${ours.note ? ` (${ours.note})` : ''}; cell ${cell}`);
   console.log('medians over all steps; reduce + update as a share of the step in the last column');
   console.log(`workload   input     ${showLengths ? ' lengths ' : ''} workers  tokens/s   step ms  fwd+bwd ms  reduce ms  update ms  speedup  r+u`);
   for (const r of mine) {
@@ -303,13 +329,19 @@ runMain(async () => {
   }
   if (torch) {
     const i = torch.info;
-    console.log(`\nPyTorch ${i.torch} (${torch.python}), ${i.threads} thread${i.threads === 1 ? '' : 's'}, OpenBLAS core ${i.openblas_core ?? '?'}, ${i.tuned ? 'tuned (OpenBLAS env unset, OPENBLAS_NUM_THREADS=1, malloc kept)' : 'as installed'}; ours: ${ours.label}`);
-    console.log('GFLOP/s per core: 6·G·(E·H + H·H) FLOPs per real token (one-hot: 6·G·H·H) x tokens/s / cores used (ours: workers; PyTorch: 1)');
+    console.log(`\nPyTorch ${i.torch} (${torch.python}), ${torchChildren.map((x) => x.info.threads).join(' and ')} thread${torchChildren.length === 1 && i.threads === 1 ? '' : 's'}, OpenBLAS core ${i.openblas_core ?? '?'}, ${i.tuned ? `tuned (OpenBLAS env unset, OPENBLAS_NUM_THREADS=${i.threads}, malloc kept)` : 'as installed'}; ours: ${ours.label}`);
+    console.log(`GFLOP/s per core: 6·G·(E·H + H·H)${names.some((n) => isLm(all[n])) ? ' (+ 6·V·H, the output layer, for a language model)' : ''} FLOPs per real token (one-hot: without E·H) x tokens/s / cores used (ours: workers; PyTorch: its threads)`);
     console.log(peak.assumption);
-    console.log(`workload   input      ${showLengths ? 'lengths  ' : ''}workers  ours tok/s  PyTorch tok/s  ours/PyTorch  ours GF/s/core  PyTorch GF/s/core  ours peak  PyTorch peak`);
+    const more = torchChildren.slice(1).map((x) => x.info.threads);
+    console.log(`workload   input      ${showLengths ? 'lengths  ' : ''}workers  ours tok/s  PyTorch tok/s  ours/PyTorch  ours GF/s/core  PyTorch GF/s/core  ours peak  PyTorch peak${more.map((n) => `  PyTorch ${n}t tok/s  ours/PyTorch ${n}t`).join('')}`);
     for (const r of mine) {
-      const t = out.find((x) => x.impl === 'pytorch' && x.workload === r.workload && x.input === r.input && x.lengths === r.lengths)!;
-      console.log(`${r.workload.padEnd(10)} ${r.input.padEnd(10)}${showLengths ? ` ${r.lengths.padEnd(8)}` : ''} ${String(r.workers).padStart(7)} ${String(r.tokensPerSec).padStart(11)} ${String(t.tokensPerSec).padStart(14)} ${(r.tokensPerSec / t.tokensPerSec).toFixed(3).padStart(13)} ${r.gflopsPerCore.toFixed(2).padStart(15)} ${t.gflopsPerCore.toFixed(2).padStart(18)} ${pct(r.peakShare).padStart(10)} ${pct(t.peakShare).padStart(13)}`);
+      const same = (x: Row) => x.impl === 'pytorch' && x.workload === r.workload && x.input === r.input && x.lengths === r.lengths;
+      const t = out.find((x) => same(x) && x.workers === i.threads)!;
+      const extra = more.map((n) => {
+        const x = out.find((y) => same(y) && y.workers === n)!;
+        return `${String(x.tokensPerSec).padStart(19)} ${(r.tokensPerSec / x.tokensPerSec).toFixed(3).padStart(18)}`;
+      }).join('');
+      console.log(`${r.workload.padEnd(10)} ${r.input.padEnd(10)}${showLengths ? ` ${r.lengths.padEnd(8)}` : ''} ${String(r.workers).padStart(7)} ${String(r.tokensPerSec).padStart(11)} ${String(t.tokensPerSec).padStart(14)} ${(r.tokensPerSec / t.tokensPerSec).toFixed(3).padStart(13)} ${r.gflopsPerCore.toFixed(2).padStart(15)} ${t.gflopsPerCore.toFixed(2).padStart(18)} ${pct(r.peakShare).padStart(10)} ${pct(t.peakShare).padStart(13)}${extra}`);
     }
   }
 });

@@ -5,18 +5,24 @@ import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { nativeAddonPath } from '../model/backend/native.js';
 
-export interface Workload { V: number; E: number; H: number; C: number; B: number; T: number }
+/**
+ * A bench workload (bench/workloads.json). task "classify" (the default): many-to-one with C
+ * classes; "lm": a language model predicting the next token at every step over all V tokens
+ * (C = V, a full softmax).
+ */
+export interface Workload { V: number; E: number; H: number; C: number; B: number; T: number; task?: 'classify' | 'lm' }
 
 /** Gates per cell: the recurrent products are G·H wide. */
 export const GATES: Record<string, number> = { rnn: 1, gru: 3, lstm: 4 };
 
 /**
  * The workloads.json count of training FLOPs per (real) token: 6·G·(E·H + H·H), forward and backward
- * of the recurrent part only; with one-hot input the E·H product is a gather and is not counted.
+ * of the recurrent part (with one-hot input the E·H product is a gather and is not counted); a
+ * language model adds its output layer, 6·V·H (logits, dWya and dh: three products of 2·V·H).
  */
 export function flopsPerToken(w: Workload, input: 'embedding' | 'onehot', cell = 'rnn'): number {
   const G = GATES[cell] ?? 1;
-  return 6 * G * ((input === 'onehot' ? 0 : w.E * w.H) + w.H * w.H);
+  return 6 * G * ((input === 'onehot' ? 0 : w.E * w.H) + w.H * w.H) + (w.task === 'lm' ? 6 * w.V * w.H : 0);
 }
 
 /** FLOP per cycle per core assumed: Zen 5 AVX-512, 2 FMA pipes × 16 float32 lanes × 2 FLOP per FMA. */

@@ -35,6 +35,8 @@ export interface TorchInfo {
 
 export interface TorchSetup {
   V: number; E: number; H: number; C: number; B: number; T: number;
+  /** classify (default): many-to-one, C classes; lm: the next token at every step, a full softmax over V. */
+  task?: 'classify' | 'lm';
   cell: string;
   input: 'embedding' | 'onehot';
   lengths: 'full' | 'variable';
@@ -58,16 +60,16 @@ export class TorchChild {
   private constructor(private readonly child: ChildProcessWithoutNullStreams, readonly python: string, readonly info: TorchInfo) {}
 
   /**
-   * Start the child and wait for its `ready` line. Errors say what is missing and how to install it:
+   * Start the child (tuned for `threads` intra-op threads) and wait for its `ready` line. Errors say what is missing and how to install it:
    * no interpreter, no torch, or the script failing before it is ready.
    */
-  static async start(script: string, python = pythonPath()): Promise<TorchChild> {
+  static async start(script: string, python = pythonPath(), threads = 1): Promise<TorchChild> {
     const install = `install PyTorch with \`${TORCH_INSTALL}\``;
     if (!existsSync(script)) throw new UserError(`PyTorch comparison: script not found: ${script}`);
     if (python.includes('/') && !existsSync(python)) {
       throw new UserError(`PyTorch comparison: python interpreter ${python} not found (${PYTHON_ENV} chooses another); ${install}`);
     }
-    const child = spawn(python, [script, '--serve'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, PYTHONUNBUFFERED: '1' } });
+    const child = spawn(python, [script, '--serve', '--threads', String(threads)], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, PYTHONUNBUFFERED: '1' } });
     const lines = createInterface({ input: child.stdout });
     let tail = '';
     child.stderr.on('data', (d: Buffer) => (tail = (tail + d.toString()).slice(-2000)));

@@ -308,6 +308,9 @@ export function encodeParts(c: CheckpointData): EncodedParts {
           embeddingDim: s.E,
           // Left out for one layer, so single-layer files keep the bytes they always had.
           ...(layersOf(s) > 1 ? { numLayers: layersOf(s) } : {}),
+          // Left out when untied and full softmax, likewise.
+          ...(s.tieWeights ? { tieWeights: true } : {}),
+          ...(s.adaptive ? { adaptiveSoftmax: { cutoffs: s.adaptive.cutoffs, divValue: s.adaptive.divValue, headBias: s.adaptive.headBias } } : {}),
           ...(s.bidirectional ? { bidirectional: true } : {}),
           ...(s.pooling && s.pooling !== 'last' ? { pooling: s.pooling } : {}),
         },
@@ -422,6 +425,59 @@ function readVersion(bytes: Uint8Array): number {
 }
 
 /**
+ * The checks that need only a few bytes of a `size`-byte file, read through `read(pos, length)`:
+ * format version, the completion marker at the end, and the top-level fields' tags and length
+ * prefixes, which must tile the file exactly up to the marker (their payloads are skipped, not
+ * read). A file that only starts like a checkpoint (a huge one included) is refused here, before
+ * it is read whole. Returns the problem, or null.
+ */
+export function checkFraming(size: number, read: (pos: number, length: number) => Uint8Array): string | null {
+  const version = readVersion(read(0, 16));
+  if (version < 0) return 'truncated: the file ends inside its header';
+  if (version !== CHECKPOINT_FORMAT_VERSION) return `unknown format version ${version}: this program reads version ${CHECKPOINT_FORMAT_VERSION}`;
+  const end = size - TRAILER_SIZE;
+  const tail = read(Math.max(0, end), TRAILER_SIZE);
+  if (end < SIGNATURE.length || TRAILER_HEAD.some((b, i) => tail[i] !== b)) {
+    return `truncated or incompletely written: the completion marker at the end of the file is missing (${size} bytes)`;
+  }
+  // Walk the fields through a window of the file; a field's payload moves the position past it.
+  const WINDOW = 64 * 1024;
+  let buf: Uint8Array = new Uint8Array(0), at = 0;
+  const varint = (pos: number): [number, number] | null => {
+    if (pos < at || pos + 10 > at + buf.length) { buf = read(pos, WINDOW); at = pos; }
+    let v = 0;
+    for (let i = 0; i < 10 && pos - at + i < buf.length; i++) {
+      const b = buf[pos - at + i];
+      v += (b & 0x7f) * 2 ** (7 * i);
+      if (b < 0x80) return [v, pos + i + 1];
+    }
+    return null;
+  };
+  const corrupt = (pos: number, why: string) => `corrupt: ${why} at byte ${pos} (of ${size})`;
+  let pos = 0;
+  while (pos < end) {
+    const tag = varint(pos);
+    if (!tag || tag[0] < 8) return corrupt(pos, 'no protobuf field starts');
+    const [key, next] = tag, wire = key % 8, field = Math.floor(key / 8);
+    let len: number;
+    if (wire === 0) { const v = varint(next); if (!v) return corrupt(next, `field ${field}: no varint`); pos = v[1]; continue; }
+    else if (wire === 1) len = 8;
+    else if (wire === 5) len = 4;
+    else if (wire === 2) {
+      const v = varint(next);
+      if (!v) return corrupt(next, `field ${field}: no length`);
+      [len, pos] = v;
+      if (pos + len > end) return corrupt(pos, `field ${field} claims ${len} bytes, past the end of its data (${end - pos} bytes are left before the completion marker)`);
+      pos += len;
+      continue;
+    } else return corrupt(pos, `field ${field} has wire type ${wire}, which this format does not use`);
+    pos = next + len;
+  }
+  if (pos !== end) return corrupt(end, 'the last field runs into the completion marker');
+  return null;
+}
+
+/**
  * A protobuf 64-bit integer as a number. The generated decoder returns Long objects for uint64
  * fields; above 2^53 the result is inexact, which the checks catch (Number.isSafeInteger).
  */
@@ -474,6 +530,11 @@ export function decodeCheckpoint(bytes: Uint8Array, file: string): CheckpointDat
   const task = TASKS[ps.task ?? 0];
   if (!task) fail(`unknown task ${ps.task} in the model spec`);
   const spec: ModelSpec = { cell, task, V: num(ps.vocabSize), H: num(ps.hiddenSize), C: num(ps.numClasses), E: num(ps.embeddingDim), layers: Math.max(1, num(ps.numLayers)), ...(ps.bidirectional ? { bidirectional: true } : {}), ...(ps.pooling ? { pooling: ps.pooling as ModelSpec['pooling'] } : {}) };
+  if (ps.tieWeights) spec.tieWeights = true;
+  const ad = ps.adaptiveSoftmax;
+  if (ad) {
+    spec.adaptive = { cutoffs: (ad.cutoffs ?? []).map(num), divValue: ad.divValue ?? 0, headBias: ad.headBias ?? false };
+  }
   const wantInput = spec.E > 0 ? pb.InputKind.INPUT_EMBEDDING : pb.InputKind.INPUT_ONEHOT;
   if (ps.input !== wantInput) fail(`model spec: input kind ${ps.input} contradicts embedding_dim ${spec.E}`);
   const po = m.optimizer;

@@ -5,14 +5,17 @@
 // which is fsynced, renamed over the final name, and the directory is fsynced. A crash (even
 // SIGKILL or power loss) at any moment leaves either the previous state or the complete new file
 // under the final name, never a partial one. On any failure the temporary file is removed and a
-// CheckpointError names the path and the cause; existing checkpoints are not touched.
+// CheckpointError names the path and the cause; existing checkpoints are not touched. The same
+// writer (writeFileAtomic) writes export.js's ONNX files. It never replaces what is not a regular
+// file (a device such as /dev/null, a FIFO, a symbolic link: rename would put a file in its place),
+// and removes the temporary files that killed writers (dead pids) left for the same target.
 
 import * as nodeFs from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { decodeCheckpoint, encodeParts, NOT_A_CHECKPOINT, SIGNATURE } from './codec.js';
+import { checkFraming, decodeCheckpoint, encodeParts, NOT_A_CHECKPOINT, SIGNATURE } from './codec.js';
 import type { CheckpointData } from './types.js';
-import { CheckpointError, EXIT_FAILED } from '../util/errors.js';
-import { GiB, readInputFile, writeFailure } from '../util/files.js';
+import { CheckpointError, EXIT_FAILED, EXIT_INPUT } from '../util/errors.js';
+import { GiB, describeKind, readInputFile, writeFailure } from '../util/files.js';
 
 /**
  * Largest checkpoint file read. A model whose parameters, gradient, gradient slot and two Adam
@@ -52,18 +55,37 @@ export function tempPathFor(path: string): string {
  * state never reaches the disk. Throws CheckpointError naming `path` and the cause.
  */
 export function writeCheckpointAtomic(path: string, c: CheckpointData, opts: { fileOps?: Partial<FileOps> } = {}): void {
-  const fs: FileOps = { ...defaultOps, ...opts.fileOps };
   let encoded;
   try {
     encoded = encodeParts(c);
   } catch (e) {
     throw new CheckpointError(`cannot write checkpoint ${path}: ${causeOf(e)}`, path, EXIT_FAILED);
   }
+  writeFileAtomic(path, encoded.parts.map((p) => p.bytes), {
+    fileOps: opts.fileOps,
+    error: (why, input) => new CheckpointError(`cannot write checkpoint ${path}: ${why}`, path, input ? EXIT_INPUT : EXIT_FAILED),
+  });
+}
+
+/**
+ * Writes `parts` (concatenated) to `path` atomically: temporary file, fsync, rename, directory
+ * fsync. Refuses a `path` that exists and is not a regular file (`error(why, true)`: the caller's
+ * input); other failures are `error(why, false)`, the temporary file removed.
+ */
+export function writeFileAtomic(path: string, parts: readonly Uint8Array[], o: { fileOps?: Partial<FileOps>; error: (why: string, input: boolean) => Error }): void {
+  const fs: FileOps = { ...defaultOps, ...o.fileOps };
+  let st: nodeFs.Stats | undefined;
+  try { st = nodeFs.lstatSync(path); } catch { /* nothing there yet */ }
+  if (st && !st.isFile()) {
+    const what = st.isSymbolicLink() ? `a symbolic link (to ${nodeFs.readlinkSync(path)})` : describeKind(st);
+    throw o.error(`it is ${what}, not a regular file, and writing would replace it with one; give the path of a regular file (or remove ${path} first)`, true);
+  }
+  removeStaleTemps(path);
   const tmp = tempPathFor(path);
   let fd: number | null = null;
   try {
     fd = fs.openSync(tmp, 'w', 0o644);
-    for (const { bytes } of encoded.parts) {
+    for (const bytes of parts) {
       for (let off = 0; off < bytes.length; ) {
         const n = fs.writeSync(fd, bytes, off, bytes.length - off);
         if (!(n > 0)) throw new Error(`write returned ${n}`);
@@ -87,13 +109,35 @@ export function writeCheckpointAtomic(path: string, c: CheckpointData, opts: { f
     } catch {
       /* it may not exist, or be a directory that was in the way */
     }
-    throw new CheckpointError(`cannot write checkpoint ${path}: ${writeFailure(e)}`, path, EXIT_FAILED);
+    throw o.error(writeFailure(e), false);
   }
-  syncDir(dirname(path), fs);
+  syncDir(dirname(path), fs, o.error);
+}
+
+/** Temporary files of `path` (tempPathFor, or the older `<name>.tmp-<pid>`) left by writers that were killed: their pid is gone. */
+function removeStaleTemps(path: string): void {
+  const name = basename(path), dir = dirname(path);
+  let entries: string[];
+  try { entries = nodeFs.readdirSync(dir); } catch { return; /* the write will say why */ }
+  const temp = new RegExp(`^\\.?${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.tmp-(\\d+)$`);
+  for (const e of entries) {
+    const pid = Number(temp.exec(e)?.[1]);
+    if (!(pid > 0) || pid === process.pid || alive(pid)) continue;
+    try { if (nodeFs.lstatSync(join(dir, e)).isFile()) nodeFs.unlinkSync(join(dir, e)); } catch { /* another writer removed it */ }
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** fsync a directory so that a rename in it is durable. */
-function syncDir(dir: string, fs: FileOps): void {
+function syncDir(dir: string, fs: FileOps, error: (why: string, input: boolean) => Error): void {
   let fd: number | null = null;
   try {
     fd = fs.openSync(dir, 'r');
@@ -102,7 +146,7 @@ function syncDir(dir: string, fs: FileOps): void {
     const code = (e as NodeJS.ErrnoException).code;
     // Some file systems cannot fsync a directory; the rename itself has happened.
     if (code !== 'EINVAL' && code !== 'EISDIR' && code !== 'EPERM' && code !== 'ENOTSUP') {
-      throw new CheckpointError(`checkpoint written, but syncing directory ${dir} failed: ${writeFailure(e)}`, dir, EXIT_FAILED);
+      throw error(`written, but syncing its directory ${dir} failed: ${writeFailure(e)}`, false);
     }
   } finally {
     if (fd !== null) fs.closeSync(fd);
@@ -112,13 +156,16 @@ function syncDir(dir: string, fs: FileOps): void {
 /**
  * Reads and validates the checkpoint at `path` (see decodeCheckpoint). Throws CheckpointError.
  * The file must be a regular file of at most MAX_CHECKPOINT_BYTES whose first bytes are the
- * signature: those are checked before the rest is read.
+ * signature, with the completion marker at its end and top-level fields whose sizes add up to the
+ * file's (checkFraming): those are checked before the rest is read, so a huge file that only
+ * starts like a checkpoint is refused at once, not after reading it whole.
  */
 export function readCheckpoint(path: string): CheckpointData {
   const bytes = readInputFile(path, {
     what: 'checkpoint', maxBytes: MAX_CHECKPOINT_BYTES,
     capHint: 'no model that fits the 4 GiB shared arena writes one that large',
     signature: { bytes: SIGNATURE, problem: NOT_A_CHECKPOINT },
+    precheck: checkFraming,
     error: (m) => new CheckpointError(m, path),
   });
   return decodeCheckpoint(bytes, path);

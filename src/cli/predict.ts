@@ -1,10 +1,11 @@
 // node dist/predict.js --checkpoint FILE [--text STR | stdin] / [--generate N ...]: predictions of a saved model (see --help).
 
+import { constants } from 'node:os';
 import { KERNELS_ENV } from '../model/backend/index.js';
 import { parseArgs, runMain, kebab, type CommandSpec, type ParsedArgs } from './args.js';
 import { loadModel, isLanguageModel, samplingOptions, stopStrings, type LoadedModel } from '../infer/model.js';
 import { Classifier, type Prediction } from '../infer/classify.js';
-import { generateText, MAX_GENERATE_TOKENS } from '../infer/generate.js';
+import { generateTextAsync, MAX_GENERATE_TOKENS } from '../infer/generate.js';
 import { OovCounter } from '../data/index.js';
 import { ConfigError, DataError } from '../util/errors.js';
 import { createKernels, resolveKernels, kernelsChoice } from '../model/backend/index.js';
@@ -54,8 +55,7 @@ runMain(async () => {
       throw new ConfigError(`${args.checkpoint} is a language model: generate text with --generate N [--prompt STR] [--temperature X] [--seed S]`);
     }
     if (args.text.length > 0) throw new ConfigError('--text is for classifiers; for a language model, give the text to continue with --prompt');
-    languageModel(m, args.generate, args);
-    return;
+    return await languageModel(m, args.generate, args);
   }
   if (lmFlags.length > 0 || args.json) {
     throw new ConfigError(`${args.checkpoint} is a classifier; --${[...lmFlags, ...(args.json ? ['json'] : [])].join(', --')} only apply to language models. Classify with --text STR or lines on stdin.`);
@@ -80,17 +80,21 @@ runMain(async () => {
     for (const p of cls.classify(pending)) process.stdout.write(line(p));
     pending.length = 0;
   };
-  for await (const text of stdinLines(process.stdin)) {
-    if (text.trim() === '') continue; // blank lines are no inputs
-    pending.push(text);
-    oov.add(text);
-    if (pending.length === cls.maxB) flush();
+  try {
+    for await (const text of stdinLines(process.stdin)) {
+      if (text.trim() === '') continue; // blank lines are no inputs
+      pending.push(text);
+      oov.add(text);
+      if (pending.length === cls.maxB) flush();
+    }
+  } finally {
+    flush(); // the lines before a bad one are classified
   }
-  flush();
   warnOov(); // once, at the end: a line per input would drown the predictions
 });
 
-function languageModel(m: LoadedModel, n: number, args: ParsedArgs<typeof COMMAND.flags>): void {
+/** Generates; the exit code of a run stopped by SIGINT or SIGTERM (the text so far printed, and a newline), else undefined. */
+async function languageModel(m: LoadedModel, n: number, args: ParsedArgs<typeof COMMAND.flags>): Promise<number | undefined> {
   const prompt = args.prompt ?? '';
   const oov = new OovCounter({ tokens: m.vocab }, m.tokenizer);
   oov.add(prompt);
@@ -103,13 +107,24 @@ function languageModel(m: LoadedModel, n: number, args: ParsedArgs<typeof COMMAN
   const flag = (o: string) => ({ temperature: '--temperature', topK: '--top-k', topP: '--top-p' })[o] ?? o;
   const sampling = samplingOptions({ temperature: args.temperature, topK: args.topK, topP: args.topP }, flag);
   const stop = stopStrings(args.stop, '--stop');
+  // Generation gives the event loop a turn every 50 ms, so Ctrl-C ends it cleanly.
+  const abort = new AbortController();
+  let stopSignal: NodeJS.Signals | undefined;
+  const onSignal = (sig: NodeJS.Signals) => { stopSignal ??= sig; abort.abort(); };
+  process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
   try {
     // On a terminal every token is shown as it comes; into a file or pipe, in pieces of 64 tokens (fewer writes).
-    generated = generateText(m, prompt, { ...sampling, tokens: n, seed: args.seed ?? 1, stop }, kernels, onText, process.stdout.isTTY ? 1 : 64);
+    generated = await generateTextAsync(m, prompt, { ...sampling, tokens: n, seed: args.seed ?? 1, stop }, kernels, onText, abort.signal, process.stdout.isTTY ? 1 : 64);
   } catch (e) {
     // An empty prompt for a model trained without <s>: say it with this command's flag.
     if (e instanceof RangeError && e.message.startsWith('nothing to start from')) throw new ConfigError(e.message.replace('give a prompt', 'give --prompt'));
     throw e;
+  } finally {
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+  }
+  if (!generated) {
+    if (!args.json) process.stdout.write('\n');
+    return 128 + constants.signals[stopSignal!];
   }
   const { text, ids: gen } = generated;
   if (args.json) process.stdout.write(JSON.stringify({ prompt, text, tokens: gen.length, ids: Array.from(gen), stop: generated.stop ?? null }) + '\n');

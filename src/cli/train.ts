@@ -103,14 +103,15 @@ runMain(async () => {
 
 /**
  * Tests only: RNN_TRAINER_TEST_INJECT=STEP:MODE[:RANK] makes a worker fail at STEP (MODE throw,
- * exit or hang), on rank RANK only in a distributed run: how the tests make one rank fail.
+ * exit, hang, or vanish: its OS thread ends without a word, see workers/shard.ts), on rank RANK
+ * only in a distributed run: how the tests make one rank fail.
  */
 function testInjection(): RunOptions['inject'] {
   const v = process.env.RNN_TRAINER_TEST_INJECT;
   if (!v) return undefined;
-  const m = /^(\d+):(throw|exit|hang)(?::(\d+))?$/.exec(v);
-  if (!m) throw new ConfigError(`RNN_TRAINER_TEST_INJECT=${v}: expected STEP:throw|exit|hang[:RANK] (a test hook; unset it)`);
-  return { failAtStep: Number(m[1]), mode: m[2] as 'throw' | 'exit' | 'hang', rank: m[3] === undefined ? undefined : Number(m[3]) };
+  const m = /^(\d+):(throw|exit|hang|vanish)(?::(\d+))?$/.exec(v);
+  if (!m) throw new ConfigError(`RNN_TRAINER_TEST_INJECT=${v}: expected STEP:throw|exit|hang|vanish[:RANK] (a test hook; unset it)`);
+  return { failAtStep: Number(m[1]), mode: m[2] as NonNullable<RunOptions['inject']>['mode'], rank: m[3] === undefined ? undefined : Number(m[3]) };
 }
 
 function printRunSummary(s: RunSummary, o: RunOptions, out: OutStream): void {

@@ -9,7 +9,7 @@ import { describeKind, MiB, readInputFile } from '../util/files.js';
 
 /** Largest config file read: configs are a few hundred bytes; this is room for any hand-written one. */
 export const MAX_CONFIG_BYTES = 1 * MiB;
-import type { CheckpointConfig, Config, DataConfig, EarlyStoppingConfig, ModelConfig, SplitConfig, TrainConfig, VocabConfig } from './types.js';
+import type { AdaptiveSoftmaxConfig, CheckpointConfig, Config, DataConfig, EarlyStoppingConfig, ModelConfig, SplitConfig, TrainConfig, VocabConfig } from './types.js';
 import { configSchema } from './schema.js';
 import { inferDataFormat } from '../data/defaults.js';
 import { describeLoneSurrogate, loneSurrogateAt, LONE_SURROGATE_FIX } from '../util/text.js';
@@ -21,7 +21,8 @@ import { applyDefaults, describeFound, formatPath, resolveRef, type PathSeg, typ
 type DataOptional = 'format' | 'train' | 'val' | 'test' | 'file' | 'labels';
 export type ResolvedDataConfig = Required<Omit<DataConfig, DataOptional | 'split' | 'vocab'>> &
   Pick<DataConfig, DataOptional> & { split: Required<SplitConfig>; vocab: Required<VocabConfig> };
-export type ResolvedModelConfig = Required<ModelConfig>;
+/** `adaptiveSoftmax` stays optional (absent: the full softmax); when given, its defaults are filled in. */
+export type ResolvedModelConfig = Required<Omit<ModelConfig, 'adaptiveSoftmax'>> & { adaptiveSoftmax?: Required<AdaptiveSoftmaxConfig> };
 /** `workers` stays optional: its default, os.availableParallelism(), is decided at run time. */
 export type ResolvedTrainConfig = Required<Omit<TrainConfig, 'workers' | 'earlyStopping'>> & Pick<TrainConfig, 'workers'> & { earlyStopping?: Required<EarlyStoppingConfig> };
 
@@ -244,6 +245,23 @@ function crossFieldProblems(c: ResolvedConfig): Problem[] {
   }
   if (c.model.dropout > 0 && c.model.input === 'onehot' && c.model.task === 'many-to-many' && c.model.layers === 1) {
     at(['model', 'dropout'], 'expected 0 with a one-hot many-to-many model of one layer (dropout applies to embedded inputs, between stacked layers and to the many-to-one classifier\'s state): use `"input": { "embedding": E }`, more `layers`, or set dropout to 0');
+  }
+  const m = c.model;
+  if (m.tieWeights) {
+    if (m.task !== 'many-to-many') at(['model', 'tieWeights'], 'expected false for a many-to-one model: its output weight has a row per class, not per token, so there is no embedding row to share it with (tied weights are for language models)');
+    else if (m.input === 'onehot') at(['model', 'tieWeights'], 'expected false with a one-hot input: there is no embedding table to share with the output layer; use `"input": { "embedding": E }` to tie');
+    if (m.adaptiveSoftmax) at(['model', 'tieWeights'], 'expected false with model.adaptiveSoftmax: the adaptive softmax has no V-row output weight to tie to the embedding; choose one of them');
+  }
+  if (m.adaptiveSoftmax) {
+    const a = m.adaptiveSoftmax;
+    if (m.task !== 'many-to-many') at(['model', 'adaptiveSoftmax'], 'only applies to language models (model.task `many-to-many`): a classifier\'s few classes need no adaptive softmax; remove it');
+    if (a.cutoffs.length === 0) at(['model', 'adaptiveSoftmax', 'cutoffs'], 'expected at least one cutoff (e.g. [2000, 10000]), found []');
+    a.cutoffs.forEach((x, i) => {
+      if (x < 1) at(['model', 'adaptiveSoftmax', 'cutoffs', i], `expected a token id >= 1 (the shortlist cannot be empty), found ${x}`);
+      else if (i > 0 && x <= a.cutoffs[i - 1]) at(['model', 'adaptiveSoftmax', 'cutoffs', i], `expected cutoffs in increasing order, found ${x} after ${a.cutoffs[i - 1]}`);
+    });
+    const hsz = Math.floor(m.hidden / Math.pow(a.divValue, a.cutoffs.length));
+    if (a.cutoffs.length > 0 && hsz < 1) at(['model', 'adaptiveSoftmax', 'divValue'], `expected the last tail cluster's projection ⌊hidden / divValue^${a.cutoffs.length}⌋ to keep at least 1 unit, found ⌊${m.hidden} / ${a.divValue}^${a.cutoffs.length}⌋ = 0: use a smaller divValue, fewer cutoffs or a larger model.hidden`);
   }
   if (d.split.val + d.split.test >= 1) at(['data', 'split'], `expected val + test < 1 (something must be left to train on), found ${d.split.val} + ${d.split.test}`);
   return out;

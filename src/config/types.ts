@@ -261,6 +261,43 @@ export interface ModelConfig {
    * @maximum 0.9
    */
   dropout?: number;
+  /**
+   * Tied weights (Press & Wolf 2017): the output layer reads the input embedding Wemb (V × E) as
+   * its weight, so the model has one V-row table instead of two (V·H fewer parameters) and usually
+   * a better perplexity. Language models (`many-to-many`) with an embedding input only. With
+   * E ≠ H the top state is first projected to E by a weight Wproj (E × H). The embedding then
+   * starts at U(±√(3/E)) instead of N(0, 1).
+   * @default false
+   */
+  tieWeights?: boolean;
+  /**
+   * The adaptive softmax output layer (Grave et al. 2017), as PyTorch's
+   * nn.AdaptiveLogSoftmaxWithLoss: for language models with a large vocabulary, whose token ids
+   * are sorted by frequency (the vocabulary is). Absent: the full softmax.
+   */
+  adaptiveSoftmax?: AdaptiveSoftmaxConfig;
+}
+
+/** PyTorch's AdaptiveLogSoftmaxWithLoss(H, V, cutoffs, div_value, head_bias). */
+export interface AdaptiveSoftmaxConfig {
+  /**
+   * Increasing token ids where the tail clusters start: ids below the first are the head's
+   * shortlist, and cluster i holds ids [cutoffs[i], cutoffs[i+1]) (the last one up to V). Each
+   * must be below the vocabulary size V. E.g. [2000, 10000] for V = 50,000.
+   * @integer
+   */
+  cutoffs: number[];
+  /**
+   * Cluster i is reached through a projection of the state to ⌊H / divValue^(i+1)⌋ units.
+   * @default 4
+   * @exclusiveMinimum 0
+   */
+  divValue?: number;
+  /**
+   * A bias in the head (the tails have none).
+   * @default false
+   */
+  headBias?: boolean;
 }
 
 export interface EmbeddingInput {

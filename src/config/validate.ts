@@ -105,8 +105,10 @@ function plural(what: string): string {
 /** The found value, short: `-1`, `"abc"`, `{"embedding":0}`. */
 export function describeFound(v: unknown): string {
   if (v === undefined) return 'nothing';
+  // JSON has no NaN or Infinity (it writes null): a config object or --set can hold them.
+  if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
   let s: string;
-  try { s = JSON.stringify(v) ?? String(v); } catch { s = String(v); }
+  try { s = JSON.stringify(v, (_, x) => (typeof x === 'number' && !Number.isFinite(x) ? String(x) : x)) ?? String(v); } catch { s = String(v); }
   return s.length > 60 ? s.slice(0, 57) + '...' : s;
 }
 

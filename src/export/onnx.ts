@@ -30,6 +30,9 @@
 //                 (T, N, 2·G·H), and layer 0's W is [[I, 0], [0, I]], built in the graph (EyeLike).
 //   many-to-many  probabilities = Softmax(Transpose(Squeeze(Y_top), (1, 0, 2))·Wyaᵀ + by)  (N, T, C)
 //                 batch-major like `tokens`; steps t >= lengths[n] are padding, not predictions.
+//                 Tied weights: Wyaᵀ is Transpose(embedding), the Gather's table (stored once);
+//                 with E ≠ H the states are first multiplied by Wprojᵀ (H, E).
+// The adaptive softmax is refused (ONNX has no operator for it).
 //
 // Dropout is training-only and target replication (stepLoss) a training loss: neither is part of
 // the forward pass, so neither is exported. Parameters are written as float32 little-endian
@@ -99,7 +102,7 @@ export interface ExportOptions {
   graphName?: string;
 }
 
-const SPEC_KEYS = new Set(['cell', 'task', 'V', 'H', 'C', 'E', 'layers', 'bidirectional', 'pooling']);
+const SPEC_KEYS = new Set(['cell', 'task', 'V', 'H', 'C', 'E', 'layers', 'bidirectional', 'pooling', 'tieWeights', 'adaptive']);
 const TOKENIZER_KEYS = new Set(['kind', 'lowercase', 'bos', 'eos', 'maxLength', 'truncate', 'reverse', 'merges']);
 /** Protobuf messages are limited to 2 GiB; external data files are not written. */
 const MAX_MODEL_BYTES = 2 ** 31 - 1 - (1 << 20);
@@ -119,6 +122,7 @@ export function checkExportable(m: ExportableModel): void {
   for (const k of Object.keys(s)) {
     if (!SPEC_KEYS.has(k)) throw cant(`the model spec has a field "${k}" (= ${JSON.stringify((s as unknown as Record<string, unknown>)[k])})`, `this exporter knows ${[...SPEC_KEYS].join(', ')} and would silently drop it; export with the rnn-trainer version that wrote the checkpoint`);
   }
+  if (s.adaptive) throw cant('the model\'s output layer is an adaptive softmax (model.adaptiveSoftmax)', 'ONNX has no operator for it and this exporter does not build one; evaluate and generate with dist/eval.js and dist/predict.js, or export a model trained with the full softmax');
   if (s.task !== 'many-to-one' && s.task !== 'many-to-many') throw cant(`the model's task is ${JSON.stringify(s.task)}`, 'only "many-to-one" and "many-to-many" are exported');
   const tok = m.tokenizer as unknown as Record<string, unknown>;
   if (tok === null || typeof tok !== 'object') throw cant('the model has no tokenizer settings', 'the exported file must say how to tokenize');
@@ -214,7 +218,7 @@ export function onnxMetadata(m: ExportableModel): Record<string, string> {
   const md: Record<string, string> = {
     'rnn_trainer.metadata_version': ONNX_METADATA_VERSION,
     task: spec.task,
-    model: JSON.stringify({ cell: spec.cell, layers: layersOf(spec), hidden: spec.H, vocab_size: spec.V, classes: spec.C, embedding: spec.E, ...(spec.bidirectional ? { bidirectional: true } : {}) }),
+    model: JSON.stringify({ cell: spec.cell, layers: layersOf(spec), hidden: spec.H, vocab_size: spec.V, classes: spec.C, embedding: spec.E, ...(spec.bidirectional ? { bidirectional: true } : {}), ...(spec.tieWeights ? { tie_weights: true } : {}) }),
     vocab: JSON.stringify(m.vocab),
     special_tokens: JSON.stringify({ pad: PAD, unk: UNK, bos: BOS, eos: EOS }),
     tokenizer: JSON.stringify(tok),
@@ -388,8 +392,21 @@ export function exportOnnx(m: ExportableModel, opts: ExportOptions = {}): Uint8A
     add('Softmax', ['logits'], ['probabilities'], [attrInt('axis', 1)]);
   } else {
     add('Transpose', [x], ['h_nth'], [attrInts('perm', [1, 0, 2])], 'the top layer\'s states, batch-major (N, T, H)');
-    initializer.push(floatTensor('Wya_t', [Hout, C], transpose(p.Wya, C, Hout)), floatTensor('by', [C], Float32Array.from(p.by)));
-    add('MatMul', ['h_nth', 'Wya_t'], ['logits_nobias']);
+    if (spec.tieWeights) {
+      // The output weight is the embedding table itself: one initializer, read by the Gather above and here.
+      add('Transpose', ['embedding'], ['embedding_t'], [attrInts('perm', [1, 0])], 'tied: Wya = Wemb, transposed (E, V)');
+      let z = 'h_nth';
+      if (p.Wproj) {
+        initializer.push(floatTensor('Wproj_t', [H, E], transpose(p.Wproj, E, H)));
+        add('MatMul', ['h_nth', 'Wproj_t'], ['z_nte'], [], 'tied, E ≠ H: z_t = Wproj·h_t (N, T, E)');
+        z = 'z_nte';
+      }
+      add('MatMul', [z, 'embedding_t'], ['logits_nobias']);
+    } else {
+      initializer.push(floatTensor('Wya_t', [Hout, C], transpose(p.Wya, C, Hout)));
+      add('MatMul', ['h_nth', 'Wya_t'], ['logits_nobias']);
+    }
+    initializer.push(floatTensor('by', [C], Float32Array.from(p.by)));
     add('Add', ['logits_nobias', 'by'], ['logits'], [], 'Wya·h_t + by (N, T, C)');
     add('Softmax', ['logits'], ['probabilities'], [attrInt('axis', 2)]);
   }

@@ -16,11 +16,12 @@ import { allocBatch, type Batch } from '../model/batch.js';
 import { Epi, JsKernels, type Kernels } from '../model/backend/index.js';
 import { softmaxRow, argmaxRow, type Float } from '../model/kernels.js';
 import { Rng } from '../util/prng.js';
-import { encodeText, decodeTokens, EOS, BOS, type TokenizerSpec } from '../data/index.js';
+import { drain, drainAsync } from '../util/slices.js';
+import { encodeText, decodeTokens, EOS, BOS, PAD, type TokenizerSpec } from '../data/index.js';
 
 /** The recurrence of one sequence, advanced a token at a time. */
 export class Stepper {
-  /** Logits Wya·h_t + by (C) of the last step. */
+  /** Logits Wya·h_t + by (C) of the last step (adaptive softmax, tied with a projection: log-probabilities). */
   readonly logits: Float32Array;
   /** softmax(logits) (C) of the last step, at temperature 1. */
   readonly probs: Float32Array;
@@ -58,7 +59,9 @@ export class Stepper {
     // The weights do not change while generating: W_hh is packed once, at the first token.
     rnnForward(p, ws, this.batch, null, this.steps > 0, this.packed);
     this.packed = true;
-    ws.k.gemm(this.out, 0, C, ws.A, H, H, 1, p.Wya, 0, 1, H, 1, C, H, 0, p.by, Epi.None); // Wya·h_t + by
+    // Wya·h_t + by, or another output layer's exact log-probabilities (as logits: their softmax is the distribution)
+    if (ws.head) ws.head.logProbs(p, ws.A, H, 1, this.out, 0);
+    else ws.k.gemm(this.out, 0, C, ws.A, H, H, 1, p.Wya, 0, 1, H, 1, C, H, 0, p.by, Epi.None);
     this.logits.set(this.out);
     this.probs.set(this.out);
     softmaxRow(this.probs, 0, C);
@@ -375,11 +378,24 @@ export class TextGenerator {
  * concatenation is `text`.
  */
 export function generateText(m: TextModel, prompt: string, o: TextGenerateOptions, k?: Kernels, onText?: (piece: string) => void, chunk = 64): TextGeneration {
-  const g = new TextGenerator(m, prompt, o, k);
+  return drain(textSteps(new TextGenerator(m, prompt, o, k), onText, chunk));
+}
+
+/**
+ * generateText in slices that give the event loop a turn (a signal handler can run): null once
+ * `signal` is aborted, what was generated having gone to `onText`.
+ */
+export async function generateTextAsync(m: TextModel, prompt: string, o: TextGenerateOptions, k?: Kernels, onText?: (piece: string) => void, signal?: AbortSignal, chunk = 64): Promise<TextGeneration | null> {
+  return (await drainAsync(textSteps(new TextGenerator(m, prompt, o, k), onText, chunk), signal))?.value ?? null;
+}
+
+/** Runs `g`, yielding after each token (src/util/slices.ts); the text to `onText` every `chunk` tokens. */
+function* textSteps(g: TextGenerator, onText: ((piece: string) => void) | undefined, chunk: number): Generator<void, TextGeneration> {
   let pending = g.prompt, n = 0;
   for (let p = g.next(); p; p = g.next()) {
     pending += p.text;
     if (onText && ++n % chunk === 0 && pending) { onText(pending); pending = ''; }
+    yield;
   }
   if (onText && pending) onText(pending);
   return g.result();
@@ -407,7 +423,8 @@ class TextStream {
 
   /** The current document's tokens `d`; `end`: the document is complete (a </s>, or the last). */
   flush(d: number[], end: boolean): void {
-    const from = Math.max(0, this.at - LOOKBACK);
+    let from = this.at; // LOOKBACK tokens back, not counting those that decode to nothing
+    for (let kept = 0; from > 0 && kept < LOOKBACK;) if (!SILENT.has(d[--from])) kept++;
     const before = this.decode(d.slice(from, this.at));
     const all = this.decode(d.slice(from));
     let piece: string | undefined;
@@ -423,3 +440,5 @@ class TextStream {
 
 /** Tokens decoded before a streamed piece: a UTF-8 character is at most 4 bytes. */
 const LOOKBACK = 4;
+/** Tokens that decode to nothing (decodeTokens skips them). */
+const SILENT = new Set([PAD, BOS, EOS]);

@@ -8,6 +8,7 @@ import { createKernels, resolveKernels, kernelsChoice, type Kernels } from '../m
 import { arenaOf } from '../util/shared.js';
 import { examplesWithVocab, type Example, type Documents } from '../data/index.js';
 import { ConfigError } from '../util/errors.js';
+import { describeFound } from '../config/validate.js';
 import { Classifier, type Prediction } from './classify.js';
 import { TextGenerator, MAX_GENERATE_TOKENS, type SamplingOptions, type TextGenerateOptions, type TextPiece } from './generate.js';
 import { Session } from './session.js';
@@ -98,6 +99,7 @@ export class Model implements LoadedModel {
 
   /** Reads a checkpoint (.ckpt); a bad path or file is a CheckpointError naming it and the cause. */
   static load(path: string): Model {
+    if (typeof path !== 'string' || path === '') throw new ConfigError(`Model.load: expected the path of a checkpoint file (a non-empty string), found ${describeFound(path)}`);
     const file = resolve(path);
     return new Model(readCheckpoint(file), file);
   }
@@ -117,6 +119,7 @@ export class Model implements LoadedModel {
   classify(texts: readonly string[]): Prediction[];
   classify(input: string | readonly string[]): Prediction | Prediction[] {
     if (this.spec.task !== 'many-to-one') throw new ConfigError(`${this.file} is a language model: use generate(prompt), not classify()`);
+    if (typeof input !== 'string' && !Array.isArray(input)) throw new ConfigError(`classify: expected a text (a string) or a list of texts, found ${describeFound(input)}`);
     const texts = typeof input === 'string' ? [input] : [...input];
     texts.forEach((t, i) => {
       if (typeof t !== 'string') throw new ConfigError(`classify: text ${i} is not a string`);
@@ -169,6 +172,8 @@ export class Model implements LoadedModel {
 
   private generator(prompt: string, o: GenerateTextOptions, what: string): TextGenerator {
     this.needLanguageModel(what);
+    if (typeof prompt !== 'string') throw new ConfigError(`${what}: expected the prompt as a string (or nothing), found ${describeFound(prompt)}`);
+    if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new ConfigError(`${what}: expected options { length, temperature, topK, topP, stop, seed } (an object, or nothing), found ${describeFound(o)}`);
     const length = o.length ?? 200, seed = o.seed ?? 1;
     if (!(Number.isInteger(length) && length >= 0)) throw new ConfigError(`${what}: length must be an integer >= 0, got ${length}`);
     if (length > MAX_GENERATE_TOKENS) throw new ConfigError(`${what}: length ${length} is more than one call generates (at most ${MAX_GENERATE_TOKENS.toLocaleString('en-US')} tokens); generate in parts, each continuing the end of the last`);

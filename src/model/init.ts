@@ -8,6 +8,13 @@
 //           init), or N(0, gain²/H)
 //   Wya     Glorot uniform U(±√(6/(H+C)))
 //   biases  zero
+// Tied weights: Wemb is also the output weight, so it is drawn U(±√(3/E)) instead, entries of
+//   variance 1/E, rows of about unit norm (N(0, 1) rows would make logits of size √E; this is
+//   PyTorch's word_language_model U(±0.1) at E = 300, and on the char LM of test/fixtures/train
+//   E = H = 16 it beat both U(±0.1) and the untied model); Wproj (E ≠ H) Glorot uniform, or
+//   U(±1/√H) with `pytorch`.
+// Adaptive softmax (either scheme): as nn.AdaptiveLogSoftmaxWithLoss's nn.Linear layers draw
+//   them, U(±1/√fan_in): head weight and bias and the tail projections 1/√H, tail outputs 1/√hsz.
 // `pytorch`: every weight and bias of the recurrent layers and of the output layer U(±1/√H), as
 //   nn.RNN/nn.LSTM/nn.GRU and nn.Linear(H, C) draw them (Wemb N(0, 1) as nn.Embedding).
 // Either way, the LSTM's forget-gate bias b_if is then raised by forgetBias (default 1; Jozefowicz
@@ -27,6 +34,7 @@
 import type { Params } from './params.js';
 import type { ModelSpec } from './spec.js';
 import { Rng } from '../util/prng.js';
+import { drain, drainAsync } from '../util/slices.js';
 import type { Float } from './kernels.js';
 
 export interface InitOptions {
@@ -43,7 +51,7 @@ export interface InitOptions {
 export const defaultInit: InitOptions = { recurrentInit: 'orthogonal', recurrentScale: 1, init: 'standard', forgetBias: 1, chrono: 0 };
 
 export function initParams(p: Params, spec: ModelSpec, rng: Rng, opts: InitOptions = defaultInit): void {
-  for (const _ of initSteps(p, spec, rng, opts)) { /* run to the end */ }
+  drain(initSteps(p, spec, rng, opts));
 }
 
 /**
@@ -52,14 +60,7 @@ export function initParams(p: Params, spec: ModelSpec, rng: Rng, opts: InitOptio
  * orthogonal init takes seconds, and Ctrl-C must not wait for it. Same bits as initParams.
  */
 export async function initParamsAsync(p: Params, spec: ModelSpec, rng: Rng, opts: InitOptions = defaultInit, signal?: AbortSignal, sliceMs = 50): Promise<boolean> {
-  let t = performance.now();
-  for (const _ of initSteps(p, spec, rng, opts)) {
-    if (performance.now() - t < sliceMs) continue;
-    await new Promise((resolve) => setImmediate(resolve));
-    if (signal?.aborted) return false;
-    t = performance.now();
-  }
-  return !signal?.aborted;
+  return (await drainAsync(initSteps(p, spec, rng, opts), signal, sliceMs)) !== null;
 }
 
 /** The initialization, yielding between pieces of work (rows of an orthogonal matrix) so a caller can pause it. */
@@ -69,7 +70,8 @@ function* initSteps(p: Params, spec: ModelSpec, rng: Rng, opts: InitOptions): Ge
   const torch = opts.init === 'pytorch';
   const k = 1 / Math.sqrt(H);
   p.data.fill(0);
-  if (E > 0) for (let i = 0; i < V * E; i++) p.Wemb![i] = rng.normal();
+  if (E > 0 && spec.tieWeights) uniform(p.Wemb!, Math.sqrt(3 / E), rng);
+  else if (E > 0) for (let i = 0; i < V * E; i++) p.Wemb![i] = rng.normal();
   const D = p.reverse.length > 0 ? 2 : 1;
   // In table order: each layer's forward direction, then its reverse one (bidirectional).
   const directions = p.layers.flatMap((lp, l) => (D === 2 ? [[lp, l], [p.reverse[l], l]] : [[lp, l]]) as [typeof lp, number][]);
@@ -90,12 +92,23 @@ function* initSteps(p: Params, spec: ModelSpec, rng: Rng, opts: InitOptions): Ge
     if (T > 0 && spec.cell !== 'rnn') chrono(lp.bih, lp.bhh!, spec.cell, H, T, rng);
     else if (spec.cell === 'lstm') for (let i = H; i < 2 * H; i++) lp.bih[i] += opts.forgetBias ?? 1; // gates i, f, g, o
   }
+  if (p.adaptive) {
+    const a = p.adaptive;
+    uniform(a.head, k, rng);
+    uniform(a.headBias, k, rng);
+    a.proj.forEach((w, i) => {
+      uniform(w, k, rng);
+      uniform(a.out[i], 1 / Math.sqrt(w.length / H), rng); // fan_in = hsz
+    });
+    return;
+  }
+  if (p.Wproj) uniform(p.Wproj, torch ? k : Math.sqrt(6 / (E + H)), rng);
   if (torch) {
-    const kOut = 1 / Math.sqrt(D * H); // nn.Linear(D·H, C): U(±1/√fan_in)
-    uniform(p.Wya, kOut, rng);
-    uniform(p.by, kOut, rng);
-  } else {
-    uniform(p.Wya, Math.sqrt(6 / (D * H + C)), rng);
+    const kOut = 1 / Math.sqrt(p.Wya.length / C); // nn.Linear(fan_in, C): U(±1/√fan_in), fan_in = D·H (3·D·H: meanmax)
+    if (!spec.tieWeights) uniform(p.Wya, kOut, rng);
+    uniform(p.by, spec.tieWeights ? k : kOut, rng);
+  } else if (!spec.tieWeights) {
+    uniform(p.Wya, Math.sqrt(6 / (p.Wya.length / C + C)), rng);
   }
 }
 

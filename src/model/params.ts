@@ -2,7 +2,7 @@
 // and per-worker gradient slots use the same layout, so "zero", "reduce", "clip" and "update"
 // are loops over one flat array, and a tensor is found by name through the layout.
 
-import { paramTable, layerNames, gatesOf, type Cell, type ModelSpec, type ParamTable } from './spec.js';
+import { paramTable, layerNames, gatesOf, adaptiveShape, type Cell, type ModelSpec, type ParamTable } from './spec.js';
 import { SharedArena } from '../util/shared.js';
 import type { Float } from './kernels.js';
 
@@ -19,6 +19,14 @@ export interface Layout {
   tensors: TensorView[];
   byName: Map<string, TensorView>;
   size: number; // total elements
+  /**
+   * The token table's gradient is nonzero only in the rows of the batch's tokens, so it may be
+   * zeroed, reduced and normed over those rows (step.ts). False with tied weights: the output
+   * layer's product writes every row of the shared table.
+   */
+  sparseRows: boolean;
+  /** The spec's tail clusters (adaptive softmax), for the views. */
+  clusters: number;
 }
 
 export function makeLayout(spec: ModelSpec): Layout {
@@ -31,7 +39,10 @@ export function makeLayout(spec: ModelSpec): Layout {
     // Keep every tensor 16-byte aligned, for SIMD kernels later.
     offset += Math.ceil(size / 4) * 4;
   }
-  return { cell: spec.cell, table, tensors, byName: new Map(tensors.map((t) => [t.name, t])), size: offset };
+  return {
+    cell: spec.cell, table, tensors, byName: new Map(tensors.map((t) => [t.name, t])), size: offset,
+    sparseRows: !spec.tieWeights, clusters: spec.adaptive ? adaptiveShape(spec).clusters.length : 0,
+  };
 }
 
 /** One recurrent layer's views (spec.ts: paramTable gives the shapes and names). */
@@ -57,8 +68,22 @@ export interface Params {
   Wax: Float;
   Waa: Float;
   ba: Float;
-  Wya: Float; //         (C, H)
-  by: Float; //          (C)
+  /** (C, H); tied: the same view as Wemb; adaptive: the head's weight (its own shape, see `adaptive`). */
+  Wya: Float;
+  /** (C); adaptive: the head's bias, empty without one. */
+  by: Float;
+  /** Tied weights with E ≠ H: the projection (E, H) before the tied output; else null. */
+  Wproj: Float | null;
+  /** The adaptive softmax's tensors (spec.ts: adaptiveShape gives their shapes); else null. */
+  adaptive: AdaptiveParams | null;
+}
+
+/** nn.AdaptiveLogSoftmaxWithLoss's weights: head (shortlist + clusters, H), bias or empty; tail i: proj (hsz, H), out (size, hsz). */
+export interface AdaptiveParams {
+  head: Float;
+  headBias: Float;
+  proj: Float[];
+  out: Float[];
 }
 
 export function viewsOf(layout: Layout, data: Float): Params {
@@ -74,19 +99,28 @@ export function viewsOf(layout: Layout, data: Float): Params {
     layers.push(views(layerNames(cell, l)));
     if (layout.byName.has(layerNames(cell, l, true).Whh)) reverse.push(views(layerNames(cell, l, true)));
   }
+  const has = (name: string) => layout.byName.has(name);
+  const Wemb = has('Wemb') ? v('Wemb') : null;
+  const empty = data.subarray(0, 0);
+  const tails = Array.from({ length: layout.clusters }, (_, i) => i);
+  const adaptive: AdaptiveParams | null = has('head.weight')
+    ? { head: v('head.weight'), headBias: has('head.bias') ? v('head.bias') : empty, proj: tails.map((i) => v(`tail.${i}.0.weight`)), out: tails.map((i) => v(`tail.${i}.1.weight`)) }
+    : null;
   return {
     data,
     layout,
     cell,
     G: gatesOf(cell),
-    Wemb: layout.byName.has('Wemb') ? v('Wemb') : null,
+    Wemb,
     layers,
     reverse,
     Wax: layers[0].Wih,
     Waa: layers[0].Whh,
     ba: layers[0].bih,
-    Wya: v('Wya'),
-    by: v('by'),
+    Wya: adaptive ? adaptive.head : has('Wya') ? v('Wya') : Wemb!, // tied: the embedding is the output weight
+    by: adaptive ? adaptive.headBias : v('by'),
+    Wproj: has('Wproj') ? v('Wproj') : null,
+    adaptive,
   };
 }
 

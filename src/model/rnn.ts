@@ -52,11 +52,12 @@ import type { ModelSpec } from './spec.js';
 import { directionsOf, headWidth, layersOf, stateSize } from './spec.js';
 import type { Params } from './params.js';
 import type { Batch } from './batch.js';
-import { type Float, softmaxRow, argmaxRow, fill, scale, dropout, copy } from './kernels.js';
+import { type Float, fill, dropout, copy } from './kernels.js';
 import { Epi, JsKernels, type Kernels } from './backend/index.js';
 import { AddressedKernels } from './backend/addressed.js';
 import { cellOf, type Cell, type LayerCache, type Backflow } from './cells/index.js';
 import type { LayerParams } from './params.js';
+import { headOf, type OutputHead } from './head/index.js';
 
 /** Dropout for one training step: the rate, and the step's key (stepKey(seed, step)). */
 export interface Dropout {
@@ -121,6 +122,10 @@ export interface Workspace {
   dOut2: Float; //          (maxT, maxB, H) the gradient they send to each state
   P: Float; //              many-to-one (maxB, C) / many-to-many (maxT, maxB, C): probabilities, then dlogits
   dOut: Float; //           same rows as P, width H: gradient reaching the top states from the outputs
+  /** Per output row (maxT·maxB; rows of P or P2): the target, the loss weight (0: padding), the argmax. */
+  ys: Int32Array;
+  wy: Float;
+  am: Int32Array;
   dh: Float; //             (maxB, H) dL/dh_t, running backwards through time (the cells' scratch)
   dc: Float; //             (maxB, H) dL/dc_t (LSTM)
   dExt: Float | null; //    (maxT, maxB, H) more than one layer: the gradient reaching a layer's states from the layer above
@@ -135,6 +140,8 @@ export interface Workspace {
   touched: Int32Array;
   touchedCount: number;
   touchedMark: Uint8Array;
+  /** The output layer when it is not the full softmax on Wya (./head/: adaptive softmax, tied with a projection); ws.P is then empty. */
+  head: OutputHead | null;
 }
 
 export interface ForwardResult {
@@ -179,6 +186,7 @@ export function allocWorkspace(spec: ModelSpec, maxB: number, maxT: number, k: K
   const rev = bi ? Array.from({ length: L }, () => cell.alloc(k, maxB, maxT, H)) : [];
   const O = bi ? Array.from({ length: L }, () => f(slab * Hout)) : [];
   const wide = Math.max(E, Hout);
+  const head = headOf(spec, k, outRows);
   return {
     spec, maxB, maxT, k, cell, layers, D, Hout, rev, O,
     XR: bi ? f(slab * wide) : null,
@@ -205,8 +213,11 @@ export function allocWorkspace(spec: ModelSpec, maxB: number, maxT: number, k: K
     // Target replication only; untouched (so never paged in) otherwise.
     P2: f(m2o ? maxT * maxB * C : 0),
     dOut2: f(m2o ? maxT * maxB * Hout : 0),
-    P: f(outRows * C),
+    P: f(head ? 0 : outRows * C),
     dOut: f(outRows * (m2o ? Hp : Hout)),
+    ys: k.ints(maxT * maxB),
+    wy: f(maxT * maxB),
+    am: k.ints(maxT * maxB),
     dh: f(maxB * H),
     dc: f(maxB * H),
     dExt: L > 1 && !bi ? f(maxT * maxB * H) : null,
@@ -218,6 +229,7 @@ export function allocWorkspace(spec: ModelSpec, maxB: number, maxT: number, k: K
     touched: new Int32Array(Math.min(V, maxB * maxT)),
     touchedCount: 0,
     touchedMark: new Uint8Array(V),
+    head,
   };
 }
 
@@ -308,7 +320,10 @@ export function rnnForward(p: Params, ws: Workspace, batch: Batch, drop: Dropout
   }
   finalState(ws, batch);
 
-  // Token rows this batch touches: their gradient rows are the only ones that can be nonzero.
+  // Token rows this batch touches: their gradient rows are the only ones that can be nonzero
+  // (tied weights: every row is, see step.ts: tokenRows; none are listed).
+  ws.touchedCount = 0;
+  if (ws.spec.tieWeights) return;
   const mark = ws.touchedMark;
   let n = 0;
   for (let b = 0; b < B; b++) {
@@ -620,20 +635,57 @@ function addReversed(k: Kernels, dst: Float, src: Float, w: number, batch: Batch
 }
 
 // ---------------------------------------------------------------------------------------------
-// Output layer and loss
+// Output layer and loss: the full softmax head
+//
+// One product gives the logits of every row (Wya·h + by, rows × C, into P: many-to-one B rows,
+// many-to-many and target replication T·B rows); then one fused kernel (Kernels.softmaxXent) per
+// row takes max, argmax, log Σ exp and the cross-entropy, and in training turns the row into its
+// gradient w·(softmax − onehot(y)) in place, adding it to dby as it goes. Backward is then two
+// products over all rows: dWya += Pᵀ·h and dh = P·Wya. So the T·B·C buffer is written once (the
+// logits), swept once by the kernel (each row, C floats, stays in L1/L2 across its passes) and
+// read once by each product.
+//
+// Why not blocks over the vocabulary with an online log-sum-exp, which needs no T·B·C buffer:
+// the gradient of a block needs the row's final log Σ exp, so its logits are computed twice
+// (8·C·H FLOPs per row instead of 6·C·H: a third more of the products, which are 91% of a word
+// LM step's instructions). Why not blocks of rows: a row block in L2 is 8-16 rows at C = 20,000-
+// 50,000, and each block would stream all of Wya and dWya through the cache again (the products
+// want all T·B rows: their packed panels of Wya are reused by every row). The buffer's passes
+// are streaming, at 4 bytes per 2·H FLOPs of the product that reads or writes each element.
+// Measured (callgrind, one word-LM step V = 20,000, E = H = 256, LSTM, B·T = 64, native avx2 as
+// valgrind runs it): 702.6M instructions before this path (the products 317.7M, exp in
+// JavaScript alone 77M), 347.9M after (the same products, softmaxXent 10.0M).
 
 /** Where the top layer's output at t = 1 starts in ws.A (rows of ws.Hout, slab t at start + (t−1)·B·Hout). */
 function topStart(ws: Workspace, B: number): number {
   return ws.D === 1 ? B * ws.spec.H : 0; // h_0 comes first in a cell's states; a bidirectional output has no t = 0
 }
 
-/** Logits, softmax, cross-entropy; leaves probabilities in ws.P. */
-export function outputForward(p: Params, ws: Workspace, batch: Batch): ForwardResult {
+/** Row r of the head: target ys[r], weight wy[r] (0: padding), into ws.ys/ws.wy for softmaxXent. */
+function setRow(ws: Workspace, r: number, y: number, w: number): void {
+  ws.ys[r] = y;
+  ws.wy[r] = w;
+}
+
+/** Σ over rows with a weight of argmax = target. */
+function hits(ws: Workspace, rows: number): number {
+  let n = 0;
+  for (let r = 0; r < rows; r++) if (ws.wy[r] !== 0 && ws.am[r] === ws.ys[r]) n++;
+  return n;
+}
+
+/**
+ * Logits, softmax, cross-entropy. Forward only (g null): probabilities stay in ws.P (and ws.P2).
+ * Training (g given): ws.P holds dlogits instead and dby is accumulated into g. The heads of
+ * ./head/ (adaptive softmax, tied with a projection) do their own.
+ */
+export function outputForward(p: Params, ws: Workspace, batch: Batch, g: Params | null = null): ForwardResult {
   const { H: Hs, C, task } = ws.spec;
   const H = ws.Hout; // what the output layer reads: the top layer's output, D·H wide
-  const { B, T, lengths } = batch;
+  const { B, lengths } = batch;
   const P = ws.P;
-  if (task === 'many-to-many') return everyStepForward(p, ws, batch, P, batch.targets, T, 1, 0);
+  if (ws.head) return ws.head.forward(p, ws, batch);
+  if (task === 'many-to-many') return everyStepForward(p, g, ws, batch, P, batch.targets, batch.T, 1, 0);
   const Hp = ws.Hp, pooling = ws.spec.pooling ?? 'last';
   for (let b = 0; b < B; b++) {
     const o = b * Hp;
@@ -649,16 +701,11 @@ export function outputForward(p: Params, ws: Workspace, batch: Batch): ForwardRe
     if (ws.drop) dropout(ws.Hlast, o, ws.Mh, o, Hp, ws.drop.rate, ws.drop.key, batch.ids[b], OUTPUT_MASK_T);
   }
   ws.k.gemm(P, 0, C, ws.Hlast, 0, Hp, 1, p.Wya, 0, 1, Hp, B, C, Hp, 0, p.by, Epi.None); // Wya·a + by
-  let lossSum = 0, correct = 0;
-  for (let b = 0; b < B; b++) {
-    softmaxRow(P, b * C, C);
-    const y = batch.labels[b];
-    lossSum -= Math.log(Math.max(P[b * C + y], 1e-30));
-    if (argmaxRow(P, b * C, C) === y) correct++;
-  }
-  const r: ForwardResult = { lossSum, count: B, correct };
+  for (let b = 0; b < B; b++) setRow(ws, b, batch.labels[b], 1);
+  const lossSum = ws.k.softmaxXent(P, 0, C, B, C, ws.ys, 0, ws.wy, 0, ws.am, 0, g ? g.by : null, g ? 1 : 0);
+  const r: ForwardResult = { lossSum, count: B, correct: hits(ws, B) };
   // Target replication: the label from every state, into ws.P2.
-  if (ws.stepLoss > 0) r.auxSum = everyStepForward(p, ws, batch, ws.P2, batch.labels, 1, 0, ws.stepLoss).lossSum;
+  if (ws.stepLoss > 0) r.auxSum = everyStepForward(p, g, ws, batch, ws.P2, batch.labels, 1, 0, ws.stepLoss).lossSum;
   return r;
 }
 
@@ -698,70 +745,50 @@ function poolBackward(ws: Workspace, batch: Batch): void {
 }
 
 /**
- * Outputs for every state a_1..a_T at once (rows past a sequence's end are skipped): probabilities
- * into P, the loss against y[b·bStride + t·tStride]. alpha > 0 weighs sequence b's steps by
- * alpha/len_b (target replication); 0 weighs each step 1 (many-to-many).
+ * Outputs for every state a_1..a_T at once, into P (rows t·B + b; rows past a sequence's end get
+ * no loss, and with g zero dlogits), the loss against y[b·bStride + t·tStride]. alpha > 0 weighs
+ * sequence b's steps by alpha/len_b (target replication); 0 weighs each step 1 (many-to-many).
  */
-function everyStepForward(p: Params, ws: Workspace, batch: Batch, P: Float, y: Int32Array, bStride: number, tStride: number, alpha: number): ForwardResult {
+function everyStepForward(p: Params, g: Params | null, ws: Workspace, batch: Batch, P: Float, y: Int32Array, bStride: number, tStride: number, alpha: number): ForwardResult {
   const { C } = ws.spec, H = ws.Hout;
   const { B, T, lengths } = batch;
   ws.k.gemm(P, 0, C, ws.A, topStart(ws, B), H, 1, p.Wya, 0, 1, H, T * B, C, H, 0, p.by, Epi.None); // Wya·a_t + by, t = 1..T
-  let lossSum = 0, correct = 0, count = 0;
+  let count = 0;
   for (let t = 0; t < T; t++) {
     for (let b = 0; b < B; b++) {
-      if (t >= lengths[b]) continue;
-      const o = (t * B + b) * C;
-      softmaxRow(P, o, C);
-      const target = y[b * bStride + t * tStride];
-      const nll = -Math.log(Math.max(P[o + target], 1e-30));
-      lossSum += alpha > 0 ? (alpha * nll) / lengths[b] : nll;
-      if (argmaxRow(P, o, C) === target) correct++;
-      count++;
+      const real = t < lengths[b];
+      if (real) count++;
+      setRow(ws, t * B + b, real ? y[b * bStride + t * tStride] : 0, !real ? 0 : alpha > 0 ? alpha / lengths[b] : 1);
     }
   }
-  return { lossSum, count, correct };
+  const lossSum = ws.k.softmaxXent(P, 0, C, T * B, C, ws.ys, 0, ws.wy, 0, ws.am, 0, g ? g.by : null, g ? 1 : 0);
+  return { lossSum, count, correct: hits(ws, T * B) };
 }
 
-/** dlogits = p − onehot(y) (in place in ws.P), output-layer gradients into g, and ws.dOut for BPTT. */
+/** The output layer's gradients from the dlogits outputForward(·, g) left in ws.P (and ws.P2), and ws.dOut for BPTT. */
 export function outputBackward(p: Params, g: Params, ws: Workspace, batch: Batch): void {
-  const { C, task } = ws.spec;
+  const { task } = ws.spec;
   const { B, T } = batch;
-  const P = ws.P;
+  if (ws.head) return ws.head.backward(p, g, ws, batch);
   if (task === 'many-to-many') {
-    everyStepBackward(p, g, ws, batch, P, ws.dOut, batch.targets, T, 1, 0);
+    outputLayerBackward(p, g, ws, ws.P, ws.A, topStart(ws, B), T * B, ws.dOut, ws.Hout); // from a_1..a_T
     return;
   }
-  for (let b = 0; b < B; b++) P[b * C + batch.labels[b]] -= 1;
-  outputLayerBackward(p, g, ws, P, ws.Hlast, 0, B, ws.dOut, ws.Hp); //                from what the head read
+  outputLayerBackward(p, g, ws, ws.P, ws.Hlast, 0, B, ws.dOut, ws.Hp); //             from what the head read
   if (ws.drop) ws.k.mulInPlace(ws.dOut, 0, ws.Mh, 0, B * ws.Hp); //                   through the mask
   if (ws.dPool) poolBackward(ws, batch);
-  if (ws.stepLoss > 0) everyStepBackward(p, g, ws, batch, ws.P2, ws.dOut2, batch.labels, 1, 0, ws.stepLoss);
-}
-
-/** everyStepForward's backward: dlogits_t = w·(p_t − onehot(y)), 0 on padded steps, then the layer's gradients. */
-function everyStepBackward(p: Params, g: Params, ws: Workspace, batch: Batch, P: Float, dOut: Float, y: Int32Array, bStride: number, tStride: number, alpha: number): void {
-  const { C } = ws.spec;
-  const { B, T, lengths } = batch;
-  for (let t = 0; t < T; t++) {
-    for (let b = 0; b < B; b++) {
-      const o = (t * B + b) * C;
-      if (t >= lengths[b]) { fill(P, o, C, 0); continue; } // padded step: no loss, no gradient
-      P[o + y[b * bStride + t * tStride]] -= 1;
-      if (alpha > 0) scale(P, o, C, alpha / lengths[b]);
-    }
-  }
-  outputLayerBackward(p, g, ws, P, ws.A, topStart(ws, B), T * B, dOut, ws.Hout); //   from a_1..a_T
+  if (ws.stepLoss > 0) outputLayerBackward(p, g, ws, ws.P2, ws.A, topStart(ws, B), T * B, ws.dOut2, ws.Hout);
 }
 
 /**
- * The output layer's gradients from dlogits P (rows × C) and the states they were read from
- * (rows × H at states[so..]): dWya += Pᵀ·a, dby += Σ P, dOut = Wyaᵀ·P.
+ * The output layer's weight gradient and the gradient it sends back, from dlogits P (rows × C)
+ * and the states they were read from (rows × H at states[so..]): dWya += Pᵀ·a, dOut = Wyaᵀ·P.
+ * (dby was added by softmaxXent.)
  */
 function outputLayerBackward(p: Params, g: Params, ws: Workspace, P: Float, states: Float, so: number, rows: number, dOut: Float, H: number): void {
   const { C } = ws.spec;
   const k = ws.k;
   k.gemm(g.Wya, 0, H, P, 0, 1, C, states, so, H, 1, C, H, rows, 1, null, Epi.None); //   dWya += dlogitsᵀ·a
-  k.colSumAcc(g.by, P, 0, C, rows, C);
   k.gemm(dOut, 0, H, P, 0, C, 1, p.Wya, 0, H, 1, rows, H, C, 0, null, Epi.None); //      dL/dh = Wyaᵀ·dlogits
 }
 
@@ -775,7 +802,7 @@ export function forwardBackward(p: Params, g: Params, ws: Workspace, batch: Batc
   rnnForward(p, ws, batch, drop, withState0);
   ws.stepLoss = ws.spec.task === 'many-to-one' ? stepLoss : 0;
   if (ws.stepLoss > 0 && ws.Hp !== ws.Hout) throw new RangeError(`target replication (stepLoss ${stepLoss}) needs the output layer to read one state (pooling "last", "mean" or "max"), not "${ws.spec.pooling}"`);
-  const res = outputForward(p, ws, batch);
+  const res = outputForward(p, ws, batch, g);
   outputBackward(p, g, ws, batch);
   rnnBackward(p, g, ws, batch, bpttWindow);
   return res;

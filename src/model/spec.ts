@@ -31,6 +31,14 @@ export interface ModelSpec {
    * [a_len, mean, max] side by side (ULMFiT's concat pooling). Many-to-one only.
    */
   pooling?: Pooling;
+  /**
+   * Tied weights (Press & Wolf 2017; language models with an embedding only): the output layer
+   * reads Wemb (V, E) as its weight, so logits = Wemb·h + by (E = H) or Wemb·(Wproj·h) + by with
+   * a projection Wproj (E, H) (E ≠ H). Absent: false.
+   */
+  tieWeights?: boolean;
+  /** Adaptive softmax output layer (Grave et al. 2017; language models only); absent: the full softmax. */
+  adaptive?: AdaptiveSpec;
 }
 
 export type Pooling = 'last' | 'mean' | 'max' | 'meanmax';
@@ -39,6 +47,18 @@ export const POOLINGS: readonly Pooling[] = ['last', 'mean', 'max', 'meanmax'];
 /** Width of what the output layer reads: the top layer's output (D·H), three times for meanmax. */
 export function headWidth(s: ModelSpec): number {
   return (s.pooling === 'meanmax' ? 3 : 1) * directionsOf(s) * s.H;
+}
+
+/**
+ * PyTorch's nn.AdaptiveLogSoftmaxWithLoss(H, V, cutoffs, div_value, head_bias): a head over the
+ * shortlist [0, cutoffs[0]) and one token per tail cluster; cluster i covers [cutoffs[i],
+ * cutoffs[i+1]) (the last one up to V), reached through H → ⌊H / divValue^(i+1)⌋ → its size.
+ */
+export interface AdaptiveSpec {
+  /** Increasing, each in [1, V), V excluded. */
+  cutoffs: number[];
+  divValue: number;
+  headBias: boolean;
 }
 
 /** Gate blocks stacked in a cell's weights: 1 rnn, 3 gru (r, z, n), 4 lstm (i, f, g, o). */
@@ -125,9 +145,35 @@ export function paramTable(s: ModelSpec): ParamTable {
       if (n.bhh) t.push([n.bhh, [G * H]]);
     }
   }
-  t.push(['Wya', [s.C, headWidth(s)]]); //                   (C, D·H) output layer, on the top layer's output (3·D·H: meanmax pooling)
+  if (s.adaptive) {
+    // PyTorch's names: head (shortlist + clusters, H); tail i: a projection then the cluster's outputs, no biases.
+    const a = adaptiveShape(s);
+    t.push(['head.weight', [a.headSize, H]]);
+    if (s.adaptive.headBias) t.push(['head.bias', [a.headSize]]);
+    a.clusters.forEach((c, i) => {
+      t.push([`tail.${i}.0.weight`, [c.hsz, H]]);
+      t.push([`tail.${i}.1.weight`, [c.size, c.hsz]]);
+    });
+    return t;
+  }
+  if (s.tieWeights) {
+    // Tied: the output weight IS Wemb (one tensor, above); with E ≠ H the state is projected to E first.
+    if (s.E !== H) t.push(['Wproj', [s.E, H]]); //            (E, H)
+  } else {
+    t.push(['Wya', [s.C, headWidth(s)]]); //                 (C, D·H) output layer, on the top layer's output (3·D·H: meanmax pooling)
+  }
   t.push(['by', [s.C]]); //                                  (C)
   return t;
+}
+
+/** One tail cluster of the adaptive softmax: tokens [lo, lo + size), through a projection to hsz. */
+export interface AdaptiveCluster { lo: number; size: number; hsz: number }
+
+/** The adaptive softmax's sizes: the shortlist, the head's outputs (shortlist + one per cluster), the clusters. */
+export function adaptiveShape(s: ModelSpec): { shortlist: number; headSize: number; clusters: AdaptiveCluster[] } {
+  const a = s.adaptive!, cut = [...a.cutoffs, s.C];
+  const clusters = a.cutoffs.map((lo, i) => ({ lo, size: cut[i + 1] - lo, hsz: Math.floor(s.H / Math.pow(a.divValue, i + 1)) }));
+  return { shortlist: cut[0], headSize: cut[0] + clusters.length, clusters };
 }
 
 export function checkSpec(s: ModelSpec): void {
@@ -147,4 +193,20 @@ export function checkSpec(s: ModelSpec): void {
   if (s.pooling !== undefined && !POOLINGS.includes(s.pooling)) throw new Error(`ModelSpec: pooling must be one of ${POOLINGS.map((x) => `"${x}"`).join(', ')}, got ${JSON.stringify(s.pooling)}`);
   if (s.pooling !== undefined && s.pooling !== 'last' && s.task !== 'many-to-one') throw new Error('ModelSpec: pooling applies to a classifier (many-to-one), which reads one vector per sequence');
   if (s.bidirectional && s.task === 'many-to-many') throw new Error('ModelSpec: a language model (many-to-many) cannot be bidirectional: its reverse direction would read the very tokens it predicts');
+  const lm = s.task === 'many-to-many';
+  if (s.tieWeights) {
+    if (!lm) throw new Error('ModelSpec: tieWeights needs a language model (many-to-many): a classifier\'s output weight (C, H) has a row per class, not per token, so there is nothing to share it with');
+    if (s.E === 0) throw new Error('ModelSpec: tieWeights needs an embedding input (E > 0): a one-hot input has no embedding table to share with the output layer');
+    if (s.adaptive) throw new Error('ModelSpec: tieWeights and adaptive cannot be combined (the adaptive softmax has no (V, ·) output weight to tie)');
+  }
+  if (s.adaptive) {
+    if (!lm) throw new Error('ModelSpec: adaptive softmax needs a language model (many-to-many); a classifier\'s few classes need none');
+    const { cutoffs, divValue, headBias } = s.adaptive;
+    const sorted = Array.isArray(cutoffs) && cutoffs.length > 0 && cutoffs.every((c, i) => Number.isInteger(c) && c > 0 && c < s.C && (i === 0 || c > cutoffs[i - 1]));
+    if (!sorted) throw new Error(`ModelSpec: adaptive cutoffs must be a non-empty increasing list of integers in [1, V-1] (V=${s.C}), got ${JSON.stringify(cutoffs)}`);
+    if (!(typeof divValue === 'number' && divValue > 0 && Number.isFinite(divValue))) throw new Error(`ModelSpec: adaptive divValue must be a number > 0, got ${String(divValue)}`);
+    if (typeof headBias !== 'boolean') throw new Error(`ModelSpec: adaptive headBias must be true or false, got ${String(headBias)}`);
+    const thin = adaptiveShape(s).clusters.findIndex((c) => c.hsz < 1);
+    if (thin >= 0) throw new Error(`ModelSpec: adaptive tail cluster ${thin} projects H=${s.H} to ⌊H / divValue^${thin + 1}⌋ = 0 units: use fewer cutoffs, a smaller divValue or a larger H`);
+  }
 }

@@ -18,7 +18,7 @@ import { sharedBuffer, sharedInt32, arenaOf, type SharedArena } from '../util/sh
 import { tokenRows, type UpdateStats } from '../train/step.js';
 import type { Optimizer } from '../train/optim.js';
 import type { EncodedSplit, SplitName } from '../data/index.js';
-import { SYNC_ABORT, SYNC_GEN, SYNC_PHASE, PHASE_UPDATE, type WorkerInit, type SlotBuffers, type StepTask, type StepResult, type EvalTask, type ShardResult, type CarryBuffers, type UpdateTask } from './protocol.js';
+import { SYNC_ABORT, SYNC_GEN, SYNC_PHASE, PHASE_UPDATE, TID_MESSAGE, type WorkerInit, type SlotBuffers, type StepTask, type StepResult, type EvalTask, type ShardResult, type CarryBuffers, type UpdateTask } from './protocol.js';
 import { stateSize } from '../model/spec.js';
 import { UserError } from '../util/errors.js';
 import type { BackendName } from '../model/backend/index.js';
@@ -61,6 +61,14 @@ export interface CoordinatorOptions {
   stallTimeoutMs?: number;
   inject?: WorkerInit['inject'];
 }
+
+/** How often a waiting step checks that every worker's OS thread still exists, ms. */
+const LIVENESS_MS = 250;
+/** How long a teardown waits for the threads to stop: a thread that vanished never reports its exit. */
+const DESTROY_WAIT_MS = 2000;
+/** Linux: the process's threads are listed here; elsewhere only the stall timeout sees a dead thread. */
+const TASKS = '/proc/self/task';
+const HAS_TASKS = existsSync(TASKS);
 
 export interface TrainStepResult extends Omit<UpdateStats, 'scale'> {
   lossSum: number;
@@ -119,6 +127,8 @@ export class Coordinator {
   /** Which of the workers' two union buffers this step's token rows go to. */
   private cur: 0 | 1 = 0;
   private closed = false;
+  /** Each worker's OS thread id, by its threadId (the workers post them): the liveness check. */
+  private readonly tids = new Map<number, number>();
   /** The slowest step so far, ms: the stall timeout scales with it. */
   private slowestMs = 0;
   /** The per-step gradient-norm profile of the last step: mean ‖dL/da_t‖ for t = 1..T. */
@@ -170,6 +180,22 @@ export class Coordinator {
     // Errors outside a task (a thread dying between tasks) surface at the next run(); keep the
     // EventEmitter from throwing them at top level.
     this.pool.on('error', () => {});
+    this.pool.on('message', (m: { [TID_MESSAGE]?: number; threadId?: number }) => {
+      if (typeof m?.[TID_MESSAGE] === 'number' && typeof m.threadId === 'number') this.tids.set(m.threadId, m[TID_MESSAGE]);
+    });
+  }
+
+  /**
+   * A worker whose OS thread is gone while the pool still counts it: it ended without a word
+   * (killed from outside, a native crash of that thread alone), so no 'exit' event will come and
+   * its task would never settle. Described, or null.
+   */
+  private vanished(): string | null {
+    for (const w of this.pool.threads) {
+      const tid = this.tids.get(w.threadId);
+      if (tid !== undefined && !existsSync(`${TASKS}/${tid}`)) return `worker thread ${w.threadId} ended without a word (its OS thread ${tid} is gone: killed from outside?)`;
+    }
+    return null;
   }
 
   /** Write an order of example ids (e.g. an epoch plan) that tasks on `split` then index into. */
@@ -343,9 +369,12 @@ export class Coordinator {
         clearTimeout(timer);
         if (limit > 0) timer = setTimeout(() => reject(new Error(`no answer for ${(limit / 1000).toFixed(limit < 10_000 ? 1 : 0)} s (the slowest step so far took ${(this.slowestMs / 1000).toFixed(1)} s): a worker thread stopped answering`)), limit);
       };
+      // A thread that vanished is seen within LIVENESS_MS, whatever the stall limit.
+      const live = HAS_TASKS ? setInterval(() => { const dead = this.vanished(); if (dead) reject(new Error(dead)); }, LIVENESS_MS) : undefined;
+      const done = () => { clearTimeout(timer); clearInterval(live); };
       arm();
       for (const r of runs) r.then(arm, () => {});
-      all.then((v) => { clearTimeout(timer); resolve(v); }, (e) => { clearTimeout(timer); reject(e); });
+      all.then((v) => { done(); resolve(v); }, (e) => { done(); reject(e); });
     });
   }
 
@@ -439,10 +468,21 @@ export class Coordinator {
     await this.pool.close();
   }
 
-  /** Abort: stop the threads at once. */
+  /**
+   * Abort: stop the threads at once. A thread that vanished never reports its exit, so this waits
+   * at most DESTROY_WAIT_MS, then lets go of the threads that did not stop (unref: they do not
+   * keep the process alive; the command line exits with process.exit, which does not wait for them).
+   */
   async destroy(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.pool.destroy();
+    const threads = this.pool.threads;
+    let timer: NodeJS.Timeout | undefined;
+    const waited = await Promise.race([
+      this.pool.destroy().then(() => true),
+      new Promise<boolean>((r) => { timer = setTimeout(() => r(false), DESTROY_WAIT_MS); }),
+    ]);
+    clearTimeout(timer);
+    if (!waited) for (const w of threads) w.unref();
   }
 }

@@ -201,12 +201,14 @@ export class Distributed {
   }
 
   /** Every rank's string (at most NOTE_BYTES bytes of UTF-8), by rank. */
-  private async gatherStrings(s: string, what: string): Promise<string[]> {
-    const all = new Uint8Array(NOTE_BYTES * this.size);
-    this.note.fill(0).set(Buffer.from(s, 'utf8').subarray(0, NOTE_BYTES));
-    await this.collective(`MPI_Allgather of ${what}`, () => this.mpi.allgather(this.note, all));
-    return Array.from({ length: this.size }, (_, r) => Buffer.from(all.subarray(r * NOTE_BYTES, (r + 1) * NOTE_BYTES)).toString('utf8').replace(/\0+$/, ''));
+  private async gatherStrings(s: string, what: string, bytes = NOTE_BYTES): Promise<string[]> {
+    const note = bytes === NOTE_BYTES ? this.note : new Uint8Array(bytes);
+    const all = new Uint8Array(bytes * this.size);
+    note.fill(0).set(Buffer.from(s, 'utf8').subarray(0, bytes));
+    await this.collective(`MPI_Allgather of ${what}`, () => this.mpi.allgather(note, all));
+    return Array.from({ length: this.size }, (_, r) => Buffer.from(all.subarray(r * bytes, (r + 1) * bytes)).toString('utf8').replace(/\0+$/, ''));
   }
+
 
   /**
    * Worker threads per rank: the ranks cut each batch into ranks × W shards, so W must be one
@@ -221,15 +223,27 @@ export class Distributed {
   }
 
   /** The same values on every rank (config, data, parameters): else an error naming the first rank that differs from rank 0, and what. */
-  async checkSame(items: Array<[what: string, value: string | Uint8Array]>): Promise<void> {
-    const digest = items.map(([, v]) => createHash('sha256').update(v).digest('hex').slice(0, 16)).join(' ');
+  async checkSame(items: Array<[what: string, value: string | Uint8Array | object]>): Promise<void> {
+    const hash = (v: string | Uint8Array) => createHash('sha256').update(v).digest('hex').slice(0, 16);
+    const asBytes = (v: string | Uint8Array | object) => (typeof v === 'object' && !(v instanceof Uint8Array) ? JSON.stringify(v) : v);
+    const digest = items.map(([, v]) => hash(asBytes(v))).join(' ');
     const all = await this.gatherStrings(digest, 'the config, data and parameter fingerprints');
     const mine = all[0].split(' ');
     for (let r = 1; r < this.size; r++) {
       const theirs = all[r].split(' ');
       const i = theirs.findIndex((d, k) => d !== mine[k]);
       if (i >= 0) {
-        throw new ConfigError(`distributed: the ${items[i][0]} of ${this.who(r)} differ${items[i][0].endsWith('s') ? '' : 's'} from rank 0's: every rank must start from the same config, data and checkpoint ` +
+        const [what, v] = items[i];
+        // Every rank sees the same digests, so every rank takes part in this second gather: an
+        // object (the config) compared field by field, so the message names the fields.
+        let where = '';
+        if (typeof v === 'object' && !(v instanceof Uint8Array)) {
+          const fields = await this.gatherStrings(leaves(v).map(([path, x]) => `${path}=${hash(x).slice(0, 8)}`).join(' '), `the ${what}'s fields`, 64 * 1024);
+          const a = new Set(fields[0].split(' ')), b = new Set(fields[r].split(' '));
+          const differ = [...new Set([...a, ...b].filter((x) => x && !(a.has(x) && b.has(x))).map((x) => x.slice(0, x.lastIndexOf('='))))];
+          if (differ.length > 0) where = ` in ${differ.slice(0, 8).join(', ')}${differ.length > 8 ? ` and ${differ.length - 8} more field${differ.length > 9 ? 's' : ''}` : ''}`;
+        }
+        throw new ConfigError(`distributed: the ${what} of ${this.who(r)} differ${what.endsWith('s') ? '' : 's'} from rank 0's${where}: every rank must start from the same config, data and checkpoint ` +
           '(the same files on every host, or a shared file system)');
       }
     }
@@ -408,4 +422,15 @@ export class Distributed {
 
 function formatBytes(b: number): string {
   return b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(2)} MiB` : b >= 1024 ? `${(b / 1024).toFixed(1)} KiB` : `${Math.round(b)} B`;
+}
+
+/** An object's leaves as [dotted path, JSON of the value] (arrays are leaves), in key order. */
+function leaves(v: object, prefix = ''): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (const [k, x] of Object.entries(v)) {
+    const path = prefix ? `${prefix}.${k}` : k;
+    if (typeof x === 'object' && x !== null && !Array.isArray(x)) out.push(...leaves(x, path));
+    else out.push([path, JSON.stringify(x) ?? 'undefined']);
+  }
+  return out;
 }

@@ -70,8 +70,11 @@ export interface WorkerInit {
   /** Step counter: the coordinator bumps it (Atomics) after each update, workers read it on each task. */
   fence: Int32Array;
   /** Tests only: make the worker fail at this step (or, `during: 'eval'`, in evaluation), by throwing, killing its thread, or never answering. */
-  inject?: { failAtStep: number; mode: 'throw' | 'exit' | 'hang'; during?: 'step' | 'eval' };
+  inject?: { failAtStep: number; mode: 'throw' | 'exit' | 'hang' | 'vanish'; during?: 'step' | 'eval' };
 }
+
+/** The key of the message a worker posts once, { [TID_MESSAGE]: OS thread id, threadId }: the coordinator's liveness check. */
+export const TID_MESSAGE = 'rnnTrainerTid';
 
 /** Indices into WorkerInit.sync. */
 export const SYNC_COUNT = 0; //  tasks arrived at the current barrier

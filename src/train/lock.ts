@@ -6,7 +6,10 @@
 // and command. It is removed when the trainer exits (normally, on an error, on a second Ctrl-C);
 // a trainer killed with SIGKILL leaves it behind, and the next trainer on the same host finds its
 // pid gone (or reused by another process: the start time differs), says so and takes it over.
-// A lock from another host cannot be checked and is never taken over.
+// A zombie (a killed trainer its parent has not reaped yet, forever in a container without an
+// init) counts as gone. An empty or unreadable lock (a trainer killed between creating the file
+// and writing it) is taken over once it is STALE_UNREADABLE_MS old; younger, it may be a trainer
+// starting. A lock from another host cannot be checked and is never taken over.
 //
 // This is an advisory lock: it keeps rnn-trainer processes apart, not other programs.
 
@@ -17,6 +20,8 @@ import { OutputError, UserError } from '../util/errors.js';
 import { KiB, onDisk, readInputFile } from '../util/files.js';
 
 export const LOCK_FILE = 'train.lock';
+/** An empty or unreadable lock older than this was left by a trainer killed while creating it. */
+export const STALE_UNREADABLE_MS = 5000;
 
 export interface LockOwner {
   pid: number;
@@ -44,17 +49,20 @@ export class RunLock {
    */
   static acquire(runDir: string, warn: (msg: string) => void): RunLock {
     const file = join(runDir, LOCK_FILE);
-    const me: LockOwner = { pid: process.pid, host: hostname(), procStart: procStart(process.pid), since: new Date().toISOString(), command: process.argv.slice(1).join(' ') };
+    const me: LockOwner = { pid: process.pid, host: hostname(), procStart: procStat(process.pid)?.start, since: new Date().toISOString(), command: process.argv.slice(1).join(' ') };
     const text = JSON.stringify(me) + '\n';
     // A few attempts: a stale lock is set aside, then the lock must be ours (unless another trainer won).
     for (let attempt = 0; attempt < 3; attempt++) {
       if (create(file, text)) return new RunLock(file, text);
       const held = readLock(file);
       if (held === null) continue; // released between our attempt and the read
-      const state = holderState(held.owner);
+      const state = held.owner ? holderState(held.owner) : held.ageMs >= STALE_UNREADABLE_MS ? 'gone' : 'unknown';
       if (state !== 'gone') throw lockedError(runDir, file, held.owner, state);
       if (!setAside(file, held.text)) continue; // someone else took it over first: look again
-      warn(`${relative(process.cwd(), file) || file} was left by a trainer that is no longer running (pid ${held.owner?.pid ?? '?'} on ${held.owner?.host ?? '?'}, since ${held.owner?.since ?? '?'}); taking over the run directory`);
+      const rel = relative(process.cwd(), file) || file;
+      warn(held.owner
+        ? `${rel} was left by a trainer that is no longer running (pid ${held.owner.pid} on ${held.owner.host}, since ${held.owner.since ?? '?'}); taking over the run directory`
+        : `${rel} was ${held.text.trim() === '' ? 'empty' : 'unreadable'} and ${Math.round(held.ageMs / 1000)} s old: left by a trainer killed while creating it; taking over the run directory`);
     }
     throw new UserError(`cannot lock the run directory ${runDir}: ${file} keeps changing; is another trainer starting there? Try again.`);
   }
@@ -90,9 +98,14 @@ function create(file: string, text: string): boolean {
   return true;
 }
 
-/** The lock's text and owner (null owner: unreadable or not ours), or null if there is no lock file. */
-function readLock(file: string): { text: string; owner: LockOwner | null } | null {
-  let text: string;
+/** The lock's text, owner (null: empty, unreadable or not ours) and age, or null if there is no lock file. */
+function readLock(file: string): { text: string; owner: LockOwner | null; ageMs: number } | null {
+  let text: string, ageMs: number;
+  try {
+    ageMs = Date.now() - fs.statSync(file).mtimeMs;
+  } catch {
+    return null; // released between our attempt and the look
+  }
   try {
     text = readInputFile(file, {
       what: 'lock file', maxBytes: 64 * KiB,
@@ -104,30 +117,29 @@ function readLock(file: string): { text: string; owner: LockOwner | null } | nul
   }
   try {
     const o = JSON.parse(text) as LockOwner;
-    if (Number.isSafeInteger(o.pid) && o.pid > 0 && typeof o.host === 'string') return { text, owner: o };
+    if (Number.isSafeInteger(o.pid) && o.pid > 0 && typeof o.host === 'string') return { text, owner: o, ageMs };
   } catch { /* torn: a trainer killed while writing it, or not ours */ }
-  return { text, owner: null };
+  return { text, owner: null, ageMs };
 }
 
 class MissingLock extends UserError {}
 
 /**
- * `alive`: the holder runs on this host; `gone`: it does not (pid absent, or reused by a process
- * that started later); `unknown`: another host, or a lock file we cannot read.
+ * `alive`: the holder runs on this host; `gone`: it does not (pid absent, a zombie, or reused by a
+ * process that started later); `unknown`: another host.
  */
-function holderState(o: LockOwner | null): 'alive' | 'gone' | 'unknown' {
-  if (!o) return 'unknown';
+function holderState(o: LockOwner): 'alive' | 'gone' | 'unknown' {
   if (o.host !== hostname()) return 'unknown';
   try {
     process.kill(o.pid, 0);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EPERM') return 'gone';
   }
+  const stat = procStat(o.pid);
+  // A zombie (Z) or a dying process (X) has exited: only its exit status waits to be collected.
+  if (stat && (stat.state === 'Z' || stat.state === 'X')) return 'gone';
   // The pid exists; after a reboot or in a restarted container it may be another process (even this one).
-  if (o.procStart !== undefined) {
-    const now = procStart(o.pid);
-    if (now !== undefined && now !== o.procStart) return 'gone';
-  }
+  if (o.procStart !== undefined && stat && stat.start !== o.procStart) return 'gone';
   return 'alive';
 }
 
@@ -155,12 +167,13 @@ function setAside(file: string, text: string): boolean {
   return true;
 }
 
-/** Start time of process `pid` in clock ticks since boot (Linux), or undefined. */
-function procStart(pid: number): string | undefined {
+/** State (field 3: R, S, Z, ...) and start time (field 22, clock ticks since boot) of process `pid` (Linux), or undefined. */
+function procStat(pid: number): { state: string; start: string } | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Field 2 (comm) is in parentheses and may hold spaces: count from the last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state: f[0], start: f[19] };
   } catch {
     return undefined;
   }
@@ -169,8 +182,8 @@ function procStart(pid: number): string | undefined {
 function lockedError(runDir: string, file: string, o: LockOwner | null, state: 'alive' | 'unknown'): UserError {
   const rel = relative(process.cwd(), runDir) || runDir;
   if (!o) {
-    return new UserError(`the run directory ${rel} is locked: ${file} exists but does not say which trainer holds it. `
-      + `If no trainer is running there, remove ${file} and start again.`);
+    return new UserError(`the run directory ${rel} is locked: ${file} exists but does not say which trainer holds it (a trainer may be starting there). `
+      + `Once it is ${STALE_UNREADABLE_MS / 1000} s old it is taken as left by a killed trainer: try again then.`);
   }
   const who = `pid ${o.pid} on ${o.host}, since ${o.since}${o.command ? `: ${o.command}` : ''}`;
   if (state === 'alive') {

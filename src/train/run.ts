@@ -18,7 +18,7 @@ import { makeLayout, allocParams, type Params } from '../model/params.js';
 import { initParamsAsync } from '../model/init.js';
 import { Optimizer } from './optim.js';
 import { Coordinator, type TrainStepResult } from '../parallel/coordinator.js';
-import { resolveKernels, KERNELS_ENV, BACKENDS } from '../model/backend/index.js';
+import { resolveKernels, kernelsFromEnv } from '../model/backend/index.js';
 import { loadDataset, epochPlan, streamPlan, paddingFraction, longestExample, formatReport, type Dataset, type SplitName, type InMemoryData, type EpochPlan, type EncodedSplit } from '../data/index.js';
 import { loadConfig, checkConfig, type ResolvedConfig, type LoadedConfig, type Config } from '../config/load.js';
 import type { DataConfig } from '../config/types.js';
@@ -72,18 +72,20 @@ export interface RunOptions {
    * a fraction of a second (no checkpoint: there is no step yet).
    */
   signal?: AbortSignal;
+  // A callback may be async: the run awaits its promise (onMessage's: before the next step), and
+  // one that rejects ends the run as one that throws does, with its error.
   /** Once the model and data are ready, before the first step. */
-  onStart?: (e: StartEvent) => void;
+  onStart?: (e: StartEvent) => void | Promise<void>;
   /** After every step. */
-  onStep?: (e: StepEvent) => void;
+  onStep?: (e: StepEvent) => void | Promise<void>;
   /** After every validation. */
-  onValidation?: (e: ValidationEvent) => void;
+  onValidation?: (e: ValidationEvent) => void | Promise<void>;
   /** After every checkpoint written. */
-  onCheckpoint?: (e: CheckpointEvent) => void;
-  /** During a validation or test: after each batch evaluated. */
+  onCheckpoint?: (e: CheckpointEvent) => void | Promise<void>;
+  /** During a validation or test: after each batch evaluated (called where nothing waits: keep it synchronous). */
   onEvaluation?: (e: EvaluationEvent) => void;
   /** What a person would want to read: the data report, the model, warnings, what a resume did. */
-  onMessage?: (m: RunMessage) => void;
+  onMessage?: (m: RunMessage) => void | Promise<void>;
   /**
    * How long a step may make no progress before a worker thread (or, distributed, a rank) is taken
    * to have stopped answering and the run ends with an error naming it. Default: 20 times the
@@ -91,7 +93,7 @@ export interface RunOptions {
    */
   stallTimeoutMs?: number;
   /** Tests only: make a worker fail at this step (distributed: on this rank only, if given). */
-  inject?: { failAtStep: number; mode: 'throw' | 'exit' | 'hang'; rank?: number };
+  inject?: { failAtStep: number; mode: 'throw' | 'exit' | 'hang' | 'vanish'; rank?: number };
   /**
    * Data-parallel over the processes of an MPI job (mpirun, srun): src/parallel/distributed.ts.
    * Rank 0 alone writes files and calls the callbacks; the AbortSignal stops every rank after the
@@ -102,6 +104,22 @@ export interface RunOptions {
 
 const INIT_STREAM = 0x1417;
 const noop = () => {};
+
+/**
+ * onMessage's promises (an async callback), each handled at once (a rejection is kept, not left
+ * unhandled to kill the process); flush() awaits them and throws the first rejection.
+ */
+class Told {
+  private readonly pending: Promise<void>[] = [];
+  private failure: { error: unknown } | null = null;
+  add(p: unknown): void {
+    if (p instanceof Promise) this.pending.push(p.then(noop, (error: unknown) => { this.failure ??= { error }; }));
+  }
+  async flush(): Promise<void> {
+    await Promise.all(this.pending.splice(0));
+    if (this.failure) throw this.failure.error;
+  }
+}
 
 /** The resolved run: config with flags applied, where it writes, how many workers. */
 interface Resolved {
@@ -122,7 +140,9 @@ export async function trainRun(o: RunOptions): Promise<RunSummary> {
   // Distributed: rank 0 alone writes files and reports; the other ranks only throw their errors.
   if (dist && dist.rank !== 0) o = { ...o, onStart: undefined, onStep: undefined, onValidation: undefined, onCheckpoint: undefined, onMessage: undefined };
   const r = resolveRun(o);
-  const say = (kind: RunMessage['kind'], text: string) => (o.onMessage ?? noop)({ kind, text });
+  // onMessage is called where nothing can wait: its promises are collected, awaited after each step.
+  const told = new Told();
+  const say = (kind: RunMessage['kind'], text: string) => told.add((o.onMessage ?? noop)({ kind, text }));
   if (dist) r.workers = await dist.agreeWorkers(r.workers, (text) => say('warning', text));
   if (r.outMoved) say('warning', `note: ${r.loaded.file} is inside node_modules; the run writes to ${relative(process.cwd(), r.runDir)} (in the current folder) instead of beside the config, where the next npm install could delete it. Give --out to choose.`);
   // Sizes first: a model that cannot fit (even with the smallest vocabulary and one-step batches)
@@ -132,8 +152,10 @@ export async function trainRun(o: RunOptions): Promise<RunSummary> {
   // One trainer per run directory; released when trainRun returns or the process exits.
   const lock = !dist || dist.rank === 0 ? RunLock.acquire(r.runDir, (m) => say('warning', `warning: ${m}`)) : null;
   try {
-    const run = await Run.open(o, r, t0, say, dist);
+    await told.flush();
+    const run = await Run.open(o, r, t0, say, dist, told);
     if (!run) return stoppedBeforeStart(r, t0);
+    await told.flush();
     const summary = await run.train();
     await dist?.close();
     return summary;
@@ -147,11 +169,7 @@ function resolveRun(o: RunOptions): Resolved {
   const sets = [...(o.set ?? [])];
   if (o.seed !== undefined) sets.push(`seed=${o.seed}`);
   if (o.workers !== undefined) sets.push(`train.workers=${o.workers}`);
-  const envKernels = process.env[KERNELS_ENV];
-  if (o.kernels === undefined && envKernels && !['auto', ...BACKENDS].includes(envKernels)) {
-    throw new ConfigError(`${KERNELS_ENV}=${envKernels} is not a compute backend: use auto, ${BACKENDS.join(', ')} (or unset it)`);
-  }
-  const kernelsOverride = o.kernels ?? envKernels;
+  const kernelsOverride = o.kernels ?? kernelsFromEnv();
   if (kernelsOverride) sets.push(`train.kernels=${kernelsOverride}`);
   if (o.maxSteps !== undefined) sets.push(`train.maxSteps=${o.maxSteps}`);
   const loaded = typeof o.config === 'string' ? loadConfig(o.config, sets) : configObject(o.config, o, sets);
@@ -210,6 +228,9 @@ class Run {
   private agreedStop = false;
   /** What validation runs on: the validation split, or its first sequences within train.validateTokens. */
   private readonly valSplit: EncodedSplit;
+  /** Row kinds metrics.jsonl already holds for the final step of a run resumed after it finished: not logged again. */
+  private logged = new Set<MetricsRow['kind']>();
+  private readonly resumedAt: number | null;
 
   private constructor(
     private readonly o: RunOptions,
@@ -229,6 +250,8 @@ class Run {
     private readonly metrics: Pick<MetricsLog, 'append' | 'close'>,
     private readonly kernelsName: string,
     private readonly dist: Distributed | null,
+    /** onMessage's promises not yet awaited. */
+    private readonly told: Told,
   ) {
     this.writer = !dist || dist.rank === 0;
     const cfg = r.cfg;
@@ -242,11 +265,14 @@ class Run {
     this.elapsedBefore = resumed ? lastElapsed(r.runDir) : 0;
     this.hasVal = data.splits.val.count > 0;
     this.valSplit = leadingPart(data.splits.val, cfg.train.validateTokens);
+    this.resumedAt = resumed ? resumed.c.training.globalStep : null;
   }
 
-  /** Reads the checkpoint to resume (first: a bad one fails before the data loads), the data, and builds the model and the worker pool. */
-  /** Null when the AbortSignal stopped the initialization. */
-  static async open(o: RunOptions, r: Resolved, t0: number, say: (kind: RunMessage['kind'], text: string) => void, dist: Distributed | null): Promise<Run | null> {
+  /**
+   * Reads the checkpoint to resume (first: a bad one fails before the data loads), the data, and builds the model and the worker pool.
+   * Null when the AbortSignal stopped the initialization.
+   */
+  static async open(o: RunOptions, r: Resolved, t0: number, say: (kind: RunMessage['kind'], text: string) => void, dist: Distributed | null, told: Told): Promise<Run | null> {
     const { cfg, runDir, workers } = r;
     const writer = !dist || dist.rank === 0;
     const ckdir = new CheckpointDir(runDir, { keepLast: cfg.checkpoint.keepLast });
@@ -261,7 +287,7 @@ class Run {
     const data = loadDataset(cfg.data, { configDir: r.loaded.configDir, task: cfg.model.task, memory: o.data });
     say('data', formatReport(data.report));
     const fingerprint = dataFingerprint(data);
-    const spec = specOf(cfg, data);
+    const spec = specOf(cfg, data, r.loaded.file);
     if (cfg.train.earlyStopping && data.splits.val.count === 0) {
       throw new ConfigError(`${r.loaded.file}: train.earlyStopping needs validation data, and this run has none; give data.val (or a data.split.val above 0), or remove train.earlyStopping`);
     }
@@ -297,7 +323,7 @@ class Run {
     // Said when the backend changed without the config saying so (auto on another machine or build).
     const savedKernels = resumed ? (JSON.parse(resumed.c.config) as ResolvedConfig).train.kernels : undefined;
     if (resumed?.c.training.kernels && resumed.c.training.kernels !== kernelsName && savedKernels === cfg.train.kernels) say('resume', `resume: the checkpoint was trained with ${resumed.c.training.kernels} kernels, this run uses ${kernelsName} (allowed; the run will differ from an uninterrupted one in the last bits)`);
-    say('model', `model: ${spec.bidirectional ? 'bidirectional ' : ''}${spec.cell}${cfg.model.layers > 1 ? ` × ${cfg.model.layers} layers` : ''} ${spec.task}${spec.pooling ? ` (${spec.pooling} pooling)` : ''}, V=${spec.V} H=${spec.H} C=${spec.C} ${spec.E ? `embedding E=${spec.E}` : 'one-hot input'}, ${countParams(layout).toLocaleString('en-US')} parameters; ${workers} worker thread${workers > 1 ? 's' : ''}, ${kernelsName} kernels; run directory ${relative(process.cwd(), runDir) || '.'}`);
+    say('model', `model: ${spec.bidirectional ? 'bidirectional ' : ''}${spec.cell}${cfg.model.layers > 1 ? ` × ${cfg.model.layers} layers` : ''} ${spec.task}${spec.pooling ? ` (${spec.pooling} pooling)` : ''}, V=${spec.V} H=${spec.H} C=${spec.C} ${spec.E ? `embedding E=${spec.E}` : 'one-hot input'}${spec.tieWeights ? ', tied weights' : ''}${spec.adaptive ? `, adaptive softmax (cutoffs ${spec.adaptive.cutoffs.join(', ')})` : ''}, ${countParams(layout).toLocaleString('en-US')} parameters; ${workers} worker thread${workers > 1 ? 's' : ''}, ${kernelsName} kernels; run directory ${relative(process.cwd(), runDir) || '.'}`);
     const resolvedFile = join(runDir, 'config.resolved.json');
     if (writer) onDisk('write', resolvedFile, () => writeFileSync(resolvedFile, JSON.stringify(cfg, null, 2) + '\n'));
 
@@ -307,13 +333,13 @@ class Run {
     if (carry && st.carry) co.setCarried(st.carry);
     if (dist) {
       say('distributed', `distributed: ${dist.library}, ${dist.size} rank${dist.size > 1 ? 's' : ''} × ${workers} worker thread${workers > 1 ? 's' : ''} (${dist.hosts.map((h, k) => `rank ${k} on ${h}`).join(', ')})${dist.launched ? '' : '; not started by mpirun or srun, so this is one rank'}`);
-      await dist.checkSame([['config', JSON.stringify(cfg)], ['training data', fingerprint], ['parameters and optimizer state', new Uint8Array(params.data.buffer, params.data.byteOffset, params.data.byteLength)], ['training state', JSON.stringify(st)]]);
+      await dist.checkSame([['config', cfg], ['training data', fingerprint], ['parameters and optimizer state', new Uint8Array(params.data.buffer, params.data.byteOffset, params.data.byteLength)], ['training state', JSON.stringify(st)]]);
       dist.prepare(layout, co, spec.V, maxB, maxT);
     }
     // A fresh start by --resume auto drops the rows of the attempt that left no checkpoint.
     const metrics = writer ? new MetricsLog(runDir, resumed ? { resumeStep: st.globalStep } : o.resume === 'auto' ? { resumeStep: 0 } : {}) : { append: noop, close: noop };
     if (writer) trimProfiles(runDir, resumed ? st.globalStep : 0);
-    return new Run(o, r, say, t0, resumed, data, fingerprint, spec, params, opt, rng, st, ckdir, co, metrics, kernelsName, dist);
+    return new Run(o, r, say, t0, resumed, data, fingerprint, spec, params, opt, rng, st, ckdir, co, metrics, kernelsName, dist, told);
   }
 
   private elapsed(): number {
@@ -325,17 +351,24 @@ class Run {
     const { cfg } = this.r;
     const st = this.st;
     let test: EvalMetrics | undefined, testBest: RunSummary['testBest'];
-    (this.o.onStart ?? noop)({
+    await (this.o.onStart ?? noop)({
       runDir: this.r.runDir, spec: this.spec, parameters: countParams(this.params.layout), workers: this.r.workers, kernels: this.kernelsName,
       epochs: cfg.train.epochs, totalSteps: this.totalSteps, fromStep: st.globalStep,
     });
     try {
       await this.epochs();
       // However the run ends here (done, --max-steps, stopped), its last state is on disk.
-      if (lastCheckpointStep(this.lastCheckpoint) !== st.globalStep) this.save();
+      if (lastCheckpointStep(this.lastCheckpoint) !== st.globalStep) await this.save();
       if (this.dist) this.say('distributed', this.dist.summary());
+      // Resumed after it had finished (--resume auto of a requeued job, say): nothing was trained,
+      // so the final evaluations already in metrics.jsonl are computed again for the summary only.
+      if (this.writer && this.resumedAt === st.globalStep && !this.interrupted) {
+        this.logged = new Set(readMetrics(join(this.r.runDir, 'metrics.jsonl')).filter((m) => m.step === st.globalStep).map((m) => m.kind));
+        if (this.logged.has('test') || (!this.data.splits.test.count && this.logged.has('val'))) this.say('resume', `the run had already finished at step ${st.globalStep}: nothing to train; its final evaluations are not logged again`);
+      }
       // The final evaluations are for rank 0's report (and the best checkpoint is on its disk).
       if (!this.interrupted && this.writer) ({ test, testBest } = await this.finalEvaluations());
+      await this.told.flush();
     } finally {
       this.metrics.close();
       await this.co.destroy().catch(() => {});
@@ -364,11 +397,11 @@ class Run {
           if (this.hasVal) this.val = (await this.validate()) ?? this.val;
           if (epochDone) { st.epoch++; st.batchInEpoch = 0; }
           // Every validated state is checkpointed: the best one is always on disk (retention keeps it).
-          this.save();
+          await this.save();
           if (this.patienceRunOut()) { this.earlyStopped = true; return; }
           if (epochDone) break; // next epoch: a new plan
         } else if (cfg.checkpoint.every > 0 && step % cfg.checkpoint.every === 0) {
-          this.save();
+          await this.save();
         }
       }
     }
@@ -419,7 +452,8 @@ class Run {
       onDisk('append to', profileFile, () => appendFileSync(profileFile, JSON.stringify({ step, norms: Array.from(this.co.stepNorms.subarray(0, this.co.stepNormsT), (x) => +x.toPrecision(4)) }) + '\n'),
         'The checkpoints written so far are kept: once fixed, continue with --resume latest');
     }
-    (this.o.onStep ?? noop)({ step, epoch: st.epoch + 1, loss: lossMean, accuracy, gradNorm: g.gradNorm, clipped: g.clipped, lr, tokens, tokensPerSec: tokens / (ms / 1000) });
+    await this.told.flush();
+    await (this.o.onStep ?? noop)({ step, epoch: st.epoch + 1, loss: lossMean, accuracy, gradNorm: g.gradNorm, clipped: g.clipped, lr, tokens, tokensPerSec: tokens / (ms / 1000) });
   }
 
   /** Whether early stopping's patience has run out. */
@@ -428,7 +462,7 @@ class Run {
     return es !== undefined && (this.st.sinceBest ?? 0) >= es.patience;
   }
 
-  private save(): string {
+  private async save(): Promise<string> {
     const st = this.st;
     st.rngState = this.rng.getState();
     st.kernels = this.kernelsName;
@@ -440,7 +474,7 @@ class Run {
     if (bad) throw nonFinite(st.globalStep, bad, this.lastCheckpoint);
     if (!this.writer) return this.lastCheckpoint ?? '';
     this.lastCheckpoint = this.ckdir.save(c);
-    (this.o.onCheckpoint ?? noop)({ step: st.globalStep, file: this.lastCheckpoint });
+    await (this.o.onCheckpoint ?? noop)({ step: st.globalStep, file: this.lastCheckpoint });
     return this.lastCheckpoint;
   }
 
@@ -487,8 +521,8 @@ class Run {
       st.sinceBest = improved && (Number.isNaN(before) || improves(score, before + minDelta)) ? 0 : (st.sinceBest ?? 0) + 1;
     }
     this.lastValidated = st.globalStep;
-    this.metrics.append({ step: st.globalStep, epoch: st.epoch + 1, kind: 'val', loss: v.loss, accuracy: v.accuracy, elapsedSec: this.elapsed() });
-    (this.o.onValidation ?? noop)({
+    if (!this.logged.has('val')) this.metrics.append({ step: st.globalStep, epoch: st.epoch + 1, kind: 'val', loss: v.loss, accuracy: v.accuracy, elapsedSec: this.elapsed() });
+    await (this.o.onValidation ?? noop)({
       ...v, step: st.globalStep, epoch: st.epoch + 1, improved, best: { step: st.bestStep, metric: st.bestMetric },
       sinceBest: st.sinceBest ?? 0, rule: bestRule(this.spec.task),
     });
@@ -510,7 +544,7 @@ class Run {
     if (this.data.splits.test.count === 0) return {};
     const test = await this.evaluate('test', this.m2o);
     if (!test) return {};
-    this.metrics.append({ step: st.globalStep, epoch: st.epoch, kind: 'test', loss: test.loss, accuracy: test.accuracy, elapsedSec: this.elapsed() });
+    if (!this.logged.has('test')) this.metrics.append({ step: st.globalStep, epoch: st.epoch, kind: 'test', loss: test.loss, accuracy: test.accuracy, elapsedSec: this.elapsed() });
     const bestFile = st.bestStep > 0 && st.bestStep !== st.globalStep ? this.ckdir.pathFor(st.bestStep) : null;
     if (!bestFile || !existsSync(bestFile)) return { test };
     const final = Float32Array.from(this.params.data);
@@ -584,15 +618,35 @@ function stoppedBeforeStart(r: Resolved, t0: number): RunSummary {
   };
 }
 
-/** The model's sizes: from the config, and V, C from the data. */
-function specOf(cfg: ResolvedConfig, data: Dataset): ModelSpec {
-  const input = cfg.model.input;
+/** How the model reads a sequence (the spec's fields, left out at their defaults): both ways, and what a classifier pools. */
+function readingOf(cfg: ResolvedConfig): Pick<ModelSpec, 'bidirectional' | 'pooling'> {
   return {
-    cell: cfg.model.cell, task: cfg.model.task, V: data.vocab.tokens.length, H: cfg.model.hidden,
-    C: cfg.model.task === 'many-to-one' ? data.labelNames.length : data.vocab.tokens.length,
-    E: input === 'onehot' ? 0 : input.embedding, layers: cfg.model.layers, ...(cfg.model.bidirectional ? { bidirectional: true } : {}),
+    ...(cfg.model.bidirectional ? { bidirectional: true } : {}),
     ...(cfg.model.task === 'many-to-one' && cfg.model.pooling !== 'last' ? { pooling: cfg.model.pooling } : {}),
   };
+}
+
+/** The model's sizes: from the config, and V, C from the data. */
+function specOf(cfg: ResolvedConfig, data: Dataset, file: string): ModelSpec {
+  const input = cfg.model.input, V = data.vocab.tokens.length;
+  return {
+    cell: cfg.model.cell, task: cfg.model.task, V, H: cfg.model.hidden,
+    C: cfg.model.task === 'many-to-one' ? data.labelNames.length : V,
+    E: input === 'onehot' ? 0 : input.embedding, layers: cfg.model.layers,
+    ...readingOf(cfg),
+    ...headOf(cfg, V, file),
+  };
+}
+
+/** The output layer's fields of the spec (tied weights, adaptive softmax); the cutoffs must fit the vocabulary, known from the data. */
+export function headOf(cfg: ResolvedConfig, V: number, file: string): Pick<ModelSpec, 'tieWeights' | 'adaptive'> {
+  const a = cfg.model.adaptiveSoftmax;
+  if (a) {
+    const bad = a.cutoffs.findIndex((c) => c >= V);
+    if (bad >= 0) throw new ConfigError(`${relative(process.cwd(), file) || file}: model.adaptiveSoftmax.cutoffs[${bad}]: expected a token id below the vocabulary size V = ${V} (from the data), found ${a.cutoffs[bad]}: lower the cutoffs or raise data.vocab.maxSize`);
+    return { adaptive: { cutoffs: [...a.cutoffs], divValue: a.divValue, headBias: a.headBias } };
+  }
+  return cfg.model.tieWeights ? { tieWeights: true } : {};
 }
 
 function nonFinite(step: number, what: string, last: string | null): UserError {
@@ -641,7 +695,12 @@ function dataFingerprint(d: Dataset): string {
 function checkRunMemory(cfg: ResolvedConfig, workers: number, label: string, sizes: { V: number; C: number; maxB: number; maxT: number }, how: 'at least' | 'from the data', distributed: boolean): void {
   const input = cfg.model.input;
   const p: MemoryPlan = {
-    spec: { cell: cfg.model.cell, task: cfg.model.task, V: sizes.V, H: cfg.model.hidden, C: cfg.model.task === 'many-to-one' ? sizes.C : sizes.V, E: input === 'onehot' ? 0 : input.embedding, layers: cfg.model.layers, ...(cfg.model.bidirectional ? { bidirectional: true } : {}), ...(cfg.model.task === 'many-to-one' && cfg.model.pooling !== 'last' ? { pooling: cfg.model.pooling } : {}) },
+    spec: {
+      cell: cfg.model.cell, task: cfg.model.task, V: sizes.V, H: cfg.model.hidden, C: cfg.model.task === 'many-to-one' ? sizes.C : sizes.V, E: input === 'onehot' ? 0 : input.embedding, layers: cfg.model.layers,
+      ...readingOf(cfg),
+      // Before the data loads V is a lower bound the cutoffs may exceed: the full softmax's size stands in (an upper bound of the head's).
+      ...(cfg.model.tieWeights ? { tieWeights: true } : {}), ...(cfg.model.adaptiveSoftmax && how === 'from the data' ? headOf(cfg, sizes.V, label) : {}),
+    },
     workers, maxB: sizes.maxB, maxT: sizes.maxT, optimizer: cfg.train.optimizer, distributed, lowerBound: how === 'at least',
   };
   const vocab = how === 'at least' ? `V >= ${sizes.V} tokens (data.vocab.maxSize ${cfg.data.vocab.maxSize})` : `V = ${sizes.V} tokens from the data (data.vocab.maxSize ${cfg.data.vocab.maxSize})`;

@@ -10,10 +10,14 @@ import type { Float } from '../model/kernels.js';
 import { sumSquares, fill } from '../model/kernels.js';
 import type { Optimizer } from './optim.js';
 
-/** The token-indexed table is the first tensor of every layout (see paramTable). */
+/**
+ * The token-indexed table is the first tensor of every layout (see paramTable). With tied weights
+ * its gradient is dense (the output layer writes every row): the dense part is then the whole
+ * arena, from 0, and no rows are listed (the forward pass reports none touched).
+ */
 export function tokenRows(layout: Layout): { width: number; denseStart: number } {
   const t = layout.tensors[0];
-  return { width: t.shape[1], denseStart: t.offset + Math.ceil(t.size / 4) * 4 };
+  return { width: t.shape[1], denseStart: layout.sparseRows ? t.offset + Math.ceil(t.size / 4) * 4 : 0 };
 }
 
 /** Zero a gradient buffer that is nonzero at most in the dense part and the given token rows. */

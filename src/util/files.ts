@@ -56,6 +56,11 @@ export interface InputFileOptions {
    */
   signature?: { bytes: Uint8Array; problem: string };
   /**
+   * Checked after the signature, before the rest is read: `read(pos, length)` reads bytes at a
+   * file offset (fewer at the end). Returns the problem (the message after `<what> <path>: `) or null.
+   */
+  precheck?: (size: number, read: (pos: number, length: number) => Uint8Array) => string | null;
+  /**
    * Makes the error: the caller's UserError subclass (ConfigError, DataError, CheckpointError).
    * `problem`: `missing` (no such file), `kind` (not a regular file), `size`, `signature`, or `io`.
    */
@@ -122,6 +127,14 @@ export function readInputFile(path: string, o: InputFileOptions): Buffer {
       if (n < sig.length || sig.some((b, i) => head[i] !== b)) {
         fail(size === 0 ? 'is empty (0 bytes)' : o.signature.problem);
       }
+    }
+    if (o.precheck) {
+      problem = 'signature';
+      const why = o.precheck(size, (pos, length) => {
+        const b = Buffer.alloc(Math.max(0, Math.min(length, size - pos)));
+        return b.subarray(0, readFully(fd, b, pos, fail));
+      });
+      if (why !== null) fail(why);
     }
     problem = 'io';
     const bytes = Buffer.allocUnsafe(size);

@@ -67,6 +67,12 @@ export class AddressedKernels implements Kernels {
     this.raw.colSumAcc(db.byteOffset, d.byteOffset + 4 * doff, ldd, M, N);
   }
 
+  softmaxXent(x: Float, xo: number, ldx: number, rows: number, C: number, ys: Int32Array, yo: number,
+    wt: Float, wo: number, am: Int32Array, ao: number, db: Float | null, grad: 0 | 1): number {
+    return this.raw.softmaxXent(x.byteOffset + 4 * xo, ldx, rows, C, ys.byteOffset + 4 * yo, wt.byteOffset + 4 * wo,
+      am.byteOffset + 4 * ao, db ? db.byteOffset : NONE, grad);
+  }
+
   lstmForward(g: Float, go: number, cPrev: Float, cpo: number, c: Float, co: number, h: Float, ho: number, rows: number, H: number): void {
     this.raw.lstmForward(g.byteOffset + 4 * go, cPrev.byteOffset + 4 * cpo, c.byteOffset + 4 * co, h.byteOffset + 4 * ho, rows, H);
   }

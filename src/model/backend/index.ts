@@ -9,7 +9,7 @@ import { BACKENDS, type BackendName, type KernelsChoice, type Kernels } from './
 import { wasmFactory } from './wasm.js';
 import { nativeFactory } from './native.js';
 import type { SharedArena } from '../../util/shared.js';
-import { UserError } from '../../util/errors.js';
+import { ConfigError, UserError } from '../../util/errors.js';
 
 export * from './types.js';
 export { JsKernels } from './js.js';
@@ -36,7 +36,7 @@ export const KERNELS_ENV = 'RNN_TRAINER_KERNELS';
 /** auto → the fastest backend that loads; a forced one that cannot load is an error saying why. */
 export function resolveKernels(choice: KernelsChoice | string = 'auto'): Resolved {
   if (choice !== 'auto' && !(BACKENDS as readonly string[]).includes(choice)) {
-    throw new UserError(`unknown kernels "${choice}": use auto, ${BACKENDS.join(', ')}`);
+    throw new ConfigError(`unknown kernels "${choice}": use auto, ${BACKENDS.join(', ')}`);
   }
   if (choice === 'js') return { name: 'js', isa: 'float32' };
   if (choice === 'wasm' || choice === 'native') {
@@ -53,7 +53,15 @@ export function resolveKernels(choice: KernelsChoice | string = 'auto'): Resolve
 
 /** The choice in force: the flag, else the environment, else the config, else auto. */
 export function kernelsChoice(flag?: string, config?: string): string {
-  return flag ?? process.env[KERNELS_ENV] ?? config ?? 'auto';
+  return flag ?? kernelsFromEnv() ?? config ?? 'auto';
+}
+
+/** RNN_TRAINER_KERNELS when set (and not overridden by a flag); a value that is no backend is the user's input: ConfigError. */
+export function kernelsFromEnv(): string | undefined {
+  const v = process.env[KERNELS_ENV];
+  if (!v) return undefined;
+  if (v !== 'auto' && !(BACKENDS as readonly string[]).includes(v)) throw new ConfigError(`${KERNELS_ENV}=${v} is not a compute backend: use auto, ${BACKENDS.join(', ')} (or unset it)`);
+  return v;
 }
 
 /**

@@ -91,6 +91,35 @@ export class JsKernels implements Kernels {
     }
   }
 
+  softmaxXent(x: Float, xo: number, ldx: number, rows: number, C: number, ys: Int32Array, yo: number,
+    wt: Float, wo: number, am: Int32Array, ao: number, db: Float | null, grad: 0 | 1): number {
+    let loss = 0;
+    for (let r = 0; r < rows; r++) {
+      const o = xo + r * ldx, w = wt[wo + r];
+      if (w === 0) {
+        am[ao + r] = -1;
+        if (grad) x.fill(0, o, o + C);
+        continue;
+      }
+      let m = x[o], best = 0;
+      for (let c = 1; c < C; c++) if (x[o + c] > m) { m = x[o + c]; best = c; }
+      let s = 0;
+      for (let c = 0; c < C; c++) s += Math.exp(x[o + c] - m);
+      const y = ys[yo + r];
+      loss += w * (Math.log(s) + m - x[o + y]);
+      am[ao + r] = best;
+      const inv = 1 / s;
+      if (!grad) {
+        for (let c = 0; c < C; c++) x[o + c] = Math.exp(x[o + c] - m) * inv;
+        continue;
+      }
+      for (let c = 0; c < C; c++) x[o + c] = w * (Math.exp(x[o + c] - m) * inv);
+      x[o + y] -= w;
+      if (db) for (let c = 0; c < C; c++) db[c] += x[o + c];
+    }
+    return loss;
+  }
+
   lstmForward(g: Float, go: number, cPrev: Float, cpo: number, c: Float, co: number, h: Float, ho: number, rows: number, H: number): void {
     for (let r = 0; r < rows; r++) {
       const gr = go + r * 4 * H, sr = r * H;

@@ -64,6 +64,13 @@ export interface RawKernels {
   /** db[n] += Σ_m d[m*ldd + n] for n < N, m < M in order. */
   colSumAcc(db: number, d: number, ldd: number, M: number, N: number): void;
 
+  /**
+   * The fused softmax cross-entropy of types.ts (Kernels.softmaxXent), on float32 rows at x (stride
+   * ldx); ys, am int32; wt float32; db NONE or a C-vector. exp is computed in float32 (a few ulp;
+   * below e^−87.3 it is e^−87.3), Σ exp in float32, log and the loss sum in float64.
+   */
+  softmaxXent(x: number, ldx: number, rows: number, C: number, ys: number, wt: number, am: number, db: number, grad: number): number;
+
   // The LSTM and GRU gate kernels (types.ts: Kernels says what each computes), on `rows` rows:
   // gate rows G·H floats apart (G = 4 LSTM, 3 GRU), state rows H apart, bih one row of 3H. Each
   // unit's result depends on that row and unit alone. σ and tanh within 2e-7 relative (σ also where it is

@@ -60,6 +60,18 @@ export interface Kernels {
   /** db[n] += Σ_m d[do + m*ldd + n] */
   colSumAcc(db: Float, d: Float, doff: number, ldd: number, M: number, N: number): void;
 
+  /**
+   * The output layer's softmax cross-entropy, fused, over `rows` rows of logits x (C wide, row
+   * stride ldx, in place). Row r has target y = ys[yo + r] and weight w = wt[wo + r]; w = 0 marks
+   * a padded row. For each row with w ≠ 0: m = max_c x_c, am[ao + r] = the first c with x_c = m,
+   * s = Σ_c exp(x_c − m), nll = log s + m − x_y, and the row becomes softmax(x) (grad = 0) or the
+   * gradient of w·nll, dlogits = w·(softmax(x) − onehot(y)) (grad = 1), which is also added to
+   * db (a C-vector, when given) row by row in order. A row with w = 0 gets am = −1 and, with grad,
+   * zeros. Returns Σ_r w·nll (float64, rows in order). A row's results depend on that row alone.
+   */
+  softmaxXent(x: Float, xo: number, ldx: number, rows: number, C: number, ys: Int32Array, yo: number,
+    wt: Float, wo: number, am: Int32Array, ao: number, db: Float | null, grad: 0 | 1): number;
+
   // Gate pointwise kernels of the LSTM and GRU (src/model/cells/), on `rows` rows of one timestep.
   // Row r of a gate array is G·H wide (gate blocks in PyTorch's order), of a state array H wide;
   // every operand is an array and an element offset, so a cell addresses time slices of its caches.

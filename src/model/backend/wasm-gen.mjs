@@ -646,6 +646,117 @@ function gates() {
   ].join('\n');
 }
 
+// ---------------------------------------------------------------------------------------------
+// The output layer's fused softmax cross-entropy (Kernels.softmaxXent in types.ts).
+//
+// expNegV is this section's own exp (Cephes' range reduction and degree-6 polynomial, ≤ 2 ulp for
+// x ≤ 0, all that softmax needs; separate mul and add, so both binaries give the same bits); the
+// `precision` work brings an accurate exp for the gates, and one of the two should go when both
+// are merged. log (float64, once per row) is imported: env.log = Math.log.
+
+const EXP_LOCALS = '(local $ex v128) (local $en v128) (local $er v128) (local $ep v128)';
+
+/** The WAT statements (`pre`) and expression (`value`) of exp on the v128 expression `x` (x ≤ 0; below −87.3, exp(−87.3)). */
+function expNegV(x) {
+  const mul = (a, b) => `(f32x4.mul ${a} ${b})`, add = (a, b) => `(f32x4.add ${a} ${b})`;
+  const r = get('er');
+  let p = vconst(1.9875691500e-4);
+  for (const c of [1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1]) p = add(mul(p, r), vconst(c));
+  const pre = `(local.set $ex (f32x4.pmax ${x} ${vconst(-87.3)}))
+    (local.set $en (f32x4.nearest (f32x4.mul ${get('ex')} ${vconst(1.44269504088896341)})))
+    (local.set $er (f32x4.sub ${get('ex')} (f32x4.mul ${get('en')} ${vconst(0.693359375)})))
+    (local.set $er (f32x4.add ${r} (f32x4.mul ${get('en')} ${vconst(2.12194440e-4)})))
+    (local.set $ep ${p})\n`;
+  const pow2 = `(i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s ${get('en')}) (i32x4.splat (i32.const 127))) (i32.const 23))`;
+  return { pre, value: mul(add(add(mul(get('ep'), mul(r, r)), r), vconst(1)), pow2) };
+}
+
+/**
+ * softmaxXent over rows at x (byte stride ldx·4): per row, the max (4 lanes, then the tail), the
+ * first index of it, Σ exp(x − max) in 4 lanes (element c into lane c mod 4, combined as
+ * (l0 + l1) + (l2 + l3)) then the C mod 4 tail in order, the loss in float64, then the row
+ * rewritten as w'·(exp(x − max)·(1/Σ)) with w' = w (dlogits) or 1 (probabilities: 1·p = p).
+ */
+function softmaxXent() {
+  const at = (base) => `(i32.add ${get(base)} ${get('c')})`;
+  const ld = (base) => `(v128.load align=4 ${at(base)})`;
+  const vexp = expNegV(`(f32x4.sub ${ld('row')} ${get('mv')})`);
+  const sexp = expNegV(`(f32x4.splat (f32.sub (f32.load ${at('row')}) ${get('m')}))`);
+  const lane = (i) => `(f32x4.extract_lane ${i} ${get('acc')})`;
+  return `
+  (func (export "softmaxXent") (param $x i32) (param $ldx i32) (param $rows i32) (param $C i32) (param $ys i32) (param $wt i32)
+    (param $am i32) (param $db i32) (param $grad i32) (result f64)
+    (local $r i32) (local $row i32) (local $c i32) (local $end i32) (local $vend i32) (local $mask i32) (local $arg i32) (local $y i32)
+    (local $w f32) (local $m f32) (local $s f32) (local $inv f32) (local $wp f32) (local $loss f64)
+    (local $mv v128) (local $acc v128) (local $wv v128) (local $iv v128) (local $e v128) ${EXP_LOCALS}
+    (local.set $end (i32.shl ${get('C')} (i32.const 2)))
+    (local.set $vend (i32.and ${get('end')} (i32.const -16)))
+    (local.set $row ${get('x')})
+    ${forLoop('rows', 'r', get('rows'), '(i32.const 1)', `
+      (local.set $w (f32.load (i32.add ${get('wt')} (i32.shl ${get('r')} (i32.const 2)))))
+      (block $row_done
+        (if (f32.eq ${get('w')} (f32.const 0)) (then
+          ;; padding: no loss, argmax −1, and with grad a zero row
+          (i32.store (i32.add ${get('am')} (i32.shl ${get('r')} (i32.const 2))) (i32.const -1))
+          (if ${get('grad')} (then
+            (local.set $c (i32.const 0))
+            ${forLoop('zero', 'c', get('end'), '(i32.const 4)', `(f32.store ${at('row')} (f32.const 0))`)}))
+          (br $row_done)))
+        ;; the max: 4 lanes (a NaN is passed over), then the tail
+        (local.set $mv (v128.const f32x4 -inf -inf -inf -inf))
+        (local.set $c (i32.const 0))
+        ${forLoop('max', 'c', get('vend'), '(i32.const 16)', `(local.set $mv (f32x4.pmax ${get('mv')} ${ld('row')}))`)}
+        (local.set $m (f32.max (f32.max (f32x4.extract_lane 0 ${get('mv')}) (f32x4.extract_lane 1 ${get('mv')}))
+          (f32.max (f32x4.extract_lane 2 ${get('mv')}) (f32x4.extract_lane 3 ${get('mv')}))))
+        ${forLoop('maxt', 'c', get('end'), '(i32.const 4)', `
+          (local.set $e (f32x4.splat (f32.load ${at('row')})))
+          (if (f32.gt (f32x4.extract_lane 0 ${get('e')}) ${get('m')}) (then (local.set $m (f32x4.extract_lane 0 ${get('e')}))))`)}
+        (local.set $mv (f32x4.splat ${get('m')}))
+        ;; the first index of the max
+        (local.set $arg (i32.const 0))
+        (local.set $c (i32.const 0))
+        (block $found
+          ${forLoop('arg', 'c', get('vend'), '(i32.const 16)', `
+            (local.set $mask (i32x4.bitmask (f32x4.eq ${ld('row')} ${get('mv')})))
+            (if ${get('mask')} (then
+              (local.set $arg (i32.add (i32.shr_u ${get('c')} (i32.const 2)) (i32.ctz ${get('mask')})))
+              (br $found)))`)}
+          ${forLoop('argt', 'c', get('end'), '(i32.const 4)', `
+            (if (f32.eq (f32.load ${at('row')}) ${get('m')}) (then
+              (local.set $arg (i32.shr_u ${get('c')} (i32.const 2)))
+              (br $found)))`)})
+        ;; Σ exp(x − max)
+        (local.set $acc (v128.const f32x4 0 0 0 0))
+        (local.set $c (i32.const 0))
+        ${forLoop('sum', 'c', get('vend'), '(i32.const 16)', `${vexp.pre}(local.set $acc (f32x4.add ${get('acc')} ${vexp.value}))`)}
+        (local.set $s (f32.add (f32.add ${lane(0)} ${lane(1)}) (f32.add ${lane(2)} ${lane(3)})))
+        ${forLoop('sumt', 'c', get('end'), '(i32.const 4)', `${sexp.pre}(local.set $s (f32.add ${get('s')} (f32x4.extract_lane 0 ${sexp.value})))`)}
+        (local.set $y (i32.load (i32.add ${get('ys')} (i32.shl ${get('r')} (i32.const 2)))))
+        (i32.store (i32.add ${get('am')} (i32.shl ${get('r')} (i32.const 2))) ${get('arg')})
+        (local.set $loss (f64.add ${get('loss')} (f64.mul (f64.promote_f32 ${get('w')})
+          (f64.sub (f64.add (call $log (f64.promote_f32 ${get('s')})) (f64.promote_f32 ${get('m')}))
+            (f64.promote_f32 (f32.load (i32.add ${get('row')} (i32.shl ${get('y')} (i32.const 2)))))))))
+        ;; the row: w'·(exp(x − max)·(1/Σ))
+        (local.set $inv (f32.div (f32.const 1) ${get('s')}))
+        (local.set $iv (f32x4.splat ${get('inv')}))
+        (local.set $wp (select ${get('w')} (f32.const 1) ${get('grad')}))
+        (local.set $wv (f32x4.splat ${get('wp')}))
+        (local.set $c (i32.const 0))
+        ${forLoop('out', 'c', get('vend'), '(i32.const 16)', `${vexp.pre}(v128.store align=4 ${at('row')} (f32x4.mul ${get('wv')} (f32x4.mul ${vexp.value} ${get('iv')})))`)}
+        ${forLoop('outt', 'c', get('end'), '(i32.const 4)', `${sexp.pre}(f32.store ${at('row')} (f32x4.extract_lane 0 (f32x4.mul ${get('wv')} (f32x4.mul ${sexp.value} ${get('iv')}))))`)}
+        (br_if $row_done (i32.eqz ${get('grad')}))
+        ;; dlogits: − w at the target, then db += the row
+        (local.set $c (i32.shl ${get('y')} (i32.const 2)))
+        (f32.store ${at('row')} (f32.sub (f32.load ${at('row')}) ${get('w')}))
+        (br_if $row_done (i32.eq ${get('db')} (i32.const -1)))
+        (local.set $c (i32.const 0))
+        ${forLoop('db', 'c', get('vend'), '(i32.const 16)', `(v128.store align=4 ${at('db')} (f32x4.add ${ld('db')} ${ld('row')}))`)}
+        ${forLoop('dbt', 'c', get('end'), '(i32.const 4)', `(f32.store ${at('db')} (f32.add (f32.load ${at('db')}) (f32.load ${at('row')})))`)})
+      (local.set $row (i32.add ${get('row')} (i32.shl ${get('ldx')} (i32.const 2))))`)}
+    ${get('loss')}
+  )`;
+}
+
 /** The whole module's text. `relaxed`: the micro-kernel uses f32x4.relaxed_madd. */
 export function kernelsWat({ relaxed = false, params = PARAMS } = {}) {
   const p = params;
@@ -657,6 +768,7 @@ export function kernelsWat({ relaxed = false, params = PARAMS } = {}) {
   (import "env" "memory" (memory 1 65536 shared))
   ;; byte offset of this instance's ${L.bytes} bytes of scratch
   (import "env" "scratch" (global $scratch i32))
+  (import "env" "log" (func $log (param f64) (result f64)))
   ${microKernel(p, relaxed)}
   ${packA(p)}
   ${packB(p)}
@@ -665,6 +777,7 @@ export function kernelsWat({ relaxed = false, params = PARAMS } = {}) {
   ${drivers(p, L)}
   ${elementwise()}
   ${gates()}
+  ${softmaxXent()}
 )
 `;
 }

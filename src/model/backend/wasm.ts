@@ -61,7 +61,7 @@ export function wasmFactory(isa: WasmIsa = defaultWasmIsa()): RawFactory {
         throw new RangeError(`wasm backend: scratch [${scratch}, +${WASM_SCRATCH_BYTES}) is outside the memory (${memory.buffer.byteLength} bytes)`);
       }
       const scratchGlobal = new WebAssembly.Global({ value: 'i32', mutable: false }, scratch | 0);
-      const ex = new WebAssembly.Instance(module, { env: { memory, scratch: scratchGlobal } }).exports as unknown as Exports;
+      const ex = new WebAssembly.Instance(module, { env: { memory, scratch: scratchGlobal, log: Math.log } }).exports as unknown as Exports;
       return {
         isa,
         packedBytes: ex.packedBytes,
@@ -76,6 +76,7 @@ export function wasmFactory(isa: WasmIsa = defaultWasmIsa()): RawFactory {
         gatherRows: ex.gatherRows,
         scatterAddRows: ex.scatterAddRows,
         colSumAcc: ex.colSumAcc,
+        softmaxXent: ex.softmaxXent,
         lstmForward: ex.lstmForward,
         lstmBackward: ex.lstmBackward,
         gruForward: ex.gruForward,
