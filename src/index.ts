@@ -8,6 +8,8 @@
 // exports the way the command line does.
 export { train, type TrainResult } from './api.js';
 export { Model, loadModel, isLanguageModel, type LoadedModel, type GenerateTextOptions, type Metrics } from './infer/model.js';
+export type { Session, TokenProb } from './infer/session.js';
+export type { TextPiece, SamplingOptions } from './infer/generate.js';
 export type { Prediction } from './infer/classify.js';
 export type { Example, Documents, InMemoryData } from './data/index.js';
 export {

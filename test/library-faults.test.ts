@@ -37,7 +37,7 @@ t.test('typed errors, not TypeErrors: Model.load, classify and generate given th
     ['classify(null)', () => clf.classify(null as unknown as string), /^classify: expected a text \(a string\) or a list of texts, found null$/],
     ['classify(123)', () => clf.classify(123 as unknown as string), /^classify: expected a text \(a string\) or a list of texts, found 123$/],
     ['generate(12345)', () => lm.generate(12345 as unknown as string), /^generate: expected the prompt as a string \(or nothing\), found 12345$/],
-    ["generate('ab', null)", () => lm.generate('ab', null as unknown as object), /^generate: expected options \{ length, temperature, seed \} \(an object, or nothing\), found null$/],
+    ["generate('ab', null)", () => lm.generate('ab', null as unknown as object), /^generate: expected options \{ length, temperature, topK, topP, stop, seed \} \(an object, or nothing\), found null$/],
   ];
   for (const [what, f, message] of cases) t.throws(f, { name: 'ConfigError', exitCode: 2, message }, what);
 });

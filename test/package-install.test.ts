@@ -38,11 +38,13 @@ const steps: StepEvent[] = [];
 const r: TrainResult = await train({ config: { name: 'x', model: { task: 'many-to-one', hidden: 8 }, train: { epochs: 1, earlyStopping: { patience: 2 } } }, data, onStep: (s) => steps.push(s) });
 const label: string = r.model.classify('abc').label;
 const labels: string[] = r.model.classify(['abc', 'cab']).map((p) => p.label);
-const text: string = Model.load('m.ckpt').generate('a', { length: 5, temperature: 0.5 });
+const text: string = Model.load('m.ckpt').generate('a', { length: 5, temperature: 0.5, topK: 3, topP: 0.9, stop: ['.'] });
+const probs: Float32Array = Model.load('m.ckpt').session({ seed: 1 }).feed('a').feed(3).probs();
+for await (const piece of Model.load('m.ckpt').stream('a', { stop: '.' })) { const s: string = piece.text; const n: number = piece.token; void s; void n; }
 const acc: number = (await r.model.evaluate(data)).accuracy;
 // @ts-expect-error: a config needs model.task
 await train({ config: { name: 'x', model: { hidden: 8 }, train: {} } });
-export { label, labels, text, acc };
+export { label, labels, text, acc, probs };
 `);
   writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({
     compilerOptions: { target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', strict: true, noEmit: true, skipLibCheck: false, types: ['node'], typeRoots: [join(ROOT, 'node_modules', '@types')] },
@@ -52,8 +54,8 @@ export { label, labels, text, acc };
   t.equal(tsc.status, 0, 'tsc: the declarations type-check a program that uses them', { stdout: tsc.stdout });
 
   const examples = readmeExamples();
-  t.equal(examples.length, 2, 'the README has two library examples');
-  const [classifier, lm] = examples;
+  t.equal(examples.length, 3, 'the README has three library examples');
+  const [classifier, lm, generation] = examples;
   writeFileSync(join(app, 'classify.mjs'), classifier);
   const a = spawnSync(process.execPath, ['classify.mjs'], { cwd: app, encoding: 'utf8', timeout: 240_000 });
   t.equal(a.status, 0, 'the classifier example runs', { stderr: a.stderr });
@@ -72,4 +74,11 @@ export { label, labels, text, acc };
   const bits = Number(/^test: ([\d.]+) bits per character/m.exec(b.stdout)?.[1]);
   t.ok(bits > 1 && bits < 4.5, `test bits per character ${bits}`);
   t.match(b.stdout, /\nCall me .{8,}/s, 'generated text after the prompt');
+
+  writeFileSync(join(app, 'generation.mjs'), generation);
+  const c = spawnSync(process.execPath, ['generation.mjs'], { cwd: app, encoding: 'utf8', timeout: 60_000 });
+  t.equal(c.status, 0, 'the generation example runs (on the language-model example\'s checkpoint)', { stderr: c.stderr });
+  const [sentence] = c.stdout.split('\n');
+  t.match(sentence, /^Call me [^.!?]*$/, 'generate with stop strings: a sentence without its end mark');
+  t.match(c.stdout, /\{ token: \d+, text: '.*', prob: 0\.\d+ \}/, 'the session\'s top tokens');
 });

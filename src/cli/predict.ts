@@ -2,8 +2,8 @@
 
 import { constants } from 'node:os';
 import { KERNELS_ENV } from '../model/backend/index.js';
-import { parseArgs, runMain, type CommandSpec, type ParsedArgs } from './args.js';
-import { loadModel, isLanguageModel, type LoadedModel } from '../infer/model.js';
+import { parseArgs, runMain, kebab, type CommandSpec, type ParsedArgs } from './args.js';
+import { loadModel, isLanguageModel, samplingOptions, stopStrings, type LoadedModel } from '../infer/model.js';
 import { Classifier, type Prediction } from '../infer/classify.js';
 import { generateTextAsync, MAX_GENERATE_TOKENS } from '../infer/generate.js';
 import { OovCounter } from '../data/index.js';
@@ -24,13 +24,17 @@ const COMMAND = {
     prompt: { type: 'string', value: 'STR', help: 'Language model: the text to continue (default: empty, which needs a model trained with data.bos).' },
     temperature: { type: 'number', min: 0, value: 'X', help: 'Language model: sampling temperature; 0 = greedy (always the most likely token), 1 = the model\'s distribution (default: 1).' },
     seed: { type: 'number', integer: true, min: 0, value: 'S', help: 'Language model: seed of the sampling; the same seed gives the same text (default: 1).' },
-    json: { type: 'boolean', help: 'Language model: print {"prompt", "text", "tokens", "ids"} as JSON (ids: the generated token ids) instead of plain text.' },
+    topK: { type: 'number', integer: true, min: 1, value: 'K', help: 'Language model: sample from the K most probable tokens only (after --temperature; 1 = greedy; default: all).' },
+    topP: { type: 'number', value: 'P', help: 'Language model: nucleus sampling, from the smallest set of most probable tokens whose probability reaches P, in (0, 1] (after --top-k; default: 1, all).' },
+    stop: { type: 'string', repeat: true, value: 'STR', help: 'Language model: stop when the generated text contains STR (not printed); e.g. --stop $\'\\n\\n\' ends at a blank line.' },
+    json: { type: 'boolean', help: 'Language model: print {"prompt", "text", "tokens", "ids", "stop"} as JSON (ids: the generated token ids; stop: the stop string that ended it, or null) instead of plain text.' },
   },
   examples: [
     ['node dist/predict.js --checkpoint runs/names-small/checkpoints/step-000002400.ckpt --text Maria --text John', 'classify two names'],
     ['cut -d, -f1 names.csv | node dist/predict.js --checkpoint runs/names-small/checkpoints/step-000002400.ckpt', 'classify one name per line of stdin'],
     ['node dist/predict.js --checkpoint runs/moby/checkpoints/step-000010000.ckpt --generate 300 --prompt "Call me" --temperature 0.8 --seed 7', 'continue a text'],
     ['node dist/predict.js --checkpoint runs/moby/checkpoints/step-000010000.ckpt --generate 100 --prompt "The whale" --temperature 0', 'greedy continuation'],
+    ['node dist/predict.js --checkpoint runs/moby/checkpoints/step-000010000.ckpt --generate 500 --prompt "Call me" --top-p 0.9 --stop "." --stop "!"', 'nucleus sampling, up to the end of the sentence'],
   ],
 } satisfies CommandSpec;
 
@@ -42,7 +46,10 @@ runMain(async () => {
   const args = parseArgs(process.argv.slice(2), COMMAND);
   if (args.kernels) process.env[KERNELS_ENV] = args.kernels; // read where the workspace is made (kernelsChoice)
   const m = loadModel(args.checkpoint);
-  const lmFlags = (['generate', 'prompt', 'temperature', 'seed'] as const).filter((k) => args[k] !== undefined);
+  const lmFlags = [
+    ...(['generate', 'prompt', 'temperature', 'seed', 'topK', 'topP'] as const).filter((k) => args[k] !== undefined).map(kebab),
+    ...(args.stop.length > 0 ? ['stop'] : []),
+  ];
   if (isLanguageModel(m)) {
     if (args.generate === undefined) {
       throw new ConfigError(`${args.checkpoint} is a language model: generate text with --generate N [--prompt STR] [--temperature X] [--seed S]`);
@@ -97,13 +104,17 @@ async function languageModel(m: LoadedModel, n: number, args: ParsedArgs<typeof 
   let generated;
   // Plain text is printed as it is generated (stdout writes to a file or pipe are synchronous); JSON at the end.
   const onText = args.json ? undefined : (piece: string) => process.stdout.write(piece);
+  const flag = (o: string) => ({ temperature: '--temperature', topK: '--top-k', topP: '--top-p' })[o] ?? o;
+  const sampling = samplingOptions({ temperature: args.temperature, topK: args.topK, topP: args.topP }, flag);
+  const stop = stopStrings(args.stop, '--stop');
   // Generation gives the event loop a turn every 50 ms, so Ctrl-C ends it cleanly.
-  const stop = new AbortController();
+  const abort = new AbortController();
   let stopSignal: NodeJS.Signals | undefined;
-  const onSignal = (sig: NodeJS.Signals) => { stopSignal ??= sig; stop.abort(); };
+  const onSignal = (sig: NodeJS.Signals) => { stopSignal ??= sig; abort.abort(); };
   process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
   try {
-    generated = await generateTextAsync(m, prompt, { tokens: n, temperature: args.temperature ?? 1, seed: args.seed ?? 1 }, kernels, onText, stop.signal);
+    // On a terminal every token is shown as it comes; into a file or pipe, in pieces of 64 tokens (fewer writes).
+    generated = await generateTextAsync(m, prompt, { ...sampling, tokens: n, seed: args.seed ?? 1, stop }, kernels, onText, abort.signal, process.stdout.isTTY ? 1 : 64);
   } catch (e) {
     // An empty prompt for a model trained without <s>: say it with this command's flag.
     if (e instanceof RangeError && e.message.startsWith('nothing to start from')) throw new ConfigError(e.message.replace('give a prompt', 'give --prompt'));
@@ -116,7 +127,7 @@ async function languageModel(m: LoadedModel, n: number, args: ParsedArgs<typeof 
     return 128 + constants.signals[stopSignal!];
   }
   const { text, ids: gen } = generated;
-  if (args.json) process.stdout.write(JSON.stringify({ prompt, text, tokens: gen.length, ids: Array.from(gen) }) + '\n');
+  if (args.json) process.stdout.write(JSON.stringify({ prompt, text, tokens: gen.length, ids: Array.from(gen), stop: generated.stop ?? null }) + '\n');
   else process.stdout.write('\n');
 }
 

@@ -14,7 +14,7 @@ import type { Params } from '../model/params.js';
 import { allocWorkspace, rnnForward, stateSize, type Workspace } from '../model/rnn.js';
 import { allocBatch, type Batch } from '../model/batch.js';
 import { Epi, JsKernels, type Kernels } from '../model/backend/index.js';
-import { softmaxRow, argmaxRow } from '../model/kernels.js';
+import { softmaxRow, argmaxRow, type Float } from '../model/kernels.js';
 import { Rng } from '../util/prng.js';
 import { drain, drainAsync } from '../util/slices.js';
 import { encodeText, decodeTokens, EOS, BOS, PAD, type TokenizerSpec } from '../data/index.js';
@@ -81,22 +81,91 @@ export function sampleToken(s: Stepper, temperature: number, rng: Rng, scratch: 
   const inv = 1 / temperature;
   for (let c = 0; c < C; c++) scratch[c] = s.logits[c] * inv;
   softmaxRow(scratch, 0, C);
-  const u = rng.uniform();
+  return inverseCdf(scratch, C, rng.uniform());
+}
+
+/** The token whose cumulative probability (in id order) first passes u; `probs` need not sum to 1 (u is drawn on their sum). */
+function inverseCdf(probs: Float64Array, C: number, u: number): number {
   let acc = 0;
   for (let c = 0; c < C; c++) {
-    acc += scratch[c];
+    acc += probs[c];
     if (u < acc) return c;
   }
   // Rounding left the sum just below u: the last token with any probability.
-  for (let c = C - 1; c > 0; c--) if (scratch[c] > 0) return c;
+  for (let c = C - 1; c > 0; c--) if (probs[c] > 0) return c;
   return 0;
 }
 
-export interface GenerateOptions {
-  /** Tokens to generate after the prompt. */
-  tokens: number;
+/**
+ * How the next token is drawn, applied in this order (as Hugging Face's `generate` does):
+ * temperature (softmax(scores / T); T = 0 is greedy) → top-k (the k most probable tokens) →
+ * top-p (of those, the smallest set whose probability reaches p, most probable first) → a draw
+ * from what is kept, renormalized. Ties in probability go to the lower token id.
+ */
+export interface SamplingOptions {
   /** 0 = greedy; 1 = the model's distribution; higher = more random. */
   temperature: number;
+  /** Keep the k most probable tokens (integer >= 1; default: all). 1 is greedy. */
+  topK?: number;
+  /** Nucleus: keep the smallest set of most probable tokens whose probability reaches p, in (0, 1] (default 1: all). */
+  topP?: number;
+}
+
+/**
+ * Draws tokens from a distribution given as scores (logits, or log-probabilities: any vector
+ * whose softmax is the distribution), with the buffers allocated once for C classes.
+ */
+export class Sampler {
+  /** softmax(scores / T) of the last draw, in float64; the tokens top-k/top-p removed are 0. */
+  readonly probs: Float64Array;
+  /** Token ids, most probable first (ties: lower id first), when a filter needs them ordered. */
+  private readonly order: Int32Array;
+  private readonly byProb = (a: number, b: number): number => this.probs[b] - this.probs[a] || a - b;
+
+  constructor(readonly C: number) {
+    this.probs = new Float64Array(C);
+    this.order = new Int32Array(C);
+  }
+
+  /** A token id; `rng.uniform()` is drawn once unless greedy (T = 0), so a seed fixes the draws. */
+  sample(scores: Float, o: SamplingOptions, rng: Rng): number {
+    const { C, probs } = this;
+    if (o.temperature === 0) return argmaxRow(scores, 0, C);
+    const inv = 1 / o.temperature;
+    for (let c = 0; c < C; c++) probs[c] = scores[c] * inv;
+    softmaxRow(probs, 0, C);
+    const kept = this.filter(o.topK ?? C, o.topP ?? 1);
+    // Inverse CDF over the kept tokens in id order; `kept` is their mass (1 when nothing was removed,
+    // so then the draw is exactly plain temperature sampling's).
+    return inverseCdf(probs, C, rng.uniform() * kept);
+  }
+
+  /** Top-k, then top-p on what top-k kept: zeroes the removed tokens' probabilities and returns the kept mass (1 if none removed). */
+  private filter(topK: number, topP: number): number {
+    const { C, probs, order } = this;
+    if (topK >= C && topP >= 1) return 1;
+    for (let c = 0; c < C; c++) order[c] = c;
+    order.sort(this.byProb);
+    const k = Math.min(topK, C);
+    let mass = 0;
+    for (let i = 0; i < k; i++) mass += probs[order[i]];
+    let n = k;
+    if (topP < 1) {
+      // The smallest prefix whose mass reaches p of the top-k mass (renormalized, as top-p sees it).
+      const target = topP * mass;
+      let acc = 0;
+      n = 0;
+      while (n < k && (n === 0 || acc < target)) acc += probs[order[n++]];
+      mass = acc;
+    }
+    for (let i = n; i < C; i++) probs[order[i]] = 0;
+    return mass;
+  }
+}
+
+export interface GenerateOptions extends SamplingOptions {
+  /** Tokens to generate after the prompt. */
+  tokens: number;
   seed: number;
   /**
    * The end-of-document token (</s>), when the model was trained with one. When it is generated,
@@ -117,35 +186,60 @@ export const MAX_GENERATE_TOKENS = 1_000_000;
 /** Stream of the PRNG used for sampling, away from the streams training uses with the same seed. */
 export const SAMPLE_STREAM = 0x5a3f1e;
 
-/** Feeds the prompt (at least one token), then generates: the new token ids (eos included), each also to `onToken` as it comes. */
-export function generate(spec: ModelSpec, p: Params, prompt: ArrayLike<number>, o: GenerateOptions, k?: Kernels, onToken?: (t: number) => void): Int32Array {
-  return drain(generateSteps(spec, p, prompt, o, k, onToken));
+/**
+ * A generation pulled a token at a time (what generate() loops over, and what a caller that wants
+ * tokens as they are produced drives): feeds the prompt (at least one token) when made.
+ */
+export class Generation {
+  /** Tokens generated so far. */
+  n = 0;
+  private done = false;
+  private readonly s: Stepper;
+  private readonly sampler: Sampler;
+  private readonly rng: Rng;
+
+  constructor(spec: ModelSpec, p: Params, prompt: ArrayLike<number>, private readonly o: GenerateOptions, k?: Kernels) {
+    if (prompt.length === 0) throw new RangeError('generate: the prompt needs at least one token');
+    if (!(o.tokens <= MAX_GENERATE_TOKENS)) throw new RangeError(`generate: ${o.tokens} tokens is more than one call generates (at most ${MAX_GENERATE_TOKENS.toLocaleString('en-US')}); generate in parts, each continuing the last`);
+    this.s = new Stepper(spec, p, k);
+    for (let i = 0; i < prompt.length; i++) this.s.step(prompt[i]);
+    this.rng = new Rng(o.seed, SAMPLE_STREAM);
+    this.sampler = new Sampler(spec.C);
+  }
+
+  /** Whether the generation has ended: `tokens` generated, or an eos without bos. */
+  get finished(): boolean {
+    return this.done || this.n >= this.o.tokens;
+  }
+
+  /** The next token id (eos included), or -1 once `tokens` are generated or an eos without bos ended it. */
+  next(): number {
+    const { o, s } = this;
+    if (this.done || this.n >= o.tokens) return -1;
+    const t = this.sampler.sample(s.logits, o, this.rng);
+    this.n++;
+    if (t === o.eos) {
+      if (o.bos === undefined) this.done = true;
+      else {
+        s.reset();
+        s.step(o.bos);
+      }
+    } else if (this.n < o.tokens) {
+      s.step(t); // (not after the last token: nothing would read its distribution)
+    }
+    return t;
+  }
 }
 
-/** generate, yielding after each token (src/util/slices.ts). */
-function* generateSteps(spec: ModelSpec, p: Params, prompt: ArrayLike<number>, o: GenerateOptions, k?: Kernels, onToken?: (t: number) => void): Generator<void, Int32Array> {
-  if (prompt.length === 0) throw new RangeError('generate: the prompt needs at least one token');
-  if (!(o.tokens <= MAX_GENERATE_TOKENS)) throw new RangeError(`generate: ${o.tokens} tokens is more than one call generates (at most ${MAX_GENERATE_TOKENS.toLocaleString('en-US')}); generate in parts, each continuing the last`);
-  const s = new Stepper(spec, p, k);
-  for (let i = 0; i < prompt.length; i++) s.step(prompt[i]);
-  const rng = new Rng(o.seed, SAMPLE_STREAM);
-  const scratch = new Float64Array(spec.C);
+/** Feeds the prompt (at least one token), then generates: the new token ids (eos included), each also to `onToken` as it comes. */
+export function generate(spec: ModelSpec, p: Params, prompt: ArrayLike<number>, o: GenerateOptions, k?: Kernels, onToken?: (t: number) => void): Int32Array {
+  const g = new Generation(spec, p, prompt, o, k);
   const out = new Int32Array(o.tokens);
-  let n = 0;
-  while (n < o.tokens) {
-    const t = sampleToken(s, o.temperature, rng, scratch);
-    out[n++] = t;
+  for (let t = g.next(); t >= 0; t = g.next()) {
+    out[g.n - 1] = t;
     onToken?.(t);
-    if (t === o.eos) {
-      if (o.bos === undefined) break;
-      s.reset();
-      s.step(o.bos);
-    } else {
-      s.step(t);
-    }
-    yield;
   }
-  return out.subarray(0, n);
+  return out.subarray(0, g.n);
 }
 
 /** What generateText needs of a model: its sizes, parameters, vocabulary and tokenizer. */
@@ -161,46 +255,150 @@ export interface TextGeneration {
   text: string;
   /** The generated token ids (</s> included), after the prompt's. */
   ids: Int32Array;
+  /** The stop string that ended the generation (it is not in `text`), if one did. */
+  stop?: string;
+}
+
+export interface TextGenerateOptions extends Omit<GenerateOptions, 'eos' | 'bos'> {
+  /**
+   * Generation ends as soon as the generated text (after the prompt) contains one of these
+   * (non-empty); the text ends before it: the stop string itself is not returned.
+   */
+  stop?: readonly string[];
+}
+
+/** A generated token and the text that became final with it (may be empty: a character or a possible stop string not complete yet). */
+export interface TextPiece {
+  token: number;
+  text: string;
 }
 
 /**
- * Continue `prompt` by `tokens` tokens. The prompt is the start of a document: encoded with <s>
- * when the model was trained with it, never with </s>. An empty prompt needs a model trained with
- * data.bos (there is nothing else to start from). `onText` gets the text as it is generated, in
- * pieces (every `chunk` tokens, default 64) whose concatenation is `text`.
+ * Text generation pulled a token at a time. The prompt is the start of a document: encoded with
+ * <s> when the model was trained with it, never with </s>. An empty prompt needs a model trained
+ * with data.bos (there is nothing else to start from). The pieces' texts, concatenated, are the
+ * continuation of `prompt` (the prompt as the model reads it, decoded).
  */
-export function generateText(m: TextModel, prompt: string, o: Omit<GenerateOptions, 'eos' | 'bos'>, k?: Kernels, onText?: (piece: string) => void, chunk = 64): TextGeneration {
-  return drain(textSteps(m, prompt, o, k, onText, chunk));
+export class TextGenerator {
+  /** The prompt, decoded from its tokens (e.g. lowercased, unknown characters as <unk>). */
+  readonly prompt: string;
+  /** The stop string that ended the generation, if one did. */
+  stop?: string;
+  private readonly g: Generation;
+  private readonly docs: number[][];
+  private readonly stream: TextStream;
+  private readonly decode: (d: number[]) => string;
+  private readonly stops: readonly string[];
+  private readonly ids: Int32Array;
+  /** The continuation decoded so far; `released`: how much of it was given out, `searched`: searched for stop strings. */
+  private cont = '';
+  private released = 0;
+  private searched = 0;
+  private ended = false;
+
+  constructor(m: TextModel, prompt: string, o: TextGenerateOptions, k?: Kernels) {
+    const tok = m.tokenizer;
+    const ids = encodeText(prompt, { ...tok, eos: false, maxLength: 0 }, { tokens: m.vocab });
+    if (ids.length === 0) throw new RangeError('nothing to start from: the model was trained without <s> (data.bos), so give a prompt with some text');
+    this.decode = (d) => decodeTokens(d, { tokens: m.vocab }, tok);
+    this.docs = [Array.from(ids)];
+    this.stops = o.stop ?? [];
+    this.stream = new TextStream(this.decode, (piece) => {
+      if (!this.ended) this.cont += piece;
+    });
+    this.prompt = this.stream.skip(this.docs[0]);
+    this.g = new Generation(m.spec, m.params, ids, { ...o, eos: tok.eos ? EOS : undefined, bos: tok.eos && tok.bos ? BOS : undefined }, k);
+    this.ids = new Int32Array(o.tokens);
+  }
+
+  /** The next token and its text, or null at the end. */
+  next(): TextPiece | null {
+    if (this.ended) return null;
+    const t = this.g.next();
+    if (t < 0) { // (only for 0 tokens: the last token ends the generation below)
+      this.ended = true;
+      return null;
+    }
+    this.ids[this.g.n - 1] = t;
+    const docs = this.docs;
+    if (t === EOS) {
+      this.stream.flush(docs[docs.length - 1], true);
+      docs.push([]);
+    } else {
+      docs[docs.length - 1].push(t);
+      this.stream.flush(docs[docs.length - 1], false);
+    }
+    if (this.g.finished) this.stream.flush(docs[docs.length - 1], true);
+    this.findStop();
+    if (this.g.finished) this.ended = true;
+    // Held back: the end of the text that may begin a stop string.
+    const upTo = this.ended ? this.cont.length : this.cont.length - this.stopPrefix();
+    const text = this.cont.slice(this.released, upTo);
+    this.released = upTo;
+    return { token: t, text };
+  }
+
+  /** The generation so far (all of it once next() returned null). */
+  result(): TextGeneration {
+    const ids = this.ids.subarray(0, this.g.n);
+    if (this.stop !== undefined) return { text: this.prompt + this.cont, ids, stop: this.stop };
+    return { text: this.docs.map(this.decode).join('\n\n'), ids };
+  }
+
+  /** Ends the text before the earliest stop string in it, if one is there now. */
+  private findStop(): void {
+    if (this.stops.length === 0) return;
+    const cont = this.cont;
+    let at = -1;
+    for (const s of this.stops) {
+      const i = cont.indexOf(s, Math.max(0, this.searched - s.length + 1));
+      if (i >= 0 && (at < 0 || i < at)) { at = i; this.stop = s; }
+    }
+    this.searched = cont.length;
+    if (at < 0) return;
+    this.cont = cont.slice(0, at);
+    this.ended = true;
+  }
+
+  /** The length of the longest end of the text that is the start of a stop string (0 if none). */
+  private stopPrefix(): number {
+    let held = 0;
+    for (const s of this.stops) {
+      for (let L = Math.min(s.length - 1, this.cont.length); L > held; L--) {
+        if (this.cont.endsWith(s.slice(0, L))) { held = L; break; }
+      }
+    }
+    return held;
+  }
+}
+
+/**
+ * Continue `prompt` by `tokens` tokens (see TextGenerator). `onText` gets the text as it is
+ * generated, the prompt first, in pieces (about every `chunk` tokens, default 64) whose
+ * concatenation is `text`.
+ */
+export function generateText(m: TextModel, prompt: string, o: TextGenerateOptions, k?: Kernels, onText?: (piece: string) => void, chunk = 64): TextGeneration {
+  return drain(textSteps(new TextGenerator(m, prompt, o, k), onText, chunk));
 }
 
 /**
  * generateText in slices that give the event loop a turn (a signal handler can run): null once
  * `signal` is aborted, what was generated having gone to `onText`.
  */
-export async function generateTextAsync(m: TextModel, prompt: string, o: Omit<GenerateOptions, 'eos' | 'bos'>, k?: Kernels, onText?: (piece: string) => void, signal?: AbortSignal): Promise<TextGeneration | null> {
-  return (await drainAsync(textSteps(m, prompt, o, k, onText, 64), signal))?.value ?? null;
+export async function generateTextAsync(m: TextModel, prompt: string, o: TextGenerateOptions, k?: Kernels, onText?: (piece: string) => void, signal?: AbortSignal, chunk = 64): Promise<TextGeneration | null> {
+  return (await drainAsync(textSteps(new TextGenerator(m, prompt, o, k), onText, chunk), signal))?.value ?? null;
 }
 
-function* textSteps(m: TextModel, prompt: string, o: Omit<GenerateOptions, 'eos' | 'bos'>, k: Kernels | undefined, onText: ((piece: string) => void) | undefined, chunk: number): Generator<void, TextGeneration> {
-  const tok = m.tokenizer;
-  const ids = encodeText(prompt, { ...tok, eos: false, maxLength: 0 }, { tokens: m.vocab });
-  if (ids.length === 0) throw new RangeError('nothing to start from: the model was trained without <s> (data.bos), so give a prompt with some text');
-  const decode = (d: number[]) => decodeTokens(d, { tokens: m.vocab }, tok);
-  const docs: number[][] = [Array.from(ids)];
-  const stream = onText && new TextStream(decode, onText);
-  stream?.flush(docs[0], false); // the prompt
-  const gen = yield* generateSteps(m.spec, m.params, ids, { ...o, eos: tok.eos ? EOS : undefined, bos: tok.eos && tok.bos ? BOS : undefined }, k, (t) => {
-    if (t === EOS) {
-      stream?.flush(docs[docs.length - 1], true);
-      docs.push([]);
-    } else {
-      const d = docs[docs.length - 1];
-      d.push(t);
-      if (stream && d.length % chunk === 0) stream.flush(d, false);
-    }
-  });
-  stream?.flush(docs[docs.length - 1], true);
-  return { text: docs.map(decode).join('\n\n'), ids: gen };
+/** Runs `g`, yielding after each token (src/util/slices.ts); the text to `onText` every `chunk` tokens. */
+function* textSteps(g: TextGenerator, onText: ((piece: string) => void) | undefined, chunk: number): Generator<void, TextGeneration> {
+  let pending = g.prompt, n = 0;
+  for (let p = g.next(); p; p = g.next()) {
+    pending += p.text;
+    if (onText && ++n % chunk === 0 && pending) { onText(pending); pending = ''; }
+    yield;
+  }
+  if (onText && pending) onText(pending);
+  return g.result();
 }
 
 /**
@@ -216,6 +414,12 @@ class TextStream {
   private docs = 0;
 
   constructor(private readonly decode: (ids: number[]) => string, private readonly write: (s: string) => void) {}
+
+  /** Takes the tokens `d` of the first document as written (the prompt, given out apart); their text. */
+  skip(d: number[]): string {
+    this.at = d.length;
+    return this.decode(d);
+  }
 
   /** The current document's tokens `d`; `end`: the document is complete (a </s>, or the last). */
   flush(d: number[], end: boolean): void {

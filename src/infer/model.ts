@@ -10,7 +10,8 @@ import { examplesWithVocab, type Example, type Documents } from '../data/index.j
 import { ConfigError } from '../util/errors.js';
 import { describeFound } from '../config/validate.js';
 import { Classifier, type Prediction } from './classify.js';
-import { generateText, MAX_GENERATE_TOKENS } from './generate.js';
+import { TextGenerator, MAX_GENERATE_TOKENS, type SamplingOptions, type TextGenerateOptions, type TextPiece } from './generate.js';
+import { Session } from './session.js';
 import { evaluateSplit, splitFromFile, type EvalOptions } from './evaluate.js';
 
 export interface LoadedModel extends SavedModel {
@@ -36,6 +37,33 @@ export interface GenerateTextOptions {
   temperature?: number;
   /** Seed of the sampling: the same seed gives the same text (default 1). */
   seed?: number;
+  /** Keep the k most probable tokens (an integer >= 1; default: all). 1 is greedy. */
+  topK?: number;
+  /** Nucleus sampling: keep the smallest set of most probable tokens whose probability reaches p, in (0, 1] (default 1: all). */
+  topP?: number;
+  /** Stop string(s): generation ends when the generated text contains one; the text ends before it (the stop string is not returned). */
+  stop?: string | readonly string[];
+}
+
+/**
+ * Checks the sampling options (a ConfigError naming the option, as `name(o)` spells it) and fills
+ * in the defaults: temperature 1, no top-k or top-p filtering.
+ */
+export function samplingOptions(o: { temperature?: number; topK?: number; topP?: number }, name: (option: string) => string = (x) => x): SamplingOptions {
+  const temperature = o.temperature ?? 1;
+  if (!(temperature >= 0 && temperature < Infinity)) throw new ConfigError(`generate: ${name('temperature')} must be a number >= 0 (0 is greedy), got ${temperature}`);
+  if (o.topK !== undefined && !(Number.isInteger(o.topK) && o.topK >= 1)) throw new ConfigError(`generate: ${name('topK')} must be an integer >= 1 (the most probable tokens kept), got ${o.topK}`);
+  if (o.topP !== undefined && !(o.topP > 0 && o.topP <= 1)) throw new ConfigError(`generate: ${name('topP')} must be in (0, 1] (the probability mass kept), got ${o.topP}`);
+  return { temperature, topK: o.topK, topP: o.topP };
+}
+
+/** Checks stop strings: none may be empty (it would stop before the first token). */
+export function stopStrings(stop: string | readonly string[] | undefined, name = 'stop'): string[] {
+  const list = stop === undefined ? [] : typeof stop === 'string' ? [stop] : [...stop];
+  list.forEach((s, i) => {
+    if (typeof s !== 'string' || s === '') throw new ConfigError(`generate: ${name}${list.length > 1 ? ` (${i + 1})` : ''} must be a non-empty string, got ${JSON.stringify(s)}`);
+  });
+  return list;
 }
 
 export interface Metrics {
@@ -101,21 +129,60 @@ export class Model implements LoadedModel {
     return typeof input === 'string' ? out[0] : out;
   }
 
-  /** Continues `prompt` (default: from <s>, for a model trained with data.bos); the prompt and its continuation. */
+  /**
+   * Continues `prompt` (default: from <s>, for a model trained with data.bos); the prompt and its
+   * continuation. Sampling: temperature → topK → topP → draw (see GenerateTextOptions).
+   */
   generate(prompt = '', o: GenerateTextOptions = {}): string {
-    if (this.spec.task !== 'many-to-many') throw new ConfigError(`${this.file} is a classifier: use classify(text), not generate()`);
-    if (typeof prompt !== 'string') throw new ConfigError(`generate: expected the prompt as a string (or nothing), found ${describeFound(prompt)}`);
-    if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new ConfigError(`generate: expected options { length, temperature, seed } (an object, or nothing), found ${describeFound(o)}`);
-    const length = o.length ?? 200, temperature = o.temperature ?? 1, seed = o.seed ?? 1;
-    if (!(Number.isInteger(length) && length >= 0)) throw new ConfigError(`generate: length must be an integer >= 0, got ${length}`);
-    if (length > MAX_GENERATE_TOKENS) throw new ConfigError(`generate: length ${length} is more than one call generates (at most ${MAX_GENERATE_TOKENS.toLocaleString('en-US')} tokens); generate in parts, each continuing the end of the last`);
-    if (!(temperature >= 0)) throw new ConfigError(`generate: temperature must be >= 0, got ${temperature}`);
-    if (!(Number.isInteger(seed) && seed >= 0)) throw new ConfigError(`generate: seed must be an integer >= 0, got ${seed}`);
-    this.kernels ??= createKernels(resolveKernels(kernelsChoice()).name, arenaOf(this.params.data) ?? null);
+    const g = this.generator(prompt, o, 'generate');
+    while (g.next());
+    return g.result().text;
+  }
+
+  /**
+   * generate() a token at a time, as the tokens are produced: `{ token, text }` pieces whose texts,
+   * concatenated, are the continuation (generate() returns the prompt, decoded, before it).
+   * A piece's text can be empty while a character or a possible stop string is incomplete.
+   */
+  stream(prompt = '', o: GenerateTextOptions = {}): AsyncGenerator<TextPiece> {
+    const g = this.generator(prompt, o, 'stream'); // (bad options throw here, not at the first next())
+    return (async function* () {
+      for (let p = g.next(); p; p = g.next()) yield p;
+    })();
+  }
+
+  /**
+   * A stateful reader of this language model: `feed(text | tokenId | ids)`, then `probs()` (the next
+   * token's distribution), `top(n)`, `sample({ temperature, topK, topP })`, `reset()`.
+   */
+  session(o: { seed?: number } = {}): Session {
+    this.needLanguageModel('session');
+    const seed = o.seed ?? 1;
+    if (!(Number.isInteger(seed) && seed >= 0)) throw new ConfigError(`session: seed must be an integer >= 0, got ${seed}`);
+    return new Session(this, seed, this.computeKernels());
+  }
+
+  private needLanguageModel(what: string): void {
+    if (this.spec.task !== 'many-to-many') throw new ConfigError(`${this.file} is a classifier: use classify(text), not ${what}()`);
+  }
+
+  private computeKernels(): Kernels {
+    return this.kernels ??= createKernels(resolveKernels(kernelsChoice()).name, arenaOf(this.params.data) ?? null);
+  }
+
+  private generator(prompt: string, o: GenerateTextOptions, what: string): TextGenerator {
+    this.needLanguageModel(what);
+    if (typeof prompt !== 'string') throw new ConfigError(`${what}: expected the prompt as a string (or nothing), found ${describeFound(prompt)}`);
+    if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new ConfigError(`${what}: expected options { length, temperature, topK, topP, stop, seed } (an object, or nothing), found ${describeFound(o)}`);
+    const length = o.length ?? 200, seed = o.seed ?? 1;
+    if (!(Number.isInteger(length) && length >= 0)) throw new ConfigError(`${what}: length must be an integer >= 0, got ${length}`);
+    if (length > MAX_GENERATE_TOKENS) throw new ConfigError(`${what}: length ${length} is more than one call generates (at most ${MAX_GENERATE_TOKENS.toLocaleString('en-US')} tokens); generate in parts, each continuing the end of the last`);
+    if (!(Number.isInteger(seed) && seed >= 0)) throw new ConfigError(`${what}: seed must be an integer >= 0, got ${seed}`);
+    const go: TextGenerateOptions = { ...samplingOptions(o), tokens: length, seed, stop: stopStrings(o.stop) };
     try {
-      return generateText(this, prompt, { tokens: length, temperature, seed }, this.kernels).text;
+      return new TextGenerator(this, prompt, go, this.computeKernels());
     } catch (e) {
-      if (e instanceof RangeError && e.message.startsWith('nothing to start from')) throw new ConfigError(`generate: ${e.message}`);
+      if (e instanceof RangeError && e.message.startsWith('nothing to start from')) throw new ConfigError(`${what}: ${e.message}`);
       throw e;
     }
   }
