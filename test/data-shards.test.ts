@@ -85,6 +85,8 @@ const cases: { name: string; task: 'many-to-one' | 'many-to-many'; data: DataCon
   { name: 'tsv, word, vocab.maxSize', task: 'many-to-one', data: { source: 'files', file: 'd.tsv', tokenizer: 'word', vocab: { maxSize: 8, minFreq: 1 } } },
   { name: 'text, char', task: 'many-to-many', data: { source: 'files', file: 'd.txt', seqLength: 7, eos: true } },
   { name: 'text, word, separate files', task: 'many-to-many', data: { source: 'files', train: 'a.txt', val: 'b.txt', test: 'c.txt', tokenizer: 'word', seqLength: 5 } },
+  { name: 'text, bpe', task: 'many-to-many', data: { source: 'files', file: 'd.txt', tokenizer: 'bpe', vocab: { maxSize: 300, minFreq: 1 }, seqLength: 9 } },
+  { name: 'jsonl, bpe, maxLength', task: 'many-to-one', data: { source: 'files', file: 'd.jsonl', tokenizer: 'bpe', vocab: { maxSize: 280, minFreq: 1 }, maxLength: 12, truncate: 'end' } },
 ];
 
 t.test('prepare (streamed, tiny blocks) = loadDataset in memory, read back through the window', async (t) => {

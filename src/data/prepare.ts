@@ -26,7 +26,8 @@ import { loadDataset } from './load.js';
 import type { InMemoryData } from './memory.js';
 import { Issues, type ReadOptions, type Row } from './readers.js';
 import { openDataFile, streamRows } from './stream.js';
-import { buildVocab } from './tokenize.js';
+import { buildVocab, normalizeText } from './tokenize.js';
+import { BpeTrainer } from './bpe.js';
 import { tokenizerJobs, type Encoded } from './tokenjobs.js';
 import { continuesChunk } from './batches.js';
 import { META_FILE, ShardWriter, dtypeFor, preparedSettings, tokenizerOf, writeFileAtomic, type PreparedSettings, type ShardMeta } from './shards.js';
@@ -321,6 +322,7 @@ export interface VocabularyBuilder {
 }
 
 function vocabularyBuilder(tok: TokenizerSpec, pool: Pool): VocabularyBuilder {
+  if (tok.kind === 'bpe') return bpeBuilder(tok);
   const counts = new Map<string, number>();
   const pending: Promise<Map<string, number>>[] = [];
   const merge = (m: Map<string, number>) => { for (const [t, n] of m) counts.set(t, (counts.get(t) ?? 0) + n); };
@@ -334,6 +336,24 @@ function vocabularyBuilder(tok: TokenizerSpec, pool: Pool): VocabularyBuilder {
       const vocab = buildVocab(counts, maxSize, minFreq);
       counts.clear();
       return { vocab, tokenizer: tok };
+    },
+  };
+}
+
+/**
+ * Byte-level BPE: the streaming trainer of ./bpe.ts sees each training text whole, as loadDataset's
+ * does (memory: the distinct pre-tokens, not the corpus), on this thread; its merges go into the
+ * spec the threads then encode with.
+ */
+function bpeBuilder(tok: TokenizerSpec): VocabularyBuilder {
+  const trainer = new BpeTrainer();
+  return {
+    async add(texts) {
+      for (const t of texts) trainer.addText(normalizeText(t, tok.lowercase));
+    },
+    async finish(maxSize, minFreq) {
+      const bpe = trainer.finish(maxSize, minFreq);
+      return { vocab: { tokens: bpe.vocab() }, tokenizer: { ...tok, merges: bpe.mergeStrings() } };
     },
   };
 }

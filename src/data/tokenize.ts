@@ -192,7 +192,7 @@ export function bpeOfSpec(tok: TokenizerSpec): Bpe {
  */
 export function keptTokens(tok: TokenizerSpec): (text: string, counts: Map<string, number>) => void {
   const kind = tok.kind;
-  if (kind === 'bpe') throw new Error('internal: keptTokens counts char and word tokens; a BPE vocabulary comes from BpeTrainer');
+  if (kind === 'bpe') return () => { throw new Error('internal: keptTokens counts char and word tokens; a BPE vocabulary comes from BpeTrainer'); };
   const keep = tok.maxLength > 0 ? tok.maxLength - (tok.bos ? 1 : 0) - (tok.eos ? 1 : 0) : Infinity;
   const seq: string[] = [];
   const push = (t: string) => seq.push(t);

@@ -72,20 +72,20 @@ export interface RunOptions {
    * a fraction of a second (no checkpoint: there is no step yet).
    */
   signal?: AbortSignal;
-  // A callback may be async: the run awaits its promise (onMessage's: before the next step), and
+  // A callback may be async (what it returns is ignored unless it is a promise): the run awaits its promise (onMessage's: before the next step), and
   // one that rejects ends the run as one that throws does, with its error.
   /** Once the model and data are ready, before the first step. */
-  onStart?: (e: StartEvent) => void | Promise<void>;
+  onStart?: (e: StartEvent) => unknown;
   /** After every step. */
-  onStep?: (e: StepEvent) => void | Promise<void>;
+  onStep?: (e: StepEvent) => unknown;
   /** After every validation. */
-  onValidation?: (e: ValidationEvent) => void | Promise<void>;
+  onValidation?: (e: ValidationEvent) => unknown;
   /** After every checkpoint written. */
-  onCheckpoint?: (e: CheckpointEvent) => void | Promise<void>;
+  onCheckpoint?: (e: CheckpointEvent) => unknown;
   /** During a validation or test: after each batch evaluated (called where nothing waits: keep it synchronous). */
   onEvaluation?: (e: EvaluationEvent) => void;
   /** What a person would want to read: the data report, the model, warnings, what a resume did. */
-  onMessage?: (m: RunMessage) => void | Promise<void>;
+  onMessage?: (m: RunMessage) => unknown;
   /**
    * How long a step may make no progress before a worker thread (or, distributed, a rank) is taken
    * to have stopped answering and the run ends with an error naming it. Default: 20 times the
