@@ -43,9 +43,13 @@ function loop(task: LoopTask): void {
       else {
         const g = runner.gradient(t);
         barrier(sync, t.W);
-        const reduceMs = runner.reduce(t);
-        barrier(sync, t.W);
-        const updateMs = t.gradientOnly ? 0 : runner.update(t).updateMs;
+        let reduceMs = 0, updateMs = 0;
+        if (t.fused) updateMs = runner.fused(t).ms;
+        else {
+          reduceMs = runner.reduce(t);
+          barrier(sync, t.W);
+          updateMs = t.gradientOnly ? 0 : runner.update(t).updateMs;
+        }
         writeResult(results, k, { lossSum: g.lossSum, count: g.count, correct: g.correct, fwdBwdMs: g.ms, reduceMs, updateMs });
       }
     } catch (e) {

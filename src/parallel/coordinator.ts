@@ -1,13 +1,14 @@
 // The coordinator: cuts each batch into shards balanced by real tokens and runs a training step
-// on W threads: the main thread computes shard 0 itself, and W−1 worker threads (piscina) each
-// run one long loop task that waits on a step counter in shared memory, so no thread waits to be
-// woken by a message in a step. Each computes its shard's gradient sums into its slot, meets the
+// on W worker threads (piscina), each running one long loop task that waits on a step counter in
+// shared memory, so no thread waits to be woken by a message in a step. While steps are short the
+// main thread computes shard 0 itself (its worker thread idles), so no thread start is on the
+// critical path either. Each thread computes its shard's gradient sums into its slot, meets the
 // others at a barrier in shared memory, sums its part of the slots (in slot order, each thread a
 // part of the arena), meets them again, and applies the clipped optimizer step to its slice of
-// the parameters. Everything lives in one SharedArena, so the products run on the chosen compute
-// backend and the reduction and the update as SIMD kernels, with no copies. A failure in any
-// thread (or a thread that stops answering) aborts the step; nothing is applied unless a thread
-// had already begun its update. Evaluation runs batches on the main thread and the pool's threads.
+// the parameters (without clipping, sum and Adam are one pass: ShardRunner.fused). Everything
+// lives in one SharedArena, so the products run on the chosen compute backend and the reduction
+// and the update as SIMD kernels, with no copies. A failure in any thread (or a thread that stops
+// answering) aborts the step; nothing is applied unless a thread had already begun its update.
 
 import { Piscina } from 'piscina';
 import { availableParallelism } from 'node:os';
@@ -18,7 +19,7 @@ import type { ModelSpec } from '../model/spec.js';
 import { makeLayout, allocParams, type Params, type Layout } from '../model/params.js';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { sharedBuffer, sharedInt32, arenaOf, type SharedArena } from '../util/shared.js';
-import { tokenRows, type UpdateStats } from '../train/step.js';
+import { tokenRows, clipScale, type UpdateStats } from '../train/step.js';
 import type { Optimizer } from '../train/optim.js';
 import type { EncodedSplit, SplitName } from '../data/index.js';
 import {
@@ -100,8 +101,15 @@ export class WorkerFailure extends UserError {
   }
 }
 
+/** Steps shorter than this bring shard 0 to the main thread; longer than LONG_STEP_MS take it back to a worker thread, ms. */
+const SHORT_STEP_MS = 20;
+const LONG_STEP_MS = 50;
+
 /** How long the main thread spins at a barrier (or for the workers to finish) before it yields to its event loop, ms. */
-const MAIN_SPIN_MS = 2;
+const MAIN_SPIN_MS = 0.5;
+
+/** The event loop gets a turn (signals, timers, I/O) at least this often, ms: steps that never wait would starve it. */
+const TURN_MS = 5;
 
 /** Atomics.waitAsync (Node 16+; not in the ES2022 lib this project compiles against). */
 const waitAsync = (Atomics as unknown as {
@@ -112,22 +120,32 @@ const waitAsync = (Atomics as unknown as {
 class StepAborted extends Error {}
 
 export class Coordinator {
-  /** Threads computing shards: the main thread and workers − 1 worker threads. */
+  /** Shards per batch, and worker threads. */
   readonly workers: number;
   readonly layout: Layout;
   readonly params: Params;
   /** The reduced gradient: sums over the batch (the update applies 1/count and the clipping factor as it reads them). */
   readonly grad: Params;
-  /** The workers − 1 worker threads (none with one worker). */
-  private readonly pool: Piscina | null;
-  /** Shard 0, computed in this thread. */
-  private readonly runner: ShardRunner;
+  /** The worker threads, one per shard. */
+  private readonly pool: Piscina;
+  private readonly init: WorkerInit;
+  /** Shard 0 in this thread, while steps are short (see onMain); null until the first such step. */
+  private runner: ShardRunner | null = null;
+  /**
+   * Whether this thread computes shard 0 (and its worker thread idles): while steps are short,
+   * where waking a thread would cost a good part of the step. Long steps are left to the worker
+   * threads alone, so that this thread's event loop answers at once (a second Ctrl-C exits then).
+   */
+  private onMain = false;
+  /** The first shard of the running loops (1: this thread computes shard 0). */
+  private loopsFrom: 0 | 1 = 0;
   private readonly slots: SlotBuffers[];
   private readonly orders: Partial<Record<SplitName, Int32Array>>;
   private readonly fence: Int32Array;
   private readonly sync: Int32Array;
   private readonly box: Float64Array;
   private readonly results: Float64Array;
+  private readonly partials: Float64Array;
   private readonly carry: CarryBuffers | null;
   /** The token rows nonzero in `grad`, this step's (cur) and the last's, and their counts (see WorkerInit.unions). */
   private readonly unions: [Int32Array, Int32Array];
@@ -142,6 +160,8 @@ export class Coordinator {
   /** Errors the loop tasks ended with (a worker thread that threw, died or left its loop). */
   private loopErrors: Error[] = [];
   private exiting = false;
+  /** When the event loop last had a turn before a step (see turn()). */
+  private lastTurn = 0;
   /** Each thread's part of the step (tasks[0]: this thread's) and its result, reused step after step. */
   private readonly tasks: StepTask[];
   private readonly updateTasks: UpdateTask[];
@@ -183,14 +203,14 @@ export class Coordinator {
     this.unionCounts = sharedInt32(2);
     const init: WorkerInit = {
       spec: o.spec, kernels: o.kernels ?? 'js', sync: this.sync,
-      partials: new Float64Array(sharedBuffer(32 * this.workers), 0, 4 * this.workers), unionCounts: this.unionCounts,
+      partials: (this.partials = new Float64Array(sharedBuffer(32 * this.workers), 0, 4 * this.workers)), unionCounts: this.unionCounts,
       memory: arena.memory, params: this.params.data.byteOffset, grad: this.grad.data.byteOffset,
       moments: m ? { m: m.byteOffset, v: v!.length > 0 ? v!.byteOffset : -1 } : null,
       slotTable: slotTable.byteOffset, slots: this.slots, unions: this.unions, splits: o.splits,
       orders: this.orders, maxB: o.maxB, maxT: o.maxT, bpttWindow: o.bpttWindow, dropout: o.dropout ?? 0, seed: o.seed ?? 0, stepLoss: o.stepLoss ?? 0, carry: this.carry, fence: this.fence,
       box: this.box, results: this.results, inject: o.inject,
     };
-    this.runner = new ShardRunner(init, arena, true);
+    this.init = init;
     this.tasks = [];
     this.updateTasks = [];
     this.stepResults = [];
@@ -200,14 +220,14 @@ export class Coordinator {
       this.updateTasks.push(u);
       this.stepResults.push({ lossSum: 0, count: 0, correct: 0, batchLoss: 0, batchCount: 0, gradNorm: 0, clipped: false, finite: true, fwdBwdMs: 0, reduceMs: 0, updateMs: 0 });
     }
-    this.pool = this.workers === 1 ? null : new Piscina({
-      filename: workerFile(), minThreads: this.workers - 1, maxThreads: this.workers - 1, idleTimeout: 24 * 3600 * 1000, workerData: init,
+    this.pool = new Piscina({
+      filename: workerFile(), minThreads: this.workers, maxThreads: this.workers, idleTimeout: 24 * 3600 * 1000, workerData: init,
       // Workers run compiled JS: do not inherit a TypeScript loader from the parent (tests run under one).
       execArgv: [],
     });
     // Errors outside a task (a thread dying between tasks) surface at the next run(); keep the
     // EventEmitter from throwing them at top level.
-    this.pool?.on('error', () => {});
+    this.pool.on('error', () => {});
   }
 
   /** Write an order of example ids (e.g. an epoch plan) that tasks on `split` then index into. */
@@ -249,6 +269,7 @@ export class Coordinator {
    */
   async step(step: number, split: SplitName, off: number, n: number, clipNorm: number): Promise<TrainStepResult> {
     const opt = this.optimizer();
+    await this.turn();
     const shards = this.shards(split, off, n);
     const optStep = opt.step + 1;
     this.beforeStep(step, split, off, shards, { step: optStep, clipNorm, gradientOnly: false });
@@ -266,6 +287,7 @@ export class Coordinator {
    */
   async gradient(step: number, split: SplitName, off: number, n: number, rank: number, ranks: number): Promise<LocalGradient> {
     this.optimizer();
+    await this.turn();
     const W = this.workers;
     const shards = this.shards(split, off, n, ranks * W).slice(rank * W, (rank + 1) * W);
     this.beforeStep(step, split, off, shards, { step: 0, clipNorm: 0, gradientOnly: true });
@@ -293,16 +315,29 @@ export class Coordinator {
     }
     for (let k = 0; k < W; k++) Atomics.store(this.sync, SYNC_PHASE + k, PHASE_UPDATE);
     let ms = 0;
+    const onMain = this.onMain;
     try {
-      this.dispatch(this.updateTasks);
-      ms = this.runner.updateOnly(this.updateTasks[0]);
-      await this.workersDone(t0);
+      await this.dispatch(this.updateTasks, onMain ? 1 : 0);
+      if (onMain) ms = this.mainRunner().updateOnly(this.updateTasks[0]);
+      await this.workersDone(t0, onMain ? W - 1 : W);
     } catch (e) {
       throw await this.fail(step, e);
     }
-    for (let k = 1; k < W; k++) ms = Math.max(ms, this.results[k * RESULT_WORDS + 5]);
+    for (let k = onMain ? 1 : 0; k < W; k++) ms = Math.max(ms, this.results[k * RESULT_WORDS + 5]);
     opt.step = optStep;
     return ms;
+  }
+
+  /**
+   * A turn of the event loop if it had none for TURN_MS. A step whose barriers all pass while
+   * spinning never yields to it (its awaits are microtasks), and a run of such steps would keep
+   * signal handlers, timers and AbortSignals from running.
+   */
+  private turn(): Promise<void> | undefined {
+    const now = performance.now();
+    if (now - this.lastTurn < TURN_MS) return undefined;
+    this.lastTurn = now;
+    return nextTurn() as Promise<unknown> as Promise<void>;
   }
 
   /** Worker k's slice of the optimizer update, in multiples of 16 elements (64-byte lines: no sharing). */
@@ -325,7 +360,10 @@ export class Coordinator {
   private beforeStep(step: number, split: SplitName, off: number, shards: Array<[number, number]>, u: { step: number; clipNorm: number; gradientOnly: boolean }): void {
     const opt = this.o.optimizer!;
     const W = this.workers, S = shards.length, { denseStart } = tokenRows(this.layout), size = this.layout.size;
-    this.cur = this.cur === 0 ? 1 : 0;
+    // Without clipping the slot sum and Adam are one pass (ShardRunner.fused), which leaves the
+    // reduced gradient and its rows (unions[cur]) as they are: the next two-phase step zeroes those.
+    const fused = u.clipNorm === 0 && !u.gradientOnly && opt.opts.kind === 'adam';
+    if (!fused) this.cur = this.cur === 0 ? 1 : 0;
     for (let k = 0; k < W; k++) {
       const [o, m] = k < S ? shards[k] : [0, 0];
       // Dense ranges and update slices in multiples of 16 elements (64-byte lines: no sharing).
@@ -335,7 +373,7 @@ export class Coordinator {
       const t = this.tasks[k];
       t.step = step; t.split = split; t.off = o; t.n = m; t.k = k; t.W = W; t.S = S; t.lo = lo; t.hi = hi; t.cur = this.cur; t.row0 = k < S ? o - off : 0;
       t.update.step = u.step; t.update.opts = opt.opts; t.update.clipNorm = u.clipNorm; t.update.ulo = ulo; t.update.uhi = uhi;
-      t.gradientOnly = u.gradientOnly;
+      t.gradientOnly = u.gradientOnly; t.fused = fused;
     }
     for (let k = 0; k < W; k++) Atomics.store(this.sync, SYNC_PHASE + k, 0);
     Atomics.add(this.fence, 0, 1); // release: threads see the parameters as updated so far
@@ -356,38 +394,60 @@ export class Coordinator {
 
   /**
    * The step in this.tasks on every thread: the worker threads' parts through their mailboxes,
-   * shard 0 here, meeting at the barriers in shared memory. A failure in any thread stops the
+   * shard 0 here while steps are short, meeting at the barriers in shared memory. A failure in any thread stops the
    * others at their next barrier (the abort flag); a step that outlasts the stall timeout is
    * taken as a worker that stopped answering. Either way the pool is destroyed and a
    * WorkerFailure names the step.
    */
   private async runStep(step: number): Promise<StepResult[]> {
     const t0 = performance.now();
-    const W = this.workers, t = this.tasks[0], r = this.stepResults[0];
+    const W = this.workers, t = this.tasks[0], r = this.stepResults[0], onMain = this.onMain;
     try {
-      this.dispatch(this.tasks);
-      const g = this.runner.gradient(t);
-      r.lossSum = g.lossSum; r.count = g.count; r.correct = g.correct; r.fwdBwdMs = g.ms;
-      await this.meet(t0);
-      r.reduceMs = this.runner.reduce(t);
-      await this.meet(t0);
-      if (t.gradientOnly) { r.updateMs = 0; r.finite = true; r.clipped = false; r.gradNorm = NaN; } // the caller sums over the ranks first
-      else Object.assign(r, this.runner.update(t));
-      await this.workersDone(t0);
+      await this.dispatch(this.tasks, onMain ? 1 : 0);
+      if (onMain) {
+        const runner = this.mainRunner();
+        const g = runner.gradient(t);
+        r.lossSum = g.lossSum; r.count = g.count; r.correct = g.correct; r.fwdBwdMs = g.ms;
+        await this.meet(t0);
+        if (t.fused) { r.reduceMs = 0; r.updateMs = runner.fused(t).ms; } else {
+          r.reduceMs = runner.reduce(t);
+          await this.meet(t0);
+          r.updateMs = t.gradientOnly ? 0 : runner.update(t).updateMs;
+        }
+      }
+      await this.workersDone(t0, onMain ? W - 1 : W);
     } catch (e) {
       throw await this.fail(step, e);
     }
-    for (let k = 1; k < W; k++) readResult(this.results, k, this.stepResults[k]);
-    this.slowestMs = Math.max(this.slowestMs, performance.now() - t0);
+    for (let k = onMain ? 1 : 0; k < W; k++) readResult(this.results, k, this.stepResults[k]);
+    // Every thread took the same norm and decision from the partials: take them here too (in shard
+    // order, as they add them). A fused step's threads do not need them; the caller does.
+    let batchLoss = 0, batchCount = 0, sumSq = 0;
+    for (let k = 0; k < W; k++) { batchLoss += this.partials[4 * k]; batchCount += this.partials[4 * k + 1]; sumSq += this.partials[4 * k + 2]; }
+    const c = clipScale(sumSq, batchCount, t.update.clipNorm);
+    if (t.gradientOnly) { r.gradNorm = NaN; r.clipped = false; r.finite = true; } // the caller sums over the ranks first
+    else { r.gradNorm = c.gradNorm; r.clipped = c.clipped; r.finite = c.finite && Number.isFinite(batchLoss); }
+    const ms = performance.now() - t0;
+    this.slowestMs = Math.max(this.slowestMs, ms);
+    if (onMain ? ms > LONG_STEP_MS : ms < SHORT_STEP_MS) this.onMain = !onMain;
     return this.stepResults;
   }
 
-  /** Post each worker thread's part of a command to its mailbox and ring: their loops start it at once. */
-  private dispatch(tasks: Array<StepTask | UpdateTask>): void {
-    if (!this.pool) return;
-    this.startLoops();
+  /** This thread's runner of shard 0 (its workspace is allocated the first time steps are short enough for it). */
+  private mainRunner(): ShardRunner {
+    return (this.runner ??= new ShardRunner(this.init, arenaOf(this.params.data)!, true));
+  }
+
+  /**
+   * Post each loop's part of a command to its mailbox and ring: the loops start it at once. `k0`:
+   * the first shard on a worker thread (1 when this thread computes shard 0); the loops are
+   * (re)started for shards k0..W-1.
+   */
+  private async dispatch(tasks: Array<StepTask | UpdateTask>, k0: 0 | 1): Promise<void> {
+    if (this.loops && this.loopsFrom !== k0) await this.stopLoops();
+    this.startLoops(k0);
     Atomics.store(this.sync, SYNC_DONE, 0);
-    for (let k = 1; k < this.workers; k++) writeTask(this.box, k, tasks[k]);
+    for (let k = k0; k < this.workers; k++) writeTask(this.box, k, tasks[k]);
     this.ring();
   }
 
@@ -396,13 +456,14 @@ export class Coordinator {
     Atomics.notify(this.sync, SYNC_STEP);
   }
 
-  /** The worker threads' loops (see LoopTask), started at the first step and after each evaluation. */
-  private startLoops(): void {
-    if (this.loops || !this.pool) return;
+  /** The worker threads' loops (see LoopTask) for shards k0..W-1, started at the first step, after each evaluation and when k0 changes. */
+  private startLoops(k0: 0 | 1): void {
+    if (this.loops || this.workers === k0) return;
     const seq = Atomics.load(this.sync, SYNC_STEP);
     this.loopErrors = [];
     this.loops = [];
-    for (let k = 1; k < this.workers; k++) {
+    this.loopsFrom = k0;
+    for (let k = k0; k < this.workers; k++) {
       const run = this.pool.run({ kind: 'loop', k, seq } satisfies LoopTask);
       run.then(
         () => { if (!this.exiting) this.loopErrors.push(new Error(`worker thread ${k} left its step loop`)); },
@@ -416,7 +477,7 @@ export class Coordinator {
   private async stopLoops(): Promise<void> {
     if (!this.loops) return;
     this.exiting = true;
-    for (let k = 1; k < this.workers; k++) writeTask(this.box, k, null);
+    for (let k = this.loopsFrom; k < this.workers; k++) writeTask(this.box, k, null);
     this.ring();
     try {
       await Promise.all(this.loops);
@@ -433,9 +494,9 @@ export class Coordinator {
     return this.waitWhile(SYNC_GEN, gen, t0);
   }
 
-  /** Until every worker thread has finished the command (their update slices, or the whole update). */
-  private async workersDone(t0: number): Promise<void> {
-    for (let d; (d = Atomics.load(this.sync, SYNC_DONE)) < this.workers - 1;) await this.waitWhile(SYNC_DONE, d, t0);
+  /** Until `loops` worker threads have finished the command. */
+  private async workersDone(t0: number, loops: number): Promise<void> {
+    for (let d; (d = Atomics.load(this.sync, SYNC_DONE)) < loops;) await this.waitWhile(SYNC_DONE, d, t0);
   }
 
   /**
@@ -519,15 +580,13 @@ export class Coordinator {
   }
 
   /**
-   * Loss and accuracy of a whole split in `order`, batches of `batchSize`: spread over this thread
-   * and the worker threads, or with carried states (streamPlan order), in order, each batch cut
-   * over them.
+   * Loss and accuracy of a whole split in `order`, batches of `batchSize`: spread over the workers,
+   * or with carried states (streamPlan order), in order, each batch cut over the workers.
    */
   async evaluate(split: SplitName, order: Int32Array, batchStarts: Int32Array, confusion: boolean): Promise<EvalResult> {
-    if (this.closed) throw new Error('Coordinator: the pool is closed');
     let results: ShardResult[] = [];
     try {
-      await this.stopLoops();
+      await this.stopLoops(); // their threads take the evaluation's tasks
       this.setOrder(split, order);
       Atomics.add(this.fence, 0, 1);
       if (this.carry) {
@@ -535,15 +594,16 @@ export class Coordinator {
         for (let k = 0; k + 1 < batchStarts.length; k++) {
           const off = batchStarts[k];
           const shards = this.shards(split, off, batchStarts[k + 1] - off);
-          results.push(...(await this.runEval(shards.map(([o, n]) => ({ kind: 'eval', split, off: o, n, confusion, carry: { row0: o - off } })))));
+          const runs = shards.map(([o, n]) => this.pool.run({ kind: 'eval', split, off: o, n, confusion, carry: { row0: o - off } } satisfies EvalTask) as Promise<ShardResult>);
+          results.push(...(await this.watched(runs, Promise.all(runs))));
         }
       } else {
-        const tasks: EvalTask[] = [];
+        const tasks: Promise<ShardResult>[] = [];
         for (let k = 0; k + 1 < batchStarts.length; k++) {
           const off = batchStarts[k], n = batchStarts[k + 1] - off;
-          tasks.push({ kind: 'eval', split, off, n, confusion });
+          tasks.push(this.pool.run({ kind: 'eval', split, off, n, confusion } satisfies EvalTask));
         }
-        results = await this.runEval(tasks);
+        results = await this.watched(tasks, Promise.all(tasks));
       }
     } catch (e) {
       await this.destroy();
@@ -559,49 +619,22 @@ export class Coordinator {
   }
 
   /**
-   * Evaluation tasks on this thread and the pool's, each taking the next task when it is free;
-   * their results in task order (so sums over them do not depend on who ran what). This thread
-   * yields to its event loop after each task. It is a failure when no task has finished for the
-   * stall limit (a worker thread that stopped answering).
+   * `all`, or a rejection when none of `runs` has finished for the stall limit (20 times the
+   * slowest step so far, at least 2 minutes; 0: none): a worker thread that stopped answering. The clock
+   * restarts at each finished task, so a long evaluation of many batches is not cut short.
    */
-  private async runEval(tasks: EvalTask[]): Promise<ShardResult[]> {
-    const out = new Array<ShardResult>(tasks.length);
-    let next = 0, last = performance.now(), failed = false;
+  private watched<T>(runs: Promise<unknown>[], all: Promise<T>): Promise<T> {
     const limit = this.stallLimit();
-    const mine = next++; // this thread's first task, claimed before the pool's take theirs
-    const lanes: Promise<void>[] = [];
-    const pool = this.pool;
-    // Two lanes per worker thread, so that it has its next task queued while this thread computes.
-    if (pool) for (let i = 0; i < 2 * (this.workers - 1); i++) {
-      lanes.push((async () => {
-        for (let j; !failed && (j = next++) < tasks.length;) { out[j] = await pool.run(tasks[j]) as ShardResult; last = performance.now(); }
-      })());
-    }
-    lanes.push((async () => {
-      for (let j = mine; !failed && j < tasks.length; j = next++) {
-        out[j] = this.runner.evaluate(tasks[j]);
-        last = performance.now();
-        await nextTurn();
-      }
-    })());
-    let timer: NodeJS.Timeout | undefined;
-    const stalled = new Promise<never>((_, reject) => {
-      const check = () => {
-        const idle = performance.now() - last;
-        if (idle >= limit) reject(new Error(this.stalled(limit)));
-        else timer = setTimeout(check, limit - idle + 1);
+    return new Promise<T>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const arm = () => {
+        clearTimeout(timer);
+        if (limit > 0) timer = setTimeout(() => reject(new Error(this.stalled(limit))), limit);
       };
-      if (limit > 0) timer = setTimeout(check, limit);
+      arm();
+      for (const r of runs) r.then(arm, () => {});
+      all.then((v) => { clearTimeout(timer); resolve(v); }, (e) => { clearTimeout(timer); reject(e); });
     });
-    try {
-      await Promise.race([Promise.all(lanes), stalled]);
-    } catch (e) {
-      failed = true;
-      throw e;
-    } finally {
-      clearTimeout(timer);
-    }
-    return out;
   }
 
   /** Finish: end the loops, wait for running tasks, stop the threads. */
@@ -609,7 +642,7 @@ export class Coordinator {
     if (this.closed) return;
     this.closed = true;
     await this.stopLoops();
-    await this.pool?.close();
+    await this.pool.close();
   }
 
   /** Abort: stop the threads at once. */
@@ -618,6 +651,6 @@ export class Coordinator {
     this.closed = true;
     Atomics.store(this.sync, SYNC_ABORT, 1);
     for (const i of [SYNC_GEN, SYNC_STEP, SYNC_DONE]) Atomics.notify(this.sync, i);
-    await this.pool?.destroy();
+    await this.pool.destroy();
   }
 }

@@ -128,6 +128,7 @@ export function writeTask(box: Float64Array, k: number, task: StepTask | UpdateT
   box[b + 8] = task.lo; box[b + 9] = task.hi; box[b + 10] = task.cur; box[b + 11] = task.row0;
   box[b + 20] = task.update.clipNorm; box[b + 21] = task.update.ulo; box[b + 22] = task.update.uhi;
   box[b + 23] = task.gradientOnly ? 1 : 0;
+  box[b + 25] = task.fused ? 1 : 0;
 }
 
 /** Read thread k's command from the mailbox into the given objects (reused: nothing allocated per step); returns which. */
@@ -150,6 +151,7 @@ export function readTask(box: Float64Array, k: number, step: StepTask, update: U
   step.lo = box[b + 8]; step.hi = box[b + 9]; step.cur = box[b + 10] as 0 | 1; step.row0 = box[b + 11];
   step.update.clipNorm = box[b + 20]; step.update.ulo = box[b + 21]; step.update.uhi = box[b + 22];
   step.gradientOnly = box[b + 23] !== 0;
+  step.fused = box[b + 25] !== 0;
   return step;
 }
 
@@ -157,7 +159,7 @@ export function readTask(box: Float64Array, k: number, step: StepTask, update: U
 export function blankTasks(): [StepTask, UpdateTask] {
   const opts = (): OptimizerOptions => ({ kind: 'adam', lr: 0, beta1: 0, beta2: 0, eps: 0, momentum: 0, weightDecay: 0 });
   return [
-    { kind: 'step', step: 0, split: 'train', off: 0, n: 0, k: 0, W: 1, S: 1, lo: 0, hi: 0, cur: 0, row0: 0, update: { step: 0, opts: opts(), clipNorm: 0, ulo: 0, uhi: 0 }, gradientOnly: false },
+    { kind: 'step', step: 0, split: 'train', off: 0, n: 0, k: 0, W: 1, S: 1, lo: 0, hi: 0, cur: 0, row0: 0, update: { step: 0, opts: opts(), clipNorm: 0, ulo: 0, uhi: 0 }, gradientOnly: false, fused: false },
     { kind: 'update', step: 0, opts: opts(), scale: 0, lo: 0, hi: 0 },
   ];
 }
@@ -205,6 +207,13 @@ export interface StepTask {
    * task's Σ g², and nothing is updated.
    */
   gradientOnly?: boolean;
+  /**
+   * No clipping (Adam, clipNorm 0, not gradientOnly): after the first barrier each task sums its
+   * part of the slots and applies Adam to it in one pass (ShardRunner.fused), without writing the
+   * reduced gradient, and there is no second barrier. Its Σ g² goes to partials[4k+2] for the
+   * caller's norm.
+   */
+  fused?: boolean;
 }
 
 /** The optimizer step on slice [lo, hi) of the parameters, with gradient scale·grad (distributed training). */

@@ -14,8 +14,8 @@ import { allocBatch, type Batch } from '../model/batch.js';
 import { createKernels } from '../model/backend/index.js';
 import { fillBatch, continuesChunk, type EncodedSplit } from '../data/index.js';
 import { zeroGrad, tokenRows, clipScale } from '../train/step.js';
-import { argmaxRow, sumSlots, sumSlotRows, zeroRows, fill } from '../model/kernels.js';
-import { updateRange } from '../train/optim.js';
+import { argmaxRow, sumSlots, sumSlotRows, zeroRows, fill, sumSlotsAdam, sumSlotRowsAdam, adamUnmarked } from '../model/kernels.js';
+import { updateRange, adamConsts } from '../train/optim.js';
 import { SharedArena } from '../util/shared.js';
 import { stepKey } from '../util/prng.js';
 
@@ -58,12 +58,16 @@ export class ShardRunner {
   private readonly m: Float32Array;
   private readonly v: Float32Array;
   private readonly width: number;
+  /** The token table's rows, and where the dense tensors start (after its padding to 4 elements). */
+  private readonly rows: number;
+  private readonly denseStart: number;
   private readonly ws: Workspace;
   private readonly batch: Batch;
   // This step's token rows (the union of the slots' touched rows, in slot order): every thread
   // builds the same list; the thread of shard 0 also publishes it, for the next step to zero.
   private readonly union: Int32Array;
-  private readonly mark: Uint8Array;
+  /** 1 for the rows in `union` while a fused update runs (an Int32 per row, in the arena, for the SIMD kernel), else 0. */
+  private readonly mark: Int32Array;
   // This thread's rows of the last union and of this one (r mod W = k), where the SIMD kernels read them.
   private readonly mine: Int32Array;
 
@@ -79,11 +83,12 @@ export class ShardRunner {
     this.grad = arena.float32At(init.grad, size);
     this.m = init.moments ? arena.float32At(init.moments.m, size) : new Float32Array(0);
     this.v = init.moments && init.moments.v >= 0 ? arena.float32At(init.moments.v, size) : new Float32Array(0);
-    this.width = tokenRows(this.layout).width;
+    ({ width: this.width, denseStart: this.denseStart } = tokenRows(this.layout));
+    this.rows = this.layout.tensors[0].shape[0];
     this.ws = allocWorkspace(spec, init.maxB, init.maxT, createKernels(init.kernels, arena));
     this.batch = allocBatch(init.maxB, init.maxT);
     this.union = new Int32Array(spec.V);
-    this.mark = new Uint8Array(spec.V);
+    this.mark = arena.int32(spec.V);
     this.mine = arena.int32(spec.V);
   }
 
@@ -163,6 +168,43 @@ export class ShardRunner {
     return { batchLoss, batchCount, gradNorm: c.gradNorm, clipped: c.clipped, finite, updateMs: performance.now() - t0 };
   }
 
+  /**
+   * Phase 2 of a step without clipping (t.fused; after the one barrier): the slot sum and Adam in
+   * one pass over this thread's part, which is the reduce's part (the dense range [lo, hi), the
+   * touched token rows r with r mod W = k, in union order) plus the untouched rows of its range of
+   * the token table, updated with a zero gradient without reading one. The reduced gradient is
+   * never written. Σ g² of the part goes to the partials, summed as reduce() sums it, so the norm
+   * the caller takes from them is the two-phase step's to the bit; so is every updated element.
+   * Nothing is updated when the loss is not finite. A gradient that is not finite is only known
+   * after the update (the caller reports it, and training stops on it): then the parameters are
+   * spoiled in memory, where the two-phase step would have left them unchanged.
+   */
+  fused(t: StepTask): { batchLoss: number; batchCount: number; ms: number } {
+    const t0 = performance.now();
+    const { init, union, mark, mine, width, slotData, slotTable, m, v } = this;
+    const p = this.params.data as Float32Array;
+    let batchLoss = 0, batchCount = 0;
+    for (let k = 0; k < t.W; k++) { batchLoss += init.partials[4 * k]; batchCount += init.partials[4 * k + 1]; }
+    Atomics.store(init.sync, SYNC_PHASE + t.k, PHASE_REDUCE);
+    const u = this.buildUnion(t.S, true);
+    let sq = 0;
+    if (Number.isFinite(batchLoss) && batchCount > 0) {
+      Atomics.store(init.sync, SYNC_PHASE + t.k, PHASE_UPDATE);
+      const c = adamConsts(t.update.opts, t.update.step, 1 / batchCount); // clipScale's factor without clipping
+      sq = sumSlotsAdam(p, m, v, t.lo, t.hi - t.lo, slotData, t.S, slotTable, c);
+      let n = 0;
+      for (let i = 0; i < u; i++) if (union[i] % t.W === t.k) mine[n++] = union[i];
+      sq = sumSlotRowsAdam(p, m, v, slotData, t.S, slotTable, mine, n, width, sq, c);
+      const V = this.rows;
+      adamUnmarked(p, m, v, mark, Math.floor((V * t.k) / t.W), Math.floor((V * (t.k + 1)) / t.W), width, c);
+      // The table's padding to 4 elements: zero, and Adam keeps it so, as the dense update does.
+      if (t.k === t.W - 1) sumSlotsAdam(p, m, v, V * width, this.denseStart - V * width, slotData, 0, slotTable, c);
+    }
+    for (let i = 0; i < u; i++) mark[union[i]] = 0;
+    init.partials[4 * t.k + 2] = sq;
+    return { batchLoss, batchCount, ms: performance.now() - t0 };
+  }
+
   /** The optimizer step on a slice, after the ranks' allreduce (distributed training); ms. */
   updateOnly(t: UpdateTask): number {
     const t0 = performance.now();
@@ -170,8 +212,8 @@ export class ShardRunner {
     return performance.now() - t0;
   }
 
-  /** The union of slots 0..S-1's touched rows, in slot order, into `union`; returns its length. */
-  private buildUnion(S: number): number {
+  /** The union of slots 0..S-1's touched rows, in slot order, into `union`; returns its length. `keep`: leave them marked. */
+  private buildUnion(S: number, keep = false): number {
     const { union, mark } = this;
     let u = 0;
     for (let k = 0; k < S; k++) {
@@ -181,7 +223,7 @@ export class ShardRunner {
         if (mark[row] === 0) { mark[row] = 1; union[u++] = row; }
       }
     }
-    for (let i = 0; i < u; i++) mark[union[i]] = 0;
+    if (!keep) for (let i = 0; i < u; i++) mark[union[i]] = 0;
     return u;
   }
 
