@@ -7,7 +7,7 @@
 
 import { workerData } from 'piscina';
 import { performance } from 'node:perf_hooks';
-import { SYNC_STEP, SYNC_DONE, SYNC_ABORT, SYNC_GEN, readTask, blankTasks, writeResult, type WorkerInit, type EvalTask, type ShardResult, type LoopTask } from '../src/parallel/protocol.js';
+import { SYNC_STEP, SYNC_DONE, SYNC_READY, SYNC_ABORT, SYNC_GEN, readTask, blankTasks, writeResult, type WorkerInit, type EvalTask, type ShardResult, type LoopTask } from '../src/parallel/protocol.js';
 import { ShardRunner, barrier } from '../src/parallel/shard.js';
 import { SharedArena } from '../src/util/shared.js';
 
@@ -34,6 +34,7 @@ function nextCommand(seen: number): number {
 
 function loop(task: LoopTask): void {
   const { k } = task;
+  Atomics.add(sync, SYNC_READY, 1);
   for (let seen = task.seq; ;) {
     seen = nextCommand(seen);
     const t = readTask(box, k, stepTask, updateTask);

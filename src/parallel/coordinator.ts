@@ -23,7 +23,7 @@ import { tokenRows, clipScale, type UpdateStats } from '../train/step.js';
 import type { Optimizer } from '../train/optim.js';
 import type { EncodedSplit, SplitName } from '../data/index.js';
 import {
-  SYNC_ABORT, SYNC_GEN, SYNC_STEP, SYNC_DONE, SYNC_PHASE, PHASE_UPDATE, BOX_WORDS, RESULT_WORDS, writeTask, readResult, blankTasks,
+  SYNC_ABORT, SYNC_GEN, SYNC_STEP, SYNC_DONE, SYNC_READY, SYNC_PHASE, PHASE_UPDATE, BOX_WORDS, RESULT_WORDS, writeTask, readResult, blankTasks,
   type WorkerInit, type SlotBuffers, type StepTask, type StepResult, type EvalTask, type ShardResult, type CarryBuffers, type UpdateTask, type LoopTask,
 } from './protocol.js';
 import { ShardRunner, arrive } from './shard.js';
@@ -463,6 +463,7 @@ export class Coordinator {
     this.loopErrors = [];
     this.loops = [];
     this.loopsFrom = k0;
+    Atomics.store(this.sync, SYNC_READY, 0);
     for (let k = k0; k < this.workers; k++) {
       const run = this.pool.run({ kind: 'loop', k, seq } satisfies LoopTask);
       run.then(
@@ -515,9 +516,12 @@ export class Coordinator {
 
   private async sleepWhile(index: number, value: number, t0: number): Promise<void> {
     const limit = this.stallLimit();
+    const loops = this.loops ? this.workers - this.loopsFrom : 0;
+    let since = t0; // the stall clock: from the step's start, or once the loops' threads have started
     while (Atomics.load(this.sync, index) === value) {
       if (Atomics.load(this.sync, SYNC_ABORT) !== 0 || this.loopErrors.length > 0) throw new StepAborted();
-      if (limit > 0 && performance.now() - t0 > limit) throw new Error(this.stalled(limit));
+      if (Atomics.load(this.sync, SYNC_READY) < loops) since = performance.now();
+      else if (limit > 0 && performance.now() - since > limit) throw new Error(this.stalled(limit));
       const w = waitAsync(this.sync, index, value, 20);
       if (w.async) await w.value;
     }

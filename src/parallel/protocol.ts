@@ -86,6 +86,7 @@ export const SYNC_GEN = 1; //    barrier generation: bumped by the last to arriv
 export const SYNC_ABORT = 2; //  set by the coordinator when a task failed: the others stop waiting
 export const SYNC_STEP = 3; //   the command counter: the main thread bumps it (and notifies) to start a command
 export const SYNC_DONE = 5; //   worker threads done with the current command
+export const SYNC_READY = 6; //  loop tasks running (their threads started): the stall clock waits for them
 export const SYNC_PHASE = 8; //  + k: the phase task k has reached in this step (PHASE_*)
 export const PHASE_GRADIENT = 1, PHASE_REDUCE = 2, PHASE_UPDATE = 3;
 
