@@ -321,6 +321,62 @@
     (local.get $sq)
   )
 
+  ;; Adam with a zero gradient on [p, p+4n), m, v likewise: adam's operations on g = +0 (whose
+  ;; products g·scale, c1·g' and (c2·g')·g' are computed once), without reading a gradient and
+  ;; without the sum of squares. The same bits as adam on a zero gradient.
+  (func $adamZero
+    (param $p i32) (param $m i32) (param $v i32) (param $n i32)
+    (param $scale f32) (param $b1 f32) (param $c1 f32) (param $b2 f32) (param $c2 f32)
+    (param $stepSize f32) (param $sqrtBc2 f32) (param $eps f32) (param $decay f32)
+    (local $i i32) (local $end i32) (local $vend i32) (local $gi v128) (local $mi v128) (local $vi v128)
+    (local $B1 v128) (local $CG v128) (local $B2 v128) (local $VG v128) (local $SS v128) (local $BC v128) (local $E v128) (local $D v128)
+    (local $gs f32) (local $ms f32) (local $vs f32)
+    (local.set $gi (f32x4.mul (v128.const i32x4 0 0 0 0) (f32x4.splat (local.get $scale))))
+    (local.set $CG (f32x4.mul (f32x4.splat (local.get $c1)) (local.get $gi)))
+    (local.set $VG (f32x4.mul (f32x4.mul (f32x4.splat (local.get $c2)) (local.get $gi)) (local.get $gi)))
+    (local.set $B1 (f32x4.splat (local.get $b1)))
+    (local.set $B2 (f32x4.splat (local.get $b2)))
+    (local.set $SS (f32x4.splat (local.get $stepSize)))
+    (local.set $BC (f32x4.splat (local.get $sqrtBc2)))
+    (local.set $E (f32x4.splat (local.get $eps)))
+    (local.set $D (f32x4.splat (local.get $decay)))
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $vend (i32.and (local.get $end) (i32.const -16)))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $i) (local.get $vend)))
+      (local.set $mi (f32x4.add (f32x4.mul (local.get $B1) (v128.load (i32.add (local.get $m) (local.get $i)))) (local.get $CG)))
+      (local.set $vi (f32x4.add (f32x4.mul (local.get $B2) (v128.load (i32.add (local.get $v) (local.get $i)))) (local.get $VG)))
+      (v128.store (i32.add (local.get $m) (local.get $i)) (local.get $mi))
+      (v128.store (i32.add (local.get $v) (local.get $i)) (local.get $vi))
+      (v128.store (i32.add (local.get $p) (local.get $i))
+        (f32x4.sub
+          (f32x4.mul (v128.load (i32.add (local.get $p) (local.get $i))) (local.get $D))
+          (f32x4.div
+            (f32x4.mul (local.get $SS) (local.get $mi))
+            (f32x4.add (f32x4.div (f32x4.sqrt (local.get $vi)) (local.get $BC)) (local.get $E)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 16)))
+      (br $l)))
+    (local.set $gs (f32.mul (f32.const 0) (local.get $scale)))
+    (block $tdone (loop $t
+      (br_if $tdone (i32.ge_u (local.get $i) (local.get $end)))
+      (local.set $ms (f32.add
+        (f32.mul (local.get $b1) (f32.load (i32.add (local.get $m) (local.get $i))))
+        (f32.mul (local.get $c1) (local.get $gs))))
+      (local.set $vs (f32.add
+        (f32.mul (local.get $b2) (f32.load (i32.add (local.get $v) (local.get $i))))
+        (f32.mul (f32.mul (local.get $c2) (local.get $gs)) (local.get $gs))))
+      (f32.store (i32.add (local.get $m) (local.get $i)) (local.get $ms))
+      (f32.store (i32.add (local.get $v) (local.get $i)) (local.get $vs))
+      (f32.store (i32.add (local.get $p) (local.get $i))
+        (f32.sub
+          (f32.mul (f32.load (i32.add (local.get $p) (local.get $i))) (local.get $decay))
+          (f32.div
+            (f32.mul (local.get $stepSize) (local.get $ms))
+            (f32.add (f32.div (f32.sqrt (local.get $vs)) (local.get $sqrtBc2)) (local.get $eps)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $t)))
+  )
+
   ;; Adam with a zero gradient on the token rows r in [r0, r1) that no slot touched (mark[r] = 0,
   ;; an i32 per row), each run of such rows as one span: the bits of adam on a gradient that is
   ;; zero there, without reading it.
@@ -341,11 +397,11 @@
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br $rl)))
       (local.set $off (i32.shl (i32.mul (local.get $a) (local.get $width)) (i32.const 2)))
-      (drop (call $sumSlotsAdam
+      (call $adamZero
         (i32.add (local.get $p) (local.get $off)) (i32.add (local.get $m) (local.get $off)) (i32.add (local.get $v) (local.get $off))
-        (i32.const 0) (i32.const 0) (i32.const 0) (i32.mul (i32.sub (local.get $r) (local.get $a)) (local.get $width))
+        (i32.mul (i32.sub (local.get $r) (local.get $a)) (local.get $width))
         (local.get $scale) (local.get $b1) (local.get $c1) (local.get $b2) (local.get $c2)
-        (local.get $stepSize) (local.get $sqrtBc2) (local.get $eps) (local.get $decay)))
+        (local.get $stepSize) (local.get $sqrtBc2) (local.get $eps) (local.get $decay))
       (br $l)))
   )
 )
