@@ -307,6 +307,7 @@ runMain(async () => {
       ['npm run bench -- --workers 1,2 --workloads W-medium --input onehot'],
       ['npm run bench -- --compare pytorch --workloads W-medium --lengths full,variable', 'alternating with PyTorch (1 thread, tuned)'],
       ['npm run bench -- --task lm --compare pytorch --torch-threads 1,2', 'language models (full softmax), beside PyTorch on 1 and on 2 threads'],
+      ['npm run bench -- --compare onednn --input embedding', 'beside oneDNN\'s own f32 RNN training primitives (the RNN layer alone), best of 1 and 2 threads; --cell lstm for its LSTM'],
       ['npm run bench -- --data --workers 2', 'prepare MB/s (char, word, bpe), tokens/s from shards vs in memory, peak RSS on a 2 GB text\'s shards'],
       ['npm run bench -- --kernels-micro', 'GFLOP/s of the per-step product of each backend beside torch.mm'],
       ['mpirun -np 2 node dist/src/bench/bench.js --mpi --workers 1 --input embedding', 'the allreduce of a distributed step (bytes, ms) beside the step time'],
