@@ -101,56 +101,53 @@ t.test('--cell lstm / gru: the gated cells are measured', async (t) => {
   }
 });
 
-t.test('a short real comparison with PyTorch, full and variable lengths', { skip: !torchInstalled && 'PyTorch not installed for /usr/bin/python3' }, async (t) => {
-  const r = await run(BENCH, ['--compare', 'pytorch', '--workloads', 'W-small', '--input', 'embedding,onehot', '--workers', '1,2', '--lengths', 'full,variable', '--seconds', '0.2']);
+t.test('a short real comparison with PyTorch on 1 and 2 threads, full and variable lengths', { skip: !torchInstalled && 'PyTorch not installed for /usr/bin/python3' }, async (t) => {
+  const r = await run(BENCH, ['--compare', 'pytorch', '--torch-threads', '1,2', '--workloads', 'W-small', '--input', 'embedding,onehot', '--workers', '1,2', '--lengths', 'full,variable', '--seconds', '0.1']);
   t.equal(r.status, 0, `exit 0 (${r.stderr.trim()})`);
   const rows = jsonLines(r.stdout);
-  const torch = rows.filter((x) => x.impl === 'pytorch');
+  const torch = rows.filter((x) => x.impl === 'pytorch' && x.workers === 1);
   const ours = rows.filter((x) => x.impl === 'rnn-trainer');
   t.equal(torch.length, 4, 'a PyTorch row per input x lengths');
+  t.equal(rows.filter((x) => x.impl === 'pytorch' && x.workers === 2).length, 4, 'and one on 2 threads');
   t.equal(ours.length, 8, 'our rows: input x lengths x 2 worker counts');
-  for (const x of torch) {
-    t.match(x, { workers: 1, cell: 'rnn' }, 'PyTorch: one thread');
+  for (const x of rows.filter((y) => y.impl === 'pytorch')) {
+    t.match(x, { cell: 'rnn' }, 'PyTorch: the same cell');
     t.ok((x.tokensPerSec as number) > 0 && (x.steps as number) >= 3, 'PyTorch measured');
   }
   for (const x of ours) {
-    const p = torch.find((y) => y.input === x.input && y.lengths === x.lengths)!;
-    t.equal(x.pytorchTokensPerSec, p.tokensPerSec, 'PyTorch figure beside ours');
+    const same = (y: Record<string, unknown>) => y.impl === 'pytorch' && y.input === x.input && y.lengths === x.lengths;
+    const one = rows.find((y) => same(y) && y.workers === 1)!, two = rows.find((y) => same(y) && y.workers === 2)!;
+    t.equal(x.pytorchTokensPerSec, one.tokensPerSec, 'PyTorch figure (1 thread) beside ours');
     t.ok(typeof x.vsPytorch === 'number' && (x.vsPytorch as number) > 0, 'the ratio');
+    t.same(x.pytorchThreads, { 1: one.tokensPerSec, 2: two.tokensPerSec }, 'both thread counts beside ours');
   }
+  t.match(r.stdout, /^workload .*ours\/PyTorch .*PyTorch 2t tok\/s +ours\/PyTorch 2t$/m, 'the 2-thread columns');
   t.match(r.stdout, /peak per core: [\d.]+ GFLOP\/s, measured on .+ \(register-only \S+ FMA loop, \d+ independent accumulators|peak assumed per core: Zen 5 AVX-512, .* = 64 FLOP\/cycle x \d+ MHz/, 'the peak, measured (with the CPU model) or assumed');
   t.match(r.stdout, /^workload +input +lengths +workers +ours tok\/s +PyTorch tok\/s +ours\/PyTorch/m, 'the comparison table');
-  t.match(r.stdout, /PyTorch 1\.\d+.*1 thread/, 'PyTorch set-up line');
+  t.match(r.stdout, /PyTorch 1\.\d+.*1 and 2 threads/, 'PyTorch set-up line');
 });
 
-t.test('--task lm: a language model (full softmax), the head in GFLOP/s, PyTorch on 1 and 2 threads', async (t) => {
+// Without --compare: PyTorch on 1 and 2 threads is checked by the classifier comparison above (the
+// same table code); each PyTorch child costs a torch import, about 2 s of CPU.
+t.test('--task lm: a language model (full softmax), the head in GFLOP/s', async (t) => {
   const file = join(t.testdir({}), 'workloads.json');
   writeFileSync(file, JSON.stringify({ workloads: {
     'LM-tiny': { task: 'lm', V: 300, E: 8, H: 16, C: 300, B: 4, T: 6 },
     'W-tiny': { V: 300, E: 8, H: 16, C: 3, B: 4, T: 6 },
   } }));
-  const torch = torchInstalled ? ['--compare', 'pytorch', '--torch-threads', '1,2'] : [];
-  const r = await run(BENCH, ['--task', 'lm', '--file', file, '--input', 'embedding', '--workers', '1,2', '--seconds', '0.1', ...torch]);
+  const r = await run(BENCH, ['--task', 'lm', '--file', file, '--input', 'embedding', '--workers', '1,2', '--seconds', '0.1']);
   t.equal(r.status, 0, `exit 0 (${r.stderr.trim()})`);
   const rows = jsonLines(r.stdout);
   t.ok(rows.length > 0 && rows.every((x) => x.workload === 'LM-tiny' && x.cell === 'lstm'), '--task lm picks the lm workloads, LSTM by default');
   const ours = rows.filter((x) => x.impl === 'rnn-trainer');
   t.equal(ours.length, 2, 'a row per worker count');
+  t.equal(rows.length, 2, 'ours only (no --compare)');
   const fpt = 6 * 4 * (8 * 16 + 16 * 16) + 6 * 300 * 16; // the cell's and the head's FLOPs per token
   for (const x of ours) {
     t.ok((x.tokensPerSec as number) > 0, `${x.workers} worker(s): measured`);
     const want = ((x.tokensPerSec as number) * fpt) / (x.workers as number) / 1e9;
     t.ok(Math.abs((x.gflopsPerCore as number) - want) <= 0.006, 'GFLOP/s count the head: 6·G·(E·H + H·H) + 6·V·H per token');
   }
-  if (!torchInstalled) return;
-  const py = rows.filter((x) => x.impl === 'pytorch');
-  t.same(py.map((x) => x.workers).sort(), [1, 2], 'PyTorch on 1 and on 2 threads');
-  for (const x of ours) {
-    const one = py.find((y) => y.workers === 1)!, two = py.find((y) => y.workers === 2)!;
-    t.equal(x.pytorchTokensPerSec, one.tokensPerSec, 'ours/PyTorch against one thread');
-    t.same(x.pytorchThreads, { 1: one.tokensPerSec, 2: two.tokensPerSec }, 'both thread counts beside ours');
-  }
-  t.match(r.stdout, /^workload .*ours\/PyTorch .*PyTorch 2t tok\/s +ours\/PyTorch 2t$/m, 'the 2-thread columns');
 });
 
 t.test('--kernels-micro: the per-step product of each backend (and torch.mm when installed)', async (t) => {

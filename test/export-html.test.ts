@@ -3,7 +3,9 @@
 // predict.js's (1e-5); a language model's next-token distribution after the prompt equals the
 // model's (Stepper, js kernels, 1e-5), and its greedy and seeded continuations equal predict.js
 // --generate's with the same flags; a BPE language model too. A model over the cap is refused.
-// Needs `npm run build`; skipped without Chromium.
+// Every page is opened in one Chromium launch (about 1.5 s of CPU each): the models are trained and
+// exported first, then a harness page holds one frame per page and query and copies what each
+// shows. Needs `npm run build`; skipped without Chromium.
 
 import t, { type Test } from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -31,19 +33,38 @@ t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
 interface PageOut { result: string; error: string; probs: [string, number][] }
 
-/** The page opened as file://page?query in headless Chromium: #result, #error and the probabilities it shows. */
-function openPage(page: string, query: Record<string, string>): PageOut {
+interface Visit { page: string; query: Record<string, string> }
+const urlOf = (v: Visit) => `file://${v.page}?${new URLSearchParams(v.query)}`;
+
+/**
+ * The pages opened as file://page?query in one headless Chromium: a harness page with a frame per
+ * visit copies, once all have loaded (each page computes while it loads), every frame's #result,
+ * #error and the probabilities it shows. Keyed by URL.
+ */
+function openPages(visits: Visit[]): Map<string, PageOut> {
   const flags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--disable-extensions', '--disable-dev-shm-usage', `--user-data-dir=${mkdtempSync(join(dir, 'profile-'))}`];
-  const url = `file://${page}?${new URLSearchParams(query)}`;
-  const dom = execFileSync(CHROMIUM, [...flags, '--dump-dom', url], { encoding: 'utf8', timeout: 120_000, stdio: ['ignore', 'pipe', 'ignore'] });
-  const text = (id: string) => {
-    const m = new RegExp(`<[a-z]+ id="${id}"[^>]*>([\\s\\S]*?)</`).exec(dom);
-    if (!m) throw new Error(`no #${id} in the page:\n${dom.slice(0, 3000)}`);
-    return m[1].replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&amp;/g, '&');
-  };
-  const probs = text('probs-json');
-  return { result: text('result'), error: text('error'), probs: probs ? JSON.parse(probs) : [] };
+    '--disable-component-update', '--disable-sync', '--disable-extensions', '--disable-dev-shm-usage', `--user-data-dir=${mkdtempSync(join(dir, 'profile-'))}`,
+    '--allow-file-access-from-files']; // the harness reads its file:// frames
+  const harness = join(dir, 'harness.html');
+  writeFileSync(harness, `<!doctype html><html><body>${visits.map((v) => `<iframe src="${urlOf(v).replace(/&/g, '&amp;').replace(/"/g, '&quot;')}"></iframe>`).join('')}
+<pre id="out"></pre><script>
+addEventListener('load', () => {
+  const text = (d, id) => { const e = d && d.getElementById(id); return e ? e.textContent : null; };
+  document.getElementById('out').textContent = JSON.stringify([...document.querySelectorAll('iframe')].map((f) => {
+    const d = f.contentDocument;
+    return { result: text(d, 'result'), error: text(d, 'error'), probs: text(d, 'probs-json'), body: d && d.body ? d.body.innerHTML.slice(0, 3000) : '(no document)' };
+  }));
+});
+</script></body></html>`);
+  const dom = execFileSync(CHROMIUM, [...flags, '--dump-dom', `file://${harness}`], { encoding: 'utf8', timeout: 120_000, stdio: ['ignore', 'pipe', 'ignore'] });
+  const m = /<pre id="out">([\s\S]*?)<\/pre>/.exec(dom);
+  if (!m) throw new Error(`no #out in the harness page:\n${dom.slice(0, 3000)}`);
+  const frames = JSON.parse(m[1].replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&amp;/g, '&')) as Array<Record<string, string | null>>;
+  return new Map(visits.map((v, i) => {
+    const f = frames[i];
+    for (const id of ['result', 'error', 'probs']) if (f[id] === null) throw new Error(`no #${id === 'probs' ? 'probs-json' : id} in ${urlOf(v)}:\n${f.body}`);
+    return [urlOf(v), { result: f.result!, error: f.error!, probs: f.probs ? JSON.parse(f.probs) : [] }];
+  }));
 }
 
 function exportPage(ckpt: string, name: string): string {
@@ -55,13 +76,29 @@ function exportPage(ckpt: string, name: string): string {
 
 const maxDiff = (a: number[], b: ArrayLike<number>) => a.reduce((d, x, i) => Math.max(d, Math.abs(x - b[i])), a.length === b.length ? 0 : Infinity);
 
+const NAMES_TEXTS = ['Jean-Luc']; // uppercase and a hyphen: normalized as predict.js does
+const LM_CHAR = { prompt: 'the cat', cases: [{ temperature: '0', seed: '1' }, { temperature: '0.8', seed: '7' }] };
+const LM_BPE = { prompt: 'the dog ran', cases: [{ temperature: '1', seed: '3' }] };
+const lmVisits = (page: string, c: typeof LM_CHAR): Visit[] => c.cases.map((q) => ({ page, query: { text: c.prompt, tokens: '30', ...q } }));
+
+/** The models, their pages, and what Chromium showed on each (one launch), made before the tests. */
+let made: { names: string; namesPage: string; lmChar: string; lmCharPage: string; lmBpe: string; lmBpePage: string; shown: Map<string, PageOut> } | undefined;
+t.before(() => {
+  if (skip) return;
+  const names = train(join(ROOT, 'configs', 'small.json'), dir, 'names-small', ['--max-steps', '30']).ckpt;
+  const lmChar = trainLm('lm-char', lmText(60), {});
+  const lmBpe = trainLm('lm-bpe', lmText(60), { data: { tokenizer: 'bpe', vocab: { maxSize: 300 } }, model: { cell: 'lstm', input: { embedding: 8 } } });
+  const namesPage = exportPage(names, 'names.html'), lmCharPage = exportPage(lmChar, 'lm.html'), lmBpePage = exportPage(lmBpe, 'lm-bpe.html');
+  const shown = openPages([...NAMES_TEXTS.map((text) => ({ page: namesPage, query: { text } })), ...lmVisits(lmCharPage, LM_CHAR), ...lmVisits(lmBpePage, LM_BPE)]);
+  made = { names, namesPage, lmChar, lmCharPage, lmBpe, lmBpePage, shown };
+});
+
 t.test('a classifier (char tokens): the page\'s label and probabilities are predict.js\'s', { skip }, async (t) => {
-  const ckpt = train(join(ROOT, 'configs', 'small.json'), dir, 'names-small', ['--max-steps', '30']).ckpt;
-  const page = exportPage(ckpt, 'names.html');
+  const { names: ckpt, namesPage: page, shown } = made!;
   t.ok(readFileSync(page, 'utf8').length < 1 << 20, 'a small model makes a page under 1 MiB');
-  for (const name of ['Jean-Luc']) { // uppercase and a hyphen: normalized as predict.js does
+  for (const name of NAMES_TEXTS) {
     const want = JSON.parse(node('predict', ['--checkpoint', ckpt, '--text', name]).stdout);
-    const got = openPage(page, { text: name });
+    const got = shown.get(urlOf({ page, query: { text: name } }))!;
     t.equal(got.error, '', `${name}: no error`);
     t.equal(got.result, want.label, `${name}: #result is the label predict.js gives (${want.label})`);
     t.same(got.probs.map(([l]) => l), Object.keys(want.probs), 'every label, in class order');
@@ -81,12 +118,12 @@ function trainLm(name: string, text: string, over: { data?: object; model?: obje
 }
 
 /** The page's next-token distribution after `prompt` and its continuations match the model's and predict.js's. */
-async function checkLm(t: Test, ckpt: string, page: string, prompt: string, cases: { temperature: string; seed: string }[]): Promise<void> {
+async function checkLm(t: Test, ckpt: string, page: string, { prompt, cases }: typeof LM_CHAR): Promise<void> {
   const m = loadModel(ckpt);
   const s = new Stepper(m.spec, m.params);
   for (const id of encodeText(prompt, { ...m.tokenizer, eos: false, maxLength: 0 }, { tokens: m.vocab })) s.step(id);
   for (const c of cases) {
-    const got = openPage(page, { text: prompt, tokens: '30', ...c });
+    const got = made!.shown.get(urlOf({ page, query: { text: prompt, tokens: '30', ...c } }))!;
     t.equal(got.error, '', 'no error');
     t.same(got.probs.map(([v]) => v), m.vocab, 'the next-token distribution covers the vocabulary, in id order');
     t.ok(maxDiff(got.probs.map(([, p]) => p), s.probs) < 1e-5, 'next-token probabilities within 1e-5 of the model\'s');
@@ -99,14 +136,12 @@ async function checkLm(t: Test, ckpt: string, page: string, prompt: string, case
 }
 
 t.test('a language model (char tokens): next-token probabilities and continuations', { skip }, async (t) => {
-  const ckpt = trainLm('lm-char', lmText(60), {});
-  await checkLm(t, ckpt, exportPage(ckpt, 'lm.html'), 'the cat', [{ temperature: '0', seed: '1' }, { temperature: '0.8', seed: '7' }]);
+  await checkLm(t, made!.lmChar, made!.lmCharPage, LM_CHAR);
 });
 
 t.test('a language model (BPE tokens, embedding input, LSTM)', { skip }, async (t) => {
-  const ckpt = trainLm('lm-bpe', lmText(60), { data: { tokenizer: 'bpe', vocab: { maxSize: 300 } }, model: { cell: 'lstm', input: { embedding: 8 } } });
-  t.equal(loadModel(ckpt).tokenizer.kind, 'bpe');
-  await checkLm(t, ckpt, exportPage(ckpt, 'lm-bpe.html'), 'the dog ran', [{ temperature: '1', seed: '3' }]);
+  t.equal(loadModel(made!.lmBpe).tokenizer.kind, 'bpe');
+  await checkLm(t, made!.lmBpe, made!.lmBpePage, LM_BPE);
 });
 
 t.test('a model over the cap is refused, naming the cap', async (t) => {

@@ -8,12 +8,15 @@
 // --compare pytorch runs the same model in PyTorch (bench/pytorch/bench_rnn.py, a child process
 // driven over stdin/stdout) in the same alternating rounds, and adds tokens/s side by side, the
 // ratio, GFLOP/s per core and the share of the core's peak; --torch-threads 1,2 adds PyTorch on 2
-// threads (a child per thread count). --kernels-micro times the per-step recurrent product of each
+// threads (a child per thread count). --compare onednn runs oneDNN's own f32 RNN/LSTM training
+// primitives on the same shapes (bench/peers/onednn, compiled once into a cache folder; skipped with
+// a note where oneDNN is not installed), best of 1 and 2 OpenMP threads: the recurrent layer alone,
+// no embedding, head or optimizer (src/bench/onednn.ts). --kernels-micro times the per-step recurrent product of each
 // compute backend beside torch.mm (src/bench/micro.ts).
 //
 //   npm run bench -- [--task classify|lm] [--workers 1,2] [--workloads W-small,W-medium,W-large]
 //                    [--input embedding,onehot] [--lengths full,variable] [--cell rnn|lstm|gru]
-//                    [--kernels auto|js|wasm|native] [--compare pytorch] [--torch-threads 1,2]
+//                    [--kernels auto|js|wasm|native] [--compare pytorch,onednn] [--torch-threads 1,2]
 //                    [--seconds S] [--file PATH] [--kernels-micro]
 
 import { resolveKernels, kernelsChoice } from '../model/backend/index.js';
@@ -31,9 +34,10 @@ import { toShared, arenaOf } from '../util/shared.js';
 import type { EncodedSplit } from '../data/index.js';
 import { parseArgs, runMain } from '../cli/args.js';
 import { ConfigError, UserError } from '../util/errors.js';
-import { flopsPerToken, corePeak, type Workload, type Peak } from './flops.js';
+import { flopsPerToken, corePeak, cpuModel, type Workload, type Peak } from './flops.js';
 import { TorchChild, torchScript, pythonPath } from './pytorch.js';
 import { kernelsMicro } from './micro.js';
+import { buildOnednn, onednnSource, runOnednn, ONEDNN_CELLS, type OnednnRun } from './onednn.js';
 import { benchMpi } from './mpi.js';
 import { benchData } from './data.js';
 
@@ -135,6 +139,30 @@ async function torchSide(torch: TorchChild, id: string, w: Workload, input: Inpu
   };
 }
 
+/**
+ * oneDNN's RNN layer alone on `threads` OpenMP threads: each round one run of the tool with about
+ * `ms` of steps (estimated from its previous run), every step counted at the run's mean step time.
+ */
+function onednnSide(o: OnednnConfig, w: Workload, cell: 'rnn' | 'lstm', threads: number): Side {
+  let estMs = NaN;
+  const run = async (iters: number, warmup: number) => {
+    const r = await runOnednn(o.binary, cell, w, threads, iters, warmup);
+    o.seen ??= r;
+    estMs = r.msPerStep;
+    return r;
+  };
+  return {
+    cap: 4000,
+    async round(ms, maxSteps) {
+      if (!Number.isFinite(estMs)) await run(3, 1);
+      const iters = Math.max(1, Math.min(maxSteps, Math.round(ms / Math.max(estMs, 1e-3))));
+      const r = await run(iters, 2);
+      return Array.from({ length: iters }, () => ({ total: r.msPerStep, fwdBwd: NaN, reduce: NaN, update: NaN, tokens: w.B * w.T }));
+    },
+    close: async () => {},
+  };
+}
+
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -142,8 +170,8 @@ const median = (xs: number[]) => {
 
 interface Row {
   workload: string; input: Input; cell: string; lengths: Lengths;
-  /** 'rnn-trainer' (ours, `workers` threads) or 'pytorch' (`workers` threads: --torch-threads). */
-  impl: 'rnn-trainer' | 'pytorch';
+  /** 'rnn-trainer' (ours, `workers` threads), 'pytorch' (`workers` threads: --torch-threads) or 'onednn' (its RNN layer alone, `workers` OpenMP threads). */
+  impl: 'rnn-trainer' | 'pytorch' | 'onednn';
   workers: number;
   kernels?: string;
   tokensPerSec: number; stepMs: number;
@@ -155,13 +183,28 @@ interface Row {
   pytorchTokensPerSec?: number; vsPytorch?: number;
   /** PyTorch on more threads (--torch-threads), by thread count. */
   pytorchThreads?: Record<string, number>;
+  /** oneDNN's RNN layer alone (no embedding, head or optimizer), its best thread count, and ours against it. */
+  onednnTokensPerSec?: number; onednnThreads?: number; vsOnednn?: number;
+}
+
+interface OnednnConfig {
+  binary: string;
+  /** OpenMP thread counts to run; ours is compared with the best. */
+  threads: number[];
+  /** The first run's output (implementation names, version). */
+  seen?: OnednnRun;
 }
 
 interface Config {
   cell: string; kernels: CoordinatorOptions['kernels']; kernelsLabel: string; seconds: number; peak: Peak;
   /** PyTorch children, fewest threads first (none without --compare pytorch). */
   torch: TorchChild[];
+  /** oneDNN's tool (--compare onednn, where it compiled), else null. */
+  onednn: OnednnConfig | null;
 }
+
+/** oneDNN runs what it has: our classifier's shapes with an embedding, full lengths, rnn or lstm. */
+const onednnRuns = (w: Workload, input: Input, lengths: Lengths, cell: string) => !isLm(w) && input === 'embedding' && lengths === 'full' && ONEDNN_CELLS.includes(cell);
 
 /**
  * Every worker count (and PyTorch, when compared) on one workload, in alternating rounds of about a
@@ -171,10 +214,23 @@ interface Config {
 async function measure(name: string, w: Workload, input: Input, lengths: Lengths, counts: number[], c: Config): Promise<Row[]> {
   const split = randomSplit(w, BATCHES, new Rng(1), lengths);
   const sides: Side[] = [];
+  const who: Array<{ impl: Row['impl']; workers: number }> = [];
   const times: StepTime[][] = [];
   try {
-    for (const n of counts) sides.push(await ourSide(w, input, c.cell, split, n, c.kernels));
-    for (const torch of c.torch) sides.push(await torchSide(torch, `${name}/${input}/${lengths}`, w, input, c.cell, split, lengths));
+    for (const n of counts) {
+      sides.push(await ourSide(w, input, c.cell, split, n, c.kernels));
+      who.push({ impl: 'rnn-trainer', workers: n });
+    }
+    for (const torch of c.torch) {
+      sides.push(await torchSide(torch, `${name}/${input}/${lengths}`, w, input, c.cell, split, lengths));
+      who.push({ impl: 'pytorch', workers: torch.info.threads });
+    }
+    if (c.onednn && onednnRuns(w, input, lengths, c.cell)) {
+      for (const n of c.onednn.threads) {
+        sides.push(onednnSide(c.onednn, w, c.cell as 'rnn' | 'lstm', n));
+        who.push({ impl: 'onednn', workers: n });
+      }
+    }
     for (const _ of sides) times.push([]);
     const start = performance.now();
     const round = Math.min(1000, (c.seconds * 1000) / 2);
@@ -186,14 +242,14 @@ async function measure(name: string, w: Workload, input: Input, lengths: Lengths
   }
   const fpt = flopsPerToken(w, input, c.cell);
   const rows = times.map((steps, i): Row => {
-    const isTorch = i >= counts.length;
-    const workers = isTorch ? c.torch[i - counts.length].info.threads : counts[i];
+    const { impl, workers } = who[i];
+    const isTorch = impl !== 'rnn-trainer';
     // Median over steps of each step's real tokens / its time (for full lengths: B·T / median step time).
     const tokensPerSec = Math.round(median(steps.map((r) => r.tokens / (r.total / 1000))));
     const med = (f: (r: StepTime) => number) => +median(steps.map(f)).toFixed(2);
     const gflopsPerCore = (tokensPerSec * fpt) / workers / 1e9;
     const row: Row = {
-      workload: name, input, cell: c.cell, lengths, impl: isTorch ? 'pytorch' : 'rnn-trainer', workers,
+      workload: name, input, cell: c.cell, lengths, impl, workers,
       ...(isTorch ? {} : { kernels: c.kernelsLabel }),
       tokensPerSec, stepMs: med((r) => r.total),
       ...(isTorch ? {} : {
@@ -206,13 +262,21 @@ async function measure(name: string, w: Workload, input: Input, lengths: Lengths
     };
     return row;
   });
-  const torchRows = rows.slice(counts.length);
+  const torchRows = rows.filter((r) => r.impl === 'pytorch');
   if (torchRows.length > 0) {
     const torchRow = torchRows[0];
     for (const r of rows.slice(0, counts.length)) {
       r.pytorchTokensPerSec = torchRow.tokensPerSec;
       r.vsPytorch = +(r.tokensPerSec / torchRow.tokensPerSec).toFixed(3);
       if (torchRows.length > 1) r.pytorchThreads = Object.fromEntries(torchRows.map((x) => [String(x.workers), x.tokensPerSec]));
+    }
+  }
+  const dnnl = rows.filter((r) => r.impl === 'onednn').sort((a, b) => b.tokensPerSec - a.tokensPerSec)[0];
+  if (dnnl) {
+    for (const r of rows.slice(0, counts.length)) {
+      r.onednnTokensPerSec = dnnl.tokensPerSec;
+      r.onednnThreads = dnnl.workers;
+      r.vsOnednn = +(r.tokensPerSec / dnnl.tokensPerSec).toFixed(3);
     }
   }
   return rows;
@@ -243,6 +307,7 @@ runMain(async () => {
       ['npm run bench -- --workers 1,2 --workloads W-medium --input onehot'],
       ['npm run bench -- --compare pytorch --workloads W-medium --lengths full,variable', 'alternating with PyTorch (1 thread, tuned)'],
       ['npm run bench -- --task lm --compare pytorch --torch-threads 1,2', 'language models (full softmax), beside PyTorch on 1 and on 2 threads'],
+      ['npm run bench -- --compare onednn --input embedding', 'beside oneDNN\'s own f32 RNN training primitives (the RNN layer alone), best of 1 and 2 threads; --cell lstm for its LSTM'],
       ['npm run bench -- --data --workers 2', 'prepare MB/s (char, word, bpe), tokens/s from shards vs in memory, peak RSS on a 2 GB text\'s shards'],
       ['npm run bench -- --kernels-micro', 'GFLOP/s of the per-step product of each backend beside torch.mm'],
       ['mpirun -np 2 node dist/src/bench/bench.js --mpi --workers 1 --input embedding', 'the allreduce of a distributed step (bytes, ms) beside the step time'],
@@ -255,7 +320,8 @@ runMain(async () => {
       lengths: { type: 'string', help: 'full (every sequence T tokens), variable (uniform in [T/4, T], tokens/s of real tokens), or both: full,variable', default: 'full' },
       cell: { type: 'string', choices: ['rnn', 'lstm', 'gru'], help: `recurrent cell (ours: ${OUR_CELLS.join(', ')} so far; default rnn, lstm with --task lm)` },
       kernels: { type: 'string', choices: ['auto', 'js', 'wasm', 'native'], help: 'our compute backend (default: RNN_TRAINER_KERNELS, else auto)' },
-      compare: { type: 'string', choices: ['pytorch'], help: 'also train the same model in PyTorch (bench/pytorch/bench_rnn.py; interpreter: RNN_TRAINER_PYTHON, else /usr/bin/python3, else python3)' },
+      compare: { type: 'string', help: 'pytorch: also train the same model in PyTorch (bench/pytorch/bench_rnn.py; interpreter: RNN_TRAINER_PYTHON, else /usr/bin/python3, else python3); onednn: also run oneDNN\'s f32 RNN/LSTM training primitives on the same shapes, the RNN layer alone (bench/peers/onednn; embedding input, full lengths, rnn or lstm; skipped with a note where oneDNN is not installed); or both: pytorch,onednn' },
+      onednnThreads: { type: 'string', help: 'with --compare onednn: comma-separated OpenMP thread counts; ours is compared with the best', default: '1,2' },
       torchThreads: { type: 'string', help: 'with --compare pytorch: comma-separated PyTorch thread counts, one tuned child each (ours/PyTorch is against the first)', default: '1' },
       mpi: { type: 'boolean', help: 'instead, under mpirun (`mpirun -np 2 node dist/src/bench/bench.js --mpi`): the distributed step\'s allreduce, its bytes and time beside the step time (src/bench/mpi.ts)' },
       steps: { type: 'number', integer: true, min: 1, help: 'with --mpi: measured steps per row (default 12); with --data: training steps measured per side (default 20)' },
@@ -305,12 +371,21 @@ runMain(async () => {
   const inputs = pickList('input', args.input, ['embedding', 'onehot'] as const);
   const lengthModes = pickList('lengths', args.lengths, ['full', 'variable'] as const);
   const ours = resolveOurKernels(args.kernels);
+  const compare = args.compare === undefined ? [] : pickList('compare', args.compare, ['pytorch', 'onednn'] as const);
+  const onednnThreads = list(args.onednnThreads).map(Number);
+  if (onednnThreads.length === 0 || onednnThreads.some((n) => !Number.isInteger(n) || n < 1)) throw new ConfigError(`--onednn-threads: expected positive integers, comma-separated, found \`${args.onednnThreads}\``);
+  let onednn: OnednnConfig | null = null;
+  if (compare.includes('onednn')) {
+    const b = buildOnednn(onednnSource(root));
+    if ('note' in b) console.log(b.note);
+    else onednn = { binary: b.binary, threads: onednnThreads };
+  }
   // Start PyTorch first: a missing python3 or torch is said before any of our rounds run.
   const torchChildren: TorchChild[] = [];
   const out: Row[] = [];
   try {
-    if (args.compare === 'pytorch') for (const n of torchThreads) torchChildren.push(await TorchChild.start(torchScript(root), pythonPath(), n));
-    const c: Config = { cell, kernels: ours.kernels, kernelsLabel: ours.label, seconds: args.seconds ?? 6, peak, torch: torchChildren };
+    if (compare.includes('pytorch')) for (const n of torchThreads) torchChildren.push(await TorchChild.start(torchScript(root), pythonPath(), n));
+    const c: Config = { cell, kernels: ours.kernels, kernelsLabel: ours.label, seconds: args.seconds ?? 6, peak, torch: torchChildren, onednn };
     for (const name of names) {
       for (const input of inputs) {
         for (const lengths of lengthModes) {
@@ -353,5 +428,19 @@ runMain(async () => {
       }).join('');
       console.log(`${r.workload.padEnd(10)} ${r.input.padEnd(10)}${showLengths ? ` ${r.lengths.padEnd(8)}` : ''} ${String(r.workers).padStart(7)} ${String(r.tokensPerSec).padStart(11)} ${String(t.tokensPerSec).padStart(14)} ${(r.tokensPerSec / t.tokensPerSec).toFixed(3).padStart(13)} ${r.gflopsPerCore.toFixed(2).padStart(15)} ${t.gflopsPerCore.toFixed(2).padStart(18)} ${pct(r.peakShare).padStart(10)} ${pct(t.peakShare).padStart(13)}${extra}`);
     }
+  }
+  const vsDnnl = mine.filter((r) => r.onednnTokensPerSec !== undefined);
+  if (onednn && vsDnnl.length > 0) {
+    const v = onednn.seen;
+    console.log(`\noneDNN${v?.version ? ` ${v.version}` : ''} (bench/peers/onednn, implementation fwd ${v?.implFwd ?? '?'}, bwd ${v?.implBwd ?? '?'}), f32, best of ${onednn.threads.join(' and ')} OpenMP thread${onednn.threads.length === 1 && onednn.threads[0] === 1 ? '' : 's'}, on ${peak.cpu ?? cpuModel()}`);
+    console.log("oneDNN's figure is its RNN layer alone (forward_training + backward of one layer): no embedding, head or optimizer; ours is the full training step");
+    console.log(peak.assumption);
+    console.log(`workload   workers  ours tok/s  oneDNN tok/s  oneDNN threads  ours/oneDNN  ours GF/s/core  oneDNN GF/s/core  ours peak  oneDNN peak`);
+    for (const r of vsDnnl) {
+      const d = out.find((x) => x.impl === 'onednn' && x.workload === r.workload && x.workers === r.onednnThreads)!;
+      console.log(`${r.workload.padEnd(10)} ${String(r.workers).padStart(7)} ${String(r.tokensPerSec).padStart(11)} ${String(d.tokensPerSec).padStart(13)} ${String(d.workers).padStart(15)} ${r.vsOnednn!.toFixed(3).padStart(12)} ${r.gflopsPerCore.toFixed(2).padStart(15)} ${d.gflopsPerCore.toFixed(2).padStart(17)} ${pct(r.peakShare).padStart(10)} ${pct(d.peakShare).padStart(12)}`);
+    }
+  } else if (onednn) {
+    console.log(`\noneDNN: no row it runs (it takes ${ONEDNN_CELLS.join(' or ')} classifiers with --input embedding and --lengths full)`);
   }
 });
