@@ -18,7 +18,7 @@ export const ORDER_STREAM = 0x0da7a000;
 /** Batches per pool: larger pools pad less, smaller pools mix lengths more. */
 export const POOL_BATCHES = 50;
 
-export function epochPlan(split: EncodedSplit, opts: { batchSize: number; seed: number; epoch: number; shuffle?: boolean }): EpochPlan {
+export function epochPlan(split: EncodedSplit, opts: PlanOptions): EpochPlan {
   const { batchSize: B } = opts;
   if (!Number.isInteger(B) || B < 1) throw new Error(`epochPlan: batchSize must be an integer >= 1, got ${B}`);
   const n = split.count;
@@ -29,7 +29,7 @@ export function epochPlan(split: EncodedSplit, opts: { batchSize: number; seed: 
 
   if (opts.shuffle === false) {
     order.sort((a, b) => len[b] - len[a] || a - b);
-    return { order, batchStarts: cuts(n, B) };
+    return { order: opts.into ? copyInto(order, opts.into) : order, batchStarts: cuts(n, B) };
   }
 
   const rng = new Rng(opts.seed, ORDER_STREAM + opts.epoch);
@@ -46,7 +46,7 @@ export function epochPlan(split: EncodedSplit, opts: { batchSize: number; seed: 
   const batches = new Int32Array(nb);
   for (let k = 0; k < nb; k++) batches[k] = k;
   rng.shuffle(batches);
-  const out = new Int32Array(n);
+  const out = orderArray(n, opts.into);
   const batchStarts = new Int32Array(nb + 1);
   let at = 0;
   for (let k = 0; k < nb; k++) {
@@ -79,28 +79,53 @@ export function continuesChunk(split: EncodedSplit, i: number): boolean {
  * shorter); batch k holds the k-th chunk of every stream still running, stream b at row b. So a
  * row's next chunk is the one after its last, and the state it ended in can start the next.
  */
-export function streamPlan(split: EncodedSplit, opts: { batchSize: number; seed: number; epoch: number; shuffle?: boolean }): EpochPlan {
+export function streamPlan(split: EncodedSplit, opts: PlanOptions): EpochPlan {
   const B = opts.batchSize, n = split.count;
   if (!Number.isInteger(B) || B < 1) throw new Error(`streamPlan: batchSize must be an integer >= 1, got ${B}`);
-  const docStarts: number[] = [];
-  for (let i = 0; i < n; i++) if (!continuesChunk(split, i)) docStarts.push(i);
-  const docs = Int32Array.from(docStarts.keys());
+  // Two passes over the chunks (count the documents, then note where each starts): typed arrays
+  // of one int per document, no per-chunk copy (a corpus of gigabytes has tens of millions of chunks).
+  let nd = 0;
+  for (let i = 0; i < n; i++) if (!continuesChunk(split, i)) nd++;
+  const docStarts = new Int32Array(nd + 1);
+  for (let i = 0, d = 0; i < n; i++) if (!continuesChunk(split, i)) docStarts[d++] = i;
+  docStarts[nd] = n;
+  const docs = new Int32Array(nd);
+  for (let d = 0; d < nd; d++) docs[d] = d;
   if (opts.shuffle !== false) new Rng(opts.seed, ORDER_STREAM + opts.epoch).shuffle(docs);
-  const seq = new Int32Array(n);
-  let at = 0;
-  for (const d of docs) {
-    const end = d + 1 < docStarts.length ? docStarts[d + 1] : n;
-    for (let i = docStarts[d]; i < end; i++) seq[at++] = i;
-  }
+  // The chunks of the shuffled documents, one after another, are the sequence seq; stream b is
+  // seq[b·S, (b+1)·S), and batch k holds seq[b·S + k] at row b (rows with b·S + k < n).
   const S = Math.ceil(n / B), rows = Math.ceil(n / Math.max(1, S)); // streams actually used
-  const order = new Int32Array(n), batchStarts = new Int32Array(S + 1);
-  at = 0;
+  const order = orderArray(n, opts.into), batchStarts = new Int32Array(S + 1);
+  let at = 0;
   for (let k = 0; k < S; k++) {
     batchStarts[k] = at;
-    for (let b = 0; b < rows; b++) if (b * S + k < n) order[at++] = seq[b * S + k];
+    for (let b = 0; b < rows; b++) if (b * S + k < n) at++;
   }
   batchStarts[S] = at;
+  let p = 0;
+  for (let j = 0; j < nd; j++) {
+    const d = docs[j];
+    for (let i = docStarts[d]; i < docStarts[d + 1]; i++, p++) {
+      const b = Math.floor(p / S), k = p - b * S;
+      order[batchStarts[k] + b] = i;
+    }
+  }
   return { order, batchStarts };
+}
+
+/** Plan options; `into`: write the order there (its first count entries) instead of a new array. */
+export interface PlanOptions { batchSize: number; seed: number; epoch: number; shuffle?: boolean; into?: Int32Array }
+
+function copyInto(order: Int32Array, into: Int32Array): Int32Array {
+  const o = orderArray(order.length, into);
+  o.set(order);
+  return o;
+}
+
+function orderArray(n: number, into: Int32Array | undefined): Int32Array {
+  if (!into) return new Int32Array(n);
+  if (into.length < n) throw new Error(`plan: the order array holds ${into.length} ids, the split has ${n}`);
+  return into.subarray(0, n);
 }
 
 function cuts(n: number, B: number): Int32Array {

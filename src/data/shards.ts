@@ -274,8 +274,8 @@ export interface ShardIndex {
   task: Task;
   /** Per shard: split, tokens, crc, and its open file. */
   shards: { split: number; tokens: number; crc: number; file: string }[];
-  /** Records of each split: shard, length, offset (tokens), label. */
-  records: Record<SplitName, { shard: Int32Array; length: Int32Array; offset: Float64Array; label: Int32Array }>;
+  /** Records per split (train, val, test); they are read from index.bin in pieces when needed (readRecords), never held whole. */
+  counts: number[];
   /** CRC32C of the index body: with the config's chunking, the data's identity (resume checks it). */
   crc: number;
 }
@@ -295,6 +295,44 @@ function readExact(fd: number, buf: Uint8Array, pos: number, file: string, what:
     off += n;
   }
 }
+
+/** Reads and checks a file's header (size, magic, version); its fields as a DataView. */
+function readHeader(f: { fd: number; size: number }, bytes: number, magic: string, file: string, what: string): DataView {
+  if (f.size < bytes) bad(file, `truncated: ${f.size} bytes, less than the ${bytes}-byte header`);
+  const head = new Uint8Array(bytes);
+  readExact(f.fd, head, 0, file, 'the header');
+  if (new TextDecoder('latin1').decode(head.subarray(0, 8)) !== magic) bad(file, `wrong magic: not ${what} (expected "${magic.replace('\0', '')}")`);
+  const hv = new DataView(head.buffer);
+  const version = hv.getUint32(8, true);
+  if (version !== SHARD_VERSION) bad(file, `version ${version}; this trainer reads version ${SHARD_VERSION}`);
+  return hv;
+}
+
+/** Records read from index.bin in pieces of this many (the index of a huge corpus is never read whole). */
+const RECORD_PIECE = 65536;
+
+/**
+ * Calls `each(i, shard, length, offset, label)` for every record of split `si`, read in pieces
+ * from the open index (its CRC is then added to `crc`, returned).
+ */
+function readRecords(fd: number, iname: string, pos: number, n: number, crc: number, each: (i: number, shard: number, length: number, offset: number, label: number) => void): number {
+  const piece = new Uint8Array(RECORD_BYTES * RECORD_PIECE);
+  const pv = new DataView(piece.buffer);
+  for (let i0 = 0; i0 < n; i0 += RECORD_PIECE) {
+    const m = Math.min(RECORD_PIECE, n - i0);
+    const part = piece.subarray(0, m * RECORD_BYTES);
+    readExact(fd, part, pos + i0 * RECORD_BYTES, iname, 'the records');
+    crc = crc32c(part, crc);
+    for (let j = 0, o = 0; j < m; j++, o += RECORD_BYTES) {
+      const lo = pv.getUint32(o + 8, true), hi = pv.getUint32(o + 12, true);
+      each(i0 + j, pv.getUint32(o, true), pv.getUint32(o + 4, true), hi * 4294967296 + lo, pv.getInt32(o + 16, true));
+    }
+  }
+  return crc;
+}
+
+/** Where split si's records start in index.bin. */
+const recordsPos = (S: number, counts: number[], si: number) => INDEX_HEADER + S * SHARD_ENTRY + counts.slice(0, si).reduce((a, b) => a + b, 0) * RECORD_BYTES;
 
 function openRegular(path: string, shown: string): { fd: number; size: number } {
   let st: fs.Stats;
@@ -336,13 +374,7 @@ export function readShardIndex(dir: string, shown = dir): ShardIndex {
   const idx = openRegular(join(dir, INDEX_FILE), name(INDEX_FILE));
   const iname = name(INDEX_FILE);
   try {
-    if (idx.size < INDEX_HEADER) bad(iname, `truncated: ${idx.size} bytes, less than the ${INDEX_HEADER}-byte header`);
-    const head = new Uint8Array(INDEX_HEADER);
-    readExact(idx.fd, head, 0, iname, 'the header');
-    const hv = new DataView(head.buffer);
-    if (new TextDecoder('latin1').decode(head.subarray(0, 8)) !== INDEX_MAGIC) bad(iname, `wrong magic: not a shard index (expected "${INDEX_MAGIC}")`);
-    const version = hv.getUint32(8, true);
-    if (version !== SHARD_VERSION) bad(iname, `version ${version}; this trainer reads version ${SHARD_VERSION}`);
+    const hv = readHeader(idx, INDEX_HEADER, INDEX_MAGIC, iname, 'a shard index');
     const dtype = hv.getUint32(12, true);
     if (dtype !== 2 && dtype !== 4) bad(iname, `token dtype of ${dtype} bytes; 2 (uint16) or 4 (uint32) expected`);
     const V = hv.getUint32(16, true);
@@ -367,38 +399,21 @@ export function readShardIndex(dir: string, shown = dir): ShardIndex {
       if (split > 2) bad(iname, `shard ${k} has split code ${split}`);
       shards.push({ split, crc: tv.getUint32(k * SHARD_ENTRY + 4, true), tokens: Number(tv.getBigUint64(k * SHARD_ENTRY + 8, true)), file: join(dir, shardFileName(k)) });
     }
-    // Records, read in pieces into compact arrays.
-    const records = {} as ShardIndex['records'];
-    let pos = INDEX_HEADER + S * SHARD_ENTRY;
-    const piece = new Uint8Array(RECORD_BYTES * 65536);
-    const pv = new DataView(piece.buffer);
+    // Records, checked in pieces (not kept: shardDataset reads them again, in pieces).
     SPLIT_NAMES.forEach((s, si) => {
-      const n = counts[si];
-      const r = { shard: new Int32Array(n), length: new Int32Array(n), offset: new Float64Array(n), label: new Int32Array(n) };
-      for (let i0 = 0; i0 < n; i0 += 65536) {
-        const m = Math.min(65536, n - i0);
-        const part = piece.subarray(0, m * RECORD_BYTES);
-        readExact(idx.fd, part, pos, iname, 'the records');
-        pos += part.length;
-        crc = crc32c(part, crc);
-        for (let j = 0; j < m; j++) {
-          const o = j * RECORD_BYTES, i = i0 + j;
-          const k = pv.getUint32(o, true), len = pv.getUint32(o + 4, true), off = Number(pv.getBigUint64(o + 8, true)), label = pv.getInt32(o + 16, true);
-          const where = `record ${i} of the ${s} split`;
-          if (k >= S) bad(iname, `${where} names shard ${k}, past the ${S} shards`);
-          if (shards[k].split !== si) bad(iname, `${where} is in shard ${k}, which belongs to another split`);
-          if (len < 1 || len > 0x7fffffff || off + len > shards[k].tokens) bad(iname, `${where}: tokens [${off}, ${off + len}) run past the end of ${shardFileName(k)} (${shards[k].tokens} tokens)`);
-          if (task === 'many-to-one' ? label < 0 || label >= meta.labelNames.length : label !== -1) bad(iname, `${where} has label ${label}${task === 'many-to-one' ? `, not a class id below ${meta.labelNames.length}` : ' (a document has -1)'}`);
-          if (task === 'many-to-many' && len < 2) bad(iname, `${where} is a document of ${len} token (at least 2)`);
-          r.shard[i] = k; r.length[i] = len; r.offset[i] = off; r.label[i] = label;
-        }
-      }
-      records[s] = r;
+      crc = readRecords(idx.fd, iname, recordsPos(S, counts, si), counts[si], crc, (i, k, len, off, label) => {
+        const where = `record ${i} of the ${s} split`;
+        if (k >= S) bad(iname, `${where} names shard ${k}, past the ${S} shards`);
+        if (shards[k].split !== si) bad(iname, `${where} is in shard ${k}, which belongs to another split`);
+        if (len < 1 || len > 0x7fffffff || off + len > shards[k].tokens) bad(iname, `${where}: tokens [${off}, ${off + len}) run past the end of ${shardFileName(k)} (${shards[k].tokens} tokens)`);
+        if (task === 'many-to-one' ? label < 0 || label >= meta.labelNames.length : label !== -1) bad(iname, `${where} has label ${label}${task === 'many-to-one' ? `, not a class id below ${meta.labelNames.length}` : ' (a document has -1)'}`);
+        if (task === 'many-to-many' && len < 2) bad(iname, `${where} is a document of ${len} token (at least 2)`);
+      });
     });
     if ((crc >>> 0) !== hv.getUint32(56, true)) bad(iname, 'CRC32C mismatch: the index is corrupt');
     // ---- every shard: header, size, CRC and token range
     for (let k = 0; k < S; k++) checkShard(shards[k], k, dtype, V, join(shown, shardFileName(k)));
-    return { dir, shown, meta, dtype, V, task, shards, records, crc: crc >>> 0 };
+    return { dir, shown, meta, dtype, V, task, shards, counts, crc: crc >>> 0 };
   } finally {
     fs.closeSync(idx.fd);
   }
@@ -408,13 +423,7 @@ function checkShard(s: ShardIndex['shards'][number], k: number, dtype: number, V
   const f = openRegular(s.file, shown);
   try {
     const want = SHARD_HEADER + s.tokens * dtype;
-    if (f.size < SHARD_HEADER) bad(shown, `truncated: ${f.size} bytes, less than the ${SHARD_HEADER}-byte header`);
-    const head = new Uint8Array(SHARD_HEADER);
-    readExact(f.fd, head, 0, shown, 'the header');
-    const hv = new DataView(head.buffer);
-    if (new TextDecoder('latin1').decode(head.subarray(0, 8)) !== SHARD_MAGIC) bad(shown, `wrong magic: not a token shard (expected "RNNTOKS")`);
-    const version = hv.getUint32(8, true);
-    if (version !== SHARD_VERSION) bad(shown, `version ${version}; this trainer reads version ${SHARD_VERSION}`);
+    const hv = readHeader(f, SHARD_HEADER, SHARD_MAGIC, shown, 'a token shard');
     if (hv.getUint32(12, true) !== dtype) bad(shown, `token dtype of ${hv.getUint32(12, true)} bytes, the index says ${dtype}`);
     if (Number(hv.getBigUint64(16, true)) !== s.tokens) bad(shown, `holds ${hv.getBigUint64(16, true)} tokens, the index says ${s.tokens}`);
     if (f.size !== want) bad(shown, `${f.size < want ? 'truncated' : 'has extra bytes'}: ${f.size} bytes, ${want} expected for ${s.tokens} tokens of ${dtype} bytes`);
@@ -443,6 +452,13 @@ function checkShard(s: ShardIndex['shards'][number], k: number, dtype: number, V
 
 // ---------------------------------------------------------------- shard-backed splits
 
+/**
+ * Where each example of a shard-backed split is, as its first token's place in the concatenation
+ * of all shards: per sequence (many-to-one: 8 bytes each), or per document (many-to-many: its
+ * first chunk and its place, 12 bytes per document; chunk j of a document is j·seqLength further).
+ */
+type Places = { perExample: Float64Array } | { docFirst: Int32Array; docPlace: Float64Array; seqLength: number };
+
 /** Where each example of a shard-backed split is on disk, and the window its batches are read into. */
 class ShardWindow {
   private fds: number[];
@@ -457,12 +473,25 @@ class ShardWindow {
     private readonly split: EncodedSplit,
     /** Not the whole index: its records are not needed once the examples are laid out. */
     private readonly idx: Pick<ShardIndex, 'shards' | 'dtype' | 'task' | 'shown'>,
-    /** Per example: its first token's place in the concatenation of all shards (8 bytes per example, no shard number). */
-    private readonly offset: Float64Array,
+    private readonly places: Places,
   ) {
     this.fds = idx.shards.map(() => -1);
     this.extra = idx.task === 'many-to-many' ? 1 : 0;
     this.base = shardBases(idx);
+  }
+
+  /** Example i's first token's place in the concatenation of all shards. */
+  private placeOf(i: number): number {
+    const p = this.places;
+    if ('perExample' in p) return p.perExample[i];
+    // The document holding chunk i: the last d with docFirst[d] <= i (binary search).
+    let lo = 0, hi = p.docPlace.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (p.docFirst[mid] <= i) lo = mid;
+      else hi = mid - 1;
+    }
+    return p.docPlace[lo] + (i - p.docFirst[lo]) * p.seqLength;
   }
 
   /** The shard holding global token offset `g` (binary search over the few shard starts). */
@@ -490,10 +519,10 @@ class ShardWindow {
     for (let j = 0; j < ids.length; j++) {
       const i = ids[j], len = this.split.lengths[i] + this.extra;
       if (at + len > w.length) throw new Error(`shard window of ${w.length} tokens cannot hold the batch (reserve() was sized too small)`);
-      const k = this.shardAt(this.offset[i]);
+      const g = this.placeOf(i), k = this.shardAt(g);
       if (this.fds[k] < 0) this.fds[k] = fs.openSync(this.idx.shards[k].file, 'r');
       const bytes = this.scratch.subarray(0, len * dt);
-      readExact(this.fds[k], bytes, SHARD_HEADER + (this.offset[i] - this.base[k]) * dt, join(this.idx.shown, shardFileName(k)), 'a record');
+      readExact(this.fds[k], bytes, SHARD_HEADER + (g - this.base[k]) * dt, join(this.idx.shown, shardFileName(k)), 'a record');
       const src = dt === 2 ? new Uint16Array(bytes.buffer, 0, len) : new Int32Array(bytes.buffer, 0, len);
       for (let t = 0; t < len; t++) w[at + t] = src[t];
       this.split.starts[i] = at;
@@ -536,44 +565,53 @@ export function shardDataset(idx: ShardIndex, seqLength: number): Dataset {
   const m2m = idx.task === 'many-to-many';
   const splits = {} as Record<SplitName, EncodedSplit>;
   const reports = {} as Record<SplitName, SplitReport>;
+  const base = shardBases(idx);
+  const iname = join(idx.shown, INDEX_FILE);
+  const S = idx.shards.length;
   let bytes = 0;
-  for (const s of SPLIT_NAMES) {
-    const r = idx.records[s];
-    const docs = r.length.length;
-    let n = docs;
-    if (m2m) {
-      n = 0;
-      for (let d = 0; d < docs; d++) n += Math.ceil((r.length[d] - 1) / seqLength);
-    }
-    const lengths = sharedInt32(n), starts = sharedInt32(n);
-    const labels = m2m ? sharedInt32(0) : sharedInt32(n);
-    const first = m2m ? new Uint8Array(sharedBuffer(n), 0, n) : undefined;
-    const offset = new Float64Array(n);
-    const base = shardBases(idx);
-    let i = 0, sum = 0, min = n > 0 ? Infinity : 0, max = 0;
-    const stat = (l: number) => { sum += l; if (l < min) min = l; if (l > max) max = l; };
-    for (let d = 0; d < docs; d++) {
+  const fd = fs.openSync(join(idx.dir, INDEX_FILE), 'r');
+  try {
+    SPLIT_NAMES.forEach((s, si) => {
+      const docs = idx.counts[si], pos = recordsPos(S, idx.counts, si);
+      // The records again, in pieces: first the number of chunks (many-to-many), then the examples.
+      let n = docs;
       if (m2m) {
-        const L = r.length[d];
-        for (let p = 0; p < L - 1; p += seqLength, i++) {
-          lengths[i] = Math.min(seqLength, L - 1 - p);
-          first![i] = p === 0 ? 1 : 0;
-          offset[i] = base[r.shard[d]] + r.offset[d] + p;
-          stat(lengths[i]);
-        }
-      } else {
-        lengths[d] = r.length[d];
-        labels[d] = r.label[d];
-        offset[d] = base[r.shard[d]] + r.offset[d];
-        stat(lengths[d]);
+        n = 0;
+        readRecords(fd, iname, pos, docs, 0, (_i, _k, L) => { n += Math.ceil((L - 1) / seqLength); });
+        if (n > 0x7fffffff) bad(iname, `the ${s} split cuts into ${n} chunks of ${seqLength}, more than 2^31; use a longer data.seqLength`);
       }
-    }
-    const split: EncodedSplit = { name: s, count: n, tokens: sharedInt32(1), starts, lengths, labels, ...(first ? { first } : {}) };
-    windows.set(split, new ShardWindow(split, { shards: idx.shards, dtype: idx.dtype, task: idx.task, shown: idx.shown }, offset));
-    splits[s] = split;
-    const prepared = idx.meta.report.splits?.[s] ?? ({} as SplitReport);
-    reports[s] = { ...prepared, examples: n, tokens: sum, minLength: min, maxLength: max, meanLength: n > 0 ? sum / n : 0, ...(m2m ? { documents: docs } : {}) };
-    bytes += lengths.byteLength + starts.byteLength + labels.byteLength + (first?.byteLength ?? 0) + offset.byteLength;
+      const lengths = sharedInt32(n), starts = sharedInt32(n);
+      const labels = m2m ? sharedInt32(0) : sharedInt32(n);
+      const first = m2m ? new Uint8Array(sharedBuffer(n), 0, n) : undefined;
+      const places: Places = m2m ? { docFirst: new Int32Array(docs), docPlace: new Float64Array(docs), seqLength } : { perExample: new Float64Array(n) };
+      let i = 0, sum = 0, min = n > 0 ? Infinity : 0, max = 0;
+      const stat = (l: number) => { sum += l; if (l < min) min = l; if (l > max) max = l; };
+      readRecords(fd, iname, pos, docs, 0, (d, k, L, off, label) => {
+        if ('docFirst' in places) {
+          places.docFirst[d] = i;
+          places.docPlace[d] = base[k] + off;
+          for (let p = 0; p < L - 1; p += seqLength, i++) {
+            lengths[i] = Math.min(seqLength, L - 1 - p);
+            first![i] = p === 0 ? 1 : 0;
+            stat(lengths[i]);
+          }
+        } else {
+          lengths[d] = L;
+          labels[d] = label;
+          places.perExample[d] = base[k] + off;
+          stat(L);
+        }
+      });
+      const split: EncodedSplit = { name: s, count: n, tokens: sharedInt32(1), starts, lengths, labels, ...(first ? { first } : {}) };
+      windows.set(split, new ShardWindow(split, { shards: idx.shards, dtype: idx.dtype, task: idx.task, shown: idx.shown }, places));
+      splits[s] = split;
+      const prepared = idx.meta.report.splits?.[s] ?? ({} as SplitReport);
+      reports[s] = { ...prepared, examples: n, tokens: sum, minLength: min, maxLength: max, meanLength: n > 0 ? sum / n : 0, ...(m2m ? { documents: docs } : {}) };
+      bytes += lengths.byteLength + starts.byteLength + labels.byteLength + (first?.byteLength ?? 0)
+        + ('docFirst' in places ? places.docFirst.byteLength + places.docPlace.byteLength : places.perExample.byteLength);
+    });
+  } finally {
+    fs.closeSync(fd);
   }
   const report: DataReport = {
     ...idx.meta.report,

@@ -383,7 +383,7 @@ class Run {
     // A run resumed after its early stop stays stopped.
     if (this.patienceRunOut()) { this.earlyStopped = true; return; }
     while (st.epoch < cfg.train.epochs && st.globalStep < this.maxSteps) {
-      const plan = this.planOf(this.data.splits.train, { batchSize: cfg.train.batchSize, seed: cfg.seed, epoch: st.epoch });
+      const plan = this.planOf(this.data.splits.train, { batchSize: cfg.train.batchSize, seed: cfg.seed, epoch: st.epoch, into: this.co.orderArray('train') });
       this.co.setOrder('train', plan.order);
       if (st.batchInEpoch === 0) this.say('epoch', `epoch ${st.epoch + 1}/${cfg.train.epochs}: ${plan.batchStarts.length - 1} batches, padding ${(paddingFraction(this.data.splits.train, plan) * 100).toFixed(1)}%`);
       while (st.batchInEpoch < plan.batchStarts.length - 1) {
@@ -482,7 +482,7 @@ class Run {
   private async evaluate(split: 'val' | 'test', confusion = false): Promise<EvalMetrics | null> {
     const whole = this.data.splits[split];
     const sp = split === 'val' ? this.valSplit : whole;
-    const plan = this.planOf(sp, { batchSize: this.r.cfg.train.batchSize, seed: this.r.cfg.seed, epoch: 0, shuffle: false });
+    const plan = this.planOf(sp, { batchSize: this.r.cfg.train.batchSize, seed: this.r.cfg.seed, epoch: 0, shuffle: false, into: this.co.orderArray(split) });
     const tokens = tokensOf(sp);
     const on = this.o.onEvaluation;
     const r = await this.co.evaluate(split, plan.order, plan.batchStarts, confusion, {
