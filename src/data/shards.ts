@@ -109,12 +109,13 @@ export function preparedSettings(c: ResolvedDataConfig, task: Task): PreparedSet
 // ---------------------------------------------------------------- writing
 
 /** Writes `path` through a temporary file, fsync and rename (a reader sees the whole file or none). */
-export function writeFileAtomic(path: string, parts: Uint8Array[]): void {
+export function writeFileAtomic(path: string, parts: Uint8Array[] | ((fd: number) => void)): void {
   const tmp = `${path}.tmp-${process.pid}`;
   let fd: number | null = null;
   try {
     fd = fs.openSync(tmp, 'w', 0o644);
-    for (const p of parts) writeAll(fd, p);
+    if (typeof parts === 'function') parts(fd);
+    else for (const p of parts) writeAll(fd, p);
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     fd = null;
@@ -143,9 +144,13 @@ export class ShardWriter {
   private readonly shardSplit: number[] = [];
   private readonly shardCrc: number[] = [];
   private readonly shardTokens: number[] = [];
-  /** Per split: its records as 24-byte rows (grown by doubling), and its open shard. */
+  /**
+   * Per split: its records as 24-byte rows, RECORD_PIECE at a time in `rec`, then appended to a
+   * temporary file (`recFd`; a corpus of gigabytes has tens of millions of records: prepare's
+   * memory stays a few pieces), and its open shard.
+   */
   private readonly per = SPLIT_NAMES.map(() => ({
-    rec: new Uint8Array(1 << 12), count: 0, fd: -1, tmp: '', shard: -1, tokens: 0, crc: 0,
+    rec: new Uint8Array(RECORD_BYTES * RECORD_PIECE), inRec: 0, count: 0, recFd: -1, recTmp: '', fd: -1, tmp: '', shard: -1, tokens: 0, crc: 0,
   }));
   private buf = new Uint8Array(1 << 20);
 
@@ -174,18 +179,27 @@ export class ShardWriter {
     }
     writeAll(p.fd, out);
     p.crc = crc32c(out, p.crc);
-    if ((p.count + 1) * RECORD_BYTES > p.rec.length) {
-      const r = new Uint8Array(p.rec.length * 2);
-      r.set(p.rec);
-      p.rec = r;
-    }
-    const v = new DataView(p.rec.buffer, p.count * RECORD_BYTES, RECORD_BYTES);
+    if (p.inRec === RECORD_PIECE) this.flushRecords(s);
+    const v = new DataView(p.rec.buffer, p.inRec * RECORD_BYTES, RECORD_BYTES);
     v.setUint32(0, p.shard, true);
     v.setUint32(4, ids.length, true);
     v.setBigUint64(8, BigInt(p.tokens), true);
     v.setInt32(16, label, true);
+    p.inRec++;
     p.count++;
     p.tokens += ids.length;
+  }
+
+  /** Appends split s's records in memory to its temporary file. */
+  private flushRecords(s: number): void {
+    const p = this.per[s];
+    if (p.inRec === 0) return;
+    if (p.recFd < 0) {
+      p.recTmp = join(this.dir, `.records-${SPLIT_NAMES[s]}.tmp-${process.pid}`);
+      p.recFd = fs.openSync(p.recTmp, 'w+', 0o600);
+    }
+    writeAll(p.recFd, p.rec.subarray(0, p.inRec * RECORD_BYTES));
+    p.inRec = 0;
   }
 
   private nextShard(s: number): void {
@@ -225,7 +239,7 @@ export class ShardWriter {
       tv.setUint32(k * SHARD_ENTRY + 4, this.shardCrc[k], true);
       tv.setBigUint64(k * SHARD_ENTRY + 8, BigInt(this.shardTokens[k]), true);
     }
-    const recs = this.per.map((p) => p.rec.subarray(0, p.count * RECORD_BYTES));
+    for (let s = 0; s < 3; s++) this.flushRecords(s);
     const head = new Uint8Array(INDEX_HEADER);
     const hv = new DataView(head.buffer);
     head.set(new TextEncoder().encode(INDEX_MAGIC), 0);
@@ -235,14 +249,41 @@ export class ShardWriter {
     hv.setUint32(20, this.task === 'many-to-one' ? 0 : 1, true);
     hv.setUint32(24, S, true);
     this.per.forEach((p, i) => hv.setBigUint64(32 + 8 * i, BigInt(p.count), true));
+    // The records' files, read back in pieces: once for the CRC (in the header), once to copy.
+    const piece = new Uint8Array(RECORD_BYTES * RECORD_PIECE);
+    const eachPiece = (f: (part: Uint8Array) => void) => {
+      for (const p of this.per) {
+        for (let pos = 0, end = p.count * RECORD_BYTES; pos < end; pos += piece.length) {
+          const part = piece.subarray(0, Math.min(piece.length, end - pos));
+          readExact(p.recFd, part, pos, p.recTmp, 'the records written');
+          f(part);
+        }
+      }
+    };
     let crc = crc32c(table);
-    for (const r of recs) crc = crc32c(r, crc);
+    eachPiece((part) => { crc = crc32c(part, crc); });
     hv.setUint32(56, crc >>> 0, true);
-    writeFileAtomic(join(this.dir, INDEX_FILE), [head, table, ...recs]);
+    writeFileAtomic(join(this.dir, INDEX_FILE), (fd) => {
+      writeAll(fd, head);
+      writeAll(fd, table);
+      eachPiece((part) => writeAll(fd, part));
+    });
+    this.dropRecords();
+  }
+
+  /** Closes and removes the records' temporary files. */
+  private dropRecords(): void {
+    for (const p of this.per) {
+      if (p.recFd < 0) continue;
+      try { fs.closeSync(p.recFd); } catch { /* failing already */ }
+      p.recFd = -1;
+      try { fs.unlinkSync(p.recTmp); } catch { /* gone */ }
+    }
   }
 
   /** Removes the temporary files of unfinished shards (a failed prepare). */
   abort(): void {
+    this.dropRecords();
     for (const p of this.per) {
       if (p.fd < 0) continue;
       try { fs.closeSync(p.fd); } catch { /* failing already */ }
@@ -462,7 +503,10 @@ type Places = { perExample: Float64Array } | { docFirst: Int32Array; docPlace: F
 /** Where each example of a shard-backed split is on disk, and the window its batches are read into. */
 class ShardWindow {
   private fds: number[];
+  /** Read buffer of the window's size, and its views as token ids (allocated once, in reserve). */
   private scratch = new Uint8Array(0);
+  private ids16 = new Uint16Array(0);
+  private ids32 = new Int32Array(0);
   /** Tokens the window holds past each example's inputs: the next-token target (many-to-many). */
   private readonly extra: number;
 
@@ -509,7 +553,9 @@ class ShardWindow {
   reserve(tokens: number): void {
     const n = Math.max(1, tokens);
     this.split.tokens = new Int32Array(sharedBuffer(4 * n), 0, n);
-    this.scratch = new Uint8Array(n * this.idx.dtype);
+    this.scratch = new Uint8Array(4 * n); // room for uint32 ids; a whole number of either
+    this.ids16 = new Uint16Array(this.scratch.buffer);
+    this.ids32 = new Int32Array(this.scratch.buffer);
   }
 
   /** Reads examples ids[0..n) into the window, one after another, and points their starts there. */
@@ -521,9 +567,11 @@ class ShardWindow {
       if (at + len > w.length) throw new Error(`shard window of ${w.length} tokens cannot hold the batch (reserve() was sized too small)`);
       const g = this.placeOf(i), k = this.shardAt(g);
       if (this.fds[k] < 0) this.fds[k] = fs.openSync(this.idx.shards[k].file, 'r');
-      const bytes = this.scratch.subarray(0, len * dt);
-      readExact(this.fds[k], bytes, SHARD_HEADER + (g - this.base[k]) * dt, join(this.idx.shown, shardFileName(k)), 'a record');
-      const src = dt === 2 ? new Uint16Array(bytes.buffer, 0, len) : new Int32Array(bytes.buffer, 0, len);
+      // Into the preallocated buffer: nothing allocated per record unless a read comes back short.
+      const bytes = len * dt, pos = SHARD_HEADER + (g - this.base[k]) * dt;
+      const got = fs.readSync(this.fds[k], this.scratch, 0, bytes, pos);
+      if (got < bytes) readExact(this.fds[k], this.scratch.subarray(got, bytes), pos + got, join(this.idx.shown, shardFileName(k)), 'a record');
+      const src = dt === 2 ? this.ids16 : this.ids32;
       for (let t = 0; t < len; t++) w[at + t] = src[t];
       this.split.starts[i] = at;
       at += len;
