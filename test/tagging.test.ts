@@ -6,7 +6,7 @@
 // `npm run build`.
 
 import t from 'tap';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { ModelSpec } from '../src/model/spec.js';
@@ -171,6 +171,9 @@ t.test('a tagger end to end: resume bit-exact, 1 vs 2 workers, the checkpoint ta
   t.ok(full.test!.accuracy > 0.9, `learns the task (test token accuracy ${full.test!.accuracy})`);
   t.ok(full.test!.spans && full.test!.spans.f1 > 0.8, `span F1 ${full.test!.spans?.f1}`);
   t.same(Object.keys(full.test!.perTag!), ['B', 'I'], 'per-tag metrics in the summary');
+  const report = readFileSync(full.reportPath, 'utf8');
+  t.match(report, /<h2>Tags<\/h2>.*<th>B<\/th><td>[\d.]+%<\/td>.*<th>spans<\/th>/s, 'the report: per-tag and span scores');
+  t.match(report, /test span F1/);
 
   const stop = new AbortController();
   const o: RunOptions = { config: { ...CONFIG(2), name: 'cut' }, baseDir: dir, signal: stop.signal, onStep: (e) => { if (e.step === 17) stop.abort(); } };

@@ -263,7 +263,7 @@ function tagsCard(t: NonNullable<ReportData['tagging']>): string {
   const rows = Object.entries(t.perTag).map(([tag, m]) => `<tr><th>${esc(tag)}</th><td>${pct(m.precision)}</td><td>${pct(m.recall)}</td><td>${pct(m.f1)}</td><td class="tot">${m.support}</td></tr>`).join('');
   const s = t.spans;
   const spans = s ? `<tr><th>spans</th><td>${pct(s.precision)}</td><td>${pct(s.recall)}</td><td>${pct(s.f1)}</td><td class="tot">${s.gold}</td></tr>` : '';
-  return `<section class="card"><h2>Tags</h2><p class="note">Test split: precision, recall and F1 of each tag over tokens${s ? '; spans: a B-X with the I-X after it (conlleval), right when both ends and the type are' : ''}.</p>`
+  return `<section class="card"><h2>Tags</h2><p class="note">Test split: precision, recall and F1 of each tag over tokens${s ? '; spans: a B-X with the I-X after it (conlleval), right when a gold span has the same ends and type' : ''}.</p>`
     + `<div class="cm-wrap"><table class="cm"><tr><th class="corner">tag</th><th>precision</th><th>recall</th><th>F1</th><th class="tot">support</th></tr>${rows}${spans}</table></div></section>`;
 }
 
