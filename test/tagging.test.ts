@@ -20,6 +20,9 @@ import { addSpanCounts, bioScheme, bioSpans, taggingMetrics, type SpanCounts } f
 import { train, Model, type RunOptions } from '../src/index.js';
 import { readCheckpoint } from '../src/checkpoint/index.js';
 import { ROOT, finalState } from './fixtures/train/helpers.js';
+import ort from 'onnxruntime-node';
+import { readOnnxMetadata } from '../src/export/onnx.js';
+import { OnnxTokenizer } from '../src/tokenizer/index.js';
 
 const drop = { rate: 0.3, key: 0x5eed };
 
@@ -209,6 +212,27 @@ t.test('a tagger end to end: resume bit-exact, 1 vs 2 workers, the checkpoint ta
   t.equal(pr.stdout, tagged.map((r) => r.tokens.map((x, i) => `${x}/${r.tags[i]}`).join(' ') + '\n').join(''), 'predict.js: token/TAG per token, a line per text');
   const pj = spawnSync(process.execPath, [join(ROOT, 'dist', 'predict.js'), '--checkpoint', full.lastCheckpoint!, '--json'], { encoding: 'utf8', input: 'abecd\n' });
   t.same(JSON.parse(pj.stdout).tags, tagged[0].tags, 'predict.js --json, a text from stdin');
+
+  // ONNX: the exported graph and the package's tokenizer tag as the model does.
+  const onnxFile = join(dir, 'tagger.onnx');
+  const ex = spawnSync(process.execPath, [join(ROOT, 'dist', 'export.js'), '--checkpoint', full.lastCheckpoint!, '--out', onnxFile], { encoding: 'utf8' });
+  t.equal(ex.status, 0, ex.stderr);
+  const bytes = readFileSync(onnxFile);
+  const tok = new OnnxTokenizer(readOnnxMetadata(bytes));
+  t.same(tok.labels, ['B', 'I']);
+  const enc = tok.encodeBatch(['abecd', 'f cd']);
+  const session = await ort.InferenceSession.create(bytes);
+  const out = await session.run({ tokens: new ort.Tensor('int32', enc.tokens, [enc.batch, enc.time]), lengths: new ort.Tensor('int32', enc.lengths, [enc.batch]) });
+  await session.release();
+  const P = out.probabilities.data as Float32Array, ortTags: string[][] = [];
+  for (let b = 0; b < enc.batch; b++) {
+    ortTags.push([]);
+    for (let s = 0; s < enc.lengths[b]; s++) { const r = (b * enc.time + s) * 2; ortTags[b].push(P[r] >= P[r + 1] ? 'B' : 'I'); }
+  }
+  t.same(ortTags, m.tag(['abecd', 'f cd']).map((r) => r.tags), 'onnxruntime tags as predict does');
+  const html = spawnSync(process.execPath, [join(ROOT, 'dist', 'export.js'), '--checkpoint', full.lastCheckpoint!, '--format', 'html', '--out', join(dir, 'p.html')], { encoding: 'utf8' });
+  t.equal(html.status, 2);
+  t.match(html.stderr, /cannot export to HTML: .* this model is a tagger/);
 
   writeFileSync(join(dir, 'bad.conll'), 'a B\nb\n');
   const bad = spawnSync(process.execPath, [join(ROOT, 'dist', 'eval.js'), '--checkpoint', full.lastCheckpoint!, '--data', join(dir, 'bad.conll')], { encoding: 'utf8' });

@@ -196,3 +196,9 @@ export function tagTokensOf(text: string, tok: Pick<TokenizerSpec, 'kind'>): str
   if (tok.kind === 'char') return [...text.replace(/\s+/g, '')];
   return text.split(/\s+/).filter((w) => w !== '');
 }
+
+/** The ids of a tagger's tokens (NFC, lowercased as in training, else <unk>). */
+export function tagTokenIds(tokens: readonly string[], tok: Pick<TokenizerSpec, 'lowercase'>, vocab: Vocab): Int32Array {
+  const lookup = vocabLookup(vocab);
+  return Int32Array.from(tokens, (w) => lookup.get(normalizeText(w, tok.lowercase)) ?? UNK);
+}

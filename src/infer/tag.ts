@@ -7,9 +7,7 @@ import { forward, type Workspace } from '../model/rnn.js';
 import type { Batch } from '../model/batch.js';
 import { argmaxRow } from '../model/kernels.js';
 import { workspaceFor } from './classify.js';
-import { normalizeText, vocabLookup } from '../data/tokenize.js';
-import { tagTokensOf } from '../data/tagged.js';
-import { UNK } from '../data/types.js';
+import { tagTokenIds, tagTokensOf } from '../data/tagged.js';
 import type { SavedModel } from '../checkpoint/index.js';
 
 export interface TaggedText {
@@ -42,7 +40,7 @@ export class Tagger {
   }
 
   private chunk(texts: string[]): TaggedText[] {
-    const { C } = this.m.spec, lookup = vocabLookup({ tokens: this.m.vocab });
+    const { C } = this.m.spec;
     const toks = texts.map((t) => this.tokens(t));
     const empty = toks.findIndex((s) => s.length === 0);
     if (empty >= 0) throw new RangeError(`Tagger: text ${JSON.stringify(texts[empty])} has no tokens`);
@@ -54,7 +52,7 @@ export class Tagger {
     b.tokens.fill(0, 0, B * T);
     b.targets.fill(0, 0, B * T); // forward scores against a tag; the loss is not used here
     toks.forEach((s, i) => {
-      s.forEach((w, t) => (b.tokens[i * T + t] = lookup.get(normalizeText(w, this.m.tokenizer.lowercase)) ?? UNK));
+      b.tokens.set(tagTokenIds(s, this.m.tokenizer, { tokens: this.m.vocab }), i * T);
       b.lengths[i] = s.length;
     });
     forward(this.m.params, this.ws, b);
