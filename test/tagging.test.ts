@@ -240,8 +240,10 @@ t.test('a tagger end to end: resume bit-exact, 1 vs 2 workers, the checkpoint ta
   t.match(bad.stderr, /bad\.conll:2: the token "b" has no tag/);
 });
 
-t.test('config: a tagger reads jsonl or conll; conll needs a tagger', async (t) => {
+t.test('config: a tagger reads jsonl or conll; conll needs a tagger; options of the other tasks are refused', async (t) => {
   const dir = t.testdir({ 'a.conll': conll(30, 1), 'a.csv': 'text,label\nx,y\n' });
   await t.rejects(train({ config: { ...CONFIG(1), data: { source: 'files', file: 'a.csv' } }, baseDir: dir }), { name: 'ConfigError', message: /model\.task: expected `many-to-one` for data\.format `csv`/ });
   await t.rejects(train({ config: { ...CONFIG(1), model: { ...CONFIG(1).model, task: 'many-to-one' as never }, data: { source: 'files', file: 'a.conll' } }, baseDir: dir }), { name: 'ConfigError', message: /model\.task: expected `tagging` for data\.format `conll` \(it has a tag per token\)/ });
+  await t.rejects(train({ config: { ...CONFIG(1), train: { ...CONFIG(1).train, stepLoss: 0.5 } }, baseDir: dir }), { name: 'ConfigError', message: /train\.stepLoss: only applies to model\.task `many-to-one`.*this run's model\.task is `tagging`/ });
+  await t.rejects(train({ config: { ...CONFIG(1), data: { ...CONFIG(1).data, textField: 'words' } }, baseDir: dir }), { name: 'ConfigError', message: /data\.textField: only applies to a classifier's or language model's rows .*a tagger reads data\.tokensField/ });
 });

@@ -289,25 +289,29 @@ const NARROW: Narrow[] = [
   { path: ['data', 'seqLength'], only: 'many-to-many', what: 'the length of the chunks a text is cut into' },
   { path: ['train', 'bpttWindow'], only: 'many-to-many', what: 'truncated backpropagation through time over those chunks' },
   { path: ['train', 'carryState'], only: 'many-to-many', what: 'carrying each row\'s state from one chunk of a document to the next' },
+  { path: ['data', 'tokensField'], only: 'tagging', what: 'the JSON Lines field holding a sentence\'s tokens' },
+  { path: ['data', 'tagsField'], only: 'tagging', what: 'the JSON Lines field holding the tags' },
   { path: ['data', 'textField'], only: 'fields', what: 'the field or column holding the text' },
   { path: ['data', 'labelField'], only: 'fields', what: 'the field or column holding the label' },
 ];
 
 function narrowProblems(c: ResolvedConfig, schema: Schema): Problem[] {
   const task = c.model.task;
-  if (task !== 'many-to-one' && task !== 'many-to-many') return [];
   const d = c.data;
   const fields = d.source === 'files' && d.format !== undefined && d.format !== 'text';
   const out: Problem[] = [];
   const reported = new Set<string>();
   for (const { path, only, what } of NARROW) {
-    const applies = only === 'fields' ? fields : only === task;
     const key = path.join('.');
+    // A tagger reads tokens and tags (tokensField, tagsField), and keeps a long sentence's first maxLength tokens.
+    const applies = only === 'fields' ? fields && task !== 'tagging' : only === task || (task === 'tagging' && key === 'data.maxLength');
     if (applies || reported.has(key)) continue;
     const v = (c as unknown as Record<string, Record<string, unknown>>)[path[0]][path[1]];
     if (v === undefined || JSON.stringify(v) === JSON.stringify(schemaDefault(schema, path))) continue;
     reported.add(key);
-    const where = only === 'fields'
+    const where = only === 'fields' && task === 'tagging'
+      ? `a classifier's or language model's rows (${what}); a tagger reads data.tokensField and data.tagsField (JSON Lines) or CoNLL columns`
+      : only === 'fields'
       ? `data read from JSON Lines, CSV or TSV files (${what}), and this run reads ${d.source === 'files' ? `data.format \`${d.format}\`` : `the built-in data.source \`${d.source}\``}`
       : `model.task \`${only}\` (${what}), and this run's model.task is \`${task}\``;
     out.push({ path, message: `only applies to ${where}; remove it (found ${describeFound(v)})` });
