@@ -15,7 +15,8 @@ import { makeLayout, allocParams } from '../src/model/params.js';
 import { allocWorkspace, forwardBackward, forward } from '../src/model/rnn.js';
 import { randomParams, randomBatch, checkAgainstFiniteDifferences } from './helpers/model.js';
 import { Issues } from '../src/data/readers.js';
-import { conllRows, taggedJsonlRows } from '../src/data/tagged.js';
+import { conllRows, taggedJsonlRows, type TaggedRow } from '../src/data/tagged.js';
+import { builtinCorpus } from '../src/data/corpora.js';
 import { addSpanCounts, bioScheme, bioSpans, taggingMetrics, type SpanCounts } from '../src/infer/metrics.js';
 import { train, Model, type RunOptions } from '../src/index.js';
 import { readCheckpoint } from '../src/checkpoint/index.js';
@@ -141,6 +142,19 @@ t.test('span F1: conlleval\'s rules on hand-counted cases', async (t) => {
   t.equal(m.accuracy, 0.7);
   t.same(m.perTag.B, { precision: 6 / 8, recall: 6 / 7, f1: 12 / 15, support: 7, predicted: 8 });
   t.same(m.spans, { precision: 0.75, recall: 0.6, f1: 6 / 9, correct: 3, predicted: 4, gold: 5 });
+});
+
+t.test('the built-in moby-dick-segmentation: every non-space character of the novel, B where a word begins', async (t) => {
+  const seg = builtinCorpus('moby-dick-segmentation').rows as TaggedRow[], moby = builtinCorpus('moby-dick').rows;
+  let chars = 0, words = 0;
+  for (const ch of moby) {
+    chars += ch.text.replace(/\s+/g, '').length;
+    words += ch.text.split(/\s+/).filter((w) => w !== '').length;
+  }
+  t.equal(seg.reduce((n, r) => n + r.tokens.length, 0), chars, 'every character but whitespace, once');
+  t.equal(seg.reduce((n, r) => n + r.tags.filter((x) => x === 'B').length, 0), words, 'a B per word');
+  t.ok(seg.every((r) => r.tags[0] === 'B' && r.tokens.every((c) => !/\s/.test(c)) && r.tags.every((x) => x === 'B' || x === 'I')));
+  t.same(seg[0].key, moby[0].key, 'keyed by its chapter');
 });
 
 // ---------------------------------------------------------------- end to end
