@@ -32,7 +32,7 @@ const TOKENIZER: TokenizerSpec = { kind: 'char', lowercase: true, bos: true, eos
 const vocabOf = (V: number) => [...SPECIALS, ...Array.from({ length: V - SPECIALS.length }, (_, i) => String.fromCharCode(97 + i))];
 
 function modelOf(spec: ModelSpec, params: Params): ExportableModel {
-  return { spec, params, vocab: vocabOf(spec.V), labelNames: spec.task === 'many-to-one' ? Array.from({ length: spec.C }, (_, c) => `class${c}`) : [], tokenizer: TOKENIZER };
+  return { spec, params, vocab: vocabOf(spec.V), labelNames: spec.task !== 'many-to-many' ? Array.from({ length: spec.C }, (_, c) => `class${c}`) : [], tokenizer: TOKENIZER };
 }
 
 /** ORT's probabilities for a padded batch: (B, C) or (B, T, C). */
@@ -78,17 +78,20 @@ const VARIANTS: { task: Task; bidirectional: boolean; pooling?: ModelSpec['pooli
   { task: 'many-to-one', bidirectional: false, pooling: 'meanmax' },
   { task: 'many-to-one', bidirectional: true, pooling: 'mean' },
   { task: 'many-to-one', bidirectional: true, pooling: 'max' },
+  // Taggers: the per-step head with C tags, one and both directions.
+  { task: 'tagging', bidirectional: false },
+  { task: 'tagging', bidirectional: true },
 ];
 for (const cell of CELLS) {
   for (const { task, bidirectional, pooling } of VARIANTS) {
     for (const E of [0, 5]) {
       for (const layers of [1, 2]) {
-        const V = 13, H = 8, C = task === 'many-to-one' ? 3 : V;
+        const V = 13, H = 8, C = task === 'many-to-many' ? V : 3;
         const spec: ModelSpec = { cell, task, V, H, C, E, layers, ...(bidirectional ? { bidirectional } : {}), ...(pooling ? { pooling } : {}) };
         const name = `${cell} × ${layers}${bidirectional ? ' bidirectional' : ''}, ${task}${pooling ? `, ${pooling} pooling` : ''}, ${E > 0 ? `embedding E=${E}` : 'one-hot'}`;
         t.test(`${name}: onnxruntime's probabilities equal our forward's within 1e-5`, async (t) => {
           // Random weights, rounded to float32 so that our float64 forward sees the exported values.
-          const seed = 100 * CELLS.indexOf(cell) + 10 * layers + E + (task === 'many-to-one' ? 0 : 1) + (bidirectional ? 50 : 0) + (pooling ? 3 * pooling.length : 0);
+          const seed = 100 * CELLS.indexOf(cell) + 10 * layers + E + (task === 'many-to-one' ? 0 : 1) + (bidirectional ? 50 : 0) + (pooling ? 3 * pooling.length : 0) + (task === 'tagging' ? 7 : 0);
           const p64 = randomParams(spec, seed, 'float64');
           for (let i = 0; i < p64.data.length; i++) p64.data[i] = Math.fround(p64.data[i]);
           const p32 = allocParams(makeLayout(spec), 'float32');

@@ -21,7 +21,7 @@ interface Fixture {
   logProb?: number[]; correct?: number;
 }
 
-for (const file of ['rnn', 'lstm', 'gru', 'rnn-bidirectional', 'lstm-bidirectional', 'gru-bidirectional', 'pooling', 'heads']) {
+for (const file of ['rnn', 'lstm', 'gru', 'rnn-bidirectional', 'lstm-bidirectional', 'gru-bidirectional', 'pooling', 'heads', 'tagging']) {
   const doc = JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures', 'pytorch', `${file}.json`), 'utf8')) as { generator: string; cases: Fixture[] };
   for (const f of doc.cases) {
     const s = f.spec;

@@ -22,6 +22,7 @@ import { zeroGrad, tokenRows, clipScale } from '../src/train/step.js';
 import { argmaxRow, sumSlots, sumSlotRows, zeroRows, fill } from '../src/model/kernels.js';
 import { updateRange } from '../src/train/optim.js';
 import { SharedArena } from '../src/util/shared.js';
+import { addSpanCounts, type BioScheme, type SpanCounts } from '../src/infer/metrics.js';
 import { stepKey } from '../src/util/prng.js';
 
 const init = workerData as WorkerInit;
@@ -213,7 +214,19 @@ function evaluate(task: EvalTask): ShardResult {
     confusion = new Array(spec.C * spec.C).fill(0);
     for (let b = 0; b < batch.B; b++) confusion[batch.labels[b] * spec.C + argmaxRow(ws.P, b * spec.C, spec.C)]++;
   }
-  return { lossSum: r.lossSum, count: r.count, correct: r.correct, ms: performance.now() - t0, confusion };
+  let spans: SpanCounts | undefined;
+  if (task.confusion && spec.task === 'tagging') {
+    // Every real token's (tag, predicted tag); the predictions are the head's argmax rows t·B + b.
+    const { B, T, lengths, targets } = batch, am = ws.am;
+    confusion = new Array(spec.C * spec.C).fill(0);
+    for (let b = 0; b < B; b++) for (let t = 0; t < lengths[b]; t++) confusion[targets[b * T + t] * spec.C + am[t * B + b]]++;
+    if (task.bio) {
+      spans = [0, 0, 0];
+      const s: BioScheme = { kind: Uint8Array.from(task.bio.kind), type: Int32Array.from(task.bio.type) }, g: number[] = [], p: number[] = [];
+      for (let b = 0; b < B; b++) addSpanCounts(targets, b * T, 1, am, b, B, lengths[b], s, spans, g, p);
+    }
+  }
+  return { lossSum: r.lossSum, count: r.count, correct: r.correct, ms: performance.now() - t0, confusion, spans };
 }
 
 /** The optimizer step on this task's slice (distributed training: after the ranks' allreduce). */

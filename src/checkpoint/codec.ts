@@ -51,9 +51,9 @@ function assertLittleEndian(): void {
 
 const CELLS: Record<number, Cell> = { [pb.Cell.CELL_RNN]: 'rnn', [pb.Cell.CELL_LSTM]: 'lstm', [pb.Cell.CELL_GRU]: 'gru' };
 const CELL_ENUM: Record<Cell, number> = { rnn: pb.Cell.CELL_RNN, lstm: pb.Cell.CELL_LSTM, gru: pb.Cell.CELL_GRU };
-const TASKS: Record<number, Task> = { [pb.Task.TASK_MANY_TO_ONE]: 'many-to-one', [pb.Task.TASK_MANY_TO_MANY]: 'many-to-many' };
+const TASKS: Record<number, Task> = { [pb.Task.TASK_MANY_TO_ONE]: 'many-to-one', [pb.Task.TASK_MANY_TO_MANY]: 'many-to-many', [pb.Task.TASK_TAGGING]: 'tagging' };
 const OPTIMIZERS: Record<number, OptimizerKind> = { [pb.OptimizerKind.OPTIMIZER_ADAM]: 'adam', [pb.OptimizerKind.OPTIMIZER_SGD]: 'sgd' };
-const taskEnum = (t: Task) => (t === 'many-to-one' ? pb.Task.TASK_MANY_TO_ONE : pb.Task.TASK_MANY_TO_MANY);
+const taskEnum = (t: Task) => (t === 'many-to-one' ? pb.Task.TASK_MANY_TO_ONE : t === 'tagging' ? pb.Task.TASK_TAGGING : pb.Task.TASK_MANY_TO_MANY);
 const optimizerEnum = (k: OptimizerKind) => (k === 'adam' ? pb.OptimizerKind.OPTIMIZER_ADAM : pb.OptimizerKind.OPTIMIZER_SGD);
 
 // ---------------------------------------------------------------------------------------------
@@ -166,7 +166,7 @@ function checkStructure(c: Structure, fail: Fail): void {
   }
 
   if (c.vocab.length !== c.spec.V) fail(`the vocabulary has ${c.vocab.length} tokens, but the model spec says V=${c.spec.V}`);
-  const wantLabels = c.spec.task === 'many-to-one' ? c.spec.C : 0;
+  const wantLabels = c.spec.task !== 'many-to-many' ? c.spec.C : 0; // class or tag names
   if (c.labelNames.length !== wantLabels) {
     fail(`there are ${c.labelNames.length} label names, but a ${c.spec.task} model with C=${c.spec.C} needs ${wantLabels}`);
   }

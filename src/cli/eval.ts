@@ -6,7 +6,7 @@ import { KERNELS_ENV } from '../model/backend/index.js';
 import { parseArgs, runMain, type CommandSpec } from './args.js';
 import { loadModel, isLanguageModel } from '../infer/model.js';
 import { evaluateSplit, splitFromConfig, splitFromFile } from '../infer/evaluate.js';
-import { classificationMetrics, languageModelMetrics } from '../infer/metrics.js';
+import { classificationMetrics, languageModelMetrics, taggingMetrics } from '../infer/metrics.js';
 import type { EncodedSplit, SplitName } from '../data/index.js';
 import { ConfigError } from '../util/errors.js';
 import { EvalProgress } from './progress.js';
@@ -15,7 +15,8 @@ const COMMAND = {
   name: 'eval.js',
   summary: 'Evaluate a checkpoint and print its metrics as JSON on stdout. A classifier: loss, accuracy, macro-F1, '
     + 'per-class precision/recall/F1 and the confusion matrix (row = true label, column = prediction). A language '
-    + 'model: loss (nats per token), bits per token (per character with the char tokenizer), perplexity and next-token accuracy. '
+    + 'model: loss (nats per token), bits per token (per character with the char tokenizer), perplexity and next-token accuracy. A tagger: loss per token, token accuracy, per-tag precision/recall/F1 '
+    + '("perTag"), the tag confusion matrix, and for BIO tags span precision/recall/F1 ("spans", conlleval\'s rules). '
     + 'Macro-F1 is the mean F1 over the classes that have examples or predictions; a class with neither has f1 null and is left out.',
   flags: {
     checkpoint: { type: 'string', required: true, value: 'FILE', help: 'The checkpoint (a .ckpt file of a run).' },
@@ -23,7 +24,7 @@ const COMMAND = {
     data: { type: 'string', value: 'FILE', help: 'Evaluate a file of your own instead (JSON Lines, CSV, TSV, or text for a language model), encoded with the checkpoint\'s vocabulary and labels; text/label fields as in the checkpoint\'s config unless --text-field / --label-field say otherwise.' },
     textField: { type: 'string', value: 'NAME', help: 'With --data: the field (JSON Lines) or column (CSV, TSV) holding the text (default: the checkpoint\'s data.textField).' },
     labelField: { type: 'string', value: 'NAME', help: 'With --data: the field or column holding the label (default: the checkpoint\'s data.labelField).' },
-    format: { type: 'string', choices: ['jsonl', 'csv', 'tsv', 'text'] as const, value: 'FMT', help: 'Format of --data (default: from its extension .jsonl/.csv/.tsv/.txt, else the config\'s data.format).' },
+    format: { type: 'string', choices: ['jsonl', 'csv', 'tsv', 'text', 'conll'] as const, value: 'FMT', help: 'Format of --data (default: from its extension .jsonl/.csv/.tsv/.txt/.conll, else the config\'s data.format).' },
     skipInvalid: { type: 'boolean', help: 'With --data: skip invalid rows and rows whose label the model does not know, and count them in the output ("skipped"), instead of stopping at the first.' },
     dataRoot: { type: 'string', value: 'DIR', help: 'Folder that relative data paths of the checkpoint\'s config are resolved against: the folder of the config file it was trained with (default: the current directory).' },
     workers: { type: 'number', integer: true, min: 1, value: 'N', help: 'Worker threads (default: all cores).' },
@@ -56,7 +57,7 @@ runMain(async () => {
   let source: Record<string, unknown>;
   if (args.data) {
     const f = splitFromFile(m, args.data, {
-      format: args.format as 'jsonl' | 'csv' | 'tsv' | 'text' | undefined, skipInvalid: args.skipInvalid, textField: args.textField, labelField: args.labelField,
+      format: args.format as 'jsonl' | 'csv' | 'tsv' | 'text' | 'conll' | undefined, skipInvalid: args.skipInvalid, textField: args.textField, labelField: args.labelField,
     });
     split = f.split;
     source = { file: f.shown, format: f.format };
@@ -79,6 +80,8 @@ runMain(async () => {
     const lm = languageModelMetrics(r.lossSum, r.count, r.correct);
     const perChar = m.tokenizer.kind === 'char' ? { bitsPerCharacter: lm.bitsPerToken } : {};
     out = { ...head, tokens: r.count, ...lm, ...perChar };
+  } else if (m.spec.task === 'tagging') {
+    out = { ...head, tokens: r.count, tags: m.labelNames, ...taggingMetrics(r.lossSum, r.count, r.confusion!, m.labelNames, r.spans) };
   } else {
     const c = classificationMetrics(r.lossSum, r.count, r.confusion!, m.labelNames);
     out = { ...head, labels: m.labelNames, ...c };

@@ -5,6 +5,7 @@ import { KERNELS_ENV } from '../model/backend/index.js';
 import { parseArgs, runMain, kebab, type CommandSpec, type ParsedArgs } from './args.js';
 import { loadModel, isLanguageModel, samplingOptions, stopStrings, type LoadedModel } from '../infer/model.js';
 import { Classifier, type Prediction } from '../infer/classify.js';
+import { Tagger, type TaggedText } from '../infer/tag.js';
 import { generateTextAsync, MAX_GENERATE_TOKENS } from '../infer/generate.js';
 import { OovCounter } from '../data/index.js';
 import { ConfigError, DataError } from '../util/errors.js';
@@ -14,7 +15,8 @@ import { arenaOf } from '../util/shared.js';
 const COMMAND = {
   name: 'predict.js',
   summary: 'Predict with a checkpoint. A classifier: for each --text, or else each non-blank line of stdin, one JSON line '
-    + '{"text", "label", "probs": {label: probability}} on stdout. A language model: --generate N samples N tokens after '
+    + '{"text", "label", "probs": {label: probability}} on stdout. A tagger: for each text, a line of its tokens with their tags, '
+    + '"token/TAG token/TAG ..." (with --json: {"text", "tokens", "tags", "probs"}, probs[i] the probability of tags[i]). A language model: --generate N samples N tokens after '
     + '--prompt and prints the prompt and its continuation; when the model was trained with data.eos, a generated </s> ends a document and the next one starts after a blank line (or generation stops, without data.bos).',
   flags: {
     kernels: { type: 'string', choices: ['auto', 'native', 'wasm', 'js'] as const, value: 'NAME', help: 'Compute backend (default: RNN_TRAINER_KERNELS, else auto: the fastest here).' },
@@ -27,11 +29,12 @@ const COMMAND = {
     topK: { type: 'number', integer: true, min: 1, value: 'K', help: 'Language model: sample from the K most probable tokens only (after --temperature; 1 = greedy; default: all).' },
     topP: { type: 'number', value: 'P', help: 'Language model: nucleus sampling, from the smallest set of most probable tokens whose probability reaches P, in (0, 1] (after --top-k; default: 1, all).' },
     stop: { type: 'string', repeat: true, value: 'STR', help: 'Language model: stop when the generated text contains STR (not printed); e.g. --stop $\'\\n\\n\' ends at a blank line.' },
-    json: { type: 'boolean', help: 'Language model: print {"prompt", "text", "tokens", "ids", "stop"} as JSON (ids: the generated token ids; stop: the stop string that ended it, or null) instead of plain text.' },
+    json: { type: 'boolean', help: 'Tagger: print {"text", "tokens", "tags", "probs"} per text. Language model: print {"prompt", "text", "tokens", "ids", "stop"} as JSON (ids: the generated token ids; stop: the stop string that ended it, or null) instead of plain text.' },
   },
   examples: [
     ['node dist/predict.js --checkpoint runs/names-small/checkpoints/step-000002400.ckpt --text Maria --text John', 'classify two names'],
     ['cut -d, -f1 names.csv | node dist/predict.js --checkpoint runs/names-small/checkpoints/step-000002400.ckpt', 'classify one name per line of stdin'],
+    ['node dist/predict.js --checkpoint runs/segment/checkpoints/step-000004000.ckpt --text "callmeishmael"', 'tag each character of a text as beginning a word (B) or not (I)'],
     ['node dist/predict.js --checkpoint runs/moby/checkpoints/step-000010000.ckpt --generate 300 --prompt "Call me" --temperature 0.8 --seed 7', 'continue a text'],
     ['node dist/predict.js --checkpoint runs/moby/checkpoints/step-000010000.ckpt --generate 100 --prompt "The whale" --temperature 0', 'greedy continuation'],
     ['node dist/predict.js --checkpoint runs/moby/checkpoints/step-000010000.ckpt --generate 500 --prompt "Call me" --top-p 0.9 --stop "." --stop "!"', 'nucleus sampling, up to the end of the sentence'],
@@ -56,6 +59,14 @@ runMain(async () => {
     }
     if (args.text.length > 0) throw new ConfigError('--text is for classifiers; for a language model, give the text to continue with --prompt');
     return await languageModel(m, args.generate, args);
+  }
+  if (m.spec.task === 'tagging') {
+    if (lmFlags.length > 0) throw new ConfigError(`${args.checkpoint} is a tagger; --${lmFlags.join(', --')} only apply to language models. Tag texts with --text STR or lines on stdin.`);
+    const tagger = new Tagger(m);
+    const show = (r: TaggedText) => args.json
+      ? JSON.stringify({ text: r.text, tokens: r.tokens, tags: r.tags, probs: r.probs.map(round) }) + '\n'
+      : r.tokens.map((t, i) => `${t}/${r.tags[i]}`).join(' ') + '\n';
+    return await eachText(args.text, 'tag', tagger.maxB, (texts) => { for (const r of tagger.tag(texts)) process.stdout.write(show(r)); });
   }
   if (lmFlags.length > 0 || args.json) {
     throw new ConfigError(`${args.checkpoint} is a classifier; --${[...lmFlags, ...(args.json ? ['json'] : [])].join(', --')} only apply to language models. Classify with --text STR or lines on stdin.`);
@@ -171,4 +182,25 @@ async function* stdinLines(input: AsyncIterable<Buffer>): AsyncGenerator<string>
     add(chunk.subarray(from));
   }
   if (size > 0) yield take();
+}
+
+/** Each non-blank --text, or else each non-blank line of stdin, handed to `run` in batches of up to maxB. */
+async function eachText(texts: string[], verb: string, maxB: number, run: (texts: string[]) => void): Promise<void> {
+  if (texts.length > 0) {
+    const given = texts.filter((t) => t.trim() !== '');
+    if (given.length === 0) throw new ConfigError(`--text is empty: give a text to ${verb}`);
+    run(given);
+    return;
+  }
+  if (process.stdin.isTTY) process.stderr.write('reading texts from stdin, one per line (end with Ctrl-D)\n');
+  const pending: string[] = [];
+  try {
+    for await (const text of stdinLines(process.stdin)) {
+      if (text.trim() === '') continue;
+      pending.push(text);
+      if (pending.length === maxB) run(pending.splice(0));
+    }
+  } finally {
+    if (pending.length > 0) run(pending.splice(0));
+  }
 }

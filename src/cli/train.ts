@@ -115,7 +115,7 @@ function testInjection(): RunOptions['inject'] {
 }
 
 function printRunSummary(s: RunSummary, o: RunOptions, out: OutStream): void {
-  const m2o = s.task === 'many-to-one';
+  const m2o = s.task !== 'many-to-many'; // a label per sequence or per token: judged by accuracy
   const here = (p: string) => relative(process.cwd(), p) || '.';
   if (s.interrupted) {
     printSummary(`stopped at step ${s.steps}`, [
@@ -124,7 +124,9 @@ function printRunSummary(s: RunSummary, o: RunOptions, out: OutStream): void {
     ], out);
     return;
   }
-  const fmt = (m: EvalMetrics) => m2o ? `loss ${m.loss.toFixed(4)}, accuracy ${(m.accuracy * 100).toFixed(2)}%` : `loss ${m.loss.toFixed(4)}, ${m.bitsPerToken!.toFixed(3)} bits/token`;
+  const pct = (v: number | null) => (v === null ? '-' : `${(v * 100).toFixed(2)}%`);
+  const tags = (m: EvalMetrics) => (m.spans ? `, span F1 ${pct(m.spans.f1)}` : '') + (m.perTag ? `; F1 per tag: ${Object.entries(m.perTag).map(([t, c]) => `${t} ${pct(c.f1)}`).join(', ')}` : '');
+  const fmt = (m: EvalMetrics) => m2o ? `loss ${m.loss.toFixed(4)}, ${s.task === 'tagging' ? 'token ' : ''}accuracy ${(m.accuracy * 100).toFixed(2)}%${tags(m)}` : `loss ${m.loss.toFixed(4)}, ${m.bitsPerToken!.toFixed(3)} bits/token`;
   const best = Number.isNaN(s.best.metric) ? '-' : `${m2o ? `accuracy ${(s.best.metric * 100).toFixed(2)}%` : `loss ${(-s.best.metric).toFixed(4)}`} at step ${s.best.step} (best = ${s.best.rule})`;
   // The commands work from any folder: absolute paths, and the installed command names when they are on PATH.
   const model = s.modelCheckpoint ?? '(none)';

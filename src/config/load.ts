@@ -219,11 +219,12 @@ function crossFieldProblems(c: ResolvedConfig): Problem[] {
       if (d[k] !== undefined) at(['data', k], `only used when data.source is \`files\` (it is \`${d.source}\`, ${d.source === 'memory' ? 'whose examples a program passes in' : 'which is built in'})`);
     }
   }
-  const needs: Record<string, ResolvedModelConfig['task']> = { names: 'many-to-one', 'spam-assassin': 'many-to-one', 'moby-dick': 'many-to-many' };
-  const want = d.source === 'files' && d.format !== undefined ? (d.format === 'text' ? 'many-to-many' : 'many-to-one') : needs[d.source];
+  const needs: Record<string, ResolvedModelConfig['task']> = { names: 'many-to-one', 'spam-assassin': 'many-to-one', 'moby-dick': 'many-to-many', 'moby-dick-segmentation': 'tagging' };
+  const fileTask = d.format === 'text' ? 'many-to-many' : d.format === 'conll' || (d.format === 'jsonl' && c.model.task === 'tagging') ? 'tagging' : 'many-to-one';
+  const want = d.source === 'files' && d.format !== undefined ? fileTask : needs[d.source];
   if (want && c.model.task !== want) {
     const why = d.source === 'files' ? `data.format \`${d.format}\`` : `data.source \`${d.source}\``;
-    const reason = want === 'many-to-many' ? 'plain text has no labels: it is language modelling' : 'it has a label per example';
+    const reason = want === 'many-to-many' ? 'plain text has no labels: it is language modelling' : want === 'tagging' ? 'it has a tag per token' : 'it has a label per example';
     at(['model', 'task'], `expected \`${want}\` for ${why} (${reason}), found \`${c.model.task}\``);
   }
   if (d.labels !== undefined) {
@@ -241,7 +242,7 @@ function crossFieldProblems(c: ResolvedConfig): Problem[] {
     at(['train', 'stepLoss'], 'expected 0 with model.pooling `meanmax`: target replication trains every step\'s output to predict the label with the output layer, which with meanmax reads three vectors side by side; use pooling `mean` or `max`, or no target replication');
   }
   if (c.model.bidirectional && c.model.task === 'many-to-many') {
-    at(['model', 'bidirectional'], 'expected false for a language model (many-to-many): it predicts each next token, and a reverse direction would read that very token from the right. Bidirectional layers are for classifiers (many-to-one)');
+    at(['model', 'bidirectional'], 'expected false for a language model (many-to-many): it predicts each next token, and a reverse direction would read that very token from the right. Bidirectional layers are for classifiers (many-to-one) and taggers');
   }
   if (c.model.dropout > 0 && c.model.input === 'onehot' && c.model.task === 'many-to-many' && c.model.layers === 1) {
     at(['model', 'dropout'], 'expected 0 with a one-hot many-to-many model of one layer (dropout applies to embedded inputs, between stacked layers and to the many-to-one classifier\'s state): use `"input": { "embedding": E }`, more `layers`, or set dropout to 0');
@@ -288,25 +289,29 @@ const NARROW: Narrow[] = [
   { path: ['data', 'seqLength'], only: 'many-to-many', what: 'the length of the chunks a text is cut into' },
   { path: ['train', 'bpttWindow'], only: 'many-to-many', what: 'truncated backpropagation through time over those chunks' },
   { path: ['train', 'carryState'], only: 'many-to-many', what: 'carrying each row\'s state from one chunk of a document to the next' },
+  { path: ['data', 'tokensField'], only: 'tagging', what: 'the JSON Lines field holding a sentence\'s tokens' },
+  { path: ['data', 'tagsField'], only: 'tagging', what: 'the JSON Lines field holding the tags' },
   { path: ['data', 'textField'], only: 'fields', what: 'the field or column holding the text' },
   { path: ['data', 'labelField'], only: 'fields', what: 'the field or column holding the label' },
 ];
 
 function narrowProblems(c: ResolvedConfig, schema: Schema): Problem[] {
   const task = c.model.task;
-  if (task !== 'many-to-one' && task !== 'many-to-many') return [];
   const d = c.data;
   const fields = d.source === 'files' && d.format !== undefined && d.format !== 'text';
   const out: Problem[] = [];
   const reported = new Set<string>();
   for (const { path, only, what } of NARROW) {
-    const applies = only === 'fields' ? fields : only === task;
     const key = path.join('.');
+    // A tagger reads tokens and tags (tokensField, tagsField), and keeps a long sentence's first maxLength tokens.
+    const applies = only === 'fields' ? fields && task !== 'tagging' : only === task || (task === 'tagging' && key === 'data.maxLength');
     if (applies || reported.has(key)) continue;
     const v = (c as unknown as Record<string, Record<string, unknown>>)[path[0]][path[1]];
     if (v === undefined || JSON.stringify(v) === JSON.stringify(schemaDefault(schema, path))) continue;
     reported.add(key);
-    const where = only === 'fields'
+    const where = only === 'fields' && task === 'tagging'
+      ? `a classifier's or language model's rows (${what}); a tagger reads data.tokensField and data.tagsField (JSON Lines) or CoNLL columns`
+      : only === 'fields'
       ? `data read from JSON Lines, CSV or TSV files (${what}), and this run reads ${d.source === 'files' ? `data.format \`${d.format}\`` : `the built-in data.source \`${d.source}\``}`
       : `model.task \`${only}\` (${what}), and this run's model.task is \`${task}\``;
     out.push({ path, message: `only applies to ${where}; remove it (found ${describeFound(v)})` });

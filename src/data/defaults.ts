@@ -8,7 +8,7 @@ import { FIRST_MERGE, MAX_BPE_VOCAB } from './bpe.js';
 
 export interface ResolvedDataConfig {
   source: DataConfig['source'];
-  format?: 'jsonl' | 'csv' | 'tsv' | 'text';
+  format?: DataConfig['format'];
   train?: string;
   val?: string;
   test?: string;
@@ -16,6 +16,8 @@ export interface ResolvedDataConfig {
   split: { val: number; test: number };
   textField: string;
   labelField: string;
+  tokensField: string;
+  tagsField: string;
   labels?: string[];
   tokenizer: 'char' | 'word' | 'bpe';
   lowercase: boolean;
@@ -31,10 +33,10 @@ export interface ResolvedDataConfig {
 }
 
 /** File format from a name's extension, or undefined when the extension says nothing. */
-export function formatOfExtension(file: string): 'jsonl' | 'csv' | 'tsv' | 'text' | undefined {
+export function formatOfExtension(file: string): DataConfig['format'] {
   const m = /\.([a-z0-9]+)$/i.exec(file);
   const ext = m ? m[1].toLowerCase() : '';
-  return ext === 'jsonl' || ext === 'ndjson' ? 'jsonl' : ext === 'csv' ? 'csv' : ext === 'tsv' ? 'tsv' : ext === 'txt' || ext === 'text' ? 'text' : undefined;
+  return ext === 'jsonl' || ext === 'ndjson' ? 'jsonl' : ext === 'csv' ? 'csv' : ext === 'tsv' ? 'tsv' : ext === 'txt' || ext === 'text' ? 'text' : ext === 'conll' ? 'conll' : undefined;
 }
 
 /**
@@ -64,6 +66,8 @@ export function withDataDefaults(cfg: DataConfig): ResolvedDataConfig {
     split: { val: cfg.split?.val ?? 0.1, test: cfg.split?.test ?? 0.1 },
     textField: cfg.textField ?? 'text',
     labelField: cfg.labelField ?? 'label',
+    tokensField: cfg.tokensField ?? 'tokens',
+    tagsField: cfg.tagsField ?? 'tags',
     labels: cfg.labels,
     tokenizer: cfg.tokenizer ?? 'char',
     lowercase: cfg.lowercase ?? false,
@@ -95,9 +99,17 @@ export function checkDataConfig(c: ResolvedDataConfig, task: Task): void {
   } else if (c.format || c.file || c.train || c.val || c.test) {
     bad(`data.format/file/train/val/test only apply to source "files"; source "${c.source}" is built in.`);
   }
-  if (c.source === 'moby-dick' && task === 'many-to-one') {
-    bad('source "moby-dick" is a language-modelling corpus without labels: set model.task to "many-to-many".');
+  if (c.source === 'moby-dick' && task !== 'many-to-many') {
+    bad(`source "moby-dick" is a language-modelling corpus without labels: set model.task to "many-to-many"${task === 'tagging' ? ', or source "moby-dick-segmentation" for the tagging demo (word segmentation)' : ''}.`);
   }
+  if (c.source === 'moby-dick-segmentation' && task !== 'tagging') bad('source "moby-dick-segmentation" tags each character as beginning a word or not: set model.task to "tagging".');
+  if (task === 'tagging') {
+    if (c.source === 'files' && c.format !== 'jsonl' && c.format !== 'conll') bad(`model.task "tagging" reads sentences with a tag per token: data.format "jsonl" ({"${c.tokensField}": [...], "${c.tagsField}": [...]}) or "conll" (a token and its tag per line), not "${c.format}".`);
+    if (c.source === 'names' || c.source === 'spam-assassin' || c.source === 'memory') bad(`source "${c.source}" has no tags per token; model.task "tagging" reads data.source "files" (jsonl or conll) or the built-in "moby-dick-segmentation".`);
+    if (c.reverse) bad('data.reverse only applies to model.task "many-to-one"; a tagger reads its sentence in order (use model.bidirectional to read it both ways).');
+    if (c.bos || c.eos) bad('data.bos and data.eos do not apply to model.task "tagging": every input token has a tag, and markers have none.');
+    if (c.labels) bad('data.labels does not apply to model.task "tagging": the tags are those of the training split.');
+  } else if (c.format === 'conll') bad('data.format "conll" holds tagged tokens: it needs model.task "tagging".');
   if (c.split.val < 0 || c.split.test < 0 || c.split.val + c.split.test >= 1) {
     bad(`data.split.val + data.split.test must be in [0, 1), got ${c.split.val} + ${c.split.test}.`);
   }

@@ -15,6 +15,7 @@ import { Issues, MAX_DATA_BYTES, readRows, type Row } from './readers.js';
 import { memorySource, memoryRows, type InMemoryData } from './memory.js';
 import { IntBuf, buildVocab, encodeInto, keptTokens, normalizeText, vocabLookup } from './tokenize.js';
 import { BpeTrainer } from './bpe.js';
+import { countTaggedTokens, encodeTagged, knownTags, readTaggedRows, tagNamesOf } from './tagged.js';
 import {
   SPLIT_NAMES,
   type DataReport, type Dataset, type EncodedSplit, type RowIssue, type SplitName, type SplitReport, type Task, type TokenizerSpec, type Vocab,
@@ -27,6 +28,7 @@ export function loadDataset(cfg: DataConfig, opts: { configDir: string; task: Ta
   const c = withDataDefaults(cfg);
   checkDataConfig(c, opts.task);
   const task = opts.task;
+  if (cfg.shards !== undefined && task === 'tagging') throw new ConfigError('data.shards: token shards hold classifier and language-model data; a tagger (model.task "tagging") reads its JSON Lines or CoNLL files: remove data.shards.');
   if (cfg.shards !== undefined) return loadShards(cfg.shards, c, opts);
   const issues = new Issues(c.skipInvalid);
 
@@ -58,6 +60,11 @@ export function loadDataset(cfg: DataConfig, opts: { configDir: string; task: Ta
     if (seen.size < 2) {
       throw new DataError(`data: the training split has ${seen.size === 0 ? 'no labels' : `one label only ("${[...seen][0]}")`}; a classifier needs at least two. Check data.labelField and the training file.`);
     }
+  } else if (task === 'tagging') {
+    labelNames = tagNamesOf(src.rows.train);
+    if (labelNames.length < 2) throw new DataError(`data: the training split has ${labelNames.length === 0 ? 'no tags' : `one tag only ("${labelNames[0]}")`}; a tagger needs at least two. Check data.tagsField (JSON Lines) or the last column (CoNLL) of the training file.`);
+    const tagId = new Map(labelNames.map((l, i) => [l, i]));
+    for (const s of ['val', 'test'] as const) src.rows[s] = knownTags(src.rows[s], tagId, issues, 'The tags are those of the training split, and this one never occurs there: fix the tag, or add sentences with it to the training data.');
   }
 
   // ---- vocabulary from the training split, then encoding
@@ -66,11 +73,13 @@ export function loadDataset(cfg: DataConfig, opts: { configDir: string; task: Ta
     lowercase: c.lowercase,
     bos: c.bos,
     eos: c.eos,
-    maxLength: task === 'many-to-one' ? c.maxLength : 0,
+    maxLength: task !== 'many-to-many' ? c.maxLength : 0,
     truncate: c.truncate,
     reverse: task === 'many-to-one' && c.reverse,
   };
-  const vocab = tokenizer.kind === 'bpe'
+  const vocab = task === 'tagging'
+    ? buildVocab(countTaggedTokens(src.rows.train, tokenizer), c.vocab.maxSize, c.vocab.minFreq)
+    : tokenizer.kind === 'bpe'
     ? trainBpe(src.rows.train, tokenizer, c.vocab.maxSize, c.vocab.minFreq)
     : buildVocab(countTokens(src.rows.train, tokenizer), c.vocab.maxSize, c.vocab.minFreq);
   const labelId = new Map(labelNames.map((l, i) => [l, i]));
@@ -78,7 +87,9 @@ export function loadDataset(cfg: DataConfig, opts: { configDir: string; task: Ta
   const reports = {} as BySplit<SplitReport>;
   let tooShort = 0;
   for (const s of SPLIT_NAMES) {
-    const r = task === 'many-to-one' ? encodeSequences(s, src.rows[s], tokenizer, vocab, labelId, labelNames) : encodeStreams(s, src.rows[s], tokenizer, vocab, c.seqLength);
+    const r = task === 'many-to-one' ? encodeSequences(s, src.rows[s], tokenizer, vocab, labelId, labelNames)
+      : task === 'tagging' ? encodeTagged(s, src.rows[s], tokenizer, vocab, labelId, labelNames)
+      : encodeStreams(s, src.rows[s], tokenizer, vocab, c.seqLength);
     splits[s] = r.split;
     reports[s] = r.report;
     tooShort += r.tooShort;
@@ -92,7 +103,7 @@ export function loadDataset(cfg: DataConfig, opts: { configDir: string; task: Ta
   let bytes = 0;
   for (const s of SPLIT_NAMES) {
     const sp = splits[s];
-    bytes += sp.tokens.byteLength + sp.starts.byteLength + sp.lengths.byteLength + sp.labels.byteLength;
+    bytes += sp.tokens.byteLength + sp.starts.byteLength + sp.lengths.byteLength + sp.labels.byteLength + (sp.tags?.byteLength ?? 0);
   }
   const report: DataReport = {
     source: c.source,
@@ -150,7 +161,8 @@ interface Source {
 
 function readSource(c: ResolvedDataConfig, configDir: string, task: Task, issues: Issues, memory?: InMemoryData, configFile?: string): Source {
   const needLabel = task === 'many-to-one';
-  const readOpts = { format: c.format!, textField: c.textField, labelField: c.labelField, needLabel };
+  const readOpts = { format: c.format as 'jsonl', textField: c.textField, labelField: c.labelField, needLabel };
+  const read = (abs: string, shown: string): Row[] => task === 'tagging' ? readTaggedRows(abs, shown, c.format!, c, issues) : readRows(abs, shown, readOpts, issues);
   const rows: BySplit<Row[]> = { train: [], val: [], test: [] };
   const sample = (list: Row[]) => (c.sample < 1 ? list.filter((r) => inSample(r.key, c.sample)) : list);
   const byHash = (list: Row[]) => {
@@ -186,7 +198,7 @@ function readSource(c: ResolvedDataConfig, configDir: string, task: Task, issues
     const corpus = builtinCorpus(c.source);
     const all = sample(corpus.rows);
     byHash(all);
-    const key = c.source === 'names' ? 'lowercase name' : c.source === 'spam-assassin' ? 'normalized body' : 'chapter name';
+    const key = c.source === 'names' ? 'lowercase name' : c.source === 'spam-assassin' ? 'normalized body' : 'chapter name (a chapter\'s lines go to one split)';
     return {
       rows,
       expected: { train: true, val: c.split.val > 0, test: c.split.test > 0 },
@@ -208,7 +220,7 @@ function readSource(c: ResolvedDataConfig, configDir: string, task: Task, issues
   checkInMemorySize(c, configDir, configFile);
   if (c.file) {
     const f = open(c.file);
-    const all = sample(readRows(f.abs, f.shown, readOpts, issues));
+    const all = sample(read(f.abs, f.shown));
     byHash(all);
     return {
       rows,
@@ -228,7 +240,7 @@ function readSource(c: ResolvedDataConfig, configDir: string, task: Task, issues
     const p = c[s];
     if (!p) continue;
     const f = open(p);
-    rows[s] = sample(readRows(f.abs, f.shown, readOpts, issues));
+    rows[s] = sample(read(f.abs, f.shown));
     inputs.push(`${s}: ${f.shown}`);
   }
   // Separate files cannot keep copies together, so say how many held-out rows also occur in training.
@@ -416,7 +428,7 @@ export interface ExternalFileOptions {
   labelNames: string[];
   tokenizer: TokenizerSpec;
   /** Format of the file; default: from its extension (.jsonl, .csv, .tsv, .txt), else data.format. */
-  format?: 'jsonl' | 'csv' | 'tsv' | 'text';
+  format?: DataConfig['format'];
   /** Which split name the encoded examples carry (default 'test'). */
   name?: SplitName;
   /** Skip invalid rows (and count them) instead of stopping at the first; default: the config's data.skipInvalid. */
@@ -435,7 +447,7 @@ export interface ExternalFile {
   report: SplitReport;
   /** The file as named in messages, and the format it was read as. */
   shown: string;
-  format: 'jsonl' | 'csv' | 'tsv' | 'text';
+  format: NonNullable<DataConfig['format']>;
   /** Invalid rows skipped (skipInvalid): how many, and the first few. */
   skipped: { count: number; first: RowIssue[] };
 }
@@ -470,7 +482,12 @@ export function loadExamplesWithVocab(file: string, cfg: DataConfig, baseDir: st
   }
   const issues = new Issues(o.skipInvalid ?? c.skipInvalid, o.skipHint);
   const textField = o.textField ?? c.textField, labelField = o.labelField ?? c.labelField;
-  const rows = readRows(abs, shown, { format, textField, labelField, needLabel: o.task === 'many-to-one', fieldFix: o.fieldFix }, issues);
+  if (o.task === 'tagging' && format !== 'jsonl' && format !== 'conll') {
+    throw new DataError(`${shown}: a tagger is evaluated on sentences with a tag per token: a .jsonl file ({"${c.tokensField}": [...], "${c.tagsField}": [...]}) or a .conll file (a token and its tag per line).`, shown);
+  }
+  if (o.task !== 'tagging' && format === 'conll') throw new DataError(`${shown}: a CoNLL file holds tagged tokens, and this model is not a tagger; use a .jsonl, .csv or .tsv file.`, shown);
+  const rows = o.task === 'tagging' ? readTaggedRows(abs, shown, format, c, issues)
+    : readRows(abs, shown, { format: format as 'jsonl', textField, labelField, needLabel: o.task === 'many-to-one', fieldFix: o.fieldFix }, issues);
   return { ...encodeWithVocab(rows, issues, shown, c.seqLength, o), shown, format };
 }
 
@@ -494,11 +511,15 @@ function encodeWithVocab(rows: Row[], issues: Issues, shown: string, seqLength: 
       return false;
     });
     r = encodeSequences(name, rows, o.tokenizer, o.vocab, labelId, o.labelNames);
+  } else if (o.task === 'tagging') {
+    const tagId = new Map(o.labelNames.map((l, i) => [l, i]));
+    rows = knownTags(rows, tagId, issues, 'Fix the tag; the model can only be scored on the tags it was trained with.');
+    r = encodeTagged(name, rows, o.tokenizer, o.vocab, tagId, o.labelNames);
   } else {
     r = encodeStreams(name, rows, o.tokenizer, o.vocab, seqLength);
   }
   if (r.split.count === 0) {
-    const why = o.task === 'many-to-one' ? `${rows.length} usable rows` : `${rows.length} documents, ${r.tooShort} of them shorter than 2 tokens`;
+    const why = o.task !== 'many-to-many' ? `${rows.length} usable rows` : `${rows.length} documents, ${r.tooShort} of them shorter than 2 tokens`;
     throw new DataError(`${shown}: no examples to evaluate (${why}${issues.skipped.length ? `, ${issues.skipped.length} invalid rows skipped` : ''}).`, shown);
   }
   return { split: r.split, report: r.report, skipped: { count: issues.skipped.length, first: firstIssues(issues.skipped, 5) } };

@@ -40,6 +40,7 @@ export function hasSplits(d: InMemoryData): d is Extract<InMemoryData, { train: 
 
 /** Rows of one collection; `where` names it in messages (e.g. `data.train`). */
 export function memoryRows(items: unknown, where: string, task: Task, issues: Issues): Row[] {
+  if (task === 'tagging') throw new DataError(`${where}: a tagger reads its sentences from files (data.source "files", JSON Lines or CoNLL); in-memory examples are for classifiers and language models`);
   if (task === 'many-to-many') {
     if (typeof items === 'string') {
       return paragraphs(items, where)

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { Piscina } from 'piscina';
 import type { DataConfig } from '../config/types.js';
-import { DataError, OutputError } from '../util/errors.js';
+import { DataError, OutputError, ConfigError } from '../util/errors.js';
 import { makeDirs } from '../util/files.js';
 import { checkDataConfig, withDataDefaults, type ResolvedDataConfig } from './defaults.js';
 export { preparedSettings, tokenizerOf };
@@ -72,6 +72,7 @@ export interface PrepareResult {
 export async function prepareData(cfg: DataConfig, o: PrepareOptions): Promise<PrepareResult> {
   const c = withDataDefaults(cfg);
   checkDataConfig(c, o.task);
+  if (o.task === 'tagging') throw new ConfigError('token shards are written for classifiers and language models; a tagger (model.task "tagging") reads its JSON Lines or CoNLL files in memory: train without data.shards.');
   const out = resolve(o.out);
   try {
     makeDirs(out);
@@ -96,7 +97,7 @@ async function prepareFiles(c: ResolvedDataConfig, o: PrepareOptions, out: strin
   const task = o.task, m2o = task === 'many-to-one';
   const tok = tokenizerOf(c, task);
   const issues = new Issues(c.skipInvalid);
-  const readOpts: ReadOptions = { format: c.format!, textField: c.textField, labelField: c.labelField, needLabel: m2o };
+  const readOpts: ReadOptions = { format: c.format as ReadOptions['format'], textField: c.textField, labelField: c.labelField, needLabel: m2o };
   const inputs: Input[] = [];
   const add = (p: string, split: SplitName | null) => {
     const abs = isAbsolute(p) ? p : resolve(o.configDir, p);

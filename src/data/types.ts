@@ -5,7 +5,8 @@
 export type SplitName = 'train' | 'val' | 'test';
 export const SPLIT_NAMES: readonly SplitName[] = ['train', 'val', 'test'];
 
-export type Task = 'many-to-one' | 'many-to-many';
+/** many-to-one: a label per sequence; many-to-many: language modelling; tagging: a tag per input token. */
+export type Task = 'many-to-one' | 'many-to-many' | 'tagging';
 
 /** One split. All arrays are views on SharedArrayBuffers, readable by worker threads without copies. */
 export interface EncodedSplit {
@@ -20,6 +21,8 @@ export interface EncodedSplit {
   lengths: Int32Array;
   /** [count] class id (many-to-one); length 0 for many-to-many. */
   labels: Int32Array;
+  /** Tagging: the tag id of every token, aligned with `tokens` (example i's tags are tags[starts[i] ..+lengths[i])). */
+  tags?: Int32Array;
   /**
    * [count] many-to-many read from token shards: 1 where chunk i starts a document. Their `tokens`
    * is a window that holds one batch at a time (see shards.ts), so `starts` cannot tell.
@@ -78,7 +81,7 @@ export interface SplitReport {
   tokens: number;
   /** Fraction of text tokens encoded as `<unk>` (`<s>`, `</s>` not counted). */
   oovRate: number;
-  /** Label -> count (many-to-one). */
+  /** Label -> count (many-to-one); tag -> tokens (tagging). */
   labels?: Record<string, number>;
   /** Sequences cut to maxLength (many-to-one). */
   truncated?: number;
@@ -114,7 +117,7 @@ export interface DataReport {
 export interface Dataset {
   task: Task;
   vocab: Vocab;
-  /** class id -> label (empty for many-to-many). */
+  /** class id -> label (many-to-one), tag id -> tag (tagging); empty for many-to-many. */
   labelNames: string[];
   tokenizer: TokenizerSpec;
   splits: Record<SplitName, EncodedSplit>;

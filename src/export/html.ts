@@ -101,6 +101,7 @@ export function exportHtml(m: ExportableModel, opts: HtmlExportOptions = {}): st
   }
   if (m.params.data.length < layout.size || !(m.params.data instanceof Float32Array)) throw new ExportError('cannot export to HTML: the parameters are not float32 in the model\'s layout');
   if (m.vocab.length !== spec.V) throw new ExportError(`cannot export to HTML: the vocabulary has ${m.vocab.length} tokens, the model spec says V=${spec.V}`);
+  if (spec.task === 'tagging') throw new ExportError('cannot export to HTML: the page classifies a text or continues it, and this model is a tagger (a tag per token); export it to ONNX (--format onnx) instead');
   const lm = spec.task === 'many-to-many';
   if (!lm && m.labelNames.length !== spec.C) throw new ExportError(`cannot export to HTML: ${m.labelNames.length} label names for C=${spec.C} classes`);
   const data = m.params.data.subarray(0, layout.size);

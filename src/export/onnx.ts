@@ -30,6 +30,8 @@
 //                 (T, N, 2·G·H), and layer 0's W is [[I, 0], [0, I]], built in the graph (EyeLike).
 //   many-to-many  probabilities = Softmax(Transpose(Squeeze(Y_top), (1, 0, 2))·Wyaᵀ + by)  (N, T, C)
 //                 batch-major like `tokens`; steps t >= lengths[n] are padding, not predictions.
+//   tagging       the same per-step graph with C tags (N, T, C): the tag of token t at step t, read
+//                 from the top layer's output at t ([h→_t, h←_t] when bidirectional).
 //                 Tied weights: Wyaᵀ is Transpose(embedding), the Gather's table (stored once);
 //                 with E ≠ H the states are first multiplied by Wprojᵀ (H, E).
 // The adaptive softmax is refused (ONNX has no operator for it).
@@ -123,7 +125,7 @@ export function checkExportable(m: ExportableModel): void {
     if (!SPEC_KEYS.has(k)) throw cant(`the model spec has a field "${k}" (= ${JSON.stringify((s as unknown as Record<string, unknown>)[k])})`, `this exporter knows ${[...SPEC_KEYS].join(', ')} and would silently drop it; export with the rnn-trainer version that wrote the checkpoint`);
   }
   if (s.adaptive) throw cant('the model\'s output layer is an adaptive softmax (model.adaptiveSoftmax)', 'ONNX has no operator for it and this exporter does not build one; evaluate and generate with dist/eval.js and dist/predict.js, or export a model trained with the full softmax');
-  if (s.task !== 'many-to-one' && s.task !== 'many-to-many') throw cant(`the model's task is ${JSON.stringify(s.task)}`, 'only "many-to-one" and "many-to-many" are exported');
+  if (s.task !== 'many-to-one' && s.task !== 'many-to-many' && s.task !== 'tagging') throw cant(`the model's task is ${JSON.stringify(s.task)}`, 'only "many-to-one", "many-to-many" and "tagging" are exported');
   const tok = m.tokenizer as unknown as Record<string, unknown>;
   if (tok === null || typeof tok !== 'object') throw cant('the model has no tokenizer settings', 'the exported file must say how to tokenize');
   if (tok.kind !== 'char' && tok.kind !== 'word' && tok.kind !== 'bpe') throw cant(`the tokenizer kind is ${JSON.stringify(tok.kind)}`, 'the metadata describes the "char", "word" and "bpe" tokenizers only, so a consumer could not encode text as training did');
@@ -142,7 +144,7 @@ export function checkExportable(m: ExportableModel): void {
   for (let i = 0; i < SPECIALS.length && i < m.vocab.length; i++) {
     if (m.vocab[i] !== SPECIALS[i]) throw new ExportError(`cannot export to ONNX: vocabulary id ${i} is ${JSON.stringify(m.vocab[i])}, expected the special token ${SPECIALS[i]}`);
   }
-  if (s.task === 'many-to-one' && m.labelNames.length !== s.C) throw new ExportError(`cannot export to ONNX: ${m.labelNames.length} label names for C=${s.C} classes`);
+  if (s.task !== 'many-to-many' && m.labelNames.length !== s.C) throw new ExportError(`cannot export to ONNX: ${m.labelNames.length} ${s.task === 'tagging' ? 'tag' : 'label'} names for C=${s.C} ${s.task === 'tagging' ? 'tags' : 'classes'}`);
   const table = paramTable(s);
   const names = m.params.layout.tensors.map((t) => t.name);
   if (names.join() !== table.map(([n]) => n).join()) throw new ExportError(`cannot export to ONNX: the parameters (${names.join(', ')}) are not those of the model spec (${table.map(([n]) => n).join(', ')})`);
@@ -210,7 +212,7 @@ function valueInfo(name: string, elemType: number, dims: Dim[], docString: strin
 /** The metadata_props of the exported model (also what a consumer reads to tokenize). */
 export function onnxMetadata(m: ExportableModel): Record<string, string> {
   const { spec, tokenizer } = m;
-  const m2o = spec.task === 'many-to-one';
+  const m2o = spec.task === 'many-to-one', tagging = spec.task === 'tagging';
   const tok: Required<Omit<TokenizerSpec, 'merges'>> = {
     kind: tokenizer.kind, lowercase: tokenizer.lowercase, bos: tokenizer.bos, eos: tokenizer.eos,
     maxLength: tokenizer.maxLength, truncate: tokenizer.truncate, reverse: tokenizer.reverse ?? false,
@@ -227,10 +229,17 @@ export function onnxMetadata(m: ExportableModel): Record<string, string> {
     inputs: 'tokens: int32 (batch, time), token ids, each row right-padded with 0 (<pad>); lengths: int32 (batch), each row\'s real length, 1..time',
     outputs: m2o
       ? 'probabilities: float32 (batch, classes), softmax over the classes (labels[c] names class c) from the state at each row\'s last real token'
+      : tagging ? 'probabilities: float32 (batch, time, tags): at step t, the distribution of token t\'s tag (tags[c] names tag c); steps t >= lengths[n] are padding'
       : 'probabilities: float32 (batch, time, vocab): at step t, the distribution of the token after tokens[:, t] (vocab[v] names token v); steps t >= lengths[n] are padding',
-    output_layout: m2o ? 'batch, class' : 'batch, time, token',
+    output_layout: m2o ? 'batch, class' : tagging ? 'batch, time, tag' : 'batch, time, token',
   };
   if (m2o) md.labels = JSON.stringify(m.labelNames);
+  if (tagging) {
+    md.tags = JSON.stringify(m.labelNames);
+    // A tagger's tokens are given, not found by the tokenizer: what predict.js does with a text.
+    md.encoding = 'tagging: each token is one vocabulary entry, NFC-normalized (lowercased when tokenizer.lowercase), else <unk>; no <s> or </s>; '
+      + 'a text is split into tokens as its characters without whitespace when tokenizer.kind is "char", else at whitespace; at most tokenizer.maxLength tokens (0: no limit)';
+  }
   if (tokenizer.kind === 'bpe') {
     md.bpe_algorithm = BPE_ALGORITHM;
     md.bpe_pattern = PRETOKEN_PATTERN;
@@ -391,7 +400,7 @@ export function exportOnnx(m: ExportableModel, opts: ExportOptions = {}): Uint8A
     add('Gemm', [head, 'Wya', 'by'], ['logits'], [attrInt('transB', 1)], 'Wya·h + by (N, C)');
     add('Softmax', ['logits'], ['probabilities'], [attrInt('axis', 1)]);
   } else {
-    add('Transpose', [x], ['h_nth'], [attrInts('perm', [1, 0, 2])], 'the top layer\'s states, batch-major (N, T, H)');
+    add('Transpose', [x], ['h_nth'], [attrInts('perm', [1, 0, 2])], 'the top layer\'s outputs, batch-major (N, T, D·H)');
     if (spec.tieWeights) {
       // The output weight is the embedding table itself: one initializer, read by the Gather above and here.
       add('Transpose', ['embedding'], ['embedding_t'], [attrInts('perm', [1, 0])], 'tied: Wya = Wemb, transposed (E, V)');
@@ -417,7 +426,9 @@ export function exportOnnx(m: ExportableModel, opts: ExportOptions = {}): Uint8A
   ];
   const output = [m2o
     ? valueInfo('probabilities', DT.FLOAT, ['batch', C], 'class probabilities (N, C)')
-    : valueInfo('probabilities', DT.FLOAT, ['batch', 'time', C], 'next-token probabilities at every step (N, T, V); steps t >= lengths[n] are padding')];
+    : valueInfo('probabilities', DT.FLOAT, ['batch', 'time', C], spec.task === 'tagging'
+      ? 'tag probabilities of every token (N, T, C); steps t >= lengths[n] are padding'
+      : 'next-token probabilities at every step (N, T, V); steps t >= lengths[n] are padding')];
 
   const metadata = onnxMetadata(m);
   for (const [k, v] of Object.entries(opts.metadata ?? {})) {

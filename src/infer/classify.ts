@@ -43,13 +43,8 @@ export class Classifier {
     const empty = seqs.findIndex((s) => s.length === 0);
     if (empty >= 0) throw new RangeError(`Classifier: text ${JSON.stringify(texts[empty])} has no tokens`);
     const B = seqs.length, T = Math.max(...seqs.map((s) => s.length));
-    if (!this.ws || this.ws.maxT < T) {
-      // Sized for the longest text so far (at most the tokenizer's maxLength): reallocated rarely.
-      const maxT = Math.max(T, this.ws?.maxT ?? 0);
-      this.ws = allocWorkspace(this.m.spec, this.maxB, maxT, createKernels(resolveKernels(kernelsChoice()).name, arenaOf(this.m.params.data) ?? null));
-      this.batch = allocBatch(this.maxB, maxT);
-    }
-    const b = this.batch!;
+    [this.ws, this.batch] = workspaceFor(this.m, this.maxB, T, this.ws, this.batch);
+    const b = this.batch;
     b.B = B;
     b.T = T;
     b.tokens.fill(0, 0, B * T);
@@ -66,4 +61,14 @@ export class Classifier {
       return { text, label: this.m.labelNames[argmaxRow(P, i * C, C)], probs };
     });
   }
+}
+
+/**
+ * A workspace and batch of `maxB` rows for `m` that hold T steps: the given ones when they do,
+ * else new ones sized for the longest text so far (at most the tokenizer's maxLength): reallocated rarely.
+ */
+export function workspaceFor(m: SavedModel, maxB: number, T: number, ws: Workspace | null, batch: Batch | null): [Workspace, Batch] {
+  if (ws && batch && ws.maxT >= T) return [ws, batch];
+  const maxT = Math.max(T, ws?.maxT ?? 0);
+  return [allocWorkspace(m.spec, maxB, maxT, createKernels(resolveKernels(kernelsChoice()).name, arenaOf(m.params.data) ?? null)), allocBatch(maxB, maxT)];
 }

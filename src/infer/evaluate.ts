@@ -10,6 +10,7 @@ import { resolveKernels, kernelsChoice, type BackendName } from '../model/backen
 import { loadDataset, loadExamplesWithVocab, epochPlan, streamPlan, longestExample, type EncodedSplit, type SplitName, type ExternalFile, type TokenizerSpec } from '../data/index.js';
 import { CheckpointError, DataError } from '../util/errors.js';
 import type { LoadedModel } from './model.js';
+import { bioScheme } from './metrics.js';
 
 export interface EvalOptions {
   /** Worker threads (default: all cores). */
@@ -24,7 +25,7 @@ export interface EvalOptions {
   onBatch?: (done: number, batches: number) => void;
 }
 
-/** Loss sums, counts and (many-to-one) the confusion matrix of `split`. Opens and closes its own pool. */
+/** Loss sums, counts and (many-to-one, tagging) the confusion matrix of `split` (tagging with BIO tags: span counts too). Opens and closes its own pool. */
 export async function evaluateSplit(m: LoadedModel, split: EncodedSplit, o: EvalOptions = {}): Promise<EvalResult> {
   // A batch never holds more sequences than the split has (a huge --batch-size is the whole split).
   const batchSize = Math.max(1, Math.min(o.batchSize ?? m.config.train.batchSize, split.count));
@@ -36,7 +37,8 @@ export async function evaluateSplit(m: LoadedModel, split: EncodedSplit, o: Eval
   });
   try {
     const plan = (carry ? streamPlan : epochPlan)(split, { batchSize, seed: 0, epoch: 0, shuffle: false });
-    const r = await co.evaluate(split.name, plan.order, plan.batchStarts, m.spec.task === 'many-to-one', { signal: o.signal, onBatch: o.onBatch });
+    const bio = m.spec.task === 'tagging' ? bioScheme(m.labelNames) : null;
+    const r = await co.evaluate(split.name, plan.order, plan.batchStarts, m.spec.task !== 'many-to-many', { signal: o.signal, onBatch: o.onBatch, bio });
     if (!r) o.signal!.throwIfAborted();
     return r!;
   } finally {

@@ -75,3 +75,113 @@ export function languageModelMetrics(lossSum: number, count: number, correct: nu
   const loss = lossSum / count;
   return { loss, bitsPerToken: loss / Math.LN2, perplexity: Math.exp(loss), accuracy: correct / count };
 }
+
+// ---------------------------------------------------------------- tagging
+//
+// Token accuracy and per-tag precision/recall/F1 are classificationMetrics over tokens (the
+// confusion matrix counts every real token once). Span F1 (BIO / IOB2 tags, conlleval's rules):
+// a span of type X starts at B-X, or at an I-X that does not continue a span of type X (after O,
+// after another type, or at the start); it goes on over I-X and ends before anything else. A
+// predicted span is correct when a gold span has the same first token, last token and type.
+// Tags "B" and "I" without a type are spans of one unnamed type (words, in word segmentation).
+
+/** Per tag id: 0 outside (O), 1 begins (B-X), 2 inside (I-X); and X's id. */
+export interface BioScheme {
+  kind: Uint8Array;
+  type: Int32Array;
+}
+
+/** The BIO scheme of these tags, or null when they are not BIO tags (a tag other than O, B[-X], I[-X]; or no B at all). */
+export function bioScheme(tagNames: readonly string[]): BioScheme | null {
+  const C = tagNames.length, kind = new Uint8Array(C), type = new Int32Array(C), types = new Map<string, number>();
+  let begins = 0;
+  for (let c = 0; c < C; c++) {
+    const t = tagNames[c];
+    if (t === 'O') continue;
+    const m = /^([BI])(?:[-_](.+))?$/.exec(t);
+    if (!m) return null;
+    const x = m[2] ?? '';
+    if (!types.has(x)) types.set(x, types.size);
+    kind[c] = m[1] === 'B' ? 1 : 2;
+    type[c] = types.get(x)!;
+    if (kind[c] === 1) begins++;
+  }
+  return begins > 0 ? { kind, type } : null;
+}
+
+/** Span counts, added into out: [correct, predicted, gold]. */
+export type SpanCounts = [number, number, number];
+
+/**
+ * The spans of tags[off + t·stride], t = 0..len-1, as (start, end, type) triples appended to `out`
+ * (cleared first); `end` is the last token's t.
+ */
+export function bioSpans(tags: ArrayLike<number>, off: number, stride: number, len: number, s: BioScheme, out: number[]): void {
+  out.length = 0;
+  let open = -1; // index in out of the open span's start, -1: none
+  for (let t = 0; t < len; t++) {
+    const y = tags[off + t * stride], k = s.kind[y], x = s.type[y];
+    const continues = k === 2 && open >= 0 && out[open + 2] === x;
+    if (open >= 0 && !continues) open = -1;
+    if (k === 0 || continues) {
+      if (continues) out[open + 1] = t;
+      continue;
+    }
+    open = out.length;
+    out.push(t, t, x);
+  }
+}
+
+/**
+ * Adds one sequence's span counts into `counts`: its gold tag ids at gold[go + t·gs], its predicted
+ * ones at pred[po + t·ps], t < len. `g`, `p`: scratch arrays.
+ */
+export function addSpanCounts(gold: ArrayLike<number>, go: number, gs: number, pred: ArrayLike<number>, po: number, ps: number, len: number, s: BioScheme, counts: SpanCounts, g: number[], p: number[]): void {
+  bioSpans(gold, go, gs, len, s, g);
+  bioSpans(pred, po, ps, len, s, p);
+  counts[1] += p.length / 3;
+  counts[2] += g.length / 3;
+  // Both lists are in order of their starts and do not overlap: one merge pass.
+  for (let i = 0, j = 0; i < g.length && j < p.length;) {
+    if (g[i] === p[j] && g[i + 1] === p[j + 1] && g[i + 2] === p[j + 2]) counts[0]++;
+    if (g[i] <= p[j]) i += 3;
+    else j += 3;
+  }
+}
+
+export interface SpanMetrics {
+  precision: number | null;
+  recall: number | null;
+  f1: number;
+  correct: number;
+  predicted: number;
+  gold: number;
+}
+
+export function spanMetrics(c: SpanCounts): SpanMetrics {
+  const [tp, predicted, gold] = c;
+  return { precision: predicted > 0 ? tp / predicted : null, recall: gold > 0 ? tp / gold : null, f1: predicted + gold > 0 ? (2 * tp) / (predicted + gold) : 0, correct: tp, predicted, gold };
+}
+
+export interface TaggingMetrics {
+  loss: number;
+  /** Token accuracy: tokens whose predicted tag is their tag. */
+  accuracy: number;
+  macroF1: number;
+  macroF1Classes: number;
+  /** Per tag, over tokens. */
+  perTag: Record<string, ClassMetrics>;
+  /** BIO tags only: spans (conlleval). */
+  spans?: SpanMetrics;
+  confusion: number[][];
+}
+
+/** From an evaluation's sums: the token confusion matrix (C×C over tags) and, for BIO tags, the span counts. */
+export function taggingMetrics(lossSum: number, count: number, confusion: ArrayLike<number>, tagNames: string[], spans?: SpanCounts | null): TaggingMetrics {
+  const c = classificationMetrics(lossSum, count, confusion, tagNames);
+  return {
+    loss: c.loss, accuracy: c.accuracy, macroF1: c.macroF1, macroF1Classes: c.macroF1Classes, perTag: c.perClass,
+    ...(spans ? { spans: spanMetrics(spans) } : {}),
+    confusion: c.confusion,
+  };
+}

@@ -10,6 +10,7 @@ import { examplesWithVocab, type Example, type Documents } from '../data/index.j
 import { ConfigError } from '../util/errors.js';
 import { describeFound } from '../config/validate.js';
 import { Classifier, type Prediction } from './classify.js';
+import { Tagger, type TaggedText } from './tag.js';
 import { TextGenerator, MAX_GENERATE_TOKENS, type SamplingOptions, type TextGenerateOptions, type TextPiece } from './generate.js';
 import { Session } from './session.js';
 import { evaluateSplit, splitFromFile, type EvalOptions } from './evaluate.js';
@@ -87,6 +88,7 @@ export class Model implements LoadedModel {
   readonly file: string;
   readonly step: number;
   private classifier: Classifier | null = null;
+  private tagger: Tagger | null = null;
   private kernels: Kernels | null = null;
 
   private constructor(private readonly checkpoint: CheckpointData, file: string) {
@@ -104,9 +106,9 @@ export class Model implements LoadedModel {
     return new Model(readCheckpoint(file), file);
   }
 
-  /** `classifier` (many-to-one: a label per text) or `language model` (many-to-many). */
-  get task(): 'classifier' | 'language model' {
-    return this.spec.task === 'many-to-one' ? 'classifier' : 'language model';
+  /** `classifier` (many-to-one: a label per text), `tagger` (a tag per token) or `language model` (many-to-many). */
+  get task(): 'classifier' | 'tagger' | 'language model' {
+    return this.spec.task === 'many-to-one' ? 'classifier' : this.spec.task === 'tagging' ? 'tagger' : 'language model';
   }
 
   /** The classes, in class-id order (empty for a language model). */
@@ -114,18 +116,23 @@ export class Model implements LoadedModel {
     return this.labelNames;
   }
 
+  /** A tagger's tag of every token of a text (its tokens as in predict.js), or of each of several texts. */
+  tag(text: string): TaggedText;
+  tag(texts: readonly string[]): TaggedText[];
+  tag(input: string | readonly string[]): TaggedText | TaggedText[] {
+    if (this.spec.task !== 'tagging') throw new ConfigError(`${this.file} is a ${this.task}: use ${this.spec.task === 'many-to-one' ? 'classify(text)' : 'generate(prompt)'}, not tag()`);
+    this.tagger ??= new Tagger(this);
+    const out = this.tagger.tag(textsOf(input, 'tag'));
+    return typeof input === 'string' ? out[0] : out;
+  }
+
   /** The label of a text and the probability of every label; or of each of several texts. */
   classify(text: string): Prediction;
   classify(texts: readonly string[]): Prediction[];
   classify(input: string | readonly string[]): Prediction | Prediction[] {
-    if (this.spec.task !== 'many-to-one') throw new ConfigError(`${this.file} is a language model: use generate(prompt), not classify()`);
-    if (typeof input !== 'string' && !Array.isArray(input)) throw new ConfigError(`classify: expected a text (a string) or a list of texts, found ${describeFound(input)}`);
-    const texts = typeof input === 'string' ? [input] : [...input];
-    texts.forEach((t, i) => {
-      if (typeof t !== 'string') throw new ConfigError(`classify: text ${i} is not a string`);
-    });
+    if (this.spec.task !== 'many-to-one') throw new ConfigError(`${this.file} is a ${this.task}: use ${this.spec.task === 'tagging' ? 'tag(text)' : 'generate(prompt)'}, not classify()`);
     this.classifier ??= new Classifier(this);
-    const out = this.classifier.classify(texts);
+    const out = this.classifier.classify(textsOf(input, 'classify'));
     return typeof input === 'string' ? out[0] : out;
   }
 
@@ -163,7 +170,7 @@ export class Model implements LoadedModel {
   }
 
   private needLanguageModel(what: string): void {
-    if (this.spec.task !== 'many-to-many') throw new ConfigError(`${this.file} is a classifier: use classify(text), not ${what}()`);
+    if (this.spec.task !== 'many-to-many') throw new ConfigError(`${this.file} is a ${this.task}: use ${this.spec.task === 'tagging' ? 'tag' : 'classify'}(text), not ${what}()`);
   }
 
   private computeKernels(): Kernels {
@@ -211,4 +218,14 @@ export class Model implements LoadedModel {
     writeCheckpointAtomic(file, this.checkpoint);
     return file;
   }
+}
+
+/** The texts of classify(input) / tag(input): one string or a list of them. */
+function textsOf(input: unknown, what: string): string[] {
+  if (typeof input !== 'string' && !Array.isArray(input)) throw new ConfigError(`${what}: expected a text (a string) or a list of texts, found ${describeFound(input)}`);
+  const texts = typeof input === 'string' ? [input] : [...(input as unknown[])];
+  texts.forEach((t, i) => {
+    if (typeof t !== 'string') throw new ConfigError(`${what}: text ${i} is not a string`);
+  });
+  return texts as string[];
 }

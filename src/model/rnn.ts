@@ -4,7 +4,8 @@
 //   h⁰_t = x_t: one-hot (a row gather of layer 0's input weight) or Wemb[token]
 //   hˡ_t = cell(W_ihˡ·hˡ⁻¹_t, hˡ_{t-1})   for layers l = 0..L-1 (the vanilla cell: a_t = tanh(Waa·a_{t-1} + Wax·x_t + ba))
 //   many-to-one:  ŷ = softmax(Wya·hᴸ⁻¹_{len} + by), one loss per sequence at its last real token
-//   many-to-many: ŷ_t = softmax(Wya·hᴸ⁻¹_t + by), one loss per real step
+//   many-to-many: ŷ_t = softmax(Wya·hᴸ⁻¹_t + by), one loss per real step (target: the next token)
+//   tagging:      the same head, C tags, target: token t's tag (batch.targets as well)
 //
 // Per layer, the input projection of every step is one product before the time loop (as PyTorch
 // does); then the cell advances the whole batch one timestep at a time, each step one product
@@ -685,7 +686,7 @@ export function outputForward(p: Params, ws: Workspace, batch: Batch, g: Params 
   const { B, lengths } = batch;
   const P = ws.P;
   if (ws.head) return ws.head.forward(p, ws, batch);
-  if (task === 'many-to-many') return everyStepForward(p, g, ws, batch, P, batch.targets, batch.T, 1, 0);
+  if (task !== 'many-to-one') return everyStepForward(p, g, ws, batch, P, batch.targets, batch.T, 1, 0);
   const Hp = ws.Hp, pooling = ws.spec.pooling ?? 'last';
   for (let b = 0; b < B; b++) {
     const o = b * Hp;
@@ -770,7 +771,7 @@ export function outputBackward(p: Params, g: Params, ws: Workspace, batch: Batch
   const { task } = ws.spec;
   const { B, T } = batch;
   if (ws.head) return ws.head.backward(p, g, ws, batch);
-  if (task === 'many-to-many') {
+  if (task !== 'many-to-one') {
     outputLayerBackward(p, g, ws, ws.P, ws.A, topStart(ws, B), T * B, ws.dOut, ws.Hout); // from a_1..a_T
     return;
   }

@@ -1,13 +1,17 @@
 // The model's shape, and the table of its parameters from which the flat arena is built.
 
-export type Task = 'many-to-one' | 'many-to-many';
+export type Task = 'many-to-one' | 'many-to-many' | 'tagging';
 export type Cell = 'rnn' | 'lstm' | 'gru';
 export const CELLS: readonly Cell[] = ['rnn', 'lstm', 'gru'];
 
 export interface ModelSpec {
   /** Recurrent cell: the vanilla (Elman) tanh RNN, LSTM or GRU (PyTorch's equations and gate layouts). */
   cell: Cell;
-  /** many-to-one: a label per sequence, from the top layer's state at its last real token; many-to-many: a target per step. */
+  /**
+   * many-to-one: a label per sequence, from the top layer's state at its last real token;
+   * many-to-many: the next token at every step (language modelling); tagging: a tag (one of C) for
+   * every input token, from the top layer's output at that token (both directions' when bidirectional).
+   */
   task: Task;
   /** Vocabulary size V (token ids are 0..V-1; id 0 is padding). */
   V: number;
@@ -68,6 +72,11 @@ export function gatesOf(cell: Cell): number {
 
 export function layersOf(s: ModelSpec): number {
   return s.layers ?? 1;
+}
+
+/** Whether the output layer reads every step (a language model's next token, a tagger's tags) rather than one vector per sequence. */
+export function perStep(s: Pick<ModelSpec, 'task'>): boolean {
+  return s.task !== 'many-to-one';
 }
 
 /** Directions D: 2 for a bidirectional model, else 1. A layer's output, and the output layer's input, is D·H wide. */
@@ -181,8 +190,8 @@ export function checkSpec(s: ModelSpec): void {
     throw new Error(`ModelSpec: ${what} must be a positive integer, got ${String(v)}`);
   };
   if (!CELLS.includes(s.cell)) throw new Error(`ModelSpec: cell must be one of ${CELLS.map((c) => `"${c}"`).join(', ')}, got ${JSON.stringify(s.cell)}`);
-  if (s.task !== 'many-to-one' && s.task !== 'many-to-many') {
-    throw new Error(`ModelSpec: task must be "many-to-one" or "many-to-many", got ${JSON.stringify(s.task)}`);
+  if (s.task !== 'many-to-one' && s.task !== 'many-to-many' && s.task !== 'tagging') {
+    throw new Error(`ModelSpec: task must be "many-to-one", "many-to-many" or "tagging", got ${JSON.stringify(s.task)}`);
   }
   for (const k of ['V', 'H', 'C'] as const) if (!Number.isInteger(s[k]) || s[k] < 1) bad(k, s[k]);
   if (s.layers !== undefined && (!Number.isInteger(s.layers) || s.layers < 1)) bad('layers', s.layers);

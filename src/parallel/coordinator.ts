@@ -22,6 +22,7 @@ import { shardWindow } from '../data/shards.js';
 import { SYNC_ABORT, SYNC_GEN, SYNC_PHASE, PHASE_UPDATE, TID_MESSAGE, type WorkerInit, type SlotBuffers, type StepTask, type StepResult, type EvalTask, type ShardResult, type CarryBuffers, type UpdateTask } from './protocol.js';
 import { stateSize } from '../model/spec.js';
 import { UserError } from '../util/errors.js';
+import type { BioScheme } from '../infer/metrics.js';
 import type { BackendName } from '../model/backend/index.js';
 
 /** The compiled worker. Tests run the TypeScript sources, but worker threads always load dist/. */
@@ -90,7 +91,7 @@ export interface LocalGradient extends Omit<TrainStepResult, keyof UpdateStats> 
   rows: Int32Array;
 }
 
-export interface EvalResult { lossSum: number; count: number; correct: number; confusion: number[] | null }
+export interface EvalResult { lossSum: number; count: number; correct: number; confusion: number[] | null; spans?: [number, number, number] }
 
 /** How an evaluation can be watched and stopped (Coordinator.evaluate). */
 export interface EvalRunOptions {
@@ -98,6 +99,8 @@ export interface EvalRunOptions {
   signal?: AbortSignal;
   /** After each finished batch: how many of how many. */
   onBatch?: (done: number, batches: number) => void;
+  /** Tagging with BIO tags (and confusion): count spans too (EvalResult.spans). */
+  bio?: BioScheme | null;
 }
 
 export class WorkerFailure extends UserError {
@@ -437,6 +440,7 @@ export class Coordinator {
   async evaluate(split: SplitName, order: Int32Array, batchStarts: Int32Array, confusion: boolean, o: EvalRunOptions = {}): Promise<EvalResult | null> {
     this.setOrder(split, order);
     Atomics.add(this.fence, 0, 1);
+    const bio = confusion && o.bio ? { kind: Array.from(o.bio.kind), type: Array.from(o.bio.type) } : null;
     const nb = batchStarts.length - 1;
     let done = 0;
     const finished = () => { done++; o.onBatch?.(done, nb); };
@@ -469,7 +473,7 @@ export class Coordinator {
             return null;
           }
           const off = batchStarts[k], n = batchStarts[k + 1] - off;
-          const t = this.pool.run({ kind: 'eval', split, off, n, confusion } satisfies EvalTask) as Promise<ShardResult>;
+          const t = this.pool.run({ kind: 'eval', split, off, n, confusion, ...(bio ? { bio } : {}) } satisfies EvalTask) as Promise<ShardResult>;
           t.then(finished, () => {}); // (a rejection is handled where the tasks are awaited)
           tasks.push(t);
         }
@@ -480,9 +484,11 @@ export class Coordinator {
       throw new UserError(`evaluation of the ${split} split failed in a worker thread: ${e instanceof Error ? e.message : String(e)}`);
     }
     const C = this.o.spec.C;
-    const out: EvalResult = { lossSum: 0, count: 0, correct: 0, confusion: confusion && this.o.spec.task === 'many-to-one' ? new Array(C * C).fill(0) : null };
+    const out: EvalResult = { lossSum: 0, count: 0, correct: 0, confusion: confusion && this.o.spec.task !== 'many-to-many' ? new Array(C * C).fill(0) : null };
+    if (bio) out.spans = [0, 0, 0];
     for (const r of results) {
       out.lossSum += r.lossSum; out.count += r.count; out.correct += r.correct;
+      if (out.spans && r.spans) for (let i = 0; i < 3; i++) out.spans[i] += r.spans[i];
       if (out.confusion && r.confusion) for (let i = 0; i < r.confusion.length; i++) out.confusion[i] += r.confusion[i];
     }
     return out;

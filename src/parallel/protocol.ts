@@ -146,8 +146,10 @@ export interface EvalTask {
   split: SplitName;
   off: number;
   n: number;
-  /** Also count (label, prediction) pairs: a C×C confusion matrix, row = true label. */
+  /** Also count (label, prediction) pairs: a C×C confusion matrix, row = true label (tagging: one pair per token). */
   confusion: boolean;
+  /** Tagging with BIO tags (and confusion): count spans too, with this scheme (BioScheme's arrays as lists). */
+  bio?: { kind: number[]; type: number[] };
   /** Carry states (CarryBuffers index 1) by row, the shard's first row being row0 of its batch. */
   carry?: { row0: number };
 }
@@ -159,4 +161,6 @@ export interface ShardResult {
   /** Forward + backward time in this worker, ms. */
   ms: number;
   confusion?: number[];
+  /** Tagging with BIO tags: [correct, predicted, gold] spans. */
+  spans?: [number, number, number];
 }

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { readOnnxMetadata } from '../export/onnx.js';
 import { encodeText, decodeTokens } from '../data/tokenize.js';
 import { bpeProblem } from '../data/bpe.js';
+import { tagTokenIds, tagTokensOf } from '../data/tagged.js';
 import type { TokenizerSpec } from '../data/types.js';
 import { UserError } from '../util/errors.js';
 
@@ -25,9 +26,9 @@ export interface EncodeOptions {
 export class OnnxTokenizer {
   /** Token id i is vocab[i]; ids 0..3 are <pad>, <unk>, <s>, </s>. */
   readonly vocab: readonly string[];
-  /** A classifier's classes in output order (empty for a language model). */
+  /** A classifier's classes, or a tagger's tags, in output order (empty for a language model). */
   readonly labels: readonly string[];
-  readonly task: 'many-to-one' | 'many-to-many';
+  readonly task: 'many-to-one' | 'many-to-many' | 'tagging';
   readonly settings: TokenizerSpec;
 
   /** From the metadata_props of an exported file (readOnnxMetadata); `source` names it in errors. */
@@ -44,8 +45,8 @@ export class OnnxTokenizer {
       }
     };
     this.vocab = json<string[]>('vocab');
-    this.labels = json<string[]>('labels', []);
-    this.task = meta.task === 'many-to-many' ? 'many-to-many' : 'many-to-one';
+    this.task = meta.task === 'many-to-many' || meta.task === 'tagging' ? meta.task : 'many-to-one';
+    this.labels = json<string[]>(this.task === 'tagging' ? 'tags' : 'labels', []);
     const tok = json<TokenizerSpec>('tokenizer');
     if (tok.kind !== 'char' && tok.kind !== 'word' && tok.kind !== 'bpe') throw new UserError(`${source}: the tokenizer kind ${JSON.stringify(tok.kind)} is not one this version knows (char, word, bpe); upgrade rnn-trainer`);
     if (tok.kind === 'bpe') {
@@ -58,6 +59,11 @@ export class OnnxTokenizer {
 
   /** Token ids of one text: normalized, split, looked up, truncated, reversed and marked as in training. */
   encode(text: string, o: EncodeOptions = {}): Int32Array {
+    if (this.task === 'tagging') {
+      // A tagger's tokens: the text's characters without whitespace (char) or its words, each one entry.
+      const tokens = tagTokensOf(text, this.settings), max = this.settings.maxLength;
+      return tagTokenIds(max > 0 ? tokens.slice(0, max) : tokens, this.settings, { tokens: this.vocab as string[] });
+    }
     const tok = o.prompt ? { ...this.settings, eos: false, maxLength: 0 } : this.settings;
     return encodeText(text, tok, { tokens: this.vocab as string[] });
   }

@@ -2,6 +2,7 @@
 // it returns. The command line's progress line and summary are built from these alone.
 
 import type { ModelSpec } from '../model/spec.js';
+import type { ClassMetrics, SpanMetrics } from '../infer/metrics.js';
 
 export interface RunMessage {
   /** `warning`, `resume` and `kernels` are what a quiet log keeps. */
@@ -46,6 +47,9 @@ export interface EvalMetrics {
   /** Bits per token (many-to-many): loss / ln 2. */
   bitsPerToken?: number;
   confusion?: number[][];
+  /** Tagging (test): precision, recall and F1 of each tag over tokens; and of spans, with BIO tags (conlleval). `accuracy` is token accuracy. */
+  perTag?: Record<string, ClassMetrics>;
+  spans?: SpanMetrics;
   /** Validation on a subset (train.validateTokens): the sequences and tokens evaluated, of the split's. */
   subset?: { sequences: number; ofSequences: number; tokens: number; ofTokens: number };
 }

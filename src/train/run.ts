@@ -31,6 +31,7 @@ import { UserError, ConfigError } from '../util/errors.js';
 import { makeDirs, onDisk } from '../util/files.js';
 import { checkpointOf, restore, loadParams, optimizerOptions } from './state.js';
 import { bestScore, bestRule, improves } from './best.js';
+import { bioScheme, spanMetrics, taggingMetrics } from '../infer/metrics.js';
 import { setAsideCheckpoints, lastCheckpointStep, readProfiles, trimProfiles, lastElapsed, PROFILE_FILE } from './rundir.js';
 import { findResume, checkResumeFits, type Resumed } from './resume.js';
 import type { RunMessage, StartEvent, StepEvent, EvalMetrics, ValidationEvent, CheckpointEvent, RunSummary, EvaluationEvent } from './events.js';
@@ -147,7 +148,7 @@ export async function trainRun(o: RunOptions): Promise<RunSummary> {
   if (r.outMoved) say('warning', `note: ${r.loaded.file} is inside node_modules; the run writes to ${relative(process.cwd(), r.runDir)} (in the current folder) instead of beside the config, where the next npm install could delete it. Give --out to choose.`);
   // Sizes first: a model that cannot fit (even with the smallest vocabulary and one-step batches)
   // is refused before the data loads.
-  checkRunMemory(r.cfg, r.workers, r.loaded.file, { V: 4, C: r.cfg.model.task === 'many-to-one' ? Math.max(2, r.cfg.data.labels?.length ?? 2) : 4, maxB: 1, maxT: 1 }, 'at least', dist !== null);
+  checkRunMemory(r.cfg, r.workers, r.loaded.file, { V: 4, C: r.cfg.model.task !== 'many-to-many' ? Math.max(2, r.cfg.data.labels?.length ?? 2) : 4, maxB: 1, maxT: 1 }, 'at least', dist !== null);
   onDisk('create the run directory', r.runDir, () => makeDirs(r.runDir));
   // One trainer per run directory; released when trainRun returns or the process exits.
   const lock = !dist || dist.rank === 0 ? RunLock.acquire(r.runDir, (m) => say('warning', `warning: ${m}`)) : null;
@@ -208,7 +209,6 @@ class Run {
   private val: EvalMetrics | undefined;
   private interrupted = false;
   private earlyStopped = false;
-  private readonly m2o: boolean;
   private readonly batchesPerEpoch: number;
   private readonly maxSteps: number;
   private readonly totalSteps: number;
@@ -256,12 +256,11 @@ class Run {
     this.writer = !dist || dist.rank === 0;
     const cfg = r.cfg;
     this.lastCheckpoint = resumed?.path ?? null;
-    this.m2o = spec.task === 'many-to-one';
     this.batchesPerEpoch = Math.ceil(data.splits.train.count / cfg.train.batchSize);
     this.maxSteps = cfg.train.maxSteps > 0 ? cfg.train.maxSteps : Infinity;
     this.totalSteps = Math.min(this.maxSteps, cfg.train.epochs * this.batchesPerEpoch);
     this.profileEvery = Math.max(1, Math.round(this.totalSteps / 12));
-    this.planOf = !this.m2o && cfg.train.carryState ? streamPlan : epochPlan;
+    this.planOf = spec.task === 'many-to-many' && cfg.train.carryState ? streamPlan : epochPlan;
     this.elapsedBefore = resumed ? lastElapsed(r.runDir) : 0;
     this.hasVal = data.splits.val.count > 0;
     this.valSplit = leadingPart(data.splits.val, cfg.train.validateTokens);
@@ -485,7 +484,9 @@ class Run {
     const plan = this.planOf(sp, { batchSize: this.r.cfg.train.batchSize, seed: this.r.cfg.seed, epoch: 0, shuffle: false, into: this.co.orderArray(split) });
     const tokens = tokensOf(sp);
     const on = this.o.onEvaluation;
+    const bio = this.spec.task === 'tagging' ? bioScheme(this.data.labelNames) : null;
     const r = await this.co.evaluate(split, plan.order, plan.batchStarts, confusion, {
+      bio,
       // Distributed, every rank must evaluate to the end (rank 0's figures are shared).
       signal: this.dist ? undefined : this.o.signal,
       onBatch: on && ((done, batches) => on({ split, done, batches, tokens })),
@@ -493,7 +494,9 @@ class Run {
     if (!r) { this.interrupted = true; return null; }
     const loss = r.lossSum / r.count;
     const m: EvalMetrics = { loss, accuracy: r.correct / r.count, count: r.count };
-    if (!this.m2o) m.bitsPerToken = loss / Math.LN2;
+    if (this.spec.task === 'many-to-many') m.bitsPerToken = loss / Math.LN2;
+    if (r.spans) m.spans = spanMetrics(r.spans);
+    if (r.confusion && this.spec.task === 'tagging') m.perTag = taggingMetrics(r.lossSum, r.count, r.confusion, this.data.labelNames).perTag;
     if (r.confusion) m.confusion = Array.from({ length: this.spec.C }, (_, i) => r.confusion!.slice(i * this.spec.C, (i + 1) * this.spec.C));
     if (sp !== whole) m.subset = { sequences: sp.count, ofSequences: whole.count, tokens, ofTokens: tokensOf(whole) };
     return m;
@@ -510,7 +513,7 @@ class Run {
     if (!v) return null;
     if (this.dist) {
       await this.dist.shareEval(v);
-      if (!this.m2o) v.bitsPerToken = v.loss / Math.LN2;
+      if (this.spec.task === 'many-to-many') v.bitsPerToken = v.loss / Math.LN2;
     }
     const score = bestScore(this.spec.task, v);
     const before = st.bestMetric;
@@ -542,14 +545,14 @@ class Run {
       this.val = v;
     }
     if (this.data.splits.test.count === 0) return {};
-    const test = await this.evaluate('test', this.m2o);
+    const test = await this.evaluate('test', this.spec.task !== 'many-to-many');
     if (!test) return {};
     if (!this.logged.has('test')) this.metrics.append({ step: st.globalStep, epoch: st.epoch, kind: 'test', loss: test.loss, accuracy: test.accuracy, elapsedSec: this.elapsed() });
     const bestFile = st.bestStep > 0 && st.bestStep !== st.globalStep ? this.ckdir.pathFor(st.bestStep) : null;
     if (!bestFile || !existsSync(bestFile)) return { test };
     const final = Float32Array.from(this.params.data);
     loadParams(readCheckpoint(bestFile), this.params, bestFile);
-    const best = await this.evaluate('test', this.m2o);
+    const best = await this.evaluate('test', this.spec.task !== 'many-to-many');
     (this.params.data as Float32Array).set(final);
     return best ? { test, testBest: { ...best, step: st.bestStep, file: bestFile } } : { test };
   }
@@ -571,9 +574,10 @@ class Run {
     // After early stopping the run's result is the best checkpoint: the report shows its test scores.
     const shown = this.earlyStopped && testBest ? testBest : test;
     const reportPath = writeReport(runDir, {
-      runName: cfg.name, config: cfg, metrics: rows, steps: st.globalStep, stepGradNorms: readProfiles(runDir), lm: !this.m2o,
+      runName: cfg.name, config: cfg, metrics: rows, steps: st.globalStep, stepGradNorms: readProfiles(runDir), lm: this.spec.task === 'many-to-many',
       confusion: shown?.confusion ? { labels: this.data.labelNames, matrix: shown.confusion } : undefined,
       test: shown ? { loss: shown.loss, accuracy: shown.accuracy, ...(shown.bitsPerToken !== undefined ? { bitsPerToken: shown.bitsPerToken } : {}) } : undefined,
+      ...(shown?.perTag ? { tagging: { perTag: shown.perTag, spans: shown.spans } } : {}),
       facts: [['parameters', countParams(this.params.layout)], ['vocabulary', this.spec.V], ['workers', this.r.workers], ['wall time', formatDuration(seconds)],
         ...(this.val?.subset ? [['validation', describeSubset(this.val.subset)] as [string, string]] : [])],
     }, `The run itself ${this.interrupted ? 'stopped' : 'finished'} at step ${st.globalStep}; its checkpoints and metrics.jsonl are kept (last checkpoint: ${this.lastCheckpoint ?? '(none)'})`);
@@ -631,7 +635,7 @@ function specOf(cfg: ResolvedConfig, data: Dataset, file: string): ModelSpec {
   const input = cfg.model.input, V = data.vocab.tokens.length;
   return {
     cell: cfg.model.cell, task: cfg.model.task, V, H: cfg.model.hidden,
-    C: cfg.model.task === 'many-to-one' ? data.labelNames.length : V,
+    C: cfg.model.task !== 'many-to-many' ? data.labelNames.length : V, // classes, or tags
     E: input === 'onehot' ? 0 : input.embedding, layers: cfg.model.layers,
     ...readingOf(cfg),
     ...headOf(cfg, V, file),
@@ -683,7 +687,7 @@ function dataFingerprint(d: Dataset): string {
   const h = createHash('sha256');
   for (const s of ['train', 'val', 'test'] as SplitName[]) {
     const sp = d.splits[s];
-    for (const a of [sp.tokens, sp.starts, sp.lengths, sp.labels]) h.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+    for (const a of [sp.tokens, sp.starts, sp.lengths, sp.labels, ...(sp.tags ? [sp.tags] : [])]) h.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
   }
   return h.digest('hex').slice(0, 32);
 }
@@ -696,7 +700,7 @@ function checkRunMemory(cfg: ResolvedConfig, workers: number, label: string, siz
   const input = cfg.model.input;
   const p: MemoryPlan = {
     spec: {
-      cell: cfg.model.cell, task: cfg.model.task, V: sizes.V, H: cfg.model.hidden, C: cfg.model.task === 'many-to-one' ? sizes.C : sizes.V, E: input === 'onehot' ? 0 : input.embedding, layers: cfg.model.layers,
+      cell: cfg.model.cell, task: cfg.model.task, V: sizes.V, H: cfg.model.hidden, C: cfg.model.task !== 'many-to-many' ? sizes.C : sizes.V, E: input === 'onehot' ? 0 : input.embedding, layers: cfg.model.layers,
       ...readingOf(cfg),
       // Before the data loads V is a lower bound the cutoffs may exceed: the full softmax's size stands in (an upper bound of the head's).
       ...(cfg.model.tieWeights ? { tieWeights: true } : {}), ...(cfg.model.adaptiveSoftmax && how === 'from the data' ? headOf(cfg, sizes.V, label) : {}),
@@ -704,5 +708,5 @@ function checkRunMemory(cfg: ResolvedConfig, workers: number, label: string, siz
     workers, maxB: sizes.maxB, maxT: sizes.maxT, optimizer: cfg.train.optimizer, distributed, lowerBound: how === 'at least',
   };
   const vocab = how === 'at least' ? `V >= ${sizes.V} tokens (data.vocab.maxSize ${cfg.data.vocab.maxSize})` : `V = ${sizes.V} tokens from the data (data.vocab.maxSize ${cfg.data.vocab.maxSize})`;
-  checkMemory(p, memoryNeed(p), { label: relative(process.cwd(), label) || label, sizes: cfg.model.task === 'many-to-one' ? `${vocab}, C = ${sizes.C} classes` : vocab });
+  checkMemory(p, memoryNeed(p), { label: relative(process.cwd(), label) || label, sizes: cfg.model.task !== 'many-to-many' ? `${vocab}, C = ${sizes.C} ${cfg.model.task === 'tagging' ? 'tags' : 'classes'}` : vocab });
 }
