@@ -130,6 +130,21 @@ t.test('early stopping: patience counts validations without improvement; the run
   t.equal(again.steps, 12);
 });
 
+t.test('early stopping with validateEvery: an epoch-end validation a few steps after a grid one adds no tick', async (t) => {
+  const dir = t.testdir({});
+  // 15 batches an epoch, validateEvery 6: validations at 6, 12, 15 (epoch end), 18, ... Every one
+  // ties the first (lr too small to change a prediction). Counting 15 as a tick stopped at 15, three
+  // steps after 12 and 9 after the best (the README's example stopped 212 steps after its best with
+  // validateEvery 200 and patience 3); now patience × validateEvery steps pass: stopped at 18.
+  const cfg = { ...CONFIG, name: 'es-grid', train: { ...CONFIG.train, lr: 1e-9, epochs: 10, validateEvery: 6, earlyStopping: { patience: 2 } } };
+  const vals: Array<[number, number]> = [];
+  const r = await train({ config: cfg, data: DATA, baseDir: dir, onValidation: (v) => vals.push([v.step, v.sinceBest]) });
+  t.ok(r.earlyStopped);
+  t.same(vals, [[6, 0], [12, 1], [15, 1], [18, 2]], 'the epoch-end validation at 15 neither ticks nor resets');
+  t.equal(r.steps - r.best.step, 2 * 6, 'stopped patience × validateEvery steps after the best');
+  t.equal(r.best.step, 6);
+});
+
 t.test('a language model from documents in memory: generate and evaluate', async (t) => {
   const dir = t.testdir({});
   const docs = Array.from({ length: 40 }, (_, i) => `the cat sat on the mat ${i % 7}. the dog ran to the cat.`);

@@ -392,9 +392,12 @@ class Run {
         await this.step(plan);
         const step = st.globalStep;
         const epochDone = st.batchInEpoch === plan.batchStarts.length - 1;
-        if (epochDone || (cfg.train.validateEvery > 0 && step % cfg.train.validateEvery === 0)) {
+        const onGrid = cfg.train.validateEvery > 0 && step % cfg.train.validateEvery === 0;
+        if (epochDone || onGrid) {
           // Stopped during validation: the step's checkpoint is still written, without that validation.
-          if (this.hasVal) this.val = (await this.validate()) ?? this.val;
+          // With validateEvery, patience counts the every-N validations only: an epoch-end one a few
+          // steps after a grid one sees nearly the same weights and would tick twice for one interval.
+          if (this.hasVal) this.val = (await this.validate(cfg.train.validateEvery === 0 || onGrid)) ?? this.val;
           if (epochDone) { st.epoch++; st.batchInEpoch = 0; }
           // Every validated state is checkpointed: the best one is always on disk (retention keeps it).
           await this.save();
@@ -502,9 +505,11 @@ class Run {
   /**
    * The validation split; the best result so far by the one rule (best.ts); early stopping's
    * count of validations in a row without an improvement of more than minDelta over that best.
-   * The final validation (`counts` false) comes after the last checkpoint and counts for nothing.
+   * `ticks` false (an epoch-end validation off the validateEvery grid) may set a new best (and
+   * restart the count) but adds no tick. The final validation (`counts` false) comes after the
+   * last checkpoint and counts for nothing.
    */
-  private async validate(counts = true): Promise<EvalMetrics | null> {
+  private async validate(ticks: boolean, counts = true): Promise<EvalMetrics | null> {
     const st = this.st;
     const v = await this.evaluate('val');
     if (!v) return null;
@@ -518,7 +523,8 @@ class Run {
     if (improved) { st.bestMetric = score; st.bestStep = st.globalStep; }
     if (counts) {
       const minDelta = this.r.cfg.train.earlyStopping?.minDelta ?? 0;
-      st.sinceBest = improved && (Number.isNaN(before) || improves(score, before + minDelta)) ? 0 : (st.sinceBest ?? 0) + 1;
+      const better = improved && (Number.isNaN(before) || improves(score, before + minDelta));
+      st.sinceBest = better ? 0 : (st.sinceBest ?? 0) + (ticks ? 1 : 0);
     }
     this.lastValidated = st.globalStep;
     if (!this.logged.has('val')) this.metrics.append({ step: st.globalStep, epoch: st.epoch + 1, kind: 'val', loss: v.loss, accuracy: v.accuracy, elapsedSec: this.elapsed() });
@@ -537,7 +543,7 @@ class Run {
   private async finalEvaluations(): Promise<{ test?: EvalMetrics; testBest?: RunSummary['testBest'] }> {
     const st = this.st;
     if (this.hasVal && this.lastValidated !== st.globalStep) {
-      const v = await this.validate(false);
+      const v = await this.validate(false, false);
       if (!v) return {};
       this.val = v;
     }
