@@ -3,7 +3,7 @@
 // load dist/: needs `npm run build`.
 
 import t from 'tap';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { train, Model, type Example, type RunOptions } from '../src/index.js';
@@ -148,11 +148,17 @@ t.test('early stopping with validateEvery: an epoch-end validation a few steps a
 t.test('a language model from documents in memory: generate and evaluate', async (t) => {
   const dir = t.testdir({});
   const docs = Array.from({ length: 40 }, (_, i) => `the cat sat on the mat ${i % 7}. the dog ran to the cat.`);
+  const vals: number[] = [];
   const r = await train({
     config: { name: 'lm', seed: 2, model: { task: 'many-to-many', hidden: 24 }, data: { seqLength: 16, bos: true, eos: true, split: { val: 0.2, test: 0.2 } }, train: { epochs: 4, batchSize: 8, lr: 0.02, workers: 2, kernels: 'js' } },
-    data: docs, baseDir: dir,
+    data: docs, baseDir: dir, onValidation: (v) => vals.push(v.step),
   });
   t.equal(r.model.task, 'language model');
+  // 4 epochs (< 5) and validateEvery 0: about 5 validations over the run, not one per epoch.
+  t.ok(vals.length >= 5, `validations at ${vals.join(', ')} of ${r.steps} steps`);
+  const report = readFileSync(r.reportPath, 'utf8');
+  t.match(report, /<h2>Sample<\/h2><p class="note">200 tokens generated from &lt;s&gt; by the weights of step \d+, temperature 0\.8, seed 2\.<\/p><pre class="sample">[^<]+</, 'the report shows a generated sample');
+  t.match(report, /test bits per token</);
   const a = r.model.generate('the ', { length: 30, seed: 5 });
   t.ok(a.startsWith('the ') && a.length > 4, 'the prompt and its continuation');
   t.equal(r.model.generate('the ', { length: 30, seed: 5 }), a, 'the same seed, the same text');

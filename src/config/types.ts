@@ -445,7 +445,8 @@ export interface TrainConfig {
   logEvery?: number;
   /**
    * Validate (and checkpoint) every this many steps, besides each epoch's end; 0: at each
-   * epoch's end only. Early stopping counts validations; with validateEvery, only these every-N
+   * epoch's end only (a language model trained for fewer than 5 epochs: also every ⌈steps / 5⌉
+   * steps, at least logEvery, so its curves have about 5 points). Early stopping counts validations; with validateEvery, only these every-N
    * ones (an epoch-end validation may set a new best but adds no tick to the patience count).
    * @default 0
    * @minimum 0

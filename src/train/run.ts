@@ -40,6 +40,8 @@ import { RunLock } from './lock.js';
 import { checkMemory, memoryNeed, type MemoryPlan } from './memory.js';
 import { Distributed, type DistributedKind } from '../parallel/distributed.js';
 import { decodeCheckpoint } from '../checkpoint/codec.js';
+import { generateText } from '../infer/generate.js';
+import { decodeTokens, SPECIALS } from '../data/index.js';
 
 /** A config object, as a program writes it: `data` may be left out (or its `source`) when the examples come in memory. */
 export type ConfigInput = Omit<Config, 'data'> & { data?: Omit<DataConfig, 'source'> & { source?: DataConfig['source'] } };
@@ -213,6 +215,8 @@ class Run {
   private readonly maxSteps: number;
   private readonly totalSteps: number;
   private readonly profileEvery: number;
+  /** train.validateEvery, or for a short language-model run the one chosen for it (0: epoch ends only). */
+  private readonly validateEvery: number;
   private readonly planOf: typeof epochPlan;
   private readonly elapsedBefore: number;
   /** Whether there is validation data (data.split.val 0, or no data.val file: none). */
@@ -261,6 +265,12 @@ class Run {
     this.maxSteps = cfg.train.maxSteps > 0 ? cfg.train.maxSteps : Infinity;
     this.totalSteps = Math.min(this.maxSteps, cfg.train.epochs * this.batchesPerEpoch);
     this.profileEvery = Math.max(1, Math.round(this.totalSteps / 12));
+    // A language model trained for a few epochs would have a validation per epoch only (two points
+    // on the report's curves): with validateEvery 0 it validates about 5 times over the run instead.
+    // (No closer than logEvery steps: a run of a few steps is not validated at every one.)
+    const every = Math.max(cfg.train.logEvery, Math.ceil(this.totalSteps / SHORT_LM_VALIDATIONS));
+    this.validateEvery = cfg.train.validateEvery > 0 ? cfg.train.validateEvery
+      : !this.m2o && cfg.train.epochs < SHORT_LM_VALIDATIONS && every < this.totalSteps ? every : 0;
     this.planOf = !this.m2o && cfg.train.carryState ? streamPlan : epochPlan;
     this.elapsedBefore = resumed ? lastElapsed(r.runDir) : 0;
     this.hasVal = data.splits.val.count > 0;
@@ -392,12 +402,12 @@ class Run {
         await this.step(plan);
         const step = st.globalStep;
         const epochDone = st.batchInEpoch === plan.batchStarts.length - 1;
-        const onGrid = cfg.train.validateEvery > 0 && step % cfg.train.validateEvery === 0;
+        const onGrid = this.validateEvery > 0 && step % this.validateEvery === 0;
         if (epochDone || onGrid) {
           // Stopped during validation: the step's checkpoint is still written, without that validation.
           // With validateEvery, patience counts the every-N validations only: an epoch-end one a few
           // steps after a grid one sees nearly the same weights and would tick twice for one interval.
-          if (this.hasVal) this.val = (await this.validate(cfg.train.validateEvery === 0 || onGrid)) ?? this.val;
+          if (this.hasVal) this.val = (await this.validate(this.validateEvery === 0 || onGrid)) ?? this.val;
           if (epochDone) { st.epoch++; st.batchInEpoch = 0; }
           // Every validated state is checkpointed: the best one is always on disk (retention keeps it).
           await this.save();
@@ -560,6 +570,19 @@ class Run {
     return best ? { test, testBest: { ...best, step: st.bestStep, file: bestFile } } : { test };
   }
 
+  /**
+   * A language model's sample for the report, from the run's last weights: from <s> when the model
+   * was trained with it, else from its most frequent token.
+   */
+  private sample(): { sample?: string; sampleNote?: string } {
+    const { vocab, tokenizer } = this.data;
+    const prompt = tokenizer.bos ? '' : decodeTokens([SPECIALS.length], vocab, tokenizer);
+    const o = { tokens: SAMPLE_TOKENS, temperature: SAMPLE_TEMPERATURE, seed: this.r.cfg.seed };
+    const g = generateText({ spec: this.spec, params: this.params, vocab: vocab.tokens, tokenizer }, prompt, o);
+    const from = prompt ? `the prompt ${JSON.stringify(prompt)}` : '<s>';
+    return { sample: g.text, sampleNote: `${SAMPLE_TOKENS} tokens generated from ${from} by the weights of step ${this.st.globalStep}, temperature ${SAMPLE_TEMPERATURE}, seed ${this.r.cfg.seed}.` };
+  }
+
   /** The report (report.html) and what the run returns. */
   private summary(test: EvalMetrics | undefined, testBest: RunSummary['testBest']): RunSummary {
     const { cfg, runDir } = this.r;
@@ -582,6 +605,7 @@ class Run {
       test: shown ? { loss: shown.loss, accuracy: shown.accuracy, ...(shown.bitsPerToken !== undefined ? { bitsPerToken: shown.bitsPerToken } : {}) } : undefined,
       facts: [['parameters', countParams(this.params.layout)], ['vocabulary', this.spec.V], ['workers', this.r.workers], ['wall time', formatDuration(seconds)],
         ...(this.val?.subset ? [['validation', describeSubset(this.val.subset)] as [string, string]] : [])],
+      ...(this.m2o ? {} : this.sample()),
     }, `The run itself ${this.interrupted ? 'stopped' : 'finished'} at step ${st.globalStep}; its checkpoints and metrics.jsonl are kept (last checkpoint: ${this.lastCheckpoint ?? '(none)'})`);
     const bestCheckpoint = st.bestStep > 0 && existsSync(this.ckdir.pathFor(st.bestStep)) ? this.ckdir.pathFor(st.bestStep) : null;
     return {
@@ -593,6 +617,12 @@ class Run {
     };
   }
 }
+
+/** Validations over a language-model run of fewer epochs than this, when train.validateEvery is 0. */
+const SHORT_LM_VALIDATIONS = 5;
+
+/** Tokens of the report's sample of a language model, and its temperature. */
+const SAMPLE_TOKENS = 200, SAMPLE_TEMPERATURE = 0.8;
 
 /** The first sequences of `split`, whole, holding at most `tokens` tokens (at least one sequence); the split itself for 0 or when all fit. */
 function leadingPart(split: EncodedSplit, tokens: number): EncodedSplit {
