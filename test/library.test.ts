@@ -9,29 +9,13 @@ import { spawnSync } from 'node:child_process';
 import { train, Model, type Example, type RunOptions } from '../src/index.js';
 import { readCheckpoint } from '../src/checkpoint/index.js';
 import { ROOT, TRAIN, finalState } from './fixtures/train/helpers.js';
+import { xoExamples } from './helpers/examples.js';
 
 t.before(() => {
   if (!existsSync(join(ROOT, 'dist', 'workers', 'shard.js'))) throw new Error('dist/workers/shard.js is missing: run `npm run build` first');
 });
 
-/** A small learnable task: strings over a, b, x, o; the label says which of x and o occurs more often. */
-function examples(n: number, seed: number): Example[] {
-  let s = seed >>> 0;
-  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-  const out: Example[] = [];
-  while (out.length < n) {
-    const len = 3 + Math.floor(rand() * 10);
-    let text = '', x = 0, o = 0;
-    for (let i = 0; i < len; i++) {
-      const c = 'abxo'[Math.floor(rand() * 4)];
-      text += c;
-      if (c === 'x') x++;
-      if (c === 'o') o++;
-    }
-    if (x !== o) out.push({ text, label: x > o ? 'x' : 'o' });
-  }
-  return out;
-}
+const examples = xoExamples;
 const DATA = { train: examples(240, 1), val: examples(60, 2), test: examples(60, 3) };
 const CONFIG = {
   name: 'xo', seed: 3,

@@ -9,7 +9,7 @@ import { describeKind, MiB, readInputFile } from '../util/files.js';
 
 /** Largest config file read: configs are a few hundred bytes; this is room for any hand-written one. */
 export const MAX_CONFIG_BYTES = 1 * MiB;
-import type { AdaptiveSoftmaxConfig, CheckpointConfig, Config, DataConfig, EarlyStoppingConfig, ModelConfig, SplitConfig, TrainConfig, VocabConfig } from './types.js';
+import type { AdaptiveSoftmaxConfig, CheckpointConfig, Config, DataConfig, EarlyStoppingConfig, ModelConfig, PlateauConfig, SplitConfig, TrainConfig, VocabConfig } from './types.js';
 import { configSchema } from './schema.js';
 import { inferDataFormat } from '../data/defaults.js';
 import { describeLoneSurrogate, loneSurrogateAt, LONE_SURROGATE_FIX } from '../util/text.js';
@@ -24,7 +24,8 @@ export type ResolvedDataConfig = Required<Omit<DataConfig, DataOptional | 'split
 /** `adaptiveSoftmax` stays optional (absent: the full softmax); when given, its defaults are filled in. */
 export type ResolvedModelConfig = Required<Omit<ModelConfig, 'adaptiveSoftmax'>> & { adaptiveSoftmax?: Required<AdaptiveSoftmaxConfig> };
 /** `workers` stays optional: its default, os.availableParallelism(), is decided at run time. */
-export type ResolvedTrainConfig = Required<Omit<TrainConfig, 'workers' | 'earlyStopping'>> & Pick<TrainConfig, 'workers'> & { earlyStopping?: Required<EarlyStoppingConfig> };
+export type ResolvedTrainConfig = Required<Omit<TrainConfig, 'workers' | 'earlyStopping' | 'plateau' | 'classWeights'>> & Pick<TrainConfig, 'workers' | 'classWeights'>
+  & { earlyStopping?: Required<EarlyStoppingConfig>; plateau?: Required<PlateauConfig> };
 
 /** A Config with every default filled in (see configs/config.schema.json for the defaults). */
 export interface ResolvedConfig {

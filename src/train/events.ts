@@ -5,7 +5,7 @@ import type { ModelSpec } from '../model/spec.js';
 
 export interface RunMessage {
   /** `warning`, `resume` and `kernels` are what a quiet log keeps. */
-  kind: 'data' | 'model' | 'epoch' | 'warning' | 'resume' | 'kernels' | 'distributed';
+  kind: 'data' | 'model' | 'epoch' | 'warning' | 'resume' | 'kernels' | 'distributed' | 'schedule';
   text: string;
 }
 

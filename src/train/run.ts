@@ -31,6 +31,7 @@ import { UserError, ConfigError } from '../util/errors.js';
 import { makeDirs, onDisk } from '../util/files.js';
 import { checkpointOf, restore, loadParams, optimizerOptions } from './state.js';
 import { bestScore, bestRule, improves } from './best.js';
+import { plateauStep, plateauLr } from './plateau.js';
 import { setAsideCheckpoints, lastCheckpointStep, readProfiles, trimProfiles, lastElapsed, PROFILE_FILE } from './rundir.js';
 import { findResume, checkResumeFits, type Resumed } from './resume.js';
 import type { RunMessage, StartEvent, StepEvent, EvalMetrics, ValidationEvent, CheckpointEvent, RunSummary, EvaluationEvent } from './events.js';
@@ -339,7 +340,7 @@ class Run {
 
     // Language models carry each row's state from chunk to chunk: batches are streams (streamPlan).
     const carry = spec.task === 'many-to-many' && cfg.train.carryState;
-    const co = new Coordinator({ spec, workers, maxB, maxT, bpttWindow: cfg.train.bpttWindow, dropout: cfg.model.dropout, seed: cfg.seed, stepLoss: cfg.train.stepLoss, carryState: carry, splits: data.splits, params, optimizer: opt, kernels: kernels.name, stallTimeoutMs: o.stallTimeoutMs, inject: o.inject?.rank === undefined || o.inject.rank === dist?.rank ? o.inject : undefined });
+    const co = new Coordinator({ spec, workers, maxB, maxT, bpttWindow: cfg.train.bpttWindow, dropout: cfg.model.dropout, seed: cfg.seed, stepLoss: cfg.train.stepLoss, classWeights: classWeightsOf(cfg, data, r.loaded.file, say), carryState: carry, splits: data.splits, params, optimizer: opt, kernels: kernels.name, stallTimeoutMs: o.stallTimeoutMs, inject: o.inject?.rank === undefined || o.inject.rank === dist?.rank ? o.inject : undefined });
     if (carry && st.carry) co.setCarried(st.carry);
     if (dist) {
       say('distributed', `distributed: ${dist.library}, ${dist.size} rank${dist.size > 1 ? 's' : ''} × ${workers} worker thread${workers > 1 ? 's' : ''} (${dist.hosts.map((h, k) => `rank ${k} on ${h}`).join(', ')})${dist.launched ? '' : '; not started by mpirun or srun, so this is one rank'}`);
@@ -427,7 +428,7 @@ class Run {
     const k = st.batchInEpoch;
     const step = st.globalStep + 1;
     const ts = performance.now();
-    const lr = (this.opt.opts.lr = lrAt(cfg, step, cfg.train.epochs * this.batchesPerEpoch));
+    const lr = (this.opt.opts.lr = plateauLr(lrAt(cfg, step, cfg.train.epochs * this.batchesPerEpoch), st.lrScale, cfg.train.plateau));
     const off = plan.batchStarts[k], n = plan.batchStarts[k + 1] - off;
     let g: TrainStepResult;
     if (this.dist) {
@@ -535,6 +536,11 @@ class Run {
       const minDelta = this.r.cfg.train.earlyStopping?.minDelta ?? 0;
       const better = improved && (Number.isNaN(before) || improves(score, before + minDelta));
       st.sinceBest = better ? 0 : (st.sinceBest ?? 0) + (ticks ? 1 : 0);
+      const plateau = this.r.cfg.train.plateau;
+      if (plateau && ticks && plateauStep(st, v.loss, plateau)) {
+        const next = plateauLr(lrAt(this.r.cfg, st.globalStep + 1, this.r.cfg.train.epochs * this.batchesPerEpoch), st.lrScale, plateau);
+        this.say('schedule', `step ${st.globalStep}: validation loss ${v.loss.toFixed(4)} has not fallen for ${plateau.patience + 1} validations; learning rate × ${plateau.factor} (train.plateau): ${+next.toPrecision(4)}`);
+      }
     }
     this.lastValidated = st.globalStep;
     if (!this.logged.has('val')) this.metrics.append({ step: st.globalStep, epoch: st.epoch + 1, kind: 'val', loss: v.loss, accuracy: v.accuracy, elapsedSec: this.elapsed() });
@@ -624,6 +630,31 @@ const SHORT_LM_VALIDATIONS = 5;
 /** Tokens of the report's sample of a language model, and its temperature. */
 const SAMPLE_TOKENS = 200, SAMPLE_TEMPERATURE = 0.8;
 
+/**
+ * train.classWeights as a weight per class id: "balanced" is N / (C × N_c) over the training
+ * split's labels (scikit-learn's), a map gives its labels' weights and 1 to the others. Undefined
+ * when absent.
+ */
+export function classWeightsOf(cfg: ResolvedConfig, data: Pick<Dataset, 'labelNames' | 'splits'>, file: string, say: (kind: RunMessage['kind'], text: string) => void): number[] | undefined {
+  const cw = cfg.train.classWeights;
+  if (cw === undefined) return undefined;
+  const where = relative(process.cwd(), file) || file;
+  if (cfg.model.task !== 'many-to-one') throw new ConfigError(`${where}: train.classWeights: a language model has no classes; remove it (it weighs a classifier's labels)`);
+  const names = data.labelNames, C = names.length;
+  if (cw !== 'balanced') {
+    const unknown = Object.keys(cw).filter((k) => !names.includes(k));
+    if (unknown.length) throw new ConfigError(`${where}: train.classWeights: ${unknown.map((k) => JSON.stringify(k)).join(', ')} ${unknown.length > 1 ? 'are not labels' : 'is not a label'} of the data (${names.map((k) => JSON.stringify(k)).join(', ')}); weigh labels by these names`);
+    return names.map((k) => cw[k] ?? 1);
+  }
+  const train = data.splits.train, n = new Array<number>(C).fill(0);
+  for (let i = 0; i < train.count; i++) n[train.labels[i]]++;
+  const missing = names.filter((_, c) => n[c] === 0);
+  if (missing.length) throw new ConfigError(`${where}: train.classWeights "balanced": no training example has the label ${missing.map((k) => JSON.stringify(k)).join(', ')}, so it has no weight; give the weights as a map, or leave the label out of data.labels`);
+  const w = n.map((nc) => train.count / (C * nc));
+  say('data', `class weights (balanced): ${names.map((k, c) => `${k} ${+w[c].toPrecision(4)}`).join(', ')}`);
+  return w;
+}
+
 /** The first sequences of `split`, whole, holding at most `tokens` tokens (at least one sequence); the split itself for 0 or when all fit. */
 function leadingPart(split: EncodedSplit, tokens: number): EncodedSplit {
   if (!(tokens > 0)) return split;
@@ -705,9 +736,11 @@ function countParams(layout: ReturnType<typeof makeLayout>): number {
 /** The learning rate of global step `step` (1-based) of a run planned for `total` steps. */
 export function lrAt(cfg: ResolvedConfig, step: number, total: number): number {
   const t = cfg.train;
-  if (t.lrSchedule === 'constant' || !Number.isFinite(total) || total <= 1) return t.lr;
+  // Linear warm-up: a factor s / warmupSteps on the first warmupSteps steps (a function of the step alone, as the schedule).
+  const warm = t.warmupSteps > 0 && step < t.warmupSteps ? step / t.warmupSteps : 1;
+  if (t.lrSchedule === 'constant' || !Number.isFinite(total) || total <= 1) return t.lr * warm;
   const progress = Math.min(1, (step - 1) / (total - 1));
-  return t.lr * (t.lrMinRatio + (1 - t.lrMinRatio) * 0.5 * (1 + Math.cos(Math.PI * progress)));
+  return t.lr * warm * (t.lrMinRatio + (1 - t.lrMinRatio) * 0.5 * (1 + Math.cos(Math.PI * progress)));
 }
 
 function round2(x: number): number {
