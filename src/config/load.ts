@@ -252,6 +252,7 @@ function crossFieldProblems(c: ResolvedConfig): Problem[] {
     if (m.task !== 'many-to-many') at(['model', 'tieWeights'], 'expected false for a many-to-one model: its output weight has a row per class, not per token, so there is no embedding row to share it with (tied weights are for language models)');
     else if (m.input === 'onehot') at(['model', 'tieWeights'], 'expected false with a one-hot input: there is no embedding table to share with the output layer; use `"input": { "embedding": E }` to tie');
     if (m.adaptiveSoftmax) at(['model', 'tieWeights'], 'expected false with model.adaptiveSoftmax: the adaptive softmax has no V-row output weight to tie to the embedding; choose one of them');
+    if (m.input !== 'onehot' && m.input.freeze) at(['model', 'input', 'freeze'], 'expected false with model.tieWeights: the tied table is the output layer too, which must train; untie, or fine-tune the embedding');
   }
   if (m.adaptiveSoftmax) {
     const a = m.adaptiveSoftmax;

@@ -314,6 +314,19 @@ export interface EmbeddingInput {
    * @integer
    */
   embedding: number;
+  /**
+   * Pretrained word vectors to start the embedding from, relative to the config file: the text
+   * format of GloVe, word2vec and fastText (`.vec`), a `word v1 ... vE` per line (fastText's first
+   * line `count dim` is skipped), E = `embedding`. Tokens of the vocabulary found in it start at
+   * their vector, the others as without it; the run's header says how many were found.
+   */
+  pretrained?: string;
+  /**
+   * Keep the embedding table as it starts (pretrained, or initialized) with no update; false
+   * trains it (fine-tunes pretrained vectors), as when absent. Not with tieWeights (the table is
+   * then the output layer too).
+   */
+  freeze?: boolean;
 }
 
 /** Optimization. */

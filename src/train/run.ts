@@ -9,7 +9,7 @@
 // whether it fits), rundir.ts (the metrics log and gradient profile of the run directory).
 
 import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve, relative } from 'node:path';
+import { basename, dirname, join, resolve, relative } from 'node:path';
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -43,6 +43,7 @@ import { Distributed, type DistributedKind } from '../parallel/distributed.js';
 import { decodeCheckpoint } from '../checkpoint/codec.js';
 import { generateText } from '../infer/generate.js';
 import { decodeTokens, SPECIALS } from '../data/index.js';
+import { readVectors } from '../data/vectors.js';
 
 /** A config object, as a program writes it: `data` may be left out (or its `source`) when the examples come in memory. */
 export type ConfigInput = Omit<Config, 'data'> & { data?: Omit<DataConfig, 'source'> & { source?: DataConfig['source'] } };
@@ -236,6 +237,8 @@ class Run {
   /** Row kinds metrics.jsonl already holds for the final step of a run resumed after it finished: not logged again. */
   private logged = new Set<MetricsRow['kind']>();
   private readonly resumedAt: number | null;
+  /** model.input.freeze: the embedding table as it must stay (restored after each update), or null. */
+  private readonly frozen: Float32Array | null;
 
   private constructor(
     private readonly o: RunOptions,
@@ -277,6 +280,8 @@ class Run {
     this.hasVal = data.splits.val.count > 0;
     this.valSplit = leadingPart(data.splits.val, cfg.train.validateTokens);
     this.resumedAt = resumed ? resumed.c.training.globalStep : null;
+    const input = cfg.model.input;
+    this.frozen = input !== 'onehot' && input.freeze === true && params.Wemb ? Float32Array.from(params.Wemb) : null;
   }
 
   /**
@@ -325,6 +330,7 @@ class Run {
       const initOpts = { init: cfg.model.init, recurrentInit: cfg.model.recurrentInit, recurrentScale: cfg.model.recurrentScale, forgetBias: cfg.model.forgetBias, chrono: cfg.model.chrono };
       if (!(await initParamsAsync(params, spec, rng, initOpts, dist ? undefined : o.signal))) return null;
       st = { globalStep: 0, epoch: 0, batchInEpoch: 0, rngState: rng.getState(), bestMetric: NaN, bestStep: 0, seed: cfg.seed };
+      loadPretrained(cfg, r.loaded.configDir, data, params, say);
     }
     if (writer) setAsideCheckpoints(ckdir, runDir, resumed ? st.globalStep : -1, (t) => say('warning', t));
 
@@ -436,6 +442,8 @@ class Run {
       this.agreedStop = d.stop;
       g = d;
     } else g = await this.co.step(step, 'train', off, n, cfg.train.clipNorm);
+    // A frozen embedding gets no update: the optimizer's change to it is undone (its moments are kept, unused).
+    if (this.frozen) this.params.Wemb!.set(this.frozen);
     const lossMean = g.lossSum / g.count;
     if (!Number.isFinite(lossMean)) throw nonFinite(step, 'loss', this.lastCheckpoint);
     if (!g.finite) throw nonFinite(step, 'gradient', this.lastCheckpoint);
@@ -622,6 +630,22 @@ class Run {
       checkpointDir: this.ckdir.dir, reportPath, configFile: this.r.configFile, dataRoot: cfg.data.source === 'files' ? this.r.loaded.configDir : null, seconds, distributed,
     };
   }
+}
+
+/**
+ * model.input.pretrained: the vectors of the vocabulary's tokens found in the file replace their
+ * initialized rows of Wemb; the coverage is told. (A fresh run only: a resumed one has its table.)
+ */
+function loadPretrained(cfg: ResolvedConfig, configDir: string, data: Dataset, params: Params, say: (kind: RunMessage['kind'], text: string) => void): void {
+  const input = cfg.model.input;
+  if (input === 'onehot' || !input.pretrained || !params.Wemb) return;
+  const file = resolve(configDir, input.pretrained);
+  const tokens = data.vocab.tokens, E = input.embedding;
+  const v = readVectors(file, relative(process.cwd(), file) || file, tokens, E);
+  for (let id = 0; id < tokens.length; id++) if (v.found[id]) params.Wemb.set(v.rows.subarray(id * E, id * E + E), id * E);
+  const n = (x: number) => x.toLocaleString('en-US');
+  say('model', `embeddings: ${n(v.count)} of ${n(tokens.length)} tokens (${(100 * v.count / tokens.length).toFixed(1)}%) from ${basename(file)}${input.freeze ? ', frozen' : ''}`);
+  if (v.count === 0) say('warning', `warning: no token of the vocabulary has a vector in ${file}: check data.tokenizer and data.lowercase against the file's words`);
 }
 
 /** Validations over a language-model run of fewer epochs than this, when train.validateEvery is 0. */
