@@ -17,6 +17,7 @@ export {
 } from './train/run.js';
 export { loadConfig, checkConfig, type LoadedConfig, type ResolvedConfig, type Config } from './config/load.js';
 export { Classifier } from './infer/classify.js';
+export { summary, formatSummary, type ModelSummary, type SummaryLayer } from './model/summary.js';
 export { evaluateSplit, splitFromConfig, splitFromFile, type EvalOptions } from './infer/evaluate.js';
 export { prepareData, type PrepareOptions, type PrepareResult, type PrepareProgress } from './data/prepare.js';
 export { readShardIndex, type ShardIndex, type ShardMeta } from './data/shards.js';

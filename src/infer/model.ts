@@ -12,6 +12,7 @@ import { describeFound } from '../config/validate.js';
 import { Classifier, type Prediction } from './classify.js';
 import { TextGenerator, MAX_GENERATE_TOKENS, type SamplingOptions, type TextGenerateOptions, type TextPiece } from './generate.js';
 import { Session } from './session.js';
+import { formatSummary } from '../model/summary.js';
 import { evaluateSplit, splitFromFile, type EvalOptions } from './evaluate.js';
 
 export interface LoadedModel extends SavedModel {
@@ -102,6 +103,15 @@ export class Model implements LoadedModel {
     if (typeof path !== 'string' || path === '') throw new ConfigError(`Model.load: expected the path of a checkpoint file (a non-empty string), found ${describeFound(path)}`);
     const file = resolve(path);
     return new Model(readCheckpoint(file), file);
+  }
+
+  /**
+   * The layers as Keras's model.summary() prints them: name (kind), output shape per sequence
+   * (T steps), parameter count, and the totals (a frozen embedding's parameters are not trainable).
+   */
+  summary(): string {
+    const input = this.config.model.input;
+    return formatSummary(this.spec, { frozen: input !== 'onehot' && input.freeze === true });
   }
 
   /** `classifier` (many-to-one: a label per text) or `language model` (many-to-many). */
