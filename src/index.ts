@@ -6,7 +6,7 @@
 //
 // Below them, the pieces the commands are built from, for a program that trains, evaluates or
 // exports the way the command line does.
-export { train, type TrainResult } from './api.js';
+export { train, type TrainResult, type TrainOptions } from './api.js';
 export { Model, loadModel, isLanguageModel, type LoadedModel, type GenerateTextOptions, type Metrics } from './infer/model.js';
 export type { Session, TokenProb } from './infer/session.js';
 export type { TextPiece, SamplingOptions } from './infer/generate.js';

@@ -181,3 +181,21 @@ t.test('without validation data: no validations, no best, and early stopping is 
   await t.rejects(train({ config: { ...CONFIG, name: 'noval-es', train: { ...CONFIG.train, earlyStopping: { patience: 2 } } }, data: { train: DATA.train }, baseDir: dir }),
     { name: 'ConfigError', message: /train\.earlyStopping needs validation data, and this run has none/ });
 });
+
+t.test('progress: true draws train.js\'s progress lines on stderr (a log line off a terminal) beside the callbacks', async (t) => {
+  const dir = t.testdir({});
+  const script = join(dir, 'p.mjs');
+  writeFileSync(script, `import { train } from ${JSON.stringify(join(ROOT, 'dist', 'src', 'index.js'))};
+const data = Array.from({ length: 200 }, (_, i) => ({ text: 'ab'.repeat(1 + (i % 5)) + (i % 2 ? 'x' : 'o'), label: i % 2 ? 'x' : 'o' }));
+const steps = [];
+await train({ config: { name: 'p', model: { task: 'many-to-one', hidden: 8 }, train: { epochs: 2, batchSize: 16, workers: 1, kernels: 'js', logEvery: 5 } }, data, baseDir: process.argv[2], progress: true, onStep: (s) => steps.push(s.step) });
+console.log(steps.length);
+`);
+  const r = spawnSync(process.execPath, [script, dir], { encoding: 'utf8' });
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.stdout, '20\n', 'the caller\'s onStep still hears every step; nothing on stdout');
+  t.match(r.stderr, /^epoch 1\/2: 10 batches/m);
+  t.match(r.stderr, /^epoch 2\/2 +step 20\/20 +loss [\d.]+/m);
+  t.match(r.stderr, /^validation after step 10: loss [\d.]+, accuracy/m);
+  t.notMatch(r.stderr, /\r|\x1b/, 'no terminal redraws off a terminal');
+});
