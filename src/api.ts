@@ -30,6 +30,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   if (summary.distributed && summary.distributed.rank !== 0) {
     throw new UserError(`train(): rank ${summary.distributed.rank} of a distributed run wrote no files (rank 0 writes the checkpoints and returns the model); on the other ranks call trainRun(), which returns the run's summary, or Model.load() a checkpoint rank 0 wrote`);
   }
+  if (summary.inMemory) return { ...summary, model: Model.fromCheckpoint(summary.inMemory) };
   if (!summary.modelCheckpoint) throw new UserError(`the run in ${summary.runDir} wrote no checkpoint`);
   return { ...summary, model: Model.load(summary.modelCheckpoint) };
 }

@@ -3,7 +3,7 @@
 // load dist/: needs `npm run build`.
 
 import t from 'tap';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { train, Model, type Example, type RunOptions } from '../src/index.js';
@@ -198,4 +198,31 @@ console.log(steps.length);
   t.match(r.stderr, /^epoch 2\/2 +step 20\/20 +loss [\d.]+/m);
   t.match(r.stderr, /^validation after step 10: loss [\d.]+, accuracy/m);
   t.notMatch(r.stderr, /\r|\x1b/, 'no terminal redraws off a terminal');
+});
+
+t.test('output: false writes no file: the model comes back from memory, early stopping\'s best included', async (t) => {
+  const dir = t.testdir({});
+  const cps: string[] = [];
+  const r = await train({ config: { ...CONFIG, name: 'mem' }, data: DATA, baseDir: dir, output: false, onCheckpoint: (c) => cps.push(c.file) });
+  t.same(readdirSync(dir), [], 'nothing in the base directory');
+  t.equal(r.steps, 45);
+  t.equal(r.reportPath, '');
+  t.equal(r.lastCheckpoint, null);
+  t.same(cps, [], 'no checkpoint event: there is no file');
+  t.ok(r.test && r.test.count === 60, 'the test split is scored');
+  // The same run on disk gives the same weights and the same test.
+  const disk = await train({ config: { ...CONFIG, name: 'disk' }, data: DATA, baseDir: dir });
+  t.same(Array.from(r.model.params.data), Array.from(disk.model.params.data), 'the model in memory is the run\'s, bit for bit');
+  t.same(r.test, disk.test);
+  t.equal(r.model.classify('xxxa').label, disk.model.classify('xxxa').label);
+  const saved = join(dir, 'm.ckpt');
+  r.model.save(saved);
+  t.ok(existsSync(saved), 'it can still be saved where the caller says');
+
+  // Early stopping: the model is the best validation's, kept in memory.
+  const es = { ...CONFIG, name: 'mem-es', train: { ...CONFIG.train, lr: 1e-9, epochs: 10, validateEvery: 4, earlyStopping: { patience: 2 } } };
+  const e = await train({ config: es, data: DATA, baseDir: t.testdir({}), output: false });
+  t.ok(e.earlyStopped);
+  t.equal(e.model.step, 4, 'the best validation\'s weights');
+  await t.rejects(train({ config: CONFIG, data: DATA, baseDir: dir, output: false, resume: 'latest' }), { name: 'ConfigError', message: /output: false keeps the run in memory, so it cannot resume/ });
 });

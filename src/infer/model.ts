@@ -98,6 +98,11 @@ export class Model implements LoadedModel {
     this.step = m.training.globalStep;
   }
 
+  /** A model from a checkpoint in memory (a run with output: false); `name` stands for its file in messages. */
+  static fromCheckpoint(c: CheckpointData, name = '(in memory)'): Model {
+    return new Model(c, name);
+  }
+
   /** Reads a checkpoint (.ckpt); a bad path or file is a CheckpointError naming it and the cause. */
   static load(path: string): Model {
     if (typeof path !== 'string' || path === '') throw new ConfigError(`Model.load: expected the path of a checkpoint file (a non-empty string), found ${describeFound(path)}`);

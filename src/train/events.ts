@@ -2,6 +2,7 @@
 // it returns. The command line's progress line and summary are built from these alone.
 
 import type { ModelSpec } from '../model/spec.js';
+import type { CheckpointData } from '../checkpoint/types.js';
 
 export interface RunMessage {
   /** `warning`, `resume` and `kernels` are what a quiet log keeps. */
@@ -77,6 +78,8 @@ export interface CheckpointEvent {
 }
 
 export interface RunSummary {
+  /** output: false: the run's model as a checkpoint in memory (its last step's, or after early stopping its best validation's); nothing is on disk. */
+  inMemory?: CheckpointData;
   runDir: string;
   task: ModelSpec['task'];
   steps: number;

@@ -40,7 +40,7 @@ export type { RunMessage, StartEvent, StepEvent, EvalMetrics, ValidationEvent, C
 import { RunLock } from './lock.js';
 import { checkMemory, memoryNeed, type MemoryPlan } from './memory.js';
 import { Distributed, type DistributedKind } from '../parallel/distributed.js';
-import { decodeCheckpoint } from '../checkpoint/codec.js';
+import { decodeCheckpoint, encodeCheckpoint } from '../checkpoint/codec.js';
 import { generateText } from '../infer/generate.js';
 import { decodeTokens, SPECIALS } from '../data/index.js';
 import { readVectors } from '../data/vectors.js';
@@ -96,6 +96,12 @@ export interface RunOptions {
    * slowest step so far, at least 2 minutes (between ranks, 10).
    */
   stallTimeoutMs?: number;
+  /**
+   * false: write no file at all (no run directory, checkpoints, metrics or report); the run's
+   * checkpoints are kept in memory, and train() returns the model from them. Not with `resume` or
+   * `distributed`. Default true.
+   */
+  output?: boolean;
   /** Tests only: make a worker fail at this step (distributed: on this rank only, if given). */
   inject?: { failAtStep: number; mode: 'throw' | 'exit' | 'hang' | 'vanish'; rank?: number };
   /**
@@ -135,6 +141,8 @@ interface Resolved {
   workers: number;
   /** The config's `out` was inside node_modules and the run writes under the current folder instead. */
   outMoved: boolean;
+  /** RunOptions.output: the run writes its directory (false: nothing on disk). */
+  files: boolean;
 }
 
 export async function trainRun(o: RunOptions): Promise<RunSummary> {
@@ -148,13 +156,14 @@ export async function trainRun(o: RunOptions): Promise<RunSummary> {
   const told = new Told();
   const say = (kind: RunMessage['kind'], text: string) => told.add((o.onMessage ?? noop)({ kind, text }));
   if (dist) r.workers = await dist.agreeWorkers(r.workers, (text) => say('warning', text));
-  if (r.outMoved) say('warning', `note: ${r.loaded.file} is inside node_modules; the run writes to ${relative(process.cwd(), r.runDir)} (in the current folder) instead of beside the config, where the next npm install could delete it. Give --out to choose.`);
+  if (!r.files && (o.resume !== undefined || o.distributed !== undefined)) throw new ConfigError(`output: false keeps the run in memory, so it cannot ${o.resume !== undefined ? 'resume from a checkpoint (leave out resume)' : 'run distributed (leave out distributed)'}`);
+  if (r.outMoved && r.files) say('warning', `note: ${r.loaded.file} is inside node_modules; the run writes to ${relative(process.cwd(), r.runDir)} (in the current folder) instead of beside the config, where the next npm install could delete it. Give --out to choose.`);
   // Sizes first: a model that cannot fit (even with the smallest vocabulary and one-step batches)
   // is refused before the data loads.
   checkRunMemory(r.cfg, r.workers, r.loaded.file, { V: 4, C: r.cfg.model.task === 'many-to-one' ? Math.max(2, r.cfg.data.labels?.length ?? 2) : 4, maxB: 1, maxT: 1 }, 'at least', dist !== null);
-  onDisk('create the run directory', r.runDir, () => makeDirs(r.runDir));
+  if (r.files) onDisk('create the run directory', r.runDir, () => makeDirs(r.runDir));
   // One trainer per run directory; released when trainRun returns or the process exits.
-  const lock = !dist || dist.rank === 0 ? RunLock.acquire(r.runDir, (m) => say('warning', `warning: ${m}`)) : null;
+  const lock = (!dist || dist.rank === 0) && r.files ? RunLock.acquire(r.runDir, (m) => say('warning', `warning: ${m}`)) : null;
   try {
     await told.flush();
     const run = await Run.open(o, r, t0, say, dist, told);
@@ -190,7 +199,7 @@ function resolveRun(o: RunOptions): Resolved {
   const runDir = resolve(outDir, cfg.name);
   // The schema allows a single folder name only; this is the backstop: nothing outside --out.
   if (dirname(runDir) !== outDir || cfg.name === '.' || cfg.name === '..') throw new ConfigError(`name: ${JSON.stringify(cfg.name)} is not a single folder name inside ${outDir}`);
-  return { loaded, configFile: typeof o.config === 'string' ? loaded.file : null, cfg, runDir, workers, outMoved: inPackages };
+  return { loaded, configFile: typeof o.config === 'string' ? loaded.file : null, cfg, runDir, workers, outMoved: inPackages, files: o.output !== false };
 }
 
 /** A config given as an object: `data.source` defaults to "memory" when examples come with it, and `out` to `runs`. */
@@ -230,6 +239,9 @@ class Run {
   private timeSinceLog = performance.now();
   /** Writes the run directory: not a distributed rank other than 0. */
   private readonly writer: boolean;
+  /** RunOptions.output: false keeps the checkpoints in memory (the last, and the best validation's). */
+  private readonly files: boolean;
+  private readonly kept: { last?: Kept; best?: Kept } = {};
   /** Distributed: a rank saw the AbortSignal in the last step, so every rank stops. */
   private agreedStop = false;
   /** What validation runs on: the validation split, or its first sequences within train.validateTokens. */
@@ -262,6 +274,7 @@ class Run {
     private readonly told: Told,
   ) {
     this.writer = !dist || dist.rank === 0;
+    this.files = r.files;
     const cfg = r.cfg;
     this.lastCheckpoint = resumed?.path ?? null;
     this.m2o = spec.task === 'many-to-one';
@@ -290,7 +303,7 @@ class Run {
    */
   static async open(o: RunOptions, r: Resolved, t0: number, say: (kind: RunMessage['kind'], text: string) => void, dist: Distributed | null, told: Told): Promise<Run | null> {
     const { cfg, runDir, workers } = r;
-    const writer = !dist || dist.rank === 0;
+    const writer = (!dist || dist.rank === 0) && r.files;
     const ckdir = new CheckpointDir(runDir, { keepLast: cfg.checkpoint.keepLast });
     let resumed: Resumed | null;
     if (!dist) resumed = findResume(o, r, ckdir, say);
@@ -469,7 +482,7 @@ class Run {
       // Every clipping event is in the log, not only those on logged steps.
       this.metrics.append({ step, epoch: st.epoch + 1, kind: 'train', loss: lossMean, accuracy, gradNorm: g.gradNorm, clipped: true, lr, elapsedSec: this.elapsed() });
     }
-    if (this.writer && (step === 1 || step % this.profileEvery === 0)) {
+    if (this.writer && this.files && (step === 1 || step % this.profileEvery === 0)) {
       const profileFile = join(this.r.runDir, PROFILE_FILE);
       onDisk('append to', profileFile, () => appendFileSync(profileFile, JSON.stringify({ step, norms: Array.from(this.co.stepNorms.subarray(0, this.co.stepNormsT), (x) => +x.toPrecision(4)) }) + '\n'),
         'The checkpoints written so far are kept: once fixed, continue with --resume latest');
@@ -495,6 +508,13 @@ class Run {
     const bad = nonFiniteTensor(c);
     if (bad) throw nonFinite(st.globalStep, bad, this.lastCheckpoint);
     if (!this.writer) return this.lastCheckpoint ?? '';
+    if (!this.files) {
+      // Encoded: c's tensors are views of the live parameters.
+      this.kept.last = { step: st.globalStep, bytes: encodeCheckpoint(c) };
+      if (st.bestStep === st.globalStep) this.kept.best = this.kept.last;
+      this.lastCheckpoint = `(in memory) step ${st.globalStep}`;
+      return this.lastCheckpoint;
+    }
     this.lastCheckpoint = this.ckdir.save(c);
     await (this.o.onCheckpoint ?? noop)({ step: st.globalStep, file: this.lastCheckpoint });
     return this.lastCheckpoint;
@@ -576,9 +596,10 @@ class Run {
     if (!test) return {};
     if (!this.logged.has('test')) this.metrics.append({ step: st.globalStep, epoch: st.epoch, kind: 'test', loss: test.loss, accuracy: test.accuracy, elapsedSec: this.elapsed() });
     const bestFile = st.bestStep > 0 && st.bestStep !== st.globalStep ? this.ckdir.pathFor(st.bestStep) : null;
-    if (!bestFile || !existsSync(bestFile)) return { test };
+    const bestKept = this.files ? null : this.kept.best;
+    if (!bestFile || (bestKept ? bestKept.step !== st.bestStep : !existsSync(bestFile))) return { test };
     const final = Float32Array.from(this.params.data);
-    loadParams(readCheckpoint(bestFile), this.params, bestFile);
+    loadParams(bestKept ? decodeCheckpoint(bestKept.bytes, IN_MEMORY) : readCheckpoint(bestFile), this.params, bestFile);
     const best = await this.evaluate('test', this.m2o);
     (this.params.data as Float32Array).set(final);
     return best ? { test, testBest: { ...best, step: st.bestStep, file: bestFile } } : { test };
@@ -603,6 +624,16 @@ class Run {
     const st = this.st;
     const seconds = this.elapsed();
     const distributed = this.dist ? { rank: this.dist.rank, size: this.dist.size } : undefined;
+    if (!this.files) {
+      const best = this.kept.best?.step === st.bestStep ? this.kept.best : undefined;
+      const model = this.earlyStopped && best ? best : this.kept.last;
+      return {
+        runDir, task: this.spec.task, steps: st.globalStep, interrupted: this.interrupted, earlyStopped: this.earlyStopped,
+        best: { metric: st.bestMetric, step: st.bestStep, rule: bestRule(this.spec.task), checkpoint: null }, val: this.val, test, testBest: testBest && { ...testBest, file: IN_MEMORY },
+        lastCheckpoint: null, modelCheckpoint: null, checkpointDir: '', reportPath: '', configFile: this.r.configFile, dataRoot: null, seconds, distributed,
+        inMemory: model && decodeCheckpoint(model.bytes, IN_MEMORY),
+      };
+    }
     if (!this.writer) {
       return {
         runDir, task: this.spec.task, steps: st.globalStep, interrupted: this.interrupted, earlyStopped: this.earlyStopped,
@@ -647,6 +678,10 @@ function loadPretrained(cfg: ResolvedConfig, configDir: string, data: Dataset, p
   say('model', `embeddings: ${n(v.count)} of ${n(tokens.length)} tokens (${(100 * v.count / tokens.length).toFixed(1)}%) from ${basename(file)}${input.freeze ? ', frozen' : ''}`);
   if (v.count === 0) say('warning', `warning: no token of the vocabulary has a vector in ${file}: check data.tokenizer and data.lowercase against the file's words`);
 }
+
+/** A checkpoint kept in memory (RunOptions.output false), encoded. */
+interface Kept { step: number; bytes: Uint8Array }
+const IN_MEMORY = '(in memory)';
 
 /** Validations over a language-model run of fewer epochs than this, when train.validateEvery is 0. */
 const SHORT_LM_VALIDATIONS = 5;
