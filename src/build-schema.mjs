@@ -7,6 +7,7 @@
 //   @integer             -> `type: "integer"` instead of "number"
 //   @pattern @patternText -> `pattern`, and `x-patternText` (what it allows, in the words of errors)
 //   'a' | 'b'            -> enum;  'a' | Iface -> anyOf;  string[] -> array;  Iface -> $ref into $defs
+//   { [k: string]: V }   -> object with `additionalProperties` V (the signature's tags limit V)
 import ts from 'typescript';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -49,6 +50,13 @@ export function generateSchema(source = readFileSync(typesFile, 'utf8'), fileNam
     if (ts.isArrayTypeNode(t)) return { type: 'array', items: typeToSchema(t.elementType, integer) };
     if (ts.isTypeReferenceNode(t) && ts.isIdentifier(t.typeName) && interfaces.has(t.typeName.text)) {
       return { $ref: `#/$defs/${t.typeName.text}` };
+    }
+    // { [key: string]: V }: an object whose every value is a V (the signature's doc tags limit V).
+    if (ts.isTypeLiteralNode(t) && t.members.length === 1 && ts.isIndexSignatureDeclaration(t.members[0])) {
+      const sig = t.members[0];
+      const values = typeToSchema(sig.type, 'integer' in docOf(sig).tags);
+      for (const k of NUMBER_TAGS) if (k in docOf(sig).tags) values[k] = parseTagValue(sig, k, docOf(sig).tags[k]);
+      return { type: 'object', additionalProperties: values };
     }
     if (ts.isUnionTypeNode(t)) {
       const literals = t.types.map(literalOf);

@@ -6,7 +6,7 @@
 //
 // Below them, the pieces the commands are built from, for a program that trains, evaluates or
 // exports the way the command line does.
-export { train, type TrainResult } from './api.js';
+export { train, type TrainResult, type TrainOptions } from './api.js';
 export { Model, loadModel, isLanguageModel, type LoadedModel, type GenerateTextOptions, type Metrics } from './infer/model.js';
 export type { Session, TokenProb } from './infer/session.js';
 export type { TextPiece, SamplingOptions } from './infer/generate.js';
@@ -17,6 +17,7 @@ export {
 } from './train/run.js';
 export { loadConfig, checkConfig, type LoadedConfig, type ResolvedConfig, type Config } from './config/load.js';
 export { Classifier } from './infer/classify.js';
+export { summary, formatSummary, type ModelSummary, type SummaryLayer } from './model/summary.js';
 export { evaluateSplit, splitFromConfig, splitFromFile, type EvalOptions } from './infer/evaluate.js';
 export { prepareData, type PrepareOptions, type PrepareResult, type PrepareProgress } from './data/prepare.js';
 export { readShardIndex, type ShardIndex, type ShardMeta } from './data/shards.js';

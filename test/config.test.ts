@@ -75,7 +75,7 @@ t.test('defaults are filled in; what has no default stays optional', async (t) =
   t.equal(config.data.labels, undefined);
   // Every field the schema knows is present after defaults, except those without a default.
   const optional = new Set(['$schema', 'train.workers', 'data.format', 'data.train', 'data.val', 'data.test', 'data.file', 'data.shards', 'data.labels', 'model.input.embedding', 'train.earlyStopping', 'train.earlyStopping.patience', 'train.earlyStopping.minDelta',
-    'model.adaptiveSoftmax', 'model.adaptiveSoftmax.cutoffs', 'model.adaptiveSoftmax.divValue', 'model.adaptiveSoftmax.headBias']);
+    'model.adaptiveSoftmax', 'model.adaptiveSoftmax.cutoffs', 'model.adaptiveSoftmax.divValue', 'model.adaptiveSoftmax.headBias', 'train.classWeights', 'model.input.pretrained', 'model.input.freeze', 'train.plateau', 'train.plateau.factor', 'train.plateau.patience', 'train.plateau.minLr']);
   for (const path of allKeyPaths(configSchema())) {
     const p = path.join('.');
     if (optional.has(p)) continue;

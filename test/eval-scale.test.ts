@@ -41,7 +41,7 @@ t.test('train.validateTokens: every validation runs on the same leading sequence
   } satisfies RunOptions['config'];
   const counts: number[] = [];
   const r = await train({ config, data, baseDir: dir, onValidation: (v) => counts.push(v.count) });
-  t.equal(counts.length, 2, 'a validation at each epoch end');
+  t.ok(counts.length >= 5, `validations at each epoch end and about every fifth of the run: ${counts.length}`);
   // Whole chunks of 16 tokens: at most 500, more than 500 − 16.
   t.ok(counts.every((c) => c === counts[0] && c <= 500 && c > 484), `validations on ${counts.join(', ')} tokens`);
   t.equal(r.val?.subset?.tokens, counts[0], 'the summary says it was a subset of the split');

@@ -3,35 +3,19 @@
 // load dist/: needs `npm run build`.
 
 import t from 'tap';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { train, Model, type Example, type RunOptions } from '../src/index.js';
 import { readCheckpoint } from '../src/checkpoint/index.js';
 import { ROOT, TRAIN, finalState } from './fixtures/train/helpers.js';
+import { xoExamples } from './helpers/examples.js';
 
 t.before(() => {
   if (!existsSync(join(ROOT, 'dist', 'workers', 'shard.js'))) throw new Error('dist/workers/shard.js is missing: run `npm run build` first');
 });
 
-/** A small learnable task: strings over a, b, x, o; the label says which of x and o occurs more often. */
-function examples(n: number, seed: number): Example[] {
-  let s = seed >>> 0;
-  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-  const out: Example[] = [];
-  while (out.length < n) {
-    const len = 3 + Math.floor(rand() * 10);
-    let text = '', x = 0, o = 0;
-    for (let i = 0; i < len; i++) {
-      const c = 'abxo'[Math.floor(rand() * 4)];
-      text += c;
-      if (c === 'x') x++;
-      if (c === 'o') o++;
-    }
-    if (x !== o) out.push({ text, label: x > o ? 'x' : 'o' });
-  }
-  return out;
-}
+const examples = xoExamples;
 const DATA = { train: examples(240, 1), val: examples(60, 2), test: examples(60, 3) };
 const CONFIG = {
   name: 'xo', seed: 3,
@@ -130,14 +114,35 @@ t.test('early stopping: patience counts validations without improvement; the run
   t.equal(again.steps, 12);
 });
 
+t.test('early stopping with validateEvery: an epoch-end validation a few steps after a grid one adds no tick', async (t) => {
+  const dir = t.testdir({});
+  // 15 batches an epoch, validateEvery 6: validations at 6, 12, 15 (epoch end), 18, ... Every one
+  // ties the first (lr too small to change a prediction). Counting 15 as a tick stopped at 15, three
+  // steps after 12 and 9 after the best (the README's example stopped 212 steps after its best with
+  // validateEvery 200 and patience 3); now patience × validateEvery steps pass: stopped at 18.
+  const cfg = { ...CONFIG, name: 'es-grid', train: { ...CONFIG.train, lr: 1e-9, epochs: 10, validateEvery: 6, earlyStopping: { patience: 2 } } };
+  const vals: Array<[number, number]> = [];
+  const r = await train({ config: cfg, data: DATA, baseDir: dir, onValidation: (v) => vals.push([v.step, v.sinceBest]) });
+  t.ok(r.earlyStopped);
+  t.same(vals, [[6, 0], [12, 1], [15, 1], [18, 2]], 'the epoch-end validation at 15 neither ticks nor resets');
+  t.equal(r.steps - r.best.step, 2 * 6, 'stopped patience × validateEvery steps after the best');
+  t.equal(r.best.step, 6);
+});
+
 t.test('a language model from documents in memory: generate and evaluate', async (t) => {
   const dir = t.testdir({});
   const docs = Array.from({ length: 40 }, (_, i) => `the cat sat on the mat ${i % 7}. the dog ran to the cat.`);
+  const vals: number[] = [];
   const r = await train({
     config: { name: 'lm', seed: 2, model: { task: 'many-to-many', hidden: 24 }, data: { seqLength: 16, bos: true, eos: true, split: { val: 0.2, test: 0.2 } }, train: { epochs: 4, batchSize: 8, lr: 0.02, workers: 2, kernels: 'js' } },
-    data: docs, baseDir: dir,
+    data: docs, baseDir: dir, onValidation: (v) => vals.push(v.step),
   });
   t.equal(r.model.task, 'language model');
+  // 4 epochs (< 5) and validateEvery 0: about 5 validations over the run, not one per epoch.
+  t.ok(vals.length >= 5, `validations at ${vals.join(', ')} of ${r.steps} steps`);
+  const report = readFileSync(r.reportPath, 'utf8');
+  t.match(report, /<h2>Sample<\/h2><p class="note">200 tokens generated from &lt;s&gt; by the weights of step \d+, temperature 0\.8, seed 2\.<\/p><pre class="sample">[^<]+</, 'the report shows a generated sample');
+  t.match(report, /test bits per token</);
   const a = r.model.generate('the ', { length: 30, seed: 5 });
   t.ok(a.startsWith('the ') && a.length > 4, 'the prompt and its continuation');
   t.equal(r.model.generate('the ', { length: 30, seed: 5 }), a, 'the same seed, the same text');
@@ -175,4 +180,49 @@ t.test('without validation data: no validations, no best, and early stopping is 
   t.ok(r.test!.count === 60, 'the test split is scored');
   await t.rejects(train({ config: { ...CONFIG, name: 'noval-es', train: { ...CONFIG.train, earlyStopping: { patience: 2 } } }, data: { train: DATA.train }, baseDir: dir }),
     { name: 'ConfigError', message: /train\.earlyStopping needs validation data, and this run has none/ });
+});
+
+t.test('progress: true draws train.js\'s progress lines on stderr (a log line off a terminal) beside the callbacks', async (t) => {
+  const dir = t.testdir({});
+  const script = join(dir, 'p.mjs');
+  writeFileSync(script, `import { train } from ${JSON.stringify(join(ROOT, 'dist', 'src', 'index.js'))};
+const data = Array.from({ length: 200 }, (_, i) => ({ text: 'ab'.repeat(1 + (i % 5)) + (i % 2 ? 'x' : 'o'), label: i % 2 ? 'x' : 'o' }));
+const steps = [];
+await train({ config: { name: 'p', model: { task: 'many-to-one', hidden: 8 }, train: { epochs: 2, batchSize: 16, workers: 1, kernels: 'js', logEvery: 5 } }, data, baseDir: process.argv[2], progress: true, onStep: (s) => steps.push(s.step) });
+console.log(steps.length);
+`);
+  const r = spawnSync(process.execPath, [script, dir], { encoding: 'utf8' });
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.stdout, '20\n', 'the caller\'s onStep still hears every step; nothing on stdout');
+  t.match(r.stderr, /^epoch 1\/2: 10 batches/m);
+  t.match(r.stderr, /^epoch 2\/2 +step 20\/20 +loss [\d.]+/m);
+  t.match(r.stderr, /^validation after step 10: loss [\d.]+, accuracy/m);
+  t.notMatch(r.stderr, /\r|\x1b/, 'no terminal redraws off a terminal');
+});
+
+t.test('output: false writes no file: the model comes back from memory, early stopping\'s best included', async (t) => {
+  const dir = t.testdir({});
+  const cps: string[] = [];
+  const r = await train({ config: { ...CONFIG, name: 'mem' }, data: DATA, baseDir: dir, output: false, onCheckpoint: (c) => cps.push(c.file) });
+  t.same(readdirSync(dir), [], 'nothing in the base directory');
+  t.equal(r.steps, 45);
+  t.equal(r.reportPath, '');
+  t.equal(r.lastCheckpoint, null);
+  t.same(cps, [], 'no checkpoint event: there is no file');
+  t.ok(r.test && r.test.count === 60, 'the test split is scored');
+  // The same run on disk gives the same weights and the same test.
+  const disk = await train({ config: { ...CONFIG, name: 'disk' }, data: DATA, baseDir: dir });
+  t.same(Array.from(r.model.params.data), Array.from(disk.model.params.data), 'the model in memory is the run\'s, bit for bit');
+  t.same(r.test, disk.test);
+  t.equal(r.model.classify('xxxa').label, disk.model.classify('xxxa').label);
+  const saved = join(dir, 'm.ckpt');
+  r.model.save(saved);
+  t.ok(existsSync(saved), 'it can still be saved where the caller says');
+
+  // Early stopping: the model is the best validation's, kept in memory.
+  const es = { ...CONFIG, name: 'mem-es', train: { ...CONFIG.train, lr: 1e-9, epochs: 10, validateEvery: 4, earlyStopping: { patience: 2 } } };
+  const e = await train({ config: es, data: DATA, baseDir: t.testdir({}), output: false });
+  t.ok(e.earlyStopped);
+  t.equal(e.model.step, 4, 'the best validation\'s weights');
+  await t.rejects(train({ config: CONFIG, data: DATA, baseDir: dir, output: false, resume: 'latest' }), { name: 'ConfigError', message: /output: false keeps the run in memory, so it cannot resume/ });
 });

@@ -139,6 +139,24 @@ t.test('warm-up: step 1 is drawn apart and does not set the scale of the time an
   t.match(section(one, 'Time per step'), /<path class="series"/, 'a single row is still drawn');
 });
 
+t.test('clipped steps between logged ones (rows without timings) leave no gap; metric cards have labels, not field names; a sample is shown', async (t) => {
+  const metrics: MetricsRow[] = [];
+  for (let step = 10; step <= 100; step += 10) {
+    metrics.push(row({ step, kind: 'train', loss: 1, gradNorm: 2, tokensPerSec: 40000 + step, fwdBwdMs: 12, reduceMs: 1, updateMs: 0.5 }));
+    // A clip row as run.ts logs it off the logEvery grid: loss and norm, no timings.
+    if (step < 100) metrics.push(row({ step: step + 3, kind: 'train', loss: 1, gradNorm: 9, clipped: true }));
+  }
+  const html = renderReport({ runName: 'c', metrics, lm: true, test: { loss: 1.2, bitsPerToken: 1.2 / Math.LN2 }, sample: 'the cat <sat>', sampleNote: 'from <s>' });
+  for (const title of ['Throughput', 'Time per step']) {
+    const paths = section(html, title).match(/<path class="series"[^>]*d="([^"]*)"/g) ?? [];
+    t.ok(paths.length > 0, `${title}: lines drawn`);
+    for (const p of paths) t.equal((p.match(/M/g) ?? []).length, 1, `${title}: one unbroken line per series`);
+  }
+  t.match(html, /test bits per token<\/div><div class="v">1\.731/);
+  t.notMatch(html, /bitsPerToken<\/div>/);
+  t.match(section(html, 'Sample'), /from &lt;s&gt;.*the cat &lt;sat&gt;/s);
+});
+
 t.test('lineChart: an off-scale series alone sets the range; beyond it, below and above, it is pinned to the edges', async (t) => {
   const alone = lineChart({ title: 't', xLabel: 'x', yLabel: 'y', series: [{ name: 'w', color: '#000', points: [[1, 5]], offScale: true }] });
   t.match(alone, /<circle class="point"/);

@@ -44,6 +44,7 @@ const m = init.moments ? arena.float32At(init.moments.m, layout.size) : new Floa
 const v = init.moments && init.moments.v >= 0 ? arena.float32At(init.moments.v, layout.size) : new Float32Array(0);
 const { width } = tokenRows(layout);
 const ws = allocWorkspace(spec, init.maxB, init.maxT, createKernels(init.kernels, arena));
+if (init.classWeights) ws.classWeights = Float64Array.from(init.classWeights);
 const batch = allocBatch(init.maxB, init.maxT);
 const { sync, partials } = init;
 // This step's token rows (the union of the slots' touched rows, in slot order): every task

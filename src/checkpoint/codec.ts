@@ -344,6 +344,9 @@ export function encodeParts(c: CheckpointData): EncodedParts {
           ...(t.kernels ? { kernels: t.kernels } : {}),
           ...(t.carry ? { carryState: Array.from(t.carry.state), carryIds: Array.from(t.carry.ids) } : {}),
           ...(t.sinceBest ? { validationsSinceBest: t.sinceBest } : {}),
+          ...(t.lrScale !== undefined && t.lrScale !== 1 ? { lrScale: t.lrScale } : {}),
+          ...(t.plateauBest !== undefined && !Number.isNaN(t.plateauBest) ? { plateauBest: t.plateauBest } : {}),
+          ...(t.plateauWait ? { plateauWait: t.plateauWait } : {}),
         },
         vocab: c.vocab,
         labelNames: c.labelNames,
@@ -560,6 +563,9 @@ export function decodeCheckpoint(bytes: Uint8Array, file: string): CheckpointDat
     ...(pt.kernels ? { kernels: pt.kernels } : {}),
     ...(pt.carryIds?.length ? { carry: { ids: Int32Array.from(pt.carryIds), state: Float32Array.from(pt.carryState ?? []) } } : {}),
     ...(pt.validationsSinceBest ? { sinceBest: num(pt.validationsSinceBest) } : {}),
+    ...(pt.lrScale ? { lrScale: pt.lrScale } : {}),
+    ...(typeof pt.plateauBest === 'number' ? { plateauBest: pt.plateauBest } : {}),
+    ...(pt.plateauWait ? { plateauWait: num(pt.plateauWait) } : {}),
   };
   const rest = {
     vocab: m.vocab ?? [],

@@ -54,6 +54,12 @@ export interface TrainingData {
   carry?: { ids: Int32Array; state: Float32Array };
   /** Validations in a row since bestStep without an improvement (early stopping); absent = 0. */
   sinceBest?: number;
+  /** train.plateau: the product of its reductions of the learning rate (absent = 1). */
+  lrScale?: number;
+  /** train.plateau: the lowest validation loss so far (absent: none yet). */
+  plateauBest?: number;
+  /** train.plateau: validations in a row without a lower loss since the last reduction (absent = 0). */
+  plateauWait?: number;
 }
 
 export interface CheckpointData {

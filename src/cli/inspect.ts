@@ -6,20 +6,25 @@ import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { readCheckpoint, type TensorData } from '../checkpoint/index.js';
 import { UserError } from '../util/errors.js';
+import { summary, formatSummary } from '../model/summary.js';
 
-const USAGE = `Usage: rnn-inspect CHECKPOINT [--vocab]
+const USAGE = `Usage: rnn-inspect CHECKPOINT [--vocab | --summary]
 
 Validates a checkpoint (format, CRCs, shapes) and prints it as JSON: format version, step, epoch,
 training state, model spec, resolved config, and for every tensor (parameters and optimizer
-moments) its name, shape, dtype and the SHA-256 of its bytes. Exits 1 if the file is invalid.
+moments) its name, shape, dtype and the SHA-256 of its bytes, and the layers (name, kind, output
+shape, parameters). Exits 1 if the file is invalid.
 
 Options:
   --vocab   print the whole vocabulary and BPE merges (default: their sizes and SHA-256)
+  --summary print a per-layer table instead (Keras's model.summary()): each layer's name,
+            output shape and parameter count, and the totals
   --debug   show stack traces
   --help    show this help
 
 Example:
   node dist/inspect.js runs/names/checkpoints/step-000001200.ckpt
+  node dist/inspect.js runs/names/checkpoints/step-000001200.ckpt --summary
   diff <(node dist/inspect.js a.ckpt) <(node dist/inspect.js b.ckpt)
 `;
 
@@ -40,7 +45,7 @@ function parseJson(text: string): unknown {
 function main(argv: string[]): number {
   let args;
   try {
-    args = parseArgs({ args: argv, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' }, vocab: { type: 'boolean' }, debug: { type: 'boolean' } } });
+    args = parseArgs({ args: argv, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' }, vocab: { type: 'boolean' }, summary: { type: 'boolean' }, debug: { type: 'boolean' } } });
   } catch (e) {
     process.stderr.write(`rnn-inspect: ${(e as Error).message}\n\n${USAGE}`);
     return 2;
@@ -56,6 +61,12 @@ function main(argv: string[]): number {
   const file = args.positionals[0];
   const c = readCheckpoint(file);
   const t = c.training;
+  const config = parseJson(c.config) as { model?: { input?: unknown } } | string;
+  const input = typeof config === 'object' ? config.model?.input : undefined;
+  if (args.values.summary) {
+    process.stdout.write(formatSummary(c.spec, { frozen: typeof input === 'object' && input !== null && (input as { freeze?: boolean }).freeze === true }));
+    return 0;
+  }
   const out = {
     file,
     formatVersion: c.formatVersion,
@@ -67,11 +78,12 @@ function main(argv: string[]): number {
       ...(t.carry ? { carry: { rows: t.carry.ids.length, valuesPerRow: t.carry.state.length / Math.max(1, t.carry.ids.length), chunkIds: Array.from(t.carry.ids) } } : {}),
     },
     spec: c.spec,
-    config: parseJson(c.config),
+    config,
     tokenizer: tokenizerShown(parseJson(c.tokenizer), args.values.vocab === true),
     vocab: args.values.vocab ? c.vocab : { size: c.vocab.length, sha256: sha256(Buffer.from(JSON.stringify(c.vocab))) },
     labelNames: c.labelNames,
     dataFingerprint: c.dataFingerprint ?? null,
+    layers: summary(c.spec).layers.map(({ tensors, ...l }) => ({ ...l, tensors: tensors.map((x) => x.name) })),
     tensors: c.params.map(tensorInfo),
     optimizer: { kind: c.optimizer.kind, step: c.optimizer.step, moments: c.optimizer.moments.map((m) => ({ name: m.name, tensors: m.tensors.map(tensorInfo) })) },
   };

@@ -7,7 +7,8 @@ import { delimiter, dirname, join, relative, resolve } from 'node:path';
 import { existsSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, runMain } from './args.js';
-import { Progress, EvalProgress, printSummary, type OutStream } from './progress.js';
+import { printSummary, type OutStream } from './progress.js';
+import { followRun } from '../train/follow.js';
 import { formatDuration } from '../util/format.js';
 import { trainRun, describeSubset, type RunOptions, type RunSummary, type EvalMetrics, type RunMessage } from '../train/run.js';
 import { DISTRIBUTED, type DistributedKind } from '../parallel/distributed.js';
@@ -70,8 +71,7 @@ runMain(async () => {
   process.stderr.on('error', () => { /* nowhere left to report to */ });
 
   const out: OutStream = process.stdout;
-  let progress: Progress | undefined;
-  let evaluating: EvalProgress | undefined;
+  const follow = followRun(out, args.quiet);
   // --quiet: errors (thrown) and the summary only, plus the lines a quiet log still needs: warnings,
   // what a resume did, a kernels fallback. No data report, no model header, no progress.
   const quietKeeps = new Set<RunMessage['kind']>(['warning', 'resume', 'kernels']);
@@ -79,22 +79,13 @@ runMain(async () => {
     config: args.config, out: args.out, resume: args.resume, workers: args.workers, kernels: args.kernels, maxSteps: args.maxSteps,
     seed: args.seed, set: args.set, signal: stop.signal, stallTimeoutMs: args.stallTimeout === undefined ? undefined : args.stallTimeout * 1000, distributed: args.distributed as DistributedKind | undefined, inject: testInjection(),
     onMessage: (m) => {
-      if (m.kind === 'epoch') progress?.log(m.text);
+      if (m.kind === 'epoch') follow.log(m.text);
       else if (!args.quiet || quietKeeps.has(m.kind)) process.stderr.write(m.text + '\n');
     },
-    onStart: (e) => { progress = new Progress({ stream: out, totalSteps: e.totalSteps, epochs: e.epochs, quiet: args.quiet }); },
-    onStep: (e) => progress!.update({ step: e.step, epoch: e.epoch, loss: e.loss, accuracy: e.accuracy, tokensPerSec: e.tokensPerSec, lr: e.lr }),
-    onEvaluation: (e) => {
-      if (args.quiet) return;
-      evaluating ??= new EvalProgress(`${e.split === 'val' ? 'validation' : 'test'} (${e.tokens.toLocaleString('en-US')} tokens)`, { stream: out });
-      evaluating.update(e.done, e.batches);
-      if (e.done === e.batches) { evaluating.done(); evaluating = undefined; }
-    },
-    onValidation: (v) => progress!.log(`validation after step ${v.step}: loss ${v.loss.toFixed(4)}${v.bitsPerToken === undefined ? `, accuracy ${(v.accuracy * 100).toFixed(2)}%` : `, ${v.bitsPerToken.toFixed(3)} bits/token`}${v.improved ? ' (best so far)' : ''}`),
+    ...follow.callbacks,
   };
   const summary = await trainRun(options);
-  evaluating?.done();
-  progress?.done();
+  follow.done();
   if (!summary.distributed || summary.distributed.rank === 0) printRunSummary(summary, options, out);
   // Stopped by a signal, even with its checkpoint written, is not done: exit as the shell reports
   // a signal (130 for SIGINT, 143 for SIGTERM) so `train && deploy` does not go on.

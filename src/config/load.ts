@@ -9,7 +9,7 @@ import { describeKind, MiB, readInputFile } from '../util/files.js';
 
 /** Largest config file read: configs are a few hundred bytes; this is room for any hand-written one. */
 export const MAX_CONFIG_BYTES = 1 * MiB;
-import type { AdaptiveSoftmaxConfig, CheckpointConfig, Config, DataConfig, EarlyStoppingConfig, ModelConfig, SplitConfig, TrainConfig, VocabConfig } from './types.js';
+import type { AdaptiveSoftmaxConfig, CheckpointConfig, Config, DataConfig, EarlyStoppingConfig, ModelConfig, PlateauConfig, SplitConfig, TrainConfig, VocabConfig } from './types.js';
 import { configSchema } from './schema.js';
 import { inferDataFormat } from '../data/defaults.js';
 import { describeLoneSurrogate, loneSurrogateAt, LONE_SURROGATE_FIX } from '../util/text.js';
@@ -24,7 +24,8 @@ export type ResolvedDataConfig = Required<Omit<DataConfig, DataOptional | 'split
 /** `adaptiveSoftmax` stays optional (absent: the full softmax); when given, its defaults are filled in. */
 export type ResolvedModelConfig = Required<Omit<ModelConfig, 'adaptiveSoftmax'>> & { adaptiveSoftmax?: Required<AdaptiveSoftmaxConfig> };
 /** `workers` stays optional: its default, os.availableParallelism(), is decided at run time. */
-export type ResolvedTrainConfig = Required<Omit<TrainConfig, 'workers' | 'earlyStopping'>> & Pick<TrainConfig, 'workers'> & { earlyStopping?: Required<EarlyStoppingConfig> };
+export type ResolvedTrainConfig = Required<Omit<TrainConfig, 'workers' | 'earlyStopping' | 'plateau' | 'classWeights'>> & Pick<TrainConfig, 'workers' | 'classWeights'>
+  & { earlyStopping?: Required<EarlyStoppingConfig>; plateau?: Required<PlateauConfig> };
 
 /** A Config with every default filled in (see configs/config.schema.json for the defaults). */
 export interface ResolvedConfig {
@@ -252,6 +253,7 @@ function crossFieldProblems(c: ResolvedConfig): Problem[] {
     if (m.task !== 'many-to-many') at(['model', 'tieWeights'], 'expected false for a many-to-one model: its output weight has a row per class, not per token, so there is no embedding row to share it with (tied weights are for language models)');
     else if (m.input === 'onehot') at(['model', 'tieWeights'], 'expected false with a one-hot input: there is no embedding table to share with the output layer; use `"input": { "embedding": E }` to tie');
     if (m.adaptiveSoftmax) at(['model', 'tieWeights'], 'expected false with model.adaptiveSoftmax: the adaptive softmax has no V-row output weight to tie to the embedding; choose one of them');
+    if (m.input !== 'onehot' && m.input.freeze) at(['model', 'input', 'freeze'], 'expected false with model.tieWeights: the tied table is the output layer too, which must train; untie, or fine-tune the embedding');
   }
   if (m.adaptiveSoftmax) {
     const a = m.adaptiveSoftmax;

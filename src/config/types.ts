@@ -334,6 +334,19 @@ export interface EmbeddingInput {
    * @integer
    */
   embedding: number;
+  /**
+   * Pretrained word vectors to start the embedding from, relative to the config file: the text
+   * format of GloVe, word2vec and fastText (`.vec`), a `word v1 ... vE` per line (fastText's first
+   * line `count dim` is skipped), E = `embedding`. Tokens of the vocabulary found in it start at
+   * their vector, the others as without it; the run's header says how many were found.
+   */
+  pretrained?: string;
+  /**
+   * Keep the embedding table as it starts (pretrained, or initialized) with no update; false
+   * trains it (fine-tunes pretrained vectors), as when absent. Not with tieWeights (the table is
+   * then the output layer too).
+   */
+  freeze?: boolean;
 }
 
 /** Optimization. */
@@ -418,6 +431,27 @@ export interface TrainConfig {
    */
   clipNorm?: number;
   /**
+   * Linear learning-rate warm-up: step s of the first warmupSteps runs at lr × s / warmupSteps
+   * (times the schedule's factor), then the schedule alone. 0 turns it off.
+   * @default 0
+   * @minimum 0
+   * @integer
+   */
+  warmupSteps?: number;
+  /** Reduce the learning rate when the validation loss stops falling (PyTorch's ReduceLROnPlateau). Off when absent. */
+  plateau?: PlateauConfig;
+  /**
+   * Class weights of a classifier's training loss, for imbalanced labels (PyTorch's
+   * CrossEntropyLoss(weight=...)): the loss is Σ w_y·nll / Σ w_y over a batch. `"balanced"`:
+   * w_c = N / (C × N_c) from the training split's label counts (scikit-learn's), or a weight per
+   * label (labels left out weigh 1). The training loss and accuracy shown are then weighted means
+   * (balanced: the mean per-class recall); validation and test are not weighted. Absent: all 1.
+   */
+  classWeights?: 'balanced' | {
+    /** @exclusiveMinimum 0 */
+    [label: string]: number;
+  };
+  /**
    * Target replication (many-to-one): every state a_t up to the last token also predicts the
    * label, adding stepLoss × the mean of those cross-entropies to each sequence's loss while
    * training. Early steps get a gradient of their own, so the state learns to carry its evidence
@@ -465,7 +499,9 @@ export interface TrainConfig {
   logEvery?: number;
   /**
    * Validate (and checkpoint) every this many steps, besides each epoch's end; 0: at each
-   * epoch's end only. Early stopping counts validations.
+   * epoch's end only (a language model trained for fewer than 5 epochs: also every ⌈steps / 5⌉
+   * steps, at least logEvery, so its curves have about 5 points). Early stopping counts validations; with validateEvery, only these every-N
+   * ones (an epoch-end validation may set a new best but adds no tick to the patience count).
    * @default 0
    * @minimum 0
    * @integer
@@ -511,6 +547,35 @@ export interface EarlyStoppingConfig {
    * @minimum 0
    */
   minDelta?: number;
+}
+
+/**
+ * Reduce-on-plateau, as PyTorch's ReduceLROnPlateau(mode="min", threshold=0, cooldown=0): after
+ * more than `patience` validations in a row without a lower validation loss, the learning rate is
+ * multiplied by `factor` (on top of lrSchedule and warmupSteps), never below `minLr`. Validations
+ * count as for early stopping (with validateEvery, the every-N ones).
+ */
+export interface PlateauConfig {
+  /**
+   * Multiplies the learning rate at each reduction.
+   * @default 0.1
+   * @exclusiveMinimum 0
+   * @exclusiveMaximum 1
+   */
+  factor?: number;
+  /**
+   * Validations without a lower loss that are tolerated: the next one reduces.
+   * @default 2
+   * @minimum 0
+   * @integer
+   */
+  patience?: number;
+  /**
+   * The learning rate is never reduced below this.
+   * @default 0
+   * @minimum 0
+   */
+  minLr?: number;
 }
 
 /** Checkpoints. */

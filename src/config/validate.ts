@@ -16,7 +16,8 @@ export interface Schema {
   items?: Schema;
   properties?: Record<string, Schema>;
   required?: string[];
-  additionalProperties?: boolean;
+  /** false: no other keys; a schema: every other key's value. */
+  additionalProperties?: boolean | Schema;
   default?: unknown;
   minimum?: number;
   maximum?: number;
@@ -184,6 +185,7 @@ function check(v: unknown, schema: Schema, root: Schema, path: PathSeg[], out: P
     for (const key of Object.keys(obj)) {
       if (key in props) check(obj[key], props[key], root, [...path, key], out);
       else if (s.additionalProperties === false) out.push({ path: [...path, key], message: unknownKey(key, path, props, root) });
+      else if (typeof s.additionalProperties === 'object') check(obj[key], s.additionalProperties, root, [...path, key], out);
     }
     for (const key of s.required ?? []) {
       if (!(key in obj)) {

@@ -13,6 +13,7 @@ import { Classifier, type Prediction } from './classify.js';
 import { Tagger, type TaggedText } from './tag.js';
 import { TextGenerator, MAX_GENERATE_TOKENS, type SamplingOptions, type TextGenerateOptions, type TextPiece } from './generate.js';
 import { Session } from './session.js';
+import { formatSummary } from '../model/summary.js';
 import { evaluateSplit, splitFromFile, type EvalOptions } from './evaluate.js';
 
 export interface LoadedModel extends SavedModel {
@@ -99,11 +100,25 @@ export class Model implements LoadedModel {
     this.step = m.training.globalStep;
   }
 
+  /** A model from a checkpoint in memory (a run with output: false); `name` stands for its file in messages. */
+  static fromCheckpoint(c: CheckpointData, name = '(in memory)'): Model {
+    return new Model(c, name);
+  }
+
   /** Reads a checkpoint (.ckpt); a bad path or file is a CheckpointError naming it and the cause. */
   static load(path: string): Model {
     if (typeof path !== 'string' || path === '') throw new ConfigError(`Model.load: expected the path of a checkpoint file (a non-empty string), found ${describeFound(path)}`);
     const file = resolve(path);
     return new Model(readCheckpoint(file), file);
+  }
+
+  /**
+   * The layers as Keras's model.summary() prints them: name (kind), output shape per sequence
+   * (T steps), parameter count, and the totals (a frozen embedding's parameters are not trainable).
+   */
+  summary(): string {
+    const input = this.config.model.input;
+    return formatSummary(this.spec, { frozen: input !== 'onehot' && input.freeze === true });
   }
 
   /** `classifier` (many-to-one: a label per text), `tagger` (a tag per token) or `language model` (many-to-many). */

@@ -119,6 +119,12 @@ export interface Workspace {
   drop: Dropout | null;
   /** Target replication weight of the last forward (0: none); many-to-one only. */
   stepLoss: number;
+  /**
+   * Class weights of the training loss (many-to-one; null: all 1): row b weighs w[label_b], and
+   * the result's count and correct are Σ w and Σ w·hit, so 1/count makes the loss Σ w·nll / Σ w
+   * (PyTorch's CrossEntropyLoss(weight=w), reduction "mean"). Evaluation (no g) ignores them.
+   */
+  classWeights: Float64Array | null;
   P2: Float; //             (maxT, maxB, C) many-to-one, target replication: every step's probabilities, then dlogits
   dOut2: Float; //          (maxT, maxB, H) the gradient they send to each state
   P: Float; //              many-to-one (maxB, C) / many-to-many (maxT, maxB, C): probabilities, then dlogits
@@ -211,6 +217,7 @@ export function allocWorkspace(spec: ModelSpec, maxB: number, maxT: number, k: K
     dPool: pooled ? f(slab * Hout) : null,
     drop: null,
     stepLoss: 0,
+    classWeights: null,
     // Target replication only; untouched (so never paged in) otherwise.
     P2: f(m2o ? maxT * maxB * C : 0),
     dOut2: f(m2o ? maxT * maxB * Hout : 0),
@@ -702,12 +709,23 @@ export function outputForward(p: Params, ws: Workspace, batch: Batch, g: Params 
     if (ws.drop) dropout(ws.Hlast, o, ws.Mh, o, Hp, ws.drop.rate, ws.drop.key, batch.ids[b], OUTPUT_MASK_T);
   }
   ws.k.gemm(P, 0, C, ws.Hlast, 0, Hp, 1, p.Wya, 0, 1, Hp, B, C, Hp, 0, p.by, Epi.None); // Wya·a + by
-  for (let b = 0; b < B; b++) setRow(ws, b, batch.labels[b], 1);
+  const cw = g ? ws.classWeights : null;
+  for (let b = 0; b < B; b++) setRow(ws, b, batch.labels[b], cw ? cw[batch.labels[b]] : 1);
   const lossSum = ws.k.softmaxXent(P, 0, C, B, C, ws.ys, 0, ws.wy, 0, ws.am, 0, g ? g.by : null, g ? 1 : 0);
-  const r: ForwardResult = { lossSum, count: B, correct: hits(ws, B) };
+  const r: ForwardResult = cw ? { lossSum, ...weightedCounts(ws, B) } : { lossSum, count: B, correct: hits(ws, B) };
   // Target replication: the label from every state, into ws.P2.
-  if (ws.stepLoss > 0) r.auxSum = everyStepForward(p, g, ws, batch, ws.P2, batch.labels, 1, 0, ws.stepLoss).lossSum;
+  if (ws.stepLoss > 0) r.auxSum = everyStepForward(p, g, ws, batch, ws.P2, batch.labels, 1, 0, ws.stepLoss, cw).lossSum;
   return r;
+}
+
+/** Class weights: Σ w over the rows (ws.wy) and Σ w over those whose argmax is the target. */
+function weightedCounts(ws: Workspace, rows: number): { count: number; correct: number } {
+  let count = 0, correct = 0;
+  for (let r = 0; r < rows; r++) {
+    count += ws.wy[r];
+    if (ws.am[r] === ws.ys[r]) correct += ws.wy[r];
+  }
+  return { count, correct };
 }
 
 /** Hlast[o..o+D·H) = the mean of row b's top outputs a_1..a_len. */
@@ -748,9 +766,10 @@ function poolBackward(ws: Workspace, batch: Batch): void {
 /**
  * Outputs for every state a_1..a_T at once, into P (rows t·B + b; rows past a sequence's end get
  * no loss, and with g zero dlogits), the loss against y[b·bStride + t·tStride]. alpha > 0 weighs
- * sequence b's steps by alpha/len_b (target replication); 0 weighs each step 1 (many-to-many).
+ * sequence b's steps by alpha/len_b (target replication; times its class weight cw[y], if given);
+ * 0 weighs each step 1 (many-to-many).
  */
-function everyStepForward(p: Params, g: Params | null, ws: Workspace, batch: Batch, P: Float, y: Int32Array, bStride: number, tStride: number, alpha: number): ForwardResult {
+function everyStepForward(p: Params, g: Params | null, ws: Workspace, batch: Batch, P: Float, y: Int32Array, bStride: number, tStride: number, alpha: number, cw: Float64Array | null = null): ForwardResult {
   const { C } = ws.spec, H = ws.Hout;
   const { B, T, lengths } = batch;
   ws.k.gemm(P, 0, C, ws.A, topStart(ws, B), H, 1, p.Wya, 0, 1, H, T * B, C, H, 0, p.by, Epi.None); // Wya·a_t + by, t = 1..T
@@ -759,7 +778,8 @@ function everyStepForward(p: Params, g: Params | null, ws: Workspace, batch: Bat
     for (let b = 0; b < B; b++) {
       const real = t < lengths[b];
       if (real) count++;
-      setRow(ws, t * B + b, real ? y[b * bStride + t * tStride] : 0, !real ? 0 : alpha > 0 ? alpha / lengths[b] : 1);
+      const yb = real ? y[b * bStride + t * tStride] : 0;
+      setRow(ws, t * B + b, yb, !real ? 0 : alpha > 0 ? (alpha / lengths[b]) * (cw ? cw[yb] : 1) : 1);
     }
   }
   const lossSum = ws.k.softmaxXent(P, 0, C, T * B, C, ws.ys, 0, ws.wy, 0, ws.am, 0, g ? g.by : null, g ? 1 : 0);

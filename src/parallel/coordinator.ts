@@ -46,6 +46,8 @@ export interface CoordinatorOptions {
   seed?: number;
   /** Target replication weight while training (default 0). */
   stepLoss?: number;
+  /** Class weights of the training loss (many-to-one; default: all 1). */
+  classWeights?: number[];
   /**
    * Carry each row's state from chunk to chunk (language models, train.carryState): steps and
    * evaluations then take batches of streamPlan, row b being stream b, and evaluate runs its
@@ -178,7 +180,7 @@ export class Coordinator {
       memory: arena.memory, params: this.params.data.byteOffset, grad: this.grad.data.byteOffset,
       moments: m ? { m: m.byteOffset, v: v!.length > 0 ? v!.byteOffset : -1 } : null,
       slotTable: slotTable.byteOffset, slots: this.slots, unions: this.unions, splits: o.splits,
-      orders: this.orders, maxB: o.maxB, maxT: o.maxT, bpttWindow: o.bpttWindow, dropout: o.dropout ?? 0, seed: o.seed ?? 0, stepLoss: o.stepLoss ?? 0, carry: this.carry, fence: this.fence, inject: o.inject,
+      orders: this.orders, maxB: o.maxB, maxT: o.maxT, bpttWindow: o.bpttWindow, dropout: o.dropout ?? 0, seed: o.seed ?? 0, stepLoss: o.stepLoss ?? 0, classWeights: o.classWeights ?? null, carry: this.carry, fence: this.fence, inject: o.inject,
     };
     this.pool = new Piscina({
       filename: workerFile(), minThreads: this.workers, maxThreads: this.workers, idleTimeout: 24 * 3600 * 1000, workerData: init,

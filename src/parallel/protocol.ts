@@ -65,6 +65,8 @@ export interface WorkerInit {
   seed: number;
   /** Target replication weight (many-to-one; 0 = off). */
   stepLoss: number;
+  /** train.classWeights: the training loss weight of each class (many-to-one), or null: all 1. */
+  classWeights: number[] | null;
   /** Carried states (train.carryState, many-to-many), or null: every sequence starts from zero. */
   carry: CarryBuffers | null;
   /** Step counter: the coordinator bumps it (Atomics) after each update, workers read it on each task. */

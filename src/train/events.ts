@@ -3,10 +3,11 @@
 
 import type { ModelSpec } from '../model/spec.js';
 import type { ClassMetrics, SpanMetrics } from '../infer/metrics.js';
+import type { CheckpointData } from '../checkpoint/types.js';
 
 export interface RunMessage {
   /** `warning`, `resume` and `kernels` are what a quiet log keeps. */
-  kind: 'data' | 'model' | 'epoch' | 'warning' | 'resume' | 'kernels' | 'distributed';
+  kind: 'data' | 'model' | 'epoch' | 'warning' | 'resume' | 'kernels' | 'distributed' | 'schedule';
   text: string;
 }
 
@@ -81,6 +82,8 @@ export interface CheckpointEvent {
 }
 
 export interface RunSummary {
+  /** output: false: the run's model as a checkpoint in memory (its last step's, or after early stopping its best validation's); nothing is on disk. */
+  inMemory?: CheckpointData;
   runDir: string;
   task: ModelSpec['task'];
   steps: number;

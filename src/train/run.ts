@@ -9,7 +9,7 @@
 // whether it fits), rundir.ts (the metrics log and gradient profile of the run directory).
 
 import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve, relative } from 'node:path';
+import { basename, dirname, join, resolve, relative } from 'node:path';
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -32,6 +32,7 @@ import { makeDirs, onDisk } from '../util/files.js';
 import { checkpointOf, restore, loadParams, optimizerOptions } from './state.js';
 import { bestScore, bestRule, improves } from './best.js';
 import { bioScheme, spanMetrics, taggingMetrics } from '../infer/metrics.js';
+import { plateauStep, plateauLr } from './plateau.js';
 import { setAsideCheckpoints, lastCheckpointStep, readProfiles, trimProfiles, lastElapsed, PROFILE_FILE } from './rundir.js';
 import { findResume, checkResumeFits, type Resumed } from './resume.js';
 import type { RunMessage, StartEvent, StepEvent, EvalMetrics, ValidationEvent, CheckpointEvent, RunSummary, EvaluationEvent } from './events.js';
@@ -40,7 +41,10 @@ export type { RunMessage, StartEvent, StepEvent, EvalMetrics, ValidationEvent, C
 import { RunLock } from './lock.js';
 import { checkMemory, memoryNeed, type MemoryPlan } from './memory.js';
 import { Distributed, type DistributedKind } from '../parallel/distributed.js';
-import { decodeCheckpoint } from '../checkpoint/codec.js';
+import { decodeCheckpoint, encodeCheckpoint } from '../checkpoint/codec.js';
+import { generateText } from '../infer/generate.js';
+import { decodeTokens, SPECIALS } from '../data/index.js';
+import { readVectors } from '../data/vectors.js';
 
 /** A config object, as a program writes it: `data` may be left out (or its `source`) when the examples come in memory. */
 export type ConfigInput = Omit<Config, 'data'> & { data?: Omit<DataConfig, 'source'> & { source?: DataConfig['source'] } };
@@ -93,6 +97,12 @@ export interface RunOptions {
    * slowest step so far, at least 2 minutes (between ranks, 10).
    */
   stallTimeoutMs?: number;
+  /**
+   * false: write no file at all (no run directory, checkpoints, metrics or report); the run's
+   * checkpoints are kept in memory, and train() returns the model from them. Not with `resume` or
+   * `distributed`. Default true.
+   */
+  output?: boolean;
   /** Tests only: make a worker fail at this step (distributed: on this rank only, if given). */
   inject?: { failAtStep: number; mode: 'throw' | 'exit' | 'hang' | 'vanish'; rank?: number };
   /**
@@ -132,6 +142,8 @@ interface Resolved {
   workers: number;
   /** The config's `out` was inside node_modules and the run writes under the current folder instead. */
   outMoved: boolean;
+  /** RunOptions.output: the run writes its directory (false: nothing on disk). */
+  files: boolean;
 }
 
 export async function trainRun(o: RunOptions): Promise<RunSummary> {
@@ -145,13 +157,14 @@ export async function trainRun(o: RunOptions): Promise<RunSummary> {
   const told = new Told();
   const say = (kind: RunMessage['kind'], text: string) => told.add((o.onMessage ?? noop)({ kind, text }));
   if (dist) r.workers = await dist.agreeWorkers(r.workers, (text) => say('warning', text));
-  if (r.outMoved) say('warning', `note: ${r.loaded.file} is inside node_modules; the run writes to ${relative(process.cwd(), r.runDir)} (in the current folder) instead of beside the config, where the next npm install could delete it. Give --out to choose.`);
+  if (!r.files && (o.resume !== undefined || o.distributed !== undefined)) throw new ConfigError(`output: false keeps the run in memory, so it cannot ${o.resume !== undefined ? 'resume from a checkpoint (leave out resume)' : 'run distributed (leave out distributed)'}`);
+  if (r.outMoved && r.files) say('warning', `note: ${r.loaded.file} is inside node_modules; the run writes to ${relative(process.cwd(), r.runDir)} (in the current folder) instead of beside the config, where the next npm install could delete it. Give --out to choose.`);
   // Sizes first: a model that cannot fit (even with the smallest vocabulary and one-step batches)
   // is refused before the data loads.
   checkRunMemory(r.cfg, r.workers, r.loaded.file, { V: 4, C: r.cfg.model.task !== 'many-to-many' ? Math.max(2, r.cfg.data.labels?.length ?? 2) : 4, maxB: 1, maxT: 1 }, 'at least', dist !== null);
-  onDisk('create the run directory', r.runDir, () => makeDirs(r.runDir));
+  if (r.files) onDisk('create the run directory', r.runDir, () => makeDirs(r.runDir));
   // One trainer per run directory; released when trainRun returns or the process exits.
-  const lock = !dist || dist.rank === 0 ? RunLock.acquire(r.runDir, (m) => say('warning', `warning: ${m}`)) : null;
+  const lock = (!dist || dist.rank === 0) && r.files ? RunLock.acquire(r.runDir, (m) => say('warning', `warning: ${m}`)) : null;
   try {
     await told.flush();
     const run = await Run.open(o, r, t0, say, dist, told);
@@ -187,7 +200,7 @@ function resolveRun(o: RunOptions): Resolved {
   const runDir = resolve(outDir, cfg.name);
   // The schema allows a single folder name only; this is the backstop: nothing outside --out.
   if (dirname(runDir) !== outDir || cfg.name === '.' || cfg.name === '..') throw new ConfigError(`name: ${JSON.stringify(cfg.name)} is not a single folder name inside ${outDir}`);
-  return { loaded, configFile: typeof o.config === 'string' ? loaded.file : null, cfg, runDir, workers, outMoved: inPackages };
+  return { loaded, configFile: typeof o.config === 'string' ? loaded.file : null, cfg, runDir, workers, outMoved: inPackages, files: o.output !== false };
 }
 
 /** A config given as an object: `data.source` defaults to "memory" when examples come with it, and `out` to `runs`. */
@@ -213,6 +226,8 @@ class Run {
   private readonly maxSteps: number;
   private readonly totalSteps: number;
   private readonly profileEvery: number;
+  /** train.validateEvery, or for a short language-model run the one chosen for it (0: epoch ends only). */
+  private readonly validateEvery: number;
   private readonly planOf: typeof epochPlan;
   private readonly elapsedBefore: number;
   /** Whether there is validation data (data.split.val 0, or no data.val file: none). */
@@ -224,6 +239,9 @@ class Run {
   private timeSinceLog = performance.now();
   /** Writes the run directory: not a distributed rank other than 0. */
   private readonly writer: boolean;
+  /** RunOptions.output: false keeps the checkpoints in memory (the last, and the best validation's). */
+  private readonly files: boolean;
+  private readonly kept: { last?: Kept; best?: Kept } = {};
   /** Distributed: a rank saw the AbortSignal in the last step, so every rank stops. */
   private agreedStop = false;
   /** What validation runs on: the validation split, or its first sequences within train.validateTokens. */
@@ -231,6 +249,8 @@ class Run {
   /** Row kinds metrics.jsonl already holds for the final step of a run resumed after it finished: not logged again. */
   private logged = new Set<MetricsRow['kind']>();
   private readonly resumedAt: number | null;
+  /** model.input.freeze: the embedding table as it must stay (restored after each update), or null. */
+  private readonly frozen: Float32Array | null;
 
   private constructor(
     private readonly o: RunOptions,
@@ -254,17 +274,26 @@ class Run {
     private readonly told: Told,
   ) {
     this.writer = !dist || dist.rank === 0;
+    this.files = r.files;
     const cfg = r.cfg;
     this.lastCheckpoint = resumed?.path ?? null;
     this.batchesPerEpoch = Math.ceil(data.splits.train.count / cfg.train.batchSize);
     this.maxSteps = cfg.train.maxSteps > 0 ? cfg.train.maxSteps : Infinity;
     this.totalSteps = Math.min(this.maxSteps, cfg.train.epochs * this.batchesPerEpoch);
     this.profileEvery = Math.max(1, Math.round(this.totalSteps / 12));
-    this.planOf = spec.task === 'many-to-many' && cfg.train.carryState ? streamPlan : epochPlan;
+    // A language model trained for a few epochs would have a validation per epoch only (two points
+    // on the report's curves): with validateEvery 0 it validates about 5 times over the run instead.
+    // (No closer than logEvery steps: a run of a few steps is not validated at every one.)
+    const every = Math.max(cfg.train.logEvery, Math.ceil(this.totalSteps / SHORT_LM_VALIDATIONS));
+    this.validateEvery = cfg.train.validateEvery > 0 ? cfg.train.validateEvery
+      : this.spec.task === 'many-to-many' && cfg.train.epochs < SHORT_LM_VALIDATIONS && every < this.totalSteps ? every : 0;
+    this.planOf = this.spec.task === 'many-to-many' && cfg.train.carryState ? streamPlan : epochPlan;
     this.elapsedBefore = resumed ? lastElapsed(r.runDir) : 0;
     this.hasVal = data.splits.val.count > 0;
     this.valSplit = leadingPart(data.splits.val, cfg.train.validateTokens);
     this.resumedAt = resumed ? resumed.c.training.globalStep : null;
+    const input = cfg.model.input;
+    this.frozen = input !== 'onehot' && input.freeze === true && params.Wemb ? Float32Array.from(params.Wemb) : null;
   }
 
   /**
@@ -273,7 +302,7 @@ class Run {
    */
   static async open(o: RunOptions, r: Resolved, t0: number, say: (kind: RunMessage['kind'], text: string) => void, dist: Distributed | null, told: Told): Promise<Run | null> {
     const { cfg, runDir, workers } = r;
-    const writer = !dist || dist.rank === 0;
+    const writer = (!dist || dist.rank === 0) && r.files;
     const ckdir = new CheckpointDir(runDir, { keepLast: cfg.checkpoint.keepLast });
     let resumed: Resumed | null;
     if (!dist) resumed = findResume(o, r, ckdir, say);
@@ -313,6 +342,7 @@ class Run {
       const initOpts = { init: cfg.model.init, recurrentInit: cfg.model.recurrentInit, recurrentScale: cfg.model.recurrentScale, forgetBias: cfg.model.forgetBias, chrono: cfg.model.chrono };
       if (!(await initParamsAsync(params, spec, rng, initOpts, dist ? undefined : o.signal))) return null;
       st = { globalStep: 0, epoch: 0, batchInEpoch: 0, rngState: rng.getState(), bestMetric: NaN, bestStep: 0, seed: cfg.seed };
+      loadPretrained(cfg, r.loaded.configDir, data, params, say);
     }
     if (writer) setAsideCheckpoints(ckdir, runDir, resumed ? st.globalStep : -1, (t) => say('warning', t));
 
@@ -328,7 +358,7 @@ class Run {
 
     // Language models carry each row's state from chunk to chunk: batches are streams (streamPlan).
     const carry = spec.task === 'many-to-many' && cfg.train.carryState;
-    const co = new Coordinator({ spec, workers, maxB, maxT, bpttWindow: cfg.train.bpttWindow, dropout: cfg.model.dropout, seed: cfg.seed, stepLoss: cfg.train.stepLoss, carryState: carry, splits: data.splits, params, optimizer: opt, kernels: kernels.name, stallTimeoutMs: o.stallTimeoutMs, inject: o.inject?.rank === undefined || o.inject.rank === dist?.rank ? o.inject : undefined });
+    const co = new Coordinator({ spec, workers, maxB, maxT, bpttWindow: cfg.train.bpttWindow, dropout: cfg.model.dropout, seed: cfg.seed, stepLoss: cfg.train.stepLoss, classWeights: classWeightsOf(cfg, data, r.loaded.file, say), carryState: carry, splits: data.splits, params, optimizer: opt, kernels: kernels.name, stallTimeoutMs: o.stallTimeoutMs, inject: o.inject?.rank === undefined || o.inject.rank === dist?.rank ? o.inject : undefined });
     if (carry && st.carry) co.setCarried(st.carry);
     if (dist) {
       say('distributed', `distributed: ${dist.library}, ${dist.size} rank${dist.size > 1 ? 's' : ''} × ${workers} worker thread${workers > 1 ? 's' : ''} (${dist.hosts.map((h, k) => `rank ${k} on ${h}`).join(', ')})${dist.launched ? '' : '; not started by mpirun or srun, so this is one rank'}`);
@@ -391,9 +421,12 @@ class Run {
         await this.step(plan);
         const step = st.globalStep;
         const epochDone = st.batchInEpoch === plan.batchStarts.length - 1;
-        if (epochDone || (cfg.train.validateEvery > 0 && step % cfg.train.validateEvery === 0)) {
+        const onGrid = this.validateEvery > 0 && step % this.validateEvery === 0;
+        if (epochDone || onGrid) {
           // Stopped during validation: the step's checkpoint is still written, without that validation.
-          if (this.hasVal) this.val = (await this.validate()) ?? this.val;
+          // With validateEvery, patience counts the every-N validations only: an epoch-end one a few
+          // steps after a grid one sees nearly the same weights and would tick twice for one interval.
+          if (this.hasVal) this.val = (await this.validate(this.validateEvery === 0 || onGrid)) ?? this.val;
           if (epochDone) { st.epoch++; st.batchInEpoch = 0; }
           // Every validated state is checkpointed: the best one is always on disk (retention keeps it).
           await this.save();
@@ -413,7 +446,7 @@ class Run {
     const k = st.batchInEpoch;
     const step = st.globalStep + 1;
     const ts = performance.now();
-    const lr = (this.opt.opts.lr = lrAt(cfg, step, cfg.train.epochs * this.batchesPerEpoch));
+    const lr = (this.opt.opts.lr = plateauLr(lrAt(cfg, step, cfg.train.epochs * this.batchesPerEpoch), st.lrScale, cfg.train.plateau));
     const off = plan.batchStarts[k], n = plan.batchStarts[k + 1] - off;
     let g: TrainStepResult;
     if (this.dist) {
@@ -421,6 +454,8 @@ class Run {
       this.agreedStop = d.stop;
       g = d;
     } else g = await this.co.step(step, 'train', off, n, cfg.train.clipNorm);
+    // A frozen embedding gets no update: the optimizer's change to it is undone (its moments are kept, unused).
+    if (this.frozen) this.params.Wemb!.set(this.frozen);
     const lossMean = g.lossSum / g.count;
     if (!Number.isFinite(lossMean)) throw nonFinite(step, 'loss', this.lastCheckpoint);
     if (!g.finite) throw nonFinite(step, 'gradient', this.lastCheckpoint);
@@ -446,7 +481,7 @@ class Run {
       // Every clipping event is in the log, not only those on logged steps.
       this.metrics.append({ step, epoch: st.epoch + 1, kind: 'train', loss: lossMean, accuracy, gradNorm: g.gradNorm, clipped: true, lr, elapsedSec: this.elapsed() });
     }
-    if (this.writer && (step === 1 || step % this.profileEvery === 0)) {
+    if (this.writer && this.files && (step === 1 || step % this.profileEvery === 0)) {
       const profileFile = join(this.r.runDir, PROFILE_FILE);
       onDisk('append to', profileFile, () => appendFileSync(profileFile, JSON.stringify({ step, norms: Array.from(this.co.stepNorms.subarray(0, this.co.stepNormsT), (x) => +x.toPrecision(4)) }) + '\n'),
         'The checkpoints written so far are kept: once fixed, continue with --resume latest');
@@ -472,6 +507,13 @@ class Run {
     const bad = nonFiniteTensor(c);
     if (bad) throw nonFinite(st.globalStep, bad, this.lastCheckpoint);
     if (!this.writer) return this.lastCheckpoint ?? '';
+    if (!this.files) {
+      // Encoded: c's tensors are views of the live parameters.
+      this.kept.last = { step: st.globalStep, bytes: encodeCheckpoint(c) };
+      if (st.bestStep === st.globalStep) this.kept.best = this.kept.last;
+      this.lastCheckpoint = `(in memory) step ${st.globalStep}`;
+      return this.lastCheckpoint;
+    }
     this.lastCheckpoint = this.ckdir.save(c);
     await (this.o.onCheckpoint ?? noop)({ step: st.globalStep, file: this.lastCheckpoint });
     return this.lastCheckpoint;
@@ -505,9 +547,11 @@ class Run {
   /**
    * The validation split; the best result so far by the one rule (best.ts); early stopping's
    * count of validations in a row without an improvement of more than minDelta over that best.
-   * The final validation (`counts` false) comes after the last checkpoint and counts for nothing.
+   * `ticks` false (an epoch-end validation off the validateEvery grid) may set a new best (and
+   * restart the count) but adds no tick. The final validation (`counts` false) comes after the
+   * last checkpoint and counts for nothing.
    */
-  private async validate(counts = true): Promise<EvalMetrics | null> {
+  private async validate(ticks: boolean, counts = true): Promise<EvalMetrics | null> {
     const st = this.st;
     const v = await this.evaluate('val');
     if (!v) return null;
@@ -521,7 +565,13 @@ class Run {
     if (improved) { st.bestMetric = score; st.bestStep = st.globalStep; }
     if (counts) {
       const minDelta = this.r.cfg.train.earlyStopping?.minDelta ?? 0;
-      st.sinceBest = improved && (Number.isNaN(before) || improves(score, before + minDelta)) ? 0 : (st.sinceBest ?? 0) + 1;
+      const better = improved && (Number.isNaN(before) || improves(score, before + minDelta));
+      st.sinceBest = better ? 0 : (st.sinceBest ?? 0) + (ticks ? 1 : 0);
+      const plateau = this.r.cfg.train.plateau;
+      if (plateau && ticks && plateauStep(st, v.loss, plateau)) {
+        const next = plateauLr(lrAt(this.r.cfg, st.globalStep + 1, this.r.cfg.train.epochs * this.batchesPerEpoch), st.lrScale, plateau);
+        this.say('schedule', `step ${st.globalStep}: validation loss ${v.loss.toFixed(4)} has not fallen for ${plateau.patience + 1} validations; learning rate × ${plateau.factor} (train.plateau): ${+next.toPrecision(4)}`);
+      }
     }
     this.lastValidated = st.globalStep;
     if (!this.logged.has('val')) this.metrics.append({ step: st.globalStep, epoch: st.epoch + 1, kind: 'val', loss: v.loss, accuracy: v.accuracy, elapsedSec: this.elapsed() });
@@ -540,7 +590,7 @@ class Run {
   private async finalEvaluations(): Promise<{ test?: EvalMetrics; testBest?: RunSummary['testBest'] }> {
     const st = this.st;
     if (this.hasVal && this.lastValidated !== st.globalStep) {
-      const v = await this.validate(false);
+      const v = await this.validate(false, false);
       if (!v) return {};
       this.val = v;
     }
@@ -549,12 +599,26 @@ class Run {
     if (!test) return {};
     if (!this.logged.has('test')) this.metrics.append({ step: st.globalStep, epoch: st.epoch, kind: 'test', loss: test.loss, accuracy: test.accuracy, elapsedSec: this.elapsed() });
     const bestFile = st.bestStep > 0 && st.bestStep !== st.globalStep ? this.ckdir.pathFor(st.bestStep) : null;
-    if (!bestFile || !existsSync(bestFile)) return { test };
+    const bestKept = this.files ? null : this.kept.best;
+    if (!bestFile || (bestKept ? bestKept.step !== st.bestStep : !existsSync(bestFile))) return { test };
     const final = Float32Array.from(this.params.data);
-    loadParams(readCheckpoint(bestFile), this.params, bestFile);
+    loadParams(bestKept ? decodeCheckpoint(bestKept.bytes, IN_MEMORY) : readCheckpoint(bestFile), this.params, bestFile);
     const best = await this.evaluate('test', this.spec.task !== 'many-to-many');
     (this.params.data as Float32Array).set(final);
     return best ? { test, testBest: { ...best, step: st.bestStep, file: bestFile } } : { test };
+  }
+
+  /**
+   * A language model's sample for the report, from the run's last weights: from <s> when the model
+   * was trained with it, else from its most frequent token.
+   */
+  private sample(): { sample?: string; sampleNote?: string } {
+    const { vocab, tokenizer } = this.data;
+    const prompt = tokenizer.bos ? '' : decodeTokens([SPECIALS.length], vocab, tokenizer);
+    const o = { tokens: SAMPLE_TOKENS, temperature: SAMPLE_TEMPERATURE, seed: this.r.cfg.seed };
+    const g = generateText({ spec: this.spec, params: this.params, vocab: vocab.tokens, tokenizer }, prompt, o);
+    const from = prompt ? `the prompt ${JSON.stringify(prompt)}` : '<s>';
+    return { sample: g.text, sampleNote: `${SAMPLE_TOKENS} tokens generated from ${from} by the weights of step ${this.st.globalStep}, temperature ${SAMPLE_TEMPERATURE}, seed ${this.r.cfg.seed}.` };
   }
 
   /** The report (report.html) and what the run returns. */
@@ -563,6 +627,16 @@ class Run {
     const st = this.st;
     const seconds = this.elapsed();
     const distributed = this.dist ? { rank: this.dist.rank, size: this.dist.size } : undefined;
+    if (!this.files) {
+      const best = this.kept.best?.step === st.bestStep ? this.kept.best : undefined;
+      const model = this.earlyStopped && best ? best : this.kept.last;
+      return {
+        runDir, task: this.spec.task, steps: st.globalStep, interrupted: this.interrupted, earlyStopped: this.earlyStopped,
+        best: { metric: st.bestMetric, step: st.bestStep, rule: bestRule(this.spec.task), checkpoint: null }, val: this.val, test, testBest: testBest && { ...testBest, file: IN_MEMORY },
+        lastCheckpoint: null, modelCheckpoint: null, checkpointDir: '', reportPath: '', configFile: this.r.configFile, dataRoot: null, seconds, distributed,
+        inMemory: model && decodeCheckpoint(model.bytes, IN_MEMORY),
+      };
+    }
     if (!this.writer) {
       return {
         runDir, task: this.spec.task, steps: st.globalStep, interrupted: this.interrupted, earlyStopped: this.earlyStopped,
@@ -580,6 +654,7 @@ class Run {
       ...(shown?.perTag ? { tagging: { perTag: shown.perTag, spans: shown.spans } } : {}),
       facts: [['parameters', countParams(this.params.layout)], ['vocabulary', this.spec.V], ['workers', this.r.workers], ['wall time', formatDuration(seconds)],
         ...(this.val?.subset ? [['validation', describeSubset(this.val.subset)] as [string, string]] : [])],
+      ...(this.spec.task === 'many-to-many' ? this.sample() : {}),
     }, `The run itself ${this.interrupted ? 'stopped' : 'finished'} at step ${st.globalStep}; its checkpoints and metrics.jsonl are kept (last checkpoint: ${this.lastCheckpoint ?? '(none)'})`);
     const bestCheckpoint = st.bestStep > 0 && existsSync(this.ckdir.pathFor(st.bestStep)) ? this.ckdir.pathFor(st.bestStep) : null;
     return {
@@ -590,6 +665,57 @@ class Run {
       checkpointDir: this.ckdir.dir, reportPath, configFile: this.r.configFile, dataRoot: cfg.data.source === 'files' ? this.r.loaded.configDir : null, seconds, distributed,
     };
   }
+}
+
+/**
+ * model.input.pretrained: the vectors of the vocabulary's tokens found in the file replace their
+ * initialized rows of Wemb; the coverage is told. (A fresh run only: a resumed one has its table.)
+ */
+function loadPretrained(cfg: ResolvedConfig, configDir: string, data: Dataset, params: Params, say: (kind: RunMessage['kind'], text: string) => void): void {
+  const input = cfg.model.input;
+  if (input === 'onehot' || !input.pretrained || !params.Wemb) return;
+  const file = resolve(configDir, input.pretrained);
+  const tokens = data.vocab.tokens, E = input.embedding;
+  const v = readVectors(file, relative(process.cwd(), file) || file, tokens, E);
+  for (let id = 0; id < tokens.length; id++) if (v.found[id]) params.Wemb.set(v.rows.subarray(id * E, id * E + E), id * E);
+  const n = (x: number) => x.toLocaleString('en-US');
+  say('model', `embeddings: ${n(v.count)} of ${n(tokens.length)} tokens (${(100 * v.count / tokens.length).toFixed(1)}%) from ${basename(file)}${input.freeze ? ', frozen' : ''}`);
+  if (v.count === 0) say('warning', `warning: no token of the vocabulary has a vector in ${file}: check data.tokenizer and data.lowercase against the file's words`);
+}
+
+/** A checkpoint kept in memory (RunOptions.output false), encoded. */
+interface Kept { step: number; bytes: Uint8Array }
+const IN_MEMORY = '(in memory)';
+
+/** Validations over a language-model run of fewer epochs than this, when train.validateEvery is 0. */
+const SHORT_LM_VALIDATIONS = 5;
+
+/** Tokens of the report's sample of a language model, and its temperature. */
+const SAMPLE_TOKENS = 200, SAMPLE_TEMPERATURE = 0.8;
+
+/**
+ * train.classWeights as a weight per class id: "balanced" is N / (C × N_c) over the training
+ * split's labels (scikit-learn's), a map gives its labels' weights and 1 to the others. Undefined
+ * when absent.
+ */
+export function classWeightsOf(cfg: ResolvedConfig, data: Pick<Dataset, 'labelNames' | 'splits'>, file: string, say: (kind: RunMessage['kind'], text: string) => void): number[] | undefined {
+  const cw = cfg.train.classWeights;
+  if (cw === undefined) return undefined;
+  const where = relative(process.cwd(), file) || file;
+  if (cfg.model.task !== 'many-to-one') throw new ConfigError(`${where}: train.classWeights: ${cfg.model.task === 'tagging' ? 'a tagger' : 'a language model'} has no per-text classes; remove it (it weighs a classifier's labels)`);
+  const names = data.labelNames, C = names.length;
+  if (cw !== 'balanced') {
+    const unknown = Object.keys(cw).filter((k) => !names.includes(k));
+    if (unknown.length) throw new ConfigError(`${where}: train.classWeights: ${unknown.map((k) => JSON.stringify(k)).join(', ')} ${unknown.length > 1 ? 'are not labels' : 'is not a label'} of the data (${names.map((k) => JSON.stringify(k)).join(', ')}); weigh labels by these names`);
+    return names.map((k) => cw[k] ?? 1);
+  }
+  const train = data.splits.train, n = new Array<number>(C).fill(0);
+  for (let i = 0; i < train.count; i++) n[train.labels[i]]++;
+  const missing = names.filter((_, c) => n[c] === 0);
+  if (missing.length) throw new ConfigError(`${where}: train.classWeights "balanced": no training example has the label ${missing.map((k) => JSON.stringify(k)).join(', ')}, so it has no weight; give the weights as a map, or leave the label out of data.labels`);
+  const w = n.map((nc) => train.count / (C * nc));
+  say('data', `class weights (balanced): ${names.map((k, c) => `${k} ${+w[c].toPrecision(4)}`).join(', ')}`);
+  return w;
 }
 
 /** The first sequences of `split`, whole, holding at most `tokens` tokens (at least one sequence); the split itself for 0 or when all fit. */
@@ -673,9 +799,11 @@ function countParams(layout: ReturnType<typeof makeLayout>): number {
 /** The learning rate of global step `step` (1-based) of a run planned for `total` steps. */
 export function lrAt(cfg: ResolvedConfig, step: number, total: number): number {
   const t = cfg.train;
-  if (t.lrSchedule === 'constant' || !Number.isFinite(total) || total <= 1) return t.lr;
+  // Linear warm-up: a factor s / warmupSteps on the first warmupSteps steps (a function of the step alone, as the schedule).
+  const warm = t.warmupSteps > 0 && step < t.warmupSteps ? step / t.warmupSteps : 1;
+  if (t.lrSchedule === 'constant' || !Number.isFinite(total) || total <= 1) return t.lr * warm;
   const progress = Math.min(1, (step - 1) / (total - 1));
-  return t.lr * (t.lrMinRatio + (1 - t.lrMinRatio) * 0.5 * (1 + Math.cos(Math.PI * progress)));
+  return t.lr * warm * (t.lrMinRatio + (1 - t.lrMinRatio) * 0.5 * (1 + Math.cos(Math.PI * progress)));
 }
 
 function round2(x: number): number {
