@@ -702,7 +702,7 @@ export function classWeightsOf(cfg: ResolvedConfig, data: Pick<Dataset, 'labelNa
   const cw = cfg.train.classWeights;
   if (cw === undefined) return undefined;
   const where = relative(process.cwd(), file) || file;
-  if (cfg.model.task !== 'many-to-one') throw new ConfigError(`${where}: train.classWeights: ${cfg.model.task === 'tagging' ? 'a tagger' : 'a language model'} has no per-text classes; remove it (it weighs a classifier's labels)`);
+  if (cfg.model.task !== 'many-to-one') throw new ConfigError(`${where}: train.classWeights: ${cfg.model.task === 'tagging' ? 'only a classifier\'s labels are weighted, not a tagger\'s tags' : 'a language model has no classes'}; remove it (it weighs a classifier's labels)`);
   const names = data.labelNames, C = names.length;
   if (cw !== 'balanced') {
     const unknown = Object.keys(cw).filter((k) => !names.includes(k));
