@@ -5,6 +5,9 @@
 import { paramTable, layerNames, gatesOf, adaptiveShape, type Cell, type ModelSpec, type ParamTable } from './spec.js';
 import { SharedArena } from '../util/shared.js';
 import type { Float } from './kernels.js';
+import type { LayerParams } from './cells/types.js';
+
+export type { LayerParams };
 
 export interface TensorView {
   name: string;
@@ -43,14 +46,6 @@ export function makeLayout(spec: ModelSpec): Layout {
     cell: spec.cell, table, tensors, byName: new Map(tensors.map((t) => [t.name, t])), size: offset,
     sparseRows: !spec.tieWeights, clusters: spec.adaptive ? adaptiveShape(spec).clusters.length : 0,
   };
-}
-
-/** One recurrent layer's views (spec.ts: paramTable gives the shapes and names). */
-export interface LayerParams {
-  Wih: Float; //  (G·H, I), or (V, G·H) for layer 0 with one-hot input
-  Whh: Float; //  (G·H, H)
-  bih: Float; //  (G·H)
-  bhh: Float | null; // (G·H); null for the vanilla RNN's layer 0 (its one bias ba)
 }
 
 /** Named views into one flat array. `data` is the whole arena. */
