@@ -18,9 +18,9 @@ import { allocWorkspace, forwardBackward, forward } from '../src/model/rnn.js';
 import { allocBatch } from '../src/model/batch.js';
 import { createKernels } from '../src/model/backend/index.js';
 import { fillBatch, continuesChunk, type EncodedSplit } from '../src/data/index.js';
-import { zeroGrad, tokenRows, clipScale } from '../src/train/step.js';
+import { zeroGrad, tokenRows, clipScale } from '../src/optim/step.js';
 import { argmaxRow, sumSlots, sumSlotRows, zeroRows, fill } from '../src/model/kernels.js';
-import { updateRange } from '../src/train/optim.js';
+import { updateRange } from '../src/optim/optim.js';
 import { SharedArena } from '../src/util/shared.js';
 import { stepKey } from '../src/util/prng.js';
 

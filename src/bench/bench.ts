@@ -25,7 +25,7 @@ import type { ModelSpec } from '../model/spec.js';
 import { makeLayout, allocParams } from '../model/params.js';
 import { initParams } from '../model/init.js';
 import { Coordinator, type CoordinatorOptions } from '../parallel/coordinator.js';
-import { Optimizer, defaultOptimizer } from '../train/optim.js';
+import { Optimizer, defaultOptimizer } from '../optim/optim.js';
 import { Rng } from '../util/prng.js';
 import { toShared, arenaOf } from '../util/shared.js';
 import type { EncodedSplit } from '../data/index.js';
