@@ -5,7 +5,7 @@
 import { allocWorkspace, forward, type Workspace } from '../model/rnn.js';
 import { allocBatch, type Batch } from '../model/batch.js';
 import { argmaxRow } from '../model/kernels.js';
-import { createKernels, resolveKernels, kernelsChoice } from '../model/backend/index.js';
+import { createKernels, resolveKernels, kernelsChoice, type BackendName } from '../model/backend/index.js';
 import { arenaOf } from '../util/shared.js';
 import { encodeText } from '../data/index.js';
 import type { SavedModel } from '../checkpoint/index.js';
@@ -21,7 +21,8 @@ export class Classifier {
   private ws: Workspace | null = null;
   private batch: Batch | null = null;
 
-  constructor(readonly m: SavedModel, readonly maxB = 64) {
+  /** backend: resolved by the caller (resolveKernels); absent, from RNN_TRAINER_KERNELS, else auto. */
+  constructor(readonly m: SavedModel, readonly maxB = 64, private readonly backend: BackendName = resolveKernels(kernelsChoice()).name) {
     if (m.spec.task !== 'many-to-one') throw new Error('Classifier: the model is not a classifier (many-to-one)');
   }
 
@@ -46,7 +47,7 @@ export class Classifier {
     if (!this.ws || this.ws.maxT < T) {
       // Sized for the longest text so far (at most the tokenizer's maxLength): reallocated rarely.
       const maxT = Math.max(T, this.ws?.maxT ?? 0);
-      this.ws = allocWorkspace(this.m.spec, this.maxB, maxT, createKernels(resolveKernels(kernelsChoice()).name, arenaOf(this.m.params.data) ?? null));
+      this.ws = allocWorkspace(this.m.spec, this.maxB, maxT, createKernels(this.backend, arenaOf(this.m.params.data) ?? null));
       this.batch = allocBatch(this.maxB, maxT);
     }
     const b = this.batch!;
