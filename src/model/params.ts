@@ -59,10 +59,6 @@ export interface Params {
   layers: LayerParams[];
   /** Each layer's reverse direction (bidirectional models); empty otherwise. */
   reverse: LayerParams[];
-  /** Layer 0's views under the classic names (the vanilla RNN's Wax, Waa, ba). */
-  Wax: Float;
-  Waa: Float;
-  ba: Float;
   /** (C, H); tied: the same view as Wemb; adaptive: the head's weight (its own shape, see `adaptive`). */
   Wya: Float;
   /** (C); adaptive: the head's bias, empty without one. */
@@ -109,9 +105,6 @@ export function viewsOf(layout: Layout, data: Float): Params {
     Wemb,
     layers,
     reverse,
-    Wax: layers[0].Wih,
-    Waa: layers[0].Whh,
-    ba: layers[0].bih,
     Wya: adaptive ? adaptive.head : has('Wya') ? v('Wya') : Wemb!, // tied: the embedding is the output weight
     by: adaptive ? adaptive.headBias : v('by'),
     Wproj: has('Wproj') ? v('Wproj') : null,

@@ -284,7 +284,7 @@ function checkMemory(ws: Workspace, ...params: Params[]): void {
  * changed since the last call on this workspace (generation, token by token), so the packed
  * recurrent weights and summed biases of that call are used as they are.
  */
-export function rnnForward(p: Params, ws: Workspace, batch: Batch, drop: Dropout | null = null, withState0 = false, samePacked = false): void {
+export function sequenceForward(p: Params, ws: Workspace, batch: Batch, drop: Dropout | null = null, withState0 = false, samePacked = false): void {
   const { H, E } = ws.spec;
   const { B, T, lengths } = batch;
   const { k, R, tokens, cell } = ws;
@@ -500,7 +500,7 @@ class Flow implements Backflow {
  * ‖dL/dh_t‖ of the top layer per step. bpttWindow > 0 truncates: no gradient flows from h_t into
  * h_{t-1} across window boundaries.
  */
-export function rnnBackward(p: Params, g: Params, ws: Workspace, batch: Batch, bpttWindow = 0): void {
+export function sequenceBackward(p: Params, g: Params, ws: Workspace, batch: Batch, bpttWindow = 0): void {
   const { H, E } = ws.spec;
   const { B, T } = batch;
   const { k, R, tokens, cell } = ws;
@@ -826,12 +826,12 @@ function outputLayerBackward(p: Params, g: Params, ws: Workspace, P: Float, stat
 export function forwardBackward(p: Params, g: Params, ws: Workspace, batch: Batch, bpttWindow = 0, drop: Dropout | null = null, stepLoss = 0, withState0 = false): ForwardResult {
   checkBatch(ws.spec, ws, batch);
   checkMemory(ws, p, g);
-  rnnForward(p, ws, batch, drop, withState0);
+  sequenceForward(p, ws, batch, drop, withState0);
   ws.stepLoss = ws.spec.task === 'many-to-one' ? stepLoss : 0;
   if (ws.stepLoss > 0 && ws.Hp !== ws.Hout) throw new RangeError(`target replication (stepLoss ${stepLoss}) needs the output layer to read one state (pooling "last", "mean" or "max"), not "${ws.spec.pooling}"`);
   const res = outputForward(p, ws, batch, g);
   outputBackward(p, g, ws, batch);
-  rnnBackward(p, g, ws, batch, bpttWindow);
+  sequenceBackward(p, g, ws, batch, bpttWindow);
   return res;
 }
 
@@ -839,7 +839,7 @@ export function forwardBackward(p: Params, g: Params, ws: Workspace, batch: Batc
 export function forward(p: Params, ws: Workspace, batch: Batch, withState0 = false): ForwardResult {
   checkBatch(ws.spec, ws, batch);
   checkMemory(ws, p);
-  rnnForward(p, ws, batch, null, withState0);
+  sequenceForward(p, ws, batch, null, withState0);
   ws.stepLoss = 0;
   return outputForward(p, ws, batch);
 }

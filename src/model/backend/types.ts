@@ -18,7 +18,7 @@ export const BACKENDS: readonly BackendName[] = ['js', 'wasm', 'native'];
 /**
  * Products describe their operands by strides, so nobody makes a transposed copy:
  *   A[m,k] = a[ao + m*rsA + k*csA],  B[k,n] = b[bo + k*rsB + n*csB],  C[m,n] = c[co + m*ldc + n].
- * `bias` (a whole view, e.g. p.ba) is added to every row of C before the epilogue. Each C[m,n] is
+ * `bias` (a whole view, e.g. a layer's b_ih) is added to every row of C before the epilogue. Each C[m,n] is
  * computed the same way whatever the other rows in the call (padding invariance, sharding).
  */
 export interface Kernels {
