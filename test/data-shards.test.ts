@@ -12,7 +12,7 @@ import { withDataDefaults } from '../src/data/defaults.js';
 import { allocBatch } from '../src/model/batch.js';
 import type { DataConfig } from '../src/config/types.js';
 import { DataError, ConfigError } from '../src/util/errors.js';
-import { crc32c } from '../src/checkpoint/crc32c.js';
+import { crc32c } from '../src/util/crc32c.js';
 
 const SPLITS: SplitName[] = ['train', 'val', 'test'];
 

@@ -8,7 +8,7 @@ import type { ModelSpec } from '../src/model/spec.js';
 import { makeLayout, allocParams } from '../src/model/params.js';
 import { initParams } from '../src/model/init.js';
 import { Coordinator } from '../src/parallel/coordinator.js';
-import { Optimizer, defaultOptimizer } from '../src/train/optim.js';
+import { Optimizer, defaultOptimizer } from '../src/optim/optim.js';
 import { streamPlan, epochPlan, continuesChunk, longestExample, type EncodedSplit } from '../src/data/index.js';
 import { Rng } from '../src/util/prng.js';
 import { arenaOf, toShared } from '../src/util/shared.js';

@@ -15,9 +15,9 @@ t.test('closed form: hand-set weights give the values computed by hand', async (
   const spec: ModelSpec = { cell: 'rnn', task: 'many-to-one', V: 3, H: 1, C: 2, E: 0 };
   for (const dtype of ['float64', 'float32'] as const) {
     const p = allocParams(makeLayout(spec), dtype);
-    p.Wax.set([0.5, -1, 2]);
-    p.Waa.set([0.8]);
-    p.ba.set([0.1]);
+    p.layers[0].Wih.set([0.5, -1, 2]);
+    p.layers[0].Whh.set([0.8]);
+    p.layers[0].bih.set([0.1]);
     p.Wya.set([1, -1]);
     p.by.set([0, 0.2]);
     const ws = allocWorkspace(spec, 1, 2, dtype);

@@ -9,7 +9,7 @@ import type { ModelSpec } from '../src/model/spec.js';
 import { makeLayout, allocParams } from '../src/model/params.js';
 import { allocWorkspace, forwardBackward, forward } from '../src/model/rnn.js';
 import { batchFrom } from '../src/model/batch.js';
-import { zeroGrad } from '../src/train/step.js';
+import { zeroGrad } from '../src/optim/step.js';
 import { decodeCheckpoint, encodeCheckpoint } from '../src/checkpoint/index.js';
 import { rnntrainer } from '../src/checkpoint/pb/checkpoint.js';
 import { makeCheckpoint } from './fixtures/checkpoint/data.js';

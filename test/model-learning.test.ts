@@ -3,7 +3,7 @@ import type { ModelSpec } from '../src/model/spec.js';
 import { initParams } from '../src/model/init.js';
 import { batchFrom } from '../src/model/batch.js';
 import { LocalTrainer } from '../src/train/local.js';
-import { defaultOptimizer } from '../src/train/optim.js';
+import { defaultOptimizer } from '../src/optim/optim.js';
 import { Rng } from '../src/util/prng.js';
 
 // The long-range task: the label is the FIRST token; the other tokens are noise drawn from the

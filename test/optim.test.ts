@@ -3,7 +3,7 @@
 // worker thread) is bit-identical to the whole.
 
 import t from 'tap';
-import { Optimizer, updateRange, type OptimizerOptions } from '../src/train/optim.js';
+import { Optimizer, updateRange, type OptimizerOptions } from '../src/optim/optim.js';
 import { Rng } from '../src/util/prng.js';
 
 function reference(o: OptimizerOptions, p0: number[], grads: number[][]): number[] {

@@ -7,7 +7,7 @@ import type { ModelSpec } from '../src/model/spec.js';
 import { makeLayout, allocParams } from '../src/model/params.js';
 import { initParams } from '../src/model/init.js';
 import { Coordinator, WorkerFailure } from '../src/parallel/coordinator.js';
-import { Optimizer, defaultOptimizer } from '../src/train/optim.js';
+import { Optimizer, defaultOptimizer } from '../src/optim/optim.js';
 import { LocalTrainer } from '../src/train/local.js';
 import { allocBatch } from '../src/model/batch.js';
 import { epochPlan, fillBatch } from '../src/data/index.js';

@@ -24,11 +24,11 @@ import { readFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import type { ModelSpec } from '../model/spec.js';
+import { CELLS, type ModelSpec } from '../model/spec.js';
 import { makeLayout, allocParams } from '../model/params.js';
 import { initParams } from '../model/init.js';
 import { Coordinator, type CoordinatorOptions } from '../parallel/coordinator.js';
-import { Optimizer, defaultOptimizer } from '../train/optim.js';
+import { Optimizer, defaultOptimizer } from '../optim/optim.js';
 import { Rng } from '../util/prng.js';
 import { toShared, arenaOf } from '../util/shared.js';
 import type { EncodedSplit } from '../data/index.js';
@@ -48,7 +48,6 @@ type Lengths = 'full' | 'variable';
  * The cells our trainer implements. PyTorch runs rnn, lstm and gru; to bench a new cell of ours, add
  * it here (one line; ModelSpec['cell'] must include it).
  */
-const OUR_CELLS: readonly string[] = ['rnn', 'lstm', 'gru'];
 
 /** The repository: this file is src/bench/bench.ts, or dist/src/bench/bench.js once built. */
 const here = dirname(fileURLToPath(import.meta.url));
@@ -318,7 +317,7 @@ runMain(async () => {
       workloads: { type: 'string', help: 'comma-separated workload names (default: every workload of --task)' },
       input: { type: 'string', help: 'embedding, onehot, or both', default: 'embedding,onehot' },
       lengths: { type: 'string', help: 'full (every sequence T tokens), variable (uniform in [T/4, T], tokens/s of real tokens), or both: full,variable', default: 'full' },
-      cell: { type: 'string', choices: ['rnn', 'lstm', 'gru'], help: `recurrent cell (ours: ${OUR_CELLS.join(', ')} so far; default rnn, lstm with --task lm)` },
+      cell: { type: 'string', choices: [...CELLS], help: 'recurrent cell (default rnn, lstm with --task lm)' },
       kernels: { type: 'string', choices: ['auto', 'js', 'wasm', 'native'], help: 'our compute backend (default: RNN_TRAINER_KERNELS, else auto)' },
       compare: { type: 'string', help: 'pytorch: also train the same model in PyTorch (bench/pytorch/bench_rnn.py; interpreter: RNN_TRAINER_PYTHON, else /usr/bin/python3, else python3); onednn: also run oneDNN\'s f32 RNN/LSTM training primitives on the same shapes, the RNN layer alone (bench/peers/onednn; embedding input, full lengths, rnn or lstm; skipped with a note where oneDNN is not installed); or both: pytorch,onednn' },
       onednnThreads: { type: 'string', help: 'with --compare onednn: comma-separated OpenMP thread counts; ours is compared with the best', default: '1,2' },
@@ -363,9 +362,6 @@ runMain(async () => {
   }
 
   const cell = args.cell ?? (task === 'lm' ? 'lstm' : 'rnn');
-  if (!OUR_CELLS.includes(cell)) {
-    throw new ConfigError(`--cell ${cell}: rnn-trainer does not implement the ${cell.toUpperCase()} cell yet; for now only --cell ${OUR_CELLS.join(', ')} runs`);
-  }
   const torchThreads = list(args.torchThreads).map(Number);
   if (torchThreads.length === 0 || torchThreads.some((n) => !Number.isInteger(n) || n < 1)) throw new ConfigError(`--torch-threads: expected positive integers, comma-separated, found \`${args.torchThreads}\``);
   const inputs = pickList('input', args.input, ['embedding', 'onehot'] as const);

@@ -23,7 +23,7 @@ import type { Cell, ModelSpec } from '../model/spec.js';
 import { initParams } from '../model/init.js';
 import { batchFrom, type Batch } from '../model/batch.js';
 import { LocalTrainer } from '../train/local.js';
-import { defaultOptimizer } from '../train/optim.js';
+import { defaultOptimizer } from '../optim/optim.js';
 import { resolveKernels, kernelsChoice } from '../model/backend/index.js';
 import { Rng } from '../util/prng.js';
 

@@ -13,7 +13,7 @@
 
 import { describeLoneSurrogate, loneSurrogateAt } from '../util/text.js';
 import { rnntrainer } from './pb/checkpoint.js';
-import { crc32c } from './crc32c.js';
+import { crc32c } from '../util/crc32c.js';
 import { CHECKPOINT_FORMAT_VERSION, type CheckpointData, type TensorData, type OptimizerKind } from './types.js';
 import { checkSpec, paramTable, layersOf, stateSize, type Cell, type ModelSpec, type ParamTable, type Task } from '../model/spec.js';
 import { CheckpointError } from '../util/errors.js';

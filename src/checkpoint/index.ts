@@ -11,6 +11,6 @@ export type { CheckpointData, TensorData, OptimizerData, OptimizerKind, Training
 export { encodeCheckpoint, decodeCheckpoint, encodeParts, sealMessage, MAX_TENSOR_ELEMENTS } from './codec.js';
 export { writeCheckpointAtomic, readCheckpoint, CheckpointDir, checkpointFileName, stepOfFileName, tempPathFor } from './files.js';
 export type { FileOps, CheckpointDirOptions } from './files.js';
-export { crc32c } from './crc32c.js';
+export { crc32c } from '../util/crc32c.js';
 export { specDifferences } from './compare.js';
 export { modelFromCheckpoint, tensorsOf, loadTensors, type SavedModel } from './model.js';

@@ -2,7 +2,7 @@
 
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { KERNELS_ENV } from '../model/backend/index.js';
+import { resolveKernels, kernelsChoice } from '../model/backend/index.js';
 import { parseArgs, runMain, type CommandSpec } from './args.js';
 import { loadModel, isLanguageModel } from '../infer/model.js';
 import { evaluateSplit, splitFromConfig, splitFromFile } from '../infer/evaluate.js';
@@ -42,7 +42,7 @@ const COMMAND = {
 runMain(async () => {
   // Parsed inside runMain, so a bad flag is one line and exit code 2, not an uncaught exception.
   const args = parseArgs(process.argv.slice(2), COMMAND);
-  if (args.kernels) process.env[KERNELS_ENV] = args.kernels; // read where the workspace is made (kernelsChoice)
+  const kernels = resolveKernels(kernelsChoice(args.kernels)).name; // the flag, else RNN_TRAINER_KERNELS, else auto: resolved once
   if (args.split && args.data) throw new ConfigError('give --split or --data, not both');
   if (args.format && !args.data) throw new ConfigError('--format applies to --data FILE only');
   if (args.skipInvalid && !args.data) throw new ConfigError('--skip-invalid applies to --data FILE only');
@@ -72,7 +72,7 @@ runMain(async () => {
   let tokens = 0;
   for (let i = 0; i < split.count; i++) tokens += split.lengths[i];
   const progress = new EvalProgress(`evaluating ${split.count.toLocaleString('en-US')} sequences (${tokens.toLocaleString('en-US')} tokens)`);
-  const r = await evaluateSplit(m, split, { workers, batchSize: args.batchSize, onBatch: (done, batches) => progress.update(done, batches) });
+  const r = await evaluateSplit(m, split, { workers, kernels, batchSize: args.batchSize, onBatch: (done, batches) => progress.update(done, batches) });
   progress.done();
   const head = { checkpoint: args.checkpoint, step: m.step, task: m.spec.task, data: source, examples: split.count };
   let out: object;

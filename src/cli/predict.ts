@@ -1,7 +1,6 @@
 // node dist/predict.js --checkpoint FILE [--text STR | stdin] / [--generate N ...]: predictions of a saved model (see --help).
 
 import { constants } from 'node:os';
-import { KERNELS_ENV } from '../model/backend/index.js';
 import { parseArgs, runMain, kebab, type CommandSpec, type ParsedArgs } from './args.js';
 import { loadModel, isLanguageModel, samplingOptions, stopStrings, type LoadedModel } from '../infer/model.js';
 import { Classifier, type Prediction } from '../infer/classify.js';
@@ -9,7 +8,7 @@ import { Tagger, type TaggedText } from '../infer/tag.js';
 import { generateTextAsync, MAX_GENERATE_TOKENS } from '../infer/generate.js';
 import { OovCounter } from '../data/index.js';
 import { ConfigError, DataError } from '../util/errors.js';
-import { createKernels, resolveKernels, kernelsChoice } from '../model/backend/index.js';
+import { createKernels, resolveKernels, kernelsChoice, type BackendName } from '../model/backend/index.js';
 import { arenaOf } from '../util/shared.js';
 
 const COMMAND = {
@@ -47,7 +46,7 @@ const line = (p: Prediction) => JSON.stringify({ text: p.text, label: p.label, p
 runMain(async () => {
   // Parsed inside runMain, so a bad flag is one line and exit code 2, not an uncaught exception.
   const args = parseArgs(process.argv.slice(2), COMMAND);
-  if (args.kernels) process.env[KERNELS_ENV] = args.kernels; // read where the workspace is made (kernelsChoice)
+  const backend = resolveKernels(kernelsChoice(args.kernels)).name; // the flag, else RNN_TRAINER_KERNELS, else auto: resolved once
   const m = loadModel(args.checkpoint);
   const lmFlags = [
     ...(['generate', 'prompt', 'temperature', 'seed', 'topK', 'topP'] as const).filter((k) => args[k] !== undefined).map(kebab),
@@ -58,7 +57,7 @@ runMain(async () => {
       throw new ConfigError(`${args.checkpoint} is a language model: generate text with --generate N [--prompt STR] [--temperature X] [--seed S]`);
     }
     if (args.text.length > 0) throw new ConfigError('--text is for classifiers; for a language model, give the text to continue with --prompt');
-    return await languageModel(m, args.generate, args);
+    return await languageModel(m, args.generate, args, backend);
   }
   if (m.spec.task === 'tagging') {
     if (lmFlags.length > 0) throw new ConfigError(`${args.checkpoint} is a tagger; --${lmFlags.join(', --')} only apply to language models. Tag texts with --text STR or lines on stdin.`);
@@ -71,7 +70,7 @@ runMain(async () => {
   if (lmFlags.length > 0 || args.json) {
     throw new ConfigError(`${args.checkpoint} is a classifier; --${[...lmFlags, ...(args.json ? ['json'] : [])].join(', --')} only apply to language models. Classify with --text STR or lines on stdin.`);
   }
-  const cls = new Classifier(m);
+  const cls = new Classifier(m, undefined, backend);
   const oov = new OovCounter({ tokens: m.vocab }, m.tokenizer);
   const warnOov = () => {
     const w = oov.warning('the input');
@@ -105,13 +104,13 @@ runMain(async () => {
 });
 
 /** Generates; the exit code of a run stopped by SIGINT or SIGTERM (the text so far printed, and a newline), else undefined. */
-async function languageModel(m: LoadedModel, n: number, args: ParsedArgs<typeof COMMAND.flags>): Promise<number | undefined> {
+async function languageModel(m: LoadedModel, n: number, args: ParsedArgs<typeof COMMAND.flags>, backend: BackendName): Promise<number | undefined> {
   const prompt = args.prompt ?? '';
   const oov = new OovCounter({ tokens: m.vocab }, m.tokenizer);
   oov.add(prompt);
   const w = oov.warning('the prompt');
   if (w) process.stderr.write(w + '\n');
-  const kernels = createKernels(resolveKernels(kernelsChoice()).name, arenaOf(m.params.data) ?? null);
+  const kernels = createKernels(backend, arenaOf(m.params.data) ?? null);
   let generated;
   // Plain text is printed as it is generated (stdout writes to a file or pipe are synchronous); JSON at the end.
   const onText = args.json ? undefined : (piece: string) => process.stdout.write(piece);

@@ -11,7 +11,7 @@ import { describeKind, MiB, readInputFile } from '../util/files.js';
 export const MAX_CONFIG_BYTES = 1 * MiB;
 import type { AdaptiveSoftmaxConfig, CheckpointConfig, Config, DataConfig, EarlyStoppingConfig, ModelConfig, PlateauConfig, SplitConfig, TrainConfig, VocabConfig } from './types.js';
 import { configSchema } from './schema.js';
-import { inferDataFormat } from '../data/defaults.js';
+import { inferDataFormat } from './formats.js';
 import { describeLoneSurrogate, loneSurrogateAt, LONE_SURROGATE_FIX } from '../util/text.js';
 import { applyDefaults, describeFound, formatPath, resolveRef, type PathSeg, type Problem, type Schema, validate } from './validate.js';
 

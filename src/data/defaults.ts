@@ -3,6 +3,9 @@
 
 import type { DataConfig } from '../config/types.js';
 import { ConfigError } from '../util/errors.js';
+import { formatOfExtension, inferDataFormat } from '../config/formats.js';
+
+export { formatOfExtension, inferDataFormat };
 import type { Task } from './types.js';
 import { FIRST_MERGE, MAX_BPE_VOCAB } from './bpe.js';
 
@@ -30,28 +33,6 @@ export interface ResolvedDataConfig {
   seqLength: number;
   skipInvalid: boolean;
   sample: number;
-}
-
-/** File format from a name's extension, or undefined when the extension says nothing. */
-export function formatOfExtension(file: string): DataConfig['format'] {
-  const m = /\.([a-z0-9]+)$/i.exec(file);
-  const ext = m ? m[1].toLowerCase() : '';
-  return ext === 'jsonl' || ext === 'ndjson' ? 'jsonl' : ext === 'csv' ? 'csv' : ext === 'tsv' ? 'tsv' : ext === 'txt' || ext === 'text' ? 'text' : ext === 'conll' ? 'conll' : undefined;
-}
-
-/**
- * data.format when it is absent (source `files`): what the extensions of data.file or
- * data.train/val/test say, if they all say the same. Else `problem` says why not.
- */
-export function inferDataFormat(cfg: Pick<DataConfig, 'file' | 'train' | 'val' | 'test'>): { format?: ResolvedDataConfig['format']; problem?: string } {
-  const files = [cfg.file, cfg.train, cfg.val, cfg.test].filter((f): f is string => typeof f === 'string');
-  if (files.length === 0) return {};
-  const formats = files.map(formatOfExtension);
-  const unknown = files.filter((_, i) => formats[i] === undefined);
-  const fix = 'set data.format to `jsonl`, `csv`, `tsv` or `text`, or name the files .jsonl, .csv, .tsv or .txt';
-  if (unknown.length > 0) return { problem: `cannot tell the format from the file name${unknown.length > 1 ? 's' : ''} ${unknown.map((f) => JSON.stringify(f)).join(', ')}: ${fix}` };
-  if (new Set(formats).size > 1) return { problem: `the files' extensions say different formats (${files.map((f, i) => `${JSON.stringify(f)}: ${formats[i]}`).join(', ')}); they are read with one: ${fix}` };
-  return { format: formats[0] };
 }
 
 export function withDataDefaults(cfg: DataConfig): ResolvedDataConfig {

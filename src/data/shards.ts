@@ -41,7 +41,7 @@
 import * as fs from 'node:fs';
 import { join, relative, resolve, isAbsolute } from 'node:path';
 import { createHash } from 'node:crypto';
-import { crc32c } from '../checkpoint/crc32c.js';
+import { crc32c } from '../util/crc32c.js';
 import { DataError } from '../util/errors.js';
 import { formatBytes, MiB } from '../util/files.js';
 import { sharedBuffer, sharedInt32 } from '../util/shared.js';

@@ -5,7 +5,7 @@
 import { allocWorkspace, forward, type Workspace } from '../model/rnn.js';
 import { allocBatch, type Batch } from '../model/batch.js';
 import { argmaxRow } from '../model/kernels.js';
-import { createKernels, resolveKernels, kernelsChoice } from '../model/backend/index.js';
+import { createKernels, resolveKernels, kernelsChoice, type BackendName } from '../model/backend/index.js';
 import { arenaOf } from '../util/shared.js';
 import { encodeText } from '../data/index.js';
 import type { SavedModel } from '../checkpoint/index.js';
@@ -21,7 +21,8 @@ export class Classifier {
   private ws: Workspace | null = null;
   private batch: Batch | null = null;
 
-  constructor(readonly m: SavedModel, readonly maxB = 64) {
+  /** backend: resolved by the caller (resolveKernels); absent, from RNN_TRAINER_KERNELS, else auto. */
+  constructor(readonly m: SavedModel, readonly maxB = 64, private readonly backend: BackendName = resolveKernels(kernelsChoice()).name) {
     if (m.spec.task !== 'many-to-one') throw new Error('Classifier: the model is not a classifier (many-to-one)');
   }
 
@@ -43,7 +44,7 @@ export class Classifier {
     const empty = seqs.findIndex((s) => s.length === 0);
     if (empty >= 0) throw new RangeError(`Classifier: text ${JSON.stringify(texts[empty])} has no tokens`);
     const B = seqs.length, T = Math.max(...seqs.map((s) => s.length));
-    [this.ws, this.batch] = workspaceFor(this.m, this.maxB, T, this.ws, this.batch);
+    [this.ws, this.batch] = workspaceFor(this.m, this.maxB, T, this.ws, this.batch, this.backend);
     const b = this.batch;
     b.B = B;
     b.T = T;
@@ -67,8 +68,8 @@ export class Classifier {
  * A workspace and batch of `maxB` rows for `m` that hold T steps: the given ones when they do,
  * else new ones sized for the longest text so far (at most the tokenizer's maxLength): reallocated rarely.
  */
-export function workspaceFor(m: SavedModel, maxB: number, T: number, ws: Workspace | null, batch: Batch | null): [Workspace, Batch] {
+export function workspaceFor(m: SavedModel, maxB: number, T: number, ws: Workspace | null, batch: Batch | null, backend: BackendName = resolveKernels(kernelsChoice()).name): [Workspace, Batch] {
   if (ws && batch && ws.maxT >= T) return [ws, batch];
   const maxT = Math.max(T, ws?.maxT ?? 0);
-  return [allocWorkspace(m.spec, maxB, maxT, createKernels(resolveKernels(kernelsChoice()).name, arenaOf(m.params.data) ?? null)), allocBatch(maxB, maxT)];
+  return [allocWorkspace(m.spec, maxB, maxT, createKernels(backend, arenaOf(m.params.data) ?? null)), allocBatch(maxB, maxT)];
 }

@@ -9,7 +9,7 @@ import { Coordinator, type EvalResult } from '../parallel/coordinator.js';
 import { resolveKernels, kernelsChoice, type BackendName } from '../model/backend/index.js';
 import { loadDataset, loadExamplesWithVocab, epochPlan, streamPlan, longestExample, type EncodedSplit, type SplitName, type ExternalFile, type TokenizerSpec } from '../data/index.js';
 import { CheckpointError, DataError } from '../util/errors.js';
-import type { LoadedModel } from './model.js';
+import type { LoadedModel } from './loaded.js';
 import { bioScheme } from './metrics.js';
 
 export interface EvalOptions {

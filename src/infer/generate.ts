@@ -11,7 +11,7 @@
 
 import type { ModelSpec } from '../model/spec.js';
 import type { Params } from '../model/params.js';
-import { allocWorkspace, rnnForward, stateSize, type Workspace } from '../model/rnn.js';
+import { allocWorkspace, sequenceForward, stateSize, type Workspace } from '../model/rnn.js';
 import { allocBatch, type Batch } from '../model/batch.js';
 import { Epi, JsKernels, type Kernels } from '../model/backend/index.js';
 import { softmaxRow, argmaxRow, type Float } from '../model/kernels.js';
@@ -57,7 +57,7 @@ export class Stepper {
     this.batch.tokens[0] = token;
     if (this.steps > 0) ws.state0.set(ws.state1.subarray(0, stateSize(this.spec))); // the state the last token left
     // The weights do not change while generating: W_hh is packed once, at the first token.
-    rnnForward(p, ws, this.batch, null, this.steps > 0, this.packed);
+    sequenceForward(p, ws, this.batch, null, this.steps > 0, this.packed);
     this.packed = true;
     // Wya·h_t + by, or another output layer's exact log-probabilities (as logits: their softmax is the distribution)
     if (ws.head) ws.head.logProbs(p, ws.A, H, 1, this.out, 0);

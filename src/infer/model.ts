@@ -15,20 +15,9 @@ import { TextGenerator, MAX_GENERATE_TOKENS, type SamplingOptions, type TextGene
 import { Session } from './session.js';
 import { formatSummary } from '../model/summary.js';
 import { evaluateSplit, splitFromFile, type EvalOptions } from './evaluate.js';
+import { loadModel, type LoadedModel } from './loaded.js';
 
-export interface LoadedModel extends SavedModel {
-  /** The checkpoint file, absolute. */
-  file: string;
-  /** Global step the checkpoint was written at. */
-  step: number;
-}
-
-/** Throws the checkpoint layer's CheckpointError (it names the file and the cause) for a bad path or file. */
-export function loadModel(path: string): LoadedModel {
-  const file = resolve(path);
-  const m = modelFromCheckpoint(readCheckpoint(file), file);
-  return { ...m, file, step: m.training.globalStep };
-}
+export { loadModel, type LoadedModel };
 
 export const isLanguageModel = (m: { spec: { task: string } }): boolean => m.spec.task === 'many-to-many';
 

@@ -5,6 +5,9 @@
 import { paramTable, layerNames, gatesOf, adaptiveShape, type Cell, type ModelSpec, type ParamTable } from './spec.js';
 import { SharedArena } from '../util/shared.js';
 import type { Float } from './kernels.js';
+import type { LayerParams } from './cells/types.js';
+
+export type { LayerParams };
 
 export interface TensorView {
   name: string;
@@ -45,14 +48,6 @@ export function makeLayout(spec: ModelSpec): Layout {
   };
 }
 
-/** One recurrent layer's views (spec.ts: paramTable gives the shapes and names). */
-export interface LayerParams {
-  Wih: Float; //  (G·H, I), or (V, G·H) for layer 0 with one-hot input
-  Whh: Float; //  (G·H, H)
-  bih: Float; //  (G·H)
-  bhh: Float | null; // (G·H); null for the vanilla RNN's layer 0 (its one bias ba)
-}
-
 /** Named views into one flat array. `data` is the whole arena. */
 export interface Params {
   data: Float;
@@ -64,10 +59,6 @@ export interface Params {
   layers: LayerParams[];
   /** Each layer's reverse direction (bidirectional models); empty otherwise. */
   reverse: LayerParams[];
-  /** Layer 0's views under the classic names (the vanilla RNN's Wax, Waa, ba). */
-  Wax: Float;
-  Waa: Float;
-  ba: Float;
   /** (C, H); tied: the same view as Wemb; adaptive: the head's weight (its own shape, see `adaptive`). */
   Wya: Float;
   /** (C); adaptive: the head's bias, empty without one. */
@@ -114,9 +105,6 @@ export function viewsOf(layout: Layout, data: Float): Params {
     Wemb,
     layers,
     reverse,
-    Wax: layers[0].Wih,
-    Waa: layers[0].Whh,
-    ba: layers[0].bih,
     Wya: adaptive ? adaptive.head : has('Wya') ? v('Wya') : Wemb!, // tied: the embedding is the output weight
     by: adaptive ? adaptive.headBias : v('by'),
     Wproj: has('Wproj') ? v('Wproj') : null,

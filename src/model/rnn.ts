@@ -56,7 +56,8 @@ import type { Batch } from './batch.js';
 import { type Float, fill, dropout, copy } from './kernels.js';
 import { Epi, JsKernels, type Kernels } from './backend/index.js';
 import { AddressedKernels } from './backend/addressed.js';
-import { cellOf, type Cell, type LayerCache, type Backflow } from './cells/index.js';
+import { cellOf, type Cell, type LayerCache, type Backflow, type BackScratch } from './cells/index.js';
+import { packRecurrentBackward } from './cells/common.js';
 import type { LayerParams } from './params.js';
 import { headOf, type OutputHead } from './head/index.js';
 
@@ -134,10 +135,12 @@ export interface Workspace {
   wy: Float;
   am: Int32Array;
   dh: Float; //             (maxB, H) dL/dh_t, running backwards through time (the cells' scratch)
-  dc: Float; //             (maxB, H) dL/dc_t (LSTM)
+  dc: Float; //             (maxB, H) dL/d(the second state) (the LSTM's c)
+  /** The cells' backward scratch, one (maxB, H) per state of the cell: dh, dc, then any more. */
+  dS: Float[];
   dExt: Float | null; //    (maxT, maxB, H) more than one layer: the gradient reaching a layer's states from the layer above
   dX: Float | null; //      (maxT, maxB, E) dL/dx_t, embedding input only
-  /** Per row: every layer's state (h, then c for the LSTM), S = stateSize(spec) values. */
+  /** Per row: every layer's states (Cell.states: h, then c for the LSTM), S = stateSize(spec) values. */
   state0: Float; //         (maxB, S) the initial states forward starts from when asked (withState0)
   state1: Float; //         (maxB, S) the states at each row's last real token, after every forward
   /** Σ over real rows of ‖dL/dh_t‖ (top layer) and the number of those rows, per step t = 1..T (index t-1). */
@@ -194,7 +197,7 @@ export function allocWorkspace(spec: ModelSpec, maxB: number, maxT: number, k: K
   const O = bi ? Array.from({ length: L }, () => f(slab * Hout)) : [];
   const wide = Math.max(E, Hout);
   const head = headOf(spec, k, outRows);
-  return {
+  const ws: Workspace = {
     spec, maxB, maxT, k, cell, layers, D, Hout, rev, O,
     XR: bi ? f(slab * wide) : null,
     dF: bi ? f(slab * H) : null,
@@ -228,6 +231,7 @@ export function allocWorkspace(spec: ModelSpec, maxB: number, maxT: number, k: K
     am: k.ints(maxT * maxB),
     dh: f(maxB * H),
     dc: f(maxB * H),
+    dS: [],
     dExt: L > 1 && !bi ? f(maxT * maxB * H) : null,
     dX: E > 0 ? f(maxT * maxB * E) : null,
     state0: f(maxB * stateSize(spec)),
@@ -239,6 +243,8 @@ export function allocWorkspace(spec: ModelSpec, maxB: number, maxT: number, k: K
     touchedMark: new Uint8Array(V),
     head,
   };
+  ws.dS = [ws.dh, ws.dc, ...Array.from({ length: Math.max(0, cell.states.length - 2) }, () => f(maxB * H))].slice(0, cell.states.length);
+  return ws;
 }
 
 /** Throws an error naming the argument and the value when a batch does not fit the model or workspace. */
@@ -286,7 +292,7 @@ function checkMemory(ws: Workspace, ...params: Params[]): void {
  * changed since the last call on this workspace (generation, token by token), so the packed
  * recurrent weights and summed biases of that call are used as they are.
  */
-export function rnnForward(p: Params, ws: Workspace, batch: Batch, drop: Dropout | null = null, withState0 = false, samePacked = false): void {
+export function sequenceForward(p: Params, ws: Workspace, batch: Batch, drop: Dropout | null = null, withState0 = false, samePacked = false): void {
   const { H, E } = ws.spec;
   const { B, T, lengths } = batch;
   const { k, R, tokens, cell } = ws;
@@ -344,19 +350,15 @@ export function rnnForward(p: Params, ws: Workspace, batch: Batch, drop: Dropout
   ws.touchedCount = n;
 }
 
-/** h_0 (and c_0) of layer l: zero, or each row's carried state. */
+/** The states at t = 0 of layer l (h_0, and c_0 for the LSTM): zero, or each row's carried state. */
 function initialState(ws: Workspace, l: number, B: number, withState0: boolean): void {
   const H = ws.spec.H, c = ws.layers[l];
-  const lstm = c.Cs !== null, S = stateSize(ws.spec), at = l * (lstm ? 2 : 1) * H;
+  const n = c.states.length, S = stateSize(ws.spec), at = l * n * H;
   if (!withState0) {
-    fill(c.Hs, 0, B * H, 0);
-    if (lstm) fill(c.Cs!, 0, B * H, 0);
+    for (const x of c.states) fill(x, 0, B * H, 0);
     return;
   }
-  for (let b = 0; b < B; b++) {
-    copy(c.Hs, b * H, ws.state0, b * S + at, H);
-    if (lstm) copy(c.Cs!, b * H, ws.state0, b * S + at + H, H);
-  }
+  for (let b = 0; b < B; b++) for (let i = 0; i < n; i++) copy(c.states[i], b * H, ws.state0, b * S + at + i * H, H);
 }
 
 /**
@@ -366,8 +368,7 @@ function initialState(ws: Workspace, l: number, B: number, withState0: boolean):
 function reverseForward(lp: LayerParams, ws: Workspace, batch: Batch, l: number, samePacked: boolean): void {
   const { H, E } = ws.spec, { B, T } = batch, { k, R, cell } = ws;
   const c = ws.rev[l], GH = cell.G * H, W = ws.Hout, XR = ws.XR!;
-  fill(c.Hs, 0, B * H, 0);
-  if (c.Cs) fill(c.Cs, 0, B * H, 0);
+  for (const x of c.states) fill(x, 0, B * H, 0);
   const [Y, yo] = cell.slab(c, B);
   if (l > 0) {
     const [x, xo] = layerInput(ws, batch, l, false); //                                    built by the forward direction
@@ -427,10 +428,9 @@ function finalState(ws: Workspace, batch: Batch): void {
   for (const c of caches) {
     for (let b = 0; b < B; b++) {
       const o = lengths[b] * B * H + b * H;
-      copy(ws.state1, b * S + at, c.Hs, o, H);
-      if (c.Cs) copy(ws.state1, b * S + at + H, c.Cs, o, H);
+      for (let i = 0; i < c.states.length; i++) copy(ws.state1, b * S + at + i * H, c.states[i], o, H);
     }
-    at += (c.Cs ? 2 : 1) * H;
+    at += c.states.length * H;
   }
 }
 
@@ -508,7 +508,7 @@ class Flow implements Backflow {
  * ‖dL/dh_t‖ of the top layer per step. bpttWindow > 0 truncates: no gradient flows from h_t into
  * h_{t-1} across window boundaries.
  */
-export function rnnBackward(p: Params, g: Params, ws: Workspace, batch: Batch, bpttWindow = 0): void {
+export function sequenceBackward(p: Params, g: Params, ws: Workspace, batch: Batch, bpttWindow = 0): void {
   const { H, E } = ws.spec;
   const { B, T } = batch;
   const { k, R, tokens, cell } = ws;
@@ -516,7 +516,7 @@ export function rnnBackward(p: Params, g: Params, ws: Workspace, batch: Batch, b
   ws.stepNormSum.fill(0, 0, T);
   ws.stepNormCount.fill(0, 0, T);
   const flow = new Flow(ws, batch, bpttWindow);
-  const scratch = { dh: ws.dh, dc: ws.dc };
+  const scratch: BackScratch = { dh: ws.dh, dS: ws.dS };
   if (ws.D === 2) {
     biBackward(p, g, ws, batch, flow, scratch);
     return;
@@ -525,7 +525,7 @@ export function rnnBackward(p: Params, g: Params, ws: Workspace, batch: Batch, b
   for (let l = ws.layers.length - 1; l >= 0; l--) {
     const c = ws.layers[l], lp = p.layers[l], lg = g.layers[l];
     flow.top = flow.profile = l === ws.layers.length - 1;
-    cell.backward(k, c, lp, B, T, R, flow, scratch);
+    cellBackward(k, cell, c, lp, B, T, R, flow, scratch);
 
     // Weight gradients over all steps at once: one product each over the T·B rows.
     if (l > 0) {
@@ -548,12 +548,39 @@ export function rnnBackward(p: Params, g: Params, ws: Workspace, batch: Batch, b
 }
 
 /**
+ * BPTT of one direction of one layer, t = T..1: the gradient reaching h_t from outside (flow), the
+ * cell's step backward (the pre-activation gradients of step t into dG, dGh), padding rows zeroed,
+ * and dL/dh_{t-1} = W_hhᵀ·dGh_t, added to what the cell left in dh when it keeps a part (GRU: dh⊙z).
+ * Truncated BPTT (flow.flows) lets no state's gradient pass a window boundary.
+ */
+function cellBackward(k: Kernels, cell: Cell, c: LayerCache, lp: LayerParams, B: number, T: number, R: Int32Array, flow: Backflow, s: BackScratch): void {
+  packRecurrentBackward(k, c, lp);
+  const H = c.H, GH = c.G * H, { dG, dGh } = c, dh = s.dh, apart = dGh !== dG;
+  for (const d of s.dS) fill(d, 0, B * H, 0);
+  for (let t = T; t >= 1; t--) {
+    const r = R[t], go = (t - 1) * B * GH;
+    flow.enter(dh, t, r);
+    cell.stepBackward(k, c, lp, B, t, r, s);
+    flow.zeroPastEnd(dG, go, GH, t, r);
+    if (apart) flow.zeroPastEnd(dGh, go, GH, t, r);
+    fill(dG, go + r * GH, (B - r) * GH, 0);
+    if (apart) fill(dGh, go + r * GH, (B - r) * GH, 0);
+    if (flow.flows(t)) {
+      k.gemmPacked(dh, 0, H, dGh, go, GH, 1, c.Wb, r, H, GH, cell.keepsDh ? 1 : 0, null, Epi.None); // (+)= W_hhᵀ·dGh_t
+      fill(dh, r * H, (B - r) * H, 0);
+    } else {
+      for (const d of s.dS) fill(d, 0, B * H, 0); //                   truncated: no state's gradient passes the boundary
+    }
+  }
+}
+
+/**
  * A direction's weight gradients after its BPTT, each one product over all T·B rows: dW_hh, the
  * biases, and dW_ih from its input x (rows of I at xo); x null: layer 0's one-hot input weight,
  * which the caller scatters by token.
  */
 function directionGrads(k: Kernels, c: LayerCache, lg: LayerParams, x: Float | null, xo: number, I: number, rows: number): void {
-  const H = c.H, GH = c.G * H, dGh = c.dGh ?? c.dG;
+  const H = c.H, GH = c.G * H, dGh = c.dGh;
   k.gemm(lg.Whh, 0, H, dGh, 0, 1, GH, c.Hs, 0, H, 1, GH, H, rows, 1, null, Epi.None); //   dW_hh += Σ_t dGh_t h_{t-1}ᵀ
   k.colSumAcc(lg.bih, c.dG, 0, GH, rows, GH); //                                          db_ih += Σ_t dG_t
   if (lg.bhh) k.colSumAcc(lg.bhh, dGh, 0, GH, rows, GH); //                               db_hh += Σ_t dGh_t
@@ -566,7 +593,7 @@ function directionGrads(k: Kernels, c: LayerCache, lg: LayerParams, x: Float | n
  * reverse time); each direction runs its cell's BPTT and weight gradients; their input gradients,
  * the reverse one put back in input time, sum into the gradient reaching the layer below.
  */
-function biBackward(p: Params, g: Params, ws: Workspace, batch: Batch, flow: Flow, scratch: { dh: Float; dc: Float }): void {
+function biBackward(p: Params, g: Params, ws: Workspace, batch: Batch, flow: Flow, scratch: BackScratch): void {
   const { H, E } = ws.spec, { B, T } = batch, { k, R, cell } = ws;
   const GH = cell.G * H, W = ws.Hout, rows = T * B, L = ws.layers.length;
   const dF = ws.dF!, dR = ws.dR!, dO = ws.dO!, dIn = ws.dIn!, XR = ws.XR!;
@@ -594,10 +621,10 @@ function biBackward(p: Params, g: Params, ws: Workspace, batch: Batch, flow: Flo
     flow.top = false;
     flow.ext = dF;
     flow.profile = l === L - 1;
-    cell.backward(k, c, lp, B, T, R, flow, scratch);
+    cellBackward(k, cell, c, lp, B, T, R, flow, scratch);
     flow.ext = dR;
     flow.profile = false;
-    cell.backward(k, r, rp, B, T, R, flow, scratch);
+    cellBackward(k, cell, r, rp, B, T, R, flow, scratch);
     if (l > 0 || E > 0) {
       const I = l > 0 ? W : E;
       const [x, xo] = l > 0 ? layerInput(ws, batch, l, false) : [ws.X!, 0];
@@ -820,12 +847,12 @@ function outputLayerBackward(p: Params, g: Params, ws: Workspace, P: Float, stat
 export function forwardBackward(p: Params, g: Params, ws: Workspace, batch: Batch, bpttWindow = 0, drop: Dropout | null = null, stepLoss = 0, withState0 = false): ForwardResult {
   checkBatch(ws.spec, ws, batch);
   checkMemory(ws, p, g);
-  rnnForward(p, ws, batch, drop, withState0);
+  sequenceForward(p, ws, batch, drop, withState0);
   ws.stepLoss = ws.spec.task === 'many-to-one' ? stepLoss : 0;
   if (ws.stepLoss > 0 && ws.Hp !== ws.Hout) throw new RangeError(`target replication (stepLoss ${stepLoss}) needs the output layer to read one state (pooling "last", "mean" or "max"), not "${ws.spec.pooling}"`);
   const res = outputForward(p, ws, batch, g);
   outputBackward(p, g, ws, batch);
-  rnnBackward(p, g, ws, batch, bpttWindow);
+  sequenceBackward(p, g, ws, batch, bpttWindow);
   return res;
 }
 
@@ -833,7 +860,7 @@ export function forwardBackward(p: Params, g: Params, ws: Workspace, batch: Batc
 export function forward(p: Params, ws: Workspace, batch: Batch, withState0 = false): ForwardResult {
   checkBatch(ws.spec, ws, batch);
   checkMemory(ws, p);
-  rnnForward(p, ws, batch, null, withState0);
+  sequenceForward(p, ws, batch, null, withState0);
   ws.stepLoss = 0;
   return outputForward(p, ws, batch);
 }

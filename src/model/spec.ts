@@ -1,5 +1,7 @@
 // The model's shape, and the table of its parameters from which the flat arena is built.
 
+import { cellOf } from './cells/index.js';
+
 export type Task = 'many-to-one' | 'many-to-many' | 'tagging';
 export type Cell = 'rnn' | 'lstm' | 'gru';
 export const CELLS: readonly Cell[] = ['rnn', 'lstm', 'gru'];
@@ -65,9 +67,9 @@ export interface AdaptiveSpec {
   headBias: boolean;
 }
 
-/** Gate blocks stacked in a cell's weights: 1 rnn, 3 gru (r, z, n), 4 lstm (i, f, g, o). */
+/** Gate blocks stacked in a cell's weights, as the cell declares them: 1 rnn, 3 gru (r, z, n), 4 lstm (i, f, g, o). */
 export function gatesOf(cell: Cell): number {
-  return cell === 'lstm' ? 4 : cell === 'gru' ? 3 : 1;
+  return cellOf(cell).G;
 }
 
 export function layersOf(s: ModelSpec): number {
@@ -84,9 +86,9 @@ export function directionsOf(s: ModelSpec): 1 | 2 {
   return s.bidirectional ? 2 : 1;
 }
 
-/** Values of one row's final state: every layer's h, then its c for the LSTM (a bidirectional layer: forward, then reverse). */
+/** Values of one row's final state: every layer's states as its cell lists them (h, then c for the LSTM; a bidirectional layer: forward, then reverse). */
 export function stateSize(s: ModelSpec): number {
-  return layersOf(s) * directionsOf(s) * (s.cell === 'lstm' ? 2 : 1) * s.H;
+  return layersOf(s) * directionsOf(s) * cellOf(s.cell).states.length * s.H;
 }
 
 export type ParamShape = number[];

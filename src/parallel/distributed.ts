@@ -35,7 +35,7 @@ import { performance } from 'node:perf_hooks';
 import { ConfigError, UserError } from '../util/errors.js';
 import { arenaOf } from '../util/shared.js';
 import { sumSquares, copy } from '../model/kernels.js';
-import { tokenRows, clipScale } from '../train/step.js';
+import { tokenRows, clipScale } from '../optim/step.js';
 import { WorkerFailure, type Coordinator, type TrainStepResult } from './coordinator.js';
 import type { Layout } from '../model/params.js';
 import type { SplitName } from '../data/index.js';

@@ -3,7 +3,7 @@
 
 import type { ModelSpec } from '../model/spec.js';
 import type { EncodedSplit, SplitName } from '../data/index.js';
-import type { OptimizerOptions } from '../train/optim.js';
+import type { OptimizerOptions } from '../optim/optim.js';
 import type { BackendName } from '../model/backend/index.js';
 
 /** A gradient slot: where one shard's gradient sums go. Shard k of every step writes slot k. */

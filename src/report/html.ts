@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { ResolvedConfig } from '../config/load.js';
 import { dedupeResumed, type MetricsRow } from './metrics.js';
 import { esc, lineChart, shortNumber, type Series } from './svg.js';
-import { bestRow, bestRule, type Task } from '../train/best.js';
+import { bestRow, bestRule, type Task } from './best.js';
 import type { ClassMetrics, SpanMetrics } from '../infer/metrics.js';
 
 export type { MetricsRow } from './metrics.js';

@@ -9,8 +9,8 @@ import { stepKey } from '../util/prng.js';
 import { allocWorkspace, forwardBackward, forward, type Workspace } from '../model/rnn.js';
 import { createKernels, type BackendName } from '../model/backend/index.js';
 import type { Batch } from '../model/batch.js';
-import { Optimizer, type OptimizerOptions } from './optim.js';
-import { applyUpdate, zeroGrad } from './step.js';
+import { Optimizer, type OptimizerOptions } from '../optim/optim.js';
+import { applyUpdate, zeroGrad } from '../optim/step.js';
 
 export interface StepResult {
   loss: number; //     mean loss over `count`

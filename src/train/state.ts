@@ -5,7 +5,7 @@ import type { ModelSpec } from '../model/spec.js';
 import type { Params } from '../model/params.js';
 import type { CheckpointData, TrainingData } from '../checkpoint/index.js';
 import { CHECKPOINT_FORMAT_VERSION, tensorsOf, loadTensors } from '../checkpoint/index.js';
-import { Optimizer, type OptimizerOptions } from './optim.js';
+import { Optimizer, type OptimizerOptions } from '../optim/optim.js';
 import { CheckpointError } from '../util/errors.js';
 import type { Dataset } from '../data/index.js';
 import type { ResolvedConfig } from '../config/load.js';

@@ -13,7 +13,7 @@ export function randomParams(spec: ModelSpec, seed: number, dtype: 'float32' | '
   initParams(p, spec, new Rng(seed));
   // Nonzero biases too, so their gradients are exercised.
   const r = new Rng(seed + 1000);
-  for (let i = 0; i < p.ba.length; i++) p.ba[i] = 0.1 * r.normal();
+  for (let i = 0; i < p.layers[0].bih.length; i++) p.layers[0].bih[i] = 0.1 * r.normal(); // layer 0's b_ih (the vanilla cell's ba)
   for (let i = 0; i < p.by.length; i++) p.by[i] = 0.1 * r.normal();
   p.layers.forEach((lp, l) => {
     for (const b of [l > 0 ? lp.bih : null, lp.bhh]) if (b) for (let i = 0; i < b.length; i++) b[i] = 0.1 * r.normal();

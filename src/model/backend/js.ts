@@ -119,67 +119,6 @@ export class JsKernels implements Kernels {
     }
     return loss;
   }
-
-  lstmForward(g: Float, go: number, cPrev: Float, cpo: number, c: Float, co: number, h: Float, ho: number, rows: number, H: number): void {
-    for (let r = 0; r < rows; r++) {
-      const gr = go + r * 4 * H, sr = r * H;
-      for (let j = 0; j < H; j++) {
-        const i = sigmoid(g[gr + j]), f = sigmoid(g[gr + H + j]), u = Math.tanh(g[gr + 2 * H + j]), o = sigmoid(g[gr + 3 * H + j]);
-        g[gr + j] = i; g[gr + H + j] = f; g[gr + 2 * H + j] = u; g[gr + 3 * H + j] = o;
-        // From the stored (rounded) values, as the backward reads them.
-        c[co + sr + j] = g[gr + H + j] * cPrev[cpo + sr + j] + g[gr + j] * g[gr + 2 * H + j];
-        h[ho + sr + j] = g[gr + 3 * H + j] * Math.tanh(c[co + sr + j]);
-      }
-    }
-  }
-  lstmBackward(dg: Float, dgo: number, g: Float, go: number, cPrev: Float, cpo: number, c: Float, co: number,
-    dh: Float, dho: number, dc: Float, dco: number, rows: number, H: number): void {
-    for (let r = 0; r < rows; r++) {
-      const gr = go + r * 4 * H, dr = dgo + r * 4 * H, sr = r * H;
-      for (let j = 0; j < H; j++) {
-        const i = g[gr + j], f = g[gr + H + j], u = g[gr + 2 * H + j], o = g[gr + 3 * H + j];
-        const tc = Math.tanh(c[co + sr + j]), dht = dh[dho + sr + j];
-        const dct = dc[dco + sr + j] + dht * o * (1 - tc * tc); //       dL/dc_t: from c_{t+1} and through h_t
-        dg[dr + j] = dct * u * i * (1 - i); //                             di · σ'
-        dg[dr + H + j] = dct * cPrev[cpo + sr + j] * f * (1 - f); //      df · σ'
-        dg[dr + 2 * H + j] = dct * i * (1 - u * u); //                    dg · tanh'
-        dg[dr + 3 * H + j] = dht * tc * o * (1 - o); //                   do · σ'
-        dc[dco + sr + j] = dct * f; //                                     dL/dc_{t-1}
-      }
-    }
-  }
-  gruForward(gi: Float, gio: number, gh: Float, gho: number, bih: Float, hPrev: Float, hpo: number, h: Float, ho: number, rows: number, H: number): void {
-    for (let r = 0; r < rows; r++) {
-      const ir = gio + r * 3 * H, hr = gho + r * 3 * H, sr = r * H;
-      for (let j = 0; j < H; j++) {
-        const rt = sigmoid(gi[ir + j] + bih[j] + gh[hr + j]);
-        const zt = sigmoid(gi[ir + H + j] + bih[H + j] + gh[hr + H + j]);
-        const nt = Math.tanh(gi[ir + 2 * H + j] + bih[2 * H + j] + rt * gh[hr + 2 * H + j]);
-        gi[ir + j] = rt; gi[ir + H + j] = zt; gi[ir + 2 * H + j] = nt;
-        h[ho + sr + j] = (1 - zt) * nt + zt * hPrev[hpo + sr + j];
-      }
-    }
-  }
-  gruBackward(dgi: Float, dgio: number, dgh: Float, dgho: number, gi: Float, gio: number, gh: Float, gho: number,
-    hPrev: Float, hpo: number, dh: Float, dho: number, rows: number, H: number): void {
-    for (let r = 0; r < rows; r++) {
-      const ir = gio + r * 3 * H, hr = gho + r * 3 * H, di = dgio + r * 3 * H, dhh = dgho + r * 3 * H, sr = r * H;
-      for (let j = 0; j < H; j++) {
-        const rt = gi[ir + j], zt = gi[ir + H + j], nt = gi[ir + 2 * H + j];
-        const dht = dh[dho + sr + j];
-        const dn = dht * (1 - zt) * (1 - nt * nt); //                      through n's tanh
-        const dz = dht * (hPrev[hpo + sr + j] - nt) * zt * (1 - zt); //    through z's σ
-        const dr = dn * gh[hr + 2 * H + j] * rt * (1 - rt); //             through r's σ
-        dgi[di + j] = dr; dgi[di + H + j] = dz; dgi[di + 2 * H + j] = dn;
-        dgh[dhh + j] = dr; dgh[dhh + H + j] = dz; dgh[dhh + 2 * H + j] = dn * rt;
-        dh[dho + sr + j] = dht * zt;
-      }
-    }
-  }
-}
-
-function sigmoid(x: number): number {
-  return 1 / (1 + Math.exp(-x));
 }
 
 /**

@@ -18,7 +18,7 @@ export const BACKENDS: readonly BackendName[] = ['js', 'wasm', 'native'];
 /**
  * Products describe their operands by strides, so nobody makes a transposed copy:
  *   A[m,k] = a[ao + m*rsA + k*csA],  B[k,n] = b[bo + k*rsB + n*csB],  C[m,n] = c[co + m*ldc + n].
- * `bias` (a whole view, e.g. p.ba) is added to every row of C before the epilogue. Each C[m,n] is
+ * `bias` (a whole view, e.g. a layer's b_ih) is added to every row of C before the epilogue. Each C[m,n] is
  * computed the same way whatever the other rows in the call (padding invariance, sharding).
  */
 export interface Kernels {
@@ -72,7 +72,9 @@ export interface Kernels {
   softmaxXent(x: Float, xo: number, ldx: number, rows: number, C: number, ys: Int32Array, yo: number,
     wt: Float, wo: number, am: Int32Array, ao: number, db: Float | null, grad: 0 | 1): number;
 
-  // Gate pointwise kernels of the LSTM and GRU (src/model/cells/), on `rows` rows of one timestep.
+  // Optional fused gate kernels of the LSTM and GRU (src/model/cells/), on `rows` rows of one
+  // timestep: a speed-up a backend may provide (wasm and native do); a cell without one here runs
+  // its own pointwise loops (the js backend's path), with the same contract.
   // Row r of a gate array is G·H wide (gate blocks in PyTorch's order), of a state array H wide;
   // every operand is an array and an element offset, so a cell addresses time slices of its caches.
   // σ(x) = 1/(1 + e^{−x}). Each output element depends only on the same row and unit of the inputs.
@@ -81,23 +83,23 @@ export interface Kernels {
    * LSTM, after g = W_ih·x_t + W_hh·h_{t-1} + b (rows × 4H, gates i, f, g, o): in place i = σ(·),
    * f = σ(·), g = tanh(·), o = σ(·); then c = f⊙cPrev + i⊙g and h = o⊙tanh(c).
    */
-  lstmForward(g: Float, go: number, cPrev: Float, cpo: number, c: Float, co: number, h: Float, ho: number, rows: number, H: number): void;
+  lstmForward?(g: Float, go: number, cPrev: Float, cpo: number, c: Float, co: number, h: Float, ho: number, rows: number, H: number): void;
   /**
    * lstmForward's backward, from the activated gates g, cPrev and c: dh is dL/dh_t, dc is dL/dc_t
    * from step t+1 and becomes dL/dc_{t-1} (in place); dg (rows × 4H) = dL/d(the pre-activations).
    */
-  lstmBackward(dg: Float, dgo: number, g: Float, go: number, cPrev: Float, cpo: number, c: Float, co: number,
+  lstmBackward?(dg: Float, dgo: number, g: Float, go: number, cPrev: Float, cpo: number, c: Float, co: number,
     dh: Float, dho: number, dc: Float, dco: number, rows: number, H: number): void;
   /**
    * GRU (PyTorch's): gi = W_ih·x_t (rows × 3H, without bias), gh = W_hh·h_{t-1} + b_hh (rows × 3H):
    * r = σ(gi_r + b_ir + gh_r), z = σ(gi_z + b_iz + gh_z), n = tanh(gi_n + b_in + r⊙gh_n),
    * h = (1 − z)⊙n + z⊙hPrev. gi becomes (r, z, n) in place; gh is only read.
    */
-  gruForward(gi: Float, gio: number, gh: Float, gho: number, bih: Float, hPrev: Float, hpo: number, h: Float, ho: number, rows: number, H: number): void;
+  gruForward?(gi: Float, gio: number, gh: Float, gho: number, bih: Float, hPrev: Float, hpo: number, h: Float, ho: number, rows: number, H: number): void;
   /**
    * gruForward's backward, from gi = (r, z, n), gh and hPrev: dgi, dgh (rows × 3H) = dL/d(gi + b_ih),
    * dL/d(gh); dh (dL/dh_t) becomes dh⊙z in place, the part of dL/dh_{t-1} that skips W_hh.
    */
-  gruBackward(dgi: Float, dgio: number, dgh: Float, dgho: number, gi: Float, gio: number, gh: Float, gho: number,
+  gruBackward?(dgi: Float, dgio: number, dgh: Float, dgho: number, gi: Float, gio: number, gh: Float, gho: number,
     hPrev: Float, hpo: number, dh: Float, dho: number, rows: number, H: number): void;
 }

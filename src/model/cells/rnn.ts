@@ -3,54 +3,42 @@
 // projection is written straight into the state slabs; each step's product accumulates onto it,
 // adds the bias and applies tanh in its epilogue, so a step is one kernel call.
 //
-// Backward:  dz_t = dL/dh_t ⊙ (1 − h_t²);  dL/dh_{t-1} = W_hhᵀ·dz_t.
+// Backward:  dz_t = dL/dh_t ⊙ (1 − h_t²);  dL/dh_{t-1} = W_hhᵀ·dz_t (the driver's product).
 
 import { Epi, type Kernels } from '../backend/index.js';
-import type { LayerParams } from '../params.js';
-import { fill } from '../kernels.js';
-import type { Cell, LayerCache, Backflow, BackScratch } from './types.js';
-import { packRecurrent, packRecurrentBackward, sumBiases, stepBias } from './common.js';
+import type { Cell, LayerCache, LayerParams, BackScratch } from './types.js';
+import { packRecurrent, sumBiases, stepBias, type SummedBias } from './common.js';
 
-export const rnnCell: Cell = {
+type RnnCache = LayerCache & SummedBias;
+
+export const rnnCell: Cell<RnnCache> = {
   name: 'rnn',
   G: 1,
+  states: ['h'],
+  keepsDh: false,
 
-  alloc(k: Kernels, maxB: number, maxT: number, H: number): LayerCache {
-    const Hs = k.floats((maxT + 1) * maxB * H);
+  alloc(k: Kernels, maxB: number, maxT: number, H: number): RnnCache {
+    const Hs = k.floats((maxT + 1) * maxB * H), dG = k.floats(maxT * maxB * H);
     return {
-      H, G: 1, Hs, Cs: null, Gx: Hs, Gh: null, dG: k.floats(maxT * maxB * H), dGh: null,
+      H, G: 1, states: [Hs], Hs, Gx: Hs, dG, dGh: dG,
       Wf: k.floats(k.packedSize(H, H)), Wb: k.floats(k.packedSize(H, H)), bsum: k.floats(H),
     };
   },
 
   slab: (c, B) => [c.Hs, B * c.H], // W_ih·x_t goes into h_t's slab, which the step then completes
 
-  prepare(k: Kernels, c: LayerCache, lp: LayerParams): void {
+  prepare(k: Kernels, c: RnnCache, lp: LayerParams): void {
     packRecurrent(k, c, lp);
     sumBiases(c, lp);
   },
 
-  step(k: Kernels, c: LayerCache, lp: LayerParams, B: number, t: number, r: number): void {
+  step(k: Kernels, c: RnnCache, lp: LayerParams, B: number, t: number, r: number): void {
     const H = c.H;
     k.gemmPacked(c.Hs, t * B * H, H, c.Hs, (t - 1) * B * H, H, 1, c.Wf, r, H, H, 1, stepBias(c, lp), Epi.Tanh);
   },
 
-  backward(k: Kernels, c: LayerCache, lp: LayerParams, B: number, T: number, R: Int32Array, flow: Backflow, s: BackScratch): void {
-    packRecurrentBackward(k, c, lp);
-    const { H, Hs, dG } = c, dh = s.dh;
-    fill(dh, 0, B * H, 0);
-    for (let t = T; t >= 1; t--) {
-      const r = R[t], zt = (t - 1) * B * H;
-      flow.enter(dh, t, r);
-      k.tanhBackward(dG, zt, dh, 0, Hs, t * B * H, r * H); //                  dz_t = dh ⊙ (1 − h_t²)
-      flow.zeroPastEnd(dG, zt, H, t, r);
-      fill(dG, zt + r * H, (B - r) * H, 0);
-      if (flow.flows(t)) {
-        k.gemmPacked(dh, 0, H, dG, zt, H, 1, c.Wb, r, H, H, 0, null, Epi.None); // dL/dh_{t-1} = W_hhᵀ·dz_t
-        fill(dh, r * H, (B - r) * H, 0);
-      } else {
-        fill(dh, 0, B * H, 0);
-      }
-    }
+  stepBackward(k: Kernels, c: RnnCache, _lp: LayerParams, B: number, t: number, r: number, s: BackScratch): void {
+    const H = c.H;
+    k.tanhBackward(c.dG, (t - 1) * B * H, s.dh, 0, c.Hs, t * B * H, r * H); // dz_t = dh ⊙ (1 − h_t²)
   },
 };
