@@ -1,8 +1,8 @@
-// Classification and language-model metrics from sums and a confusion matrix (src/infer/metrics.ts),
+// Classification and language-model metrics from sums and a confusion matrix (src/model/metrics.ts),
 // on small matrices whose values are worked out by hand in the comments.
 
 import t from 'tap';
-import { classificationMetrics, languageModelMetrics } from '../src/infer/metrics.js';
+import { classificationMetrics, languageModelMetrics } from '../src/model/metrics.js';
 
 t.test('per-class precision, recall, F1 and macro-F1', async (t) => {
   // rows = true a, b; columns = predicted a, b

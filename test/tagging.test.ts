@@ -17,7 +17,7 @@ import { randomParams, randomBatch, checkAgainstFiniteDifferences } from './help
 import { Issues } from '../src/data/readers.js';
 import { conllRows, taggedJsonlRows, type TaggedRow } from '../src/data/tagged.js';
 import { builtinCorpus } from '../src/data/corpora.js';
-import { addSpanCounts, bioScheme, bioSpans, taggingMetrics, type SpanCounts } from '../src/infer/metrics.js';
+import { addSpanCounts, bioScheme, bioSpans, taggingMetrics, type SpanCounts } from '../src/model/metrics.js';
 import { train, Model, type RunOptions } from '../src/index.js';
 import { readCheckpoint } from '../src/checkpoint/index.js';
 import { ROOT, finalState } from './fixtures/train/helpers.js';

@@ -22,7 +22,7 @@ import { zeroGrad, tokenRows, clipScale } from '../src/optim/step.js';
 import { argmaxRow, sumSlots, sumSlotRows, zeroRows, fill } from '../src/model/kernels.js';
 import { updateRange } from '../src/optim/optim.js';
 import { SharedArena } from '../src/util/shared.js';
-import { addSpanCounts, type BioScheme, type SpanCounts } from '../src/infer/metrics.js';
+import { addSpanCounts, type BioScheme, type SpanCounts } from '../src/model/metrics.js';
 import { stepKey } from '../src/util/prng.js';
 
 const init = workerData as WorkerInit;

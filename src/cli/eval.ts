@@ -6,7 +6,7 @@ import { resolveKernels, kernelsChoice } from '../model/backend/index.js';
 import { parseArgs, runMain, type CommandSpec } from './args.js';
 import { loadModel, isLanguageModel } from '../infer/model.js';
 import { evaluateSplit, splitFromConfig, splitFromFile } from '../infer/evaluate.js';
-import { classificationMetrics, languageModelMetrics, taggingMetrics } from '../infer/metrics.js';
+import { classificationMetrics, languageModelMetrics, taggingMetrics } from '../model/metrics.js';
 import type { EncodedSplit, SplitName } from '../data/index.js';
 import { ConfigError } from '../util/errors.js';
 import { EvalProgress } from './progress.js';

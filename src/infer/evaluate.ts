@@ -10,7 +10,7 @@ import { resolveKernels, kernelsChoice, type BackendName } from '../model/backen
 import { loadDataset, loadExamplesWithVocab, epochPlan, streamPlan, longestExample, type EncodedSplit, type SplitName, type ExternalFile, type TokenizerSpec } from '../data/index.js';
 import { CheckpointError, DataError } from '../util/errors.js';
 import type { LoadedModel } from './loaded.js';
-import { bioScheme } from './metrics.js';
+import { bioScheme } from '../model/metrics.js';
 
 export interface EvalOptions {
   /** Worker threads (default: all cores). */

@@ -22,7 +22,7 @@ import { shardWindow } from '../data/shards.js';
 import { SYNC_ABORT, SYNC_GEN, SYNC_PHASE, PHASE_UPDATE, TID_MESSAGE, type WorkerInit, type SlotBuffers, type StepTask, type StepResult, type EvalTask, type ShardResult, type CarryBuffers, type UpdateTask } from './protocol.js';
 import { stateSize } from '../model/spec.js';
 import { UserError } from '../util/errors.js';
-import type { BioScheme } from '../infer/metrics.js';
+import type { BioScheme } from '../model/metrics.js';
 import type { BackendName } from '../model/backend/index.js';
 
 /** The compiled worker. Tests run the TypeScript sources, but worker threads always load dist/. */

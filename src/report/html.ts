@@ -8,7 +8,7 @@ import type { ResolvedConfig } from '../config/load.js';
 import { dedupeResumed, type MetricsRow } from './metrics.js';
 import { esc, lineChart, shortNumber, type Series } from './svg.js';
 import { bestRow, bestRule, type Task } from './best.js';
-import type { ClassMetrics, SpanMetrics } from '../infer/metrics.js';
+import type { ClassMetrics, SpanMetrics } from '../model/metrics.js';
 
 export type { MetricsRow } from './metrics.js';
 export { MetricsLog, readMetrics, dedupeResumed, METRICS_FILE } from './metrics.js';

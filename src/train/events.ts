@@ -2,7 +2,7 @@
 // it returns. The command line's progress line and summary are built from these alone.
 
 import type { ModelSpec } from '../model/spec.js';
-import type { ClassMetrics, SpanMetrics } from '../infer/metrics.js';
+import type { ClassMetrics, SpanMetrics } from '../model/metrics.js';
 import type { CheckpointData } from '../checkpoint/types.js';
 
 export interface RunMessage {

@@ -31,7 +31,7 @@ import { UserError, ConfigError } from '../util/errors.js';
 import { makeDirs, onDisk } from '../util/files.js';
 import { checkpointOf, restore, loadParams, optimizerOptions } from './state.js';
 import { bestScore, bestRule, improves } from '../report/best.js';
-import { bioScheme, spanMetrics, taggingMetrics } from '../infer/metrics.js';
+import { bioScheme, spanMetrics, taggingMetrics } from '../model/metrics.js';
 import { plateauStep, plateauLr } from './plateau.js';
 import { setAsideCheckpoints, lastCheckpointStep, readProfiles, trimProfiles, lastElapsed, PROFILE_FILE } from './rundir.js';
 import { findResume, checkResumeFits, type Resumed } from './resume.js';
