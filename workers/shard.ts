@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { readlinkSync } from 'node:fs';
 import { parentPort, threadId } from 'node:worker_threads';
 import { SYNC_STEP, SYNC_DONE, SYNC_READY, SYNC_ABORT, SYNC_GEN, TID_MESSAGE, readTask, blankTasks, writeResult, type WorkerInit, type EvalTask, type ShardResult, type LoopTask } from '../src/parallel/protocol.js';
-import { ShardRunner, barrier } from '../src/parallel/shard.js';
+import { ShardRunner, Spin, barrier, wakeMain } from '../src/parallel/shard.js';
 import { SharedArena } from '../src/util/shared.js';
 
 const init = workerData as WorkerInit;
@@ -26,6 +26,7 @@ const [stepTask, updateTask] = blankTasks();
 
 /** How long a waiting loop spins on the step counter before it sleeps, ms: a few small steps' gap. */
 const WAKE_SPIN_MS = 1;
+const wakeSpin = new Spin(WAKE_SPIN_MS);
 
 /**
  * Wait until the step counter passes `seen`; returns its new value. Throws if the step was
@@ -34,11 +35,15 @@ const WAKE_SPIN_MS = 1;
  * thread is awake when the command comes.
  */
 function nextCommand(seen: number): number {
+  const t0 = performance.now();
   for (;;) {
-    const until = performance.now() + WAKE_SPIN_MS;
+    const until = performance.now() + wakeSpin.ms;
     let now = Atomics.load(sync, SYNC_STEP);
     while (now === seen && performance.now() < until) now = Atomics.load(sync, SYNC_STEP);
-    if (now !== seen) return now;
+    if (now !== seen) {
+      wakeSpin.saw(performance.now() - t0);
+      return now;
+    }
     if (Atomics.load(sync, SYNC_ABORT) !== 0) throw new Error('stopped: the step was aborted');
     Atomics.wait(sync, SYNC_STEP, seen, 1000);
   }
@@ -71,10 +76,12 @@ function loop(task: LoopTask): void {
       Atomics.store(sync, SYNC_ABORT, 1);
       Atomics.notify(sync, SYNC_GEN);
       Atomics.notify(sync, SYNC_DONE);
+      wakeMain(sync);
       throw e;
     }
     Atomics.add(sync, SYNC_DONE, 1);
     Atomics.notify(sync, SYNC_DONE);
+    wakeMain(sync);
   }
 }
 

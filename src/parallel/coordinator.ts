@@ -24,10 +24,10 @@ import type { Optimizer } from '../train/optim.js';
 import type { EncodedSplit, SplitName } from '../data/index.js';
 import { shardWindow } from '../data/shards.js';
 import {
-  SYNC_ABORT, SYNC_GEN, SYNC_STEP, SYNC_DONE, SYNC_READY, SYNC_PHASE, PHASE_UPDATE, TID_MESSAGE, BOX_WORDS, RESULT_WORDS, writeTask, readResult, blankTasks,
+  SYNC_ABORT, SYNC_GEN, SYNC_STEP, SYNC_DONE, SYNC_READY, SYNC_ASLEEP, SYNC_PHASE, PHASE_UPDATE, TID_MESSAGE, WAKE_MESSAGE, BOX_WORDS, RESULT_WORDS, writeTask, readResult, blankTasks,
   type WorkerInit, type SlotBuffers, type StepTask, type StepResult, type EvalTask, type ShardResult, type CarryBuffers, type UpdateTask, type LoopTask,
 } from './protocol.js';
-import { ShardRunner, arrive } from './shard.js';
+import { ShardRunner, Spin, arrive } from './shard.js';
 import { stateSize } from '../model/spec.js';
 import { UserError } from '../util/errors.js';
 import type { BackendName } from '../model/backend/index.js';
@@ -122,16 +122,11 @@ export class WorkerFailure extends UserError {
 const SHORT_STEP_MS = 20;
 const LONG_STEP_MS = 50;
 
-/** How long the main thread spins at a barrier (or for the workers to finish) before it yields to its event loop, ms. */
+/** How long the main thread spins at a barrier (or for the workers to finish) before it yields to its event loop, at most, ms. */
 const MAIN_SPIN_MS = 0.5;
 
 /** The event loop gets a turn (signals, timers, I/O) at least this often, ms: steps that never wait would starve it. */
 const TURN_MS = 5;
-
-/** Atomics.waitAsync (Node 16+; not in the ES2022 lib this project compiles against). */
-const waitAsync = (Atomics as unknown as {
-  waitAsync(a: Int32Array, index: number, value: number, timeout: number): { async: false } | { async: true; value: Promise<unknown> };
-}).waitAsync;
 
 /** Thrown in the main thread when a worker thread aborted the step: its own error is its loop task's rejection. */
 class StepAborted extends Error {}
@@ -179,6 +174,10 @@ export class Coordinator {
   /** Errors the loop tasks ended with (a worker thread that threw, died or left its loop). */
   private loopErrors: Error[] = [];
   private exiting = false;
+  /** How long this thread spins in a step's wait before it naps (up to MAIN_SPIN_MS). */
+  private readonly spin = new Spin(MAIN_SPIN_MS);
+  /** Ends the main thread's nap in a step (see nap()), while it naps. */
+  private wake: (() => void) | null = null;
   /** When the event loop last had a turn before a step (see turn()). */
   private lastTurn = 0;
   /** Each thread's part of the step (tasks[0]: this thread's) and its result, reused step after step. */
@@ -251,7 +250,8 @@ export class Coordinator {
     // Errors outside a task (a thread dying between tasks) surface at the next run(); keep the
     // EventEmitter from throwing them at top level.
     this.pool.on('error', () => {});
-    this.pool.on('message', (m: { [TID_MESSAGE]?: number; threadId?: number }) => {
+    this.pool.on('message', (m: { [TID_MESSAGE]?: number; [WAKE_MESSAGE]?: number; threadId?: number }) => {
+      if (m?.[WAKE_MESSAGE]) this.wake?.();
       if (typeof m?.[TID_MESSAGE] === 'number' && typeof m.threadId === 'number') this.tids.set(m.threadId, m[TID_MESSAGE]);
     });
   }
@@ -526,7 +526,7 @@ export class Coordinator {
       const run = this.pool.run({ kind: 'loop', k, seq } satisfies LoopTask);
       run.then(
         () => { if (!this.exiting) this.loopErrors.push(new Error(`worker thread ${k} left its step loop`)); },
-        (e) => { this.loopErrors.push(e instanceof Error ? e : new Error(String(e))); },
+        (e) => { this.loopErrors.push(e instanceof Error ? e : new Error(String(e))); this.wake?.(); },
       );
       this.loops.push(run);
     }
@@ -564,15 +564,16 @@ export class Coordinator {
    * a worker thread's death, its error, and the stall limit are seen.
    */
   private waitWhile(index: number, value: number, t0: number): Promise<void> | undefined {
-    const until = performance.now() + MAIN_SPIN_MS;
+    const start = performance.now(), until = start + this.spin.ms;
     while (Atomics.load(this.sync, index) === value) {
       if (Atomics.load(this.sync, SYNC_ABORT) !== 0) throw new StepAborted();
-      if (performance.now() >= until) return this.sleepWhile(index, value, t0);
+      if (performance.now() >= until) return this.sleepWhile(index, value, t0, start);
     }
+    this.spin.saw(performance.now() - start);
     return undefined;
   }
 
-  private async sleepWhile(index: number, value: number, t0: number): Promise<void> {
+  private async sleepWhile(index: number, value: number, t0: number, start: number): Promise<void> {
     const limit = this.stallLimit();
     const loops = this.loops ? this.workers - this.loopsFrom : 0;
     let since = t0; // the stall clock: from the step's start, or once the loops' threads have started
@@ -588,9 +589,22 @@ export class Coordinator {
         const dead = this.vanished();
         if (dead) throw new Error(dead);
       }
-      const w = waitAsync(this.sync, index, value, 20);
-      if (w.async) await w.value;
+      // Announce the nap, then look once more: a worker thread that changes the value after this
+      // sees the flag and posts a wake-up (wakeMain), one that changed it before is seen here.
+      Atomics.store(this.sync, SYNC_ASLEEP, 1);
+      if (Atomics.load(this.sync, index) !== value) break;
+      await this.nap(20);
     }
+    Atomics.store(this.sync, SYNC_ASLEEP, 0);
+    this.spin.saw(performance.now() - start);
+  }
+
+  /** Sleep for `ms` or until a worker thread's WAKE_MESSAGE (only where a step waits past its spin: it allocates). */
+  private nap(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => { this.wake = null; resolve(); }, ms);
+      this.wake = () => { clearTimeout(timer); this.wake = null; resolve(); };
+    });
   }
 
   /** 20 times the slowest step so far, at least 2 minutes (or --stall-timeout; 0: none), ms. */

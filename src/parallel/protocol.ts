@@ -83,11 +83,19 @@ export interface WorkerInit {
 /** The key of the message a worker posts once, { [TID_MESSAGE]: OS thread id, threadId }: the coordinator's liveness check. */
 export const TID_MESSAGE = 'rnnTrainerTid';
 
+/**
+ * The key of the message a worker thread posts to wake the main thread from its wait in a step
+ * (see wakeMain in shard.ts): Node 20's Atomics.waitAsync is not woken by another thread's
+ * Atomics.notify, only by its timeout.
+ */
+export const WAKE_MESSAGE = 'rnnTrainerWake';
+
 /** Indices into WorkerInit.sync. */
 export const SYNC_COUNT = 0; //  tasks arrived at the current barrier
 export const SYNC_GEN = 1; //    barrier generation: bumped by the last to arrive
 export const SYNC_ABORT = 2; //  set by the coordinator when a task failed: the others stop waiting
 export const SYNC_STEP = 3; //   the command counter: the main thread bumps it (and notifies) to start a command
+export const SYNC_ASLEEP = 4; // 1 while the main thread sleeps in a step: a worker that releases it posts WAKE_MESSAGE
 export const SYNC_DONE = 5; //   worker threads done with the current command
 export const SYNC_READY = 6; //  loop tasks running (their threads started): the stall clock waits for them
 export const SYNC_PHASE = 8; //  + k: the phase task k has reached in this step (PHASE_*)

@@ -8,7 +8,8 @@
 
 import { performance } from 'node:perf_hooks';
 import { createRequire } from 'node:module';
-import { SYNC_COUNT, SYNC_GEN, SYNC_ABORT, SYNC_PHASE, PHASE_GRADIENT, PHASE_REDUCE, PHASE_UPDATE, type WorkerInit, type StepTask, type StepResult, type EvalTask, type ShardResult, type UpdateTask } from './protocol.js';
+import { parentPort } from 'node:worker_threads';
+import { SYNC_COUNT, SYNC_GEN, SYNC_ABORT, SYNC_ASLEEP, WAKE_MESSAGE, SYNC_PHASE, PHASE_GRADIENT, PHASE_REDUCE, PHASE_UPDATE, type WorkerInit, type StepTask, type StepResult, type EvalTask, type ShardResult, type UpdateTask } from './protocol.js';
 import { makeLayout, viewsOf, type Params } from '../model/params.js';
 import { allocWorkspace, forwardBackward, forward, type Workspace } from '../model/rnn.js';
 import { allocBatch, type Batch } from '../model/batch.js';
@@ -20,24 +21,41 @@ import { updateRange, adamConsts } from '../train/optim.js';
 import { SharedArena } from '../util/shared.js';
 import { stepKey } from '../util/prng.js';
 
-/** How long a worker thread spins at a barrier before it sleeps, ms. */
+/** How long a worker thread spins at a barrier before it sleeps, at most, ms. */
 const SPIN_MS = 0.5;
 
 /**
+ * How long a thread spins before it sleeps, adapted to the waits it sees. While waits end within
+ * `max` (a machine with cores to spare) it spins up to that long, saving the wake-up; after a
+ * longer wait it halves the spin (and doubles it back after short ones): on a machine with more
+ * runnable threads than cores, a spinning thread burns the time slice the thread it waits for
+ * needs, and every wait gets longer (measured: W-small's 2-worker steps 10x slower).
+ */
+export class Spin {
+  ms: number;
+  constructor(readonly max: number) { this.ms = max; }
+  /** After a wait of `waited` ms: back up (doubling) after short waits, halved after long ones. */
+  saw(waited: number): void { this.ms = waited <= this.max ? Math.min(this.max, 2 * this.ms + 0.01) : this.ms / 2; }
+}
+
+const barrierSpin = new Spin(SPIN_MS);
+
+/**
  * Wait synchronously until all W threads of the step arrive (a worker thread); throw if the step
- * was aborted. Spin for up to SPIN_MS first: the others usually arrive within that, and waking
- * from Atomics.wait costs tens of microseconds, a tenth of a small workload's step. Then sleep in
- * short waits that check the abort flag.
+ * was aborted. Spin first (up to SPIN_MS, see Spin): the others usually arrive within that, and
+ * waking from Atomics.wait costs tens of microseconds, a tenth of a small workload's step. Then
+ * sleep in short waits that check the abort flag.
  */
 export function barrier(sync: Int32Array, W: number): void {
   const gen = Atomics.load(sync, SYNC_GEN);
   if (arrive(sync, W)) return;
-  const until = performance.now() + SPIN_MS;
-  while (performance.now() < until) if (Atomics.load(sync, SYNC_GEN) !== gen) return;
+  const t0 = performance.now(), until = t0 + barrierSpin.ms;
+  while (Atomics.load(sync, SYNC_GEN) === gen && performance.now() < until);
   while (Atomics.load(sync, SYNC_GEN) === gen) {
     if (Atomics.load(sync, SYNC_ABORT) !== 0) throw new Error('stopped: another worker failed in this step');
     Atomics.wait(sync, SYNC_GEN, gen, 50);
   }
+  barrierSpin.saw(performance.now() - t0);
 }
 
 /** Arrive at the barrier; true if this was the last of W to arrive (and so released the others). */
@@ -46,7 +64,19 @@ export function arrive(sync: Int32Array, W: number): boolean {
   Atomics.store(sync, SYNC_COUNT, 0);
   Atomics.add(sync, SYNC_GEN, 1);
   Atomics.notify(sync, SYNC_GEN);
+  wakeMain(sync);
   return true;
+}
+
+/**
+ * After a worker thread changed what the main thread may wait on in a step (a barrier, the done
+ * count, the abort flag): if the main thread went to sleep (SYNC_ASLEEP), wake it with a message.
+ * Its Atomics.waitAsync would only see the change at its timeout (Node 20). The main thread sets
+ * the flag, then checks again before it sleeps, so one of the two always sees the other.
+ * Nothing in the main thread itself (it has no parent).
+ */
+export function wakeMain(sync: Int32Array): void {
+  if (Atomics.load(sync, SYNC_ASLEEP) !== 0 && Atomics.exchange(sync, SYNC_ASLEEP, 0) !== 0) parentPort?.postMessage({ [WAKE_MESSAGE]: 1 });
 }
 
 /**
