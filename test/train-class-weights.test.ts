@@ -97,7 +97,7 @@ t.test('the weights of a config: "balanced" from the training labels, a map by l
   t.throws(() => classWeightsOf(cfgOf({ spma: 5 }), data, 'c.json', () => {}), /train\.classWeights: "spma" is not a label of the data \("ham", "spam", "x"\)/);
   const none = { labelNames: ['a', 'b'], splits: { train: { count: 2, labels: Int32Array.from([0, 0]) } } } as unknown as Parameters<typeof classWeightsOf>[1];
   t.throws(() => classWeightsOf(cfgOf('balanced'), none, 'c.json', () => {}), /no training example has the label "b"/);
-  t.throws(() => classWeightsOf(cfgOf('balanced', 'many-to-many'), data, 'c.json', () => {}), /a language model has no classes/);
+  t.throws(() => classWeightsOf(cfgOf('balanced', 'many-to-many'), data, 'c.json', () => {}), /a language model has no per-text classes/);
   t.throws(() => cfgOf({ spam: 0 }), /train\.classWeights/, 'a weight must be above 0');
   t.throws(() => cfgOf('equal'), /train\.classWeights/);
 });
