@@ -18,7 +18,7 @@ import type { BackendName } from '../src/model/backend/index.js';
 
 const BATCH = 16;
 
-interface Extras { dropout?: number; stepLoss?: number; kernels?: BackendName }
+interface Extras { dropout?: number; stepLoss?: number; kernels?: BackendName; clipNorm?: number }
 
 async function trainParallel(spec: ModelSpec, workers: number, steps: number, inject?: { failAtStep: number; mode: 'throw' | 'exit' | 'hang' }, x: Extras = {}) {
   const split = syntheticSplit(spec, 200, 3, 20, 7);
@@ -28,6 +28,7 @@ async function trainParallel(spec: ModelSpec, workers: number, steps: number, in
   const co = new Coordinator({ spec, workers, maxB: BATCH, maxT: 20, bpttWindow: 0, dropout: x.dropout, stepLoss: x.stepLoss, seed: 9, splits: { train: split }, params: p, optimizer: opt, kernels: x.kernels, inject });
   const hashes: string[] = [];
   const losses: number[] = [];
+  const norms: number[] = [];
   try {
     let step = 0;
     for (let epoch = 0; step < steps; epoch++) {
@@ -35,20 +36,21 @@ async function trainParallel(spec: ModelSpec, workers: number, steps: number, in
       co.setOrder('train', plan.order);
       for (let k = 0; k + 1 < plan.batchStarts.length && step < steps; k++) {
         step++;
-        const r = await co.step(step, 'train', plan.batchStarts[k], plan.batchStarts[k + 1] - plan.batchStarts[k], 1);
+        const r = await co.step(step, 'train', plan.batchStarts[k], plan.batchStarts[k + 1] - plan.batchStarts[k], x.clipNorm ?? 1);
         losses.push(r.lossSum / r.count);
+        norms.push(r.gradNorm);
         hashes.push(createHash('sha256').update(new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength)).digest('hex'));
       }
     }
   } finally {
     await co.close();
   }
-  return { p: Float32Array.from(p.data), hashes, losses, split };
+  return { p: Float32Array.from(p.data), hashes, losses, norms, split };
 }
 
 function localTrain(spec: ModelSpec, steps: number, x: Extras = {}) {
   const split = syntheticSplit(spec, 200, 3, 20, 7);
-  const tr = new LocalTrainer(spec, BATCH, 20, { optimizer: defaultOptimizer, clipNorm: 1, dropout: x.dropout, stepLoss: x.stepLoss, seed: 9, kernels: x.kernels });
+  const tr = new LocalTrainer(spec, BATCH, 20, { optimizer: defaultOptimizer, clipNorm: x.clipNorm ?? 1, dropout: x.dropout, stepLoss: x.stepLoss, seed: 9, kernels: x.kernels });
   initParams(tr.p, spec, new Rng(1));
   const batch = allocBatch(BATCH, 20);
   let step = 0;
@@ -89,6 +91,26 @@ for (const [spec, x0] of [
     t.ok(one.losses[49] < one.losses[0], 'the loss went down');
     const again = await trainParallel(spec, 2, 50, undefined, x);
     t.same(again.hashes, two.hashes, 'same seed and worker count: bit-identical weights at every step');
+  });
+}
+
+// Without clipping the slot sum and Adam run as one pass per thread (ShardRunner.fused). A clip
+// norm too large to act runs the two-phase step with the same factor: the same bits are expected,
+// and 1 worker without clipping is still the single-thread loop to the bit.
+for (const spec of [
+  { cell: 'rnn', task: 'many-to-many', V: 30, H: 16, C: 30, E: 8 },
+  { cell: 'lstm', task: 'many-to-one', V: 50, H: 12, C: 3, E: 0 },
+  // Tied weights: the token table's gradient is dense (no rows listed): all of it one fused range.
+  { cell: 'rnn', task: 'many-to-many', V: 30, H: 16, C: 30, E: 16, tieWeights: true },
+] as ModelSpec[]) {
+  t.test(`no clipping: the fused slot sum + Adam = the two-phase step, bit for bit (${spec.cell}, ${spec.E ? 'embedding' : 'one-hot'}${spec.tieWeights ? ', tied' : ''})`, async (t) => {
+    for (const workers of [1, 2, 3]) {
+      const fused = await trainParallel(spec, workers, 20, undefined, { clipNorm: 0 });
+      const twoPhase = await trainParallel(spec, workers, 20, undefined, { clipNorm: 1e30 });
+      t.same(fused.hashes, twoPhase.hashes, `${workers} worker${workers > 1 ? 's' : ''}: the same weights at every step`);
+      t.same(fused.norms, twoPhase.norms, `${workers} worker${workers > 1 ? 's' : ''}: the same gradient norms`);
+      if (workers === 1) t.ok(Buffer.from(fused.p.buffer).equals(Buffer.from(localTrain(spec, 20, { clipNorm: 0 }).buffer)), '1 worker = the single-thread loop');
+    }
   });
 }
 

@@ -3,7 +3,7 @@
 // body and the n mod 4 tail), unaligned offsets, and 1 to 3 gradient slots.
 
 import t from 'tap';
-import { adamStep, sgdStep, sumSlots, sumSquares, addressTable, sumSlotRows, zeroRows } from '../src/model/kernels.js';
+import { adamStep, sgdStep, sumSlots, sumSquares, addressTable, sumSlotRows, zeroRows, sumSlotsAdam, sumSlotRowsAdam, adamUnmarked, type AdamConsts } from '../src/model/kernels.js';
 import { setSimd, simdFor } from '../src/model/simd.js';
 import { SharedArena, arenaOf, memoryOf } from '../src/util/shared.js';
 import { Rng } from '../src/util/prng.js';
@@ -154,4 +154,58 @@ t.test('threads allocate from one arena without overlapping', async (t) => {
   for (let i = 1; i < all.length; i++) if (all[i] - all[i - 1] < 1000) overlap++;
   t.equal(overlap, 0, `${all.length} allocations, none overlapping`);
   await Promise.all(ws.map((w) => w.terminate()));
+});
+
+// The fused slot sum + Adam of a step without clipping (and the zero-gradient Adam of the token
+// rows no slot touched) against the two-pass path they replace: sumSlots into a gradient, then
+// adamStep on it. Every array bit for bit, and Σ g², with SIMD and with the JavaScript twins.
+t.test('sumSlotsAdam, sumSlotRowsAdam, adamUnmarked = sumSlots / sumSlotRows then adamStep, bit for bit (SIMD and JavaScript)', async (t) => {
+  const width = 13, V = 40, dense = 103, size = V * width + dense;
+  const c: AdamConsts = { scale: 1 / 37, b1: 0.9, c1: 0.1, b2: 0.999, c2: 1e-3, stepSize: 1e-3 / (1 - 0.9 ** 5), sqrtBc2: Math.sqrt(1 - 0.999 ** 5), eps: 1e-8, decay: 1 - 1e-4 };
+  const touched = [7, 2, 39, 11, 0, 20, 21];
+  for (const S of [0, 1, 2, 3]) for (const simd of [true, false]) {
+    setSimd(simd);
+    try {
+      const r = new Rng(5 + S);
+      const arena = new SharedArena(0);
+      const arrays = () => {
+        const p = arena.float32(size), m = arena.float32(size), v = arena.float32(size);
+        return { p, m, v };
+      };
+      const fused = arrays(), ref = arrays();
+      for (let i = 0; i < size; i++) {
+        fused.p[i] = ref.p[i] = r.normal();
+        fused.m[i] = ref.m[i] = i % 5 === 0 ? 0 : 0.01 * r.normal();
+        fused.v[i] = ref.v[i] = i % 5 === 0 ? 0 : 1e-4 * Math.abs(r.normal());
+      }
+      const slots = Array.from({ length: 3 }, () => arena.float32(size));
+      const table = arena.int32(3), rows = arena.int32(V), mark = arena.int32(V);
+      addressTable(table, slots);
+      // Slots nonzero only in the dense part and the touched rows, as the workers keep them.
+      for (const sl of slots) {
+        for (const row of touched) for (let i = row * width; i < (row + 1) * width; i++) sl[i] = r.normal();
+        for (let i = V * width; i < size; i++) sl[i] = r.normal();
+      }
+      rows.set(touched);
+      for (const row of touched) mark[row] = 1;
+
+      // reference: the gradient summed, then Adam over everything
+      const g = arena.float32(size);
+      const refSq = S === 0 ? 0 : sumSlotRows(g, slots, S, table, rows, touched.length, width, sumSlots(g, V * width, slots, S, table, V * width, dense));
+      adamStep(ref.p, g, ref.m, ref.v, 0, size, c);
+
+      // fused: the dense part, the touched rows, then the other rows (in two ranges, as two threads would)
+      let sq = sumSlotsAdam(fused.p, fused.m, fused.v, V * width, dense, slots, S, table, c);
+      sq = sumSlotRowsAdam(fused.p, fused.m, fused.v, slots, S, table, rows, touched.length, width, sq, c);
+      adamUnmarked(fused.p, fused.m, fused.v, mark, 0, 17, width, c);
+      adamUnmarked(fused.p, fused.m, fused.v, mark, 17, V, width, c);
+      const what = `S ${S}, ${simd ? 'SIMD' : 'JavaScript'}`;
+      if (S > 0) t.equal(sq, refSq, `Σ g² (${what})`);
+      for (const k of ['p', 'm', 'v'] as const) {
+        t.ok(Buffer.from(fused[k].buffer, fused[k].byteOffset, fused[k].byteLength).equals(Buffer.from(ref[k].buffer, ref[k].byteOffset, ref[k].byteLength)), `${k} bit-identical (${what})`);
+      }
+    } finally {
+      setSimd(true);
+    }
+  }
 });

@@ -113,19 +113,74 @@ export interface AdamConsts { scale: number; b1: number; c1: number; b2: number;
  */
 export function adamStep(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, o: number, n: number, c: AdamConsts): void {
   const k = simdFor(p, g, m, v);
-  const scale = f32(c.scale), b1 = f32(c.b1), c1 = f32(c.c1), b2 = f32(c.b2), c2 = f32(c.c2);
-  const stepSize = f32(c.stepSize), sqrtBc2 = f32(c.sqrtBc2), eps = f32(c.eps), decay = f32(c.decay);
   if (k) {
     const at = 4 * o;
-    k.adam(p.byteOffset + at, g.byteOffset + at, m.byteOffset + at, v.byteOffset + at, n, scale, b1, c1, b2, c2, stepSize, sqrtBc2, eps, decay);
+    k.adam(p.byteOffset + at, g.byteOffset + at, m.byteOffset + at, v.byteOffset + at, n, ...f32Consts(c));
     return;
   }
+  const fc = f32Consts(c);
+  for (let i = o, e = o + n; i < e; i++) adamElement(p, m, v, i, g[i], fc);
+}
+
+type F32Consts = [scale: number, b1: number, c1: number, b2: number, c2: number, stepSize: number, sqrtBc2: number, eps: number, decay: number];
+
+/** The Adam constants rounded to float32, in the order the SIMD kernels take them. */
+function f32Consts(c: AdamConsts): F32Consts {
+  return [f32(c.scale), f32(c.b1), f32(c.c1), f32(c.b2), f32(c.c2), f32(c.stepSize), f32(c.sqrtBc2), f32(c.eps), f32(c.decay)];
+}
+
+/** One element of Adam with gradient g (the JavaScript twin of the SIMD lanes). */
+function adamElement(p: Float32Array, m: Float32Array, v: Float32Array, i: number, g: number, [scale, b1, c1, b2, c2, stepSize, sqrtBc2, eps, decay]: F32Consts): void {
+  const gi = f32(g * scale);
+  const mi = (m[i] = f32(f32(b1 * m[i]) + f32(c1 * gi)));
+  const vi = (v[i] = f32(f32(b2 * v[i]) + f32(f32(c2 * gi) * gi)));
+  p[i] = f32(f32(p[i] * decay) - f32(f32(stepSize * mi) / f32(f32(f32(Math.sqrt(vi)) / sqrtBc2) + eps)));
+}
+
+/**
+ * The slot sum and Adam fused (no clipping, so the factor is known before the sum): for elements
+ * [o, o+n), g = Σ_k slots[k] in order (float32 adds, as sumSlots; S = 0: g = 0), then adamStep
+ * with that g; returns Σ g² as sumSlots sums it. The same bits as sumSlots into a gradient, then
+ * adamStep on it, with the gradient never written. SIMD when everything shares one memory.
+ */
+export function sumSlotsAdam(p: Float32Array, m: Float32Array, v: Float32Array, o: number, n: number, slots: Float32Array[], S: number, table: Int32Array, c: AdamConsts): number {
+  const k = simdFor(p, m, v, table);
+  if (k) return k.sumSlotsAdam(p.byteOffset + 4 * o, m.byteOffset + 4 * o, v.byteOffset + 4 * o, table.byteOffset, S, 4 * o, n, ...f32Consts(c));
+  const fc = f32Consts(c);
+  let l0 = 0, l1 = 0, l2 = 0, l3 = 0, tail = 0;
+  const vend = o + (n & ~3);
   for (let i = o, e = o + n; i < e; i++) {
-    const gi = f32(g[i] * scale);
-    const mi = (m[i] = f32(f32(b1 * m[i]) + f32(c1 * gi)));
-    const vi = (v[i] = f32(f32(b2 * v[i]) + f32(f32(c2 * gi) * gi)));
-    p[i] = f32(f32(p[i] * decay) - f32(f32(stepSize * mi) / f32(f32(f32(Math.sqrt(vi)) / sqrtBc2) + eps)));
+    let x = S > 0 ? slots[0][i] : 0;
+    for (let j = 1; j < S; j++) x = f32(x + slots[j][i]);
+    const lane = (i - o) & 3, sq = x * x;
+    if (i >= vend) tail += sq;
+    else if (lane === 0) l0 += sq;
+    else if (lane === 1) l1 += sq;
+    else if (lane === 2) l2 += sq;
+    else l3 += sq;
+    adamElement(p, m, v, i, x, fc);
   }
+  return (l0 + l1 + (l2 + l3)) + tail;
+}
+
+/** sumSlotsAdam over whole token rows r in rows[0..n) (`width` elements at r·width); returns sq0 plus each row's Σ g², in list order. */
+export function sumSlotRowsAdam(p: Float32Array, m: Float32Array, v: Float32Array, slots: Float32Array[], S: number, table: Int32Array, rows: Int32Array, n: number, width: number, sq0: number, c: AdamConsts): number {
+  const k = simdFor(p, m, v, table);
+  if (k && memoryOf(rows) === memoryOf(p)) return k.sumSlotRowsAdam(p.byteOffset, m.byteOffset, v.byteOffset, table.byteOffset, S, rows.byteOffset, n, width, sq0, ...f32Consts(c));
+  let sq = sq0;
+  for (let i = 0; i < n; i++) sq += sumSlotsAdam(p, m, v, rows[i] * width, width, slots, S, table, c);
+  return sq;
+}
+
+/**
+ * Adam with a zero gradient on the token rows r in [r0, r1) with mark[r] = 0 (no slot touched
+ * them): the bits of adamStep on a gradient that is zero there, without reading one.
+ */
+export function adamUnmarked(p: Float32Array, m: Float32Array, v: Float32Array, mark: Int32Array, r0: number, r1: number, width: number, c: AdamConsts): void {
+  const k = simdFor(p, m, v, mark);
+  if (k) { k.adamUnmarked(p.byteOffset, m.byteOffset, v.byteOffset, mark.byteOffset, r0, r1, width, ...f32Consts(c)); return; }
+  const fc = f32Consts(c);
+  for (let r = r0; r < r1; r++) if (mark[r] === 0) for (let i = r * width, e = i + width; i < e; i++) adamElement(p, m, v, i, 0, fc);
 }
 
 /** SGD with momentum buffer b and L2 decay wd on [o, o+n), in float32: b = (μ·b + g·scale) + wd·p;  p −= lr·b. */

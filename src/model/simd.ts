@@ -12,6 +12,12 @@ export interface SimdKernels {
   sumSlots(dst: number, table: number, S: number, off: number, n: number): number;
   sumSlotRows(dst: number, table: number, S: number, rows: number, n: number, width: number, sq0: number): number;
   zeroRows(dst: number, rows: number, n: number, width: number): void;
+  sumSlotsAdam(p: number, m: number, v: number, table: number, S: number, off: number, n: number,
+    scale: number, b1: number, c1: number, b2: number, c2: number, stepSize: number, sqrtBc2: number, eps: number, decay: number): number;
+  sumSlotRowsAdam(p: number, m: number, v: number, table: number, S: number, rows: number, n: number, width: number, sq0: number,
+    scale: number, b1: number, c1: number, b2: number, c2: number, stepSize: number, sqrtBc2: number, eps: number, decay: number): number;
+  adamUnmarked(p: number, m: number, v: number, mark: number, r0: number, r1: number, width: number,
+    scale: number, b1: number, c1: number, b2: number, c2: number, stepSize: number, sqrtBc2: number, eps: number, decay: number): void;
 }
 
 let module: WebAssembly.Module | null = null;

@@ -3,7 +3,7 @@
 // adamStep/sgdStep kernels). The update of element i depends on element i alone, so any split of
 // [0, size) into ranges (one per worker thread) gives the same bits.
 
-import { adamStep, sgdStep } from '../model/kernels.js';
+import { adamStep, sgdStep, type AdamConsts } from '../model/kernels.js';
 import type { SharedArena } from '../util/shared.js';
 
 export interface OptimizerOptions {
@@ -47,17 +47,18 @@ export class Optimizer {
 export function updateRange(
   o: OptimizerOptions, step: number, p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, scale: number, lo: number, hi: number,
 ): void {
-  const { lr, beta1, beta2, eps, momentum } = o;
-  const wd = o.weightDecay ?? 0;
-  if (o.kind === 'adam') {
-    adamStep(p, g, m, v, lo, hi - lo, {
-      scale, b1: beta1, c1: 1 - beta1, b2: beta2, c2: 1 - beta2,
-      stepSize: lr / (1 - Math.pow(beta1, step)),
-      sqrtBc2: Math.sqrt(1 - Math.pow(beta2, step)),
-      eps,
-      decay: 1 - lr * wd, // PyTorch AdamW: p *= 1 − lr·wd before the Adam step
-    });
-  } else {
-    sgdStep(p, g, m, lo, hi - lo, scale, momentum, lr, wd);
-  }
+  if (o.kind === 'adam') adamStep(p, g, m, v, lo, hi - lo, adamConsts(o, step, scale));
+  else sgdStep(p, g, m, lo, hi - lo, scale, o.momentum, o.lr, o.weightDecay ?? 0);
+}
+
+/** Adam's constants at optimizer step `step` (1-based) with gradient factor `scale` (the kernels take them). */
+export function adamConsts(o: OptimizerOptions, step: number, scale: number): AdamConsts {
+  const { lr, beta1, beta2, eps } = o;
+  return {
+    scale, b1: beta1, c1: 1 - beta1, b2: beta2, c2: 1 - beta2,
+    stepSize: lr / (1 - Math.pow(beta1, step)),
+    sqrtBc2: Math.sqrt(1 - Math.pow(beta2, step)),
+    eps,
+    decay: 1 - lr * (o.weightDecay ?? 0), // PyTorch AdamW: p *= 1 − lr·wd before the Adam step
+  };
 }

@@ -1,11 +1,14 @@
 // The coordinator: cuts each batch into shards balanced by real tokens and runs a training step
-// as ONE task per worker thread (piscina): each computes its shard's gradient sums into its slot,
-// meets the others at a barrier in shared memory, sums its part of the slots (in slot order, each
-// worker a part of the arena), meets them again, and applies the clipped optimizer step to its
-// slice of the parameters. Everything lives in one SharedArena, so the products run on the chosen
-// compute backend and the reduction and the update as SIMD kernels, with no copies. A worker
-// failure (or a worker that stops answering) aborts the step; nothing is applied unless a worker
-// had already begun its update.
+// on W worker threads (piscina), each running one long loop task that waits on a step counter in
+// shared memory, so no thread waits to be woken by a message in a step. While steps are short the
+// main thread computes shard 0 itself (its worker thread idles), so no thread start is on the
+// critical path either. Each thread computes its shard's gradient sums into its slot, meets the
+// others at a barrier in shared memory, sums its part of the slots (in slot order, each thread a
+// part of the arena), meets them again, and applies the clipped optimizer step to its slice of
+// the parameters (without clipping, sum and Adam are one pass: ShardRunner.fused). Everything
+// lives in one SharedArena, so the products run on the chosen compute backend and the reduction
+// and the update as SIMD kernels, with no copies. A failure in any thread (or a thread that stops
+// answering) aborts the step; nothing is applied unless a thread had already begun its update.
 
 import { Piscina } from 'piscina';
 import { availableParallelism } from 'node:os';
@@ -14,12 +17,17 @@ import { performance } from 'node:perf_hooks';
 import { existsSync } from 'node:fs';
 import type { ModelSpec } from '../model/spec.js';
 import { makeLayout, allocParams, type Params, type Layout } from '../model/params.js';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { sharedBuffer, sharedInt32, arenaOf, type SharedArena } from '../util/shared.js';
-import { tokenRows, type UpdateStats } from '../optim/step.js';
+import { tokenRows, clipScale, type UpdateStats } from '../optim/step.js';
 import type { Optimizer } from '../optim/optim.js';
 import type { EncodedSplit, SplitName } from '../data/index.js';
 import { shardWindow } from '../data/shards.js';
-import { SYNC_ABORT, SYNC_GEN, SYNC_PHASE, PHASE_UPDATE, TID_MESSAGE, type WorkerInit, type SlotBuffers, type StepTask, type StepResult, type EvalTask, type ShardResult, type CarryBuffers, type UpdateTask } from './protocol.js';
+import {
+  SYNC_ABORT, SYNC_GEN, SYNC_STEP, SYNC_DONE, SYNC_READY, SYNC_ASLEEP, SYNC_PHASE, PHASE_UPDATE, TID_MESSAGE, WAKE_MESSAGE, BOX_WORDS, RESULT_WORDS, writeTask, readResult, blankTasks,
+  type WorkerInit, type SlotBuffers, type StepTask, type StepResult, type EvalTask, type ShardResult, type CarryBuffers, type UpdateTask, type LoopTask,
+} from './protocol.js';
+import { ShardRunner, Spin, arrive } from './shard.js';
 import { stateSize } from '../model/spec.js';
 import { UserError } from '../util/errors.js';
 import type { BioScheme } from '../model/metrics.js';
@@ -115,17 +123,46 @@ export class WorkerFailure extends UserError {
   }
 }
 
+/** Steps shorter than this bring shard 0 to the main thread; longer than LONG_STEP_MS take it back to a worker thread, ms. */
+const SHORT_STEP_MS = 20;
+const LONG_STEP_MS = 50;
+
+/** How long the main thread spins at a barrier (or for the workers to finish) before it yields to its event loop, at most, ms. */
+const MAIN_SPIN_MS = 0.5;
+
+/** The event loop gets a turn (signals, timers, I/O) at least this often, ms: steps that never wait would starve it. */
+const TURN_MS = 5;
+
+/** Thrown in the main thread when a worker thread aborted the step: its own error is its loop task's rejection. */
+class StepAborted extends Error {}
+
 export class Coordinator {
+  /** Shards per batch, and worker threads. */
   readonly workers: number;
   readonly layout: Layout;
   readonly params: Params;
   /** The reduced gradient: sums over the batch (the update applies 1/count and the clipping factor as it reads them). */
   readonly grad: Params;
+  /** The worker threads, one per shard. */
   private readonly pool: Piscina;
+  private readonly init: WorkerInit;
+  /** Shard 0 in this thread, while steps are short (see onMain); null until the first such step. */
+  private runner: ShardRunner | null = null;
+  /**
+   * Whether this thread computes shard 0 (and its worker thread idles): while steps are short,
+   * where waking a thread would cost a good part of the step. Long steps are left to the worker
+   * threads alone, so that this thread's event loop answers at once (a second Ctrl-C exits then).
+   */
+  private onMain = false;
+  /** The first shard of the running loops (1: this thread computes shard 0). */
+  private loopsFrom: 0 | 1 = 0;
   private readonly slots: SlotBuffers[];
   private readonly orders: Partial<Record<SplitName, Int32Array>>;
   private readonly fence: Int32Array;
   private readonly sync: Int32Array;
+  private readonly box: Float64Array;
+  private readonly results: Float64Array;
+  private readonly partials: Float64Array;
   private readonly carry: CarryBuffers | null;
   /** The token rows nonzero in `grad`, this step's (cur) and the last's, and their counts (see WorkerInit.unions). */
   private readonly unions: [Int32Array, Int32Array];
@@ -137,6 +174,21 @@ export class Coordinator {
   private readonly tids = new Map<number, number>();
   /** The slowest step so far, ms: the stall timeout scales with it. */
   private slowestMs = 0;
+  /** The worker threads' loop tasks while training (null: not running, e.g. during evaluation). */
+  private loops: Promise<unknown>[] | null = null;
+  /** Errors the loop tasks ended with (a worker thread that threw, died or left its loop). */
+  private loopErrors: Error[] = [];
+  private exiting = false;
+  /** How long this thread spins in a step's wait before it naps (up to MAIN_SPIN_MS). */
+  private readonly spin = new Spin(MAIN_SPIN_MS);
+  /** Ends the main thread's nap in a step (see nap()), while it naps. */
+  private wake: (() => void) | null = null;
+  /** When the event loop last had a turn before a step (see turn()). */
+  private lastTurn = 0;
+  /** Each thread's part of the step (tasks[0]: this thread's) and its result, reused step after step. */
+  private readonly tasks: StepTask[];
+  private readonly updateTasks: UpdateTask[];
+  private readonly stepResults: StepResult[];
   /** The per-step gradient-norm profile of the last step: mean ‖dL/da_t‖ for t = 1..T. */
   readonly stepNorms: Float64Array;
   stepNormsT = 0;
@@ -167,6 +219,8 @@ export class Coordinator {
     this.fence = sharedInt32(1);
     this.slots.forEach((sl, k) => (slotTable[k] = sl.grad));
     this.sync = sharedInt32(SYNC_PHASE + this.workers);
+    this.box = new Float64Array(sharedBuffer(8 * BOX_WORDS * this.workers), 0, BOX_WORDS * this.workers);
+    this.results = new Float64Array(sharedBuffer(8 * RESULT_WORDS * this.workers), 0, RESULT_WORDS * this.workers);
     this.stepNorms = new Float64Array(o.maxT);
     const S = stateSize(o.spec);
     const rows = () => new Float32Array(sharedBuffer(4 * o.maxB * S), 0, o.maxB * S);
@@ -176,12 +230,23 @@ export class Coordinator {
     this.unionCounts = sharedInt32(2);
     const init: WorkerInit = {
       spec: o.spec, kernels: o.kernels ?? 'js', sync: this.sync,
-      partials: new Float64Array(sharedBuffer(32 * this.workers), 0, 4 * this.workers), unionCounts: this.unionCounts,
+      partials: (this.partials = new Float64Array(sharedBuffer(32 * this.workers), 0, 4 * this.workers)), unionCounts: this.unionCounts,
       memory: arena.memory, params: this.params.data.byteOffset, grad: this.grad.data.byteOffset,
       moments: m ? { m: m.byteOffset, v: v!.length > 0 ? v!.byteOffset : -1 } : null,
       slotTable: slotTable.byteOffset, slots: this.slots, unions: this.unions, splits: o.splits,
-      orders: this.orders, maxB: o.maxB, maxT: o.maxT, bpttWindow: o.bpttWindow, dropout: o.dropout ?? 0, seed: o.seed ?? 0, stepLoss: o.stepLoss ?? 0, classWeights: o.classWeights ?? null, carry: this.carry, fence: this.fence, inject: o.inject,
+      orders: this.orders, maxB: o.maxB, maxT: o.maxT, bpttWindow: o.bpttWindow, dropout: o.dropout ?? 0, seed: o.seed ?? 0, stepLoss: o.stepLoss ?? 0, classWeights: o.classWeights ?? null, carry: this.carry, fence: this.fence,
+      box: this.box, results: this.results, inject: o.inject,
     };
+    this.init = init;
+    this.tasks = [];
+    this.updateTasks = [];
+    this.stepResults = [];
+    for (let k = 0; k < this.workers; k++) {
+      const [t, u] = blankTasks();
+      this.tasks.push(t);
+      this.updateTasks.push(u);
+      this.stepResults.push({ lossSum: 0, count: 0, correct: 0, batchLoss: 0, batchCount: 0, gradNorm: 0, clipped: false, finite: true, fwdBwdMs: 0, reduceMs: 0, updateMs: 0 });
+    }
     this.pool = new Piscina({
       filename: workerFile(), minThreads: this.workers, maxThreads: this.workers, idleTimeout: 24 * 3600 * 1000, workerData: init,
       // Workers run compiled JS: do not inherit a TypeScript loader from the parent (tests run under one).
@@ -190,7 +255,8 @@ export class Coordinator {
     // Errors outside a task (a thread dying between tasks) surface at the next run(); keep the
     // EventEmitter from throwing them at top level.
     this.pool.on('error', () => {});
-    this.pool.on('message', (m: { [TID_MESSAGE]?: number; threadId?: number }) => {
+    this.pool.on('message', (m: { [TID_MESSAGE]?: number; [WAKE_MESSAGE]?: number; threadId?: number }) => {
+      if (m?.[WAKE_MESSAGE]) this.wake?.();
       if (typeof m?.[TID_MESSAGE] === 'number' && typeof m.threadId === 'number') this.tids.set(m.threadId, m[TID_MESSAGE]);
     });
   }
@@ -246,15 +312,18 @@ export class Coordinator {
 
   /**
    * One training step on order[off, off+n): gradient, slot sum, clipping and the optimizer update,
-   * one task per worker. The optimizer's lr (opt.opts.lr) must be set for this step. Nothing is
-   * updated when the loss or the gradient is not finite (the result says so).
+   * shard 0 in this thread and the others in the worker threads. The optimizer's lr
+   * (opt.opts.lr) must be set for this step. Nothing is updated when the loss or the gradient is
+   * not finite (the result says so).
    */
   async step(step: number, split: SplitName, off: number, n: number, clipNorm: number): Promise<TrainStepResult> {
     const opt = this.optimizer();
+    await this.turn();
     this.feed(split, off, n);
     const shards = this.shards(split, off, n);
     const optStep = opt.step + 1;
-    const results = await this.runStep(step, this.stepTasks(step, split, off, shards, { step: optStep, clipNorm, gradientOnly: false }));
+    this.beforeStep(step, split, off, shards, { step: optStep, clipNorm, gradientOnly: false });
+    const results = await this.runStep(step);
     const first = results[0];
     if (first.finite) opt.step = optStep;
     return { ...this.totals(results, shards.length), gradNorm: first.gradNorm, clipped: first.clipped, finite: first.finite };
@@ -268,10 +337,12 @@ export class Coordinator {
    */
   async gradient(step: number, split: SplitName, off: number, n: number, rank: number, ranks: number): Promise<LocalGradient> {
     this.optimizer();
+    await this.turn();
     this.feed(split, off, n);
     const W = this.workers;
     const shards = this.shards(split, off, n, ranks * W).slice(rank * W, (rank + 1) * W);
-    const results = await this.runStep(step, this.stepTasks(step, split, off, shards, { step: 0, clipNorm: 0, gradientOnly: true }));
+    this.beforeStep(step, split, off, shards, { step: 0, clipNorm: 0, gradientOnly: true });
+    const results = await this.runStep(step);
     return { ...this.totals(results, shards.length), rows: this.unions[this.cur].subarray(0, this.unionCounts[this.cur]) };
   }
 
@@ -284,20 +355,40 @@ export class Coordinator {
     this.unionCounts[this.cur] = n;
   }
 
-  /** The optimizer step with gradient scale·grad, each worker its slice (after gradient() and the allreduce). */
+  /** The optimizer step with gradient scale·grad, each thread its slice (after gradient() and the allreduce). */
   async update(step: number, scale: number): Promise<number> {
     const opt = this.optimizer();
-    const W = this.workers, optStep = opt.step + 1;
-    const tasks: UpdateTask[] = [];
+    const W = this.workers, optStep = opt.step + 1, t0 = performance.now();
     for (let k = 0; k < W; k++) {
-      const [lo, hi] = this.updateSlice(k);
-      tasks.push({ kind: 'update', step: optStep, opts: { ...opt.opts }, scale, lo, hi });
+      const u = this.updateTasks[k];
+      [u.lo, u.hi] = this.updateSlice(k);
+      u.step = optStep; u.opts = opt.opts; u.scale = scale;
     }
-    Atomics.add(this.fence, 0, 1); // release: workers see the summed gradient
     for (let k = 0; k < W; k++) Atomics.store(this.sync, SYNC_PHASE + k, PHASE_UPDATE);
-    const ms = await this.runTasks<number>(step, tasks);
+    let ms = 0;
+    const onMain = this.onMain;
+    try {
+      await this.dispatch(this.updateTasks, onMain ? 1 : 0);
+      if (onMain) ms = this.mainRunner().updateOnly(this.updateTasks[0]);
+      await this.workersDone(t0, onMain ? W - 1 : W);
+    } catch (e) {
+      throw await this.fail(step, e);
+    }
+    for (let k = onMain ? 1 : 0; k < W; k++) ms = Math.max(ms, this.results[k * RESULT_WORDS + 5]);
     opt.step = optStep;
-    return Math.max(...ms);
+    return ms;
+  }
+
+  /**
+   * A turn of the event loop if it had none for TURN_MS. A step whose barriers all pass while
+   * spinning never yields to it (its awaits are microtasks), and a run of such steps would keep
+   * signal handlers, timers and AbortSignals from running.
+   */
+  private turn(): Promise<void> | undefined {
+    const now = performance.now();
+    if (now - this.lastTurn < TURN_MS) return undefined;
+    this.lastTurn = now;
+    return nextTurn() as Promise<unknown> as Promise<void>;
   }
 
   /** Token shards: read order[off, off+n) of `split` into its window (in-memory splits have none). */
@@ -320,26 +411,31 @@ export class Coordinator {
     return this.o.optimizer;
   }
 
-  /** The W step tasks on these shards of the batch at `off` (tasks beyond the shards have none). */
-  private stepTasks(step: number, split: SplitName, off: number, shards: Array<[number, number]>, u: { step: number; clipNorm: number; gradientOnly: boolean }): StepTask[] {
+  /**
+   * Before the step starts: each thread's part of the step on these shards of the batch at `off`
+   * (threads beyond the shards have none) into this.tasks. Nothing runs yet; whatever must be in
+   * shared memory before any thread reads the batch goes here, before runStep().
+   */
+  private beforeStep(step: number, split: SplitName, off: number, shards: Array<[number, number]>, u: { step: number; clipNorm: number; gradientOnly: boolean }): void {
     const opt = this.o.optimizer!;
     const W = this.workers, S = shards.length, { denseStart } = tokenRows(this.layout), size = this.layout.size;
-    this.cur = this.cur === 0 ? 1 : 0;
-    const tasks: StepTask[] = [];
+    // Without clipping the slot sum and Adam are one pass (ShardRunner.fused), which leaves the
+    // reduced gradient and its rows (unions[cur]) as they are: the next two-phase step zeroes those.
+    const fused = u.clipNorm === 0 && !u.gradientOnly && opt.opts.kind === 'adam';
+    if (!fused) this.cur = this.cur === 0 ? 1 : 0;
     for (let k = 0; k < W; k++) {
       const [o, m] = k < S ? shards[k] : [0, 0];
       // Dense ranges and update slices in multiples of 16 elements (64-byte lines: no sharing).
       const lo = denseStart + Math.floor(((size - denseStart) * k) / W / 16) * 16;
       const hi = k === W - 1 ? size : denseStart + Math.floor(((size - denseStart) * (k + 1)) / W / 16) * 16;
       const [ulo, uhi] = this.updateSlice(k);
-      tasks.push({
-        kind: 'step', step, split, off: o, n: m, k, W, S, lo, hi, cur: this.cur, row0: k < S ? o - off : 0,
-        update: { step: u.step, opts: { ...opt.opts }, clipNorm: u.clipNorm, ulo, uhi }, gradientOnly: u.gradientOnly,
-      });
+      const t = this.tasks[k];
+      t.step = step; t.split = split; t.off = o; t.n = m; t.k = k; t.W = W; t.S = S; t.lo = lo; t.hi = hi; t.cur = this.cur; t.row0 = k < S ? o - off : 0;
+      t.update.step = u.step; t.update.opts = opt.opts; t.update.clipNorm = u.clipNorm; t.update.ulo = ulo; t.update.uhi = uhi;
+      t.gradientOnly = u.gradientOnly; t.fused = fused;
     }
-    this.sync.fill(0);
-    Atomics.add(this.fence, 0, 1); // release: workers see the parameters as updated so far
-    return tasks;
+    for (let k = 0; k < W; k++) Atomics.store(this.sync, SYNC_PHASE + k, 0);
+    Atomics.add(this.fence, 0, 1); // release: threads see the parameters as updated so far
   }
 
   /** Loss, count and timings summed over the first S results (the tasks that had a shard). */
@@ -356,51 +452,195 @@ export class Coordinator {
   }
 
   /**
-   * The step's W tasks, one per thread. A task that fails stops the others at their next barrier
-   * (the abort flag); a step that outlasts the stall timeout is taken as a worker that stopped
-   * answering. Either way the pool is destroyed and a WorkerFailure names the step.
+   * The step in this.tasks on every thread: the worker threads' parts through their mailboxes,
+   * shard 0 here while steps are short, meeting at the barriers in shared memory. A failure in any thread stops the
+   * others at their next barrier (the abort flag); a step that outlasts the stall timeout is
+   * taken as a worker that stopped answering. Either way the pool is destroyed and a
+   * WorkerFailure names the step.
    */
-  private async runStep(step: number, tasks: StepTask[]): Promise<StepResult[]> {
+  private async runStep(step: number): Promise<StepResult[]> {
     const t0 = performance.now();
-    const results = await this.runTasks<StepResult>(step, tasks);
-    this.slowestMs = Math.max(this.slowestMs, performance.now() - t0);
-    return results;
+    const W = this.workers, t = this.tasks[0], r = this.stepResults[0], onMain = this.onMain;
+    try {
+      await this.dispatch(this.tasks, onMain ? 1 : 0);
+      if (onMain) {
+        const runner = this.mainRunner();
+        const g = runner.gradient(t);
+        r.lossSum = g.lossSum; r.count = g.count; r.correct = g.correct; r.fwdBwdMs = g.ms;
+        await this.meet(t0);
+        if (t.fused) { r.reduceMs = 0; r.updateMs = runner.fused(t).ms; } else {
+          r.reduceMs = runner.reduce(t);
+          await this.meet(t0);
+          r.updateMs = t.gradientOnly ? 0 : runner.update(t).updateMs;
+        }
+      }
+      await this.workersDone(t0, onMain ? W - 1 : W);
+    } catch (e) {
+      throw await this.fail(step, e);
+    }
+    for (let k = onMain ? 1 : 0; k < W; k++) readResult(this.results, k, this.stepResults[k]);
+    // Every thread took the same norm and decision from the partials: take them here too (in shard
+    // order, as they add them). A fused step's threads do not need them; the caller does.
+    let batchLoss = 0, batchCount = 0, sumSq = 0;
+    for (let k = 0; k < W; k++) { batchLoss += this.partials[4 * k]; batchCount += this.partials[4 * k + 1]; sumSq += this.partials[4 * k + 2]; }
+    const c = clipScale(sumSq, batchCount, t.update.clipNorm);
+    if (t.gradientOnly) { r.gradNorm = NaN; r.clipped = false; r.finite = true; } // the caller sums over the ranks first
+    else { r.gradNorm = c.gradNorm; r.clipped = c.clipped; r.finite = c.finite && Number.isFinite(batchLoss); }
+    const ms = performance.now() - t0;
+    this.slowestMs = Math.max(this.slowestMs, ms);
+    if (onMain ? ms > LONG_STEP_MS : ms < SHORT_STEP_MS) this.onMain = !onMain;
+    return this.stepResults;
   }
 
-  private async runTasks<R>(step: number, tasks: Array<StepTask | UpdateTask>): Promise<R[]> {
-    try {
-      const runs = tasks.map((t) => this.pool.run(t) as Promise<R>);
-      return await this.watched(runs, Promise.all(runs));
-    } catch (e) {
-      Atomics.store(this.sync, SYNC_ABORT, 1);
-      Atomics.notify(this.sync, SYNC_GEN);
-      let partial = false;
-      for (let k = 0; k < this.workers; k++) if (this.sync[SYNC_PHASE + k] === PHASE_UPDATE) partial = true;
-      await this.destroy();
-      throw new WorkerFailure(step, `${partial ? 'during the optimizer update: ' : ''}${e instanceof Error ? e.message : String(e)}`, partial);
-    }
+  /** This thread's runner of shard 0 (its workspace is allocated the first time steps are short enough for it). */
+  private mainRunner(): ShardRunner {
+    return (this.runner ??= new ShardRunner(this.init, arenaOf(this.params.data)!, true));
   }
 
   /**
-   * `all`, or a rejection when none of `runs` has finished for the stall limit (20 times the
-   * slowest step so far, at least 2 minutes; 0: none): a worker thread that stopped answering. The clock
-   * restarts at each finished task, so a long evaluation of many batches is not cut short.
+   * Post each loop's part of a command to its mailbox and ring: the loops start it at once. `k0`:
+   * the first shard on a worker thread (1 when this thread computes shard 0); the loops are
+   * (re)started for shards k0..W-1.
    */
-  private watched<T>(runs: Promise<unknown>[], all: Promise<T>): Promise<T> {
-    const limit = this.o.stallTimeoutMs ?? Math.max(120_000, 20 * this.slowestMs);
-    return new Promise<T>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const arm = () => {
-        clearTimeout(timer);
-        if (limit > 0) timer = setTimeout(() => reject(new Error(`no answer for ${(limit / 1000).toFixed(limit < 10_000 ? 1 : 0)} s (the slowest step so far took ${(this.slowestMs / 1000).toFixed(1)} s): a worker thread stopped answering`)), limit);
-      };
+  private async dispatch(tasks: Array<StepTask | UpdateTask>, k0: 0 | 1): Promise<void> {
+    if (this.loops && this.loopsFrom !== k0) await this.stopLoops();
+    this.startLoops(k0);
+    Atomics.store(this.sync, SYNC_DONE, 0);
+    for (let k = k0; k < this.workers; k++) writeTask(this.box, k, tasks[k]);
+    this.ring();
+  }
+
+  /**
+   * Wake the worker threads' loops ahead of the next command, without one: they spin again (1 ms)
+   * before sleeping. Distributed training calls it before the allreduce, so that the update
+   * after it finds them awake, not asleep in Atomics.wait.
+   */
+  prewake(): void {
+    if (this.loops) Atomics.notify(this.sync, SYNC_STEP);
+  }
+
+  private ring(): void {
+    Atomics.add(this.sync, SYNC_STEP, 1);
+    Atomics.notify(this.sync, SYNC_STEP);
+  }
+
+  /** The worker threads' loops (see LoopTask) for shards k0..W-1, started at the first step, after each evaluation and when k0 changes. */
+  private startLoops(k0: 0 | 1): void {
+    if (this.loops || this.workers === k0) return;
+    const seq = Atomics.load(this.sync, SYNC_STEP);
+    this.loopErrors = [];
+    this.loops = [];
+    this.loopsFrom = k0;
+    Atomics.store(this.sync, SYNC_READY, 0);
+    for (let k = k0; k < this.workers; k++) {
+      const run = this.pool.run({ kind: 'loop', k, seq } satisfies LoopTask);
+      run.then(
+        () => { if (!this.exiting) this.loopErrors.push(new Error(`worker thread ${k} left its step loop`)); },
+        (e) => { this.loopErrors.push(e instanceof Error ? e : new Error(String(e))); this.wake?.(); },
+      );
+      this.loops.push(run);
+    }
+  }
+
+  /** End the worker threads' loops (before evaluation and closing): their threads are free for tasks again. */
+  private async stopLoops(): Promise<void> {
+    if (!this.loops) return;
+    this.exiting = true;
+    for (let k = this.loopsFrom; k < this.workers; k++) writeTask(this.box, k, null);
+    this.ring();
+    try {
+      await this.watched(this.loops, Promise.all(this.loops));
+    } finally {
+      this.loops = null;
+      this.exiting = false;
+    }
+  }
+
+  /** This thread's arrival at a step barrier; a promise only if it has to wait past its spin. */
+  private meet(t0: number): Promise<void> | undefined {
+    const gen = Atomics.load(this.sync, SYNC_GEN);
+    if (arrive(this.sync, this.workers)) return undefined;
+    return this.waitWhile(SYNC_GEN, gen, t0);
+  }
+
+  /** Until `loops` worker threads have finished the command. */
+  private async workersDone(t0: number, loops: number): Promise<void> {
+    for (let d; (d = Atomics.load(this.sync, SYNC_DONE)) < loops;) await this.waitWhile(SYNC_DONE, d, t0);
+  }
+
+  /**
+   * Wait while sync[index] === value: spin for MAIN_SPIN_MS (the others are usually within that,
+   * and the event loop's turn would cost more), then wait asynchronously, in short waits, so that
+   * a worker thread's death, its error, and the stall limit are seen.
+   */
+  private waitWhile(index: number, value: number, t0: number): Promise<void> | undefined {
+    const start = performance.now(), until = start + this.spin.ms;
+    while (Atomics.load(this.sync, index) === value) {
+      if (Atomics.load(this.sync, SYNC_ABORT) !== 0) throw new StepAborted();
+      if (performance.now() >= until) return this.sleepWhile(index, value, t0, start);
+    }
+    this.spin.saw(performance.now() - start);
+    return undefined;
+  }
+
+  private async sleepWhile(index: number, value: number, t0: number, start: number): Promise<void> {
+    const limit = this.stallLimit();
+    const loops = this.loops ? this.workers - this.loopsFrom : 0;
+    let since = t0; // the stall clock: from the step's start, or once the loops' threads have started
+    let checked = performance.now();
+    while (Atomics.load(this.sync, index) === value) {
+      if (Atomics.load(this.sync, SYNC_ABORT) !== 0 || this.loopErrors.length > 0) throw new StepAborted();
+      const now = performance.now();
+      if (Atomics.load(this.sync, SYNC_READY) < loops) since = now;
+      else if (limit > 0 && now - since > limit) throw new Error(this.stalled(limit));
       // A thread that vanished is seen within LIVENESS_MS, whatever the stall limit.
-      const live = HAS_TASKS ? setInterval(() => { const dead = this.vanished(); if (dead) reject(new Error(dead)); }, LIVENESS_MS) : undefined;
-      const done = () => { clearTimeout(timer); clearInterval(live); };
-      arm();
-      for (const r of runs) r.then(arm, () => {});
-      all.then((v) => { done(); resolve(v); }, (e) => { done(); reject(e); });
+      if (HAS_TASKS && now - checked >= LIVENESS_MS) {
+        checked = now;
+        const dead = this.vanished();
+        if (dead) throw new Error(dead);
+      }
+      // Announce the nap, then look once more: a worker thread that changes the value after this
+      // sees the flag and posts a wake-up (wakeMain), one that changed it before is seen here.
+      Atomics.store(this.sync, SYNC_ASLEEP, 1);
+      if (Atomics.load(this.sync, index) !== value) break;
+      await this.nap(20);
+    }
+    Atomics.store(this.sync, SYNC_ASLEEP, 0);
+    this.spin.saw(performance.now() - start);
+  }
+
+  /** Sleep for `ms` or until a worker thread's WAKE_MESSAGE (only where a step waits past its spin: it allocates). */
+  private nap(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => { this.wake = null; resolve(); }, ms);
+      this.wake = () => { clearTimeout(timer); this.wake = null; resolve(); };
     });
+  }
+
+  /** 20 times the slowest step so far, at least 2 minutes (or --stall-timeout; 0: none), ms. */
+  private stallLimit(): number {
+    return this.o.stallTimeoutMs ?? Math.max(120_000, 20 * this.slowestMs);
+  }
+
+  private stalled(limit: number): string {
+    return `no answer for ${(limit / 1000).toFixed(limit < 10_000 ? 1 : 0)} s (the slowest step so far took ${(this.slowestMs / 1000).toFixed(1)} s): a worker thread stopped answering`;
+  }
+
+  /** A step failed (`e`: here, or StepAborted by a worker thread): stop every thread, and name what failed. */
+  private async fail(step: number, e: unknown): Promise<WorkerFailure> {
+    Atomics.store(this.sync, SYNC_ABORT, 1);
+    for (const i of [SYNC_GEN, SYNC_STEP, SYNC_DONE]) Atomics.notify(this.sync, i);
+    let partial = false;
+    for (let k = 0; k < this.workers; k++) if (this.sync[SYNC_PHASE + k] === PHASE_UPDATE) partial = true;
+    let detail = e instanceof Error ? e.message : String(e);
+    if (e instanceof StepAborted) {
+      // The worker thread's own error is its loop task's rejection: wait for it (briefly).
+      const own = () => this.loopErrors.find((x) => !x.message.startsWith('stopped: '));
+      for (const until = performance.now() + 5000; !own() && performance.now() < until;) await new Promise((r) => setTimeout(r, 5));
+      detail = (own() ?? this.loopErrors[0])?.message ?? 'a worker thread aborted the step';
+    }
+    await this.destroy();
+    return new WorkerFailure(step, `${partial ? 'during the optimizer update: ' : ''}${detail}`, partial);
   }
 
   /** The vanishing-gradient profile of the last step: mean ‖dL/da_t‖ over every real row of the batch. */
@@ -440,14 +680,15 @@ export class Coordinator {
    * (null: no result); `o.onBatch` hears each finished batch. Sums run in batch order either way.
    */
   async evaluate(split: SplitName, order: Int32Array, batchStarts: Int32Array, confusion: boolean, o: EvalRunOptions = {}): Promise<EvalResult | null> {
-    this.setOrder(split, order);
-    Atomics.add(this.fence, 0, 1);
     const bio = confusion && o.bio ? { kind: Array.from(o.bio.kind), type: Array.from(o.bio.type) } : null;
     const nb = batchStarts.length - 1;
     let done = 0;
     const finished = () => { done++; o.onBatch?.(done, nb); };
     let results: ShardResult[] = [];
     try {
+      await this.stopLoops(); // their threads take the evaluation's tasks
+      this.setOrder(split, order);
+      Atomics.add(this.fence, 0, 1);
       if (this.carry) {
         this.carry.ids[1].fill(-1);
         for (let k = 0; k < nb; k++) {
@@ -496,10 +737,33 @@ export class Coordinator {
     return out;
   }
 
-  /** Finish: wait for running tasks, stop the threads. */
+  /**
+   * `all`, or a rejection when none of `runs` has finished for the stall limit (20 times the
+   * slowest step so far, at least 2 minutes; 0: none): a worker thread that stopped answering. The clock
+   * restarts at each finished task, so a long evaluation of many batches is not cut short.
+   */
+  private watched<T>(runs: Promise<unknown>[], all: Promise<T>): Promise<T> {
+    const limit = this.stallLimit();
+    return new Promise<T>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const arm = () => {
+        clearTimeout(timer);
+        if (limit > 0) timer = setTimeout(() => reject(new Error(this.stalled(limit))), limit);
+      };
+      // A thread that vanished is seen within LIVENESS_MS, whatever the stall limit.
+      const live = HAS_TASKS ? setInterval(() => { const dead = this.vanished(); if (dead) reject(new Error(dead)); }, LIVENESS_MS) : undefined;
+      const done = () => { clearTimeout(timer); clearInterval(live); };
+      arm();
+      for (const r of runs) r.then(arm, () => {});
+      all.then((v) => { done(); resolve(v); }, (e) => { done(); reject(e); });
+    });
+  }
+
+  /** Finish: end the loops, wait for running tasks, stop the threads. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.stopLoops();
     await this.pool.close();
   }
 
@@ -511,6 +775,8 @@ export class Coordinator {
   async destroy(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    Atomics.store(this.sync, SYNC_ABORT, 1);
+    for (const i of [SYNC_GEN, SYNC_STEP, SYNC_DONE]) Atomics.notify(this.sync, i);
     const threads = this.pool.threads;
     let timer: NodeJS.Timeout | undefined;
     const waited = await Promise.race([

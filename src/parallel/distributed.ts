@@ -363,6 +363,9 @@ export class Distributed {
       rows.set(carry.state.subarray(lo * carry.S, hi * carry.S), lo * carry.S);
       len += n * carry.S;
     }
+    // The worker threads' loops went to sleep after the gradient: wake them now, so they spin
+    // through the allreduce and the update finds them awake (no wake-up on its critical path).
+    co.prewake();
     const ta = performance.now();
     await this.collective(`MPI_Allreduce of the gradient (${u} token rows, ${dense} dense values)`, () => this.mpi.allreduce(pack.subarray(0, len), 'sum'), true);
     const allreduceMs = performance.now() - ta;

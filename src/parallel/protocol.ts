@@ -1,5 +1,8 @@
 // What the coordinator and the worker threads share. Everything big lives in SharedArrayBuffers
-// handed over once, at pool creation, through piscina's workerData; a task is a small descriptor.
+// handed over once, at pool creation, through piscina's workerData. Evaluation tasks are small
+// descriptors sent through piscina; training steps are not: each worker thread runs one long
+// LoopTask that waits on a step counter in shared memory and reads its part of each step from a
+// mailbox there (writeTask/readTask), so no thread waits to be woken by a message in a step.
 
 import type { ModelSpec } from '../model/spec.js';
 import type { EncodedSplit, SplitName } from '../data/index.js';
@@ -71,6 +74,10 @@ export interface WorkerInit {
   carry: CarryBuffers | null;
   /** Step counter: the coordinator bumps it (Atomics) after each update, workers read it on each task. */
   fence: Int32Array;
+  /** Per thread k, BOX_WORDS words: its part of the next command (writeTask), read by the worker loop. */
+  box: Float64Array;
+  /** Per thread k, RESULT_WORDS words: its step's loss sum, count, correct and phase times (writeResult). */
+  results: Float64Array;
   /** Tests only: make the worker fail at this step (or, `during: 'eval'`, in evaluation), by throwing, killing its thread, or never answering. */
   inject?: { failAtStep: number; mode: 'throw' | 'exit' | 'hang' | 'vanish'; during?: 'step' | 'eval' };
 }
@@ -78,12 +85,115 @@ export interface WorkerInit {
 /** The key of the message a worker posts once, { [TID_MESSAGE]: OS thread id, threadId }: the coordinator's liveness check. */
 export const TID_MESSAGE = 'rnnTrainerTid';
 
+/**
+ * The key of the message a worker thread posts to wake the main thread from its wait in a step
+ * (see wakeMain in shard.ts): Node 20's Atomics.waitAsync is not woken by another thread's
+ * Atomics.notify, only by its timeout.
+ */
+export const WAKE_MESSAGE = 'rnnTrainerWake';
+
 /** Indices into WorkerInit.sync. */
 export const SYNC_COUNT = 0; //  tasks arrived at the current barrier
 export const SYNC_GEN = 1; //    barrier generation: bumped by the last to arrive
 export const SYNC_ABORT = 2; //  set by the coordinator when a task failed: the others stop waiting
-export const SYNC_PHASE = 4; //  + k: the phase task k has reached in this step (PHASE_*)
+export const SYNC_STEP = 3; //   the command counter: the main thread bumps it (and notifies) to start a command
+export const SYNC_ASLEEP = 4; // 1 while the main thread sleeps in a step: a worker that releases it posts WAKE_MESSAGE
+export const SYNC_DONE = 5; //   worker threads done with the current command
+export const SYNC_READY = 6; //  loop tasks running (their threads started): the stall clock waits for them
+export const SYNC_PHASE = 8; //  + k: the phase task k has reached in this step (PHASE_*)
 export const PHASE_GRADIENT = 1, PHASE_REDUCE = 2, PHASE_UPDATE = 3;
+
+/**
+ * The long task each worker thread k = 1..W-1 runs while training: wait for the command counter
+ * (SYNC_STEP) to pass `seq` (spinning briefly, then sleeping), run its part of the command in
+ * its mailbox, count itself done (SYNC_DONE), and wait again, until an exit command. Shard 0 is
+ * computed by the main thread itself.
+ */
+export interface LoopTask {
+  kind: 'loop';
+  k: number;
+  /** SYNC_STEP when the loop was started: the first command bumps it past this. */
+  seq: number;
+}
+
+/** Mailbox commands. */
+export const CMD_STEP = 1, CMD_UPDATE = 2, CMD_EXIT = 3;
+export const BOX_WORDS = 32;
+export const RESULT_WORDS = 8;
+const SPLITS: SplitName[] = ['train', 'val', 'test'];
+/** The optimizer kinds the mailbox carries (by index). A new OptimizerOptions field must be added to writeTask/readTask too. */
+const KINDS: Array<OptimizerOptions['kind']> = ['adam', 'sgd'];
+
+/** Write thread k's command into the mailbox (CMD_EXIT: `task` null). */
+export function writeTask(box: Float64Array, k: number, task: StepTask | UpdateTask | null): void {
+  const b = k * BOX_WORDS;
+  if (task === null) { box[b] = CMD_EXIT; return; }
+  const u = task.kind === 'step' ? task.update : task;
+  const o = u.opts;
+  box[b] = task.kind === 'step' ? CMD_STEP : CMD_UPDATE;
+  box[b + 1] = task.step;
+  box[b + 12] = u.step;
+  box[b + 13] = KINDS.indexOf(o.kind);
+  if (box[b + 13] < 0) throw new Error(`writeTask: the mailbox does not carry optimizer kind ${o.kind}`);
+  box[b + 14] = o.lr; box[b + 15] = o.beta1; box[b + 16] = o.beta2; box[b + 17] = o.eps; box[b + 18] = o.momentum; box[b + 19] = o.weightDecay ?? 0;
+  if (task.kind === 'update') {
+    box[b + 8] = task.lo; box[b + 9] = task.hi; box[b + 24] = task.scale;
+    return;
+  }
+  box[b + 2] = SPLITS.indexOf(task.split);
+  box[b + 3] = task.off; box[b + 4] = task.n; box[b + 5] = task.k; box[b + 6] = task.W; box[b + 7] = task.S;
+  box[b + 8] = task.lo; box[b + 9] = task.hi; box[b + 10] = task.cur; box[b + 11] = task.row0;
+  box[b + 20] = task.update.clipNorm; box[b + 21] = task.update.ulo; box[b + 22] = task.update.uhi;
+  box[b + 23] = task.gradientOnly ? 1 : 0;
+  box[b + 25] = task.fused ? 1 : 0;
+}
+
+/** Read thread k's command from the mailbox into the given objects (reused: nothing allocated per step); returns which. */
+export function readTask(box: Float64Array, k: number, step: StepTask, update: UpdateTask): StepTask | UpdateTask | null {
+  const b = k * BOX_WORDS, cmd = box[b];
+  if (cmd === CMD_EXIT) return null;
+  const t = cmd === CMD_STEP ? step : update;
+  const u = cmd === CMD_STEP ? step.update : update;
+  const o = u.opts;
+  t.step = box[b + 1];
+  u.step = box[b + 12];
+  o.kind = KINDS[box[b + 13]];
+  o.lr = box[b + 14]; o.beta1 = box[b + 15]; o.beta2 = box[b + 16]; o.eps = box[b + 17]; o.momentum = box[b + 18]; o.weightDecay = box[b + 19];
+  if (cmd === CMD_UPDATE) {
+    update.lo = box[b + 8]; update.hi = box[b + 9]; update.scale = box[b + 24];
+    return update;
+  }
+  step.split = SPLITS[box[b + 2]];
+  step.off = box[b + 3]; step.n = box[b + 4]; step.k = box[b + 5]; step.W = box[b + 6]; step.S = box[b + 7];
+  step.lo = box[b + 8]; step.hi = box[b + 9]; step.cur = box[b + 10] as 0 | 1; step.row0 = box[b + 11];
+  step.update.clipNorm = box[b + 20]; step.update.ulo = box[b + 21]; step.update.uhi = box[b + 22];
+  step.gradientOnly = box[b + 23] !== 0;
+  step.fused = box[b + 25] !== 0;
+  return step;
+}
+
+/** An empty StepTask and UpdateTask for readTask to fill. */
+export function blankTasks(): [StepTask, UpdateTask] {
+  const opts = (): OptimizerOptions => ({ kind: 'adam', lr: 0, beta1: 0, beta2: 0, eps: 0, momentum: 0, weightDecay: 0 });
+  return [
+    { kind: 'step', step: 0, split: 'train', off: 0, n: 0, k: 0, W: 1, S: 1, lo: 0, hi: 0, cur: 0, row0: 0, update: { step: 0, opts: opts(), clipNorm: 0, ulo: 0, uhi: 0 }, gradientOnly: false, fused: false },
+    { kind: 'update', step: 0, opts: opts(), scale: 0, lo: 0, hi: 0 },
+  ];
+}
+
+/** Thread k's part of a step's result, where the main thread reads it: loss sum, count, correct, phase times. */
+export function writeResult(results: Float64Array, k: number, r: Pick<StepResult, 'lossSum' | 'count' | 'correct' | 'fwdBwdMs' | 'reduceMs' | 'updateMs'>): void {
+  const b = k * RESULT_WORDS;
+  results[b] = r.lossSum; results[b + 1] = r.count; results[b + 2] = r.correct;
+  results[b + 3] = r.fwdBwdMs; results[b + 4] = r.reduceMs; results[b + 5] = r.updateMs;
+}
+
+/** Read thread k's result (writeResult) into `r`. */
+export function readResult(results: Float64Array, k: number, r: StepResult): void {
+  const b = k * RESULT_WORDS;
+  r.lossSum = results[b]; r.count = results[b + 1]; r.correct = results[b + 2];
+  r.fwdBwdMs = results[b + 3]; r.reduceMs = results[b + 4]; r.updateMs = results[b + 5];
+}
 
 /**
  * One training step on one worker, in one round trip: forward + BPTT of the shard into slot k;
@@ -114,6 +224,13 @@ export interface StepTask {
    * task's Σ g², and nothing is updated.
    */
   gradientOnly?: boolean;
+  /**
+   * No clipping (Adam, clipNorm 0, not gradientOnly): after the first barrier each task sums its
+   * part of the slots and applies Adam to it in one pass (ShardRunner.fused), without writing the
+   * reduced gradient, and there is no second barrier. Its Σ g² goes to partials[4k+2] for the
+   * caller's norm.
+   */
+  fused?: boolean;
 }
 
 /** The optimizer step on slice [lo, hi) of the parameters, with gradient scale·grad (distributed training). */
