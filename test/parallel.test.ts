@@ -18,14 +18,14 @@ import type { BackendName } from '../src/model/backend/index.js';
 
 const BATCH = 16;
 
-interface Extras { dropout?: number; stepLoss?: number; kernels?: BackendName; clipNorm?: number }
+interface Extras { dropout?: number; stepLoss?: number; kernels?: BackendName; clipNorm?: number; fuseUpdate?: boolean }
 
 async function trainParallel(spec: ModelSpec, workers: number, steps: number, inject?: { failAtStep: number; mode: 'throw' | 'exit' | 'hang' }, x: Extras = {}) {
   const split = syntheticSplit(spec, 200, 3, 20, 7);
   const p = allocParams(makeLayout(spec), 'float32');
   initParams(p, spec, new Rng(1));
   const opt = new Optimizer(p.layout.size, defaultOptimizer, arenaOf(p.data));
-  const co = new Coordinator({ spec, workers, maxB: BATCH, maxT: 20, bpttWindow: 0, dropout: x.dropout, stepLoss: x.stepLoss, seed: 9, splits: { train: split }, params: p, optimizer: opt, kernels: x.kernels, inject });
+  const co = new Coordinator({ spec, workers, maxB: BATCH, maxT: 20, bpttWindow: 0, dropout: x.dropout, stepLoss: x.stepLoss, seed: 9, splits: { train: split }, params: p, optimizer: opt, kernels: x.kernels, inject, fuseUpdate: x.fuseUpdate });
   const hashes: string[] = [];
   const losses: number[] = [];
   const norms: number[] = [];
@@ -105,7 +105,7 @@ for (const spec of [
 ] as ModelSpec[]) {
   t.test(`no clipping: the fused slot sum + Adam = the two-phase step, bit for bit (${spec.cell}, ${spec.E ? 'embedding' : 'one-hot'}${spec.tieWeights ? ', tied' : ''})`, async (t) => {
     for (const workers of [1, 2, 3]) {
-      const fused = await trainParallel(spec, workers, 20, undefined, { clipNorm: 0 });
+      const fused = await trainParallel(spec, workers, 20, undefined, { clipNorm: 0, fuseUpdate: true });
       const twoPhase = await trainParallel(spec, workers, 20, undefined, { clipNorm: 1e30 });
       t.same(fused.hashes, twoPhase.hashes, `${workers} worker${workers > 1 ? 's' : ''}: the same weights at every step`);
       t.same(fused.norms, twoPhase.norms, `${workers} worker${workers > 1 ? 's' : ''}: the same gradient norms`);

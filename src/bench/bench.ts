@@ -401,8 +401,7 @@ runMain(async () => {
   const showLengths = lengthModes.some((l) => l !== 'full');
   const lcol = (r: Row) => (showLengths ? ` ${r.lengths.padEnd(8)}` : '');
   console.log(`\nour kernels: ${ours.label}${ours.note ? ` (${ours.note})` : ''}; cell ${cell}`);
-  console.log('medians over all steps; reduce + update as a share of the step in the last column (the bench does not clip, so the');
-  console.log('slot sum runs fused with Adam and is counted in update ms; reduce ms is 0)');
+  console.log('medians over all steps; reduce (the slot sum) + update as a share of the step in the last column');
   console.log(`workload   input     ${showLengths ? ' lengths ' : ''} workers  tokens/s   step ms  fwd+bwd ms  reduce ms  update ms  speedup  r+u`);
   for (const r of mine) {
     const base = mine.find((x) => x.workload === r.workload && x.input === r.input && x.lengths === r.lengths && x.workers === 1);
