@@ -95,6 +95,9 @@ export function generateSchema(source = readFileSync(typesFile, 'utf8'), fileNam
         p.pattern = tags.pattern;
         p['x-patternText'] = tags.patternText;
       }
+      // @offWhenAbsent: an optional section that switches a feature on by being there; its
+      // defaults are filled in only when it is given (an absent one is never created).
+      if ('offWhenAbsent' in tags) p['x-offWhenAbsent'] = true;
       if (description) p.description = description;
       properties[name] = orderKeys(p);
       if (!m.questionToken) required.push(name);

@@ -97,3 +97,13 @@ t.test('class weights through the worker pool: the training loss is the weighted
   t.equal(skew.count, DATA.val.length, 'validation counts examples, not weights');
   t.ok(Number.isFinite(skew.val));
 });
+
+// Reduce-on-plateau is off unless train.plateau is given: its defaults are filled in only then
+// (a config without it once resolved to plateau {factor 0.1, patience 2} and cut the learning
+// rate of every run whose validation loss rose three times).
+t.test('train.plateau: absent stays absent; given, its defaults are filled in', async (t) => {
+  const cfg = (train: object) => checkConfig({ name: 'x', data: { source: 'memory' }, model: { task: 'many-to-one', hidden: 4 }, train }, { label: 'c', configDir: '.' });
+  t.equal(cfg({}).train.plateau, undefined, 'no plateau section: off');
+  t.same(cfg({ plateau: {} }).train.plateau, { factor: 0.1, patience: 2, minLr: 0 }, 'an empty section: PyTorch\'s defaults');
+  t.same(cfg({ plateau: { patience: 5 } }).train.plateau, { factor: 0.1, patience: 5, minLr: 0 }, 'a partial section: the rest defaulted');
+});

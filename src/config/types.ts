@@ -438,7 +438,10 @@ export interface TrainConfig {
    * @integer
    */
   warmupSteps?: number;
-  /** Reduce the learning rate when the validation loss stops falling (PyTorch's ReduceLROnPlateau). Off when absent. */
+  /**
+   * Reduce the learning rate when the validation loss stops falling (PyTorch's ReduceLROnPlateau). Off when absent.
+   * @offWhenAbsent
+   */
   plateau?: PlateauConfig;
   /**
    * Class weights of a classifier's training loss, for imbalanced labels (PyTorch's

@@ -26,6 +26,8 @@ export interface Schema {
   /** A regular expression a string must match, and what it allows in words (for messages). */
   pattern?: string;
   'x-patternText'?: string;
+  /** An optional section whose presence turns its feature on: applyDefaults never creates it. */
+  'x-offWhenAbsent'?: boolean;
   description?: string;
   title?: string;
 }
@@ -247,7 +249,7 @@ export function applyDefaults(value: unknown, schema: Schema, root: Schema = sch
     const p = resolveRef(ps, root);
     if (obj[key] === undefined) {
       if ('default' in p) obj[key] = structuredClone(p.default);
-      else if (p.type === 'object' && !(p.required?.length) && Object.values(p.properties ?? {}).some((x) => 'default' in resolveRef(x, root))) obj[key] = {};
+      else if (p.type === 'object' && !ps['x-offWhenAbsent'] && !(p.required?.length) && Object.values(p.properties ?? {}).some((x) => 'default' in resolveRef(x, root))) obj[key] = {};
       else continue;
     }
     applyDefaults(obj[key], p, root);
