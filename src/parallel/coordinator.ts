@@ -78,6 +78,8 @@ export interface CoordinatorOptions {
    * than the two passes (W-medium 1 worker 0.88x, W-large 0.93-0.96x, W-small equal).
    */
   fuseUpdate?: boolean;
+  /** model.input.freeze: the token table (the first tensor) is left out of every update slice. */
+  freezeTable?: boolean;
 }
 
 /** How often a waiting step checks that every worker's OS thread still exists, ms. */
@@ -407,8 +409,10 @@ export class Coordinator {
 
   /** Worker k's slice of the optimizer update, in multiples of 16 elements (64-byte lines: no sharing). */
   private updateSlice(k: number): [number, number] {
-    const size = this.layout.size, W = this.workers;
-    return [Math.floor((size * k) / W / 16) * 16, k === W - 1 ? size : Math.floor((size * (k + 1)) / W / 16) * 16];
+    const W = this.workers, t = this.layout.tensors[0];
+    // A frozen table is never updated: the slices cover the parameters after it (16-aligned).
+    const start = this.o.freezeTable ? Math.ceil((t.offset + t.size) / 16) * 16 : 0, n = this.layout.size - start;
+    return [start + Math.floor((n * k) / W / 16) * 16, k === W - 1 ? this.layout.size : start + Math.floor((n * (k + 1)) / W / 16) * 16];
   }
 
   private optimizer(): Optimizer {
@@ -427,7 +431,7 @@ export class Coordinator {
     const W = this.workers, S = shards.length, { denseStart } = tokenRows(this.layout), size = this.layout.size;
     // Without clipping and with fuseUpdate the slot sum and Adam are one pass (ShardRunner.fused), which leaves the
     // reduced gradient and its rows (unions[cur]) as they are: the next two-phase step zeroes those.
-    const fused = this.o.fuseUpdate === true && u.clipNorm === 0 && !u.gradientOnly && opt.opts.kind === 'adam';
+    const fused = this.o.fuseUpdate === true && !this.o.freezeTable && u.clipNorm === 0 && !u.gradientOnly && opt.opts.kind === 'adam';
     if (!fused) this.cur = this.cur === 0 ? 1 : 0;
     for (let k = 0; k < W; k++) {
       const [o, m] = k < S ? shards[k] : [0, 0];

@@ -249,8 +249,6 @@ class Run {
   /** Row kinds metrics.jsonl already holds for the final step of a run resumed after it finished: not logged again. */
   private logged = new Set<MetricsRow['kind']>();
   private readonly resumedAt: number | null;
-  /** model.input.freeze: the embedding table as it must stay (restored after each update), or null. */
-  private readonly frozen: Float32Array | null;
 
   private constructor(
     private readonly o: RunOptions,
@@ -292,8 +290,6 @@ class Run {
     this.hasVal = data.splits.val.count > 0;
     this.valSplit = leadingPart(data.splits.val, cfg.train.validateTokens);
     this.resumedAt = resumed ? resumed.c.training.globalStep : null;
-    const input = cfg.model.input;
-    this.frozen = input !== 'onehot' && input.freeze === true && params.Wemb ? Float32Array.from(params.Wemb) : null;
   }
 
   /**
@@ -358,7 +354,7 @@ class Run {
 
     // Language models carry each row's state from chunk to chunk: batches are streams (streamPlan).
     const carry = spec.task === 'many-to-many' && cfg.train.carryState;
-    const co = new Coordinator({ spec, workers, maxB, maxT, bpttWindow: cfg.train.bpttWindow, dropout: cfg.model.dropout, seed: cfg.seed, stepLoss: cfg.train.stepLoss, classWeights: classWeightsOf(cfg, data, r.loaded.file, say), carryState: carry, splits: data.splits, params, optimizer: opt, kernels: kernels.name, stallTimeoutMs: o.stallTimeoutMs, inject: o.inject?.rank === undefined || o.inject.rank === dist?.rank ? o.inject : undefined });
+    const co = new Coordinator({ spec, workers, maxB, maxT, bpttWindow: cfg.train.bpttWindow, dropout: cfg.model.dropout, seed: cfg.seed, stepLoss: cfg.train.stepLoss, classWeights: classWeightsOf(cfg, data, r.loaded.file, say), carryState: carry, splits: data.splits, params, optimizer: opt, kernels: kernels.name, stallTimeoutMs: o.stallTimeoutMs, freezeTable: cfg.model.input !== 'onehot' && cfg.model.input.freeze === true, inject: o.inject?.rank === undefined || o.inject.rank === dist?.rank ? o.inject : undefined });
     if (carry && st.carry) co.setCarried(st.carry);
     if (dist) {
       say('distributed', `distributed: ${dist.library}, ${dist.size} rank${dist.size > 1 ? 's' : ''} × ${workers} worker thread${workers > 1 ? 's' : ''} (${dist.hosts.map((h, k) => `rank ${k} on ${h}`).join(', ')})${dist.launched ? '' : '; not started by mpirun or srun, so this is one rank'}`);
@@ -454,8 +450,6 @@ class Run {
       this.agreedStop = d.stop;
       g = d;
     } else g = await this.co.step(step, 'train', off, n, cfg.train.clipNorm);
-    // A frozen embedding gets no update: the optimizer's change to it is undone (its moments are kept, unused).
-    if (this.frozen) this.params.Wemb!.set(this.frozen);
     const lossMean = g.lossSum / g.count;
     if (!Number.isFinite(lossMean)) throw nonFinite(step, 'loss', this.lastCheckpoint);
     if (!g.finite) throw nonFinite(step, 'gradient', this.lastCheckpoint);
