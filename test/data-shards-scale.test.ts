@@ -7,25 +7,15 @@
 import t from 'tap';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadDataset, epochPlan, streamPlan, continuesChunk, type Dataset, type EncodedSplit, type EpochPlan } from '../src/data/index.js';
+import { loadDataset, epochPlan, streamPlan, continuesChunk, type EncodedSplit, type EpochPlan } from '../src/data/index.js';
+import { wholeSplit } from './helpers/shards.js';
 import { prepareData } from '../src/data/prepare.js';
-import { readShardIndex, shardWindow, closeShards } from '../src/data/shards.js';
+import { readShardIndex, closeShards } from '../src/data/shards.js';
 import { Rng } from '../src/util/prng.js';
 import { ORDER_STREAM } from '../src/data/batches.js';
 
 const equal = (a: ArrayLike<unknown>, b: ArrayLike<unknown>) => a.length === b.length && Array.prototype.every.call(a, (x, i) => x === b[i]);
 
-/** All of a split's example tokens (many-to-many: with the target), through the window when it has one. */
-function tokens(d: Dataset, sp: EncodedSplit): Int32Array {
-  const extra = d.task === 'many-to-many' ? 1 : 0;
-  let total = 0;
-  for (let i = 0; i < sp.count; i++) total += sp.lengths[i] + extra;
-  const w = shardWindow(sp);
-  if (w) { w.reserve(total); w.load(Int32Array.from({ length: sp.count }, (_, i) => i)); }
-  const out = new Int32Array(total);
-  for (let i = 0, at = 0; i < sp.count; at += sp.lengths[i] + extra, i++) out.set(sp.tokens.subarray(sp.starts[i], sp.starts[i] + sp.lengths[i] + extra), at);
-  return out;
-}
 
 t.test('more records than one piece: prepare and read back = in memory', async (t) => {
   const dir = t.testdir({});
@@ -47,12 +37,10 @@ t.test('more records than one piece: prepare and read back = in memory', async (
     for (const s of ['train', 'val', 'test'] as const) {
       const x = mem.splits[s], y = sh.splits[s];
       t.equal(y.count, x.count, `${task} ${s}: ${x.count} examples`);
-      t.ok(equal(y.lengths, x.lengths) && equal(y.labels, x.labels), `${task} ${s}: lengths and labels`);
-      t.ok(equal(tokens(sh, y), tokens(mem, x)), `${task} ${s}: tokens`);
-      if (task === 'many-to-many') {
-        const ok = Array.from({ length: x.count }, (_, i) => continuesChunk(x, i) === continuesChunk(y, i)).every(Boolean);
-        t.ok(ok, `${task} ${s}: document boundaries`);
-      }
+      const wx = wholeSplit(mem, x), wy = wholeSplit(sh, y);
+      t.ok(equal(wy.lengths, wx.lengths) && equal(wy.labels, wx.labels), `${task} ${s}: lengths and labels`);
+      t.ok(equal(wy.tokens, wx.tokens), `${task} ${s}: tokens`);
+      if (task === 'many-to-many') t.ok(equal(wy.cont, wx.cont), `${task} ${s}: document boundaries`);
     }
     closeShards(sh);
   }

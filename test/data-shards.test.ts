@@ -5,7 +5,8 @@
 import t from 'tap';
 import { readFileSync, writeFileSync, truncateSync, copyFileSync, readdirSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadDataset, epochPlan, streamPlan, fillBatch, continuesChunk, type Dataset, type SplitName } from '../src/data/index.js';
+import { loadDataset, epochPlan, streamPlan, fillBatch, type Dataset, type SplitName } from '../src/data/index.js';
+import { wholeSplit } from './helpers/shards.js';
 import { prepareData, writeDataset, preparedSettings } from '../src/data/prepare.js';
 import { readShardIndex, shardDataset, shardWindow, closeShards, INDEX_FILE, META_FILE, shardFileName, SHARD_HEADER, INDEX_HEADER, SHARD_ENTRY } from '../src/data/shards.js';
 import { withDataDefaults } from '../src/data/defaults.js';
@@ -16,21 +17,8 @@ import { crc32c } from '../src/util/crc32c.js';
 
 const SPLITS: SplitName[] = ['train', 'val', 'test'];
 
-/** Every example's tokens, read through the window (many-to-many: with the extra target), concatenated. */
-function examples(d: Dataset, s: SplitName): Int32Array {
-  const sp = d.splits[s];
-  const extra = d.task === 'many-to-many' ? 1 : 0;
-  const w = shardWindow(sp);
-  let total = 0;
-  for (let i = 0; i < sp.count; i++) total += sp.lengths[i] + extra;
-  if (w) {
-    w.reserve(total);
-    w.load(Int32Array.from({ length: sp.count }, (_, i) => i));
-  }
-  const out = new Int32Array(total);
-  for (let i = 0, at = 0; i < sp.count; at += sp.lengths[i] + extra, i++) out.set(sp.tokens.subarray(sp.starts[i], sp.starts[i] + sp.lengths[i] + extra), at);
-  return out;
-}
+const whole = (d: Dataset, s: SplitName) => wholeSplit(d, d.splits[s]);
+const examples = (d: Dataset, s: SplitName) => whole(d, s).tokens;
 
 /** Element-wise equality (tap's deep compare is slow on long arrays). */
 const equal = (a: ArrayLike<unknown>, b: ArrayLike<unknown>) => a.length === b.length && Array.prototype.every.call(a, (x, i) => x === b[i]);
@@ -43,13 +31,10 @@ function sameData(t: Tap.Test, a: Dataset, b: Dataset, what: string): void {
     const x = a.splits[s], y = b.splits[s];
     t.ok(x.count > 0 || s !== 'train', `${what}: ${s} has examples`);
     t.equal(y.count, x.count, `${what}: ${s} count`);
-    t.ok(equal(y.lengths, x.lengths) && equal(y.labels, x.labels), `${what}: ${s} lengths and labels`);
-    t.ok(equal(examples(b, s), examples(a, s)), `${what}: ${s} tokens`);
-    if (a.task === 'many-to-many') {
-      const ca = Array.from({ length: x.count }, (_, i) => continuesChunk(x, i));
-      const cb = Array.from({ length: y.count }, (_, i) => continuesChunk(y, i));
-      t.ok(equal(cb, ca), `${what}: ${s} document boundaries`);
-    }
+    const wa = whole(a, s), wb = whole(b, s);
+    t.ok(equal(wb.lengths, wa.lengths) && equal(wb.labels, wa.labels), `${what}: ${s} lengths and labels`);
+    t.ok(equal(wb.tokens, wa.tokens), `${what}: ${s} tokens`);
+    if (a.task === 'many-to-many') t.ok(equal(wb.cont, wa.cont), `${what}: ${s} document boundaries`);
   }
 }
 

@@ -7,7 +7,7 @@ import { parseArgs, runMain, type CommandSpec } from './args.js';
 import { loadModel, isLanguageModel } from '../infer/model.js';
 import { evaluateSplit, splitFromConfig, splitFromFile } from '../infer/evaluate.js';
 import { classificationMetrics, languageModelMetrics, taggingMetrics } from '../model/metrics.js';
-import type { EncodedSplit, SplitName } from '../data/index.js';
+import { splitTokens, type EncodedSplit, type SplitName } from '../data/index.js';
 import { ConfigError } from '../util/errors.js';
 import { EvalProgress } from './progress.js';
 
@@ -69,8 +69,7 @@ runMain(async () => {
   }
   const workers = args.workers ?? availableParallelism();
   // On stderr (stdout is the JSON): a line redrawn on a terminal, else one every 10 s of a long pass.
-  let tokens = 0;
-  for (let i = 0; i < split.count; i++) tokens += split.lengths[i];
+  const tokens = splitTokens(split);
   const progress = new EvalProgress(`evaluating ${split.count.toLocaleString('en-US')} sequences (${tokens.toLocaleString('en-US')} tokens)`);
   const r = await evaluateSplit(m, split, { workers, kernels, batchSize: args.batchSize, onBatch: (done, batches) => progress.update(done, batches) });
   progress.done();

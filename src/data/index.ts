@@ -15,7 +15,7 @@ export { loadDataset, loadExamplesWithVocab, examplesWithVocab, formatOfExtensio
 export { withDataDefaults, type ResolvedDataConfig } from './defaults.js';
 export { encodeText, decodeTokens, tokenize, buildVocab, OovCounter, bpeOfSpec } from './tokenize.js';
 export { BpeTrainer, Bpe, bpeOf, bpeProblem, BPE_ALGORITHM, PRETOKEN_PATTERN, BYTE_CHARS } from './bpe.js';
-export { epochPlan, streamPlan, continuesChunk, paddingFraction, fillBatch, longestExample, ORDER_STREAM, POOL_BATCHES } from './batches.js';
+export { epochPlan, streamPlan, continuesChunk, paddingFraction, fillBatch, longestExample, segmentCounts, segment, splitTokens, leadingCounts, local, EpochBatches, ORDER_STREAM, POOL_BATCHES } from './batches.js';
 export { formatReport } from './report.js';
 export { spamBody, clearCorpusCache } from './corpora.js';
 export { hash32, splitOf } from './hash.js';

@@ -494,59 +494,104 @@ function checkShard(s: ShardIndex['shards'][number], k: number, dtype: number, V
 // ---------------------------------------------------------------- shard-backed splits
 
 /**
- * Where each example of a shard-backed split is, as its first token's place in the concatenation
- * of all shards: per sequence (many-to-one: 8 bytes each), or per document (many-to-many: its
- * first chunk and its place, 12 bytes per document; chunk j of a document is j·seqLength further).
+ * A split read from token shards comes in segments, one per shard file (a shard holds a run of the
+ * split's records in input order; a document never spans two). The split's per-example arrays
+ * (lengths, starts, labels, first) hold one segment's examples at a time, sized by the largest
+ * segment, and split.base[0] says which: example i of the split is entry i − base there. An epoch
+ * takes the segments in an order shuffled from the seed and plans each one's examples on its own
+ * (EpochBatches in batches.ts), so memory is bounded by the largest shard, whatever the corpus.
+ */
+export interface Segment {
+  /** Its shard file, and its records: [firstRecord, firstRecord + records) of the split. */
+  shard: number;
+  firstRecord: number;
+  records: number;
+  /** Examples (many-to-many: chunks), and the split's id of the first. */
+  count: number;
+  base: number;
+  /** Tokens of its examples' inputs. */
+  tokens: number;
+}
+
+/**
+ * Where each example of the current segment is in its shard file: per sequence (many-to-one), or
+ * per document (many-to-many: its first chunk and its offset; chunk j of a document is
+ * j·seqLength further).
  */
 type Places = { perExample: Float64Array } | { docFirst: Int32Array; docPlace: Float64Array; seqLength: number };
 
-/** Where each example of a shard-backed split is on disk, and the window its batches are read into. */
+/** A shard-backed split's segments, the one loaded, and the window its batches are read into. */
 class ShardWindow {
   private fds: number[];
+  private indexFd = -1;
   /** Read buffer of the window's size, and its views as token ids (allocated once, in reserve). */
   private scratch = new Uint8Array(0);
   private ids16 = new Uint16Array(0);
   private ids32 = new Int32Array(0);
   /** Tokens the window holds past each example's inputs: the next-token target (many-to-many). */
   private readonly extra: number;
-
-  /** Where each shard starts in the concatenation of all shards (tokens), and where the last ends. */
-  private readonly base: Float64Array;
+  /** The segment in the split's arrays (-1: none yet), and its documents (many-to-many). */
+  private current = -1;
+  private docs = 0;
+  /** Examples of the largest segment: what the split's arrays (and an order of one segment) hold. */
+  readonly largest: number;
 
   constructor(
     private readonly split: EncodedSplit,
-    /** Not the whole index: its records are not needed once the examples are laid out. */
-    private readonly idx: Pick<ShardIndex, 'shards' | 'dtype' | 'task' | 'shown'>,
+    /** Not the whole index: its records are read again, a segment at a time. */
+    private readonly idx: Pick<ShardIndex, 'shards' | 'dtype' | 'task' | 'shown' | 'dir'> & { recordsAt: number },
+    readonly segments: readonly Segment[],
     private readonly places: Places,
+    /** The longest example of the whole split (every segment). */
+    readonly longest: number,
   ) {
     this.fds = idx.shards.map(() => -1);
     this.extra = idx.task === 'many-to-many' ? 1 : 0;
-    this.base = shardBases(idx);
+    this.largest = split.lengths.length;
   }
 
-  /** Example i's first token's place in the concatenation of all shards. */
+  /**
+   * Loads segment j's examples into the split's arrays (reading its records from index.bin), unless
+   * they are there already; its split of those examples only (count: the segment's), to plan.
+   */
+  select(j: number): EncodedSplit {
+    const s = this.segments[j], split = this.split, p = this.places;
+    if (j !== this.current) {
+      if (this.indexFd < 0) this.indexFd = fs.openSync(join(this.idx.dir, INDEX_FILE), 'r');
+      let i = 0;
+      readRecords(this.indexFd, join(this.idx.shown, INDEX_FILE), this.idx.recordsAt + s.firstRecord * RECORD_BYTES, s.records, 0, (d, _k, L, off, label) => {
+        if ('docFirst' in p) {
+          p.docFirst[d] = i;
+          p.docPlace[d] = off;
+          for (let q = 0; q < L - 1; q += p.seqLength, i++) {
+            split.lengths[i] = Math.min(p.seqLength, L - 1 - q);
+            split.first![i] = q === 0 ? 1 : 0;
+          }
+        } else {
+          split.lengths[d] = L;
+          split.labels[d] = label;
+          p.perExample[d] = off;
+        }
+      });
+      this.docs = s.records;
+      split.base![0] = s.base;
+      this.current = j;
+    }
+    return { ...split, count: s.count };
+  }
+
+  /** Local example i's first token's offset in the current segment's shard. */
   private placeOf(i: number): number {
     const p = this.places;
     if ('perExample' in p) return p.perExample[i];
     // The document holding chunk i: the last d with docFirst[d] <= i (binary search).
-    let lo = 0, hi = p.docPlace.length - 1;
+    let lo = 0, hi = this.docs - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1;
       if (p.docFirst[mid] <= i) lo = mid;
       else hi = mid - 1;
     }
     return p.docPlace[lo] + (i - p.docFirst[lo]) * p.seqLength;
-  }
-
-  /** The shard holding global token offset `g` (binary search over the few shard starts). */
-  private shardAt(g: number): number {
-    let lo = 0, hi = this.base.length - 2;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (this.base[mid] <= g) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
   }
 
   /** Gives the split a window of `tokens` tokens (before it is shared with worker threads). */
@@ -558,17 +603,21 @@ class ShardWindow {
     this.ids32 = new Int32Array(this.scratch.buffer);
   }
 
-  /** Reads examples ids[0..n) into the window, one after another, and points their starts there. */
+  /** Reads examples ids[0..n) (of the current segment) into the window, one after another, and points their starts there. */
   load(ids: Int32Array): void {
-    const w = this.split.tokens, dt = this.idx.dtype;
+    const w = this.split.tokens, dt = this.idx.dtype, base = this.split.base![0], s = this.segments[this.current];
+    for (let j = 0; j < ids.length; j++) {
+      const i = ids[j] - base;
+      if (!s || i < 0 || i >= s.count) throw new Error(`shard window: example ${ids[j]} is not in the loaded segment (select() it first)`);
+    }
+    const k = s.shard;
+    if (this.fds[k] < 0) this.fds[k] = fs.openSync(this.idx.shards[k].file, 'r');
     let at = 0;
     for (let j = 0; j < ids.length; j++) {
-      const i = ids[j], len = this.split.lengths[i] + this.extra;
+      const i = ids[j] - base, len = this.split.lengths[i] + this.extra;
       if (at + len > w.length) throw new Error(`shard window of ${w.length} tokens cannot hold the batch (reserve() was sized too small)`);
-      const g = this.placeOf(i), k = this.shardAt(g);
-      if (this.fds[k] < 0) this.fds[k] = fs.openSync(this.idx.shards[k].file, 'r');
       // Into the preallocated buffer: nothing allocated per record unless a read comes back short.
-      const bytes = len * dt, pos = SHARD_HEADER + (g - this.base[k]) * dt;
+      const bytes = len * dt, pos = SHARD_HEADER + this.placeOf(i) * dt;
       const got = fs.readSync(this.fds[k], this.scratch, 0, bytes, pos);
       if (got < bytes) readExact(this.fds[k], this.scratch.subarray(got, bytes), pos + got, join(this.idx.shown, shardFileName(k)), 'a record');
       const src = dt === 2 ? this.ids16 : this.ids32;
@@ -580,22 +629,18 @@ class ShardWindow {
 
   close(): void {
     for (let k = 0; k < this.fds.length; k++) if (this.fds[k] >= 0) { fs.closeSync(this.fds[k]); this.fds[k] = -1; }
+    if (this.indexFd >= 0) { fs.closeSync(this.indexFd); this.indexFd = -1; }
   }
 }
 
 const windows = new WeakMap<EncodedSplit, ShardWindow>();
 
-function shardBases(idx: Pick<ShardIndex, 'shards'>): Float64Array {
-  const b = new Float64Array(idx.shards.length + 1);
-  for (let k = 0; k < idx.shards.length; k++) b[k + 1] = b[k] + idx.shards[k].tokens;
-  return b;
-}
-
 /**
- * A shard-backed split's window, or undefined for an in-memory split. The coordinator reserves it
- * (before sharing the split with its threads) and loads each batch's examples into it.
+ * A shard-backed split's window and segments, or undefined for an in-memory split. The
+ * coordinator reserves the window (before sharing the split with its threads) and loads each
+ * batch's examples into it; plans select a segment first.
  */
-export function shardWindow(split: EncodedSplit): Pick<ShardWindow, 'reserve' | 'load' | 'close'> | undefined {
+export function shardWindow(split: EncodedSplit): Pick<ShardWindow, 'reserve' | 'load' | 'close' | 'select' | 'segments' | 'largest' | 'longest'> | undefined {
   return windows.get(split);
 }
 
@@ -606,14 +651,14 @@ export function closeShards(d: Dataset): void {
 
 /**
  * The Dataset of a prepared folder, its many-to-many documents cut into chunks of `seqLength`
- * inputs exactly as loadDataset cuts them in memory (so the same examples get the same ids).
+ * inputs exactly as loadDataset cuts them in memory (so the same examples get the same ids), each
+ * split in segments (one per shard file; see Segment), the first one loaded.
  */
 export function shardDataset(idx: ShardIndex, seqLength: number): Dataset {
   const t0 = performance.now();
   const m2m = idx.task === 'many-to-many';
   const splits = {} as Record<SplitName, EncodedSplit>;
   const reports = {} as Record<SplitName, SplitReport>;
-  const base = shardBases(idx);
   const iname = join(idx.shown, INDEX_FILE);
   const S = idx.shards.length;
   let bytes = 0;
@@ -621,40 +666,32 @@ export function shardDataset(idx: ShardIndex, seqLength: number): Dataset {
   try {
     SPLIT_NAMES.forEach((s, si) => {
       const docs = idx.counts[si], pos = recordsPos(S, idx.counts, si);
-      // The records again, in pieces: first the number of chunks (many-to-many), then the examples.
-      let n = docs;
-      if (m2m) {
-        n = 0;
-        readRecords(fd, iname, pos, docs, 0, (_i, _k, L) => { n += Math.ceil((L - 1) / seqLength); });
-        if (n > 0x7fffffff) bad(iname, `the ${s} split cuts into ${n} chunks of ${seqLength}, more than 2^31; use a longer data.seqLength`);
-      }
-      const lengths = sharedInt32(n), starts = sharedInt32(n);
-      const labels = m2m ? sharedInt32(0) : sharedInt32(n);
-      const first = m2m ? new Uint8Array(sharedBuffer(n), 0, n) : undefined;
-      const places: Places = m2m ? { docFirst: new Int32Array(docs), docPlace: new Float64Array(docs), seqLength } : { perExample: new Float64Array(n) };
-      let i = 0, sum = 0, min = n > 0 ? Infinity : 0, max = 0;
+      // The records once, in pieces: the segments (a run of records in one shard), the examples' statistics.
+      const segments: Segment[] = [];
+      let n = 0, sum = 0, min = Infinity, max = 0;
       const stat = (l: number) => { sum += l; if (l < min) min = l; if (l > max) max = l; };
-      readRecords(fd, iname, pos, docs, 0, (d, k, L, off, label) => {
-        if ('docFirst' in places) {
-          places.docFirst[d] = i;
-          places.docPlace[d] = base[k] + off;
-          for (let p = 0; p < L - 1; p += seqLength, i++) {
-            lengths[i] = Math.min(seqLength, L - 1 - p);
-            first![i] = p === 0 ? 1 : 0;
-            stat(lengths[i]);
-          }
-        } else {
-          lengths[d] = L;
-          labels[d] = label;
-          places.perExample[d] = base[k] + off;
-          stat(L);
-        }
+      readRecords(fd, iname, pos, docs, 0, (d, k, L) => {
+        let seg = segments.at(-1);
+        if (!seg || seg.shard !== k) segments.push((seg = { shard: k, firstRecord: d, records: 0, count: 0, base: n, tokens: 0 }));
+        seg.records++;
+        if (m2m) {
+          for (let q = 0; q < L - 1; q += seqLength) { const l = Math.min(seqLength, L - 1 - q); stat(l); seg.tokens += l; seg.count++; n++; }
+        } else { stat(L); seg.tokens += L; seg.count++; n++; }
       });
-      const split: EncodedSplit = { name: s, count: n, tokens: sharedInt32(1), starts, lengths, labels, ...(first ? { first } : {}) };
-      windows.set(split, new ShardWindow(split, { shards: idx.shards, dtype: idx.dtype, task: idx.task, shown: idx.shown }, places));
+      if (n > 0x7fffffff) bad(iname, `the ${s} split cuts into ${n} chunks of ${seqLength}, more than 2^31; use a longer data.seqLength`);
+      // Arrays for one segment at a time: the largest.
+      const most = Math.max(0, ...segments.map((g) => g.count)), mostDocs = Math.max(0, ...segments.map((g) => g.records));
+      const lengths = sharedInt32(most), starts = sharedInt32(most);
+      const labels = m2m ? sharedInt32(0) : sharedInt32(most);
+      const first = m2m ? new Uint8Array(sharedBuffer(most), 0, most) : undefined;
+      const places: Places = m2m ? { docFirst: new Int32Array(mostDocs), docPlace: new Float64Array(mostDocs), seqLength } : { perExample: new Float64Array(most) };
+      const split: EncodedSplit = { name: s, count: n, tokens: sharedInt32(1), starts, lengths, labels, base: sharedInt32(1), ...(first ? { first } : {}) };
+      const w = new ShardWindow(split, { shards: idx.shards, dtype: idx.dtype, task: idx.task, shown: idx.shown, dir: idx.dir, recordsAt: pos }, segments, places, max);
+      windows.set(split, w);
+      if (segments.length > 0) w.select(0);
       splits[s] = split;
       const prepared = idx.meta.report.splits?.[s] ?? ({} as SplitReport);
-      reports[s] = { ...prepared, examples: n, tokens: sum, minLength: min, maxLength: max, meanLength: n > 0 ? sum / n : 0, ...(m2m ? { documents: docs } : {}) };
+      reports[s] = { ...prepared, examples: n, tokens: sum, minLength: n > 0 ? min : 0, maxLength: max, meanLength: n > 0 ? sum / n : 0, ...(m2m ? { documents: docs } : {}) };
       bytes += lengths.byteLength + starts.byteLength + labels.byteLength + (first?.byteLength ?? 0)
         + ('docFirst' in places ? places.docFirst.byteLength + places.docPlace.byteLength : places.perExample.byteLength);
     });

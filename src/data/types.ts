@@ -28,6 +28,11 @@ export interface EncodedSplit {
    * is a window that holds one batch at a time (see shards.ts), so `starts` cannot tell.
    */
   first?: Uint8Array;
+  /**
+   * [1] Read from token shards: the split's examples come a segment (a shard file's) at a time, and
+   * starts, lengths, labels and first hold the loaded segment's; example i is their entry i − base[0].
+   */
+  base?: Int32Array;
 }
 // Many-to-many: example i is a chunk of a document's token stream; its targets are
 // tokens[starts[i]+1 .. starts[i]+lengths[i]+1), so the stream holds that one extra token. Chunks

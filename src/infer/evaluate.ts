@@ -6,6 +6,7 @@ import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { Coordinator, type EvalResult } from '../parallel/coordinator.js';
+import { evaluateSegments } from '../parallel/evalsplit.js';
 import { resolveKernels, kernelsChoice, type BackendName } from '../model/backend/index.js';
 import { loadDataset, loadExamplesWithVocab, epochPlan, streamPlan, longestExample, type EncodedSplit, type SplitName, type ExternalFile, type TokenizerSpec } from '../data/index.js';
 import { CheckpointError, DataError } from '../util/errors.js';
@@ -36,9 +37,8 @@ export async function evaluateSplit(m: LoadedModel, split: EncodedSplit, o: Eval
     bpttWindow: 0, carryState: carry, splits: { [split.name]: split }, params: m.params, kernels: resolveKernels(o.kernels ?? kernelsChoice()).name,
   });
   try {
-    const plan = (carry ? streamPlan : epochPlan)(split, { batchSize, seed: 0, epoch: 0, shuffle: false });
     const bio = m.spec.task === 'tagging' ? bioScheme(m.labelNames) : null;
-    const r = await co.evaluate(split.name, plan.order, plan.batchStarts, m.spec.task !== 'many-to-many', { signal: o.signal, onBatch: o.onBatch, bio });
+    const r = await evaluateSegments(co, split.name, split, carry ? streamPlan : epochPlan, batchSize, m.spec.task !== 'many-to-many', { signal: o.signal, onBatch: o.onBatch, bio });
     if (!r) o.signal!.throwIfAborted();
     return r!;
   } finally {

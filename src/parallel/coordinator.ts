@@ -21,7 +21,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { sharedBuffer, sharedInt32, arenaOf, type SharedArena } from '../util/shared.js';
 import { tokenRows, clipScale, type UpdateStats } from '../optim/step.js';
 import type { Optimizer } from '../optim/optim.js';
-import type { EncodedSplit, SplitName } from '../data/index.js';
+import { local, type EncodedSplit, type SplitName } from '../data/index.js';
 import { shardWindow } from '../data/shards.js';
 import {
   SYNC_ABORT, SYNC_GEN, SYNC_STEP, SYNC_DONE, SYNC_READY, SYNC_ASLEEP, SYNC_PHASE, PHASE_UPDATE, TID_MESSAGE, WAKE_MESSAGE, BOX_WORDS, RESULT_WORDS, writeTask, readResult, blankTasks,
@@ -220,7 +220,8 @@ export class Coordinator {
     }));
     this.orders = {};
     for (const [name, split] of Object.entries(o.splits) as [SplitName, EncodedSplit][]) {
-      this.orders[name] = sharedInt32(Math.max(1, split.count));
+      // Token shards: an order holds one segment's plan (a shard's examples), not the split's.
+      this.orders[name] = sharedInt32(Math.max(1, shardWindow(split)?.largest ?? split.count));
       // Token shards: a window for the batches of one round of tasks (evaluate runs up to W at once).
       shardWindow(split)?.reserve(this.workers * o.maxB * (o.maxT + 1));
     }
@@ -300,14 +301,14 @@ export class Coordinator {
    * ranks × workers shards by this one rule, so the global batch is the single-process one.
    */
   shards(split: SplitName, off: number, n: number, parts = this.workers): Array<[number, number]> {
-    const order = this.orders[split]!, lengths = this.o.splits[split]!.lengths;
+    const order = this.orders[split]!, sp = this.o.splits[split]!, lengths = sp.lengths;
     const S = Math.min(parts, n);
     let total = 0;
-    for (let i = 0; i < n; i++) total += lengths[order[off + i]];
+    for (let i = 0; i < n; i++) total += lengths[local(sp, order[off + i])];
     const out: Array<[number, number]> = [];
     let start = 0, acc = 0;
     for (let i = 0; i < n && out.length < S - 1; i++) {
-      acc += lengths[order[off + i]];
+      acc += lengths[local(sp, order[off + i])];
       const left = n - (i + 1), needed = S - 1 - out.length;
       if (acc >= (total * (out.length + 1)) / S || left === needed) {
         out.push([off + start, i + 1 - start]);

@@ -19,7 +19,8 @@ import { initParamsAsync } from '../model/init.js';
 import { Optimizer } from '../optim/optim.js';
 import { Coordinator, type TrainStepResult } from '../parallel/coordinator.js';
 import { resolveKernels, kernelsFromEnv } from '../model/backend/index.js';
-import { loadDataset, epochPlan, streamPlan, paddingFraction, longestExample, formatReport, type Dataset, type SplitName, type InMemoryData, type EpochPlan, type EncodedSplit } from '../data/index.js';
+import { loadDataset, epochPlan, streamPlan, paddingFraction, longestExample, formatReport, segmentCounts, segment, leadingCounts, splitTokens, local, EpochBatches, type Dataset, type SplitName, type InMemoryData, type EpochPlan } from '../data/index.js';
+import { evaluateSegments } from '../parallel/evalsplit.js';
 import { loadConfig, checkConfig, type ResolvedConfig, type LoadedConfig, type Config } from '../config/load.js';
 import type { DataConfig } from '../config/types.js';
 import { CheckpointDir, readCheckpoint, type CheckpointData, type TrainingData } from '../checkpoint/index.js';
@@ -244,8 +245,8 @@ class Run {
   private readonly kept: { last?: Kept; best?: Kept } = {};
   /** Distributed: a rank saw the AbortSignal in the last step, so every rank stops. */
   private agreedStop = false;
-  /** What validation runs on: the validation split, or its first sequences within train.validateTokens. */
-  private readonly valSplit: EncodedSplit;
+  /** What validation runs on: the validation split, or its first sequences within train.validateTokens (how many of each segment). */
+  private readonly valPart: { counts: number[]; tokens: number };
   /** Row kinds metrics.jsonl already holds for the final step of a run resumed after it finished: not logged again. */
   private logged = new Set<MetricsRow['kind']>();
   private readonly resumedAt: number | null;
@@ -275,7 +276,7 @@ class Run {
     this.files = r.files;
     const cfg = r.cfg;
     this.lastCheckpoint = resumed?.path ?? null;
-    this.batchesPerEpoch = Math.ceil(data.splits.train.count / cfg.train.batchSize);
+    this.batchesPerEpoch = segmentCounts(data.splits.train).reduce((a, n) => a + Math.ceil(n / cfg.train.batchSize), 0);
     this.maxSteps = cfg.train.maxSteps > 0 ? cfg.train.maxSteps : Infinity;
     this.totalSteps = Math.min(this.maxSteps, cfg.train.epochs * this.batchesPerEpoch);
     this.profileEvery = Math.max(1, Math.round(this.totalSteps / 12));
@@ -288,7 +289,7 @@ class Run {
     this.planOf = this.spec.task === 'many-to-many' && cfg.train.carryState ? streamPlan : epochPlan;
     this.elapsedBefore = resumed ? lastElapsed(r.runDir) : 0;
     this.hasVal = data.splits.val.count > 0;
-    this.valSplit = leadingPart(data.splits.val, cfg.train.validateTokens);
+    this.valPart = leadingCounts(data.splits.val, cfg.train.validateTokens);
     this.resumedAt = resumed ? resumed.c.training.globalStep : null;
   }
 
@@ -408,15 +409,20 @@ class Run {
     // A run resumed after its early stop stays stopped.
     if (this.patienceRunOut()) { this.earlyStopped = true; return; }
     while (st.epoch < cfg.train.epochs && st.globalStep < this.maxSteps) {
-      const plan = this.planOf(this.data.splits.train, { batchSize: cfg.train.batchSize, seed: cfg.seed, epoch: st.epoch, into: this.co.orderArray('train') });
-      this.co.setOrder('train', plan.order);
-      if (st.batchInEpoch === 0) this.say('epoch', `epoch ${st.epoch + 1}/${cfg.train.epochs}: ${plan.batchStarts.length - 1} batches, padding ${(paddingFraction(this.data.splits.train, plan) * 100).toFixed(1)}%`);
-      while (st.batchInEpoch < plan.batchStarts.length - 1) {
+      // Token shards: one segment (a shard's examples) planned at a time, the segments in an order of the seed.
+      const epoch = new EpochBatches(this.data.splits.train, this.planOf, { batchSize: cfg.train.batchSize, seed: cfg.seed, epoch: st.epoch, into: this.co.orderArray('train') });
+      if (st.batchInEpoch === 0 && epoch.batches > 0) {
+        const { plan } = epoch.at(0);
+        this.say('epoch', `epoch ${st.epoch + 1}/${cfg.train.epochs}: ${epoch.batches} batches, padding ${(paddingFraction(this.data.splits.train, plan) * 100).toFixed(1)}%${epoch.segments > 1 ? ` (in the first of ${epoch.segments} shards)` : ''}`);
+      }
+      while (st.batchInEpoch < epoch.batches) {
         if (this.dist ? this.agreedStop : this.o.signal?.aborted) { this.interrupted = true; return; }
         if (st.globalStep >= this.maxSteps) return;
-        await this.step(plan);
+        const at = epoch.at(st.batchInEpoch);
+        if (at.fresh) this.co.setOrder('train', at.plan.order);
+        await this.step(at.plan, at.k);
         const step = st.globalStep;
-        const epochDone = st.batchInEpoch === plan.batchStarts.length - 1;
+        const epochDone = st.batchInEpoch === epoch.batches;
         const onGrid = this.validateEvery > 0 && step % this.validateEvery === 0;
         if (epochDone || onGrid) {
           // Stopped during validation: the step's checkpoint is still written, without that validation.
@@ -435,11 +441,10 @@ class Run {
     }
   }
 
-  /** One optimizer step on the next batch of `plan`; the metrics row, the gradient profile, onStep. */
-  private async step(plan: EpochPlan): Promise<void> {
+  /** One optimizer step on batch k of `plan` (the epoch's next); the metrics row, the gradient profile, onStep. */
+  private async step(plan: EpochPlan, k: number): Promise<void> {
     const { cfg } = this.r;
     const st = this.st;
-    const k = st.batchInEpoch;
     const step = st.globalStep + 1;
     const ts = performance.now();
     const lr = (this.opt.opts.lr = plateauLr(lrAt(cfg, step, cfg.train.epochs * this.batchesPerEpoch), st.lrScale, cfg.train.plateau));
@@ -455,10 +460,10 @@ class Run {
     if (!g.finite) throw nonFinite(step, 'gradient', this.lastCheckpoint);
     const ms = performance.now() - ts;
     st.globalStep = step;
-    st.batchInEpoch = k + 1;
-    const lengths = this.data.splits.train.lengths;
+    st.batchInEpoch++;
+    const train = this.data.splits.train;
     let tokens = 0;
-    for (let i = off; i < off + n; i++) tokens += lengths[plan.order[i]];
+    for (let i = off; i < off + n; i++) tokens += train.lengths[local(train, plan.order[i])];
     this.tokensSinceLog += tokens;
     const accuracy = g.correct / g.count;
     if (step % cfg.train.logEvery === 0 || step === 1) {
@@ -516,17 +521,16 @@ class Run {
   /** Metrics of the validation (valSplit) or test split; null when the AbortSignal stopped it (the run is then interrupted). */
   private async evaluate(split: 'val' | 'test', confusion = false): Promise<EvalMetrics | null> {
     const whole = this.data.splits[split];
-    const sp = split === 'val' ? this.valSplit : whole;
-    const plan = this.planOf(sp, { batchSize: this.r.cfg.train.batchSize, seed: this.r.cfg.seed, epoch: 0, shuffle: false, into: this.co.orderArray(split) });
-    const tokens = tokensOf(sp);
+    const part = split === 'val' ? this.valPart : { counts: segmentCounts(whole), tokens: splitTokens(whole) };
+    const tokens = part.tokens;
     const on = this.o.onEvaluation;
     const bio = this.spec.task === 'tagging' ? bioScheme(this.data.labelNames) : null;
-    const r = await this.co.evaluate(split, plan.order, plan.batchStarts, confusion, {
+    const r = await evaluateSegments(this.co, split, whole, this.planOf, this.r.cfg.train.batchSize, confusion, {
       bio,
       // Distributed, every rank must evaluate to the end (rank 0's figures are shared).
       signal: this.dist ? undefined : this.o.signal,
       onBatch: on && ((done, batches) => on({ split, done, batches, tokens })),
-    });
+    }, part.counts);
     if (!r) { this.interrupted = true; return null; }
     const loss = r.lossSum / r.count;
     const m: EvalMetrics = { loss, accuracy: r.correct / r.count, count: r.count };
@@ -534,7 +538,8 @@ class Run {
     if (r.spans) m.spans = spanMetrics(r.spans);
     if (r.confusion && this.spec.task === 'tagging') m.perTag = taggingMetrics(r.lossSum, r.count, r.confusion, this.data.labelNames).perTag;
     if (r.confusion) m.confusion = Array.from({ length: this.spec.C }, (_, i) => r.confusion!.slice(i * this.spec.C, (i + 1) * this.spec.C));
-    if (sp !== whole) m.subset = { sequences: sp.count, ofSequences: whole.count, tokens, ofTokens: tokensOf(whole) };
+    const sequences = part.counts.reduce((a, n) => a + n, 0);
+    if (sequences < whole.count) m.subset = { sequences, ofSequences: whole.count, tokens, ofTokens: splitTokens(whole) };
     return m;
   }
 
@@ -704,26 +709,15 @@ export function classWeightsOf(cfg: ResolvedConfig, data: Pick<Dataset, 'labelNa
     return names.map((k) => cw[k] ?? 1);
   }
   const train = data.splits.train, n = new Array<number>(C).fill(0);
-  for (let i = 0; i < train.count; i++) n[train.labels[i]]++;
+  segmentCounts(train).forEach((_, j) => {
+    const seg = segment(train, j);
+    for (let i = 0; i < seg.count; i++) n[seg.labels[i]]++;
+  });
   const missing = names.filter((_, c) => n[c] === 0);
   if (missing.length) throw new ConfigError(`${where}: train.classWeights "balanced": no training example has the label ${missing.map((k) => JSON.stringify(k)).join(', ')}, so it has no weight; give the weights as a map, or leave the label out of data.labels`);
   const w = n.map((nc) => train.count / (C * nc));
   say('data', `class weights (balanced): ${names.map((k, c) => `${k} ${+w[c].toPrecision(4)}`).join(', ')}`);
   return w;
-}
-
-/** The first sequences of `split`, whole, holding at most `tokens` tokens (at least one sequence); the split itself for 0 or when all fit. */
-function leadingPart(split: EncodedSplit, tokens: number): EncodedSplit {
-  if (!(tokens > 0)) return split;
-  let n = 0, sum = 0;
-  while (n < split.count && sum + split.lengths[n] <= tokens) sum += split.lengths[n++];
-  return n === split.count ? split : { ...split, count: Math.max(1, n) };
-}
-
-function tokensOf(split: EncodedSplit): number {
-  let sum = 0;
-  for (let i = 0; i < split.count; i++) sum += split.lengths[i];
-  return sum;
 }
 
 /** "the first 40 of 1,200 sequences (5,000 of 150,000 tokens; train.validateTokens)" */
