@@ -244,7 +244,7 @@ class OrthogonalGroups {
     this.left--;
     for (let i = 0; i < n; i++) {
       rng.fillNormal(row); // rng.normal() row by row
-      for (let k = 0, e = i * R + lane; k < n; k++, e += W) q[e] = row[k];
+      strided(q, i * R + lane, W, row, n);
       yield;
     }
     if (this.blocks.length === this.size) yield* this.finish();
@@ -252,9 +252,7 @@ class OrthogonalGroups {
 
   private *finish(): Generator<void> {
     const { n, q, W, R, blocks, gain } = this;
-    for (let i = 0; i < n; i++) {
-      for (let e = i * R; e < i * R + n * W; e += W) for (let l = blocks.length; l < W; l++) q[e + l] = q[e];
-    }
+    for (let i = 0; i < n; i++) for (let l = blocks.length; l < W; l++) strided(q, i * R + l, W, q.subarray(i * R), n, W);
     // Row i costs about 2·i·n·W multiply-adds: calls of up to ~8M (a few ms) keep Ctrl-C responsive.
     for (let i0 = 0; i0 < n;) {
       let i1 = i0, work = 0;
@@ -264,8 +262,17 @@ class OrthogonalGroups {
       yield;
     }
     blocks.forEach((w, l) => {
-      for (let i = 0; i < n; i++) for (let k = 0, e = i * R + l; k < n; k++, e += W) w[i * n + k] = q[e] * gain;
+      for (let i = 0; i < n; i++) scaled(w, i * n, q, i * R + l, W, gain, n);
     });
     this.blocks = [];
   }
+}
+// The copies of OrthogonalGroups, outside its generators (hot loops optimize better in plain functions).
+/** dst[at + k·stride] = src[k·srcStride], k < n */
+function strided(dst: Float64Array, at: number, stride: number, src: Float64Array, n: number, srcStride = 1): void {
+  for (let k = 0; k < n; k++) dst[at + k * stride] = src[k * srcStride];
+}
+/** dst[at + k] = src[from + k·stride]·gain, k < n */
+function scaled(dst: Float, at: number, src: Float64Array, from: number, stride: number, gain: number, n: number): void {
+  for (let k = 0; k < n; k++) dst[at + k] = src[from + k * stride] * gain;
 }

@@ -89,7 +89,7 @@ export function nativeFactory(isa?: NativeIsa): RawFactory | { error: string } {
 /** The addon's Gram-Schmidt for the orthogonal init (native/orthogonal.cc), at its level, and how many matrices to interleave there. */
 export interface NativeOrthogonal {
   readonly isa: NativeIsa;
-  /** Doubles in one vector at that level: the matrices to run side by side. */
+  /** The matrices to run side by side: 4 (a 256-bit vector; 8 in 512 bits was slower per matrix: twice the memory read per row), 2 on generic. */
   readonly lanes: number;
   /** Finishes rows i0..i1−1 of W interleaved n×n matrices (element k of row i of matrix w at q[i·R + k·W + w], R ≥ n·W). */
   rows(q: Float64Array, n: number, W: number, R: number, i0: number, i1: number): void;
@@ -104,5 +104,5 @@ export function nativeOrthogonal(): NativeOrthogonal | null {
   if ('error' in a) return null;
   const env = process.env.RNN_TRAINER_NATIVE_ISA as NativeIsa | undefined;
   const isa = env && a.isas.includes(env) ? env : a.isas[0];
-  return { isa, lanes: isa === 'avx512' ? 8 : isa === 'avx2' ? 4 : 2, rows: (q, n, W, R, i0, i1) => a.orthogonalRows(q, n, W, R, i0, i1, isa) };
+  return { isa, lanes: isa === 'generic' ? 2 : 4, rows: (q, n, W, R, i0, i1) => a.orthogonalRows(q, n, W, R, i0, i1, isa) };
 }
