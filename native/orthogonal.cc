@@ -6,6 +6,7 @@
 
 #include <node_api.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -35,7 +36,7 @@ static const int VL = 2;
 #include "orthogonal.h"
 }  // namespace generic
 
-typedef bool (*RowsFn)(double* q, int n, int W, long R, int i0, int i1);
+typedef bool (*RowsFn)(double* q, int n, int W, long R, int i0, int i1, double* tmp);
 
 /** The best level this CPU runs, or the one named (null if it does not run here). */
 static RowsFn level(const char* name) {
@@ -90,6 +91,10 @@ napi_value jsOrthogonalRows(napi_env env, napi_callback_info info) {
   }
   const RowsFn rows = level(want);
   if (!rows) return fail(env, "orthogonalRows: that ISA level does not run on this CPU");
-  if (!rows(static_cast<double*>(data), n, W, R, i0, i1)) return fail(env, "orthogonalRows: W must be 1, 2, 4, 8 or 16");
+  double* tmp = static_cast<double*>(std::malloc(sizeof(double) * n * W));
+  if (!tmp) return fail(env, "orthogonalRows: out of memory");
+  const bool ok = rows(static_cast<double*>(data), n, W, R, i0, i1, tmp);
+  std::free(tmp);
+  if (!ok) return fail(env, "orthogonalRows: W must be 1, 2, 4, 8 or 16");
   return nullptr;
 }

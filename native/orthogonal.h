@@ -93,17 +93,28 @@ struct GramSchmidt {
     db = sb;
   }
 
+  /** Row i as drawn (the W matrices' rows one after another, [w][k]) becomes interleaved ([k][w]). */
+  static void interleave(double* row, int n, double* tmp) {
+    __builtin_memcpy(tmp, row, sizeof(double) * n * W);
+    for (int w = 0; w < W; w++)
+      for (long k = 0; k < n; k++) row[k * W + w] = tmp[w * n + k];
+  }
+
   /**
    * Finishes rows i0..i1−1 of q (n×n per matrix). Before: rows < i0 are final, row i0 has had its
-   * first pass (rows j < i0) applied, later rows are as drawn. After: the same with i1 for i0.
+   * first pass (rows j < i0) applied (i0 = 0: row 0 as drawn), later rows are as drawn. After: the
+   * same with i1 for i0. A row as drawn holds the W matrices' rows one after another (JavaScript
+   * fills it with contiguous draws); it is interleaved here when first used.
    */
-  static void rows(double* q, int n, long R, int i0, int i1) {
+  static void rows(double* q, int n, long R, int i0, int i1, double* tmp) {
     const D none = {};
     D da = none, db = none; // the rows' pending subtractions d·q_p (row a's: none at the start)
     const double* pa = nullptr;
+    if (i0 == 0 && i1 > 0) interleave(q, n, tmp);
     for (int i = i0; i < i1; i++) {
       double* a = q + i * R;
       double* b = i + 1 < n ? a + R : nullptr; // row i+1: its first pass beside row i's second
+      if (b) interleave(b, n, tmp);
       if (i > 0) {
         da = subtractDot(a, pa, da, q, n);
         if (b) db = subtractDot(b, nullptr, none, q, n);
@@ -141,19 +152,19 @@ struct GramSchmidt {
 };
 
 template <int W>
-static void rowsOf(double* q, int n, long R, int i0, int i1) {
+static void rowsOf(double* q, int n, long R, int i0, int i1, double* tmp) {
   const int L = W < VL ? W : VL;
-  GramSchmidt<L, W / L>::rows(q, n, R, i0, i1);
+  GramSchmidt<L, W / L>::rows(q, n, R, i0, i1, tmp);
 }
 
-/** Rows i0..i1−1 of W ∈ {1, 2, 4, 8, 16} interleaved matrices; false for another W. */
-static bool orthogonalRows(double* q, int n, int W, long R, int i0, int i1) {
+/** Rows i0..i1−1 of W ∈ {1, 2, 4, 8, 16} interleaved matrices (tmp: n·W doubles); false for another W. */
+static bool orthogonalRows(double* q, int n, int W, long R, int i0, int i1, double* tmp) {
   switch (W) {
-    case 1: rowsOf<1>(q, n, R, i0, i1); return true;
-    case 2: rowsOf<2>(q, n, R, i0, i1); return true;
-    case 4: rowsOf<4>(q, n, R, i0, i1); return true;
-    case 8: rowsOf<8>(q, n, R, i0, i1); return true;
-    case 16: rowsOf<16>(q, n, R, i0, i1); return true;
+    case 1: rowsOf<1>(q, n, R, i0, i1, tmp); return true;
+    case 2: rowsOf<2>(q, n, R, i0, i1, tmp); return true;
+    case 4: rowsOf<4>(q, n, R, i0, i1, tmp); return true;
+    case 8: rowsOf<8>(q, n, R, i0, i1, tmp); return true;
+    case 16: rowsOf<16>(q, n, R, i0, i1, tmp); return true;
     default: return false;
   }
 }

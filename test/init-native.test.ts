@@ -58,7 +58,7 @@ t.test('every ISA level this CPU runs gives the same bits', async (t) => {
   }
 });
 
-/** W interleaved Gaussian n×n matrices with rows R apart, and each one's JavaScript result. */
+/** W Gaussian n×n matrices with rows R apart as drawn (row i: the W matrices' rows i one after another), and each one's JavaScript result. */
 function interleaved(n: number, W: number, R: number, seed: number): { q: Float64Array; ref: Float64Array[] } {
   const q = new Float64Array(n * R), ref: Float64Array[] = [];
   const spec: ModelSpec = { cell: 'rnn', task: 'many-to-many', V: 2, H: n, C: 2, E: 0, layers: 1 };
@@ -68,11 +68,7 @@ function interleaved(n: number, W: number, R: number, seed: number): { q: Float6
     ref.push(Float64Array.from(p.layers[0].Whh));
     const r = new Rng(seed + w);
     for (let i = 0; i < p.layers[0].Wih.length; i++) r.uniform(); // what initParams draws before W_hh
-    const row = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      r.fillNormal(row);
-      for (let k = 0; k < n; k++) q[i * R + k * W + w] = row[k];
-    }
+    for (let i = 0; i < n; i++) r.fillNormal(q, i * R + w * n, i * R + (w + 1) * n);
   }
   return { q, ref };
 }

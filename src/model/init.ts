@@ -213,25 +213,22 @@ function subtractDot(q: Float64Array, ri: number, rp: number, d: number, rj: num
 /**
  * `orthogonal` for all of a model's W_hh blocks (all n×n) on the native Gram-Schmidt, with the
  * same bits: each block's normals are drawn at its turn (the rng's order is unchanged) into a
- * group of up to `lanes` blocks stored interleaved, and once a group's last block is drawn its
+ * group of up to `lanes` blocks (the native code interleaves them), and once a group's last block is drawn its
  * blocks are orthogonalized side by side, one per SIMD lane (native/orthogonal.h), a few rows per
  * call, yielding between calls. A group of a width other than 1, 2, 4, 8 runs in the next one up,
  * the spare lanes copying the first block.
  */
 class OrthogonalGroups {
-  private readonly row: Float64Array;
   private buffer: Float64Array | null = null;
   private q: Float64Array = new Float64Array(0);
   private blocks: Float[] = [];
   private size = 0; // blocks in the current group
   private W = 0; // its interleave width
   private R = 0; // its row stride
-  constructor(private readonly gs: NativeOrthogonal, private readonly n: number, private left: number, private readonly gain: number) {
-    this.row = new Float64Array(n);
-  }
+  constructor(private readonly gs: NativeOrthogonal, private readonly n: number, private left: number, private readonly gain: number) {}
 
   *add(w: Float, rng: Rng): Generator<void> {
-    const { n, row } = this;
+    const { n } = this;
     if (this.blocks.length === 0) {
       this.size = Math.min(this.gs.lanes, this.left);
       this.W = 1 << Math.ceil(Math.log2(this.size));
@@ -243,8 +240,7 @@ class OrthogonalGroups {
     this.blocks.push(w);
     this.left--;
     for (let i = 0; i < n; i++) {
-      rng.fillNormal(row); // rng.normal() row by row
-      strided(q, i * R + lane, W, row, n);
+      rng.fillNormal(q, i * R + lane * n, i * R + (lane + 1) * n); // rng.normal() row by row, as drawn (native/orthogonal.h)
       yield;
     }
     if (this.blocks.length === this.size) yield* this.finish();
@@ -252,7 +248,7 @@ class OrthogonalGroups {
 
   private *finish(): Generator<void> {
     const { n, q, W, R, blocks, gain } = this;
-    for (let i = 0; i < n; i++) for (let l = blocks.length; l < W; l++) strided(q, i * R + l, W, q.subarray(i * R), n, W);
+    for (let i = 0; i < n; i++) for (let l = blocks.length; l < W; l++) q.copyWithin(i * R + l * n, i * R, i * R + n);
     // Row i costs about 2·i·n·W multiply-adds: calls of up to ~8M (a few ms) keep Ctrl-C responsive.
     for (let i0 = 0; i0 < n;) {
       let i1 = i0, work = 0;
@@ -267,12 +263,7 @@ class OrthogonalGroups {
     this.blocks = [];
   }
 }
-// The copies of OrthogonalGroups, outside its generators (hot loops optimize better in plain functions).
-/** dst[at + k·stride] = src[k·srcStride], k < n */
-function strided(dst: Float64Array, at: number, stride: number, src: Float64Array, n: number, srcStride = 1): void {
-  for (let k = 0; k < n; k++) dst[at + k * stride] = src[k * srcStride];
-}
-/** dst[at + k] = src[from + k·stride]·gain, k < n */
+/** dst[at + k] = src[from + k·stride]·gain, k < n (outside the generator: hot loops optimize better in plain functions) */
 function scaled(dst: Float, at: number, src: Float64Array, from: number, stride: number, gain: number, n: number): void {
   for (let k = 0; k < n; k++) dst[at + k] = src[from + k * stride] * gain;
 }

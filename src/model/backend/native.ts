@@ -91,7 +91,10 @@ export interface NativeOrthogonal {
   readonly isa: NativeIsa;
   /** The matrices to run side by side: 4 (a 256-bit vector; 8 in 512 bits was slower per matrix: twice the memory read per row), 2 on generic. */
   readonly lanes: number;
-  /** Finishes rows i0..i1−1 of W interleaved n×n matrices (element k of row i of matrix w at q[i·R + k·W + w], R ≥ n·W). */
+  /**
+   * Finishes rows i0..i1−1 of W n×n matrices, rows R ≥ n·W apart; each row as drawn holds the W
+   * matrices' rows one after another, then is interleaved: element k of row i of matrix w at q[i·R + k·W + w].
+   */
   rows(q: Float64Array, n: number, W: number, R: number, i0: number, i1: number): void;
 }
 
