@@ -100,11 +100,12 @@ export interface NativeOrthogonal {
 
 /**
  * The native Gram-Schmidt at RNN_TRAINER_NATIVE_ISA (when set and run by this CPU) or at the best
- * level; null when the addon is not built. Same bits as init.ts's `orthogonal` at every level.
+ * level; null when the addon is not built (or is a build from before it had this function). Same
+ * bits as init.ts's `orthogonal` at every level.
  */
 export function nativeOrthogonal(): NativeOrthogonal | null {
   const a = load();
-  if ('error' in a) return null;
+  if ('error' in a || typeof a.orthogonalRows !== 'function') return null;
   const env = process.env.RNN_TRAINER_NATIVE_ISA as NativeIsa | undefined;
   const isa = env && a.isas.includes(env) ? env : a.isas[0];
   return { isa, lanes: isa === 'generic' ? 2 : 4, rows: (q, n, W, R, i0, i1) => a.orthogonalRows(q, n, W, R, i0, i1, isa) };
