@@ -4,7 +4,7 @@
 {
   "targets": [{
     "target_name": "rnn_kernels",
-    "sources": ["kernels.cc"],
+    "sources": ["kernels.cc", "orthogonal.cc"],
     "cflags_cc": ["-O3", "-ffp-contract=off", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-maybe-uninitialized"],
     "libraries": ["-lm"],
     "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "-ffp-contract=off"] }

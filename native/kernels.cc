@@ -344,6 +344,9 @@ static napi_value js_attach(napi_env env, napi_callback_info info) {
   return obj;
 }
 
+// orthogonal.cc: the orthogonal init's Gram-Schmidt (not a kernel of the backend seam).
+napi_value jsOrthogonalRows(napi_env env, napi_callback_info info);
+
 NAPI_MODULE_INIT() {
   const Isa* levels[3];
   const int n = supported(levels);
@@ -367,5 +370,7 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "slowGeneric", slowGeneric);
   napi_create_function(env, "attach", NAPI_AUTO_LENGTH, js_attach, nullptr, &fn);
   napi_set_named_property(env, exports, "attach", fn);
+  napi_create_function(env, "orthogonalRows", NAPI_AUTO_LENGTH, jsOrthogonalRows, nullptr, &fn);
+  napi_set_named_property(env, exports, "orthogonalRows", fn);
   return exports;
 }

@@ -36,6 +36,7 @@ import type { ModelSpec } from './spec.js';
 import { Rng } from '../util/prng.js';
 import { drain, drainAsync } from '../util/slices.js';
 import type { Float } from './kernels.js';
+import { nativeOrthogonal, type NativeOrthogonal } from './backend/native.js';
 
 export interface InitOptions {
   recurrentInit: 'orthogonal' | 'normal';
@@ -46,6 +47,11 @@ export interface InitOptions {
   forgetBias?: number;
   /** Chrono initialization for dependencies up to this many steps (LSTM and GRU); 0 (default): off. */
   chrono?: number;
+  /**
+   * What runs the orthogonal blocks' Gram-Schmidt: `native` (the addon, several blocks side by
+   * side in SIMD lanes; the default when it is built) or `js` (`orthogonal` below). Same bits.
+   */
+  engine?: 'native' | 'js';
 }
 
 export const defaultInit: InitOptions = { recurrentInit: 'orthogonal', recurrentScale: 1, init: 'standard', forgetBias: 1, chrono: 0 };
@@ -75,6 +81,8 @@ function* initSteps(p: Params, spec: ModelSpec, rng: Rng, opts: InitOptions): Ge
   const D = p.reverse.length > 0 ? 2 : 1;
   // In table order: each layer's forward direction, then its reverse one (bidirectional).
   const directions = p.layers.flatMap((lp, l) => (D === 2 ? [[lp, l], [p.reverse[l], l]] : [[lp, l]]) as [typeof lp, number][]);
+  const gs = !torch && opts.recurrentInit === 'orthogonal' && opts.engine !== 'js' ? nativeOrthogonal() : null;
+  const sideBySide = gs ? new OrthogonalGroups(gs, H, directions.length * G, opts.recurrentScale) : null;
   for (const [lp, l] of directions) {
     const I = l > 0 ? D * H : E;
     if (torch) {
@@ -84,7 +92,8 @@ function* initSteps(p: Params, spec: ModelSpec, rng: Rng, opts: InitOptions): Ge
       else uniform(lp.Wih, Math.sqrt(6 / (I + H)), rng); // a gate block's fan: I in, H out
       for (let g = 0; g < G; g++) {
         const block = lp.Whh.subarray(g * H * H, (g + 1) * H * H);
-        if (opts.recurrentInit === 'orthogonal') yield* orthogonal(block, H, opts.recurrentScale, rng);
+        if (sideBySide) yield* sideBySide.add(block, rng);
+        else if (opts.recurrentInit === 'orthogonal') yield* orthogonal(block, H, opts.recurrentScale, rng);
         else for (let i = 0; i < H * H; i++) block[i] = (rng.normal() * opts.recurrentScale) / Math.sqrt(H);
       }
     }
@@ -199,4 +208,62 @@ function subtractDot(q: Float64Array, ri: number, rp: number, d: number, rj: num
     }
   }
   return dot;
+}
+
+/**
+ * `orthogonal` for all of a model's W_hh blocks (all n×n) on the native Gram-Schmidt, with the
+ * same bits: each block's normals are drawn at its turn (the rng's order is unchanged) into a
+ * group of up to `lanes` blocks (the native code interleaves them), and once a group's last block is drawn its
+ * blocks are orthogonalized side by side, one per SIMD lane (native/orthogonal.h), a few rows per
+ * call, yielding between calls. A group of a width other than 1, 2, 4, 8 runs in the next one up,
+ * the spare lanes copying the first block.
+ */
+class OrthogonalGroups {
+  private buffer: Float64Array | null = null;
+  private q: Float64Array = new Float64Array(0);
+  private blocks: Float[] = [];
+  private size = 0; // blocks in the current group
+  private W = 0; // its interleave width
+  private R = 0; // its row stride
+  constructor(private readonly gs: NativeOrthogonal, private readonly n: number, private left: number, private readonly gain: number) {}
+
+  *add(w: Float, rng: Rng): Generator<void> {
+    const { n } = this;
+    if (this.blocks.length === 0) {
+      this.size = Math.min(this.gs.lanes, this.left);
+      this.W = 1 << Math.ceil(Math.log2(this.size));
+      this.R = n * this.W + 8; // a row stride off multiples of 4 KiB (native/orthogonal.h)
+      this.buffer ??= new Float64Array(n * this.R); // the first group is the widest
+      this.q = this.buffer.subarray(0, n * this.R);
+    }
+    const { q, W, R } = this, lane = this.blocks.length;
+    this.blocks.push(w);
+    this.left--;
+    for (let i = 0; i < n; i++) {
+      rng.fillNormal(q, i * R + lane * n, i * R + (lane + 1) * n); // rng.normal() row by row, as drawn (native/orthogonal.h)
+      yield;
+    }
+    if (this.blocks.length === this.size) yield* this.finish();
+  }
+
+  private *finish(): Generator<void> {
+    const { n, q, W, R, blocks, gain } = this;
+    for (let i = 0; i < n; i++) for (let l = blocks.length; l < W; l++) q.copyWithin(i * R + l * n, i * R, i * R + n);
+    // Row i costs about 2·i·n·W multiply-adds: calls of up to ~8M (a few ms) keep Ctrl-C responsive.
+    for (let i0 = 0; i0 < n;) {
+      let i1 = i0, work = 0;
+      while (i1 < n && work < 1 << 23) work += 2 * (i1++ + 1) * n * W;
+      this.gs.rows(q, n, W, R, i0, i1);
+      i0 = i1;
+      yield;
+    }
+    blocks.forEach((w, l) => {
+      for (let i = 0; i < n; i++) scaled(w, i * n, q, i * R + l, W, gain, n);
+    });
+    this.blocks = [];
+  }
+}
+/** dst[at + k] = src[from + k·stride]·gain, k < n (outside the generator: hot loops optimize better in plain functions) */
+function scaled(dst: Float, at: number, src: Float64Array, from: number, stride: number, gain: number, n: number): void {
+  for (let k = 0; k < n; k++) dst[at + k] = src[from + k * stride] * gain;
 }
