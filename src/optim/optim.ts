@@ -4,6 +4,7 @@
 // [0, size) into ranges (one per worker thread) gives the same bits.
 
 import { adamStep, sgdStep, type AdamConsts } from '../model/kernels.js';
+import type { Kernels } from '../model/backend/types.js';
 import type { SharedArena } from '../util/shared.js';
 
 export interface OptimizerOptions {
@@ -43,11 +44,19 @@ export class Optimizer {
   }
 }
 
-/** The update of elements [lo, hi) at optimizer step `step` (1-based), with gradient scale·g. */
+/**
+ * The update of elements [lo, hi) at optimizer step `step` (1-based), with gradient scale·g: on the
+ * backend `k` (the worker threads' and the pool's), else on kernels.ts's (SIMD where the arrays
+ * share a memory). Either gives the same bits.
+ */
 export function updateRange(
-  o: OptimizerOptions, step: number, p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, scale: number, lo: number, hi: number,
+  o: OptimizerOptions, step: number, p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, scale: number, lo: number, hi: number, k?: Kernels,
 ): void {
-  if (o.kind === 'adam') adamStep(p, g, m, v, lo, hi - lo, adamConsts(o, step, scale));
+  if (o.kind === 'adam') {
+    const c = adamConsts(o, step, scale);
+    if (k) k.adamStep(p, g, m, v, lo, hi - lo, c);
+    else adamStep(p, g, m, v, lo, hi - lo, c);
+  } else if (k) k.sgdStep(p, g, m, lo, hi - lo, scale, o.momentum, o.lr, o.weightDecay ?? 0);
   else sgdStep(p, g, m, lo, hi - lo, scale, o.momentum, o.lr, o.weightDecay ?? 0);
 }
 
