@@ -37,10 +37,10 @@ export class Optimizer {
     this.v = alloc(opts.kind === 'adam' ? size : 0);
   }
 
-  /** p −= update(scale·g) over the whole arena, in this thread. */
-  update(p: Float32Array, g: Float32Array, scale = 1): void {
+  /** p −= update(scale·g) over the whole arena, in this thread (on the backend `k` when given). */
+  update(p: Float32Array, g: Float32Array, scale = 1, k?: Kernels): void {
     this.step++;
-    updateRange(this.opts, this.step, p, g, this.m, this.v, scale, 0, this.size);
+    updateRange(this.opts, this.step, p, g, this.m, this.v, scale, 0, this.size, k);
   }
 }
 
