@@ -302,4 +302,5 @@ static const Isa isa = {
   NAME, NR, (long)MC * KC + (long)KC * NC, packedFloats, packBAll, gemm,
   tanhN, tanhBackward, addTo, mulInPlace, gatherRows, scatterAddRows, colSumAcc,
   lstmForward, lstmBackward, gruForward, gruBackward, softmaxXent,
+  adam, sgd, sumSlots, sumSlotRows, zeroRows, sumSlotsAdam, sumSlotRowsAdam, adamUnmarked,
 };

@@ -23,6 +23,11 @@
 #define RNN_X86 1
 #endif
 
+/** Adam's constants at one step, rounded to float32 (src/model/kernels.ts f32Consts). */
+struct AdamC {
+  float scale, b1, c1, b2, c2, stepSize, sqrtBc2, eps, decay;
+};
+
 /** One ISA level's kernels; sizes in floats. */
 struct Isa {
   const char* name;
@@ -47,6 +52,16 @@ struct Isa {
   void (*gruBackward)(float* dgi, float* dgh, const float* gi, const float* gh, const float* hp, float* dh, int rows, int H);
   double (*softmaxXent)(float* x, long ldx, int rows, int C, const int32_t* ys, const float* wt, int32_t* am, float* db,
                         bool grad);
+  // The update's streaming kernels (update.h).
+  void (*adam)(float* p, const float* g, float* m, float* v, long n, const AdamC& c);
+  void (*sgd)(float* p, const float* g, float* b, long n, float scale, float mu, float lr, float wd);
+  double (*sumSlots)(uint8_t* base, float* dst, const int32_t* table, int S, long off, long n);
+  double (*sumSlotRows)(uint8_t* base, float* dst, const int32_t* table, int S, const int32_t* rows, int n, int width, double sq);
+  void (*zeroRows)(float* dst, const int32_t* rows, int n, int width);
+  double (*sumSlotsAdam)(uint8_t* base, float* p, float* m, float* v, const int32_t* table, int S, long off, long n, const AdamC& c);
+  double (*sumSlotRowsAdam)(uint8_t* base, float* p, float* m, float* v, const int32_t* table, int S, const int32_t* rows, int n,
+                            int width, double sq, const AdamC& c);
+  void (*adamUnmarked)(float* p, float* m, float* v, const int32_t* mark, int r0, int r1, int width, const AdamC& c);
 };
 
 #ifdef RNN_X86
@@ -58,6 +73,7 @@ namespace avx512 {
 static const int MR = 8, NV = 2, KC = 256, MC = 128, NC = 512; // 8×32 tile: 16 zmm accumulators
 #include "vec.h"
 #include "softmax.h"
+#include "update.h"
 #include "impl.h"
 #undef NAME
 }  // namespace avx512
@@ -72,6 +88,7 @@ namespace avx2 {
 static const int MR = 6, NV = 2, KC = 256, MC = 120, NC = 512; // 6×16 tile: 12 ymm accumulators
 #include "vec.h"
 #include "softmax.h"
+#include "update.h"
 #include "impl.h"
 #undef NAME
 }  // namespace avx2
@@ -84,6 +101,7 @@ namespace generic {
 static const int MR = 4, NV = 4, KC = 256, MC = 128, NC = 512; // 4×4 scalar tile
 #include "vec.h"
 #include "softmax.h"
+#include "update.h"
 #include "impl.h"
 #undef NAME
 }  // namespace generic
@@ -136,10 +154,17 @@ static void release(napi_env env, void* data, void*) {
   delete I;
 }
 
-static const int MAX_ARGS = 14;
+static const int MAX_ARGS = 19;
 
-/** The instance and n int32 arguments; false (with a TypeError pending) if one is missing or not a number. */
-static bool args(napi_env env, napi_callback_info info, int n, int32_t* v, Inst** I) {
+static napi_status number(napi_env env, napi_value x, int32_t* v) { return napi_get_value_int32(env, x, v); }
+static napi_status number(napi_env env, napi_value x, double* v) { return napi_get_value_double(env, x, v); }
+
+/**
+ * The instance and n numeric arguments (int32, or double for the update's kernels, which take
+ * float constants); false (with a TypeError pending) if one is missing or not a number.
+ */
+template <class T>
+static bool args(napi_env env, napi_callback_info info, int n, T* v, Inst** I) {
   size_t argc = MAX_ARGS;
   napi_value argv[MAX_ARGS];
   void* data;
@@ -150,7 +175,7 @@ static bool args(napi_env env, napi_callback_info info, int n, int32_t* v, Inst*
     return false;
   }
   for (int i = 0; i < n; i++) {
-    if (napi_get_value_int32(env, argv[i], &v[i]) != napi_ok) {
+    if (number(env, argv[i], &v[i]) != napi_ok) {
       napi_throw_type_error(env, nullptr, "rnn_kernels: arguments must be numbers");
       return false;
     }
@@ -269,6 +294,70 @@ napi_create_double(env, k.softmaxXent(at<float>(I, a[0]), a[1], a[2], a[3], at<i
 return r;
 END
 
+// The update's kernels: numbers read as doubles (byte offsets and counts are integers, the Adam
+// and SGD constants float32 values, so both convert exactly).
+#define KERNELD(name, n) \
+  static napi_value js_##name(napi_env env, napi_callback_info info) { \
+    double a[n];                                                        \
+    Inst* I;                                                            \
+    if (!args(env, info, n, a, &I)) return nullptr;                     \
+    const Isa& k = *I->isa;
+#define PTR(T, x) at<T>(I, static_cast<int32_t>(static_cast<int64_t>(x)))
+#define INT(x) static_cast<int>(x)
+#define ADAMC(j) \
+  AdamC{static_cast<float>(a[j]), static_cast<float>(a[j + 1]), static_cast<float>(a[j + 2]), static_cast<float>(a[j + 3]), \
+        static_cast<float>(a[j + 4]), static_cast<float>(a[j + 5]), static_cast<float>(a[j + 6]), static_cast<float>(a[j + 7]), \
+        static_cast<float>(a[j + 8])}
+
+static napi_value toJs(napi_env env, double x) {
+  napi_value r;
+  napi_create_double(env, x, &r);
+  return r;
+}
+
+// adam(p, g, m, v, n, scale, b1, c1, b2, c2, stepSize, sqrtBc2, eps, decay)
+KERNELD(adam, 14)
+k.adam(PTR(float, a[0]), PTR(float, a[1]), PTR(float, a[2]), PTR(float, a[3]), static_cast<long>(a[4]), ADAMC(5));
+END
+
+// sgd(p, g, b, n, scale, momentum, lr, wd)
+KERNELD(sgd, 8)
+k.sgd(PTR(float, a[0]), PTR(float, a[1]), PTR(float, a[2]), static_cast<long>(a[3]), static_cast<float>(a[4]),
+      static_cast<float>(a[5]), static_cast<float>(a[6]), static_cast<float>(a[7]));
+END
+
+// sumSlots(dst, table, S, off, n) → Σ dst²
+KERNELD(sumSlots, 5)
+return toJs(env, k.sumSlots(I->base, PTR(float, a[0]), PTR(int32_t, a[1]), INT(a[2]), static_cast<long>(a[3]), static_cast<long>(a[4])));
+END
+
+// sumSlotRows(dst, table, S, rows, n, width, sq0) → sq0 + Σ dst² row by row
+KERNELD(sumSlotRows, 7)
+return toJs(env, k.sumSlotRows(I->base, PTR(float, a[0]), PTR(int32_t, a[1]), INT(a[2]), PTR(int32_t, a[3]), INT(a[4]), INT(a[5]), a[6]));
+END
+
+// zeroRows(dst, rows, n, width)
+KERNELD(zeroRows, 4)
+k.zeroRows(PTR(float, a[0]), PTR(int32_t, a[1]), INT(a[2]), INT(a[3]));
+END
+
+// sumSlotsAdam(p, m, v, table, S, off, n, ...Adam's 9) → Σ g²
+KERNELD(sumSlotsAdam, 16)
+return toJs(env, k.sumSlotsAdam(I->base, PTR(float, a[0]), PTR(float, a[1]), PTR(float, a[2]), PTR(int32_t, a[3]), INT(a[4]),
+                                  static_cast<long>(a[5]), static_cast<long>(a[6]), ADAMC(7)));
+END
+
+// sumSlotRowsAdam(p, m, v, table, S, rows, n, width, sq0, ...Adam's 9) → sq0 + Σ g² row by row
+KERNELD(sumSlotRowsAdam, 18)
+return toJs(env, k.sumSlotRowsAdam(I->base, PTR(float, a[0]), PTR(float, a[1]), PTR(float, a[2]), PTR(int32_t, a[3]), INT(a[4]),
+                                     PTR(int32_t, a[5]), INT(a[6]), INT(a[7]), a[8], ADAMC(9)));
+END
+
+// adamUnmarked(p, m, v, mark, r0, r1, width, ...Adam's 9)
+KERNELD(adamUnmarked, 16)
+k.adamUnmarked(PTR(float, a[0]), PTR(float, a[1]), PTR(float, a[2]), PTR(int32_t, a[3]), INT(a[4]), INT(a[5]), INT(a[6]), ADAMC(7));
+END
+
 static napi_value fail(napi_env env, const char* msg) {
   napi_throw_error(env, nullptr, msg);
   return nullptr;
@@ -333,6 +422,10 @@ static napi_value js_attach(napi_env env, napi_callback_info info) {
       {"lstmForward", js_lstmForward}, {"lstmBackward", js_lstmBackward},
       {"gruForward", js_gruForward},   {"gruBackward", js_gruBackward},
       {"softmaxXent", js_softmaxXent},
+      {"adam", js_adam},               {"sgd", js_sgd},
+      {"sumSlots", js_sumSlots},       {"sumSlotRows", js_sumSlotRows},
+      {"zeroRows", js_zeroRows},       {"sumSlotsAdam", js_sumSlotsAdam},
+      {"sumSlotRowsAdam", js_sumSlotRowsAdam}, {"adamUnmarked", js_adamUnmarked},
   };
   for (const auto& f : fns) {
     napi_value fn;

@@ -75,6 +75,11 @@ export function addressTable(table: Int32Array, arrays: Float32Array[]): void {
 export function sumSlots(dst: Float32Array, dOff: number, slots: Float32Array[], S: number, table: Int32Array | null, sOff: number, n: number): number {
   const k = table ? simdFor(dst, table) : null;
   if (k) return k.sumSlots(dst.byteOffset + 4 * dOff, table!.byteOffset, S, 4 * sOff, n);
+  return sumSlotsJs(dst, dOff, slots, S, sOff, n);
+}
+
+/** sumSlots in JavaScript (the js backend's, and the reference of the compiled ones). */
+export function sumSlotsJs(dst: Float32Array, dOff: number, slots: Float32Array[], S: number, sOff: number, n: number): number {
   const s0 = slots[0];
   for (let i = 0; i < n; i++) {
     let x = s0[sOff + i];
@@ -92,8 +97,12 @@ export function sumSlots(dst: Float32Array, dOff: number, slots: Float32Array[],
 export function sumSlotRows(dst: Float32Array, slots: Float32Array[], S: number, table: Int32Array | null, rows: Int32Array, n: number, width: number, sq0 = 0): number {
   const k = table ? simdFor(dst, table, rows) : null;
   if (k) return k.sumSlotRows(dst.byteOffset, table!.byteOffset, S, rows.byteOffset, n, width, sq0);
+  return sumSlotRowsJs(dst, slots, S, rows, n, width, sq0);
+}
+
+export function sumSlotRowsJs(dst: Float32Array, slots: Float32Array[], S: number, rows: Int32Array, n: number, width: number, sq0: number): number {
   let sq = sq0;
-  for (let i = 0; i < n; i++) sq += sumSlots(dst, rows[i] * width, slots, S, null, rows[i] * width, width);
+  for (let i = 0; i < n; i++) sq += sumSlotsJs(dst, rows[i] * width, slots, S, rows[i] * width, width);
   return sq;
 }
 
@@ -101,6 +110,10 @@ export function sumSlotRows(dst: Float32Array, slots: Float32Array[], S: number,
 export function zeroRows(dst: Float32Array, rows: Int32Array, n: number, width: number): void {
   const k = simdFor(dst, rows);
   if (k) { k.zeroRows(dst.byteOffset, rows.byteOffset, n, width); return; }
+  zeroRowsJs(dst, rows, n, width);
+}
+
+export function zeroRowsJs(dst: Float32Array, rows: Int32Array, n: number, width: number): void {
   for (let i = 0; i < n; i++) dst.fill(0, rows[i] * width, rows[i] * width + width);
 }
 
@@ -118,14 +131,18 @@ export function adamStep(p: Float32Array, g: Float32Array, m: Float32Array, v: F
     k.adam(p.byteOffset + at, g.byteOffset + at, m.byteOffset + at, v.byteOffset + at, n, ...f32Consts(c));
     return;
   }
+  adamStepJs(p, g, m, v, o, n, c);
+}
+
+export function adamStepJs(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, o: number, n: number, c: AdamConsts): void {
   const fc = f32Consts(c);
   for (let i = o, e = o + n; i < e; i++) adamElement(p, m, v, i, g[i], fc);
 }
 
-type F32Consts = [scale: number, b1: number, c1: number, b2: number, c2: number, stepSize: number, sqrtBc2: number, eps: number, decay: number];
+export type F32Consts = [scale: number, b1: number, c1: number, b2: number, c2: number, stepSize: number, sqrtBc2: number, eps: number, decay: number];
 
 /** The Adam constants rounded to float32, in the order the SIMD kernels take them. */
-function f32Consts(c: AdamConsts): F32Consts {
+export function f32Consts(c: AdamConsts): F32Consts {
   return [f32(c.scale), f32(c.b1), f32(c.c1), f32(c.b2), f32(c.c2), f32(c.stepSize), f32(c.sqrtBc2), f32(c.eps), f32(c.decay)];
 }
 
@@ -146,6 +163,10 @@ function adamElement(p: Float32Array, m: Float32Array, v: Float32Array, i: numbe
 export function sumSlotsAdam(p: Float32Array, m: Float32Array, v: Float32Array, o: number, n: number, slots: Float32Array[], S: number, table: Int32Array, c: AdamConsts): number {
   const k = simdFor(p, m, v, table);
   if (k) return k.sumSlotsAdam(p.byteOffset + 4 * o, m.byteOffset + 4 * o, v.byteOffset + 4 * o, table.byteOffset, S, 4 * o, n, ...f32Consts(c));
+  return sumSlotsAdamJs(p, m, v, o, n, slots, S, c);
+}
+
+export function sumSlotsAdamJs(p: Float32Array, m: Float32Array, v: Float32Array, o: number, n: number, slots: Float32Array[], S: number, c: AdamConsts): number {
   const fc = f32Consts(c);
   let l0 = 0, l1 = 0, l2 = 0, l3 = 0, tail = 0;
   const vend = o + (n & ~3);
@@ -167,8 +188,17 @@ export function sumSlotsAdam(p: Float32Array, m: Float32Array, v: Float32Array, 
 export function sumSlotRowsAdam(p: Float32Array, m: Float32Array, v: Float32Array, slots: Float32Array[], S: number, table: Int32Array, rows: Int32Array, n: number, width: number, sq0: number, c: AdamConsts): number {
   const k = simdFor(p, m, v, table);
   if (k && memoryOf(rows) === memoryOf(p)) return k.sumSlotRowsAdam(p.byteOffset, m.byteOffset, v.byteOffset, table.byteOffset, S, rows.byteOffset, n, width, sq0, ...f32Consts(c));
+  if (k) {
+    let sq = sq0;
+    for (let i = 0; i < n; i++) sq += sumSlotsAdam(p, m, v, rows[i] * width, width, slots, S, table, c);
+    return sq;
+  }
+  return sumSlotRowsAdamJs(p, m, v, slots, S, rows, n, width, sq0, c);
+}
+
+export function sumSlotRowsAdamJs(p: Float32Array, m: Float32Array, v: Float32Array, slots: Float32Array[], S: number, rows: Int32Array, n: number, width: number, sq0: number, c: AdamConsts): number {
   let sq = sq0;
-  for (let i = 0; i < n; i++) sq += sumSlotsAdam(p, m, v, rows[i] * width, width, slots, S, table, c);
+  for (let i = 0; i < n; i++) sq += sumSlotsAdamJs(p, m, v, rows[i] * width, width, slots, S, c);
   return sq;
 }
 
@@ -179,6 +209,10 @@ export function sumSlotRowsAdam(p: Float32Array, m: Float32Array, v: Float32Arra
 export function adamUnmarked(p: Float32Array, m: Float32Array, v: Float32Array, mark: Int32Array, r0: number, r1: number, width: number, c: AdamConsts): void {
   const k = simdFor(p, m, v, mark);
   if (k) { k.adamUnmarked(p.byteOffset, m.byteOffset, v.byteOffset, mark.byteOffset, r0, r1, width, ...f32Consts(c)); return; }
+  adamUnmarkedJs(p, m, v, mark, r0, r1, width, c);
+}
+
+export function adamUnmarkedJs(p: Float32Array, m: Float32Array, v: Float32Array, mark: Int32Array, r0: number, r1: number, width: number, c: AdamConsts): void {
   const fc = f32Consts(c);
   for (let r = r0; r < r1; r++) if (mark[r] === 0) for (let i = r * width, e = i + width; i < e; i++) adamElement(p, m, v, i, 0, fc);
 }
@@ -186,12 +220,16 @@ export function adamUnmarked(p: Float32Array, m: Float32Array, v: Float32Array, 
 /** SGD with momentum buffer b and L2 decay wd on [o, o+n), in float32: b = (μ·b + g·scale) + wd·p;  p −= lr·b. */
 export function sgdStep(p: Float32Array, g: Float32Array, b: Float32Array, o: number, n: number, scale: number, momentum: number, lr: number, wd: number): void {
   const k = simdFor(p, g, b);
-  const s = f32(scale), mu = f32(momentum), l = f32(lr), w = f32(wd);
   if (k) {
     const at = 4 * o;
-    k.sgd(p.byteOffset + at, g.byteOffset + at, b.byteOffset + at, n, s, mu, l, w);
+    k.sgd(p.byteOffset + at, g.byteOffset + at, b.byteOffset + at, n, f32(scale), f32(momentum), f32(lr), f32(wd));
     return;
   }
+  sgdStepJs(p, g, b, o, n, scale, momentum, lr, wd);
+}
+
+export function sgdStepJs(p: Float32Array, g: Float32Array, b: Float32Array, o: number, n: number, scale: number, momentum: number, lr: number, wd: number): void {
+  const s = f32(scale), mu = f32(momentum), l = f32(lr), w = f32(wd);
   for (let i = o, e = o + n; i < e; i++) {
     const bi = (b[i] = f32(f32(f32(mu * b[i]) + f32(g[i] * s)) + f32(w * p[i])));
     p[i] = f32(p[i] - f32(l * bi));

@@ -4,21 +4,10 @@
 
 import { SIMD_WASM_BASE64 } from './gen/simd-wasm.js';
 import { memoryOf } from '../util/shared.js';
+import type { RawKernels } from './backend/raw.js';
 
-export interface SimdKernels {
-  adam(p: number, g: number, m: number, v: number, n: number,
-    scale: number, b1: number, c1: number, b2: number, c2: number, stepSize: number, sqrtBc2: number, eps: number, decay: number): void;
-  sgd(p: number, g: number, b: number, n: number, scale: number, momentum: number, lr: number, wd: number): void;
-  sumSlots(dst: number, table: number, S: number, off: number, n: number): number;
-  sumSlotRows(dst: number, table: number, S: number, rows: number, n: number, width: number, sq0: number): number;
-  zeroRows(dst: number, rows: number, n: number, width: number): void;
-  sumSlotsAdam(p: number, m: number, v: number, table: number, S: number, off: number, n: number,
-    scale: number, b1: number, c1: number, b2: number, c2: number, stepSize: number, sqrtBc2: number, eps: number, decay: number): number;
-  sumSlotRowsAdam(p: number, m: number, v: number, table: number, S: number, rows: number, n: number, width: number, sq0: number,
-    scale: number, b1: number, c1: number, b2: number, c2: number, stepSize: number, sqrtBc2: number, eps: number, decay: number): number;
-  adamUnmarked(p: number, m: number, v: number, mark: number, r0: number, r1: number, width: number,
-    scale: number, b1: number, c1: number, b2: number, c2: number, stepSize: number, sqrtBc2: number, eps: number, decay: number): void;
-}
+/** The wasm backend's update kernels (raw.ts says what each computes). */
+export type SimdKernels = Pick<RawKernels, 'adam' | 'sgd' | 'sumSlots' | 'sumSlotRows' | 'zeroRows' | 'sumSlotsAdam' | 'sumSlotRowsAdam' | 'adamUnmarked'>;
 
 let module: WebAssembly.Module | null = null;
 const instances = new WeakMap<WebAssembly.Memory, SimdKernels>();
@@ -34,11 +23,16 @@ export function simdFor(a: ArrayBufferView, b: ArrayBufferView, c?: ArrayBufferV
   if (!enabled) return null;
   const mem = memoryOf(a);
   if (!mem || memoryOf(b) !== mem || (c && memoryOf(c) !== mem) || (d && memoryOf(d) !== mem)) return null;
-  let k = instances.get(mem);
+  return simdOn(mem);
+}
+
+/** The kernels on `memory` (one instance per thread and memory): the wasm backend's update kernels. */
+export function simdOn(memory: WebAssembly.Memory): SimdKernels {
+  let k = instances.get(memory);
   if (!k) {
     module ??= new WebAssembly.Module(Buffer.from(SIMD_WASM_BASE64, 'base64'));
-    k = new WebAssembly.Instance(module, { env: { memory: mem } }).exports as unknown as SimdKernels;
-    instances.set(mem, k);
+    k = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as SimdKernels;
+    instances.set(memory, k);
   }
   return k;
 }

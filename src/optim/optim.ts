@@ -4,6 +4,7 @@
 // [0, size) into ranges (one per worker thread) gives the same bits.
 
 import { adamStep, sgdStep, type AdamConsts } from '../model/kernels.js';
+import type { Kernels } from '../model/backend/types.js';
 import type { SharedArena } from '../util/shared.js';
 
 export interface OptimizerOptions {
@@ -36,18 +37,26 @@ export class Optimizer {
     this.v = alloc(opts.kind === 'adam' ? size : 0);
   }
 
-  /** p −= update(scale·g) over the whole arena, in this thread. */
-  update(p: Float32Array, g: Float32Array, scale = 1): void {
+  /** p −= update(scale·g) over the whole arena, in this thread (on the backend `k` when given). */
+  update(p: Float32Array, g: Float32Array, scale = 1, k?: Kernels): void {
     this.step++;
-    updateRange(this.opts, this.step, p, g, this.m, this.v, scale, 0, this.size);
+    updateRange(this.opts, this.step, p, g, this.m, this.v, scale, 0, this.size, k);
   }
 }
 
-/** The update of elements [lo, hi) at optimizer step `step` (1-based), with gradient scale·g. */
+/**
+ * The update of elements [lo, hi) at optimizer step `step` (1-based), with gradient scale·g: on the
+ * backend `k` (the worker threads' and the pool's), else on kernels.ts's (SIMD where the arrays
+ * share a memory). Either gives the same bits.
+ */
 export function updateRange(
-  o: OptimizerOptions, step: number, p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, scale: number, lo: number, hi: number,
+  o: OptimizerOptions, step: number, p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, scale: number, lo: number, hi: number, k?: Kernels,
 ): void {
-  if (o.kind === 'adam') adamStep(p, g, m, v, lo, hi - lo, adamConsts(o, step, scale));
+  if (o.kind === 'adam') {
+    const c = adamConsts(o, step, scale);
+    if (k) k.adamStep(p, g, m, v, lo, hi - lo, c);
+    else adamStep(p, g, m, v, lo, hi - lo, c);
+  } else if (k) k.sgdStep(p, g, m, lo, hi - lo, scale, o.momentum, o.lr, o.weightDecay ?? 0);
   else sgdStep(p, g, m, lo, hi - lo, scale, o.momentum, o.lr, o.weightDecay ?? 0);
 }
 

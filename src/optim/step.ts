@@ -9,6 +9,7 @@ import type { Layout, Params } from '../model/params.js';
 import type { Float } from '../model/kernels.js';
 import { sumSquares, fill } from '../model/kernels.js';
 import type { Optimizer } from './optim.js';
+import type { Kernels } from '../model/backend/types.js';
 
 /**
  * The token-indexed table is the first tensor of every layout (see paramTable). With tied weights
@@ -57,11 +58,11 @@ export function clipScale(sumSq: number, count: number, clipNorm: number): Updat
   return { gradNorm, clipped, finite: true, scale };
 }
 
-/** prepareUpdate, then the optimizer step in this thread (the single-process loop). */
+/** prepareUpdate, then the optimizer step in this thread (the single-process loop), on the backend `k` when given. */
 export function applyUpdate(
-  p: Params, g: Params, rows: Int32Array, nRows: number, count: number, opt: Optimizer, clipNorm: number,
+  p: Params, g: Params, rows: Int32Array, nRows: number, count: number, opt: Optimizer, clipNorm: number, k?: Kernels,
 ): UpdateStats {
   const u = prepareUpdate(p.layout, g.data, rows, nRows, count, clipNorm);
-  if (u.finite) opt.update(p.data as Float32Array, g.data as Float32Array, u.scale);
+  if (u.finite) opt.update(p.data as Float32Array, g.data as Float32Array, u.scale, k);
   return u;
 }

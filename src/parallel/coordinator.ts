@@ -211,7 +211,6 @@ export class Coordinator {
     if (m && (arenaOf(m) !== arena || (v!.length > 0 && arenaOf(v!) !== arena))) throw new Error("Coordinator: the optimizer's moments must live in the parameters' arena");
     this.grad = allocParams(this.layout, 'float32', arena);
     const maxRows = Math.min(o.spec.V, o.maxB * o.maxT);
-    const slotTable = arena.int32(this.workers);
     this.slots = Array.from({ length: this.workers }, () => ({
       grad: arena.float32(this.layout.size).byteOffset,
       touched: sharedInt32(1 + maxRows),
@@ -226,7 +225,6 @@ export class Coordinator {
       shardWindow(split)?.reserve(this.workers * o.maxB * (o.maxT + 1));
     }
     this.fence = sharedInt32(1);
-    this.slots.forEach((sl, k) => (slotTable[k] = sl.grad));
     this.sync = sharedInt32(SYNC_PHASE + this.workers);
     this.box = new Float64Array(sharedBuffer(8 * BOX_WORDS * this.workers), 0, BOX_WORDS * this.workers);
     this.results = new Float64Array(sharedBuffer(8 * RESULT_WORDS * this.workers), 0, RESULT_WORDS * this.workers);
@@ -242,7 +240,7 @@ export class Coordinator {
       partials: (this.partials = new Float64Array(sharedBuffer(32 * this.workers), 0, 4 * this.workers)), unionCounts: this.unionCounts,
       memory: arena.memory, params: this.params.data.byteOffset, grad: this.grad.data.byteOffset,
       moments: m ? { m: m.byteOffset, v: v!.length > 0 ? v!.byteOffset : -1 } : null,
-      slotTable: slotTable.byteOffset, slots: this.slots, unions: this.unions, splits: o.splits,
+      slots: this.slots, unions: this.unions, splits: o.splits,
       orders: this.orders, maxB: o.maxB, maxT: o.maxT, bpttWindow: o.bpttWindow, dropout: o.dropout ?? 0, seed: o.seed ?? 0, stepLoss: o.stepLoss ?? 0, classWeights: o.classWeights ?? null, carry: this.carry, fence: this.fence,
       box: this.box, results: this.results, inject: o.inject,
     };

@@ -52,8 +52,6 @@ export interface WorkerInit {
   params: number;
   grad: number;
   moments: { m: number; v: number } | null;
-  /** The slots' byte addresses (Int32, one per slot) in the arena: the SIMD reduction's table. */
-  slotTable: number;
   slots: SlotBuffers[];
   /** Token rows nonzero in the reduced gradient: this step's (unions[cur]) and the last step's (unions[1 - cur]). */
   unions: [Int32Array, Int32Array];

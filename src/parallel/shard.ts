@@ -16,7 +16,7 @@ import { allocBatch, type Batch } from '../model/batch.js';
 import { createKernels } from '../model/backend/index.js';
 import { fillBatch, continuesChunk, type EncodedSplit } from '../data/index.js';
 import { zeroGrad, tokenRows, clipScale } from '../optim/step.js';
-import { argmaxRow, sumSlots, sumSlotRows, zeroRows, fill, sumSlotsAdam, sumSlotRowsAdam, adamUnmarked } from '../model/kernels.js';
+import { argmaxRow, fill } from '../model/kernels.js';
 import { updateRange, adamConsts } from '../optim/optim.js';
 import { SharedArena } from '../util/shared.js';
 import { stepKey } from '../util/prng.js';
@@ -97,7 +97,6 @@ export class ShardRunner {
   private readonly params: Params;
   private readonly slots: Params[];
   private readonly slotData: Float32Array[];
-  private readonly slotTable: Int32Array;
   private readonly grad: Float32Array;
   private readonly m: Float32Array;
   private readonly v: Float32Array;
@@ -123,7 +122,6 @@ export class ShardRunner {
     this.params = viewsOf(this.layout, arena.float32At(init.params, size));
     this.slots = init.slots.map((s) => viewsOf(this.layout, arena.float32At(s.grad, size)));
     this.slotData = this.slots.map((s) => s.data as Float32Array);
-    this.slotTable = arena.int32At(init.slotTable, init.slots.length);
     this.grad = arena.float32At(init.grad, size);
     this.m = init.moments ? arena.float32At(init.moments.m, size) : new Float32Array(0);
     this.v = init.moments && init.moments.v >= 0 ? arena.float32At(init.moments.v, size) : new Float32Array(0);
@@ -209,7 +207,7 @@ export class ShardRunner {
     if (finite) {
       Atomics.store(sync, SYNC_PHASE + t.k, PHASE_UPDATE);
       const o = t.update;
-      updateRange(o.opts, o.step, this.params.data as Float32Array, this.grad, this.m, this.v, c.scale, o.ulo, o.uhi);
+      updateRange(o.opts, o.step, this.params.data as Float32Array, this.grad, this.m, this.v, c.scale, o.ulo, o.uhi, this.ws.k);
     }
     return { batchLoss, batchCount, gradNorm: c.gradNorm, clipped: c.clipped, finite, updateMs: performance.now() - t0 };
   }
@@ -227,7 +225,7 @@ export class ShardRunner {
    */
   fused(t: StepTask): { batchLoss: number; batchCount: number; ms: number } {
     const t0 = performance.now();
-    const { init, union, mark, mine, width, slotData, slotTable, m, v } = this;
+    const { init, union, mark, mine, width, slotData, m, v } = this, k = this.ws.k;
     const p = this.params.data as Float32Array;
     let batchLoss = 0, batchCount = 0;
     for (let k = 0; k < t.W; k++) { batchLoss += init.partials[4 * k]; batchCount += init.partials[4 * k + 1]; }
@@ -237,15 +235,15 @@ export class ShardRunner {
     if (Number.isFinite(batchLoss) && batchCount > 0) {
       Atomics.store(init.sync, SYNC_PHASE + t.k, PHASE_UPDATE);
       const c = adamConsts(t.update.opts, t.update.step, 1 / batchCount); // clipScale's factor without clipping
-      sq = sumSlotsAdam(p, m, v, t.lo, t.hi - t.lo, slotData, t.S, slotTable, c);
+      sq = k.sumSlotsAdam(p, m, v, t.lo, t.hi - t.lo, slotData, t.S, c);
       let n = 0;
       for (let i = 0; i < u; i++) if (union[i] % t.W === t.k) mine[n++] = union[i];
-      sq = sumSlotRowsAdam(p, m, v, slotData, t.S, slotTable, mine, n, width, sq, c);
+      sq = k.sumSlotRowsAdam(p, m, v, slotData, t.S, mine, n, width, sq, c);
       if (this.layout.sparseRows) {
         const V = this.rows;
-        adamUnmarked(p, m, v, mark, Math.floor((V * t.k) / t.W), Math.floor((V * (t.k + 1)) / t.W), width, c);
+        k.adamUnmarked(p, m, v, mark, Math.floor((V * t.k) / t.W), Math.floor((V * (t.k + 1)) / t.W), width, c);
         // The table's padding to 4 elements: zero, and Adam keeps it so, as the dense update does.
-        if (t.k === t.W - 1) sumSlotsAdam(p, m, v, V * width, this.denseStart - V * width, slotData, 0, slotTable, c);
+        if (t.k === t.W - 1) k.sumSlotsAdam(p, m, v, V * width, this.denseStart - V * width, slotData, 0, c);
       }
     }
     for (let i = 0; i < u; i++) mark[union[i]] = 0;
@@ -256,7 +254,7 @@ export class ShardRunner {
   /** The optimizer step on a slice, after the ranks' allreduce (distributed training); ms. */
   updateOnly(t: UpdateTask): number {
     const t0 = performance.now();
-    updateRange(t.opts, t.step, this.params.data as Float32Array, this.grad, this.m, this.v, t.scale, t.lo, t.hi);
+    updateRange(t.opts, t.step, this.params.data as Float32Array, this.grad, this.m, this.v, t.scale, t.lo, t.hi, this.ws.k);
     return performance.now() - t0;
   }
 
@@ -277,15 +275,15 @@ export class ShardRunner {
 
   /** Sum this thread's part of the slots into the reduced gradient; Σ g² of it (dense part, then rows in union order). */
   private reducePart(t: StepTask, u: number): number {
-    const { init, grad, slotData, slotTable, mine, width, union } = this;
-    const sq = sumSlots(grad, t.lo, slotData, t.S, slotTable, t.lo, t.hi - t.lo);
+    const { init, grad, slotData, mine, width, union } = this, k = this.ws.k;
+    const sq = k.sumSlots(grad, t.lo, slotData, t.S, t.lo, t.hi - t.lo);
     const prev = init.unions[1 - t.cur], prevCount = init.unionCounts[1 - t.cur];
     let n = 0;
     for (let i = 0; i < prevCount; i++) if (prev[i] % t.W === t.k) mine[n++] = prev[i];
-    zeroRows(grad, mine, n, width);
+    k.zeroRows(grad, mine, n, width);
     n = 0;
     for (let i = 0; i < u; i++) if (union[i] % t.W === t.k) mine[n++] = union[i];
-    return sumSlotRows(grad, slotData, t.S, slotTable, mine, n, width, sq);
+    return k.sumSlotRows(grad, slotData, t.S, mine, n, width, sq);
   }
 
   /** Rows' initial states (withState0): each row's carried state where its chunk continues the row's last, else zero. */

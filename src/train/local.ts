@@ -45,7 +45,7 @@ export class LocalTrainer {
     this.stepLoss = opts.stepLoss ?? 0;
     const layout = makeLayout(spec);
     this.p = opts.params ?? allocParams(layout, 'float32');
-    // Gradient and moments in the parameters' arena: the optimizer step runs as one SIMD kernel.
+    // Gradient and moments in the parameters' arena: the optimizer step runs as one kernel of the backend.
     const arena = arenaOf(this.p.data) ?? new SharedArena(layout.size * 4 * 3);
     this.g = allocParams(layout, 'float32', arena);
     this.ws = allocWorkspace(spec, maxB, maxT, createKernels(opts.kernels ?? 'js', arena));
@@ -62,7 +62,7 @@ export class LocalTrainer {
 
   step(batch: Batch): StepResult {
     const r = this.gradients(batch);
-    const u = applyUpdate(this.p, this.g, this.ws.touched, this.ws.touchedCount, r.count, this.opt, this.clipNorm);
+    const u = applyUpdate(this.p, this.g, this.ws.touched, this.ws.touchedCount, r.count, this.opt, this.clipNorm, this.ws.k);
     return { loss: r.lossSum / r.count, accuracy: r.correct / r.count, count: r.count, ...u };
   }
 

@@ -3,7 +3,7 @@
 // handed to these kernels must live in that memory: the workspace comes from floats()/ints(), and
 // parameters, gradients and slots are allocated in the same arena (checkArrays says so early).
 
-import type { Float } from '../kernels.js';
+import { f32Consts, type Float, type AdamConsts } from '../kernels.js';
 import { NONE, type Epi, type RawKernels, type RawFactory } from './raw.js';
 import type { BackendName, Kernels } from './types.js';
 import { memoryOf, type SharedArena } from '../../util/shared.js';
@@ -12,6 +12,8 @@ export class AddressedKernels implements Kernels {
   readonly dtype = 'float32' as const;
   readonly isa: string;
   private readonly raw: RawKernels;
+  /** The slots' byte addresses for the slot sums (raw.ts: a slot table), in the memory; grown once if more slots come. */
+  private table: Int32Array | null = null;
 
   constructor(readonly name: BackendName, factory: RawFactory, private readonly arena: SharedArena) {
     const scratch = factory.scratchBytes > 0 ? arena.float32(Math.ceil(factory.scratchBytes / 4)).byteOffset : 0;
@@ -71,6 +73,40 @@ export class AddressedKernels implements Kernels {
     wt: Float, wo: number, am: Int32Array, ao: number, db: Float | null, grad: 0 | 1): number {
     return this.raw.softmaxXent(x.byteOffset + 4 * xo, ldx, rows, C, ys.byteOffset + 4 * yo, wt.byteOffset + 4 * wo,
       am.byteOffset + 4 * ao, db ? db.byteOffset : NONE, grad);
+  }
+
+  /** The byte address of a table holding slots[0..S)'s addresses. */
+  private slotTable(slots: Float32Array[], S: number): number {
+    if (!this.table || this.table.length < S) this.table = this.arena.int32(Math.max(S, 8));
+    for (let k = 0; k < S; k++) this.table[k] = slots[k].byteOffset;
+    return this.table.byteOffset;
+  }
+  adamStep(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, o: number, n: number, c: AdamConsts): void {
+    const at = 4 * o;
+    this.raw.adam(p.byteOffset + at, g.byteOffset + at, m.byteOffset + at, v.byteOffset + at, n, ...f32Consts(c));
+  }
+  sgdStep(p: Float32Array, g: Float32Array, b: Float32Array, o: number, n: number, scale: number, momentum: number, lr: number, wd: number): void {
+    const at = 4 * o, f = Math.fround;
+    this.raw.sgd(p.byteOffset + at, g.byteOffset + at, b.byteOffset + at, n, f(scale), f(momentum), f(lr), f(wd));
+  }
+  sumSlots(dst: Float32Array, dOff: number, slots: Float32Array[], S: number, sOff: number, n: number): number {
+    return this.raw.sumSlots(dst.byteOffset + 4 * dOff, this.slotTable(slots, S), S, 4 * sOff, n);
+  }
+  sumSlotRows(dst: Float32Array, slots: Float32Array[], S: number, rows: Int32Array, n: number, width: number, sq0: number): number {
+    return this.raw.sumSlotRows(dst.byteOffset, this.slotTable(slots, S), S, rows.byteOffset, n, width, sq0);
+  }
+  zeroRows(dst: Float32Array, rows: Int32Array, n: number, width: number): void {
+    this.raw.zeroRows(dst.byteOffset, rows.byteOffset, n, width);
+  }
+  sumSlotsAdam(p: Float32Array, m: Float32Array, v: Float32Array, o: number, n: number, slots: Float32Array[], S: number, c: AdamConsts): number {
+    const at = 4 * o;
+    return this.raw.sumSlotsAdam(p.byteOffset + at, m.byteOffset + at, v.byteOffset + at, this.slotTable(slots, S), S, at, n, ...f32Consts(c));
+  }
+  sumSlotRowsAdam(p: Float32Array, m: Float32Array, v: Float32Array, slots: Float32Array[], S: number, rows: Int32Array, n: number, width: number, sq0: number, c: AdamConsts): number {
+    return this.raw.sumSlotRowsAdam(p.byteOffset, m.byteOffset, v.byteOffset, this.slotTable(slots, S), S, rows.byteOffset, n, width, sq0, ...f32Consts(c));
+  }
+  adamUnmarked(p: Float32Array, m: Float32Array, v: Float32Array, mark: Int32Array, r0: number, r1: number, width: number, c: AdamConsts): void {
+    this.raw.adamUnmarked(p.byteOffset, m.byteOffset, v.byteOffset, mark.byteOffset, r0, r1, width, ...f32Consts(c));
   }
 
   lstmForward(g: Float, go: number, cPrev: Float, cpo: number, c: Float, co: number, h: Float, ho: number, rows: number, H: number): void {

@@ -2,7 +2,10 @@
 // compiled backend) and float64 (the finite-difference gradient checks). Sums run in float64
 // (JavaScript numbers) and round once per stored value.
 
-import type { Float } from '../kernels.js';
+import {
+  adamStepJs, sgdStepJs, sumSlotsJs, sumSlotRowsJs, zeroRowsJs, sumSlotsAdamJs, sumSlotRowsAdamJs, adamUnmarkedJs,
+  type Float, type AdamConsts,
+} from '../kernels.js';
 import { Epi, type Kernels } from './types.js';
 
 /** K is summed in chunks of this many, so the panels of A and B in use stay in cache. */
@@ -16,6 +19,26 @@ export class JsKernels implements Kernels {
   constructor(readonly dtype: 'float32' | 'float64' = 'float32') {
     this.F = dtype === 'float64' ? Float64Array : Float32Array;
     this.isa = dtype;
+  }
+
+  // The update's kernels: kernels.ts's JavaScript twins (of the compiled ones' bits).
+  adamStep(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, o: number, n: number, c: AdamConsts): void { adamStepJs(p, g, m, v, o, n, c); }
+  sgdStep(p: Float32Array, g: Float32Array, b: Float32Array, o: number, n: number, scale: number, momentum: number, lr: number, wd: number): void {
+    sgdStepJs(p, g, b, o, n, scale, momentum, lr, wd);
+  }
+  sumSlots(dst: Float32Array, dOff: number, slots: Float32Array[], S: number, sOff: number, n: number): number { return sumSlotsJs(dst, dOff, slots, S, sOff, n); }
+  sumSlotRows(dst: Float32Array, slots: Float32Array[], S: number, rows: Int32Array, n: number, width: number, sq0: number): number {
+    return sumSlotRowsJs(dst, slots, S, rows, n, width, sq0);
+  }
+  zeroRows(dst: Float32Array, rows: Int32Array, n: number, width: number): void { zeroRowsJs(dst, rows, n, width); }
+  sumSlotsAdam(p: Float32Array, m: Float32Array, v: Float32Array, o: number, n: number, slots: Float32Array[], S: number, c: AdamConsts): number {
+    return sumSlotsAdamJs(p, m, v, o, n, slots, S, c);
+  }
+  sumSlotRowsAdam(p: Float32Array, m: Float32Array, v: Float32Array, slots: Float32Array[], S: number, rows: Int32Array, n: number, width: number, sq0: number, c: AdamConsts): number {
+    return sumSlotRowsAdamJs(p, m, v, slots, S, rows, n, width, sq0, c);
+  }
+  adamUnmarked(p: Float32Array, m: Float32Array, v: Float32Array, mark: Int32Array, r0: number, r1: number, width: number, c: AdamConsts): void {
+    adamUnmarkedJs(p, m, v, mark, r0, r1, width, c);
   }
 
   floats(n: number): Float { return new this.F(n); }

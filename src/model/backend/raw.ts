@@ -71,6 +71,23 @@ export interface RawKernels {
    */
   softmaxXent(x: number, ldx: number, rows: number, C: number, ys: number, wt: number, am: number, db: number, grad: number): number;
 
+  // The update's streaming kernels (types.ts: Kernels says what each computes). A slot `table` is
+  // S int32 byte addresses of the slots; element i of slot k is at table[k] + off + 4i. The Adam
+  // constants are float32 values (kernels.ts f32Consts), in the order scale, b1, c1, b2, c2,
+  // stepSize, sqrtBc2, eps, decay.
+  adam(p: number, g: number, m: number, v: number, n: number,
+    scale: number, b1: number, c1: number, b2: number, c2: number, stepSize: number, sqrtBc2: number, eps: number, decay: number): void;
+  sgd(p: number, g: number, b: number, n: number, scale: number, momentum: number, lr: number, wd: number): void;
+  sumSlots(dst: number, table: number, S: number, off: number, n: number): number;
+  sumSlotRows(dst: number, table: number, S: number, rows: number, n: number, width: number, sq0: number): number;
+  zeroRows(dst: number, rows: number, n: number, width: number): void;
+  sumSlotsAdam(p: number, m: number, v: number, table: number, S: number, off: number, n: number,
+    scale: number, b1: number, c1: number, b2: number, c2: number, stepSize: number, sqrtBc2: number, eps: number, decay: number): number;
+  sumSlotRowsAdam(p: number, m: number, v: number, table: number, S: number, rows: number, n: number, width: number, sq0: number,
+    scale: number, b1: number, c1: number, b2: number, c2: number, stepSize: number, sqrtBc2: number, eps: number, decay: number): number;
+  adamUnmarked(p: number, m: number, v: number, mark: number, r0: number, r1: number, width: number,
+    scale: number, b1: number, c1: number, b2: number, c2: number, stepSize: number, sqrtBc2: number, eps: number, decay: number): void;
+
   // The LSTM and GRU gate kernels (types.ts: Kernels says what each computes), on `rows` rows:
   // gate rows G·H floats apart (G = 4 LSTM, 3 GRU), state rows H apart, bih one row of 3H. Each
   // unit's result depends on that row and unit alone. σ and tanh within 2e-7 relative (σ also where it is

@@ -7,7 +7,7 @@
 // wasm and native implement the byte-addressed RawKernels of raw.ts; addressed.ts adapts them.
 // Model code gets a Kernels from its Workspace and never asks which one it is.
 
-import type { Float } from '../kernels.js';
+import type { Float, AdamConsts } from '../kernels.js';
 import { Epi } from './raw.js';
 
 export { Epi };
@@ -71,6 +71,28 @@ export interface Kernels {
    */
   softmaxXent(x: Float, xo: number, ldx: number, rows: number, C: number, ys: Int32Array, yo: number,
     wt: Float, wo: number, am: Int32Array, ao: number, db: Float | null, grad: 0 | 1): number;
+
+  // The update's streaming kernels, on float32 arrays (for wasm and native in the run's memory):
+  // the sum of the workers' gradient slots, the optimizer steps, and the two fused. Each element
+  // sees the float32 operations of src/model/kernels.ts's twins (adamStepJs, ...) in their order,
+  // so every backend gives the same bits; sums of squares are float64 in four lanes, as sumSquares.
+
+  /** Adam on [o, o+n) with gradient c.scale·g (kernels.ts adamStep says the operations). */
+  adamStep(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, o: number, n: number, c: AdamConsts): void;
+  /** SGD with momentum buffer b and L2 decay wd on [o, o+n) (kernels.ts sgdStep). */
+  sgdStep(p: Float32Array, g: Float32Array, b: Float32Array, o: number, n: number, scale: number, momentum: number, lr: number, wd: number): void;
+  /** dst[dOff+i] = Σ_k slots[k][sOff+i] (k = 0..S-1 in order) for i < n; returns Σ dst² (as sumSquares sums it). */
+  sumSlots(dst: Float32Array, dOff: number, slots: Float32Array[], S: number, sOff: number, n: number): number;
+  /** sumSlots over the token rows r in rows[0..n) (`width` elements at r·width); sq0 + each row's Σ dst², in list order. */
+  sumSlotRows(dst: Float32Array, slots: Float32Array[], S: number, rows: Int32Array, n: number, width: number, sq0: number): number;
+  /** The rows r in rows[0..n) of dst (`width` elements at r·width) set to zero. */
+  zeroRows(dst: Float32Array, rows: Int32Array, n: number, width: number): void;
+  /** The slot sum of [o, o+n) (S = 0: zero) and Adam with it, the sum never written; returns its Σ g² (kernels.ts sumSlotsAdam). */
+  sumSlotsAdam(p: Float32Array, m: Float32Array, v: Float32Array, o: number, n: number, slots: Float32Array[], S: number, c: AdamConsts): number;
+  /** sumSlotsAdam over the token rows r in rows[0..n); sq0 + each row's Σ g², in list order. */
+  sumSlotRowsAdam(p: Float32Array, m: Float32Array, v: Float32Array, slots: Float32Array[], S: number, rows: Int32Array, n: number, width: number, sq0: number, c: AdamConsts): number;
+  /** Adam with a zero gradient on the token rows r in [r0, r1) with mark[r] = 0, without reading a gradient. */
+  adamUnmarked(p: Float32Array, m: Float32Array, v: Float32Array, mark: Int32Array, r0: number, r1: number, width: number, c: AdamConsts): void;
 
   // Optional fused gate kernels of the LSTM and GRU (src/model/cells/), on `rows` rows of one
   // timestep: a speed-up a backend may provide (wasm and native do); a cell without one here runs

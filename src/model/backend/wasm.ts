@@ -10,6 +10,7 @@
 // kernels are the module's exports themselves, with no JavaScript between caller and WebAssembly.
 
 import type { RawFactory, RawKernels } from './raw.js';
+import { simdOn, type SimdKernels } from '../simd.js';
 import { WASM_RELAXED_BASE64, WASM_SCRATCH_BYTES, WASM_SIMD128_BASE64 } from '../gen/kernels-wasm.js';
 
 export type WasmIsa = 'simd128' | 'relaxed-simd128';
@@ -48,7 +49,7 @@ function moduleFor(isa: WasmIsa): WebAssembly.Module {
 }
 
 /** The exports of the generated module: RawKernels without `isa`. */
-type Exports = Omit<RawKernels, 'isa'>;
+type Exports = Omit<RawKernels, 'isa' | keyof SimdKernels>;
 
 /** The `wasm` backend; `isa` forces one binary (tests), by default the best this engine runs. */
 export function wasmFactory(isa: WasmIsa = defaultWasmIsa()): RawFactory {
@@ -62,6 +63,8 @@ export function wasmFactory(isa: WasmIsa = defaultWasmIsa()): RawFactory {
       }
       const scratchGlobal = new WebAssembly.Global({ value: 'i32', mutable: false }, scratch | 0);
       const ex = new WebAssembly.Instance(module, { env: { memory, scratch: scratchGlobal, log: Math.log } }).exports as unknown as Exports;
+      // The update's kernels are simd.wat's (plain SIMD128, no FMA: the same bits as the js and native ones).
+      const up = simdOn(memory);
       return {
         isa,
         packedBytes: ex.packedBytes,
@@ -81,6 +84,14 @@ export function wasmFactory(isa: WasmIsa = defaultWasmIsa()): RawFactory {
         lstmBackward: ex.lstmBackward,
         gruForward: ex.gruForward,
         gruBackward: ex.gruBackward,
+        adam: up.adam,
+        sgd: up.sgd,
+        sumSlots: up.sumSlots,
+        sumSlotRows: up.sumSlotRows,
+        zeroRows: up.zeroRows,
+        sumSlotsAdam: up.sumSlotsAdam,
+        sumSlotRowsAdam: up.sumSlotRowsAdam,
+        adamUnmarked: up.adamUnmarked,
       };
     },
   };
