@@ -159,3 +159,47 @@ t.test('--kernels-micro: the per-step product of each backend (and torch.mm when
   if (torchInstalled) t.ok(rows.some((x) => x.backend === 'torch.mm' && (x.gflops as number) > 0), 'torch.mm timed');
   t.match(r.stdout, /^workload +workers +M x K \. K x N/m, 'the table');
 });
+
+// --head adaptive | tied on a tiny language model (ours only: PyTorch's side is the same script
+// the comparisons above run): the output layer in the rows and in the FLOP count, Zipf tokens, and
+// the errors for what has no such layer.
+t.test('--head adaptive and --head tied: the output layer measured and counted; clear errors', async (t) => {
+  const file = join(t.testdir({}), 'workloads.json');
+  writeFileSync(file, JSON.stringify({ workloads: {
+    'LM-tiny': { task: 'lm', V: 300, E: 8, H: 16, C: 300, B: 4, T: 6, adaptive: { cutoffs: [50, 150], divValue: 2 } },
+    'LM-plain': { task: 'lm', V: 300, E: 8, H: 16, C: 300, B: 4, T: 6 },
+    'W-tiny': { V: 300, E: 8, H: 16, C: 3, B: 4, T: 6 },
+  } }));
+  const cell = 6 * 4 * (8 * 16 + 16 * 16);
+  const r = await run(BENCH, ['--task', 'lm', '--head', 'adaptive', '--file', file, '--workers', '1', '--seconds', '0.05']);
+  t.equal(r.status, 0, `exit 0 (${r.stderr.trim()})`);
+  t.match(r.stdout, /skipping LM-plain \(no "adaptive" cutoffs/, 'a workload without cutoffs is skipped, with a note');
+  t.match(r.stdout, /output layer adaptive \(LM-tiny: cutoffs \[50,150\], divValue 2; no head bias\); random tokens zipf/, 'the head and the tokens said');
+  const rows = jsonLines(r.stdout);
+  t.equal(rows.length, 2, 'both inputs, one worker count');
+  // head 6·H·(50 + 2); tail 0 (100 tokens through 8 units), tail 1 (150 through 4) for their share of targets
+  const head = 6 * 16 * 52, tails = 6 * (16 * 8 + 8 * 100) + 6 * (16 * 4 + 4 * 150);
+  for (const x of rows) {
+    t.match(x, { workload: 'LM-tiny', head: 'adaptive', tokens: 'zipf', impl: 'rnn-trainer' }, `${x.input}: the adaptive head on Zipf tokens`);
+    const fpt = (x.flopsPerToken as number) - (x.input === 'onehot' ? 6 * 4 * 16 * 16 : cell);
+    t.ok(fpt > head && fpt < head + tails, `${x.input}: the head counted as computed (${fpt} FLOPs per token: the head and a share of the tails)`);
+    t.ok((x.tokensPerSec as number) > 0, 'measured');
+  }
+
+  const tied = await run(BENCH, ['--task', 'lm', '--head', 'tied', '--file', file, '--workloads', 'LM-plain', '--workers', '1', '--seconds', '0.05']);
+  t.equal(tied.status, 0, `tied: exit 0 (${tied.stderr.trim()})`);
+  t.match(tied.stdout, /--head tied: skipping LM-plain with one-hot input/, 'tied: one-hot skipped, with the reason');
+  const trows = jsonLines(tied.stdout);
+  t.equal(trows.length, 1, 'tied: the embedding row');
+  t.match(trows[0], { head: 'tied', flopsPerToken: cell + 6 * 300 * 8 + 6 * 8 * 16 }, 'tied, E ≠ H: 6·V·E + 6·E·H for the head');
+
+  for (const [args, want] of [
+    [['--head', 'adaptive', '--workloads', 'W-tiny'], /--head adaptive: W-tiny is a classifier/],
+    [['--head', 'adaptive', '--workloads', 'LM-plain'], /workload LM-plain has no "adaptive": \{ "cutoffs"/],
+  ] as const) {
+    const e = await run(BENCH, ['--file', file, '--seconds', '0.05', ...args]);
+    t.equal(e.status, 2, `${args.join(' ')}: exit 2`);
+    t.match(e.stderr, want, 'says why');
+    t.notOk(hasStack(e.stderr), 'no stack trace');
+  }
+});

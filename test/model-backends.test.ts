@@ -28,6 +28,10 @@ const cases: Case[] = [
   { spec: { cell: 'rnn', task: 'many-to-one', V: 40, H: 24, C: 5, E: 7, layers: 2, bidirectional: true }, lengths: [8, 6, 2], T: 8, dropout: 0.2 },
   // a language model's full softmax over a vocabulary wider than every vector width, with tails
   { spec: { cell: 'lstm', task: 'many-to-many', V: 1037, H: 33, C: 1037, E: 12 }, lengths: [9, 9, 4, 2], T: 11 },
+  // the other output layers (src/model/head/), whose softmax runs in the backend's softmaxXent too
+  { spec: { cell: 'lstm', task: 'many-to-many', V: 1037, H: 33, C: 1037, E: 12, tieWeights: true }, lengths: [9, 9, 4, 2], T: 11 },
+  { spec: { cell: 'gru', task: 'many-to-many', V: 1037, H: 33, C: 1037, E: 12, adaptive: { cutoffs: [40, 300], divValue: 2, headBias: true } }, lengths: [9, 9, 4, 2], T: 11 },
+  { spec: { cell: 'lstm', task: 'many-to-many', V: 1037, H: 40, C: 1037, E: 0, adaptive: { cutoffs: [500], divValue: 4, headBias: false } }, lengths: [12, 7, 7, 1], T: 12 },
 ];
 
 /** The float32 run of a backend: parameters, gradients and workspace in one arena. */
@@ -46,7 +50,7 @@ function run32(name: BackendName, c: Case, p64: ReturnType<typeof randomParams>)
 
 for (const name of availableBackends(t)) {
   for (const c of cases) {
-    const what = `${name}: ${c.spec.cell}${c.spec.layers ? ` ×${c.spec.layers}` : ''}${c.spec.bidirectional ? ' bidirectional' : ''}, ${c.spec.task}, ${c.spec.E ? `embedding E=${c.spec.E}` : 'one-hot'}, H=${c.spec.H}${c.bptt ? `, bptt ${c.bptt}` : ''}${c.dropout ? ', dropout' : ''}${c.stepLoss ? ', target replication' : ''}`;
+    const what = `${name}: ${c.spec.cell}${c.spec.layers ? ` ×${c.spec.layers}` : ''}${c.spec.bidirectional ? ' bidirectional' : ''}, ${c.spec.task}, ${c.spec.E ? `embedding E=${c.spec.E}` : 'one-hot'}, H=${c.spec.H}${c.bptt ? `, bptt ${c.bptt}` : ''}${c.dropout ? ', dropout' : ''}${c.stepLoss ? ', target replication' : ''}${c.spec.tieWeights ? ', tied (projection)' : ''}${c.spec.adaptive ? `, adaptive ${JSON.stringify(c.spec.adaptive.cutoffs)}` : ''}`;
     t.test(`${what}: loss and gradients within 1e-4 of float64 js`, async (t) => {
       const layout = makeLayout(c.spec);
       const p64 = randomParams(c.spec, 11, 'float64');

@@ -8,7 +8,12 @@ zero_grad + forward + backward + optimizer step. Lengths: "full" (every sequence
 "variable" (uniform in [T/4, T], pack_padded_sequence; tokens/s counts real tokens).
 A language model (task "lm": the LM-* workloads, `npm run bench -- --task lm`): the states of every
 real step -> Linear(H,V) -> cross-entropy against the next token (a full softmax, the mean over all
-real positions; with variable lengths only the real positions' logits are computed).
+real positions; with variable lengths only the real positions' logits are computed). Its random
+tokens are Zipf-distributed by default (--tokens: id 1 + r with P(r) proportional to 1/(r + 1), the
+distribution src/bench/zipf.ts draws from; uniform for classifiers). Its output layer (--head): full
+(Linear(H, V)), tied (the Linear's weight is the embedding's; with E != H through a Linear(H, E)
+projection without bias) or adaptive (nn.AdaptiveLogSoftmaxWithLoss(H, V, cutoffs, div_value,
+head_bias=False) with the workload's "adaptive" cutoffs and divValue; its loss the mean -log p).
 
 One-hot input: Wax·onehot(x) is a gather of Wax's column x, i.e. Embedding(V, G·H) giving the input
 projection itself. nn.RNN/LSTM/GRU always apply weight_ih, so it is frozen at the identity (not trained,
@@ -33,7 +38,8 @@ Two ways to run it (with the Debian interpreter that python3-torch serves: /usr/
       {"ready": true, "torch": ..., "threads": 1, "openblas_core": ..., ...} (or {"error": ..., "missing": "torch"}
       and exits with status 3 if torch cannot be imported). Then, per request line, one reply line:
         {"cmd":"setup","V":..,"E":..,"H":..,"C":..,"B":..,"T":..,["task":"classify"|"lm"],"cell":"rnn","input":"embedding"|"onehot",
-         "lengths":"full"|"variable", ["batchLengths": [[B lengths], ...]], ["seed": 0], ["id": "x"]}
+         "lengths":"full"|"variable", ["batchLengths": [[B lengths], ...]], ["seed": 0], ["id": "x"],
+         ["head":"full"|"tied"|"adaptive", "adaptive":{"cutoffs":[..],"divValue":4}], ["tokens":"uniform"|"zipf"]}
             -> {"ok":true,"id":..,"params":..,"trainable":..,"batches":..,"tokensPerStep":[..],"setupMs":..}
                (builds the model and its batches, then runs 3 warm-up steps; several ids may coexist)
         {"cmd":"run","seconds":1, ["id": "x"], ["maxSteps": N]}
@@ -68,6 +74,10 @@ def parse_args():
     p.add_argument('--cell', choices=sorted(GATES), default='rnn')
     p.add_argument('--input', choices=['embedding', 'onehot'], default='embedding')
     p.add_argument('--lengths', choices=['full', 'variable'], default='full')
+    p.add_argument('--head', choices=['full', 'tied', 'adaptive'], default='full',
+                   help="a language model's output layer (adaptive: the workload's cutoffs and divValue)")
+    p.add_argument('--tokens', choices=['uniform', 'zipf'], default=None,
+                   help='random token ids: zipf (default for language models) or uniform (classifiers)')
     p.add_argument('--seconds', type=float, default=10.0, help='standalone: timed seconds (after warm-up)')
     p.add_argument('--threads', type=int, default=1, help='torch intra-op threads = OPENBLAS_NUM_THREADS (default 1)')
     p.add_argument('--as-installed', action='store_true',
@@ -134,11 +144,36 @@ def env_info(torch):
     return info
 
 
-def flops_per_token(w, cell, onehot, lm=False):
+def adaptive_clusters(V, H, cutoffs, div):
+    """(lo, size, hsz) of each tail cluster, as nn.AdaptiveLogSoftmaxWithLoss builds them."""
+    cut = list(cutoffs) + [V]
+    return [(cut[i], cut[i + 1] - cut[i], int(H // (div ** (i + 1)))) for i in range(len(cutoffs))]
+
+
+def flops_per_token(w, cell, onehot, lm=False, head='full', shares=()):
     """The workloads.json count: 6·G·(E·H + H·H), the E·H term dropped with one-hot input (a gather);
-    a language model adds its output layer, 6·V·H."""
+    a language model adds the output layer it computes: full 6·V·H, tied 6·V·E (+ 6·E·H, the projection,
+    when E != H), adaptive 6·H·(shortlist + clusters) + sum over clusters of the share of targets in it
+    times 6·(H·hsz + hsz·size)."""
     G = GATES[cell]
-    return 6 * G * ((0 if onehot else w['E'] * w['H']) + w['H'] * w['H']) + (6 * w['V'] * w['H'] if lm else 0)
+    V, E, H = w['V'], w['E'], w['H']
+    out = 0
+    if lm and head == 'tied' and not onehot:
+        out = 6 * V * E + (6 * E * H if E != H else 0)
+    elif lm and head == 'adaptive':
+        cutoffs, div = w['adaptive']['cutoffs'], w['adaptive']['divValue']
+        clusters = adaptive_clusters(V, H, cutoffs, div)
+        out = 6 * H * (cutoffs[0] + len(clusters)) + sum(s * 6 * (H * hsz + hsz * size) for s, (_, size, hsz) in zip(shares, clusters))
+    elif lm:
+        out = 6 * V * H
+    return 6 * G * ((0 if onehot else E * H) + H * H) + out
+
+
+def zipf_tokens(torch, V, shape, g):
+    """Ids 1 + r, r in [0, V-1) with P(r) proportional to 1/(r + 1) (src/bench/zipf.ts's distribution)."""
+    cdf = torch.cumsum(1.0 / torch.arange(1, V, dtype=torch.float64), 0)
+    u = torch.rand(shape, generator=g, dtype=torch.float64) * cdf[-1]
+    return 1 + torch.searchsorted(cdf, u).clamp_(max=V - 2)
 
 
 class Bench:
@@ -159,6 +194,16 @@ class Bench:
         lm = task == 'lm'
         if lm:
             C = V  # the next token, over the whole vocabulary
+        head = req.get('head') or 'full'
+        if head not in ('full', 'tied', 'adaptive') or (head != 'full' and not lm):
+            raise ValueError(f'head must be "full", "tied" or "adaptive" (the last two for a language model), got {head!r}')
+        if head == 'tied' and onehot:
+            raise ValueError('head "tied" needs an embedding input (a one-hot input has no table to share)')
+        if head == 'adaptive' and not (req.get('adaptive') or {}).get('cutoffs'):
+            raise ValueError('head "adaptive" needs "adaptive": {"cutoffs": [...], "divValue": ...}')
+        tokens = req.get('tokens') or 'uniform'
+        if tokens not in ('uniform', 'zipf'):
+            raise ValueError(f'tokens must be "uniform" or "zipf", got {tokens!r}')
         lengths_mode = req.get('lengths', 'full')
         if lengths_mode not in ('full', 'variable'):
             raise ValueError(f'lengths must be "full" or "variable", got {lengths_mode!r}')
@@ -183,16 +228,34 @@ class Bench:
                 else:
                     self.emb = nn.Embedding(V, E)
                     self.rnn = rnn_class(E)
-                self.out = nn.Linear(H, C)
+                if head == 'adaptive':
+                    a = req['adaptive']
+                    self.asm = nn.AdaptiveLogSoftmaxWithLoss(H, V, list(a['cutoffs']), div_value=float(a['divValue']), head_bias=False)
+                elif head == 'tied':
+                    self.proj = nn.Linear(H, E, bias=False) if E != H else None
+                    self.out = nn.Linear(E, C)
+                    self.out.weight = self.emb.weight  # one (V, E) table, read by both
+                else:
+                    self.out = nn.Linear(H, C)
+
+            def loss(self, x, lengths, y):
+                if not lm:
+                    return F.cross_entropy(self(x, lengths), y)
+                # Every real step's state (packed: the real positions only) -> the output layer.
+                e = self.emb(x)
+                if lengths is not None:
+                    e = nn.utils.rnn.pack_padded_sequence(e, lengths, batch_first=True, enforce_sorted=False)
+                    h = self.rnn(e)[0].data
+                else:
+                    h = self.rnn(e)[0].reshape(-1, H)
+                if head == 'adaptive':
+                    return self.asm(h, y).loss
+                if head == 'tied' and self.proj is not None:
+                    h = self.proj(h)
+                return F.cross_entropy(self.out(h), y)
 
             def forward(self, x, lengths):
                 e = self.emb(x)
-                if lm:
-                    # Every real step's state -> logits over V (packed: the real positions only).
-                    if lengths is not None:
-                        e = nn.utils.rnn.pack_padded_sequence(e, lengths, batch_first=True, enforce_sorted=False)
-                        return self.out(self.rnn(e)[0].data)
-                    return self.out(self.rnn(e)[0].reshape(-1, H))
                 if lengths is not None:
                     e = nn.utils.rnn.pack_padded_sequence(e, lengths, batch_first=True, enforce_sorted=False)
                 _, h = self.rnn(e)  # h: [1, B, H], the state at each sequence's last real token
@@ -212,10 +275,10 @@ class Bench:
         self.batches = []
         for i in range(n_batches):
             if lm:
-                seq = torch.randint(1, V, (B, T + 1), generator=g)
+                seq = zipf_tokens(torch, V, (B, T + 1), g) if tokens == 'zipf' else torch.randint(1, V, (B, T + 1), generator=g)
                 x, y = seq[:, :T].contiguous(), seq[:, 1:].contiguous()  # the next token at every step
             else:
-                x = torch.randint(1, V, (B, T), generator=g)
+                x = zipf_tokens(torch, V, (B, T), g) if tokens == 'zipf' else torch.randint(1, V, (B, T), generator=g)
                 y = torch.randint(0, C, (B,), generator=g)
             if lengths_mode == 'variable':
                 if given:
@@ -239,11 +302,15 @@ class Bench:
         def step(batch):
             x, y, lengths, _ = batch
             opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(x, lengths), y)
+            loss = model.loss(x, lengths, y)
             loss.backward()
             opt.step()
         self.step_fn = step
-        self.flops_per_token = flops_per_token(dict(E=E, H=H, V=V), cell, onehot, lm)
+        shares = ()
+        if head == 'adaptive':  # the share of real targets in each tail cluster: only those go through its tail
+            ys = torch.cat([b[1].reshape(-1) for b in self.batches])
+            shares = [float(((ys >= lo) & (ys < lo + size)).double().mean()) for lo, size, _ in adaptive_clusters(V, H, req['adaptive']['cutoffs'], req['adaptive']['divValue'])]
+        self.flops_per_token = flops_per_token(dict(E=E, H=H, V=V, adaptive=req.get('adaptive')), cell, onehot, lm, head, shares)
 
     def run(self, seconds, max_steps=None):
         ms, toks = [], []
@@ -346,7 +413,13 @@ def standalone(torch, info, a):
     if name not in all_w:
         sys.exit(f'unknown workload {a.workload}; have {", ".join(all_w)}')
     w = all_w[name]
-    bench = Bench(torch, dict(w, cell=a.cell, input=a.input, lengths=a.lengths, seed=a.seed))
+    lm = w.get('task') == 'lm'
+    if a.head != 'full' and not lm:
+        sys.exit(f'--head {a.head}: {name} is a classifier; the output layer over the vocabulary is for language models')
+    if a.head == 'adaptive' and not w.get('adaptive'):
+        sys.exit(f'--head adaptive: {name} has no "adaptive" cutoffs in {a.workloads_file}')
+    tokens = a.tokens or ('zipf' if lm else 'uniform')
+    bench = Bench(torch, dict(w, cell=a.cell, input=a.input, lengths=a.lengths, seed=a.seed, head=a.head, tokens=tokens))
     bench.run(0, max_steps=5)
     # Rounds of ~1 s, the median over all steps (as the Node bench takes them).
     ms, toks = [], []
@@ -357,7 +430,7 @@ def standalone(torch, info, a):
         toks += r['stepTokens']
     rates = [t / (m / 1e3) for t, m in zip(toks, ms)]
     tps = statistics.median(rates)
-    res = dict(workload=name, task=w.get('task', 'classify'), cell=a.cell, input=a.input, lengths=a.lengths, threads=torch.get_num_threads(),
+    res = dict(workload=name, task=w.get('task', 'classify'), cell=a.cell, input=a.input, lengths=a.lengths, head=a.head, tokens=tokens, threads=torch.get_num_threads(),
                tokensPerSec=round(tps), stepMs=round(statistics.median(ms), 3), steps=len(ms),
                gflops=round(tps * bench.flops_per_token / 1e9, 2), params=bench.params, env=info)
     print(json.dumps(res))

@@ -1,9 +1,10 @@
 // `npm run bench`: training tokens/s on the reference workloads (bench/workloads.json), for each
-// worker count asked. Random tokens uniform in [1, V), Adam lr 1e-3; classifiers many-to-one with
-// C classes, language models (--task lm: workloads with "task": "lm", LSTM by default) the next
-// token at every step with a full softmax over V; every sequence of full length T, or (--lengths
-// variable) lengths uniform in [T/4, T], tokens/s then counting real tokens. One JSON object per
-// line, then a table.
+// worker count asked. Random tokens in [1, V) (classifiers: uniform; language models: Zipf, id 1
+// the most frequent: --tokens), Adam lr 1e-3; classifiers many-to-one with C classes, language
+// models (--task lm: workloads with "task": "lm", LSTM by default) the next token at every step
+// with a full softmax over V, or (--head tied|adaptive) tied weights or the workload's adaptive
+// softmax; every sequence of full length T, or (--lengths variable) lengths uniform in [T/4, T],
+// tokens/s then counting real tokens. One JSON object per line, then a table.
 //
 // --compare pytorch runs the same model in PyTorch (bench/pytorch/bench_rnn.py, a child process
 // driven over stdin/stdout) in the same alternating rounds, and adds tokens/s side by side, the
@@ -14,7 +15,11 @@
 // no embedding, head or optimizer (src/bench/onednn.ts). --kernels-micro times the per-step recurrent product of each
 // compute backend beside torch.mm (src/bench/micro.ts).
 //
-//   npm run bench -- [--task classify|lm] [--workers 1,2] [--workloads W-small,W-medium,W-large]
+// With --head tied|adaptive and --compare pytorch, PyTorch trains both its full softmax (the
+// baseline: ours/PyTorch is against it) and the same output layer (nn.AdaptiveLogSoftmaxWithLoss
+// with the same cutoffs, or a tied Linear), printed as the like-for-like ratio.
+//
+//   npm run bench -- [--task classify|lm] [--head full|tied|adaptive] [--tokens uniform|zipf] [--workers 1,2] [--workloads W-small,W-medium,W-large]
 //                    [--input embedding,onehot] [--lengths full,variable] [--cell rnn|lstm|gru]
 //                    [--kernels auto|js|wasm|native] [--compare pytorch,onednn] [--torch-threads 1,2]
 //                    [--seconds S] [--file PATH] [--kernels-micro]
@@ -34,7 +39,9 @@ import { toShared, arenaOf } from '../util/shared.js';
 import type { EncodedSplit } from '../data/index.js';
 import { parseArgs, runMain } from '../cli/args.js';
 import { ConfigError, UserError } from '../util/errors.js';
-import { flopsPerToken, corePeak, cpuModel, type Workload, type Peak } from './flops.js';
+import { flopsPerToken, corePeak, cpuModel, lmHeadSpec, type Workload, type Peak, type BenchHead } from './flops.js';
+import { zipfSampler } from './zipf.js';
+import { adaptiveShape } from '../model/spec.js';
 import { TorchChild, torchScript, pythonPath } from './pytorch.js';
 import { kernelsMicro } from './micro.js';
 import { buildOnednn, onednnSource, runOnednn, ONEDNN_CELLS, type OnednnRun } from './onednn.js';
@@ -43,6 +50,7 @@ import { benchData } from './data.js';
 
 type Input = 'embedding' | 'onehot';
 type Lengths = 'full' | 'variable';
+type Tokens = 'uniform' | 'zipf';
 
 /**
  * The cells our trainer implements. PyTorch runs rnn, lstm and gru; to bench a new cell of ours, add
@@ -57,18 +65,36 @@ const isLm = (w: Workload) => w.task === 'lm';
 
 /**
  * `batches` batches of B random sequences; lengths T, or uniform in [floor(T/4), T]. A language
- * model's sequence holds one more token, its last target (the data's many-to-many layout).
+ * model's sequence holds one more token, its last target (the data's many-to-many layout). Token
+ * ids in [1, V): uniform, or Zipf (id 1 + r with P ∝ 1/(r + 1), src/bench/zipf.ts: ids sorted by
+ * frequency, as a word vocabulary's are, which is what an adaptive softmax's shortlist assumes).
  */
-function randomSplit(w: Workload, batches: number, rng: Rng, lengths: Lengths): EncodedSplit {
+function randomSplit(w: Workload, batches: number, rng: Rng, lengths: Lengths, dist: Tokens = 'uniform'): EncodedSplit {
   const count = w.B * batches;
   const span = isLm(w) ? w.T + 1 : w.T;
   const tokens = new Int32Array(count * span);
-  for (let i = 0; i < tokens.length; i++) tokens[i] = 1 + rng.int(w.V - 1);
+  const zipf = dist === 'zipf' ? zipfSampler(w.V - 1) : null;
+  for (let i = 0; i < tokens.length; i++) tokens[i] = 1 + (zipf ? zipf(rng) : rng.int(w.V - 1));
   const starts = Int32Array.from({ length: count }, (_, i) => i * span);
   const lo = Math.floor(w.T / 4);
   const lens = Int32Array.from({ length: count }, () => (lengths === 'full' ? w.T : lo + rng.int(w.T - lo + 1)));
   const labels = isLm(w) ? new Int32Array(0) : Int32Array.from({ length: count }, () => rng.int(w.C));
   return { name: 'train', count, tokens: toShared(tokens), starts: toShared(starts), lengths: toShared(lens), labels: toShared(labels) };
+}
+
+/** The share of a language model's real targets in each tail cluster of its adaptive softmax (for the FLOP count). */
+function clusterShares(w: Workload, split: EncodedSplit): number[] {
+  if (!w.adaptive) return [];
+  const clusters = adaptiveShape({ cell: 'rnn', task: 'many-to-many', V: w.V, C: w.V, E: w.E, H: w.H, ...lmHeadSpec(w, 'adaptive') }).clusters;
+  const n = new Array<number>(clusters.length).fill(0);
+  let all = 0;
+  for (let s = 0; s < split.count; s++) {
+    for (let t = 1; t <= split.lengths[s]; t++, all++) {
+      const y = split.tokens[split.starts[s] + t];
+      for (let i = clusters.length - 1; i >= 0; i--) if (y >= clusters[i].lo) { n[i]++; break; }
+    }
+  }
+  return n.map((x) => x / all);
 }
 
 /** One step's wall-clock parts (ms; NaN where a side does not measure them) and its real tokens. */
@@ -86,8 +112,8 @@ interface Side {
 const BATCHES = 4;
 
 /** A pool training one workload with `workers` threads, timing each step. */
-async function ourSide(w: Workload, input: Input, cell: string, split: EncodedSplit, workers: number, kernels: CoordinatorOptions['kernels']): Promise<Side> {
-  const spec: ModelSpec = { cell: cell as ModelSpec['cell'], task: isLm(w) ? 'many-to-many' : 'many-to-one', V: w.V, H: w.H, C: isLm(w) ? w.V : w.C, E: input === 'embedding' ? w.E : 0 };
+async function ourSide(w: Workload, input: Input, cell: string, head: BenchHead, split: EncodedSplit, workers: number, kernels: CoordinatorOptions['kernels']): Promise<Side> {
+  const spec: ModelSpec = { cell: cell as ModelSpec['cell'], task: isLm(w) ? 'many-to-many' : 'many-to-one', V: w.V, H: w.H, C: isLm(w) ? w.V : w.C, E: input === 'embedding' ? w.E : 0, ...(isLm(w) ? lmHeadSpec(w, head) : {}) };
   const rng = new Rng(1);
   const p = allocParams(makeLayout(spec), 'float32');
   initParams(p, spec, rng);
@@ -124,10 +150,10 @@ async function ourSide(w: Workload, input: Input, cell: string, split: EncodedSp
   };
 }
 
-/** The same workload in the PyTorch child, on the same lengths per batch. */
-async function torchSide(torch: TorchChild, id: string, w: Workload, input: Input, cell: string, split: EncodedSplit, lengths: Lengths): Promise<Side> {
+/** The same workload in the PyTorch child, on the same lengths per batch, tokens of the same distribution, with output layer `head`. */
+async function torchSide(torch: TorchChild, id: string, w: Workload, input: Input, cell: string, head: BenchHead, split: EncodedSplit, lengths: Lengths, tokens: Tokens): Promise<Side> {
   const batchLengths = Array.from({ length: BATCHES }, (_, b) => Array.from(split.lengths.subarray(b * w.B, (b + 1) * w.B)));
-  await torch.setup({ ...w, task: w.task ?? 'classify', cell, input, lengths, batchLengths: lengths === 'variable' ? batchLengths : undefined, batches: BATCHES, id });
+  await torch.setup({ ...w, task: w.task ?? 'classify', cell, input, lengths, batchLengths: lengths === 'variable' ? batchLengths : undefined, batches: BATCHES, id, head, tokens });
   return {
     cap: 4000,
     async round(ms, maxSteps) {
@@ -169,6 +195,8 @@ const median = (xs: number[]) => {
 
 interface Row {
   workload: string; input: Input; cell: string; lengths: Lengths;
+  /** A language model's output layer on this side, and the token distribution of the batches. */
+  head?: BenchHead; tokens?: Tokens;
   /** 'rnn-trainer' (ours, `workers` threads), 'pytorch' (`workers` threads: --torch-threads) or 'onednn' (its RNN layer alone, `workers` OpenMP threads). */
   impl: 'rnn-trainer' | 'pytorch' | 'onednn';
   workers: number;
@@ -176,10 +204,14 @@ interface Row {
   tokensPerSec: number; stepMs: number;
   fwdBwdMs?: number; reduceMs?: number; updateMs?: number; rssMB?: number;
   steps: number;
-  /** Training GFLOP/s (workloads.json count) per core used, and its share of the core's peak (measured, else assumed: flops.ts). */
+  /** Training FLOPs per real token counted (workloads.json; the output layer this side computed). */
+  flopsPerToken: number;
+  /** Training GFLOP/s (that count) per core used, and its share of the core's peak (measured, else assumed: flops.ts). */
   gflopsPerCore: number; peakShare: number | null;
-  /** PyTorch on one thread (else its fewest threads), and ours against it. */
+  /** PyTorch on one thread (else its fewest threads), and ours against it (PyTorch's full softmax for a language model). */
   pytorchTokensPerSec?: number; vsPytorch?: number;
+  /** --head tied|adaptive: PyTorch with the same output layer (first thread count), and ours against it. */
+  pytorchSameHeadTokensPerSec?: number; vsPytorchSameHead?: number;
   /** PyTorch on more threads (--torch-threads), by thread count. */
   pytorchThreads?: Record<string, number>;
   /** oneDNN's RNN layer alone (no embedding, head or optimizer), its best thread count, and ours against it. */
@@ -195,6 +227,8 @@ interface OnednnConfig {
 }
 
 interface Config {
+  /** A language model's output layer (ours; PyTorch runs full and, if different, this one), and the token distribution of its batches. */
+  head: BenchHead; tokens: Tokens;
   cell: string; kernels: CoordinatorOptions['kernels']; kernelsLabel: string; seconds: number; peak: Peak;
   /** PyTorch children, fewest threads first (none without --compare pytorch). */
   torch: TorchChild[];
@@ -211,23 +245,27 @@ const onednnRuns = (w: Workload, input: Input, lengths: Lengths, cell: string) =
  * conditions), then the median of each timing over all steps.
  */
 async function measure(name: string, w: Workload, input: Input, lengths: Lengths, counts: number[], c: Config): Promise<Row[]> {
-  const split = randomSplit(w, BATCHES, new Rng(1), lengths);
+  const lm = isLm(w), tokens: Tokens = lm ? c.tokens : 'uniform', head: BenchHead = lm ? c.head : 'full';
+  const split = randomSplit(w, BATCHES, new Rng(1), lengths, tokens);
   const sides: Side[] = [];
-  const who: Array<{ impl: Row['impl']; workers: number }> = [];
+  const who: Array<{ impl: Row['impl']; workers: number; head: BenchHead }> = [];
   const times: StepTime[][] = [];
   try {
     for (const n of counts) {
-      sides.push(await ourSide(w, input, c.cell, split, n, c.kernels));
-      who.push({ impl: 'rnn-trainer', workers: n });
+      sides.push(await ourSide(w, input, c.cell, head, split, n, c.kernels));
+      who.push({ impl: 'rnn-trainer', workers: n, head });
     }
+    // PyTorch's full softmax (the baseline), and the same output layer as ours when it is another.
     for (const torch of c.torch) {
-      sides.push(await torchSide(torch, `${name}/${input}/${lengths}`, w, input, c.cell, split, lengths));
-      who.push({ impl: 'pytorch', workers: torch.info.threads });
+      for (const h of head === 'full' ? (['full'] as const) : (['full', head] as const)) {
+        sides.push(await torchSide(torch, `${name}/${input}/${lengths}/${h}`, w, input, c.cell, h, split, lengths, tokens));
+        who.push({ impl: 'pytorch', workers: torch.info.threads, head: h });
+      }
     }
     if (c.onednn && onednnRuns(w, input, lengths, c.cell)) {
       for (const n of c.onednn.threads) {
         sides.push(onednnSide(c.onednn, w, c.cell as 'rnn' | 'lstm', n));
-        who.push({ impl: 'onednn', workers: n });
+        who.push({ impl: 'onednn', workers: n, head: 'full' });
       }
     }
     for (const _ of sides) times.push([]);
@@ -239,16 +277,17 @@ async function measure(name: string, w: Workload, input: Input, lengths: Lengths
   } finally {
     for (const s of sides) await s.close();
   }
-  const fpt = flopsPerToken(w, input, c.cell);
+  const shares = head === 'adaptive' ? clusterShares(w, split) : [];
   const rows = times.map((steps, i): Row => {
     const { impl, workers } = who[i];
+    const fpt = flopsPerToken(w, input, c.cell, who[i].head, shares);
     const isTorch = impl !== 'rnn-trainer';
     // Median over steps of each step's real tokens / its time (for full lengths: B·T / median step time).
     const tokensPerSec = Math.round(median(steps.map((r) => r.tokens / (r.total / 1000))));
     const med = (f: (r: StepTime) => number) => +median(steps.map(f)).toFixed(2);
     const gflopsPerCore = (tokensPerSec * fpt) / workers / 1e9;
     const row: Row = {
-      workload: name, input, cell: c.cell, lengths, impl, workers,
+      workload: name, input, cell: c.cell, lengths, ...(lm ? { head: who[i].head, tokens } : {}), impl, workers,
       ...(isTorch ? {} : { kernels: c.kernelsLabel }),
       tokensPerSec, stepMs: med((r) => r.total),
       ...(isTorch ? {} : {
@@ -256,18 +295,24 @@ async function measure(name: string, w: Workload, input: Input, lengths: Lengths
         rssMB: Math.round(process.memoryUsage().rss / 2 ** 20),
       }),
       steps: steps.length,
+      flopsPerToken: Math.round(fpt),
       gflopsPerCore: +gflopsPerCore.toFixed(2),
       peakShare: Number.isFinite(c.peak.gflopsPerCore) ? +(gflopsPerCore / c.peak.gflopsPerCore).toFixed(4) : null,
     };
     return row;
   });
-  const torchRows = rows.filter((r) => r.impl === 'pytorch');
+  const torchRows = rows.filter((r) => r.impl === 'pytorch' && (r.head ?? 'full') === 'full');
+  const sameHead = head === 'full' ? undefined : rows.find((r) => r.impl === 'pytorch' && r.head === head);
   if (torchRows.length > 0) {
     const torchRow = torchRows[0];
     for (const r of rows.slice(0, counts.length)) {
       r.pytorchTokensPerSec = torchRow.tokensPerSec;
       r.vsPytorch = +(r.tokensPerSec / torchRow.tokensPerSec).toFixed(3);
       if (torchRows.length > 1) r.pytorchThreads = Object.fromEntries(torchRows.map((x) => [String(x.workers), x.tokensPerSec]));
+      if (sameHead) {
+        r.pytorchSameHeadTokensPerSec = sameHead.tokensPerSec;
+        r.vsPytorchSameHead = +(r.tokensPerSec / sameHead.tokensPerSec).toFixed(3);
+      }
     }
   }
   const dnnl = rows.filter((r) => r.impl === 'onednn').sort((a, b) => b.tokensPerSec - a.tokensPerSec)[0];
@@ -306,6 +351,7 @@ runMain(async () => {
       ['npm run bench -- --workers 1,2 --workloads W-medium --input onehot'],
       ['npm run bench -- --compare pytorch --workloads W-medium --lengths full,variable', 'alternating with PyTorch (1 thread, tuned)'],
       ['npm run bench -- --task lm --compare pytorch --torch-threads 1,2', 'language models (full softmax), beside PyTorch on 1 and on 2 threads'],
+      ['npm run bench -- --task lm --head adaptive --workloads LM-large --compare pytorch', 'the adaptive softmax (cutoffs from bench/workloads.json), beside PyTorch\'s full softmax and its AdaptiveLogSoftmaxWithLoss'],
       ['npm run bench -- --compare onednn --input embedding', 'beside oneDNN\'s own f32 RNN training primitives (the RNN layer alone), best of 1 and 2 threads; --cell lstm for its LSTM'],
       ['npm run bench -- --data --workers 2', 'prepare MB/s (char, word, bpe), tokens/s from shards vs in memory, peak RSS on a 2 GB text\'s shards'],
       ['npm run bench -- --kernels-micro', 'GFLOP/s of the per-step product of each backend beside torch.mm'],
@@ -315,6 +361,8 @@ runMain(async () => {
       workers: { type: 'string', help: 'comma-separated worker counts', default: '1,2' },
       task: { type: 'string', choices: ['classify', 'lm'], help: 'the default workloads: classifiers (W-*) or language models (LM-*, task "lm" in the workloads file)', default: 'classify' },
       workloads: { type: 'string', help: 'comma-separated workload names (default: every workload of --task)' },
+      head: { type: 'string', choices: ['full', 'tied', 'adaptive'], help: 'a language model\'s output layer: full softmax, tied weights (embedding input only), or the adaptive softmax with the workload\'s "adaptive" cutoffs and divValue (workloads without them are skipped); with --compare pytorch, PyTorch runs its full softmax and the same layer', default: 'full' },
+      tokens: { type: 'string', choices: ['uniform', 'zipf'], help: 'a language model\'s random token ids in [1, V): zipf (P(1 + r) ∝ 1/(r + 1), the same on both sides) or uniform; classifiers always uniform', default: 'zipf' },
       input: { type: 'string', help: 'embedding, onehot, or both', default: 'embedding,onehot' },
       lengths: { type: 'string', help: 'full (every sequence T tokens), variable (uniform in [T/4, T], tokens/s of real tokens), or both: full,variable', default: 'full' },
       cell: { type: 'string', choices: [...CELLS], help: 'recurrent cell (default rnn, lstm with --task lm)' },
@@ -336,8 +384,17 @@ runMain(async () => {
   if (!existsSync(file)) throw new UserError(`workloads file not found: ${file} (pass --file)`);
   const all = JSON.parse(readFileSync(file, 'utf8')).workloads as Record<string, Workload>;
   const task = args.task as 'classify' | 'lm';
-  const names = args.workloads !== undefined ? list(args.workloads) : Object.keys(all).filter((n) => (all[n].task ?? 'classify') === task);
+  let names = args.workloads !== undefined ? list(args.workloads) : Object.keys(all).filter((n) => (all[n].task ?? 'classify') === task);
   for (const name of names) if (!all[name]) throw new ConfigError(`unknown workload ${name}; have ${Object.keys(all).join(', ')}`);
+  const head = args.head as BenchHead;
+  if (head !== 'full') {
+    const classifiers = names.filter((n) => !isLm(all[n]));
+    if (classifiers.length > 0) throw new ConfigError(`--head ${head}: ${classifiers.join(', ')} ${classifiers.length === 1 ? 'is a classifier' : 'are classifiers'}; an output layer over the vocabulary is for language models (--task lm)`);
+    const without = head === 'adaptive' ? names.filter((n) => !all[n].adaptive) : [];
+    if (without.length > 0 && args.workloads !== undefined) throw new ConfigError(`--head adaptive: workload ${without.join(', ')} has no "adaptive": { "cutoffs": [...], "divValue": 4 } in ${file}; add one or pick another workload`);
+    if (without.length > 0) console.log(`--head adaptive: skipping ${without.join(', ')} (no "adaptive" cutoffs in ${file})`);
+    names = names.filter((n) => !without.includes(n));
+  }
   const counts = list(args.workers).map(Number);
   if (counts.some((n) => !Number.isInteger(n) || n < 1)) throw new ConfigError(`--workers: expected positive integers, comma-separated, found \`${args.workers}\``);
   const peak = corePeak();
@@ -381,9 +438,13 @@ runMain(async () => {
   const out: Row[] = [];
   try {
     if (compare.includes('pytorch')) for (const n of torchThreads) torchChildren.push(await TorchChild.start(torchScript(root), pythonPath(), n));
-    const c: Config = { cell, kernels: ours.kernels, kernelsLabel: ours.label, seconds: args.seconds ?? 6, peak, torch: torchChildren, onednn };
+    const c: Config = { head, tokens: args.tokens as Tokens, cell, kernels: ours.kernels, kernelsLabel: ours.label, seconds: args.seconds ?? 6, peak, torch: torchChildren, onednn };
     for (const name of names) {
       for (const input of inputs) {
+        if (head === 'tied' && input === 'onehot') {
+          console.log(`--head tied: skipping ${name} with one-hot input (tying shares the embedding table; a one-hot input has none)`);
+          continue;
+        }
         for (const lengths of lengthModes) {
           for (const r of await measure(name, all[name], input, lengths, counts, c)) {
             console.log(JSON.stringify(r));
@@ -400,7 +461,8 @@ runMain(async () => {
   const mine = out.filter((r) => r.impl === 'rnn-trainer');
   const showLengths = lengthModes.some((l) => l !== 'full');
   const lcol = (r: Row) => (showLengths ? ` ${r.lengths.padEnd(8)}` : '');
-  console.log(`\nour kernels: ${ours.label}${ours.note ? ` (${ours.note})` : ''}; cell ${cell}`);
+  const lmRun = names.some((n) => isLm(all[n]));
+  console.log(`\nour kernels: ${ours.label}${ours.note ? ` (${ours.note})` : ''}; cell ${cell}${lmRun ? `; output layer ${head}${head === 'adaptive' ? ` (${names.map((n) => `${n}: cutoffs ${JSON.stringify(all[n].adaptive!.cutoffs)}, divValue ${all[n].adaptive!.divValue}`).join('; ')}; no head bias)` : ''}; random tokens ${args.tokens}${args.tokens === 'zipf' ? ' (id 1 + r with P ∝ 1/(r + 1), the same distribution on both sides)' : ''}` : ''}`);
   console.log('medians over all steps; reduce (the slot sum) + update as a share of the step in the last column');
   console.log(`workload   input     ${showLengths ? ' lengths ' : ''} workers  tokens/s   step ms  fwd+bwd ms  reduce ms  update ms  speedup  r+u`);
   for (const r of mine) {
@@ -411,18 +473,27 @@ runMain(async () => {
   if (torch) {
     const i = torch.info;
     console.log(`\nPyTorch ${i.torch} (${torch.python}), ${torchChildren.map((x) => x.info.threads).join(' and ')} thread${torchChildren.length === 1 && i.threads === 1 ? '' : 's'}, OpenBLAS core ${i.openblas_core ?? '?'}, ${i.tuned ? `tuned (OpenBLAS env unset, OPENBLAS_NUM_THREADS=${i.threads}, malloc kept)` : 'as installed'}; ours: ${ours.label}`);
-    console.log(`GFLOP/s per core: 6·G·(E·H + H·H)${names.some((n) => isLm(all[n])) ? ' (+ 6·V·H, the output layer, for a language model)' : ''} FLOPs per real token (one-hot: without E·H) x tokens/s / cores used (ours: workers; PyTorch: its threads)`);
+    console.log(`GFLOP/s per core: 6·G·(E·H + H·H)${lmRun ? ' (+ the output layer each side computed, for a language model: full 6·V·H; tied 6·V·E (+ 6·E·H); adaptive 6·H·(shortlist + clusters) + the tails\' share of targets x 6·(H·hsz + hsz·size))' : ''} FLOPs per real token (one-hot: without E·H) x tokens/s / cores used (ours: workers; PyTorch: its threads)`);
     console.log(peak.assumption);
     const more = torchChildren.slice(1).map((x) => x.info.threads);
     console.log(`workload   input      ${showLengths ? 'lengths  ' : ''}workers  ours tok/s  PyTorch tok/s  ours/PyTorch  ours GF/s/core  PyTorch GF/s/core  ours peak  PyTorch peak${more.map((n) => `  PyTorch ${n}t tok/s  ours/PyTorch ${n}t`).join('')}`);
     for (const r of mine) {
-      const same = (x: Row) => x.impl === 'pytorch' && x.workload === r.workload && x.input === r.input && x.lengths === r.lengths;
+      const same = (x: Row) => x.impl === 'pytorch' && x.workload === r.workload && x.input === r.input && x.lengths === r.lengths && (x.head ?? 'full') === 'full';
       const t = out.find((x) => same(x) && x.workers === i.threads)!;
       const extra = more.map((n) => {
         const x = out.find((y) => same(y) && y.workers === n)!;
         return `${String(x.tokensPerSec).padStart(19)} ${(r.tokensPerSec / x.tokensPerSec).toFixed(3).padStart(18)}`;
       }).join('');
       console.log(`${r.workload.padEnd(10)} ${r.input.padEnd(10)}${showLengths ? ` ${r.lengths.padEnd(8)}` : ''} ${String(r.workers).padStart(7)} ${String(r.tokensPerSec).padStart(11)} ${String(t.tokensPerSec).padStart(14)} ${(r.tokensPerSec / t.tokensPerSec).toFixed(3).padStart(13)} ${r.gflopsPerCore.toFixed(2).padStart(15)} ${t.gflopsPerCore.toFixed(2).padStart(18)} ${pct(r.peakShare).padStart(10)} ${pct(t.peakShare).padStart(13)}${extra}`);
+    }
+    if (head !== 'full') {
+      console.log(`\nours with output layer ${head} against PyTorch's full softmax (the columns above) and PyTorch's own ${head === 'adaptive' ? 'nn.AdaptiveLogSoftmaxWithLoss (same cutoffs and div_value)' : 'tied Linear'}, ${i.threads} thread${i.threads === 1 ? '' : 's'}`);
+      console.log(`workload   input      ${showLengths ? 'lengths  ' : ''}workers  ours tok/s  PyTorch full tok/s  ours/PyTorch full  PyTorch ${head} tok/s  ours/PyTorch ${head}  PyTorch ${head} GF/s`);
+      for (const r of mine) {
+        if (r.pytorchSameHeadTokensPerSec === undefined) continue;
+        const x = out.find((y) => y.impl === 'pytorch' && y.head === head && y.workload === r.workload && y.input === r.input && y.lengths === r.lengths && y.workers === i.threads)!;
+        console.log(`${r.workload.padEnd(10)} ${r.input.padEnd(10)}${showLengths ? ` ${r.lengths.padEnd(8)}` : ''} ${String(r.workers).padStart(7)} ${String(r.tokensPerSec).padStart(11)} ${String(r.pytorchTokensPerSec).padStart(19)} ${r.vsPytorch!.toFixed(3).padStart(18)} ${String(x.tokensPerSec).padStart(14 + head.length)} ${r.vsPytorchSameHead!.toFixed(3).padStart(14 + head.length)} ${x.gflopsPerCore.toFixed(2).padStart(13 + head.length)}`);
+      }
     }
   }
   const vsDnnl = mine.filter((r) => r.onednnTokensPerSec !== undefined);

@@ -19,6 +19,7 @@ import { checkConfig } from '../config/load.js';
 import { trainRun, type ConfigInput } from '../train/run.js';
 import { Rng } from '../util/prng.js';
 import type { DataConfig } from '../config/types.js';
+import { zipfSampler } from './zipf.js';
 
 export interface DataBenchOptions {
   /** MB of text for the prepare and training rows. */
@@ -35,10 +36,7 @@ export interface DataBenchOptions {
 function generate(file: string, mb: number, seed: number): number {
   const rng = new Rng(seed, 7);
   const V = 50_000;
-  // Zipf(1): P(rank r) ∝ 1/r, sampled by inverting the cumulative sum.
-  const cdf = new Float64Array(V);
-  let s = 0;
-  for (let r = 0; r < V; r++) cdf[r] = s += 1 / (r + 1);
+  const zipf = zipfSampler(V); // Zipf(1): P(rank r) ∝ 1/r
   const letters = 'etaoinshrdlucmfwypvbgkjqxz';
   const word = (r: number) => {
     let w = '', x = r + 1;
@@ -55,10 +53,7 @@ function generate(file: string, mb: number, seed: number): number {
       for (let l = 0; l < nl; l++) {
         const n = 4 + rng.int(16), ws: string[] = [];
         for (let k = 0; k < n; k++) {
-          const u = rng.uniform() * s;
-          let lo = 0, hi = V - 1;
-          while (lo < hi) { const mid = (lo + hi) >> 1; if (cdf[mid] < u) lo = mid + 1; else hi = mid; }
-          ws.push(words[lo]);
+          ws.push(words[zipf(rng)]);
         }
         lines.push(ws.join(' ') + (rng.int(4) === 0 ? ',' : '.'));
       }

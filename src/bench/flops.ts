@@ -4,13 +4,42 @@ import { readFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { nativeAddonPath } from '../model/backend/native.js';
+import { adaptiveShape, type ModelSpec } from '../model/spec.js';
 
 /**
  * A bench workload (bench/workloads.json). task "classify" (the default): many-to-one with C
  * classes; "lm": a language model predicting the next token at every step over all V tokens
  * (C = V, a full softmax).
  */
-export interface Workload { V: number; E: number; H: number; C: number; B: number; T: number; task?: 'classify' | 'lm' }
+export interface Workload {
+  V: number; E: number; H: number; C: number; B: number; T: number; task?: 'classify' | 'lm';
+  /** A language model's adaptive softmax for `--head adaptive` (head bias off, as PyTorch's default). */
+  adaptive?: { cutoffs: number[]; divValue: number };
+}
+
+/** A language model's output layer in the bench: the full softmax, tied weights, or the adaptive softmax. */
+export type BenchHead = 'full' | 'tied' | 'adaptive';
+
+/** The bench's model spec of a language model with `head` (cell and input aside: the output layer's shapes). */
+export function lmHeadSpec(w: Workload, head: BenchHead): Pick<ModelSpec, 'tieWeights' | 'adaptive'> {
+  if (head === 'tied') return { tieWeights: true };
+  if (head === 'adaptive') return { adaptive: { cutoffs: w.adaptive!.cutoffs, divValue: w.adaptive!.divValue, headBias: false } };
+  return {};
+}
+
+/**
+ * Training FLOPs per real token of the output layer actually computed (three products of 2·M·N per
+ * weight: forward, its weight gradient, the gradient sent back): full 6·V·H; tied 6·V·E, plus
+ * 6·E·H for the projection when E ≠ H; adaptive 6·H·(shortlist + clusters) for the head plus, for
+ * the share s_i of targets in cluster i (`shares`, measured on the batches), s_i·6·(H·hsz_i +
+ * hsz_i·size_i) for its tail (only those rows go through it).
+ */
+export function headFlopsPerToken(w: Workload, head: BenchHead, input: 'embedding' | 'onehot', shares: number[] = []): number {
+  if (head === 'tied' && input === 'embedding') return 6 * w.V * w.E + (w.E !== w.H ? 6 * w.E * w.H : 0);
+  if (head !== 'adaptive') return 6 * w.V * w.H;
+  const a = adaptiveShape({ cell: 'rnn', task: 'many-to-many', V: w.V, C: w.V, E: w.E, H: w.H, ...lmHeadSpec(w, head) });
+  return 6 * w.H * a.headSize + a.clusters.reduce((sum, c, i) => sum + (shares[i] ?? 0) * 6 * (w.H * c.hsz + c.hsz * c.size), 0);
+}
 
 /** Gates per cell: the recurrent products are G·H wide. */
 export const GATES: Record<string, number> = { rnn: 1, gru: 3, lstm: 4 };
@@ -18,11 +47,12 @@ export const GATES: Record<string, number> = { rnn: 1, gru: 3, lstm: 4 };
 /**
  * The workloads.json count of training FLOPs per (real) token: 6·G·(E·H + H·H), forward and backward
  * of the recurrent part (with one-hot input the E·H product is a gather and is not counted); a
- * language model adds its output layer, 6·V·H (logits, dWya and dh: three products of 2·V·H).
+ * language model adds its output layer, 6·V·H for the full softmax (logits, dWya and dh: three
+ * products of 2·V·H), else the head's own count (headFlopsPerToken).
  */
-export function flopsPerToken(w: Workload, input: 'embedding' | 'onehot', cell = 'rnn'): number {
+export function flopsPerToken(w: Workload, input: 'embedding' | 'onehot', cell = 'rnn', head: BenchHead = 'full', shares: number[] = []): number {
   const G = GATES[cell] ?? 1;
-  return 6 * G * ((input === 'onehot' ? 0 : w.E * w.H) + w.H * w.H) + (w.task === 'lm' ? 6 * w.V * w.H : 0);
+  return 6 * G * ((input === 'onehot' ? 0 : w.E * w.H) + w.H * w.H) + (w.task === 'lm' ? headFlopsPerToken(w, head, input, shares) : 0);
 }
 
 /** FLOP per cycle per core assumed: Zen 5 AVX-512, 2 FMA pipes × 16 float32 lanes × 2 FLOP per FMA. */

@@ -42,6 +42,11 @@ export interface TorchSetup {
   lengths: 'full' | 'variable';
   /** The real lengths of each batch (variable mode): both sides then train the same lengths. */
   batchLengths?: number[][];
+  /** A language model's output layer: full (default), tied (Linear sharing the embedding's weight, through a projection when E ≠ H) or adaptive (nn.AdaptiveLogSoftmaxWithLoss with `adaptive`'s cutoffs and div_value, no head bias). */
+  head?: 'full' | 'tied' | 'adaptive';
+  adaptive?: { cutoffs: number[]; divValue: number };
+  /** Token ids in [1, V): uniform (default) or Zipf, P(1 + r) ∝ 1/(r + 1) (src/bench/zipf.ts). */
+  tokens?: 'uniform' | 'zipf';
   /** Batches to cycle through (default 8; batchLengths.length when given). */
   batches?: number;
   seed?: number;

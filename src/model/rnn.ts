@@ -719,7 +719,7 @@ export function outputForward(p: Params, ws: Workspace, batch: Batch, g: Params 
   const H = ws.Hout; // what the output layer reads: the top layer's output, D·H wide
   const { B, lengths } = batch;
   const P = ws.P;
-  if (ws.head) return ws.head.forward(p, ws, batch);
+  if (ws.head) return ws.head.forward(p, ws, batch, g);
   if (task !== 'many-to-one') return everyStepForward(p, g, ws, batch, P, batch.targets, batch.T, 1, 0);
   const Hp = ws.Hp, pooling = ws.spec.pooling ?? 'last';
   for (let b = 0; b < B; b++) {

@@ -17,9 +17,10 @@
 //   head:  dW_head += dᵀ·h,  db_head += Σ d,  dh = d·W_head
 //   tail:  dW_out,i += dᵀ·u (u = W_proj,i·h),  du = d·W_out,i,  dW_proj,i += duᵀ·h,  dh += du·W_proj,i
 //
-// Forward leaves probabilities (one exp per output), so backward's d = p − onehot is a subtraction;
-// the loss takes log p(target) from the logits in float64. Evaluation's loss is the same exact
-// log p(target). The most probable token (accuracy) follows
+// Forward runs the backend's fused softmaxXent (no gradient) on the head's rows and on each
+// cluster's packed rows: it leaves probabilities (one exp per output), the argmax and the loss
+// log p(target) from the logits in float64, so backward's d = p − onehot is a subtraction.
+// Evaluation's loss is the same exact log p(target). The most probable token (accuracy) follows
 // PyTorch's predict(): the head's argmax when it is a shortlist token (every tail token of cluster
 // i has log p ≤ ℓ[shortlist + i] ≤ that); otherwise tails are computed for that row, the argmax
 // cluster's first, then only clusters whose ℓ could still beat the best so far. logProbs gives
@@ -32,7 +33,7 @@ import type { Workspace, ForwardResult } from '../rnn.js';
 import { Epi, type Kernels } from '../backend/index.js';
 import { adaptiveShape, type AdaptiveCluster, type ModelSpec } from '../spec.js';
 import type { OutputHead } from './types.js';
-import { realRows, logSoftmaxRow, softmaxPick } from './common.js';
+import { realRows, logSoftmaxRow } from './common.js';
 
 /** Rows a scratch block of the prediction and logProbs passes holds. */
 const BLOCK = 64;
@@ -51,6 +52,8 @@ export class AdaptiveHead implements OutputHead {
   private readonly fromA: Int32Array; //   (maxRows) the rows' indices into ws.A (r + B), where the kernels read them
   private readonly toOut: Int32Array; //   (maxRows) their indices into ws.dOut (r)
   private readonly rel: Int32Array; //     (maxRows) target − c_i
+  private readonly ones: Float; //         (maxRows) 1: every packed row's weight in softmaxXent
+  private readonly amT: Int32Array; //     (maxRows) each packed row's argmax in its cluster
   private readonly off: Int32Array;
   private readonly count: Int32Array;
   /** Per state row r: the head's target (a shortlist token or shortlist + cluster), −1 on padding. */
@@ -62,6 +65,8 @@ export class AdaptiveHead implements OutputHead {
   private readonly sU: Float;
   private readonly sO: Float;
   private readonly sIds: Int32Array;
+  private readonly sYs: Int32Array; //     (BLOCK) zeros: a scratch row's target (its loss is not used)
+  private readonly sAm: Int32Array; //     (BLOCK) the scratch rows' argmax
   private readonly best: Float64Array; //  prediction: the best log p so far of each real row, and its token
   private readonly pred: Int32Array;
   private readonly argCluster: Int32Array;
@@ -82,7 +87,10 @@ export class AdaptiveHead implements OutputHead {
     this.O = k.floats(maxRows * maxSize);
     this.fromA = k.ints(maxRows);
     this.toOut = k.ints(maxRows);
-    this.rel = new Int32Array(maxRows);
+    this.rel = k.ints(maxRows);
+    this.ones = k.floats(maxRows);
+    this.ones.fill(1);
+    this.amT = k.ints(maxRows);
     this.off = new Int32Array(a.clusters.length + 1);
     this.count = new Int32Array(a.clusters.length);
     this.headTarget = new Int32Array(maxRows);
@@ -92,6 +100,8 @@ export class AdaptiveHead implements OutputHead {
     this.sU = k.floats(blk * hsz0);
     this.sO = k.floats(blk * maxSize);
     this.sIds = k.ints(blk);
+    this.sYs = k.ints(blk);
+    this.sAm = k.ints(blk);
     this.best = new Float64Array(maxRows);
     this.pred = new Int32Array(maxRows);
     this.argCluster = new Int32Array(maxRows);
@@ -123,19 +133,21 @@ export class AdaptiveHead implements OutputHead {
   }
 
   forward(p: Params, ws: Workspace, batch: Batch): ForwardResult {
-    const { H } = this.spec, { B, T } = batch, hs = this.hs, L = this.L, nC = this.clusters.length;
+    const { H } = this.spec, { B, T } = batch, hs = this.hs, L = this.L, nC = this.clusters.length, k = this.k;
     this.head(p, ws.A, B * H, T * B);
     const n = realRows(batch, this.rows, this.targets);
     this.headTarget.fill(-1, 0, T * B);
+    ws.wy.fill(0, 0, T * B); // padding rows: weight 0, no loss
     this.count.fill(0);
-    let lossSum = 0;
     for (let j = 0; j < n; j++) {
       const r = this.rows[j], y = this.targets[j], i = this.clusterOf(y);
       const h = i < 0 ? y : this.shortlist + i;
-      this.headTarget[r] = h;
-      lossSum -= softmaxPick(L, r * hs, hs, h);
+      this.headTarget[r] = ws.ys[r] = h;
+      ws.wy[r] = 1;
       if (i >= 0) this.count[i]++;
     }
+    // The head's rows: probabilities, argmax (ws.am) and −Σ ℓ_head[target], in the backend.
+    let lossSum = k.softmaxXent(L, 0, hs, T * B, hs, ws.ys, 0, ws.wy, 0, ws.am, 0, null, 0);
     // Pack each cluster's rows, in row order.
     this.off[0] = 0;
     for (let i = 0; i < nC; i++) this.off[i + 1] = this.off[i] + this.count[i];
@@ -154,9 +166,9 @@ export class AdaptiveHead implements OutputHead {
       if (m === 0) continue;
       const oo = q0 * this.maxSizeStride();
       this.tail(p, i, ws.A, this.fromA, q0, m, this.X, q0 * H, this.U, q0 * this.clusters[0].hsz, this.O, oo);
-      for (let q = 0; q < m; q++) lossSum -= softmaxPick(this.O, oo + q * size, size, this.rel[q0 + q]);
+      lossSum += k.softmaxXent(this.O, oo, size, m, size, this.rel, q0, this.ones, q0, this.amT, q0, null, 0); // −Σ τ_i[y − c_i]
     }
-    return { lossSum, count: n, correct: this.predict(p, ws.A, B, n) };
+    return { lossSum, count: n, correct: this.predict(p, ws.A, ws.am, B, n) };
   }
 
   private maxSizeStride(): number {
@@ -191,11 +203,11 @@ export class AdaptiveHead implements OutputHead {
    * How many of the n real rows (this.rows, this.targets; the head's probabilities in L) have their target as the most
    * probable token, PyTorch's predict() rule (above).
    */
-  private predict(p: Params, states: Float, B: number, n: number): number {
+  private predict(p: Params, states: Float, am: Int32Array, B: number, n: number): number {
     const hs = this.hs, L = this.L, sl = this.shortlist, nC = this.clusters.length;
     let open = 0;
     for (let j = 0; j < n; j++) {
-      const o = this.rows[j] * hs, m = argmaxRow(L, o, hs);
+      const o = this.rows[j] * hs, m = am[this.rows[j]]; // the head's argmax, from softmaxXent
       this.argCluster[j] = m - sl;
       if (m < sl) { this.pred[j] = m; continue; }
       this.best[j] = sl > 0 ? Math.log(L[o + argmaxRow(L, o, sl)]) : -Infinity; // the best shortlist token so far (log p)
@@ -227,7 +239,7 @@ export class AdaptiveHead implements OutputHead {
         if (!want) continue;
         const q = this.packed[j];
         if (q >= q0 && q < q0 + this.count[i]) { // its target is in this cluster: τ was computed for the loss
-          this.better(j, i, this.O, q0 * stride + (q - q0) * c.size);
+          this.better(j, i, this.O, q0 * stride + (q - q0) * c.size, this.amT[q]);
           continue;
         }
         this.sIds[m] = this.rows[j] + B;
@@ -236,17 +248,15 @@ export class AdaptiveHead implements OutputHead {
       }
       if (m === 0) continue;
       this.tail(p, i, states, this.sIds, 0, m, this.sX, 0, this.sU, 0, this.sO, 0);
-      for (let q = 0; q < m; q++) {
-        softmaxPick(this.sO, q * c.size, c.size);
-        this.better(members[q], i, this.sO, q * c.size);
-      }
+      this.k.softmaxXent(this.sO, 0, c.size, m, c.size, this.sYs, 0, this.ones, 0, this.sAm, 0, null, 0); // probabilities, argmax
+      for (let q = 0; q < m; q++) this.better(members[q], i, this.sO, q * c.size, this.sAm[q]);
       m = 0;
     }
   }
 
-  /** Real row j's best token so far, against cluster i's most probable token (its probabilities at tau[o..]). */
-  private better(j: number, i: number, tau: Float, o: number): void {
-    const c = this.clusters[i], t = argmaxRow(tau, o, c.size);
+  /** Real row j's best token so far, against cluster i's most probable token t (its probabilities at tau[o..]). */
+  private better(j: number, i: number, tau: Float, o: number, t: number): void {
+    const c = this.clusters[i];
     const v = Math.log(this.L[this.rows[j] * this.hs + this.shortlist + i]) + Math.log(tau[o + t]);
     if (v > this.best[j]) { this.best[j] = v; this.pred[j] = c.lo + t; }
   }
