@@ -9,6 +9,7 @@
 import * as fs from 'node:fs';
 import { DataError } from '../util/errors.js';
 import { formatBytes, MiB } from '../util/files.js';
+import { classOf, S } from './scan.js';
 import { decodeLines, jsonlRow, parseDelimited, tableRows, type Issues, type ReadOptions, type Row } from './readers.js';
 
 /** Bytes read per block. */
@@ -92,6 +93,12 @@ function* batches(rows: Row[]): Generator<Row[]> {
   if (from < rows.length) yield rows.slice(from);
 }
 
+/** Whether text[s, e) is whitespace only (String.prototype.trim's set, which is \\s's). */
+function blank(text: string, s: number, e: number): boolean {
+  for (let i = s; i < e; i++) if ((classOf(text.charCodeAt(i)) & S) === 0) return false;
+  return true;
+}
+
 function countNewlines(s: string): number {
   let c = 0;
   for (let i = s.indexOf('\n'); i >= 0; i = s.indexOf('\n', i + 1)) c++;
@@ -131,31 +138,45 @@ function rowParser(shown: string, opts: ReadOptions, issues: Issues): (text: str
       };
     }
     case 'text': {
-      // One document per paragraph (lines up to a blank line), as readers.ts's paragraphs().
-      let buf: string[] = [], chars = 0, first = 0;
+      // One document per paragraph (lines up to a blank line), as readers.ts's paragraphs(): the
+      // lines of a paragraph joined by '\n' are the text from its first line to its last, so a
+      // paragraph is one slice of the block (plus the part carried from earlier blocks).
+      let carry: string | null = null, chars = 0, first = 0;
       return (text, line, final) => {
         const rows: Row[] = [];
+        let a = -1, b = -1; // the open paragraph's lines in this block: text[a, b)
         const flush = () => {
-          if (buf.length > 0) {
-            const t = buf.join('\n');
-            rows.push({ text: t, key: t, file: shown, line: first });
-          }
-          buf = [];
+          if (carry === null && a < 0) return;
+          const part = a >= 0 ? text.slice(a, b) : '';
+          const t = carry === null ? part : a < 0 ? carry : carry + '\n' + part;
+          rows.push({ text: t, key: t, file: shown, line: first });
+          carry = null;
+          a = -1;
           chars = 0;
         };
-        const lines = text.split('\n');
-        // A block ends with its newline: the last element is the empty rest (unless final).
-        const n = !final && lines[lines.length - 1] === '' ? lines.length - 1 : lines.length;
-        for (let i = 0; i < n; i++) {
-          if (lines[i].trim() === '') flush();
+        // A block ends with its newline: the empty rest after it is no line (unless final).
+        for (let s = 0, k = 0; ; k++) {
+          let e = text.indexOf('\n', s);
+          if (e < 0) {
+            if (!final) break;
+            e = text.length;
+          }
+          if (blank(text, s, e)) flush();
           else {
-            if (buf.length === 0) first = line + i;
-            buf.push(lines[i]);
-            chars += lines[i].length + 1;
+            if (carry === null && a < 0) first = line + k;
+            if (a < 0) a = s;
+            b = e;
+            chars += e - s + 1;
             if (chars > MAX_RECORD_BYTES) {
               throw new DataError(`${shown}:${first}: a paragraph (one document) longer than ${formatBytes(MAX_RECORD_BYTES)}; separate documents by blank lines.`, shown, first);
             }
           }
+          if (e >= text.length) break;
+          s = e + 1;
+        }
+        if (a >= 0) {
+          carry = carry === null ? text.slice(a, b) : carry + '\n' + text.slice(a, b);
+          a = -1;
         }
         if (final) flush();
         return rows;
