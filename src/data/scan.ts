@@ -135,10 +135,10 @@ function othersEnd(s: string, i: number): number {
 export class UnitTable {
   size = 0;
   private mask = 0;
-  private slots = new Int32Array(0); // entry + 1; 0: empty
-  private hashes = new Int32Array(1024);
-  private starts = new Int32Array(1024);
-  private lens = new Int32Array(1024);
+  /** Per slot: entry + 1 (0: empty) and the key's hash, side by side (one cache line per probe). */
+  private slots = new Int32Array(0);
+  /** Per entry: start of its key in `units`, and its length. */
+  private keys = new Int32Array(2048);
   private units = new Uint16Array(1 << 16);
   private used = 0;
 
@@ -146,7 +146,7 @@ export class UnitTable {
     let n = 16;
     while (n < 2 * capacity) n *= 2;
     this.mask = n - 1;
-    this.slots = new Int32Array(n);
+    this.slots = new Int32Array(2 * n);
   }
 
   private static hash(s: string, a: number, b: number): number {
@@ -158,12 +158,12 @@ export class UnitTable {
 
   /** The slot of s[a, b): holding its entry + 1, or empty (0). */
   private slot(s: string, a: number, b: number, h: number): number {
-    const len = b - a, u = this.units;
+    const len = b - a, u = this.units, slots = this.slots, keys = this.keys;
     for (let i = h & this.mask; ; i = (i + 1) & this.mask) {
-      const e = this.slots[i] - 1;
+      const e = slots[2 * i] - 1;
       if (e < 0) return i;
-      if (this.hashes[e] !== h || this.lens[e] !== len) continue;
-      const o = this.starts[e];
+      if (slots[2 * i + 1] !== h || keys[2 * e + 1] !== len) continue;
+      const o = keys[2 * e];
       let k = 0;
       while (k < len && u[o + k] === s.charCodeAt(a + k)) k++;
       if (k === len) return i;
@@ -172,22 +172,23 @@ export class UnitTable {
 
   /** Entry of s[a, b), or -1. */
   find(s: string, a: number, b: number): number {
-    return this.slots[this.slot(s, a, b, UnitTable.hash(s, a, b))] - 1;
+    return this.slots[2 * this.slot(s, a, b, UnitTable.hash(s, a, b))] - 1;
   }
 
   /** Entry of s[a, b), added when new. */
   add(s: string, a: number, b: number): number {
     const h = UnitTable.hash(s, a, b);
     let i = this.slot(s, a, b, h);
-    if (this.slots[i] !== 0) return this.slots[i] - 1;
+    if (this.slots[2 * i] !== 0) return this.slots[2 * i] - 1;
     if (2 * (this.size + 1) > this.mask + 1) {
       this.rehash(2 * (this.mask + 1));
       i = this.slot(s, a, b, h);
     }
     const e = this.size++, len = b - a;
-    if (e === this.hashes.length) {
-      const grow = (x: Int32Array) => { const y = new Int32Array(2 * x.length); y.set(x); return y; };
-      this.hashes = grow(this.hashes); this.starts = grow(this.starts); this.lens = grow(this.lens);
+    if (2 * e === this.keys.length) {
+      const k = new Int32Array(2 * this.keys.length);
+      k.set(this.keys);
+      this.keys = k;
     }
     if (this.used + len > this.units.length) {
       const y = new Uint16Array(Math.max(2 * this.units.length, this.used + len));
@@ -195,25 +196,30 @@ export class UnitTable {
       this.units = y;
     }
     for (let k = 0; k < len; k++) this.units[this.used + k] = s.charCodeAt(a + k);
-    this.hashes[e] = h; this.starts[e] = this.used; this.lens[e] = len;
+    this.keys[2 * e] = this.used;
+    this.keys[2 * e + 1] = len;
     this.used += len;
-    this.slots[i] = e + 1;
+    this.slots[2 * i] = e + 1;
+    this.slots[2 * i + 1] = h;
     return e;
   }
 
   private rehash(n: number): void {
+    const old = this.slots;
     this.mask = n - 1;
-    this.slots = new Int32Array(n);
-    for (let e = 0; e < this.size; e++) {
-      let i = this.hashes[e] & this.mask;
-      while (this.slots[i] !== 0) i = (i + 1) & this.mask;
-      this.slots[i] = e + 1;
+    this.slots = new Int32Array(2 * n);
+    for (let j = 0; j < old.length; j += 2) {
+      if (old[j] === 0) continue;
+      let i = old[j + 1] & this.mask;
+      while (this.slots[2 * i] !== 0) i = (i + 1) & this.mask;
+      this.slots[2 * i] = old[j];
+      this.slots[2 * i + 1] = old[j + 1];
     }
   }
 
   /** The string of entry e. */
   key(e: number): string {
-    const a = this.starts[e], b = a + this.lens[e];
+    const a = this.keys[2 * e], b = a + this.keys[2 * e + 1];
     let out = '';
     for (let i = a; i < b; i += 4096) out += String.fromCharCode.apply(null, this.units.subarray(i, Math.min(b, i + 4096)) as unknown as number[]);
     return out;

@@ -45,14 +45,22 @@ export function* streamRows(abs: string, shown: string, opts: ReadOptions, issue
   const { fd } = openDataFile(abs, shown);
   const parse = rowParser(shown, opts, issues);
   try {
-    const block = Buffer.allocUnsafe(so.blockBytes ?? BLOCK_BYTES);
-    let carry: Buffer = Buffer.alloc(0);
+    // The bytes after the last newline of a block (`carry` of them) move to the front of `buf`
+    // and the next block is read after them: no copy of the block.
+    const blockBytes = so.blockBytes ?? BLOCK_BYTES;
+    let buf = Buffer.allocUnsafe(2 * blockBytes);
+    let carry = 0;
     let line = 1, pos = 0, first = true;
     for (;;) {
-      const n = fs.readSync(fd, block, 0, block.length, pos);
+      if (carry + blockBytes > buf.length) {
+        const b = Buffer.allocUnsafe(2 * (carry + blockBytes));
+        buf.copy(b, 0, 0, carry);
+        buf = b;
+      }
+      const n = fs.readSync(fd, buf, carry, blockBytes, pos);
       pos += n;
       const final = n === 0;
-      const data = carry.length > 0 ? Buffer.concat([carry, block.subarray(0, n)]) : block.subarray(0, n);
+      const data = buf.subarray(0, carry + n);
       const cut = final ? data.length : data.lastIndexOf(0x0a) + 1;
       if (!final && cut === 0 && data.length > MAX_RECORD_BYTES) {
         throw new DataError(`${shown}:${line}: a line longer than ${formatBytes(MAX_RECORD_BYTES)}; a row (or a text paragraph) must be shorter. Break it into lines.`, shown, line);
@@ -67,8 +75,8 @@ export function* streamRows(abs: string, shown: string, opts: ReadOptions, issue
       if (first && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
       if (text.length > 0) first = false;
       text = text.replace(/\r\n/g, '\n');
-      // Copy the rest: `block` is overwritten by the next read.
-      carry = Buffer.from(data.subarray(cut));
+      buf.copy(buf, 0, cut, data.length);
+      carry = data.length - cut;
       const rows = parse(text, line, final);
       line += countNewlines(text);
       so.onBytes?.(pos);
