@@ -68,7 +68,7 @@ function main(): void {
   const rate = (a: number[], b: number[]) => ({ wall: +(mb / (b[0] - a[0])).toFixed(2), cpu: +(mb / (b[1] - a[1])).toFixed(2) });
   const t0 = [0, 0];
   const out = {
-    corpus: file || 'generated (Zipf words)', mb: +mb.toFixed(1), uniquePretokens: tr.words.size, merges: bpe.size,
+    corpus: file || 'generated (Zipf words)', mb: +mb.toFixed(1), uniquePretokens: tr.size, merges: bpe.size,
     seconds: { count: t1.map((x) => +x.toFixed(2)), merge: t2.map((x, i) => +(x - t1[i]).toFixed(2)), encode: t3.map((x, i) => +(x - t2[i]).toFixed(2)) },
     trainMBps: rate(t0, t2), countMBps: rate(t0, t1), encodeMBps: rate(t2, t3),
     tokens: ids, bytesPerToken: +((mb * 1e6) / ids).toFixed(2),

@@ -1,7 +1,8 @@
 // `npm run bench -- --data`: the data pipeline on a corpus it generates itself in a temporary
 // folder (Zipf-distributed words in paragraphs; nothing committed, removed at the end):
-//   1. prepare MB/s (input bytes over the wall time of both passes) per tokenizer: char, word,
-//      and bpe when the config schema has it;
+//   1. prepare MB/s per tokenizer (char, word, and bpe when the config schema has it): input
+//      bytes over the wall time of both passes, and over the CPU time of the whole process
+//      (process.cpuUsage, threads included: the fair figure on a shared machine);
 //   2. training tokens/s of the same language model on the same text, in memory and from shards
 //      (the corpus is cut to what the in-memory path reads);
 //   3. peak resident memory (maxRSS of the whole process, worker threads included) while training
@@ -90,10 +91,11 @@ export async function benchData(o: DataBenchOptions): Promise<void> {
     } catch { /* this build has no bpe tokenizer */ }
     for (const tokenizer of tokenizers) {
       const cfg = checkConfig(lmConfig('corpus.txt', tokenizer), { label: 'bench', configDir: dir });
-      const t0 = performance.now();
+      const t0 = performance.now(), c0 = process.cpuUsage();
       const r = await prepareData(cfg.data, { configDir: dir, task: 'many-to-many', out: join(dir, `shards-${tokenizer}`), workers: o.workers });
-      const s = (performance.now() - t0) / 1000;
+      const s = (performance.now() - t0) / 1000, c = process.cpuUsage(c0), cpu = (c.user + c.system) / 1e6;
       line({ bench: 'prepare', tokenizer, workers: o.workers, inputMB: +(bytes / 1e6).toFixed(1), seconds: +s.toFixed(2), MBperSec: +(bytes / 1e6 / s).toFixed(1),
+        cpuSeconds: +cpu.toFixed(2), MBperCpuSec: +(bytes / 1e6 / cpu).toFixed(1),
         vocab: r.meta.vocab.length, tokens: r.meta.report.splits.train.tokens + r.meta.report.splits.val.tokens + r.meta.report.splits.test.tokens, shards: r.shards });
     }
 

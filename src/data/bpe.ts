@@ -18,6 +18,7 @@
 // (generation can end anywhere) gives U+FFFD for the cut bytes; it never throws.
 
 import { SPECIALS, PAD, UNK, BOS, EOS } from './types.js';
+import { pretokenEnd, UnitTable } from './scan.js';
 
 /** Id of byte 0. */
 export const BYTE_BASE = SPECIALS.length;
@@ -30,7 +31,6 @@ export const MAX_BPE_VOCAB = 1 << 22;
 const WS = '\\t\\n\\u000b\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff';
 /** GPT-2's pre-tokenizer pattern (Unicode property classes; JavaScript `u` flag, Python `regex`). */
 export const PRETOKEN_PATTERN = `'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^${WS}\\p{L}\\p{N}]+|[${WS}]+(?![^${WS}])|[${WS}]+`;
-const pretokenRe = () => new RegExp(PRETOKEN_PATTERN, 'gu');
 
 /** How to encode and decode with saved merges, for another runtime (the ONNX metadata). */
 export const BPE_ALGORITHM = [
@@ -55,13 +55,6 @@ export const BYTE_CHARS: readonly string[] = (() => {
 })();
 
 /**
- * A copy of `s` that holds no reference to a larger string: V8 keeps a slice of 13 or more
- * characters (a regex match) as a view that pins the whole text, and a map of unique pre-tokens
- * must not pin the corpus.
- */
-const own = (s: string): string => (s.length < 13 ? s : Buffer.from(s, 'utf16le').toString('utf16le'));
-
-/**
  * Counts the pre-tokens of a stream of text, then learns the merges (finish). Memory grows with
  * the unique pre-tokens, not with the text. `add(chunk)` takes normalized text; the chunks of one
  * text (a row, a document) may be cut anywhere, since the pre-tokens near a chunk's end wait for
@@ -69,34 +62,49 @@ const own = (s: string): string => (s.length < 13 ? s : Buffer.from(s, 'utf16le'
  * normalized whole when the cuts are at line ends.)
  */
 export class BpeTrainer {
-  /** Pre-token -> count. */
-  readonly words = new Map<string, number>();
+  /** Pre-tokens (entries in order of first sight) and their counts. */
+  private readonly table = new UnitTable(1 << 12);
+  private counts = new Float64Array(1 << 12);
   private tail = '';
-  private readonly re = pretokenRe();
+
+  /** Pre-token -> count, in order of first sight. */
+  get words(): Map<string, number> {
+    const m = new Map<string, number>();
+    for (let e = 0; e < this.table.size; e++) m.set(this.table.key(e), this.counts[e]);
+    return m;
+  }
+
+  /** Unique pre-tokens so far. */
+  get size(): number {
+    return this.table.size;
+  }
 
   add(chunk: string): void {
-    const s = this.tail + chunk, re = this.re;
-    re.lastIndex = 0;
+    const s = this.tail + chunk;
     let held = s.length;
-    for (let m = re.exec(s); m !== null; m = re.exec(s)) {
+    for (let p = 0; p < s.length;) {
+      const q = pretokenEnd(s, p);
       // A match is final when the text goes on past what decided it: the character after its
       // end (where a run stops; \s+(?!\S) looks one further) and 3 from its start ('re, 'll, 've).
-      const p = m.index, q = p + m[0].length;
       if (q + 2 > s.length || p + 3 > s.length) {
         held = p;
         break;
       }
-      this.count(m[0]);
+      this.count(s, p, q);
+      p = q;
     }
     this.tail = s.slice(held);
   }
 
   /** Ends the current text: its last pre-tokens are counted. */
   end(): void {
-    const s = this.tail, re = this.re;
+    const s = this.tail;
     this.tail = '';
-    re.lastIndex = 0;
-    for (let m = re.exec(s); m !== null; m = re.exec(s)) this.count(m[0]);
+    for (let p = 0; p < s.length;) {
+      const q = pretokenEnd(s, p);
+      this.count(s, p, q);
+      p = q;
+    }
   }
 
   /** A whole text (add, then end). */
@@ -105,9 +113,19 @@ export class BpeTrainer {
     this.end();
   }
 
-  private count(w: string): void {
-    const n = this.words.get(w);
-    this.words.set(n === undefined ? own(w) : w, (n ?? 0) + 1);
+  /** Adds another trainer's counts (prepare's threads each count a part of the text). */
+  addCounts(words: Map<string, number>): void {
+    for (const [w, n] of words) this.count(w, 0, w.length, n);
+  }
+
+  private count(s: string, a: number, b: number, n = 1): void {
+    const e = this.table.add(s, a, b);
+    if (e === this.counts.length) {
+      const c = new Float64Array(2 * e);
+      c.set(this.counts);
+      this.counts = c;
+    }
+    this.counts[e] += n;
   }
 
   /**
@@ -358,7 +376,8 @@ function learnMerges(words: Map<string, number>, maxMerges: number, minCount: nu
   return merges.slice(0, 2 * k);
 }
 
-const CACHE_MAX = 1 << 16;
+/** Pre-tokens cached (a few tens of MB at most). */
+const CACHE_MAX = 1 << 19;
 
 /** A trained (or loaded) byte-level BPE: encodes normalized text to ids and decodes ids to text. */
 export class Bpe {
@@ -367,8 +386,12 @@ export class Bpe {
   /** The bytes of every id (specials: none). */
   private readonly tokBytes: Uint8Array[];
   private readonly rank: PairMap;
-  private readonly cache = new Map<string, Int32Array>();
-  private readonly re = pretokenRe();
+  /** Pre-token -> its ids (encodeSpan). */
+  private readonly cache = new UnitTable(1 << 12);
+  private cacheAt = new Int32Array(1 << 12);
+  private cacheLen = new Int32Array(1 << 12);
+  private arena = new Int32Array(1 << 16);
+  private used = 0;
   private readonly enc = new TextEncoder();
   private readonly dec = new TextDecoder('utf-8', { ignoreBOM: true }); // not fatal: a cut character is U+FFFD
   private bytes = new Uint8Array(1024);
@@ -409,8 +432,18 @@ export class Bpe {
 
   /** Ids of one pre-token (cached). The returned array must not be changed. */
   encodeWord(w: string): Int32Array {
-    const hit = this.cache.get(w);
-    if (hit !== undefined) return hit;
+    const e = this.encodeSpan(w, 0, w.length), at = this.cacheAt[e];
+    return this.arena.subarray(at, at + this.cacheLen[e]);
+  }
+
+  /**
+   * The cache entry of the pre-token s[a, b): its ids are arena[cacheAt[e] ...] (cacheLen[e] of
+   * them). A full cache starts over, in a new arena (views of the old one stay valid).
+   */
+  private encodeSpan(str: string, a: number, b: number): number {
+    const hit = this.cache.find(str, a, b);
+    if (hit >= 0) return hit;
+    const w = str.slice(a, b);
     if (w.length * 3 > this.bytes.length) {
       this.bytes = new Uint8Array(w.length * 3);
       this.syms = new Int32Array(w.length * 3);
@@ -426,24 +459,36 @@ export class Bpe {
         if (r >= 0 && r < best) best = r;
       }
       if (best === this.size) break;
-      const a = this.merges[2 * best], b = this.merges[2 * best + 1], z = FIRST_MERGE + best;
+      const x = this.merges[2 * best], y = this.merges[2 * best + 1], z = FIRST_MERGE + best;
       let o = 0;
       for (let i = 0; i < n;) {
-        if (i + 1 < n && s[i] === a && s[i + 1] === b) { s[o++] = z; i += 2; } else s[o++] = s[i++];
+        if (i + 1 < n && s[i] === x && s[i + 1] === y) { s[o++] = z; i += 2; } else s[o++] = s[i++];
       }
       n = o;
     }
-    const ids = s.slice(0, n);
-    if (this.cache.size >= CACHE_MAX) this.cache.clear();
-    this.cache.set(own(w), ids);
-    return ids;
+    if (this.cache.size >= CACHE_MAX || this.used + n > this.arena.length) {
+      this.cache.clear();
+      this.used = 0;
+      this.arena = new Int32Array(Math.max(this.arena.length, n));
+    }
+    const e = this.cache.add(str, a, b);
+    if (e === this.cacheAt.length) {
+      const grow = (x: Int32Array) => { const y = new Int32Array(2 * x.length); y.set(x); return y; };
+      this.cacheAt = grow(this.cacheAt); this.cacheLen = grow(this.cacheLen);
+    }
+    this.arena.set(s.subarray(0, n), this.used);
+    this.cacheAt[e] = this.used; this.cacheLen[e] = n;
+    this.used += n;
+    return e;
   }
 
   /** Calls fn with the pre-tokens of normalized text, in order. */
   forEachPretoken(text: string, fn: (w: string) => void): void {
-    const re = this.re;
-    re.lastIndex = 0;
-    for (let m = re.exec(text); m !== null; m = re.exec(text)) fn(m[0]);
+    for (let p = 0; p < text.length;) {
+      const q = pretokenEnd(text, p);
+      fn(text.slice(p, q));
+      p = q;
+    }
   }
 
   /**
@@ -451,32 +496,31 @@ export class Bpe {
    * ids (all of them when keep is Infinity), or with fromEnd of its last pre-tokens, in order.
    */
   encodeKept(text: string, keep: number, fromEnd: boolean, push: (id: number) => void): void {
-    const re = this.re;
-    re.lastIndex = 0;
     if (!fromEnd || !Number.isFinite(keep)) {
-      for (let n = 0, m = re.exec(text); m !== null; m = re.exec(text)) {
-        const ids = this.encodeWord(m[0]);
-        for (let i = 0; i < ids.length; i++) push(ids[i]);
-        if ((n += ids.length) >= keep) return;
+      for (let n = 0, p = 0; p < text.length;) {
+        const q = pretokenEnd(text, p), e = this.encodeSpan(text, p, q), at = this.cacheAt[e], len = this.cacheLen[e], ids = this.arena;
+        for (let i = at; i < at + len; i++) push(ids[i]);
+        if ((n += len) >= keep) return;
+        p = q;
       }
       return;
     }
     // From the end: where each pre-token starts, then back from the last until keep ids are covered.
     let ns = 0;
-    for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    for (let p = 0; p < text.length; p = pretokenEnd(text, p)) {
       if (ns === this.starts.length) {
         const s = new Int32Array(2 * ns);
         s.set(this.starts);
         this.starts = s;
       }
-      this.starts[ns++] = m.index;
+      this.starts[ns++] = p;
     }
-    const st = this.starts, word = (j: number) => this.encodeWord(text.slice(st[j], j + 1 < ns ? st[j + 1] : text.length));
+    const st = this.starts, word = (j: number) => this.encodeSpan(text, st[j], j + 1 < ns ? st[j + 1] : text.length);
     let first = ns;
-    for (let n = 0; first > 0 && n < keep;) n += word(--first).length;
+    for (let n = 0; first > 0 && n < keep;) n += this.cacheLen[word(--first)];
     for (let j = first; j < ns; j++) {
-      const ids = word(j);
-      for (let i = 0; i < ids.length; i++) push(ids[i]);
+      const e = word(j), at = this.cacheAt[e], ids = this.arena;
+      for (let i = at; i < at + this.cacheLen[e]; i++) push(ids[i]);
     }
   }
 

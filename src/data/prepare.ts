@@ -26,7 +26,7 @@ import { loadDataset } from './load.js';
 import type { InMemoryData } from './memory.js';
 import { Issues, type ReadOptions, type Row } from './readers.js';
 import { openDataFile, streamRows } from './stream.js';
-import { buildVocab, normalizeText } from './tokenize.js';
+import { buildVocab } from './tokenize.js';
 import { BpeTrainer } from './bpe.js';
 import { tokenizerJobs, type Encoded } from './tokenjobs.js';
 import { continuesChunk } from './batches.js';
@@ -323,36 +323,40 @@ export interface VocabularyBuilder {
 }
 
 function vocabularyBuilder(tok: TokenizerSpec, pool: Pool): VocabularyBuilder {
-  if (tok.kind === 'bpe') return bpeBuilder(tok);
-  const counts = new Map<string, number>();
-  const pending: Promise<Map<string, number>>[] = [];
-  const merge = (m: Map<string, number>) => { for (const [t, n] of m) counts.set(t, (counts.get(t) ?? 0) + n); };
+  // The threads count; their counts are collected once, at the end.
+  const pending: Promise<void>[] = [];
+  const counted = async () => {
+    await Promise.all(pending.splice(0));
+    return pool.counts();
+  };
+  const add = async (texts: string[]) => {
+    pending.push(pool.count(texts));
+    if (pending.length >= 2 * pool.size) await pending.shift()!;
+  };
+  if (tok.kind === 'bpe') return bpeBuilder(tok, add, counted);
   return {
-    async add(texts) {
-      pending.push(pool.count(texts));
-      if (pending.length >= 2 * pool.size) merge(await pending.shift()!);
-    },
+    add,
     async finish(maxSize, minFreq) {
-      for (const p of pending.splice(0)) merge(await p);
+      const all = await counted(), counts = all[0];
+      for (const m of all.slice(1)) for (const [t, n] of m) counts.set(t, (counts.get(t) ?? 0) + n);
       const vocab = buildVocab(counts, maxSize, minFreq);
-      counts.clear();
       return { vocab, tokenizer: tok };
     },
   };
 }
 
 /**
- * Byte-level BPE: the streaming trainer of ./bpe.ts sees each training text whole, as loadDataset's
- * does (memory: the distinct pre-tokens, not the corpus), on this thread; its merges go into the
- * spec the threads then encode with.
+ * Byte-level BPE: the threads count the pre-tokens of the training texts (each text whole, as
+ * loadDataset's trainer sees it); the merges are learnt from the summed counts on this thread
+ * (the same merges in any order of the counts: ./bpe.ts breaks every tie by the bytes) and go
+ * into the spec the threads then encode with.
  */
-function bpeBuilder(tok: TokenizerSpec): VocabularyBuilder {
-  const trainer = new BpeTrainer();
+function bpeBuilder(tok: TokenizerSpec, add: VocabularyBuilder['add'], counted: () => Promise<Map<string, number>[]>): VocabularyBuilder {
   return {
-    async add(texts) {
-      for (const t of texts) trainer.addText(normalizeText(t, tok.lowercase));
-    },
+    add,
     async finish(maxSize, minFreq) {
+      const trainer = new BpeTrainer();
+      for (const m of await counted()) trainer.addCounts(m);
       const bpe = trainer.finish(maxSize, minFreq);
       return { vocab: { tokens: bpe.vocab() }, tokenizer: { ...tok, merges: bpe.mergeStrings() } };
     },
@@ -361,7 +365,9 @@ function bpeBuilder(tok: TokenizerSpec): VocabularyBuilder {
 
 interface Pool {
   size: number;
-  count(texts: string[]): Promise<Map<string, number>>;
+  count(texts: string[]): Promise<void>;
+  /** Each thread's counts (tokenjobs counts()). */
+  counts(): Promise<Map<string, number>[]>;
   setVocab(tokens: string[], tok: TokenizerSpec): Promise<void>;
   encode(texts: string[]): Promise<Encoded>;
   close(): Promise<void>;
@@ -383,20 +389,23 @@ function makePool(workers: number | undefined, tok: TokenizerSpec): Pool {
     return {
       size: 1,
       count: async (t) => jobs.count(t),
+      counts: async () => [jobs.counts()],
       setVocab: async (v, t) => jobs.setVocab(v, t),
       encode: async (t) => jobs.encode(t),
       close: async () => {},
     };
   }
   const pool = new Piscina({ filename: file, minThreads: n, maxThreads: n, workerData: { tok }, execArgv: [] });
+  // A task every thread takes once: each holds its thread until all n have started.
+  const everyThread = <T>(task: object): Promise<T[]> => {
+    const gate = new Int32Array(new SharedArrayBuffer(4));
+    return Promise.all(Array.from({ length: n }, () => pool.run({ ...task, gate, n }) as Promise<T>));
+  };
   return {
     size: n,
     count: (texts) => pool.run({ kind: 'count', texts }),
-    // Every thread gets the vocabulary: one task each, which each holds until all have started.
-    setVocab: async (tokens, spec) => {
-      const gate = new Int32Array(new SharedArrayBuffer(4));
-      await Promise.all(Array.from({ length: n }, () => pool.run({ kind: 'vocab', tokens, tok: spec, gate, n })));
-    },
+    counts: () => everyThread<Map<string, number>>({ kind: 'counts' }),
+    setVocab: async (tokens, spec) => { await everyThread({ kind: 'vocab', tokens, tok: spec }); },
     encode: (texts) => pool.run({ kind: 'encode', texts }),
     close: () => pool.destroy(),
   };

@@ -59,6 +59,8 @@ export const META_FILE = 'meta.json';
 export const INDEX_FILE = 'index.bin';
 /** Tokens per shard file before the next one is started (a record never spans two). */
 export const SHARD_TOKENS = 1 << 26;
+/** Token bytes a split's writer gathers before one write to its shard. */
+const OUT_BYTES = 1 << 20;
 
 export const shardFileName = (k: number) => `shard-${String(k).padStart(5, '0')}.tok`;
 
@@ -149,10 +151,10 @@ export class ShardWriter {
    * temporary file (`recFd`; a corpus of gigabytes has tens of millions of records: prepare's
    * memory stays a few pieces), and its open shard.
    */
-  private readonly per = SPLIT_NAMES.map(() => ({
-    rec: new Uint8Array(RECORD_BYTES * RECORD_PIECE), inRec: 0, count: 0, recFd: -1, recTmp: '', fd: -1, tmp: '', shard: -1, tokens: 0, crc: 0,
-  }));
-  private buf = new Uint8Array(1 << 20);
+  private readonly per = SPLIT_NAMES.map(() => {
+    const rec = new Uint8Array(RECORD_BYTES * RECORD_PIECE);
+    return { rec, recView: new DataView(rec.buffer), inRec: 0, count: 0, recFd: -1, recTmp: '', fd: -1, tmp: '', shard: -1, tokens: 0, crc: 0, out: null as Uint8Array | null, inOut: 0 };
+  });
 
   constructor(readonly dir: string, readonly dtype: 2 | 4, readonly V: number, readonly task: Task, private readonly maxShardTokens = SHARD_TOKENS) {}
 
@@ -166,28 +168,39 @@ export class ShardWriter {
 
   /** One record: `ids` (all < V) of split `split`, with its class id (-1: a document). */
   add(split: SplitName, ids: Int32Array, label: number): void {
-    const s = SPLIT_NAMES.indexOf(split), p = this.per[s];
+    const s = split === 'train' ? 0 : split === 'val' ? 1 : 2, p = this.per[s];
     if (p.fd < 0 || (p.tokens > 0 && p.tokens + ids.length > this.maxShardTokens)) this.nextShard(s);
+    // Token bytes gather in the split's buffer and go out OUT_BYTES at a time (one write and one
+    // CRC call per buffer, not per record; the CRC of the concatenation is the same).
     const bytes = ids.length * this.dtype;
-    if (this.buf.length < bytes) this.buf = new Uint8Array(Math.max(bytes, this.buf.length * 2));
-    const out = this.buf.subarray(0, bytes);
-    if (this.dtype === 2) {
-      const u = new Uint16Array(out.buffer, 0, ids.length);
-      for (let i = 0; i < ids.length; i++) u[i] = ids[i];
-    } else {
-      new Int32Array(out.buffer, 0, ids.length).set(ids);
-    }
-    writeAll(p.fd, out);
-    p.crc = crc32c(out, p.crc);
+    p.out ??= new Uint8Array(OUT_BYTES);
+    if (p.inOut + bytes > p.out.length) this.flushTokens(s);
+    if (bytes > p.out.length) p.out = new Uint8Array(bytes);
+    // p.inOut is a multiple of dtype: the views are aligned.
+    if (this.dtype === 2) new Uint16Array(p.out.buffer, p.inOut, ids.length).set(ids);
+    else new Int32Array(p.out.buffer, p.inOut, ids.length).set(ids);
+    p.inOut += bytes;
     if (p.inRec === RECORD_PIECE) this.flushRecords(s);
-    const v = new DataView(p.rec.buffer, p.inRec * RECORD_BYTES, RECORD_BYTES);
-    v.setUint32(0, p.shard, true);
-    v.setUint32(4, ids.length, true);
-    v.setBigUint64(8, BigInt(p.tokens), true);
-    v.setInt32(16, label, true);
+    const v = p.recView, o = p.inRec * RECORD_BYTES;
+    v.setUint32(o, p.shard, true);
+    v.setUint32(o + 4, ids.length, true);
+    v.setUint32(o + 8, p.tokens % 4294967296, true); // offset u64, as two u32 (no BigInt per record)
+    v.setUint32(o + 12, Math.floor(p.tokens / 4294967296), true);
+    v.setInt32(o + 16, label, true);
+    v.setUint32(o + 20, 0, true);
     p.inRec++;
     p.count++;
     p.tokens += ids.length;
+  }
+
+  /** Writes split s's buffered token bytes to its open shard. */
+  private flushTokens(s: number): void {
+    const p = this.per[s];
+    if (p.inOut === 0 || !p.out) return;
+    const part = p.out.subarray(0, p.inOut);
+    writeAll(p.fd, part);
+    p.crc = crc32c(part, p.crc);
+    p.inOut = 0;
   }
 
   /** Appends split s's records in memory to its temporary file. */
@@ -219,6 +232,7 @@ export class ShardWriter {
   private closeShard(s: number): void {
     const p = this.per[s];
     if (p.fd < 0) return;
+    this.flushTokens(s);
     this.shardCrc[p.shard] = p.crc >>> 0;
     this.shardTokens[p.shard] = p.tokens;
     fs.writeSync(p.fd, shardHeader(this.dtype, p.tokens), 0, SHARD_HEADER, 0);
@@ -285,6 +299,7 @@ export class ShardWriter {
   abort(): void {
     this.dropRecords();
     for (const p of this.per) {
+      p.inOut = 0;
       if (p.fd < 0) continue;
       try { fs.closeSync(p.fd); } catch { /* failing already */ }
       p.fd = -1;

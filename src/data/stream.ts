@@ -9,6 +9,7 @@
 import * as fs from 'node:fs';
 import { DataError } from '../util/errors.js';
 import { formatBytes, MiB } from '../util/files.js';
+import { classOf, S } from './scan.js';
 import { decodeLines, jsonlRow, parseDelimited, tableRows, type Issues, type ReadOptions, type Row } from './readers.js';
 
 /** Bytes read per block. */
@@ -44,14 +45,22 @@ export function* streamRows(abs: string, shown: string, opts: ReadOptions, issue
   const { fd } = openDataFile(abs, shown);
   const parse = rowParser(shown, opts, issues);
   try {
-    const block = Buffer.allocUnsafe(so.blockBytes ?? BLOCK_BYTES);
-    let carry: Buffer = Buffer.alloc(0);
+    // The bytes after the last newline of a block (`carry` of them) move to the front of `buf`
+    // and the next block is read after them: no copy of the block.
+    const blockBytes = so.blockBytes ?? BLOCK_BYTES;
+    let buf = Buffer.allocUnsafe(2 * blockBytes);
+    let carry = 0;
     let line = 1, pos = 0, first = true;
     for (;;) {
-      const n = fs.readSync(fd, block, 0, block.length, pos);
+      if (carry + blockBytes > buf.length) {
+        const b = Buffer.allocUnsafe(2 * (carry + blockBytes));
+        buf.copy(b, 0, 0, carry);
+        buf = b;
+      }
+      const n = fs.readSync(fd, buf, carry, blockBytes, pos);
       pos += n;
       const final = n === 0;
-      const data = carry.length > 0 ? Buffer.concat([carry, block.subarray(0, n)]) : block.subarray(0, n);
+      const data = buf.subarray(0, carry + n);
       const cut = final ? data.length : data.lastIndexOf(0x0a) + 1;
       if (!final && cut === 0 && data.length > MAX_RECORD_BYTES) {
         throw new DataError(`${shown}:${line}: a line longer than ${formatBytes(MAX_RECORD_BYTES)}; a row (or a text paragraph) must be shorter. Break it into lines.`, shown, line);
@@ -66,8 +75,8 @@ export function* streamRows(abs: string, shown: string, opts: ReadOptions, issue
       if (first && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
       if (text.length > 0) first = false;
       text = text.replace(/\r\n/g, '\n');
-      // Copy the rest: `block` is overwritten by the next read.
-      carry = Buffer.from(data.subarray(cut));
+      buf.copy(buf, 0, cut, data.length);
+      carry = data.length - cut;
       const rows = parse(text, line, final);
       line += countNewlines(text);
       so.onBytes?.(pos);
@@ -90,6 +99,12 @@ function* batches(rows: Row[]): Generator<Row[]> {
     }
   }
   if (from < rows.length) yield rows.slice(from);
+}
+
+/** Whether text[s, e) is whitespace only (String.prototype.trim's set, which is \\s's). */
+function blank(text: string, s: number, e: number): boolean {
+  for (let i = s; i < e; i++) if ((classOf(text.charCodeAt(i)) & S) === 0) return false;
+  return true;
 }
 
 function countNewlines(s: string): number {
@@ -131,31 +146,45 @@ function rowParser(shown: string, opts: ReadOptions, issues: Issues): (text: str
       };
     }
     case 'text': {
-      // One document per paragraph (lines up to a blank line), as readers.ts's paragraphs().
-      let buf: string[] = [], chars = 0, first = 0;
+      // One document per paragraph (lines up to a blank line), as readers.ts's paragraphs(): the
+      // lines of a paragraph joined by '\n' are the text from its first line to its last, so a
+      // paragraph is one slice of the block (plus the part carried from earlier blocks).
+      let carry: string | null = null, chars = 0, first = 0;
       return (text, line, final) => {
         const rows: Row[] = [];
+        let a = -1, b = -1; // the open paragraph's lines in this block: text[a, b)
         const flush = () => {
-          if (buf.length > 0) {
-            const t = buf.join('\n');
-            rows.push({ text: t, key: t, file: shown, line: first });
-          }
-          buf = [];
+          if (carry === null && a < 0) return;
+          const part = a >= 0 ? text.slice(a, b) : '';
+          const t = carry === null ? part : a < 0 ? carry : carry + '\n' + part;
+          rows.push({ text: t, key: t, file: shown, line: first });
+          carry = null;
+          a = -1;
           chars = 0;
         };
-        const lines = text.split('\n');
-        // A block ends with its newline: the last element is the empty rest (unless final).
-        const n = !final && lines[lines.length - 1] === '' ? lines.length - 1 : lines.length;
-        for (let i = 0; i < n; i++) {
-          if (lines[i].trim() === '') flush();
+        // A block ends with its newline: the empty rest after it is no line (unless final).
+        for (let s = 0, k = 0; ; k++) {
+          let e = text.indexOf('\n', s);
+          if (e < 0) {
+            if (!final) break;
+            e = text.length;
+          }
+          if (blank(text, s, e)) flush();
           else {
-            if (buf.length === 0) first = line + i;
-            buf.push(lines[i]);
-            chars += lines[i].length + 1;
+            if (carry === null && a < 0) first = line + k;
+            if (a < 0) a = s;
+            b = e;
+            chars += e - s + 1;
             if (chars > MAX_RECORD_BYTES) {
               throw new DataError(`${shown}:${first}: a paragraph (one document) longer than ${formatBytes(MAX_RECORD_BYTES)}; separate documents by blank lines.`, shown, first);
             }
           }
+          if (e >= text.length) break;
+          s = e + 1;
+        }
+        if (a >= 0) {
+          carry = carry === null ? text.slice(a, b) : carry + '\n' + text.slice(a, b);
+          a = -1;
         }
         if (final) flush();
         return rows;

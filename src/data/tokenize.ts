@@ -127,17 +127,26 @@ export interface EncodeStats {
 }
 
 /**
+ * Appends the ids of the text tokens of `text` to `out` (the same tokens and truncation slicing
+ * as the default of encodeInto: prepare's table-driven char and word tokenizers, tokenjobs.ts);
+ * `cs` is where this text's tokens start in `out`.
+ */
+export type TextIds = (text: string, keep: number, out: IntBuf, cs: number) => void;
+
+/**
  * Appends the encoding of `text` to `out`: [<s>] tokens [</s>], cut to tok.maxLength (when > 0)
  * by dropping text tokens at the end (truncate "start": keep the start) or at the beginning
  * (truncate "end"); the markers are always kept. With tok.reverse the kept text tokens are
  * written last-to-first, between the markers.
  */
-export function encodeInto(text: string, tok: TokenizerSpec, lookup: Map<string, number>, out: IntBuf): EncodeStats {
+export function encodeInto(text: string, tok: TokenizerSpec, lookup: Map<string, number>, out: IntBuf, textIds?: TextIds): EncodeStats {
   const start = out.length;
   if (tok.bos) out.push(BOS);
   const cs = start + (tok.bos ? 1 : 0); // text tokens are out.data[cs .. ce)
   const keep = tok.maxLength > 0 ? tok.maxLength - (tok.bos ? 1 : 0) - (tok.eos ? 1 : 0) : Infinity;
-  if (tok.kind === 'bpe') {
+  if (textIds) {
+    textIds(text, keep, out, cs);
+  } else if (tok.kind === 'bpe') {
     bpeOfSpec(tok).encodeKept(normalizeText(text, tok.lowercase), keep, tok.truncate === 'end', (id) => out.push(id));
   } else {
     const push = (t: string) => out.push(lookup.get(t) ?? UNK);
@@ -169,14 +178,22 @@ const SLICE_SPARE = 8;
  */
 export function forEachKeptToken(text: string, tok: TokenizerSpec, keep: number, fn: (t: string) => void, count: () => number, undo: () => void): void {
   if (tok.kind === 'bpe') throw new Error('internal: forEachKeptToken is for char and word tokens; BPE encodes to ids (Bpe.encodeKept)');
+  const kind = tok.kind;
+  scanKept(text, tok, keep, (norm) => { forEachToken(norm, kind, fn); return count(); }, undo);
+}
+
+/**
+ * The slicing of forEachKeptToken: `scan` tokenizes a normalized slice (or the whole text) and
+ * says how many tokens the text has so far; `undo` forgets them before a larger slice is tried.
+ */
+export function scanKept(text: string, tok: TokenizerSpec, keep: number, scan: (norm: string) => number, undo: () => void): void {
   let span = Number.isFinite(keep) ? (tok.kind === 'char' ? 2 : 8) * (keep + SLICE_SPARE) + 64 : Infinity;
   for (; span < text.length; span *= 4) {
     const part = tok.truncate === 'end' ? text.slice(text.length - span) : text.slice(0, span);
-    forEachToken(normalizeText(part, tok.lowercase), tok.kind, fn);
-    if (count() >= keep + SLICE_SPARE) return;
+    if (scan(normalizeText(part, tok.lowercase)) >= keep + SLICE_SPARE) return;
     undo();
   }
-  forEachToken(normalizeText(text, tok.lowercase), tok.kind, fn);
+  scan(normalizeText(text, tok.lowercase));
 }
 
 const NO_MERGES: string[] = [];
