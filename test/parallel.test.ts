@@ -125,7 +125,7 @@ for (const mode of ['throw', 'exit', 'hang'] as const) {
     const p = allocParams(makeLayout(spec), 'float32');
     initParams(p, spec, new Rng(1));
     const opt = new Optimizer(p.layout.size, defaultOptimizer, arenaOf(p.data));
-    const co = new Coordinator({ spec, workers: 2, maxB: BATCH, maxT: 20, bpttWindow: 0, splits: { train: split }, params: p, optimizer: opt, inject: { failAtStep: 5, mode }, stallTimeoutMs: mode === 'hang' ? 3000 : undefined });
+    const co = new Coordinator({ spec, workers: 2, maxB: BATCH, maxT: 20, bpttWindow: 0, splits: { train: split }, params: p, optimizer: opt, kernels: resolveKernels('js'), inject: { failAtStep: 5, mode }, stallTimeoutMs: mode === 'hang' ? 3000 : undefined });
     const plan = epochPlan(split, { batchSize: BATCH, seed: 3, epoch: 0 });
     co.setOrder('train', plan.order);
     let hashBefore = '';
@@ -153,7 +153,7 @@ t.test('a worker that stops answering during evaluation: a clear error after the
   const split = syntheticSplit(spec, 40, 3, 20, 7);
   const p = allocParams(makeLayout(spec), 'float32');
   initParams(p, spec, new Rng(1));
-  const co = new Coordinator({ spec, workers: 2, maxB: BATCH, maxT: 20, bpttWindow: 0, splits: { train: split }, params: p, inject: { failAtStep: 0, mode: 'hang', during: 'eval' }, stallTimeoutMs: 2000 });
+  const co = new Coordinator({ spec, workers: 2, maxB: BATCH, maxT: 20, bpttWindow: 0, splits: { train: split }, params: p, kernels: resolveKernels('js'), inject: { failAtStep: 0, mode: 'hang', during: 'eval' }, stallTimeoutMs: 2000 });
   const plan = epochPlan(split, { batchSize: BATCH, seed: 3, epoch: 0, shuffle: false });
   const t0 = Date.now();
   await t.rejects(co.evaluate('train', plan.order, plan.batchStarts, false), /evaluation of the train split failed in a worker thread: no answer for 2\.0 s .*stopped answering/);
