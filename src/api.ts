@@ -3,7 +3,8 @@
 
 import { trainRun, type RunOptions, type RunSummary, type RunMessage } from './train/run.js';
 import { followRun } from './train/follow.js';
-import { Model } from './infer/model.js';
+import { Model, type ModelOptions } from './infer/model.js';
+import type { KernelsChoice } from './model/backend/index.js';
 import { UserError } from './util/errors.js';
 
 export interface TrainOptions extends RunOptions {
@@ -30,9 +31,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   if (summary.distributed && summary.distributed.rank !== 0) {
     throw new UserError(`train(): rank ${summary.distributed.rank} of a distributed run wrote no files (rank 0 writes the checkpoints and returns the model); on the other ranks call trainRun(), which returns the run's summary, or Model.load() a checkpoint rank 0 wrote`);
   }
-  if (summary.inMemory) return { ...summary, model: Model.fromCheckpoint(summary.inMemory) };
+  // The model computes on the backend the run was asked for (a bad name failed the run already).
+  const modelOptions: ModelOptions = { kernels: options.kernels as KernelsChoice | undefined };
+  if (summary.inMemory) return { ...summary, model: Model.fromCheckpoint(summary.inMemory, undefined, modelOptions) };
   if (!summary.modelCheckpoint) throw new UserError(`the run in ${summary.runDir} wrote no checkpoint`);
-  return { ...summary, model: Model.load(summary.modelCheckpoint) };
+  return { ...summary, model: Model.load(summary.modelCheckpoint, modelOptions) };
 }
 
 /** trainRun with the progress of train.js drawn on stderr, beside the caller's callbacks. */

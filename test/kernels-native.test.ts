@@ -8,6 +8,7 @@ import t from 'tap';
 import { Worker } from 'node:worker_threads';
 import { nativeAddonPath, nativeFactory, nativeIsas, type NativeIsa } from '../src/model/backend/native.js';
 import type { RawKernels } from '../src/model/backend/raw.js';
+import { factoryOf, resolveKernels } from '../src/model/backend/index.js';
 import { Rng } from '../src/util/prng.js';
 
 const NONE = -1, TANH = 1;
@@ -272,12 +273,16 @@ function run(): void {
     try {
       for (const isa of isas) {
         process.env.RNN_TRAINER_NATIVE_ISA = isa;
-        const f = nativeFactory();
+        const f = factoryOf('native');
         t.equal('error' in f ? f.error : f.isa, isa);
+        t.equal(resolveKernels('native').isa, isa, 'the resolved choice carries it');
       }
       process.env.RNN_TRAINER_NATIVE_ISA = 'sse9';
-      const bad = nativeFactory();
-      t.match('error' in bad ? bad.error : '', /sse9.*avx512, avx2, generic/);
+      const bad = factoryOf('native');
+      t.match('error' in bad ? bad.error : '', /RNN_TRAINER_NATIVE_ISA ISA "sse9".*avx512, avx2, generic/);
+      // Read where the choice is resolved only: a factory asked for a level (a worker's) ignores it.
+      const forced = nativeFactory(isas[isas.length - 1]);
+      t.equal('error' in forced ? forced.error : forced.isa, isas[isas.length - 1], 'an explicit level wins over the environment');
     } finally {
       if (saved === undefined) delete process.env.RNN_TRAINER_NATIVE_ISA;
       else process.env.RNN_TRAINER_NATIVE_ISA = saved;

@@ -6,7 +6,9 @@ import t from 'tap';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolveKernels, kernelsChoice, factoryOf, KERNELS_ENV } from '../src/model/backend/index.js';
+import { resolveKernels, kernelsChoice, factoryOf, createKernels, KERNELS_ENV, KERNELS_CHOICES } from '../src/model/backend/index.js';
+import { configSchema } from '../src/config/schema.js';
+import { SharedArena } from '../src/util/shared.js';
 import { node, ROOT, noStack } from './helpers/cli.js';
 
 const CONFIG = join(ROOT, 'test', 'fixtures', 'train', 'names.json');
@@ -19,6 +21,29 @@ t.test('auto picks the fastest backend that loads, and says why it skipped one',
   else t.equal(r.name, 'js');
   t.equal(resolveKernels('js').name, 'js');
   t.throws(() => resolveKernels('cuda'), /unknown kernels "cuda": use auto, js, wasm, native/);
+});
+
+t.test('the backend list is spelled once: the config schema\'s train.kernels enum is KERNELS_CHOICES', async (t) => {
+  const s = configSchema() as { $defs: Record<string, { properties?: Record<string, { enum?: string[] }> }> };
+  const train = s.$defs.TrainConfig;
+  t.same([...(train?.properties?.kernels.enum ?? [])].sort(), [...KERNELS_CHOICES].sort());
+});
+
+t.test('a resolved choice is created as it is, ISA included, whatever the environment says', async (t) => {
+  const arena = new SharedArena(1 << 16);
+  for (const name of ['wasm', 'native'] as const) {
+    const f = factoryOf(name);
+    if ('error' in f) { t.comment(`${name}: ${f.error}`); continue; }
+    t.equal(createKernels({ name, isa: f.isa }, arena).isa, f.isa, `${name} at ${f.isa}`);
+  }
+  const saved = process.env.RNN_TRAINER_WASM_RELAXED;
+  try {
+    process.env.RNN_TRAINER_WASM_RELAXED = '0';
+    const relaxed = factoryOf('wasm', 'relaxed-simd128');
+    if (!('error' in relaxed)) t.equal(createKernels({ name: 'wasm', isa: 'relaxed-simd128' }, arena).isa, 'relaxed-simd128', 'a worker given relaxed SIMD runs it though its environment says 0');
+  } finally {
+    if (saved === undefined) delete process.env.RNN_TRAINER_WASM_RELAXED; else process.env.RNN_TRAINER_WASM_RELAXED = saved;
+  }
 });
 
 t.test('the flag beats the environment, which beats the config', async (t) => {

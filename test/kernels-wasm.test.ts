@@ -10,6 +10,7 @@ import t, { type Test } from 'tap';
 import { NONE, type Epi, type RawKernels } from '../src/model/backend/raw.js';
 import { relaxedSimdSupported, wasmFactory, type WasmIsa } from '../src/model/backend/wasm.js';
 import { WASM_GEMM_PARAMS } from '../src/model/gen/kernels-wasm.js';
+import { factoryOf, resolveKernels } from '../src/model/backend/index.js';
 import { Rng } from '../src/util/prng.js';
 
 const EPI_NONE = 0 as Epi, EPI_TANH = 1 as Epi; // Epi is a const enum: by value, as types
@@ -141,8 +142,11 @@ t.test('which binaries this engine runs', async (t) => {
   try {
     delete process.env.RNN_TRAINER_WASM_RELAXED;
     t.equal(wasmFactory().isa, relaxedSimdSupported() ? 'relaxed-simd128' : 'simd128', 'by default the best one');
+    t.equal(resolveKernels('wasm').isa, wasmFactory().isa, 'the resolved choice: the same');
     process.env.RNN_TRAINER_WASM_RELAXED = '0';
-    t.equal(wasmFactory().isa, 'simd128', 'RNN_TRAINER_WASM_RELAXED=0 forces SIMD128');
+    const f = factoryOf('wasm');
+    t.equal('error' in f ? f.error : f.isa, 'simd128', 'RNN_TRAINER_WASM_RELAXED=0 forces SIMD128');
+    t.equal(resolveKernels('wasm').isa, 'simd128', 'the resolved choice carries it');
   } finally {
     if (saved === undefined) delete process.env.RNN_TRAINER_WASM_RELAXED; else process.env.RNN_TRAINER_WASM_RELAXED = saved;
   }

@@ -8,6 +8,7 @@ import type { ModelSpec } from '../src/model/spec.js';
 import { makeLayout, allocParams } from '../src/model/params.js';
 import { initParams } from '../src/model/init.js';
 import { Coordinator } from '../src/parallel/coordinator.js';
+import { resolveKernels } from '../src/model/backend/index.js';
 import { Optimizer, defaultOptimizer } from '../src/optim/optim.js';
 import { streamPlan, epochPlan, continuesChunk, longestExample, type EncodedSplit } from '../src/data/index.js';
 import { Rng } from '../src/util/prng.js';
@@ -57,7 +58,7 @@ for (const spec of [
     const p = allocParams(makeLayout(spec), 'float32');
     initParams(p, spec, new Rng(4));
     const evaluate = async (split: EncodedSplit, carryState: boolean, B: number) => {
-      const co = new Coordinator({ spec, workers: 2, maxB: B, maxT: longestExample(split), bpttWindow: 0, carryState, splits: { train: split }, params: p });
+      const co = new Coordinator({ spec, workers: 2, maxB: B, maxT: longestExample(split), bpttWindow: 0, carryState, splits: { train: split }, params: p, kernels: resolveKernels('js') });
       try {
         const plan = (carryState ? streamPlan : epochPlan)(split, { batchSize: B, seed: 0, epoch: 0, shuffle: false });
         return await co.evaluate('train', plan.order, plan.batchStarts, false);
@@ -85,7 +86,7 @@ t.test('training with carried states: 2 workers = 1 worker; the carried state ch
     const p = allocParams(makeLayout(spec), 'float32');
     initParams(p, spec, new Rng(1));
     const opt = new Optimizer(p.layout.size, { ...defaultOptimizer, lr: 0.01 }, arenaOf(p.data));
-    const co = new Coordinator({ spec, workers, maxB: 6, maxT: 16, bpttWindow: 0, carryState, splits: { train: split }, params: p, optimizer: opt });
+    const co = new Coordinator({ spec, workers, maxB: 6, maxT: 16, bpttWindow: 0, carryState, splits: { train: split }, params: p, optimizer: opt, kernels: resolveKernels('js') });
     try {
       let step = 0;
       for (let epoch = 0; epoch < 2; epoch++) {

@@ -3,6 +3,7 @@ import type { ModelSpec } from '../src/model/spec.js';
 import { initParams } from '../src/model/init.js';
 import { batchFrom } from '../src/model/batch.js';
 import { LocalTrainer } from '../src/train/local.js';
+import { resolveKernels } from '../src/model/backend/index.js';
 import { defaultOptimizer } from '../src/optim/optim.js';
 import { Rng } from '../src/util/prng.js';
 
@@ -24,7 +25,7 @@ function firstTokenBatch(rng: Rng, B: number, T: number, classes: number, V: num
 
 t.test('learns a long-range dependency (label = first token, length 10) to >95% with Adam', async (t) => {
   const spec: ModelSpec = { cell: 'rnn', task: 'many-to-one', V: 8, H: 32, C: 4, E: 0 };
-  const tr = new LocalTrainer(spec, 32, 10, { optimizer: { ...defaultOptimizer, lr: 0.01 }, clipNorm: 5 });
+  const tr = new LocalTrainer(spec, 32, 10, { optimizer: { ...defaultOptimizer, lr: 0.01 }, clipNorm: 5, kernels: resolveKernels('js') });
   initParams(tr.p, spec, new Rng(1));
   const rng = new Rng(2);
   const start = Date.now();
@@ -46,7 +47,7 @@ t.test('learns a long-range dependency (label = first token, length 10) to >95% 
 
 t.test('vanishing gradient: at length 60, dL/da_1 is far smaller than dL/da_T (untrained, small weights)', async (t) => {
   const spec: ModelSpec = { cell: 'rnn', task: 'many-to-one', V: 8, H: 32, C: 4, E: 0 };
-  const tr = new LocalTrainer(spec, 16, 60, { optimizer: defaultOptimizer, clipNorm: 0 });
+  const tr = new LocalTrainer(spec, 16, 60, { optimizer: defaultOptimizer, clipNorm: 0, kernels: resolveKernels('js') });
   initParams(tr.p, spec, new Rng(1), { recurrentInit: 'normal', recurrentScale: 0.5 });
   const batch = firstTokenBatch(new Rng(3), 16, 60, 4, 8);
   for (let b = 0; b < batch.B; b++) batch.lengths[b] = 60; // all full length: every step has 16 rows
@@ -61,7 +62,7 @@ t.test('vanishing gradient: at length 60, dL/da_1 is far smaller than dL/da_T (u
 for (const cell of ['rnn', 'lstm', 'gru'] as const) t.test(`determinism (${cell}): same seed, bit-identical weights after 50 steps; another seed differs`, async (t) => {
   const spec: ModelSpec = { cell, task: 'many-to-many', V: 12, H: 16, C: 12, E: 6, layers: cell === 'rnn' ? 1 : 2 };
   const run = (seed: number) => {
-    const tr = new LocalTrainer(spec, 8, 12, { optimizer: defaultOptimizer, clipNorm: 1 });
+    const tr = new LocalTrainer(spec, 8, 12, { optimizer: defaultOptimizer, clipNorm: 1, kernels: resolveKernels('js') });
     initParams(tr.p, spec, new Rng(seed));
     const rng = new Rng(seed, 1);
     for (let s = 0; s < 50; s++) {

@@ -14,7 +14,7 @@ import { epochPlan, fillBatch } from '../src/data/index.js';
 import { Rng } from '../src/util/prng.js';
 import { arenaOf } from '../src/util/shared.js';
 import { syntheticSplit, maxRelDiff, availableBackends } from './helpers/model.js';
-import type { BackendName } from '../src/model/backend/index.js';
+import { resolveKernels, type BackendName } from '../src/model/backend/index.js';
 
 const BATCH = 16;
 
@@ -25,7 +25,7 @@ async function trainParallel(spec: ModelSpec, workers: number, steps: number, in
   const p = allocParams(makeLayout(spec), 'float32');
   initParams(p, spec, new Rng(1));
   const opt = new Optimizer(p.layout.size, defaultOptimizer, arenaOf(p.data));
-  const co = new Coordinator({ spec, workers, maxB: BATCH, maxT: 20, bpttWindow: 0, dropout: x.dropout, stepLoss: x.stepLoss, seed: 9, splits: { train: split }, params: p, optimizer: opt, kernels: x.kernels, inject, fuseUpdate: x.fuseUpdate });
+  const co = new Coordinator({ spec, workers, maxB: BATCH, maxT: 20, bpttWindow: 0, dropout: x.dropout, stepLoss: x.stepLoss, seed: 9, splits: { train: split }, params: p, optimizer: opt, kernels: resolveKernels(x.kernels ?? 'js'), inject, fuseUpdate: x.fuseUpdate });
   const hashes: string[] = [];
   const losses: number[] = [];
   const norms: number[] = [];
@@ -50,7 +50,7 @@ async function trainParallel(spec: ModelSpec, workers: number, steps: number, in
 
 function localTrain(spec: ModelSpec, steps: number, x: Extras = {}) {
   const split = syntheticSplit(spec, 200, 3, 20, 7);
-  const tr = new LocalTrainer(spec, BATCH, 20, { optimizer: defaultOptimizer, clipNorm: x.clipNorm ?? 1, dropout: x.dropout, stepLoss: x.stepLoss, seed: 9, kernels: x.kernels });
+  const tr = new LocalTrainer(spec, BATCH, 20, { optimizer: defaultOptimizer, clipNorm: x.clipNorm ?? 1, dropout: x.dropout, stepLoss: x.stepLoss, seed: 9, kernels: resolveKernels(x.kernels ?? 'js') });
   initParams(tr.p, spec, new Rng(1));
   const batch = allocBatch(BATCH, 20);
   let step = 0;
@@ -125,7 +125,7 @@ for (const mode of ['throw', 'exit', 'hang'] as const) {
     const p = allocParams(makeLayout(spec), 'float32');
     initParams(p, spec, new Rng(1));
     const opt = new Optimizer(p.layout.size, defaultOptimizer, arenaOf(p.data));
-    const co = new Coordinator({ spec, workers: 2, maxB: BATCH, maxT: 20, bpttWindow: 0, splits: { train: split }, params: p, optimizer: opt, inject: { failAtStep: 5, mode }, stallTimeoutMs: mode === 'hang' ? 3000 : undefined });
+    const co = new Coordinator({ spec, workers: 2, maxB: BATCH, maxT: 20, bpttWindow: 0, splits: { train: split }, params: p, optimizer: opt, kernels: resolveKernels('js'), inject: { failAtStep: 5, mode }, stallTimeoutMs: mode === 'hang' ? 3000 : undefined });
     const plan = epochPlan(split, { batchSize: BATCH, seed: 3, epoch: 0 });
     co.setOrder('train', plan.order);
     let hashBefore = '';
@@ -153,7 +153,7 @@ t.test('a worker that stops answering during evaluation: a clear error after the
   const split = syntheticSplit(spec, 40, 3, 20, 7);
   const p = allocParams(makeLayout(spec), 'float32');
   initParams(p, spec, new Rng(1));
-  const co = new Coordinator({ spec, workers: 2, maxB: BATCH, maxT: 20, bpttWindow: 0, splits: { train: split }, params: p, inject: { failAtStep: 0, mode: 'hang', during: 'eval' }, stallTimeoutMs: 2000 });
+  const co = new Coordinator({ spec, workers: 2, maxB: BATCH, maxT: 20, bpttWindow: 0, splits: { train: split }, params: p, kernels: resolveKernels('js'), inject: { failAtStep: 0, mode: 'hang', during: 'eval' }, stallTimeoutMs: 2000 });
   const plan = epochPlan(split, { batchSize: BATCH, seed: 3, epoch: 0, shuffle: false });
   const t0 = Date.now();
   await t.rejects(co.evaluate('train', plan.order, plan.batchStarts, false), /evaluation of the train split failed in a worker thread: no answer for 2\.0 s .*stopped answering/);

@@ -24,7 +24,7 @@
 //                    [--kernels auto|js|wasm|native] [--compare pytorch,onednn] [--torch-threads 1,2]
 //                    [--seconds S] [--file PATH] [--kernels-micro]
 
-import { resolveKernels, kernelsChoice } from '../model/backend/index.js';
+import { kernelsOf, KERNELS_CHOICES } from '../model/backend/index.js';
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -336,8 +336,8 @@ function pickList<T extends string>(flag: string, value: string, allowed: readon
 
 /** The backend choice resolved (auto → the fastest that loads), as the trainer resolves it. */
 function resolveOurKernels(choice: string | undefined): { kernels: CoordinatorOptions['kernels']; label: string; note?: string } {
-  const r = resolveKernels(kernelsChoice(choice));
-  return { kernels: r.name, label: r.isa && r.isa !== r.name ? `${r.name} (${r.isa})` : r.name, note: r.note };
+  const r = kernelsOf(choice);
+  return { kernels: r, label: r.isa && r.isa !== r.name ? `${r.name} (${r.isa})` : r.name, note: r.note };
 }
 
 const pct = (x: number | null) => (x === null ? '-' : (x * 100).toFixed(1) + '%');
@@ -366,7 +366,7 @@ runMain(async () => {
       input: { type: 'string', help: 'embedding, onehot, or both', default: 'embedding,onehot' },
       lengths: { type: 'string', help: 'full (every sequence T tokens), variable (uniform in [T/4, T], tokens/s of real tokens), or both: full,variable', default: 'full' },
       cell: { type: 'string', choices: [...CELLS], help: 'recurrent cell (default rnn, lstm with --task lm)' },
-      kernels: { type: 'string', choices: ['auto', 'js', 'wasm', 'native'], help: 'our compute backend (default: RNN_TRAINER_KERNELS, else auto)' },
+      kernels: { type: 'string', choices: KERNELS_CHOICES, help: 'our compute backend (default: RNN_TRAINER_KERNELS, else auto)' },
       compare: { type: 'string', help: 'pytorch: also train the same model in PyTorch (bench/pytorch/bench_rnn.py; interpreter: RNN_TRAINER_PYTHON, else /usr/bin/python3, else python3); onednn: also run oneDNN\'s f32 RNN/LSTM training primitives on the same shapes, the RNN layer alone (bench/peers/onednn; embedding input, full lengths, rnn or lstm; skipped with a note where oneDNN is not installed); or both: pytorch,onednn' },
       onednnThreads: { type: 'string', help: 'with --compare onednn: comma-separated OpenMP thread counts; ours is compared with the best', default: '1,2' },
       torchThreads: { type: 'string', help: 'with --compare pytorch: comma-separated PyTorch thread counts, one tuned child each (ours/PyTorch is against the first)', default: '1' },

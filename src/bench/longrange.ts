@@ -24,7 +24,7 @@ import { initParams } from '../model/init.js';
 import { batchFrom, type Batch } from '../model/batch.js';
 import { LocalTrainer } from '../train/local.js';
 import { defaultOptimizer } from '../optim/optim.js';
-import { resolveKernels, kernelsChoice } from '../model/backend/index.js';
+import { kernelsOf, KERNELS_CHOICES } from '../model/backend/index.js';
 import { Rng } from '../util/prng.js';
 
 export type LongRangeTask = 'first' | 'adding';
@@ -92,7 +92,7 @@ export function trainLongRange(o: LongRangeOptions): { accuracy: number; steps: 
   const { V, C } = taskShape(o.task);
   const spec: ModelSpec = { cell: o.cell, task: 'many-to-one', V, H: o.hidden, C, E: o.embedding, layers: 1 };
   const tr = new LocalTrainer(spec, o.batch, o.T, {
-    optimizer: { ...defaultOptimizer, lr: o.lr }, clipNorm: 5, kernels: resolveKernels(kernelsChoice(o.kernels)).name,
+    optimizer: { ...defaultOptimizer, lr: o.lr }, clipNorm: 5, kernels: kernelsOf(o.kernels),
   });
   initParams(tr.p, spec, new Rng(o.seed), { recurrentInit: 'orthogonal', recurrentScale: 1, init: o.init ?? 'standard', forgetBias: o.forgetBias ?? 1, chrono: o.chrono ?? 0 });
   const rng = new Rng(o.seed, 1);
@@ -165,7 +165,7 @@ async function main(): Promise<void> {
         figure: { type: 'string', value: 'OUT.svg', help: 'Instead of training: draw the --profile files given with --profiles side by side.' },
         profiles: { type: 'string', repeat: true, value: 'FILE', help: 'A --profile file, one panel each (with --figure).' },
         titles: { type: 'string', repeat: true, value: 'TEXT', help: 'The panels\' titles, in order (with --figure).' },
-        kernels: { type: 'string', value: 'NAME', help: 'Compute backend: auto, js, wasm, native (default auto).' },
+        kernels: { type: 'string', choices: KERNELS_CHOICES, value: 'NAME', help: 'Compute backend (default: RNN_TRAINER_KERNELS, else auto).' },
       },
       examples: [['node dist/src/bench/longrange.js --task first --cell gru --length 100', 'the first-token task at T = 100']],
     });

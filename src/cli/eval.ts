@@ -1,8 +1,8 @@
 // node dist/eval.js --checkpoint FILE [--split test | --data FILE]: metrics of a saved model as JSON (see --help).
 
-import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { resolveKernels, kernelsChoice } from '../model/backend/index.js';
+import { kernelsOf, KERNELS_CHOICES } from '../model/backend/index.js';
+import { workerCount } from '../util/threads.js';
 import { parseArgs, runMain, type CommandSpec } from './args.js';
 import { loadModel, isLanguageModel } from '../infer/model.js';
 import { evaluateSplit, splitFromConfig, splitFromFile } from '../infer/evaluate.js';
@@ -28,7 +28,7 @@ const COMMAND = {
     skipInvalid: { type: 'boolean', help: 'With --data: skip invalid rows and rows whose label the model does not know, and count them in the output ("skipped"), instead of stopping at the first.' },
     dataRoot: { type: 'string', value: 'DIR', help: 'Folder that relative data paths of the checkpoint\'s config are resolved against: the folder of the config file it was trained with (default: the current directory).' },
     workers: { type: 'number', integer: true, min: 1, value: 'N', help: 'Worker threads (default: all cores).' },
-    kernels: { type: 'string', choices: ['auto', 'native', 'wasm', 'js'] as const, value: 'NAME', help: 'Compute backend (default: RNN_TRAINER_KERNELS, else auto: the fastest here).' },
+    kernels: { type: 'string', choices: KERNELS_CHOICES, value: 'NAME', help: 'Compute backend (default: RNN_TRAINER_KERNELS, else auto: the fastest here).' },
     batchSize: { type: 'number', integer: true, min: 1, value: 'N', help: 'Sequences per batch (default: the run\'s train.batchSize).' },
   },
   examples: [
@@ -42,7 +42,7 @@ const COMMAND = {
 runMain(async () => {
   // Parsed inside runMain, so a bad flag is one line and exit code 2, not an uncaught exception.
   const args = parseArgs(process.argv.slice(2), COMMAND);
-  const kernels = resolveKernels(kernelsChoice(args.kernels)).name; // the flag, else RNN_TRAINER_KERNELS, else auto: resolved once
+  const kernels = kernelsOf(args.kernels); // the flag, else RNN_TRAINER_KERNELS, else auto: resolved once
   if (args.split && args.data) throw new ConfigError('give --split or --data, not both');
   if (args.format && !args.data) throw new ConfigError('--format applies to --data FILE only');
   if (args.skipInvalid && !args.data) throw new ConfigError('--skip-invalid applies to --data FILE only');
@@ -67,7 +67,7 @@ runMain(async () => {
     split = splitFromConfig(m, name, resolve(args.dataRoot ?? '.'));
     source = { split: name };
   }
-  const workers = args.workers ?? availableParallelism();
+  const workers = workerCount(args.workers);
   // On stderr (stdout is the JSON): a line redrawn on a terminal, else one every 10 s of a long pass.
   const tokens = splitTokens(split);
   const progress = new EvalProgress(`evaluating ${split.count.toLocaleString('en-US')} sequences (${tokens.toLocaleString('en-US')} tokens)`);

@@ -8,7 +8,7 @@ import { Tagger, type TaggedText } from '../infer/tag.js';
 import { generateTextAsync, MAX_GENERATE_TOKENS } from '../infer/generate.js';
 import { OovCounter } from '../data/index.js';
 import { ConfigError, DataError } from '../util/errors.js';
-import { createKernels, resolveKernels, kernelsChoice, type BackendName } from '../model/backend/index.js';
+import { createKernels, kernelsOf, KERNELS_CHOICES, type ResolvedKernels } from '../model/backend/index.js';
 import { arenaOf } from '../util/shared.js';
 
 const COMMAND = {
@@ -18,7 +18,7 @@ const COMMAND = {
     + '"token/TAG token/TAG ..." (with --json: {"text", "tokens", "tags", "probs"}, probs[i] the probability of tags[i]). A language model: --generate N samples N tokens after '
     + '--prompt and prints the prompt and its continuation; when the model was trained with data.eos, a generated </s> ends a document and the next one starts after a blank line (or generation stops, without data.bos).',
   flags: {
-    kernels: { type: 'string', choices: ['auto', 'native', 'wasm', 'js'] as const, value: 'NAME', help: 'Compute backend (default: RNN_TRAINER_KERNELS, else auto: the fastest here).' },
+    kernels: { type: 'string', choices: KERNELS_CHOICES, value: 'NAME', help: 'Compute backend (default: RNN_TRAINER_KERNELS, else auto: the fastest here).' },
     checkpoint: { type: 'string', required: true, value: 'FILE', help: 'The checkpoint (a .ckpt file of a run).' },
     text: { type: 'string', repeat: true, value: 'STR', help: 'A text to classify; without it, texts are read from stdin, one per line.' },
     generate: { type: 'number', integer: true, min: 0, max: MAX_GENERATE_TOKENS, value: 'N', help: `Language model: generate N tokens (at most ${MAX_GENERATE_TOKENS.toLocaleString('en-US')}), printed as they come.` },
@@ -46,7 +46,7 @@ const line = (p: Prediction) => JSON.stringify({ text: p.text, label: p.label, p
 runMain(async () => {
   // Parsed inside runMain, so a bad flag is one line and exit code 2, not an uncaught exception.
   const args = parseArgs(process.argv.slice(2), COMMAND);
-  const backend = resolveKernels(kernelsChoice(args.kernels)).name; // the flag, else RNN_TRAINER_KERNELS, else auto: resolved once
+  const backend = kernelsOf(args.kernels); // the flag, else RNN_TRAINER_KERNELS, else auto: resolved once
   const m = loadModel(args.checkpoint);
   const lmFlags = [
     ...(['generate', 'prompt', 'temperature', 'seed', 'topK', 'topP'] as const).filter((k) => args[k] !== undefined).map(kebab),
@@ -61,7 +61,7 @@ runMain(async () => {
   }
   if (m.spec.task === 'tagging') {
     if (lmFlags.length > 0) throw new ConfigError(`${args.checkpoint} is a tagger; --${lmFlags.join(', --')} only apply to language models. Tag texts with --text STR or lines on stdin.`);
-    const tagger = new Tagger(m);
+    const tagger = new Tagger(m, undefined, backend);
     const show = (r: TaggedText) => args.json
       ? JSON.stringify({ text: r.text, tokens: r.tokens, tags: r.tags, probs: r.probs.map(round) }) + '\n'
       : r.tokens.map((t, i) => `${t}/${r.tags[i]}`).join(' ') + '\n';
@@ -104,7 +104,7 @@ runMain(async () => {
 });
 
 /** Generates; the exit code of a run stopped by SIGINT or SIGTERM (the text so far printed, and a newline), else undefined. */
-async function languageModel(m: LoadedModel, n: number, args: ParsedArgs<typeof COMMAND.flags>, backend: BackendName): Promise<number | undefined> {
+async function languageModel(m: LoadedModel, n: number, args: ParsedArgs<typeof COMMAND.flags>, backend: ResolvedKernels): Promise<number | undefined> {
   const prompt = args.prompt ?? '';
   const oov = new OovCounter({ tokens: m.vocab }, m.tokenizer);
   oov.add(prompt);

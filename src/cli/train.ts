@@ -13,6 +13,7 @@ import { formatDuration } from '../util/format.js';
 import { trainRun, describeSubset, type RunOptions, type RunSummary, type EvalMetrics, type RunMessage } from '../train/run.js';
 import { DISTRIBUTED, type DistributedKind } from '../parallel/distributed.js';
 import { ConfigError } from '../util/errors.js';
+import { KERNELS_CHOICES } from '../model/backend/index.js';
 
 runMain(async () => {
   const args = parseArgs(process.argv.slice(2), {
@@ -24,7 +25,7 @@ runMain(async () => {
       out: { type: 'string', value: 'DIR', help: 'Directory for run directories (default: the config\'s "out", relative to the config file).' },
       resume: { type: 'string', value: 'PATH|latest|auto', help: 'Continue from a checkpoint file, or from the newest valid one of the run (latest: there must be one; auto: else start fresh, as a scheduler re-running a job needs).' },
       workers: { type: 'number', integer: true, min: 1, value: 'N', help: 'Worker threads (default: train.workers, else all cores).' },
-      kernels: { type: 'string', choices: ['auto', 'native', 'wasm', 'js'] as const, value: 'NAME', help: 'Compute backend (default: RNN_TRAINER_KERNELS, else train.kernels, else auto: the fastest here).' },
+      kernels: { type: 'string', choices: KERNELS_CHOICES, value: 'NAME', help: 'Compute backend (default: RNN_TRAINER_KERNELS, else train.kernels, else auto: the fastest here).' },
       maxSteps: { type: 'number', integer: true, min: 1, value: 'N', help: 'Stop after global step N (steps before a resume count).' },
       seed: { type: 'number', integer: true, min: 0, value: 'N', help: 'Seed of initialization and data order.' },
       set: { type: 'string', repeat: true, value: 'PATH=VALUE', help: 'Override a config field, e.g. --set train.lr=0.003 (repeatable).' },

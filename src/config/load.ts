@@ -39,6 +39,19 @@ export interface ResolvedConfig {
   checkpoint: Required<CheckpointConfig>;
 }
 
+/**
+ * A data section given on its own (the library's loadDataset, prepareData) as loadConfig resolves
+ * it: the schema's defaults filled in (their one home: the @default tags of types.ts) and, for
+ * source `files`, the format from the files' extensions. Does not modify `d`.
+ */
+export function resolveDataConfig(d: DataConfig): ResolvedDataConfig {
+  const c = structuredClone(d) as DataConfig;
+  const root = configSchema();
+  applyDefaults(c, root.properties!.data, root);
+  if (c.format === undefined && c.source === 'files') c.format = inferDataFormat(c).format;
+  return c as ResolvedDataConfig;
+}
+
 export interface LoadedConfig {
   config: ResolvedConfig;
   /** Absolute directory of the config file: relative paths in the config (data files, `out`) are relative to it. */

@@ -1,68 +1,16 @@
-// The data config with its documented @default values applied (src/config/types.ts), and the
-// checks that the schema cannot express (which fields go together).
+// The checks of a data section given on its own (the library's loadDataset, prepareData) that the
+// schema cannot express (which fields go together); its defaults are the config layer's.
 
-import type { DataConfig } from '../config/types.js';
+import { resolveDataConfig, type ResolvedDataConfig } from '../config/load.js';
 import { ConfigError } from '../util/errors.js';
 import { formatOfExtension, inferDataFormat } from '../config/formats.js';
 
-export { formatOfExtension, inferDataFormat };
+export { formatOfExtension, inferDataFormat, type ResolvedDataConfig };
 import type { Task } from './types.js';
 import { FIRST_MERGE, MAX_BPE_VOCAB } from './bpe.js';
 
-export interface ResolvedDataConfig {
-  source: DataConfig['source'];
-  format?: DataConfig['format'];
-  train?: string;
-  val?: string;
-  test?: string;
-  file?: string;
-  split: { val: number; test: number };
-  textField: string;
-  labelField: string;
-  tokensField: string;
-  tagsField: string;
-  labels?: string[];
-  tokenizer: 'char' | 'word' | 'bpe';
-  lowercase: boolean;
-  vocab: { maxSize: number; minFreq: number };
-  bos: boolean;
-  eos: boolean;
-  maxLength: number;
-  truncate: 'start' | 'end';
-  reverse: boolean;
-  seqLength: number;
-  skipInvalid: boolean;
-  sample: number;
-}
-
-export function withDataDefaults(cfg: DataConfig): ResolvedDataConfig {
-  return {
-    source: cfg.source,
-    // Absent: from the files' extensions (checkDataConfig says when they do not tell).
-    format: cfg.format ?? (cfg.source === 'files' ? inferDataFormat(cfg).format : undefined),
-    train: cfg.train,
-    val: cfg.val,
-    test: cfg.test,
-    file: cfg.file,
-    split: { val: cfg.split?.val ?? 0.1, test: cfg.split?.test ?? 0.1 },
-    textField: cfg.textField ?? 'text',
-    labelField: cfg.labelField ?? 'label',
-    tokensField: cfg.tokensField ?? 'tokens',
-    tagsField: cfg.tagsField ?? 'tags',
-    labels: cfg.labels,
-    tokenizer: cfg.tokenizer ?? 'char',
-    lowercase: cfg.lowercase ?? false,
-    vocab: { maxSize: cfg.vocab?.maxSize ?? 20000, minFreq: cfg.vocab?.minFreq ?? 1 },
-    bos: cfg.bos ?? false,
-    eos: cfg.eos ?? false,
-    maxLength: cfg.maxLength ?? 256,
-    truncate: cfg.truncate ?? 'start',
-    reverse: cfg.reverse ?? false,
-    seqLength: cfg.seqLength ?? 64,
-    skipInvalid: cfg.skipInvalid ?? false,
-    sample: cfg.sample ?? 1,
-  };
-}
+/** The data section with its defaults: the config layer's (one home, src/config/load.ts). */
+export const withDataDefaults = resolveDataConfig;
 
 /** Combinations the schema cannot reject. Throws ConfigError naming the field and the fix. */
 export function checkDataConfig(c: ResolvedDataConfig, task: Task): void {

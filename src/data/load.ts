@@ -165,51 +165,37 @@ function readSource(c: ResolvedDataConfig, configDir: string, task: Task, issues
   const read = (abs: string, shown: string): Row[] => task === 'tagging' ? readTaggedRows(abs, shown, c.format!, c, issues) : readRows(abs, shown, readOpts, issues);
   const rows: BySplit<Row[]> = { train: [], val: [], test: [] };
   const sample = (list: Row[]) => (c.sample < 1 ? list.filter((r) => inSample(r.key, c.sample)) : list);
-  const byHash = (list: Row[]) => {
-    for (const r of list) rows[splitOf(r.key, c.split)].push(r);
+  // One collection, split by the hash of each example's key (data.file, a built-in corpus, examples in memory).
+  const hashed = (list: Row[], key: string, inputs: string[], from?: Pick<Source, 'labels' | 'dropped' | 'duplicates'>): Source => {
+    const all = sample(list);
+    for (const r of all) rows[splitOf(r.key, c.split)].push(r);
+    return {
+      rows, expected: { train: true, val: c.split.val > 0, test: c.split.test > 0 }, hashSplit: true,
+      splitBy: `hash of each example's key (FNV-1a 32 + fmix32): test if < ${c.split.test}, val if < ${c.split.test + c.split.val}, else train; key: ${key}`,
+      inputs, totalRows: all.length, labels: from?.labels ?? [], dropped: from?.dropped ?? [],
+      duplicates: from?.duplicates ?? countDuplicates(all, 'kept; equal keys always land in the same split'),
+    };
   };
-  const hashNote = `hash of each example's key (FNV-1a 32 + fmix32): test if < ${c.split.test}, val if < ${c.split.test + c.split.val}, else train`;
+  // Splits given apart (data.train/val/test, files or in memory), already in `rows`.
+  const apart = (expected: BySplit<boolean>, splitBy: string, inputs: string[], duplicates: (all: Row[]) => DataReport['duplicates']): Source => {
+    const all = [...rows.train, ...rows.val, ...rows.test];
+    return { rows, expected, hashSplit: false, splitBy, labels: [], inputs, totalRows: all.length, dropped: [], duplicates: duplicates(all) };
+  };
 
   if (c.source === 'memory') {
     if (memory === undefined) {
       throw new DataError('data.source "memory" takes its examples from a program (the library\'s train({ config, data })); a config file for train.js names files (data.source "files") or a built-in corpus.');
     }
     const m = memorySource(memory, task, issues);
-    if ('all' in m) {
-      const all = sample(m.all);
-      byHash(all);
-      return {
-        rows, expected: { train: true, val: c.split.val > 0, test: c.split.test > 0 }, hashSplit: true,
-        splitBy: `${hashNote}; key: the example's id when present, else the text`,
-        labels: [], inputs: ['data (in memory)'], totalRows: all.length, dropped: [],
-        duplicates: countDuplicates(all, 'kept; equal keys always land in the same split'),
-      };
-    }
+    if ('all' in m) return hashed(m.all, 'the example\'s id when present, else the text', ['data (in memory)']);
     for (const s of SPLIT_NAMES) rows[s] = sample(m.bySplit[s]);
-    return {
-      rows, expected: m.given, hashSplit: false, splitBy: 'given apart (data.train, data.val, data.test)', labels: [],
-      inputs: SPLIT_NAMES.filter((s) => m.given[s]).map((s) => `${s}: data.${s} (in memory)`),
-      totalRows: rows.train.length + rows.val.length + rows.test.length, dropped: [],
-      duplicates: countDuplicates([...rows.train, ...rows.val, ...rows.test], 'kept'),
-    };
+    return apart(m.given, 'given apart (data.train, data.val, data.test)', SPLIT_NAMES.filter((s) => m.given[s]).map((s) => `${s}: data.${s} (in memory)`), (all) => countDuplicates(all, 'kept'));
   }
 
   if (c.source !== 'files') {
     const corpus = builtinCorpus(c.source);
-    const all = sample(corpus.rows);
-    byHash(all);
     const key = c.source === 'names' ? 'lowercase name' : c.source === 'spam-assassin' ? 'normalized body' : 'chapter name (a chapter\'s lines go to one split)';
-    return {
-      rows,
-      expected: { train: true, val: c.split.val > 0, test: c.split.test > 0 },
-      hashSplit: true,
-      splitBy: `${hashNote}; key: ${key}`,
-      labels: corpus.labels,
-      inputs: corpus.inputs,
-      totalRows: all.length,
-      dropped: corpus.dropped,
-      duplicates: corpus.duplicates,
-    };
+    return hashed(corpus.rows, key, corpus.inputs, corpus);
   }
 
   const open = (p: string) => {
@@ -220,19 +206,7 @@ function readSource(c: ResolvedDataConfig, configDir: string, task: Task, issues
   checkInMemorySize(c, configDir, configFile);
   if (c.file) {
     const f = open(c.file);
-    const all = sample(read(f.abs, f.shown));
-    byHash(all);
-    return {
-      rows,
-      expected: { train: true, val: c.split.val > 0, test: c.split.test > 0 },
-      hashSplit: true,
-      splitBy: `${hashNote}; key: the "id" field/column when present, else the text`,
-      labels: [],
-      inputs: [f.shown],
-      totalRows: all.length,
-      dropped: [],
-      duplicates: countDuplicates(all, 'kept; equal keys always land in the same split'),
-    };
+    return hashed(read(f.abs, f.shown), 'the "id" field/column when present, else the text', [f.shown]);
   }
 
   const inputs: string[] = [];
@@ -246,19 +220,7 @@ function readSource(c: ResolvedDataConfig, configDir: string, task: Task, issues
   // Separate files cannot keep copies together, so say how many held-out rows also occur in training.
   const trainKeys = new Set(rows.train.map((r) => r.key));
   const leaked = rows.val.filter((r) => trainKeys.has(r.key)).length + rows.test.filter((r) => trainKeys.has(r.key)).length;
-  const all = [...rows.train, ...rows.val, ...rows.test];
-  const dups = countDuplicates(all, `kept; ${leaked} val/test rows have the same key (text or id) as a training row`);
-  return {
-    rows,
-    expected: { train: true, val: !!c.val, test: !!c.test },
-    hashSplit: false,
-    splitBy: 'separate files',
-    labels: [],
-    inputs,
-    totalRows: all.length,
-    dropped: [],
-    duplicates: dups,
-  };
+  return apart({ train: true, val: !!c.val, test: !!c.test }, 'separate files', inputs, (all) => countDuplicates(all, `kept; ${leaked} val/test rows have the same key (text or id) as a training row`));
 }
 
 /** The first n issues in file order (reading and label checks find them in different passes). */

@@ -12,13 +12,13 @@
 // Built-in corpora and in-memory examples are small: they are loaded by loadDataset and written.
 
 import { closeSync, existsSync, readdirSync, statSync, unlinkSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { Piscina } from 'piscina';
 import type { DataConfig } from '../config/types.js';
 import { DataError, OutputError, ConfigError } from '../util/errors.js';
 import { makeDirs } from '../util/files.js';
+import { workerCount } from '../util/threads.js';
 import { checkDataConfig, withDataDefaults, type ResolvedDataConfig } from './defaults.js';
 export { preparedSettings, tokenizerOf };
 import { inSample, splitOf } from './hash.js';
@@ -382,7 +382,7 @@ function workerFile(): string | null {
 }
 
 function makePool(workers: number | undefined, tok: TokenizerSpec): Pool {
-  const n = Math.max(1, workers ?? availableParallelism());
+  const n = workerCount(workers);
   const file = n > 1 ? workerFile() : null;
   if (!file) {
     const jobs = tokenizerJobs(tok);

@@ -103,8 +103,9 @@ export function tokenizerOf(c: ResolvedDataConfig, task: Task): TokenizerSpec {
 /** What shards prepared from this config must have been prepared with (compared when training reads them). */
 export function preparedSettings(c: ResolvedDataConfig, task: Task): PreparedSettings {
   return {
-    task, tokenizer: tokenizerOf(c, task), vocab: { ...c.vocab }, labels: c.labels ?? null,
-    split: c.source === 'files' && !c.file ? null : { ...c.split }, sample: c.sample,
+    // Fields named in order: the shard index's copy is compared as JSON.
+    task, tokenizer: tokenizerOf(c, task), vocab: { maxSize: c.vocab.maxSize, minFreq: c.vocab.minFreq }, labels: c.labels ?? null,
+    split: c.source === 'files' && !c.file ? null : { val: c.split.val, test: c.split.test }, sample: c.sample,
   };
 }
 

@@ -8,8 +8,8 @@
 // module keeps its own scope and the browser links them as ES modules (a missing export fails at
 // load). Two modules are swapped for browser stand-ins (src/export/browser/stub-*.ts): the native
 // backend (a Node-API addon) and the data layer's index (its file loaders need Node). A classic
-// script before them gives the few Node globals the model code reads (process.env: the wasm
-// backend at SIMD128, as predict.js --kernels wasm on Node 20; Buffer: base64 and concat).
+// script before them gives the few Node globals the model code reads (an empty process.env: the
+// page passes its backend, wasm at SIMD128, as a value; Buffer: base64 and concat).
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
@@ -61,7 +61,7 @@ function bundle(): Map<string, string> {
 }
 
 /** Node globals the model code reads, for the page (see the file comment). */
-const NODE_GLOBALS = `globalThis.process = { env: { RNN_TRAINER_KERNELS: 'wasm', RNN_TRAINER_WASM_RELAXED: '0' }, versions: {} };
+const NODE_GLOBALS = `globalThis.process = { env: {}, versions: {} };
 globalThis.Buffer = {
   from(x, enc) {
     if (enc === 'base64') return Uint8Array.from(atob(x), (c) => c.charCodeAt(0));

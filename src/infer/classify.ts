@@ -5,7 +5,7 @@
 import { allocWorkspace, forward, type Workspace } from '../model/rnn.js';
 import { allocBatch, type Batch } from '../model/batch.js';
 import { argmaxRow } from '../model/kernels.js';
-import { createKernels, resolveKernels, kernelsChoice, type BackendName } from '../model/backend/index.js';
+import { createKernels, kernelsValue, type Kernels, type KernelsChoice, type ResolvedKernels } from '../model/backend/index.js';
 import { arenaOf } from '../util/shared.js';
 import { encodeText } from '../data/index.js';
 import type { SavedModel } from '../checkpoint/index.js';
@@ -18,12 +18,12 @@ export interface Prediction {
 }
 
 export class Classifier {
-  private ws: Workspace | null = null;
-  private batch: Batch | null = null;
+  private readonly space: ForwardSpace;
 
-  /** backend: resolved by the caller (resolveKernels); absent, from RNN_TRAINER_KERNELS, else auto. */
-  constructor(readonly m: SavedModel, readonly maxB = 64, private readonly backend: BackendName = resolveKernels(kernelsChoice()).name) {
+  /** kernels: the value the caller resolved (a choice is resolved here; absent: RNN_TRAINER_KERNELS, else auto). */
+  constructor(readonly m: SavedModel, readonly maxB = 64, kernels?: ResolvedKernels | KernelsChoice) {
     if (m.spec.task !== 'many-to-one') throw new Error('Classifier: the model is not a classifier (many-to-one)');
+    this.space = new ForwardSpace(m, maxB, kernelsValue(kernels));
   }
 
   /** Token ids of `text`, as the model sees it (truncated and with <s>/</s> as in training). */
@@ -44,8 +44,7 @@ export class Classifier {
     const empty = seqs.findIndex((s) => s.length === 0);
     if (empty >= 0) throw new RangeError(`Classifier: text ${JSON.stringify(texts[empty])} has no tokens`);
     const B = seqs.length, T = Math.max(...seqs.map((s) => s.length));
-    [this.ws, this.batch] = workspaceFor(this.m, this.maxB, T, this.ws, this.batch, this.backend);
-    const b = this.batch;
+    const [ws, b] = this.space.fit(T);
     b.B = B;
     b.T = T;
     b.tokens.fill(0, 0, B * T);
@@ -54,8 +53,8 @@ export class Classifier {
       b.tokens.set(s, i * T);
       b.lengths[i] = s.length;
     });
-    forward(this.m.params, this.ws, b);
-    const P = this.ws.P;
+    forward(this.m.params, ws, b);
+    const P = ws.P;
     return texts.map((text, i) => {
       const probs: Record<string, number> = {};
       for (let c = 0; c < C; c++) probs[this.m.labelNames[c]] = P[i * C + c];
@@ -65,11 +64,29 @@ export class Classifier {
 }
 
 /**
- * A workspace and batch of `maxB` rows for `m` that hold T steps: the given ones when they do,
- * else new ones sized for the longest text so far (at most the tokenizer's maxLength): reallocated rarely.
+ * The forward workspace and batch (maxB rows) of a Classifier or Tagger, on kernels created once.
+ * The first batch sizes them; a longer text later grows them once, straight to the tokenizer's
+ * maxLength (where texts are cut): the arena is bump-only (nothing in it is freed), so growing
+ * for each longer text would leak a workspace each time.
  */
-export function workspaceFor(m: SavedModel, maxB: number, T: number, ws: Workspace | null, batch: Batch | null, backend: BackendName = resolveKernels(kernelsChoice()).name): [Workspace, Batch] {
-  if (ws && batch && ws.maxT >= T) return [ws, batch];
-  const maxT = Math.max(T, ws?.maxT ?? 0);
-  return [allocWorkspace(m.spec, maxB, maxT, createKernels(backend, arenaOf(m.params.data) ?? null)), allocBatch(maxB, maxT)];
+export class ForwardSpace {
+  private readonly k: Kernels;
+  private ws: Workspace | null = null;
+  private batch: Batch | null = null;
+
+  constructor(private readonly m: SavedModel, private readonly maxB: number, kernels: ResolvedKernels) {
+    this.k = createKernels(kernels, arenaOf(m.params.data) ?? null);
+  }
+
+  /** A workspace and batch that hold T steps. */
+  fit(T: number): [Workspace, Batch] {
+    if (!this.ws || !this.batch || this.ws.maxT < T) {
+      const cap = this.m.tokenizer.maxLength;
+      // Without a cap (none for these tasks, but a saved tokenizer may say 0): double, so at most log₂ of them.
+      const maxT = !this.ws ? T : cap > 0 ? Math.max(T, cap) : Math.max(T, 2 * this.ws.maxT);
+      this.ws = allocWorkspace(this.m.spec, this.maxB, maxT, this.k);
+      this.batch = allocBatch(this.maxB, maxT);
+    }
+    return [this.ws, this.batch];
+  }
 }

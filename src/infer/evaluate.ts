@@ -4,10 +4,10 @@
 
 import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { availableParallelism } from 'node:os';
 import { Coordinator, type EvalResult } from '../parallel/coordinator.js';
 import { evaluateSegments } from '../parallel/evalsplit.js';
-import { resolveKernels, kernelsChoice, type BackendName } from '../model/backend/index.js';
+import { kernelsValue, type KernelsChoice, type ResolvedKernels } from '../model/backend/index.js';
+import { workerCount } from '../util/threads.js';
 import { loadDataset, loadExamplesWithVocab, epochPlan, streamPlan, longestExample, type EncodedSplit, type SplitName, type ExternalFile, type TokenizerSpec } from '../data/index.js';
 import { CheckpointError, DataError } from '../util/errors.js';
 import type { LoadedModel } from './loaded.js';
@@ -18,8 +18,11 @@ export interface EvalOptions {
   workers?: number;
   /** Sequences per batch (default: the run's train.batchSize, as its evaluations used). */
   batchSize?: number;
-  /** Compute backend (default: RNN_TRAINER_KERNELS, else auto). The run's own numbers are matched bit for bit on its backend. */
-  kernels?: 'auto' | BackendName;
+  /**
+   * Compute backend: a resolved value (a command's, a Model's), or a choice resolved here (default:
+   * RNN_TRAINER_KERNELS, else auto). The run's own numbers are matched bit for bit on its backend.
+   */
+  kernels?: ResolvedKernels | KernelsChoice;
   /** Stops the evaluation within a batch: it then rejects with the signal's reason. */
   signal?: AbortSignal;
   /** After each batch: batches done, of how many. */
@@ -33,8 +36,8 @@ export async function evaluateSplit(m: LoadedModel, split: EncodedSplit, o: Eval
   // A language model trained carrying its state is evaluated so too (checkpoints from before the option did not).
   const carry = m.spec.task === 'many-to-many' && m.config.train.carryState === true;
   const co = new Coordinator({
-    spec: m.spec, workers: o.workers ?? availableParallelism(), maxB: batchSize, maxT: Math.max(1, longestExample(split)),
-    bpttWindow: 0, carryState: carry, splits: { [split.name]: split }, params: m.params, kernels: resolveKernels(o.kernels ?? kernelsChoice()).name,
+    spec: m.spec, workers: workerCount(o.workers), maxB: batchSize, maxT: Math.max(1, longestExample(split)),
+    bpttWindow: 0, carryState: carry, splits: { [split.name]: split }, params: m.params, kernels: kernelsValue(o.kernels),
   });
   try {
     const bio = m.spec.task === 'tagging' ? bioScheme(m.labelNames) : null;

@@ -4,7 +4,7 @@
 
 import { resolve } from 'node:path';
 import { readCheckpoint, writeCheckpointAtomic, modelFromCheckpoint, type SavedModel, type CheckpointData } from '../checkpoint/index.js';
-import { createKernels, resolveKernels, kernelsChoice, type Kernels } from '../model/backend/index.js';
+import { createKernels, kernelsValue, type Kernels, type KernelsChoice, type ResolvedKernels } from '../model/backend/index.js';
 import { arenaOf } from '../util/shared.js';
 import { examplesWithVocab, type Example, type Documents } from '../data/index.js';
 import { ConfigError } from '../util/errors.js';
@@ -69,6 +69,14 @@ export interface Metrics {
   confusion?: number[][];
 }
 
+export interface ModelOptions {
+  /**
+   * Compute backend of classification, tagging, generation and evaluation: auto, js, wasm,
+   * native, or a value resolved already (default: RNN_TRAINER_KERNELS, else auto). Resolved once, here.
+   */
+  kernels?: KernelsChoice | ResolvedKernels;
+}
+
 /**
  * A trained model: `Model.load(file)`, or the `model` that `train()` returns. Classification and
  * generation run on this thread; evaluation opens a pool of worker threads for the call.
@@ -79,9 +87,12 @@ export class Model implements LoadedModel {
   readonly step: number;
   private classifier: Classifier | null = null;
   private tagger: Tagger | null = null;
+  /** The compute backend every call of this model uses. */
+  readonly backend: ResolvedKernels;
   private kernels: Kernels | null = null;
 
-  private constructor(private readonly checkpoint: CheckpointData, file: string) {
+  private constructor(private readonly checkpoint: CheckpointData, file: string, o: ModelOptions) {
+    this.backend = kernelsValue(o.kernels);
     const m = modelFromCheckpoint(checkpoint, file);
     this.spec = m.spec; this.params = m.params; this.vocab = m.vocab; this.labelNames = m.labelNames;
     this.tokenizer = m.tokenizer; this.config = m.config; this.training = m.training;
@@ -90,15 +101,15 @@ export class Model implements LoadedModel {
   }
 
   /** A model from a checkpoint in memory (a run with output: false); `name` stands for its file in messages. */
-  static fromCheckpoint(c: CheckpointData, name = '(in memory)'): Model {
-    return new Model(c, name);
+  static fromCheckpoint(c: CheckpointData, name = '(in memory)', o: ModelOptions = {}): Model {
+    return new Model(c, name, o);
   }
 
   /** Reads a checkpoint (.ckpt); a bad path or file is a CheckpointError naming it and the cause. */
-  static load(path: string): Model {
+  static load(path: string, o: ModelOptions = {}): Model {
     if (typeof path !== 'string' || path === '') throw new ConfigError(`Model.load: expected the path of a checkpoint file (a non-empty string), found ${describeFound(path)}`);
     const file = resolve(path);
-    return new Model(readCheckpoint(file), file);
+    return new Model(readCheckpoint(file), file, o);
   }
 
   /**
@@ -125,7 +136,7 @@ export class Model implements LoadedModel {
   tag(texts: readonly string[]): TaggedText[];
   tag(input: string | readonly string[]): TaggedText | TaggedText[] {
     if (this.spec.task !== 'tagging') throw new ConfigError(`${this.file} is a ${this.task}: use ${this.spec.task === 'many-to-one' ? 'classify(text)' : 'generate(prompt)'}, not tag()`);
-    this.tagger ??= new Tagger(this);
+    this.tagger ??= new Tagger(this, undefined, this.backend);
     const out = this.tagger.tag(textsOf(input, 'tag'));
     return typeof input === 'string' ? out[0] : out;
   }
@@ -135,7 +146,7 @@ export class Model implements LoadedModel {
   classify(texts: readonly string[]): Prediction[];
   classify(input: string | readonly string[]): Prediction | Prediction[] {
     if (this.spec.task !== 'many-to-one') throw new ConfigError(`${this.file} is a ${this.task}: use ${this.spec.task === 'tagging' ? 'tag(text)' : 'generate(prompt)'}, not classify()`);
-    this.classifier ??= new Classifier(this);
+    this.classifier ??= new Classifier(this, undefined, this.backend);
     const out = this.classifier.classify(textsOf(input, 'classify'));
     return typeof input === 'string' ? out[0] : out;
   }
@@ -178,7 +189,7 @@ export class Model implements LoadedModel {
   }
 
   private computeKernels(): Kernels {
-    return this.kernels ??= createKernels(resolveKernels(kernelsChoice()).name, arenaOf(this.params.data) ?? null);
+    return this.kernels ??= createKernels(this.backend, arenaOf(this.params.data) ?? null);
   }
 
   private generator(prompt: string, o: GenerateTextOptions, what: string): TextGenerator {
@@ -206,7 +217,7 @@ export class Model implements LoadedModel {
     const enc = typeof data === 'object' && data !== null && !Array.isArray(data) && 'file' in data
       ? splitFromFile(this, (data as { file: string }).file)
       : examplesWithVocab(data, this.config.data, { task: this.spec.task, vocab: { tokens: this.vocab }, labelNames: this.labelNames, tokenizer: this.tokenizer });
-    const r = await evaluateSplit(this, enc.split, o);
+    const r = await evaluateSplit(this, enc.split, { ...o, kernels: o.kernels ?? this.backend });
     const C = this.spec.C;
     const loss = r.lossSum / r.count;
     return {

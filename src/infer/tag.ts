@@ -3,10 +3,10 @@
 // its whitespace-separated words), look each token up in the saved vocabulary, run the batch
 // forward, and read every token's tag from the head's argmax (rows t·B + b of ws.P).
 
-import { forward, type Workspace } from '../model/rnn.js';
-import type { Batch } from '../model/batch.js';
+import { forward } from '../model/rnn.js';
 import { argmaxRow } from '../model/kernels.js';
-import { workspaceFor } from './classify.js';
+import { kernelsValue, type KernelsChoice, type ResolvedKernels } from '../model/backend/index.js';
+import { ForwardSpace } from './classify.js';
 import { tagTokenIds, tagTokensOf } from '../data/tagged.js';
 import type { SavedModel } from '../checkpoint/index.js';
 
@@ -20,11 +20,12 @@ export interface TaggedText {
 }
 
 export class Tagger {
-  private ws: Workspace | null = null;
-  private batch: Batch | null = null;
+  private readonly space: ForwardSpace;
 
-  constructor(readonly m: SavedModel, readonly maxB = 64) {
+  /** kernels: the value the caller resolved (a choice is resolved here; absent: RNN_TRAINER_KERNELS, else auto). */
+  constructor(readonly m: SavedModel, readonly maxB = 64, kernels?: ResolvedKernels | KernelsChoice) {
     if (m.spec.task !== 'tagging') throw new Error('Tagger: the model is not a tagger (model.task "tagging")');
+    this.space = new ForwardSpace(m, maxB, kernelsValue(kernels));
   }
 
   /** The tokens of `text` as the model reads them (at most the tokenizer's maxLength: the rest is not tagged). */
@@ -45,8 +46,7 @@ export class Tagger {
     const empty = toks.findIndex((s) => s.length === 0);
     if (empty >= 0) throw new RangeError(`Tagger: text ${JSON.stringify(texts[empty])} has no tokens`);
     const B = toks.length, T = Math.max(...toks.map((s) => s.length));
-    [this.ws, this.batch] = workspaceFor(this.m, this.maxB, T, this.ws, this.batch);
-    const b = this.batch;
+    const [ws, b] = this.space.fit(T);
     b.B = B;
     b.T = T;
     b.tokens.fill(0, 0, B * T);
@@ -55,8 +55,8 @@ export class Tagger {
       b.tokens.set(tagTokenIds(s, this.m.tokenizer, { tokens: this.m.vocab }), i * T);
       b.lengths[i] = s.length;
     });
-    forward(this.m.params, this.ws, b);
-    const P = this.ws.P;
+    forward(this.m.params, ws, b);
+    const P = ws.P;
     return texts.map((text, i) => {
       const tags: string[] = [], probs: number[] = [];
       for (let t = 0; t < toks[i].length; t++) {

@@ -11,7 +11,6 @@
 // answering) aborts the step; nothing is applied unless a thread had already begun its update.
 
 import { Piscina } from 'piscina';
-import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { existsSync } from 'node:fs';
@@ -31,7 +30,8 @@ import { ShardRunner, Spin, arrive } from './shard.js';
 import { stateSize } from '../model/spec.js';
 import { UserError } from '../util/errors.js';
 import type { BioScheme } from '../model/metrics.js';
-import type { BackendName } from '../model/backend/index.js';
+import type { ResolvedKernels } from '../model/backend/index.js';
+import { workerCount } from '../util/threads.js';
 
 /** The compiled worker. Tests run the TypeScript sources, but worker threads always load dist/. */
 function workerFile(): string {
@@ -67,8 +67,8 @@ export interface CoordinatorOptions {
   params: Params;
   /** The optimizer, its moments in the parameters' arena (new Optimizer(size, opts, arenaOf(params.data))); not needed to evaluate only. */
   optimizer?: Optimizer;
-  /** The compute backend the workers use (resolved: resolveKernels). Default js. */
-  kernels?: BackendName;
+  /** The compute backend the workers use, as the command resolved it (resolveKernels). */
+  kernels: ResolvedKernels;
   /** A step that takes longer than this is taken as a worker that stopped answering (default: see stallTimeout). */
   stallTimeoutMs?: number;
   inject?: WorkerInit['inject'];
@@ -202,7 +202,7 @@ export class Coordinator {
   stepNormsT = 0;
 
   constructor(private readonly o: CoordinatorOptions) {
-    this.workers = Math.max(1, o.workers ?? availableParallelism());
+    this.workers = workerCount(o.workers);
     this.layout = makeLayout(o.spec);
     this.params = o.params;
     const arena: SharedArena | undefined = arenaOf(this.params.data);
@@ -236,7 +236,7 @@ export class Coordinator {
     this.unions = [sharedInt32(o.spec.V), sharedInt32(o.spec.V)];
     this.unionCounts = sharedInt32(2);
     const init: WorkerInit = {
-      spec: o.spec, kernels: o.kernels ?? 'js', sync: this.sync,
+      spec: o.spec, kernels: o.kernels, sync: this.sync,
       partials: (this.partials = new Float64Array(sharedBuffer(32 * this.workers), 0, 4 * this.workers)), unionCounts: this.unionCounts,
       memory: arena.memory, params: this.params.data.byteOffset, grad: this.grad.data.byteOffset,
       moments: m ? { m: m.byteOffset, v: v!.length > 0 ? v!.byteOffset : -1 } : null,

@@ -7,7 +7,7 @@
 import type { ModelSpec } from '../model/spec.js';
 import type { EncodedSplit, SplitName } from '../data/index.js';
 import type { OptimizerOptions } from '../optim/optim.js';
-import type { BackendName } from '../model/backend/index.js';
+import type { ResolvedKernels } from '../model/backend/index.js';
 
 /** A gradient slot: where one shard's gradient sums go. Shard k of every step writes slot k. */
 export interface SlotBuffers {
@@ -36,8 +36,8 @@ export interface CarryBuffers {
 
 export interface WorkerInit {
   spec: ModelSpec;
-  /** The compute backend every worker creates on the arena (resolved once, in the main thread). */
-  kernels: BackendName;
+  /** The compute backend every worker creates on the arena, at this ISA (resolved once, in the main thread). */
+  kernels: ResolvedKernels;
   /** Step barriers and the abort flag (see SYNC_* below), and each task's phase. */
   sync: Int32Array;
   /** Per task k: [4k] loss sum, [4k+1] count, [4k+2] Σ g² of its part of the reduction; read in task order by all. */

@@ -76,7 +76,6 @@ function pickSpread<T>(xs: T[], n: number): T[] {
   return [...idx].sort((a, b) => a - b).map((i) => xs[i]);
 }
 
-/** The whole page. */
 /** Train points (raw and smoothed when there are many) and validation points of one metric. */
 function trainValSeries(train: MetricsRow[], val: MetricsRow[], y: (r: MetricsRow) => number | null | undefined): Series[] {
   const pts = train.map((r): [number, number | null | undefined] => [r.step, y(r)]);
@@ -89,6 +88,26 @@ function trainValSeries(train: MetricsRow[], val: MetricsRow[], y: (r: MetricsRo
   return series;
 }
 
+/** What every card reads: the rows by kind, whether it is a language model, the warm-up step. */
+interface Page {
+  data: ReportData;
+  cfg: ResolvedConfig | undefined;
+  lm: boolean;
+  train: MetricsRow[];
+  val: MetricsRow[];
+  /**
+   * Step 1 is logged alone and pays the warm-up (JIT compilation, worker start, first touches of
+   * memory): several times a later step. Timing cards draw it as a point of its own that does not
+   * set the y range, so it cannot flatten the steps after it (`steady` are the others).
+   */
+  warm: MetricsRow | undefined;
+  steady: MetricsRow[];
+}
+
+/** The page's cards, in order; each returns its HTML, or null when the run has nothing to show in it. */
+const CARDS: Array<(p: Page) => string | null> = [lossCard, accuracyCard, gradNormCard, throughputCard, profileCard, stepTimeCard, confusionOf, tagsOf, sampleCard];
+
+/** The whole page. */
 export function renderReport(data: ReportData): string {
   const rows = dedupeResumed(data.metrics ?? []).slice().sort((a, b) => a.step - b.step);
   const train = rows.filter((r) => r.kind === 'train');
@@ -99,100 +118,9 @@ export function renderReport(data: ReportData): string {
   const test: Record<string, number> = { ...(testRow ? { loss: testRow.loss ?? NaN, accuracy: testRow.accuracy ?? NaN } : {}), ...(data.test ?? {}) };
   if (lm && finite(test.loss) && test.perplexity === undefined) test.perplexity = Math.exp(test.loss);
   if (data.tagging?.spans) test['span F1'] = data.tagging.spans.f1;
-  const clipNorm = cfg?.train?.clipNorm;
-
-  const sections: string[] = [];
-
-  // ---- loss
-  const lossSeries = trainValSeries(train, val, (r) => r.loss);
-  sections.push(chartCard('Loss', lm ? 'Cross-entropy per predicted token (nats). Perplexity = e^loss.' : 'Cross-entropy per sequence label (nats).',
-    lineChart({ title: 'loss vs step', xLabel: 'step', yLabel: 'loss', series: lossSeries, yMin: 0 })));
-
-  // ---- accuracy
-  if ([...train, ...val].some((r) => finite(r.accuracy))) {
-    const accSeries = trainValSeries(train, val, (r) => r.accuracy);
-    sections.push(chartCard('Accuracy', lm ? 'Fraction of next tokens predicted right (argmax).' : data.tagging || cfg?.model?.task === 'tagging' ? 'Fraction of tokens tagged right.' : 'Fraction of sequences classified right.',
-      lineChart({ title: 'accuracy vs step', xLabel: 'step', yLabel: 'accuracy', series: accSeries, yMin: 0, yMax: 1, yFormat: (v) => `${Math.round(v * 100)}%` })));
-  }
-
-  // ---- gradient norm and clipping
-  const gn = train.filter((r) => finite(r.gradNorm));
-  if (gn.length > 0) {
-    const vals = gn.map((r) => r.gradNorm as number).filter((v) => v > 0);
-    const spread = vals.length ? Math.max(...vals) / Math.min(...vals) : 1;
-    const clipped = gn.filter((r) => r.clipped);
-    const series: Series[] = [
-      { name: 'gradient norm (before clipping)', color: C.train, points: gn.map((r) => [r.step, r.gradNorm]), width: 1.4 },
-      { name: `clipped (${clipped.length})`, color: C.clip, points: clipped.map((r) => [r.step, r.gradNorm]), style: 'dots' },
-    ];
-    const note = finite(clipNorm) && clipNorm > 0
-      ? `Global L2 norm of the gradient before clipping. Clipped to ${clipNorm} at ${clipped.length} of ${gn.length} logged steps (${(100 * clipped.length / gn.length).toFixed(1)}%).`
-      : 'Global L2 norm of the gradient. Clipping is off.';
-    sections.push(chartCard('Gradient norm', note, lineChart({
-      title: 'gradient norm vs step', xLabel: 'step', yLabel: '‖g‖', series, yLog: spread > 30,
-      hlines: finite(clipNorm) && clipNorm > 0 ? [{ y: clipNorm, label: `clip threshold ${clipNorm}`, color: C.threshold }] : [],
-    })));
-  }
-
-  // ---- throughput and timings. Step 1 is logged alone and pays the warm-up (JIT compilation,
-  // worker start, first touches of memory): several times a later step. It is drawn as a point of
-  // its own that does not set the y range, so it cannot flatten the steps after it.
   const warm = train[0]?.step === 1 && train.length > 1 ? train[0] : undefined;
-  const steady = warm ? train.slice(1) : train;
-  const num = (v: number) => shortNumber(+v.toPrecision(3));
-  const warmNote = (what: (v: number) => string, y: number | null | undefined) => !warm || !finite(y) ? ''
-    : ` Step 1 (warm-up: JIT compilation, worker start) ${what(y)}: drawn as open markers and kept out of the scale (▲ on the top edge when above it).`;
-  const warmSeries = (name: string, color: string, v: (r: MetricsRow) => number | null | undefined): Series[] =>
-    warm && finite(v(warm)) ? [{ name: `${name}, step 1 (warm-up)`, color, points: [[1, v(warm)]], offScale: true, hideInLegend: true }] : [];
-  if (train.some((r) => finite(r.tokensPerSec))) {
-    const tps = (r: MetricsRow) => r.tokensPerSec;
-    sections.push(chartCard('Throughput', `Target tokens per second of wall time.${warmNote((v) => `ran at ${num(v)} tokens/s`, warm?.tokensPerSec)}`, lineChart({
-      title: 'tokens per second', xLabel: 'step', yLabel: 'tokens / s', yMin: 0,
-      // A clipped step off the logEvery grid has a row without timings: left out, not drawn as a gap.
-      series: [{ name: 'tokens/s', color: C.train, points: steady.filter((r) => finite(tps(r))).map((r) => [r.step, tps(r)]) }, ...warmSeries('tokens/s', C.train, tps)],
-    })));
-  }
-  // ---- per-timestep gradient profile
-  const profiles = (data.stepGradNorms ?? []).filter((p) => p.norms?.some((v) => finite(v) && v > 0));
-  if (profiles.length > 0) {
-    const shown = pickSpread(profiles, PROFILE_COLORS.length);
-    const colors = pickSpread(PROFILE_COLORS, shown.length);
-    const series: Series[] = shown.map((p, i) => ({ name: `step ${p.step}`, color: colors[i], points: p.norms.map((v, t): [number, number] => [t + 1, v]) }));
-    const last = shown[shown.length - 1].norms;
-    const lo = last.find((v) => finite(v) && v > 0), hi = [...last].reverse().find((v) => finite(v) && v > 0);
-    const ratio = lo !== undefined && hi !== undefined ? hi / lo : NaN;
-    const cell = cfg?.model?.cell ?? 'rnn', layers = cfg?.model?.layers ?? 1;
-    const through = cell === 'lstm' ? 'through the cell state c<sub>t</sub> (scaled by the forget gate) and through W<sub>hh</sub> and the gates'
-      : cell === 'gru' ? 'through the update gate\'s direct path z ⊙ h<sub>t−1</sub> and through W<sub>hh</sub> and the gates'
-      : 'through W<sub>aa</sub> and tanh′';
-    const note = `‖∂L/∂a<sub>t</sub>‖, the norm of the loss gradient with respect to the hidden state at time t${layers > 1 ? ' of the top layer' : ''} (${cell === 'rnn' ? 'vanilla RNN' : cell.toUpperCase()}), averaged over a batch. ` +
-      (lm ? 'Every step has a loss, so each a_t also receives gradient from its own output. '
-        : `The loss is at the last step; the gradient flows back to earlier steps ${through}. `) +
-      `A curve falling towards t = 1 is the vanishing gradient` +
-      (finite(ratio) && ratio > 1 ? `: at step ${shown[shown.length - 1].step}, ‖∂L/∂a<sub>1</sub>‖ is ${shortNumber(+ratio.toPrecision(3))}× smaller than ‖∂L/∂a<sub>${last.length}</sub>‖.` : '.');
-    sections.push(chartCard('Gradient through time', note, lineChart({
-      title: 'gradient norm per timestep', xLabel: 'timestep t', yLabel: '‖∂L/∂aₜ‖', series, yLog: true, width: 1100, height: 340,
-    }), true));
-  }
-
-  if (train.some((r) => finite(r.fwdBwdMs) || finite(r.updateMs))) {
-    const phases: Array<[string, string, (r: MetricsRow) => number | undefined]> = [
-      ['forward + backward', C.fwd, (r) => r.fwdBwdMs], ['reduce', C.reduce, (r) => r.reduceMs], ['update', C.update, (r) => r.updateMs]];
-    const total = (r: MetricsRow) => (r.fwdBwdMs ?? 0) + (r.reduceMs ?? 0) + (r.updateMs ?? 0);
-    sections.push(chartCard('Time per step', `Milliseconds per step in each phase.${warmNote((v) => `took ${num(v)} ms in all`, warm && total(warm))}`, lineChart({
-      title: 'milliseconds per step', xLabel: 'step', yLabel: 'ms', yMin: 0,
-      series: [
-        ...phases.map(([name, color, v]): Series => ({ name, color, points: steady.filter((r) => finite(v(r))).map((r) => [r.step, v(r)]) })),
-        ...phases.flatMap(([name, color, v]) => warmSeries(name, color, v)),
-      ],
-    })));
-  }
-
-  // ---- confusion matrix
-  if (!lm && data.confusion && data.confusion.labels.length > 0) sections.push(confusionCard(data.confusion));
-  if (data.tagging) sections.push(tagsCard(data.tagging));
-
-  if (data.sample) sections.push(`<section class="card wide"><h2>Sample</h2><p class="note">${esc(data.sampleNote ?? 'Text generated by the model.')}</p><pre class="sample">${esc(data.sample)}</pre></section>`);
+  const page: Page = { data, cfg, lm, train, val, warm, steady: warm ? train.slice(1) : train };
+  const sections = CARDS.map((card) => card(page)).filter((html): html is string => html !== null);
 
   const generated = (data.generatedAt ?? new Date()).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
   return `<!DOCTYPE html>
@@ -217,6 +145,106 @@ ${cfg ? `<section class="card wide"><details><summary>Configuration</summary><pr
 </body>
 </html>
 `;
+}
+
+function lossCard({ train, val, lm }: Page): string {
+  return chartCard('Loss', lm ? 'Cross-entropy per predicted token (nats). Perplexity = e^loss.' : 'Cross-entropy per sequence label (nats).',
+    lineChart({ title: 'loss vs step', xLabel: 'step', yLabel: 'loss', series: trainValSeries(train, val, (r) => r.loss), yMin: 0 }));
+}
+
+function accuracyCard({ data, cfg, train, val, lm }: Page): string | null {
+  if (![...train, ...val].some((r) => finite(r.accuracy))) return null;
+  return chartCard('Accuracy', lm ? 'Fraction of next tokens predicted right (argmax).' : data.tagging || cfg?.model?.task === 'tagging' ? 'Fraction of tokens tagged right.' : 'Fraction of sequences classified right.',
+    lineChart({ title: 'accuracy vs step', xLabel: 'step', yLabel: 'accuracy', series: trainValSeries(train, val, (r) => r.accuracy), yMin: 0, yMax: 1, yFormat: (v) => `${Math.round(v * 100)}%` }));
+}
+
+/** The gradient norm before clipping, the clipped steps and the threshold. */
+function gradNormCard({ cfg, train }: Page): string | null {
+  const clipNorm = cfg?.train?.clipNorm;
+  const gn = train.filter((r) => finite(r.gradNorm));
+  if (gn.length === 0) return null;
+  const vals = gn.map((r) => r.gradNorm as number).filter((v) => v > 0);
+  const spread = vals.length ? Math.max(...vals) / Math.min(...vals) : 1;
+  const clipped = gn.filter((r) => r.clipped);
+  const series: Series[] = [
+    { name: 'gradient norm (before clipping)', color: C.train, points: gn.map((r) => [r.step, r.gradNorm]), width: 1.4 },
+    { name: `clipped (${clipped.length})`, color: C.clip, points: clipped.map((r) => [r.step, r.gradNorm]), style: 'dots' },
+  ];
+  const note = finite(clipNorm) && clipNorm > 0
+    ? `Global L2 norm of the gradient before clipping. Clipped to ${clipNorm} at ${clipped.length} of ${gn.length} logged steps (${(100 * clipped.length / gn.length).toFixed(1)}%).`
+    : 'Global L2 norm of the gradient. Clipping is off.';
+  return chartCard('Gradient norm', note, lineChart({
+    title: 'gradient norm vs step', xLabel: 'step', yLabel: '‖g‖', series, yLog: spread > 30,
+    hlines: finite(clipNorm) && clipNorm > 0 ? [{ y: clipNorm, label: `clip threshold ${clipNorm}`, color: C.threshold }] : [],
+  }));
+}
+
+const num = (v: number) => shortNumber(+v.toPrecision(3));
+/** The timing cards' sentence on step 1 (see Page.warm). */
+const warmNote = (warm: MetricsRow | undefined, what: (v: number) => string, y: number | null | undefined) => !warm || !finite(y) ? ''
+  : ` Step 1 (warm-up: JIT compilation, worker start) ${what(y)}: drawn as open markers and kept out of the scale (▲ on the top edge when above it).`;
+const warmSeries = (warm: MetricsRow | undefined, name: string, color: string, v: (r: MetricsRow) => number | null | undefined): Series[] =>
+  warm && finite(v(warm)) ? [{ name: `${name}, step 1 (warm-up)`, color, points: [[1, v(warm)]], offScale: true, hideInLegend: true }] : [];
+
+function throughputCard({ train, warm, steady }: Page): string | null {
+  if (!train.some((r) => finite(r.tokensPerSec))) return null;
+  const tps = (r: MetricsRow) => r.tokensPerSec;
+  return chartCard('Throughput', `Target tokens per second of wall time.${warmNote(warm, (v) => `ran at ${num(v)} tokens/s`, warm?.tokensPerSec)}`, lineChart({
+    title: 'tokens per second', xLabel: 'step', yLabel: 'tokens / s', yMin: 0,
+    // A clipped step off the logEvery grid has a row without timings: left out, not drawn as a gap.
+    series: [{ name: 'tokens/s', color: C.train, points: steady.filter((r) => finite(tps(r))).map((r) => [r.step, tps(r)]) }, ...warmSeries(warm, 'tokens/s', C.train, tps)],
+  }));
+}
+
+/** The per-timestep gradient profile: the vanishing gradient. */
+function profileCard({ data, cfg, lm }: Page): string | null {
+  const profiles = (data.stepGradNorms ?? []).filter((p) => p.norms?.some((v) => finite(v) && v > 0));
+  if (profiles.length === 0) return null;
+  const shown = pickSpread(profiles, PROFILE_COLORS.length);
+  const colors = pickSpread(PROFILE_COLORS, shown.length);
+  const series: Series[] = shown.map((p, i) => ({ name: `step ${p.step}`, color: colors[i], points: p.norms.map((v, t): [number, number] => [t + 1, v]) }));
+  const last = shown[shown.length - 1].norms;
+  const lo = last.find((v) => finite(v) && v > 0), hi = [...last].reverse().find((v) => finite(v) && v > 0);
+  const ratio = lo !== undefined && hi !== undefined ? hi / lo : NaN;
+  const cell = cfg?.model?.cell ?? 'rnn', layers = cfg?.model?.layers ?? 1;
+  const through = cell === 'lstm' ? 'through the cell state c<sub>t</sub> (scaled by the forget gate) and through W<sub>hh</sub> and the gates'
+    : cell === 'gru' ? 'through the update gate\'s direct path z ⊙ h<sub>t−1</sub> and through W<sub>hh</sub> and the gates'
+    : 'through W<sub>aa</sub> and tanh′';
+  const note = `‖∂L/∂a<sub>t</sub>‖, the norm of the loss gradient with respect to the hidden state at time t${layers > 1 ? ' of the top layer' : ''} (${cell === 'rnn' ? 'vanilla RNN' : cell.toUpperCase()}), averaged over a batch. ` +
+    (lm ? 'Every step has a loss, so each a_t also receives gradient from its own output. '
+      : `The loss is at the last step; the gradient flows back to earlier steps ${through}. `) +
+    `A curve falling towards t = 1 is the vanishing gradient` +
+    (finite(ratio) && ratio > 1 ? `: at step ${shown[shown.length - 1].step}, ‖∂L/∂a<sub>1</sub>‖ is ${shortNumber(+ratio.toPrecision(3))}× smaller than ‖∂L/∂a<sub>${last.length}</sub>‖.` : '.');
+  return chartCard('Gradient through time', note, lineChart({
+    title: 'gradient norm per timestep', xLabel: 'timestep t', yLabel: '‖∂L/∂aₜ‖', series, yLog: true, width: 1100, height: 340,
+  }), true);
+}
+
+/** Milliseconds per step in each phase: forward + backward, reduce, update. */
+function stepTimeCard({ train, warm, steady }: Page): string | null {
+  if (!train.some((r) => finite(r.fwdBwdMs) || finite(r.updateMs))) return null;
+  const phases: Array<[string, string, (r: MetricsRow) => number | undefined]> = [
+    ['forward + backward', C.fwd, (r) => r.fwdBwdMs], ['reduce', C.reduce, (r) => r.reduceMs], ['update', C.update, (r) => r.updateMs]];
+  const total = (r: MetricsRow) => (r.fwdBwdMs ?? 0) + (r.reduceMs ?? 0) + (r.updateMs ?? 0);
+  return chartCard('Time per step', `Milliseconds per step in each phase.${warmNote(warm, (v) => `took ${num(v)} ms in all`, warm && total(warm))}`, lineChart({
+    title: 'milliseconds per step', xLabel: 'step', yLabel: 'ms', yMin: 0,
+    series: [
+      ...phases.map(([name, color, v]): Series => ({ name, color, points: steady.filter((r) => finite(v(r))).map((r) => [r.step, v(r)]) })),
+      ...phases.flatMap(([name, color, v]) => warmSeries(warm, name, color, v)),
+    ],
+  }));
+}
+
+function confusionOf({ data, lm }: Page): string | null {
+  return !lm && data.confusion && data.confusion.labels.length > 0 ? confusionCard(data.confusion) : null;
+}
+
+function tagsOf({ data }: Page): string | null {
+  return data.tagging ? tagsCard(data.tagging) : null;
+}
+
+function sampleCard({ data }: Page): string | null {
+  return data.sample ? `<section class="card wide"><h2>Sample</h2><p class="note">${esc(data.sampleNote ?? 'Text generated by the model.')}</p><pre class="sample">${esc(data.sample)}</pre></section>` : null;
 }
 
 function chartCard(title: string, noteHtml: string, svg: string, wide = false): string {

@@ -7,7 +7,7 @@ import { makeLayout, allocParams, type Params } from '../model/params.js';
 import { SharedArena, arenaOf } from '../util/shared.js';
 import { stepKey } from '../util/prng.js';
 import { allocWorkspace, forwardBackward, forward, type Workspace } from '../model/rnn.js';
-import { createKernels, type BackendName } from '../model/backend/index.js';
+import { createKernels, type ResolvedKernels } from '../model/backend/index.js';
 import type { Batch } from '../model/batch.js';
 import { Optimizer, type OptimizerOptions } from '../optim/optim.js';
 import { applyUpdate, zeroGrad } from '../optim/step.js';
@@ -36,7 +36,7 @@ export class LocalTrainer {
     readonly spec: ModelSpec,
     maxB: number,
     maxT: number,
-    opts: { optimizer: OptimizerOptions; clipNorm: number; bpttWindow?: number; params?: Params; dropout?: number; seed?: number; stepLoss?: number; kernels?: BackendName },
+    opts: { optimizer: OptimizerOptions; clipNorm: number; bpttWindow?: number; params?: Params; dropout?: number; seed?: number; stepLoss?: number; kernels: ResolvedKernels },
   ) {
     this.clipNorm = opts.clipNorm;
     this.bpttWindow = opts.bpttWindow ?? 0;
@@ -48,7 +48,7 @@ export class LocalTrainer {
     // Gradient and moments in the parameters' arena: the optimizer step runs as one kernel of the backend.
     const arena = arenaOf(this.p.data) ?? new SharedArena(layout.size * 4 * 3);
     this.g = allocParams(layout, 'float32', arena);
-    this.ws = allocWorkspace(spec, maxB, maxT, createKernels(opts.kernels ?? 'js', arena));
+    this.ws = allocWorkspace(spec, maxB, maxT, createKernels(opts.kernels, arena));
     this.opt = new Optimizer(layout.size, opts.optimizer, arena);
   }
 

@@ -11,15 +11,15 @@
 import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve, relative } from 'node:path';
 import { createHash } from 'node:crypto';
-import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { ModelSpec } from '../model/spec.js';
 import { makeLayout, allocParams, type Params } from '../model/params.js';
 import { initParamsAsync } from '../model/init.js';
 import { Optimizer } from '../optim/optim.js';
 import { Coordinator, type TrainStepResult } from '../parallel/coordinator.js';
-import { resolveKernels, kernelsFromEnv } from '../model/backend/index.js';
-import { loadDataset, epochPlan, streamPlan, paddingFraction, longestExample, formatReport, segmentCounts, segment, leadingCounts, splitTokens, local, EpochBatches, type Dataset, type SplitName, type InMemoryData, type EpochPlan } from '../data/index.js';
+import { kernelsChoice, resolveKernels, type KernelsChoice, type ResolvedKernels } from '../model/backend/index.js';
+import { workerCount } from '../util/threads.js';
+import { loadDataset, epochPlan, streamPlan, paddingFraction, longestExample, formatReport, segmentCounts, segment, leadingCounts, splitTokens, local, EpochBatches, type Dataset, type SplitName, type InMemoryData, type EpochPlan, type EncodedSplit } from '../data/index.js';
 import { evaluateSegments } from '../parallel/evalsplit.js';
 import { loadConfig, checkConfig, type ResolvedConfig, type LoadedConfig, type Config } from '../config/load.js';
 import type { DataConfig } from '../config/types.js';
@@ -141,6 +141,8 @@ interface Resolved {
   cfg: ResolvedConfig;
   runDir: string;
   workers: number;
+  /** The compute backend: --kernels, else RNN_TRAINER_KERNELS, else train.kernels (which records the choice), resolved once. */
+  kernels: ResolvedKernels;
   /** The config's `out` was inside node_modules and the run writes under the current folder instead. */
   outMoved: boolean;
   /** RunOptions.output: the run writes its directory (false: nothing on disk). */
@@ -184,15 +186,16 @@ function resolveRun(o: RunOptions): Resolved {
   const sets = [...(o.set ?? [])];
   if (o.seed !== undefined) sets.push(`seed=${o.seed}`);
   if (o.workers !== undefined) sets.push(`train.workers=${o.workers}`);
-  const kernelsOverride = o.kernels ?? kernelsFromEnv();
-  if (kernelsOverride) sets.push(`train.kernels=${kernelsOverride}`);
   if (o.maxSteps !== undefined) sets.push(`train.maxSteps=${o.maxSteps}`);
   const loaded = typeof o.config === 'string' ? loadConfig(o.config, sets) : configObject(o.config, o, sets);
   const cfg = loaded.config;
   if (o.data !== undefined && cfg.data.source !== 'memory') {
     throw new ConfigError(`${loaded.file}: data.source is "${cfg.data.source}", and examples were passed in memory too; remove data.source (it is then "memory") or leave out the examples`);
   }
-  const workers = cfg.train.workers ?? availableParallelism();
+  const choice = kernelsChoice(o.kernels, cfg.train.kernels);
+  const kernels = resolveKernels(choice);
+  cfg.train.kernels = choice as KernelsChoice; // config.resolved.json and the checkpoints say what was chosen
+  const workers = workerCount(cfg.train.workers);
   let outDir = resolve(o.out ?? resolve(loaded.configDir, cfg.out));
   // A config shipped in an installed package (node_modules/rnn-trainer/configs/...): its runs go to
   // the current folder, not into node_modules, which the next `npm install` may delete.
@@ -201,7 +204,7 @@ function resolveRun(o: RunOptions): Resolved {
   const runDir = resolve(outDir, cfg.name);
   // The schema allows a single folder name only; this is the backstop: nothing outside --out.
   if (dirname(runDir) !== outDir || cfg.name === '.' || cfg.name === '..') throw new ConfigError(`name: ${JSON.stringify(cfg.name)} is not a single folder name inside ${outDir}`);
-  return { loaded, configFile: typeof o.config === 'string' ? loaded.file : null, cfg, runDir, workers, outMoved: inPackages, files: o.output !== false };
+  return { loaded, configFile: typeof o.config === 'string' ? loaded.file : null, cfg, runDir, workers, kernels, outMoved: inPackages, files: o.output !== false };
 }
 
 /** A config given as an object: `data.source` defaults to "memory" when examples come with it, and `out` to `runs`. */
@@ -343,7 +346,7 @@ class Run {
     }
     if (writer) setAsideCheckpoints(ckdir, runDir, resumed ? st.globalStep : -1, (t) => say('warning', t));
 
-    const kernels = resolveKernels(cfg.train.kernels);
+    const { kernels } = r;
     const kernelsName = `${kernels.name}/${kernels.isa}`;
     if (kernels.note) say('kernels', `kernels: ${kernels.note}`);
     // Said when the backend changed without the config saying so (auto on another machine or build).
@@ -355,7 +358,7 @@ class Run {
 
     // Language models carry each row's state from chunk to chunk: batches are streams (streamPlan).
     const carry = spec.task === 'many-to-many' && cfg.train.carryState;
-    const co = new Coordinator({ spec, workers, maxB, maxT, bpttWindow: cfg.train.bpttWindow, dropout: cfg.model.dropout, seed: cfg.seed, stepLoss: cfg.train.stepLoss, classWeights: classWeightsOf(cfg, data, r.loaded.file, say), carryState: carry, splits: data.splits, params, optimizer: opt, kernels: kernels.name, stallTimeoutMs: o.stallTimeoutMs, freezeTable: cfg.model.input !== 'onehot' && cfg.model.input.freeze === true, inject: o.inject?.rank === undefined || o.inject.rank === dist?.rank ? o.inject : undefined });
+    const co = new Coordinator({ spec, workers, maxB, maxT, bpttWindow: cfg.train.bpttWindow, dropout: cfg.model.dropout, seed: cfg.seed, stepLoss: cfg.train.stepLoss, classWeights: classWeightsOf(cfg, data, r.loaded.file, say), carryState: carry, splits: data.splits, params, optimizer: opt, kernels, stallTimeoutMs: o.stallTimeoutMs, freezeTable: cfg.model.input !== 'onehot' && cfg.model.input.freeze === true, inject: o.inject?.rank === undefined || o.inject.rank === dist?.rank ? o.inject : undefined });
     if (carry && st.carry) co.setCarried(st.carry);
     if (dist) {
       say('distributed', `distributed: ${dist.library}, ${dist.size} rank${dist.size > 1 ? 's' : ''} × ${workers} worker thread${workers > 1 ? 's' : ''} (${dist.hosts.map((h, k) => `rank ${k} on ${h}`).join(', ')})${dist.launched ? '' : '; not started by mpirun or srun, so this is one rank'}`);

@@ -10,7 +10,7 @@
 
 import { makeLayout, allocParams } from '../../model/params.js';
 import type { ModelSpec } from '../../model/spec.js';
-import { createKernels, type Kernels } from '../../model/backend/index.js';
+import { createKernels, type Kernels, type ResolvedKernels } from '../../model/backend/index.js';
 import { arenaOf } from '../../util/shared.js';
 import { Classifier } from '../../infer/classify.js';
 import { generateText, Stepper } from '../../infer/generate.js';
@@ -62,6 +62,9 @@ function showProbs(names: readonly string[], probs: ArrayLike<number>, top: numb
   $('probs-json').textContent = JSON.stringify(Array.from(names, (n, i) => [n, probs[i]]));
 }
 
+/** Plain SIMD128, which every browser with WebAssembly SIMD runs (relaxed SIMD is not everywhere): the bits of predict.js --kernels wasm on Node 20. */
+const PAGE_KERNELS: ResolvedKernels = { name: 'wasm', isa: 'simd128' };
+
 function main(): void {
   const m = loadModel();
   const lm = m.spec.task === 'many-to-many';
@@ -75,13 +78,13 @@ function main(): void {
     try {
       if (!lm) {
         if (text.value.trim() === '') throw new Error('type a text to classify');
-        classifier ??= new Classifier(m, 1);
+        classifier ??= new Classifier(m, 1, PAGE_KERNELS);
         const p = classifier.classify([text.value])[0];
         $('result').textContent = p.label;
         showProbs(m.labelNames, m.labelNames.map((l) => p.probs[l]), 20);
         return;
       }
-      kernels ??= createKernels('wasm', arenaOf(m.params.data)!);
+      kernels ??= createKernels(PAGE_KERNELS, arenaOf(m.params.data)!);
       const tokens = Number(num('tokens').value), temperature = Number(num('temperature').value), seed = Number(num('seed').value);
       if (!(Number.isInteger(tokens) && tokens >= 0)) throw new Error(`tokens must be an integer >= 0, got ${num('tokens').value}`);
       if (!(temperature >= 0)) throw new Error(`temperature must be >= 0, got ${num('temperature').value}`);

@@ -8,8 +8,9 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RawFactory, RawKernels } from './raw.js';
+import { ENV, nativeAddonEnv } from './env.js';
 
-/** The addon's ISA levels, best first; RNN_TRAINER_NATIVE_ISA forces one the CPU runs. */
+/** The addon's ISA levels, best first (RNN_TRAINER_NATIVE_ISA forces one: env.ts). */
 export type NativeIsa = 'avx512' | 'avx2' | 'generic';
 const LEVELS: readonly string[] = ['avx512', 'avx2', 'generic'];
 
@@ -41,7 +42,8 @@ let addon: Addon | { error: string } | undefined;
 function load(): Addon | { error: string } {
   if (addon) return addon;
   // RNN_TRAINER_NATIVE_ADDON names the addon file instead (tests: a missing one is a machine where the build failed).
-  const path = process.env.RNN_TRAINER_NATIVE_ADDON ? (existsSync(process.env.RNN_TRAINER_NATIVE_ADDON) ? process.env.RNN_TRAINER_NATIVE_ADDON : null) : nativeAddonPath();
+  const named = nativeAddonEnv();
+  const path = named ? (existsSync(named) ? named : null) : nativeAddonPath();
   if (!path) return (addon = { error: `native backend not built (${ADDON} is missing: with a C++ compiler installed, \`npm run build\` in a clone or \`npm rebuild rnn-trainer\` in a project that installed the package compiles it)` });
   try {
     return (addon = createRequire(import.meta.url)(path) as Addon);
@@ -57,24 +59,23 @@ export function nativeIsas(): NativeIsa[] {
 }
 
 /**
- * The native backend at `isa`, else at RNN_TRAINER_NATIVE_ISA (avx512|avx2|generic), else at the
+ * The native backend at `isa` (avx512|avx2|generic; `from` says who asked, in errors), else at the
  * best level this CPU runs; or why it cannot be had (not built, not loadable, level not supported,
  * or only the generic level on an x86 CPU without FMA, where the wasm kernels are faster).
  * Kernels need no scratch in the memory (scratchBytes 0): each instance packs into its own buffer,
  * allocated once at create().
  */
-export function nativeFactory(isa?: NativeIsa): RawFactory | { error: string } {
+export function nativeFactory(isa?: NativeIsa, from = 'requested'): RawFactory | { error: string } {
   const a = load();
   if ('error' in a) return a;
-  const want = isa ?? (process.env.RNN_TRAINER_NATIVE_ISA || undefined);
-  const from = isa ? 'requested' : 'RNN_TRAINER_NATIVE_ISA';
+  const want: string | undefined = isa;
   if (want !== undefined && !LEVELS.includes(want)) return { error: `native backend: ${from} ISA "${want}" is not one of ${LEVELS.join(', ')}` };
   if (want !== undefined && !(a.isas as string[]).includes(want)) {
     return { error: `native backend: ${from} ISA "${want}" does not run on this CPU (it runs ${a.isas.join(', ')})` };
   }
   const level = want ?? a.isas[0];
   if (!want && level === 'generic' && a.slowGeneric) {
-    return { error: 'native backend: this CPU has no AVX2+FMA, and the generic kernels emulate FMA in software (slower than wasm); RNN_TRAINER_NATIVE_ISA=generic forces them' };
+    return { error: `native backend: this CPU has no AVX2+FMA, and the generic kernels emulate FMA in software (slower than wasm); ${ENV.nativeIsa}=generic forces them` };
   }
   return {
     scratchBytes: 0,

@@ -13,7 +13,23 @@ import { Epi } from './raw.js';
 export { Epi };
 export type BackendName = 'js' | 'wasm' | 'native';
 export type KernelsChoice = 'auto' | BackendName;
+/** The backends: the one list (flags' choices, messages and the config's enum, which a test compares with it). */
 export const BACKENDS: readonly BackendName[] = ['js', 'wasm', 'native'];
+/** What a user may ask for: auto (the fastest that loads here) or a backend. */
+export const KERNELS_CHOICES: readonly KernelsChoice[] = ['auto', ...BACKENDS];
+
+/**
+ * The kernels choice, resolved once per command (resolveKernels): the backend and the ISA it runs
+ * at. It is passed on as a value (to the worker threads, evaluation, prediction, Model), and every
+ * thread creates exactly this backend at this ISA (createKernels), probing nothing again.
+ */
+export interface ResolvedKernels {
+  name: BackendName;
+  /** 'avx512', 'avx2', 'generic' (native); 'simd128', 'relaxed-simd128' (wasm); 'float32' (js). */
+  isa: string;
+  /** Why a faster backend was skipped (said once, in the run header). */
+  note?: string;
+}
 
 /**
  * Products describe their operands by strides, so nobody makes a transposed copy:

@@ -2,7 +2,7 @@
 // wasm-gen.mjs at build time (sgemm with a 4×8 register-blocked micro-kernel, a SIMD tanh and the
 // elementwise ops). Two binaries: relaxed SIMD (f32x4.relaxed_madd, i.e. FMA where the CPU has
 // it) where the engine validates it (Node 22+; Node 20 only with --experimental-wasm-relaxed-simd),
-// else plain SIMD128. RNN_TRAINER_WASM_RELAXED=0 forces SIMD128. The two give different bits
+// else plain SIMD128 (RNN_TRAINER_WASM_RELAXED=0 forces it: env.ts). The two give different bits
 // (fused vs separate multiply-add); each is deterministic in the sense of raw.ts.
 //
 // Each thread compiles the chosen module once, at its first wasmFactory(), and instantiates it
@@ -31,9 +31,9 @@ export function relaxedSimdSupported(): boolean {
   return WebAssembly.validate(relaxedBytes);
 }
 
-/** The ISA wasmFactory() picks here: relaxed where validated and not switched off by the environment. */
+/** The ISA wasmFactory() picks here: relaxed where it validates. */
 export function defaultWasmIsa(): WasmIsa {
-  return process.env.RNN_TRAINER_WASM_RELAXED !== '0' && relaxedSimdSupported() ? 'relaxed-simd128' : 'simd128';
+  return relaxedSimdSupported() ? 'relaxed-simd128' : 'simd128';
 }
 
 function moduleFor(isa: WasmIsa): WebAssembly.Module {
