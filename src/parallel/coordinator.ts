@@ -30,6 +30,7 @@ import {
 import { ShardRunner, Spin, arrive } from './shard.js';
 import { stateSize } from '../model/spec.js';
 import { UserError } from '../util/errors.js';
+import { StallWatchdog, stallSeconds } from './watchdog.js';
 import type { BioScheme } from '../model/metrics.js';
 import type { BackendName } from '../model/backend/index.js';
 
@@ -82,6 +83,8 @@ export interface CoordinatorOptions {
   freezeTable?: boolean;
 }
 
+/** The pool's least stall limit, ms (see StallWatchdog). */
+const POOL_STALL_FLOOR_MS = 120_000;
 /** How often a waiting step checks that every worker's OS thread still exists, ms. */
 const LIVENESS_MS = 250;
 /** How long a teardown waits for the threads to stop: a thread that vanished never reports its exit. */
@@ -180,8 +183,8 @@ export class Coordinator {
   private closed = false;
   /** Each worker's OS thread id, by its threadId (the workers post them): the liveness check. */
   private readonly tids = new Map<number, number>();
-  /** The slowest step so far, ms: the stall timeout scales with it. */
-  private slowestMs = 0;
+  /** The stall limit of a step's waits (it scales with the slowest step so far). */
+  private readonly watchdog: StallWatchdog;
   /** The worker threads' loop tasks while training (null: not running, e.g. during evaluation). */
   private loops: Promise<unknown>[] | null = null;
   /** Errors the loop tasks ended with (a worker thread that threw, died or left its loop). */
@@ -205,6 +208,7 @@ export class Coordinator {
     this.workers = Math.max(1, o.workers ?? availableParallelism());
     this.layout = makeLayout(o.spec);
     this.params = o.params;
+    this.watchdog = new StallWatchdog(o.stallTimeoutMs, POOL_STALL_FLOOR_MS);
     const arena: SharedArena | undefined = arenaOf(this.params.data);
     if (!arena) throw new Error('Coordinator: parameters must live in a SharedArena (allocParams float32)');
     const { m, v } = o.optimizer ?? {};
@@ -497,7 +501,7 @@ export class Coordinator {
     if (t.gradientOnly) { r.gradNorm = NaN; r.clipped = false; r.finite = true; } // the caller sums over the ranks first
     else { r.gradNorm = c.gradNorm; r.clipped = c.clipped; r.finite = c.finite && Number.isFinite(batchLoss); }
     const ms = performance.now() - t0;
-    this.slowestMs = Math.max(this.slowestMs, ms);
+    this.watchdog.saw(ms);
     if (onMain ? ms > LONG_STEP_MS : ms < SHORT_STEP_MS) this.onMain = !onMain;
     return this.stepResults;
   }
@@ -594,7 +598,7 @@ export class Coordinator {
   }
 
   private async sleepWhile(index: number, value: number, t0: number, start: number): Promise<void> {
-    const limit = this.stallLimit();
+    const limit = this.watchdog.limit();
     const loops = this.loops ? this.workers - this.loopsFrom : 0;
     let since = t0; // the stall clock: from the step's start, or once the loops' threads have started
     let checked = performance.now();
@@ -627,13 +631,8 @@ export class Coordinator {
     });
   }
 
-  /** 20 times the slowest step so far, at least 2 minutes (or --stall-timeout; 0: none), ms. */
-  private stallLimit(): number {
-    return this.o.stallTimeoutMs ?? Math.max(120_000, 20 * this.slowestMs);
-  }
-
   private stalled(limit: number): string {
-    return `no answer for ${(limit / 1000).toFixed(limit < 10_000 ? 1 : 0)} s (the slowest step so far took ${(this.slowestMs / 1000).toFixed(1)} s): a worker thread stopped answering`;
+    return `no answer for ${stallSeconds(limit)} (the slowest step so far took ${(this.watchdog.slowestMs / 1000).toFixed(1)} s): a worker thread stopped answering`;
   }
 
   /** A step failed (`e`: here, or StepAborted by a worker thread): stop every thread, and name what failed. */
@@ -748,23 +747,17 @@ export class Coordinator {
   }
 
   /**
-   * `all`, or a rejection when none of `runs` has finished for the stall limit (20 times the
-   * slowest step so far, at least 2 minutes; 0: none): a worker thread that stopped answering. The clock
-   * restarts at each finished task, so a long evaluation of many batches is not cut short.
+   * `all`, or a rejection when none of `runs` has finished for the stall limit (the watchdog's):
+   * a worker thread that stopped answering. The clock restarts at each finished task, so a long
+   * evaluation of many batches is not cut short.
    */
   private watched<T>(runs: Promise<unknown>[], all: Promise<T>): Promise<T> {
-    const limit = this.stallLimit();
     return new Promise<T>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const arm = () => {
-        clearTimeout(timer);
-        if (limit > 0) timer = setTimeout(() => reject(new Error(this.stalled(limit))), limit);
-      };
+      const watch = this.watchdog.arm((limit) => reject(new Error(this.stalled(limit))));
       // A thread that vanished is seen within LIVENESS_MS, whatever the stall limit.
       const live = HAS_TASKS ? setInterval(() => { const dead = this.vanished(); if (dead) reject(new Error(dead)); }, LIVENESS_MS) : undefined;
-      const done = () => { clearTimeout(timer); clearInterval(live); };
-      arm();
-      for (const r of runs) r.then(arm, () => {});
+      const done = () => { watch.stop(); clearInterval(live); };
+      for (const r of runs) r.then(watch.restart, () => {});
       all.then((v) => { done(); resolve(v); }, (e) => { done(); reject(e); });
     });
   }

@@ -36,6 +36,7 @@ import { ConfigError, UserError } from '../util/errors.js';
 import { arenaOf } from '../util/shared.js';
 import { sumSquares, copy } from '../model/kernels.js';
 import { tokenRows, clipScale } from '../optim/step.js';
+import { StallWatchdog, stallSeconds } from './watchdog.js';
 import { WorkerFailure, type Coordinator, type TrainStepResult } from './coordinator.js';
 import type { Layout } from '../model/params.js';
 import type { SplitName } from '../data/index.js';
@@ -72,6 +73,8 @@ const H_STEP = 0, H_STATUS = 1, H_ROWS = 2, H_LOSS = 3, H_COUNT = 4, H_CORRECT =
 const OK = 0, FAILED = 1, NOT_FINITE = 2;
 /** Bytes of a failed rank's message, exchanged after the header. */
 const NOTE_BYTES = 480;
+/** The ranks' least stall limit, ms (see StallWatchdog). */
+const RANKS_STALL_FLOOR_MS = 600_000;
 
 export class DistributedFailure extends UserError {
   constructor(message: string) {
@@ -115,7 +118,8 @@ export class Distributed {
   /** Whether an MPI launcher (mpirun, srun) started this process; else MPI_Init made it a single rank (a "singleton"). */
   readonly launched: boolean;
 
-  private constructor(private readonly mpi: MpiBinding) {
+  private constructor(private readonly mpi: MpiBinding, stallTimeoutMs: number | undefined) {
+    this.watchdog = new StallWatchdog(stallTimeoutMs, RANKS_STALL_FLOOR_MS);
     // Before MPI_Init: a singleton's MPI_Init sets these variables itself.
     this.launched = ['OMPI_COMM_WORLD_SIZE', 'PMI_SIZE', 'PMIX_RANK', 'SLURM_PROCID'].some((k) => process.env[k] !== undefined);
     const me = mpi.init();
@@ -126,8 +130,11 @@ export class Distributed {
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => this.onSignal(sig));
   }
 
-  /** MPI_Init through the binding; a clear error (exit 2) where it was not built. */
-  static async open(kind: DistributedKind): Promise<Distributed> {
+  /**
+   * MPI_Init through the binding; a clear error (exit 2) where it was not built. `stallTimeoutMs`:
+   * the stall limit of a step's collectives (--stall-timeout; 0: none; default: see watchdog).
+   */
+  static async open(kind: DistributedKind, stallTimeoutMs?: number): Promise<Distributed> {
     if (kind !== 'mpi') throw new ConfigError(`--distributed: expected mpi, found \`${kind}\``);
     const path = addonPath();
     if (!path) throw new ConfigError(`--distributed mpi: the MPI binding is not built (${ADDON} is missing): ${INSTALL}`);
@@ -137,7 +144,7 @@ export class Distributed {
     } catch (e) {
       throw new ConfigError(`--distributed mpi: cannot load ${path} (${(e as Error).message.split('\n')[0]}): ${INSTALL}`);
     }
-    const d = new Distributed(mpi);
+    const d = new Distributed(mpi, stallTimeoutMs);
     d.hosts = await d.gatherStrings(d.hosts[0], 'the host names');
     return d;
   }
@@ -150,36 +157,29 @@ export class Distributed {
   /**
    * A rank that stops answering without dying (hung, stopped, cut off by a network that drops
    * packets) would hold every other rank in a collective for ever, as mpirun sees no process end:
-   * the collectives of a step give up after this long (ms) and end the job with MPI_Abort. Default:
-   * 20 times the slowest step so far, at least 10 minutes (rank 0 writes a checkpoint while the
-   * others wait); 0 turns it off.
+   * the collectives of a step give up after the watchdog's limit and end the job with MPI_Abort
+   * (default at least 10 minutes: rank 0 writes a checkpoint while the others wait).
    */
-  stallTimeoutMs: number | undefined;
-  private slowestStepMs = 0;
-
-  private stallLimitMs(): number {
-    return this.stallTimeoutMs ?? Math.max(600_000, 20 * this.slowestStepMs);
-  }
+  private readonly watchdog: StallWatchdog;
 
   /** One collective, awaited; its name is what a signal, an MPI error or the stall limit names. `watched`: a step's, under the stall limit. */
   private async collective<T>(what: string, run: () => Promise<T>, watched = false): Promise<T> {
     this.waiting = what;
-    const limit = watched ? this.stallLimitMs() : 0;
-    const timer = limit > 0 ? setTimeout(() => this.stalled(what, limit), limit) : undefined;
+    const watch = watched ? this.watchdog.arm((limit) => this.stalled(what, limit)) : undefined;
     try {
       return await run();
     } catch (e) {
       throw new DistributedFailure(`${this.who(this.rank)}: ${this.stepName()}: ${what} across the ranks failed (${(e as Error).message}): a rank died or the network between the hosts failed. ` +
         'Nothing of this step was applied; continue from the newest checkpoint with --resume latest.');
     } finally {
-      clearTimeout(timer);
+      watch?.stop();
       this.waiting = null;
     }
   }
 
   /** The stall limit passed in a step's collective: say which, where and why, and end every rank. */
   private stalled(what: string, limit: number): void {
-    process.stderr.write(`\nerror: ${this.who(this.rank)}: ${this.stepName()}: no answer from the other ranks in ${what} for ${(limit / 1000).toFixed(limit < 10_000 ? 1 : 0)} s: ` +
+    process.stderr.write(`\nerror: ${this.who(this.rank)}: ${this.stepName()}: no answer from the other ranks in ${what} for ${stallSeconds(limit)}: ` +
       `a rank stopped answering (hung, stopped, or cut off by the network). Ending every rank with MPI_Abort; nothing of this step was applied, ` +
       `and the newest checkpoint is intact: continue with --resume latest (the limit is --stall-timeout).\n`);
     this.mpi.abort(1);
@@ -383,7 +383,7 @@ export class Distributed {
     const finite = c.finite && Number.isFinite(lossSum);
     const updateMs = finite ? await co.update(step, c.scale) : 0;
     const stepMs = performance.now() - ts;
-    this.slowestStepMs = Math.max(this.slowestStepMs, stepMs);
+    this.watchdog.saw(stepMs);
     this.totals.steps++;
     this.totals.bytes += 4 * len;
     this.totals.allreduceMs += allreduceMs;

@@ -148,8 +148,7 @@ interface Resolved {
 
 export async function trainRun(o: RunOptions): Promise<RunSummary> {
   const t0 = performance.now();
-  const dist = o.distributed ? await Distributed.open(o.distributed) : null;
-  if (dist) dist.stallTimeoutMs = o.stallTimeoutMs;
+  const dist = o.distributed ? await Distributed.open(o.distributed, o.stallTimeoutMs) : null;
   // Distributed: rank 0 alone writes files and reports; the other ranks only throw their errors.
   if (dist && dist.rank !== 0) o = { ...o, onStart: undefined, onStep: undefined, onValidation: undefined, onCheckpoint: undefined, onMessage: undefined };
   const r = resolveRun(o);
