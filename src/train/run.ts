@@ -17,7 +17,8 @@ import type { ModelSpec } from '../model/spec.js';
 import { makeLayout, allocParams, type Params } from '../model/params.js';
 import { initParamsAsync } from '../model/init.js';
 import { Optimizer } from '../optim/optim.js';
-import { Coordinator, type TrainStepResult } from '../parallel/coordinator.js';
+import { Coordinator } from '../parallel/coordinator.js';
+import { LocalStep, type TrainStep } from '../parallel/step.js';
 import { resolveKernels, kernelsFromEnv } from '../model/backend/index.js';
 import { loadDataset, epochPlan, streamPlan, paddingFraction, longestExample, formatReport, type Dataset, type SplitName, type InMemoryData, type EpochPlan, type EncodedSplit } from '../data/index.js';
 import { loadConfig, checkConfig, type ResolvedConfig, type LoadedConfig, type Config } from '../config/load.js';
@@ -40,7 +41,7 @@ import type { RunMessage, StartEvent, StepEvent, EvalMetrics, ValidationEvent, C
 export type { RunMessage, StartEvent, StepEvent, EvalMetrics, ValidationEvent, CheckpointEvent, RunSummary, EvaluationEvent } from './events.js';
 import { RunLock } from './lock.js';
 import { checkMemory, memoryNeed, type MemoryPlan } from './memory.js';
-import { Distributed, type DistributedKind } from '../parallel/distributed.js';
+import { Distributed, DistributedStep, type DistributedKind } from '../parallel/distributed.js';
 import { decodeCheckpoint, encodeCheckpoint } from '../checkpoint/codec.js';
 import { generateText } from '../infer/generate.js';
 import { decodeTokens, SPECIALS } from '../data/index.js';
@@ -241,8 +242,6 @@ class Run {
   /** RunOptions.output: false keeps the checkpoints in memory (the last, and the best validation's). */
   private readonly files: boolean;
   private readonly kept: { last?: Kept; best?: Kept } = {};
-  /** Distributed: a rank saw the AbortSignal in the last step, so every rank stops. */
-  private agreedStop = false;
   /** What validation runs on: the validation split, or its first sequences within train.validateTokens. */
   private readonly valSplit: EncodedSplit;
   /** Row kinds metrics.jsonl already holds for the final step of a run resumed after it finished: not logged again. */
@@ -264,6 +263,7 @@ class Run {
     private readonly st: TrainingData,
     private readonly ckdir: CheckpointDir,
     private readonly co: Coordinator,
+    private readonly path: TrainStep,
     private readonly metrics: Pick<MetricsLog, 'append' | 'close'>,
     private readonly kernelsName: string,
     private readonly dist: Distributed | null,
@@ -358,12 +358,14 @@ class Run {
     if (dist) {
       say('distributed', `distributed: ${dist.library}, ${dist.size} rank${dist.size > 1 ? 's' : ''} × ${workers} worker thread${workers > 1 ? 's' : ''} (${dist.hosts.map((h, k) => `rank ${k} on ${h}`).join(', ')})${dist.launched ? '' : '; not started by mpirun or srun, so this is one rank'}`);
       await dist.checkSame([['config', cfg], ['training data', fingerprint], ['parameters and optimizer state', new Uint8Array(params.data.buffer, params.data.byteOffset, params.data.byteLength)], ['training state', JSON.stringify(st)]]);
-      dist.prepare(layout, co, spec.V, maxB, maxT);
     }
+    // The step path: the pool's step, or over the ranks that step decorated with the MPI exchange.
+    const local = new LocalStep(co, dist ? undefined : o.signal);
+    const path: TrainStep = dist ? new DistributedStep(dist, local, o.signal) : local;
     // A fresh start by --resume auto drops the rows of the attempt that left no checkpoint.
     const metrics = writer ? new MetricsLog(runDir, resumed ? { resumeStep: st.globalStep } : o.resume === 'auto' ? { resumeStep: 0 } : {}) : { append: noop, close: noop };
     if (writer) trimProfiles(runDir, resumed ? st.globalStep : 0);
-    return new Run(o, r, say, t0, resumed, data, fingerprint, spec, params, opt, rng, st, ckdir, co, metrics, kernelsName, dist, told);
+    return new Run(o, r, say, t0, resumed, data, fingerprint, spec, params, opt, rng, st, ckdir, co, path, metrics, kernelsName, dist, told);
   }
 
   private elapsed(): number {
@@ -383,7 +385,8 @@ class Run {
       await this.epochs();
       // However the run ends here (done, --max-steps, stopped), its last state is on disk.
       if (lastCheckpointStep(this.lastCheckpoint) !== st.globalStep) await this.save();
-      if (this.dist) this.say('distributed', this.dist.summary());
+      const traffic = this.path.summary();
+      if (traffic) this.say('distributed', traffic);
       // Resumed after it had finished (--resume auto of a requeued job, say): nothing was trained,
       // so the final evaluations already in metrics.jsonl are computed again for the summary only.
       if (this.writer && this.resumedAt === st.globalStep && !this.interrupted) {
@@ -411,7 +414,7 @@ class Run {
       this.co.setOrder('train', plan.order);
       if (st.batchInEpoch === 0) this.say('epoch', `epoch ${st.epoch + 1}/${cfg.train.epochs}: ${plan.batchStarts.length - 1} batches, padding ${(paddingFraction(this.data.splits.train, plan) * 100).toFixed(1)}%`);
       while (st.batchInEpoch < plan.batchStarts.length - 1) {
-        if (this.dist ? this.agreedStop : this.o.signal?.aborted) { this.interrupted = true; return; }
+        if (this.path.stopped()) { this.interrupted = true; return; }
         if (st.globalStep >= this.maxSteps) return;
         await this.step(plan);
         const step = st.globalStep;
@@ -443,12 +446,7 @@ class Run {
     const ts = performance.now();
     const lr = (this.opt.opts.lr = plateauLr(lrAt(cfg, step, cfg.train.epochs * this.batchesPerEpoch), st.lrScale, cfg.train.plateau));
     const off = plan.batchStarts[k], n = plan.batchStarts[k + 1] - off;
-    let g: TrainStepResult;
-    if (this.dist) {
-      const d = await this.dist.trainStep(this.co, step, 'train', plan.order, off, n, cfg.train.clipNorm, this.o.signal?.aborted ?? false);
-      this.agreedStop = d.stop;
-      g = d;
-    } else g = await this.co.step(step, 'train', off, n, cfg.train.clipNorm);
+    const g = await this.path.step({ step, split: 'train', order: plan.order, off, n, clipNorm: cfg.train.clipNorm });
     const lossMean = g.lossSum / g.count;
     if (!Number.isFinite(lossMean)) throw nonFinite(step, 'loss', this.lastCheckpoint);
     if (!g.finite) throw nonFinite(step, 'gradient', this.lastCheckpoint);
