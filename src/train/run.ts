@@ -216,6 +216,40 @@ function configObject(raw: ConfigInput, o: RunOptions, sets: string[]): LoadedCo
   return { config: checkConfig(c, { label: 'config', configDir, overrides: sets }), configDir, file: 'config' };
 }
 
+type Say = (kind: RunMessage['kind'], text: string) => void;
+
+/** What a Run is made of (Run.open builds it from the options, the data and the checkpoint). */
+interface RunContext {
+  o: RunOptions;
+  r: Resolved;
+  say: Say;
+  /** When trainRun began (performance.now()). */
+  t0: number;
+  /** The checkpoint resumed from, or null for a fresh start. */
+  resumed: Resumed | null;
+  data: Dataset;
+  /** The training data's fingerprint (resume checks it). */
+  fingerprint: string;
+  spec: ModelSpec;
+  params: Params;
+  opt: Optimizer;
+  rng: Rng;
+  /** The training state: counters, best so far, RNG, carried states (from the checkpoint, or fresh). */
+  st: TrainingData;
+  ckdir: CheckpointDir;
+  /** The worker pool: evaluation, carried states, the gradient profile. */
+  co: Coordinator;
+  /** The training step (LocalStep over co, or DistributedStep decorating it). */
+  path: TrainStep;
+  metrics: Pick<MetricsLog, 'append' | 'close'>;
+  /** "name/isa" of the compute backend. */
+  kernelsName: string;
+  /** The MPI job (rank 0 alone writes), or null for one process. */
+  dist: Distributed | null;
+  /** onMessage's promises not yet awaited. */
+  told: Told;
+}
+
 /** Everything of a run between its start and its summary. */
 class Run {
   private lastCheckpoint: string | null;
@@ -248,28 +282,29 @@ class Run {
   private logged = new Set<MetricsRow['kind']>();
   private readonly resumedAt: number | null;
 
-  private constructor(
-    private readonly o: RunOptions,
-    private readonly r: Resolved,
-    private readonly say: (kind: RunMessage['kind'], text: string) => void,
-    private readonly t0: number,
-    resumed: Resumed | null,
-    private readonly data: Dataset,
-    private readonly fingerprint: string,
-    private readonly spec: ModelSpec,
-    private readonly params: Params,
-    private readonly opt: Optimizer,
-    private readonly rng: Rng,
-    private readonly st: TrainingData,
-    private readonly ckdir: CheckpointDir,
-    private readonly co: Coordinator,
-    private readonly path: TrainStep,
-    private readonly metrics: Pick<MetricsLog, 'append' | 'close'>,
-    private readonly kernelsName: string,
-    private readonly dist: Distributed | null,
-    /** onMessage's promises not yet awaited. */
-    private readonly told: Told,
-  ) {
+  private readonly o: RunOptions;
+  private readonly r: Resolved;
+  private readonly say: Say;
+  private readonly t0: number;
+  private readonly data: Dataset;
+  private readonly fingerprint: string;
+  private readonly spec: ModelSpec;
+  private readonly params: Params;
+  private readonly opt: Optimizer;
+  private readonly rng: Rng;
+  private readonly st: TrainingData;
+  private readonly ckdir: CheckpointDir;
+  private readonly co: Coordinator;
+  private readonly path: TrainStep;
+  private readonly metrics: RunContext['metrics'];
+  private readonly kernelsName: string;
+  private readonly dist: Distributed | null;
+  private readonly told: Told;
+
+  private constructor(c: RunContext) {
+    ({ o: this.o, r: this.r, say: this.say, t0: this.t0, data: this.data, fingerprint: this.fingerprint, spec: this.spec, params: this.params, opt: this.opt, rng: this.rng,
+      st: this.st, ckdir: this.ckdir, co: this.co, path: this.path, metrics: this.metrics, kernelsName: this.kernelsName, dist: this.dist, told: this.told } = c);
+    const { r, data, resumed, dist } = c;
     this.writer = !dist || dist.rank === 0;
     this.files = r.files;
     const cfg = r.cfg;
@@ -365,7 +400,7 @@ class Run {
     // A fresh start by --resume auto drops the rows of the attempt that left no checkpoint.
     const metrics = writer ? new MetricsLog(runDir, resumed ? { resumeStep: st.globalStep } : o.resume === 'auto' ? { resumeStep: 0 } : {}) : { append: noop, close: noop };
     if (writer) trimProfiles(runDir, resumed ? st.globalStep : 0);
-    return new Run(o, r, say, t0, resumed, data, fingerprint, spec, params, opt, rng, st, ckdir, co, path, metrics, kernelsName, dist, told);
+    return new Run({ o, r, say, t0, resumed, data, fingerprint, spec, params, opt, rng, st, ckdir, co, path, metrics, kernelsName, dist, told });
   }
 
   private elapsed(): number {
