@@ -33,7 +33,6 @@ import { UserError } from '../util/errors.js';
 import { StallWatchdog, stallSeconds } from './watchdog.js';
 import type { BioScheme } from '../model/metrics.js';
 import type { BackendName } from '../model/backend/index.js';
-import type { StepBatch } from './step.js';
 
 /** The compiled worker. Tests run the TypeScript sources, but worker threads always load dist/. */
 function workerFile(): string {
@@ -105,6 +104,17 @@ export interface TrainStepResult extends Omit<UpdateStats, 'scale'> {
   /** The slot sum and the optimizer update (slowest worker of each). */
   reduceMs: number;
   updateMs: number;
+}
+
+/** One step's batch (the step path's, step.ts): order[off, off+n) of `split`, global step `step` (1-based). */
+export interface StepBatch {
+  step: number;
+  split: SplitName;
+  order: Int32Array;
+  off: number;
+  n: number;
+  /** train.clipNorm (0: none). */
+  clipNorm: number;
 }
 
 /** A step's figures before its update: loss sums, shards, phase times. */

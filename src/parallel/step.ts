@@ -10,19 +10,9 @@
 // A SummedGradient is made from a PartGradient only, once, and update() takes only the one of the
 // step in flight: no update before the gradient, none twice, no rows set from outside.
 
-import type { SplitName } from '../data/index.js';
-import type { Coordinator, PartGradient, SummedGradient, TrainStepResult } from './coordinator.js';
+import type { Coordinator, PartGradient, StepBatch, SummedGradient, TrainStepResult } from './coordinator.js';
 
-/** One step's batch: order[off, off+n) of `split`, global step `step` (1-based). */
-export interface StepBatch {
-  step: number;
-  split: SplitName;
-  order: Int32Array;
-  off: number;
-  n: number;
-  /** train.clipNorm (0: none). */
-  clipNorm: number;
-}
+export type { StepBatch } from './coordinator.js';
 
 /** Distributed steps' figures on top of a step's (DistributedStep). */
 export interface ExchangeStats {
