@@ -1,6 +1,6 @@
 // `mpirun -np R node dist/src/bench/bench.js --mpi`: the cost of the distributed step's allreduce
 // beside the step, on the reference workloads. Every rank trains the same random batches
-// (bench.ts's randomSplit, one seed) with `--workers` threads through Distributed.trainStep, which
+// (bench.ts's randomSplit, one seed) with `--workers` threads through DistributedStep, whose exchange
 // times its one MPI_Allreduce and counts its payload: 4 · (touched rows · width + dense values)
 // bytes. Rank 0 prints medians over the measured steps (after 2 warm-up steps).
 
@@ -9,7 +9,8 @@ import type { ModelSpec } from '../model/spec.js';
 import { makeLayout, allocParams } from '../model/params.js';
 import { initParams } from '../model/init.js';
 import { Coordinator, type CoordinatorOptions } from '../parallel/coordinator.js';
-import { Distributed } from '../parallel/distributed.js';
+import { Distributed, DistributedStep } from '../parallel/distributed.js';
+import { LocalStep } from '../parallel/step.js';
 import { tokenRows } from '../optim/step.js';
 import { Optimizer, defaultOptimizer } from '../optim/optim.js';
 import { Rng } from '../util/prng.js';
@@ -46,12 +47,12 @@ export async function benchMpi(o: MpiBenchOptions): Promise<void> {
         const co = new Coordinator({ spec, workers, maxB: w.B, maxT: w.T, bpttWindow: 0, splits: { train: split }, params: p, optimizer: opt, kernels: o.kernels });
         const order = Int32Array.from({ length: split.count }, (_, i) => i);
         co.setOrder('train', order);
-        dist.prepare(p.layout, co, spec.V, w.B, w.T);
+        const path = new DistributedStep(dist, new LocalStep(co));
         const step: number[] = [], allreduce: number[] = [], bytes: number[] = [];
         try {
           for (let s = 1; s <= o.steps + 2; s++) {
             const t0 = performance.now();
-            const r = await dist.trainStep(co, s, 'train', order, ((s - 1) % BATCHES) * w.B, w.B, 0);
+            const r = await path.step({ step: s, split: 'train', order, off: ((s - 1) % BATCHES) * w.B, n: w.B, clipNorm: 0 });
             if (s <= 2) continue;
             step.push(performance.now() - t0);
             allreduce.push(r.allreduceMs);

@@ -58,6 +58,16 @@ export function clipScale(sumSq: number, count: number, clipNorm: number): Updat
   return { gradNorm, clipped, finite: true, scale };
 }
 
+/**
+ * The update of a batch from its totals (every step path decides by this): clipScale of Σ g²,
+ * and nothing to apply (finite false) when the loss sum is not finite either.
+ */
+export function stepUpdate(lossSum: number, count: number, sumSq: number, clipNorm: number): UpdateStats {
+  const c = clipScale(sumSq, count, clipNorm);
+  if (!Number.isFinite(lossSum)) c.finite = false;
+  return c;
+}
+
 /** prepareUpdate, then the optimizer step in this thread (the single-process loop), on the backend `k` when given. */
 export function applyUpdate(
   p: Params, g: Params, rows: Int32Array, nRows: number, count: number, opt: Optimizer, clipNorm: number, k?: Kernels,

@@ -18,7 +18,7 @@ import type { ModelSpec } from '../model/spec.js';
 import { makeLayout, allocParams, type Params, type Layout } from '../model/params.js';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { sharedBuffer, sharedInt32, arenaOf, type SharedArena } from '../util/shared.js';
-import { tokenRows, clipScale, type UpdateStats } from '../optim/step.js';
+import { tokenRows, stepUpdate, type UpdateStats } from '../optim/step.js';
 import type { Optimizer } from '../optim/optim.js';
 import { local, type EncodedSplit, type SplitName } from '../data/index.js';
 import { shardWindow } from '../data/shards.js';
@@ -29,6 +29,7 @@ import {
 import { ShardRunner, Spin, arrive } from './shard.js';
 import { stateSize } from '../model/spec.js';
 import { UserError } from '../util/errors.js';
+import { StallWatchdog, stallSeconds } from './watchdog.js';
 import type { BioScheme } from '../model/metrics.js';
 import type { ResolvedKernels } from '../model/backend/index.js';
 import { workerCount } from '../util/threads.js';
@@ -82,6 +83,8 @@ export interface CoordinatorOptions {
   freezeTable?: boolean;
 }
 
+/** The pool's least stall limit, ms (see StallWatchdog). */
+const POOL_STALL_FLOOR_MS = 120_000;
 /** How often a waiting step checks that every worker's OS thread still exists, ms. */
 const LIVENESS_MS = 250;
 /** How long a teardown waits for the threads to stop: a thread that vanished never reports its exit. */
@@ -103,10 +106,57 @@ export interface TrainStepResult extends Omit<UpdateStats, 'scale'> {
   updateMs: number;
 }
 
-/** A rank's part of a distributed step (Coordinator.gradient). */
-export interface LocalGradient extends Omit<TrainStepResult, keyof UpdateStats> {
-  /** The token rows nonzero in `grad` (this rank's union of touched rows). */
-  rows: Int32Array;
+/** One step's batch (the step path's, step.ts): order[off, off+n) of `split`, global step `step` (1-based). */
+export interface StepBatch {
+  step: number;
+  split: SplitName;
+  order: Int32Array;
+  off: number;
+  n: number;
+  /** train.clipNorm (0: none). */
+  clipNorm: number;
+}
+
+/** A step's figures before its update: loss sums, shards, phase times. */
+type GradientStats = Omit<TrainStepResult, keyof UpdateStats | 'updateMs'>;
+
+/**
+ * A rank's part of a distributed step's gradient (Coordinator.gradient), summed over its workers
+ * into `grad`, which is nonzero in the dense part [denseStart, size) and the token rows `rows`
+ * only (rows of `width` values). The exchange sums `grad` (and the carried states' rows
+ * [lo, hi) of `carry`) over the ranks in place, then summed() gives what update() applies.
+ */
+export class PartGradient {
+  private used = false;
+  constructor(
+    readonly batch: StepBatch,
+    /** This rank's loss sums and timings. */
+    readonly stats: GradientStats,
+    readonly grad: Float32Array,
+    readonly rows: Int32Array,
+    readonly width: number,
+    readonly denseStart: number,
+    /** Language models carrying state: every batch row's carried state (S values a row); this rank's shards hold rows [lo, hi), the others' are to be summed in. */
+    readonly carry: { S: number; state: Float32Array; lo: number; hi: number } | null,
+    /** Wake the worker threads ahead of the update (they spin through the exchange instead of sleeping). */
+    readonly wake: () => void,
+  ) {}
+
+  /**
+   * The batch's whole gradient, once `grad` (and the carried states) hold the sum over the ranks:
+   * its nonzero token rows rows[0, u), the batch's loss sum, count and correct over the ranks,
+   * and Σ g² of the summed gradient (the same bits on every rank).
+   */
+  summed(t: { rows: Int32Array; u: number; lossSum: number; count: number; correct: number; sumSq: number }): SummedGradient {
+    if (this.used) throw new Error('PartGradient.summed: this gradient was summed already');
+    this.used = true;
+    return new SummedGradient(this, t);
+  }
+}
+
+/** A step's gradient summed over the ranks (PartGradient.summed): what Coordinator.update applies. */
+export class SummedGradient {
+  constructor(readonly part: PartGradient, readonly totals: Readonly<Parameters<PartGradient['summed']>[0]>) {}
 }
 
 export interface EvalResult { lossSum: number; count: number; correct: number; confusion: number[] | null; spans?: [number, number, number] }
@@ -177,11 +227,13 @@ export class Coordinator {
   private readonly unionCounts: Int32Array;
   /** Which of the workers' two union buffers this step's token rows go to. */
   private cur: 0 | 1 = 0;
+  /** A distributed step's part gradient, between gradient() and update(). */
+  private pending: PartGradient | null = null;
   private closed = false;
   /** Each worker's OS thread id, by its threadId (the workers post them): the liveness check. */
   private readonly tids = new Map<number, number>();
-  /** The slowest step so far, ms: the stall timeout scales with it. */
-  private slowestMs = 0;
+  /** The stall limit of a step's waits (it scales with the slowest step so far). */
+  private readonly watchdog: StallWatchdog;
   /** The worker threads' loop tasks while training (null: not running, e.g. during evaluation). */
   private loops: Promise<unknown>[] | null = null;
   /** Errors the loop tasks ended with (a worker thread that threw, died or left its loop). */
@@ -205,6 +257,7 @@ export class Coordinator {
     this.workers = workerCount(o.workers);
     this.layout = makeLayout(o.spec);
     this.params = o.params;
+    this.watchdog = new StallWatchdog(o.stallTimeoutMs, POOL_STALL_FLOOR_MS);
     const arena: SharedArena | undefined = arenaOf(this.params.data);
     if (!arena) throw new Error('Coordinator: parameters must live in a SharedArena (allocParams float32)');
     const { m, v } = o.optimizer ?? {};
@@ -338,32 +391,53 @@ export class Coordinator {
 
   /**
    * A rank's part of a distributed step: the gradient sums of shards [rank·W, (rank+1)·W) of the
-   * batch cut into ranks·W shards, summed over this rank's slots into `grad` (nonzero in the dense
-   * part and the returned token rows only). Nothing is updated: the caller sums `grad` over the
-   * ranks, then calls update().
+   * batch cut into ranks·W shards, summed over this rank's slots into `grad`. Nothing is updated:
+   * the caller sums the part over the ranks, then calls update() with it.
    */
-  async gradient(step: number, split: SplitName, off: number, n: number, rank: number, ranks: number): Promise<LocalGradient> {
+  async gradient(b: StepBatch, rank: number, ranks: number): Promise<PartGradient> {
     this.optimizer();
+    if (this.pending) throw new Error('Coordinator.gradient: the last step\'s gradient was not applied');
+    const { step, split, off, n } = b;
     await this.turn();
     this.feed(split, off, n);
     const W = this.workers;
     const shards = this.shards(split, off, n, ranks * W).slice(rank * W, (rank + 1) * W);
     this.beforeStep(step, split, off, shards, { step: 0, clipNorm: 0, gradientOnly: true });
     const results = await this.runStep(step);
-    return { ...this.totals(results, shards.length), rows: this.unions[this.cur].subarray(0, this.unionCounts[this.cur]) };
+    const { width, denseStart } = tokenRows(this.layout);
+    // This rank's rows of the batch carry its shards' states; the others' rows are summed in.
+    const lo = shards.length > 0 ? shards[0][0] - off : 0, hi = shards.length > 0 ? shards[shards.length - 1][0] + shards[shards.length - 1][1] - off : 0;
+    const carry = this.carry && { S: this.carry.S, state: this.carry.state[0], lo, hi };
+    const { updateMs: _, ...stats } = this.totals(results, shards.length);
+    return (this.pending = new PartGradient(b, stats, this.grad.data as Float32Array, this.unions[this.cur].subarray(0, this.unionCounts[this.cur]), width, denseStart, carry, () => this.prewake()));
   }
 
   /**
-   * The token rows nonzero in `grad` after the ranks' allreduce (a superset of this rank's): the
-   * next step zeroes these.
+   * The second phase of a distributed step: `g`, the pending part summed over the ranks, becomes
+   * the gradient (its token rows are the ones the next step zeroes; the carried states the
+   * batch's), then the clipping and the optimizer step, each thread its slice; nothing is updated
+   * when the loss or the gradient is not finite (the result says so).
    */
-  setRows(rows: Int32Array, n: number): void {
-    this.unions[this.cur].set(rows.subarray(0, n));
-    this.unionCounts[this.cur] = n;
+  async update(g: SummedGradient): Promise<TrainStepResult> {
+    this.optimizer();
+    const part = g.part, t = g.totals, b = part.batch;
+    if (part !== this.pending) throw new Error('Coordinator.update: not the gradient of the step in flight');
+    this.pending = null;
+    this.unions[this.cur].set(t.rows.subarray(0, t.u));
+    this.unionCounts[this.cur] = t.u;
+    if (this.carry) for (let i = 0; i < b.n; i++) this.carry.ids[0][i] = b.order[b.off + i];
+    const u = stepUpdate(t.lossSum, t.count, t.sumSq, b.clipNorm);
+    const updateMs = u.finite ? await this.applyUpdate(b.step, u.scale) : 0;
+    return { ...part.stats, lossSum: t.lossSum, count: t.count, correct: t.correct, updateMs, gradNorm: u.gradNorm, clipped: u.clipped, finite: u.finite };
+  }
+
+  /** What a distributed step's exchange buffers are sized by: the layout, the largest batch's rows, the carried state's size, the arena. */
+  exchangeShape(): { layout: Layout; V: number; maxB: number; maxT: number; carryS: number; arena: SharedArena } {
+    return { layout: this.layout, V: this.o.spec.V, maxB: this.o.maxB, maxT: this.o.maxT, carryS: this.carry?.S ?? 0, arena: arenaOf(this.grad.data)! };
   }
 
   /** The optimizer step with gradient scale·grad, each thread its slice (after gradient() and the allreduce). */
-  async update(step: number, scale: number): Promise<number> {
+  private async applyUpdate(step: number, scale: number): Promise<number> {
     const opt = this.optimizer();
     const W = this.workers, optStep = opt.step + 1, t0 = performance.now();
     for (let k = 0; k < W; k++) {
@@ -492,11 +566,11 @@ export class Coordinator {
     // order, as they add them). A fused step's threads do not need them; the caller does.
     let batchLoss = 0, batchCount = 0, sumSq = 0;
     for (let k = 0; k < W; k++) { batchLoss += this.partials[4 * k]; batchCount += this.partials[4 * k + 1]; sumSq += this.partials[4 * k + 2]; }
-    const c = clipScale(sumSq, batchCount, t.update.clipNorm);
+    const c = stepUpdate(batchLoss, batchCount, sumSq, t.update.clipNorm);
     if (t.gradientOnly) { r.gradNorm = NaN; r.clipped = false; r.finite = true; } // the caller sums over the ranks first
-    else { r.gradNorm = c.gradNorm; r.clipped = c.clipped; r.finite = c.finite && Number.isFinite(batchLoss); }
+    else { r.gradNorm = c.gradNorm; r.clipped = c.clipped; r.finite = c.finite; }
     const ms = performance.now() - t0;
-    this.slowestMs = Math.max(this.slowestMs, ms);
+    this.watchdog.saw(ms);
     if (onMain ? ms > LONG_STEP_MS : ms < SHORT_STEP_MS) this.onMain = !onMain;
     return this.stepResults;
   }
@@ -524,7 +598,7 @@ export class Coordinator {
    * before sleeping. Distributed training calls it before the allreduce, so that the update
    * after it finds them awake, not asleep in Atomics.wait.
    */
-  prewake(): void {
+  private prewake(): void {
     if (this.loops) Atomics.notify(this.sync, SYNC_STEP);
   }
 
@@ -593,7 +667,7 @@ export class Coordinator {
   }
 
   private async sleepWhile(index: number, value: number, t0: number, start: number): Promise<void> {
-    const limit = this.stallLimit();
+    const limit = this.watchdog.limit();
     const loops = this.loops ? this.workers - this.loopsFrom : 0;
     let since = t0; // the stall clock: from the step's start, or once the loops' threads have started
     let checked = performance.now();
@@ -626,13 +700,8 @@ export class Coordinator {
     });
   }
 
-  /** 20 times the slowest step so far, at least 2 minutes (or --stall-timeout; 0: none), ms. */
-  private stallLimit(): number {
-    return this.o.stallTimeoutMs ?? Math.max(120_000, 20 * this.slowestMs);
-  }
-
   private stalled(limit: number): string {
-    return `no answer for ${(limit / 1000).toFixed(limit < 10_000 ? 1 : 0)} s (the slowest step so far took ${(this.slowestMs / 1000).toFixed(1)} s): a worker thread stopped answering`;
+    return `no answer for ${stallSeconds(limit)} (the slowest step so far took ${(this.watchdog.slowestMs / 1000).toFixed(1)} s): a worker thread stopped answering`;
   }
 
   /** A step failed (`e`: here, or StepAborted by a worker thread): stop every thread, and name what failed. */
@@ -662,11 +731,6 @@ export class Coordinator {
       if (c > 0) { this.stepNorms[t] = s / c; T = t + 1; }
     }
     this.stepNormsT = T;
-  }
-
-  /** Training's carried states in place (rows × stateSize, and each row's chunk id), or null without carryState. */
-  trainCarry(): { S: number; state: Float32Array; ids: Int32Array } | null {
-    return this.carry ? { S: this.carry.S, state: this.carry.state[0], ids: this.carry.ids[0] } : null;
   }
 
   /** The carried states of training (for a checkpoint), or undefined without carryState. */
@@ -747,23 +811,17 @@ export class Coordinator {
   }
 
   /**
-   * `all`, or a rejection when none of `runs` has finished for the stall limit (20 times the
-   * slowest step so far, at least 2 minutes; 0: none): a worker thread that stopped answering. The clock
-   * restarts at each finished task, so a long evaluation of many batches is not cut short.
+   * `all`, or a rejection when none of `runs` has finished for the stall limit (the watchdog's):
+   * a worker thread that stopped answering. The clock restarts at each finished task, so a long
+   * evaluation of many batches is not cut short.
    */
   private watched<T>(runs: Promise<unknown>[], all: Promise<T>): Promise<T> {
-    const limit = this.stallLimit();
     return new Promise<T>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const arm = () => {
-        clearTimeout(timer);
-        if (limit > 0) timer = setTimeout(() => reject(new Error(this.stalled(limit))), limit);
-      };
+      const watch = this.watchdog.arm((limit) => reject(new Error(this.stalled(limit))));
       // A thread that vanished is seen within LIVENESS_MS, whatever the stall limit.
       const live = HAS_TASKS ? setInterval(() => { const dead = this.vanished(); if (dead) reject(new Error(dead)); }, LIVENESS_MS) : undefined;
-      const done = () => { clearTimeout(timer); clearInterval(live); };
-      arm();
-      for (const r of runs) r.then(arm, () => {});
+      const done = () => { watch.stop(); clearInterval(live); };
+      for (const r of runs) r.then(watch.restart, () => {});
       all.then((v) => { done(); resolve(v); }, (e) => { done(); reject(e); });
     });
   }

@@ -1,5 +1,7 @@
 // Data-parallel training across processes and hosts on MPI (`train.js --distributed mpi`, under
-// mpirun or srun). Every rank holds the whole model and runs its own worker pool; a step is:
+// mpirun or srun). Every rank holds the whole model and runs its own worker pool; its step path
+// is DistributedStep, the local step (step.ts) decorated with the exchange between the local
+// step's two phases (1 and 5 below are the local step's own code). A step is:
 //
 //   1. gradient   each rank cuts the batch by the single-process rule into ranks × W token-balanced
 //                 shards and runs shards [rank·W, (rank+1)·W) on its W workers, which sum their
@@ -35,10 +37,10 @@ import { performance } from 'node:perf_hooks';
 import { ConfigError, UserError } from '../util/errors.js';
 import { arenaOf } from '../util/shared.js';
 import { sumSquares, copy } from '../model/kernels.js';
-import { tokenRows, clipScale } from '../optim/step.js';
-import { WorkerFailure, type Coordinator, type TrainStepResult } from './coordinator.js';
-import type { Layout } from '../model/params.js';
-import type { SplitName } from '../data/index.js';
+import { tokenRows } from '../optim/step.js';
+import { StallWatchdog, stallSeconds } from './watchdog.js';
+import { WorkerFailure, type PartGradient, type SummedGradient } from './coordinator.js';
+import type { ExchangeStats, LocalStep, StepBatch, StepStats, TrainStep } from './step.js';
 
 /** The binding (native/mpi/mpi.cc). Collectives are in place, one at a time. */
 interface MpiBinding {
@@ -72,6 +74,8 @@ const H_STEP = 0, H_STATUS = 1, H_ROWS = 2, H_LOSS = 3, H_COUNT = 4, H_CORRECT =
 const OK = 0, FAILED = 1, NOT_FINITE = 2;
 /** Bytes of a failed rank's message, exchanged after the header. */
 const NOTE_BYTES = 480;
+/** The ranks' least stall limit, ms (see StallWatchdog). */
+const RANKS_STALL_FLOOR_MS = 600_000;
 
 export class DistributedFailure extends UserError {
   constructor(message: string) {
@@ -80,12 +84,45 @@ export class DistributedFailure extends UserError {
   }
 }
 
-export interface DistributedStepResult extends TrainStepResult {
-  /** Bytes of this step's allreduce payload, and its wall time (ms). */
-  allreduceBytes: number;
-  allreduceMs: number;
-  /** Some rank was asked to stop (its AbortSignal) during this step: every rank stops after it. */
-  stop: boolean;
+/**
+ * The step path over the ranks: a LocalStep decorated with the exchange between its two phases,
+ * gradient → exchange (agree, rows, allreduce) → update. The clipping and the optimizer step are
+ * the local step's (Coordinator.update): every rank applies the same sum.
+ */
+export class DistributedStep implements TrainStep {
+  /** Some rank was asked to stop (its AbortSignal) during the last step: every rank stops after it. */
+  private agreedStop = false;
+
+  constructor(private readonly mpi: Distributed, private readonly local: LocalStep, private readonly signal?: AbortSignal) {
+    mpi.prepare(local.exchangeShape());
+  }
+
+  async step(b: StepBatch): Promise<StepStats & ExchangeStats> {
+    const ts = performance.now();
+    const stop = this.signal?.aborted ?? false;
+    this.mpi.begin(b.step);
+    // 1. this rank's shards (a failure is told to every rank in the exchange)
+    let part: PartGradient | null = null, failure = '';
+    try {
+      part = await this.local.gradient(b, this.mpi.rank, this.mpi.size);
+    } catch (e) {
+      failure = e instanceof WorkerFailure ? `a worker thread failed (${e.detail})` : e instanceof Error ? e.message : String(e);
+    }
+    const x = await this.mpi.exchange(b.step, part, failure, stop);
+    // 5. the update, from the sum (the same on every rank)
+    const r = await this.local.update(x.summed);
+    this.agreedStop = x.stop;
+    this.mpi.counted(performance.now() - ts, x);
+    return { ...r, allreduceBytes: x.allreduceBytes, allreduceMs: x.allreduceMs };
+  }
+
+  stopped(): boolean {
+    return this.agreedStop;
+  }
+
+  summary(): string {
+    return this.mpi.summary();
+  }
 }
 
 export class Distributed {
@@ -115,7 +152,8 @@ export class Distributed {
   /** Whether an MPI launcher (mpirun, srun) started this process; else MPI_Init made it a single rank (a "singleton"). */
   readonly launched: boolean;
 
-  private constructor(private readonly mpi: MpiBinding) {
+  private constructor(private readonly mpi: MpiBinding, stallTimeoutMs: number | undefined) {
+    this.watchdog = new StallWatchdog(stallTimeoutMs, RANKS_STALL_FLOOR_MS);
     // Before MPI_Init: a singleton's MPI_Init sets these variables itself.
     this.launched = ['OMPI_COMM_WORLD_SIZE', 'PMI_SIZE', 'PMIX_RANK', 'SLURM_PROCID'].some((k) => process.env[k] !== undefined);
     const me = mpi.init();
@@ -126,8 +164,11 @@ export class Distributed {
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => this.onSignal(sig));
   }
 
-  /** MPI_Init through the binding; a clear error (exit 2) where it was not built. */
-  static async open(kind: DistributedKind): Promise<Distributed> {
+  /**
+   * MPI_Init through the binding; a clear error (exit 2) where it was not built. `stallTimeoutMs`:
+   * the stall limit of a step's collectives (--stall-timeout; 0: none; default: see watchdog).
+   */
+  static async open(kind: DistributedKind, stallTimeoutMs?: number): Promise<Distributed> {
     if (kind !== 'mpi') throw new ConfigError(`--distributed: expected mpi, found \`${kind}\``);
     const path = addonPath();
     if (!path) throw new ConfigError(`--distributed mpi: the MPI binding is not built (${ADDON} is missing): ${INSTALL}`);
@@ -137,7 +178,7 @@ export class Distributed {
     } catch (e) {
       throw new ConfigError(`--distributed mpi: cannot load ${path} (${(e as Error).message.split('\n')[0]}): ${INSTALL}`);
     }
-    const d = new Distributed(mpi);
+    const d = new Distributed(mpi, stallTimeoutMs);
     d.hosts = await d.gatherStrings(d.hosts[0], 'the host names');
     return d;
   }
@@ -150,36 +191,29 @@ export class Distributed {
   /**
    * A rank that stops answering without dying (hung, stopped, cut off by a network that drops
    * packets) would hold every other rank in a collective for ever, as mpirun sees no process end:
-   * the collectives of a step give up after this long (ms) and end the job with MPI_Abort. Default:
-   * 20 times the slowest step so far, at least 10 minutes (rank 0 writes a checkpoint while the
-   * others wait); 0 turns it off.
+   * the collectives of a step give up after the watchdog's limit and end the job with MPI_Abort
+   * (default at least 10 minutes: rank 0 writes a checkpoint while the others wait).
    */
-  stallTimeoutMs: number | undefined;
-  private slowestStepMs = 0;
-
-  private stallLimitMs(): number {
-    return this.stallTimeoutMs ?? Math.max(600_000, 20 * this.slowestStepMs);
-  }
+  private readonly watchdog: StallWatchdog;
 
   /** One collective, awaited; its name is what a signal, an MPI error or the stall limit names. `watched`: a step's, under the stall limit. */
   private async collective<T>(what: string, run: () => Promise<T>, watched = false): Promise<T> {
     this.waiting = what;
-    const limit = watched ? this.stallLimitMs() : 0;
-    const timer = limit > 0 ? setTimeout(() => this.stalled(what, limit), limit) : undefined;
+    const watch = watched ? this.watchdog.arm((limit) => this.stalled(what, limit)) : undefined;
     try {
       return await run();
     } catch (e) {
       throw new DistributedFailure(`${this.who(this.rank)}: ${this.stepName()}: ${what} across the ranks failed (${(e as Error).message}): a rank died or the network between the hosts failed. ` +
         'Nothing of this step was applied; continue from the newest checkpoint with --resume latest.');
     } finally {
-      clearTimeout(timer);
+      watch?.stop();
       this.waiting = null;
     }
   }
 
   /** The stall limit passed in a step's collective: say which, where and why, and end every rank. */
   private stalled(what: string, limit: number): void {
-    process.stderr.write(`\nerror: ${this.who(this.rank)}: ${this.stepName()}: no answer from the other ranks in ${what} for ${(limit / 1000).toFixed(limit < 10_000 ? 1 : 0)} s: ` +
+    process.stderr.write(`\nerror: ${this.who(this.rank)}: ${this.stepName()}: no answer from the other ranks in ${what} for ${stallSeconds(limit)}: ` +
       `a rank stopped answering (hung, stopped, or cut off by the network). Ending every rank with MPI_Abort; nothing of this step was applied, ` +
       `and the newest checkpoint is intact: continue with --resume latest (the limit is --stall-timeout).\n`);
     this.mpi.abort(1);
@@ -284,42 +318,33 @@ export class Distributed {
    * Allocate the step's buffers once: rows of a batch of maxB × maxT tokens at most (and V), the
    * pack buffer in the parameters' arena: rows · width + dense + the carried states of maxB rows.
    */
-  prepare(layout: Layout, co: Coordinator, V: number, maxB: number, maxT: number): void {
+  prepare(shape: ReturnType<LocalStep['exchangeShape']>): void {
+    const { layout, V, maxB, maxT, carryS, arena } = shape;
     const { width, denseStart } = tokenRows(layout);
     const maxRows = Math.min(V, maxB * maxT);
-    const carry = co.trainCarry();
-    const arena = arenaOf(co.grad.data);
-    if (!arena) throw new Error('Distributed.prepare: the gradient must live in a SharedArena');
     this.heads = new Float64Array(H_WORDS * this.size);
     this.rowCounts = new Int32Array(this.size);
     this.allRows = new Int32Array(maxRows * this.size);
     this.union = new Int32Array(maxRows);
     this.mark = new Uint8Array(V);
     this.notes = new Uint8Array(NOTE_BYTES * this.size);
-    this.pack = arena.float32(maxRows * width + (layout.size - denseStart) + (carry ? maxB * carry.S : 0));
+    this.pack = arena.float32(maxRows * width + (layout.size - denseStart) + maxB * carryS);
   }
 
   /**
-   * One training step on order[off, off+n) of `split` over all ranks (see the top of this file).
-   * The optimizer's lr must be set. `stop`: this rank was asked to stop (every rank learns it).
+   * Steps 2 to 4 of a distributed step (see the top of this file), between this rank's gradient
+   * (`part`, or null and `failure` when it failed) and the update: the ranks agree, then the
+   * part's gradient and carried states are summed over the ranks in place. `stop`: this rank was
+   * asked to stop (every rank learns it).
    */
-  async trainStep(co: Coordinator, step: number, split: SplitName, order: Int32Array, off: number, n: number, clipNorm: number, stop = false): Promise<DistributedStepResult> {
-    const ts = performance.now();
-    this.step = step;
-    const layout = co.layout, { width, denseStart } = tokenRows(layout), size = layout.size, R = this.size, W = co.workers;
-
-    // 1. this rank's shards
-    let local: Awaited<ReturnType<Coordinator['gradient']>> | null = null, status = OK, note = '';
-    try {
-      local = await co.gradient(step, split, off, n, this.rank, R);
-      if (!Number.isFinite(local.lossSum)) { status = NOT_FINITE; note = 'its loss is not finite (NaN or infinity)'; }
-    } catch (e) {
-      status = FAILED;
-      note = e instanceof WorkerFailure ? `a worker thread failed (${e.detail})` : e instanceof Error ? e.message : String(e);
-    }
+  async exchange(step: number, part: PartGradient | null, failure: string, stop: boolean): Promise<{ summed: SummedGradient; stop: boolean } & ExchangeStats> {
+    const R = this.size;
+    let status = OK, note = failure;
+    if (!part) status = FAILED;
+    else if (!Number.isFinite(part.stats.lossSum)) { status = NOT_FINITE; note = 'its loss is not finite (NaN or infinity)'; }
 
     // 2. agree on the step and that every rank is ok
-    this.head.set([step, status, local?.rows.length ?? 0, local?.lossSum ?? 0, local?.count ?? 0, local?.correct ?? 0, stop ? 1 : 0]);
+    this.head.set([step, status, part?.rows.length ?? 0, part?.stats.lossSum ?? 0, part?.stats.count ?? 0, part?.stats.correct ?? 0, stop ? 1 : 0]);
     await this.collective('MPI_Allgather of the step header', () => this.mpi.allgather(this.head, this.heads), true);
     const h = (r: number, w: number) => this.heads[r * H_WORDS + w];
     for (let r = 0; r < R; r++) {
@@ -335,7 +360,7 @@ export class Distributed {
     }
     let lossSum = 0, count = 0, correct = 0, stopAll = false;
     for (let r = 0; r < R; r++) { lossSum += h(r, H_LOSS); count += h(r, H_COUNT); correct += h(r, H_CORRECT); stopAll ||= h(r, H_STOP) !== 0; }
-    const l = local!;
+    const l = part!;
 
     // 3. the union of the ranks' touched rows, in rank order
     for (let r = 0; r < R; r++) this.rowCounts[r] = h(r, H_ROWS);
@@ -349,49 +374,41 @@ export class Distributed {
     for (let i = 0; i < u; i++) this.mark[this.union[i]] = 0;
 
     // 4. pack [rows of the union | dense part | carried states of the batch rows], ONE allreduce, unpack
-    const grad = co.grad.data as Float32Array, pack = this.pack, dense = size - denseStart;
+    const { grad, width, denseStart, carry } = l, size = grad.length, pack = this.pack, dense = size - denseStart, n = l.batch.n;
     for (let i = 0; i < u; i++) copy(pack, i * width, grad, this.union[i] * width, width); // no view per row: thousands a step
     pack.set(grad.subarray(denseStart, size), u * width);
     let len = u * width + dense;
-    const carry = co.trainCarry();
     if (carry) {
       // This rank's rows carry its shards' states; the others' are zero here, so the sum is every row's.
-      const shards = co.shards(split, off, n, R * W);
-      const mine = shards.slice(this.rank * W, (this.rank + 1) * W);
-      const lo = mine.length > 0 ? mine[0][0] - off : 0, hi = mine.length > 0 ? mine[mine.length - 1][0] + mine[mine.length - 1][1] - off : 0;
       const rows = pack.subarray(len, len + n * carry.S).fill(0);
-      rows.set(carry.state.subarray(lo * carry.S, hi * carry.S), lo * carry.S);
+      rows.set(carry.state.subarray(carry.lo * carry.S, carry.hi * carry.S), carry.lo * carry.S);
       len += n * carry.S;
     }
     // The worker threads' loops went to sleep after the gradient: wake them now, so they spin
     // through the allreduce and the update finds them awake (no wake-up on its critical path).
-    co.prewake();
+    l.wake();
     const ta = performance.now();
     await this.collective(`MPI_Allreduce of the gradient (${u} token rows, ${dense} dense values)`, () => this.mpi.allreduce(pack.subarray(0, len), 'sum'), true);
     const allreduceMs = performance.now() - ta;
     const sumSq = sumSquares(pack, 0, u * width + dense);
     for (let i = 0; i < u; i++) copy(grad, this.union[i] * width, pack, i * width, width);
     grad.set(pack.subarray(u * width, u * width + dense), denseStart);
-    co.setRows(this.union, u);
-    if (carry) {
-      carry.state.set(pack.subarray(u * width + dense, len));
-      for (let b = 0; b < n; b++) carry.ids[b] = order[off + b];
-    }
+    if (carry) carry.state.set(pack.subarray(u * width + dense, len));
+    return { summed: l.summed({ rows: this.union, u, lossSum, count, correct, sumSq }), stop: stopAll, allreduceBytes: 4 * len, allreduceMs };
+  }
 
-    // 5. clipping from the summed gradient (the same on every rank), then the update
-    const c = clipScale(sumSq, count, clipNorm);
-    const finite = c.finite && Number.isFinite(lossSum);
-    const updateMs = finite ? await co.update(step, c.scale) : 0;
-    const stepMs = performance.now() - ts;
-    this.slowestStepMs = Math.max(this.slowestStepMs, stepMs);
+  /** Step `step` begins: what errors and signals name. */
+  begin(step: number): void {
+    this.step = step;
+  }
+
+  /** A step took `stepMs` with this exchange: the summary's totals and the stall limit. */
+  counted(stepMs: number, x: ExchangeStats): void {
+    this.watchdog.saw(stepMs);
     this.totals.steps++;
-    this.totals.bytes += 4 * len;
-    this.totals.allreduceMs += allreduceMs;
+    this.totals.bytes += x.allreduceBytes;
+    this.totals.allreduceMs += x.allreduceMs;
     this.totals.stepMs += stepMs;
-    return {
-      lossSum, count, correct, shards: l.shards, fwdBwdMsMax: l.fwdBwdMsMax, fwdBwdMsMean: l.fwdBwdMsMean, reduceMs: l.reduceMs, updateMs,
-      gradNorm: c.gradNorm, clipped: c.clipped, finite, allreduceBytes: 4 * len, allreduceMs, stop: stopAll,
-    };
   }
 
   /**

@@ -15,7 +15,7 @@ import { allocWorkspace, forwardBackward, forward, type Workspace } from '../mod
 import { allocBatch, type Batch } from '../model/batch.js';
 import { createKernels } from '../model/backend/index.js';
 import { fillBatch, continuesChunk, type EncodedSplit } from '../data/index.js';
-import { zeroGrad, tokenRows, clipScale } from '../optim/step.js';
+import { zeroGrad, tokenRows, stepUpdate } from '../optim/step.js';
 import { argmaxRow, fill } from '../model/kernels.js';
 import { updateRange, adamConsts } from '../optim/optim.js';
 import { SharedArena } from '../util/shared.js';
@@ -202,8 +202,8 @@ export class ShardRunner {
     const { partials, sync } = this.init;
     let batchLoss = 0, batchCount = 0, sumSq = 0;
     for (let k = 0; k < t.W; k++) { batchLoss += partials[4 * k]; batchCount += partials[4 * k + 1]; sumSq += partials[4 * k + 2]; }
-    const c = clipScale(sumSq, batchCount, t.update.clipNorm);
-    const finite = c.finite && Number.isFinite(batchLoss);
+    const c = stepUpdate(batchLoss, batchCount, sumSq, t.update.clipNorm);
+    const finite = c.finite;
     if (finite) {
       Atomics.store(sync, SYNC_PHASE + t.k, PHASE_UPDATE);
       const o = t.update;

@@ -16,7 +16,8 @@ import type { ModelSpec } from '../model/spec.js';
 import { makeLayout, allocParams, type Params } from '../model/params.js';
 import { initParamsAsync } from '../model/init.js';
 import { Optimizer } from '../optim/optim.js';
-import { Coordinator, type TrainStepResult } from '../parallel/coordinator.js';
+import { Coordinator } from '../parallel/coordinator.js';
+import { LocalStep, type TrainStep } from '../parallel/step.js';
 import { kernelsChoice, resolveKernels, type KernelsChoice, type ResolvedKernels } from '../model/backend/index.js';
 import { workerCount } from '../util/threads.js';
 import { loadDataset, epochPlan, streamPlan, paddingFraction, longestExample, formatReport, segmentCounts, segment, leadingCounts, splitTokens, local, EpochBatches, type Dataset, type SplitName, type InMemoryData, type EpochPlan, type EncodedSplit } from '../data/index.js';
@@ -41,7 +42,7 @@ import type { RunMessage, StartEvent, StepEvent, EvalMetrics, ValidationEvent, C
 export type { RunMessage, StartEvent, StepEvent, EvalMetrics, ValidationEvent, CheckpointEvent, RunSummary, EvaluationEvent } from './events.js';
 import { RunLock } from './lock.js';
 import { checkMemory, memoryNeed, type MemoryPlan } from './memory.js';
-import { Distributed, type DistributedKind } from '../parallel/distributed.js';
+import { Distributed, DistributedStep, type DistributedKind } from '../parallel/distributed.js';
 import { decodeCheckpoint, encodeCheckpoint } from '../checkpoint/codec.js';
 import { generateText } from '../infer/generate.js';
 import { decodeTokens, SPECIALS } from '../data/index.js';
@@ -151,8 +152,7 @@ interface Resolved {
 
 export async function trainRun(o: RunOptions): Promise<RunSummary> {
   const t0 = performance.now();
-  const dist = o.distributed ? await Distributed.open(o.distributed) : null;
-  if (dist) dist.stallTimeoutMs = o.stallTimeoutMs;
+  const dist = o.distributed ? await Distributed.open(o.distributed, o.stallTimeoutMs) : null;
   // Distributed: rank 0 alone writes files and reports; the other ranks only throw their errors.
   if (dist && dist.rank !== 0) o = { ...o, onStart: undefined, onStep: undefined, onValidation: undefined, onCheckpoint: undefined, onMessage: undefined };
   const r = resolveRun(o);
@@ -220,6 +220,40 @@ function configObject(raw: ConfigInput, o: RunOptions, sets: string[]): LoadedCo
   return { config: checkConfig(c, { label: 'config', configDir, overrides: sets }), configDir, file: 'config' };
 }
 
+type Say = (kind: RunMessage['kind'], text: string) => void;
+
+/** What a Run is made of (Run.open builds it from the options, the data and the checkpoint). */
+interface RunContext {
+  o: RunOptions;
+  r: Resolved;
+  say: Say;
+  /** When trainRun began (performance.now()). */
+  t0: number;
+  /** The checkpoint resumed from, or null for a fresh start. */
+  resumed: Resumed | null;
+  data: Dataset;
+  /** The training data's fingerprint (resume checks it). */
+  fingerprint: string;
+  spec: ModelSpec;
+  params: Params;
+  opt: Optimizer;
+  rng: Rng;
+  /** The training state: counters, best so far, RNG, carried states (from the checkpoint, or fresh). */
+  st: TrainingData;
+  ckdir: CheckpointDir;
+  /** The worker pool: evaluation, carried states, the gradient profile. */
+  co: Coordinator;
+  /** The training step (LocalStep over co, or DistributedStep decorating it). */
+  path: TrainStep;
+  metrics: Pick<MetricsLog, 'append' | 'close'>;
+  /** "name/isa" of the compute backend. */
+  kernelsName: string;
+  /** The MPI job (rank 0 alone writes), or null for one process. */
+  dist: Distributed | null;
+  /** onMessage's promises not yet awaited. */
+  told: Told;
+}
+
 /** Everything of a run between its start and its summary. */
 class Run {
   private lastCheckpoint: string | null;
@@ -246,35 +280,35 @@ class Run {
   /** RunOptions.output: false keeps the checkpoints in memory (the last, and the best validation's). */
   private readonly files: boolean;
   private readonly kept: { last?: Kept; best?: Kept } = {};
-  /** Distributed: a rank saw the AbortSignal in the last step, so every rank stops. */
-  private agreedStop = false;
   /** What validation runs on: the validation split, or its first sequences within train.validateTokens (how many of each segment). */
   private readonly valPart: { counts: number[]; tokens: number };
   /** Row kinds metrics.jsonl already holds for the final step of a run resumed after it finished: not logged again. */
   private logged = new Set<MetricsRow['kind']>();
   private readonly resumedAt: number | null;
 
-  private constructor(
-    private readonly o: RunOptions,
-    private readonly r: Resolved,
-    private readonly say: (kind: RunMessage['kind'], text: string) => void,
-    private readonly t0: number,
-    resumed: Resumed | null,
-    private readonly data: Dataset,
-    private readonly fingerprint: string,
-    private readonly spec: ModelSpec,
-    private readonly params: Params,
-    private readonly opt: Optimizer,
-    private readonly rng: Rng,
-    private readonly st: TrainingData,
-    private readonly ckdir: CheckpointDir,
-    private readonly co: Coordinator,
-    private readonly metrics: Pick<MetricsLog, 'append' | 'close'>,
-    private readonly kernelsName: string,
-    private readonly dist: Distributed | null,
-    /** onMessage's promises not yet awaited. */
-    private readonly told: Told,
-  ) {
+  private readonly o: RunOptions;
+  private readonly r: Resolved;
+  private readonly say: Say;
+  private readonly t0: number;
+  private readonly data: Dataset;
+  private readonly fingerprint: string;
+  private readonly spec: ModelSpec;
+  private readonly params: Params;
+  private readonly opt: Optimizer;
+  private readonly rng: Rng;
+  private readonly st: TrainingData;
+  private readonly ckdir: CheckpointDir;
+  private readonly co: Coordinator;
+  private readonly path: TrainStep;
+  private readonly metrics: RunContext['metrics'];
+  private readonly kernelsName: string;
+  private readonly dist: Distributed | null;
+  private readonly told: Told;
+
+  private constructor(c: RunContext) {
+    ({ o: this.o, r: this.r, say: this.say, t0: this.t0, data: this.data, fingerprint: this.fingerprint, spec: this.spec, params: this.params, opt: this.opt, rng: this.rng,
+      st: this.st, ckdir: this.ckdir, co: this.co, path: this.path, metrics: this.metrics, kernelsName: this.kernelsName, dist: this.dist, told: this.told } = c);
+    const { r, data, resumed, dist } = c;
     this.writer = !dist || dist.rank === 0;
     this.files = r.files;
     const cfg = r.cfg;
@@ -363,12 +397,14 @@ class Run {
     if (dist) {
       say('distributed', `distributed: ${dist.library}, ${dist.size} rank${dist.size > 1 ? 's' : ''} × ${workers} worker thread${workers > 1 ? 's' : ''} (${dist.hosts.map((h, k) => `rank ${k} on ${h}`).join(', ')})${dist.launched ? '' : '; not started by mpirun or srun, so this is one rank'}`);
       await dist.checkSame([['config', cfg], ['training data', fingerprint], ['parameters and optimizer state', new Uint8Array(params.data.buffer, params.data.byteOffset, params.data.byteLength)], ['training state', JSON.stringify(st)]]);
-      dist.prepare(layout, co, spec.V, maxB, maxT);
     }
+    // The step path: the pool's step, or over the ranks that step decorated with the MPI exchange.
+    const local = new LocalStep(co, dist ? undefined : o.signal);
+    const path: TrainStep = dist ? new DistributedStep(dist, local, o.signal) : local;
     // A fresh start by --resume auto drops the rows of the attempt that left no checkpoint.
     const metrics = writer ? new MetricsLog(runDir, resumed ? { resumeStep: st.globalStep } : o.resume === 'auto' ? { resumeStep: 0 } : {}) : { append: noop, close: noop };
     if (writer) trimProfiles(runDir, resumed ? st.globalStep : 0);
-    return new Run(o, r, say, t0, resumed, data, fingerprint, spec, params, opt, rng, st, ckdir, co, metrics, kernelsName, dist, told);
+    return new Run({ o, r, say, t0, resumed, data, fingerprint, spec, params, opt, rng, st, ckdir, co, path, metrics, kernelsName, dist, told });
   }
 
   private elapsed(): number {
@@ -388,7 +424,8 @@ class Run {
       await this.epochs();
       // However the run ends here (done, --max-steps, stopped), its last state is on disk.
       if (lastCheckpointStep(this.lastCheckpoint) !== st.globalStep) await this.save();
-      if (this.dist) this.say('distributed', this.dist.summary());
+      const traffic = this.path.summary();
+      if (traffic) this.say('distributed', traffic);
       // Resumed after it had finished (--resume auto of a requeued job, say): nothing was trained,
       // so the final evaluations already in metrics.jsonl are computed again for the summary only.
       if (this.writer && this.resumedAt === st.globalStep && !this.interrupted) {
@@ -419,7 +456,7 @@ class Run {
         this.say('epoch', `epoch ${st.epoch + 1}/${cfg.train.epochs}: ${epoch.batches} batches, padding ${(paddingFraction(this.data.splits.train, plan) * 100).toFixed(1)}%${epoch.segments > 1 ? ` (in the first of ${epoch.segments} shards)` : ''}`);
       }
       while (st.batchInEpoch < epoch.batches) {
-        if (this.dist ? this.agreedStop : this.o.signal?.aborted) { this.interrupted = true; return; }
+        if (this.path.stopped()) { this.interrupted = true; return; }
         if (st.globalStep >= this.maxSteps) return;
         const at = epoch.at(st.batchInEpoch);
         if (at.fresh) this.co.setOrder('train', at.plan.order);
@@ -452,12 +489,7 @@ class Run {
     const ts = performance.now();
     const lr = (this.opt.opts.lr = plateauLr(lrAt(cfg, step, cfg.train.epochs * this.batchesPerEpoch), st.lrScale, cfg.train.plateau));
     const off = plan.batchStarts[k], n = plan.batchStarts[k + 1] - off;
-    let g: TrainStepResult;
-    if (this.dist) {
-      const d = await this.dist.trainStep(this.co, step, 'train', plan.order, off, n, cfg.train.clipNorm, this.o.signal?.aborted ?? false);
-      this.agreedStop = d.stop;
-      g = d;
-    } else g = await this.co.step(step, 'train', off, n, cfg.train.clipNorm);
+    const g = await this.path.step({ step, split: 'train', order: plan.order, off, n, clipNorm: cfg.train.clipNorm });
     const lossMean = g.lossSum / g.count;
     if (!Number.isFinite(lossMean)) throw nonFinite(step, 'loss', this.lastCheckpoint);
     if (!g.finite) throw nonFinite(step, 'gradient', this.lastCheckpoint);
@@ -521,7 +553,7 @@ class Run {
     return this.lastCheckpoint;
   }
 
-  /** Metrics of the validation (valSplit) or test split; null when the AbortSignal stopped it (the run is then interrupted). */
+  /** Metrics of the validation (valPart) or test split; null when the AbortSignal stopped it (the run is then interrupted). */
   private async evaluate(split: 'val' | 'test', confusion = false): Promise<EvalMetrics | null> {
     const whole = this.data.splits[split];
     const part = split === 'val' ? this.valPart : { counts: segmentCounts(whole), tokens: splitTokens(whole) };
