@@ -8,6 +8,7 @@ import type { ModelSpec } from '../src/model/spec.js';
 import { makeLayout, allocParams } from '../src/model/params.js';
 import { initParams } from '../src/model/init.js';
 import { Coordinator } from '../src/parallel/coordinator.js';
+import { resolveKernels } from '../src/model/backend/index.js';
 import { LocalStep, type StepBatch } from '../src/parallel/step.js';
 import { Optimizer, defaultOptimizer } from '../src/optim/optim.js';
 import { epochPlan } from '../src/data/index.js';
@@ -24,7 +25,7 @@ function setup(workers: number) {
   const p = allocParams(makeLayout(spec), 'float32');
   initParams(p, spec, new Rng(1));
   const opt = new Optimizer(p.layout.size, defaultOptimizer, arenaOf(p.data));
-  const co = new Coordinator({ spec, workers, maxB: BATCH, maxT: 20, bpttWindow: 0, seed: 9, splits: { train: split }, params: p, optimizer: opt });
+  const co = new Coordinator({ spec, workers, maxB: BATCH, maxT: 20, bpttWindow: 0, seed: 9, splits: { train: split }, params: p, optimizer: opt, kernels: resolveKernels('js') });
   const plan = epochPlan(split, { batchSize: BATCH, seed: 3, epoch: 0 });
   co.setOrder('train', plan.order);
   const batch = (k: number): StepBatch => ({ step: k + 1, split: 'train', order: plan.order, off: plan.batchStarts[k], n: plan.batchStarts[k + 1] - plan.batchStarts[k], clipNorm: 0 });
