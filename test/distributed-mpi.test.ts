@@ -65,6 +65,14 @@ function sameTraining(t: Test, dirA: string, dirB: string, what: string): void {
 
 const LM_CARRY = ['--config', LM, '--quiet', '--set', 'train.carryState=true'];
 
+// Runs that several tests compare with, made once (by the first test that needs them) in the
+// file's own fixture folder: the LM carrying state on 1 process × 2 workers, and names on 2 ranks
+// × 1 worker over loopback.
+const SHARED = t.testdir({});
+const once = <T>(f: () => T) => { let v: { r: T } | undefined; return () => (v ??= { r: f() }).r; };
+const lmOn1x2 = once(() => ({ r: train(...LM_CARRY, '--workers', '2', '--out', join(SHARED, 's2')), dir: join(SHARED, 's2', 'lm-tiny') }));
+const namesOn2x1 = once(() => ({ r: mpi(2, ['--config', NAMES, '--quiet', '--workers', '1', '--out', join(SHARED, 'n21')]), dir: join(SHARED, 'n21', 'names-tiny') }));
+
 t.test('without the binding, --distributed mpi says how to install MPI (exit 2)', async (t) => {
   const r = spawnSync(process.execPath, [TRAIN, '--config', NAMES, '--out', t.testdir({}), '--distributed', 'mpi'], {
     cwd: ROOT, encoding: 'utf8', env: { ...process.env, RNN_TRAINER_MPI_ADDON: '/nonexistent/rnn_mpi.node' },
@@ -85,20 +93,20 @@ t.test('2 ranks over loopback: the single-process weights', { skip }, async (t) 
     mpi(2, [...LM_CARRY, '--workers', '1', ...out('d21')]),
     mpi(2, [...LM_CARRY, '--workers', '2', ...out('d22a')]),
     mpi(2, [...LM_CARRY, '--workers', '2', ...out('d22b')]),
-    mpi(2, ['--config', NAMES, '--quiet', '--workers', '1', ...out('n21')]),
+    namesOn2x1().r,
   ]);
   for (const [r, what] of [[d21, '2 ranks × 1 worker'], [d22a, '2 ranks × 2 workers'], [d22b, '2 ranks × 2 workers, again'], [names21, 'names, 2 ranks × 1 worker']] as const) {
     exit0(t, r, what);
     t.equal(r.stdout.match(/^done: /gm)?.length, 1, `${what}: one summary (rank 1 is quiet)`);
   }
-  const s2 = train(...LM_CARRY, '--workers', '2', ...out('s2'));
+  const s2 = lmOn1x2().r;
   const s4 = train(...LM_CARRY, '--workers', '4', ...out('s4'));
   const n2 = train('--config', NAMES, '--quiet', '--workers', '2', ...out('n2'));
   for (const [r, what] of [[s2, '1 process × 2 workers'], [s4, '1 process × 4 workers'], [n2, 'names, 1 process × 2 workers']] as const) exit0(t, r, what);
 
   const lm = (name: string) => join(dir, name, 'lm-tiny');
-  sameTraining(t, lm('d21'), lm('s2'), 'LM carrying state, 2 ranks × 1 worker = 1 process × 2 workers, bit for bit');
-  sameTraining(t, join(dir, 'n21', 'names-tiny'), join(dir, 'n2', 'names-tiny'), 'names, 2 ranks × 1 worker = 1 process × 2 workers, bit for bit');
+  sameTraining(t, lm('d21'), lmOn1x2().dir, 'LM carrying state, 2 ranks × 1 worker = 1 process × 2 workers, bit for bit');
+  sameTraining(t, namesOn2x1().dir, join(dir, 'n2', 'names-tiny'), 'names, 2 ranks × 1 worker = 1 process × 2 workers, bit for bit');
   t.same(finalState(lm('d22a')), finalState(lm('d22b')), '2 ranks × 2 workers, run twice: bit-identical');
   const last = (name: string) => checkpoints(lm(name)).at(-1)!;
   t.equal(stepOf(last('d22a')), 34, 'every step taken');
@@ -111,8 +119,8 @@ t.test('resume: 2 ranks → 1 process → 2 ranks ends where the uninterrupted r
   const dir = t.testdir({});
   const common = [...LM_CARRY, '--out', join(dir, 'run')];
   const runDir = join(dir, 'run', 'lm-tiny');
-  const ref = train(...LM_CARRY, '--workers', '2', '--out', join(dir, 'ref'));
-  exit0(t, ref, 'uninterrupted, 1 process × 2 workers');
+  const ref = lmOn1x2();
+  exit0(t, ref.r, 'uninterrupted, 1 process × 2 workers');
   exit0(t, await mpi(2, [...common, '--workers', '1', '--max-steps', '9']), '2 ranks to step 9');
   const b = train(...common, '--workers', '2', '--resume', 'latest', '--max-steps', '22');
   exit0(t, b, '1 process from step 9 to 22');
@@ -120,7 +128,7 @@ t.test('resume: 2 ranks → 1 process → 2 ranks ends where the uninterrupted r
   const c = await mpi(2, [...common, '--workers', '1', '--resume', 'latest']);
   exit0(t, c, '2 ranks from step 22 to the end');
   t.match(c.stderr, /resumed from \S+step-0+22\.ckpt at step 22/, 'rank 0 chose the newest checkpoint, step 22');
-  sameTraining(t, runDir, join(dir, 'ref', 'lm-tiny'), 'bit-identical to the uninterrupted run (the carried states, resumed twice, are in the weights)');
+  sameTraining(t, runDir, ref.dir, 'bit-identical to the uninterrupted run (the carried states, resumed twice, are in the weights)');
 });
 
 t.test('a rank that fails stops every rank, naming the rank and the step; nothing applied', { skip }, async (t) => {
@@ -254,7 +262,7 @@ t.test('two hosts (network namespaces, a veth pair): the allreduce crosses the i
   // half gathered back, or all of it): at least the payload each way.
   t.ok(after.tx - before.tx >= payload, `veth tx grew by ${after.tx - before.tx} bytes ≥ the ${payload} bytes of the allreduces`);
   t.ok(after.rx - before.rx >= payload, `veth rx grew by ${after.rx - before.rx} bytes ≥ the ${payload} bytes of the allreduces`);
-  const loop = await mpi(2, ['--config', NAMES, '--quiet', '--workers', '1', '--out', join(dir, 'loopback')]);
-  exit0(t, loop, 'the same run over loopback');
-  t.same(finalState(join(dir, 'out', 'names-tiny')), finalState(join(dir, 'loopback', 'names-tiny')), 'the same bits as over loopback');
+  const loop = namesOn2x1();
+  exit0(t, await loop.r, 'the same run over loopback');
+  t.same(finalState(join(dir, 'out', 'names-tiny')), finalState(loop.dir), 'the same bits as over loopback');
 });
