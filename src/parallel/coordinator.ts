@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { existsSync } from 'node:fs';
 import type { ModelSpec } from '../model/spec.js';
-import { makeLayout, allocParams, type Params, type Layout } from '../model/params.js';
+import { allocParams, type Params, type Layout } from '../model/params.js';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { sharedBuffer, sharedInt32, arenaOf, type SharedArena } from '../util/shared.js';
 import { tokenRows, stepUpdate, type UpdateStats } from '../optim/step.js';
@@ -64,7 +64,7 @@ export interface CoordinatorOptions {
    */
   carryState?: boolean;
   splits: Partial<Record<SplitName, EncodedSplit>>;
-  /** The parameters (allocParams, float32): the gradient and its slots are allocated in their arena. */
+  /** The parameters (allocParams, float32): the gradient and its slots are allocated in their arena, laid out by their layout (the run's, passed on to the workers). */
   params: Params;
   /** The optimizer, its moments in the parameters' arena (new Optimizer(size, opts, arenaOf(params.data))); not needed to evaluate only. */
   optimizer?: Optimizer;
@@ -255,7 +255,7 @@ export class Coordinator {
 
   constructor(private readonly o: CoordinatorOptions) {
     this.workers = workerCount(o.workers);
-    this.layout = makeLayout(o.spec);
+    this.layout = o.params.layout; // the run's layout, computed once where the parameters were allocated
     this.params = o.params;
     this.watchdog = new StallWatchdog(o.stallTimeoutMs, POOL_STALL_FLOOR_MS);
     const arena: SharedArena | undefined = arenaOf(this.params.data);
@@ -289,7 +289,7 @@ export class Coordinator {
     this.unions = [sharedInt32(o.spec.V), sharedInt32(o.spec.V)];
     this.unionCounts = sharedInt32(2);
     const init: WorkerInit = {
-      spec: o.spec, kernels: o.kernels, sync: this.sync,
+      spec: o.spec, layout: this.layout, kernels: o.kernels, sync: this.sync,
       partials: (this.partials = new Float64Array(sharedBuffer(32 * this.workers), 0, 4 * this.workers)), unionCounts: this.unionCounts,
       memory: arena.memory, params: this.params.data.byteOffset, grad: this.grad.data.byteOffset,
       moments: m ? { m: m.byteOffset, v: v!.length > 0 ? v!.byteOffset : -1 } : null,

@@ -5,6 +5,7 @@
 // mailbox there (writeTask/readTask), so no thread waits to be woken by a message in a step.
 
 import type { ModelSpec } from '../model/spec.js';
+import type { Layout } from '../model/params.js';
 import type { EncodedSplit, SplitName } from '../data/index.js';
 import type { OptimizerOptions } from '../optim/optim.js';
 import type { ResolvedKernels } from '../model/backend/index.js';
@@ -36,6 +37,8 @@ export interface CarryBuffers {
 
 export interface WorkerInit {
   spec: ModelSpec;
+  /** The parameters' layout (the run's makeLayout(spec), plain data): every thread views the arena by it. */
+  layout: Layout;
   /** The compute backend every worker creates on the arena, at this ISA (resolved once, in the main thread). */
   kernels: ResolvedKernels;
   /** Step barriers and the abort flag (see SYNC_* below), and each task's phase. */

@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { createRequire } from 'node:module';
 import { parentPort } from 'node:worker_threads';
 import { SYNC_COUNT, SYNC_GEN, SYNC_ABORT, SYNC_ASLEEP, WAKE_MESSAGE, SYNC_PHASE, PHASE_GRADIENT, PHASE_REDUCE, PHASE_UPDATE, type WorkerInit, type StepTask, type StepResult, type EvalTask, type ShardResult, type UpdateTask } from './protocol.js';
-import { makeLayout, viewsOf, type Params } from '../model/params.js';
+import { viewsOf, type Params } from '../model/params.js';
 import { allocWorkspace, forwardBackward, forward, type Workspace } from '../model/rnn.js';
 import { allocBatch, type Batch } from '../model/batch.js';
 import { createKernels } from '../model/backend/index.js';
@@ -117,7 +117,7 @@ export class ShardRunner {
   /** `main`: this is the main thread (the test hook then only throws: exiting or hanging would take the process). */
   constructor(private readonly init: WorkerInit, arena: SharedArena, private readonly main: boolean) {
     const spec = init.spec;
-    this.layout = makeLayout(spec);
+    this.layout = init.layout;
     const size = this.layout.size;
     this.params = viewsOf(this.layout, arena.float32At(init.params, size));
     this.slots = init.slots.map((s) => viewsOf(this.layout, arena.float32At(s.grad, size)));

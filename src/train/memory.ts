@@ -10,7 +10,7 @@
 //   container's limit).
 
 import { totalmem } from 'node:os';
-import { makeLayout } from '../model/params.js';
+import { makeLayout, type Layout } from '../model/params.js';
 import { workspaceBytes as modelWorkspaceBytes } from '../model/rnn.js';
 import type { ModelSpec } from '../model/spec.js';
 import { ConfigError } from '../util/errors.js';
@@ -29,6 +29,8 @@ export function workspaceBytes(spec: ModelSpec, maxB: number, maxT: number): num
 
 export interface MemoryPlan {
   spec: ModelSpec;
+  /** The spec's layout when the caller has it (a run computes it once); else computed here. */
+  layout?: Layout;
   workers: number;
   /** Largest shard rows (sequences) and steps a worker is sized for. */
   maxB: number;
@@ -57,7 +59,7 @@ export interface MemoryNeed {
 
 /** The memory a run of `p` needs (see the top of this file). */
 export function memoryNeed(p: MemoryPlan): MemoryNeed {
-  const paramElements = makeLayout(p.spec).size;
+  const paramElements = layoutOf(p).size;
   const paramBytes = paramElements * 4;
   const moments = p.optimizer === 'adam' ? 2 : p.optimizer === 'sgd' ? 1 : 0;
   const arenaCopies = 2 + p.workers + moments + (p.distributed ? 1 : 0);
@@ -91,12 +93,12 @@ export function checkMemory(p: MemoryPlan, need: MemoryNeed, ctx: MemoryContext)
   const arenaOver = need.arenaTotalBytes > ARENA_LIMIT_BYTES;
   const totalOver = need.totalBytes > available;
   if (!arenaOver && !totalOver) return;
-  const { H, E, C } = p.spec;
+  const { H, E, C } = p.spec, layout = layoutOf(p);
   const copies = [`parameters`, `gradient`, `${p.workers} worker gradient slot${p.workers > 1 ? 's' : ''}`,
     ...(p.optimizer === 'adam' ? ['2 Adam moments'] : p.optimizer === 'sgd' ? ['1 momentum buffer'] : [])].join(', ');
   const lines = [
     `${ctx.label}: the run needs more memory than it can have.`,
-    `  model: H = ${H} (model.hidden), ${E > 0 ? `embedding E = ${E} (model.input.embedding)` : 'one-hot input (model.input)'}, ${ctx.sizes}; ${need.paramElements.toLocaleString('en-US')} parameters = ${formatBytes(need.paramBytes)}${largestTensors(p.spec)}`,
+    `  model: H = ${H} (model.hidden), ${E > 0 ? `embedding E = ${E} (model.input.embedding)` : 'one-hot input (model.input)'}, ${ctx.sizes}; ${need.paramElements.toLocaleString('en-US')} parameters = ${formatBytes(need.paramBytes)}${largestTensors(layout)}`,
     `  shared arena: ${formatBytes(need.arenaBytes)} = ${need.arenaCopies} × the parameters (${copies}), + ${formatBytes(need.workspaceBytes * p.workers)} of workspaces (the compiled kernels address them there) = ${formatBytes(need.arenaTotalBytes)}${arenaOver ? `, more than the ${formatBytes(ARENA_LIMIT_BYTES)} WebAssembly's 32-bit memory can address` : ''}`,
     p.lowerBound
       ? `  workspace: at least ${formatBytes(need.workspaceBytes)} per worker × ${p.workers} (train.workers), for the smallest batch (one sequence of one step): the real batches, known once the data is read, need more`
@@ -105,7 +107,7 @@ export function checkMemory(p: MemoryPlan, need: MemoryNeed, ctx: MemoryContext)
   ];
   const fix = new Set<string>();
   if (need.arenaBytes > need.workspaceBytes * p.workers) { // the parameters' copies dominate, else the workspaces
-    for (const t of largest(p.spec)) for (const f of fieldsOf(t.name, p.spec)) fix.add(f);
+    for (const t of largest(layout)) for (const f of fieldsOf(t.name, p.spec)) fix.add(f);
     if (p.workers > 1) fix.add('train.workers (each adds a gradient slot as large as the parameters)');
   } else {
     fix.add('train.batchSize').add(p.spec.task === 'many-to-one' ? 'data.maxLength' : 'data.seqLength').add('model.hidden');
@@ -116,15 +118,18 @@ export function checkMemory(p: MemoryPlan, need: MemoryNeed, ctx: MemoryContext)
   throw new ConfigError(lines.join('\n'));
 }
 
+function layoutOf(p: MemoryPlan): Layout {
+  return p.layout ?? makeLayout(p.spec);
+}
+
 /** The tensors that make up most of the parameters (the largest, and any other over a quarter). */
-function largest(spec: ModelSpec) {
-  const layout = makeLayout(spec);
+function largest(layout: Layout) {
   return [...layout.tensors].sort((a, b) => b.size - a.size).filter((t, i) => i === 0 || t.size >= layout.size / 4).slice(0, 2);
 }
 
 /** " (largest: Waa 30000×30000)" */
-function largestTensors(spec: ModelSpec): string {
-  return ` (largest: ${largest(spec).map((t) => `${t.name} ${t.shape.join('×')}`).join(', ')})`;
+function largestTensors(layout: Layout): string {
+  return ` (largest: ${largest(layout).map((t) => `${t.name} ${t.shape.join('×')}`).join(', ')})`;
 }
 
 /** The config fields that size each tensor. */

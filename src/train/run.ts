@@ -13,7 +13,7 @@ import { basename, dirname, join, resolve, relative } from 'node:path';
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { ModelSpec } from '../model/spec.js';
-import { makeLayout, allocParams, type Params } from '../model/params.js';
+import { makeLayout, allocParams, type Layout, type Params } from '../model/params.js';
 import { initParamsAsync } from '../model/init.js';
 import { Optimizer } from '../optim/optim.js';
 import { Coordinator } from '../parallel/coordinator.js';
@@ -164,7 +164,7 @@ export async function trainRun(o: RunOptions): Promise<RunSummary> {
   if (r.outMoved && r.files) say('warning', `note: ${r.loaded.file} is inside node_modules; the run writes to ${relative(process.cwd(), r.runDir)} (in the current folder) instead of beside the config, where the next npm install could delete it. Give --out to choose.`);
   // Sizes first: a model that cannot fit (even with the smallest vocabulary and one-step batches)
   // is refused before the data loads.
-  checkRunMemory(r.cfg, r.workers, r.loaded.file, { V: 4, C: r.cfg.model.task !== 'many-to-many' ? Math.max(2, r.cfg.data.labels?.length ?? 2) : 4, maxB: 1, maxT: 1 }, 'at least', dist !== null);
+  checkRunMemory(r.cfg, r.workers, r.loaded.file, { spec: smallestSpec(r.cfg), maxB: 1, maxT: 1 }, 'at least', dist !== null);
   if (r.files) onDisk('create the run directory', r.runDir, () => makeDirs(r.runDir));
   // One trainer per run directory; released when trainRun returns or the process exits.
   const lock = (!dist || dist.rank === 0) && r.files ? RunLock.acquire(r.runDir, (m) => say('warning', `warning: ${m}`)) : null;
@@ -360,8 +360,9 @@ class Run {
     const maxT = Math.max(...splitNames.map((s) => longestExample(data.splits[s])), 1);
     // A batch never holds more sequences than a split has: a huge train.batchSize is a full batch.
     const maxB = Math.max(1, Math.min(cfg.train.batchSize, Math.max(...splitNames.map((s) => data.splits[s].count))));
-    checkRunMemory(cfg, workers, r.loaded.file, { V: spec.V, C: spec.C, maxB, maxT }, 'from the data', o.distributed !== undefined);
+    // The parameters' layout, once: the memory check, the arena, the worker pool (through params.layout) use it.
     const layout = makeLayout(spec);
+    checkRunMemory(cfg, workers, r.loaded.file, { spec, layout, maxB, maxT }, 'from the data', o.distributed !== undefined);
     const params = allocParams(layout, 'float32');
     const opt = new Optimizer(layout.size, optimizerOptions(cfg), arenaOf(params.data));
     const rng = new Rng(cfg.seed, INIT_STREAM);
@@ -815,7 +816,7 @@ function nonFiniteTensor(c: CheckpointData): string | null {
   return null;
 }
 
-function countParams(layout: ReturnType<typeof makeLayout>): number {
+function countParams(layout: Layout): number {
   return layout.tensors.reduce((s, t) => s + t.size, 0);
 }
 
@@ -843,21 +844,25 @@ function dataFingerprint(d: Dataset): string {
   return h.digest('hex').slice(0, 32);
 }
 
+/** The smallest model the config can make (before the data loads: V = 4 tokens, the fewest classes), for the memory check. */
+function smallestSpec(cfg: ResolvedConfig): ModelSpec {
+  const input = cfg.model.input, V = 4;
+  return {
+    cell: cfg.model.cell, task: cfg.model.task, V, H: cfg.model.hidden, C: cfg.model.task !== 'many-to-many' ? Math.max(2, cfg.data.labels?.length ?? 2) : V,
+    E: input === 'onehot' ? 0 : input.embedding, layers: cfg.model.layers,
+    ...readingOf(cfg),
+    // V is a lower bound the cutoffs may exceed: the full softmax's size stands in (an upper bound of the head's).
+    ...(cfg.model.tieWeights ? { tieWeights: true } : {}),
+  };
+}
+
 /**
  * Refuses (ConfigError, exit 2) a run whose memory need (src/train/memory.ts) does not fit.
- * `sizes`: V, C and the batch shape, from the data, or lower bounds before it loads (`at least`).
+ * `m`: the model and the batch shape, from the data (with the run's layout), or lower bounds before it loads (`at least`).
  */
-function checkRunMemory(cfg: ResolvedConfig, workers: number, label: string, sizes: { V: number; C: number; maxB: number; maxT: number }, how: 'at least' | 'from the data', distributed: boolean): void {
-  const input = cfg.model.input;
-  const p: MemoryPlan = {
-    spec: {
-      cell: cfg.model.cell, task: cfg.model.task, V: sizes.V, H: cfg.model.hidden, C: cfg.model.task !== 'many-to-many' ? sizes.C : sizes.V, E: input === 'onehot' ? 0 : input.embedding, layers: cfg.model.layers,
-      ...readingOf(cfg),
-      // Before the data loads V is a lower bound the cutoffs may exceed: the full softmax's size stands in (an upper bound of the head's).
-      ...(cfg.model.tieWeights ? { tieWeights: true } : {}), ...(cfg.model.adaptiveSoftmax && how === 'from the data' ? headOf(cfg, sizes.V, label) : {}),
-    },
-    workers, maxB: sizes.maxB, maxT: sizes.maxT, optimizer: cfg.train.optimizer, distributed, lowerBound: how === 'at least',
-  };
-  const vocab = how === 'at least' ? `V >= ${sizes.V} tokens (data.vocab.maxSize ${cfg.data.vocab.maxSize})` : `V = ${sizes.V} tokens from the data (data.vocab.maxSize ${cfg.data.vocab.maxSize})`;
-  checkMemory(p, memoryNeed(p), { label: relative(process.cwd(), label) || label, sizes: cfg.model.task !== 'many-to-many' ? `${vocab}, C = ${sizes.C} ${cfg.model.task === 'tagging' ? 'tags' : 'classes'}` : vocab });
+function checkRunMemory(cfg: ResolvedConfig, workers: number, label: string, m: { spec: ModelSpec; layout?: Layout; maxB: number; maxT: number }, how: 'at least' | 'from the data', distributed: boolean): void {
+  const { spec } = m;
+  const p: MemoryPlan = { spec, layout: m.layout, workers, maxB: m.maxB, maxT: m.maxT, optimizer: cfg.train.optimizer, distributed, lowerBound: how === 'at least' };
+  const vocab = how === 'at least' ? `V >= ${spec.V} tokens (data.vocab.maxSize ${cfg.data.vocab.maxSize})` : `V = ${spec.V} tokens from the data (data.vocab.maxSize ${cfg.data.vocab.maxSize})`;
+  checkMemory(p, memoryNeed(p), { label: relative(process.cwd(), label) || label, sizes: cfg.model.task !== 'many-to-many' ? `${vocab}, C = ${spec.C} ${cfg.model.task === 'tagging' ? 'tags' : 'classes'}` : vocab });
 }
