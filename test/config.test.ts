@@ -138,7 +138,7 @@ t.test('rules across fields', async (t) => {
   const base = { name: 'x', model: { task: 'many-to-one', hidden: 4 }, train: {} };
   const check = (data: object, model: object = base.model) =>
     configError(t, () => checkConfig({ ...base, data, model }, { label: 'c.json', configDir: dir }));
-  t.match(check({ source: 'files', train: 'a.dat' }), /c\.json: data\.format: cannot tell the format from the file name "a\.dat": set data\.format to `jsonl`, `csv`, `tsv` or `text`, or name the files \.jsonl, \.csv, \.tsv or \.txt$/m);
+  t.match(check({ source: 'files', train: 'a.dat' }), /c\.json: data\.format: cannot tell the format from the file name "a\.dat": set data\.format to `jsonl`, `csv`, `tsv`, `text` or `conll`, or name the files \.jsonl, \.csv, \.tsv, \.txt or \.conll$/m);
   t.match(check({ source: 'files', train: 'a.jsonl', val: 'b.csv' }), /data\.format: the files' extensions say different formats \("a\.jsonl": jsonl, "b\.csv": csv\)/);
   t.match(check({ source: 'files', format: 'csv' }), /data: expected `train` .* or `file`/);
   writeFileSync(join(dir, 'a.txt'), 'hello');

@@ -10,6 +10,7 @@ import { classificationMetrics, languageModelMetrics, taggingMetrics } from '../
 import { splitTokens, type EncodedSplit, type SplitName } from '../data/index.js';
 import { ConfigError } from '../util/errors.js';
 import { EvalProgress } from './progress.js';
+import { DATA_FORMATS, FORMAT_FILE_NAMES, type DataFormat } from '../config/formats.js';
 
 const COMMAND = {
   name: 'eval.js',
@@ -24,7 +25,7 @@ const COMMAND = {
     data: { type: 'string', value: 'FILE', help: 'Evaluate a file of your own instead (JSON Lines, CSV, TSV, or text for a language model), encoded with the checkpoint\'s vocabulary and labels; text/label fields as in the checkpoint\'s config unless --text-field / --label-field say otherwise.' },
     textField: { type: 'string', value: 'NAME', help: 'With --data: the field (JSON Lines) or column (CSV, TSV) holding the text (default: the checkpoint\'s data.textField).' },
     labelField: { type: 'string', value: 'NAME', help: 'With --data: the field or column holding the label (default: the checkpoint\'s data.labelField).' },
-    format: { type: 'string', choices: ['jsonl', 'csv', 'tsv', 'text', 'conll'] as const, value: 'FMT', help: 'Format of --data (default: from its extension .jsonl/.csv/.tsv/.txt/.conll, else the config\'s data.format).' },
+    format: { type: 'string', choices: DATA_FORMATS, value: 'FMT', help: `Format of --data (default: from its extension ${FORMAT_FILE_NAMES}, else the config's data.format).` },
     skipInvalid: { type: 'boolean', help: 'With --data: skip invalid rows and rows whose label the model does not know, and count them in the output ("skipped"), instead of stopping at the first.' },
     dataRoot: { type: 'string', value: 'DIR', help: 'Folder that relative data paths of the checkpoint\'s config are resolved against: the folder of the config file it was trained with (default: the current directory).' },
     workers: { type: 'number', integer: true, min: 1, value: 'N', help: 'Worker threads (default: all cores).' },
@@ -57,7 +58,7 @@ runMain(async () => {
   let source: Record<string, unknown>;
   if (args.data) {
     const f = splitFromFile(m, args.data, {
-      format: args.format as 'jsonl' | 'csv' | 'tsv' | 'text' | 'conll' | undefined, skipInvalid: args.skipInvalid, textField: args.textField, labelField: args.labelField,
+      format: args.format as DataFormat | undefined, skipInvalid: args.skipInvalid, textField: args.textField, labelField: args.labelField,
     });
     split = f.split;
     source = { file: f.shown, format: f.format };

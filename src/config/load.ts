@@ -11,7 +11,7 @@ import { describeKind, MiB, readInputFile } from '../util/files.js';
 export const MAX_CONFIG_BYTES = 1 * MiB;
 import type { AdaptiveSoftmaxConfig, CheckpointConfig, Config, DataConfig, EarlyStoppingConfig, ModelConfig, PlateauConfig, SplitConfig, TrainConfig, VocabConfig } from './types.js';
 import { configSchema } from './schema.js';
-import { inferDataFormat } from './formats.js';
+import { inferDataFormat, FORMAT_NAMES, FORMAT_FILE_NAMES } from './formats.js';
 import { describeLoneSurrogate, loneSurrogateAt, LONE_SURROGATE_FIX } from '../util/text.js';
 import { applyDefaults, describeFound, formatPath, resolveRef, type PathSeg, type Problem, type Schema, validate } from './validate.js';
 
@@ -222,7 +222,7 @@ function crossFieldProblems(c: ResolvedConfig): Problem[] {
   const d = c.data;
   const at = (path: PathSeg[], message: string) => out.push({ path, message });
   if (d.source === 'files') {
-    if (d.format === undefined) at(['data', 'format'], inferDataFormat(d).problem ?? 'expected one of `jsonl`, `csv`, `tsv`, `text` (or files named .jsonl, .csv, .tsv or .txt) when data.source is `files`, found nothing');
+    if (d.format === undefined) at(['data', 'format'], inferDataFormat(d).problem ?? `expected one of ${FORMAT_NAMES} (or files named ${FORMAT_FILE_NAMES}) when data.source is \`files\`, found nothing`);
     if (d.file === undefined && d.train === undefined) at(['data'], 'expected `train` (with `val`, `test` if you have them) or `file` (split by hash) when data.source is `files`, found neither');
     if (d.file !== undefined && d.train !== undefined) at(['data', 'file'], 'give either data.file (split by hash) or data.train (with val, test), not both');
     for (const k of ['val', 'test'] as const) {

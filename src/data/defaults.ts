@@ -3,7 +3,7 @@
 
 import { resolveDataConfig, type ResolvedDataConfig } from '../config/load.js';
 import { ConfigError } from '../util/errors.js';
-import { formatOfExtension, inferDataFormat } from '../config/formats.js';
+import { formatOfExtension, inferDataFormat, FORMAT_NAMES, FORMAT_FILE_NAMES } from '../config/formats.js';
 
 export { formatOfExtension, inferDataFormat, type ResolvedDataConfig };
 import type { Task } from './types.js';
@@ -18,7 +18,7 @@ export function checkDataConfig(c: ResolvedDataConfig, task: Task): void {
     throw new ConfigError(`data: ${msg}`);
   };
   if (c.source === 'files') {
-    if (!c.format) bad(`data.format: ${inferDataFormat(c).problem ?? 'source "files" needs data.format: "jsonl", "csv", "tsv" or "text" (or files named .jsonl, .csv, .tsv or .txt).'}`);
+    if (!c.format) bad(`data.format: ${inferDataFormat(c).problem ?? `source "files" needs data.format: ${FORMAT_NAMES} (or files named ${FORMAT_FILE_NAMES}).`}`);
     if (!c.file && !c.train) bad('source "files" needs data.train (with optional data.val, data.test) or data.file (split by hash).');
     if (c.file && (c.train || c.val || c.test)) bad('give either data.file (one file, split by hash) or data.train/val/test, not both.');
     if (!c.train && (c.val || c.test)) bad('data.val and data.test need data.train as well.');

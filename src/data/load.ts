@@ -4,6 +4,7 @@
 import { statSync } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
 import type { DataConfig } from '../config/types.js';
+import { FORMAT_FILE_NAMES } from '../config/formats.js';
 import { ConfigError, DataError } from '../util/errors.js';
 import { formatBytes, MiB } from '../util/files.js';
 import { preparedSettings, readShardIndex, shardDataset, shardsPath } from './shards.js';
@@ -389,7 +390,7 @@ export interface ExternalFileOptions {
   vocab: Vocab;
   labelNames: string[];
   tokenizer: TokenizerSpec;
-  /** Format of the file; default: from its extension (.jsonl, .csv, .tsv, .txt), else data.format. */
+  /** Format of the file; default: from its extension (FORMAT_EXTENSIONS), else data.format. */
   format?: DataConfig['format'];
   /** Which split name the encoded examples carry (default 'test'). */
   name?: SplitName;
@@ -430,7 +431,7 @@ export function loadExamplesWithVocab(file: string, cfg: DataConfig, baseDir: st
   const shown = rel && !rel.startsWith('..') ? rel : abs;
   const format = o.format ?? formatOfExtension(file) ?? c.format;
   if (!format) {
-    throw new DataError(`${shown}: cannot tell the file's format from its name; name it .jsonl, .csv, .tsv or .txt, or give the format explicitly.`, shown);
+    throw new DataError(`${shown}: cannot tell the file's format from its name; name it ${FORMAT_FILE_NAMES}, or give the format explicitly.`, shown);
   }
   if (format === 'text' && o.task === 'many-to-one') {
     throw new DataError(`${shown}: a plain-text file has no labels, and evaluating a classifier needs them; use a .jsonl, .csv or .tsv file with a "${o.labelField ?? c.labelField}" field.`, shown);

@@ -8,6 +8,7 @@
 import { DataError } from '../util/errors.js';
 import { MiB, readInputFile } from '../util/files.js';
 import type { RowIssue } from './types.js';
+import type { DataFormat } from '../config/formats.js';
 import { describeLoneSurrogate, loneSurrogateAt, LONE_SURROGATE_FIX } from '../util/text.js';
 
 /** One example as read: its text, label (many-to-one), and split key, with where it came from. */
@@ -42,7 +43,7 @@ export class Issues {
 }
 
 export interface ReadOptions {
-  format: 'jsonl' | 'csv' | 'tsv' | 'text';
+  format: Exclude<DataFormat, 'conll'>; // tagged files are read by tagged.ts
   textField: string;
   labelField: string;
   /** Whether rows need a label (many-to-one). */
