@@ -141,6 +141,9 @@ t.test('rules across fields', async (t) => {
   t.match(check({ source: 'files', train: 'a.dat' }), /c\.json: data\.format: cannot tell the format from the file name "a\.dat": set data\.format to `jsonl`, `csv`, `tsv`, `text` or `conll`, or name the files \.jsonl, \.csv, \.tsv, \.txt or \.conll$/m);
   t.match(check({ source: 'files', train: 'a.jsonl', val: 'b.csv' }), /data\.format: the files' extensions say different formats \("a\.jsonl": jsonl, "b\.csv": csv\)/);
   t.match(check({ source: 'files', format: 'csv' }), /data: expected `train` .* or `file`/);
+  // The data section's own rules (dataRuleProblems), the same for a data section given on its own (checkDataConfig).
+  t.match(check({ source: 'moby-dick', tokenizer: 'bpe', vocab: { maxSize: 100 } }, { task: 'many-to-many', hidden: 4 }), /^c\.json: data\.vocab\.maxSize: expected a size in \[260, 4194304\] with data\.tokenizer `bpe`.*found 100$/m);
+  t.match(check({ source: 'moby-dick-segmentation', eos: true }, { task: 'tagging', hidden: 4 }), /^c\.json: data\.eos: expected false with model\.task `tagging`/m);
   writeFileSync(join(dir, 'a.txt'), 'hello');
   t.match(check({ source: 'files', format: 'text', file: 'a.txt' }), /model\.task: expected `many-to-many` for data\.format `text`/);
   t.match(check({ source: 'files', format: 'jsonl', file: 'a.txt' }, { task: 'many-to-many', hidden: 4 }), /model\.task: expected `many-to-one`/);

@@ -235,5 +235,5 @@ t.test('loadDataset with tokenizer "bpe": merges from the training split only, n
   const sp = d.splits.val;
   t.equal(decodeTokens(sp.tokens.subarray(0, sp.tokens.length), d.vocab, d.tokenizer), held.join(''), 'held-out text decodes back exactly');
   t.throws(() => loadDataset({ source: 'memory', tokenizer: 'bpe', vocab: { maxSize: 100 } }, { configDir: '.', task: 'many-to-many', memory: train }),
-    /data\.vocab\.maxSize is the BPE vocabulary size, the 4 special tokens and 256 bytes included: it must be in \[260, \d+\], got 100/);
+    /data\.vocab\.maxSize: expected a size in \[260, \d+\] with data\.tokenizer `bpe`: it is the BPE vocabulary size, the 4 special tokens and 256 bytes included; found 100/);
 });

@@ -12,6 +12,7 @@ export const MAX_CONFIG_BYTES = 1 * MiB;
 import type { AdaptiveSoftmaxConfig, CheckpointConfig, Config, DataConfig, EarlyStoppingConfig, ModelConfig, PlateauConfig, SplitConfig, TrainConfig, VocabConfig } from './types.js';
 import { configSchema } from './schema.js';
 import { inferDataFormat, FORMAT_NAMES, FORMAT_FILE_NAMES } from './formats.js';
+import { FIRST_MERGE, MAX_BPE_VOCAB } from './limits.js';
 import { describeLoneSurrogate, loneSurrogateAt, LONE_SURROGATE_FIX } from '../util/text.js';
 import { applyDefaults, describeFound, formatPath, resolveRef, type PathSeg, type Problem, type Schema, validate } from './validate.js';
 
@@ -217,8 +218,25 @@ function inferFormat(value: unknown): void {
   if (f) d!.format = f;
 }
 
-function crossFieldProblems(c: ResolvedConfig): Problem[] {
+/**
+ * The rules of the data section (with the task) held here only: for loadConfig (crossFieldProblems)
+ * and for a data section given on its own (checkDataConfig, src/data/defaults.ts).
+ */
+export function dataRuleProblems(d: ResolvedDataConfig, task: ResolvedModelConfig['task']): Problem[] {
   const out: Problem[] = [];
+  if (d.tokenizer === 'bpe' && !(d.vocab.maxSize >= FIRST_MERGE && d.vocab.maxSize <= MAX_BPE_VOCAB)) {
+    out.push({ path: ['data', 'vocab', 'maxSize'], message: `expected a size in [${FIRST_MERGE}, ${MAX_BPE_VOCAB}] with data.tokenizer \`bpe\`: it is the BPE vocabulary size, the 4 special tokens and 256 bytes included; found ${d.vocab.maxSize}` });
+  }
+  if (task === 'tagging') {
+    for (const k of ['bos', 'eos'] as const) {
+      if (d[k]) out.push({ path: ['data', k], message: 'expected false with model.task `tagging`: every input token has a tag, and the <s>/</s> markers have none' });
+    }
+  }
+  return out;
+}
+
+function crossFieldProblems(c: ResolvedConfig): Problem[] {
+  const out: Problem[] = dataRuleProblems(c.data, c.model.task);
   const d = c.data;
   const at = (path: PathSeg[], message: string) => out.push({ path, message });
   if (d.source === 'files') {

@@ -19,13 +19,13 @@
 
 import { SPECIALS, PAD, UNK, BOS, EOS } from './types.js';
 import { pretokenEnd, UnitTable } from './scan.js';
+import { FIRST_MERGE, MAX_BPE_VOCAB } from '../config/limits.js';
 
 /** Id of byte 0. */
 export const BYTE_BASE = SPECIALS.length;
-/** Id of the first merge. */
-export const FIRST_MERGE = BYTE_BASE + 256;
-/** Largest vocabulary. */
-export const MAX_BPE_VOCAB = 1 << 22;
+// The id of the first merge and the largest vocabulary, which the config's rules check (src/config/limits.ts).
+export { FIRST_MERGE, MAX_BPE_VOCAB };
+if (FIRST_MERGE !== BYTE_BASE + 256) throw new Error('bpe.ts: FIRST_MERGE must follow the special tokens and the 256 bytes');
 
 // JavaScript's \s spelled out, so that engines whose \s differs (Python's) split the same.
 const WS = '\\t\\n\\u000b\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff';

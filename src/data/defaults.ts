@@ -1,13 +1,13 @@
 // The checks of a data section given on its own (the library's loadDataset, prepareData) that the
 // schema cannot express (which fields go together); its defaults are the config layer's.
 
-import { resolveDataConfig, type ResolvedDataConfig } from '../config/load.js';
+import { resolveDataConfig, dataRuleProblems, type ResolvedDataConfig } from '../config/load.js';
+import { formatPath } from '../config/validate.js';
 import { ConfigError } from '../util/errors.js';
 import { formatOfExtension, inferDataFormat, FORMAT_NAMES, FORMAT_FILE_NAMES } from '../config/formats.js';
 
 export { formatOfExtension, inferDataFormat, type ResolvedDataConfig };
 import type { Task } from './types.js';
-import { FIRST_MERGE, MAX_BPE_VOCAB } from './bpe.js';
 
 /** The data section with its defaults: the config layer's (one home, src/config/load.ts). */
 export const withDataDefaults = resolveDataConfig;
@@ -36,7 +36,6 @@ export function checkDataConfig(c: ResolvedDataConfig, task: Task): void {
     if (c.source === 'files' && c.format !== 'jsonl' && c.format !== 'conll') bad(`model.task "tagging" reads sentences with a tag per token: data.format "jsonl" ({"${c.tokensField}": [...], "${c.tagsField}": [...]}) or "conll" (a token and its tag per line), not "${c.format}".`);
     if (c.source === 'names' || c.source === 'spam-assassin' || c.source === 'memory') bad(`source "${c.source}" has no tags per token; model.task "tagging" reads data.source "files" (jsonl or conll) or the built-in "moby-dick-segmentation".`);
     if (c.reverse) bad('data.reverse only applies to model.task "many-to-one"; a tagger reads its sentence in order (use model.bidirectional to read it both ways).');
-    if (c.bos || c.eos) bad('data.bos and data.eos do not apply to model.task "tagging": every input token has a tag, and markers have none.');
     if (c.labels) bad('data.labels does not apply to model.task "tagging": the tags are those of the training split.');
   } else if (c.format === 'conll') bad('data.format "conll" holds tagged tokens: it needs model.task "tagging".');
   if (c.split.val < 0 || c.split.test < 0 || c.split.val + c.split.test >= 1) {
@@ -49,9 +48,6 @@ export function checkDataConfig(c: ResolvedDataConfig, task: Task): void {
   }
   if (!Number.isInteger(c.seqLength) || c.seqLength < 2) bad(`data.seqLength must be an integer >= 2, got ${c.seqLength}.`);
   if (!Number.isInteger(c.vocab.maxSize) || c.vocab.maxSize < 5) bad(`data.vocab.maxSize must be an integer >= 5, got ${c.vocab.maxSize}.`);
-  if (c.tokenizer === 'bpe' && !(c.vocab.maxSize >= FIRST_MERGE && c.vocab.maxSize <= MAX_BPE_VOCAB)) {
-    bad(`data.vocab.maxSize is the BPE vocabulary size, the 4 special tokens and 256 bytes included: it must be in [${FIRST_MERGE}, ${MAX_BPE_VOCAB}], got ${c.vocab.maxSize}.`);
-  }
   if (!Number.isInteger(c.vocab.minFreq) || c.vocab.minFreq < 1) bad(`data.vocab.minFreq must be an integer >= 1, got ${c.vocab.minFreq}.`);
   if (c.reverse && task === 'many-to-many') bad('data.reverse only applies to model.task "many-to-one"; a language model reads its text in order.');
   if (c.labels) {
@@ -63,4 +59,7 @@ export function checkDataConfig(c: ResolvedDataConfig, task: Task): void {
     }
     if (c.labels.length < 2) bad('data.labels needs at least two labels.');
   }
+  // The rules the config layer holds (src/config/load.ts): the first problem.
+  const [p] = dataRuleProblems(c, task);
+  if (p) bad(`${formatPath(p.path)}: ${p.message}.`);
 }
