@@ -93,7 +93,7 @@ t.test('Moby Dick: chapters held out whole, chunks never cross a chapter', async
 });
 
 t.test('built-in corpora with the wrong task are config errors', async (t) => {
-  t.throws(() => loadDataset({ source: 'moby-dick' }, { configDir: '.', task: 'many-to-one' }), { name: 'ConfigError', message: /set model\.task to "many-to-many"/ });
+  t.throws(() => loadDataset({ source: 'moby-dick' }, { configDir: '.', task: 'many-to-one' }), { name: 'ConfigError', message: /^model\.task: expected `many-to-many` for data\.source `moby-dick`/ });
   t.throws(() => loadDataset({ source: 'moby-dick', reverse: true }, { configDir: '.', task: 'many-to-many' }), { name: 'ConfigError', message: /data\.reverse only applies to model\.task "many-to-one"/ });
 });
 

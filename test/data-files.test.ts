@@ -206,3 +206,18 @@ t.test('the data report flags labels in under 0.1% of the training rows', async 
   t.equal(text.match(/warning:/g)?.length, 1, 'only that label');
   t.notMatch(formatReport(load(dir, { format: 'jsonl', train: 'even.jsonl' }).report), /warning:/, 'no rare label: no warning');
 });
+
+t.test('a data section given on its own is held to the config layer\'s rules (dataRuleProblems)', async (t) => {
+  const refuse = (d: DataConfig, task: 'many-to-one' | 'many-to-many' | 'tagging', message: RegExp, what: string) =>
+    t.throws(() => loadDataset(d, { configDir: '.', task }), { name: 'ConfigError', message }, what);
+  refuse({ source: 'files', format: 'jsonl' }, 'many-to-one', /^data: expected `train` .* or `file`/, 'files without train or file');
+  refuse({ source: 'files', file: 'a.jsonl', train: 'b.jsonl' }, 'many-to-one', /^data\.file: give either data\.file .* not both/, 'file and train');
+  refuse({ source: 'names', format: 'csv' }, 'many-to-one', /^data\.format: only used when data\.source is `files`/, 'a format for a built-in source');
+  refuse({ source: 'moby-dick' }, 'tagging', /^model\.task: expected `many-to-many` for data\.source `moby-dick`.*`moby-dick-segmentation`/, 'the task the source needs, with the demo to use');
+  refuse({ source: 'files', format: 'text', train: 'a.txt' }, 'many-to-one', /^model\.task: expected `many-to-many` for data\.format `text`/, 'text has no labels');
+  refuse({ source: 'names', labels: ['a', 'b', 'a'] }, 'many-to-one', /^data\.labels\[2\]: duplicate label "a"/, 'a label twice');
+  refuse({ source: 'names', labels: [] }, 'many-to-one', /^data\.labels: expected at least 2 labels, found 0/, 'no labels');
+  refuse({ source: 'names', split: { val: 0.5, test: 0.5 } }, 'many-to-one', /^data\.split: expected val \+ test < 1/, 'nothing left to train on');
+  refuse({ source: 'names', bos: true, eos: true, maxLength: 2 }, 'many-to-one', /^data\.maxLength: expected at least 3 with data\.bos\/eos/, 'room for the markers');
+  refuse({ source: 'moby-dick-segmentation', bos: true }, 'tagging', /^data\.bos: expected false with model\.task `tagging`/, 'markers on a tagger');
+});

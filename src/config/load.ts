@@ -224,21 +224,13 @@ function inferFormat(value: unknown): void {
  */
 export function dataRuleProblems(d: ResolvedDataConfig, task: ResolvedModelConfig['task']): Problem[] {
   const out: Problem[] = [];
+  const at = (path: PathSeg[], message: string) => out.push({ path, message });
   if (d.tokenizer === 'bpe' && !(d.vocab.maxSize >= FIRST_MERGE && d.vocab.maxSize <= MAX_BPE_VOCAB)) {
-    out.push({ path: ['data', 'vocab', 'maxSize'], message: `expected a size in [${FIRST_MERGE}, ${MAX_BPE_VOCAB}] with data.tokenizer \`bpe\`: it is the BPE vocabulary size, the 4 special tokens and 256 bytes included; found ${d.vocab.maxSize}` });
+    at(['data', 'vocab', 'maxSize'], `expected a size in [${FIRST_MERGE}, ${MAX_BPE_VOCAB}] with data.tokenizer \`bpe\`: it is the BPE vocabulary size, the 4 special tokens and 256 bytes included; found ${d.vocab.maxSize}`);
   }
   if (task === 'tagging') {
-    for (const k of ['bos', 'eos'] as const) {
-      if (d[k]) out.push({ path: ['data', k], message: 'expected false with model.task `tagging`: every input token has a tag, and the <s>/</s> markers have none' });
-    }
+    for (const k of ['bos', 'eos'] as const) if (d[k]) at(['data', k], 'expected false with model.task `tagging`: every input token has a tag, and the <s>/</s> markers have none');
   }
-  return out;
-}
-
-function crossFieldProblems(c: ResolvedConfig): Problem[] {
-  const out: Problem[] = dataRuleProblems(c.data, c.model.task);
-  const d = c.data;
-  const at = (path: PathSeg[], message: string) => out.push({ path, message });
   if (d.source === 'files') {
     if (d.format === undefined) at(['data', 'format'], inferDataFormat(d).problem ?? `expected one of ${FORMAT_NAMES} (or files named ${FORMAT_FILE_NAMES}) when data.source is \`files\`, found nothing`);
     if (d.file === undefined && d.train === undefined) at(['data'], 'expected `train` (with `val`, `test` if you have them) or `file` (split by hash) when data.source is `files`, found neither');
@@ -252,12 +244,13 @@ function crossFieldProblems(c: ResolvedConfig): Problem[] {
     }
   }
   const needs: Record<string, ResolvedModelConfig['task']> = { names: 'many-to-one', 'spam-assassin': 'many-to-one', 'moby-dick': 'many-to-many', 'moby-dick-segmentation': 'tagging' };
-  const fileTask = d.format === 'text' ? 'many-to-many' : d.format === 'conll' || (d.format === 'jsonl' && c.model.task === 'tagging') ? 'tagging' : 'many-to-one';
+  const fileTask = d.format === 'text' ? 'many-to-many' : d.format === 'conll' || (d.format === 'jsonl' && task === 'tagging') ? 'tagging' : 'many-to-one';
   const want = d.source === 'files' && d.format !== undefined ? fileTask : needs[d.source];
-  if (want && c.model.task !== want) {
+  if (want && task !== want) {
     const why = d.source === 'files' ? `data.format \`${d.format}\`` : `data.source \`${d.source}\``;
     const reason = want === 'many-to-many' ? 'plain text has no labels: it is language modelling' : want === 'tagging' ? 'it has a tag per token' : 'it has a label per example';
-    at(['model', 'task'], `expected \`${want}\` for ${why} (${reason}), found \`${c.model.task}\``);
+    const demo = d.source === 'moby-dick' && task === 'tagging' ? '; the tagging demo (word segmentation) is data.source `moby-dick-segmentation`' : '';
+    at(['model', 'task'], `expected \`${want}\` for ${why} (${reason}), found \`${task}\`${demo}`);
   }
   if (d.labels !== undefined) {
     const seen = new Set<string>();
@@ -265,8 +258,17 @@ function crossFieldProblems(c: ResolvedConfig): Problem[] {
       if (seen.has(l)) at(['data', 'labels', i], `duplicate label ${JSON.stringify(l)}`);
       seen.add(l);
     });
-    if (d.labels.length === 1) at(['data', 'labels'], 'expected at least 2 labels, found 1');
+    if (d.labels.length < 2) at(['data', 'labels'], `expected at least 2 labels, found ${d.labels.length}`);
   }
+  if (d.split.val + d.split.test >= 1) at(['data', 'split'], `expected val + test < 1 (something must be left to train on), found ${d.split.val} + ${d.split.test}`);
+  const markers = (d.bos ? 1 : 0) + (d.eos ? 1 : 0);
+  if (markers > 0 && d.maxLength < 1 + markers) at(['data', 'maxLength'], `expected at least ${1 + markers} with data.bos/eos (one token plus <s>/</s>), found ${d.maxLength}`);
+  return out;
+}
+
+function crossFieldProblems(c: ResolvedConfig): Problem[] {
+  const out: Problem[] = dataRuleProblems(c.data, c.model.task);
+  const at = (path: PathSeg[], message: string) => out.push({ path, message });
   if (c.model.pooling !== 'last' && c.model.task === 'many-to-many') {
     at(['model', 'pooling'], `expected \`last\` for a language model (many-to-many), found \`${c.model.pooling}\`: pooling makes one vector of a sequence, for a classifier's label; a language model predicts at every step`);
   }
@@ -297,7 +299,6 @@ function crossFieldProblems(c: ResolvedConfig): Problem[] {
     const hsz = Math.floor(m.hidden / Math.pow(a.divValue, a.cutoffs.length));
     if (a.cutoffs.length > 0 && hsz < 1) at(['model', 'adaptiveSoftmax', 'divValue'], `expected the last tail cluster's projection ⌊hidden / divValue^${a.cutoffs.length}⌋ to keep at least 1 unit, found ⌊${m.hidden} / ${a.divValue}^${a.cutoffs.length}⌋ = 0: use a smaller divValue, fewer cutoffs or a larger model.hidden`);
   }
-  if (d.split.val + d.split.test >= 1) at(['data', 'split'], `expected val + test < 1 (something must be left to train on), found ${d.split.val} + ${d.split.test}`);
   return out;
 }
 
