@@ -253,7 +253,7 @@ export class EpochBatches {
       this.plan = this.planned(p);
       this.pos = p;
       fresh = true;
-    } else segment(this.split, this.order[p]); // loaded again if something else loaded another segment
+    } else shardWindow(this.split)?.loadSegment(this.order[p]); // loaded again if something else loaded another segment (no view allocated per step)
     return { plan: this.plan!, k: k - this.firstBatch[p], fresh };
   }
 

@@ -571,6 +571,12 @@ class ShardWindow {
    * they are there already; its split of those examples only (count: the segment's), to plan.
    */
   select(j: number): EncodedSplit {
+    this.loadSegment(j);
+    return { ...this.split, count: this.segments[j].count };
+  }
+
+  /** Loads segment j's examples into the split's arrays unless they are there already (select without the view). */
+  loadSegment(j: number): void {
     const s = this.segments[j], split = this.split, p = this.places;
     if (j !== this.current) {
       if (this.indexFd < 0) this.indexFd = fs.openSync(join(this.idx.dir, INDEX_FILE), 'r');
@@ -593,7 +599,6 @@ class ShardWindow {
       split.base![0] = s.base;
       this.current = j;
     }
-    return { ...split, count: s.count };
   }
 
   /** Local example i's first token's offset in the current segment's shard. */
@@ -656,7 +661,7 @@ const windows = new WeakMap<EncodedSplit, ShardWindow>();
  * coordinator reserves the window (before sharing the split with its threads) and loads each
  * batch's examples into it; plans select a segment first.
  */
-export function shardWindow(split: EncodedSplit): Pick<ShardWindow, 'reserve' | 'load' | 'close' | 'select' | 'segments' | 'largest' | 'longest'> | undefined {
+export function shardWindow(split: EncodedSplit): Pick<ShardWindow, 'reserve' | 'load' | 'close' | 'select' | 'loadSegment' | 'segments' | 'largest' | 'longest'> | undefined {
   return windows.get(split);
 }
 
