@@ -43,16 +43,7 @@ export class Classifier {
     const seqs = texts.map((t) => this.encode(t));
     const empty = seqs.findIndex((s) => s.length === 0);
     if (empty >= 0) throw new RangeError(`Classifier: text ${JSON.stringify(texts[empty])} has no tokens`);
-    const B = seqs.length, T = Math.max(...seqs.map((s) => s.length));
-    const [ws, b] = this.space.fit(T);
-    b.B = B;
-    b.T = T;
-    b.tokens.fill(0, 0, B * T);
-    b.labels.fill(0, 0, B); // forward scores against a label; the loss is not used here
-    seqs.forEach((s, i) => {
-      b.tokens.set(s, i * T);
-      b.lengths[i] = s.length;
-    });
+    const [ws, b] = this.space.batchOf(seqs);
     forward(this.m.params, ws, b);
     const P = ws.P;
     return texts.map((text, i) => {
@@ -88,5 +79,24 @@ export class ForwardSpace {
       this.batch = allocBatch(this.maxB, maxT);
     }
     return [this.ws, this.batch];
+  }
+
+  /**
+   * The batch of these token sequences (at most maxB), zero-padded to the longest, in a workspace
+   * that holds it; labels and targets zeroed (forward scores against them; the loss is not used).
+   */
+  batchOf(seqs: ArrayLike<number>[]): [Workspace, Batch] {
+    const B = seqs.length, T = Math.max(...seqs.map((s) => s.length));
+    const [ws, b] = this.fit(T);
+    b.B = B;
+    b.T = T;
+    b.tokens.fill(0, 0, B * T);
+    b.labels.fill(0, 0, B);
+    b.targets.fill(0, 0, B * T);
+    seqs.forEach((s, i) => {
+      b.tokens.set(s, i * T);
+      b.lengths[i] = s.length;
+    });
+    return [ws, b];
   }
 }

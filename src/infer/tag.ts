@@ -45,16 +45,8 @@ export class Tagger {
     const toks = texts.map((t) => this.tokens(t));
     const empty = toks.findIndex((s) => s.length === 0);
     if (empty >= 0) throw new RangeError(`Tagger: text ${JSON.stringify(texts[empty])} has no tokens`);
-    const B = toks.length, T = Math.max(...toks.map((s) => s.length));
-    const [ws, b] = this.space.fit(T);
-    b.B = B;
-    b.T = T;
-    b.tokens.fill(0, 0, B * T);
-    b.targets.fill(0, 0, B * T); // forward scores against a tag; the loss is not used here
-    toks.forEach((s, i) => {
-      b.tokens.set(tagTokenIds(s, this.m.tokenizer, { tokens: this.m.vocab }), i * T);
-      b.lengths[i] = s.length;
-    });
+    const B = toks.length;
+    const [ws, b] = this.space.batchOf(toks.map((s) => tagTokenIds(s, this.m.tokenizer, { tokens: this.m.vocab })));
     forward(this.m.params, ws, b);
     const P = ws.P;
     return texts.map((text, i) => {
