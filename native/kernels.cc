@@ -437,8 +437,8 @@ static napi_value js_attach(napi_env env, napi_callback_info info) {
   return obj;
 }
 
-// orthogonal.cc: the orthogonal init's Gram-Schmidt (not a kernel of the backend seam).
-napi_value jsOrthogonalRows(napi_env env, napi_callback_info info);
+// orthogonal.cc: the orthogonal init's Householder columns (not a kernel of the backend seam).
+napi_value jsOrthogonalColumns(napi_env env, napi_callback_info info);
 
 NAPI_MODULE_INIT() {
   const Isa* levels[3];
@@ -463,7 +463,7 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "slowGeneric", slowGeneric);
   napi_create_function(env, "attach", NAPI_AUTO_LENGTH, js_attach, nullptr, &fn);
   napi_set_named_property(env, exports, "attach", fn);
-  napi_create_function(env, "orthogonalRows", NAPI_AUTO_LENGTH, jsOrthogonalRows, nullptr, &fn);
-  napi_set_named_property(env, exports, "orthogonalRows", fn);
+  napi_create_function(env, "orthogonalColumns", NAPI_AUTO_LENGTH, jsOrthogonalColumns, nullptr, &fn);
+  napi_set_named_property(env, exports, "orthogonalColumns", fn);
   return exports;
 }

@@ -1,8 +1,8 @@
-// orthogonalRows: the Gram-Schmidt of the orthogonal recurrent init (src/model/init.ts) on several
-// gate blocks at once, one per SIMD lane, with the JavaScript code's bits (orthogonal.h). Not a
-// backend kernel: init runs once, on a Float64Array, before any backend exists, so this is a plain
-// function of the addon (kernels.cc registers it), called a range of rows at a time so that the
-// event loop gets a turn between calls (Ctrl-C during a large model's init).
+// orthogonalColumns: Stewart's algorithm of the orthogonal recurrent init (src/model/init.ts),
+// columns side by side in SIMD lanes, with the JavaScript code's bits (orthogonal.h). Not a
+// backend kernel: init runs once, before any backend exists, so this is a plain function of the
+// addon (kernels.cc registers it), called a range of columns at a time so that the event loop
+// gets a turn between calls (Ctrl-C during a large model's init).
 
 #include <node_api.h>
 
@@ -36,19 +36,23 @@ static const int VL = 2;
 #include "orthogonal.h"
 }  // namespace generic
 
-typedef bool (*RowsFn)(double* q, int n, int W, long R, int i0, int i1, double* tmp);
+struct Level {
+  void (*columns)(const double* xs, int n, const double* sg, void* out, bool f32, int j0, int j1, double* c);
+  long (*scratch)(int n);
+};
+#define LEVEL(ns) Level{ns::orthogonalColumns, ns::columnScratch}
 
-/** The best level this CPU runs, or the one named (null if it does not run here). */
-static RowsFn level(const char* name) {
+/** The best level this CPU runs, or the one named (false if it does not run here). */
+static bool level(const char* name, Level* out) {
 #ifdef RNN_X86
   const bool has512 = __builtin_cpu_supports("avx512f"), has2 = __builtin_cpu_supports("avx2");
-  if (!name) return has512 ? avx512::orthogonalRows : has2 ? avx2::orthogonalRows : generic::orthogonalRows;
-  if (std::strcmp(name, "avx512") == 0) return has512 ? avx512::orthogonalRows : nullptr;
-  if (std::strcmp(name, "avx2") == 0) return has2 ? avx2::orthogonalRows : nullptr;
+  if (!name) return *out = has512 ? LEVEL(avx512) : has2 ? LEVEL(avx2) : LEVEL(generic), true;
+  if (std::strcmp(name, "avx512") == 0) return has512 && (*out = LEVEL(avx512), true);
+  if (std::strcmp(name, "avx2") == 0) return has2 && (*out = LEVEL(avx2), true);
 #else
-  if (!name) return generic::orthogonalRows;
+  if (!name) return *out = LEVEL(generic), true;
 #endif
-  return std::strcmp(name, "generic") == 0 ? generic::orthogonalRows : nullptr;
+  return std::strcmp(name, "generic") == 0 && (*out = LEVEL(generic), true);
 }
 
 static napi_value fail(napi_env env, const char* msg) {
@@ -56,30 +60,37 @@ static napi_value fail(napi_env env, const char* msg) {
   return nullptr;
 }
 
+/** A Float64Array (or, when f32 is given, a Float32Array too) argument's data and length. */
+static bool typed(napi_env env, napi_value v, void** data, size_t* length, bool* f32) {
+  bool is = false;
+  napi_typedarray_type type;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is ||
+      napi_get_typedarray_info(env, v, &type, length, data, nullptr, nullptr) != napi_ok)
+    return false;
+  if (f32) *f32 = type == napi_float32_array;
+  return type == napi_float64_array || (f32 && type == napi_float32_array);
+}
+
 /**
- * orthogonalRows(q: Float64Array, n, W, R, i0, i1, isa?: string): finishes rows i0..i1−1 of the W
- * interleaved n×n matrices in q, rows R doubles apart (orthogonal.h says how they are laid out and
- * what comes before).
+ * orthogonalColumns(xs: Float64Array, n, sg: Float64Array, out: Float32Array | Float64Array, j0,
+ * j1, isa?: string): columns j0..j1−1 of the n×n orthogonal matrix whose Householder vectors are
+ * in xs (n(n+1)/2 doubles, init.ts) and column factors in sg (n), into out (n·n, row-major).
  */
-napi_value jsOrthogonalRows(napi_env env, napi_callback_info info) {
+napi_value jsOrthogonalColumns(napi_env env, napi_callback_info info) {
   size_t argc = 7;
   napi_value argv[7];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  bool typed = false;
-  napi_typedarray_type type;
-  size_t length = 0;
-  void* data = nullptr;
-  if (argc < 6 || napi_is_typedarray(env, argv[0], &typed) != napi_ok || !typed ||
-      napi_get_typedarray_info(env, argv[0], &type, &length, &data, nullptr, nullptr) != napi_ok ||
-      type != napi_float64_array)
-    return fail(env, "orthogonalRows: expected (q: Float64Array, n, W, R, i0, i1, isa?)");
-  int32_t v[5];
-  for (int i = 0; i < 5; i++)
-    if (napi_get_value_int32(env, argv[1 + i], &v[i]) != napi_ok) return fail(env, "orthogonalRows: n, W, R, i0, i1 must be numbers");
-  const int n = v[0], W = v[1], R = v[2], i0 = v[3], i1 = v[4];
-  if (n < 1 || W < 1 || static_cast<long>(R) < static_cast<long>(n) * W || length != static_cast<size_t>(n) * R ||
-      i0 < 0 || i0 > i1 || i1 > n)
-    return fail(env, "orthogonalRows: q must hold n rows of R ≥ n·W doubles, and 0 ≤ i0 ≤ i1 ≤ n");
+  void *xs = nullptr, *sg = nullptr, *out = nullptr;
+  size_t xsLength = 0, sgLength = 0, outLength = 0;
+  bool f32 = false;
+  int32_t n = 0, j0 = 0, j1 = 0;
+  if (argc < 6 || !typed(env, argv[0], &xs, &xsLength, nullptr) || napi_get_value_int32(env, argv[1], &n) != napi_ok ||
+      !typed(env, argv[2], &sg, &sgLength, nullptr) || !typed(env, argv[3], &out, &outLength, &f32) ||
+      napi_get_value_int32(env, argv[4], &j0) != napi_ok || napi_get_value_int32(env, argv[5], &j1) != napi_ok)
+    return fail(env, "orthogonalColumns: expected (xs: Float64Array, n, sg: Float64Array, out: Float32Array | Float64Array, j0, j1, isa?)");
+  if (n < 1 || n > 46340 || xsLength != static_cast<size_t>(n) * (n + 1) / 2 || sgLength != static_cast<size_t>(n) ||
+      outLength != static_cast<size_t>(n) * n || j0 < 0 || j0 > j1 || j1 > n)
+    return fail(env, "orthogonalColumns: xs must hold n(n+1)/2 doubles, sg n, out n·n, and 0 ≤ j0 ≤ j1 ≤ n");
   char name[32];
   const char* want = nullptr;
   napi_valuetype vt = napi_undefined;
@@ -89,12 +100,11 @@ napi_value jsOrthogonalRows(napi_env env, napi_callback_info info) {
     napi_get_value_string_utf8(env, argv[6], name, sizeof name, &len);
     want = name;
   }
-  const RowsFn rows = level(want);
-  if (!rows) return fail(env, "orthogonalRows: that ISA level does not run on this CPU");
-  double* tmp = static_cast<double*>(std::malloc(sizeof(double) * n * W));
-  if (!tmp) return fail(env, "orthogonalRows: out of memory");
-  const bool ok = rows(static_cast<double*>(data), n, W, R, i0, i1, tmp);
-  std::free(tmp);
-  if (!ok) return fail(env, "orthogonalRows: W must be 1, 2, 4, 8 or 16");
+  Level lv;
+  if (!level(want, &lv)) return fail(env, "orthogonalColumns: that ISA level does not run on this CPU");
+  double* c = static_cast<double*>(std::malloc(sizeof(double) * lv.scratch(n)));
+  if (!c) return fail(env, "orthogonalColumns: out of memory");
+  lv.columns(static_cast<const double*>(xs), n, static_cast<const double*>(sg), out, f32, j0, j1, c);
+  std::free(c);
   return nullptr;
 }

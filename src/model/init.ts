@@ -48,8 +48,8 @@ export interface InitOptions {
   /** Chrono initialization for dependencies up to this many steps (LSTM and GRU); 0 (default): off. */
   chrono?: number;
   /**
-   * What runs the orthogonal blocks' Gram-Schmidt: `native` (the addon, several blocks side by
-   * side in SIMD lanes; the default when it is built) or `js` (`orthogonal` below). Same bits.
+   * What computes the orthogonal blocks' columns: `native` (the addon, columns side by side in
+   * SIMD lanes; the default when it is built) or `js` (`reflectColumns` below). Same bits.
    */
   engine?: 'native' | 'js';
 }
@@ -77,12 +77,11 @@ function* initSteps(p: Params, spec: ModelSpec, rng: Rng, opts: InitOptions): Ge
   const k = 1 / Math.sqrt(H);
   p.data.fill(0);
   if (E > 0 && spec.tieWeights) uniform(p.Wemb!, Math.sqrt(3 / E), rng);
-  else if (E > 0) for (let i = 0; i < V * E; i++) p.Wemb![i] = rng.normal();
+  else if (E > 0) rng.fillNormal(p.Wemb!, 0, V * E); // rng.normal() each
   const D = p.reverse.length > 0 ? 2 : 1;
   // In table order: each layer's forward direction, then its reverse one (bidirectional).
   const directions = p.layers.flatMap((lp, l) => (D === 2 ? [[lp, l], [p.reverse[l], l]] : [[lp, l]]) as [typeof lp, number][]);
-  const gs = !torch && opts.recurrentInit === 'orthogonal' && opts.engine !== 'js' ? nativeOrthogonal() : null;
-  const sideBySide = gs ? new OrthogonalGroups(gs, H, directions.length * G, opts.recurrentScale) : null;
+  const ortho = !torch && opts.recurrentInit === 'orthogonal' ? new Orthogonal(H, opts.recurrentScale, opts.engine === 'js' ? null : nativeOrthogonal()) : null;
   for (const [lp, l] of directions) {
     const I = l > 0 ? D * H : E;
     if (torch) {
@@ -92,8 +91,7 @@ function* initSteps(p: Params, spec: ModelSpec, rng: Rng, opts: InitOptions): Ge
       else uniform(lp.Wih, Math.sqrt(6 / (I + H)), rng); // a gate block's fan: I in, H out
       for (let g = 0; g < G; g++) {
         const block = lp.Whh.subarray(g * H * H, (g + 1) * H * H);
-        if (sideBySide) yield* sideBySide.add(block, rng);
-        else if (opts.recurrentInit === 'orthogonal') yield* orthogonal(block, H, opts.recurrentScale, rng);
+        if (ortho) yield* ortho.block(block, rng);
         else for (let i = 0; i < H * H; i++) block[i] = (rng.normal() * opts.recurrentScale) / Math.sqrt(H);
       }
     }
@@ -133,137 +131,111 @@ function chrono(bih: Float, bhh: Float, cell: 'lstm' | 'gru', H: number, T: numb
 }
 
 function uniform(w: Float, limit: number, rng: Rng): void {
-  for (let i = 0; i < w.length; i++) w[i] = (2 * rng.uniform() - 1) * limit;
+  rng.fillSymmetric(w, limit); // w[i] = (2·rng.uniform() − 1)·limit
 }
 
 /**
- * An orthogonal n×n matrix times gain: Gram-Schmidt (twice, for stability) on Gaussian rows, in
- * float64. Row i: two passes over the rows j < i of d = q_i·q_j, q_i −= d·q_j, then q_i /= ‖q_i‖.
- * That is n³ dependent multiply-adds (each dot product's sum runs k = 0..n−1 and needs the last
- * subtraction), so the speed is the latency of the chain; the bits must stay those of the plain
- * loops (seeded runs reproduce), so the sums keep their order. Two things shorten the time:
- * each subtraction is fused into the loop of the next dot product (element k is updated, then
- * used, as in two loops), and row i's second pass runs in the same loop as row i+1's first pass
- * over the same rows j < i (both only need rows that are final): two independent chains.
- * Yields after each row (initParamsAsync).
+ * Random orthogonal n×n matrices times gain, Haar-distributed: the Q of a Gaussian matrix's QR
+ * factorization with R's diagonal made positive (what Gram-Schmidt on Gaussian vectors gives), by
+ * Stewart's algorithm (1980; scipy.stats.ortho_group). Householder QR reduces column k of the
+ * Gaussian matrix, after the reflections of the columns before it, to a vector that is again
+ * N(0, I_{n−k}) and independent of them, so it is drawn fresh: x_k of length n − k, k = 0..n−1,
+ * n(n+1)/2 normals in all (half of Gram-Schmidt's n²), drawn in that order in one polar-method
+ * stream (Rng.fillNormalPairs). For k < n − 1 the reflection M_k = I − v_k v_kᵀ (v_k = x_k +
+ * sign(x_k0)‖x_k‖e_0, scaled to ‖v_k‖² = 2) acts on coordinates k..n−1 and takes x_k to
+ * −sign(x_k0)‖x_k‖e_k, so R_kk has the sign S_k = −sign(x_k0); S_{n−1} = sign(x_{n−1}). Then
+ * Q = M_0 M_1 ··· M_{n−2} diag(S), and column j of Q is S_j·M_0(M_1(···M_K e_j)), K = min(j, n − 2)
+ * (the later reflections leave e_j alone): every column is a chain of its own, so columns run side
+ * by side, each v_k loaded once for all of them (native/orthogonal.h: one per SIMD lane), ⅔n³
+ * multiply-adds per matrix where Gram-Schmidt twice took 2n³ in one dependent chain. Orthogonal to
+ * float64 rounding (Householder is backward stable). One per model: the scratch serves every block
+ * (all are H×H). Yields between pieces of work (initParamsAsync).
  */
-function* orthogonal(w: Float, n: number, gain: number, rng: Rng): Generator<void> {
-  const q = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    rng.fillNormal(q, i * n, (i + 1) * n); // rng.normal() row by row
-    yield;
+class Orthogonal {
+  private readonly xs: Float64Array; // x_k, then v_k, at xs[k·n − k(k+1)/2 + t], t = k..n−1
+  private readonly sg: Float64Array; // S_j·gain
+  private readonly c: Float64Array; // the JavaScript columns: 8 of n
+  constructor(private readonly n: number, private readonly gain: number, private readonly gs: NativeOrthogonal | null) {
+    this.xs = new Float64Array((n * (n + 1)) / 2);
+    this.sg = new Float64Array(n);
+    this.c = gs ? new Float64Array(0) : new Float64Array(8 * n);
   }
-  // Row b = i + 1's first pass (j < i) runs beside row a = i's second pass; its own step j = i follows.
-  let db = 0, rpb = -1; // row i's subtraction still to apply, d·q_rp (none while rp < 0)
-  for (let i = 0; i < n; i++) {
-    const ra = i * n, rb = ra + n, last = i + 1 < n;
-    // Row a: its first pass ended (at i − 1) in the last phase; then its step j = i − 1 was left pending.
-    let da = db, rpa = rpb;
-    if (i > 0) {
-      // j = 0: the two rows' pending subtractions differ (row b has none yet).
-      da = subtractDot(q, ra, rpa, da, 0, n);
-      if (last) db = subtractDot(q, rb, -1, 0, 0, n);
-      for (let j = 1; j < i; j++) {
-        const rj = j * n, rp = rj - n;
-        let sa = 0, sb = 0;
-        if (last) {
-          for (let k = 0; k < n; k++) {
-            const p = q[rp + k], c = q[rj + k];
-            const xa = q[ra + k] - da * p;
-            q[ra + k] = xa;
-            sa += xa * c;
-            const xb = q[rb + k] - db * p;
-            q[rb + k] = xb;
-            sb += xb * c;
-          }
-          db = sb;
-        } else {
-          sa = subtractDot(q, ra, rp, da, rj, n);
-        }
-        da = sa;
+
+  *block(w: Float, rng: Rng): Generator<void> {
+    const { n, xs, sg, gs } = this;
+    const chunk = 1 << 16; // even: the pairs of the stream do not depend on the chunks
+    for (let i = 0; i < xs.length; i += chunk) {
+      rng.fillNormalPairs(xs, i, Math.min(i + chunk, xs.length));
+      yield;
+    }
+    for (let k = 0; k + 1 < n; k++) sg[k] = -householder(xs, k * n - (k * (k - 1)) / 2, n - k) * this.gain;
+    sg[n - 1] = (xs[xs.length - 1] < 0 ? -1 : 1) * this.gain;
+    yield;
+    // Native: 64 columns a call (a multiple of every level's block), at H = 1024 a few ms.
+    for (let j0 = 0; j0 < n; j0 += gs ? 64 : 8) {
+      if (gs) gs.columns(xs, n, sg, w, j0, Math.min(j0 + 64, n));
+      else reflectColumns(this.c, xs, n, j0, sg, w);
+      yield;
+    }
+  }
+}
+
+/** x (length m at xs[at]) becomes its Householder vector v, ‖v‖² = 2 (scipy's steps); returns sign(x_0) (+1 for 0). */
+function householder(xs: Float64Array, at: number, m: number): number {
+  let norm2 = 0;
+  for (let i = at; i < at + m; i++) norm2 += xs[i] * xs[i];
+  const x0 = xs[at], d = x0 < 0 ? -1 : 1;
+  if (norm2 === 0) { xs[at] = Math.SQRT2; return d; } // never drawn; M = I − 2e_0e_0ᵀ keeps Q orthogonal
+  xs[at] = x0 + d * Math.sqrt(norm2);
+  const scale = Math.sqrt((norm2 - x0 * x0 + xs[at] * xs[at]) / 2);
+  for (let i = at; i < at + m; i++) xs[i] /= scale;
+  return d;
+}
+
+/**
+ * Columns j0..j0+7 of Q (native/orthogonal.h's arithmetic, lane by lane): c = e_j, then M_K, ...,
+ * M_0, K = min(j0 + 7, n − 2): one pass over coordinates k..n−1 per k applies M_k (s = v_k·c) and
+ * sums the next s = v_{k−1}·c, for the 8 columns at once (8 independent chains, each v loaded once
+ * for 8); then w[t·n + j] = c_j[t]·sg[j]. Past n: zero columns, not written. Outside the
+ * generator, where V8 optimizes loops best.
+ */
+function reflectColumns(c: Float64Array, xs: Float64Array, n: number, j0: number, sg: Float64Array, w: Float): void {
+  c.fill(0);
+  for (let b = 0; b < 8 && j0 + b < n; b++) c[b * n + j0 + b] = 1;
+  const o1 = n, o2 = 2 * n, o3 = 3 * n, o4 = 4 * n, o5 = 5 * n, o6 = 6 * n, o7 = 7 * n;
+  const K = Math.min(j0 + 7, n - 2);
+  if (K >= 0) { // n = 1: Q = S
+    let a = K * n - (K * (K + 1)) / 2; // v_K[t] = xs[a + t]
+    let s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+    for (let t = K; t < n; t++) {
+      const x = xs[a + t];
+      s0 += x * c[t]; s1 += x * c[o1 + t]; s2 += x * c[o2 + t]; s3 += x * c[o3 + t]; s4 += x * c[o4 + t]; s5 += x * c[o5 + t]; s6 += x * c[o6 + t]; s7 += x * c[o7 + t];
+    }
+    for (let k = K; k >= 1; k--) {
+      const p = (k - 1) * n - ((k - 1) * k) / 2, q = k - 1; // v_{k−1}; coordinate k − 1: M_k leaves it
+      const xq = xs[p + q];
+      let u0 = xq * c[q], u1 = xq * c[o1 + q], u2 = xq * c[o2 + q], u3 = xq * c[o3 + q], u4 = xq * c[o4 + q], u5 = xq * c[o5 + q], u6 = xq * c[o6 + q], u7 = xq * c[o7 + q];
+      for (let t = k; t < n; t++) {
+        const x = xs[a + t], y = xs[p + t];
+        const c0 = c[t] - s0 * x; c[t] = c0; u0 += y * c0;
+        const c1 = c[o1 + t] - s1 * x; c[o1 + t] = c1; u1 += y * c1;
+        const c2 = c[o2 + t] - s2 * x; c[o2 + t] = c2; u2 += y * c2;
+        const c3 = c[o3 + t] - s3 * x; c[o3 + t] = c3; u3 += y * c3;
+        const c4 = c[o4 + t] - s4 * x; c[o4 + t] = c4; u4 += y * c4;
+        const c5 = c[o5 + t] - s5 * x; c[o5 + t] = c5; u5 += y * c5;
+        const c6 = c[o6 + t] - s6 * x; c[o6 + t] = c6; u6 += y * c6;
+        const c7 = c[o7 + t] - s7 * x; c[o7 + t] = c7; u7 += y * c7;
       }
-      rpa = (i - 1) * n;
+      s0 = u0; s1 = u1; s2 = u2; s3 = u3; s4 = u4; s5 = u5; s6 = u6; s7 = u7;
+      a = p;
     }
-    const norm = Math.sqrt(subtractDot(q, ra, rpa, da, ra, n));
-    for (let k = 0; k < n; k++) q[ra + k] /= norm;
-    // Row b's first pass, last step: j = i, now final.
-    if (last) {
-      db = subtractDot(q, rb, i > 0 ? (i - 1) * n : -1, db, ra, n);
-      rpb = ra;
-    }
-    yield;
-  }
-  for (let i = 0; i < n * n; i++) w[i] = q[i] * gain;
-}
-/** q_i −= d·q_rp (when rp >= 0), then the dot product q_i·q_rj (rows at offsets ri, rp, rj of q, length n). */
-function subtractDot(q: Float64Array, ri: number, rp: number, d: number, rj: number, n: number): number {
-  let dot = 0;
-  if (rp < 0) {
-    for (let k = 0; k < n; k++) dot += q[ri + k] * q[rj + k];
-  } else {
-    for (let k = 0; k < n; k++) {
-      const x = q[ri + k] - d * q[rp + k];
-      q[ri + k] = x;
-      dot += x * q[rj + k];
+    for (let t = 0; t < n; t++) {
+      const x = xs[t];
+      c[t] -= s0 * x; c[o1 + t] -= s1 * x; c[o2 + t] -= s2 * x; c[o3 + t] -= s3 * x; c[o4 + t] -= s4 * x; c[o5 + t] -= s5 * x; c[o6 + t] -= s6 * x; c[o7 + t] -= s7 * x;
     }
   }
-  return dot;
-}
-
-/**
- * `orthogonal` for all of a model's W_hh blocks (all n×n) on the native Gram-Schmidt, with the
- * same bits: each block's normals are drawn at its turn (the rng's order is unchanged) into a
- * group of up to `lanes` blocks (the native code interleaves them), and once a group's last block is drawn its
- * blocks are orthogonalized side by side, one per SIMD lane (native/orthogonal.h), a few rows per
- * call, yielding between calls. A group of a width other than 1, 2, 4, 8 runs in the next one up,
- * the spare lanes copying the first block.
- */
-class OrthogonalGroups {
-  private buffer: Float64Array | null = null;
-  private q: Float64Array = new Float64Array(0);
-  private blocks: Float[] = [];
-  private size = 0; // blocks in the current group
-  private W = 0; // its interleave width
-  private R = 0; // its row stride
-  constructor(private readonly gs: NativeOrthogonal, private readonly n: number, private left: number, private readonly gain: number) {}
-
-  *add(w: Float, rng: Rng): Generator<void> {
-    const { n } = this;
-    if (this.blocks.length === 0) {
-      this.size = Math.min(this.gs.lanes, this.left);
-      this.W = 1 << Math.ceil(Math.log2(this.size));
-      this.R = n * this.W + 8; // a row stride off multiples of 4 KiB (native/orthogonal.h)
-      this.buffer ??= new Float64Array(n * this.R); // the first group is the widest
-      this.q = this.buffer.subarray(0, n * this.R);
-    }
-    const { q, W, R } = this, lane = this.blocks.length;
-    this.blocks.push(w);
-    this.left--;
-    for (let i = 0; i < n; i++) {
-      rng.fillNormal(q, i * R + lane * n, i * R + (lane + 1) * n); // rng.normal() row by row, as drawn (native/orthogonal.h)
-      yield;
-    }
-    if (this.blocks.length === this.size) yield* this.finish();
+  for (let b = 0; b < 8 && j0 + b < n; b++) {
+    const g = sg[j0 + b];
+    for (let t = 0; t < n; t++) w[t * n + j0 + b] = c[b * n + t] * g;
   }
-
-  private *finish(): Generator<void> {
-    const { n, q, W, R, blocks, gain } = this;
-    for (let i = 0; i < n; i++) for (let l = blocks.length; l < W; l++) q.copyWithin(i * R + l * n, i * R, i * R + n);
-    // Row i costs about 2·i·n·W multiply-adds: calls of up to ~8M (a few ms) keep Ctrl-C responsive.
-    for (let i0 = 0; i0 < n;) {
-      let i1 = i0, work = 0;
-      while (i1 < n && work < 1 << 23) work += 2 * (i1++ + 1) * n * W;
-      this.gs.rows(q, n, W, R, i0, i1);
-      i0 = i1;
-      yield;
-    }
-    blocks.forEach((w, l) => {
-      for (let i = 0; i < n; i++) scaled(w, i * n, q, i * R + l, W, gain, n);
-    });
-    this.blocks = [];
-  }
-}
-/** dst[at + k] = src[from + k·stride]·gain, k < n (outside the generator: hot loops optimize better in plain functions) */
-function scaled(dst: Float, at: number, src: Float64Array, from: number, stride: number, gain: number, n: number): void {
-  for (let k = 0; k < n; k++) dst[at + k] = src[from + k * stride] * gain;
 }

@@ -120,6 +120,55 @@ export class Rng {
     this.s0 = s0 >>> 0; this.s1 = s1 >>> 0; this.s2 = s2 >>> 0; this.s3 = s3 >>> 0;
   }
 
+  /** out[from..to) = (2·uniform() − 1)·limit, those numbers (U(±limit)), the state in int32 locals as in fillNormal. */
+  fillSymmetric(out: Float64Array | Float32Array, limit: number, from = 0, to = out.length): void {
+    let s0 = this.s0 | 0, s1 = this.s1 | 0, s2 = this.s2 | 0, s3 = this.s3 | 0;
+    for (let i = from; i < to; i++) {
+      let hi = 0;
+      for (let d = 0; d < 2; d++) { // nextU32 twice: uniform()
+        const r = Math.imul(rotl32(Math.imul(s1, 5), 7), 9) >>> 0;
+        const t = s1 << 9;
+        s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t;
+        s3 = rotl32(s3, 11);
+        if (d === 0) hi = r >>> 5;
+        else out[i] = (2 * ((hi * 67108864 + (r >>> 6)) / 9007199254740992) - 1) * limit;
+      }
+    }
+    this.s0 = s0 >>> 0; this.s1 = s1 >>> 0; this.s2 = s2 >>> 0; this.s3 = s3 >>> 0;
+  }
+
+  /**
+   * out[from..to) = standard normals, two per pair of uniforms by Marsaglia's polar method: x, y =
+   * 2·uniform() − 1 until 0 < s = x² + y² < 1, then x·f, y·f with f = √(−2 ln s / s) (an odd count
+   * drops the last y). No trigonometry (a V8 build option, v8_use_libm_trig_functions, swaps
+   * Math.sin/cos for another implementation; Math.log is V8's fdlibm port), half the logarithms of
+   * normal(), the state in int32 locals: about 4 times as fast as fillNormal. Its own stream, not
+   * normal()'s numbers (the orthogonal init draws its Gaussians with it).
+   */
+  fillNormalPairs(out: Float64Array | Float32Array, from = 0, to = out.length): void {
+    let s0 = this.s0 | 0, s1 = this.s1 | 0, s2 = this.s2 | 0, s3 = this.s3 | 0;
+    for (let i = from; i < to; i += 2) {
+      let x = 0, y = 0, s = 0;
+      do {
+        let hi = 0;
+        for (let d = 0; d < 4; d++) { // nextU32 four times (inline: a closure over the state is twice as slow): uniform() twice
+          const r = Math.imul(rotl32(Math.imul(s1, 5), 7), 9) >>> 0;
+          const t = s1 << 9;
+          s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t;
+          s3 = rotl32(s3, 11);
+          if ((d & 1) === 0) hi = r >>> 5;
+          else if (d === 1) x = 2 * ((hi * 67108864 + (r >>> 6)) / 9007199254740992) - 1;
+          else y = 2 * ((hi * 67108864 + (r >>> 6)) / 9007199254740992) - 1;
+        }
+        s = x * x + y * y;
+      } while (s >= 1 || s === 0);
+      const f = Math.sqrt((-2 * Math.log(s)) / s);
+      out[i] = x * f;
+      if (i + 1 < to) out[i + 1] = y * f;
+    }
+    this.s0 = s0 >>> 0; this.s1 = s1 >>> 0; this.s2 = s2 >>> 0; this.s3 = s3 >>> 0;
+  }
+
   /** Fisher-Yates shuffle in place. */
   shuffle<T extends { length: number; [i: number]: any }>(a: T): T {
     for (let i = a.length - 1; i > 0; i--) {

@@ -21,8 +21,8 @@ interface Addon {
   readonly slowGeneric: boolean;
   /** The kernels on the memory that `u8` spans from its start, at `isa` (default: the best). */
   attach(u8: Uint8Array, isa?: string): RawKernels;
-  /** The orthogonal init's Gram-Schmidt on W interleaved n×n matrices, rows R apart: rows i0..i1−1 (native/orthogonal.h). */
-  orthogonalRows(q: Float64Array, n: number, W: number, R: number, i0: number, i1: number, isa?: string): void;
+  /** The orthogonal init's columns j0..j1−1 (native/orthogonal.h). */
+  orthogonalColumns(xs: Float64Array, n: number, sg: Float64Array, out: Float32Array | Float64Array, j0: number, j1: number, isa?: string): void;
 }
 
 const ADDON = join('native', 'build', 'Release', 'rnn_kernels.node');
@@ -87,27 +87,26 @@ export function nativeFactory(isa?: NativeIsa, from = 'requested'): RawFactory |
   };
 }
 
-/** The addon's Gram-Schmidt for the orthogonal init (native/orthogonal.cc), at its level, and how many matrices to interleave there. */
+/** The addon's part of the orthogonal init (native/orthogonal.cc), at its level. */
 export interface NativeOrthogonal {
   readonly isa: NativeIsa;
-  /** The matrices to run side by side: 4 (a 256-bit vector; 8 in 512 bits was slower per matrix: twice the memory read per row), 2 on generic. */
-  readonly lanes: number;
   /**
-   * Finishes rows i0..i1−1 of W n×n matrices, rows R ≥ n·W apart; each row as drawn holds the W
-   * matrices' rows one after another, then is interleaved: element k of row i of matrix w at q[i·R + k·W + w].
+   * Columns j0..j1−1 of the n×n orthogonal matrix of Stewart's algorithm (init.ts): xs holds the
+   * Householder vectors (n(n+1)/2 doubles), sg each column's sign times the gain; out[t·n + j] is
+   * written (row-major n×n, float32 or float64).
    */
-  rows(q: Float64Array, n: number, W: number, R: number, i0: number, i1: number): void;
+  columns(xs: Float64Array, n: number, sg: Float64Array, out: Float32Array | Float64Array, j0: number, j1: number): void;
 }
 
 /**
- * The native Gram-Schmidt at RNN_TRAINER_NATIVE_ISA (when set and run by this CPU) or at the best
+ * The native columns at RNN_TRAINER_NATIVE_ISA (when set and run by this CPU) or at the best
  * level; null when the addon is not built (or is a build from before it had this function). Same
- * bits as init.ts's `orthogonal` at every level.
+ * bits as init.ts's JavaScript columns at every level.
  */
 export function nativeOrthogonal(): NativeOrthogonal | null {
   const a = load();
-  if ('error' in a || typeof a.orthogonalRows !== 'function') return null;
+  if ('error' in a || typeof a.orthogonalColumns !== 'function') return null;
   const env = process.env.RNN_TRAINER_NATIVE_ISA as NativeIsa | undefined;
   const isa = env && a.isas.includes(env) ? env : a.isas[0];
-  return { isa, lanes: isa === 'generic' ? 2 : 4, rows: (q, n, W, R, i0, i1) => a.orthogonalRows(q, n, W, R, i0, i1, isa) };
+  return { isa, columns: (xs, n, sg, out, j0, j1) => a.orthogonalColumns(xs, n, sg, out, j0, j1, isa) };
 }
