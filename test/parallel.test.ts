@@ -28,16 +28,21 @@ async function trainParallel(spec: ModelSpec, workers: number, steps: number, in
   const co = new Coordinator({ spec, workers, maxB: BATCH, maxT: 20, bpttWindow: 0, dropout: x.dropout, stepLoss: x.stepLoss, seed: 9, splits: { train: split }, params: p, optimizer: opt, kernels: resolveKernels(x.kernels ?? 'js'), inject, fuseUpdate: x.fuseUpdate });
   const hashes: string[] = [];
   const losses: number[] = [];
+  const epochLosses: number[] = []; // the mean loss over each whole epoch (every training sequence once)
   const norms: number[] = [];
   try {
     let step = 0;
     for (let epoch = 0; step < steps; epoch++) {
       const plan = epochPlan(split, { batchSize: BATCH, seed: 3, epoch });
       co.setOrder('train', plan.order);
+      let lossSum = 0, count = 0;
       for (let k = 0; k + 1 < plan.batchStarts.length && step < steps; k++) {
         step++;
         const r = await co.step(step, 'train', plan.batchStarts[k], plan.batchStarts[k + 1] - plan.batchStarts[k], x.clipNorm ?? 1);
         losses.push(r.lossSum / r.count);
+        lossSum += r.lossSum;
+        count += r.count;
+        if (k + 2 === plan.batchStarts.length) epochLosses.push(lossSum / count);
         norms.push(r.gradNorm);
         hashes.push(createHash('sha256').update(new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength)).digest('hex'));
       }
@@ -45,7 +50,7 @@ async function trainParallel(spec: ModelSpec, workers: number, steps: number, in
   } finally {
     await co.close();
   }
-  return { p: Float32Array.from(p.data), hashes, losses, norms, split };
+  return { p: Float32Array.from(p.data), hashes, losses, epochLosses, norms, split };
 }
 
 function localTrain(spec: ModelSpec, steps: number, x: Extras = {}) {
@@ -88,7 +93,10 @@ for (const [spec, x0] of [
     for (let i = 0; i < one.p.length; i++) { num = Math.max(num, Math.abs(one.p[i] - two.p[i])); den = Math.max(den, Math.abs(one.p[i])); }
     t.comment(`max |w1 - w2| / max |w1| = ${(num / den).toExponential(2)}; last loss ${one.losses[49].toFixed(4)} vs ${two.losses[49].toFixed(4)}`);
     t.ok(num / den < 1e-5, `2 workers within 1e-5 of 1 worker (${(num / den).toExponential(2)})`);
-    t.ok(one.losses[49] < one.losses[0], 'the loss went down');
+    // Over the same sequences (whole epochs): one batch's loss against another batch's is mostly
+    // the batches' difference (these synthetic tasks start near chance, dropout adds noise).
+    const [first, , third] = one.epochLosses;
+    t.ok(third < first, `the loss went down: mean over the training set ${first.toFixed(4)} in epoch 1, ${third.toFixed(4)} in epoch 3`);
     const again = await trainParallel(spec, 2, 50, undefined, x);
     t.same(again.hashes, two.hashes, 'same seed and worker count: bit-identical weights at every step');
   });
