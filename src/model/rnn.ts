@@ -735,7 +735,7 @@ export function outputForward(p: Params, ws: Workspace, batch: Batch, g: Params 
     if (pooling === 'max' || pooling === 'meanmax') maxPool(ws, batch, b, o + (pooling === 'meanmax' ? 2 * H : 0));
     if (ws.drop) dropout(ws.Hlast, o, ws.Mh, o, Hp, ws.drop.rate, ws.drop.key, batch.ids[b], OUTPUT_MASK_T);
   }
-  ws.k.gemm(P, 0, C, ws.Hlast, 0, Hp, 1, p.Wya, 0, 1, Hp, B, C, Hp, 0, p.by, Epi.None); // Wya·a + by
+  headGemm(ws.k, g !== null, P, 0, C, ws.Hlast, 0, Hp, 1, p.Wya, 0, 1, Hp, B, C, Hp, 0, p.by); // Wya·a + by
   const cw = g ? ws.classWeights : null;
   for (let b = 0; b < B; b++) setRow(ws, b, batch.labels[b], cw ? cw[batch.labels[b]] : 1);
   const lossSum = ws.k.softmaxXent(P, 0, C, B, C, ws.ys, 0, ws.wy, 0, ws.am, 0, g ? g.by : null, g ? 1 : 0);
@@ -799,7 +799,7 @@ function poolBackward(ws: Workspace, batch: Batch): void {
 function everyStepForward(p: Params, g: Params | null, ws: Workspace, batch: Batch, P: Float, y: Int32Array, bStride: number, tStride: number, alpha: number, cw: Float64Array | null = null): ForwardResult {
   const { C } = ws.spec, H = ws.Hout;
   const { B, T, lengths } = batch;
-  ws.k.gemm(P, 0, C, ws.A, topStart(ws, B), H, 1, p.Wya, 0, 1, H, T * B, C, H, 0, p.by, Epi.None); // Wya·a_t + by, t = 1..T
+  headGemm(ws.k, g !== null, P, 0, C, ws.A, topStart(ws, B), H, 1, p.Wya, 0, 1, H, T * B, C, H, 0, p.by); // Wya·a_t + by, t = 1..T
   let count = 0;
   for (let t = 0; t < T; t++) {
     for (let b = 0; b < B; b++) {
@@ -836,8 +836,19 @@ export function outputBackward(p: Params, g: Params, ws: Workspace, batch: Batch
 function outputLayerBackward(p: Params, g: Params, ws: Workspace, P: Float, states: Float, so: number, rows: number, dOut: Float, H: number): void {
   const { C } = ws.spec;
   const k = ws.k;
-  k.gemm(g.Wya, 0, H, P, 0, 1, C, states, so, H, 1, C, H, rows, 1, null, Epi.None); //   dWya += dlogitsᵀ·a
-  k.gemm(dOut, 0, H, P, 0, C, 1, p.Wya, 0, H, 1, rows, H, C, 0, null, Epi.None); //      dL/dh = Wyaᵀ·dlogits
+  headGemm(k, true, g.Wya, 0, H, P, 0, 1, C, states, so, H, 1, C, H, rows, 1, null); //   dWya += dlogitsᵀ·a
+  headGemm(k, true, dOut, 0, H, P, 0, C, 1, p.Wya, 0, H, 1, rows, H, C, 0, null); //      dL/dh = Wyaᵀ·dlogits
+}
+
+/**
+ * The full softmax head's products (C = (beta ? C : 0) + A·B + bias): with train.precision "bf16"
+ * (Kernels.gemmBf16) in training, A and B rounded to bf16 with float32 sums; evaluation and
+ * float32 runs: gemm. dWya is summed into the float32 gradient either way.
+ */
+function headGemm(k: Kernels, train: boolean, c: Float, co: number, ldc: number, a: Float, ao: number, rsA: number, csA: number,
+  b: Float, bo: number, rsB: number, csB: number, M: number, N: number, K: number, beta: 0 | 1, bias: Float | null): void {
+  if (train && k.gemmBf16) k.gemmBf16(c, co, ldc, a, ao, rsA, csA, b, bo, rsB, csB, M, N, K, beta, bias);
+  else k.gemm(c, co, ldc, a, ao, rsA, csA, b, bo, rsB, csB, M, N, K, beta, bias, Epi.None);
 }
 
 /**
