@@ -62,7 +62,7 @@ function run(): void {
     { M: 8, N: 32, K: 2, la: 'row', lb: 'row', beta: 0, bias: false },
     { M: 13, N: 37, K: 7, la: 'row', lb: 'trans', beta: 0, bias: true }, //       the logits: B = Wyaᵀ, K odd
     { M: 64, N: 1003, K: 33, la: 'row', lb: 'trans', beta: 0, bias: true }, //    N past NC, not a multiple of 16
-    { M: 37, N: 29, K: 301, la: 'trans', lb: 'row', beta: 1, bias: false }, //    dWya += dlogitsᵀ·a: K past KC, odd
+    { M: 37, N: 29, K: 1025, la: 'trans', lb: 'row', beta: 1, bias: false }, //   dWya += dlogitsᵀ·a: K past two K blocks, odd
     { M: 130, N: 40, K: 515, la: 'row', lb: 'row', beta: 0, bias: false }, //     dh = dlogits·Wya: M past MC
     { M: 9, N: 17, K: 256, la: 'padded', lb: 'padded', beta: 1, bias: true },
     { M: 5, N: 3, K: 0, la: 'row', lb: 'row', beta: 1, bias: true }, //          K = 0: C (+ bias)
