@@ -3,8 +3,8 @@
 // float32's: a kernel that did not round, or rounded the wrong way, is off by ~2^-9 and fails), on
 // odd shapes (K odd, K past the K block, M and N tails, N not a multiple of 16, transposed and
 // padded operands, beta, bias); rounding to nearest even at ties; a row alone = the same row in a
-// larger product, bit for bit; and the full softmax head's gradients in bf16 close to float32's,
-// with evaluation (no gradient) and a float32 run untouched. Skipped, saying why, on a CPU
+// larger product, bit for bit; and a model's gradients in bf16 (head, input projections, weight
+// gradients) close to float32's, with evaluation (no gradient) and a float32 run untouched. Skipped, saying why, on a CPU
 // without AVX512-BF16.
 
 import t from 'tap';
@@ -124,9 +124,10 @@ function run(): void {
   const specs: ModelSpec[] = [
     { cell: 'lstm', task: 'many-to-many', V: 300, H: 48, C: 300, E: 24 },
     { cell: 'gru', task: 'many-to-one', V: 50, H: 40, C: 7, E: 16 },
+    { cell: 'lstm', task: 'many-to-one', V: 50, H: 24, C: 5, E: 12, layers: 2, bidirectional: true }, // every input projection path
   ];
   for (const spec of specs) {
-    t.test(`${spec.cell} ${spec.task}: bf16 gradients within bf16's error of float32's; evaluation and a float32 run unchanged`, (t) => {
+    t.test(`${spec.cell} ${spec.task}${spec.layers ? `, ${spec.layers} layers` : ''}${spec.bidirectional ? ', bidirectional' : ''}: bf16 gradients within bf16's error of float32's; evaluation and a float32 run unchanged`, (t) => {
       const layout = makeLayout(spec);
       const p = allocParams(layout, 'float32');
       p.data.set(randomParams(spec, 3, 'float64', 0.5).data);

@@ -374,7 +374,7 @@ runMain(async () => {
       lengths: { type: 'string', help: 'full (every sequence T tokens), variable (uniform in [T/4, T], tokens/s of real tokens), or both: full,variable', default: 'full' },
       cell: { type: 'string', choices: [...CELLS], help: 'recurrent cell (default rnn, lstm with --task lm)' },
       kernels: { type: 'string', choices: KERNELS_CHOICES, help: 'our compute backend (default: RNN_TRAINER_KERNELS, else auto)' },
-      precision: { type: 'string', choices: PRECISIONS, help: 'bf16: ours with train.precision "bf16" (native kernels, AVX512-BF16: the output layer\'s products), PyTorch under torch.autocast(bfloat16); oneDNN stays f32', default: 'f32' },
+      precision: { type: 'string', choices: PRECISIONS, help: 'bf16: ours with train.precision "bf16" (native kernels, AVX512-BF16: the products over all rows), PyTorch under torch.autocast(bfloat16); oneDNN stays f32', default: 'f32' },
       compare: { type: 'string', help: 'pytorch: also train the same model in PyTorch (bench/pytorch/bench_rnn.py; interpreter: RNN_TRAINER_PYTHON, else /usr/bin/python3, else python3); onednn: also run oneDNN\'s f32 RNN/LSTM training primitives on the same shapes, the RNN layer alone (bench/peers/onednn; embedding input, full lengths, rnn or lstm; skipped with a note where oneDNN is not installed); or both: pytorch,onednn' },
       onednnThreads: { type: 'string', help: 'with --compare onednn: comma-separated OpenMP thread counts; ours is compared with the best', default: '1,2' },
       torchThreads: { type: 'string', help: 'with --compare pytorch: comma-separated PyTorch thread counts, one tuned child each (ours/PyTorch is against the first)', default: '1' },

@@ -494,9 +494,10 @@ export interface TrainConfig {
    */
   kernels?: 'auto' | 'native' | 'wasm' | 'js';
   /**
-   * Arithmetic of the large products in training: `f32`, or `bf16` (mixed precision: the output
-   * layer's products take bfloat16 inputs with float32 sums; weights, optimizer state, gradient
-   * sums, evaluation and checkpoints stay float32). bf16 runs on the native kernels on a CPU with
+   * Arithmetic of the large products in training: `f32`, or `bf16` (mixed precision: the products
+   * over all rows (the full softmax head's, the input projections, the weight gradients) take
+   * bfloat16 inputs with float32 sums; the recurrence, weights, optimizer state, gradient sums,
+   * evaluation and checkpoints stay float32). bf16 runs on the native kernels on a CPU with
    * AVX512-BF16 where it is at least 1.5x float32's rate (AMD Zen 4/5); elsewhere the run is
    * refused. `--precision` overrides it.
    * @default "f32"

@@ -388,7 +388,7 @@ class Run {
     const { kernels } = r;
     const kernelsName = `${kernels.name}/${kernels.isa}`;
     if (kernels.note) say('kernels', `kernels: ${kernels.note}`);
-    if (kernels.precisionNote) say('kernels', `precision: ${kernels.precisionNote}: the output layer's products in training; weights, optimizer and checkpoints float32`);
+    if (kernels.precisionNote) say('kernels', `precision: ${kernels.precisionNote}: the products over all rows in training (head, input projections, weight gradients); the recurrence, weights, optimizer and checkpoints float32`);
     // Said when the backend changed without the config saying so (auto on another machine or build).
     const savedKernels = resumed ? (JSON.parse(resumed.c.config) as ResolvedConfig).train.kernels : undefined;
     const savedPrecision = resumed ? (JSON.parse(resumed.c.config) as ResolvedConfig).train.precision ?? 'f32' : undefined;

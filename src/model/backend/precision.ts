@@ -1,6 +1,6 @@
 // train.precision: "f32" (the default) or "bf16", mixed precision where the hardware pays for it.
-// bf16 runs the output layer's products (logits, dL/dh, dWya over all rows) with bf16 inputs and
-// float32 accumulation on AVX512-BF16 (native/bf16.h, vdpbf16ps); weights, optimizer state,
+// bf16 runs the products over all B·T rows (the full softmax head's logits, dL/dh and dWya, the
+// input projections, dW_ih and dW_hh: rnn.ts rowsGemm) with bf16 inputs and float32 accumulation on AVX512-BF16 (native/bf16.h, vdpbf16ps); weights, optimizer state,
 // gradient sums and checkpoints stay float32. It is resolved once per run, with the kernels
 // (withPrecision), and travels in ResolvedKernels to every thread; a CPU where it is not faster
 // than float32 is refused, not run slowly.
