@@ -3,7 +3,9 @@
 // stopped and resumed ends in exactly the uninterrupted run's state; a bf16 checkpoint is an
 // ordinary float32 one; and the refusals (js kernels, a CPU without AVX512-BF16, one where
 // vdpbf16ps is not faster: the probe's result injected by RNN_TRAINER_BF16_PROBE) exit 2 with a
-// message naming what is missing. Runs that need AVX512-BF16 are skipped, saying so, without it.
+// message naming what is missing; a float32 checkpoint resumed in bf16; `npm run bench --
+// --precision bf16` (ours, and PyTorch under bf16 autocast where installed) and its refusal. Runs
+// that need AVX512-BF16 are skipped, saying so, without it.
 // Needs `npm run build`.
 
 import t from 'tap';
@@ -19,11 +21,14 @@ t.before(() => {
   if (!existsSync(TRAIN)) throw new Error(`${TRAIN} is missing: run \`npm run build\` first`);
 });
 
-/** `node dist/train.js ARGS` with extra environment variables. */
-function trainEnv(env: Record<string, string>, ...args: string[]): Result {
-  const r = spawnSync(process.execPath, [TRAIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } });
+const BENCH = join(ROOT, 'dist', 'src', 'bench', 'bench.js');
+
+/** `node SCRIPT ARGS` with extra environment variables. */
+function runNode(script: string, env: Record<string, string>, ...args: string[]): Result {
+  const r = spawnSync(process.execPath, [script, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 180_000, env: { ...process.env, ...env } });
   return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
+const trainEnv = (env: Record<string, string>, ...args: string[]) => runNode(TRAIN, env, ...args);
 
 // 17 steps an epoch: 3 epochs = 51 steps; H = 64 so that the head is a real product.
 const COMMON = ['--config', LM, '--workers', '2', '--quiet', '--kernels', 'native', '--set', 'train.epochs=3', '--set', 'model.hidden=64', '--set', 'train.logEvery=1'];
@@ -58,6 +63,26 @@ if (!nativeBf16()) {
     t.equal(JSON.parse(ck.config).train.precision, 'bf16', 'the config in the checkpoint says bf16');
   });
 
+  t.test('a float32 checkpoint resumed in bf16: allowed, and said', (t) => {
+    const out = t.testdir({});
+    exit0(t, trainEnv({}, ...COMMON, '--out', out, '--max-steps', '8'), 'float32 run to step 8');
+    const r = trainEnv({}, ...COMMON, '--out', out, '--resume', 'latest', '--precision', 'bf16');
+    exit0(t, r, 'resumed in bf16');
+    t.match(r.stderr, /train\.precision changed "f32" -> "bf16"/);
+    t.end();
+  });
+
+  t.test('npm run bench -- --precision bf16: ours in bf16 (and PyTorch under bf16 autocast where installed)', (t) => {
+    const torch = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+    const r = runNode(BENCH, {}, '--precision', 'bf16', '--workloads', 'W-small', '--workers', '1', '--input', 'embedding', '--seconds', '0.3', ...(torch ? ['--compare', 'pytorch'] : []));
+    t.equal(r.status, 0, 'exit 0', { stderr: r.stderr.slice(-2000) });
+    const rows = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { impl: string; precision?: string; kernels?: string });
+    t.ok(rows.some((x) => x.impl === 'rnn-trainer' && x.precision === 'bf16' && /bf16/.test(x.kernels ?? '')), 'our row says bf16');
+    if (torch) t.ok(rows.some((x) => x.impl === 'pytorch' && x.precision === 'bf16'), 'PyTorch\'s row says bf16');
+    else t.comment('PyTorch not installed: its bf16 autocast side not run');
+    t.end();
+  });
+
   t.test('bf16: stopped at step 20 and resumed, the same bits as an uninterrupted run', async (t) => {
     const dir = t.testdir({});
     const common = [...COMMON, '--precision', 'bf16'];
@@ -79,6 +104,13 @@ t.test('refused with --kernels js: exit 2, saying bf16 needs the native kernels'
   t.equal(r.status, 2, 'exit 2');
   t.match(r.stderr, /train\.precision "bf16" runs on the native kernels only, and this run uses js: use --kernels native; use train\.precision "f32"/);
   t.notOk(hasStack(r.stderr), 'no stack trace');
+  t.end();
+});
+
+t.test('npm run bench -- --precision bf16 --kernels js: exit 2, the same refusal', (t) => {
+  const r = runNode(BENCH, {}, '--precision', 'bf16', '--kernels', 'js', '--workloads', 'W-small', '--workers', '1');
+  t.equal(r.status, 2, 'exit 2');
+  t.match(r.stderr, /--precision "bf16" runs on the native kernels only, and this run uses js/);
   t.end();
 });
 

@@ -388,11 +388,9 @@ class Run {
     const { kernels } = r;
     const kernelsName = `${kernels.name}/${kernels.isa}`;
     if (kernels.note) say('kernels', `kernels: ${kernels.note}`);
-    if (kernels.precisionNote) say('kernels', `precision: ${kernels.precisionNote}: the products over all rows in training (head, input projections, weight gradients); the recurrence, weights, optimizer and checkpoints float32`);
+    if (kernels.precisionNote) say('model', `precision: ${kernels.precisionNote}: the products over all rows in training (head, input projections, weight gradients); the recurrence, weights, optimizer and checkpoints float32`);
     // Said when the backend changed without the config saying so (auto on another machine or build).
     const savedKernels = resumed ? (JSON.parse(resumed.c.config) as ResolvedConfig).train.kernels : undefined;
-    const savedPrecision = resumed ? (JSON.parse(resumed.c.config) as ResolvedConfig).train.precision ?? 'f32' : undefined;
-    if (savedPrecision && savedPrecision !== cfg.train.precision) say('resume', `resume: the checkpoint was trained with train.precision "${savedPrecision}", this run uses "${cfg.train.precision}" (allowed; the checkpoint is float32 either way)`);
     if (resumed?.c.training.kernels && resumed.c.training.kernels !== kernelsName && savedKernels === cfg.train.kernels) say('resume', `resume: the checkpoint was trained with ${resumed.c.training.kernels} kernels, this run uses ${kernelsName} (allowed; the run will differ from an uninterrupted one in the last bits)`);
     say('model', `model: ${spec.bidirectional ? 'bidirectional ' : ''}${spec.cell}${cfg.model.layers > 1 ? ` × ${cfg.model.layers} layers` : ''} ${spec.task}${spec.pooling ? ` (${spec.pooling} pooling)` : ''}, V=${spec.V} H=${spec.H} C=${spec.C} ${spec.E ? `embedding E=${spec.E}` : 'one-hot input'}${spec.tieWeights ? ', tied weights' : ''}${spec.adaptive ? `, adaptive softmax (cutoffs ${spec.adaptive.cutoffs.join(', ')})` : ''}, ${countParams(layout).toLocaleString('en-US')} parameters; ${workers} worker thread${workers > 1 ? 's' : ''}, ${kernelsName} kernels${kernels.precision ? `, precision ${kernels.precision}` : ''}; run directory ${relative(process.cwd(), runDir) || '.'}`);
     const resolvedFile = join(runDir, 'config.resolved.json');
