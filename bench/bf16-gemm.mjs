@@ -1,8 +1,15 @@
 // CPU time (process.cpuUsage, best of N) of the output layer's three products of a word LM step in
 // float32 (gemm) and in bf16 (gemmBf16: train.precision "bf16", AVX512-BF16), on one worker's rows,
+// then of a whole forward + backward of that LSTM LM (E = H, B = 32, rows / 32 steps) in each,
 // from dist/ (npm run build first):
 //   node bench/bf16-gemm.mjs [rows=1024] [V=20000] [H=256] [reps=8]
 import { nativeFactory, nativeBf16 } from '../dist/src/model/backend/native.js';
+import { makeLayout, allocParams } from '../dist/src/model/params.js';
+import { allocWorkspace, forwardBackward } from '../dist/src/model/rnn.js';
+import { createKernels } from '../dist/src/model/backend/index.js';
+import { arenaOf } from '../dist/src/util/shared.js';
+import { initParams } from '../dist/src/model/init.js';
+import { Rng } from '../dist/src/util/prng.js';
 
 const [R = 1024, V = 20000, H = 256, reps = 8] = process.argv.slice(2).map(Number);
 if (!nativeBf16()) {
@@ -45,3 +52,21 @@ for (const [name, f32Call, bf16Call] of products) {
   const a = cpuMs(f32Call), b = cpuMs(bf16Call);
   console.log(`${name}  f32 ${a.toFixed(1)} ms (${gflops(a)})  bf16 ${b.toFixed(1)} ms (${gflops(b)})  ${(a / b).toFixed(2)}x`);
 }
+
+// A whole step: the same model and batch, float32 kernels against bf16 ones.
+const B = 32, T = Math.max(1, Math.round(R / B));
+const spec = { cell: 'lstm', task: 'many-to-many', V, H, C: V, E: H };
+const layout = makeLayout(spec);
+const p = allocParams(layout, 'float32');
+initParams(p, spec, new Rng(1));
+const arena = arenaOf(p.data);
+const g = allocParams(layout, 'float32', arena);
+const rng = new Rng(2);
+const draw = () => Int32Array.from({ length: B * T }, () => 1 + Math.floor(rng.uniform() * (V - 1)));
+const batch = { B, T, tokens: draw(), targets: draw(), lengths: new Int32Array(B).fill(T), labels: new Int32Array(B), ids: Int32Array.from({ length: B }, (_, i) => i) };
+const step = {};
+for (const precision of ['f32', 'bf16']) {
+  const ws = allocWorkspace(spec, B, T, createKernels({ name: 'native', isa: 'avx512', ...(precision === 'bf16' ? { precision } : {}) }, arena));
+  step[precision] = cpuMs(() => forwardBackward(p, g, ws, batch));
+}
+console.log(`forward + backward, LSTM E = H = ${H}, B ${B} × T ${T}: f32 ${step.f32.toFixed(0)} ms, bf16 ${step.bf16.toFixed(0)} ms CPU: ${(step.f32 / step.bf16).toFixed(2)}x`);

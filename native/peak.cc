@@ -39,7 +39,7 @@ FMA_LOOP(loop512, "avx512f", __m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_cvt
 FMA_LOOP(loop256, "avx2,fma", __m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_cvtss_f32, 8)
 
 // vdpbf16ps (AVX512-BF16): per 32-bit lane a += x·y over a PAIR of bf16, 4 FLOP per lane. Where it
-// runs at the f32 FMA rate or above per instruction it doubles the FLOP rate (AMD Zen 4/5); on Intel
+// runs at the f32 FMA rate per instruction it doubles the FLOP rate (AMD Zen 5, measured); on Intel
 // cores without AMX it issues at half rate, no faster than f32 FMAs. train.precision "bf16" asks.
 #define DP(A, X, Y) _mm512_dpbf16_ps(A, (__m512bh)_mm512_castps_si512(X), (__m512bh)_mm512_castps_si512(Y))
 FMA_LOOP(loopBf16, "avx512f,avx512bf16", __m512, _mm512_set1_ps, DP, _mm512_cvtss_f32, 32)

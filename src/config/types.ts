@@ -498,7 +498,7 @@ export interface TrainConfig {
    * over all rows (the full softmax head's, the input projections, the weight gradients) take
    * bfloat16 inputs with float32 sums; the recurrence, weights, optimizer state, gradient sums,
    * evaluation and checkpoints stay float32). bf16 runs on the native kernels on a CPU with
-   * AVX512-BF16 where it is at least 1.5x float32's rate (AMD Zen 4/5); elsewhere the run is
+   * AVX512-BF16 where it is at least 1.5x float32's rate (e.g. AMD Zen 5); elsewhere the run is
    * refused. `--precision` overrides it.
    * @default "f32"
    */
