@@ -147,14 +147,23 @@ static inline void pairs8Along(uint32_t* dst, long stride, const float* x, long 
 /** Pack A (mc×kc, strides rsA/csA) into MR-row panels of np = ⌈kc/2⌉ pairs; rows past mc are zero. */
 static void packA(uint32_t* dst, const float* a, long rsA, long csA, int mc, int kc) {
   const int np = (kc + 1) / 2;
+  if (rsA == 1 && csA != 1) { // A read transposed (dWya: dlogitsᵀ): two panels' 16 rows side by side in two rows of K
+    for (int i0 = 0; i0 < mc; i0 += 2 * MR, dst += 2L * MR * np) {
+      const float* p = a + i0;
+      const int n = mc - i0 < 2 * MR ? mc - i0 : 2 * MR;
+      for (int q = 0; q < np; q++) {
+        const __m512i w = pairsAcross(p + 2 * q * csA, 2 * q + 1 < kc ? p + (2 * q + 1) * csA : nullptr, n);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + q * MR), _mm512_castsi512_si256(w));
+        if (n > MR) _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + (long)MR * np + q * MR), _mm512_extracti64x4_epi64(w, 1));
+      }
+    }
+    return;
+  }
   for (int i0 = 0; i0 < mc; i0 += MR, dst += (long)MR * np) {
     const int mr = mc - i0 < MR ? mc - i0 : MR;
     const float* p = a + i0 * rsA;
     if (csA == 1) { // a row of A contiguous (the states, dlogits): K pairs along it
       pairs8Along(dst, MR, p, rsA, mr, kc);
-    } else if (rsA == 1) { // A read transposed (dWya: dlogitsᵀ): MR rows side by side in two rows of K
-      for (int q = 0; q < np; q++)
-        _mm512_mask_storeu_epi32(dst + q * MR, 0xff, pairsAcross(p + 2 * q * csA, 2 * q + 1 < kc ? p + (2 * q + 1) * csA : nullptr, mr));
     } else {
       for (int i = 0; i < MR; i++)
         for (int q = 0; q < np; q++) dst[q * MR + i] = i < mr ? pairAt(p + i * rsA, csA, q, kc) : 0u;
