@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import { nativeAddonPath, nativeBf16 } from './native.js';
 import type { ResolvedKernels } from './types.js';
 import { ConfigError } from '../../util/errors.js';
+import { ENV } from './env.js';
 
 export type Precision = 'f32' | 'bf16';
 export const PRECISIONS: readonly Precision[] = ['f32', 'bf16'];
@@ -58,15 +59,15 @@ export function withPrecision(k: ResolvedKernels, precision: Precision | undefin
   if (precision === undefined || precision === 'f32') return k;
   if (precision !== 'bf16') throw new ConfigError(`${from} "${String(precision)}" is not one of ${PRECISIONS.join(', ')}`);
   const cpu = cpuName();
-  const fallback = `; use ${from} "f32" (the default)`;
-  if (k.name !== 'native') throw new ConfigError(`${from} "bf16" runs on the native kernels only, and this run uses ${k.name}${k.note ? ` (${k.note})` : ''}: use --kernels native${fallback}`);
+  const f32 = `${from} "f32" (the default)`;
+  if (k.name !== 'native') throw new ConfigError(`${from} "bf16" runs on the native kernels only, and this run uses ${k.name}${k.note ? ` (${k.note})` : ''}: use --kernels native, or ${f32}`);
   const rates = probe();
   const amx = hasAmx() ? ' It has AMX (tdpbf16ps), for which this build has no bf16 path yet.' : '';
-  if (!rates) throw new ConfigError(`${from} "bf16" needs AVX512-BF16 (vdpbf16ps), which ${cpu} lacks.${amx}${fallback.replace('; u', ' U')}`);
-  if (k.isa !== 'avx512') throw new ConfigError(`${from} "bf16" runs at the native avx512 level, and this run uses ${k.isa} (RNN_TRAINER_NATIVE_ISA?)${fallback}`);
+  if (!rates) throw new ConfigError(`${from} "bf16" needs AVX512-BF16 (vdpbf16ps), which ${cpu} lacks.${amx} Use ${f32}`);
+  if (k.isa !== 'avx512') throw new ConfigError(`${from} "bf16" runs at the native avx512 level, and this run uses ${k.isa} (is ${ENV.nativeIsa} set?): unset it, or use ${f32}`);
   if (!(rates.bf16 >= BF16_MIN_SPEEDUP * rates.f32)) {
     throw new ConfigError(`${from} "bf16": on ${cpu} vdpbf16ps measures ${rates.bf16.toFixed(0)} GFLOP/s per core against ${rates.f32.toFixed(0)} for float32 FMAs, `
-      + `less than the ${BF16_MIN_SPEEDUP}x that pays for rounding to bf16 (Intel cores run it at half rate).${amx}${fallback.replace('; u', ' U')}`);
+      + `less than the ${BF16_MIN_SPEEDUP}x that pays for rounding to bf16 (Intel cores run it at half rate).${amx} Use ${f32}`);
   }
   return { ...k, precision: 'bf16', precisionNote: `bf16 on AVX512-BF16 (vdpbf16ps ${rates.bf16.toFixed(0)} GFLOP/s per core, float32 FMAs ${rates.f32.toFixed(0)})` };
 }
