@@ -80,6 +80,12 @@ static const int MR = 8, NV = 2, KC = 256, MC = 128, NC = 512; // 8×32 tile: 16
 #undef RNN_AVX512
 #pragma GCC pop_options
 
+// train.precision "bf16": the large products on AVX512-BF16 (bf16.h), where the CPU has it.
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512dq,avx512bf16,fma")
+#include "bf16.h"
+#pragma GCC pop_options
+
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 #define RNN_AVX2 1
@@ -120,6 +126,16 @@ static double sumRowNorms(const float* x, long ldx, int rows, int N) {
   return total;
 }
 
+/** Whether this CPU runs bf16.h (AVX512-BF16 on top of the avx512 level). */
+static bool hasBf16() {
+#ifdef RNN_X86
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+         __builtin_cpu_supports("fma") && __builtin_cpu_supports("avx512bf16");
+#else
+  return false;
+#endif
+}
+
 /** The levels this CPU (and OS) runs, best first. */
 static int supported(const Isa** out) {
   int n = 0;
@@ -140,17 +156,30 @@ struct Inst {
   uint8_t* base;
   const Isa* isa;
   float* scratch;
+  uint32_t* bf16Scratch; // bf16.h's packs (null without AVX512-BF16 or at another level than avx512)
   napi_ref memory; // keeps the memory's buffer alive as long as a function can write to it
   int live;        // functions not yet finalized
 };
+
+#ifdef RNN_X86
+static const long BF16_SCRATCH_WORDS = bf16::SCRATCH_WORDS;
+#else
+static const long BF16_SCRATCH_WORDS = 0;
+#endif
+
+/** Bytes an instance holds outside the memory: the packing scratch, and the bf16 packs where there are. */
+static int64_t instanceBytes(const Inst* I) {
+  return static_cast<int64_t>(I->isa->scratchFloats * sizeof(float)) + (I->bf16Scratch ? BF16_SCRATCH_WORDS * 4 : 0);
+}
 
 static void release(napi_env env, void* data, void*) {
   Inst* I = static_cast<Inst*>(data);
   if (--I->live > 0) return;
   napi_delete_reference(env, I->memory);
   int64_t left;
-  napi_adjust_external_memory(env, -static_cast<int64_t>(I->isa->scratchFloats * sizeof(float)), &left);
+  napi_adjust_external_memory(env, -instanceBytes(I), &left);
   std::free(I->scratch);
+  std::free(I->bf16Scratch);
   delete I;
 }
 
@@ -225,6 +254,14 @@ END
 KERNEL(gemmPacked, 12)
 k.gemm(I->scratch, at<float>(I, a[0]), a[1], at<float>(I, a[2]), a[3], a[4], nullptr, 0, 0, at<float>(I, a[5]), a[6],
        a[7], a[8], a[9] != 0, opt<float>(I, a[10]), a[11]);
+END
+
+// gemmBf16(c, ldc, a, rsA, csA, b, rsB, csB, M, N, K, beta, bias): train.precision "bf16" (bf16.h)
+KERNEL(gemmBf16, 13)
+#ifdef RNN_X86
+bf16::gemm(I->bf16Scratch, at<float>(I, a[0]), a[1], at<float>(I, a[2]), a[3], a[4], at<float>(I, a[5]), a[6], a[7], a[8],
+           a[9], a[10], a[11] != 0, opt<float>(I, a[12]));
+#endif
 END
 
 KERNEL(tanh, 2)
@@ -363,6 +400,15 @@ static napi_value fail(napi_env env, const char* msg) {
   return nullptr;
 }
 
+/** obj[name] = a function of instance I (which it keeps alive). */
+static void addFunction(napi_env env, napi_value obj, Inst* I, const char* name, napi_callback cb) {
+  napi_value fn;
+  napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, I, &fn);
+  I->live++;
+  napi_add_finalizer(env, fn, I, release, nullptr, nullptr);
+  napi_set_named_property(env, obj, name, fn);
+}
+
 /**
  * attach(u8: Uint8Array over the whole memory.buffer, isa?: string) → { isa, packedBytes, packB, gemm, ... }:
  * the kernels on that memory, at the given level (default: the best this CPU runs).
@@ -400,10 +446,19 @@ static napi_value js_attach(napi_env env, napi_callback_info info) {
   float* scratch = nullptr;
   if (posix_memalign(reinterpret_cast<void**>(&scratch), 64, isa->scratchFloats * sizeof(float)) != 0)
     return fail(env, "rnn_kernels.attach: out of memory for the packing scratch");
-  Inst* I = new Inst{static_cast<uint8_t*>(data), isa, scratch, nullptr, 0};
+  // The bf16 packs, at the avx512 level on a CPU with AVX512-BF16 (only then is gemmBf16 there).
+  uint32_t* bf16Scratch = nullptr;
+#ifdef RNN_X86
+  if (hasBf16() && std::strcmp(isa->name, "avx512") == 0 &&
+      posix_memalign(reinterpret_cast<void**>(&bf16Scratch), 64, BF16_SCRATCH_WORDS * sizeof(uint32_t)) != 0) {
+    std::free(scratch);
+    return fail(env, "rnn_kernels.attach: out of memory for the bf16 packing scratch");
+  }
+#endif
+  Inst* I = new Inst{static_cast<uint8_t*>(data), isa, scratch, bf16Scratch, nullptr, 0};
   napi_create_reference(env, argv[0], 1, &I->memory);
   int64_t total; // tell the GC what an instance holds, so unreachable ones are collected in time
-  napi_adjust_external_memory(env, static_cast<int64_t>(isa->scratchFloats * sizeof(float)), &total);
+  napi_adjust_external_memory(env, instanceBytes(I), &total);
 
   napi_value obj, name;
   napi_create_object(env, &obj);
@@ -427,13 +482,8 @@ static napi_value js_attach(napi_env env, napi_callback_info info) {
       {"zeroRows", js_zeroRows},       {"sumSlotsAdam", js_sumSlotsAdam},
       {"sumSlotRowsAdam", js_sumSlotRowsAdam}, {"adamUnmarked", js_adamUnmarked},
   };
-  for (const auto& f : fns) {
-    napi_value fn;
-    napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, I, &fn);
-    I->live++;
-    napi_add_finalizer(env, fn, I, release, nullptr, nullptr);
-    napi_set_named_property(env, obj, f.name, fn);
-  }
+  for (const auto& f : fns) addFunction(env, obj, I, f.name, f.cb);
+  if (bf16Scratch) addFunction(env, obj, I, "gemmBf16", js_gemmBf16);
   return obj;
 }
 
@@ -451,6 +501,9 @@ NAPI_MODULE_INIT() {
     napi_set_element(env, isas, i, s);
   }
   napi_set_named_property(env, exports, "isas", isas);
+  napi_value bf16;
+  napi_get_boolean(env, hasBf16(), &bf16);
+  napi_set_named_property(env, exports, "bf16", bf16); // AVX512-BF16: attach at avx512 gives gemmBf16
   // Without hardware FMA the generic level calls libm's fmaf for every multiply-add: correct (the
   // same bits) but slower than the wasm kernels, so it should only run when asked for.
 #if defined(__FMA__) || defined(__aarch64__) || defined(__ARM_FEATURE_FMA)

@@ -83,6 +83,7 @@ def parse_args():
     p.add_argument('--as-installed', action='store_true',
                    help='do not tune the environment (OpenBLAS env, LD_LIBRARY_PATH, malloc) - for comparison')
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--precision', choices=['f32', 'bf16'], default='f32', help='bf16: the forward under torch.autocast(cpu, bfloat16)')
     return p.parse_args()
 
 
@@ -208,6 +209,9 @@ class Bench:
         if lengths_mode not in ('full', 'variable'):
             raise ValueError(f'lengths must be "full" or "variable", got {lengths_mode!r}')
         seed = int(req.get('seed', 0))
+        precision = req.get('precision') or 'f32'
+        if precision not in ('f32', 'bf16'):
+            raise ValueError(f'precision must be "f32" or "bf16", got {precision!r}')
         G = GATES[cell]
         torch.manual_seed(seed)
         rnn_class = {'rnn': lambda i: nn.RNN(i, H, num_layers=1, nonlinearity='tanh', batch_first=True),
@@ -302,7 +306,10 @@ class Bench:
         def step(batch):
             x, y, lengths, _ = batch
             opt.zero_grad(set_to_none=True)
-            loss = model.loss(x, lengths, y)
+            # bf16: autocast runs the matmuls (Linear, the RNN's) in bfloat16 with float32 weights
+            # and optimizer; cross_entropy autocasts to float32.
+            with torch.autocast('cpu', dtype=torch.bfloat16, enabled=precision == 'bf16'):
+                loss = model.loss(x, lengths, y)
             loss.backward()
             opt.step()
         self.step_fn = step
@@ -419,7 +426,7 @@ def standalone(torch, info, a):
     if a.head == 'adaptive' and not w.get('adaptive'):
         sys.exit(f'--head adaptive: {name} has no "adaptive" cutoffs in {a.workloads_file}')
     tokens = a.tokens or ('zipf' if lm else 'uniform')
-    bench = Bench(torch, dict(w, cell=a.cell, input=a.input, lengths=a.lengths, seed=a.seed, head=a.head, tokens=tokens))
+    bench = Bench(torch, dict(w, cell=a.cell, input=a.input, lengths=a.lengths, seed=a.seed, head=a.head, tokens=tokens, precision=a.precision))
     bench.run(0, max_steps=5)
     # Rounds of ~1 s, the median over all steps (as the Node bench takes them).
     ms, toks = [], []
@@ -430,7 +437,7 @@ def standalone(torch, info, a):
         toks += r['stepTokens']
     rates = [t / (m / 1e3) for t, m in zip(toks, ms)]
     tps = statistics.median(rates)
-    res = dict(workload=name, task=w.get('task', 'classify'), cell=a.cell, input=a.input, lengths=a.lengths, head=a.head, tokens=tokens, threads=torch.get_num_threads(),
+    res = dict(workload=name, task=w.get('task', 'classify'), cell=a.cell, input=a.input, lengths=a.lengths, head=a.head, tokens=tokens, precision=a.precision, threads=torch.get_num_threads(),
                tokensPerSec=round(tps), stepMs=round(statistics.median(ms), 3), steps=len(ms),
                gflops=round(tps * bench.flops_per_token / 1e9, 2), params=bench.params, env=info)
     print(json.dumps(res))

@@ -25,6 +25,7 @@
 //                    [--seconds S] [--file PATH] [--kernels-micro]
 
 import { kernelsOf, KERNELS_CHOICES } from '../model/backend/index.js';
+import { withPrecision, PRECISIONS, type Precision } from '../model/backend/precision.js';
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -151,9 +152,9 @@ async function ourSide(w: Workload, input: Input, cell: string, head: BenchHead,
 }
 
 /** The same workload in the PyTorch child, on the same lengths per batch, tokens of the same distribution, with output layer `head`. */
-async function torchSide(torch: TorchChild, id: string, w: Workload, input: Input, cell: string, head: BenchHead, split: EncodedSplit, lengths: Lengths, tokens: Tokens): Promise<Side> {
+async function torchSide(torch: TorchChild, id: string, w: Workload, input: Input, cell: string, head: BenchHead, split: EncodedSplit, lengths: Lengths, tokens: Tokens, precision: Precision): Promise<Side> {
   const batchLengths = Array.from({ length: BATCHES }, (_, b) => Array.from(split.lengths.subarray(b * w.B, (b + 1) * w.B)));
-  await torch.setup({ ...w, task: w.task ?? 'classify', cell, input, lengths, batchLengths: lengths === 'variable' ? batchLengths : undefined, batches: BATCHES, id, head, tokens });
+  await torch.setup({ ...w, task: w.task ?? 'classify', cell, input, lengths, batchLengths: lengths === 'variable' ? batchLengths : undefined, batches: BATCHES, id, head, tokens, precision });
   return {
     cap: 4000,
     async round(ms, maxSteps) {
@@ -201,6 +202,8 @@ interface Row {
   impl: 'rnn-trainer' | 'pytorch' | 'onednn';
   workers: number;
   kernels?: string;
+  /** --precision bf16: ours with train.precision "bf16", PyTorch under bf16 autocast. */
+  precision?: 'bf16';
   tokensPerSec: number; stepMs: number;
   fwdBwdMs?: number; reduceMs?: number; updateMs?: number; rssMB?: number;
   steps: number;
@@ -230,6 +233,8 @@ interface Config {
   /** A language model's output layer (ours; PyTorch runs full and, if different, this one), and the token distribution of its batches. */
   head: BenchHead; tokens: Tokens;
   cell: string; kernels: CoordinatorOptions['kernels']; kernelsLabel: string; seconds: number; peak: Peak;
+  /** Both sides' precision: ours train.precision, PyTorch's autocast (bf16) or none. */
+  precision: Precision;
   /** PyTorch children, fewest threads first (none without --compare pytorch). */
   torch: TorchChild[];
   /** oneDNN's tool (--compare onednn, where it compiled), else null. */
@@ -258,7 +263,7 @@ async function measure(name: string, w: Workload, input: Input, lengths: Lengths
     // PyTorch's full softmax (the baseline), and the same output layer as ours when it is another.
     for (const torch of c.torch) {
       for (const h of head === 'full' ? (['full'] as const) : (['full', head] as const)) {
-        sides.push(await torchSide(torch, `${name}/${input}/${lengths}/${h}`, w, input, c.cell, h, split, lengths, tokens));
+        sides.push(await torchSide(torch, `${name}/${input}/${lengths}/${h}`, w, input, c.cell, h, split, lengths, tokens, c.precision));
         who.push({ impl: 'pytorch', workers: torch.info.threads, head: h });
       }
     }
@@ -288,6 +293,7 @@ async function measure(name: string, w: Workload, input: Input, lengths: Lengths
     const gflopsPerCore = (tokensPerSec * fpt) / workers / 1e9;
     const row: Row = {
       workload: name, input, cell: c.cell, lengths, ...(lm ? { head: who[i].head, tokens } : {}), impl, workers,
+      ...(c.precision === 'bf16' && impl !== 'onednn' ? { precision: 'bf16' as const } : {}),
       ...(isTorch ? {} : { kernels: c.kernelsLabel }),
       tokensPerSec, stepMs: med((r) => r.total),
       ...(isTorch ? {} : {
@@ -335,9 +341,9 @@ function pickList<T extends string>(flag: string, value: string, allowed: readon
 }
 
 /** The backend choice resolved (auto → the fastest that loads), as the trainer resolves it. */
-function resolveOurKernels(choice: string | undefined): { kernels: CoordinatorOptions['kernels']; label: string; note?: string } {
-  const r = kernelsOf(choice);
-  return { kernels: r, label: r.isa && r.isa !== r.name ? `${r.name} (${r.isa})` : r.name, note: r.note };
+function resolveOurKernels(choice: string | undefined, precision: Precision = 'f32'): { kernels: CoordinatorOptions['kernels']; label: string; note?: string } {
+  const r = withPrecision(kernelsOf(choice), precision, '--precision');
+  return { kernels: r, label: `${r.isa && r.isa !== r.name ? `${r.name} (${r.isa})` : r.name}${r.precision ? `, ${r.precision}` : ''}`, note: r.note };
 }
 
 const pct = (x: number | null) => (x === null ? '-' : (x * 100).toFixed(1) + '%');
@@ -354,6 +360,7 @@ runMain(async () => {
       ['npm run bench -- --task lm --head adaptive --workloads LM-large --compare pytorch', 'the adaptive softmax (cutoffs from bench/workloads.json), beside PyTorch\'s full softmax and its AdaptiveLogSoftmaxWithLoss'],
       ['npm run bench -- --compare onednn --input embedding', 'beside oneDNN\'s own f32 RNN training primitives (the RNN layer alone), best of 1 and 2 threads; --cell lstm for its LSTM'],
       ['npm run bench -- --data --workers 2', 'prepare MB/s (char, word, bpe), tokens/s from shards vs in memory, peak RSS on a 2 GB text\'s shards'],
+      ['npm run bench -- --task lm --precision bf16 --compare pytorch --torch-threads 1,2', 'mixed precision: ours in bf16 (AVX512-BF16) beside PyTorch\'s bf16 autocast'],
       ['npm run bench -- --kernels-micro', 'GFLOP/s of the per-step product of each backend beside torch.mm'],
       ['mpirun -np 2 node dist/src/bench/bench.js --mpi --workers 1 --input embedding', 'the allreduce of a distributed step (bytes, ms) beside the step time'],
     ],
@@ -367,6 +374,7 @@ runMain(async () => {
       lengths: { type: 'string', help: 'full (every sequence T tokens), variable (uniform in [T/4, T], tokens/s of real tokens), or both: full,variable', default: 'full' },
       cell: { type: 'string', choices: [...CELLS], help: 'recurrent cell (default rnn, lstm with --task lm)' },
       kernels: { type: 'string', choices: KERNELS_CHOICES, help: 'our compute backend (default: RNN_TRAINER_KERNELS, else auto)' },
+      precision: { type: 'string', choices: PRECISIONS, help: 'bf16: ours with train.precision "bf16" (native kernels, AVX512-BF16: the products over all rows), PyTorch under torch.autocast(bfloat16); oneDNN stays f32', default: 'f32' },
       compare: { type: 'string', help: 'pytorch: also train the same model in PyTorch (bench/pytorch/bench_rnn.py; interpreter: RNN_TRAINER_PYTHON, else /usr/bin/python3, else python3); onednn: also run oneDNN\'s f32 RNN/LSTM training primitives on the same shapes, the RNN layer alone (bench/peers/onednn; embedding input, full lengths, rnn or lstm; skipped with a note where oneDNN is not installed); or both: pytorch,onednn' },
       onednnThreads: { type: 'string', help: 'with --compare onednn: comma-separated OpenMP thread counts; ours is compared with the best', default: '1,2' },
       torchThreads: { type: 'string', help: 'with --compare pytorch: comma-separated PyTorch thread counts, one tuned child each (ours/PyTorch is against the first)', default: '1' },
@@ -423,7 +431,8 @@ runMain(async () => {
   if (torchThreads.length === 0 || torchThreads.some((n) => !Number.isInteger(n) || n < 1)) throw new ConfigError(`--torch-threads: expected positive integers, comma-separated, found \`${args.torchThreads}\``);
   const inputs = pickList('input', args.input, ['embedding', 'onehot'] as const);
   const lengthModes = pickList('lengths', args.lengths, ['full', 'variable'] as const);
-  const ours = resolveOurKernels(args.kernels);
+  const precision = args.precision as Precision;
+  const ours = resolveOurKernels(args.kernels, precision);
   const compare = args.compare === undefined ? [] : pickList('compare', args.compare, ['pytorch', 'onednn'] as const);
   const onednnThreads = list(args.onednnThreads).map(Number);
   if (onednnThreads.length === 0 || onednnThreads.some((n) => !Number.isInteger(n) || n < 1)) throw new ConfigError(`--onednn-threads: expected positive integers, comma-separated, found \`${args.onednnThreads}\``);
@@ -438,7 +447,7 @@ runMain(async () => {
   const out: Row[] = [];
   try {
     if (compare.includes('pytorch')) for (const n of torchThreads) torchChildren.push(await TorchChild.start(torchScript(root), pythonPath(), n));
-    const c: Config = { head, tokens: args.tokens as Tokens, cell, kernels: ours.kernels, kernelsLabel: ours.label, seconds: args.seconds ?? 6, peak, torch: torchChildren, onednn };
+    const c: Config = { head, tokens: args.tokens as Tokens, cell, kernels: ours.kernels, kernelsLabel: ours.label, seconds: args.seconds ?? 6, peak, precision, torch: torchChildren, onednn };
     for (const name of names) {
       for (const input of inputs) {
         if (head === 'tied' && input === 'onehot') {

@@ -47,6 +47,8 @@ export interface TorchSetup {
   adaptive?: { cutoffs: number[]; divValue: number };
   /** Token ids in [1, V): uniform (default) or Zipf, P(1 + r) ∝ 1/(r + 1) (src/bench/zipf.ts). */
   tokens?: 'uniform' | 'zipf';
+  /** bf16: the forward (and so its backward) under torch.autocast('cpu', bfloat16); default f32. */
+  precision?: 'f32' | 'bf16';
   /** Batches to cycle through (default 8; batchLengths.length when given). */
   batches?: number;
   seed?: number;

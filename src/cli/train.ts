@@ -14,6 +14,7 @@ import { trainRun, describeSubset, type RunOptions, type RunSummary, type EvalMe
 import { DISTRIBUTED, type DistributedKind } from '../parallel/distributed.js';
 import { ConfigError } from '../util/errors.js';
 import { KERNELS_CHOICES } from '../model/backend/index.js';
+import { PRECISIONS } from '../model/backend/precision.js';
 
 runMain(async () => {
   const args = parseArgs(process.argv.slice(2), {
@@ -26,6 +27,7 @@ runMain(async () => {
       resume: { type: 'string', value: 'PATH|latest|auto', help: 'Continue from a checkpoint file, or from the newest valid one of the run (latest: there must be one; auto: else start fresh, as a scheduler re-running a job needs).' },
       workers: { type: 'number', integer: true, min: 1, value: 'N', help: 'Worker threads (default: train.workers, else all cores).' },
       kernels: { type: 'string', choices: KERNELS_CHOICES, value: 'NAME', help: 'Compute backend (default: RNN_TRAINER_KERNELS, else train.kernels, else auto: the fastest here).' },
+      precision: { type: 'string', choices: PRECISIONS, value: 'f32|bf16', help: 'Arithmetic of the products over all rows in training (head, input projections, weight gradients) (default: train.precision, else f32; bf16: native kernels on a CPU with AVX512-BF16, README "Precision").' },
       maxSteps: { type: 'number', integer: true, min: 1, value: 'N', help: 'Stop after global step N (steps before a resume count).' },
       seed: { type: 'number', integer: true, min: 0, value: 'N', help: 'Seed of initialization and data order.' },
       set: { type: 'string', repeat: true, value: 'PATH=VALUE', help: 'Override a config field, e.g. --set train.lr=0.003 (repeatable).' },
@@ -77,7 +79,7 @@ runMain(async () => {
   // what a resume did, a kernels fallback. No data report, no model header, no progress.
   const quietKeeps = new Set<RunMessage['kind']>(['warning', 'resume', 'kernels']);
   const options: RunOptions = {
-    config: args.config, out: args.out, resume: args.resume, workers: args.workers, kernels: args.kernels, maxSteps: args.maxSteps,
+    config: args.config, out: args.out, resume: args.resume, workers: args.workers, kernels: args.kernels, precision: args.precision, maxSteps: args.maxSteps,
     seed: args.seed, set: args.set, signal: stop.signal, stallTimeoutMs: args.stallTimeout === undefined ? undefined : args.stallTimeout * 1000, distributed: args.distributed as DistributedKind | undefined, inject: testInjection(),
     onMessage: (m) => {
       if (m.kind === 'epoch') follow.log(m.text);
@@ -141,6 +143,7 @@ function resumeCommand(o: RunOptions): string {
   for (const s of o.set ?? []) args.push('--set', s);
   if (o.workers !== undefined) args.push('--workers', String(o.workers));
   if (o.kernels !== undefined) args.push('--kernels', o.kernels);
+  if (o.precision !== undefined) args.push('--precision', o.precision);
   if (o.seed !== undefined) args.push('--seed', String(o.seed));
   if (o.maxSteps !== undefined) args.push('--max-steps', String(o.maxSteps));
   return [command('train'), ...args.map(quote), '--resume', 'latest'].join(' ');

@@ -494,6 +494,16 @@ export interface TrainConfig {
    */
   kernels?: 'auto' | 'native' | 'wasm' | 'js';
   /**
+   * Arithmetic of the large products in training: `f32`, or `bf16` (mixed precision: the products
+   * over all rows (the full softmax head's, the input projections, the weight gradients) take
+   * bfloat16 inputs with float32 sums; the recurrence, weights, optimizer state, gradient sums,
+   * evaluation and checkpoints stay float32). bf16 runs on the native kernels on a CPU with
+   * AVX512-BF16 where it is at least 1.5x float32's rate (e.g. AMD Zen 5); elsewhere the run is
+   * refused. `--precision` overrides it.
+   * @default "f32"
+   */
+  precision?: 'f32' | 'bf16';
+  /**
    * Log a metrics line every this many steps.
    * @default 10
    * @minimum 1

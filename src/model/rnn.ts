@@ -290,9 +290,10 @@ function checkMemory(ws: Workspace, ...params: Params[]): void {
  * rows-per-step table R, the final states in ws.state1, and the touched token rows. withState0:
  * start each row from its state in ws.state0 instead of zero. samePacked: the weights have not
  * changed since the last call on this workspace (generation, token by token), so the packed
- * recurrent weights and summed biases of that call are used as they are.
+ * recurrent weights and summed biases of that call are used as they are. train: a training step's
+ * forward (the input projection then runs in bf16 where the run asked for it: rowsGemm).
  */
-export function sequenceForward(p: Params, ws: Workspace, batch: Batch, drop: Dropout | null = null, withState0 = false, samePacked = false): void {
+export function sequenceForward(p: Params, ws: Workspace, batch: Batch, drop: Dropout | null = null, withState0 = false, samePacked = false, train = false): void {
   const { H, E } = ws.spec;
   const { B, T, lengths } = batch;
   const { k, R, tokens, cell } = ws;
@@ -316,7 +317,7 @@ export function sequenceForward(p: Params, ws: Workspace, batch: Batch, drop: Dr
     const [Y, yo] = cell.slab(c, B);
     if (l > 0) {
       const [x, xo] = layerInput(ws, batch, l, true);
-      k.gemm(Y, yo, GH, x, xo, I, 1, lp.Wih, 0, 1, I, T * B, GH, I, 0, null, Epi.None); //      X·W_ihᵀ, all steps
+      rowsGemm(k, train, Y, yo, GH, x, xo, I, 1, lp.Wih, 0, 1, I, T * B, GH, I, 0, null); //      X·W_ihᵀ, all steps
     } else if (E > 0) {
       const X = ws.X!;
       for (let t = 1; t <= T; t++) {
@@ -324,13 +325,13 @@ export function sequenceForward(p: Params, ws: Workspace, batch: Batch, drop: Dr
         k.gatherRows(X, xt, E, p.Wemb!, E, tokens, t - 1, T, R[t], E, false); // x_t = Wemb[token]
         if (ws.drop) for (let b = 0; b < R[t]; b++) dropout(X, xt + b * E, ws.Mx!, xt + b * E, E, ws.drop.rate, ws.drop.key, batch.ids[b], t - 1);
       }
-      k.gemm(Y, yo, GH, X, 0, E, 1, lp.Wih, 0, 1, E, T * B, GH, E, 0, null, Epi.None);
+      rowsGemm(k, train, Y, yo, GH, X, 0, E, 1, lp.Wih, 0, 1, E, T * B, GH, E, 0, null);
     } else {
       for (let t = 1; t <= T; t++) k.gatherRows(Y, yo + (t - 1) * B * GH, GH, lp.Wih, GH, tokens, t - 1, T, R[t], GH, false); // the token's column
     }
     if (!samePacked) cell.prepare(k, c, lp);
     for (let t = 1; t <= T; t++) cell.step(k, c, lp, B, t, R[t]); // h_1..h_T (rows < R[t]) from h_0
-    if (ws.D === 2) reverseForward(p.reverse[l], ws, batch, l, samePacked);
+    if (ws.D === 2) reverseForward(p.reverse[l], ws, batch, l, samePacked, train);
   }
   finalState(ws, batch);
 
@@ -365,7 +366,7 @@ function initialState(ws: Workspace, l: number, B: number, withState0: boolean):
  * Layer l's reverse direction, after its forward one: the same cell over each row's input reversed
  * within its length, from a zero state; then the layer's output O[l] = [h→_t, h←_{len+1−t}].
  */
-function reverseForward(lp: LayerParams, ws: Workspace, batch: Batch, l: number, samePacked: boolean): void {
+function reverseForward(lp: LayerParams, ws: Workspace, batch: Batch, l: number, samePacked: boolean, train: boolean): void {
   const { H, E } = ws.spec, { B, T } = batch, { k, R, cell } = ws;
   const c = ws.rev[l], GH = cell.G * H, W = ws.Hout, XR = ws.XR!;
   for (const x of c.states) fill(x, 0, B * H, 0);
@@ -373,10 +374,10 @@ function reverseForward(lp: LayerParams, ws: Workspace, batch: Batch, l: number,
   if (l > 0) {
     const [x, xo] = layerInput(ws, batch, l, false); //                                    built by the forward direction
     reverseRows(XR, x, xo, W, batch);
-    k.gemm(Y, yo, GH, XR, 0, W, 1, lp.Wih, 0, 1, W, T * B, GH, W, 0, null, Epi.None);
+    rowsGemm(k, train, Y, yo, GH, XR, 0, W, 1, lp.Wih, 0, 1, W, T * B, GH, W, 0, null);
   } else if (E > 0) {
     reverseRows(XR, ws.X!, 0, E, batch); //                                                the same embedded (and dropped) inputs
-    k.gemm(Y, yo, GH, XR, 0, E, 1, lp.Wih, 0, 1, E, T * B, GH, E, 0, null, Epi.None);
+    rowsGemm(k, train, Y, yo, GH, XR, 0, E, 1, lp.Wih, 0, 1, E, T * B, GH, E, 0, null);
   } else {
     for (let t = 1; t <= T; t++) k.gatherRows(Y, yo + (t - 1) * B * GH, GH, lp.Wih, GH, ws.tokensRev, t - 1, T, R[t], GH, false);
   }
@@ -581,10 +582,10 @@ function cellBackward(k: Kernels, cell: Cell, c: LayerCache, lp: LayerParams, B:
  */
 function directionGrads(k: Kernels, c: LayerCache, lg: LayerParams, x: Float | null, xo: number, I: number, rows: number): void {
   const H = c.H, GH = c.G * H, dGh = c.dGh;
-  k.gemm(lg.Whh, 0, H, dGh, 0, 1, GH, c.Hs, 0, H, 1, GH, H, rows, 1, null, Epi.None); //   dW_hh += Σ_t dGh_t h_{t-1}ᵀ
+  rowsGemm(k, true, lg.Whh, 0, H, dGh, 0, 1, GH, c.Hs, 0, H, 1, GH, H, rows, 1, null); //   dW_hh += Σ_t dGh_t h_{t-1}ᵀ
   k.colSumAcc(lg.bih, c.dG, 0, GH, rows, GH); //                                          db_ih += Σ_t dG_t
   if (lg.bhh) k.colSumAcc(lg.bhh, dGh, 0, GH, rows, GH); //                               db_hh += Σ_t dGh_t
-  if (x) k.gemm(lg.Wih, 0, I, c.dG, 0, 1, GH, x, xo, I, 1, GH, I, rows, 1, null, Epi.None); // dW_ih += Σ_t dG_t xᵀ
+  if (x) rowsGemm(k, true, lg.Wih, 0, I, c.dG, 0, 1, GH, x, xo, I, 1, GH, I, rows, 1, null); // dW_ih += Σ_t dG_t xᵀ
 }
 
 /**
@@ -735,7 +736,7 @@ export function outputForward(p: Params, ws: Workspace, batch: Batch, g: Params 
     if (pooling === 'max' || pooling === 'meanmax') maxPool(ws, batch, b, o + (pooling === 'meanmax' ? 2 * H : 0));
     if (ws.drop) dropout(ws.Hlast, o, ws.Mh, o, Hp, ws.drop.rate, ws.drop.key, batch.ids[b], OUTPUT_MASK_T);
   }
-  ws.k.gemm(P, 0, C, ws.Hlast, 0, Hp, 1, p.Wya, 0, 1, Hp, B, C, Hp, 0, p.by, Epi.None); // Wya·a + by
+  rowsGemm(ws.k, g !== null, P, 0, C, ws.Hlast, 0, Hp, 1, p.Wya, 0, 1, Hp, B, C, Hp, 0, p.by); // Wya·a + by
   const cw = g ? ws.classWeights : null;
   for (let b = 0; b < B; b++) setRow(ws, b, batch.labels[b], cw ? cw[batch.labels[b]] : 1);
   const lossSum = ws.k.softmaxXent(P, 0, C, B, C, ws.ys, 0, ws.wy, 0, ws.am, 0, g ? g.by : null, g ? 1 : 0);
@@ -799,7 +800,7 @@ function poolBackward(ws: Workspace, batch: Batch): void {
 function everyStepForward(p: Params, g: Params | null, ws: Workspace, batch: Batch, P: Float, y: Int32Array, bStride: number, tStride: number, alpha: number, cw: Float64Array | null = null): ForwardResult {
   const { C } = ws.spec, H = ws.Hout;
   const { B, T, lengths } = batch;
-  ws.k.gemm(P, 0, C, ws.A, topStart(ws, B), H, 1, p.Wya, 0, 1, H, T * B, C, H, 0, p.by, Epi.None); // Wya·a_t + by, t = 1..T
+  rowsGemm(ws.k, g !== null, P, 0, C, ws.A, topStart(ws, B), H, 1, p.Wya, 0, 1, H, T * B, C, H, 0, p.by); // Wya·a_t + by, t = 1..T
   let count = 0;
   for (let t = 0; t < T; t++) {
     for (let b = 0; b < B; b++) {
@@ -836,8 +837,20 @@ export function outputBackward(p: Params, g: Params, ws: Workspace, batch: Batch
 function outputLayerBackward(p: Params, g: Params, ws: Workspace, P: Float, states: Float, so: number, rows: number, dOut: Float, H: number): void {
   const { C } = ws.spec;
   const k = ws.k;
-  k.gemm(g.Wya, 0, H, P, 0, 1, C, states, so, H, 1, C, H, rows, 1, null, Epi.None); //   dWya += dlogitsᵀ·a
-  k.gemm(dOut, 0, H, P, 0, C, 1, p.Wya, 0, H, 1, rows, H, C, 0, null, Epi.None); //      dL/dh = Wyaᵀ·dlogits
+  rowsGemm(k, true, g.Wya, 0, H, P, 0, 1, C, states, so, H, 1, C, H, rows, 1, null); //   dWya += dlogitsᵀ·a
+  rowsGemm(k, true, dOut, 0, H, P, 0, C, 1, p.Wya, 0, H, 1, rows, H, C, 0, null); //      dL/dh = Wyaᵀ·dlogits
+}
+
+/**
+ * A product over all B·T rows (C = (beta ? C : 0) + A·B + bias): the full softmax head's three,
+ * the input projection and the weight gradients. With train.precision "bf16" (Kernels.gemmBf16)
+ * in training, A and B rounded to bf16 with float32 sums; evaluation and float32 runs: gemm.
+ * Weight gradients are summed into the float32 gradient either way. The recurrence stays float32.
+ */
+function rowsGemm(k: Kernels, train: boolean, c: Float, co: number, ldc: number, a: Float, ao: number, rsA: number, csA: number,
+  b: Float, bo: number, rsB: number, csB: number, M: number, N: number, K: number, beta: 0 | 1, bias: Float | null): void {
+  if (train && k.gemmBf16) k.gemmBf16(c, co, ldc, a, ao, rsA, csA, b, bo, rsB, csB, M, N, K, beta, bias);
+  else k.gemm(c, co, ldc, a, ao, rsA, csA, b, bo, rsB, csB, M, N, K, beta, bias, Epi.None);
 }
 
 /**
@@ -847,7 +860,7 @@ function outputLayerBackward(p: Params, g: Params, ws: Workspace, P: Float, stat
 export function forwardBackward(p: Params, g: Params, ws: Workspace, batch: Batch, bpttWindow = 0, drop: Dropout | null = null, stepLoss = 0, withState0 = false): ForwardResult {
   checkBatch(ws.spec, ws, batch);
   checkMemory(ws, p, g);
-  sequenceForward(p, ws, batch, drop, withState0);
+  sequenceForward(p, ws, batch, drop, withState0, false, true);
   ws.stepLoss = ws.spec.task === 'many-to-one' ? stepLoss : 0;
   if (ws.stepLoss > 0 && ws.Hp !== ws.Hout) throw new RangeError(`target replication (stepLoss ${stepLoss}) needs the output layer to read one state (pooling "last", "mean" or "max"), not "${ws.spec.pooling}"`);
   const res = outputForward(p, ws, batch, g);

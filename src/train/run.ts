@@ -19,6 +19,7 @@ import { Optimizer } from '../optim/optim.js';
 import { Coordinator } from '../parallel/coordinator.js';
 import { LocalStep, type TrainStep } from '../parallel/step.js';
 import { kernelsChoice, resolveKernels, type KernelsChoice, type ResolvedKernels } from '../model/backend/index.js';
+import { withPrecision } from '../model/backend/precision.js';
 import { workerCount } from '../util/threads.js';
 import { loadDataset, epochPlan, streamPlan, paddingFraction, longestExample, formatReport, segmentCounts, segment, leadingCounts, splitTokens, local, EpochBatches, type Dataset, type SplitName, type InMemoryData, type EpochPlan, type EncodedSplit } from '../data/index.js';
 import { evaluateSegments } from '../parallel/evalsplit.js';
@@ -71,6 +72,8 @@ export interface RunOptions {
   workers?: number;
   /** Compute backend (auto, native, wasm, js): overrides RNN_TRAINER_KERNELS and train.kernels. */
   kernels?: string;
+  /** train.precision (f32, bf16): overrides the config's. */
+  precision?: string;
   maxSteps?: number;
   seed?: number;
   /**
@@ -187,13 +190,14 @@ function resolveRun(o: RunOptions): Resolved {
   if (o.seed !== undefined) sets.push(`seed=${o.seed}`);
   if (o.workers !== undefined) sets.push(`train.workers=${o.workers}`);
   if (o.maxSteps !== undefined) sets.push(`train.maxSteps=${o.maxSteps}`);
+  if (o.precision !== undefined) sets.push(`train.precision=${o.precision}`);
   const loaded = typeof o.config === 'string' ? loadConfig(o.config, sets) : configObject(o.config, o, sets);
   const cfg = loaded.config;
   if (o.data !== undefined && cfg.data.source !== 'memory') {
     throw new ConfigError(`${loaded.file}: data.source is "${cfg.data.source}", and examples were passed in memory too; remove data.source (it is then "memory") or leave out the examples`);
   }
   const choice = kernelsChoice(o.kernels, cfg.train.kernels);
-  const kernels = resolveKernels(choice);
+  const kernels = withPrecision(resolveKernels(choice), cfg.train.precision);
   cfg.train.kernels = choice as KernelsChoice; // config.resolved.json and the checkpoints say what was chosen
   const workers = workerCount(cfg.train.workers);
   let outDir = resolve(o.out ?? resolve(loaded.configDir, cfg.out));
@@ -384,10 +388,11 @@ class Run {
     const { kernels } = r;
     const kernelsName = `${kernels.name}/${kernels.isa}`;
     if (kernels.note) say('kernels', `kernels: ${kernels.note}`);
+    if (kernels.precisionNote) say('model', `precision: ${kernels.precisionNote}: the products over all rows in training (head, input projections, weight gradients); the recurrence, weights, optimizer and checkpoints float32`);
     // Said when the backend changed without the config saying so (auto on another machine or build).
     const savedKernels = resumed ? (JSON.parse(resumed.c.config) as ResolvedConfig).train.kernels : undefined;
     if (resumed?.c.training.kernels && resumed.c.training.kernels !== kernelsName && savedKernels === cfg.train.kernels) say('resume', `resume: the checkpoint was trained with ${resumed.c.training.kernels} kernels, this run uses ${kernelsName} (allowed; the run will differ from an uninterrupted one in the last bits)`);
-    say('model', `model: ${spec.bidirectional ? 'bidirectional ' : ''}${spec.cell}${cfg.model.layers > 1 ? ` × ${cfg.model.layers} layers` : ''} ${spec.task}${spec.pooling ? ` (${spec.pooling} pooling)` : ''}, V=${spec.V} H=${spec.H} C=${spec.C} ${spec.E ? `embedding E=${spec.E}` : 'one-hot input'}${spec.tieWeights ? ', tied weights' : ''}${spec.adaptive ? `, adaptive softmax (cutoffs ${spec.adaptive.cutoffs.join(', ')})` : ''}, ${countParams(layout).toLocaleString('en-US')} parameters; ${workers} worker thread${workers > 1 ? 's' : ''}, ${kernelsName} kernels; run directory ${relative(process.cwd(), runDir) || '.'}`);
+    say('model', `model: ${spec.bidirectional ? 'bidirectional ' : ''}${spec.cell}${cfg.model.layers > 1 ? ` × ${cfg.model.layers} layers` : ''} ${spec.task}${spec.pooling ? ` (${spec.pooling} pooling)` : ''}, V=${spec.V} H=${spec.H} C=${spec.C} ${spec.E ? `embedding E=${spec.E}` : 'one-hot input'}${spec.tieWeights ? ', tied weights' : ''}${spec.adaptive ? `, adaptive softmax (cutoffs ${spec.adaptive.cutoffs.join(', ')})` : ''}, ${countParams(layout).toLocaleString('en-US')} parameters; ${workers} worker thread${workers > 1 ? 's' : ''}, ${kernelsName} kernels${kernels.precision ? `, precision ${kernels.precision}` : ''}; run directory ${relative(process.cwd(), runDir) || '.'}`);
     const resolvedFile = join(runDir, 'config.resolved.json');
     if (writer) onDisk('write', resolvedFile, () => writeFileSync(resolvedFile, JSON.stringify(cfg, null, 2) + '\n'));
 

@@ -15,11 +15,20 @@ export class AddressedKernels implements Kernels {
   /** The slots' byte addresses for the slot sums (raw.ts: a slot table), in the memory; grown once if more slots come. */
   private table: Int32Array | null = null;
 
-  constructor(readonly name: BackendName, factory: RawFactory, private readonly arena: SharedArena) {
+  /** bf16: train.precision "bf16" (the raw kernels must have gemmBf16). */
+  constructor(readonly name: BackendName, factory: RawFactory, private readonly arena: SharedArena, bf16 = false) {
     const scratch = factory.scratchBytes > 0 ? arena.float32(Math.ceil(factory.scratchBytes / 4)).byteOffset : 0;
     this.raw = factory.create(arena.memory, scratch);
     this.isa = this.raw.isa;
+    if (bf16) {
+      const raw = this.raw;
+      if (!raw.gemmBf16) throw new Error(`${name} kernels at ${this.isa}: no bf16 product here (train.precision "bf16" needs native avx512 with AVX512-BF16)`);
+      this.gemmBf16 = (c, co, ldc, a, ao, rsA, csA, b, bo, rsB, csB, M, N, K, beta, bias) =>
+        raw.gemmBf16!(c.byteOffset + 4 * co, ldc, a.byteOffset + 4 * ao, rsA, csA, b.byteOffset + 4 * bo, rsB, csB, M, N, K, beta, bias ? bias.byteOffset : NONE);
+    }
   }
+
+  readonly gemmBf16?: Kernels['gemmBf16'];
 
   floats(n: number): Float32Array { return this.arena.float32(n); }
   ints(n: number): Int32Array { return this.arena.int32(n); }

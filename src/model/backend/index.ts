@@ -84,5 +84,5 @@ export function createKernels(k: ResolvedKernels | BackendName, arena: SharedAre
   if (!arena) throw new Error(`createKernels: the ${name} kernels need the run's SharedArena`);
   const f = factoryOf(name, isa);
   if ('error' in f) throw new UserError(`the ${name} kernels are not available here: ${f.error}`);
-  return new AddressedKernels(name, f, arena);
+  return new AddressedKernels(name, f, arena, typeof k === 'object' && k.precision === 'bf16');
 }

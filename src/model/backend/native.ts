@@ -17,6 +17,8 @@ const LEVELS: readonly string[] = ['avx512', 'avx2', 'generic'];
 interface Addon {
   /** The levels this CPU runs, best first. */
   readonly isas: NativeIsa[];
+  /** Whether this CPU has AVX512-BF16: attach at avx512 then gives gemmBf16 (absent in builds before it). */
+  readonly bf16?: boolean;
   /** Whether the generic level emulates FMA in software (x86 without FMA): slower than wasm. */
   readonly slowGeneric: boolean;
   /** The kernels on the memory that `u8` spans from its start, at `isa` (default: the best). */
@@ -56,6 +58,12 @@ function load(): Addon | { error: string } {
 export function nativeIsas(): NativeIsa[] {
   const a = load();
   return 'error' in a ? [] : [...a.isas];
+}
+
+/** Whether the addon runs train.precision "bf16" here (built, and the CPU has AVX512-BF16). */
+export function nativeBf16(): boolean {
+  const a = load();
+  return !('error' in a) && a.bf16 === true;
 }
 
 /**

@@ -43,6 +43,9 @@ export interface RawKernels {
    */
   gemm(c: number, ldc: number, a: number, rsA: number, csA: number, b: number, rsB: number, csB: number,
     M: number, N: number, K: number, beta: number, bias: number, epi: Epi): void;
+  /** The native backend at avx512 on a CPU with AVX512-BF16 only: gemm on bf16-rounded A and B, float32 sums (native/bf16.h), no epilogue. */
+  gemmBf16?(c: number, ldc: number, a: number, rsA: number, csA: number, b: number, rsB: number, csB: number,
+    M: number, N: number, K: number, beta: number, bias: number): void;
   /** gemm with B already packed by packB(·, ·, ·, ·, K, N): bit-identical to gemm on the unpacked B. */
   gemmPacked(c: number, ldc: number, a: number, rsA: number, csA: number, bp: number,
     M: number, N: number, K: number, beta: number, bias: number, epi: Epi): void;

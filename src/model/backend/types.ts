@@ -29,6 +29,10 @@ export interface ResolvedKernels {
   isa: string;
   /** Why a faster backend was skipped (said once, in the run header). */
   note?: string;
+  /** train.precision "bf16" (precision.ts withPrecision): the products over all rows in bf16 (Kernels.gemmBf16). Absent: float32. */
+  precision?: 'bf16';
+  /** What runs in bf16 and the probe's rates, for the run header. */
+  precisionNote?: string;
 }
 
 /**
@@ -55,6 +59,13 @@ export interface Kernels {
   gemm(c: Float, co: number, ldc: number, a: Float, ao: number, rsA: number, csA: number,
     b: Float, bo: number, rsB: number, csB: number, M: number, N: number, K: number,
     beta: 0 | 1, bias: Float | null, epi: Epi): void;
+  /**
+   * train.precision "bf16" only (native, AVX512-BF16): gemm with A and B rounded to bfloat16 (to
+   * nearest even) and float32 products and sums (vdpbf16ps: pairs along K), no epilogue. The
+   * training products over all rows (rnn.ts rowsGemm) call it when it is there.
+   */
+  gemmBf16?(c: Float, co: number, ldc: number, a: Float, ao: number, rsA: number, csA: number,
+    b: Float, bo: number, rsB: number, csB: number, M: number, N: number, K: number, beta: 0 | 1, bias: Float | null): void;
   /** gemm on a B packed by packB: bit-identical to gemm on the unpacked B. */
   gemmPacked(c: Float, co: number, ldc: number, a: Float, ao: number, rsA: number, csA: number,
     bp: Float, M: number, N: number, K: number, beta: 0 | 1, bias: Float | null, epi: Epi): void;
