@@ -15,7 +15,7 @@ import { allocWorkspace, forwardBackward, forward, type Workspace } from '../mod
 import { allocBatch, type Batch } from '../model/batch.js';
 import { createKernels } from '../model/backend/index.js';
 import { fillBatch, continuesChunk, type EncodedSplit } from '../data/index.js';
-import { zeroGrad, tokenRows, stepUpdate } from '../optim/step.js';
+import { tokenRows, stepUpdate } from '../optim/step.js';
 import { argmaxRow, fill } from '../model/kernels.js';
 import { updateRange, adamConsts } from '../optim/optim.js';
 import { SharedArena } from '../util/shared.js';
@@ -41,6 +41,23 @@ export class Spin {
 
 const barrierSpin = new Spin(SPIN_MS);
 
+/** Loads of the watched word between two readings of the clock in spinWhile. */
+const SPIN_LOADS = 256;
+
+/**
+ * Spin while sync[index] === value, until performance.now() reaches `until` (ms) or the abort
+ * flag is set; whether the value changed. The clock is read once every SPIN_LOADS loads (about a
+ * microsecond): each reading allocates a number, and a loop that read it on every load made a
+ * worker thread allocate about 200 kB in each small step and stop for a scavenge every ~20 steps
+ * (measured with --trace-gc, W-small, 2 workers), with the other threads waiting for it.
+ */
+export function spinWhile(sync: Int32Array, index: number, value: number, until: number): boolean {
+  for (;;) {
+    for (let i = 0; i < SPIN_LOADS; i++) if (Atomics.load(sync, index) !== value) return true;
+    if (Atomics.load(sync, SYNC_ABORT) !== 0 || performance.now() >= until) return Atomics.load(sync, index) !== value;
+  }
+}
+
 /**
  * Wait synchronously until all W threads of the step arrive (a worker thread); throw if the step
  * was aborted. Spin first (up to SPIN_MS, see Spin): the others usually arrive within that, and
@@ -50,8 +67,8 @@ const barrierSpin = new Spin(SPIN_MS);
 export function barrier(sync: Int32Array, W: number): void {
   const gen = Atomics.load(sync, SYNC_GEN);
   if (arrive(sync, W)) return;
-  const t0 = performance.now(), until = t0 + barrierSpin.ms;
-  while (Atomics.load(sync, SYNC_GEN) === gen && performance.now() < until);
+  const t0 = performance.now();
+  spinWhile(sync, SYNC_GEN, gen, t0 + barrierSpin.ms);
   while (Atomics.load(sync, SYNC_GEN) === gen) {
     if (Atomics.load(sync, SYNC_ABORT) !== 0) throw new Error('stopped: another worker failed in this step');
     Atomics.wait(sync, SYNC_GEN, gen, 50);
@@ -113,6 +130,8 @@ export class ShardRunner {
   private readonly mark: Int32Array;
   // This thread's rows of the last union and of this one (r mod W = k), where the SIMD kernels read them.
   private readonly mine: Int32Array;
+  /** Each slot's touched rows (slots[k].touched from index 1), where the kernels read them. */
+  private readonly touchedRows: Int32Array[];
 
   /** `main`: this is the main thread (the test hook then only throws: exiting or hanging would take the process). */
   constructor(private readonly init: WorkerInit, arena: SharedArena, private readonly main: boolean) {
@@ -133,6 +152,7 @@ export class ShardRunner {
     this.union = new Int32Array(spec.V);
     this.mark = arena.int32(spec.V);
     this.mine = arena.int32(spec.V);
+    this.touchedRows = init.slots.map((s) => s.touched.subarray(1));
   }
 
   /** The test hook (init.inject): fail here, as asked. */
@@ -165,7 +185,9 @@ export class ShardRunner {
     if (init.inject && init.inject.during !== 'eval' && t.step === init.inject.failAtStep && t.k === t.W - 1) this.injected(`at step ${t.step}`);
     const slot = init.slots[t.k];
     const g = this.slots[t.k];
-    zeroGrad(layout, g.data, slot.touched.subarray(1), slot.touched[0]);
+    // The slot's last rows, zeroed by the kernels (a loop in JavaScript costs ~20 instructions a value).
+    fill(g.data, this.denseStart, layout.size - this.denseStart, 0);
+    ws.k.zeroRows(g.data as Float32Array, this.touchedRows[t.k], slot.touched[0], this.width);
     const drop = init.dropout > 0 ? { rate: init.dropout, key: stepKey(init.seed, t.step) } : null;
     if (init.carry) this.loadCarry(0, t.row0, split);
     const r = forwardBackward(this.params, g, ws, batch, init.bpttWindow, drop, init.stepLoss, init.carry !== null);
