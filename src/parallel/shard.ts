@@ -130,6 +130,9 @@ export class ShardRunner {
   private readonly mark: Int32Array;
   // This thread's rows of the last union and of this one (r mod W = k), where the SIMD kernels read them.
   private readonly mine: Int32Array;
+  /** r mod ownerW for each token row r (see own()). */
+  private readonly owner: Int32Array;
+  private ownerW = 0;
   /** Each slot's touched rows (slots[k].touched from index 1), where the kernels read them. */
   private readonly touchedRows: Int32Array[];
 
@@ -153,6 +156,7 @@ export class ShardRunner {
     this.mark = arena.int32(spec.V);
     this.mine = arena.int32(spec.V);
     this.touchedRows = init.slots.map((s) => s.touched.subarray(1));
+    this.owner = new Int32Array(spec.V);
   }
 
   /** The test hook (init.inject): fail here, as asked. */
@@ -258,8 +262,7 @@ export class ShardRunner {
       Atomics.store(init.sync, SYNC_PHASE + t.k, PHASE_UPDATE);
       const c = adamConsts(t.update.opts, t.update.step, 1 / batchCount); // clipScale's factor without clipping
       sq = k.sumSlotsAdam(p, m, v, t.lo, t.hi - t.lo, slotData, t.S, c);
-      let n = 0;
-      for (let i = 0; i < u; i++) if (union[i] % t.W === t.k) mine[n++] = union[i];
+      const n = this.own(union, u, t);
       sq = k.sumSlotRowsAdam(p, m, v, slotData, t.S, mine, n, width, sq, c);
       if (this.layout.sparseRows) {
         const V = this.rows;
@@ -299,13 +302,21 @@ export class ShardRunner {
   private reducePart(t: StepTask, u: number): number {
     const { init, grad, slotData, mine, width, union } = this, k = this.ws.k;
     const sq = k.sumSlots(grad, t.lo, slotData, t.S, t.lo, t.hi - t.lo);
-    const prev = init.unions[1 - t.cur], prevCount = init.unionCounts[1 - t.cur];
-    let n = 0;
-    for (let i = 0; i < prevCount; i++) if (prev[i] % t.W === t.k) mine[n++] = prev[i];
-    k.zeroRows(grad, mine, n, width);
-    n = 0;
-    for (let i = 0; i < u; i++) if (union[i] % t.W === t.k) mine[n++] = union[i];
-    return k.sumSlotRows(grad, slotData, t.S, mine, n, width, sq);
+    k.zeroRows(grad, mine, this.own(init.unions[1 - t.cur], init.unionCounts[1 - t.cur], t), width);
+    return k.sumSlotRows(grad, slotData, t.S, mine, this.own(union, u, t), width, sq);
+  }
+
+  /** This thread's rows (r mod W = k) of rows[0, n), in order, into `mine`; how many. */
+  private own(rows: Int32Array, n: number, t: StepTask): number {
+    // r mod W from a table: a division per row (tens of cycles) was most of these loops.
+    if (this.ownerW !== t.W) {
+      this.ownerW = t.W;
+      for (let r = 0; r < this.owner.length; r++) this.owner[r] = r % t.W;
+    }
+    const { mine, owner } = this, k = t.k;
+    let m = 0;
+    for (let i = 0; i < n; i++) if (owner[rows[i]] === k) mine[m++] = rows[i];
+    return m;
   }
 
   /** Rows' initial states (withState0): each row's carried state where its chunk continues the row's last, else zero. */
