@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { readlinkSync } from 'node:fs';
 import { parentPort, threadId } from 'node:worker_threads';
 import { SYNC_STEP, SYNC_DONE, SYNC_READY, SYNC_ABORT, SYNC_GEN, TID_MESSAGE, readTask, blankTasks, writeResult, type WorkerInit, type EvalTask, type ShardResult, type LoopTask } from '../src/parallel/protocol.js';
-import { ShardRunner, Spin, barrier, wakeMain } from '../src/parallel/shard.js';
+import { ShardRunner, Spin, barrier, spinWhile, wakeMain } from '../src/parallel/shard.js';
 import { SharedArena } from '../src/util/shared.js';
 
 const init = workerData as WorkerInit;
@@ -37,12 +37,9 @@ const wakeSpin = new Spin(WAKE_SPIN_MS);
 function nextCommand(seen: number): number {
   const t0 = performance.now();
   for (;;) {
-    const until = performance.now() + wakeSpin.ms;
-    let now = Atomics.load(sync, SYNC_STEP);
-    while (now === seen && performance.now() < until) now = Atomics.load(sync, SYNC_STEP);
-    if (now !== seen) {
+    if (spinWhile(sync, SYNC_STEP, seen, performance.now() + wakeSpin.ms)) {
       wakeSpin.saw(performance.now() - t0);
-      return now;
+      return Atomics.load(sync, SYNC_STEP);
     }
     if (Atomics.load(sync, SYNC_ABORT) !== 0) throw new Error('stopped: the step was aborted');
     Atomics.wait(sync, SYNC_STEP, seen, 1000);

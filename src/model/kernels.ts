@@ -251,8 +251,14 @@ export function dropout(x: Float, xo: number, mask: Float, o: number, n: number,
 }
 
 export function fill(x: Float | Int32Array, o: number, n: number, v: number): void {
-  x.fill(v, o, o + n);
+  // TypedArray.prototype.fill is a call into the runtime (about a thousand instructions): the hot
+  // loops call this for a token row's few dozen values, or for none, every step.
+  if (n > FILL_LOOP) x.fill(v, o, o + n);
+  else for (let i = o, e = o + n; i < e; i++) x[i] = v;
 }
+
+/** Up to this many values, fill() stores them in a loop rather than calling TypedArray.fill. */
+const FILL_LOOP = 16;
 
 export function copy(dst: Float, dOff: number, src: Float, sOff: number, n: number): void {
   for (let i = 0; i < n; i++) dst[dOff + i] = src[sOff + i];

@@ -474,10 +474,18 @@ class Flow implements Backflow {
     const m2o = ws.spec.task === 'many-to-one';
     const zt = (t - 1) * B * H;
     let real = 0;
-    for (let b = 0; b < r; b++) {
-      if (lengths[b] < t) continue;
-      real++;
-      if (!this.ext && this.top && m2o && ws.poolLast && lengths[b] === t) k.addTo(dh, b * H, ws.dOut, b * ws.Hp, H); // a_len's share of what the head read
+    // a_len's share of what the head read, for the rows ending at t: one addTo per run of such
+    // rows where the head read a_len alone (rows sorted by length: usually one run), else per row.
+    const atLen = !this.ext && this.top && m2o && ws.poolLast, Hp = ws.Hp;
+    for (let b = 0, run = -1; b <= r; b++) {
+      const ends = atLen && b < r && lengths[b] === t;
+      if (b < r && lengths[b] >= t) real++;
+      if (ends && run < 0) run = b;
+      if (run >= 0 && (!ends || Hp !== H)) {
+        const e = ends ? b + 1 : b;
+        k.addTo(dh, run * H, ws.dOut, run * Hp, (e - run) * H);
+        run = -1;
+      }
     }
     this.real = real;
     if (this.ext) k.addTo(dh, 0, this.ext, zt, r * H);

@@ -25,7 +25,9 @@ export function tokenRows(layout: Layout): { width: number; denseStart: number }
 export function zeroGrad(layout: Layout, g: Float, rows: Int32Array, nRows: number): void {
   const { width, denseStart } = tokenRows(layout);
   fill(g, denseStart, layout.size - denseStart, 0);
-  for (let i = 0; i < nRows; i++) fill(g, rows[i] * width, width, 0);
+  // Its own loop, not fill(): a batch touches hundreds of rows of a few dozen values, and a call
+  // of TypedArray.fill per row costs more than the stores (this loop's stores see one array type).
+  for (let i = 0; i < nRows; i++) for (let j = rows[i] * width, e = j + width; j < e; j++) g[j] = 0;
 }
 
 export interface UpdateStats {

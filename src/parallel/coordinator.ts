@@ -26,7 +26,7 @@ import {
   SYNC_ABORT, SYNC_GEN, SYNC_STEP, SYNC_DONE, SYNC_READY, SYNC_ASLEEP, SYNC_PHASE, PHASE_UPDATE, TID_MESSAGE, WAKE_MESSAGE, BOX_WORDS, RESULT_WORDS, writeTask, readResult, blankTasks,
   type WorkerInit, type SlotBuffers, type StepTask, type StepResult, type EvalTask, type ShardResult, type CarryBuffers, type UpdateTask, type LoopTask,
 } from './protocol.js';
-import { ShardRunner, Spin, arrive } from './shard.js';
+import { ShardRunner, Spin, arrive, spinWhile } from './shard.js';
 import { stateSize } from '../model/spec.js';
 import { UserError } from '../util/errors.js';
 import { StallWatchdog, stallSeconds } from './watchdog.js';
@@ -266,7 +266,7 @@ export class Coordinator {
     const maxRows = Math.min(o.spec.V, o.maxB * o.maxT);
     this.slots = Array.from({ length: this.workers }, () => ({
       grad: arena.float32(this.layout.size).byteOffset,
-      touched: sharedInt32(1 + maxRows),
+      touched: arena.int32(1 + maxRows), // in the arena: the kernels zero the slot's rows by this list (ShardRunner)
       normSum: new Float64Array(sharedBuffer(o.maxT * 8), 0, o.maxT),
       normCount: new Float64Array(sharedBuffer(o.maxT * 8), 0, o.maxT),
     }));
@@ -657,10 +657,10 @@ export class Coordinator {
    * a worker thread's death, its error, and the stall limit are seen.
    */
   private waitWhile(index: number, value: number, t0: number): Promise<void> | undefined {
-    const start = performance.now(), until = start + this.spin.ms;
-    while (Atomics.load(this.sync, index) === value) {
+    const start = performance.now();
+    if (!spinWhile(this.sync, index, value, start + this.spin.ms)) {
       if (Atomics.load(this.sync, SYNC_ABORT) !== 0) throw new StepAborted();
-      if (performance.now() >= until) return this.sleepWhile(index, value, t0, start);
+      return this.sleepWhile(index, value, t0, start);
     }
     this.spin.saw(performance.now() - start);
     return undefined;

@@ -14,7 +14,7 @@ import type { ResolvedKernels } from '../model/backend/index.js';
 export interface SlotBuffers {
   /** Byte offset in the arena of the gradient sums, laid out like the parameters (Float32). */
   grad: number;
-  /** [0] = number of touched token rows, then the row ids (they are the only nonzero rows of the token table). */
+  /** [0] = number of touched token rows, then the row ids (they are the only nonzero rows of the token table); in the arena. */
   touched: Int32Array;
   /** Σ over rows of ‖dL/da_t‖ and the row count, per step t (the vanishing-gradient profile). */
   normSum: Float64Array;

@@ -15,7 +15,7 @@ import { allocWorkspace, forwardBackward, forward, type Workspace } from '../mod
 import { allocBatch, type Batch } from '../model/batch.js';
 import { createKernels } from '../model/backend/index.js';
 import { fillBatch, continuesChunk, type EncodedSplit } from '../data/index.js';
-import { zeroGrad, tokenRows, stepUpdate } from '../optim/step.js';
+import { tokenRows, stepUpdate } from '../optim/step.js';
 import { argmaxRow, fill } from '../model/kernels.js';
 import { updateRange, adamConsts } from '../optim/optim.js';
 import { SharedArena } from '../util/shared.js';
@@ -41,6 +41,23 @@ export class Spin {
 
 const barrierSpin = new Spin(SPIN_MS);
 
+/** Loads of the watched word between two readings of the clock in spinWhile. */
+const SPIN_LOADS = 256;
+
+/**
+ * Spin while sync[index] === value, until performance.now() reaches `until` (ms) or the abort
+ * flag is set; whether the value changed. The clock is read once every SPIN_LOADS loads (about a
+ * microsecond): each reading allocates a number, and a loop that read it on every load made a
+ * worker thread allocate about 200 kB in each small step and stop for a scavenge every ~20 steps
+ * (measured with --trace-gc, W-small, 2 workers), with the other threads waiting for it.
+ */
+export function spinWhile(sync: Int32Array, index: number, value: number, until: number): boolean {
+  for (;;) {
+    for (let i = 0; i < SPIN_LOADS; i++) if (Atomics.load(sync, index) !== value) return true;
+    if (Atomics.load(sync, SYNC_ABORT) !== 0 || performance.now() >= until) return Atomics.load(sync, index) !== value;
+  }
+}
+
 /**
  * Wait synchronously until all W threads of the step arrive (a worker thread); throw if the step
  * was aborted. Spin first (up to SPIN_MS, see Spin): the others usually arrive within that, and
@@ -50,8 +67,8 @@ const barrierSpin = new Spin(SPIN_MS);
 export function barrier(sync: Int32Array, W: number): void {
   const gen = Atomics.load(sync, SYNC_GEN);
   if (arrive(sync, W)) return;
-  const t0 = performance.now(), until = t0 + barrierSpin.ms;
-  while (Atomics.load(sync, SYNC_GEN) === gen && performance.now() < until);
+  const t0 = performance.now();
+  spinWhile(sync, SYNC_GEN, gen, t0 + barrierSpin.ms);
   while (Atomics.load(sync, SYNC_GEN) === gen) {
     if (Atomics.load(sync, SYNC_ABORT) !== 0) throw new Error('stopped: another worker failed in this step');
     Atomics.wait(sync, SYNC_GEN, gen, 50);
@@ -113,6 +130,11 @@ export class ShardRunner {
   private readonly mark: Int32Array;
   // This thread's rows of the last union and of this one (r mod W = k), where the SIMD kernels read them.
   private readonly mine: Int32Array;
+  /** r mod ownerW for each token row r (see own()). */
+  private readonly owner: Int32Array;
+  private ownerW = 0;
+  /** Each slot's touched rows (slots[k].touched from index 1), where the kernels read them. */
+  private readonly touchedRows: Int32Array[];
 
   /** `main`: this is the main thread (the test hook then only throws: exiting or hanging would take the process). */
   constructor(private readonly init: WorkerInit, arena: SharedArena, private readonly main: boolean) {
@@ -133,6 +155,8 @@ export class ShardRunner {
     this.union = new Int32Array(spec.V);
     this.mark = arena.int32(spec.V);
     this.mine = arena.int32(spec.V);
+    this.touchedRows = init.slots.map((s) => s.touched.subarray(1));
+    this.owner = new Int32Array(spec.V);
   }
 
   /** The test hook (init.inject): fail here, as asked. */
@@ -165,7 +189,9 @@ export class ShardRunner {
     if (init.inject && init.inject.during !== 'eval' && t.step === init.inject.failAtStep && t.k === t.W - 1) this.injected(`at step ${t.step}`);
     const slot = init.slots[t.k];
     const g = this.slots[t.k];
-    zeroGrad(layout, g.data, slot.touched.subarray(1), slot.touched[0]);
+    // The slot's last rows, zeroed by the kernels (a loop in JavaScript costs ~20 instructions a value).
+    fill(g.data, this.denseStart, layout.size - this.denseStart, 0);
+    ws.k.zeroRows(g.data as Float32Array, this.touchedRows[t.k], slot.touched[0], this.width);
     const drop = init.dropout > 0 ? { rate: init.dropout, key: stepKey(init.seed, t.step) } : null;
     if (init.carry) this.loadCarry(0, t.row0, split);
     const r = forwardBackward(this.params, g, ws, batch, init.bpttWindow, drop, init.stepLoss, init.carry !== null);
@@ -236,8 +262,7 @@ export class ShardRunner {
       Atomics.store(init.sync, SYNC_PHASE + t.k, PHASE_UPDATE);
       const c = adamConsts(t.update.opts, t.update.step, 1 / batchCount); // clipScale's factor without clipping
       sq = k.sumSlotsAdam(p, m, v, t.lo, t.hi - t.lo, slotData, t.S, c);
-      let n = 0;
-      for (let i = 0; i < u; i++) if (union[i] % t.W === t.k) mine[n++] = union[i];
+      const n = this.own(union, u, t);
       sq = k.sumSlotRowsAdam(p, m, v, slotData, t.S, mine, n, width, sq, c);
       if (this.layout.sparseRows) {
         const V = this.rows;
@@ -277,13 +302,21 @@ export class ShardRunner {
   private reducePart(t: StepTask, u: number): number {
     const { init, grad, slotData, mine, width, union } = this, k = this.ws.k;
     const sq = k.sumSlots(grad, t.lo, slotData, t.S, t.lo, t.hi - t.lo);
-    const prev = init.unions[1 - t.cur], prevCount = init.unionCounts[1 - t.cur];
-    let n = 0;
-    for (let i = 0; i < prevCount; i++) if (prev[i] % t.W === t.k) mine[n++] = prev[i];
-    k.zeroRows(grad, mine, n, width);
-    n = 0;
-    for (let i = 0; i < u; i++) if (union[i] % t.W === t.k) mine[n++] = union[i];
-    return k.sumSlotRows(grad, slotData, t.S, mine, n, width, sq);
+    k.zeroRows(grad, mine, this.own(init.unions[1 - t.cur], init.unionCounts[1 - t.cur], t), width);
+    return k.sumSlotRows(grad, slotData, t.S, mine, this.own(union, u, t), width, sq);
+  }
+
+  /** This thread's rows (r mod W = k) of rows[0, n), in order, into `mine`; how many. */
+  private own(rows: Int32Array, n: number, t: StepTask): number {
+    // r mod W from a table: a division per row (tens of cycles) was most of these loops.
+    if (this.ownerW !== t.W) {
+      this.ownerW = t.W;
+      for (let r = 0; r < this.owner.length; r++) this.owner[r] = r % t.W;
+    }
+    const { mine, owner } = this, k = t.k;
+    let m = 0;
+    for (let i = 0; i < n; i++) if (owner[rows[i]] === k) mine[m++] = rows[i];
+    return m;
   }
 
   /** Rows' initial states (withState0): each row's carried state where its chunk continues the row's last, else zero. */
