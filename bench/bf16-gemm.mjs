@@ -1,7 +1,8 @@
 // CPU time (process.cpuUsage, best of N) of the output layer's three products of a word LM step in
 // float32 (gemm) and in bf16 (gemmBf16: train.precision "bf16", AVX512-BF16), on one worker's rows,
 // then of a whole forward + backward of that LSTM LM (E = H, B = 32, rows / 32 steps) in each,
-// from dist/ (npm run build first):
+// against the one-core vdpbf16ps peak (what pre-packing or any packing change can win at most: the
+// Wya packs' cost, and the step's ratio were the products at that peak), from dist/ (npm run build first):
 //   node bench/bf16-gemm.mjs [rows=1024] [V=20000] [H=256] [reps=8]
 import { nativeFactory, nativeBf16 } from '../dist/src/model/backend/native.js';
 import { makeLayout, allocParams } from '../dist/src/model/params.js';
@@ -10,6 +11,8 @@ import { createKernels } from '../dist/src/model/backend/index.js';
 import { arenaOf } from '../dist/src/util/shared.js';
 import { initParams } from '../dist/src/model/init.js';
 import { Rng } from '../dist/src/util/prng.js';
+import { createRequire } from 'node:module';
+import { nativeAddonPath } from '../dist/src/model/backend/native.js';
 
 const [R = 1024, V = 20000, H = 256, reps = 8] = process.argv.slice(2).map(Number);
 if (!nativeBf16()) {
@@ -47,11 +50,20 @@ const cpuMs = (fn) => {
   return best;
 };
 const gflops = (ms) => ((2 * R * V * H) / ms / 1e6).toFixed(0);
-console.log(`rows ${R}, V ${V}, H ${H}: CPU ms (best of ${reps}), GFLOP/s`);
+// The one-core peaks the run's startup probe measures (native/peak.cc): what the products can reach.
+const peak = createRequire(import.meta.url)(nativeAddonPath().replace(/rnn_kernels\.node$/, 'rnn_peak.node')).bf16Peak(0.2);
+console.log(`rows ${R}, V ${V}, H ${H}: CPU ms (best of ${reps}), GFLOP/s (peak: vdpbf16ps ${peak.bf16.toFixed(0)}, f32 FMAs ${peak.f32.toFixed(0)})`);
+const head = { f32: 0, bf16: 0 };
 for (const [name, f32Call, bf16Call] of products) {
   const a = cpuMs(f32Call), b = cpuMs(bf16Call);
+  head.f32 += a;
+  head.bf16 += b;
   console.log(`${name}  f32 ${a.toFixed(1)} ms (${gflops(a)})  bf16 ${b.toFixed(1)} ms (${gflops(b)})  ${(a / b).toFixed(2)}x`);
 }
+// Rounding and packing Wya (each product packs its weight operand once): the same products on 8 rows,
+// where the compute is 8/rows of the above and the weight's pack is all of it.
+const wyaPack = cpuMs(() => k.gemmBf16(at(P), V, at(A), H, 1, at(W), 1, H, 8, V, H, 0, at(by))) + cpuMs(() => k.gemmBf16(at(dA), H, at(P), V, 1, at(W), H, 1, 8, H, V, 0, -1));
+console.log(`bf16 Wya packs (logits + dA products on 8 rows): ${wyaPack.toFixed(1)} ms`);
 
 // A whole step: the same model and batch, float32 kernels against bf16 ones.
 const B = 32, T = Math.max(1, Math.round(R / B));
@@ -70,3 +82,6 @@ for (const precision of ['f32', 'bf16']) {
   step[precision] = cpuMs(() => forwardBackward(p, g, ws, batch));
 }
 console.log(`forward + backward, LSTM E = H = ${H}, B ${B} × T ${T}: f32 ${step.f32.toFixed(0)} ms, bf16 ${step.bf16.toFixed(0)} ms CPU: ${(step.f32 / step.bf16).toFixed(2)}x`);
+// The bound on that ratio from the head alone: its three bf16 products at the vdpbf16ps peak, the rest unchanged.
+const atPeak = (3 * 2 * R * V * H) / peak.bf16 / 1e6, rest = step.bf16 - head.bf16;
+console.log(`  the head's products ${head.bf16.toFixed(0)} ms of bf16's ${step.bf16.toFixed(0)} (${atPeak.toFixed(0)} ms at the vdpbf16ps peak); at that peak the step would be ${(atPeak + rest).toFixed(0)} ms: ${(step.f32 / (atPeak + rest)).toFixed(2)}x`);
