@@ -68,16 +68,7 @@ static inline void micro(int np, const uint32_t* A, const uint32_t* B, float* C,
 static inline void tile(int np, const uint32_t* A, const uint32_t* B, float* C, long ldc, int mr, int nr, bool load,
                         const float* bias) {
   if (mr == MR && nr == NR) return micro(np, A, B, C, ldc, load, bias);
-  alignas(64) float t[MR * NR] = {};
-  alignas(64) float bt[NR] = {};
-  if (load)
-    for (int i = 0; i < mr; i++)
-      for (int j = 0; j < nr; j++) t[i * NR + j] = C[i * ldc + j];
-  if (bias)
-    for (int j = 0; j < nr; j++) bt[j] = bias[j];
-  micro(np, A, B, t, NR, load, bias ? bt : nullptr);
-  for (int i = 0; i < mr; i++)
-    for (int j = 0; j < nr; j++) C[i * ldc + j] = t[i * NR + j];
+  partialTile<MR, NR>(C, ldc, mr, nr, load, bias, [&](float* t, const float* bt) { micro(np, A, B, t, NR, load, bt); });
 }
 
 /** x[k·cs] for k < kc as a pair word at pair q (zero past kc): the packs' scalar fallback. */

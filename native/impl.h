@@ -67,16 +67,7 @@ static inline void micro(int kc, const float* A, const float* B, float* C, long 
 static inline void tile(int kc, const float* A, const float* B, float* C, long ldc, int mr, int nr,
                         bool load, const float* bias, int epi) {
   if (mr == MR && nr == NR) return micro(kc, A, B, C, ldc, load, bias, epi);
-  alignas(64) float t[MR * NR] = {};
-  alignas(64) float bt[NR] = {};
-  if (load)
-    for (int i = 0; i < mr; i++)
-      for (int j = 0; j < nr; j++) t[i * NR + j] = C[i * ldc + j];
-  if (bias)
-    for (int j = 0; j < nr; j++) bt[j] = bias[j];
-  micro(kc, A, B, t, NR, load, bias ? bt : nullptr, epi);
-  for (int i = 0; i < mr; i++)
-    for (int j = 0; j < nr; j++) C[i * ldc + j] = t[i * NR + j];
+  partialTile<MR, NR>(C, ldc, mr, nr, load, bias, [&](float* t, const float* bt) { micro(kc, A, B, t, NR, load, bt, epi); });
 }
 
 /** Pack A (mc×kc, strides rsA/csA) into MR-row panels, k-major inside a panel, zero rows past mc. */

@@ -20,6 +20,8 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
+
+#include "tile.h"
 #define RNN_X86 1
 #endif
 
