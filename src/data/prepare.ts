@@ -18,7 +18,7 @@ import { Piscina } from 'piscina';
 import type { DataConfig } from '../config/types.js';
 import { DataError, OutputError, ConfigError } from '../util/errors.js';
 import { makeDirs } from '../util/files.js';
-import { workerCount } from '../util/threads.js';
+import { workerCount, WORKER_EXEC_ARGV } from '../util/threads.js';
 import { checkDataConfig, withDataDefaults, type ResolvedDataConfig } from './defaults.js';
 export { preparedSettings, tokenizerOf };
 import { inSample, splitOf } from './hash.js';
@@ -395,7 +395,7 @@ function makePool(workers: number | undefined, tok: TokenizerSpec): Pool {
       close: async () => {},
     };
   }
-  const pool = new Piscina({ filename: file, minThreads: n, maxThreads: n, workerData: { tok }, execArgv: [] });
+  const pool = new Piscina({ filename: file, minThreads: n, maxThreads: n, workerData: { tok }, execArgv: [...WORKER_EXEC_ARGV] });
   // A task every thread takes once: each holds its thread until all n have started.
   const everyThread = <T>(task: object): Promise<T[]> => {
     const gate = new Int32Array(new SharedArrayBuffer(4));

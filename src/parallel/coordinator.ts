@@ -32,7 +32,7 @@ import { UserError } from '../util/errors.js';
 import { StallWatchdog, stallSeconds } from './watchdog.js';
 import type { BioScheme } from '../model/metrics.js';
 import type { ResolvedKernels } from '../model/backend/index.js';
-import { workerCount } from '../util/threads.js';
+import { workerCount, WORKER_EXEC_ARGV } from '../util/threads.js';
 
 /** The compiled worker. Tests run the TypeScript sources, but worker threads always load dist/. */
 function workerFile(): string {
@@ -309,8 +309,7 @@ export class Coordinator {
     }
     this.pool = new Piscina({
       filename: workerFile(), minThreads: this.workers, maxThreads: this.workers, idleTimeout: 24 * 3600 * 1000, workerData: init,
-      // Workers run compiled JS: do not inherit a TypeScript loader from the parent (tests run under one).
-      execArgv: [],
+      execArgv: [...WORKER_EXEC_ARGV],
     });
     // Errors outside a task (a thread dying between tasks) surface at the next run(); keep the
     // EventEmitter from throwing them at top level.
