@@ -115,3 +115,16 @@ t.test('a char-level text too large for memory is refused before it is read: the
   t.match(err[0], /node dist\/prepare\.js --config \S*huge\.json --out \S*huge-shards ; then set data\.shards to "huge-shards"/, 'gives the exact prepare command');
   t.notOk(existsSync(join(dir, 'runs', 'huge', 'train.lock')), 'no train.lock left behind');
 });
+
+t.test('prepare on 2 threads stopped by the data (an empty split): its error, exit 2, no stack from the threads it left', async (t) => {
+  // The counting tasks still queued when the error is thrown are rejected as the pool closes; that
+  // rejection was unhandled and ended prepare with piscina's "Terminating worker thread" trace.
+  const dir = t.testdir({
+    'few.txt': 'call me ishmael.\n\nthe whale.\n\nthe sea.\n',
+    'few.json': JSON.stringify({ name: 'few', data: { source: 'files', file: 'few.txt' }, model: { task: 'many-to-many', hidden: 8 }, train: { epochs: 1 } }),
+  });
+  const r = run(PREPARE, '--config', join(dir, 'few.json'), '--out', join(dir, 'few-shards'), '--workers', '2', '--quiet');
+  t.equal(r.status, 2, 'exit 2', { stderr: r.stderr.slice(-2000) });
+  t.match(r.stderr, /^error: data: the (val|test) split is empty \(3 rows in all\)\. Use more data/m, 'the data error');
+  t.notMatch(r.stderr, /Terminating worker thread|\n\s+at /, 'no stack trace');
+});

@@ -401,12 +401,20 @@ function makePool(workers: number | undefined, tok: TokenizerSpec): Pool {
     const gate = new Int32Array(new SharedArrayBuffer(4));
     return Promise.all(Array.from({ length: n }, () => pool.run({ ...task, gate, n }) as Promise<T>));
   };
+  // A task still queued when prepare stops on an error (a bad row, an empty split) is rejected by
+  // destroy() with piscina's "Terminating worker thread", and nothing awaits it any more: marked as
+  // handled here, so that the error the user must see is the one reported, not an unhandled rejection.
+  const run = <T>(task: object): Promise<T> => {
+    const p = pool.run(task) as Promise<T>;
+    p.catch(() => {});
+    return p;
+  };
   return {
     size: n,
-    count: (texts) => pool.run({ kind: 'count', texts }),
+    count: (texts) => run({ kind: 'count', texts }),
     counts: () => everyThread<Map<string, number>>({ kind: 'counts' }),
     setVocab: async (tokens, spec) => { await everyThread({ kind: 'vocab', tokens, tok: spec }); },
-    encode: (texts) => pool.run({ kind: 'encode', texts }),
+    encode: (texts) => run({ kind: 'encode', texts }),
     close: () => pool.destroy(),
   };
 }
