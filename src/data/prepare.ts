@@ -233,7 +233,7 @@ async function prepareFiles(c: ResolvedDataConfig, o: PrepareOptions, out: strin
       duplicates: { count: 0, note: 'not counted when preparing shards' },
       bytes: 0, ms: { read: 0, encode: Math.round(performance.now() - te) },
     };
-    const meta = writeMeta(out, task, tokenizer, vocab.tokens, labelNames, preparedSettings(c, task), report);
+    const meta = writeMeta(out, w, tokenizer, vocab.tokens, labelNames, preparedSettings(c, task), report);
     return { out, meta, shards: w.shards, records: w.counts, inputBytes: totalBytes, ms: { count: Math.round(msCount), encode: Math.round(performance.now() - te) } };
   } catch (e) {
     writer.w?.abort();
@@ -266,8 +266,9 @@ function removeStale(out: string, shards: number): void {
   }
 }
 
-function writeMeta(out: string, task: Task, tok: TokenizerSpec, vocab: string[], labelNames: string[], settings: PreparedSettings, report: DataReport): ShardMeta {
-  const meta: ShardMeta = { format: 'rnn-trainer token shards', version: 1, task, tokenizer: tok, vocab, labelNames, settings, report };
+/** meta.json, written after `w` finished index.bin: it records the index's CRC32C, which pairs the vocabulary with those shards. */
+function writeMeta(out: string, w: ShardWriter, tok: TokenizerSpec, vocab: string[], labelNames: string[], settings: PreparedSettings, report: DataReport): ShardMeta {
+  const meta: ShardMeta = { format: 'rnn-trainer token shards', version: 1, task: w.task, tokenizer: tok, vocab, labelNames, settings, report, indexCrc32c: w.indexCrc };
   writeFileAtomic(join(out, META_FILE), [new TextEncoder().encode(JSON.stringify(meta) + '\n')]);
   return meta;
 }
@@ -304,7 +305,7 @@ export function writeDataset(ds: Dataset, settings: PreparedSettings, out: strin
   }
   removeStale(out, w.shards);
   const report: DataReport = { ...ds.report, splits: { ...ds.report.splits } };
-  const meta = writeMeta(out, ds.task, ds.tokenizer, ds.vocab.tokens, ds.labelNames, settings, report);
+  const meta = writeMeta(out, w, ds.tokenizer, ds.vocab.tokens, ds.labelNames, settings, report);
   return { out, meta, shards: w.shards, records: w.counts };
 }
 
