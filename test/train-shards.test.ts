@@ -127,4 +127,9 @@ t.test('prepare on 2 threads stopped by the data (an empty split): its error, ex
   t.equal(r.status, 2, 'exit 2', { stderr: r.stderr.slice(-2000) });
   t.match(r.stderr, /^error: data: the (val|test) split is empty \(3 rows in all\)\. Use more data/m, 'the data error');
   t.notMatch(r.stderr, /Terminating worker thread|\n\s+at /, 'no stack trace');
+  // A blank file: no documents at all, said as such (not as an empty split).
+  writeFileSync(join(dir, 'few.txt'), '\n\n   \n');
+  const blank = run(PREPARE, '--config', join(dir, 'few.json'), '--out', join(dir, 'few-shards'), '--workers', '2', '--quiet');
+  t.equal(blank.status, 2, 'a blank file: exit 2');
+  t.match(blank.stderr, /^error: data: \S*few\.txt holds no documents: the text is empty or blank lines only/m, 'a blank file: says so, naming it');
 });

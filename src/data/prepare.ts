@@ -22,7 +22,7 @@ import { workerCount, WORKER_EXEC_ARGV } from '../util/threads.js';
 import { checkDataConfig, withDataDefaults, type ResolvedDataConfig } from './defaults.js';
 export { preparedSettings, tokenizerOf };
 import { inSample, splitOf } from './hash.js';
-import { loadDataset } from './load.js';
+import { loadDataset, noRows } from './load.js';
 import type { InMemoryData } from './memory.js';
 import { Issues, type ReadOptions, type Row } from './readers.js';
 import { openDataFile, streamRows } from './stream.js';
@@ -160,7 +160,7 @@ async function prepareFiles(c: ResolvedDataConfig, o: PrepareOptions, out: strin
     const msCount = performance.now() - tc;
     for (const s of SPLIT_NAMES) {
       const expected = hashSplit ? s === 'train' || c.split[s as 'val' | 'test'] > 0 : !!c[s];
-      if (rowCount[s] === 0 && expected) throw emptySplit(s, rowCount, inputs, hashSplit);
+      if (rowCount[s] === 0 && expected) throw hashSplit && rowCount.train + rowCount.val + rowCount.test === 0 ? noRows(inputs.map((f) => f.shown), task, c) : emptySplit(s, rowCount, inputs, hashSplit);
     }
     const labelNames = m2o ? c.labels ?? [...trainLabels].sort() : [];
     if (m2o && new Set(trainLabels).size < 2) {
