@@ -196,6 +196,8 @@ t.test('--head adaptive and --head tied: the output layer measured and counted; 
   for (const [args, want] of [
     [['--head', 'adaptive', '--workloads', 'W-tiny'], /--head adaptive: W-tiny is a classifier/],
     [['--head', 'adaptive', '--workloads', 'LM-plain'], /workload LM-plain has no "adaptive": \{ "cutoffs"/],
+    // Every row would be skipped: an empty table with exit 0 before.
+    [['--task', 'lm', '--head', 'tied', '--input', 'onehot', '--workloads', 'LM-plain'], /^error: --head tied --input onehot: tying shares the embedding table, and a one-hot input has none, so nothing would be measured; use --input embedding/m],
   ] as const) {
     const e = await run(BENCH, ['--file', file, '--seconds', '0.05', ...args]);
     t.equal(e.status, 2, `${args.join(' ')}: exit 2`);

@@ -430,6 +430,7 @@ runMain(async () => {
   const torchThreads = list(args.torchThreads).map(Number);
   if (torchThreads.length === 0 || torchThreads.some((n) => !Number.isInteger(n) || n < 1)) throw new ConfigError(`--torch-threads: expected positive integers, comma-separated, found \`${args.torchThreads}\``);
   const inputs = pickList('input', args.input, ['embedding', 'onehot'] as const);
+  if (head === 'tied' && !inputs.includes('embedding')) throw new ConfigError(`--head tied --input ${args.input}: tying shares the embedding table, and a one-hot input has none, so nothing would be measured; use --input embedding (or --head full)`);
   const lengthModes = pickList('lengths', args.lengths, ['full', 'variable'] as const);
   const precision = args.precision as Precision;
   const ours = resolveOurKernels(args.kernels, precision);
