@@ -50,6 +50,8 @@ t.test('shards train the same weights as the file in memory; resume from shards 
     const p = run(PREPARE, '--config', cfg, '--out', join(dir, `${name}-shards`), '--workers', '2', '--quiet');
     exit0(t, p, `${name}: prepare`);
     t.match(p.stdout, /set "shards": "\S+-shards" in the data section/, 'prepare says how to train from the shards');
+    // The train command it prints runs from any folder: the script and the config by absolute paths.
+    t.match(p.stdout, new RegExp(`then node /\\S+/train\\.js --config ${cfg.replace(/[.\\/]/g, '\\$&')}\\n`), 'prepare prints a train command with absolute paths');
     const steps = ['--max-steps', '12'];
     const shards = ['--set', `data.shards=${name}-shards`];
     const common = ['--config', cfg, '--workers', '2', '--quiet', ...steps];
