@@ -26,7 +26,7 @@ runMain(async () => {
       resume: { type: 'string', value: 'PATH|latest|auto', help: 'Continue from a checkpoint file, or from the newest valid one of the run (latest: there must be one; auto: else start fresh, as a scheduler re-running a job needs).' },
       workers: { type: 'number', integer: true, min: 1, value: 'N', help: 'Worker threads (default: train.workers, else all cores).' },
       kernels: { type: 'string', choices: KERNELS_CHOICES, value: 'NAME', help: 'Compute backend (default: RNN_TRAINER_KERNELS, else train.kernels, else auto: the fastest here).' },
-      precision: { type: 'string', choices: PRECISIONS, value: 'f32|bf16', help: 'Arithmetic of the products over all rows in training (head, input projections, weight gradients) (default: train.precision, else f32; bf16: native kernels on a CPU with AVX512-BF16, README "Mixed precision (bf16)").' },
+      precision: { type: 'string', choices: PRECISIONS, value: 'f32|bf16', help: 'Arithmetic of the products over all rows in training (a full softmax head, input projections, weight gradients) (default: train.precision, else f32; bf16: native kernels on a CPU with AVX512-BF16, README "Mixed precision (bf16)").' },
       maxSteps: { type: 'number', integer: true, min: 1, value: 'N', help: 'Stop after global step N (steps before a resume count).' },
       seed: { type: 'number', integer: true, min: 0, value: 'N', help: 'Seed of initialization and data order.' },
       set: { type: 'string', repeat: true, value: 'PATH=VALUE', help: 'Override a config field, e.g. --set train.lr=0.003 (repeatable).' },

@@ -388,7 +388,11 @@ class Run {
     const { kernels } = r;
     const kernelsName = `${kernels.name}/${kernels.isa}`;
     if (kernels.note) say('kernels', `kernels: ${kernels.note}`);
-    if (kernels.precisionNote) say('model', `precision: ${kernels.precisionNote}: the products over all rows in training (head, input projections, weight gradients); the recurrence, weights, optimizer and checkpoints float32`);
+    if (kernels.precisionNote) {
+      // The tied and adaptive output layers have products of their own (src/model/head/), in float32.
+      const head = spec.tieWeights ? 'tied output layer, ' : spec.adaptive ? 'adaptive softmax, ' : '';
+      say('model', `precision: ${kernels.precisionNote}: the products over all rows in training (${head ? '' : 'head, '}input projections, weight gradients); the ${head}recurrence, weights, optimizer and checkpoints float32`);
+    }
     // Said when the backend changed without the config saying so (auto on another machine or build).
     const savedKernels = resumed ? (JSON.parse(resumed.c.config) as ResolvedConfig).train.kernels : undefined;
     if (resumed?.c.training.kernels && resumed.c.training.kernels !== kernelsName && savedKernels === cfg.train.kernels) say('resume', `resume: the checkpoint was trained with ${resumed.c.training.kernels} kernels, this run uses ${kernelsName} (allowed; the run will differ from an uninterrupted one in the last bits)`);
