@@ -354,6 +354,11 @@ class Run {
     say('data', formatReport(data.report));
     const fingerprint = data.fingerprint ?? dataFingerprint(data);
     const spec = specOf(cfg, data, sourceOf(o, r.loaded.file, 'model.adaptiveSoftmax'));
+    if (spec.adaptive && data.tokenizer.kind === 'bpe') {
+      say('warning', `warning: model.adaptiveSoftmax's shortlist is the ids below ${spec.adaptive.cutoffs[0]}, which assumes ids sorted by frequency, as the char and word vocabularies are; `
+        + 'a bpe vocabulary is not (ids 4-259 are the 256 bytes, then the merges in the order learnt), so frequent tokens land in the tail clusters and the layer loses the speed and accuracy it is for. '
+        + 'Use data.tokenizer "word" (or "char"), or the full softmax (remove model.adaptiveSoftmax)');
+    }
     if (cfg.train.earlyStopping && data.splits.val.count === 0) {
       throw new ConfigError(`${r.loaded.file}: train.earlyStopping needs validation data, and this run has none; give data.val (or a data.split.val above 0), or remove train.earlyStopping`);
     }
