@@ -74,6 +74,9 @@ t.test('shards train the same weights as the file in memory; resume from shards 
     const ck = readdirSync(join(dir, 'sh', name, 'checkpoints')).sort().at(-1)!;
     const ev = run(EVAL, '--checkpoint', join(dir, 'sh', name, 'checkpoints', ck), '--data-root', dir, '--workers', '2');
     exit0(t, ev, `${name}: eval.js on a shard-trained checkpoint`);
+    const lost = run(EVAL, '--checkpoint', join(dir, 'sh', name, 'checkpoints', ck), '--workers', '2');
+    t.equal(lost.status, 2, `${name}: eval.js where the shard folder is not: exit 2`);
+    t.match(lost.stderr, /names the data shard folder \(data\.shards\) "cl-shards", relative to the folder of the config file .*--data-root DIR/, `${name}: names the shard folder and the fix`);
     const evMem = run(EVAL, '--checkpoint', join(dir, 'mem', name, 'checkpoints', ck), '--data-root', dir, '--workers', '2');
     t.equal(JSON.parse(ev.stdout).loss, JSON.parse(evMem.stdout).loss, `${name}: eval.js gives the in-memory loss`);
   }
