@@ -198,6 +198,9 @@ t.test('--head adaptive and --head tied: the output layer measured and counted; 
     [['--head', 'adaptive', '--workloads', 'LM-plain'], /workload LM-plain has no "adaptive": \{ "cutoffs"/],
     // Every row would be skipped: an empty table with exit 0 before.
     [['--task', 'lm', '--head', 'tied', '--input', 'onehot', '--workloads', 'LM-plain'], /^error: --head tied --input onehot: tying shares the embedding table, and a one-hot input has none, so nothing would be measured; use --input embedding/m],
+    // Modes that measure float32 with a full softmax: the flags they would ignore are refused.
+    [['--kernels-micro', '--precision', 'bf16', '--workloads', 'W-tiny'], /^error: --precision bf16: --kernels-micro does not read it \(it measures float32 per-step products\); drop it, or drop --kernels-micro/m],
+    [['--data', '--task', 'lm', '--head', 'tied', '--workloads', 'LM-plain'], /^error: --head tied: --data does not read it \(it measures float32 training with a full softmax\)/m],
   ] as const) {
     const e = await run(BENCH, ['--file', file, '--seconds', '0.05', ...args]);
     t.equal(e.status, 2, `${args.join(' ')}: exit 2`);

@@ -405,6 +405,10 @@ runMain(async () => {
   }
   const counts = list(args.workers).map(Number);
   if (counts.some((n) => !Number.isInteger(n) || n < 1)) throw new ConfigError(`--workers: expected positive integers, comma-separated, found \`${args.workers}\``);
+  // The other modes measure float32 with a full softmax: a training flag they do not read is refused, not dropped.
+  const mode = args.mpi ? '--mpi' : args.data ? '--data' : args.kernelsMicro ? '--kernels-micro' : null;
+  const unread = [args.precision !== 'f32' ? `--precision ${args.precision}` : '', head !== 'full' ? `--head ${head}` : ''].filter((f) => f);
+  if (mode && unread.length > 0) throw new ConfigError(`${unread.join(' and ')}: ${mode} does not read ${unread.length > 1 ? 'them' : 'it'} (it measures float32${mode === '--kernels-micro' ? ' per-step products' : ' training with a full softmax'}); drop ${unread.length > 1 ? 'them' : 'it'}, or drop ${mode} to train the workloads with ${unread.length > 1 ? 'them' : 'it'}`);
   const peak = corePeak();
 
   if (args.mpi) {
