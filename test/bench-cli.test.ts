@@ -8,7 +8,7 @@ import t from 'tap';
 import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 const ROOT = join(import.meta.dirname, '..');
 const BENCH = join(ROOT, 'dist', 'src', 'bench', 'bench.js');
@@ -196,10 +196,32 @@ t.test('--head adaptive and --head tied: the output layer measured and counted; 
   for (const [args, want] of [
     [['--head', 'adaptive', '--workloads', 'W-tiny'], /--head adaptive: W-tiny is a classifier/],
     [['--head', 'adaptive', '--workloads', 'LM-plain'], /workload LM-plain has no "adaptive": \{ "cutoffs"/],
+    // Every row would be skipped: an empty table with exit 0 before.
+    [['--task', 'lm', '--head', 'tied', '--input', 'onehot', '--workloads', 'LM-plain'], /^error: --head tied --input onehot: tying shares the embedding table, and a one-hot input has none, so nothing would be measured; use --input embedding/m],
+    // Modes that measure float32 with a full softmax: the flags they would ignore are refused.
+    [['--kernels-micro', '--precision', 'bf16', '--workloads', 'W-tiny'], /^error: --precision bf16: --kernels-micro does not read it \(it measures float32 per-step products\); drop it, or drop --kernels-micro/m],
+    [['--data', '--task', 'lm', '--head', 'tied', '--workloads', 'LM-plain'], /^error: --head tied: --data does not read it \(it measures float32 training with a full softmax\)/m],
+    // Lists that come out empty: an empty table with exit 0 before.
+    [['--workloads', ','], /^error: --workloads `,` names no workload; have LM-tiny, LM-plain, W-tiny/m],
+    [['--input', ','], /^error: --input: expected embedding, onehot \(comma-separated\), found nothing/m],
   ] as const) {
     const e = await run(BENCH, ['--file', file, '--seconds', '0.05', ...args]);
     t.equal(e.status, 2, `${args.join(' ')}: exit 2`);
     t.match(e.stderr, want, 'says why');
     t.notOk(hasStack(e.stderr), 'no stack trace');
+  }
+  // A workloads file that is missing, not JSON or not of the shape: exit 2 naming it (a stack trace, or exit 1, before).
+  const dir = dirname(file);
+  writeFileSync(join(dir, 'notes.md'), '# notes\n');
+  writeFileSync(join(dir, 'partial.json'), JSON.stringify({ workloads: { X: { V: 3, H: 4 } } }));
+  for (const [name, want] of [
+    ['missing.json', /--file \S+missing\.json: cannot be read \(ENOENT\); give a workloads file like bench\/workloads\.json/],
+    ['notes.md', /--file \S+notes\.md: is not JSON \(.*\); give a workloads file/],
+    ['partial.json', /--file \S+partial\.json: workload X: "E" must be an integer >= 1, found nothing/],
+  ] as const) {
+    const e = await run(BENCH, ['--file', join(dir, name), '--seconds', '0.05']);
+    t.equal(e.status, 2, `--file ${name}: exit 2`);
+    t.match(e.stderr, want, `--file ${name}: says why`);
+    t.notOk(hasStack(e.stderr), `--file ${name}: no stack trace`);
   }
 });

@@ -177,6 +177,19 @@ t.test('bad input: each case names the file, the line, what is wrong and how to 
   e = dataError(t, () => load(dir, { ...J, file: 'one.jsonl', split: { val: 0.1, test: 0.1 } }));
   t.match(e.message, /split is empty: the data has only 2 rows, and each row goes to one split whole\. Give more rows.*set data\.split\.\w+ to 0/, 'two rows cannot fill three splits: the cause is their number');
 
+  // No row at all: the file is named as empty, not reported as an empty split (and never "data.split.train").
+  writeFileSync(join(dir, 'blank.txt'), '\n  \n\n');
+  writeFileSync(join(dir, 'header.csv'), 'text,label\n');
+  for (const [file, task, msg] of [['blank.txt', 'many-to-many', /^data: \S*blank\.txt holds no documents: the text is empty or blank lines only: give a file with text/],
+    ['header.csv', 'many-to-one', /^data: \S*header\.csv holds no rows: it is empty or a header only: give a file with rows\.$/]] as const) {
+    e = dataError(t, () => load(dir, { file, ...(task === 'many-to-many' ? { seqLength: 8 } : {}) }, task));
+    t.match(e.message, msg, `${file}: no rows, said so`);
+    t.notMatch(e.message, /split/, `${file}: no split blamed`);
+  }
+  e = dataError(t, () => load(dir, { ...J, file: 'one.jsonl', split: { val: 0.45, test: 0.45 } }));
+  t.match(e.message, /the train split is empty: the data has only 2 rows/, 'no training rows among a few');
+  t.notMatch(e.message, /data\.split\.train/, 'no data.split.train (there is no such field)');
+
   e = dataError(t, () => load(FIXTURES, { ...J, train: 'single-label.jsonl' }));
   t.match(e.message, /one label only \("spam"\)/);
 });

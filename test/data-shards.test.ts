@@ -166,6 +166,9 @@ t.test('damaged shard folders: one line naming the file, DataError (exit 2)', as
   corpus(dir);
   const good = join(dir, 'good');
   await prepareData(cases[0].data, { configDir: dir, task: 'many-to-one', out: good, workers: 1, shardTokens: 3000 });
+  const other = join(dir, 'other');
+  await prepareData({ ...cases[0].data, maxLength: 30 }, { configDir: dir, task: 'many-to-one', out: other, workers: 1, shardTokens: 3000 });
+  t.equal(readShardIndex(other).V, readShardIndex(good).V, 'the other prepare has a vocabulary of the same size');
   const copy = (name: string) => {
     const d = join(dir, name);
     mkdirSync(d);
@@ -208,8 +211,14 @@ t.test('damaged shard folders: one line naming the file, DataError (exit 2)', as
       writeFileSync(f, b);
       patch(join(d, INDEX_FILE), INDEX_HEADER + 4, u32(crc32c(b.subarray(SHARD_HEADER))));
       const ix = readFileSync(join(d, INDEX_FILE));
-      patch(join(d, INDEX_FILE), 56, u32(crc32c(ix.subarray(INDEX_HEADER))));
+      const crc = crc32c(ix.subarray(INDEX_HEADER));
+      patch(join(d, INDEX_FILE), 56, u32(crc));
+      writeFileSync(join(d, META_FILE), JSON.stringify({ ...JSON.parse(readFileSync(join(d, META_FILE), 'utf8')), indexCrc32c: crc }));
     }, /token 0 is id 65535, outside the vocabulary/, shardFileName(0)],
+    // Files of two prepare runs (same vocabulary size, other shards): the vocabulary must be the one the ids were written with.
+    ['the meta.json of another prepare', (d) => copyFileSync(join(other, META_FILE), join(d, META_FILE)), /is not from the prepare run that wrote index\.bin \(it was written with an index of CRC32C 0x[0-9a-f]{8}, index\.bin has 0x[0-9a-f]{8}\): the folder mixes the files of two runs/, META_FILE],
+    ['the index.bin of another prepare', (d) => copyFileSync(join(other, INDEX_FILE), join(d, INDEX_FILE)), /is not from the prepare run that wrote index\.bin/, META_FILE],
+    ['an indexCrc32c that is not a number', (d) => writeFileSync(join(d, META_FILE), JSON.stringify({ ...JSON.parse(readFileSync(join(d, META_FILE), 'utf8')), indexCrc32c: 'x' })), /indexCrc32c is "x", not a CRC32C/, META_FILE],
     ['a missing shard', (d) => writeFileSync(join(d, shardFileName(1)), ''), /truncated/, shardFileName(1)],
     ['meta.json that is not JSON', (d) => writeFileSync(join(d, META_FILE), '{"format": '), /not valid JSON/, META_FILE],
   ];
@@ -222,4 +231,10 @@ t.test('damaged shard folders: one line naming the file, DataError (exit 2)', as
     t.match(err?.message ?? '', file, `${what}: names ${file}`);
     t.notMatch(err?.message ?? '', /\n/, `${what}: one line`);
   }
+  // A folder prepared before meta.json recorded the index's CRC still reads.
+  const old = copy('without-indexCrc32c');
+  const m = JSON.parse(readFileSync(join(old, META_FILE), 'utf8'));
+  delete m.indexCrc32c;
+  writeFileSync(join(old, META_FILE), JSON.stringify(m));
+  t.equal(readShardIndex(old).V, readShardIndex(good).V, 'a meta.json without indexCrc32c is read');
 });

@@ -118,3 +118,11 @@ t.test('stdin without a line break: a one-line error naming the line and the cap
   t.notOk(hasStack(err));
   t.equal(out.trim().split('\n').length, 2, 'the lines before it were classified');
 });
+
+t.test('a stdin line that is not UTF-8: refused naming the line and the byte, exit 2, as a training file\'s line is', async (t) => {
+  const r = spawnSync(process.execPath, [PREDICT, '--checkpoint', classifier], { input: Buffer.concat([Buffer.from('Maria\nJo'), Buffer.from([0xe9]), Buffer.from('l\n')]), encoding: 'utf8', timeout: 30_000 });
+  t.equal(r.status, 2, r.stderr);
+  t.match(r.stderr, /^error: stdin, line 2: invalid UTF-8 \(byte 0xe9 at byte 3 of the line\); give UTF-8 text \(e\.g\. `iconv -f latin1 -t utf-8/);
+  t.notOk(hasStack(r.stderr));
+  t.equal(r.stdout.trim().split('\n').length, 1, 'the line before it was classified');
+});

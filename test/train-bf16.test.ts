@@ -91,6 +91,19 @@ if (refusal) {
     t.end();
   });
 
+  t.test('the precision line says what runs in bf16: the full softmax does, a tied or adaptive output layer (float32) does not', (t) => {
+    for (const [what, set, want] of [
+      ['full softmax', [], /^precision: bf16 on AVX512-BF16 .*: the products over all rows in training \(head, input projections, weight gradients\); the recurrence, weights/m],
+      ['tied', ['--set', 'model.input={"embedding":8}', '--set', 'model.tieWeights=true'], /: the products over all rows in training \(input projections, weight gradients\); the tied output layer, recurrence, weights/],
+      ['adaptive', ['--set', 'model.adaptiveSoftmax={"cutoffs":[10]}'], /: the products over all rows in training \(input projections, weight gradients\); the adaptive softmax, recurrence, weights/],
+    ] as const) {
+      const r = trainEnv({}, '--config', LM, '--out', t.testdir({}), '--workers', '1', '--kernels', 'native', '--precision', 'bf16', '--max-steps', '1', ...set);
+      t.equal(r.status, 0, `${what}: exit 0`, { stderr: r.stderr.slice(-2000) });
+      t.match(r.stderr, want, `${what}: the precision line`);
+    }
+    t.end();
+  });
+
   t.test('npm run bench -- --precision bf16: ours in bf16 (and PyTorch under bf16 autocast where installed)', (t) => {
     const torch = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
     const r = runNode(BENCH, {}, '--precision', 'bf16', '--workloads', 'W-small', '--workers', '1', '--input', 'embedding', '--seconds', '0.3', ...(torch ? ['--compare', 'pytorch'] : []));

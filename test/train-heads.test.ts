@@ -47,8 +47,20 @@ t.test('config errors: what cannot be tied or made adaptive, and why', async (t)
   const dirs = mkdtempSync(join(tmpdir(), 'heads-'));
   const r = train('--config', LM, '--out', dirs, '--quiet', '--max-steps', '1', '--set', 'model.adaptiveSoftmax={"cutoffs":[10,5000]}');
   t.equal(r.status, 2, 'exit 2');
-  t.match(r.stderr, /lm\.json: model\.adaptiveSoftmax\.cutoffs\[1\]: expected a token id below the vocabulary size V = \d+ \(from the data\), found 5000/);
+  // Named by the --set that gave the cutoffs (the config file has none).
+  t.match(r.stderr, /^error: --set model\.adaptiveSoftmax=\{"cutoffs":\[10,5000\]\}: model\.adaptiveSoftmax\.cutoffs\[1\]: expected a token id below the vocabulary size V = \d+ \(from the data\), found 5000/m);
   t.notMatch(r.stderr, /^\s+at /m, 'no stack trace');
+});
+
+t.test('the adaptive softmax with a bpe vocabulary (ids not sorted by frequency) is warned about', async (t) => {
+  const out = t.testdir({});
+  const adaptive = ['--set', 'model.adaptiveSoftmax={"cutoffs":[20,40]}'];
+  const bpe = train('--config', LM, '--out', out, '--quiet', '--max-steps', '1', '--workers', '1', ...adaptive, '--set', 'data.tokenizer=bpe', '--set', 'data.vocab.maxSize=300');
+  t.equal(bpe.status, 0, 'bpe: trains', { stderr: bpe.stderr });
+  t.match(bpe.stderr, /^warning: model\.adaptiveSoftmax's shortlist is the ids below 20, which assumes ids sorted by frequency, as the char and word vocabularies are; a bpe vocabulary is not/m, 'bpe: the warning');
+  const char = train('--config', LM, '--out', out, '--quiet', '--max-steps', '1', '--workers', '1', ...adaptive, '--set', 'name=char');
+  t.equal(char.status, 0, 'char: trains', { stderr: char.stderr });
+  t.notMatch(char.stderr, /sorted by frequency/, 'char: no warning (its ids are sorted by frequency)');
 });
 
 // 1 and 2 workers agree with the single-thread loop step by step: test/parallel.test.ts.

@@ -27,6 +27,7 @@ t.test('a changed model shape is refused, listing the difference; nothing is wri
     ['data.sample=0.1', /data\.sample: 0\.08 -> 0\.1/],
     ['model.cell=lstm', /model\.cell: "rnn" -> "lstm"/],
     ['model.layers=2', /model\.layers: 1 -> 2/],
+    ['data.labels=["female","male"]', /data\.labels: \(not set\) -> \["female","male"\]/], // a field absent from the checkpoint's config: not "undefined"
   ] as const;
   // One at a time: the run directory's lock refuses a second trainer while one holds it.
   const rs = changes.map(([set]) => train('--config', NAMES, '--out', out, '--workers', '1', '--resume', 'latest', '--set', set));

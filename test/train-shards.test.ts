@@ -50,6 +50,8 @@ t.test('shards train the same weights as the file in memory; resume from shards 
     const p = run(PREPARE, '--config', cfg, '--out', join(dir, `${name}-shards`), '--workers', '2', '--quiet');
     exit0(t, p, `${name}: prepare`);
     t.match(p.stdout, /set "shards": "\S+-shards" in the data section/, 'prepare says how to train from the shards');
+    // The train command it prints runs from any folder: the script and the config by absolute paths.
+    t.match(p.stdout, new RegExp(`then node /\\S+/train\\.js --config ${cfg.replace(/[.\\/]/g, '\\$&')}\\n`), 'prepare prints a train command with absolute paths');
     const steps = ['--max-steps', '12'];
     const shards = ['--set', `data.shards=${name}-shards`];
     const common = ['--config', cfg, '--workers', '2', '--quiet', ...steps];
@@ -72,6 +74,9 @@ t.test('shards train the same weights as the file in memory; resume from shards 
     const ck = readdirSync(join(dir, 'sh', name, 'checkpoints')).sort().at(-1)!;
     const ev = run(EVAL, '--checkpoint', join(dir, 'sh', name, 'checkpoints', ck), '--data-root', dir, '--workers', '2');
     exit0(t, ev, `${name}: eval.js on a shard-trained checkpoint`);
+    const lost = run(EVAL, '--checkpoint', join(dir, 'sh', name, 'checkpoints', ck), '--workers', '2');
+    t.equal(lost.status, 2, `${name}: eval.js where the shard folder is not: exit 2`);
+    t.match(lost.stderr, /names the data shard folder \(data\.shards\) "cl-shards", relative to the folder of the config file .*--data-root DIR/, `${name}: names the shard folder and the fix`);
     const evMem = run(EVAL, '--checkpoint', join(dir, 'mem', name, 'checkpoints', ck), '--data-root', dir, '--workers', '2');
     t.equal(JSON.parse(ev.stdout).loss, JSON.parse(evMem.stdout).loss, `${name}: eval.js gives the in-memory loss`);
   }
@@ -114,4 +119,22 @@ t.test('a char-level text too large for memory is refused before it is read: the
   t.match(err[0], /^error: data: "huge\.txt" holds 1\d\d(\.\d)? MiB, more than the 64 MiB read into memory with the char tokenizer\. Prepare token shards/, 'says why');
   t.match(err[0], /node dist\/prepare\.js --config \S*huge\.json --out \S*huge-shards ; then set data\.shards to "huge-shards"/, 'gives the exact prepare command');
   t.notOk(existsSync(join(dir, 'runs', 'huge', 'train.lock')), 'no train.lock left behind');
+});
+
+t.test('prepare on 2 threads stopped by the data (an empty split): its error, exit 2, no stack from the threads it left', async (t) => {
+  // The counting tasks still queued when the error is thrown are rejected as the pool closes; that
+  // rejection was unhandled and ended prepare with piscina's "Terminating worker thread" trace.
+  const dir = t.testdir({
+    'few.txt': 'call me ishmael.\n\nthe whale.\n\nthe sea.\n',
+    'few.json': JSON.stringify({ name: 'few', data: { source: 'files', file: 'few.txt' }, model: { task: 'many-to-many', hidden: 8 }, train: { epochs: 1 } }),
+  });
+  const r = run(PREPARE, '--config', join(dir, 'few.json'), '--out', join(dir, 'few-shards'), '--workers', '2', '--quiet');
+  t.equal(r.status, 2, 'exit 2', { stderr: r.stderr.slice(-2000) });
+  t.match(r.stderr, /^error: data: the (val|test) split is empty \(3 rows in all\)\. Use more data/m, 'the data error');
+  t.notMatch(r.stderr, /Terminating worker thread|\n\s+at /, 'no stack trace');
+  // A blank file: no documents at all, said as such (not as an empty split).
+  writeFileSync(join(dir, 'few.txt'), '\n\n   \n');
+  const blank = run(PREPARE, '--config', join(dir, 'few.json'), '--out', join(dir, 'few-shards'), '--workers', '2', '--quiet');
+  t.equal(blank.status, 2, 'a blank file: exit 2');
+  t.match(blank.stderr, /^error: data: \S*few\.txt holds no documents: the text is empty or blank lines only/m, 'a blank file: says so, naming it');
 });

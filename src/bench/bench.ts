@@ -26,7 +26,7 @@
 
 import { kernelsOf, KERNELS_CHOICES } from '../model/backend/index.js';
 import { withPrecision, PRECISIONS, type Precision } from '../model/backend/precision.js';
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -39,7 +39,7 @@ import { Rng } from '../util/prng.js';
 import { toShared, arenaOf } from '../util/shared.js';
 import type { EncodedSplit } from '../data/index.js';
 import { parseArgs, runMain } from '../cli/args.js';
-import { ConfigError, UserError } from '../util/errors.js';
+import { ConfigError } from '../util/errors.js';
 import { flopsPerToken, corePeak, cpuModel, lmHeadSpec, type Workload, type Peak, type BenchHead } from './flops.js';
 import { zipfSampler } from './zipf.js';
 import { adaptiveShape } from '../model/spec.js';
@@ -334,8 +334,28 @@ async function measure(name: string, w: Workload, input: Input, lengths: Lengths
 
 const list = (s: string) => s.split(',').map((x) => x.trim()).filter((x) => x.length > 0);
 
+/** The workloads of --file (name -> sizes): a file that cannot be read or is not of that shape is the user's input (exit 2). */
+function readWorkloads(file: string): Record<string, Workload> {
+  const fix = 'give a workloads file like bench/workloads.json: { "workloads": { "NAME": { "V": ..., "E": ..., "H": ..., "C": ..., "B": ..., "T": ... } } }';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ConfigError(`--file ${file}: ${code ? `cannot be read (${code})` : `is not JSON (${(e as Error).message.replace(/\s+/g, ' ')})`}; ${fix}`);
+  }
+  const all = (parsed as { workloads?: unknown } | null)?.workloads;
+  if (typeof all !== 'object' || all === null || Array.isArray(all)) throw new ConfigError(`--file ${file}: has no "workloads" object; ${fix}`);
+  for (const [name, w] of Object.entries(all as Record<string, Record<string, unknown>>)) {
+    const bad = ['V', 'E', 'H', 'C', 'B', 'T'].find((k) => !(Number.isInteger(w?.[k]) && (w[k] as number) >= 1));
+    if (bad) throw new ConfigError(`--file ${file}: workload ${name}: "${bad}" must be an integer >= 1, found ${JSON.stringify(w?.[bad]) ?? 'nothing'}`);
+  }
+  return all as Record<string, Workload>;
+}
+
 function pickList<T extends string>(flag: string, value: string, allowed: readonly T[]): T[] {
   const out = list(value);
+  if (out.length === 0) throw new ConfigError(`--${flag}: expected ${allowed.join(', ')} (comma-separated), found nothing`);
   for (const v of out) if (!(allowed as readonly string[]).includes(v)) throw new ConfigError(`--${flag}: expected ${allowed.join(', ')} (comma-separated), found \`${v}\``);
   return out as T[];
 }
@@ -389,10 +409,10 @@ runMain(async () => {
     },
   });
   const file = args.file;
-  if (!existsSync(file)) throw new UserError(`workloads file not found: ${file} (pass --file)`);
-  const all = JSON.parse(readFileSync(file, 'utf8')).workloads as Record<string, Workload>;
+  const all = readWorkloads(file);
   const task = args.task as 'classify' | 'lm';
   let names = args.workloads !== undefined ? list(args.workloads) : Object.keys(all).filter((n) => (all[n].task ?? 'classify') === task);
+  if (names.length === 0) throw new ConfigError(args.workloads !== undefined ? `--workloads \`${args.workloads}\` names no workload; have ${Object.keys(all).join(', ')}` : `${file} has no ${task === 'lm' ? 'language-model ("task": "lm")' : 'classifier'} workload; add one, or pick --task ${task === 'lm' ? 'classify' : 'lm'}`);
   for (const name of names) if (!all[name]) throw new ConfigError(`unknown workload ${name}; have ${Object.keys(all).join(', ')}`);
   const head = args.head as BenchHead;
   if (head !== 'full') {
@@ -405,6 +425,10 @@ runMain(async () => {
   }
   const counts = list(args.workers).map(Number);
   if (counts.some((n) => !Number.isInteger(n) || n < 1)) throw new ConfigError(`--workers: expected positive integers, comma-separated, found \`${args.workers}\``);
+  // The other modes measure float32 with a full softmax: a training flag they do not read is refused, not dropped.
+  const mode = args.mpi ? '--mpi' : args.data ? '--data' : args.kernelsMicro ? '--kernels-micro' : null;
+  const unread = [args.precision !== 'f32' ? `--precision ${args.precision}` : '', head !== 'full' ? `--head ${head}` : ''].filter((f) => f);
+  if (mode && unread.length > 0) throw new ConfigError(`${unread.join(' and ')}: ${mode} does not read ${unread.length > 1 ? 'them' : 'it'} (it measures float32${mode === '--kernels-micro' ? ' per-step products' : ' training with a full softmax'}); drop ${unread.length > 1 ? 'them' : 'it'}, or drop ${mode} to train the workloads with ${unread.length > 1 ? 'them' : 'it'}`);
   const peak = corePeak();
 
   if (args.mpi) {
@@ -430,6 +454,7 @@ runMain(async () => {
   const torchThreads = list(args.torchThreads).map(Number);
   if (torchThreads.length === 0 || torchThreads.some((n) => !Number.isInteger(n) || n < 1)) throw new ConfigError(`--torch-threads: expected positive integers, comma-separated, found \`${args.torchThreads}\``);
   const inputs = pickList('input', args.input, ['embedding', 'onehot'] as const);
+  if (head === 'tied' && !inputs.includes('embedding')) throw new ConfigError(`--head tied --input ${args.input}: tying shares the embedding table, and a one-hot input has none, so nothing would be measured; use --input embedding (or --head full)`);
   const lengthModes = pickList('lengths', args.lengths, ['full', 'variable'] as const);
   const precision = args.precision as Precision;
   const ours = resolveOurKernels(args.kernels, precision);

@@ -7,6 +7,7 @@ import { Classifier, type Prediction } from '../infer/classify.js';
 import { Tagger, type TaggedText } from '../infer/tag.js';
 import { generateTextAsync, MAX_GENERATE_TOKENS } from '../infer/generate.js';
 import { OovCounter } from '../data/index.js';
+import { firstInvalidUtf8 } from '../data/readers.js';
 import { ConfigError, DataError } from '../util/errors.js';
 import { createKernels, kernelsOf, KERNELS_CHOICES, type ResolvedKernels } from '../model/backend/index.js';
 import { arenaOf } from '../util/shared.js';
@@ -147,13 +148,17 @@ export const MAX_LINE_BYTES = 16 * 1024 * 1024;
 /**
  * The lines of `input` (broken at \n, \r\n or \r, as readline does), decoded as UTF-8, each at
  * most MAX_LINE_BYTES: a longer one is a DataError naming its line number (exit 2), not a string
- * grown until V8 gives up (`yes | tr -d '\n' | predict.js`).
+ * grown until V8 gives up (`yes | tr -d '\n' | predict.js`); so is a line that is not UTF-8.
  */
 async function* stdinLines(input: AsyncIterable<Buffer>): AsyncGenerator<string> {
   let parts: Buffer[] = [];
   let size = 0, line = 1, lastCR = false;
   const take = () => {
-    const s = Buffer.concat(parts, size).toString('utf8');
+    const b = Buffer.concat(parts, size);
+    // As a training file's line would be: refused, not read with U+FFFD for the bytes (then <unk>).
+    const bad = firstInvalidUtf8(b);
+    if (bad >= 0) throw new DataError(`stdin, line ${line}: invalid UTF-8 (byte 0x${b[bad].toString(16).padStart(2, '0')} at byte ${bad + 1} of the line); give UTF-8 text (e.g. \`iconv -f latin1 -t utf-8 in | predict.js ...\`)`);
+    const s = b.toString('utf8');
     parts = [];
     size = 0;
     return s;

@@ -3,6 +3,7 @@
 
 import { resolve, relative } from 'node:path';
 import { parseArgs, runMain } from './args.js';
+import { command, quote } from './command.js';
 import { loadConfig } from '../config/load.js';
 import { prepareData, type PrepareProgress } from '../data/prepare.js';
 import { formatDuration } from '../util/format.js';
@@ -52,5 +53,5 @@ runMain(async () => {
     + `${r.meta.task === 'many-to-one' ? 'sequences' : 'documents'} train ${r.records.train}, val ${r.records.val}, test ${r.records.test}; `
     + `tokens train ${sp.train.tokens}, val ${sp.val.tokens}, test ${sp.test.tokens}; `
     + `${r.inputBytes > 0 ? `${formatBytes(r.inputBytes)} read twice, ${((2 * r.inputBytes) / 1e6 / s).toFixed(1)} MB/s, ` : ''}${formatDuration(s)}\n`
-    + `train from it: set "shards": ${JSON.stringify(rel)} in the data section of ${args.config}, then node dist/train.js --config ${args.config}\n`);
+    + `train from it: set "shards": ${JSON.stringify(rel)} in the data section of ${args.config}, then ${[command('train'), '--config', quote(resolve(args.config)), ...(args.set ?? []).flatMap((x) => ['--set', quote(x)])].join(' ')}\n`);
 });

@@ -3,10 +3,9 @@
 // summary is printed with the commands that come next.
 
 import { constants } from 'node:os';
-import { delimiter, dirname, join, relative, resolve } from 'node:path';
-import { existsSync, realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join, relative, resolve } from 'node:path';
 import { parseArgs, runMain } from './args.js';
+import { command, quote } from './command.js';
 import { printSummary, type OutStream } from './progress.js';
 import { followRun } from '../train/follow.js';
 import { formatDuration } from '../util/format.js';
@@ -27,7 +26,7 @@ runMain(async () => {
       resume: { type: 'string', value: 'PATH|latest|auto', help: 'Continue from a checkpoint file, or from the newest valid one of the run (latest: there must be one; auto: else start fresh, as a scheduler re-running a job needs).' },
       workers: { type: 'number', integer: true, min: 1, value: 'N', help: 'Worker threads (default: train.workers, else all cores).' },
       kernels: { type: 'string', choices: KERNELS_CHOICES, value: 'NAME', help: 'Compute backend (default: RNN_TRAINER_KERNELS, else train.kernels, else auto: the fastest here).' },
-      precision: { type: 'string', choices: PRECISIONS, value: 'f32|bf16', help: 'Arithmetic of the products over all rows in training (head, input projections, weight gradients) (default: train.precision, else f32; bf16: native kernels on a CPU with AVX512-BF16, README "Mixed precision (bf16)").' },
+      precision: { type: 'string', choices: PRECISIONS, value: 'f32|bf16', help: 'Arithmetic of the products over all rows in training (a full softmax head, input projections, weight gradients) (default: train.precision, else f32; bf16: native kernels on a CPU with AVX512-BF16, README "Mixed precision (bf16)").' },
       maxSteps: { type: 'number', integer: true, min: 1, value: 'N', help: 'Stop after global step N (steps before a resume count).' },
       seed: { type: 'number', integer: true, min: 0, value: 'N', help: 'Seed of initialization and data order.' },
       set: { type: 'string', repeat: true, value: 'PATH=VALUE', help: 'Override a config field, e.g. --set train.lr=0.003 (repeatable).' },
@@ -149,22 +148,3 @@ function resumeCommand(o: RunOptions): string {
   return [command('train'), ...args.map(quote), '--resume', 'latest'].join(' ');
 }
 
-const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
-
-/**
- * How to run another of our commands from any folder: its installed name (rnn-eval, ...) when that
- * name on PATH is this package's, else `node` with the script's absolute path. npx and npm scripts
- * put the project's node_modules/.bin on PATH for the command alone, not for the user's shell: a
- * bin found there is printed as `npx rnn-eval`, which works where the user types it.
- */
-function command(name: 'train' | 'eval' | 'predict'): string {
-  const script = join(dirname(fileURLToPath(import.meta.url)), '..', '..', `${name}.js`);
-  const bin = `rnn-${name}`;
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    const p = dir && join(dir, bin);
-    try {
-      if (p && existsSync(p) && realpathSync(p) === realpathSync(script)) return /(^|[\\/])node_modules[\\/]\.bin[\\/]?$/.test(dir) ? `npx ${bin}` : bin;
-    } catch { /* unreadable PATH entry */ }
-  }
-  return `node ${quote(resolve(script))}`;
-}

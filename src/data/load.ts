@@ -134,15 +134,25 @@ function checkNotEmpty(s: SplitName, count: number, src: Source, c: ResolvedData
     : `Check ${src.inputs.find((f) => f.startsWith(`${s}:`)) ?? `data.${s}`}: it has no usable rows.`;
   // Whole rows (documents) go to one split: with only a few, the cause is their number, not the fractions.
   const docs = task === 'many-to-many';
+  if (src.hashSplit && src.totalRows === 0) throw noRows(src.inputs, task, c);
   if (src.hashSplit && src.totalRows < 20) {
     const what = docs ? 'document' : 'row';
     const cause = `the data has ${src.totalRows === 1 ? `only one ${what}` : `only ${src.totalRows} ${what}s`}, and each ${what} goes to one split whole`;
     const how = docs
       ? 'A text file\'s documents are its paragraphs, separated by blank lines: separate the text into paragraphs (chapters, articles), or give the validation and test text as files of their own (data.val, data.test)'
       : 'Give more rows, or the validation and test rows as files of their own (data.val, data.test)';
-    throw new DataError(`data: the ${s} split is empty: ${cause}. ${how}, or set data.split.${s} to 0 to run without a ${s} split.`);
+    throw new DataError(`data: the ${s} split is empty: ${cause}. ${how}${s === 'train' ? '' : `, or set data.split.${s} to 0 to run without a ${s} split`}.`);
   }
   throw new DataError(`data: the ${s} split is empty (${src.rows[s].length} rows, ${examples} examples; ${src.totalRows} rows in all${c.sample < 1 ? `, data.sample ${c.sample}` : ''}). ${fix}`);
+}
+
+/** The data (one file or corpus, split by hash) gave no row at all: say why, rather than that a split is empty. */
+export function noRows(inputs: string[], task: Task, c: ResolvedDataConfig): DataError {
+  const what = task === 'many-to-many' ? 'document' : 'row';
+  const why = c.sample < 1 ? `none is in the data.sample of ${c.sample} (or there are none): raise data.sample`
+    : task === 'many-to-many' ? 'the text is empty or blank lines only: give a file with text (paragraphs separated by blank lines)'
+      : `it is empty${c.skipInvalid ? ', a header only, or every row was invalid (data.skipInvalid skipped them)' : ' or a header only'}: give a file with rows`;
+  return new DataError(`data: ${inputs.join(', ')} holds no ${what}s: ${why}.`);
 }
 
 // ---------------------------------------------------------------- sources

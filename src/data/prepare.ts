@@ -22,7 +22,7 @@ import { workerCount, WORKER_EXEC_ARGV } from '../util/threads.js';
 import { checkDataConfig, withDataDefaults, type ResolvedDataConfig } from './defaults.js';
 export { preparedSettings, tokenizerOf };
 import { inSample, splitOf } from './hash.js';
-import { loadDataset } from './load.js';
+import { loadDataset, noRows } from './load.js';
 import type { InMemoryData } from './memory.js';
 import { Issues, type ReadOptions, type Row } from './readers.js';
 import { openDataFile, streamRows } from './stream.js';
@@ -160,7 +160,7 @@ async function prepareFiles(c: ResolvedDataConfig, o: PrepareOptions, out: strin
     const msCount = performance.now() - tc;
     for (const s of SPLIT_NAMES) {
       const expected = hashSplit ? s === 'train' || c.split[s as 'val' | 'test'] > 0 : !!c[s];
-      if (rowCount[s] === 0 && expected) throw emptySplit(s, rowCount, inputs, hashSplit);
+      if (rowCount[s] === 0 && expected) throw hashSplit && rowCount.train + rowCount.val + rowCount.test === 0 ? noRows(inputs.map((f) => f.shown), task, c) : emptySplit(s, rowCount, inputs, hashSplit);
     }
     const labelNames = m2o ? c.labels ?? [...trainLabels].sort() : [];
     if (m2o && new Set(trainLabels).size < 2) {
@@ -233,7 +233,7 @@ async function prepareFiles(c: ResolvedDataConfig, o: PrepareOptions, out: strin
       duplicates: { count: 0, note: 'not counted when preparing shards' },
       bytes: 0, ms: { read: 0, encode: Math.round(performance.now() - te) },
     };
-    const meta = writeMeta(out, task, tokenizer, vocab.tokens, labelNames, preparedSettings(c, task), report);
+    const meta = writeMeta(out, w, tokenizer, vocab.tokens, labelNames, preparedSettings(c, task), report);
     return { out, meta, shards: w.shards, records: w.counts, inputBytes: totalBytes, ms: { count: Math.round(msCount), encode: Math.round(performance.now() - te) } };
   } catch (e) {
     writer.w?.abort();
@@ -266,8 +266,9 @@ function removeStale(out: string, shards: number): void {
   }
 }
 
-function writeMeta(out: string, task: Task, tok: TokenizerSpec, vocab: string[], labelNames: string[], settings: PreparedSettings, report: DataReport): ShardMeta {
-  const meta: ShardMeta = { format: 'rnn-trainer token shards', version: 1, task, tokenizer: tok, vocab, labelNames, settings, report };
+/** meta.json, written after `w` finished index.bin: it records the index's CRC32C, which pairs the vocabulary with those shards. */
+function writeMeta(out: string, w: ShardWriter, tok: TokenizerSpec, vocab: string[], labelNames: string[], settings: PreparedSettings, report: DataReport): ShardMeta {
+  const meta: ShardMeta = { format: 'rnn-trainer token shards', version: 1, task: w.task, tokenizer: tok, vocab, labelNames, settings, report, indexCrc32c: w.indexCrc };
   writeFileAtomic(join(out, META_FILE), [new TextEncoder().encode(JSON.stringify(meta) + '\n')]);
   return meta;
 }
@@ -304,7 +305,7 @@ export function writeDataset(ds: Dataset, settings: PreparedSettings, out: strin
   }
   removeStale(out, w.shards);
   const report: DataReport = { ...ds.report, splits: { ...ds.report.splits } };
-  const meta = writeMeta(out, ds.task, ds.tokenizer, ds.vocab.tokens, ds.labelNames, settings, report);
+  const meta = writeMeta(out, w, ds.tokenizer, ds.vocab.tokens, ds.labelNames, settings, report);
   return { out, meta, shards: w.shards, records: w.counts };
 }
 
@@ -401,12 +402,20 @@ function makePool(workers: number | undefined, tok: TokenizerSpec): Pool {
     const gate = new Int32Array(new SharedArrayBuffer(4));
     return Promise.all(Array.from({ length: n }, () => pool.run({ ...task, gate, n }) as Promise<T>));
   };
+  // A task still queued when prepare stops on an error (a bad row, an empty split) is rejected by
+  // destroy() with piscina's "Terminating worker thread", and nothing awaits it any more: marked as
+  // handled here, so that the error the user must see is the one reported, not an unhandled rejection.
+  const run = <T>(task: object): Promise<T> => {
+    const p = pool.run(task) as Promise<T>;
+    p.catch(() => {});
+    return p;
+  };
   return {
     size: n,
-    count: (texts) => pool.run({ kind: 'count', texts }),
+    count: (texts) => run({ kind: 'count', texts }),
     counts: () => everyThread<Map<string, number>>({ kind: 'counts' }),
     setVocab: async (tokens, spec) => { await everyThread({ kind: 'vocab', tokens, tok: spec }); },
-    encode: (texts) => pool.run({ kind: 'encode', texts }),
+    encode: (texts) => run({ kind: 'encode', texts }),
     close: () => pool.destroy(),
   };
 }

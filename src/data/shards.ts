@@ -90,6 +90,11 @@ export interface ShardMeta {
   report: DataReport;
   /** Documents dropped for being shorter than 2 tokens, per split (many-to-many). */
   tooShort?: number;
+  /**
+   * The CRC32C of index.bin (its header's, at offset 56) written with this vocabulary: a meta.json
+   * and an index.bin of two different prepare runs are refused. Absent in folders prepared before it.
+   */
+  indexCrc32c?: number;
 }
 
 /** The tokenizer spec loadDataset builds from a config. */
@@ -156,6 +161,9 @@ export class ShardWriter {
     const rec = new Uint8Array(RECORD_BYTES * RECORD_PIECE);
     return { rec, recView: new DataView(rec.buffer), inRec: 0, count: 0, recFd: -1, recTmp: '', fd: -1, tmp: '', shard: -1, tokens: 0, crc: 0, out: null as Uint8Array | null, inOut: 0 };
   });
+
+  /** The CRC32C of index.bin's body, once finish() wrote it (meta.json records it). */
+  indexCrc = 0;
 
   constructor(readonly dir: string, readonly dtype: 2 | 4, readonly V: number, readonly task: Task, private readonly maxShardTokens = SHARD_TOKENS) {}
 
@@ -277,7 +285,8 @@ export class ShardWriter {
     };
     let crc = crc32c(table);
     eachPiece((part) => { crc = crc32c(part, crc); });
-    hv.setUint32(56, crc >>> 0, true);
+    this.indexCrc = crc >>> 0;
+    hv.setUint32(56, this.indexCrc, true);
     writeFileAtomic(join(this.dir, INDEX_FILE), (fd) => {
       writeAll(fd, head);
       writeAll(fd, table);
@@ -339,6 +348,8 @@ export interface ShardIndex {
 
 /** Largest meta.json read (the vocabulary of a huge word-level corpus fits well within it). */
 const MAX_META_BYTES = 512 * MiB;
+
+const hex = (crc: number) => `0x${(crc >>> 0).toString(16).padStart(8, '0')}`;
 
 function bad(file: string, what: string): never {
   throw new DataError(`${file}: ${what}. Prepare the data again (node dist/prepare.js --config CONFIG --out DIR).`, file);
@@ -426,12 +437,17 @@ export function readShardIndex(dir: string, shown = dir): ShardIndex {
   if (!Array.isArray(meta.vocab) || meta.vocab.some((t) => typeof t !== 'string') || !Array.isArray(meta.labelNames) || typeof meta.tokenizer !== 'object' || meta.tokenizer === null || (meta.task !== 'many-to-one' && meta.task !== 'many-to-many') || typeof meta.settings !== 'object' || typeof meta.report !== 'object') {
     bad(name(META_FILE), 'lacks the vocabulary, labels, tokenizer, task, settings or report');
   }
+  if (meta.indexCrc32c !== undefined && !(Number.isInteger(meta.indexCrc32c) && meta.indexCrc32c >= 0 && meta.indexCrc32c <= 0xffffffff)) bad(name(META_FILE), `indexCrc32c is ${JSON.stringify(meta.indexCrc32c)}, not a CRC32C (an integer in [0, 2^32))`);
 
   // ---- index.bin
   const idx = openRegular(join(dir, INDEX_FILE), name(INDEX_FILE));
   const iname = name(INDEX_FILE);
   try {
     const hv = readHeader(idx, INDEX_HEADER, INDEX_MAGIC, iname, 'a shard index');
+    const indexCrc = hv.getUint32(56, true);
+    if (meta.indexCrc32c !== undefined && meta.indexCrc32c !== indexCrc) {
+      bad(name(META_FILE), `is not from the prepare run that wrote ${INDEX_FILE} (it was written with an index of CRC32C ${hex(meta.indexCrc32c)}, ${INDEX_FILE} has ${hex(indexCrc)}): the folder mixes the files of two runs, and its vocabulary would misname the shards' ids`);
+    }
     const dtype = hv.getUint32(12, true);
     if (dtype !== 2 && dtype !== 4) bad(iname, `token dtype of ${dtype} bytes; 2 (uint16) or 4 (uint32) expected`);
     const V = hv.getUint32(16, true);
@@ -467,7 +483,7 @@ export function readShardIndex(dir: string, shown = dir): ShardIndex {
         if (task === 'many-to-many' && len < 2) bad(iname, `${where} is a document of ${len} token (at least 2)`);
       });
     });
-    if ((crc >>> 0) !== hv.getUint32(56, true)) bad(iname, 'CRC32C mismatch: the index is corrupt');
+    if ((crc >>> 0) !== indexCrc) bad(iname, 'CRC32C mismatch: the index is corrupt');
     // ---- every shard: header, size, CRC and token range
     for (let k = 0; k < S; k++) checkShard(shards[k], k, dtype, V, join(shown, shardFileName(k)));
     return { dir, shown, meta, dtype, V, task, shards, counts, crc: crc >>> 0 };
@@ -500,7 +516,7 @@ function checkShard(s: ShardIndex['shards'][number], k: number, dtype: number, V
       pos += part.length;
     }
     // Corruption first: a flipped bit is a CRC mismatch, whatever id it made.
-    if ((crc >>> 0) !== s.crc) bad(shown, `CRC32C mismatch (0x${(crc >>> 0).toString(16).padStart(8, '0')}, the index says 0x${s.crc.toString(16).padStart(8, '0')}): the file is corrupt`);
+    if ((crc >>> 0) !== s.crc) bad(shown, `CRC32C mismatch (${hex(crc)}, the index says ${hex(s.crc)}): the file is corrupt`);
     if (outside) bad(shown, outside);
   } finally {
     fs.closeSync(f.fd);

@@ -65,7 +65,7 @@ export function splitFromConfig(m: LoadedModel, name: SplitName, dataRoot: strin
     // With token shards the data files are not read (they need not exist any more).
     for (const p of d.shards !== undefined ? [d.shards] : [d.file, d.train, d.val, d.test]) {
       if (!p || isAbsolute(p) || existsSync(resolve(dataRoot, p))) continue;
-      throw new DataError(`the checkpoint's config names the data file "${p}", relative to the folder of the config file it was trained with, `
+      throw new DataError(`the checkpoint's config names the data ${p === d.shards ? 'shard folder (data.shards)' : 'file'} "${p}", relative to the folder of the config file it was trained with, `
         + `and it is not in ${dataRoot}. Give that folder with --data-root DIR, or evaluate a file with --data FILE.`, p);
     }
   }

@@ -35,12 +35,15 @@ export function findResume(o: { resume?: string }, r: { cfg: ResolvedConfig }, c
   const refused = changes.filter((c) => c.kind === 'shape');
   if (refused.length > 0) {
     throw new ConfigError(`cannot resume from ${resumed.path}: the config changes the model or its data:\n` +
-      refused.map((c) => `  ${c.path}: ${JSON.stringify(c.from)} -> ${JSON.stringify(c.to)}`).join('\n') +
+      refused.map((c) => `  ${c.path}: ${shown(c.from)} -> ${shown(c.to)}`).join('\n') +
       `\nresume with the config the checkpoint was made with, or start a new run (another name or --out).`);
   }
-  for (const c of changes) say('resume', `resume: ${c.path} changed ${JSON.stringify(c.from)} -> ${JSON.stringify(c.to)}${c.kind === 'safe' ? '' : ' (allowed; the run will differ from an uninterrupted one)'}`);
+  for (const c of changes) say('resume', `resume: ${c.path} changed ${shown(c.from)} -> ${shown(c.to)}${c.kind === 'safe' ? '' : ' (allowed; the run will differ from an uninterrupted one)'}`);
   return resumed;
 }
+
+/** A config value in a change line; an absent field (e.g. no model.adaptiveSoftmax) as "(not set)", not "undefined". */
+const shown = (v: unknown): string => (v === undefined ? '(not set)' : JSON.stringify(v));
 
 /** A resumed checkpoint must be of this model and this vocabulary; other data is only a warning. */
 export function checkResumeFits(resumed: Resumed, spec: ModelSpec, data: Dataset, fingerprint: string, say: (kind: RunMessage['kind'], text: string) => void): void {

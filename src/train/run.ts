@@ -353,7 +353,12 @@ class Run {
     const data = loadDataset(cfg.data, { configDir: r.loaded.configDir, task: cfg.model.task, memory: o.data, configFile: r.loaded.file });
     say('data', formatReport(data.report));
     const fingerprint = data.fingerprint ?? dataFingerprint(data);
-    const spec = specOf(cfg, data, r.loaded.file);
+    const spec = specOf(cfg, data, sourceOf(o, r.loaded.file, 'model.adaptiveSoftmax'));
+    if (spec.adaptive && data.tokenizer.kind === 'bpe') {
+      say('warning', `warning: model.adaptiveSoftmax's shortlist is the ids below ${spec.adaptive.cutoffs[0]}, which assumes ids sorted by frequency, as the char and word vocabularies are; `
+        + 'a bpe vocabulary is not (ids 4-259 are the 256 bytes, then the merges in the order learnt), so frequent tokens land in the tail clusters and the layer loses the speed and accuracy it is for. '
+        + 'Use data.tokenizer "word" (or "char"), or the full softmax (remove model.adaptiveSoftmax)');
+    }
     if (cfg.train.earlyStopping && data.splits.val.count === 0) {
       throw new ConfigError(`${r.loaded.file}: train.earlyStopping needs validation data, and this run has none; give data.val (or a data.split.val above 0), or remove train.earlyStopping`);
     }
@@ -388,7 +393,11 @@ class Run {
     const { kernels } = r;
     const kernelsName = `${kernels.name}/${kernels.isa}`;
     if (kernels.note) say('kernels', `kernels: ${kernels.note}`);
-    if (kernels.precisionNote) say('model', `precision: ${kernels.precisionNote}: the products over all rows in training (head, input projections, weight gradients); the recurrence, weights, optimizer and checkpoints float32`);
+    if (kernels.precisionNote) {
+      // The tied and adaptive output layers have products of their own (src/model/head/), in float32.
+      const head = spec.tieWeights ? 'tied output layer, ' : spec.adaptive ? 'adaptive softmax, ' : '';
+      say('model', `precision: ${kernels.precisionNote}: the products over all rows in training (${head ? '' : 'head, '}input projections, weight gradients); the ${head}recurrence, weights, optimizer and checkpoints float32`);
+    }
     // Said when the backend changed without the config saying so (auto on another machine or build).
     const savedKernels = resumed ? (JSON.parse(resumed.c.config) as ResolvedConfig).train.kernels : undefined;
     if (resumed?.c.training.kernels && resumed.c.training.kernels !== kernelsName && savedKernels === cfg.train.kernels) say('resume', `resume: the checkpoint was trained with ${resumed.c.training.kernels} kernels, this run uses ${kernelsName} (allowed; the run will differ from an uninterrupted one in the last bits)`);
@@ -785,24 +794,33 @@ function readingOf(cfg: ResolvedConfig): Pick<ModelSpec, 'bidirectional' | 'pool
   };
 }
 
-/** The model's sizes: from the config, and V, C from the data. */
-function specOf(cfg: ResolvedConfig, data: Dataset, file: string): ModelSpec {
+/** Where a config field came from, for a message: the last --set that wrote it (or a section holding it), else the config file. */
+function sourceOf(o: RunOptions, file: string, path: string): string {
+  const set = [...(o.set ?? [])].reverse().find((x) => {
+    const p = x.slice(0, x.indexOf('='));
+    return path === p || path.startsWith(`${p}.`);
+  });
+  return set ? `--set ${set}` : relative(process.cwd(), file) || file;
+}
+
+/** The model's sizes: from the config, and V, C from the data; `where` names the config (or the --set) in messages. */
+function specOf(cfg: ResolvedConfig, data: Dataset, where: string): ModelSpec {
   const input = cfg.model.input, V = data.vocab.tokens.length;
   return {
     cell: cfg.model.cell, task: cfg.model.task, V, H: cfg.model.hidden,
     C: cfg.model.task !== 'many-to-many' ? data.labelNames.length : V, // classes, or tags
     E: input === 'onehot' ? 0 : input.embedding, layers: cfg.model.layers,
     ...readingOf(cfg),
-    ...headOf(cfg, V, file),
+    ...headOf(cfg, V, where),
   };
 }
 
 /** The output layer's fields of the spec (tied weights, adaptive softmax); the cutoffs must fit the vocabulary, known from the data. */
-export function headOf(cfg: ResolvedConfig, V: number, file: string): Pick<ModelSpec, 'tieWeights' | 'adaptive'> {
+export function headOf(cfg: ResolvedConfig, V: number, where: string): Pick<ModelSpec, 'tieWeights' | 'adaptive'> {
   const a = cfg.model.adaptiveSoftmax;
   if (a) {
     const bad = a.cutoffs.findIndex((c) => c >= V);
-    if (bad >= 0) throw new ConfigError(`${relative(process.cwd(), file) || file}: model.adaptiveSoftmax.cutoffs[${bad}]: expected a token id below the vocabulary size V = ${V} (from the data), found ${a.cutoffs[bad]}: lower the cutoffs or raise data.vocab.maxSize`);
+    if (bad >= 0) throw new ConfigError(`${where}: model.adaptiveSoftmax.cutoffs[${bad}]: expected a token id below the vocabulary size V = ${V} (from the data), found ${a.cutoffs[bad]}: lower the cutoffs or raise data.vocab.maxSize`);
     return { adaptive: { cutoffs: [...a.cutoffs], divValue: a.divValue, headBias: a.headBias } };
   }
   return cfg.model.tieWeights ? { tieWeights: true } : {};
