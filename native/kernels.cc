@@ -140,6 +140,65 @@ static double sumRowNorms(const float* x, long ldx, int rows, int N) {
   return total;
 }
 
+// The vanilla cell's time loops, each one call instead of one (or several) per timestep t: the
+// same kernels in the same order as the per-step path of src/model/cells/rnn.ts and rnn.ts
+// cellBackward (Flow.enter), so the same bits. Slab t of a time-major array is (B, H) at t·B·H.
+
+/** h_t = tanh(h_{t-1}·Wf + bias + h_t) on rows < R[t], t = 1..T (h_t's slab holds the input projection). */
+static void rnnForward(const Isa& k, float* scratch, float* h, const float* Wf, const float* bias, const int32_t* R, int B,
+                       int T, int H) {
+  const long slab = static_cast<long>(B) * H;
+  for (int t = 1; t <= T; t++)
+    k.gemm(scratch, h + t * slab, H, h + (t - 1) * slab, H, 1, nullptr, 0, 0, Wf, R[t], H, H, true, bias, 1 /* Epi.Tanh */);
+}
+
+/** Zero `width` values of each row b < r of a whose sequence ended before t (len[b] < t). */
+static void zeroPastEnd(float* a, int width, const int32_t* len, int t, int r) {
+  for (int b = 0; b < r; b++)
+    if (len[b] < t) std::memset(a + static_cast<long>(b) * width, 0, width * sizeof(float));
+}
+
+/**
+ * The vanilla cell's BPTT, t = T..1, rows < R[t]: dh_t += (the head's gradient at each row's last
+ * real token: last + b·lastStride, when given) + ext0_t + ext1_t (time-major, when given); rows
+ * past their end zeroed; the profile norms[t-1] = Σ_rows ‖dh_t‖ and norms[T + t-1] = the real
+ * rows (when given); dG_t = dh_t ⊙ (1 − h_t²), rows past their end and rows ≥ R[t] zeroed; then
+ * dh_{t-1} = dG_t·Wb (rows ≥ R[t] zero), or zero where the gradient does not flow (t = 1, and t−1
+ * a multiple of window > 0: truncated BPTT).
+ */
+static void rnnBackward(const Isa& k, float* scratch, float* dG, float* dh, const float* h, const float* Wb, const int32_t* R,
+                        const int32_t* len, const float* last, int lastStride, const float* ext0, const float* ext1,
+                        double* norms, int B, int T, int H, int window) {
+  const long slab = static_cast<long>(B) * H;
+  std::memset(dh, 0, slab * sizeof(float));
+  for (int t = T; t >= 1; t--) {
+    const int r = R[t];
+    const long zt = (t - 1) * slab;
+    float* dGt = dG + zt;
+    int real = 0;
+    for (int b = 0; b < r; b++) real += len[b] >= t;
+    if (last)
+      for (int b = 0; b < r; b++)
+        if (len[b] == t) k.addTo(dh + static_cast<long>(b) * H, last + static_cast<long>(b) * lastStride, H);
+    if (ext0) k.addTo(dh, ext0 + zt, r * H);
+    if (ext1) k.addTo(dh, ext1 + zt, r * H);
+    if (real != r) zeroPastEnd(dh, H, len, t, r);
+    if (norms) {
+      norms[t - 1] = sumRowNorms(dh, H, r, H);
+      norms[T + t - 1] = real;
+    }
+    k.tanhBackward(dGt, dh, h + t * slab, r * H);
+    if (real != r) zeroPastEnd(dGt, H, len, t, r);
+    std::memset(dGt + static_cast<long>(r) * H, 0, (B - r) * H * sizeof(float));
+    if (t > 1 && !(window > 0 && (t - 1) % window == 0)) {
+      k.gemm(scratch, dh, H, dGt, H, 1, nullptr, 0, 0, Wb, r, H, H, false, nullptr, 0);
+      std::memset(dh + static_cast<long>(r) * H, 0, (B - r) * H * sizeof(float));
+    } else {
+      std::memset(dh, 0, slab * sizeof(float));
+    }
+  }
+}
+
 /** Whether this CPU runs bf16.h (AVX512-BF16 on top of the avx512 level). */
 static bool hasBf16() {
 #ifdef RNN_X86
@@ -337,6 +396,18 @@ k.gruBackward(at<float>(I, a[0]), at<float>(I, a[1]), at<float>(I, a[2]), at<flo
               at<float>(I, a[5]), a[6], a[7]);
 END
 
+// rnnForward(h, Wf, bias, R, B, T, H)
+KERNEL(rnnForward, 7)
+rnnForward(k, I->scratch, at<float>(I, a[0]), at<float>(I, a[1]), at<float>(I, a[2]), at<int32_t>(I, a[3]), a[4], a[5], a[6]);
+END
+
+// rnnBackward(dG, dh, h, Wb, R, lengths, last, lastStride, ext0, ext1, norms, B, T, H, window)
+KERNEL(rnnBackward, 15)
+rnnBackward(k, I->scratch, at<float>(I, a[0]), at<float>(I, a[1]), at<float>(I, a[2]), at<float>(I, a[3]), at<int32_t>(I, a[4]),
+            at<int32_t>(I, a[5]), opt<float>(I, a[6]), a[7], opt<float>(I, a[8]), opt<float>(I, a[9]), opt<double>(I, a[10]),
+            a[11], a[12], a[13], a[14]);
+END
+
 // softmaxXent(x, ldx, rows, C, ys, wt, am, db, grad) → Σ w·nll
 KERNEL(softmaxXent, 9)
 napi_value r;
@@ -491,6 +562,7 @@ static napi_value js_attach(napi_env env, napi_callback_info info) {
       {"lstmForward", js_lstmForward}, {"lstmBackward", js_lstmBackward},
       {"gruForward", js_gruForward},   {"gruBackward", js_gruBackward},
       {"softmaxXent", js_softmaxXent},
+      {"rnnForward", js_rnnForward},   {"rnnBackward", js_rnnBackward},
       {"adam", js_adam},               {"sgd", js_sgd},
       {"sumSlots", js_sumSlots},       {"sumSlotRows", js_sumSlotRows},
       {"zeroRows", js_zeroRows},       {"sumSlotsAdam", js_sumSlotsAdam},

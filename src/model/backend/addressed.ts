@@ -5,7 +5,7 @@
 
 import { f32Consts, type Float, type AdamConsts } from '../kernels.js';
 import { NONE, type Epi, type RawKernels, type RawFactory } from './raw.js';
-import type { BackendName, Kernels } from './types.js';
+import type { BackendName, Inflow, Kernels } from './types.js';
 import { memoryOf, type SharedArena } from '../../util/shared.js';
 
 export class AddressedKernels implements Kernels {
@@ -20,15 +20,55 @@ export class AddressedKernels implements Kernels {
     const scratch = factory.scratchBytes > 0 ? arena.float32(Math.ceil(factory.scratchBytes / 4)).byteOffset : 0;
     this.raw = factory.create(arena.memory, scratch);
     this.isa = this.raw.isa;
+    const raw = this.raw;
     if (bf16) {
-      const raw = this.raw;
       if (!raw.gemmBf16) throw new Error(`${name} kernels at ${this.isa}: no bf16 product here (train.precision "bf16" needs native avx512 with AVX512-BF16)`);
       this.gemmBf16 = (c, co, ldc, a, ao, rsA, csA, b, bo, rsB, csB, M, N, K, beta, bias) =>
         raw.gemmBf16!(c.byteOffset + 4 * co, ldc, a.byteOffset + 4 * ao, rsA, csA, b.byteOffset + 4 * bo, rsB, csB, M, N, K, beta, bias ? bias.byteOffset : NONE);
     }
+    if (raw.rnnForward && raw.rnnBackward) {
+      this.rnnForward = (h, Wf, bias, R, B, T, H) =>
+        raw.rnnForward!(h.byteOffset, Wf.byteOffset, bias.byteOffset, this.tables(R, T, null, B).byteOffset, B, T, H);
+      this.rnnBackward = (dG, dh, h, Wb, R, B, T, H, f) => this.rnnBackwardOn(raw, dG, dh, h, Wb, R, B, T, H, f);
+    }
   }
 
   readonly gemmBf16?: Kernels['gemmBf16'];
+  readonly rnnForward?: Kernels['rnnForward'];
+  readonly rnnBackward?: Kernels['rnnBackward'];
+  /** The time loops' R and lengths (int32) and profile (float64), copied into the memory; grown once in a while. */
+  private seqInts: Int32Array | null = null;
+  private seqNorms: Float64Array | null = null;
+
+  /** R[0..T] at 0 and, when given, lengths[0..B) at T+1, in the memory: the time loops' tables. */
+  private tables(R: Int32Array, T: number, lengths: Int32Array | null, B: number): Int32Array {
+    const n = T + 1 + (lengths ? B : 0);
+    if (!this.seqInts || this.seqInts.length < n) this.seqInts = this.arena.int32(Math.max(n, 1024));
+    const x = this.seqInts;
+    x.set(R.subarray(0, T + 1));
+    if (lengths) x.set(lengths.subarray(0, B), T + 1);
+    return x;
+  }
+
+  private rnnBackwardOn(raw: RawKernels, dG: Float, dh: Float, h: Float, Wb: Float, R: Int32Array, B: number, T: number, H: number, f: Inflow): void {
+    const x = this.tables(R, T, f.lengths, B), ext = f.ext;
+    if (ext.length > 2) throw new Error(`rnnBackward: at most two time-major gradients, not ${ext.length}`);
+    let norms: Float64Array | null = null;
+    if (f.normSum) {
+      if (!this.seqNorms || this.seqNorms.length < 2 * T) {
+        const w = this.arena.float32(4 * Math.max(T, 256)); // 64-byte aligned: a float64 view fits
+        this.seqNorms = new Float64Array(w.buffer, w.byteOffset, w.length / 2);
+      }
+      norms = this.seqNorms;
+    }
+    raw.rnnBackward!(dG.byteOffset, dh.byteOffset, h.byteOffset, Wb.byteOffset, x.byteOffset, x.byteOffset + 4 * (T + 1),
+      f.last ? f.last.byteOffset : NONE, f.lastStride, ext.length > 0 ? ext[0].byteOffset : NONE, ext.length > 1 ? ext[1].byteOffset : NONE,
+      norms ? norms.byteOffset : NONE, B, T, H, f.window);
+    if (norms) {
+      f.normSum!.set(norms.subarray(0, T));
+      f.normCount!.set(norms.subarray(T, 2 * T));
+    }
+  }
 
   floats(n: number): Float32Array { return this.arena.float32(n); }
   ints(n: number): Int32Array { return this.arena.int32(n); }

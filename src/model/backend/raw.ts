@@ -103,6 +103,12 @@ export interface RawKernels {
   gruForward(gi: number, gh: number, bih: number, hPrev: number, h: number, rows: number, H: number): void;
   /** dgi, dgh from (r, z, n), gh and hPrev; dh: dL/dh_t in, dh⊙z out. */
   gruBackward(dgi: number, dgh: number, gi: number, gh: number, hPrev: number, dh: number, rows: number, H: number): void;
+
+  // The vanilla cell's time loops in one call (native only; types.ts: Kernels.rnnForward, rnnBackward):
+  // R (T+1 int32) and lengths (B int32) in the memory; norms NONE or 2T float64 (the sums, then the counts).
+  rnnForward?(h: number, Wf: number, bias: number, R: number, B: number, T: number, H: number): void;
+  rnnBackward?(dG: number, dh: number, h: number, Wb: number, R: number, lengths: number, last: number, lastStride: number,
+    ext0: number, ext1: number, norms: number, B: number, T: number, H: number, window: number): void;
 }
 
 /** How a backend is created on a thread: on the run's memory, with its own scratch region. */

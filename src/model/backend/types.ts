@@ -36,6 +36,26 @@ export interface ResolvedKernels {
 }
 
 /**
+ * What reaches the vanilla cell's states from outside the recurrence during BPTT, as data
+ * (Kernels.rnnBackward; ../rnn.ts Flow.enter adds the same in its per-step loop), in this order:
+ * the head's gradient at each row's last real token, then the time-major arrays.
+ */
+export interface Inflow {
+  /** Each row's real length (rows < B). */
+  lengths: Int32Array;
+  /** Many-to-one: dL/dh of row b at its last real token, at b·lastStride (null: none). */
+  last: Float | null;
+  lastStride: number;
+  /** Time-major gradients reaching h_t (slab t at (t−1)·B·H, rows of H), added in order (at most two). */
+  ext: Float[];
+  /** Truncated BPTT: no gradient flows from h_t into h_{t−1} when t−1 is a multiple of window (0: untruncated). */
+  window: number;
+  /** The gradient-through-time profile, at t−1: Σ over rows < R[t] of ‖dL/dh_t‖ (sumRowNorms) and the real rows (null: not recorded). */
+  normSum: Float64Array | null;
+  normCount: Float64Array | null;
+}
+
+/**
  * Products describe their operands by strides, so nobody makes a transposed copy:
  *   A[m,k] = a[ao + m*rsA + k*csA],  B[k,n] = b[bo + k*rsB + n*csB],  C[m,n] = c[co + m*ldc + n].
  * `bias` (a whole view, e.g. a layer's b_ih) is added to every row of C before the epilogue. Each C[m,n] is
@@ -151,4 +171,21 @@ export interface Kernels {
    */
   gruBackward?(dgi: Float, dgio: number, dgh: Float, dgho: number, gi: Float, gio: number, gh: Float, gho: number,
     hPrev: Float, hpo: number, dh: Float, dho: number, rows: number, H: number): void;
+
+  // Optional time loops of the vanilla cell (native): T steps in one call instead of one or more
+  // calls per step, the same kernels in the same order, so the same bits as the per-step path of
+  // ../cells/rnn.ts and ../rnn.ts cellBackward. Slab t of h is the (B, H) block at t·B·H (h_0 first).
+
+  /**
+   * For t = 1..T: h_t = tanh(h_{t−1}·W_hhᵀ + bias + h_t) on rows < R[t] (h_t's slab holds the input
+   * projection), i.e. gemmPacked(h, t·B·H, H, h, (t−1)·B·H, H, 1, Wf, R[t], H, H, 1, bias, Epi.Tanh).
+   */
+  rnnForward?(h: Float, Wf: Float, bias: Float, R: Int32Array, B: number, T: number, H: number): void;
+  /**
+   * BPTT for t = T..1 from dh = 0 (dh: (B, H) scratch), rows < R[t]: dh += what `flow` brings to h_t;
+   * rows past their end zeroed; the profile; dG_t = dh ⊙ (1 − h_t²) (slab t at (t−1)·B·H), zero on
+   * rows past their end and rows ≥ R[t]; then dh = dG_t·W_hh on the packed Wb (packB of W_hh as B,
+   * K = N = H) with rows ≥ R[t] zero, or dh = 0 where the gradient does not flow into t−1.
+   */
+  rnnBackward?(dG: Float, dh: Float, h: Float, Wb: Float, R: Int32Array, B: number, T: number, H: number, flow: Inflow): void;
 }
