@@ -1,12 +1,14 @@
-// The vanilla cell's one-call time loops (Kernels.rnnForward / rnnBackward, native only) against
-// the per-step path they replace (the same native kernels at the same ISA, without the two
-// methods): every state, the loss, every gradient tensor, the final states and the gradient
-// profile must be the SAME BITS, at every ISA level this CPU runs, on the cases the driver's BPTT
+// The cells' one-call time loops (Kernels.rnnSteps, lstmSteps, gruSteps and their backwards, native
+// only) against the per-step path they replace (the same native kernels at the same ISA, without
+// those methods): every cache (states, gates, their gradients), the loss, every gradient tensor,
+// the final states and the gradient profile must be the SAME BITS, for each cell, at every ISA
+// level this CPU runs, on the cases the driver's BPTT
 // distinguishes (head at the last token, sorted and unsorted rows, padding, language models, two
 // layers, bidirectional, truncated BPTT, dropout, carried state, target replication, pooling,
 // steps no row reaches). Each case runs two different batches through one workspace, so a value
 // left over from the first would show in the second. Then the two kernels alone against their
-// contract (types.ts) written out as per-step kernel calls, on operands with garbage wherever the
+// contract (types.ts) written out as per-step kernel calls (the vanilla cell's: the loop around
+// the step is one C++ template for every cell), on operands with garbage wherever the
 // model keeps zeros (padded rows, rows past R[t]), with every source of the inflow at once.
 
 import t from 'tap';
@@ -31,8 +33,10 @@ interface Case {
   carry?: boolean;
 }
 
+// The cell is set per run (every case runs for every cell).
 const m2o = (E: number, H: number, more: Partial<ModelSpec> = {}): ModelSpec => ({ cell: 'rnn', task: 'many-to-one', V: 50, H, C: 4, E, ...more });
 const lm = (E: number, H: number, more: Partial<ModelSpec> = {}): ModelSpec => ({ cell: 'rnn', task: 'many-to-many', V: 30, H, C: 30, E, ...more });
+const CELLS = ['rnn', 'lstm', 'gru'] as const;
 
 const cases: Case[] = [
   { name: 'many-to-one, sorted lengths, padding', spec: m2o(32, 64), batches: [[[16, 16, 12, 12, 12, 7, 3, 1], 16], [[9, 5, 5, 2], 11]] },
@@ -51,22 +55,22 @@ const cases: Case[] = [
   { name: 'language model, bidirectional', spec: lm(8, 20, { bidirectional: true }), batches: [[[7, 4, 7, 1], 7], [[5, 5], 5]] },
 ];
 
-/** The native kernels at `isa` on the arena, with the one-call loops (oneCall) or without them (the per-step path). */
-function kernels(isa: string, arena: NonNullable<ReturnType<typeof arenaOf>>, oneCall: boolean, calls: { f: number; b: number }): Kernels {
-  const k = createKernels({ name: 'native', isa }, arena) as Kernels & { rnnForward?: Kernels['rnnForward']; rnnBackward?: Kernels['rnnBackward'] };
-  const w = k as { -readonly [K in keyof Kernels]: Kernels[K] };
-  if (!oneCall) {
-    w.rnnForward = undefined;
-    w.rnnBackward = undefined;
-    return k;
+type Loops = 'rnnSteps' | 'rnnStepsBackward' | 'lstmSteps' | 'lstmStepsBackward' | 'gruSteps' | 'gruStepsBackward';
+const LOOPS: Loops[] = ['rnnSteps', 'rnnStepsBackward', 'lstmSteps', 'lstmStepsBackward', 'gruSteps', 'gruStepsBackward'];
+
+/** The native kernels at `isa` on the arena, with the one-call loops (oneCall: each call counted) or without them (the per-step path). */
+function kernels(isa: string, arena: NonNullable<ReturnType<typeof arenaOf>>, oneCall: boolean, calls: Map<string, number>): Kernels {
+  const k = createKernels({ name: 'native', isa }, arena);
+  const w = k as unknown as Record<Loops, ((...a: unknown[]) => void) | undefined>;
+  for (const name of LOOPS) {
+    const f = w[name];
+    if (!f) throw new Error(`native ${isa}: no ${name}`);
+    w[name] = oneCall ? (...a: unknown[]) => { calls.set(name, (calls.get(name) ?? 0) + 1); f(...a); } : undefined;
   }
-  const f = k.rnnForward!, b = k.rnnBackward!; // counted, so the test knows the one-call path ran
-  w.rnnForward = (...a) => { calls.f++; f(...a); };
-  w.rnnBackward = (...a) => { calls.b++; b(...a); };
   return k;
 }
 
-interface Out { r: ForwardResult[]; bytes: Buffer[] }
+interface Out { r: ForwardResult[]; bytes: Buffer[]; names: string[] }
 
 /** A copy of x's bytes (on a buffer of its own, so a float64 view of it is aligned). */
 function bytesOf(x: ArrayBufferView): Buffer {
@@ -75,14 +79,15 @@ function bytesOf(x: ArrayBufferView): Buffer {
 }
 
 /** Both batches of a case through one workspace: what each leaves (states, gradients, final states, profile). */
-function run(c: Case, isa: string, oneCall: boolean, calls: { f: number; b: number }): Out {
+function run(c: Case, isa: string, oneCall: boolean, calls: Map<string, number>): Out {
   const layout = makeLayout(c.spec);
   const p = allocParams(layout, 'float32');
   p.data.set(randomParams(c.spec, 7, 'float64').data);
   const arena = arenaOf(p.data)!;
   const maxB = Math.max(...c.batches.map(([l]) => l.length)), maxT = Math.max(...c.batches.map(([, T]) => T));
   const ws: Workspace = allocWorkspace(c.spec, maxB, maxT, kernels(isa, arena, oneCall, calls));
-  const out: Out = { r: [], bytes: [] };
+  const out: Out = { r: [], bytes: [], names: [] };
+  const keep = (what: string, x: ArrayBufferView) => { out.bytes.push(bytesOf(x)); out.names.push(what); };
   c.batches.forEach(([lengths, T], i) => {
     const g = allocParams(layout, 'float32', arena);
     const batch = randomBatch(c.spec, lengths, 20 + i, T);
@@ -92,55 +97,56 @@ function run(c: Case, isa: string, oneCall: boolean, calls: { f: number; b: numb
     }
     const drop = c.dropout ? { rate: c.dropout, key: 91 + i } : null;
     out.r.push(forwardBackward(p, g, ws, batch, c.bptt ?? 0, drop, c.stepLoss ?? 0, c.carry ?? false));
-    for (const l of [...ws.layers, ...ws.rev]) out.bytes.push(bytesOf(l.Hs), bytesOf(l.dG));
-    out.bytes.push(bytesOf(g.data), bytesOf(ws.state1), bytesOf(ws.stepNormSum.subarray(0, T)), bytesOf(ws.stepNormCount.subarray(0, T)));
+    // Every array of every cache (states, gates, their gradients, packed weights), then the results.
+    [...ws.layers, ...ws.rev].forEach((l, j) => {
+      for (const [key, x] of Object.entries(l)) if (ArrayBuffer.isView(x)) keep(`batch ${i}: ${key} of cache ${j}`, x);
+    });
+    keep(`batch ${i}: gradients`, g.data);
+    keep(`batch ${i}: final states`, ws.state1);
+    keep(`batch ${i}: profile sums`, ws.stepNormSum.subarray(0, T));
+    keep(`batch ${i}: profile counts`, ws.stepNormCount.subarray(0, T));
   });
   return out;
 }
 
 t.test('the one-call loops are native only: js and wasm keep the per-step path', async (t) => {
-  const js: Kernels = new JsKernels('float32');
-  t.equal(js.rnnForward, undefined, 'js: no rnnForward');
-  t.equal(js.rnnBackward, undefined, 'js: no rnnBackward');
   const arena = arenaOf(allocParams(makeLayout(m2o(4, 8)), 'float32').data)!;
-  const w = createKernels('wasm', arena);
-  t.equal(w.rnnForward, undefined, 'wasm: no rnnForward');
-  t.equal(w.rnnBackward, undefined, 'wasm: no rnnBackward');
+  for (const [name, k] of [['js', new JsKernels('float32')], ['wasm', createKernels('wasm', arena)]] as const) {
+    const w = k as unknown as Record<Loops, unknown>;
+    t.same(LOOPS.filter((m) => w[m] !== undefined), [], `${name}: none of ${LOOPS.join(', ')}`);
+  }
 });
 
 const isas = nativeIsas();
 if (isas.length === 0) t.comment('native kernels not built here: nothing to compare');
 for (const isa of isas) {
-  for (const c of cases) {
-    t.test(`native ${isa}: ${c.name}: one call = per step, bit for bit`, async (t) => {
-      const calls = { f: 0, b: 0 }, none = { f: 0, b: 0 };
-      const one = run(c, isa, true, calls), per = run(c, isa, false, none);
-      const L = c.spec.layers ?? 1, D = c.spec.bidirectional ? 2 : 1;
-      t.equal(calls.f, 2 * L * D, 'one rnnForward per layer and direction, per batch');
-      t.equal(calls.b, 2 * L * D, 'one rnnBackward per layer and direction, per batch');
-      t.equal(none.f + none.b, 0);
-      for (let i = 0; i < 2; i++) {
-        t.equal(one.r[i].lossSum, per.r[i].lossSum, `batch ${i}: loss`);
-        t.equal(one.r[i].auxSum, per.r[i].auxSum, `batch ${i}: target replication loss`);
-        t.equal(one.r[i].correct, per.r[i].correct, `batch ${i}: correct`);
-      }
-      t.equal(one.bytes.length, per.bytes.length);
-      const names = (i: number) => {
-        const n = 2 * L * D + 4, j = i % n, b = Math.floor(i / n);
-        const what = j < 2 * L * D ? `${j % 2 ? 'dG' : 'states'} of cache ${j >> 1}` : ['gradients', 'final states', 'profile sums', 'profile counts'][j - 2 * L * D];
-        return `batch ${b}: ${what}`;
-      };
-      const differ = one.bytes.map((x, i) => (x.equals(per.bytes[i]) ? null : names(i))).filter((x) => x !== null);
-      t.same(differ, [], 'every array the same bits');
-      // Not vacuous: the gradients and the profile carry something.
-      t.ok(one.bytes.some((x) => x.some((v) => v !== 0)), 'nonzero results');
-      const sums = one.bytes[2 * L * D + 2];
-      t.ok(new Float64Array(sums.buffer, sums.byteOffset, sums.length / 8).some((v) => v > 0), 'the profile recorded');
-    });
+  for (const cell of CELLS) {
+    for (const c0 of cases) {
+      const c: Case = { ...c0, spec: { ...c0.spec, cell } };
+      t.test(`native ${isa}: ${cell}, ${c.name}: one call = per step, bit for bit`, async (t) => {
+        const calls = new Map<string, number>(), none = new Map<string, number>();
+        const one = run(c, isa, true, calls), per = run(c, isa, false, none);
+        const L = c.spec.layers ?? 1, D = c.spec.bidirectional ? 2 : 1;
+        t.same(Object.fromEntries(calls), { [`${cell}Steps`]: 2 * L * D, [`${cell}StepsBackward`]: 2 * L * D }, 'one call each way per layer and direction, per batch');
+        t.equal(none.size, 0);
+        for (let i = 0; i < 2; i++) {
+          t.equal(one.r[i].lossSum, per.r[i].lossSum, `batch ${i}: loss`);
+          t.equal(one.r[i].auxSum, per.r[i].auxSum, `batch ${i}: target replication loss`);
+          t.equal(one.r[i].correct, per.r[i].correct, `batch ${i}: correct`);
+        }
+        t.same(one.names, per.names);
+        t.same(one.names.filter((_, i) => !one.bytes[i].equals(per.bytes[i])), [], `every array the same bits (${one.names.length})`);
+        // Not vacuous: the gradients and the profile carry something.
+        const at = (what: string) => one.bytes[one.names.indexOf(`batch 0: ${what}`)];
+        t.ok(at('gradients').some((v) => v !== 0), 'nonzero gradients');
+        const sums = at('profile sums');
+        t.ok(new Float64Array(sums.buffer, sums.byteOffset, sums.length / 8).some((v) => v > 0), 'the profile recorded');
+      });
+    }
   }
 }
 
-/** Kernels.rnnBackward's contract as per-step calls of the same kernels (types.ts). */
+/** Kernels.rnnStepsBackward's contract as per-step calls of the same kernels (types.ts). */
 function rnnBackwardRef(k: Kernels, dG: Float, dh: Float, h: Float, Wb: Float, R: Int32Array, B: number, T: number, H: number, f: Inflow): void {
   const len = f.lengths;
   const zeroPastEnd = (a: Float, o: number, t: number, r: number) => { for (let b = 0; b < r; b++) if (len[b] < t) a.fill(0, o + b * H, o + b * H + H); };
@@ -169,7 +175,7 @@ function rnnBackwardRef(k: Kernels, dG: Float, dh: Float, h: Float, Wb: Float, R
 }
 
 for (const isa of isas) {
-  t.test(`native ${isa}: rnnForward and rnnBackward against their contract, garbage in the padding`, async (t) => {
+  t.test(`native ${isa}: rnnSteps and rnnStepsBackward against their contract, garbage in the padding`, async (t) => {
     const arena = arenaOf(allocParams(makeLayout(m2o(4, 8)), 'float32').data)!;
     const k = createKernels({ name: 'native', isa }, arena);
     const rng = new Rng(5);
@@ -190,9 +196,9 @@ for (const isa of isas) {
       const h0 = rand((T + 1) * B * H), h1 = k.floats(h0.length) as Float32Array, h2 = k.floats(h0.length) as Float32Array;
       h1.set(h0);
       h2.set(h0);
-      k.rnnForward!(h1, Wf, bias, R, B, T, H);
+      k.rnnSteps!(h1, Wf, bias, R, B, T, H);
       for (let s = 1; s <= T; s++) k.gemmPacked(h2, s * B * H, H, h2, (s - 1) * B * H, H, 1, Wf, R[s], H, H, 1, bias, Epi.Tanh);
-      t.ok(bytesOf(h1).equals(bytesOf(h2)), `${what}: rnnForward = gemmPacked per step`);
+      t.ok(bytesOf(h1).equals(bytesOf(h2)), `${what}: rnnSteps = gemmPacked per step`);
       // Backward: every source at once, nonzero everywhere (rows past their end, rows ≥ R[t]).
       const f = (normed: boolean): Inflow => ({
         lengths: Int32Array.from(lengths), last: lastG, lastStride: stride, ext: [ext0, ext1], window,
@@ -205,7 +211,7 @@ for (const isa of isas) {
         dGa.set(dG0);
         dGb.set(dG0);
         const fa = f(normed), fb = f(normed);
-        k.rnnBackward!(dGa, dha, h0, Wb, R, B, T, H, fa); // states |h| > 1 too: 0·(1 − h²) = −0 where a row is not zeroed
+        k.rnnStepsBackward!(dGa, dha, h0, Wb, R, B, T, H, fa); // states |h| > 1 too: 0·(1 − h²) = −0 where a row is not zeroed
         rnnBackwardRef(k, dGb, dhb, h0, Wb, R, B, T, H, fb);
         t.ok(bytesOf(dGa).equals(bytesOf(dGb)), `${what}${normed ? '' : ', no profile'}: dG the same bits`);
         t.ok(bytesOf(dha).equals(bytesOf(dhb)), `${what}: dh the same bits`);
@@ -224,7 +230,7 @@ for (const isa of isas) {
       if (ext.length) for (let i = 0; i < ext[0].length; i++) ext[0][i] = rng.normal();
       const inflow = (): Inflow => ({ lengths, last: null, lastStride: H, ext, window: 0, normSum: null, normCount: null });
       const dGa = k.floats(T * B * H) as Float32Array, dGb = k.floats(T * B * H) as Float32Array;
-      k.rnnBackward!(dGa, k.floats(B * H), h, Wb, R, B, T, H, inflow());
+      k.rnnStepsBackward!(dGa, k.floats(B * H), h, Wb, R, B, T, H, inflow());
       rnnBackwardRef(k, dGb, k.floats(B * H) as Float32Array, h, Wb, R, B, T, H, inflow());
       t.ok(bytesOf(dGa).equals(bytesOf(dGb)) && (ext.length === 0) === dGa.every((v) => v === 0), `${ext.length} time-major source(s)`);
     }

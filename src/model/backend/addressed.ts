@@ -4,7 +4,7 @@
 // parameters, gradients and slots are allocated in the same arena (checkArrays says so early).
 
 import { f32Consts, type Float, type AdamConsts } from '../kernels.js';
-import { NONE, type Epi, type RawKernels, type RawFactory } from './raw.js';
+import { NONE, type Epi, type InflowArgs, type RawKernels, type RawFactory } from './raw.js';
 import type { BackendName, Inflow, Kernels } from './types.js';
 import { memoryOf, type SharedArena } from '../../util/shared.js';
 
@@ -26,16 +26,33 @@ export class AddressedKernels implements Kernels {
       this.gemmBf16 = (c, co, ldc, a, ao, rsA, csA, b, bo, rsB, csB, M, N, K, beta, bias) =>
         raw.gemmBf16!(c.byteOffset + 4 * co, ldc, a.byteOffset + 4 * ao, rsA, csA, b.byteOffset + 4 * bo, rsB, csB, M, N, K, beta, bias ? bias.byteOffset : NONE);
     }
-    if (raw.rnnForward && raw.rnnBackward) {
-      this.rnnForward = (h, Wf, bias, R, B, T, H) =>
-        raw.rnnForward!(h.byteOffset, Wf.byteOffset, bias.byteOffset, this.tables(R, T, null, B).byteOffset, B, T, H);
-      this.rnnBackward = (dG, dh, h, Wb, R, B, T, H, f) => this.rnnBackwardOn(raw, dG, dh, h, Wb, R, B, T, H, f);
+    // The cells' time loops (native): R, the lengths and the profile go through tables in the memory.
+    const a = (x: Float) => x.byteOffset;
+    if (raw.rnnSteps && raw.rnnStepsBackward) {
+      this.rnnSteps = (h, Wf, bias, R, B, T, H) => raw.rnnSteps!(a(h), a(Wf), a(bias), this.steps(R, T), B, T, H);
+      this.rnnStepsBackward = (dG, dh, h, Wb, R, B, T, H, f) =>
+        this.flowing(R, B, T, H, f, (...x) => raw.rnnStepsBackward!(a(dG), a(dh), a(h), a(Wb), ...x));
+    }
+    if (raw.lstmSteps && raw.lstmStepsBackward) {
+      this.lstmSteps = (g, h, c, Wf, bias, R, B, T, H) => raw.lstmSteps!(a(g), a(h), a(c), a(Wf), a(bias), this.steps(R, T), B, T, H);
+      this.lstmStepsBackward = (dG, dh, dc, g, c, Wb, R, B, T, H, f) =>
+        this.flowing(R, B, T, H, f, (...x) => raw.lstmStepsBackward!(a(dG), a(dh), a(dc), a(g), a(c), a(Wb), ...x));
+    }
+    if (raw.gruSteps && raw.gruStepsBackward) {
+      this.gruSteps = (gi, gh, h, Wf, bhh, bih, R, B, T, H) =>
+        raw.gruSteps!(a(gi), a(gh), a(h), a(Wf), bhh ? a(bhh) : NONE, a(bih), this.steps(R, T), B, T, H);
+      this.gruStepsBackward = (dgi, dgh, dh, gi, gh, h, Wb, R, B, T, H, f) =>
+        this.flowing(R, B, T, H, f, (...x) => raw.gruStepsBackward!(a(dgi), a(dgh), a(dh), a(gi), a(gh), a(h), a(Wb), ...x));
     }
   }
 
   readonly gemmBf16?: Kernels['gemmBf16'];
-  readonly rnnForward?: Kernels['rnnForward'];
-  readonly rnnBackward?: Kernels['rnnBackward'];
+  readonly rnnSteps?: Kernels['rnnSteps'];
+  readonly lstmSteps?: Kernels['lstmSteps'];
+  readonly gruSteps?: Kernels['gruSteps'];
+  readonly rnnStepsBackward?: Kernels['rnnStepsBackward'];
+  readonly lstmStepsBackward?: Kernels['lstmStepsBackward'];
+  readonly gruStepsBackward?: Kernels['gruStepsBackward'];
   /** The time loops' R and lengths (int32) and profile (float64), copied into the memory; grown once in a while. */
   private seqInts: Int32Array | null = null;
   private seqNorms: Float64Array | null = null;
@@ -50,9 +67,15 @@ export class AddressedKernels implements Kernels {
     return x;
   }
 
-  private rnnBackwardOn(raw: RawKernels, dG: Float, dh: Float, h: Float, Wb: Float, R: Int32Array, B: number, T: number, H: number, f: Inflow): void {
+  /** R's address in the memory, for a forward time loop. */
+  private steps(R: Int32Array, T: number): number {
+    return this.tables(R, T, null, 0).byteOffset;
+  }
+
+  /** A backward time loop: `run` with R and the inflow as the raw kernels take them; then the profile back into f. */
+  private flowing(R: Int32Array, B: number, T: number, H: number, f: Inflow, run: (R: number, ...inflow: InflowArgs) => void): void {
     const x = this.tables(R, T, f.lengths, B), ext = f.ext;
-    if (ext.length > 2) throw new Error(`rnnBackward: at most two time-major gradients, not ${ext.length}`);
+    if (ext.length > 2) throw new Error(`the time loops take at most two time-major gradients, not ${ext.length}`);
     let norms: Float64Array | null = null;
     if (f.normSum) {
       if (!this.seqNorms || this.seqNorms.length < 2 * T) {
@@ -61,9 +84,8 @@ export class AddressedKernels implements Kernels {
       }
       norms = this.seqNorms;
     }
-    raw.rnnBackward!(dG.byteOffset, dh.byteOffset, h.byteOffset, Wb.byteOffset, x.byteOffset, x.byteOffset + 4 * (T + 1),
-      f.last ? f.last.byteOffset : NONE, f.lastStride, ext.length > 0 ? ext[0].byteOffset : NONE, ext.length > 1 ? ext[1].byteOffset : NONE,
-      norms ? norms.byteOffset : NONE, B, T, H, f.window);
+    run(x.byteOffset, x.byteOffset + 4 * (T + 1), f.last ? f.last.byteOffset : NONE, f.lastStride,
+      ext.length > 0 ? ext[0].byteOffset : NONE, ext.length > 1 ? ext[1].byteOffset : NONE, norms ? norms.byteOffset : NONE, B, T, H, f.window);
     if (norms) {
       f.normSum!.set(norms.subarray(0, T));
       f.normCount!.set(norms.subarray(T, 2 * T));

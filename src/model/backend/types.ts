@@ -36,8 +36,8 @@ export interface ResolvedKernels {
 }
 
 /**
- * What reaches the vanilla cell's states from outside the recurrence during BPTT, as data
- * (Kernels.rnnBackward; ../rnn.ts Flow.enter adds the same in its per-step loop), in this order:
+ * What reaches a layer's states from outside the recurrence during BPTT, as data
+ * (Kernels.rnnStepsBackward, ...; ../rnn.ts Flow.enter adds the same in its per-step loop), in this order:
  * the head's gradient at each row's last real token, then the time-major arrays.
  */
 export interface Inflow {
@@ -172,20 +172,27 @@ export interface Kernels {
   gruBackward?(dgi: Float, dgio: number, dgh: Float, dgho: number, gi: Float, gio: number, gh: Float, gho: number,
     hPrev: Float, hpo: number, dh: Float, dho: number, rows: number, H: number): void;
 
-  // Optional time loops of the vanilla cell (native): T steps in one call instead of one or more
-  // calls per step, the same kernels in the same order, so the same bits as the per-step path of
-  // ../cells/rnn.ts and ../rnn.ts cellBackward. Slab t of h is the (B, H) block at t·B·H (h_0 first).
+  // Optional time loops of the cells (native): T steps in one call instead of one or more calls
+  // per step, the same kernels in the same order, so the same bits as the per-step path (the
+  // cells' step and stepBackward inside ../rnn.ts's loops). Slab t of a state array (h, c) is the
+  // (B, H) block at t·B·H (h_0 first), of a gate array the (B, G·H) block at (t−1)·B·G·H; step t
+  // computes rows < R[t]. Forward: the cell's `step` for t = 1..T. Backward, for t = T..1 from
+  // zero state gradients (dh, dc: (B, H) scratch): dh += what `flow` brings to h_t, rows past
+  // their end zeroed, the profile; the cell's `stepBackward`; dG_t (and dGh_t) zero on rows past
+  // their end and rows ≥ R[t]; then dh (+)= dGh_t·W_hh on Wb (packB of W_hh as B, K = G·H, N = H;
+  // added to what the GRU keeps in dh), rows ≥ R[t] zero; or every state's gradient set to zero
+  // where the gradient does not flow into t−1 (t = 1, flow.window).
 
-  /**
-   * For t = 1..T: h_t = tanh(h_{t−1}·W_hhᵀ + bias + h_t) on rows < R[t] (h_t's slab holds the input
-   * projection), i.e. gemmPacked(h, t·B·H, H, h, (t−1)·B·H, H, 1, Wf, R[t], H, H, 1, bias, Epi.Tanh).
-   */
-  rnnForward?(h: Float, Wf: Float, bias: Float, R: Int32Array, B: number, T: number, H: number): void;
-  /**
-   * BPTT for t = T..1 from dh = 0 (dh: (B, H) scratch), rows < R[t]: dh += what `flow` brings to h_t;
-   * rows past their end zeroed; the profile; dG_t = dh ⊙ (1 − h_t²) (slab t at (t−1)·B·H), zero on
-   * rows past their end and rows ≥ R[t]; then dh = dG_t·W_hh on the packed Wb (packB of W_hh as B,
-   * K = N = H) with rows ≥ R[t] zero, or dh = 0 where the gradient does not flow into t−1.
-   */
-  rnnBackward?(dG: Float, dh: Float, h: Float, Wb: Float, R: Int32Array, B: number, T: number, H: number, flow: Inflow): void;
+  /** Vanilla: h_t = tanh(h_{t−1}·W_hhᵀ + bias + h_t) (h_t's slab holds the input projection); gemmPacked with Epi.Tanh. */
+  rnnSteps?(h: Float, Wf: Float, bias: Float, R: Int32Array, B: number, T: number, H: number): void;
+  /** LSTM: g_t += h_{t−1}·W_hhᵀ + bias (gemmPacked), then lstmForward(g_t, c_{t−1}, c_t, h_t). */
+  lstmSteps?(g: Float, h: Float, c: Float, Wf: Float, bias: Float, R: Int32Array, B: number, T: number, H: number): void;
+  /** GRU: gh_t = h_{t−1}·W_hhᵀ + bhh (gemmPacked), then gruForward(gi_t, gh_t, bih, h_{t−1}, h_t). */
+  gruSteps?(gi: Float, gh: Float, h: Float, Wf: Float, bhh: Float | null, bih: Float, R: Int32Array, B: number, T: number, H: number): void;
+  /** Vanilla: dG_t = dh ⊙ (1 − h_t²) (tanhBackward). */
+  rnnStepsBackward?(dG: Float, dh: Float, h: Float, Wb: Float, R: Int32Array, B: number, T: number, H: number, flow: Inflow): void;
+  /** LSTM: lstmBackward(dG_t, g_t, c_{t−1}, c_t, dh, dc). */
+  lstmStepsBackward?(dG: Float, dh: Float, dc: Float, g: Float, c: Float, Wb: Float, R: Int32Array, B: number, T: number, H: number, flow: Inflow): void;
+  /** GRU: gruBackward(dgi_t, dgh_t, gi_t, gh_t, h_{t−1}, dh); dgh is the product's dGh. */
+  gruStepsBackward?(dgi: Float, dgh: Float, dh: Float, gi: Float, gh: Float, h: Float, Wb: Float, R: Int32Array, B: number, T: number, H: number, flow: Inflow): void;
 }

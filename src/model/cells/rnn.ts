@@ -4,8 +4,8 @@
 // adds the bias and applies tanh in its epilogue, so a step is one kernel call.
 //
 // Backward:  dz_t = dL/dh_t ⊙ (1 − h_t²);  dL/dh_{t-1} = W_hhᵀ·dz_t (the driver's product).
-// On a backend with the time loops (Kernels.rnnForward/rnnBackward) all T steps are one call each
-// way: the per-step calls' fixed cost is most of a small layer's (H = 64, 16 rows) recurrence.
+// On a backend with the time loops (Kernels.rnnSteps/rnnStepsBackward) all T steps are one call
+// each way: the per-step calls' fixed cost is a large share of a small layer's (H = 64, 16 rows).
 
 import { Epi, type Kernels } from '../backend/index.js';
 import type { Cell, LayerCache, LayerParams, Backflow, BackScratch } from './types.js';
@@ -45,14 +45,14 @@ export const rnnCell: Cell<RnnCache> = {
   },
 
   steps(k: Kernels, c: RnnCache, lp: LayerParams, B: number, T: number, R: Int32Array): boolean {
-    if (!k.rnnForward) return false;
-    k.rnnForward(c.Hs, c.Wf, stepBias(c, lp), R, B, T, c.H); // step for t = 1..T
+    if (!k.rnnSteps) return false;
+    k.rnnSteps(c.Hs, c.Wf, stepBias(c, lp), R, B, T, c.H);
     return true;
   },
 
   stepsBackward(k: Kernels, c: RnnCache, _lp: LayerParams, B: number, T: number, R: Int32Array, flow: Backflow, s: BackScratch): boolean {
-    if (!k.rnnBackward) return false;
-    k.rnnBackward(c.dG, s.dh, c.Hs, c.Wb, R, B, T, c.H, flow.inflow); // the driver's loop over stepBackward, t = T..1
+    if (!k.rnnStepsBackward) return false;
+    k.rnnStepsBackward(c.dG, s.dh, c.Hs, c.Wb, R, B, T, c.H, flow.inflow);
     return true;
   },
 };

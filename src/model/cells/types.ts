@@ -10,8 +10,8 @@
 // Cells call only the kernels (k): a fused gate kernel when the backend has one
 // (Kernels.lstmForward, ...), else the cell's own pointwise loops, so every backend runs every cell.
 // A cell may also run a whole time loop in one backend call when the backend has the kernel
-// (`steps`, `stepsBackward`: the vanilla cell on Kernels.rnnForward/rnnBackward), with the same
-// bits as the per-step loop; without it the driver runs the loop around step/stepBackward.
+// (`steps`, `stepsBackward`: Kernels.rnnSteps, lstmSteps, gruSteps and their backwards), with the
+// same bits as the per-step loop; without it the driver runs the loop around step/stepBackward.
 //
 // Caches are time-major: a state slab t is the (B, H) block at t*B*H (t = 0 is the initial state),
 // a gate slab t the (B, G·H) block at (t-1)*B*G·H for step t = 1..T. At step t only the first R[t]
