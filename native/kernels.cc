@@ -43,6 +43,7 @@ struct Isa {
   void (*tanhBackward)(float* dz, const float* da, const float* a, int n);
   void (*addTo)(float* y, const float* x, int n);
   void (*mulInPlace)(float* x, const float* m, int n);
+  double (*sumRowNorms)(const float* x, long ldx, int rows, int N);
   void (*gatherRows)(float* out, long ldo, const float* table, long ldt, const int32_t* ids, long idStride, int rows,
                      int N, bool acc);
   void (*scatterAddRows)(float* table, long ldt, const float* src, long lds, const int32_t* ids, long idStride,
@@ -113,32 +114,6 @@ static const int MR = 4, NV = 4, KC = 256, MC = 128, NC = 512; // 4×4 scalar ti
 #include "impl.h"
 #undef NAME
 }  // namespace generic
-
-/** Σ_r sqrt(Σ_n x[r,n]²) in float64, in order (the same on every level). */
-static double sumRowNorms(const float* x, long ldx, int rows, int N) {
-  double total = 0;
-  int r = 0;
-  // Eight rows side by side: each row's sum is still one chain in n order (the same bits), but
-  // eight chains run at once instead of one add's latency per element (it is called every step t).
-  for (; r + 8 <= rows; r += 8) {
-    double s[8] = {};
-    for (int n = 0; n < N; n++)
-      for (int i = 0; i < 8; i++) {
-        const double v = x[(r + i) * ldx + n];
-        s[i] += v * v;
-      }
-    for (int i = 0; i < 8; i++) total += std::sqrt(s[i]);
-  }
-  for (; r < rows; r++) {
-    double s = 0;
-    for (int n = 0; n < N; n++) {
-      const double v = x[r * ldx + n];
-      s += v * v;
-    }
-    total += std::sqrt(s);
-  }
-  return total;
-}
 
 // The cells' time loops, each one call instead of one (or several) per timestep t: the same
 // kernels in the same order as the per-step path (src/model/cells/*.ts step and stepBackward
@@ -220,7 +195,7 @@ static void bptt(const Isa& k, float* scratch, const Inflow& f, float* dh, float
     if (f.ext1) k.addTo(dh, f.ext1 + zt, r * H);
     if (real != r) zeroPastEnd(dh, H, f.len, t, r);
     if (f.norms) {
-      f.norms[t - 1] = sumRowNorms(dh, H, r, H);
+      f.norms[t - 1] = k.sumRowNorms(dh, H, r, H);
       f.norms[T + t - 1] = real;
     }
     step(t, r);
@@ -422,7 +397,7 @@ END
 
 KERNEL(sumRowNorms, 4)
 napi_value r;
-napi_create_double(env, sumRowNorms(at<float>(I, a[0]), a[1], a[2], a[3]), &r);
+napi_create_double(env, k.sumRowNorms(at<float>(I, a[0]), a[1], a[2], a[3]), &r);
 return r;
 END
 
