@@ -550,8 +550,8 @@ export function sequenceBackward(p: Params, g: Params, ws: Workspace, batch: Bat
   }
 
   for (let l = ws.layers.length - 1; l >= 0; l--) {
-    const c = ws.layers[l], lp = p.layers[l], lg = g.layers[l];
-    flow.from(l === ws.layers.length - 1, l === ws.layers.length - 1);
+    const c = ws.layers[l], lp = p.layers[l], lg = g.layers[l], top = l === ws.layers.length - 1;
+    flow.from(top, top); //                                        the top layer's gradient is the profile's
     cellBackward(k, cell, c, lp, B, T, R, flow, scratch);
 
     // Weight gradients over all steps at once: one product each over the T·B rows.
