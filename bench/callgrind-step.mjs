@@ -7,6 +7,9 @@
 // tokens (src/bench/zipf.ts), and that output layer (adaptive: cutoffs [2000, 10000], divValue 4;
 // tied: E ≠ H, through a projection).
 //   valgrind --tool=callgrind --callgrind-out-file=/dev/null node bench/callgrind-step.mjs native lstm 3 lm adaptive
+// `small [B]`: the W-small classifier (V = 2,000, E = 32, H = 64, C = 2, T = 32) at batch B (default
+// its 32; 16 is one thread's share with 2 workers), where the per-step cost of the recurrence shows.
+//   valgrind --tool=callgrind --callgrind-out-file=/dev/null node bench/callgrind-step.mjs native rnn 3 small 16
 import { makeLayout, allocParams } from '../dist/src/model/params.js';
 import { initParams } from '../dist/src/model/init.js';
 import { allocWorkspace, forwardBackward } from '../dist/src/model/rnn.js';
@@ -19,7 +22,9 @@ const [backend = 'native', cell = 'lstm', steps = '1', task = 'classify', head =
 const lm = task === 'lm';
 const { V, E, H, C, B, T } = lm
   ? { V: 50000, E: 64, H: 512, C: 50000, B: 8, T: 16 }
-  : { V: 10000, E: 64, H: 128, C: 5, B: 32, T: 64 };
+  : task === 'small'
+    ? { V: 2000, E: 32, H: 64, C: 2, B: Number(head === 'full' ? 32 : head), T: 32 }
+    : { V: 10000, E: 64, H: 128, C: 5, B: 32, T: 64 };
 const spec = { cell, task: lm ? 'many-to-many' : 'many-to-one', V, H, C, E,
   ...(head === 'adaptive' ? { adaptive: { cutoffs: [2000, 10000], divValue: 4, headBias: false } } : head === 'tied' ? { tieWeights: true } : {}) };
 const layout = makeLayout(spec);

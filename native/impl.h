@@ -194,6 +194,68 @@ static void colSumAcc(float* db, const float* d, long ldd, int M, int N) {
     for (int n = 0; n < N; n++) db[n] += d[m * ldd + n];
 }
 
+/**
+ * Σ_r sqrt(Σ_n x[r,n]²) in float64: each row's sum one chain in n order, the rows' roots added in
+ * row order, so the same value on every level (and JavaScript's). A float's square is exact in
+ * float64, so a fused multiply-add rounds once, as the add after the product does. It runs at
+ * every BPTT step (the gradient-through-time profile) on a few short rows: side by side, rows'
+ * chains are independent.
+ */
+static double sumRowNorms(const float* x, long ldx, int rows, int N) {
+  double total = 0;
+  int r = 0;
+#if defined(RNN_AVX512) || defined(RNN_AVX2)
+  // Four rows at a time in one register of four doubles: each 4×4 block of floats transposed, so
+  // column n of the four rows is one conversion and one FMA into their four chains.
+  for (; r + 4 <= rows; r += 4) {
+    const float *x0 = x + r * ldx, *x1 = x0 + ldx, *x2 = x1 + ldx, *x3 = x2 + ldx;
+    __m256d s = _mm256_setzero_pd();
+    int n = 0;
+    for (; n + 4 <= N; n += 4) {
+      __m128 a0 = _mm_loadu_ps(x0 + n), a1 = _mm_loadu_ps(x1 + n), a2 = _mm_loadu_ps(x2 + n), a3 = _mm_loadu_ps(x3 + n);
+      _MM_TRANSPOSE4_PS(a0, a1, a2, a3);
+      __m256d v = _mm256_cvtps_pd(a0);
+      s = _mm256_fmadd_pd(v, v, s);
+      v = _mm256_cvtps_pd(a1);
+      s = _mm256_fmadd_pd(v, v, s);
+      v = _mm256_cvtps_pd(a2);
+      s = _mm256_fmadd_pd(v, v, s);
+      v = _mm256_cvtps_pd(a3);
+      s = _mm256_fmadd_pd(v, v, s);
+    }
+    double q[4];
+    _mm256_storeu_pd(q, s);
+    const float* xi[4] = {x0, x1, x2, x3};
+    for (; n < N; n++)
+      for (int i = 0; i < 4; i++) {
+        const double v = xi[i][n];
+        q[i] += v * v;
+      }
+    for (int i = 0; i < 4; i++) total += std::sqrt(q[i]);
+  }
+#else
+  // Eight rows side by side: eight chains at once instead of one add's latency per element.
+  for (; r + 8 <= rows; r += 8) {
+    double s[8] = {};
+    for (int n = 0; n < N; n++)
+      for (int i = 0; i < 8; i++) {
+        const double v = x[(r + i) * ldx + n];
+        s[i] += v * v;
+      }
+    for (int i = 0; i < 8; i++) total += std::sqrt(s[i]);
+  }
+#endif
+  for (; r < rows; r++) {
+    double s = 0;
+    for (int n = 0; n < N; n++) {
+      const double v = x[r * ldx + n];
+      s += v * v;
+    }
+    total += std::sqrt(s);
+  }
+  return total;
+}
+
 // The gate kernels of the LSTM and GRU (src/model/backend/types.ts says what each computes): per
 // row, V::W units at a time, then the row's tail one unit at a time through the same template on
 // S, so every unit gets the same float32 operations whatever its position. σ and tanh: vmath.h.
@@ -291,7 +353,7 @@ static void gruBackward(float* dgi, float* dgh, const float* gi, const float* gh
 
 static const Isa isa = {
   NAME, NR, (long)MC * KC + (long)KC * NC, packedFloats, packBAll, gemm,
-  tanhN, tanhBackward, addTo, mulInPlace, gatherRows, scatterAddRows, colSumAcc,
+  tanhN, tanhBackward, addTo, mulInPlace, sumRowNorms, gatherRows, scatterAddRows, colSumAcc,
   lstmForward, lstmBackward, gruForward, gruBackward, softmaxXent,
   adam, sgd, sumSlots, sumSlotRows, zeroRows, sumSlotsAdam, sumSlotRowsAdam, adamUnmarked,
 };

@@ -43,6 +43,7 @@ struct Isa {
   void (*tanhBackward)(float* dz, const float* da, const float* a, int n);
   void (*addTo)(float* y, const float* x, int n);
   void (*mulInPlace)(float* x, const float* m, int n);
+  double (*sumRowNorms)(const float* x, long ldx, int rows, int N);
   void (*gatherRows)(float* out, long ldo, const float* table, long ldt, const int32_t* ids, long idStride, int rows,
                      int N, bool acc);
   void (*scatterAddRows)(float* table, long ldt, const float* src, long lds, const int32_t* ids, long idStride,
@@ -114,30 +115,130 @@ static const int MR = 4, NV = 4, KC = 256, MC = 128, NC = 512; // 4×4 scalar ti
 #undef NAME
 }  // namespace generic
 
-/** Σ_r sqrt(Σ_n x[r,n]²) in float64, in order (the same on every level). */
-static double sumRowNorms(const float* x, long ldx, int rows, int N) {
-  double total = 0;
-  int r = 0;
-  // Eight rows side by side: each row's sum is still one chain in n order (the same bits), but
-  // eight chains run at once instead of one add's latency per element (it is called every step t).
-  for (; r + 8 <= rows; r += 8) {
-    double s[8] = {};
-    for (int n = 0; n < N; n++)
-      for (int i = 0; i < 8; i++) {
-        const double v = x[(r + i) * ldx + n];
-        s[i] += v * v;
-      }
-    for (int i = 0; i < 8; i++) total += std::sqrt(s[i]);
+// The cells' time loops, each one call instead of one (or several) per timestep t: the same
+// kernels in the same order as the per-step path (src/model/cells/*.ts step and stepBackward
+// inside src/model/rnn.ts's loops, Flow.enter and cellBackward), so the same bits. Slab t of a
+// state array is (B, H) at t·B·H (h_0 first), of a gate array (B, G·H) at (t−1)·B·G·H.
+
+static const int EPI_NONE = 0, EPI_TANH = 1;
+
+/** The vanilla cell, t = 1..T: h_t = tanh(h_{t-1}·Wf + bias + h_t) on rows < R[t] (h_t's slab holds the input projection). */
+static void rnnSteps(const Isa& k, float* scratch, float* h, const float* Wf, const float* bias, const int32_t* R, int B, int T,
+                     int H) {
+  const long slab = static_cast<long>(B) * H;
+  for (int t = 1; t <= T; t++)
+    k.gemm(scratch, h + t * slab, H, h + (t - 1) * slab, H, 1, nullptr, 0, 0, Wf, R[t], H, H, true, bias, EPI_TANH);
+}
+
+/** The LSTM, t = 1..T: g_t += h_{t-1}·Wf + bias, then the gates, c_t and h_t (lstmForward) on rows < R[t]. */
+static void lstmSteps(const Isa& k, float* scratch, float* g, float* h, float* c, const float* Wf, const float* bias,
+                      const int32_t* R, int B, int T, int H) {
+  const long slab = static_cast<long>(B) * H, GH = 4L * H;
+  for (int t = 1; t <= T; t++) {
+    float* gt = g + (t - 1) * slab * 4;
+    k.gemm(scratch, gt, GH, h + (t - 1) * slab, H, 1, nullptr, 0, 0, Wf, R[t], GH, H, true, bias, EPI_NONE);
+    k.lstmForward(gt, c + (t - 1) * slab, c + t * slab, h + t * slab, R[t], H);
   }
-  for (; r < rows; r++) {
-    double s = 0;
-    for (int n = 0; n < N; n++) {
-      const double v = x[r * ldx + n];
-      s += v * v;
+}
+
+/** The GRU, t = 1..T: gh_t = h_{t-1}·Wf + bhh, then the gates and h_t (gruForward, with bih) on rows < R[t]. */
+static void gruSteps(const Isa& k, float* scratch, float* gi, float* gh, float* h, const float* Wf, const float* bhh,
+                     const float* bih, const int32_t* R, int B, int T, int H) {
+  const long slab = static_cast<long>(B) * H, GH = 3L * H;
+  for (int t = 1; t <= T; t++) {
+    const long go = (t - 1) * slab * 3;
+    k.gemm(scratch, gh + go, GH, h + (t - 1) * slab, H, 1, nullptr, 0, 0, Wf, R[t], GH, H, false, bhh, EPI_NONE);
+    k.gruForward(gi + go, gh + go, bih, h + (t - 1) * slab, h + t * slab, R[t], H);
+  }
+}
+
+/** What reaches h_t from outside the recurrence, the profile and the window (src/model/backend/types.ts: Inflow). */
+struct Inflow {
+  const int32_t* len;  // each row's length
+  const float* last;   // the head's gradient at row b's last real token, at b·lastStride (or null)
+  int lastStride;
+  const float* ext0;   // time-major gradients (or null), added in this order
+  const float* ext1;
+  double* norms;       // 2T: Σ_rows ‖dh_t‖ at t−1, the real rows at T + t−1 (or null)
+  int window;          // truncated BPTT: no gradient from t into t−1 when t−1 is a multiple of it (0: none)
+};
+
+/** Zero `width` values of each row b < r of a whose sequence ended before t. */
+static void zeroPastEnd(float* a, long width, const int32_t* len, int t, int r) {
+  for (int b = 0; b < r; b++)
+    if (len[b] < t) std::memset(a + b * width, 0, width * sizeof(float));
+}
+
+/**
+ * The driver's BPTT loop (rnn.ts cellBackward) for t = T..1 around a cell's step backward
+ * (step(t, r): dG_t (and dGh_t) from dh (and dc); a cell that keeps a part of dh leaves it there):
+ * Flow.enter (dh += the inflow; rows past their end zeroed; the profile), the step, padding rows of
+ * dG_t and dGh_t zeroed, then dh (+)= dGh_t·Wb (K = G·H), or every state's gradient zeroed where
+ * the gradient does not flow into t−1. dc: the LSTM's dL/dc (else null); dGh: dG unless kept apart.
+ */
+template <class Step>
+static void bptt(const Isa& k, float* scratch, const Inflow& f, float* dh, float* dc, float* dG, float* dGh, const float* Wb,
+                 int G, bool keepsDh, const int32_t* R, int B, int T, int H, Step step) {
+  const long slab = static_cast<long>(B) * H, GH = static_cast<long>(G) * H;
+  const bool apart = dGh != dG;
+  std::memset(dh, 0, slab * sizeof(float));
+  if (dc) std::memset(dc, 0, slab * sizeof(float));
+  for (int t = T; t >= 1; t--) {
+    const int r = R[t];
+    const long zt = (t - 1) * slab, go = (t - 1) * B * GH;
+    int real = 0;
+    for (int b = 0; b < r; b++) real += f.len[b] >= t;
+    if (f.last)
+      for (int b = 0; b < r; b++)
+        if (f.len[b] == t) k.addTo(dh + static_cast<long>(b) * H, f.last + static_cast<long>(b) * f.lastStride, H);
+    if (f.ext0) k.addTo(dh, f.ext0 + zt, r * H);
+    if (f.ext1) k.addTo(dh, f.ext1 + zt, r * H);
+    if (real != r) zeroPastEnd(dh, H, f.len, t, r);
+    if (f.norms) {
+      f.norms[t - 1] = k.sumRowNorms(dh, H, r, H);
+      f.norms[T + t - 1] = real;
     }
-    total += std::sqrt(s);
+    step(t, r);
+    if (real != r) zeroPastEnd(dG + go, GH, f.len, t, r);
+    if (real != r && apart) zeroPastEnd(dGh + go, GH, f.len, t, r);
+    std::memset(dG + go + r * GH, 0, (B - r) * GH * sizeof(float));
+    if (apart) std::memset(dGh + go + r * GH, 0, (B - r) * GH * sizeof(float));
+    if (t > 1 && !(f.window > 0 && (t - 1) % f.window == 0)) {
+      k.gemm(scratch, dh, H, dGh + go, GH, 1, nullptr, 0, 0, Wb, r, H, static_cast<int>(GH), keepsDh, nullptr, EPI_NONE);
+      std::memset(dh + static_cast<long>(r) * H, 0, (B - r) * H * sizeof(float));
+    } else {
+      std::memset(dh, 0, slab * sizeof(float));
+      if (dc) std::memset(dc, 0, slab * sizeof(float));
+    }
   }
-  return total;
+}
+
+/** The vanilla cell's BPTT: dG_t = dh ⊙ (1 − h_t²) (src/model/cells/rnn.ts stepBackward). */
+static void rnnStepsBackward(const Isa& k, float* scratch, const Inflow& f, float* dG, float* dh, const float* h, const float* Wb,
+                             const int32_t* R, int B, int T, int H) {
+  const long slab = static_cast<long>(B) * H;
+  bptt(k, scratch, f, dh, nullptr, dG, dG, Wb, 1, false, R, B, T, H,
+       [&](int t, int r) { k.tanhBackward(dG + (t - 1) * slab, dh, h + t * slab, r * H); });
+}
+
+/** The LSTM's BPTT: lstmBackward from the activated gates g and the cell states c (cells/lstm.ts stepBackward). */
+static void lstmStepsBackward(const Isa& k, float* scratch, const Inflow& f, float* dG, float* dh, float* dc, const float* g,
+                              const float* c, const float* Wb, const int32_t* R, int B, int T, int H) {
+  const long slab = static_cast<long>(B) * H;
+  bptt(k, scratch, f, dh, dc, dG, dG, Wb, 4, false, R, B, T, H, [&](int t, int r) {
+    const long go = (t - 1) * slab * 4;
+    k.lstmBackward(dG + go, g + go, c + (t - 1) * slab, c + t * slab, dh, dc, r, H);
+  });
+}
+
+/** The GRU's BPTT: gruBackward, dh ← dh⊙z, which the product adds to (cells/gru.ts stepBackward). */
+static void gruStepsBackward(const Isa& k, float* scratch, const Inflow& f, float* dgi, float* dgh, float* dh, const float* gi,
+                             const float* gh, const float* h, const float* Wb, const int32_t* R, int B, int T, int H) {
+  const long slab = static_cast<long>(B) * H;
+  bptt(k, scratch, f, dh, nullptr, dgi, dgh, Wb, 3, true, R, B, T, H, [&](int t, int r) {
+    const long go = (t - 1) * slab * 3;
+    k.gruBackward(dgi + go, dgh + go, gi + go, gh + go, h + (t - 1) * slab, dh, r, H);
+  });
 }
 
 /** Whether this CPU runs bf16.h (AVX512-BF16 on top of the avx512 level). */
@@ -296,7 +397,7 @@ END
 
 KERNEL(sumRowNorms, 4)
 napi_value r;
-napi_create_double(env, sumRowNorms(at<float>(I, a[0]), a[1], a[2], a[3]), &r);
+napi_create_double(env, k.sumRowNorms(at<float>(I, a[0]), a[1], a[2], a[3]), &r);
 return r;
 END
 
@@ -336,6 +437,44 @@ KERNEL(gruBackward, 8)
 k.gruBackward(at<float>(I, a[0]), at<float>(I, a[1]), at<float>(I, a[2]), at<float>(I, a[3]), at<float>(I, a[4]),
               at<float>(I, a[5]), a[6], a[7]);
 END
+
+// The time loops. The backward ones end in the inflow: R, lengths, last, lastStride, ext0, ext1, norms, B, T, H, window.
+#define INFLOW(j) \
+  Inflow{at<int32_t>(I, a[j + 1]), opt<float>(I, a[j + 2]), a[j + 3], opt<float>(I, a[j + 4]), opt<float>(I, a[j + 5]), \
+         opt<double>(I, a[j + 6]), a[j + 10]}
+#define F(j) at<float>(I, a[j])
+
+// rnnSteps(h, Wf, bias, R, B, T, H)
+KERNEL(rnnSteps, 7)
+rnnSteps(k, I->scratch, F(0), F(1), F(2), at<int32_t>(I, a[3]), a[4], a[5], a[6]);
+END
+
+// lstmSteps(g, h, c, Wf, bias, R, B, T, H)
+KERNEL(lstmSteps, 9)
+lstmSteps(k, I->scratch, F(0), F(1), F(2), F(3), F(4), at<int32_t>(I, a[5]), a[6], a[7], a[8]);
+END
+
+// gruSteps(gi, gh, h, Wf, bhh, bih, R, B, T, H)
+KERNEL(gruSteps, 10)
+gruSteps(k, I->scratch, F(0), F(1), F(2), F(3), opt<float>(I, a[4]), F(5), at<int32_t>(I, a[6]), a[7], a[8], a[9]);
+END
+
+// rnnStepsBackward(dG, dh, h, Wb, R, lengths, last, lastStride, ext0, ext1, norms, B, T, H, window)
+KERNEL(rnnStepsBackward, 15)
+rnnStepsBackward(k, I->scratch, INFLOW(4), F(0), F(1), F(2), F(3), at<int32_t>(I, a[4]), a[11], a[12], a[13]);
+END
+
+// lstmStepsBackward(dG, dh, dc, g, c, Wb, R, lengths, last, lastStride, ext0, ext1, norms, B, T, H, window)
+KERNEL(lstmStepsBackward, 17)
+lstmStepsBackward(k, I->scratch, INFLOW(6), F(0), F(1), F(2), F(3), F(4), F(5), at<int32_t>(I, a[6]), a[13], a[14], a[15]);
+END
+
+// gruStepsBackward(dgi, dgh, dh, gi, gh, h, Wb, R, lengths, last, lastStride, ext0, ext1, norms, B, T, H, window)
+KERNEL(gruStepsBackward, 18)
+gruStepsBackward(k, I->scratch, INFLOW(7), F(0), F(1), F(2), F(3), F(4), F(5), F(6), at<int32_t>(I, a[7]), a[14], a[15], a[16]);
+END
+#undef F
+#undef INFLOW
 
 // softmaxXent(x, ldx, rows, C, ys, wt, am, db, grad) → Σ w·nll
 KERNEL(softmaxXent, 9)
@@ -491,6 +630,9 @@ static napi_value js_attach(napi_env env, napi_callback_info info) {
       {"lstmForward", js_lstmForward}, {"lstmBackward", js_lstmBackward},
       {"gruForward", js_gruForward},   {"gruBackward", js_gruBackward},
       {"softmaxXent", js_softmaxXent},
+      {"rnnSteps", js_rnnSteps},       {"rnnStepsBackward", js_rnnStepsBackward},
+      {"lstmSteps", js_lstmSteps},     {"lstmStepsBackward", js_lstmStepsBackward},
+      {"gruSteps", js_gruSteps},       {"gruStepsBackward", js_gruStepsBackward},
       {"adam", js_adam},               {"sgd", js_sgd},
       {"sumSlots", js_sumSlots},       {"sumSlotRows", js_sumSlotRows},
       {"zeroRows", js_zeroRows},       {"sumSlotsAdam", js_sumSlotsAdam},

@@ -220,17 +220,31 @@ function run(): void {
       t.ok(y.every((v, i) => v === (i < m - 2 ? f32(f32(y0[i] + da[i]) * a[i]) : f32(y0[i] + da[i]))), 'mulInPlace in float32, n respected');
 
       // sumRowNorms: float64 sums in order, so exactly the JavaScript value (fewer rows than its
-      // block of 8, whole blocks, blocks and a tail)
-      for (const R of [7, 8, 19]) {
-        const Nn = 37, ldx = 40, xs = mem.random(R * ldx);
+      // blocks of 4 or 8, whole blocks, blocks and a tail; columns in blocks of 4 and a tail; values
+      // from 1e-30 to 1e30, whose squares float32 could not hold)
+      const rowNorms = (xs: Float32Array, ldx: number, R: number, Nn: number) => {
         let want = 0;
         for (let r = 0; r < R; r++) {
           let s = 0;
           for (let j = 0; j < Nn; j++) s += xs[r * ldx + j] * xs[r * ldx + j];
           want += Math.sqrt(s);
         }
-        t.equal(k.sumRowNorms(xs.byteOffset, ldx, R, Nn), want, `sumRowNorms of ${R} rows in float64`);
+        return want;
+      };
+      for (const [R, Nn, wide] of [[7, 37, 0], [8, 37, 0], [19, 37, 0], [16, 64, 1], [5, 4, 1], [3, 2, 0]]) {
+        const ldx = Nn + 3, xs = mem.random(R * ldx);
+        if (wide) for (let i = 0; i < xs.length; i++) xs[i] *= 10 ** (30 * Math.sin(i));
+        t.equal(k.sumRowNorms(xs.byteOffset, ldx, R, Nn), rowNorms(xs, ldx, R, Nn), `sumRowNorms of ${R} rows in float64`);
       }
+      // Row by row (the other three rows of its block zero), where a different order of the row's
+      // sum is not hidden among other rows' roots: 120 random rows of 67.
+      const ldxR = 70, blk = mem.f32(4 * ldxR);
+      let same = 0;
+      for (let trial = 0; trial < 120; trial++) {
+        for (let i = 0; i < 67; i++) blk[i] = rng.normal() * (1 + (i % 7));
+        if (k.sumRowNorms(blk.byteOffset, ldxR, 4, 67) === rowNorms(blk, ldxR, 4, 67)) same++;
+      }
+      t.equal(same, 120, 'sumRowNorms of 120 single rows: the JavaScript value');
 
       // gatherRows / scatterAddRows with repeated ids, strided ids and padded rows
       const V = 11, N = 19, ldt = 21, ldo = 23, B = 9, idStride = 2;

@@ -54,7 +54,7 @@ import { directionsOf, headWidth, layersOf, stateSize } from './spec.js';
 import type { Params } from './params.js';
 import type { Batch } from './batch.js';
 import { type Float, fill, dropout, copy } from './kernels.js';
-import { Epi, JsKernels, type Kernels } from './backend/index.js';
+import { Epi, JsKernels, type Inflow, type Kernels } from './backend/index.js';
 import { AddressedKernels } from './backend/addressed.js';
 import { cellOf, type Cell, type LayerCache, type Backflow, type BackScratch } from './cells/index.js';
 import { packRecurrentBackward } from './cells/common.js';
@@ -330,7 +330,7 @@ export function sequenceForward(p: Params, ws: Workspace, batch: Batch, drop: Dr
       for (let t = 1; t <= T; t++) k.gatherRows(Y, yo + (t - 1) * B * GH, GH, lp.Wih, GH, tokens, t - 1, T, R[t], GH, false); // the token's column
     }
     if (!samePacked) cell.prepare(k, c, lp);
-    for (let t = 1; t <= T; t++) cell.step(k, c, lp, B, t, R[t]); // h_1..h_T (rows < R[t]) from h_0
+    steps(k, cell, c, lp, B, T, R); // h_1..h_T (rows < R[t]) from h_0
     if (ws.D === 2) reverseForward(p.reverse[l], ws, batch, l, samePacked, train);
   }
   finalState(ws, batch);
@@ -349,6 +349,12 @@ export function sequenceForward(p: Params, ws: Workspace, batch: Batch, drop: Dr
   }
   for (let i = 0; i < n; i++) mark[ws.touched[i]] = 0;
   ws.touchedCount = n;
+}
+
+/** The cell's step for t = 1..T: one backend call when the cell and backend have it, else one call per step. */
+function steps(k: Kernels, cell: Cell, c: LayerCache, lp: LayerParams, B: number, T: number, R: Int32Array): void {
+  if (cell.steps?.(k, c, lp, B, T, R)) return;
+  for (let t = 1; t <= T; t++) cell.step(k, c, lp, B, t, R[t]);
 }
 
 /** The states at t = 0 of layer l (h_0, and c_0 for the LSTM): zero, or each row's carried state. */
@@ -382,7 +388,7 @@ function reverseForward(lp: LayerParams, ws: Workspace, batch: Batch, l: number,
     for (let t = 1; t <= T; t++) k.gatherRows(Y, yo + (t - 1) * B * GH, GH, lp.Wih, GH, ws.tokensRev, t - 1, T, R[t], GH, false);
   }
   if (!samePacked) cell.prepare(k, c, lp);
-  for (let t = 1; t <= T; t++) cell.step(k, c, lp, B, t, R[t]);
+  steps(k, cell, c, lp, B, T, R);
   // The layer's output, in the input's time order.
   const O = ws.O[l], fwd = ws.layers[l].Hs, rev = c.Hs, lengths = batch.lengths;
   for (let t = 1; t <= T; t++) {
@@ -460,48 +466,60 @@ function layerInput(ws: Workspace, batch: Batch, l: number, build: boolean): [Fl
 
 /** What a layer's backward receives at each step: from the outputs (top layer) or from the layer above (dExt). */
 class Flow implements Backflow {
-  top = true;
-  /** Whether this layer's ‖dL/dh_t‖ is the profile's (the top layer's; its forward direction when bidirectional). */
-  profile = true;
-  /** Bidirectional: the gradient reaching this direction's states from outside, time-major in its own time. */
-  ext: Float | null = null;
+  /** Set by from() for each layer (direction) before its BPTT; enter adds exactly these. */
+  readonly inflow: Inflow;
   real = 0;
-  constructor(private readonly ws: Workspace, private readonly batch: Batch, private readonly bpttWindow: number) {}
+  constructor(private readonly ws: Workspace, private readonly batch: Batch, bpttWindow: number) {
+    this.inflow = { lengths: batch.lengths, last: null, lastStride: ws.Hp, ext: [], window: bpttWindow, normSum: null, normCount: null };
+  }
+
+  /**
+   * The sources of the next layer's BPTT: the top layer's from the outputs, a lower one's from the
+   * layer above (dExt), or (bidirectional) the gradient reaching this direction's states, `ext`.
+   * profile: whether its ‖dL/dh_t‖ is the profile's (the top layer's; its forward direction when bidirectional).
+   */
+  from(top: boolean, profile: boolean, ext: Float | null = null): void {
+    const ws = this.ws, f = this.inflow, m2o = ws.spec.task === 'many-to-one', head = !ext && top;
+    f.last = head && m2o && ws.poolLast ? ws.dOut : null; //   a_len's share of what the head read
+    f.ext.length = 0;
+    if (ext) f.ext.push(ext);
+    else if (!top) f.ext.push(ws.dExt!);
+    else if (!m2o) f.ext.push(ws.dOut);
+    else if (ws.stepLoss > 0) f.ext.push(ws.dOut2);
+    if (head && m2o && ws.dPool) f.ext.push(ws.dPool); //        pooled over every step
+    f.normSum = profile ? ws.stepNormSum : null;
+    f.normCount = profile ? ws.stepNormCount : null;
+  }
 
   enter(dh: Float, t: number, r: number): void {
-    const { ws, batch } = this;
+    const { ws, batch, inflow: f } = this;
     const { H } = ws.spec, { B, lengths } = batch, k = ws.k;
-    const m2o = ws.spec.task === 'many-to-one';
-    const zt = (t - 1) * B * H;
+    const zt = (t - 1) * B * H, last = f.last, Hp = f.lastStride;
     let real = 0;
-    // a_len's share of what the head read, for the rows ending at t: one addTo per run of such
-    // rows where the head read a_len alone (rows sorted by length: usually one run), else per row.
-    const atLen = !this.ext && this.top && m2o && ws.poolLast, Hp = ws.Hp;
+    // The head's gradient for the rows ending at t: one addTo per run of such rows where it read
+    // a_len alone (rows sorted by length: usually one run), else per row.
     for (let b = 0, run = -1; b <= r; b++) {
-      const ends = atLen && b < r && lengths[b] === t;
+      const ends = last !== null && b < r && lengths[b] === t;
       if (b < r && lengths[b] >= t) real++;
       if (ends && run < 0) run = b;
       if (run >= 0 && (!ends || Hp !== H)) {
         const e = ends ? b + 1 : b;
-        k.addTo(dh, run * H, ws.dOut, run * Hp, (e - run) * H);
+        k.addTo(dh, run * H, last!, run * Hp, (e - run) * H);
         run = -1;
       }
     }
     this.real = real;
-    if (this.ext) k.addTo(dh, 0, this.ext, zt, r * H);
-    else if (!this.top) k.addTo(dh, 0, ws.dExt!, zt, r * H);
-    else if (!m2o) k.addTo(dh, 0, ws.dOut, zt, r * H);
-    else if (ws.stepLoss > 0) k.addTo(dh, 0, ws.dOut2, zt, r * H);
-    if (!this.ext && this.top && m2o && ws.dPool) k.addTo(dh, 0, ws.dPool, zt, r * H); //      pooled over every step
+    for (const x of f.ext) k.addTo(dh, 0, x, zt, r * H);
     this.zeroPastEnd(dh, 0, H, t, r); // nothing reaches them; kept exactly zero
-    if (this.profile) {
-      ws.stepNormSum[t - 1] = k.sumRowNorms(dh, 0, H, r, H);
-      ws.stepNormCount[t - 1] = real;
+    if (f.normSum) {
+      f.normSum[t - 1] = k.sumRowNorms(dh, 0, H, r, H);
+      f.normCount![t - 1] = real;
     }
   }
 
   flows(t: number): boolean {
-    return t > 1 && !(this.bpttWindow > 0 && (t - 1) % this.bpttWindow === 0);
+    const w = this.inflow.window;
+    return t > 1 && !(w > 0 && (t - 1) % w === 0);
   }
 
   zeroPastEnd(a: Float, o: number, width: number, t: number, r: number): void {
@@ -532,8 +550,8 @@ export function sequenceBackward(p: Params, g: Params, ws: Workspace, batch: Bat
   }
 
   for (let l = ws.layers.length - 1; l >= 0; l--) {
-    const c = ws.layers[l], lp = p.layers[l], lg = g.layers[l];
-    flow.top = flow.profile = l === ws.layers.length - 1;
+    const c = ws.layers[l], lp = p.layers[l], lg = g.layers[l], top = l === ws.layers.length - 1;
+    flow.from(top, top); //                                        the top layer's gradient is the profile's
     cellBackward(k, cell, c, lp, B, T, R, flow, scratch);
 
     // Weight gradients over all steps at once: one product each over the T·B rows.
@@ -564,6 +582,7 @@ export function sequenceBackward(p: Params, g: Params, ws: Workspace, batch: Bat
  */
 function cellBackward(k: Kernels, cell: Cell, c: LayerCache, lp: LayerParams, B: number, T: number, R: Int32Array, flow: Backflow, s: BackScratch): void {
   packRecurrentBackward(k, c, lp);
+  if (cell.stepsBackward?.(k, c, lp, B, T, R, flow, s)) return; // the loop below in one backend call
   const H = c.H, GH = c.G * H, { dG, dGh } = c, dh = s.dh, apart = dGh !== dG;
   for (const d of s.dS) fill(d, 0, B * H, 0);
   for (let t = T; t >= 1; t--) {
@@ -627,12 +646,9 @@ function biBackward(p: Params, g: Params, ws: Workspace, batch: Batch, flow: Flo
       splitOutput(ws, batch, dO);
     }
     const c = ws.layers[l], r = ws.rev[l], lp = p.layers[l], rp = p.reverse[l], lg = g.layers[l], rg = g.reverse[l];
-    flow.top = false;
-    flow.ext = dF;
-    flow.profile = l === L - 1;
+    flow.from(false, l === L - 1, dF);
     cellBackward(k, cell, c, lp, B, T, R, flow, scratch);
-    flow.ext = dR;
-    flow.profile = false;
+    flow.from(false, false, dR);
     cellBackward(k, cell, r, rp, B, T, R, flow, scratch);
     if (l > 0 || E > 0) {
       const I = l > 0 ? W : E;

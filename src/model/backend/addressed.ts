@@ -4,8 +4,8 @@
 // parameters, gradients and slots are allocated in the same arena (checkArrays says so early).
 
 import { f32Consts, type Float, type AdamConsts } from '../kernels.js';
-import { NONE, type Epi, type RawKernels, type RawFactory } from './raw.js';
-import type { BackendName, Kernels } from './types.js';
+import { NONE, type Epi, type InflowArgs, type RawKernels, type RawFactory } from './raw.js';
+import type { BackendName, Inflow, Kernels } from './types.js';
 import { memoryOf, type SharedArena } from '../../util/shared.js';
 
 export class AddressedKernels implements Kernels {
@@ -20,15 +20,77 @@ export class AddressedKernels implements Kernels {
     const scratch = factory.scratchBytes > 0 ? arena.float32(Math.ceil(factory.scratchBytes / 4)).byteOffset : 0;
     this.raw = factory.create(arena.memory, scratch);
     this.isa = this.raw.isa;
+    const raw = this.raw;
     if (bf16) {
-      const raw = this.raw;
       if (!raw.gemmBf16) throw new Error(`${name} kernels at ${this.isa}: no bf16 product here (train.precision "bf16" needs native avx512 with AVX512-BF16)`);
       this.gemmBf16 = (c, co, ldc, a, ao, rsA, csA, b, bo, rsB, csB, M, N, K, beta, bias) =>
         raw.gemmBf16!(c.byteOffset + 4 * co, ldc, a.byteOffset + 4 * ao, rsA, csA, b.byteOffset + 4 * bo, rsB, csB, M, N, K, beta, bias ? bias.byteOffset : NONE);
     }
+    // The cells' time loops (native): R, the lengths and the profile go through tables in the memory.
+    const a = (x: Float) => x.byteOffset;
+    if (raw.rnnSteps && raw.rnnStepsBackward) {
+      this.rnnSteps = (h, Wf, bias, R, B, T, H) => raw.rnnSteps!(a(h), a(Wf), a(bias), this.steps(R, T), B, T, H);
+      this.rnnStepsBackward = (dG, dh, h, Wb, R, B, T, H, f) =>
+        this.flowing(R, B, T, H, f, (...x) => raw.rnnStepsBackward!(a(dG), a(dh), a(h), a(Wb), ...x));
+    }
+    if (raw.lstmSteps && raw.lstmStepsBackward) {
+      this.lstmSteps = (g, h, c, Wf, bias, R, B, T, H) => raw.lstmSteps!(a(g), a(h), a(c), a(Wf), a(bias), this.steps(R, T), B, T, H);
+      this.lstmStepsBackward = (dG, dh, dc, g, c, Wb, R, B, T, H, f) =>
+        this.flowing(R, B, T, H, f, (...x) => raw.lstmStepsBackward!(a(dG), a(dh), a(dc), a(g), a(c), a(Wb), ...x));
+    }
+    if (raw.gruSteps && raw.gruStepsBackward) {
+      this.gruSteps = (gi, gh, h, Wf, bhh, bih, R, B, T, H) =>
+        raw.gruSteps!(a(gi), a(gh), a(h), a(Wf), bhh ? a(bhh) : NONE, a(bih), this.steps(R, T), B, T, H);
+      this.gruStepsBackward = (dgi, dgh, dh, gi, gh, h, Wb, R, B, T, H, f) =>
+        this.flowing(R, B, T, H, f, (...x) => raw.gruStepsBackward!(a(dgi), a(dgh), a(dh), a(gi), a(gh), a(h), a(Wb), ...x));
+    }
   }
 
   readonly gemmBf16?: Kernels['gemmBf16'];
+  readonly rnnSteps?: Kernels['rnnSteps'];
+  readonly lstmSteps?: Kernels['lstmSteps'];
+  readonly gruSteps?: Kernels['gruSteps'];
+  readonly rnnStepsBackward?: Kernels['rnnStepsBackward'];
+  readonly lstmStepsBackward?: Kernels['lstmStepsBackward'];
+  readonly gruStepsBackward?: Kernels['gruStepsBackward'];
+  /** The time loops' R and lengths (int32) and profile (float64), copied into the memory; grown once in a while. */
+  private seqInts: Int32Array | null = null;
+  private seqNorms: Float64Array | null = null;
+
+  /** R[0..T] at 0 and, when given, lengths[0..B) at T+1, in the memory: the time loops' tables. */
+  private tables(R: Int32Array, T: number, lengths: Int32Array | null, B: number): Int32Array {
+    const n = T + 1 + (lengths ? B : 0);
+    if (!this.seqInts || this.seqInts.length < n) this.seqInts = this.arena.int32(Math.max(n, 1024));
+    const x = this.seqInts;
+    x.set(R.subarray(0, T + 1));
+    if (lengths) x.set(lengths.subarray(0, B), T + 1);
+    return x;
+  }
+
+  /** R's address in the memory, for a forward time loop. */
+  private steps(R: Int32Array, T: number): number {
+    return this.tables(R, T, null, 0).byteOffset;
+  }
+
+  /** A backward time loop: `run` with R and the inflow as the raw kernels take them; then the profile back into f. */
+  private flowing(R: Int32Array, B: number, T: number, H: number, f: Inflow, run: (R: number, ...inflow: InflowArgs) => void): void {
+    const x = this.tables(R, T, f.lengths, B), ext = f.ext;
+    if (ext.length > 2) throw new Error(`the time loops take at most two time-major gradients, not ${ext.length}`);
+    let norms: Float64Array | null = null;
+    if (f.normSum) {
+      if (!this.seqNorms || this.seqNorms.length < 2 * T) {
+        const w = this.arena.float32(4 * Math.max(T, 256)); // 64-byte aligned: a float64 view fits
+        this.seqNorms = new Float64Array(w.buffer, w.byteOffset, w.length / 2);
+      }
+      norms = this.seqNorms;
+    }
+    run(x.byteOffset, x.byteOffset + 4 * (T + 1), f.last ? f.last.byteOffset : NONE, f.lastStride,
+      ext.length > 0 ? ext[0].byteOffset : NONE, ext.length > 1 ? ext[1].byteOffset : NONE, norms ? norms.byteOffset : NONE, B, T, H, f.window);
+    if (norms) {
+      f.normSum!.set(norms.subarray(0, T));
+      f.normCount!.set(norms.subarray(T, 2 * T));
+    }
+  }
 
   floats(n: number): Float32Array { return this.arena.float32(n); }
   ints(n: number): Int32Array { return this.arena.int32(n); }

@@ -103,7 +103,22 @@ export interface RawKernels {
   gruForward(gi: number, gh: number, bih: number, hPrev: number, h: number, rows: number, H: number): void;
   /** dgi, dgh from (r, z, n), gh and hPrev; dh: dL/dh_t in, dh⊙z out. */
   gruBackward(dgi: number, dgh: number, gi: number, gh: number, hPrev: number, dh: number, rows: number, H: number): void;
+
+  // The cells' time loops in one call (native only; types.ts: Kernels.rnnSteps, ...): R (T+1 int32)
+  // in the memory. The backward ones end in the inflow (types.ts Inflow): lengths (B int32), last
+  // (NONE or rows lastStride apart), ext0, ext1 (NONE or time-major), norms (NONE or 2T float64: the
+  // sums, then the counts), then B, T, H and the window.
+  rnnSteps?(h: number, Wf: number, bias: number, R: number, B: number, T: number, H: number): void;
+  lstmSteps?(g: number, h: number, c: number, Wf: number, bias: number, R: number, B: number, T: number, H: number): void;
+  gruSteps?(gi: number, gh: number, h: number, Wf: number, bhh: number, bih: number, R: number, B: number, T: number, H: number): void;
+  rnnStepsBackward?(dG: number, dh: number, h: number, Wb: number, R: number, ...inflow: InflowArgs): void;
+  lstmStepsBackward?(dG: number, dh: number, dc: number, g: number, c: number, Wb: number, R: number, ...inflow: InflowArgs): void;
+  gruStepsBackward?(dgi: number, dgh: number, dh: number, gi: number, gh: number, h: number, Wb: number, R: number, ...inflow: InflowArgs): void;
 }
+
+/** The time loops' inflow, as the raw backward kernels take it. */
+export type InflowArgs = [lengths: number, last: number, lastStride: number, ext0: number, ext1: number, norms: number,
+  B: number, T: number, H: number, window: number];
 
 /** How a backend is created on a thread: on the run's memory, with its own scratch region. */
 export interface RawFactory {

@@ -36,6 +36,26 @@ export interface ResolvedKernels {
 }
 
 /**
+ * What reaches a layer's states from outside the recurrence during BPTT, as data
+ * (Kernels.rnnStepsBackward, ...; ../rnn.ts Flow.enter adds the same in its per-step loop), in this order:
+ * the head's gradient at each row's last real token, then the time-major arrays.
+ */
+export interface Inflow {
+  /** Each row's real length (rows < B). */
+  lengths: Int32Array;
+  /** Many-to-one: dL/dh of row b at its last real token, at b·lastStride (null: none). */
+  last: Float | null;
+  lastStride: number;
+  /** Time-major gradients reaching h_t (slab t at (t−1)·B·H, rows of H), added in order (at most two). */
+  ext: Float[];
+  /** Truncated BPTT: no gradient flows from h_t into h_{t−1} when t−1 is a multiple of window (0: untruncated). */
+  window: number;
+  /** The gradient-through-time profile, at t−1: Σ over rows < R[t] of ‖dL/dh_t‖ (sumRowNorms) and the real rows (null: not recorded). */
+  normSum: Float64Array | null;
+  normCount: Float64Array | null;
+}
+
+/**
  * Products describe their operands by strides, so nobody makes a transposed copy:
  *   A[m,k] = a[ao + m*rsA + k*csA],  B[k,n] = b[bo + k*rsB + n*csB],  C[m,n] = c[co + m*ldc + n].
  * `bias` (a whole view, e.g. a layer's b_ih) is added to every row of C before the epilogue. Each C[m,n] is
@@ -151,4 +171,28 @@ export interface Kernels {
    */
   gruBackward?(dgi: Float, dgio: number, dgh: Float, dgho: number, gi: Float, gio: number, gh: Float, gho: number,
     hPrev: Float, hpo: number, dh: Float, dho: number, rows: number, H: number): void;
+
+  // Optional time loops of the cells (native): T steps in one call instead of one or more calls
+  // per step, the same kernels in the same order, so the same bits as the per-step path (the
+  // cells' step and stepBackward inside ../rnn.ts's loops). Slab t of a state array (h, c) is the
+  // (B, H) block at t·B·H (h_0 first), of a gate array the (B, G·H) block at (t−1)·B·G·H; step t
+  // computes rows < R[t]. Forward: the cell's `step` for t = 1..T. Backward, for t = T..1 from
+  // zero state gradients (dh, dc: (B, H) scratch): dh += what `flow` brings to h_t, rows past
+  // their end zeroed, the profile; the cell's `stepBackward`; dG_t (and dGh_t) zero on rows past
+  // their end and rows ≥ R[t]; then dh (+)= dGh_t·W_hh on Wb (packB of W_hh as B, K = G·H, N = H;
+  // added to what the GRU keeps in dh), rows ≥ R[t] zero; or every state's gradient set to zero
+  // where the gradient does not flow into t−1 (t = 1, flow.window).
+
+  /** Vanilla: h_t = tanh(h_{t−1}·W_hhᵀ + bias + h_t) (h_t's slab holds the input projection); gemmPacked with Epi.Tanh. */
+  rnnSteps?(h: Float, Wf: Float, bias: Float, R: Int32Array, B: number, T: number, H: number): void;
+  /** LSTM: g_t += h_{t−1}·W_hhᵀ + bias (gemmPacked), then lstmForward(g_t, c_{t−1}, c_t, h_t). */
+  lstmSteps?(g: Float, h: Float, c: Float, Wf: Float, bias: Float, R: Int32Array, B: number, T: number, H: number): void;
+  /** GRU: gh_t = h_{t−1}·W_hhᵀ + bhh (gemmPacked), then gruForward(gi_t, gh_t, bih, h_{t−1}, h_t). */
+  gruSteps?(gi: Float, gh: Float, h: Float, Wf: Float, bhh: Float | null, bih: Float, R: Int32Array, B: number, T: number, H: number): void;
+  /** Vanilla: dG_t = dh ⊙ (1 − h_t²) (tanhBackward). */
+  rnnStepsBackward?(dG: Float, dh: Float, h: Float, Wb: Float, R: Int32Array, B: number, T: number, H: number, flow: Inflow): void;
+  /** LSTM: lstmBackward(dG_t, g_t, c_{t−1}, c_t, dh, dc). */
+  lstmStepsBackward?(dG: Float, dh: Float, dc: Float, g: Float, c: Float, Wb: Float, R: Int32Array, B: number, T: number, H: number, flow: Inflow): void;
+  /** GRU: gruBackward(dgi_t, dgh_t, gi_t, gh_t, h_{t−1}, dh); dgh is the product's dGh. */
+  gruStepsBackward?(dgi: Float, dgh: Float, dh: Float, gi: Float, gh: Float, h: Float, Wb: Float, R: Int32Array, B: number, T: number, H: number, flow: Inflow): void;
 }

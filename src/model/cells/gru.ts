@@ -15,7 +15,7 @@
 
 import { Epi, type Kernels } from '../backend/index.js';
 import type { Float } from '../kernels.js';
-import type { Cell, LayerCache, LayerParams, BackScratch } from './types.js';
+import type { Cell, LayerCache, LayerParams, Backflow, BackScratch } from './types.js';
 import { packRecurrent, sigmoid } from './common.js';
 
 interface GruCache extends LayerCache {
@@ -53,6 +53,18 @@ export const gruCell: Cell<GruCache> = {
   stepBackward(k: Kernels, c: GruCache, _lp: LayerParams, B: number, t: number, r: number, s: BackScratch): void {
     const H = c.H, go = (t - 1) * B * 3 * H;
     (k.gruBackward ?? gruBackward).call(k, c.dG, go, c.dGh, go, c.Gx, go, c.Gh, go, c.Hs, (t - 1) * B * H, s.dh, 0, r, H); // dh ← dh⊙z
+  },
+
+  steps(k: Kernels, c: GruCache, lp: LayerParams, B: number, T: number, R: Int32Array): boolean {
+    if (!k.gruSteps) return false;
+    k.gruSteps(c.Gx, c.Gh, c.Hs, c.Wf, lp.bhh, lp.bih, R, B, T, c.H);
+    return true;
+  },
+
+  stepsBackward(k: Kernels, c: GruCache, _lp: LayerParams, B: number, T: number, R: Int32Array, flow: Backflow, s: BackScratch): boolean {
+    if (!k.gruStepsBackward) return false;
+    k.gruStepsBackward(c.dG, c.dGh, s.dh, c.Gx, c.Gh, c.Hs, c.Wb, R, B, T, c.H, flow.inflow);
+    return true;
   },
 };
 

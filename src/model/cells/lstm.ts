@@ -15,7 +15,7 @@
 
 import { Epi, type Kernels } from '../backend/index.js';
 import type { Float } from '../kernels.js';
-import type { Cell, LayerCache, LayerParams, BackScratch } from './types.js';
+import type { Cell, LayerCache, LayerParams, Backflow, BackScratch } from './types.js';
 import { packRecurrent, sumBiases, sigmoid, type SummedBias } from './common.js';
 
 interface LstmCache extends LayerCache, SummedBias {
@@ -54,6 +54,18 @@ export const lstmCell: Cell<LstmCache> = {
   stepBackward(k: Kernels, c: LstmCache, _lp: LayerParams, B: number, t: number, r: number, s: BackScratch): void {
     const H = c.H, go = (t - 1) * B * 4 * H, Cs = c.Cs;
     (k.lstmBackward ?? lstmBackward).call(k, c.dG, go, c.Gx, go, Cs, (t - 1) * B * H, Cs, t * B * H, s.dh, 0, s.dS[1], 0, r, H);
+  },
+
+  steps(k: Kernels, c: LstmCache, _lp: LayerParams, B: number, T: number, R: Int32Array): boolean {
+    if (!k.lstmSteps) return false;
+    k.lstmSteps(c.Gx, c.Hs, c.Cs, c.Wf, c.bsum, R, B, T, c.H);
+    return true;
+  },
+
+  stepsBackward(k: Kernels, c: LstmCache, _lp: LayerParams, B: number, T: number, R: Int32Array, flow: Backflow, s: BackScratch): boolean {
+    if (!k.lstmStepsBackward) return false;
+    k.lstmStepsBackward(c.dG, s.dh, s.dS[1], c.Gx, c.Cs, c.Wb, R, B, T, c.H, flow.inflow);
+    return true;
   },
 };
 

@@ -4,9 +4,11 @@
 // adds the bias and applies tanh in its epilogue, so a step is one kernel call.
 //
 // Backward:  dz_t = dL/dh_t ⊙ (1 − h_t²);  dL/dh_{t-1} = W_hhᵀ·dz_t (the driver's product).
+// On a backend with the time loops (Kernels.rnnSteps/rnnStepsBackward) all T steps are one call
+// each way: the per-step calls' fixed cost is a large share of a small layer's (H = 64, 16 rows).
 
 import { Epi, type Kernels } from '../backend/index.js';
-import type { Cell, LayerCache, LayerParams, BackScratch } from './types.js';
+import type { Cell, LayerCache, LayerParams, Backflow, BackScratch } from './types.js';
 import { packRecurrent, sumBiases, stepBias, type SummedBias } from './common.js';
 
 type RnnCache = LayerCache & SummedBias;
@@ -40,5 +42,17 @@ export const rnnCell: Cell<RnnCache> = {
   stepBackward(k: Kernels, c: RnnCache, _lp: LayerParams, B: number, t: number, r: number, s: BackScratch): void {
     const H = c.H;
     k.tanhBackward(c.dG, (t - 1) * B * H, s.dh, 0, c.Hs, t * B * H, r * H); // dz_t = dh ⊙ (1 − h_t²)
+  },
+
+  steps(k: Kernels, c: RnnCache, lp: LayerParams, B: number, T: number, R: Int32Array): boolean {
+    if (!k.rnnSteps) return false;
+    k.rnnSteps(c.Hs, c.Wf, stepBias(c, lp), R, B, T, c.H);
+    return true;
+  },
+
+  stepsBackward(k: Kernels, c: RnnCache, _lp: LayerParams, B: number, T: number, R: Int32Array, flow: Backflow, s: BackScratch): boolean {
+    if (!k.rnnStepsBackward) return false;
+    k.rnnStepsBackward(c.dG, s.dh, c.Hs, c.Wb, R, B, T, c.H, flow.inflow);
+    return true;
   },
 };

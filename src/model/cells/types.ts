@@ -9,13 +9,16 @@
 // carries dL/dh into step t-1; then it turns the pre-activation gradients into weight gradients.
 // Cells call only the kernels (k): a fused gate kernel when the backend has one
 // (Kernels.lstmForward, ...), else the cell's own pointwise loops, so every backend runs every cell.
+// A cell may also run a whole time loop in one backend call when the backend has the kernel
+// (`steps`, `stepsBackward`: Kernels.rnnSteps, lstmSteps, gruSteps and their backwards), with the
+// same bits as the per-step loop; without it the driver runs the loop around step/stepBackward.
 //
 // Caches are time-major: a state slab t is the (B, H) block at t*B*H (t = 0 is the initial state),
 // a gate slab t the (B, G·H) block at (t-1)*B*G·H for step t = 1..T. At step t only the first R[t]
 // rows are computed (the rows still real, with rows sorted by length).
 
 import type { Float } from '../kernels.js';
-import type { Kernels } from '../backend/index.js';
+import type { Inflow, Kernels } from '../backend/index.js';
 
 /** One recurrent layer's views into the parameter arena (params.ts builds them from spec.ts's table). */
 export interface LayerParams {
@@ -56,6 +59,8 @@ export interface Backflow {
   flows(t: number): boolean;
   /** Zero `width` values of each row < r of slab (a, o) whose sequence ended before t (unsorted batches only). */
   zeroPastEnd(a: Float, o: number, width: number, t: number, r: number): void;
+  /** What enter adds, the profile and flows' truncation, as data: a cell's stepsBackward passes it to its kernel. */
+  readonly inflow: Inflow;
 }
 
 /** Scratch the driver lends the cells' backward: dL/d(each state) of the step being processed, (maxB, H) each. */
@@ -90,4 +95,12 @@ export interface Cell<C extends LayerCache = LayerCache> {
    * through W_hh left in s.dS (the LSTM's dc; the GRU's dh⊙z, with keepsDh).
    */
   stepBackward(k: Kernels, c: C, lp: LayerParams, B: number, t: number, r: number, s: BackScratch): void;
+  /** Optional: step for t = 1..T (rows < R[t]) in one backend call; false when the backend has no such kernel (the driver then runs step). */
+  steps?(k: Kernels, c: C, lp: LayerParams, B: number, T: number, R: Int32Array): boolean;
+  /**
+   * Optional: the driver's whole BPTT loop (../rnn.ts cellBackward: flow.enter, stepBackward,
+   * padding, truncation, the product with the packed W_hh) in one backend call, the same bits;
+   * false when the backend has no such kernel (the driver then runs its loop).
+   */
+  stepsBackward?(k: Kernels, c: C, lp: LayerParams, B: number, T: number, R: Int32Array, flow: Backflow, s: BackScratch): boolean;
 }
