@@ -14,8 +14,13 @@ static const int NR = NV * V::W;
 
 #include "vmath.h" // tanh_v, sigmoid_v, vexp
 
-/** C[MR×NR] = (load ? C : 0) + Σ_k A[:,k]·B[k,:] (fma chain), then + bias, then the epilogue. */
-static inline void micro(int kc, const float* A, const float* B, float* C, long ldc,
+/**
+ * C[MR×NR] = (load ? C : 0) + Σ_k A[:,k]·B[k,:] (fma chain), then + bias, then the epilogue.
+ * A[i,k] = A[i·rsA + k·csA]: a packed panel (rsA = 1, csA = MR) or, for rows of A that lie
+ * contiguous in memory, A itself (rsA = its row stride, csA = 1): the same products in the same
+ * order either way.
+ */
+static inline void micro(int kc, const float* A, long rsA, long csA, const float* B, float* C, long ldc,
                          bool load, const float* bias, int epi) {
   typedef V::T T;
   T c[MR][NV];
@@ -36,11 +41,11 @@ static inline void micro(int kc, const float* A, const float* B, float* C, long 
     for (int j = 0; j < NV; j++) b[j] = V::load(B + j * V::W);
 #pragma GCC unroll 16
     for (int i = 0; i < MR; i++) {
-      const T a = V::set1(A[i]);
+      const T a = V::set1(A[i * rsA]);
 #pragma GCC unroll 4
       for (int j = 0; j < NV; j++) c[i][j] = V::fma(a, b[j], c[i][j]);
     }
-    A += MR;
+    A += csA;
     B += NR;
   }
   if (bias) {
@@ -64,10 +69,10 @@ static inline void micro(int kc, const float* A, const float* B, float* C, long 
 }
 
 /** One mr×nr tile (mr ≤ MR, nr ≤ NR): partial tiles go through a full MR×NR copy, so the same micro-kernel runs. */
-static inline void tile(int kc, const float* A, const float* B, float* C, long ldc, int mr, int nr,
+static inline void tile(int kc, const float* A, long rsA, long csA, const float* B, float* C, long ldc, int mr, int nr,
                         bool load, const float* bias, int epi) {
-  if (mr == MR && nr == NR) return micro(kc, A, B, C, ldc, load, bias, epi);
-  partialTile<MR, NR>(C, ldc, mr, nr, load, bias, [&](float* t, const float* bt) { micro(kc, A, B, t, NR, load, bt, epi); });
+  if (mr == MR && nr == NR) return micro(kc, A, rsA, csA, B, C, ldc, load, bias, epi);
+  partialTile<MR, NR>(C, ldc, mr, nr, load, bias, [&](float* t, const float* bt) { micro(kc, A, rsA, csA, B, t, NR, load, bt, epi); });
 }
 
 /** Pack A (mc×kc, strides rsA/csA) into MR-row panels, k-major inside a panel, zero rows past mc. */
@@ -133,14 +138,23 @@ static void gemm(float* scratch, float* C, long ldc, const float* A, long rsA, l
       }
       for (int ic = 0; ic < M; ic += MC) {
         const int mc = M - ic < MC ? M - ic : MC;
-        packA(As, A + ic * rsA + pc * csA, rsA, csA, mc, kc);
+        const float* Ab = A + ic * rsA + pc * csA;
+        // A with rows contiguous (csA = 1: the states, the inputs, dG) or read transposed (rsA = 1:
+        // dGᵀ in the weight gradients, MR contiguous values per k): the micro-kernel reads its full
+        // MR-row panels in place, and only a last partial panel is packed (zero rows past mc).
+        // (Packing copied A on every call, a cost the small per-step products felt most.)
+        const bool direct = (csA == 1 || rsA == 1) && kc > 0;
+        const int full = direct ? mc / MR * MR : 0;
+        if (full < mc) packA(As, Ab + (long)full * rsA, rsA, csA, mc - full, kc);
         for (int jr = 0; jr < nc; jr += NR) { // B's micro-panel stays in L1 over the rows
           const float* Bp = Bb + (jr / NR) * ps;
           const int nr = nc - jr < NR ? nc - jr : NR;
           const float* bj = last && bias ? bias + jc + jr : nullptr;
           for (int ir = 0; ir < mc; ir += MR) {
             const int mr = mc - ir < MR ? mc - ir : MR;
-            tile(kc, As + (long)ir * kc, Bp, C + (ic + ir) * ldc + jc + jr, ldc, mr, nr, load, bj, last ? epi : 0);
+            float* Ct = C + (ic + ir) * ldc + jc + jr;
+            if (ir < full) tile(kc, Ab + (long)ir * rsA, rsA, csA, Bp, Ct, ldc, mr, nr, load, bj, last ? epi : 0);
+            else tile(kc, As + (long)(ir - full) * kc, 1, MR, Bp, Ct, ldc, mr, nr, load, bj, last ? epi : 0);
           }
         }
       }

@@ -110,9 +110,35 @@ static double sumSlots(uint8_t* base, float* dst, const int32_t* table, int nSlo
   return sumSlotsTo(base, dst, nullptr, nullptr, nullptr, table, nSlots, off, n, nullptr);
 }
 
+/**
+ * Token rows come in list order, scattered over the table: the hardware prefetcher cannot guess the
+ * next one, and each row waits for memory (measured: summing two slots over a W-large step's 6,693
+ * rows of 128 took 4.7x as long as the same bytes in one run). So the row kernels ask for the
+ * lines of the row AHEAD places on while they work on this one. A hint: no result changes.
+ */
+static const int AHEAD = 4;
+
+static inline void prefetchLines(const void* at, long bytes, int write) {
+  const char* c = static_cast<const char*>(at);
+  for (long o = 0; o < bytes; o += 64) {
+    if (write) __builtin_prefetch(c + o, 1, 3);
+    else __builtin_prefetch(c + o, 0, 3);
+  }
+}
+
+/** The lines of token row r in every slot (read) and in the arrays a row kernel writes (dst, or p, m, v). */
+static inline void prefetchRow(uint8_t* base, const int32_t* table, int nSlots, float* w0, float* w1, float* w2, int r, int width) {
+  const long e = static_cast<long>(r) * width, bytes = 4L * width;
+  for (int k = 0; k < nSlots; k++) prefetchLines(base + static_cast<uint32_t>(table[k]) + 4 * e, bytes, 0);
+  prefetchLines(w0 + e, bytes, 1);
+  if (w1) prefetchLines(w1 + e, bytes, 1);
+  if (w2) prefetchLines(w2 + e, bytes, 1);
+}
+
 /** sumSlots over token rows r in rows[0..n) (width elements at r·width); sq0 + each row's Σ g², in list order. */
 static double sumSlotRows(uint8_t* base, float* dst, const int32_t* table, int nSlots, const int32_t* rows, int n, int width, double sq) {
   for (int i = 0; i < n; i++) {
+    if (i + AHEAD < n) prefetchRow(base, table, nSlots, dst, nullptr, nullptr, rows[i + AHEAD], width);
     const long e = static_cast<long>(rows[i]) * width;
     sq += sumSlotsTo(base, dst + e, nullptr, nullptr, nullptr, table, nSlots, 4 * e, width, nullptr);
   }
@@ -120,7 +146,10 @@ static double sumSlotRows(uint8_t* base, float* dst, const int32_t* table, int n
 }
 
 static void zeroRows(float* dst, const int32_t* rows, int n, int width) {
-  for (int i = 0; i < n; i++) __builtin_memset(dst + static_cast<long>(rows[i]) * width, 0, 4L * width);
+  for (int i = 0; i < n; i++) {
+    if (i + AHEAD < n) prefetchLines(dst + static_cast<long>(rows[i + AHEAD]) * width, 4L * width, 1);
+    __builtin_memset(dst + static_cast<long>(rows[i]) * width, 0, 4L * width);
+  }
 }
 
 static double sumSlotsAdam(uint8_t* base, float* p, float* m, float* v, const int32_t* table, int nSlots, long off, long n, const AdamC& c) {
@@ -130,6 +159,7 @@ static double sumSlotsAdam(uint8_t* base, float* p, float* m, float* v, const in
 static double sumSlotRowsAdam(uint8_t* base, float* p, float* m, float* v, const int32_t* table, int nSlots, const int32_t* rows, int n,
                               int width, double sq, const AdamC& c) {
   for (int i = 0; i < n; i++) {
+    if (i + AHEAD < n) prefetchRow(base, table, nSlots, p, m, v, rows[i + AHEAD], width);
     const long e = static_cast<long>(rows[i]) * width;
     sq += sumSlotsTo(base, nullptr, p + e, m + e, v + e, table, nSlots, 4 * e, width, &c);
   }
