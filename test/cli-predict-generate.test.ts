@@ -95,3 +95,28 @@ t.test('end of document: eos is kept, the state restarts from <s>; without <s>, 
   t.same(Array.from(again), [3, 3, 3, 3], 'continues with new documents up to N tokens');
   t.throws(() => generate(spec, p, [], { tokens: 1, temperature: 0, seed: 1 }), /at least one token/);
 });
+
+t.test('sampleToken and generate never return the tokens `never`, greedy or sampled; the stepper\'s probabilities stay the model\'s', async (t) => {
+  const spec = specs[0][1];
+  const p = randomParams(spec, 2, 'float32');
+  p.by[0] = 40; // <pad> and <s> certain, as far as the model goes
+  p.by[2] = 39;
+  const s = new Stepper(spec, p);
+  s.step(1);
+  t.ok(s.probs[0] + s.probs[2] > 0.999, 'the model puts its mass on 0 and 2');
+  const never = [0, 2];
+  const rest = Array.from(s.logits, (l, c) => (never.includes(c) ? -Infinity : l));
+  t.equal(sampleToken(s, 0, new Rng(1), new Float64Array(spec.C), never), rest.indexOf(Math.max(...rest)), 'greedy: the argmax of the rest');
+  const rng = new Rng(5), scratch = new Float64Array(spec.C);
+  for (const temp of [1, 3]) {
+    let drawn = 0;
+    for (let i = 0; i < 2000; i++) if (never.includes(sampleToken(s, temp, rng, scratch, never))) drawn++;
+    t.equal(drawn, 0, `temperature ${temp}: none of 2000 draws is 0 or 2`);
+  }
+  t.ok(s.probs[0] + s.probs[2] > 0.999, 'the stepper\'s probabilities unchanged');
+  for (const o of [{ temperature: 0 }, { temperature: 1 }, { temperature: 1, topK: 2 }, { temperature: 2, topP: 0.5 }]) {
+    const ids = Array.from(generate(spec, p, [1], { ...o, tokens: 50, seed: 3, never }));
+    t.notOk(ids.some((id) => never.includes(id)), `generate ${JSON.stringify(o)}: none of ${never}`);
+  }
+  t.equal(generate(spec, p, [1], { tokens: 1, temperature: 0, seed: 3 })[0], 0, 'without never: the model\'s argmax, <pad>');
+});

@@ -9,10 +9,10 @@ import t from 'tap';
 import type { ModelSpec } from '../src/model/spec.js';
 import { allocWorkspace, forward } from '../src/model/rnn.js';
 import { batchFrom } from '../src/model/batch.js';
-import { Stepper, Sampler, generate, generateText, TextGenerator, SAMPLE_STREAM, type TextModel } from '../src/infer/generate.js';
+import { Stepper, Sampler, generate, generateText, TextGenerator, SAMPLE_STREAM, neverGenerated, type TextModel } from '../src/infer/generate.js';
 import { Session } from '../src/infer/session.js';
 import { samplingOptions, stopStrings } from '../src/infer/model.js';
-import { SPECIALS } from '../src/data/index.js';
+import { SPECIALS, PAD, BOS, EOS } from '../src/data/index.js';
 import { ConfigError } from '../src/util/errors.js';
 import { Rng } from '../src/util/prng.js';
 import { randomParams } from './helpers/model.js';
@@ -32,15 +32,18 @@ function charModel(spec: ModelSpec, seed: number, scale = 2): TextModel {
   };
 }
 
-/** Plain temperature sampling, written independently: float64 softmax of logits / T, inverse CDF, one uniform per token. */
-function plainSampling(spec: ModelSpec, m: TextModel, prompt: number[], n: number, T: number, seed: number): number[] {
+/**
+ * Plain temperature sampling, written independently: float64 softmax of logits / T over the tokens
+ * not in `never`, inverse CDF, one uniform per token.
+ */
+function plainSampling(spec: ModelSpec, m: TextModel, prompt: number[], n: number, T: number, seed: number, never: number[] = []): number[] {
   const s = new Stepper(spec, m.params);
   for (const x of prompt) s.step(x);
   const rng = new Rng(seed, SAMPLE_STREAM);
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
     const max = Math.max(...Array.from(s.logits, (l) => l / T));
-    const e = Array.from(s.logits, (l) => Math.exp(l / T - max));
+    const e = Array.from(s.logits, (l, c) => (never.includes(c) ? 0 : Math.exp(l / T - max)));
     const z = e.reduce((a, b) => a + b, 0);
     const u = rng.uniform();
     let acc = 0, tok = -1;
@@ -113,7 +116,7 @@ for (const [what, spec] of specs) {
         got.push(tok);
         sess.feed(tok);
       }
-      t.same(got, gen({ ...o, seed: 11, tokens: 30 }), `session.sample = generate: ${JSON.stringify(o)}`);
+      t.same(got, gen({ ...o, seed: 11, tokens: 30, never: neverGenerated(m.vocab, m.tokenizer) }), `session.sample = generate without <pad>, <s>: ${JSON.stringify(o)}`);
       sess.reset().feed(prompt);
       t.equal(sess.sample(o), got[0], 'reset: the start again, draws included');
     }
@@ -208,4 +211,76 @@ t.test('bad sampling options are ConfigErrors naming the option', async (t) => {
   const s = new Session(m, 1);
   t.throws(() => s.probs(), ConfigError, 'nothing fed: no distribution yet');
   t.throws(() => s.feed(13), /13 is not a token id/);
+});
+
+t.test('never generated: <pad> and <s> (never targets), and </s> when the data had none', async (t) => {
+  const withEos = charModel(specs[0][1], 4);
+  t.same(neverGenerated(withEos.vocab, withEos.tokenizer), [PAD, BOS]);
+  t.same(neverGenerated(withEos.vocab, { eos: false }), [PAD, BOS, EOS], 'trained without </s>: it is never a target either');
+  t.same(neverGenerated(['<pad>', 'tok1', 'tok2', 'tok3', 'a'], { eos: true }), [PAD], 'only the specials the vocabulary has');
+});
+
+t.test('a model with most of its mass on <pad> and <s> never generates them; </s> still is; the reported probabilities stay the model\'s', async (t) => {
+  for (const [what, spec] of specs) {
+    const m = charModel(spec, 6);
+    // The output bias puts nearly all the mass on <pad> and <s>, as a barely trained model may.
+    m.params.by[PAD] += 9;
+    m.params.by[BOS] += 8;
+    const sess = new Session(m, 5).feed('abc');
+    const p = sess.probs();
+    t.ok(p[PAD] + p[BOS] > 0.9, `${what}: the model puts ${(p[PAD] + p[BOS]).toFixed(3)} on <pad>, <s>`);
+    const ref = new Stepper(spec, m.params);
+    for (const id of [BOS, ...Array.from('abc', (ch) => m.vocab.indexOf(ch))]) ref.step(id);
+    t.same(Array.from(p), Array.from(ref.probs), `${what}: session.probs() is the model's distribution, <pad> and <s> included`);
+    t.same(sess.top(2).map((x) => x.token), [PAD, BOS], `${what}: top() reports them`);
+
+    const opts = [{ temperature: 0 }, { temperature: 1 }, { temperature: 2.5 }, { temperature: 1, topK: 3 }, { temperature: 1.5, topP: 0.9 }, { temperature: 1, topK: 5, topP: 0.5 }];
+    for (const o of opts) {
+      const seen = new Set<number>();
+      for (const seed of [1, 2, 3]) {
+        const g = generateText(m, 'ab', { ...o, tokens: 60, seed });
+        for (const id of g.ids) seen.add(id);
+        const s = new Session(m, seed).feed('ab');
+        for (let i = 0; i < 60; i++) {
+          const tok = s.sample(o);
+          seen.add(tok);
+          s.feed(tok);
+        }
+      }
+      t.notOk(seen.has(PAD) || seen.has(BOS), `${what} ${JSON.stringify(o)}: no <pad>, <s> generated (tokens ${[...seen].sort((a, b) => a - b)})`);
+    }
+    // Greedy: the most probable token that can be generated; </s> when it is that one.
+    m.params.by[EOS] += 7;
+    const greedy = generateText(m, 'ab', { temperature: 0, tokens: 3, seed: 1 });
+    t.same(Array.from(greedy.ids), [EOS, EOS, EOS], `${what}: </s> is generated`);
+    m.params.by[EOS] -= 7;
+  }
+});
+
+t.test('sampling without <pad>, <s> follows the model\'s distribution renormalized over the rest', async (t) => {
+  const spec = specs[0][1];
+  const m = charModel(spec, 6);
+  m.params.by[PAD] += 3;
+  m.params.by[BOS] += 2;
+  const never = neverGenerated(m.vocab, m.tokenizer);
+  const prompt = [2, 5, 6, 7];
+  for (const T of [1, 0.7]) {
+    for (const seed of [1, 9]) {
+      t.same(Array.from(generate(spec, m.params, prompt, { tokens: 40, temperature: T, seed, never })), plainSampling(spec, m, prompt, 40, T, seed, never), `T ${T}, seed ${seed}: bit for bit the reference's draws`);
+    }
+  }
+  // Frequencies of one step's draws against softmax over the tokens left, computed here.
+  const s = new Stepper(spec, m.params);
+  for (const id of prompt) s.step(id);
+  const sampler = new Sampler(spec.C, never);
+  const rng = new Rng(4);
+  const want = Array.from(s.logits, (l, c) => (never.includes(c) ? 0 : Math.exp(l)));
+  const z = want.reduce((a, b) => a + b, 0);
+  const n = 40000;
+  const counts = new Array(spec.C).fill(0);
+  for (let i = 0; i < n; i++) counts[sampler.sample(s.logits, { temperature: 1 }, rng)]++;
+  const worst = Math.max(...counts.map((k, c) => Math.abs(k / n - want[c] / z)));
+  t.ok(worst < 0.012, `largest frequency error ${worst.toFixed(4)} < 0.012`);
+  t.equal(counts[PAD] + counts[BOS], 0);
+  t.throws(() => new Sampler(2, [0, 1]), /no token of 2 is left/);
 });

@@ -17,7 +17,7 @@ import { Epi, JsKernels, type Kernels } from '../model/backend/index.js';
 import { softmaxRow, argmaxRow, type Float } from '../model/kernels.js';
 import { Rng } from '../util/prng.js';
 import { drain, drainAsync } from '../util/slices.js';
-import { encodeText, decodeTokens, EOS, BOS, PAD, type TokenizerSpec } from '../data/index.js';
+import { encodeText, decodeTokens, EOS, BOS, PAD, SPECIALS, type TokenizerSpec } from '../data/index.js';
 
 /** The recurrence of one sequence, advanced a token at a time. */
 export class Stepper {
@@ -71,15 +71,36 @@ export class Stepper {
 }
 
 /**
+ * The tokens a language model's generation never returns: those that are never a training target
+ * (src/data/batches.ts: the targets are the stream's tokens after the first), so the model has
+ * mass on them only where it has not learned otherwise. <pad> only fills padding and <s> is only
+ * fed, at a document's start; </s> too when the data had none (data.eos false). <unk> stays: rare
+ * tokens are targets. This is a decoding rule: the model's reported distribution is unchanged.
+ */
+export function neverGenerated(vocab: readonly string[], tok: Pick<TokenizerSpec, 'eos'>): number[] {
+  const never: number[] = [];
+  for (const id of tok.eos ? [PAD, BOS] : [PAD, BOS, EOS]) if (vocab[id] === SPECIALS[id]) never.push(id);
+  return never;
+}
+
+/**
+ * The scores of a draw with the tokens `never` removed: scores[c] · inv into `out`, −∞ for those,
+ * so that softmax renormalizes over the rest (argmax skips them).
+ */
+function scaleScores(out: Float64Array, scores: Float, inv: number, C: number, never: readonly number[]): void {
+  for (let c = 0; c < C; c++) out[c] = scores[c] * inv;
+  for (const c of never) out[c] = -Infinity;
+}
+
+/**
  * A token from the last step's distribution at `temperature`: 0 is greedy (argmax, ties to the
  * lowest id), otherwise a draw from softmax(logits / temperature) by inverse CDF with rng.uniform().
- * `scratch` (C) holds the tempered distribution.
+ * `scratch` (C) holds the tempered distribution; the tokens `never` (see neverGenerated) are not drawn.
  */
-export function sampleToken(s: Stepper, temperature: number, rng: Rng, scratch: Float64Array): number {
+export function sampleToken(s: Stepper, temperature: number, rng: Rng, scratch: Float64Array, never: readonly number[] = []): number {
   const C = s.spec.C;
-  if (temperature === 0) return argmaxRow(s.logits, 0, C);
-  const inv = 1 / temperature;
-  for (let c = 0; c < C; c++) scratch[c] = s.logits[c] * inv;
+  scaleScores(scratch, s.logits, temperature === 0 ? 1 : 1 / temperature, C, never);
+  if (temperature === 0) return argmaxRow(scratch, 0, C);
   softmaxRow(scratch, 0, C);
   return inverseCdf(scratch, C, rng.uniform());
 }
@@ -116,13 +137,15 @@ export interface SamplingOptions {
  * whose softmax is the distribution), with the buffers allocated once for C classes.
  */
 export class Sampler {
-  /** softmax(scores / T) of the last draw, in float64; the tokens top-k/top-p removed are 0. */
+  /** softmax(scores / T) of the last draw over the tokens that can be drawn, in float64; the tokens `never`, top-k and top-p removed are 0. */
   readonly probs: Float64Array;
   /** Token ids, most probable first (ties: lower id first), when a filter needs them ordered. */
   private readonly order: Int32Array;
   private readonly byProb = (a: number, b: number): number => this.probs[b] - this.probs[a] || a - b;
 
-  constructor(readonly C: number) {
+  /** `never`: token ids never drawn, at any temperature (a language model's: neverGenerated). */
+  constructor(readonly C: number, readonly never: readonly number[] = []) {
+    if (never.length > 0 && new Set(never).size >= C) throw new RangeError(`Sampler: no token of ${C} is left to draw`);
     this.probs = new Float64Array(C);
     this.order = new Int32Array(C);
   }
@@ -130,9 +153,8 @@ export class Sampler {
   /** A token id; `rng.uniform()` is drawn once unless greedy (T = 0), so a seed fixes the draws. */
   sample(scores: Float, o: SamplingOptions, rng: Rng): number {
     const { C, probs } = this;
-    if (o.temperature === 0) return argmaxRow(scores, 0, C);
-    const inv = 1 / o.temperature;
-    for (let c = 0; c < C; c++) probs[c] = scores[c] * inv;
+    scaleScores(probs, scores, o.temperature === 0 ? 1 : 1 / o.temperature, C, this.never);
+    if (o.temperature === 0) return argmaxRow(probs, 0, C);
     softmaxRow(probs, 0, C);
     const kept = this.filter(o.topK ?? C, o.topP ?? 1);
     // Inverse CDF over the kept tokens in id order; `kept` is their mass (1 when nothing was removed,
@@ -174,6 +196,8 @@ export interface GenerateOptions extends SamplingOptions {
    */
   eos?: number;
   bos?: number;
+  /** Token ids never generated (a language model's: neverGenerated(vocab, tokenizer); default none). */
+  never?: readonly number[];
 }
 
 /**
@@ -204,7 +228,7 @@ export class Generation {
     this.s = new Stepper(spec, p, k);
     for (let i = 0; i < prompt.length; i++) this.s.step(prompt[i]);
     this.rng = new Rng(o.seed, SAMPLE_STREAM);
-    this.sampler = new Sampler(spec.C);
+    this.sampler = new Sampler(spec.C, o.never);
   }
 
   /** Whether the generation has ended: `tokens` generated, or an eos without bos. */
@@ -259,7 +283,7 @@ export interface TextGeneration {
   stop?: string;
 }
 
-export interface TextGenerateOptions extends Omit<GenerateOptions, 'eos' | 'bos'> {
+export interface TextGenerateOptions extends Omit<GenerateOptions, 'eos' | 'bos' | 'never'> {
   /**
    * Generation ends as soon as the generated text (after the prompt) contains one of these
    * (non-empty); the text ends before it: the stop string itself is not returned.
@@ -307,7 +331,7 @@ export class TextGenerator {
       if (!this.ended) this.cont += piece;
     });
     this.prompt = this.stream.skip(this.docs[0]);
-    this.g = new Generation(m.spec, m.params, ids, { ...o, eos: tok.eos ? EOS : undefined, bos: tok.eos && tok.bos ? BOS : undefined }, k);
+    this.g = new Generation(m.spec, m.params, ids, { ...o, eos: tok.eos ? EOS : undefined, bos: tok.eos && tok.bos ? BOS : undefined, never: neverGenerated(m.vocab, tok) }, k);
     this.ids = new Int32Array(o.tokens);
   }
 

@@ -7,7 +7,7 @@ import type { Kernels } from '../model/backend/index.js';
 import { encodeText, decodeTokens, SPECIALS } from '../data/index.js';
 import { Rng } from '../util/prng.js';
 import { ConfigError } from '../util/errors.js';
-import { Stepper, Sampler, SAMPLE_STREAM, type SamplingOptions, type TextModel } from './generate.js';
+import { Stepper, Sampler, SAMPLE_STREAM, neverGenerated, type SamplingOptions, type TextModel } from './generate.js';
 
 /** A token and its probability, with its text. */
 export interface TokenProb {
@@ -24,7 +24,7 @@ export class Session {
   /** `seed`: of sample(); the same seed and the same calls give the same tokens. */
   constructor(private readonly m: TextModel, private readonly seed: number, k?: Kernels) {
     this.s = new Stepper(m.spec, m.params, k);
-    this.sampler = new Sampler(m.spec.C);
+    this.sampler = new Sampler(m.spec.C, neverGenerated(m.vocab, m.tokenizer));
     this.rng = new Rng(seed, SAMPLE_STREAM);
   }
 
@@ -49,7 +49,7 @@ export class Session {
     return this;
   }
 
-  /** The distribution of the next token (a copy, indexed by token id). */
+  /** The model's distribution of the next token (a copy, indexed by token id; sample() never draws <pad>, <s>: neverGenerated). */
   probs(): Float32Array {
     this.needInput('probs');
     return this.s.probs.slice();
