@@ -139,11 +139,10 @@ static void gemm(float* scratch, float* C, long ldc, const float* A, long rsA, l
       for (int ic = 0; ic < M; ic += MC) {
         const int mc = M - ic < MC ? M - ic : MC;
         const float* Ab = A + ic * rsA + pc * csA;
-        // A with rows contiguous (csA = 1: the states, the inputs, dG) or read transposed (rsA = 1:
-        // dGᵀ in the weight gradients, MR contiguous values per k): the micro-kernel reads its full
-        // MR-row panels in place, and only a last partial panel is packed (zero rows past mc).
+        // Rows of A contiguous (csA = 1: the states, the inputs, dG): the micro-kernel reads the
+        // full MR-row panels in place, and only a last partial panel is packed (zero rows past mc).
         // (Packing copied A on every call, a cost the small per-step products felt most.)
-        const bool direct = (csA == 1 || rsA == 1) && kc > 0;
+        const bool direct = csA == 1 && kc > 0;
         const int full = direct ? mc / MR * MR : 0;
         if (full < mc) packA(As, Ab + (long)full * rsA, rsA, csA, mc - full, kc);
         for (int jr = 0; jr < nc; jr += NR) { // B's micro-panel stays in L1 over the rows
@@ -153,7 +152,7 @@ static void gemm(float* scratch, float* C, long ldc, const float* A, long rsA, l
           for (int ir = 0; ir < mc; ir += MR) {
             const int mr = mc - ir < MR ? mc - ir : MR;
             float* Ct = C + (ic + ir) * ldc + jc + jr;
-            if (ir < full) tile(kc, Ab + (long)ir * rsA, rsA, csA, Bp, Ct, ldc, mr, nr, load, bj, last ? epi : 0);
+            if (ir < full) tile(kc, Ab + (long)ir * rsA, rsA, 1, Bp, Ct, ldc, mr, nr, load, bj, last ? epi : 0);
             else tile(kc, As + (long)(ir - full) * kc, 1, MR, Bp, Ct, ldc, mr, nr, load, bj, last ? epi : 0);
           }
         }
