@@ -218,6 +218,8 @@ t.test('damaged shard folders: one line naming the file, DataError (exit 2)', as
     // Files of two prepare runs (same vocabulary size, other shards): the vocabulary must be the one the ids were written with.
     ['the meta.json of another prepare', (d) => copyFileSync(join(other, META_FILE), join(d, META_FILE)), /is not from the prepare run that wrote index\.bin \(it was written with an index of CRC32C 0x[0-9a-f]{8}, index\.bin has 0x[0-9a-f]{8}\): the folder mixes the files of two runs/, META_FILE],
     ['the index.bin of another prepare', (d) => copyFileSync(join(other, INDEX_FILE), join(d, INDEX_FILE)), /is not from the prepare run that wrote index\.bin/, META_FILE],
+    // A damaged CRC field of index.bin is the index's corruption, not a meta.json from another run.
+    ['a flipped byte in the index CRC', (d) => { const f = join(d, INDEX_FILE); const b = readFileSync(f); b[56] ^= 1; writeFileSync(f, b); }, /index\.bin: CRC32C mismatch: the index is corrupt/, INDEX_FILE],
     ['an indexCrc32c that is not a number', (d) => writeFileSync(join(d, META_FILE), JSON.stringify({ ...JSON.parse(readFileSync(join(d, META_FILE), 'utf8')), indexCrc32c: 'x' })), /indexCrc32c is "x", not a CRC32C/, META_FILE],
     ['a missing shard', (d) => writeFileSync(join(d, shardFileName(1)), ''), /truncated/, shardFileName(1)],
     ['meta.json that is not JSON', (d) => writeFileSync(join(d, META_FILE), '{"format": '), /not valid JSON/, META_FILE],

@@ -445,9 +445,6 @@ export function readShardIndex(dir: string, shown = dir): ShardIndex {
   try {
     const hv = readHeader(idx, INDEX_HEADER, INDEX_MAGIC, iname, 'a shard index');
     const indexCrc = hv.getUint32(56, true);
-    if (meta.indexCrc32c !== undefined && meta.indexCrc32c !== indexCrc) {
-      bad(name(META_FILE), `is not from the prepare run that wrote ${INDEX_FILE} (it was written with an index of CRC32C ${hex(meta.indexCrc32c)}, ${INDEX_FILE} has ${hex(indexCrc)}): the folder mixes the files of two runs, and its vocabulary would misname the shards' ids`);
-    }
     const dtype = hv.getUint32(12, true);
     if (dtype !== 2 && dtype !== 4) bad(iname, `token dtype of ${dtype} bytes; 2 (uint16) or 4 (uint32) expected`);
     const V = hv.getUint32(16, true);
@@ -484,6 +481,10 @@ export function readShardIndex(dir: string, shown = dir): ShardIndex {
       });
     });
     if ((crc >>> 0) !== indexCrc) bad(iname, 'CRC32C mismatch: the index is corrupt');
+    // Only an intact index's CRC can name meta.json as the file from another run.
+    if (meta.indexCrc32c !== undefined && meta.indexCrc32c !== indexCrc) {
+      bad(name(META_FILE), `is not from the prepare run that wrote ${INDEX_FILE} (it was written with an index of CRC32C ${hex(meta.indexCrc32c)}, ${INDEX_FILE} has ${hex(indexCrc)}): the folder mixes the files of two runs, and its vocabulary would misname the shards' ids`);
+    }
     // ---- every shard: header, size, CRC and token range
     for (let k = 0; k < S; k++) checkShard(shards[k], k, dtype, V, join(shown, shardFileName(k)));
     return { dir, shown, meta, dtype, V, task, shards, counts, crc: crc >>> 0 };
